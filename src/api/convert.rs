@@ -1,0 +1,47 @@
+//! Conversions from registry records to API messages.
+
+use crate::proto::timestamp_from_millis;
+use crate::proto::v1 as pb;
+use crate::registry::{OrganizationRecord, StreamRecord};
+
+/// An organization as the API shows it; `api_key` only when just issued.
+pub fn organization(record: &OrganizationRecord, api_key: Option<String>) -> pb::Organization {
+    let live_processing = if record.live_processing {
+        pb::PackageState::Enabled
+    } else {
+        pb::PackageState::UpgradeNeeded
+    };
+    pb::Organization {
+        id: record.id.clone(),
+        name: record.name.clone(),
+        packages: Some(pb::Packages {
+            live_processing: live_processing as i32,
+        }),
+        api_key: api_key.unwrap_or_default(),
+        create_time: Some(timestamp_from_millis(record.create_time_ms)),
+    }
+}
+
+/// The SRT URL an encoder publishes `record` to.
+pub fn srt_url(srt_public_addr: &str, record: &StreamRecord) -> String {
+    format!(
+        "srt://{srt_public_addr}?streamid=publish:{}:{}&mode=caller",
+        record.id, record.stream_key
+    )
+}
+
+pub fn stream(record: &StreamRecord, state: pb::StreamState, srt_public_addr: &str) -> pb::Stream {
+    pb::Stream {
+        id: record.id.clone(),
+        name: record.name.clone(),
+        organization_id: record.organization_id.clone(),
+        state: state as i32,
+        processing: Some(record.processing.to_proto()),
+        ingest: Some(pb::IngestInfo {
+            srt_url: srt_url(srt_public_addr, record),
+            stream_key: record.stream_key.clone(),
+        }),
+        create_time: Some(timestamp_from_millis(record.create_time_ms)),
+        source_uri: record.source_uri.clone().unwrap_or_default(),
+    }
+}

@@ -1,0 +1,433 @@
+//! `liveproc.v1.LiveProcessing`: an organization's streams, their
+//! processing options, state events and gRPC media push. The feature RPCs
+//! (thumbnails, motion clips, replay, recordings) answer UNIMPLEMENTED until
+//! their features land.
+
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures::Stream;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::{convert, ApiState};
+use crate::auth::Principal;
+use crate::error::{Error, Result};
+use crate::ingest::session::PublishSession;
+use crate::ingest::{pull, redact_uri};
+use crate::options::Processing;
+use crate::proto::v1 as pb;
+use crate::proto::v1::live_processing_server::LiveProcessing;
+use crate::proto::v1::StreamState;
+use crate::registry::{now_millis, secrets, OrganizationRecord, StreamRecord};
+use crate::streams::{PublisherKind, StreamRef};
+use crate::validate;
+
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Events buffered per watcher before the watcher counts as slow.
+const WATCH_BUFFER: usize = 32;
+
+pub struct LiveProcessingService {
+    state: ApiState,
+}
+
+impl LiveProcessingService {
+    pub fn new(state: ApiState) -> Self {
+        Self { state }
+    }
+
+    /// The calling organization (org API key required).
+    fn organization(&self, metadata: &tonic::metadata::MetadataMap) -> Result<OrganizationRecord> {
+        let id = self.state.auth.require_organization(metadata)?;
+        self.state
+            .registry
+            .organization(&id)?
+            .ok_or(Error::Unauthenticated)
+    }
+
+    /// A stream of the calling organization; another organization's stream
+    /// is NOT_FOUND, exactly like a missing one.
+    fn stream_record(&self, org_id: &str, stream_id: &str) -> Result<StreamRecord> {
+        validate::required("stream_id", stream_id)?;
+        self.state
+            .registry
+            .stream(org_id, stream_id)?
+            .ok_or_else(|| Error::stream_not_found(stream_id))
+    }
+
+    fn state_of(&self, record: &StreamRecord) -> StreamState {
+        self.state
+            .hub
+            .get(&StreamRef::new(&record.organization_id, &record.id))
+            .map(|s| s.state())
+            .unwrap_or(StreamState::Idle)
+    }
+
+    fn to_api(&self, record: &StreamRecord) -> pb::Stream {
+        convert::stream(record, self.state_of(record), &self.state.srt_public_addr)
+    }
+
+    /// Checks an organization's stream for a feature RPC that has not
+    /// landed yet, so that auth and NOT_FOUND behave as they will later.
+    fn not_yet(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        stream_id: Option<&str>,
+        rpc: &'static str,
+    ) -> Status {
+        let checked = self.organization(metadata).and_then(|org| match stream_id {
+            Some(id) => self.stream_record(&org.id, id).map(|_| ()),
+            None => Ok(()),
+        });
+        match checked {
+            Err(e) => e.into(),
+            Ok(()) => Error::Unimplemented(rpc).into(),
+        }
+    }
+
+    /// Authorizes the first `PushMedia` message: the stream key always; an
+    /// API key, when sent, must be valid and own the stream.
+    fn authorize_push(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        first: &pb::PushMediaRequest,
+    ) -> Result<std::sync::Arc<crate::streams::LiveStream>> {
+        validate::required("stream_id", &first.stream_id)?;
+        validate::required("stream_key", &first.stream_key)?;
+        let caller = match crate::auth::bearer_key(metadata) {
+            Some(key) => Some(
+                self.state
+                    .auth
+                    .principal_for_key(key)?
+                    .ok_or(Error::Unauthenticated)?,
+            ),
+            None => None,
+        };
+        let stream = self
+            .state
+            .ingest
+            .authorize_publish(&first.stream_id, &first.stream_key)?;
+        match caller {
+            Some(Principal::Organization(org)) if org != stream.stream_ref.organization_id => {
+                Err(Error::stream_not_found(&first.stream_id))
+            }
+            _ => Ok(stream),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl LiveProcessing for LiveProcessingService {
+    async fn create_stream(
+        &self,
+        request: Request<pb::CreateStreamRequest>,
+    ) -> Result<Response<pb::Stream>, Status> {
+        let org = self.organization(request.metadata())?;
+        let req = request.into_inner();
+        let id = if req.stream_id.is_empty() {
+            secrets::new_stream_id()
+        } else {
+            validate::stream_id("stream_id", &req.stream_id)?;
+            req.stream_id
+        };
+        validate::name("name", &req.name)?;
+        let processing = validate::processing("processing", req.processing.as_ref())?;
+        let source_uri = (!req.source_uri.is_empty()).then_some(req.source_uri);
+        if let Some(uri) = &source_uri {
+            validate::source_uri("source_uri", uri)?;
+        }
+        org.check_packages(&processing)?;
+
+        let record = StreamRecord {
+            id,
+            organization_id: org.id.clone(),
+            name: req.name,
+            processing,
+            stream_key: secrets::new_stream_key(),
+            source_uri,
+            create_time_ms: now_millis(),
+        };
+        self.state.registry.create_stream(&record)?;
+        let stream_ref = StreamRef::new(&record.organization_id, &record.id);
+        let live = self
+            .state
+            .hub
+            .add(stream_ref.clone(), record.processing.clone());
+        if let Some(uri) = &record.source_uri {
+            pull::spawn(&self.state.ingest.sessions, live, uri.clone());
+        }
+        tracing::info!(stream = %stream_ref, source = ?record.source_uri.as_deref().map(redact_uri), "stream created");
+        Ok(Response::new(self.to_api(&record)))
+    }
+
+    async fn get_stream(
+        &self,
+        request: Request<pb::GetStreamRequest>,
+    ) -> Result<Response<pb::Stream>, Status> {
+        let org = self.organization(request.metadata())?;
+        let record = self.stream_record(&org.id, &request.get_ref().stream_id)?;
+        Ok(Response::new(self.to_api(&record)))
+    }
+
+    async fn list_streams(
+        &self,
+        request: Request<pb::ListStreamsRequest>,
+    ) -> Result<Response<pb::ListStreamsResponse>, Status> {
+        let org = self.organization(request.metadata())?;
+        let req = request.into_inner();
+        let page_size = validate::page_size("page_size", req.page_size)?;
+        let page = self
+            .state
+            .registry
+            .list_streams(&org.id, &req.page_token, page_size)?;
+        Ok(Response::new(pb::ListStreamsResponse {
+            streams: page.items.iter().map(|r| self.to_api(r)).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn delete_stream(
+        &self,
+        request: Request<pb::DeleteStreamRequest>,
+    ) -> Result<Response<pb::DeleteStreamResponse>, Status> {
+        let org = self.organization(request.metadata())?;
+        let stream_id = &request.get_ref().stream_id;
+        validate::required("stream_id", stream_id)?;
+        let record = self.state.registry.delete_stream(&org.id, stream_id)?;
+        let stream_ref = StreamRef::new(&record.organization_id, &record.id);
+        self.state.hub.remove(&stream_ref);
+        tracing::info!(stream = %stream_ref, "stream deleted");
+        Ok(Response::new(pb::DeleteStreamResponse {}))
+    }
+
+    async fn update_processing(
+        &self,
+        request: Request<pb::UpdateProcessingRequest>,
+    ) -> Result<Response<pb::Stream>, Status> {
+        let org = self.organization(request.metadata())?;
+        let req = request.into_inner();
+        self.stream_record(&org.id, &req.stream_id)?;
+        let processing: Processing = validate::processing("processing", req.processing.as_ref())?;
+        org.check_packages(&processing)?;
+        let record = self
+            .state
+            .registry
+            .set_processing(&org.id, &req.stream_id, &processing)?;
+        let stream_ref = StreamRef::new(&record.organization_id, &record.id);
+        if let Some(live) = self.state.hub.get(&stream_ref) {
+            live.set_processing(record.processing.clone());
+        }
+        tracing::info!(stream = %stream_ref, features = ?processing.enabled_features().collect::<Vec<_>>(), "processing updated");
+        Ok(Response::new(self.to_api(&record)))
+    }
+
+    type WatchStreamStream = ResponseStream<pb::StreamEvent>;
+
+    async fn watch_stream(
+        &self,
+        request: Request<pb::WatchStreamRequest>,
+    ) -> Result<Response<Self::WatchStreamStream>, Status> {
+        let org = self.organization(request.metadata())?;
+        let record = self.stream_record(&org.id, &request.get_ref().stream_id)?;
+        let stream_ref = StreamRef::new(&record.organization_id, &record.id);
+        let live = self
+            .state
+            .hub
+            .get(&stream_ref)
+            .ok_or_else(|| Error::stream_not_found(&record.id))?;
+        let (snapshot, mut events) = live.watch();
+        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        tokio::spawn(async move {
+            if tx.send(Ok(snapshot)).await.is_err() {
+                return;
+            }
+            loop {
+                let event = tokio::select! {
+                    _ = tx.closed() => return,
+                    _ = live.cancelled().cancelled() => {
+                        let _ = tx.send(Err(Status::from(Error::stream_not_found(&live.stream_ref.stream_id)))).await;
+                        return;
+                    }
+                    event = events.recv() => event,
+                };
+                let event = match event {
+                    Ok(event) => event,
+                    Err(RecvError::Lagged(_)) => live.skipped_event(),
+                    Err(RecvError::Closed) => return,
+                };
+                if tx.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn push_media(
+        &self,
+        request: Request<Streaming<pb::PushMediaRequest>>,
+    ) -> Result<Response<pb::PushMediaResponse>, Status> {
+        let metadata = request.metadata().clone();
+        let mut messages = request.into_inner();
+        let first = match messages.next().await {
+            Some(message) => message?,
+            None => {
+                return Err(Error::invalid("stream_id", "is required in the first message").into())
+            }
+        };
+        let stream = self.authorize_push(&metadata, &first)?;
+        let mut session = PublishSession::start(stream, PublisherKind::GrpcPush)?;
+        let cancelled = session.stream().cancelled().clone();
+
+        let mut failure: Option<Error> = None;
+        let mut pending = Some(first.data);
+        loop {
+            if let Some(data) = pending.take().filter(|d| !d.is_empty()) {
+                if let Err(e) = session.push(Bytes::from(data)).await {
+                    failure = Some(e);
+                    break;
+                }
+            }
+            let next = tokio::select! {
+                _ = cancelled.cancelled() => {
+                    failure = Some(Error::stream_not_found(&session.stream().stream_ref.stream_id));
+                    break;
+                }
+                next = messages.next() => next,
+            };
+            match next {
+                None => break,
+                Some(Ok(message)) => pending = Some(message.data),
+                Some(Err(status)) => {
+                    tracing::info!(stream = %session.stream().stream_ref, status = %status, "push client went away");
+                    break;
+                }
+            }
+        }
+        let bytes_received = session.bytes_received();
+        session.finish(failure.as_ref()).await;
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Ok(Response::new(pb::PushMediaResponse { bytes_received })),
+        }
+    }
+
+    type SubscribeThumbnailsStream = ResponseStream<pb::Thumbnail>;
+
+    async fn subscribe_thumbnails(
+        &self,
+        request: Request<pb::SubscribeThumbnailsRequest>,
+    ) -> Result<Response<Self::SubscribeThumbnailsStream>, Status> {
+        Err(self.not_yet(
+            request.metadata(),
+            Some(&request.get_ref().stream_id),
+            "SubscribeThumbnails",
+        ))
+    }
+
+    async fn get_thumbnail(
+        &self,
+        request: Request<pb::GetThumbnailRequest>,
+    ) -> Result<Response<pb::Thumbnail>, Status> {
+        Err(self.not_yet(
+            request.metadata(),
+            Some(&request.get_ref().stream_id),
+            "GetThumbnail",
+        ))
+    }
+
+    type SubscribeMotionClipsStream = ResponseStream<pb::MotionClip>;
+
+    async fn subscribe_motion_clips(
+        &self,
+        request: Request<pb::SubscribeMotionClipsRequest>,
+    ) -> Result<Response<Self::SubscribeMotionClipsStream>, Status> {
+        Err(self.not_yet(
+            request.metadata(),
+            Some(&request.get_ref().stream_id),
+            "SubscribeMotionClips",
+        ))
+    }
+
+    type SubscribeReplayStream = ResponseStream<pb::ReplaySegment>;
+
+    async fn subscribe_replay(
+        &self,
+        request: Request<pb::SubscribeReplayRequest>,
+    ) -> Result<Response<Self::SubscribeReplayStream>, Status> {
+        Err(self.not_yet(
+            request.metadata(),
+            Some(&request.get_ref().stream_id),
+            "SubscribeReplay",
+        ))
+    }
+
+    async fn create_replay_clip(
+        &self,
+        request: Request<pb::CreateReplayClipRequest>,
+    ) -> Result<Response<pb::ReplayClip>, Status> {
+        Err(self.not_yet(
+            request.metadata(),
+            Some(&request.get_ref().stream_id),
+            "CreateReplayClip",
+        ))
+    }
+
+    async fn get_replay_clip(
+        &self,
+        request: Request<pb::GetReplayClipRequest>,
+    ) -> Result<Response<pb::ReplayClip>, Status> {
+        Err(self.not_yet(request.metadata(), None, "GetReplayClip"))
+    }
+
+    async fn list_replay_clips(
+        &self,
+        request: Request<pb::ListReplayClipsRequest>,
+    ) -> Result<Response<pb::ListReplayClipsResponse>, Status> {
+        Err(self.not_yet(
+            request.metadata(),
+            Some(&request.get_ref().stream_id),
+            "ListReplayClips",
+        ))
+    }
+
+    type DownloadReplayClipStream = ResponseStream<pb::DataChunk>;
+
+    async fn download_replay_clip(
+        &self,
+        request: Request<pb::DownloadReplayClipRequest>,
+    ) -> Result<Response<Self::DownloadReplayClipStream>, Status> {
+        Err(self.not_yet(request.metadata(), None, "DownloadReplayClip"))
+    }
+
+    async fn list_recordings(
+        &self,
+        request: Request<pb::ListRecordingsRequest>,
+    ) -> Result<Response<pb::ListRecordingsResponse>, Status> {
+        Err(self.not_yet(
+            request.metadata(),
+            Some(&request.get_ref().stream_id),
+            "ListRecordings",
+        ))
+    }
+
+    async fn get_recording(
+        &self,
+        request: Request<pb::GetRecordingRequest>,
+    ) -> Result<Response<pb::Recording>, Status> {
+        Err(self.not_yet(request.metadata(), None, "GetRecording"))
+    }
+
+    type DownloadRecordingStream = ResponseStream<pb::DataChunk>;
+
+    async fn download_recording(
+        &self,
+        request: Request<pb::DownloadRecordingRequest>,
+    ) -> Result<Response<Self::DownloadRecordingStream>, Status> {
+        Err(self.not_yet(request.metadata(), None, "DownloadRecording"))
+    }
+}

@@ -1,0 +1,26 @@
+//! The gRPC services of `liveproc.v1`, one file per service, sharing an
+//! [`ApiState`]. Handlers authenticate, validate, call the registry and the
+//! stream hub, and return `crate::error::Error`, which is turned into a
+//! `tonic::Status` (with `google.rpc` details) in one place.
+
+mod convert;
+pub mod live_processing;
+pub mod organizations;
+
+use std::sync::Arc;
+
+use crate::auth::Authenticator;
+use crate::ingest::Ingest;
+use crate::registry::Registry;
+use crate::streams::StreamHub;
+
+/// Everything the services need.
+#[derive(Clone)]
+pub struct ApiState {
+    pub registry: Arc<Registry>,
+    pub hub: Arc<StreamHub>,
+    pub auth: Authenticator,
+    pub ingest: Ingest,
+    /// `host:port` publishers use for SRT (shown in `Stream.ingest.srt_url`).
+    pub srt_public_addr: String,
+}

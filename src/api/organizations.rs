@@ -1,0 +1,102 @@
+//! `liveproc.v1.Organizations`: the operator's service (admin key only) to
+//! create organizations, grant packages and rotate API keys.
+
+use tonic::{Request, Response, Status};
+
+use super::{convert, ApiState};
+use crate::error::Error;
+use crate::proto::v1 as pb;
+use crate::proto::v1::organizations_server::Organizations;
+use crate::validate;
+
+pub struct OrganizationsService {
+    state: ApiState,
+}
+
+impl OrganizationsService {
+    pub fn new(state: ApiState) -> Self {
+        Self { state }
+    }
+}
+
+#[tonic::async_trait]
+impl Organizations for OrganizationsService {
+    async fn create_organization(
+        &self,
+        request: Request<pb::CreateOrganizationRequest>,
+    ) -> Result<Response<pb::Organization>, Status> {
+        self.state.auth.require_admin(request.metadata())?;
+        let req = request.into_inner();
+        validate::required("name", req.name.trim())?;
+        validate::name("name", &req.name)?;
+        let (org, key) = self
+            .state
+            .registry
+            .create_organization(req.name.trim(), req.live_processing)?;
+        tracing::info!(organization = %org.id, live_processing = org.live_processing, "organization created");
+        Ok(Response::new(convert::organization(&org, Some(key))))
+    }
+
+    async fn get_organization(
+        &self,
+        request: Request<pb::GetOrganizationRequest>,
+    ) -> Result<Response<pb::Organization>, Status> {
+        self.state.auth.require_admin(request.metadata())?;
+        let id = request.into_inner().id;
+        validate::required("id", &id)?;
+        let org = self
+            .state
+            .registry
+            .organization(&id)?
+            .ok_or_else(|| Error::organization_not_found(&id))?;
+        Ok(Response::new(convert::organization(&org, None)))
+    }
+
+    async fn list_organizations(
+        &self,
+        request: Request<pb::ListOrganizationsRequest>,
+    ) -> Result<Response<pb::ListOrganizationsResponse>, Status> {
+        self.state.auth.require_admin(request.metadata())?;
+        let req = request.into_inner();
+        let page_size = validate::page_size("page_size", req.page_size)?;
+        let page = self
+            .state
+            .registry
+            .list_organizations(&req.page_token, page_size)?;
+        Ok(Response::new(pb::ListOrganizationsResponse {
+            organizations: page
+                .items
+                .iter()
+                .map(|o| convert::organization(o, None))
+                .collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn set_packages(
+        &self,
+        request: Request<pb::SetPackagesRequest>,
+    ) -> Result<Response<pb::Organization>, Status> {
+        self.state.auth.require_admin(request.metadata())?;
+        let req = request.into_inner();
+        validate::required("organization_id", &req.organization_id)?;
+        let org = self
+            .state
+            .registry
+            .set_live_processing(&req.organization_id, req.live_processing)?;
+        tracing::info!(organization = %org.id, live_processing = org.live_processing, "packages set");
+        Ok(Response::new(convert::organization(&org, None)))
+    }
+
+    async fn rotate_api_key(
+        &self,
+        request: Request<pb::RotateApiKeyRequest>,
+    ) -> Result<Response<pb::Organization>, Status> {
+        self.state.auth.require_admin(request.metadata())?;
+        let req = request.into_inner();
+        validate::required("organization_id", &req.organization_id)?;
+        let (org, key) = self.state.registry.rotate_api_key(&req.organization_id)?;
+        tracing::info!(organization = %org.id, "API key rotated");
+        Ok(Response::new(convert::organization(&org, Some(key))))
+    }
+}

@@ -1,0 +1,156 @@
+//! Server settings. Each setting comes from, in order of precedence: a
+//! command-line flag, a `LIVEPROC_*` environment variable, the TOML config
+//! file (`--config`), or its default. The admin key comes only from the
+//! `LIVEPROC_ADMIN_KEY` environment variable (never a flag, so it does not
+//! show in process listings) or from the data dir.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+pub const DEFAULT_SRT_LISTEN: &str = "127.0.0.1:9000";
+pub const DEFAULT_DATA_DIR: &str = "./data";
+
+/// Flags of `liveproc serve` (each also from its env var).
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// gRPC listen address (port 0 picks a free port).
+    #[arg(long, env = "LIVEPROC_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory of the registry and media files.
+    #[arg(long, env = "LIVEPROC_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// SRT listen address for publishers (port 0 picks a free port).
+    #[arg(long, env = "LIVEPROC_SRT_LISTEN")]
+    pub srt_listen: Option<SocketAddr>,
+    /// `host:port` publishers use to reach the SRT listener, shown in each
+    /// stream's `srt_url` (default: the SRT listen address).
+    #[arg(long, env = "LIVEPROC_SRT_PUBLIC_ADDR")]
+    pub srt_public_addr: Option<String>,
+    /// TOML config file with any of the settings above (snake_case keys).
+    #[arg(long, env = "LIVEPROC_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Create a demo organization and a demo stream fed by the built-in
+    /// test pattern, and print how to use them.
+    #[arg(long, env = "LIVEPROC_DEMO")]
+    pub demo: bool,
+}
+
+/// The config file: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    srt_listen: Option<SocketAddr>,
+    srt_public_addr: Option<String>,
+    demo: Option<bool>,
+}
+
+/// Resolved settings of a server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub srt_listen: SocketAddr,
+    pub srt_public_addr: Option<String>,
+    pub demo: bool,
+    /// From `LIVEPROC_ADMIN_KEY`.
+    pub admin_key: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+}
+
+fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+impl Config {
+    pub fn resolve(args: ServeArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let admin_key = std::env::var("LIVEPROC_ADMIN_KEY")
+            .ok()
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty());
+        Ok(Self {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("default address")),
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            srt_listen: args
+                .srt_listen
+                .or(file.srt_listen)
+                .unwrap_or_else(|| DEFAULT_SRT_LISTEN.parse().expect("default address")),
+            srt_public_addr: args.srt_public_addr.or(file.srt_public_addr),
+            demo: args.demo || file.demo.unwrap_or(false),
+            admin_key,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_and_defaults_fill_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("liveproc.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:7000\"\nsrt_listen = \"127.0.0.1:7001\"\n",
+        )
+        .unwrap();
+        let config = Config::resolve(ServeArgs {
+            listen: Some("127.0.0.1:8000".parse().unwrap()),
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(config.listen.port(), 8000);
+        assert_eq!(config.srt_listen.port(), 7001);
+        assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "listn = \"127.0.0.1:7000\"\n").unwrap();
+        let err = Config::resolve(ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("listn"), "{err}");
+    }
+}

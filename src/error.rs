@@ -1,0 +1,200 @@
+//! The crate's error type and its single mapping to `tonic::Status`.
+//!
+//! Every module returns [`Error`]; only [`From<Error> for tonic::Status`]
+//! decides gRPC codes and `google.rpc` details, so a client sees the same
+//! shape of error for the same problem whichever RPC it called.
+
+use std::collections::HashMap;
+
+use tonic::Code;
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+/// Domain used in `google.rpc.ErrorInfo`.
+pub const ERROR_DOMAIN: &str = "liveproc.v1";
+
+/// `ErrorInfo.reason` when a feature needs a package the organization lacks.
+pub const REASON_UPGRADE_NEEDED: &str = "UPGRADE_NEEDED";
+/// `ErrorInfo.reason` when the stream already has a publisher.
+pub const REASON_PUBLISHER_ACTIVE: &str = "PUBLISHER_ACTIVE";
+/// `ErrorInfo.reason` when ingested bytes are not usable media.
+pub const REASON_INVALID_MEDIA: &str = "INVALID_MEDIA";
+
+/// One invalid field of a request: its path and what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub field: String,
+    pub description: String,
+}
+
+impl Violation {
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid request: {}", describe(.0))]
+    InvalidArgument(Vec<Violation>),
+
+    #[error("{kind} {name:?} not found")]
+    NotFound { kind: &'static str, name: String },
+
+    #[error("{kind} {name:?} already exists")]
+    AlreadyExists { kind: &'static str, name: String },
+
+    #[error("Upgrade needed: live processing is not enabled for organization {organization_id}; enable the live processing package to use {feature}")]
+    UpgradeNeeded {
+        organization_id: String,
+        feature: String,
+    },
+
+    #[error("missing or unknown API key")]
+    Unauthenticated,
+
+    #[error("this API key may not call {0}")]
+    PermissionDenied(&'static str),
+
+    #[error("stream {stream_id:?} already has a publisher")]
+    PublisherActive { stream_id: String },
+
+    #[error("invalid media on stream {stream_id:?}: {reason}")]
+    InvalidMedia { stream_id: String, reason: String },
+
+    #[error("{0} is not implemented yet")]
+    Unimplemented(&'static str),
+
+    #[error("storage error: {0}")]
+    Storage(String),
+
+    #[error("pipeline error: {0}")]
+    Pipeline(String),
+
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
+fn describe(violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Error::InvalidArgument(vec![Violation::new(field, description)])
+    }
+
+    pub fn stream_not_found(stream_id: impl Into<String>) -> Self {
+        Error::NotFound {
+            kind: "stream",
+            name: stream_id.into(),
+        }
+    }
+
+    pub fn organization_not_found(id: impl Into<String>) -> Self {
+        Error::NotFound {
+            kind: "organization",
+            name: id.into(),
+        }
+    }
+}
+
+impl From<redb::Error> for Error {
+    fn from(e: redb::Error) -> Self {
+        Error::Storage(e.to_string())
+    }
+}
+
+macro_rules! storage_error_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Error::Storage(e.to_string())
+            }
+        }
+    )*};
+}
+storage_error_from!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    serde_json::Error
+);
+
+impl From<Error> for tonic::Status {
+    fn from(error: Error) -> Self {
+        let message = error.to_string();
+        match error {
+            Error::InvalidArgument(violations) => {
+                let violations: Vec<FieldViolation> = violations
+                    .into_iter()
+                    .map(|v| FieldViolation::new(v.field, v.description))
+                    .collect();
+                tonic::Status::with_error_details(
+                    Code::InvalidArgument,
+                    message,
+                    ErrorDetails::with_bad_request(violations),
+                )
+            }
+            Error::NotFound { kind, name } => tonic::Status::with_error_details(
+                Code::NotFound,
+                message,
+                ErrorDetails::with_resource_info(kind, name, "", "not found"),
+            ),
+            Error::AlreadyExists { kind, name } => tonic::Status::with_error_details(
+                Code::AlreadyExists,
+                message,
+                ErrorDetails::with_resource_info(kind, name, "", "already exists"),
+            ),
+            Error::UpgradeNeeded {
+                organization_id,
+                feature,
+            } => tonic::Status::with_error_details(
+                Code::FailedPrecondition,
+                message,
+                ErrorDetails::with_error_info(
+                    REASON_UPGRADE_NEEDED,
+                    ERROR_DOMAIN,
+                    HashMap::from([
+                        ("organization_id".to_string(), organization_id),
+                        ("package".to_string(), "live_processing".to_string()),
+                        ("feature".to_string(), feature),
+                    ]),
+                ),
+            ),
+            Error::Unauthenticated => tonic::Status::unauthenticated(message),
+            Error::PermissionDenied(_) => tonic::Status::permission_denied(message),
+            Error::PublisherActive { stream_id } => tonic::Status::with_error_details(
+                Code::FailedPrecondition,
+                message,
+                ErrorDetails::with_error_info(
+                    REASON_PUBLISHER_ACTIVE,
+                    ERROR_DOMAIN,
+                    HashMap::from([("stream_id".to_string(), stream_id)]),
+                ),
+            ),
+            Error::InvalidMedia { stream_id, .. } => tonic::Status::with_error_details(
+                Code::InvalidArgument,
+                message,
+                ErrorDetails::with_error_info(
+                    REASON_INVALID_MEDIA,
+                    ERROR_DOMAIN,
+                    HashMap::from([("stream_id".to_string(), stream_id)]),
+                ),
+            ),
+            Error::Unimplemented(_) => tonic::Status::unimplemented(message),
+            Error::Storage(_) | Error::Pipeline(_) => tonic::Status::internal(message),
+            Error::ShuttingDown => tonic::Status::unavailable(message),
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Ingest: every way media reaches a stream, all feeding the same
+//! per-stream pipeline through a [`session::PublishSession`] (pushed bytes)
+//! or the pull task (URIs).
+//!
+//! - [`srt`]: one SRT listener port for all streams; the caller's `streamid`
+//!   (`publish:<stream_id>:<stream_key>`) picks and authorizes the stream.
+//! - gRPC `PushMedia`: implemented in the API layer on top of
+//!   [`Ingest::authorize_publish`] and [`session::PublishSession`].
+//! - [`pull`]: the server pulls a stream's `source_uri`.
+
+pub mod pull;
+pub mod session;
+pub mod srt;
+pub mod ts_sync;
+
+use std::sync::Arc;
+
+use tokio_util::task::TaskTracker;
+
+use crate::error::{Error, Result};
+use crate::registry::Registry;
+use crate::streams::{LiveStream, StreamHub, StreamRef};
+
+/// What ingest paths share: the registry to authorize publishers, the hub
+/// of running streams, and a tracker of running sessions for shutdown.
+#[derive(Clone)]
+pub struct Ingest {
+    pub registry: Arc<Registry>,
+    pub hub: Arc<StreamHub>,
+    pub sessions: TaskTracker,
+}
+
+impl Ingest {
+    /// The stream that `stream_id` + `stream_key` may publish to. A wrong
+    /// key and an unknown stream look the same to the caller.
+    pub fn authorize_publish(&self, stream_id: &str, stream_key: &str) -> Result<Arc<LiveStream>> {
+        let record = self
+            .registry
+            .stream_for_publish_key(stream_key)?
+            .filter(|r| r.id == stream_id)
+            .ok_or(Error::Unauthenticated)?;
+        self.hub
+            .get(&StreamRef::new(record.organization_id, record.id))
+            .ok_or_else(|| Error::stream_not_found(stream_id))
+    }
+}
+
+/// A URI with any `user:password@` part replaced, for logs and messages.
+pub fn redact_uri(uri: &str) -> String {
+    match uri.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = match rest.find('/') {
+                Some(i) => rest.split_at(i),
+                None => (rest, ""),
+            };
+            match authority.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://***@{host}{path}"),
+                None => uri.to_string(),
+            }
+        }
+        None => uri.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_uri;
+
+    #[test]
+    fn redacts_credentials() {
+        assert_eq!(
+            redact_uri("rtsp://user:pw@cam.local:554/live"),
+            "rtsp://***@cam.local:554/live"
+        );
+        assert_eq!(redact_uri("file:///tmp/a.ts"), "file:///tmp/a.ts");
+    }
+}

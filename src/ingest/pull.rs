@@ -1,0 +1,86 @@
+//! Pulled streams: for a stream registered with a `source_uri`, a task that
+//! keeps a pipeline pulling from it while the stream exists. Network sources
+//! are retried with exponential backoff (1 s to 30 s) after they fail or
+//! end; a `file://` source plays once. The pull task holds the stream's
+//! publisher slot while it runs, so nobody can push into a pulled stream.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::task::TaskTracker;
+
+use super::redact_uri;
+use crate::pipeline::{Outcome, Source, StreamPipeline};
+use crate::proto::v1::StreamState;
+use crate::streams::{LiveStream, PublisherKind};
+
+const MIN_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A session that lasted this long resets the backoff.
+const HEALTHY_SESSION: Duration = Duration::from_secs(30);
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Starts pulling `uri` into `stream` until the stream is deleted or the
+/// server stops.
+pub fn spawn(tasks: &TaskTracker, stream: Arc<LiveStream>, uri: String) {
+    tasks.spawn(run(stream, uri));
+}
+
+async fn run(stream: Arc<LiveStream>, uri: String) {
+    let shown = redact_uri(&uri);
+    let source = Source::for_uri(&uri);
+    let plays_once = uri.to_ascii_lowercase().starts_with("file://");
+    let cancelled = stream.cancelled().clone();
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        if cancelled.is_cancelled() {
+            break;
+        }
+        let started = Instant::now();
+        match stream.claim_publisher(PublisherKind::Pull) {
+            Err(e) => {
+                tracing::warn!(stream = %stream.stream_ref, error = %e, "pull waiting for publisher slot");
+            }
+            Ok(_publisher) => {
+                match StreamPipeline::start(&stream, &source, format!("pulling {shown}")) {
+                    Err(e) => {
+                        tracing::error!(stream = %stream.stream_ref, source = %shown, error = %e, "cannot start pull");
+                        stream.set_state(StreamState::Error, e.to_string());
+                    }
+                    Ok(pipeline) => {
+                        tracing::info!(stream = %stream.stream_ref, source = %shown, "pulling");
+                        let outcome = tokio::select! {
+                            outcome = pipeline.ended() => Some(outcome),
+                            _ = cancelled.cancelled() => None,
+                        };
+                        match outcome {
+                            None => {
+                                pipeline.finish(DRAIN_TIMEOUT).await;
+                                stream.set_state(StreamState::Ended, "stream stopped");
+                                break;
+                            }
+                            Some(Outcome::EndOfStream) => {
+                                stream
+                                    .set_state(StreamState::Ended, format!("source {shown} ended"));
+                            }
+                            // The bus watcher already set ERROR with the reason.
+                            Some(Outcome::Failed(_)) => {}
+                        }
+                    }
+                }
+            }
+        }
+        if plays_once && stream.state() == StreamState::Ended {
+            break;
+        }
+        if started.elapsed() >= HEALTHY_SESSION {
+            backoff = MIN_BACKOFF;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = cancelled.cancelled() => break,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+    tracing::info!(stream = %stream.stream_ref, source = %shown, "pull stopped");
+}

@@ -1,0 +1,98 @@
+//! A publisher session on a stream for pushed MPEG-TS bytes (SRT or gRPC):
+//! holds the stream's publisher slot, guards against non-TS input, feeds the
+//! stream's pipeline, and ends the session with the right state (ENDED when
+//! the publisher leaves, ERROR when its media was unusable).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::ts_sync::TsSync;
+use crate::error::{Error, Result};
+use crate::pipeline::{Outcome, Source, StreamPipeline};
+use crate::proto::v1::StreamState;
+use crate::streams::{LiveStream, PublisherGuard, PublisherKind};
+
+/// How long a leaving publisher's last media may take to drain.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct PublishSession {
+    stream: Arc<LiveStream>,
+    kind: PublisherKind,
+    pipeline: StreamPipeline,
+    ts: TsSync,
+    bytes_received: u64,
+    _publisher: PublisherGuard,
+}
+
+impl PublishSession {
+    /// Claims the stream for this publisher and starts its pipeline.
+    pub fn start(stream: Arc<LiveStream>, kind: PublisherKind) -> Result<Self> {
+        let publisher = stream.claim_publisher(kind)?;
+        let pipeline = StreamPipeline::start(
+            &stream,
+            &Source::PushedTs,
+            format!("receiving media via {kind}"),
+        )?;
+        tracing::info!(stream = %stream.stream_ref, publisher = %kind, "publisher connected");
+        Ok(Self {
+            stream,
+            kind,
+            pipeline,
+            ts: TsSync::default(),
+            bytes_received: 0,
+            _publisher: publisher,
+        })
+    }
+
+    pub fn stream(&self) -> &Arc<LiveStream> {
+        &self.stream
+    }
+
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes_received
+    }
+
+    /// Feeds one chunk of MPEG-TS. Fails when the bytes are not MPEG-TS or
+    /// the pipeline has failed; the stream is then in ERROR.
+    pub async fn push(&mut self, data: Bytes) -> Result<()> {
+        self.bytes_received += data.len() as u64;
+        if let Err(reason) = self.ts.check(&data) {
+            self.stream.set_state(StreamState::Error, reason.clone());
+            tracing::warn!(stream = %self.stream.stream_ref, publisher = %self.kind, %reason, "rejecting publisher");
+            return Err(Error::InvalidMedia {
+                stream_id: self.stream.stream_ref.stream_id.clone(),
+                reason,
+            });
+        }
+        self.pipeline.push(data).await
+    }
+
+    /// Ends the session. After a clean end of input the pipeline drains and
+    /// the stream is ENDED; after a failure it stays in ERROR.
+    pub async fn finish(self, failure: Option<&Error>) {
+        let stream = Arc::clone(&self.stream);
+        let kind = self.kind;
+        let bytes = self.bytes_received;
+        match failure {
+            Some(e) => {
+                if stream.state() != StreamState::Error {
+                    stream.set_state(StreamState::Error, e.to_string());
+                }
+                drop(self.pipeline);
+            }
+            None => match self.pipeline.finish(DRAIN_TIMEOUT).await {
+                Outcome::EndOfStream => {
+                    stream.set_state(StreamState::Ended, format!("{kind} publisher left"))
+                }
+                Outcome::Failed(message) => {
+                    if stream.state() != StreamState::Error {
+                        stream.set_state(StreamState::Error, message);
+                    }
+                }
+            },
+        }
+        tracing::info!(stream = %stream.stream_ref, publisher = %kind, bytes, "publisher session ended");
+    }
+}

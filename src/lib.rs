@@ -1,0 +1,33 @@
+//! liveproc: a live video processing server.
+//!
+//! Broadcasters publish live streams (SRT, gRPC `PushMedia`, or a URI the
+//! server pulls). Each live stream gets one GStreamer pipeline that demuxes
+//! and parses the media once and fans the encoded access units out to the
+//! processing features. The gRPC API (`liveproc.v1`) manages organizations,
+//! streams and their processing options.
+//!
+//! Module map:
+//! - [`config`]: settings from flags, `LIVEPROC_*` env vars and a TOML file.
+//! - [`proto`]: generated API types.
+//! - [`error`]: the crate's error type, mapped once to `tonic::Status`.
+//! - [`validate`]: processing option ranges, in one place.
+//! - [`registry`]: organizations, API keys and streams in a durable store.
+//! - [`auth`]: API keys to principals.
+//! - [`streams`]: the runtime side of each stream (state, events, publisher).
+//! - [`pipeline`]: the per-session GStreamer pipeline.
+//! - [`ingest`]: SRT listener, gRPC push and URI pull feeding the pipeline.
+//! - [`api`]: the tonic services.
+//! - [`server`]: wiring and lifecycle of a running server.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod options;
+pub mod pipeline;
+pub mod proto;
+pub mod registry;
+pub mod server;
+pub mod streams;
+pub mod validate;

@@ -1,0 +1,95 @@
+//! Encoded media as it leaves the demuxer and parsers: one access unit
+//! (a video frame or an audio frame) whose bytes are shared, never copied,
+//! between the GStreamer buffer and every consumer.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use gstreamer as gst;
+
+/// The codec of a track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    H264,
+    H265,
+    Aac,
+}
+
+impl Codec {
+    /// The codec of parsed caps named `caps_name`, if liveproc handles it.
+    pub fn from_caps(caps: &gst::CapsRef) -> Option<Codec> {
+        let s = caps.structure(0)?;
+        match s.name().as_str() {
+            "video/x-h264" => Some(Codec::H264),
+            "video/x-h265" => Some(Codec::H265),
+            // MPEG-1 layer 1-3 audio is not AAC; versions 2 and 4 (or an
+            // unfixed template) are.
+            "audio/mpeg" => match s.get::<i32>("mpegversion") {
+                Ok(1) => None,
+                _ => Some(Codec::Aac),
+            },
+            _ => None,
+        }
+    }
+
+    pub fn is_video(self) -> bool {
+        matches!(self, Codec::H264 | Codec::H265)
+    }
+
+    /// The parser element and the caps it must produce: byte-stream,
+    /// whole access units, and parameter sets in front of every keyframe so
+    /// that any GOP decodes alone.
+    pub fn parser(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            Codec::H264 => (
+                "h264parse",
+                Some("video/x-h264,stream-format=byte-stream,alignment=au"),
+            ),
+            Codec::H265 => (
+                "h265parse",
+                Some("video/x-h265,stream-format=byte-stream,alignment=au"),
+            ),
+            Codec::Aac => ("aacparse", None),
+        }
+    }
+
+    pub fn track_name(self) -> &'static str {
+        if self.is_video() {
+            "video"
+        } else {
+            "audio"
+        }
+    }
+}
+
+/// One encoded frame.
+#[derive(Debug, Clone)]
+pub struct AccessUnit {
+    pub codec: Codec,
+    pub pts: Option<Duration>,
+    pub dts: Option<Duration>,
+    pub duration: Option<Duration>,
+    /// A video keyframe (audio frames are all "key").
+    pub keyframe: bool,
+    pub data: Bytes,
+}
+
+impl AccessUnit {
+    /// Wraps a parsed buffer without copying its bytes.
+    pub fn from_buffer(codec: Codec, buffer: gst::Buffer) -> Option<Self> {
+        let to_duration = |t: Option<gst::ClockTime>| t.map(|t| Duration::from_nanos(t.nseconds()));
+        let pts = to_duration(buffer.pts());
+        let dts = to_duration(buffer.dts());
+        let duration = to_duration(buffer.duration());
+        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        let mapped = buffer.into_mapped_buffer_readable().ok()?;
+        Some(Self {
+            codec,
+            pts,
+            dts,
+            duration,
+            keyframe,
+            data: Bytes::from_owner(mapped),
+        })
+    }
+}

@@ -1,0 +1,256 @@
+//! One GStreamer pipeline per live session of a stream.
+//!
+//! ```text
+//! source stage (appsrc ! tsdemux | urisourcebin ! parsebin | test pattern)
+//!   └─ per track: parser ! capsfilter ! tee ─┬─ tap (appsink → AccessUnit broadcast)
+//!                                            └─ feature branches
+//! ```
+//!
+//! The pipeline lives as long as one publisher session. Its bus is watched
+//! by a task of its own: an error becomes the stream's ERROR state and a log
+//! line carrying the stream, and ends this pipeline only — every stream has
+//! its own pipeline, so one stream's failure never reaches another.
+
+pub mod media;
+pub mod source;
+mod tracks;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use tokio::sync::{broadcast, watch};
+
+use crate::error::{Error, Result};
+use crate::proto::v1::StreamState;
+use crate::streams::LiveStream;
+pub use media::{AccessUnit, Codec};
+pub use source::Source;
+use tracks::TrackContext;
+
+/// Access units kept for in-process consumers that are a little behind.
+const UNIT_BUFFER: usize = 1024;
+
+/// Initializes GStreamer once per process.
+pub fn init() -> Result<()> {
+    static INIT: Once = Once::new();
+    let mut result = Ok(());
+    INIT.call_once(|| {
+        result = gst::init().map_err(|e| Error::Pipeline(format!("GStreamer init: {e}")));
+    });
+    result
+}
+
+/// How a pipeline ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// All media was processed after the source ended.
+    EndOfStream,
+    /// An element failed; the message says which and why.
+    Failed(String),
+}
+
+/// A running pipeline of one stream session. Stops (state NULL) on drop.
+pub struct StreamPipeline {
+    pipeline: gst::Pipeline,
+    appsrc: Option<gst_app::AppSrc>,
+    writable: watch::Receiver<bool>,
+    outcome: watch::Receiver<Option<Outcome>>,
+    units: broadcast::Sender<AccessUnit>,
+    bus_task: tokio::task::JoinHandle<()>,
+}
+
+impl StreamPipeline {
+    /// Builds and starts the pipeline of `stream` fed by `source`.
+    /// `live_message` is the message of the LIVE event sent on first media.
+    pub fn start(stream: &Arc<LiveStream>, source: &Source, live_message: String) -> Result<Self> {
+        init()?;
+        let pipeline = gst::Pipeline::with_name(&format!("stream:{}", stream.stream_ref));
+        let stage = source::build(&pipeline, source).map_err(Error::Pipeline)?;
+        let (units, _) = broadcast::channel(UNIT_BUFFER);
+        let ctx = Arc::new(TrackContext {
+            stream: Arc::clone(stream),
+            units: units.clone(),
+            live_message,
+            has_video: AtomicBool::new(false),
+            has_audio: AtomicBool::new(false),
+            went_live: AtomicBool::new(false),
+        });
+
+        for element in &stage.dynamic {
+            let ctx = Arc::clone(&ctx);
+            let pipeline_weak = pipeline.downgrade();
+            element.connect_pad_added(move |_, pad| {
+                let Some(pipeline) = pipeline_weak.upgrade() else {
+                    return;
+                };
+                if let Err(e) = tracks::attach_pad(&pipeline, pad, &ctx) {
+                    tracing::error!(stream = %ctx.stream.stream_ref, error = %e, "cannot attach track");
+                }
+            });
+        }
+        for pad in &stage.static_pads {
+            tracks::attach_pad(&pipeline, pad, &ctx).map_err(Error::Pipeline)?;
+        }
+
+        let (writable_tx, writable) = watch::channel(true);
+        if let Some(appsrc) = &stage.appsrc {
+            let need = writable_tx.clone();
+            let enough = writable_tx;
+            appsrc.set_callbacks(
+                gst_app::AppSrcCallbacks::builder()
+                    .need_data(move |_, _| {
+                        need.send_replace(true);
+                    })
+                    .enough_data(move |_| {
+                        enough.send_replace(false);
+                    })
+                    .build(),
+            );
+        }
+
+        let (outcome_tx, outcome) = watch::channel(None);
+        let bus = pipeline
+            .bus()
+            .ok_or_else(|| Error::Pipeline("pipeline without bus".into()))?;
+        let bus_task = tokio::spawn(watch_bus(bus, Arc::clone(stream), outcome_tx));
+
+        pipeline.set_state(gst::State::Playing).map_err(|_| {
+            Error::Pipeline(format!(
+                "stream {} pipeline failed to start",
+                stream.stream_ref
+            ))
+        })?;
+        Ok(Self {
+            pipeline,
+            appsrc: stage.appsrc,
+            writable,
+            outcome,
+            units,
+            bus_task,
+        })
+    }
+
+    /// Feeds MPEG-TS bytes (pushed sources only), waiting while the
+    /// pipeline's input queue is full. The bytes are handed over, not copied.
+    pub async fn push(&mut self, data: Bytes) -> Result<()> {
+        let appsrc = self
+            .appsrc
+            .as_ref()
+            .ok_or_else(|| Error::Pipeline("this pipeline does not take pushed bytes".into()))?;
+        if let Some(Outcome::Failed(message)) = self.outcome.borrow().as_ref() {
+            return Err(Error::Pipeline(message.clone()));
+        }
+        if !*self.writable.borrow() {
+            let mut outcome = self.outcome.clone();
+            tokio::select! {
+                r = self.writable.wait_for(|w| *w) => { r.map_err(|_| Error::ShuttingDown)?; }
+                _ = outcome.wait_for(|o| o.is_some()) => {
+                    return Err(Error::Pipeline("pipeline stopped".into()));
+                }
+            }
+        }
+        appsrc
+            .push_buffer(gst::Buffer::from_slice(data))
+            .map_err(|e| Error::Pipeline(format!("pushing media: {e:?}")))?;
+        Ok(())
+    }
+
+    /// Receives every access unit of the session from now on.
+    pub fn subscribe_units(&self) -> broadcast::Receiver<AccessUnit> {
+        self.units.subscribe()
+    }
+
+    /// How the pipeline ended, once it has.
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.outcome.borrow().clone()
+    }
+
+    /// Waits until the pipeline ends by itself (end of stream or error).
+    pub async fn ended(&self) -> Outcome {
+        let mut rx = self.outcome.clone();
+        let ended = match rx.wait_for(|o| o.is_some()).await {
+            Ok(o) => o.clone().unwrap_or(Outcome::EndOfStream),
+            Err(_) => Outcome::Failed("pipeline bus closed".into()),
+        };
+        ended
+    }
+
+    /// Ends the session cleanly: signals end of stream so every branch can
+    /// finish its output, waits up to `timeout` for it, then stops.
+    pub async fn finish(self, timeout: Duration) -> Outcome {
+        if self.outcome().is_none() {
+            match &self.appsrc {
+                Some(appsrc) => {
+                    let _ = appsrc.end_of_stream();
+                }
+                None => {
+                    self.pipeline.send_event(gst::event::Eos::new());
+                }
+            }
+        }
+        match tokio::time::timeout(timeout, self.ended()).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::Failed(format!(
+                "pipeline did not drain within {} s",
+                timeout.as_secs()
+            )),
+        }
+    }
+}
+
+impl Drop for StreamPipeline {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+        self.bus_task.abort();
+    }
+}
+
+/// Turns bus messages into the pipeline's outcome and the stream's state.
+async fn watch_bus(
+    bus: gst::Bus,
+    stream: Arc<LiveStream>,
+    outcome: watch::Sender<Option<Outcome>>,
+) {
+    let mut messages = bus.stream();
+    while let Some(msg) = messages.next().await {
+        use gst::MessageView;
+        match msg.view() {
+            MessageView::Eos(_) => {
+                outcome.send_replace(Some(Outcome::EndOfStream));
+                break;
+            }
+            MessageView::Error(err) => {
+                let element = err
+                    .src()
+                    .map(|s| s.name().to_string())
+                    .unwrap_or_else(|| "pipeline".into());
+                let message = format!("{element}: {}", err.error());
+                tracing::error!(
+                    stream = %stream.stream_ref,
+                    element = %element,
+                    error = %err.error(),
+                    debug = ?err.debug(),
+                    "pipeline error"
+                );
+                stream.set_state(StreamState::Error, message.clone());
+                outcome.send_replace(Some(Outcome::Failed(message)));
+                break;
+            }
+            MessageView::Warning(w) => {
+                tracing::warn!(
+                    stream = %stream.stream_ref,
+                    element = ?w.src().map(|s| s.name()),
+                    warning = %w.error(),
+                    "pipeline warning"
+                );
+            }
+            _ => {}
+        }
+    }
+}

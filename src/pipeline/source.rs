@@ -1,0 +1,158 @@
+//! The source stage of a stream pipeline: whatever brings encoded
+//! elementary streams in. Three kinds, each ending in pads that
+//! [`super::tracks::attach_pad`] links:
+//! - pushed MPEG-TS bytes (SRT listener, gRPC `PushMedia`):
+//!   `appsrc ! tsdemux`;
+//! - a URI the server pulls (srt, rtsp, rtmp, HLS, file):
+//!   `urisourcebin ! parsebin`;
+//! - `test://`, a built-in live test pattern encoded on the fly
+//!   (for demos and trying the API without an encoder).
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+/// Most MPEG-TS bytes queued in the `appsrc` before the publisher is made
+/// to wait (about 16 s of a 8 Mbit/s stream).
+pub const PUSH_QUEUE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Where the media of one pipeline comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// MPEG-TS bytes pushed by the server's ingest (SRT or gRPC).
+    PushedTs,
+    /// A URI pulled by GStreamer.
+    Uri(String),
+    /// The built-in test pattern (`test://`).
+    TestPattern,
+}
+
+impl Source {
+    pub fn for_uri(uri: &str) -> Source {
+        if uri.to_ascii_lowercase().starts_with("test://") {
+            Source::TestPattern
+        } else {
+            Source::Uri(uri.to_string())
+        }
+    }
+}
+
+/// The elements of a built source stage.
+pub(crate) struct SourceStage {
+    /// Present for [`Source::PushedTs`].
+    pub appsrc: Option<gst_app::AppSrc>,
+    /// Elements whose dynamic pads carry elementary streams.
+    pub dynamic: Vec<gst::Element>,
+    /// Static pads that carry elementary streams (test pattern).
+    pub static_pads: Vec<gst::Pad>,
+}
+
+fn make(factory: &str, name: &str) -> Result<gst::Element, String> {
+    gst::ElementFactory::make(factory)
+        .name(name)
+        .build()
+        .map_err(|_| format!("GStreamer element {factory} is missing (install its plugin package)"))
+}
+
+pub(crate) fn build(pipeline: &gst::Pipeline, source: &Source) -> Result<SourceStage, String> {
+    match source {
+        Source::PushedTs => pushed_ts(pipeline),
+        Source::Uri(uri) => pulled_uri(pipeline, uri),
+        Source::TestPattern => test_pattern(pipeline),
+    }
+}
+
+fn pushed_ts(pipeline: &gst::Pipeline) -> Result<SourceStage, String> {
+    let caps = gst::Caps::builder("video/mpegts")
+        .field("systemstream", true)
+        .field("packetsize", 188i32)
+        .build();
+    let appsrc = gst_app::AppSrc::builder()
+        .name("ingest")
+        .caps(&caps)
+        .format(gst::Format::Bytes)
+        .is_live(true)
+        .stream_type(gst_app::AppStreamType::Stream)
+        .max_bytes(PUSH_QUEUE_BYTES)
+        .block(false)
+        .build();
+    let demux = make("tsdemux", "demux")?;
+    pipeline
+        .add_many([appsrc.upcast_ref(), &demux])
+        .map_err(|e| e.to_string())?;
+    appsrc.link(&demux).map_err(|e| e.to_string())?;
+    Ok(SourceStage {
+        appsrc: Some(appsrc),
+        dynamic: vec![demux],
+        static_pads: vec![],
+    })
+}
+
+fn pulled_uri(pipeline: &gst::Pipeline, uri: &str) -> Result<SourceStage, String> {
+    let src = make("urisourcebin", "pull")?;
+    src.set_property("uri", uri);
+    let parse = make("parsebin", "demux")?;
+    pipeline
+        .add_many([&src, &parse])
+        .map_err(|e| e.to_string())?;
+    // urisourcebin exposes its pads once it knows the stream.
+    let parse_weak = parse.downgrade();
+    src.connect_pad_added(move |_, pad| {
+        let Some(parse) = parse_weak.upgrade() else {
+            return;
+        };
+        if let Some(sink) = parse.static_pad("sink") {
+            if !sink.is_linked() {
+                if let Err(e) = pad.link(&sink) {
+                    tracing::warn!(error = ?e, "cannot link pulled source to parsebin");
+                }
+            }
+        }
+    });
+    Ok(SourceStage {
+        appsrc: None,
+        dynamic: vec![parse],
+        static_pads: vec![],
+    })
+}
+
+fn test_pattern(pipeline: &gst::Pipeline) -> Result<SourceStage, String> {
+    let video = gst::parse::bin_from_description(
+        "videotestsrc is-live=true pattern=smpte ! \
+         video/x-raw,width=1280,height=720,framerate=30/1 ! \
+         clockoverlay halignment=right valignment=bottom font-desc=\"Sans 24\" ! \
+         x264enc tune=zerolatency speed-preset=ultrafast bitrate=2000 key-int-max=60 ! \
+         h264parse",
+        true,
+    )
+    .or_else(|_| {
+        gst::parse::bin_from_description(
+            "videotestsrc is-live=true pattern=smpte ! \
+             video/x-raw,width=1280,height=720,framerate=30/1 ! \
+             x264enc tune=zerolatency speed-preset=ultrafast bitrate=2000 key-int-max=60 ! \
+             h264parse",
+            true,
+        )
+    })
+    .map_err(|e| format!("test pattern video (needs x264enc from gst-plugins-ugly): {e}"))?;
+    let audio = gst::parse::bin_from_description(
+        "audiotestsrc is-live=true wave=sine freq=440 volume=0.2 ! \
+         audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse",
+        true,
+    )
+    .map_err(|e| format!("test pattern audio (needs avenc_aac from gst-libav): {e}"))?;
+    video.set_property("name", "test_video");
+    audio.set_property("name", "test_audio");
+    pipeline
+        .add_many([video.upcast_ref::<gst::Element>(), audio.upcast_ref()])
+        .map_err(|e| e.to_string())?;
+    let pads = [&video, &audio]
+        .into_iter()
+        .filter_map(|b| b.static_pad("src"))
+        .collect();
+    Ok(SourceStage {
+        appsrc: None,
+        dynamic: vec![],
+        static_pads: pads,
+    })
+}

@@ -1,0 +1,18 @@
+//! Code generated from `proto/liveproc/v1` by `build.rs`, and the encoded
+//! descriptor set served by gRPC reflection.
+
+#[allow(clippy::all, missing_docs)]
+pub mod v1 {
+    tonic::include_proto!("liveproc.v1");
+}
+
+/// Encoded `FileDescriptorSet` of the API, for server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("liveproc_descriptor");
+
+/// A `google.protobuf.Timestamp` from milliseconds since the Unix epoch.
+pub fn timestamp_from_millis(ms: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}

@@ -1,0 +1,350 @@
+//! The registry: organizations, their API keys (hashed), packages, and
+//! streams with their processing options, in an embedded `redb` database
+//! under the data dir.
+//!
+//! Every change is one ACID write transaction committed with redb's default
+//! (immediate) durability: once a call returns, the change survives a crash
+//! or `kill -9`. Streams are scoped by organization (`org_id/stream_id`), so
+//! two organizations may use the same client-chosen stream id and neither
+//! can learn that the other's exists.
+
+mod records;
+pub mod secrets;
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+pub use records::{now_millis, OrganizationRecord, StreamRecord};
+
+use crate::error::{Error, Result};
+use crate::options::Processing;
+
+/// organization id → JSON `OrganizationRecord`
+const ORGANIZATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("organizations");
+/// SHA-256 of an API key → organization id
+const API_KEYS: TableDefinition<&str, &str> = TableDefinition::new("api_keys");
+/// `org_id/stream_id` → JSON `StreamRecord`
+const STREAMS: TableDefinition<&str, &[u8]> = TableDefinition::new("streams");
+/// stream key → `org_id/stream_id`
+const STREAM_KEYS: TableDefinition<&str, &str> = TableDefinition::new("stream_keys");
+/// settings of the server itself (admin key hash, ...)
+const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+
+const META_ADMIN_KEY_HASH: &str = "admin_key_hash";
+
+/// A page of a listing and the token of the next page (empty at the end).
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_token: String,
+}
+
+/// Handle to the durable registry; cheap to share behind an `Arc`.
+pub struct Registry {
+    db: Database,
+}
+
+fn stream_key(org_id: &str, stream_id: &str) -> String {
+    format!("{org_id}/{stream_id}")
+}
+
+impl Registry {
+    /// Opens (or creates) the registry database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
+        {
+            txn.open_table(ORGANIZATIONS)?;
+            txn.open_table(API_KEYS)?;
+            txn.open_table(STREAMS)?;
+            txn.open_table(STREAM_KEYS)?;
+            txn.open_table(META)?;
+        }
+        txn.commit()?;
+        Ok(Self { db })
+    }
+
+    // ----- server settings -------------------------------------------------
+
+    /// Hash of the admin key, if one was stored.
+    pub fn admin_key_hash(&self) -> Result<Option<String>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(META)?;
+        Ok(table
+            .get(META_ADMIN_KEY_HASH)?
+            .map(|v| v.value().to_string()))
+    }
+
+    pub fn set_admin_key_hash(&self, hash: &str) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(META)?.insert(META_ADMIN_KEY_HASH, hash)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    // ----- organizations ---------------------------------------------------
+
+    /// Creates an organization and returns it with its new API key (the only
+    /// time the key is seen in clear).
+    pub fn create_organization(
+        &self,
+        name: &str,
+        live_processing: bool,
+    ) -> Result<(OrganizationRecord, String)> {
+        let api_key = secrets::new_api_key();
+        let record = OrganizationRecord {
+            id: secrets::new_organization_id(),
+            name: name.to_string(),
+            live_processing,
+            api_key_hash: secrets::hash_key(&api_key),
+            create_time_ms: now_millis(),
+        };
+        let txn = self.db.begin_write()?;
+        {
+            txn.open_table(ORGANIZATIONS)?
+                .insert(record.id.as_str(), serde_json::to_vec(&record)?.as_slice())?;
+            txn.open_table(API_KEYS)?
+                .insert(record.api_key_hash.as_str(), record.id.as_str())?;
+        }
+        txn.commit()?;
+        Ok((record, api_key))
+    }
+
+    pub fn organization(&self, id: &str) -> Result<Option<OrganizationRecord>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(ORGANIZATIONS)?;
+        let found = table.get(id)?;
+        Ok(match found {
+            Some(v) => Some(serde_json::from_slice(v.value())?),
+            None => None,
+        })
+    }
+
+    /// The organization an API key belongs to.
+    pub fn organization_for_api_key(&self, api_key: &str) -> Result<Option<String>> {
+        let hash = secrets::hash_key(api_key);
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(API_KEYS)?;
+        Ok(table.get(hash.as_str())?.map(|v| v.value().to_string()))
+    }
+
+    pub fn list_organizations(
+        &self,
+        page_token: &str,
+        page_size: usize,
+    ) -> Result<Page<OrganizationRecord>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(ORGANIZATIONS)?;
+        page(table.range(page_token..)?, page_token, page_size, |_, v| {
+            Ok(Some(serde_json::from_slice(v)?))
+        })
+    }
+
+    pub fn set_live_processing(&self, id: &str, enabled: bool) -> Result<OrganizationRecord> {
+        self.update_organization(id, |org| {
+            org.live_processing = enabled;
+            Ok(None)
+        })
+        .map(|(org, _)| org)
+    }
+
+    /// Replaces the API key of an organization; the old one stops working.
+    pub fn rotate_api_key(&self, id: &str) -> Result<(OrganizationRecord, String)> {
+        let api_key = secrets::new_api_key();
+        let (org, _) = self.update_organization(id, |org| {
+            let old = std::mem::replace(&mut org.api_key_hash, secrets::hash_key(&api_key));
+            Ok(Some(old))
+        })?;
+        Ok((org, api_key))
+    }
+
+    /// Read-modify-write of one organization in one transaction. `change`
+    /// may return the hash of an API key to retire.
+    fn update_organization(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut OrganizationRecord) -> Result<Option<String>>,
+    ) -> Result<(OrganizationRecord, Option<String>)> {
+        let txn = self.db.begin_write()?;
+        let (record, retired) = {
+            let mut orgs = txn.open_table(ORGANIZATIONS)?;
+            let mut record: OrganizationRecord = match orgs.get(id)? {
+                Some(v) => serde_json::from_slice(v.value())?,
+                None => return Err(Error::organization_not_found(id)),
+            };
+            let retired = change(&mut record)?;
+            orgs.insert(id, serde_json::to_vec(&record)?.as_slice())?;
+            if let Some(old) = &retired {
+                let mut keys = txn.open_table(API_KEYS)?;
+                keys.remove(old.as_str())?;
+                keys.insert(record.api_key_hash.as_str(), id)?;
+            }
+            (record, retired)
+        };
+        txn.commit()?;
+        Ok((record, retired))
+    }
+
+    // ----- streams ---------------------------------------------------------
+
+    /// Stores a new stream; `AlreadyExists` if the organization has one with
+    /// the same id.
+    pub fn create_stream(&self, record: &StreamRecord) -> Result<()> {
+        let key = stream_key(&record.organization_id, &record.id);
+        let txn = self.db.begin_write()?;
+        {
+            let mut streams = txn.open_table(STREAMS)?;
+            if streams.get(key.as_str())?.is_some() {
+                return Err(Error::AlreadyExists {
+                    kind: "stream",
+                    name: record.id.clone(),
+                });
+            }
+            streams.insert(key.as_str(), serde_json::to_vec(record)?.as_slice())?;
+            txn.open_table(STREAM_KEYS)?
+                .insert(record.stream_key.as_str(), key.as_str())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn stream(&self, org_id: &str, stream_id: &str) -> Result<Option<StreamRecord>> {
+        let key = stream_key(org_id, stream_id);
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(STREAMS)?;
+        let found = table.get(key.as_str())?;
+        Ok(match found {
+            Some(v) => Some(serde_json::from_slice(v.value())?),
+            None => None,
+        })
+    }
+
+    /// The stream a publish key belongs to.
+    pub fn stream_for_publish_key(&self, publish_key: &str) -> Result<Option<StreamRecord>> {
+        let txn = self.db.begin_read()?;
+        let keys = txn.open_table(STREAM_KEYS)?;
+        let Some(key) = keys.get(publish_key)?.map(|v| v.value().to_string()) else {
+            return Ok(None);
+        };
+        let streams = txn.open_table(STREAMS)?;
+        let found = streams.get(key.as_str())?;
+        Ok(match found {
+            Some(v) => Some(serde_json::from_slice(v.value())?),
+            None => None,
+        })
+    }
+
+    pub fn list_streams(
+        &self,
+        org_id: &str,
+        page_token: &str,
+        page_size: usize,
+    ) -> Result<Page<StreamRecord>> {
+        let prefix = format!("{org_id}/");
+        let start = format!("{prefix}{page_token}");
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(STREAMS)?;
+        let mut result = page(table.range(start.as_str()..)?, &start, page_size, |k, v| {
+            if !k.starts_with(&prefix) {
+                return Ok(None);
+            }
+            Ok(Some(serde_json::from_slice(v)?))
+        })?;
+        if let Some(rest) = result.next_page_token.strip_prefix(&prefix) {
+            result.next_page_token = rest.to_string();
+        }
+        Ok(result)
+    }
+
+    /// Every stream of every organization (server start-up).
+    pub fn all_streams(&self) -> Result<Vec<StreamRecord>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(STREAMS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (_, v) = entry?;
+            out.push(serde_json::from_slice(v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Deletes a stream; `NotFound` if the organization has none by that id.
+    pub fn delete_stream(&self, org_id: &str, stream_id: &str) -> Result<StreamRecord> {
+        let key = stream_key(org_id, stream_id);
+        let txn = self.db.begin_write()?;
+        let record: StreamRecord = {
+            let mut streams = txn.open_table(STREAMS)?;
+            let record = match streams.remove(key.as_str())? {
+                Some(v) => serde_json::from_slice(v.value())?,
+                None => return Err(Error::stream_not_found(stream_id)),
+            };
+            txn.open_table(STREAM_KEYS)?
+                .remove(record_stream_key(&record))?;
+            record
+        };
+        txn.commit()?;
+        Ok(record)
+    }
+
+    /// Replaces the processing options of a stream.
+    pub fn set_processing(
+        &self,
+        org_id: &str,
+        stream_id: &str,
+        processing: &Processing,
+    ) -> Result<StreamRecord> {
+        let key = stream_key(org_id, stream_id);
+        let txn = self.db.begin_write()?;
+        let record = {
+            let mut streams = txn.open_table(STREAMS)?;
+            let mut record: StreamRecord = match streams.get(key.as_str())? {
+                Some(v) => serde_json::from_slice(v.value())?,
+                None => return Err(Error::stream_not_found(stream_id)),
+            };
+            record.processing = processing.clone();
+            streams.insert(key.as_str(), serde_json::to_vec(&record)?.as_slice())?;
+            record
+        };
+        txn.commit()?;
+        Ok(record)
+    }
+}
+
+fn record_stream_key(record: &StreamRecord) -> &str {
+    record.stream_key.as_str()
+}
+
+/// Collects one page from a key range starting at `start` (exclusive when a
+/// page token is given), using `decode` to turn a row into an item (`None`
+/// ends the listing).
+fn page<T>(
+    range: redb::Range<'_, &'static str, &'static [u8]>,
+    start: &str,
+    page_size: usize,
+    decode: impl Fn(&str, &[u8]) -> Result<Option<T>>,
+) -> Result<Page<T>> {
+    let mut items = Vec::new();
+    let mut last_key = String::new();
+    let mut more = false;
+    for entry in range {
+        let (k, v) = entry?;
+        let key = k.value();
+        if key == start {
+            // The token names the last row of the previous page.
+            continue;
+        }
+        let Some(item) = decode(key, v.value())? else {
+            break;
+        };
+        if items.len() == page_size {
+            more = true;
+            break;
+        }
+        items.push(item);
+        last_key = key.to_string();
+    }
+    Ok(Page {
+        items,
+        next_page_token: if more { last_key } else { String::new() },
+    })
+}

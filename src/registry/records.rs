@@ -1,0 +1,52 @@
+//! Records stored in the registry (JSON values in redb tables).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::options::Processing;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrganizationRecord {
+    pub id: String,
+    pub name: String,
+    /// The live processing package.
+    pub live_processing: bool,
+    /// SHA-256 (hex) of the current API key.
+    pub api_key_hash: String,
+    pub create_time_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamRecord {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub processing: Processing,
+    /// The publish secret of the stream (shown to its organization).
+    pub stream_key: String,
+    /// Pulled from this URI instead of being pushed, when set.
+    pub source_uri: Option<String>,
+    pub create_time_ms: i64,
+}
+
+impl OrganizationRecord {
+    /// Refuses processing the organization's packages do not include. A
+    /// stream without processing is always allowed.
+    pub fn check_packages(&self, processing: &Processing) -> Result<()> {
+        if processing.any_enabled() && !self.live_processing {
+            return Err(Error::UpgradeNeeded {
+                organization_id: self.id.clone(),
+                feature: processing.enabled_features().collect::<Vec<_>>().join(", "),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

@@ -1,0 +1,54 @@
+//! The admin key: from `LIVEPROC_ADMIN_KEY` when set (its hash is stored so
+//! that the key the server accepts is the one it was last started with), or
+//! generated on first start, printed once, and kept in `admin.key` (mode
+//! 0600) in the data dir. Only its hash is kept in memory and the registry.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::registry::{secrets, Registry};
+
+pub const ADMIN_KEY_FILE: &str = "admin.key";
+
+/// Returns the hash of the admin key to accept.
+pub fn resolve(registry: &Registry, config: &Config) -> anyhow::Result<String> {
+    if let Some(key) = &config.admin_key {
+        let hash = secrets::hash_key(key);
+        registry.set_admin_key_hash(&hash)?;
+        return Ok(hash);
+    }
+    if let Some(hash) = registry.admin_key_hash()? {
+        return Ok(hash);
+    }
+    let key = secrets::new_admin_key();
+    let path = config.data_dir.join(ADMIN_KEY_FILE);
+    write_secret(&path, &key)?;
+    let hash = secrets::hash_key(&key);
+    registry.set_admin_key_hash(&hash)?;
+    println!(
+        "liveproc: generated admin key (shown once, also saved in {}):",
+        path.display()
+    );
+    println!("  {key}");
+    Ok(hash)
+}
+
+/// Writes a secret to a file only its owner can read.
+pub fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    writeln!(file, "{secret}")?;
+    file.sync_all()?;
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! `--demo`: a demo organization with live processing enabled and a demo
+//! stream fed by the built-in test pattern, so `make run` shows a working
+//! server at once. The demo organization's API key is kept in `demo.key`
+//! (mode 0600) in the data dir so that restarts print the same one.
+
+use std::net::SocketAddr;
+
+use super::admin_key::write_secret;
+use crate::api::ApiState;
+use crate::config::Config;
+use crate::ingest::pull;
+use crate::options::{MotionClip, Processing, Recording, Replay, Span, Thumbnail};
+use crate::registry::{now_millis, secrets, StreamRecord};
+use crate::streams::StreamRef;
+
+const DEMO_KEY_FILE: &str = "demo.key";
+const DEMO_STREAM_ID: &str = "demo";
+
+fn demo_processing() -> Processing {
+    Processing {
+        thumbnail: Some(Thumbnail {
+            interval_seconds: 10,
+        }),
+        motion_clip: Some(MotionClip {
+            duration_seconds: 3,
+            interval_seconds: 10,
+        }),
+        recording: Some(Recording {
+            segment: Span::Seconds(60),
+        }),
+        replay: Some(Replay {
+            buffer: Span::Seconds(60),
+        }),
+    }
+}
+
+/// Creates what is missing of the demo and prints how to use it.
+pub async fn ensure(
+    config: &Config,
+    state: &ApiState,
+    grpc_addr: SocketAddr,
+) -> anyhow::Result<()> {
+    let key_path = config.data_dir.join(DEMO_KEY_FILE);
+    let existing = std::fs::read_to_string(&key_path)
+        .ok()
+        .map(|k| k.trim().to_string())
+        .and_then(|key| {
+            state
+                .registry
+                .organization_for_api_key(&key)
+                .ok()
+                .flatten()
+                .map(|org| (org, key))
+        });
+    let (org_id, api_key) = match existing {
+        Some(found) => found,
+        None => {
+            let (org, key) = state.registry.create_organization("Demo", true)?;
+            write_secret(&key_path, &key)?;
+            (org.id, key)
+        }
+    };
+
+    if state.registry.stream(&org_id, DEMO_STREAM_ID)?.is_none() {
+        let record = StreamRecord {
+            id: DEMO_STREAM_ID.to_string(),
+            organization_id: org_id.clone(),
+            name: "Demo test pattern".to_string(),
+            processing: demo_processing(),
+            stream_key: secrets::new_stream_key(),
+            source_uri: Some("test://pattern".to_string()),
+            create_time_ms: now_millis(),
+        };
+        state.registry.create_stream(&record)?;
+        let live = state.hub.add(
+            StreamRef::new(&org_id, DEMO_STREAM_ID),
+            record.processing.clone(),
+        );
+        pull::spawn(&state.ingest.sessions, live, "test://pattern".to_string());
+    }
+
+    println!(
+        "liveproc demo: organization {org_id}, stream \"{DEMO_STREAM_ID}\" (built-in test pattern)"
+    );
+    println!("  organization API key: {api_key}");
+    println!("  try: grpcurl -plaintext -H 'authorization: Bearer {api_key}' -d '{{\"stream_id\":\"{DEMO_STREAM_ID}\"}}' {grpc_addr} liveproc.v1.LiveProcessing/WatchStream");
+    Ok(())
+}

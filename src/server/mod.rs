@@ -1,0 +1,146 @@
+//! A running liveproc server: opens the registry, restores the streams,
+//! starts the SRT listener and the gRPC services (with reflection and
+//! health), and shuts everything down in order when told to: stop taking
+//! calls and publishers, end every session cleanly (pipelines drain), then
+//! return.
+
+mod admin_key;
+mod demo;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::live_processing::LiveProcessingService;
+use crate::api::organizations::OrganizationsService;
+use crate::api::ApiState;
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::ingest::{pull, srt, Ingest};
+use crate::proto::v1::live_processing_server::LiveProcessingServer;
+use crate::proto::v1::organizations_server::OrganizationsServer;
+use crate::proto::FILE_DESCRIPTOR_SET;
+use crate::registry::Registry;
+use crate::streams::{StreamHub, StreamRef};
+
+/// How long sessions get to finish their output at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+
+/// File name of the registry database in the data dir.
+pub const REGISTRY_FILE: &str = "registry.redb";
+
+/// Runs the server until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    crate::pipeline::init()?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let registry = Arc::new(
+        Registry::open(&config.data_dir.join(REGISTRY_FILE))
+            .context("opening the registry (is another liveproc using this data dir?)")?,
+    );
+    let admin_key_hash = admin_key::resolve(&registry, &config)?;
+
+    let hub = Arc::new(StreamHub::new(shutdown.child_token()));
+    let ingest = Ingest {
+        registry: Arc::clone(&registry),
+        hub: Arc::clone(&hub),
+        sessions: TaskTracker::new(),
+    };
+    let restored = registry.all_streams()?;
+    for record in &restored {
+        let live = hub.add(
+            StreamRef::new(&record.organization_id, &record.id),
+            record.processing.clone(),
+        );
+        if let Some(uri) = &record.source_uri {
+            pull::spawn(&ingest.sessions, live, uri.clone());
+        }
+    }
+    tracing::info!(streams = restored.len(), "registry loaded");
+
+    let (srt_addr, srt_loop) = srt::bind(config.srt_listen, ingest.clone(), shutdown.clone())
+        .await
+        .with_context(|| format!("binding SRT listener on {}", config.srt_listen))?;
+    let srt_task = tokio::spawn(srt_loop);
+
+    let grpc_listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding gRPC listener on {}", config.listen))?;
+    let grpc_addr = grpc_listener.local_addr()?;
+
+    let state = ApiState {
+        registry: Arc::clone(&registry),
+        hub: Arc::clone(&hub),
+        auth: Authenticator::new(Arc::clone(&registry), admin_key_hash),
+        ingest: ingest.clone(),
+        srt_public_addr: config
+            .srt_public_addr
+            .clone()
+            .unwrap_or_else(|| public_addr(srt_addr)),
+    };
+
+    if config.demo {
+        demo::ensure(&config, &state, grpc_addr).await?;
+    }
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<OrganizationsServer<OrganizationsService>>()
+        .await;
+    health_reporter
+        .set_serving::<LiveProcessingServer<LiveProcessingService>>()
+        .await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    println!("liveproc ready: grpc={grpc_addr} srt={srt_addr}");
+    tracing::info!(%grpc_addr, %srt_addr, data_dir = %config.data_dir.display(), "liveproc ready");
+
+    let grpc_shutdown = shutdown.clone();
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(OrganizationsServer::new(OrganizationsService::new(
+            state.clone(),
+        )))
+        .add_service(LiveProcessingServer::new(LiveProcessingService::new(state)))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), async move {
+            grpc_shutdown.cancelled().await
+        })
+        .await?;
+
+    tracing::info!("gRPC stopped; ending sessions");
+    shutdown.cancel();
+    let _ = srt_task.await;
+    ingest.sessions.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, ingest.sessions.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some sessions did not end within {SHUTDOWN_GRACE:?}");
+    }
+    tracing::info!("liveproc stopped");
+    Ok(())
+}
+
+/// The address publishers should use for a bound listener: a wildcard bind
+/// is shown as `localhost` (set `srt_public_addr` for real deployments).
+fn public_addr(bound: SocketAddr) -> String {
+    if bound.ip().is_unspecified() {
+        format!("localhost:{}", bound.port())
+    } else {
+        bound.to_string()
+    }
+}

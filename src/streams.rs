@@ -1,0 +1,250 @@
+//! The runtime side of every registered stream: its state (IDLE, LIVE,
+//! ERROR, ENDED), the ordered event feed behind `WatchStream`, the current
+//! processing options the pipeline follows, and the single publisher slot.
+//!
+//! The durable facts of a stream live in the [`crate::registry`]; this hub
+//! holds what exists only while the server runs. Each stream's events are
+//! numbered under one lock so that a watcher sees a gap-free sequence, and
+//! sending never waits for a slow watcher (a lagging one is told what it
+//! missed and given the current state).
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use dashmap::DashMap;
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::options::Processing;
+use crate::proto::timestamp_from_millis;
+use crate::proto::v1 as pb;
+use crate::registry::now_millis;
+
+/// Events kept for watchers that are a little behind.
+const EVENT_BUFFER: usize = 256;
+
+/// The identity of a stream: streams are scoped by organization.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StreamRef {
+    pub organization_id: String,
+    pub stream_id: String,
+}
+
+impl StreamRef {
+    pub fn new(organization_id: impl Into<String>, stream_id: impl Into<String>) -> Self {
+        Self {
+            organization_id: organization_id.into(),
+            stream_id: stream_id.into(),
+        }
+    }
+}
+
+impl fmt::Display for StreamRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.organization_id, self.stream_id)
+    }
+}
+
+/// How media reaches a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublisherKind {
+    Srt,
+    GrpcPush,
+    Pull,
+}
+
+impl fmt::Display for PublisherKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PublisherKind::Srt => "SRT",
+            PublisherKind::GrpcPush => "gRPC PushMedia",
+            PublisherKind::Pull => "pull source",
+        })
+    }
+}
+
+struct Status {
+    sequence: u64,
+    state: pb::StreamState,
+    message: String,
+    processing: Processing,
+    time_ms: i64,
+}
+
+/// One registered stream while the server runs.
+pub struct LiveStream {
+    pub stream_ref: StreamRef,
+    status: Mutex<Status>,
+    events: broadcast::Sender<pb::StreamEvent>,
+    processing: watch::Sender<Processing>,
+    publisher: Mutex<Option<PublisherKind>>,
+    /// Cancelled when the stream is deleted or the server shuts down.
+    cancel: CancellationToken,
+}
+
+/// Holds the publisher slot of a stream; releasing it on drop.
+pub struct PublisherGuard {
+    stream: Arc<LiveStream>,
+}
+
+impl Drop for PublisherGuard {
+    fn drop(&mut self) {
+        *self.stream.publisher.lock().expect("publisher lock") = None;
+    }
+}
+
+impl Status {
+    fn event(&self, kind: pb::stream_event::Kind) -> pb::StreamEvent {
+        pb::StreamEvent {
+            sequence: self.sequence,
+            time: Some(timestamp_from_millis(self.time_ms)),
+            state: self.state as i32,
+            message: self.message.clone(),
+            processing: Some(self.processing.to_proto()),
+            kind: kind as i32,
+        }
+    }
+}
+
+impl LiveStream {
+    fn new(stream_ref: StreamRef, processing: Processing, cancel: CancellationToken) -> Self {
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (processing_tx, _) = watch::channel(processing.clone());
+        Self {
+            stream_ref,
+            status: Mutex::new(Status {
+                sequence: 0,
+                state: pb::StreamState::Idle,
+                message: String::new(),
+                processing,
+                time_ms: now_millis(),
+            }),
+            events,
+            processing: processing_tx,
+            publisher: Mutex::new(None),
+            cancel,
+        }
+    }
+
+    pub fn state(&self) -> pb::StreamState {
+        self.status.lock().expect("status lock").state
+    }
+
+    /// Records a state change and tells the watchers. Repeating the current
+    /// state with the same message is not an event.
+    pub fn set_state(&self, state: pb::StreamState, message: impl Into<String>) {
+        let message = message.into();
+        let mut status = self.status.lock().expect("status lock");
+        if status.state == state && status.message == message {
+            return;
+        }
+        status.state = state;
+        status.message = message;
+        self.publish(&mut status, pb::stream_event::Kind::StateChanged);
+    }
+
+    /// Applies new processing options: the pipeline follows the watch.
+    pub fn set_processing(&self, processing: Processing) {
+        let mut status = self.status.lock().expect("status lock");
+        if status.processing == processing {
+            return;
+        }
+        status.processing = processing.clone();
+        status.message = "processing options changed".to_string();
+        self.publish(&mut status, pb::stream_event::Kind::ProcessingChanged);
+        self.processing.send_replace(processing);
+    }
+
+    fn publish(&self, status: &mut Status, kind: pb::stream_event::Kind) {
+        status.sequence += 1;
+        status.time_ms = now_millis();
+        // No receiver is fine: nobody is watching.
+        let _ = self.events.send(status.event(kind));
+    }
+
+    /// The current state as a `SNAPSHOT` event and a receiver of every later
+    /// event, taken atomically so that no event is missed or repeated.
+    pub fn watch(&self) -> (pb::StreamEvent, broadcast::Receiver<pb::StreamEvent>) {
+        let status = self.status.lock().expect("status lock");
+        let rx = self.events.subscribe();
+        (status.event(pb::stream_event::Kind::Snapshot), rx)
+    }
+
+    /// The current state as an `EVENTS_SKIPPED` event (for a lagging watcher).
+    pub fn skipped_event(&self) -> pb::StreamEvent {
+        self.status
+            .lock()
+            .expect("status lock")
+            .event(pb::stream_event::Kind::EventsSkipped)
+    }
+
+    /// Follows the processing options.
+    pub fn processing(&self) -> watch::Receiver<Processing> {
+        self.processing.subscribe()
+    }
+
+    /// Takes the publisher slot, or fails if another publisher has it.
+    pub fn claim_publisher(self: &Arc<Self>, kind: PublisherKind) -> Result<PublisherGuard> {
+        let mut slot = self.publisher.lock().expect("publisher lock");
+        if slot.is_some() {
+            return Err(Error::PublisherActive {
+                stream_id: self.stream_ref.stream_id.clone(),
+            });
+        }
+        *slot = Some(kind);
+        Ok(PublisherGuard {
+            stream: Arc::clone(self),
+        })
+    }
+
+    /// Cancelled when the stream is deleted or the server stops.
+    pub fn cancelled(&self) -> &CancellationToken {
+        &self.cancel
+    }
+}
+
+/// All streams the server knows, by [`StreamRef`].
+pub struct StreamHub {
+    streams: DashMap<StreamRef, Arc<LiveStream>>,
+    shutdown: CancellationToken,
+}
+
+impl StreamHub {
+    pub fn new(shutdown: CancellationToken) -> Self {
+        Self {
+            streams: DashMap::new(),
+            shutdown,
+        }
+    }
+
+    /// Adds a registered stream (at creation or server start).
+    pub fn add(&self, stream_ref: StreamRef, processing: Processing) -> Arc<LiveStream> {
+        let stream = Arc::new(LiveStream::new(
+            stream_ref.clone(),
+            processing,
+            self.shutdown.child_token(),
+        ));
+        self.streams.insert(stream_ref, Arc::clone(&stream));
+        stream
+    }
+
+    pub fn get(&self, stream_ref: &StreamRef) -> Option<Arc<LiveStream>> {
+        self.streams.get(stream_ref).map(|s| Arc::clone(&s))
+    }
+
+    /// Removes a deleted stream and stops whatever runs for it.
+    pub fn remove(&self, stream_ref: &StreamRef) {
+        if let Some((_, stream)) = self.streams.remove(stream_ref) {
+            stream.cancel.cancel();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.streams.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.streams.is_empty()
+    }
+}

@@ -1,0 +1,307 @@
+//! Every range rule of the API in one place: processing option ranges,
+//! stream ids, names and URIs. Each check reports the full field path
+//! (`processing.thumbnail.interval_seconds`) and the allowed range, and all
+//! violations of a request are reported together.
+
+use std::ops::RangeInclusive;
+
+use crate::error::{Error, Result, Violation};
+use crate::options::{MotionClip, Processing, Recording, Replay, Span, Thumbnail};
+use crate::proto::v1 as pb;
+
+pub const THUMBNAIL_INTERVAL: RangeInclusive<u32> = 10..=3600;
+pub const MOTION_CLIP_DURATION: RangeInclusive<u32> = 1..=60;
+pub const MOTION_CLIP_INTERVAL: RangeInclusive<u32> = 10..=3600;
+/// Recording segments and replay buffers: at least one second.
+pub const MIN_SPAN_SECONDS: u32 = 1;
+
+pub const MAX_NAME_LEN: usize = 200;
+pub const MAX_STREAM_ID_LEN: usize = 64;
+
+/// Schemes a stream may be pulled from.
+pub const PULL_SCHEMES: &[&str] = &[
+    "srt", "rtsp", "rtsps", "rtmp", "http", "https", "file", "test",
+];
+
+fn check_range(
+    violations: &mut Vec<Violation>,
+    field: &str,
+    value: u32,
+    range: RangeInclusive<u32>,
+) {
+    if !range.contains(&value) {
+        violations.push(Violation::new(
+            field,
+            format!(
+                "must be between {} and {} (got {value})",
+                range.start(),
+                range.end()
+            ),
+        ));
+    }
+}
+
+fn parse_span(
+    violations: &mut Vec<Violation>,
+    field_prefix: &str,
+    duration_seconds: u32,
+    entire_stream: bool,
+) -> Span {
+    if entire_stream {
+        if duration_seconds != 0 {
+            violations.push(Violation::new(
+                format!("{field_prefix}.duration_seconds"),
+                "must be 0 (unset) when entire_stream is true",
+            ));
+        }
+        return Span::EntireStream;
+    }
+    if duration_seconds < MIN_SPAN_SECONDS {
+        violations.push(Violation::new(
+            format!("{field_prefix}.duration_seconds"),
+            format!(
+                "must be at least {MIN_SPAN_SECONDS} second, or set entire_stream (got {duration_seconds})"
+            ),
+        ));
+    }
+    Span::Seconds(duration_seconds)
+}
+
+/// Parses and range-checks the processing options of a request whose field
+/// is named `field` (e.g. `processing`). Disabled features are ignored.
+pub fn processing(field: &str, options: Option<&pb::ProcessingOptions>) -> Result<Processing> {
+    let Some(options) = options else {
+        return Ok(Processing::default());
+    };
+    let mut violations = Vec::new();
+
+    let thumbnail = options.thumbnail.as_ref().filter(|t| t.enabled).map(|t| {
+        check_range(
+            &mut violations,
+            &format!("{field}.thumbnail.interval_seconds"),
+            t.interval_seconds,
+            THUMBNAIL_INTERVAL,
+        );
+        Thumbnail {
+            interval_seconds: t.interval_seconds,
+        }
+    });
+
+    let motion_clip = options.motion_clip.as_ref().filter(|m| m.enabled).map(|m| {
+        check_range(
+            &mut violations,
+            &format!("{field}.motion_clip.duration_seconds"),
+            m.duration_seconds,
+            MOTION_CLIP_DURATION,
+        );
+        check_range(
+            &mut violations,
+            &format!("{field}.motion_clip.interval_seconds"),
+            m.interval_seconds,
+            MOTION_CLIP_INTERVAL,
+        );
+        MotionClip {
+            duration_seconds: m.duration_seconds,
+            interval_seconds: m.interval_seconds,
+        }
+    });
+
+    let recording = options
+        .recording
+        .as_ref()
+        .filter(|r| r.enabled)
+        .map(|r| Recording {
+            segment: parse_span(
+                &mut violations,
+                &format!("{field}.recording"),
+                r.duration_seconds,
+                r.entire_stream,
+            ),
+        });
+
+    let replay = options
+        .replay
+        .as_ref()
+        .filter(|r| r.enabled)
+        .map(|r| Replay {
+            buffer: parse_span(
+                &mut violations,
+                &format!("{field}.replay"),
+                r.duration_seconds,
+                r.entire_stream,
+            ),
+        });
+
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument(violations));
+    }
+    Ok(Processing {
+        thumbnail,
+        motion_clip,
+        recording,
+        replay,
+    })
+}
+
+/// A client-chosen stream id: 1–64 of `[A-Za-z0-9_-]`.
+pub fn stream_id(field: &str, id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_STREAM_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("must be 1–{MAX_STREAM_ID_LEN} characters of A-Z, a-z, 0-9, '_' and '-'"),
+        ))
+    }
+}
+
+/// A required identifier field of a request.
+pub fn required(field: &str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        Err(Error::invalid(field, "is required"))
+    } else {
+        Ok(())
+    }
+}
+
+/// A display name: at most 200 characters, no control characters.
+pub fn name(field: &str, name: &str) -> Result<()> {
+    if name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            field,
+            format!("must be at most {MAX_NAME_LEN} characters without control characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A pull source URI with a supported scheme.
+pub fn source_uri(field: &str, uri: &str) -> Result<()> {
+    let scheme = uri.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme {
+        Some(s) if PULL_SCHEMES.contains(&s.as_str()) => Ok(()),
+        _ => Err(Error::invalid(
+            field,
+            format!(
+                "must be a URI with one of the schemes {}",
+                PULL_SCHEMES.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Page size of a List call: 0 means the default.
+pub fn page_size(field: &str, requested: u32) -> Result<usize> {
+    match requested {
+        0 => Ok(100),
+        1..=1000 => Ok(requested as usize),
+        _ => Err(Error::invalid(field, "must be at most 1000")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thumb(interval: u32) -> pb::ProcessingOptions {
+        pb::ProcessingOptions {
+            thumbnail: Some(pb::ThumbnailOptions {
+                enabled: true,
+                interval_seconds: interval,
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn fields(err: Error) -> Vec<String> {
+        match err {
+            Error::InvalidArgument(v) => v.into_iter().map(|v| v.field).collect(),
+            other => panic!("expected InvalidArgument, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn thumbnail_interval_bounds() {
+        assert!(processing("processing", Some(&thumb(10))).is_ok());
+        assert!(processing("processing", Some(&thumb(3600))).is_ok());
+        for bad in [0, 9, 3601] {
+            let err = processing("processing", Some(&thumb(bad))).unwrap_err();
+            assert_eq!(fields(err), ["processing.thumbnail.interval_seconds"]);
+        }
+    }
+
+    #[test]
+    fn disabled_feature_is_not_checked() {
+        let mut options = thumb(1);
+        options.thumbnail.as_mut().unwrap().enabled = false;
+        assert_eq!(
+            processing("processing", Some(&options)).unwrap(),
+            Processing::default()
+        );
+    }
+
+    #[test]
+    fn all_violations_reported_together() {
+        let options = pb::ProcessingOptions {
+            motion_clip: Some(pb::MotionClipOptions {
+                enabled: true,
+                duration_seconds: 61,
+                interval_seconds: 9,
+            }),
+            recording: Some(pb::RecordingOptions {
+                enabled: true,
+                duration_seconds: 0,
+                entire_stream: false,
+            }),
+            replay: Some(pb::ReplayOptions {
+                enabled: true,
+                duration_seconds: 0,
+                entire_stream: true,
+            }),
+            ..Default::default()
+        };
+        let err = processing("processing", Some(&options)).unwrap_err();
+        assert_eq!(
+            fields(err),
+            [
+                "processing.motion_clip.duration_seconds",
+                "processing.motion_clip.interval_seconds",
+                "processing.recording.duration_seconds",
+            ]
+        );
+    }
+
+    #[test]
+    fn entire_stream_spans() {
+        let options = pb::ProcessingOptions {
+            recording: Some(pb::RecordingOptions {
+                enabled: true,
+                duration_seconds: 0,
+                entire_stream: true,
+            }),
+            replay: Some(pb::ReplayOptions {
+                enabled: true,
+                duration_seconds: 1,
+                entire_stream: false,
+            }),
+            ..Default::default()
+        };
+        let p = processing("processing", Some(&options)).unwrap();
+        assert_eq!(p.recording.unwrap().segment, Span::EntireStream);
+        assert_eq!(p.replay.unwrap().buffer, Span::Seconds(1));
+        assert_eq!(p.to_proto(), options);
+    }
+
+    #[test]
+    fn stream_ids() {
+        assert!(stream_id("stream_id", "cam-1_A").is_ok());
+        for bad in ["", "a/b", "a b", &"x".repeat(65)] {
+            assert!(stream_id("stream_id", bad).is_err(), "{bad:?}");
+        }
+    }
+}
