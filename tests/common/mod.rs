@@ -1,0 +1,378 @@
+//! Test helpers: start the real `liveproc` binary on free ports with a
+//! temporary data dir, connect gRPC clients with API keys, make real
+//! H.264/AAC MPEG-TS with ffmpeg, and publish it over SRT or gRPC.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use liveproc::proto::v1 as pb;
+use liveproc::proto::v1::live_processing_client::LiveProcessingClient;
+use liveproc::proto::v1::organizations_client::OrganizationsClient;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+use tonic::{Request, Status, Streaming};
+
+pub const ADMIN_KEY: &str = "lpadmin_test_admin_key_0123456789";
+
+/// A running `liveproc serve` process.
+pub struct Server {
+    child: Child,
+    pub data_dir: PathBuf,
+    pub grpc: SocketAddr,
+    pub srt: SocketAddr,
+    _tmp: Option<tempfile::TempDir>,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts a server with a new temporary data dir.
+    pub fn start() -> Server {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data_dir = tmp.path().join("data");
+        let mut server = Server::start_in(&data_dir);
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// Starts a server on `data_dir` (kept as it is: restarts use this).
+    pub fn start_in(data_dir: &Path) -> Server {
+        std::fs::create_dir_all(data_dir).unwrap();
+        let log = data_dir.with_extension(format!("log.{}", rand_suffix()));
+        let stderr = std::fs::File::create(&log).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_liveproc"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--srt-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("LIVEPROC_ADMIN_KEY", ADMIN_KEY)
+            .env("LIVEPROC_LOG", "info,liveproc=debug")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start liveproc");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = loop {
+            match lines.next() {
+                Some(Ok(line)) if line.starts_with("liveproc ready:") => break line,
+                Some(Ok(_)) => continue,
+                _ => {
+                    let _ = child.kill();
+                    panic!(
+                        "liveproc exited before it was ready:\n{}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+            }
+        };
+        // Keep draining stdout so the server never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        let field = |name: &str| -> SocketAddr {
+            ready
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("no {name}= in {ready:?}"))
+                .parse()
+                .unwrap()
+        };
+        Server {
+            grpc: field("grpc"),
+            srt: field("srt"),
+            child,
+            data_dir: data_dir.to_path_buf(),
+            _tmp: None,
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's log so far (for assertion messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops with SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> Option<tempfile::TempDir> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "liveproc exit {exit:?}\n{}", self.log());
+        self._tmp.take()
+    }
+
+    /// Kills with SIGKILL (no chance to clean up).
+    pub fn kill9(mut self) -> Option<tempfile::TempDir> {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self._tmp.take()
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.grpc))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    pub async fn admin(&self) -> OrganizationsClient<Channel> {
+        OrganizationsClient::new(self.channel().await)
+    }
+
+    pub async fn live(&self) -> LiveProcessingClient<Channel> {
+        LiveProcessingClient::new(self.channel().await)
+    }
+
+    /// Creates an organization; returns it with its API key.
+    pub async fn create_org(&self, name: &str, live_processing: bool) -> pb::Organization {
+        self.admin()
+            .await
+            .create_organization(authed(
+                pb::CreateOrganizationRequest {
+                    name: name.into(),
+                    live_processing,
+                },
+                ADMIN_KEY,
+            ))
+            .await
+            .expect("create organization")
+            .into_inner()
+    }
+
+    /// An SRT URL for publishing `stream` from this host.
+    pub fn srt_url(&self, stream: &pb::Stream) -> String {
+        let key = &stream.ingest.as_ref().unwrap().stream_key;
+        format!(
+            "srt://{}?streamid=publish:{}:{}&mode=caller",
+            self.srt, stream.id, key
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{n:x}{}", std::process::id())
+}
+
+/// A request carrying `authorization: Bearer <key>`.
+pub fn authed<T>(message: T, key: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    request
+}
+
+/// Runs `future` with a deadline; a timeout fails the test with `what`.
+pub async fn within<T>(secs: u64, what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {secs} s waiting for {what}"))
+}
+
+/// 10 s of 640x360 30 fps H.264 (GOP 1 s) + AAC in MPEG-TS, made once per
+/// test binary by ffmpeg.
+pub fn test_ts() -> &'static Path {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("liveproc-media-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("h264_aac_10s.ts");
+        let status = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y"])
+            .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-t", "10", "-c:v", "libx264", "-preset", "veryfast"])
+            .args(["-g", "30", "-keyint_min", "30", "-sc_threshold", "0"])
+            .args([
+                "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-f", "mpegts",
+            ])
+            .arg(&path)
+            .status()
+            .expect("ffmpeg is installed");
+        assert!(status.success(), "ffmpeg failed to make test media");
+        path
+    })
+}
+
+/// Publishes a file over SRT in real time (`ffmpeg -re`), as an encoder would.
+pub fn srt_publish(url: &str, file: &Path) -> Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
+        .arg(file)
+        .args(["-c", "copy", "-f", "mpegts", url])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start ffmpeg")
+}
+
+/// Waits for a child process in a blocking thread.
+pub async fn wait_child(mut child: Child) -> std::process::ExitStatus {
+    tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap()
+}
+
+/// An open gRPC `PushMedia` call: send chunks, then `finish`.
+pub struct Push {
+    tx: mpsc::Sender<pb::PushMediaRequest>,
+    call: tokio::task::JoinHandle<Result<pb::PushMediaResponse, Status>>,
+}
+
+impl Push {
+    pub async fn open(server: &Server, stream: &pb::Stream, api_key: Option<&str>) -> Push {
+        let (tx, rx) = mpsc::channel(64);
+        tx.send(pb::PushMediaRequest {
+            stream_id: stream.id.clone(),
+            stream_key: stream.ingest.as_ref().unwrap().stream_key.clone(),
+            data: vec![],
+        })
+        .await
+        .unwrap();
+        let mut client = server.live().await;
+        let mut request = Request::new(ReceiverStream::new(rx));
+        if let Some(key) = api_key {
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {key}").parse().unwrap());
+        }
+        let call =
+            tokio::spawn(async move { client.push_media(request).await.map(|r| r.into_inner()) });
+        Push { tx, call }
+    }
+
+    /// Sends bytes in 64 KiB chunks; false once the server ended the call.
+    pub async fn send(&self, data: &[u8]) -> bool {
+        for chunk in data.chunks(64 * 1024) {
+            let message = pb::PushMediaRequest {
+                data: chunk.to_vec(),
+                ..Default::default()
+            };
+            if self.tx.send(message).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Closes the request stream and returns the server's answer.
+    pub async fn finish(self) -> Result<pb::PushMediaResponse, Status> {
+        drop(self.tx);
+        self.call.await.unwrap()
+    }
+
+    /// The answer, without closing (for calls the server ends itself).
+    pub async fn outcome(self) -> Result<pb::PushMediaResponse, Status> {
+        let Push { tx, call } = self;
+        let result = call.await.unwrap();
+        drop(tx);
+        result
+    }
+}
+
+/// Follows `WatchStream` and remembers every event.
+pub struct Watcher {
+    events: Streaming<pb::StreamEvent>,
+    pub seen: Vec<pb::StreamEvent>,
+}
+
+impl Watcher {
+    pub async fn start(server: &Server, api_key: &str, stream_id: &str) -> Watcher {
+        let events = server
+            .live()
+            .await
+            .watch_stream(authed(
+                pb::WatchStreamRequest {
+                    stream_id: stream_id.into(),
+                },
+                api_key,
+            ))
+            .await
+            .expect("watch stream")
+            .into_inner();
+        Watcher {
+            events,
+            seen: vec![],
+        }
+    }
+
+    /// Waits (up to `secs`) for an event in `state`; returns it.
+    pub async fn until_state(&mut self, state: pb::StreamState, secs: u64) -> pb::StreamEvent {
+        let what = format!("stream state {state:?}");
+        within(secs, &what, async {
+            loop {
+                let event = self
+                    .events
+                    .message()
+                    .await
+                    .expect("watch stream")
+                    .unwrap_or_else(|| panic!("watch ended before {state:?}: {:?}", self.seen));
+                self.seen.push(event.clone());
+                if event.state == state as i32 {
+                    return event;
+                }
+            }
+        })
+        .await
+    }
+
+    pub fn states(&self) -> Vec<pb::StreamState> {
+        self.seen
+            .iter()
+            .map(|e| pb::StreamState::try_from(e.state).unwrap())
+            .collect()
+    }
+}
+
+/// Creates a stream with the given processing (org key).
+pub async fn create_stream(
+    server: &Server,
+    api_key: &str,
+    stream_id: &str,
+    processing: Option<pb::ProcessingOptions>,
+) -> Result<pb::Stream, Status> {
+    server
+        .live()
+        .await
+        .create_stream(authed(
+            pb::CreateStreamRequest {
+                stream_id: stream_id.into(),
+                name: format!("stream {stream_id}"),
+                processing,
+                source_uri: String::new(),
+            },
+            api_key,
+        ))
+        .await
+        .map(|r| r.into_inner())
+}

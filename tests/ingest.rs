@@ -1,0 +1,240 @@
+//! Ingest through the real paths into the real server: ffmpeg over SRT and
+//! gRPC PushMedia at the same time, one publisher per stream, garbage that
+//! only hurts its own stream, and URI pull.
+
+mod common;
+
+use common::*;
+use liveproc::proto::v1 as pb;
+use pb::StreamState;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srt_and_grpc_push_go_live_together_and_end() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let via_srt = create_stream(&server, key, "via-srt", None).await.unwrap();
+    let via_push = create_stream(&server, key, "via-push", None).await.unwrap();
+    let mut watch_srt = Watcher::start(&server, key, "via-srt").await;
+    let mut watch_push = Watcher::start(&server, key, "via-push").await;
+
+    let media = std::fs::read(test_ts()).unwrap();
+    let ffmpeg = srt_publish(&server.srt_url(&via_srt), test_ts());
+    let push = Push::open(&server, &via_push, Some(key)).await;
+    assert!(push.send(&media).await);
+
+    watch_srt.until_state(StreamState::Live, 20).await;
+    watch_push.until_state(StreamState::Live, 20).await;
+
+    // Both are LIVE at once, and each refuses a second publisher.
+    let live = server.live().await;
+    for id in ["via-srt", "via-push"] {
+        let stream = live
+            .clone()
+            .get_stream(authed(
+                pb::GetStreamRequest {
+                    stream_id: id.into(),
+                },
+                key,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(stream.state(), StreamState::Live, "{id}");
+    }
+    let second = Push::open(&server, &via_srt, None).await;
+    let status = second.finish().await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert_eq!(
+        status.get_error_details().error_info().unwrap().reason,
+        "PUBLISHER_ACTIVE"
+    );
+
+    let answer = within(20, "push to finish", push.finish()).await.unwrap();
+    assert_eq!(answer.bytes_received, media.len() as u64);
+    let ended = watch_push.until_state(StreamState::Ended, 20).await;
+    assert!(ended.message.contains("PushMedia"), "{ended:?}");
+
+    let exit = within(30, "ffmpeg to finish", wait_child(ffmpeg)).await;
+    assert!(exit.success(), "ffmpeg {exit:?}");
+    watch_srt.until_state(StreamState::Ended, 20).await;
+    assert!(
+        !watch_srt.states().contains(&StreamState::Error),
+        "{:?}",
+        watch_srt.seen
+    );
+    // Event sequence numbers have no gaps.
+    let seqs: Vec<u64> = watch_srt.seen.iter().map(|e| e.sequence).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_fails_only_its_own_stream() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let good = create_stream(&server, key, "good", None).await.unwrap();
+    let bad = create_stream(&server, key, "bad", None).await.unwrap();
+    let mut watch_good = Watcher::start(&server, key, "good").await;
+    let mut watch_bad = Watcher::start(&server, key, "bad").await;
+
+    let ffmpeg = srt_publish(&server.srt_url(&good), test_ts());
+    watch_good.until_state(StreamState::Live, 20).await;
+
+    // Deterministic pseudo-random bytes: not MPEG-TS.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let garbage: Vec<u8> = (0..1_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let push = Push::open(&server, &bad, None).await;
+    push.send(&garbage).await;
+    let status = within(20, "garbage push to be refused", push.outcome())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("not MPEG-TS"), "{status:?}");
+    let error = watch_bad.until_state(StreamState::Error, 20).await;
+    assert!(error.message.contains("not MPEG-TS"), "{error:?}");
+
+    // The good stream kept running and ends normally.
+    assert!(within(30, "ffmpeg", wait_child(ffmpeg)).await.success());
+    watch_good.until_state(StreamState::Ended, 20).await;
+    assert!(
+        !watch_good.states().contains(&StreamState::Error),
+        "{:?}",
+        watch_good.seen
+    );
+
+    // The failed stream takes a good publisher again.
+    let media = std::fs::read(test_ts()).unwrap();
+    let again = Push::open(&server, &bad, None).await;
+    assert!(again.send(&media).await);
+    watch_bad.until_state(StreamState::Live, 20).await;
+    again.finish().await.unwrap();
+    watch_bad.until_state(StreamState::Ended, 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srt_caller_with_wrong_key_is_rejected() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let mut stream = create_stream(&server, &org.api_key, "cam", None)
+        .await
+        .unwrap();
+    stream.ingest.as_mut().unwrap().stream_key = "sk_wrong".into();
+    let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts());
+    let exit = within(30, "ffmpeg to give up", wait_child(ffmpeg)).await;
+    assert!(!exit.success(), "ffmpeg should be refused");
+    let now = server
+        .live()
+        .await
+        .get_stream(authed(
+            pb::GetStreamRequest {
+                stream_id: "cam".into(),
+            },
+            &org.api_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(now.state(), StreamState::Idle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_with_wrong_stream_key_is_unauthenticated() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let mut stream = create_stream(&server, &org.api_key, "cam", None)
+        .await
+        .unwrap();
+    stream.ingest.as_mut().unwrap().stream_key = "sk_wrong".into();
+    let status = Push::open(&server, &stream, None)
+        .await
+        .finish()
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_retries_until_the_source_exists_then_plays_it() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("late.ts");
+    let uri = format!("file://{}", target.display());
+    let stream = server
+        .live()
+        .await
+        .create_stream(authed(
+            pb::CreateStreamRequest {
+                stream_id: "pulled".into(),
+                name: "pulled file".into(),
+                processing: None,
+                source_uri: uri.clone(),
+            },
+            &org.api_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stream.source_uri, uri);
+    let mut watch = Watcher::start(&server, &org.api_key, "pulled").await;
+
+    // The source is missing: the stream reports the error and retries.
+    let error = watch.until_state(StreamState::Error, 20).await;
+    assert!(!error.message.is_empty(), "{error:?}");
+
+    // The file appears (atomically): the next retry plays it to the end.
+    let partial = dir.path().join("late.ts.part");
+    std::fs::copy(test_ts(), &partial).unwrap();
+    std::fs::rename(&partial, &target).unwrap();
+    watch.until_state(StreamState::Live, 30).await;
+    let ended = watch.until_state(StreamState::Ended, 30).await;
+    assert!(ended.message.contains("ended"), "{ended:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_pattern_source_goes_live_and_stops_on_delete() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let mut live = server.live().await;
+    live.create_stream(authed(
+        pb::CreateStreamRequest {
+            stream_id: "pattern".into(),
+            name: "test pattern".into(),
+            processing: None,
+            source_uri: "test://pattern".into(),
+        },
+        &org.api_key,
+    ))
+    .await
+    .unwrap();
+    let mut watch = Watcher::start(&server, &org.api_key, "pattern").await;
+    watch.until_state(StreamState::Live, 30).await;
+    live.delete_stream(authed(
+        pb::DeleteStreamRequest {
+            stream_id: "pattern".into(),
+        },
+        &org.api_key,
+    ))
+    .await
+    .unwrap();
+    let status = live
+        .get_stream(authed(
+            pb::GetStreamRequest {
+                stream_id: "pattern".into(),
+            },
+            &org.api_key,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+}
