@@ -24,6 +24,8 @@ pub const ADMIN_KEY: &str = "lpadmin_test_admin_key_0123456789";
 /// A running `liveproc serve` process.
 pub struct Server {
     child: Child,
+    /// What the server printed to stdout before it was ready.
+    pub printed: Vec<String>,
     pub data_dir: PathBuf,
     pub grpc: SocketAddr,
     pub srt: SocketAddr,
@@ -43,31 +45,38 @@ impl Server {
 
     /// Starts a server on `data_dir` (kept as it is: restarts use this).
     pub fn start_in(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, Some(ADMIN_KEY))
+    }
+
+    /// Starts a server on `data_dir`, with `LIVEPROC_ADMIN_KEY` set to
+    /// `admin_key` or unset.
+    pub fn start_with(data_dir: &Path, admin_key: Option<&str>) -> Server {
         std::fs::create_dir_all(data_dir).unwrap();
         let log = data_dir.with_extension(format!("log.{}", rand_suffix()));
         let stderr = std::fs::File::create(&log).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_liveproc"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--srt-listen",
-                "127.0.0.1:0",
-            ])
+        let mut command = Command::new(env!("CARGO_BIN_EXE_liveproc"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["--srt-listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data_dir)
-            .env("LIVEPROC_ADMIN_KEY", ADMIN_KEY)
-            .env("LIVEPROC_LOG", "info,liveproc=debug")
+            .env_remove("LIVEPROC_ADMIN_KEY")
+            .env("LIVEPROC_LOG", "info,liveproc=debug");
+        if let Some(key) = admin_key {
+            command.env("LIVEPROC_ADMIN_KEY", key);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
             .expect("start liveproc");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
+        let mut printed = vec![];
         let ready = loop {
             match lines.next() {
                 Some(Ok(line)) if line.starts_with("liveproc ready:") => break line,
-                Some(Ok(_)) => continue,
+                Some(Ok(line)) => printed.push(line),
                 _ => {
                     let _ = child.kill();
                     panic!(
@@ -88,6 +97,7 @@ impl Server {
                 .unwrap()
         };
         Server {
+            printed,
             grpc: field("grpc"),
             srt: field("srt"),
             child,
@@ -326,18 +336,24 @@ impl Watcher {
         }
     }
 
+    /// The next event, whatever it is.
+    pub async fn next(&mut self) -> pb::StreamEvent {
+        let event = self
+            .events
+            .message()
+            .await
+            .expect("watch stream")
+            .unwrap_or_else(|| panic!("watch ended after {:?}", self.seen));
+        self.seen.push(event.clone());
+        event
+    }
+
     /// Waits (up to `secs`) for an event in `state`; returns it.
     pub async fn until_state(&mut self, state: pb::StreamState, secs: u64) -> pb::StreamEvent {
         let what = format!("stream state {state:?}");
         within(secs, &what, async {
             loop {
-                let event = self
-                    .events
-                    .message()
-                    .await
-                    .expect("watch stream")
-                    .unwrap_or_else(|| panic!("watch ended before {state:?}: {:?}", self.seen));
-                self.seen.push(event.clone());
+                let event = self.next().await;
                 if event.state == state as i32 {
                     return event;
                 }
