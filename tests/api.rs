@@ -89,7 +89,7 @@ async fn out_of_range_options_name_the_field() {
     // Every case is refused on create, and on update of an existing stream.
     create_stream(&server, key, "existing", None).await.unwrap();
     for (i, (options, field)) in cases.into_iter().enumerate() {
-        let status = create_stream(&server, key, &format!("s{i}"), Some(options.clone()))
+        let status = create_stream(&server, key, &format!("s{i}"), Some(options))
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
@@ -127,7 +127,7 @@ async fn out_of_range_options_name_the_field() {
     .into_iter()
     .enumerate()
     {
-        let stream = create_stream(&server, key, &format!("ok{i}"), Some(options.clone()))
+        let stream = create_stream(&server, key, &format!("ok{i}"), Some(options))
             .await
             .unwrap();
         assert_eq!(stream.processing, Some(options));
