@@ -9,6 +9,7 @@
 //! missed and given the current state).
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dashmap::DashMap;
@@ -79,8 +80,13 @@ pub struct LiveStream {
     events: broadcast::Sender<pb::StreamEvent>,
     processing: watch::Sender<Processing>,
     publisher: Mutex<Option<PublisherKind>>,
-    /// Cancelled when the stream is deleted or the server shuts down.
+    /// Stops the work of the stream (sessions, pulls): on delete, and first
+    /// thing at shutdown.
     cancel: CancellationToken,
+    /// Ends the stream's watchers: on delete, and at shutdown once the
+    /// sessions have ended (so watchers see the last state changes).
+    watchers_end: CancellationToken,
+    deleted: AtomicBool,
 }
 
 /// Holds the publisher slot of a stream; releasing it on drop.
@@ -108,7 +114,12 @@ impl Status {
 }
 
 impl LiveStream {
-    fn new(stream_ref: StreamRef, processing: Processing, cancel: CancellationToken) -> Self {
+    fn new(
+        stream_ref: StreamRef,
+        processing: Processing,
+        cancel: CancellationToken,
+        watchers_end: CancellationToken,
+    ) -> Self {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (processing_tx, _) = watch::channel(processing.clone());
         Self {
@@ -124,6 +135,8 @@ impl LiveStream {
             processing: processing_tx,
             publisher: Mutex::new(None),
             cancel,
+            watchers_end,
+            deleted: AtomicBool::new(false),
         }
     }
 
@@ -202,20 +215,49 @@ impl LiveStream {
     pub fn cancelled(&self) -> &CancellationToken {
         &self.cancel
     }
+
+    /// Cancelled when watchers should end: the stream was deleted, or the
+    /// server is stopping and its sessions have ended.
+    pub fn watchers_end(&self) -> &CancellationToken {
+        &self.watchers_end
+    }
+
+    /// True once the stream was deleted.
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::SeqCst)
+    }
 }
 
 /// All streams the server knows, by [`StreamRef`].
 pub struct StreamHub {
     streams: DashMap<StreamRef, Arc<LiveStream>>,
-    shutdown: CancellationToken,
+    stop_work: CancellationToken,
+    end_watchers: CancellationToken,
+}
+
+impl Default for StreamHub {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl StreamHub {
-    pub fn new(shutdown: CancellationToken) -> Self {
+    pub fn new() -> Self {
         Self {
             streams: DashMap::new(),
-            shutdown,
+            stop_work: CancellationToken::new(),
+            end_watchers: CancellationToken::new(),
         }
+    }
+
+    /// Shutdown, step 1: every session and pull of every stream ends.
+    pub fn stop_work(&self) {
+        self.stop_work.cancel();
+    }
+
+    /// Shutdown, step 2: every watcher ends.
+    pub fn end_watchers(&self) {
+        self.end_watchers.cancel();
     }
 
     /// Adds a registered stream (at creation or server start).
@@ -223,7 +265,8 @@ impl StreamHub {
         let stream = Arc::new(LiveStream::new(
             stream_ref.clone(),
             processing,
-            self.shutdown.child_token(),
+            self.stop_work.child_token(),
+            self.end_watchers.child_token(),
         ));
         self.streams.insert(stream_ref, Arc::clone(&stream));
         stream
@@ -236,7 +279,9 @@ impl StreamHub {
     /// Removes a deleted stream and stops whatever runs for it.
     pub fn remove(&self, stream_ref: &StreamRef) {
         if let Some((_, stream)) = self.streams.remove(stream_ref) {
+            stream.deleted.store(true, Ordering::SeqCst);
             stream.cancel.cancel();
+            stream.watchers_end.cancel();
         }
     }
 

@@ -185,3 +185,30 @@ async fn generated_admin_key_is_printed_once_and_kept() {
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_live_sessions_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start_in(&data);
+    let org = server.create_org("acme", true).await;
+    let stream = create_stream(&server, &org.api_key, "cam", None)
+        .await
+        .unwrap();
+    let mut watch = Watcher::start(&server, &org.api_key, "cam").await;
+    let push = Push::open(&server, &stream, None).await;
+    assert!(push.send(&std::fs::read(test_ts()).unwrap()).await);
+    watch.until_state(pb::StreamState::Live, 20).await;
+
+    // The publisher is still connected; stop() asserts a clean exit.
+    let stopping = tokio::task::spawn_blocking(move || server.stop());
+    watch.until_state(pb::StreamState::Ended, 20).await;
+    within(30, "server to exit", stopping).await.unwrap();
+    let _ = push.outcome().await;
+
+    let server = Server::start_in(&data);
+    assert_eq!(
+        get(&server, &org.api_key, "cam").await.unwrap().state(),
+        pb::StreamState::Idle
+    );
+}

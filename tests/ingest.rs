@@ -238,3 +238,46 @@ async fn test_pattern_source_goes_live_and_stops_on_delete() {
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h265_over_srt_goes_live() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let stream = create_stream(&server, &org.api_key, "hevc", None)
+        .await
+        .unwrap();
+    let mut watch = Watcher::start(&server, &org.api_key, "hevc").await;
+    let ffmpeg = srt_publish(&server.srt_url(&stream), test_hevc_ts());
+    watch.until_state(StreamState::Live, 20).await;
+    assert!(within(30, "ffmpeg", wait_child(ffmpeg)).await.success());
+    watch.until_state(StreamState::Ended, 20).await;
+    assert!(
+        !watch.states().contains(&StreamState::Error),
+        "{:?}",
+        watch.seen
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mpeg_ts_without_supported_codecs_is_an_error() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let stream = create_stream(&server, &org.api_key, "mpeg2", None)
+        .await
+        .unwrap();
+    let mut watch = Watcher::start(&server, &org.api_key, "mpeg2").await;
+    let push = Push::open(&server, &stream, None).await;
+    push.send(&std::fs::read(unsupported_ts()).unwrap()).await;
+    // The call stays open: the server must end it by itself.
+    let error = watch.until_state(StreamState::Error, 30).await;
+    assert!(error.message.contains("no supported media"), "{error:?}");
+    let status = within(10, "push to be ended", push.outcome())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        !watch.states().contains(&StreamState::Live),
+        "{:?}",
+        watch.seen
+    );
+}

@@ -17,7 +17,7 @@ use super::{convert, ApiState};
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::ingest::session::PublishSession;
-use crate::ingest::{pull, redact_uri};
+use crate::ingest::{pull, push, redact_uri};
 use crate::options::Processing;
 use crate::proto::v1 as pb;
 use crate::proto::v1::live_processing_server::LiveProcessing;
@@ -248,8 +248,13 @@ impl LiveProcessing for LiveProcessingService {
             loop {
                 let event = tokio::select! {
                     _ = tx.closed() => return,
-                    _ = live.cancelled().cancelled() => {
-                        let _ = tx.send(Err(Status::from(Error::stream_not_found(&live.stream_ref.stream_id)))).await;
+                    _ = live.watchers_end().cancelled() => {
+                        let end = if live.is_deleted() {
+                            Error::stream_not_found(&live.stream_ref.stream_id)
+                        } else {
+                            Error::ShuttingDown
+                        };
+                        let _ = tx.send(Err(end.into())).await;
                         return;
                     }
                     event = events.recv() => event,
@@ -280,40 +285,18 @@ impl LiveProcessing for LiveProcessingService {
             }
         };
         let stream = self.authorize_push(&metadata, &first)?;
-        let mut session = PublishSession::start(stream, PublisherKind::GrpcPush)?;
-        let cancelled = session.stream().cancelled().clone();
-
-        let mut failure: Option<Error> = None;
-        let mut pending = Some(first.data);
-        loop {
-            if let Some(data) = pending.take().filter(|d| !d.is_empty()) {
-                if let Err(e) = session.push(Bytes::from(data)).await {
-                    failure = Some(e);
-                    break;
-                }
-            }
-            let next = tokio::select! {
-                _ = cancelled.cancelled() => {
-                    failure = Some(Error::stream_not_found(&session.stream().stream_ref.stream_id));
-                    break;
-                }
-                next = messages.next() => next,
-            };
-            match next {
-                None => break,
-                Some(Ok(message)) => pending = Some(message.data),
-                Some(Err(status)) => {
-                    tracing::info!(stream = %session.stream().stream_ref, status = %status, "push client went away");
-                    break;
-                }
-            }
-        }
-        let bytes_received = session.bytes_received();
-        session.finish(failure.as_ref()).await;
-        match failure {
-            Some(e) => Err(e.into()),
-            None => Ok(Response::new(pb::PushMediaResponse { bytes_received })),
-        }
+        let session = PublishSession::start(stream, PublisherKind::GrpcPush)?;
+        let rest = messages.map(|m| m.map(|m| Bytes::from(m.data)));
+        // Tracked with the other sessions so that shutdown waits for it.
+        let run = push::run(session, Bytes::from(first.data), rest);
+        let bytes_received = self
+            .state
+            .ingest
+            .sessions
+            .spawn(run)
+            .await
+            .map_err(|e| Error::Pipeline(format!("push session task: {e}")))??;
+        Ok(Response::new(pb::PushMediaResponse { bytes_received }))
     }
 
     type SubscribeThumbnailsStream = ResponseStream<pb::Thumbnail>;

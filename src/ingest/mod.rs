@@ -4,11 +4,12 @@
 //!
 //! - [`srt`]: one SRT listener port for all streams; the caller's `streamid`
 //!   (`publish:<stream_id>:<stream_key>`) picks and authorizes the stream.
-//! - gRPC `PushMedia`: implemented in the API layer on top of
-//!   [`Ingest::authorize_publish`] and [`session::PublishSession`].
+//! - [`push`]: gRPC `PushMedia` (authorized in the API layer with
+//!   [`Ingest::authorize_publish`]).
 //! - [`pull`]: the server pulls a stream's `source_uri`.
 
 pub mod pull;
+pub mod push;
 pub mod session;
 pub mod srt;
 pub mod ts_sync;

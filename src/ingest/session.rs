@@ -69,6 +69,19 @@ impl PublishSession {
         self.pipeline.push(data).await
     }
 
+    /// Resolves when the pipeline has failed by itself (bus error, no
+    /// supported media): the publisher should then be let go.
+    pub async fn failed(&self) -> Error {
+        match self.pipeline.ended().await {
+            Outcome::Failed(reason) => Error::InvalidMedia {
+                stream_id: self.stream.stream_ref.stream_id.clone(),
+                reason,
+            },
+            // A clean end of stream only follows our own end of input.
+            Outcome::EndOfStream => std::future::pending().await,
+        }
+    }
+
     /// Ends the session. After a clean end of input the pipeline drains and
     /// the stream is ENDED; after a failure it stays in ERROR.
     pub async fn finish(self, failure: Option<&Error>) {

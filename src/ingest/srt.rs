@@ -148,6 +148,10 @@ async fn handle(request: ConnectionRequest, ingest: Ingest) {
     loop {
         tokio::select! {
             _ = cancelled.cancelled() => break,
+            e = session.failed() => {
+                failure = Some(e);
+                break;
+            }
             packet = socket.next() => match packet {
                 Some(Ok((_, data))) => {
                     if let Err(e) = session.push(data).await {

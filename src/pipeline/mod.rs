@@ -36,6 +36,9 @@ use tracks::TrackContext;
 /// Access units kept for in-process consumers that are a little behind.
 const UNIT_BUFFER: usize = 1024;
 
+/// A session that has produced no supported track by then has failed.
+pub const NO_MEDIA_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// Initializes GStreamer once per process.
 pub fn init() -> Result<()> {
     static INIT: Once = Once::new();
@@ -62,7 +65,8 @@ pub struct StreamPipeline {
     writable: watch::Receiver<bool>,
     outcome: watch::Receiver<Option<Outcome>>,
     units: broadcast::Sender<AccessUnit>,
-    bus_task: tokio::task::JoinHandle<()>,
+    tracks: Arc<TrackContext>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl StreamPipeline {
@@ -115,10 +119,14 @@ impl StreamPipeline {
         }
 
         let (outcome_tx, outcome) = watch::channel(None);
+        let outcome_tx = Arc::new(outcome_tx);
         let bus = pipeline
             .bus()
             .ok_or_else(|| Error::Pipeline("pipeline without bus".into()))?;
-        let bus_task = tokio::spawn(watch_bus(bus, Arc::clone(stream), outcome_tx));
+        let tasks = vec![
+            tokio::spawn(watch_bus(bus, Arc::clone(stream), Arc::clone(&outcome_tx))),
+            tokio::spawn(no_media_watchdog(Arc::clone(&ctx), outcome_tx)),
+        ];
 
         pipeline.set_state(gst::State::Playing).map_err(|_| {
             Error::Pipeline(format!(
@@ -132,7 +140,8 @@ impl StreamPipeline {
             writable,
             outcome,
             units,
-            bus_task,
+            tracks: ctx,
+            tasks,
         })
     }
 
@@ -164,6 +173,13 @@ impl StreamPipeline {
     /// Receives every access unit of the session from now on.
     pub fn subscribe_units(&self) -> broadcast::Receiver<AccessUnit> {
         self.units.subscribe()
+    }
+
+    /// True once a supported track has produced media.
+    pub fn has_media(&self) -> bool {
+        self.tracks
+            .went_live
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How the pipeline ended, once it has.
@@ -207,7 +223,34 @@ impl StreamPipeline {
 impl Drop for StreamPipeline {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
-        self.bus_task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Fails a session whose input has shown no supported track (H.264, H.265,
+/// AAC) within [`NO_MEDIA_TIMEOUT`]: MPEG-TS with other codecs, or a source
+/// that never delivers.
+async fn no_media_watchdog(ctx: Arc<TrackContext>, outcome: Arc<watch::Sender<Option<Outcome>>>) {
+    tokio::time::sleep(NO_MEDIA_TIMEOUT).await;
+    if ctx.went_live.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let message = format!(
+        "no supported media (H.264 or H.265 video, AAC audio) within {} s",
+        NO_MEDIA_TIMEOUT.as_secs()
+    );
+    let failed = outcome.send_if_modified(|o| {
+        if o.is_some() {
+            return false;
+        }
+        *o = Some(Outcome::Failed(message.clone()));
+        true
+    });
+    if failed {
+        tracing::warn!(stream = %ctx.stream.stream_ref, "{message}");
+        ctx.stream.set_state(StreamState::Error, message);
     }
 }
 
@@ -215,7 +258,7 @@ impl Drop for StreamPipeline {
 async fn watch_bus(
     bus: gst::Bus,
     stream: Arc<LiveStream>,
-    outcome: watch::Sender<Option<Outcome>>,
+    outcome: Arc<watch::Sender<Option<Outcome>>>,
 ) {
     let mut messages = bus.stream();
     while let Some(msg) = messages.next().await {

@@ -45,7 +45,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     );
     let admin_key_hash = admin_key::resolve(&registry, &config)?;
 
-    let hub = Arc::new(StreamHub::new(shutdown.child_token()));
+    let hub = Arc::new(StreamHub::new());
     let ingest = Ingest {
         registry: Arc::clone(&registry),
         hub: Arc::clone(&hub),
@@ -101,7 +101,28 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     println!("liveproc ready: grpc={grpc_addr} srt={srt_addr}");
     tracing::info!(%grpc_addr, %srt_addr, data_dir = %config.data_dir.display(), "liveproc ready");
 
-    let grpc_shutdown = shutdown.clone();
+    // Shutdown order: stop taking publishers and end every session (so
+    // outputs are finalized and watchers see ENDED), then end the watchers,
+    // then let the gRPC server finish.
+    let grpc_stop = CancellationToken::new();
+    let stopper = {
+        let (hub, ingest, grpc_stop) = (Arc::clone(&hub), ingest.clone(), grpc_stop.clone());
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            tracing::info!("stopping: ending sessions");
+            hub.stop_work();
+            let _ = srt_task.await;
+            ingest.sessions.close();
+            if tokio::time::timeout(SHUTDOWN_GRACE, ingest.sessions.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!("some sessions did not end within {SHUTDOWN_GRACE:?}");
+            }
+            hub.end_watchers();
+            grpc_stop.cancel();
+        })
+    };
     tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -111,20 +132,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         )))
         .add_service(LiveProcessingServer::new(LiveProcessingService::new(state)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), async move {
-            grpc_shutdown.cancelled().await
+            grpc_stop.cancelled().await
         })
         .await?;
-
-    tracing::info!("gRPC stopped; ending sessions");
-    shutdown.cancel();
-    let _ = srt_task.await;
-    ingest.sessions.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, ingest.sessions.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some sessions did not end within {SHUTDOWN_GRACE:?}");
-    }
+    stopper.await?;
     tracing::info!("liveproc stopped");
     Ok(())
 }

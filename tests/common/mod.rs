@@ -210,28 +210,75 @@ pub async fn within<T>(secs: u64, what: &str, future: impl std::future::Future<O
         .unwrap_or_else(|_| panic!("timed out after {secs} s waiting for {what}"))
 }
 
-/// 10 s of 640x360 30 fps H.264 (GOP 1 s) + AAC in MPEG-TS, made once per
-/// test binary by ffmpeg.
+/// Makes `seconds` of 640x360 30 fps test video + a sine tone in MPEG-TS
+/// with ffmpeg, GOP 1 s, encoded with `codec_args`.
+fn make_ts(name: &str, seconds: u32, codec_args: &[&str]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("liveproc-media-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &seconds.to_string()])
+        .args(["-g", "30", "-keyint_min", "30", "-sc_threshold", "0"])
+        .args(["-pix_fmt", "yuv420p"])
+        .args(codec_args)
+        .args(["-f", "mpegts"])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg is installed");
+    assert!(status.success(), "ffmpeg failed to make {name}");
+    path
+}
+
+/// 10 s of H.264 + AAC, made once per test binary.
 pub fn test_ts() -> &'static Path {
     static FILE: OnceLock<PathBuf> = OnceLock::new();
     FILE.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("liveproc-media-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("h264_aac_10s.ts");
-        let status = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y"])
-            .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-            .args(["-t", "10", "-c:v", "libx264", "-preset", "veryfast"])
-            .args(["-g", "30", "-keyint_min", "30", "-sc_threshold", "0"])
-            .args([
-                "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-f", "mpegts",
-            ])
-            .arg(&path)
-            .status()
-            .expect("ffmpeg is installed");
-        assert!(status.success(), "ffmpeg failed to make test media");
-        path
+        make_ts(
+            "h264_aac_10s.ts",
+            10,
+            &[
+                "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-b:a", "96k",
+            ],
+        )
+    })
+}
+
+/// 5 s of H.265 + AAC, made once per test binary.
+pub fn test_hevc_ts() -> &'static Path {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        make_ts(
+            "h265_aac_5s.ts",
+            5,
+            &[
+                "-c:v",
+                "libx265",
+                "-preset",
+                "ultrafast",
+                "-x265-params",
+                "log-level=error",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "96k",
+            ],
+        )
+    })
+}
+
+/// 20 s of MPEG-2 video + MP2 audio: valid MPEG-TS that liveproc does not
+/// take (no H.264/H.265/AAC).
+pub fn unsupported_ts() -> &'static Path {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        make_ts(
+            "mpeg2_mp2_20s.ts",
+            20,
+            &["-c:v", "mpeg2video", "-b:v", "500k", "-c:a", "mp2"],
+        )
     })
 }
 

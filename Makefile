@@ -1,0 +1,35 @@
+# liveproc — build, run and test.
+#   make run    install what is missing, build, start a demo server
+#   make test   fmt check, clippy, unit and integration tests
+
+CARGO ?= cargo
+DATA_DIR ?= ./data
+LISTEN ?= 127.0.0.1:50051
+SRT_LISTEN ?= 127.0.0.1:9000
+
+.PHONY: all deps build run test fmt lint unit-and-integration clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --release --locked
+
+run: build
+	./target/release/liveproc serve --demo --data-dir $(DATA_DIR) --listen $(LISTEN) --srt-listen $(SRT_LISTEN)
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+unit-and-integration:
+	$(CARGO) test --locked
+
+test: deps fmt lint unit-and-integration
+
+clean:
+	$(CARGO) clean

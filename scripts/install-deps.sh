@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what liveproc needs to build, run and test, and only what is
+# missing: GStreamer 1.22 development files and plugins, ffmpeg, protoc.
+# Debian 12 (bookworm) or later. Uses sudo when not root.
+set -euo pipefail
+
+packages=(
+  pkg-config
+  protobuf-compiler
+  libgstreamer1.0-dev
+  libgstreamer-plugins-base1.0-dev
+  gstreamer1.0-plugins-base
+  gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly
+  gstreamer1.0-libav
+  gstreamer1.0-tools
+  ffmpeg
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo not found. Install Rust (https://rustup.rs), then run make again." >&2
+  exit 1
+fi
