@@ -56,6 +56,16 @@ async fn srt_and_grpc_push_go_live_together_and_end() {
     assert_eq!(answer.bytes_received, media.len() as u64);
     let ended = watch_push.until_state(StreamState::Ended, 20).await;
     assert!(ended.message.contains("PushMedia"), "{ended:?}");
+    // Every frame of the 10 s file (30 fps, GOP 1 s) went through demux
+    // and parse, with the codecs and picture size the encoder used.
+    let stats = get_stats(&server, key, "via-push").await;
+    assert_eq!(stats.video_codec, "H264");
+    assert_eq!(stats.audio_codec, "AAC");
+    assert_eq!((stats.width, stats.height), (640, 360));
+    assert_eq!(stats.video_frames, 300);
+    assert_eq!(stats.video_keyframes, 10);
+    assert!(stats.audio_frames >= 460, "{stats:?}"); // 10 s of 1024-sample frames at 48 kHz
+    assert_eq!(stats.bytes_received, media.len() as u64);
 
     let exit = within(30, "ffmpeg to finish", wait_child(ffmpeg)).await;
     assert!(exit.success(), "ffmpeg {exit:?}");
@@ -256,6 +266,30 @@ async fn h265_over_srt_goes_live() {
         "{:?}",
         watch.seen
     );
+    let stats = get_stats(&server, &org.api_key, "hevc").await;
+    assert_eq!(stats.video_codec, "H265");
+    assert_eq!((stats.width, stats.height), (640, 360));
+    assert!(stats.video_frames >= 145, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_mid_stream_still_yields_video() {
+    // A publisher that (re)connects mid-stream: the first bytes are the
+    // middle of a GOP. The parser must resync at the next keyframe.
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let stream = create_stream(&server, &org.api_key, "late", None)
+        .await
+        .unwrap();
+    let media = std::fs::read(test_ts()).unwrap();
+    let offset = (media.len() / 3) / 188 * 188 + 188 * 5;
+    let push = Push::open(&server, &stream, None).await;
+    assert!(push.send(&media[offset..]).await);
+    push.finish().await.unwrap();
+    let stats = get_stats(&server, &org.api_key, "late").await;
+    assert_eq!(stats.video_codec, "H264");
+    assert!(stats.video_keyframes >= 5, "{stats:?}");
+    assert!(stats.video_frames >= 180, "{stats:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,4 +314,21 @@ async fn mpeg_ts_without_supported_codecs_is_an_error() {
         "{:?}",
         watch.seen
     );
+}
+
+async fn get_stats(server: &Server, key: &str, id: &str) -> pb::IngestStats {
+    server
+        .live()
+        .await
+        .get_stream(authed(
+            pb::GetStreamRequest {
+                stream_id: id.into(),
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .ingest_stats
+        .expect("ingest stats after a session")
 }

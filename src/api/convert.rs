@@ -30,7 +30,12 @@ pub fn srt_url(srt_public_addr: &str, record: &StreamRecord) -> String {
     )
 }
 
-pub fn stream(record: &StreamRecord, state: pb::StreamState, srt_public_addr: &str) -> pb::Stream {
+pub fn stream(
+    record: &StreamRecord,
+    state: pb::StreamState,
+    stats: Option<pb::IngestStats>,
+    srt_public_addr: &str,
+) -> pb::Stream {
     pb::Stream {
         id: record.id.clone(),
         name: record.name.clone(),
@@ -43,5 +48,6 @@ pub fn stream(record: &StreamRecord, state: pb::StreamState, srt_public_addr: &s
         }),
         create_time: Some(timestamp_from_millis(record.create_time_ms)),
         source_uri: record.source_uri.clone().unwrap_or_default(),
+        ingest_stats: stats,
     }
 }

@@ -59,16 +59,14 @@ impl LiveProcessingService {
             .ok_or_else(|| Error::stream_not_found(stream_id))
     }
 
-    fn state_of(&self, record: &StreamRecord) -> StreamState {
-        self.state
-            .hub
-            .get(&StreamRef::new(&record.organization_id, &record.id))
-            .map(|s| s.state())
-            .unwrap_or(StreamState::Idle)
-    }
-
     fn to_api(&self, record: &StreamRecord) -> pb::Stream {
-        convert::stream(record, self.state_of(record), &self.state.srt_public_addr)
+        let live = self
+            .state
+            .hub
+            .get(&StreamRef::new(&record.organization_id, &record.id));
+        let state = live.as_ref().map_or(StreamState::Idle, |s| s.state());
+        let stats = live.and_then(|s| s.session_stats()).map(|s| s.to_proto());
+        convert::stream(record, state, stats, &self.state.srt_public_addr)
     }
 
     /// Checks an organization's stream for a feature RPC that has not

@@ -58,6 +58,7 @@ impl PublishSession {
     /// the pipeline has failed; the stream is then in ERROR.
     pub async fn push(&mut self, data: Bytes) -> Result<()> {
         self.bytes_received += data.len() as u64;
+        self.pipeline.stats().add_bytes(data.len() as u64);
         if let Err(reason) = self.ts.check(&data) {
             self.stream.set_state(StreamState::Error, reason.clone());
             tracing::warn!(stream = %self.stream.stream_ref, publisher = %self.kind, %reason, "rejecting publisher");

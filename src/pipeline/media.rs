@@ -53,6 +53,15 @@ impl Codec {
         }
     }
 
+    /// The codec's name in the API (`IngestStats`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::H264 => "H264",
+            Codec::H265 => "H265",
+            Codec::Aac => "AAC",
+        }
+    }
+
     pub fn track_name(self) -> &'static str {
         if self.is_video() {
             "video"

@@ -79,6 +79,7 @@ impl StreamPipeline {
         let (units, _) = broadcast::channel(UNIT_BUFFER);
         let ctx = Arc::new(TrackContext {
             stream: Arc::clone(stream),
+            stats: stream.new_session_stats(),
             units: units.clone(),
             live_message,
             has_video: AtomicBool::new(false),
@@ -173,6 +174,11 @@ impl StreamPipeline {
     /// Receives every access unit of the session from now on.
     pub fn subscribe_units(&self) -> broadcast::Receiver<AccessUnit> {
         self.units.subscribe()
+    }
+
+    /// The counters of this session.
+    pub fn stats(&self) -> &Arc<crate::streams::SessionStats> {
+        &self.tracks.stats
     }
 
     /// True once a supported track has produced media.

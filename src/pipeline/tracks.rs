@@ -15,11 +15,12 @@ use tokio::sync::broadcast;
 
 use super::media::{AccessUnit, Codec};
 use crate::proto::v1::StreamState;
-use crate::streams::LiveStream;
+use crate::streams::{LiveStream, SessionStats};
 
 /// What the per-pad callbacks need; shared by all tracks of one pipeline.
 pub(crate) struct TrackContext {
     pub stream: Arc<LiveStream>,
+    pub stats: Arc<SessionStats>,
     pub units: broadcast::Sender<AccessUnit>,
     pub live_message: String,
     pub has_video: AtomicBool,
@@ -82,6 +83,17 @@ pub(crate) fn attach_pad(
     Ok(())
 }
 
+/// Notes the codec (and picture size) of a track, from its parsed caps.
+fn record_track(codec: Codec, caps: &gst::CapsRef, stats: &SessionStats) {
+    if codec.is_video() {
+        let s = caps.structure(0);
+        let dim = |f: &str| s.and_then(|s| s.get::<i32>(f).ok()).unwrap_or(0).max(0) as u32;
+        stats.set_video(codec.name(), dim("width"), dim("height"));
+    } else {
+        stats.set_audio(codec.name());
+    }
+}
+
 fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), String> {
     let sink = gst::ElementFactory::make("fakesink")
         .property("sync", false)
@@ -104,10 +116,25 @@ fn tap_sink(codec: Codec, track: &str, ctx: &Arc<TrackContext>) -> gst_app::AppS
         .build();
     sink.set_property("async", false);
     let ctx = Arc::clone(ctx);
+    let mut first = true;
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                if std::mem::take(&mut first) {
+                    if let Some(caps) = sample.caps() {
+                        record_track(codec, caps, &ctx.stats);
+                    }
+                }
+                if let Some(buffer) = sample.buffer() {
+                    if codec.is_video() {
+                        ctx.stats.add_video_frame(
+                            !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                        );
+                    } else {
+                        ctx.stats.add_audio_frame();
+                    }
+                }
                 if !ctx.went_live.swap(true, Ordering::SeqCst) {
                     ctx.stream
                         .set_state(StreamState::Live, ctx.live_message.clone());

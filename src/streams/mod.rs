@@ -8,6 +8,8 @@
 //! sending never waits for a slow watcher (a lagging one is told what it
 //! missed and given the current state).
 
+mod stats;
+
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +23,7 @@ use crate::options::Processing;
 use crate::proto::timestamp_from_millis;
 use crate::proto::v1 as pb;
 use crate::registry::now_millis;
+pub use stats::SessionStats;
 
 /// Events kept for watchers that are a little behind.
 const EVENT_BUFFER: usize = 256;
@@ -87,6 +90,8 @@ pub struct LiveStream {
     /// sessions have ended (so watchers see the last state changes).
     watchers_end: CancellationToken,
     deleted: AtomicBool,
+    /// Counters of the current or last session.
+    stats: Mutex<Option<Arc<SessionStats>>>,
 }
 
 /// Holds the publisher slot of a stream; releasing it on drop.
@@ -137,7 +142,20 @@ impl LiveStream {
             cancel,
             watchers_end,
             deleted: AtomicBool::new(false),
+            stats: Mutex::new(None),
         }
+    }
+
+    /// Starts the counters of a new session.
+    pub fn new_session_stats(&self) -> Arc<SessionStats> {
+        let stats = Arc::new(SessionStats::started_now());
+        *self.stats.lock().expect("stats lock") = Some(Arc::clone(&stats));
+        stats
+    }
+
+    /// The counters of the current or last session, if any.
+    pub fn session_stats(&self) -> Option<Arc<SessionStats>> {
+        self.stats.lock().expect("stats lock").clone()
     }
 
     pub fn state(&self) -> pb::StreamState {

@@ -1,0 +1,78 @@
+//! Counters of one publishing session of a stream: what the encoder sends
+//! (codecs, picture size) and how much of it arrived. Updated lock-free from
+//! the pipeline's streaming threads; read by `GetStream`.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::proto::timestamp_from_millis;
+use crate::proto::v1 as pb;
+use crate::registry::now_millis;
+
+#[derive(Debug, Default, Clone)]
+struct Tracks {
+    video_codec: String,
+    width: u32,
+    height: u32,
+    audio_codec: String,
+}
+
+#[derive(Debug, Default)]
+pub struct SessionStats {
+    start_ms: AtomicI64,
+    bytes_received: AtomicU64,
+    video_frames: AtomicU64,
+    video_keyframes: AtomicU64,
+    audio_frames: AtomicU64,
+    tracks: Mutex<Tracks>,
+}
+
+impl SessionStats {
+    pub fn started_now() -> Self {
+        let stats = Self::default();
+        stats.start_ms.store(now_millis(), Ordering::Relaxed);
+        stats
+    }
+
+    pub fn add_bytes(&self, n: u64) {
+        self.bytes_received.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn add_video_frame(&self, keyframe: bool) {
+        self.video_frames.fetch_add(1, Ordering::Relaxed);
+        if keyframe {
+            self.video_keyframes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn add_audio_frame(&self) {
+        self.audio_frames.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn set_video(&self, codec: &str, width: u32, height: u32) {
+        let mut tracks = self.tracks.lock().expect("stats lock");
+        tracks.video_codec = codec.to_string();
+        tracks.width = width;
+        tracks.height = height;
+    }
+
+    pub fn set_audio(&self, codec: &str) {
+        self.tracks.lock().expect("stats lock").audio_codec = codec.to_string();
+    }
+
+    pub fn to_proto(&self) -> pb::IngestStats {
+        let tracks = self.tracks.lock().expect("stats lock").clone();
+        let start = self.start_ms.load(Ordering::Relaxed);
+        pb::IngestStats {
+            session_start_time: (start != 0).then(|| timestamp_from_millis(start)),
+            video_codec: tracks.video_codec,
+            width: tracks.width,
+            height: tracks.height,
+            audio_codec: tracks.audio_codec,
+            video_frames: self.video_frames.load(Ordering::Relaxed),
+            video_keyframes: self.video_keyframes.load(Ordering::Relaxed),
+            audio_frames: self.audio_frames.load(Ordering::Relaxed),
+            bytes_received: self.bytes_received.load(Ordering::Relaxed),
+        }
+    }
+}
