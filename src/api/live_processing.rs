@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
 
 use super::{convert, ApiState};
 use crate::auth::Principal;
@@ -286,7 +287,9 @@ impl LiveProcessing for LiveProcessingService {
         let session = PublishSession::start(stream, PublisherKind::GrpcPush)?;
         let rest = messages.map(|m| m.map(|m| Bytes::from(m.data)));
         // Tracked with the other sessions so that shutdown waits for it.
-        let run = push::run(session, Bytes::from(first.data), rest);
+        let span =
+            tracing::info_span!("stream", id = %session.stream().stream_ref, ingest = "push");
+        let run = push::run(session, Bytes::from(first.data), rest).instrument(span);
         let bytes_received = self
             .state
             .ingest

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::redact_uri;
 use crate::pipeline::{Outcome, Source, StreamPipeline};
@@ -23,7 +24,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Starts pulling `uri` into `stream` until the stream is deleted or the
 /// server stops.
 pub fn spawn(tasks: &TaskTracker, stream: Arc<LiveStream>, uri: String) {
-    tasks.spawn(run(stream, uri));
+    let span = tracing::info_span!("stream", id = %stream.stream_ref, ingest = "pull");
+    tasks.spawn(run(stream, uri).instrument(span));
 }
 
 async fn run(stream: Arc<LiveStream>, uri: String) {

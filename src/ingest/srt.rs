@@ -11,15 +11,18 @@
 
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+
 use futures::StreamExt;
 use srt_protocol::packet::{RejectReason, ServerRejectReason};
 use srt_tokio::{ConnectionRequest, SrtListener};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::session::PublishSession;
 use super::Ingest;
 use crate::error::Error;
-use crate::streams::PublisherKind;
+use crate::streams::{LiveStream, PublisherKind};
 
 /// A publisher's request parsed from its SRT `streamid`.
 #[derive(Debug, PartialEq, Eq)]
@@ -118,7 +121,12 @@ async fn handle(request: ConnectionRequest, ingest: Ingest) {
         }
     };
     tracing::info!(stream = %stream.stream_ref, %remote, "SRT publisher authorized");
+    let span = tracing::info_span!("stream", id = %stream.stream_ref, ingest = "srt", %remote);
+    run_publisher(request, stream).instrument(span).await;
+}
 
+/// Runs an authorized SRT publisher's session to its end.
+async fn run_publisher(request: ConnectionRequest, stream: Arc<LiveStream>) {
     let mut session = match PublishSession::start(stream.clone(), PublisherKind::Srt) {
         Ok(session) => session,
         Err(Error::PublisherActive { .. }) => {
