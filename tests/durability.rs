@@ -23,20 +23,6 @@ fn options() -> pb::ProcessingOptions {
     }
 }
 
-async fn get(server: &Server, key: &str, id: &str) -> Result<pb::Stream, tonic::Status> {
-    server
-        .live()
-        .await
-        .get_stream(authed(
-            pb::GetStreamRequest {
-                stream_id: id.into(),
-            },
-            key,
-        ))
-        .await
-        .map(|r| r.into_inner())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_survives_restart_and_kill9() {
     let dir = tempfile::tempdir().unwrap();
@@ -55,7 +41,7 @@ async fn registry_survives_restart_and_kill9() {
 
     // Clean restart.
     let server = Server::start_in(&data);
-    let after = get(&server, &org.api_key, "cam").await.unwrap();
+    let after = get_stream(&server, &org.api_key, "cam").await.unwrap();
     assert_eq!(after.processing, before.processing);
     assert_eq!(
         after.ingest.as_ref().unwrap().stream_key,
@@ -64,7 +50,9 @@ async fn registry_survives_restart_and_kill9() {
     );
     assert_eq!(after.create_time, before.create_time);
     assert_eq!(after.state(), pb::StreamState::Idle);
-    get(&server, &org.api_key, &generated.id).await.unwrap();
+    get_stream(&server, &org.api_key, &generated.id)
+        .await
+        .unwrap();
 
     // Changes made just before a kill -9 are kept too.
     let other = server.create_org("other", false).await;
@@ -86,8 +74,8 @@ async fn registry_survives_restart_and_kill9() {
     server.kill9();
 
     let server = Server::start_in(&data);
-    get(&server, &other.api_key, "late").await.unwrap();
-    get(&server, &org.api_key, "cam").await.unwrap();
+    get_stream(&server, &other.api_key, "late").await.unwrap();
+    get_stream(&server, &org.api_key, "cam").await.unwrap();
     let fetched = server
         .admin()
         .await
@@ -208,7 +196,10 @@ async fn sigterm_ends_live_sessions_and_exits_cleanly() {
 
     let server = Server::start_in(&data);
     assert_eq!(
-        get(&server, &org.api_key, "cam").await.unwrap().state(),
+        get_stream(&server, &org.api_key, "cam")
+            .await
+            .unwrap()
+            .state(),
         pb::StreamState::Idle
     );
 }

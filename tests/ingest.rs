@@ -317,18 +317,9 @@ async fn mpeg_ts_without_supported_codecs_is_an_error() {
 }
 
 async fn get_stats(server: &Server, key: &str, id: &str) -> pb::IngestStats {
-    server
-        .live()
-        .await
-        .get_stream(authed(
-            pb::GetStreamRequest {
-                stream_id: id.into(),
-            },
-            key,
-        ))
+    get_stream(server, key, id)
         .await
         .unwrap()
-        .into_inner()
         .ingest_stats
         .expect("ingest stats after a session")
 }

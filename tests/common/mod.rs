@@ -439,3 +439,22 @@ pub async fn create_stream(
         .await
         .map(|r| r.into_inner())
 }
+
+/// `GetStream` with an org key.
+pub async fn get_stream(
+    server: &Server,
+    api_key: &str,
+    stream_id: &str,
+) -> Result<pb::Stream, Status> {
+    server
+        .live()
+        .await
+        .get_stream(authed(
+            pb::GetStreamRequest {
+                stream_id: stream_id.into(),
+            },
+            api_key,
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
