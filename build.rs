@@ -11,6 +11,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/liveproc/v1/live_processing.proto",
     ];
     tonic_prost_build::configure()
+        // Media payloads as `bytes::Bytes`: shared between subscribers
+        // without copies.
+        .bytes(".")
         .file_descriptor_set_path(out_dir.join("liveproc_descriptor.bin"))
         .compile_protos(&protos, &["proto"])?;
     println!("cargo:rerun-if-changed=proto");

@@ -16,6 +16,7 @@
 //! - [`streams`]: the runtime side of each stream (state, events, publisher).
 //! - [`pipeline`]: the per-session GStreamer pipeline.
 //! - [`ingest`]: SRT listener, gRPC push and URI pull feeding the pipeline.
+//! - [`processing`]: thumbnails and motion clips from the parsed media.
 //! - [`api`]: the tonic services.
 //! - [`server`]: wiring and lifecycle of a running server.
 
@@ -26,6 +27,7 @@ pub mod error;
 pub mod ingest;
 pub mod options;
 pub mod pipeline;
+pub mod processing;
 pub mod proto;
 pub mod registry;
 pub mod server;

@@ -6,12 +6,17 @@
 use std::ops::RangeInclusive;
 
 use crate::error::{Error, Result, Violation};
-use crate::options::{MotionClip, Processing, Recording, Replay, Span, Thumbnail};
+use crate::options::{
+    ClipFormat, ImageFormat, MotionClip, Processing, Recording, Replay, Span, Thumbnail,
+    DEFAULT_PREVIEW_WIDTH,
+};
 use crate::proto::v1 as pb;
 
 pub const THUMBNAIL_INTERVAL: RangeInclusive<u32> = 10..=3600;
 pub const MOTION_CLIP_DURATION: RangeInclusive<u32> = 1..=60;
 pub const MOTION_CLIP_INTERVAL: RangeInclusive<u32> = 10..=3600;
+pub const THUMBNAIL_SIZE: RangeInclusive<u32> = 16..=7680;
+pub const PREVIEW_WIDTH: RangeInclusive<u32> = 16..=1920;
 /// Recording segments and replay buffers: at least one second.
 pub const MIN_SPAN_SECONDS: u32 = 1;
 
@@ -67,6 +72,85 @@ fn parse_span(
     Span::Seconds(duration_seconds)
 }
 
+fn thumbnail(violations: &mut Vec<Violation>, prefix: &str, t: &pb::ThumbnailOptions) -> Thumbnail {
+    check_range(
+        violations,
+        &format!("{prefix}.interval_seconds"),
+        t.interval_seconds,
+        THUMBNAIL_INTERVAL,
+    );
+    let mut size = |name: &str, value: u32| {
+        (value != 0).then(|| {
+            check_range(
+                violations,
+                &format!("{prefix}.{name}"),
+                value,
+                THUMBNAIL_SIZE,
+            );
+            value
+        })
+    };
+    let (width, height) = (size("width", t.width), size("height", t.height));
+    let format = match pb::ImageFormat::try_from(t.format) {
+        Ok(f) => ImageFormat::from_proto(f),
+        Err(_) => {
+            violations.push(Violation::new(
+                format!("{prefix}.format"),
+                "must be JPEG, PNG or WEBP",
+            ));
+            ImageFormat::Jpeg
+        }
+    };
+    Thumbnail {
+        interval_seconds: t.interval_seconds,
+        format,
+        width,
+        height,
+    }
+}
+
+fn motion_clip(
+    violations: &mut Vec<Violation>,
+    prefix: &str,
+    m: &pb::MotionClipOptions,
+) -> MotionClip {
+    check_range(
+        violations,
+        &format!("{prefix}.duration_seconds"),
+        m.duration_seconds,
+        MOTION_CLIP_DURATION,
+    );
+    check_range(
+        violations,
+        &format!("{prefix}.interval_seconds"),
+        m.interval_seconds,
+        MOTION_CLIP_INTERVAL,
+    );
+    let format = match pb::ClipFormat::try_from(m.format) {
+        Ok(f) => ClipFormat::from_proto(f),
+        Err(_) => {
+            violations.push(Violation::new(
+                format!("{prefix}.format"),
+                "must be MP4, MP4_PREVIEW or GIF",
+            ));
+            ClipFormat::Mp4
+        }
+    };
+    let width = match m.width {
+        0 => DEFAULT_PREVIEW_WIDTH,
+        w => {
+            check_range(violations, &format!("{prefix}.width"), w, PREVIEW_WIDTH);
+            w
+        }
+    };
+    MotionClip {
+        duration_seconds: m.duration_seconds,
+        interval_seconds: m.interval_seconds,
+        format,
+        width,
+    }
+}
+
 /// Parses and range-checks the processing options of a request whose field
 /// is named `field` (e.g. `processing`). Disabled features are ignored.
 pub fn processing(field: &str, options: Option<&pb::ProcessingOptions>) -> Result<Processing> {
@@ -75,36 +159,16 @@ pub fn processing(field: &str, options: Option<&pb::ProcessingOptions>) -> Resul
     };
     let mut violations = Vec::new();
 
-    let thumbnail = options.thumbnail.as_ref().filter(|t| t.enabled).map(|t| {
-        check_range(
-            &mut violations,
-            &format!("{field}.thumbnail.interval_seconds"),
-            t.interval_seconds,
-            THUMBNAIL_INTERVAL,
-        );
-        Thumbnail {
-            interval_seconds: t.interval_seconds,
-        }
-    });
-
-    let motion_clip = options.motion_clip.as_ref().filter(|m| m.enabled).map(|m| {
-        check_range(
-            &mut violations,
-            &format!("{field}.motion_clip.duration_seconds"),
-            m.duration_seconds,
-            MOTION_CLIP_DURATION,
-        );
-        check_range(
-            &mut violations,
-            &format!("{field}.motion_clip.interval_seconds"),
-            m.interval_seconds,
-            MOTION_CLIP_INTERVAL,
-        );
-        MotionClip {
-            duration_seconds: m.duration_seconds,
-            interval_seconds: m.interval_seconds,
-        }
-    });
+    let thumbnail = options
+        .thumbnail
+        .as_ref()
+        .filter(|t| t.enabled)
+        .map(|t| thumbnail(&mut violations, &format!("{field}.thumbnail"), t));
+    let motion_clip = options
+        .motion_clip
+        .as_ref()
+        .filter(|m| m.enabled)
+        .map(|m| motion_clip(&mut violations, &format!("{field}.motion_clip"), m));
 
     let recording = options
         .recording
@@ -213,6 +277,7 @@ mod tests {
             thumbnail: Some(pb::ThumbnailOptions {
                 enabled: true,
                 interval_seconds: interval,
+                ..Default::default()
             }),
             ..Default::default()
         }
@@ -252,6 +317,7 @@ mod tests {
                 enabled: true,
                 duration_seconds: 61,
                 interval_seconds: 9,
+                ..Default::default()
             }),
             recording: Some(pb::RecordingOptions {
                 enabled: true,

@@ -14,6 +14,8 @@ fn thumbnail(interval: u32) -> pb::ProcessingOptions {
         thumbnail: Some(pb::ThumbnailOptions {
             enabled: true,
             interval_seconds: interval,
+            format: pb::ImageFormat::Jpeg as i32,
+            ..Default::default()
         }),
         ..Default::default()
     }
@@ -25,6 +27,8 @@ fn motion_clip(duration: u32, interval: u32) -> pb::ProcessingOptions {
             enabled: true,
             duration_seconds: duration,
             interval_seconds: interval,
+            format: pb::ClipFormat::Mp4 as i32,
+            ..Default::default()
         }),
         ..Default::default()
     }
@@ -85,6 +89,43 @@ async fn out_of_range_options_name_the_field() {
         ),
         (recording(0, false), "processing.recording.duration_seconds"),
         (replay(0, false), "processing.replay.duration_seconds"),
+        (
+            pb::ProcessingOptions {
+                thumbnail: Some(pb::ThumbnailOptions {
+                    enabled: true,
+                    interval_seconds: 10,
+                    width: 8,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            "processing.thumbnail.width",
+        ),
+        (
+            pb::ProcessingOptions {
+                thumbnail: Some(pb::ThumbnailOptions {
+                    enabled: true,
+                    interval_seconds: 10,
+                    format: 42,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            "processing.thumbnail.format",
+        ),
+        (
+            pb::ProcessingOptions {
+                motion_clip: Some(pb::MotionClipOptions {
+                    enabled: true,
+                    duration_seconds: 3,
+                    interval_seconds: 10,
+                    format: pb::ClipFormat::Gif as i32,
+                    width: 5000,
+                }),
+                ..Default::default()
+            },
+            "processing.motion_clip.width",
+        ),
     ];
     // Every case is refused on create, and on update of an existing stream.
     create_stream(&server, key, "existing", None).await.unwrap();
@@ -476,27 +517,19 @@ async fn feature_rpcs_are_declared_but_not_yet_implemented() {
         .await
         .unwrap();
     let mut live = server.live().await;
-    let status = live
-        .get_thumbnail(authed(
-            pb::GetThumbnailRequest {
-                stream_id: "cam".into(),
-                at: None,
+    let request = |stream_id: &str| {
+        authed(
+            pb::ListRecordingsRequest {
+                stream_id: stream_id.into(),
+                ..Default::default()
             },
             &org.api_key,
-        ))
-        .await
-        .unwrap_err();
+        )
+    };
+    let status = live.list_recordings(request("cam")).await.unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
-    let status = live
-        .get_thumbnail(authed(
-            pb::GetThumbnailRequest {
-                stream_id: "other".into(),
-                at: None,
-            },
-            &org.api_key,
-        ))
-        .await
-        .unwrap_err();
+    // Auth and existence are still checked first.
+    let status = live.list_recordings(request("other")).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 }
 

@@ -13,6 +13,7 @@ fn options() -> pb::ProcessingOptions {
         thumbnail: Some(pb::ThumbnailOptions {
             enabled: true,
             interval_seconds: 15,
+            ..Default::default()
         }),
         replay: Some(pb::ReplayOptions {
             enabled: true,

@@ -5,7 +5,6 @@
 
 use std::pin::Pin;
 
-use bytes::Bytes;
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
@@ -17,8 +16,7 @@ use tracing::Instrument;
 use super::{convert, ApiState};
 use crate::auth::Principal;
 use crate::error::{Error, Result};
-use crate::ingest::session::PublishSession;
-use crate::ingest::{pull, push, redact_uri};
+use crate::ingest::{push, redact_uri};
 use crate::options::Processing;
 use crate::proto::v1 as pb;
 use crate::proto::v1::live_processing_server::LiveProcessing;
@@ -31,6 +29,8 @@ type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 /// Events buffered per watcher before the watcher counts as slow.
 const WATCH_BUFFER: usize = 32;
+/// Items (thumbnails, clips) buffered per subscriber.
+const FEED_SUBSCRIBER_BUFFER: usize = 4;
 
 pub struct LiveProcessingService {
     state: ApiState,
@@ -68,6 +68,20 @@ impl LiveProcessingService {
         let state = live.as_ref().map_or(StreamState::Idle, |s| s.state());
         let stats = live.and_then(|s| s.session_stats()).map(|s| s.to_proto());
         convert::stream(record, state, stats, &self.state.srt_public_addr)
+    }
+
+    /// The running side of a stream of the calling organization.
+    fn live_stream(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        stream_id: &str,
+    ) -> Result<std::sync::Arc<crate::streams::LiveStream>> {
+        let org = self.organization(metadata)?;
+        let record = self.stream_record(&org.id, stream_id)?;
+        self.state
+            .hub
+            .get(&StreamRef::new(&record.organization_id, &record.id))
+            .ok_or_else(|| Error::stream_not_found(stream_id))
     }
 
     /// Checks an organization's stream for a feature RPC that has not
@@ -157,7 +171,7 @@ impl LiveProcessing for LiveProcessingService {
             .hub
             .add(stream_ref.clone(), record.processing.clone());
         if let Some(uri) = &record.source_uri {
-            pull::spawn(&self.state.ingest.sessions, live, uri.clone());
+            self.state.ingest.start_pull(live, uri.clone());
         }
         tracing::info!(stream = %stream_ref, source = ?record.source_uri.as_deref().map(redact_uri), "stream created");
         Ok(Response::new(self.to_api(&record)))
@@ -198,7 +212,9 @@ impl LiveProcessing for LiveProcessingService {
         validate::required("stream_id", stream_id)?;
         let record = self.state.registry.delete_stream(&org.id, stream_id)?;
         let stream_ref = StreamRef::new(&record.organization_id, &record.id);
-        self.state.hub.remove(&stream_ref);
+        if let Some(live) = self.state.hub.remove(&stream_ref) {
+            self.state.ingest.engine.forget(&live);
+        }
         tracing::info!(stream = %stream_ref, "stream deleted");
         Ok(Response::new(pb::DeleteStreamResponse {}))
     }
@@ -284,12 +300,15 @@ impl LiveProcessing for LiveProcessingService {
             }
         };
         let stream = self.authorize_push(&metadata, &first)?;
-        let session = PublishSession::start(stream, PublisherKind::GrpcPush)?;
-        let rest = messages.map(|m| m.map(|m| Bytes::from(m.data)));
+        let session = self
+            .state
+            .ingest
+            .start_session(stream, PublisherKind::GrpcPush)?;
+        let rest = messages.map(|m| m.map(|m| m.data));
         // Tracked with the other sessions so that shutdown waits for it.
         let span =
             tracing::info_span!("stream", id = %session.stream().stream_ref, ingest = "push");
-        let run = push::run(session, Bytes::from(first.data), rest).instrument(span);
+        let run = push::run(session, first.data, rest).instrument(span);
         let bytes_received = self
             .state
             .ingest
@@ -306,22 +325,30 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::SubscribeThumbnailsRequest>,
     ) -> Result<Response<Self::SubscribeThumbnailsStream>, Status> {
-        Err(self.not_yet(
-            request.metadata(),
-            Some(&request.get_ref().stream_id),
-            "SubscribeThumbnails",
-        ))
+        let req = request.get_ref();
+        let live = self.live_stream(request.metadata(), &req.stream_id)?;
+        let (latest, rx) = live.thumbnails.subscribe();
+        let first = latest.filter(|_| req.send_latest);
+        Ok(Response::new(follow_feed(live, first, rx)))
     }
 
     async fn get_thumbnail(
         &self,
         request: Request<pb::GetThumbnailRequest>,
     ) -> Result<Response<pb::Thumbnail>, Status> {
-        Err(self.not_yet(
-            request.metadata(),
-            Some(&request.get_ref().stream_id),
-            "GetThumbnail",
-        ))
+        let req = request.get_ref();
+        let live = self.live_stream(request.metadata(), &req.stream_id)?;
+        if req.at.is_some() {
+            // A frame at a chosen time needs the replay buffer.
+            return Err(Error::Unimplemented("GetThumbnail with `at` (needs replay)").into());
+        }
+        live.thumbnails.latest().map(Response::new).ok_or_else(|| {
+            Error::NotFound {
+                kind: "thumbnail",
+                name: req.stream_id.clone(),
+            }
+            .into()
+        })
     }
 
     type SubscribeMotionClipsStream = ResponseStream<pb::MotionClip>;
@@ -330,11 +357,11 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::SubscribeMotionClipsRequest>,
     ) -> Result<Response<Self::SubscribeMotionClipsStream>, Status> {
-        Err(self.not_yet(
-            request.metadata(),
-            Some(&request.get_ref().stream_id),
-            "SubscribeMotionClips",
-        ))
+        let req = request.get_ref();
+        let live = self.live_stream(request.metadata(), &req.stream_id)?;
+        let (latest, rx) = live.motion_clips.subscribe();
+        let first = latest.filter(|_| req.send_latest);
+        Ok(Response::new(follow_feed(live, first, rx)))
     }
 
     type SubscribeReplayStream = ResponseStream<pb::ReplaySegment>;
@@ -414,4 +441,48 @@ impl LiveProcessing for LiveProcessingService {
     ) -> Result<Response<Self::DownloadRecordingStream>, Status> {
         Err(self.not_yet(request.metadata(), None, "DownloadRecording"))
     }
+}
+
+/// Streams a feed to one subscriber: `first` (the latest, when asked for),
+/// then every new item. A subscriber that does not keep up skips items (the
+/// gap shows in `sequence`) and never slows the stream or other
+/// subscribers. Ends when the stream is deleted or the server stops.
+fn follow_feed<T: Clone + Send + 'static>(
+    live: std::sync::Arc<crate::streams::LiveStream>,
+    first: Option<T>,
+    mut items: tokio::sync::broadcast::Receiver<T>,
+) -> ResponseStream<T> {
+    let (tx, rx) = mpsc::channel(FEED_SUBSCRIBER_BUFFER);
+    tokio::spawn(async move {
+        if let Some(item) = first {
+            if tx.send(Ok(item)).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            let item = tokio::select! {
+                _ = tx.closed() => return,
+                _ = live.watchers_end().cancelled() => {
+                    let end = if live.is_deleted() {
+                        Error::stream_not_found(&live.stream_ref.stream_id)
+                    } else {
+                        Error::ShuttingDown
+                    };
+                    let _ = tx.send(Err(end.into())).await;
+                    return;
+                }
+                item = items.recv() => item,
+            };
+            match item {
+                Ok(item) => {
+                    if tx.send(Ok(item)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
+    Box::pin(ReceiverStream::new(rx))
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use tokio_util::task::TaskTracker;
 
 use crate::error::{Error, Result};
+use crate::processing::ProcessingEngine;
 use crate::registry::Registry;
 use crate::streams::{LiveStream, StreamHub, StreamRef};
 
@@ -29,9 +30,24 @@ pub struct Ingest {
     pub registry: Arc<Registry>,
     pub hub: Arc<StreamHub>,
     pub sessions: TaskTracker,
+    pub engine: Arc<ProcessingEngine>,
 }
 
 impl Ingest {
+    /// Starts pulling `uri` into `stream` (see [`pull`]).
+    pub fn start_pull(&self, stream: Arc<LiveStream>, uri: String) {
+        pull::spawn(&self.sessions, Arc::clone(&self.engine), stream, uri);
+    }
+
+    /// Starts a pushed session (SRT or gRPC) on `stream`.
+    pub fn start_session(
+        &self,
+        stream: Arc<LiveStream>,
+        kind: crate::streams::PublisherKind,
+    ) -> Result<session::PublishSession> {
+        session::PublishSession::start(&self.engine, stream, kind)
+    }
+
     /// The stream that `stream_id` + `stream_key` may publish to. A wrong
     /// key and an unknown stream look the same to the caller.
     pub fn authorize_publish(&self, stream_id: &str, stream_key: &str) -> Result<Arc<LiveStream>> {

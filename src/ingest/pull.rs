@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use super::redact_uri;
 use crate::pipeline::{Outcome, Source, StreamPipeline};
+use crate::processing::ProcessingEngine;
 use crate::proto::v1::StreamState;
 use crate::streams::{LiveStream, PublisherKind};
 
@@ -23,12 +24,17 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Starts pulling `uri` into `stream` until the stream is deleted or the
 /// server stops.
-pub fn spawn(tasks: &TaskTracker, stream: Arc<LiveStream>, uri: String) {
+pub fn spawn(
+    tasks: &TaskTracker,
+    engine: Arc<ProcessingEngine>,
+    stream: Arc<LiveStream>,
+    uri: String,
+) {
     let span = tracing::info_span!("stream", id = %stream.stream_ref, ingest = "pull");
-    tasks.spawn(run(stream, uri).instrument(span));
+    tasks.spawn(run(engine, stream, uri).instrument(span));
 }
 
-async fn run(stream: Arc<LiveStream>, uri: String) {
+async fn run(engine: Arc<ProcessingEngine>, stream: Arc<LiveStream>, uri: String) {
     let shown = redact_uri(&uri);
     let source = Source::for_uri(&uri);
     let plays_once = uri.to_ascii_lowercase().starts_with("file://");
@@ -50,6 +56,7 @@ async fn run(stream: Arc<LiveStream>, uri: String) {
                         stream.set_state(StreamState::Error, e.to_string());
                     }
                     Ok(pipeline) => {
+                        let _features = engine.start(&stream, &pipeline);
                         tracing::info!(stream = %stream.stream_ref, source = %shown, "pulling");
                         let outcome = tokio::select! {
                             outcome = pipeline.ended() => Some(outcome),

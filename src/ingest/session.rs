@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::ts_sync::TsSync;
 use crate::error::{Error, Result};
 use crate::pipeline::{Outcome, Source, StreamPipeline};
+use crate::processing::{FeatureTasks, ProcessingEngine};
 use crate::proto::v1::StreamState;
 use crate::streams::{LiveStream, PublisherGuard, PublisherKind};
 
@@ -21,6 +22,7 @@ pub struct PublishSession {
     stream: Arc<LiveStream>,
     kind: PublisherKind,
     pipeline: StreamPipeline,
+    _features: FeatureTasks,
     ts: TsSync,
     bytes_received: u64,
     _publisher: PublisherGuard,
@@ -28,18 +30,24 @@ pub struct PublishSession {
 
 impl PublishSession {
     /// Claims the stream for this publisher and starts its pipeline.
-    pub fn start(stream: Arc<LiveStream>, kind: PublisherKind) -> Result<Self> {
+    pub fn start(
+        engine: &Arc<ProcessingEngine>,
+        stream: Arc<LiveStream>,
+        kind: PublisherKind,
+    ) -> Result<Self> {
         let publisher = stream.claim_publisher(kind)?;
         let pipeline = StreamPipeline::start(
             &stream,
             &Source::PushedTs,
             format!("receiving media via {kind}"),
         )?;
+        let features = engine.start(&stream, &pipeline);
         tracing::info!(stream = %stream.stream_ref, publisher = %kind, "publisher connected");
         Ok(Self {
             stream,
             kind,
             pipeline,
+            _features: features,
             ts: TsSync::default(),
             bytes_received: 0,
             _publisher: publisher,

@@ -19,7 +19,6 @@ use srt_tokio::{ConnectionRequest, SrtListener};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::session::PublishSession;
 use super::Ingest;
 use crate::error::Error;
 use crate::streams::{LiveStream, PublisherKind};
@@ -122,12 +121,14 @@ async fn handle(request: ConnectionRequest, ingest: Ingest) {
     };
     tracing::info!(stream = %stream.stream_ref, %remote, "SRT publisher authorized");
     let span = tracing::info_span!("stream", id = %stream.stream_ref, ingest = "srt", %remote);
-    run_publisher(request, stream).instrument(span).await;
+    run_publisher(request, stream, ingest)
+        .instrument(span)
+        .await;
 }
 
 /// Runs an authorized SRT publisher's session to its end.
-async fn run_publisher(request: ConnectionRequest, stream: Arc<LiveStream>) {
-    let mut session = match PublishSession::start(stream.clone(), PublisherKind::Srt) {
+async fn run_publisher(request: ConnectionRequest, stream: Arc<LiveStream>, ingest: Ingest) {
+    let mut session = match ingest.start_session(stream.clone(), PublisherKind::Srt) {
         Ok(session) => session,
         Err(Error::PublisherActive { .. }) => {
             return reject(

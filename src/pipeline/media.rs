@@ -81,11 +81,45 @@ pub struct AccessUnit {
     /// A video keyframe (audio frames are all "key").
     pub keyframe: bool,
     pub data: Bytes,
+    /// Parsed caps of the track (codec data, picture size); shared.
+    pub caps: Option<gst::Caps>,
+    /// Wall-clock time the unit left the parser (ms since the epoch).
+    pub received_ms: i64,
 }
 
 impl AccessUnit {
+    /// Picture size from the caps (video).
+    pub fn picture_size(&self) -> Option<(u32, u32)> {
+        let s = self.caps.as_ref()?.structure(0)?;
+        let w = s.get::<i32>("width").ok()?;
+        let h = s.get::<i32>("height").ok()?;
+        (w > 0 && h > 0).then_some((w as u32, h as u32))
+    }
+
+    /// A GStreamer buffer sharing this unit's bytes, with its timestamps
+    /// moved by `-offset`.
+    pub fn to_buffer(&self, offset: Duration) -> gst::Buffer {
+        let mut buffer = gst::Buffer::from_slice(self.data.clone());
+        let shift = |t: Option<Duration>| {
+            t.map(|t| gst::ClockTime::from_nseconds(t.saturating_sub(offset).as_nanos() as u64))
+        };
+        {
+            let b = buffer.get_mut().expect("new buffer is writable");
+            b.set_pts(shift(self.pts));
+            b.set_dts(shift(self.dts));
+            b.set_duration(
+                self.duration
+                    .map(|d| gst::ClockTime::from_nseconds(d.as_nanos() as u64)),
+            );
+            if !self.keyframe {
+                b.set_flags(gst::BufferFlags::DELTA_UNIT);
+            }
+        }
+        buffer
+    }
+
     /// Wraps a parsed buffer without copying its bytes.
-    pub fn from_buffer(codec: Codec, buffer: gst::Buffer) -> Option<Self> {
+    pub fn from_buffer(codec: Codec, buffer: gst::Buffer, caps: Option<gst::Caps>) -> Option<Self> {
         let to_duration = |t: Option<gst::ClockTime>| t.map(|t| Duration::from_nanos(t.nseconds()));
         let pts = to_duration(buffer.pts());
         let dts = to_duration(buffer.dts());
@@ -99,6 +133,8 @@ impl AccessUnit {
             duration,
             keyframe,
             data: Bytes::from_owner(mapped),
+            caps,
+            received_ms: crate::registry::now_millis(),
         })
     }
 }

@@ -33,8 +33,10 @@ pub use media::{AccessUnit, Codec};
 pub use source::Source;
 use tracks::TrackContext;
 
-/// Access units kept for in-process consumers that are a little behind.
-const UNIT_BUFFER: usize = 1024;
+/// Access units kept for in-process consumers that are a little behind
+/// (about 3 s of 30 fps video with its audio). Kept small: the ring holds
+/// references to media buffers.
+const UNIT_BUFFER: usize = 256;
 
 /// A session that has produced no supported track by then has failed.
 pub const NO_MEDIA_TIMEOUT: Duration = Duration::from_secs(15);
@@ -174,6 +176,12 @@ impl StreamPipeline {
     /// Receives every access unit of the session from now on.
     pub fn subscribe_units(&self) -> broadcast::Receiver<AccessUnit> {
         self.units.subscribe()
+    }
+
+    /// A handle to subscribe to access units later (features that start
+    /// and stop during the session).
+    pub fn units(&self) -> broadcast::Sender<AccessUnit> {
+        self.units.clone()
     }
 
     /// The counters of this session.

@@ -142,7 +142,7 @@ fn tap_sink(codec: Codec, track: &str, ctx: &Arc<TrackContext>) -> gst_app::AppS
                 if ctx.units.receiver_count() > 0 {
                     if let Some(unit) = sample
                         .buffer_owned()
-                        .and_then(|b| AccessUnit::from_buffer(codec, b))
+                        .and_then(|b| AccessUnit::from_buffer(codec, b, sample.caps_owned()))
                     {
                         let _ = ctx.units.send(unit);
                     }

@@ -8,8 +8,10 @@ use std::net::SocketAddr;
 use super::admin_key::write_secret;
 use crate::api::ApiState;
 use crate::config::Config;
-use crate::ingest::pull;
-use crate::options::{MotionClip, Processing, Recording, Replay, Span, Thumbnail};
+use crate::options::{
+    ClipFormat, ImageFormat, MotionClip, Processing, Recording, Replay, Span, Thumbnail,
+    DEFAULT_PREVIEW_WIDTH,
+};
 use crate::registry::{now_millis, secrets, StreamRecord};
 use crate::streams::StreamRef;
 
@@ -20,10 +22,15 @@ fn demo_processing() -> Processing {
     Processing {
         thumbnail: Some(Thumbnail {
             interval_seconds: 10,
+            format: ImageFormat::Jpeg,
+            width: None,
+            height: None,
         }),
         motion_clip: Some(MotionClip {
             duration_seconds: 3,
             interval_seconds: 10,
+            format: ClipFormat::Mp4,
+            width: DEFAULT_PREVIEW_WIDTH,
         }),
         recording: Some(Recording {
             segment: Span::Seconds(60),
@@ -76,7 +83,7 @@ pub async fn ensure(
             StreamRef::new(&org_id, DEMO_STREAM_ID),
             record.processing.clone(),
         );
-        pull::spawn(&state.ingest.sessions, live, "test://pattern".to_string());
+        state.ingest.start_pull(live, "test://pattern".to_string());
     }
 
     println!(

@@ -21,7 +21,8 @@ use crate::api::organizations::OrganizationsService;
 use crate::api::ApiState;
 use crate::auth::Authenticator;
 use crate::config::Config;
-use crate::ingest::{pull, srt, Ingest};
+use crate::ingest::{srt, Ingest};
+use crate::processing::ProcessingEngine;
 use crate::proto::v1::live_processing_server::LiveProcessingServer;
 use crate::proto::v1::organizations_server::OrganizationsServer;
 use crate::proto::FILE_DESCRIPTOR_SET;
@@ -50,6 +51,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         registry: Arc::clone(&registry),
         hub: Arc::clone(&hub),
         sessions: TaskTracker::new(),
+        engine: Arc::new(ProcessingEngine::new(&config.data_dir)),
     };
     let restored = registry.all_streams()?;
     for record in &restored {
@@ -57,8 +59,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             StreamRef::new(&record.organization_id, &record.id),
             record.processing.clone(),
         );
+        ingest.engine.restore(&live);
         if let Some(uri) = &record.source_uri {
-            pull::spawn(&ingest.sessions, live, uri.clone());
+            ingest.start_pull(live, uri.clone());
         }
     }
     tracing::info!(streams = restored.len(), "registry loaded");

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::options::Processing;
+use crate::processing::feed::Feed;
 use crate::proto::timestamp_from_millis;
 use crate::proto::v1 as pb;
 use crate::registry::now_millis;
@@ -92,6 +93,10 @@ pub struct LiveStream {
     deleted: AtomicBool,
     /// Counters of the current or last session.
     stats: Mutex<Option<Arc<SessionStats>>>,
+    /// Thumbnails produced for this stream.
+    pub thumbnails: Feed<pb::Thumbnail>,
+    /// Motion clips produced for this stream.
+    pub motion_clips: Feed<pb::MotionClip>,
 }
 
 /// Holds the publisher slot of a stream; releasing it on drop.
@@ -143,6 +148,8 @@ impl LiveStream {
             watchers_end,
             deleted: AtomicBool::new(false),
             stats: Mutex::new(None),
+            thumbnails: Feed::default(),
+            motion_clips: Feed::default(),
         }
     }
 
@@ -295,12 +302,12 @@ impl StreamHub {
     }
 
     /// Removes a deleted stream and stops whatever runs for it.
-    pub fn remove(&self, stream_ref: &StreamRef) {
-        if let Some((_, stream)) = self.streams.remove(stream_ref) {
-            stream.deleted.store(true, Ordering::SeqCst);
-            stream.cancel.cancel();
-            stream.watchers_end.cancel();
-        }
+    pub fn remove(&self, stream_ref: &StreamRef) -> Option<Arc<LiveStream>> {
+        let (_, stream) = self.streams.remove(stream_ref)?;
+        stream.deleted.store(true, Ordering::SeqCst);
+        stream.cancel.cancel();
+        stream.watchers_end.cancel();
+        Some(stream)
     }
 
     pub fn len(&self) -> usize {

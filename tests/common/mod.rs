@@ -246,6 +246,20 @@ pub fn test_ts() -> &'static Path {
     })
 }
 
+/// 25 s of H.264 + AAC (GOP 1 s), made once per test binary.
+pub fn test_ts_25s() -> &'static Path {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        make_ts(
+            "h264_aac_25s.ts",
+            25,
+            &[
+                "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-b:a", "96k",
+            ],
+        )
+    })
+}
+
 /// 5 s of H.265 + AAC, made once per test binary.
 pub fn test_hevc_ts() -> &'static Path {
     static FILE: OnceLock<PathBuf> = OnceLock::new();
@@ -312,7 +326,7 @@ impl Push {
         tx.send(pb::PushMediaRequest {
             stream_id: stream.id.clone(),
             stream_key: stream.ingest.as_ref().unwrap().stream_key.clone(),
-            data: vec![],
+            data: Default::default(),
         })
         .await
         .unwrap();
@@ -332,7 +346,7 @@ impl Push {
     pub async fn send(&self, data: &[u8]) -> bool {
         for chunk in data.chunks(64 * 1024) {
             let message = pb::PushMediaRequest {
-                data: chunk.to_vec(),
+                data: bytes::Bytes::copy_from_slice(chunk),
                 ..Default::default()
             };
             if self.tx.send(message).await.is_err() {
@@ -457,4 +471,90 @@ pub async fn get_stream(
         ))
         .await
         .map(|r| r.into_inner())
+}
+
+/// Pushes a whole file through gRPC as fast as the server takes it.
+pub async fn push_file(server: &Server, stream: &pb::Stream, file: &Path) -> pb::PushMediaResponse {
+    let push = Push::open(server, stream, None).await;
+    assert!(push.send(&std::fs::read(file).unwrap()).await);
+    push.finish().await.expect("push")
+}
+
+/// `ffprobe` of a media file (or bytes written to a temp file) as JSON.
+pub fn ffprobe(data: &[u8]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("probe.bin");
+    std::fs::write(&path, data).unwrap();
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            "-count_frames",
+        ])
+        .arg(&path)
+        .output()
+        .expect("ffprobe is installed");
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Frame `index` of a media file decoded by ffmpeg, as RGB24 at its size.
+pub fn source_frame_rgb(file: &Path, index: u32) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args(["-vf", &format!("select=eq(n\\,{index})"), "-frames:v", "1"])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg is installed");
+    assert!(
+        out.status.success(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Peak signal-to-noise ratio of two RGB24 images of the same size, dB.
+pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len(), "images differ in size");
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let d = *x as f64 - *y as f64;
+            d * d
+        })
+        .sum::<f64>()
+        / a.len() as f64;
+    if mse == 0.0 {
+        return f64::INFINITY;
+    }
+    10.0 * (255.0 * 255.0 / mse).log10()
+}
+
+/// Standard deviation of the bytes of an image: near 0 for a blank one.
+pub fn spread(pixels: &[u8]) -> f64 {
+    let n = pixels.len() as f64;
+    let mean = pixels.iter().map(|&p| p as f64).sum::<f64>() / n;
+    (pixels
+        .iter()
+        .map(|&p| (p as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt()
+}
+
+/// Seconds of a `google.protobuf.Duration`.
+pub fn secs(d: &Option<prost_types::Duration>) -> f64 {
+    let d = d.as_ref().expect("duration");
+    d.seconds as f64 + d.nanos as f64 / 1e9
 }

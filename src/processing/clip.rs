@@ -1,0 +1,218 @@
+//! A motion clip from a run of access units that starts at a keyframe:
+//! - `MP4`: remuxed (`parse ! mp4mux`), video and audio, nothing decoded;
+//! - `MP4_PREVIEW`: decoded, scaled, re-encoded as low-bitrate H.264
+//!   without audio;
+//! - `GIF`: decoded, scaled, 5 frames per second, encoded by the `gif`
+//!   crate.
+//!
+//! Only the preview formats decode, and only the frames of the clip.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+use super::gst_job::{self, even, make, JobResult};
+use crate::options::ClipFormat;
+use crate::pipeline::AccessUnit;
+
+/// Frames per second of GIF clips.
+pub const GIF_FPS: i32 = 5;
+/// Bitrate of MP4_PREVIEW clips, kbit/s.
+pub const PREVIEW_KBPS: u32 = 300;
+
+pub struct Clip {
+    pub width: u32,
+    pub height: u32,
+    pub data: Bytes,
+}
+
+/// Builds a clip of `format` from `units` (decode order, first one a video
+/// keyframe). Blocking.
+pub fn build(units: &[AccessUnit], format: ClipFormat, preview_width: u32) -> JobResult<Clip> {
+    let first = units
+        .iter()
+        .find(|u| u.codec.is_video())
+        .ok_or("clip without video")?;
+    let size = first.picture_size().ok_or("video caps without size")?;
+    let offset = units
+        .iter()
+        .filter_map(|u| u.dts.or(u.pts))
+        .min()
+        .unwrap_or_default();
+    let video: Vec<&AccessUnit> = units.iter().filter(|u| u.codec.is_video()).collect();
+    let audio: Vec<&AccessUnit> = units.iter().filter(|u| !u.codec.is_video()).collect();
+    match format {
+        ClipFormat::Mp4 => Ok(Clip {
+            width: size.0,
+            height: size.1,
+            data: remux_mp4(&video, &audio, offset)?,
+        }),
+        ClipFormat::Mp4Preview => {
+            let (w, h) = scaled(size, preview_width);
+            Ok(Clip {
+                width: w,
+                height: h,
+                data: preview_mp4(&video, offset, (w, h))?,
+            })
+        }
+        ClipFormat::Gif => {
+            let (w, h) = scaled(size, preview_width);
+            Ok(Clip {
+                width: w,
+                height: h,
+                data: gif(&video, offset, (w, h))?,
+            })
+        }
+    }
+}
+
+fn scaled(size: (u32, u32), width: u32) -> (u32, u32) {
+    let width = width.min(size.0);
+    (
+        even(width as f64),
+        even(width as f64 * size.1 as f64 / size.0 as f64),
+    )
+}
+
+fn caps_of(units: &[&AccessUnit]) -> JobResult<gst::Caps> {
+    units
+        .first()
+        .and_then(|u| u.caps.clone())
+        .ok_or_else(|| "units without caps".to_string())
+}
+
+fn mp4_muxer() -> JobResult<gst::Element> {
+    gst::ElementFactory::make("mp4mux")
+        .property("faststart", true)
+        .build()
+        .map_err(|_| "mp4mux is missing".to_string())
+}
+
+fn remux_mp4(video: &[&AccessUnit], audio: &[&AccessUnit], offset: Duration) -> JobResult<Bytes> {
+    let pipeline = gst::Pipeline::new();
+    let mux = mp4_muxer()?;
+    let sink = gst_app::AppSink::builder().sync(false).build();
+    pipeline
+        .add_many([&mux, sink.upcast_ref()])
+        .map_err(|e| e.to_string())?;
+    mux.link(&sink).map_err(|e| e.to_string())?;
+
+    let mut inputs = vec![];
+    for (units, parser) in [(video, video_parser(video)?), (audio, "aacparse")] {
+        if units.is_empty() {
+            continue;
+        }
+        let src = gst_job::unit_source(&caps_of(units)?);
+        let parse = make(parser)?;
+        pipeline
+            .add_many([src.upcast_ref(), &parse])
+            .map_err(|e| e.to_string())?;
+        src.link(&parse).map_err(|e| e.to_string())?;
+        parse.link(&mux).map_err(|e| e.to_string())?;
+        inputs.push((src, units));
+    }
+    for (src, units) in &inputs {
+        gst_job::feed(src, units, offset)?;
+    }
+    let samples = gst_job::collect(&pipeline, &sink)?;
+    Ok(Bytes::from(gst_job::concat(&samples)?))
+}
+
+fn video_parser(video: &[&AccessUnit]) -> JobResult<&'static str> {
+    Ok(video.first().ok_or("clip without video")?.codec.parser().0)
+}
+
+/// `appsrc ! parse ! decode ! videorate? ! scale ! <tail>`, fed with the
+/// clip's video.
+fn decoded_pipeline(
+    video: &[&AccessUnit],
+    offset: Duration,
+    raw_caps: gst::Caps,
+    tail: &[gst::Element],
+) -> JobResult<(gst::Pipeline, gst_app::AppSrc, gst_app::AppSink)> {
+    let pipeline = gst::Pipeline::new();
+    let src = gst_job::unit_source(&caps_of(video)?);
+    let (parse, decode) = gst_job::video_decoder(video[0].codec)?;
+    let rate = make("videorate")?;
+    let scale = make("videoscale")?;
+    let convert = make("videoconvert")?;
+    let filter = gst::ElementFactory::make("capsfilter")
+        .property("caps", raw_caps)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let sink = gst_app::AppSink::builder().sync(false).build();
+    let mut elements: Vec<&gst::Element> = vec![
+        src.upcast_ref(),
+        &parse,
+        &decode,
+        &rate,
+        &scale,
+        &convert,
+        &filter,
+    ];
+    elements.extend(tail.iter());
+    elements.push(sink.upcast_ref());
+    pipeline
+        .add_many(elements.iter().copied())
+        .map_err(|e| e.to_string())?;
+    gst::Element::link_many(elements.iter().copied()).map_err(|e| e.to_string())?;
+    gst_job::feed(&src, video, offset)?;
+    Ok((pipeline, src, sink))
+}
+
+fn preview_mp4(video: &[&AccessUnit], offset: Duration, (w, h): (u32, u32)) -> JobResult<Bytes> {
+    let raw = gst::Caps::builder("video/x-raw")
+        .field("format", "I420")
+        .field("width", w as i32)
+        .field("height", h as i32)
+        .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+        .build();
+    let encode = gst::ElementFactory::make("x264enc")
+        .property("bitrate", PREVIEW_KBPS)
+        .property_from_str("speed-preset", "veryfast")
+        .property("key-int-max", 60u32)
+        .build()
+        .map_err(|_| "x264enc is missing (gst-plugins-ugly)")?;
+    let parse = make("h264parse")?;
+    let mux = mp4_muxer()?;
+    let (pipeline, _src, sink) = decoded_pipeline(video, offset, raw, &[encode, parse, mux])?;
+    let samples = gst_job::collect(&pipeline, &sink)?;
+    Ok(Bytes::from(gst_job::concat(&samples)?))
+}
+
+fn gif(video: &[&AccessUnit], offset: Duration, (w, h): (u32, u32)) -> JobResult<Bytes> {
+    let raw = gst::Caps::builder("video/x-raw")
+        .field("format", "RGBA")
+        .field("width", w as i32)
+        .field("height", h as i32)
+        .field("framerate", gst::Fraction::new(GIF_FPS, 1))
+        .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+        .build();
+    let (pipeline, _src, sink) = decoded_pipeline(video, offset, raw, &[])?;
+    let samples = gst_job::collect(&pipeline, &sink)?;
+    if samples.is_empty() {
+        return Err("the clip decoded to no frames".into());
+    }
+    let mut out = Vec::new();
+    {
+        let mut encoder = gif::Encoder::new(&mut out, w as u16, h as u16, &[])
+            .map_err(|e| format!("gif: {e}"))?;
+        encoder
+            .set_repeat(gif::Repeat::Infinite)
+            .map_err(|e| format!("gif: {e}"))?;
+        for sample in &samples {
+            let buffer = sample.buffer().ok_or("frame without buffer")?;
+            let map = buffer.map_readable().map_err(|_| "unreadable frame")?;
+            let mut rgba = map.to_vec();
+            let mut frame = gif::Frame::from_rgba_speed(w as u16, h as u16, &mut rgba, 10);
+            frame.delay = (100 / GIF_FPS) as u16;
+            encoder
+                .write_frame(&frame)
+                .map_err(|e| format!("gif: {e}"))?;
+        }
+    }
+    Ok(Bytes::from(out))
+}

@@ -1,0 +1,109 @@
+//! The live processing features that hang off a stream's parsed media:
+//! thumbnails ([`thumbnail`]) and motion clips ([`motion_clip`]).
+//!
+//! Each feature is a task per live session that follows the stream's
+//! processing options (so `UpdateProcessing` applies in place) and
+//! subscribes to the session's access units only while it is enabled.
+//! Decoding and encoding run as short jobs ([`still`], [`clip`]) on blocking
+//! threads, at most one per CPU across all streams, so a burst of work
+//! queues instead of starving ingest. Outputs go to the stream's
+//! [`feed::Feed`]s, which subscribers share.
+
+mod cadence;
+pub mod clip;
+mod driver;
+pub mod feed;
+mod gst_job;
+pub mod motion_clip;
+pub mod still;
+mod store;
+pub mod thumbnail;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::pipeline::StreamPipeline;
+use crate::streams::LiveStream;
+use motion_clip::MotionClips;
+use store::ThumbnailStore;
+use thumbnail::Thumbnails;
+
+/// Shared by every stream: the job slots and the thumbnail store.
+pub struct ProcessingEngine {
+    jobs: Semaphore,
+    store: ThumbnailStore,
+}
+
+/// The feature tasks of one session. Dropping it (when the session has
+/// ended) tells them to finish what the session's last units allow.
+pub struct FeatureTasks {
+    ended: CancellationToken,
+}
+
+impl Drop for FeatureTasks {
+    fn drop(&mut self) {
+        self.ended.cancel();
+    }
+}
+
+impl ProcessingEngine {
+    pub fn new(data_dir: &Path) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            jobs: Semaphore::new(cpus),
+            store: ThumbnailStore::new(data_dir),
+        }
+    }
+
+    /// Starts the features of a new session of `stream`.
+    pub fn start(
+        self: &Arc<Self>,
+        stream: &Arc<LiveStream>,
+        pipeline: &StreamPipeline,
+    ) -> FeatureTasks {
+        let ended = CancellationToken::new();
+        let (engine, live) = (Arc::clone(self), Arc::clone(stream));
+        tokio::spawn(driver::drive(
+            Arc::clone(stream),
+            pipeline.units(),
+            ended.clone(),
+            move |settings| Thumbnails::new(Arc::clone(&engine), Arc::clone(&live), settings),
+        ));
+        let (engine, live) = (Arc::clone(self), Arc::clone(stream));
+        tokio::spawn(driver::drive(
+            Arc::clone(stream),
+            pipeline.units(),
+            ended.clone(),
+            move |settings| MotionClips::new(Arc::clone(&engine), Arc::clone(&live), settings),
+        ));
+        FeatureTasks { ended }
+    }
+
+    /// Loads what a stream had produced before a restart.
+    pub fn restore(&self, stream: &LiveStream) {
+        if let Some(latest) = self.store.load(&stream.stream_ref) {
+            stream.thumbnails.restore(latest.sequence, latest);
+        }
+    }
+
+    /// Forgets what a deleted stream had produced.
+    pub fn forget(&self, stream: &LiveStream) {
+        self.store.remove(&stream.stream_ref);
+    }
+
+    /// Runs a blocking job when a slot is free.
+    pub async fn run_job<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> Result<T, String> + Send + 'static,
+    ) -> Result<T> {
+        let _slot = self.jobs.acquire().await.map_err(|_| Error::ShuttingDown)?;
+        tokio::task::spawn_blocking(job)
+            .await
+            .map_err(|e| Error::Pipeline(format!("job panicked: {e}")))?
+            .map_err(Error::Pipeline)
+    }
+}

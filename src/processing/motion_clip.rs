@@ -1,0 +1,167 @@
+//! Motion clips: every `interval_seconds` of stream time, the next
+//! `duration_seconds` from a keyframe (the first at or after each
+//! boundary), made into a clip of the chosen format. Units are collected
+//! only during the clip window (cheap clones of shared bytes), and only
+//! the preview formats decode. A window cut short by the end of the session
+//! still becomes a (shorter) clip when it holds at least one second.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::cadence::Cadence;
+use super::driver::Feature;
+use super::thumbnail::to_duration;
+use super::{clip, ProcessingEngine};
+use crate::options::{MotionClip as Settings, Processing};
+use crate::pipeline::AccessUnit;
+use crate::proto::timestamp_from_millis;
+use crate::proto::v1 as pb;
+use crate::streams::LiveStream;
+
+/// Shortest clip worth sending when a session ends mid-window.
+const MIN_PARTIAL_CLIP: Duration = Duration::from_secs(1);
+
+/// A clip being collected.
+struct Window {
+    start: Duration,
+    end: Duration,
+    /// PTS just past the last video frame collected.
+    reached: Duration,
+    units: Vec<AccessUnit>,
+    settings: Settings,
+}
+
+pub struct MotionClips {
+    engine: Arc<ProcessingEngine>,
+    stream: Arc<LiveStream>,
+    settings: Settings,
+    cadence: Cadence,
+    window: Option<Window>,
+    /// A clip is being made: the next window waits for it.
+    busy: Arc<AtomicBool>,
+}
+
+impl MotionClips {
+    pub fn new(engine: Arc<ProcessingEngine>, stream: Arc<LiveStream>, settings: Settings) -> Self {
+        Self {
+            engine,
+            stream,
+            settings,
+            cadence: Cadence::default(),
+            window: None,
+            busy: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn emit(&mut self, window: Window) {
+        self.busy.store(true, Ordering::SeqCst);
+        tokio::spawn(make(
+            Arc::clone(&self.engine),
+            Arc::clone(&self.stream),
+            window,
+            Arc::clone(&self.busy),
+        ));
+    }
+}
+
+impl Feature for MotionClips {
+    type Settings = Settings;
+
+    fn settings(processing: &Processing) -> Option<Settings> {
+        processing.motion_clip
+    }
+
+    fn retune(&mut self, settings: Settings) {
+        if settings.interval_seconds != self.settings.interval_seconds {
+            self.cadence
+                .retime(Duration::from_secs(settings.interval_seconds.into()));
+        }
+        self.settings = settings;
+    }
+
+    fn on_unit(&mut self, unit: AccessUnit) {
+        let Some(pts) = unit.pts else { return };
+        if let Some(window) = &mut self.window {
+            if unit.codec.is_video() && pts >= window.end {
+                let done = self.window.take().expect("window");
+                self.emit(done);
+            } else {
+                if pts >= window.start {
+                    if unit.codec.is_video() {
+                        window.reached =
+                            window.reached.max(pts + unit.duration.unwrap_or_default());
+                    }
+                    window.units.push(unit);
+                }
+                return;
+            }
+        }
+        let due = unit.codec.is_video() && unit.keyframe && self.cadence.due(pts);
+        if due && !self.busy.load(Ordering::SeqCst) {
+            let interval = Duration::from_secs(self.settings.interval_seconds.into());
+            self.cadence.taken(pts, interval);
+            self.window = Some(Window {
+                start: pts,
+                end: pts + Duration::from_secs(self.settings.duration_seconds.into()),
+                reached: pts + unit.duration.unwrap_or_default(),
+                units: vec![unit],
+                settings: self.settings,
+            });
+        }
+    }
+
+    fn on_gap(&mut self, skipped: u64) {
+        // The window has a hole: drop it; the next boundary starts anew.
+        tracing::warn!(stream = %self.stream.stream_ref, skipped, "motion clips fell behind");
+        self.window = None;
+    }
+
+    fn end(mut self) {
+        if let Some(mut window) = self.window.take() {
+            if window.reached - window.start >= MIN_PARTIAL_CLIP {
+                window.end = window.reached;
+                self.emit(window);
+            }
+        }
+    }
+}
+
+async fn make(
+    engine: Arc<ProcessingEngine>,
+    stream: Arc<LiveStream>,
+    window: Window,
+    busy: Arc<AtomicBool>,
+) {
+    let Window {
+        start,
+        end,
+        units,
+        settings,
+        ..
+    } = window;
+    let started_ms = units.first().map(|u| u.received_ms).unwrap_or_default();
+    let result = engine
+        .run_job(move || clip::build(&units, settings.format, settings.width))
+        .await;
+    busy.store(false, Ordering::SeqCst);
+    let made = match result {
+        Ok(made) => made,
+        Err(e) => {
+            tracing::warn!(stream = %stream.stream_ref, error = %e, "motion clip failed");
+            return;
+        }
+    };
+    let clip = stream.motion_clips.publish(|sequence| pb::MotionClip {
+        stream_id: stream.stream_ref.stream_id.clone(),
+        sequence,
+        start_pts: Some(to_duration(start)),
+        duration: Some(to_duration(end - start)),
+        format: settings.format.to_proto() as i32,
+        width: made.width,
+        height: made.height,
+        data: made.data,
+        start_time: Some(timestamp_from_millis(started_ms)),
+    });
+    tracing::debug!(stream = %stream.stream_ref, sequence = clip.sequence, bytes = clip.data.len(), "motion clip");
+}

@@ -1,0 +1,95 @@
+//! One still image from one keyframe: `appsrc ! parse ! decode ! scale !
+//! convert ! encode ! appsink`, fed with that keyframe alone (it carries its
+//! parameter sets), so exactly one frame is decoded.
+
+use bytes::Bytes;
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+use super::gst_job::{self, fit, make, JobResult};
+use crate::options::ImageFormat;
+use crate::pipeline::AccessUnit;
+
+pub struct Still {
+    pub width: u32,
+    pub height: u32,
+    pub data: Bytes,
+}
+
+fn encoder(format: ImageFormat) -> JobResult<gst::Element> {
+    Ok(match format {
+        ImageFormat::Jpeg => gst::ElementFactory::make("jpegenc")
+            .property("quality", 85i32)
+            .build()
+            .map_err(|_| "jpegenc is missing")?,
+        ImageFormat::Png => make("pngenc")?,
+        ImageFormat::Webp => gst::ElementFactory::make("webpenc")
+            .property("quality", 80f32)
+            .build()
+            .map_err(|_| "webpenc is missing")?,
+    })
+}
+
+/// Decodes `keyframe` and encodes it as `format`, scaled to the requested
+/// size (aspect kept). Blocking.
+pub fn encode(
+    keyframe: &AccessUnit,
+    width: Option<u32>,
+    height: Option<u32>,
+    format: ImageFormat,
+) -> JobResult<Still> {
+    let caps = keyframe.caps.as_ref().ok_or("keyframe without caps")?;
+    let source_size = keyframe
+        .picture_size()
+        .ok_or("keyframe caps without picture size")?;
+    let (out_w, out_h) = fit(source_size, width, height);
+
+    let pipeline = gst::Pipeline::new();
+    let src = gst_job::unit_source(caps);
+    let (parse, decode) = gst_job::video_decoder(keyframe.codec)?;
+    let scale = make("videoscale")?;
+    let convert = make("videoconvert")?;
+    // RGB into every encoder: each does its own (full-range) conversion,
+    // so colours match the source (limited-range YUV fed to jpegenc
+    // would come out washed out).
+    let size = gst::ElementFactory::make("capsfilter")
+        .property(
+            "caps",
+            gst::Caps::builder("video/x-raw")
+                .field("format", "RGB")
+                .field("width", out_w as i32)
+                .field("height", out_h as i32)
+                .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+                .build(),
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
+    let encode = encoder(format)?;
+    let sink = gst_app::AppSink::builder().sync(false).build();
+    let elements = [
+        src.upcast_ref(),
+        &parse,
+        &decode,
+        &scale,
+        &convert,
+        &size,
+        &encode,
+        sink.upcast_ref(),
+    ];
+    pipeline.add_many(elements).map_err(|e| e.to_string())?;
+    gst::Element::link_many(elements).map_err(|e| e.to_string())?;
+
+    let offset = keyframe.dts.or(keyframe.pts).unwrap_or_default();
+    gst_job::feed(&src, &[keyframe], offset)?;
+    let samples = gst_job::collect(&pipeline, &sink)?;
+    let data = gst_job::concat(&samples)?;
+    if data.is_empty() {
+        return Err("the keyframe decoded to no image".into());
+    }
+    Ok(Still {
+        width: out_w,
+        height: out_h,
+        data: Bytes::from(data),
+    })
+}

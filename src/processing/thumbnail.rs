@@ -1,0 +1,130 @@
+//! Thumbnails: one still per `interval_seconds` of stream time, from the
+//! first keyframe at or after each boundary (and the first keyframe of the
+//! session). Only that keyframe is decoded; delta frames never reach a
+//! decoder, and no decoder exists between thumbnails. The result goes to
+//! the stream's thumbnail feed and to disk (latest only).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::cadence::Cadence;
+use super::driver::Feature;
+use super::{still, ProcessingEngine};
+use crate::options::{Processing, Thumbnail as Settings};
+use crate::pipeline::AccessUnit;
+use crate::proto::timestamp_from_millis;
+use crate::proto::v1 as pb;
+use crate::streams::LiveStream;
+
+pub struct Thumbnails {
+    engine: Arc<ProcessingEngine>,
+    stream: Arc<LiveStream>,
+    settings: Settings,
+    cadence: Cadence,
+    /// A thumbnail is being made: later keyframes wait for it.
+    busy: Arc<AtomicBool>,
+}
+
+impl Thumbnails {
+    pub fn new(engine: Arc<ProcessingEngine>, stream: Arc<LiveStream>, settings: Settings) -> Self {
+        Self {
+            engine,
+            stream,
+            settings,
+            cadence: Cadence::default(),
+            busy: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl Feature for Thumbnails {
+    type Settings = Settings;
+
+    fn settings(processing: &Processing) -> Option<Settings> {
+        processing.thumbnail
+    }
+
+    fn retune(&mut self, settings: Settings) {
+        if settings.interval_seconds != self.settings.interval_seconds {
+            self.cadence
+                .retime(Duration::from_secs(settings.interval_seconds.into()));
+        }
+        self.settings = settings;
+    }
+
+    fn on_unit(&mut self, unit: AccessUnit) {
+        let Some(pts) = unit.pts.filter(|_| unit.codec.is_video() && unit.keyframe) else {
+            return;
+        };
+        if !self.cadence.due(pts) || self.busy.load(Ordering::SeqCst) {
+            // Not due, or the last one is still being made: a later
+            // keyframe will do.
+            return;
+        }
+        let interval = Duration::from_secs(self.settings.interval_seconds.into());
+        self.cadence.taken(pts, interval);
+        self.busy.store(true, Ordering::SeqCst);
+        tokio::spawn(make(
+            Arc::clone(&self.engine),
+            Arc::clone(&self.stream),
+            unit,
+            self.settings,
+            Arc::clone(&self.busy),
+        ));
+    }
+
+    fn on_gap(&mut self, skipped: u64) {
+        tracing::warn!(stream = %self.stream.stream_ref, skipped, "thumbnails fell behind");
+    }
+
+    fn end(self) {}
+}
+
+/// Decodes and encodes one keyframe, then publishes and stores it.
+async fn make(
+    engine: Arc<ProcessingEngine>,
+    stream: Arc<LiveStream>,
+    keyframe: AccessUnit,
+    settings: Settings,
+    busy: Arc<AtomicBool>,
+) {
+    let pts = keyframe.pts.unwrap_or_default();
+    let captured_ms = keyframe.received_ms;
+    let result = engine
+        .run_job(move || still::encode(&keyframe, settings.width, settings.height, settings.format))
+        .await;
+    busy.store(false, Ordering::SeqCst);
+    let image = match result {
+        Ok(image) => image,
+        Err(e) => {
+            tracing::warn!(stream = %stream.stream_ref, error = %e, "thumbnail failed");
+            return;
+        }
+    };
+    let thumbnail = stream.thumbnails.publish(|sequence| pb::Thumbnail {
+        stream_id: stream.stream_ref.stream_id.clone(),
+        sequence,
+        pts: Some(to_duration(pts)),
+        capture_time: Some(timestamp_from_millis(captured_ms)),
+        width: image.width,
+        height: image.height,
+        format: settings.format.to_proto() as i32,
+        data: image.data,
+    });
+    tracing::debug!(stream = %stream.stream_ref, sequence = thumbnail.sequence, bytes = thumbnail.data.len(), "thumbnail");
+    let stream_ref = stream.stream_ref.clone();
+    let saved =
+        tokio::task::spawn_blocking(move || engine.store.save(&stream_ref, &thumbnail)).await;
+    if let Ok(Err(e)) = saved {
+        tracing::warn!(stream = %stream.stream_ref, error = %e, "cannot store the latest thumbnail");
+    }
+}
+
+/// A `google.protobuf.Duration` from a `Duration`.
+pub fn to_duration(d: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
+}
