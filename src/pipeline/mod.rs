@@ -84,6 +84,7 @@ impl StreamPipeline {
             stats: stream.new_session_stats(),
             units: units.clone(),
             live_message,
+            paced: source.needs_pacing(),
             has_video: AtomicBool::new(false),
             has_audio: AtomicBool::new(false),
             went_live: AtomicBool::new(false),

@@ -4,7 +4,8 @@
 //! - pushed MPEG-TS bytes (SRT listener, gRPC `PushMedia`):
 //!   `appsrc ! tsdemux`;
 //! - a URI the server pulls (srt, rtsp, rtmp, HLS, file):
-//!   `urisourcebin ! parsebin`;
+//!   `urisourcebin ! parsebin` (a file is played at real-time pace, as a
+//!   live stream);
 //! - `test://`, a built-in live test pattern encoded on the fly
 //!   (for demos and trying the API without an encoder).
 
@@ -28,6 +29,13 @@ pub enum Source {
 }
 
 impl Source {
+    /// Whether the pipeline must pace itself to real time: a file has no
+    /// clock of its own and would otherwise be read as fast as it parses,
+    /// which is not a live stream.
+    pub fn needs_pacing(&self) -> bool {
+        matches!(self, Source::Uri(uri) if uri.to_ascii_lowercase().starts_with("file://"))
+    }
+
     pub fn for_uri(uri: &str) -> Source {
         if uri.to_ascii_lowercase().starts_with("test://") {
             Source::TestPattern

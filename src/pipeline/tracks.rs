@@ -23,6 +23,8 @@ pub(crate) struct TrackContext {
     pub stats: Arc<SessionStats>,
     pub units: broadcast::Sender<AccessUnit>,
     pub live_message: String,
+    /// Sinks synchronize to the clock (paced sources).
+    pub paced: bool,
     pub has_video: AtomicBool,
     pub has_audio: AtomicBool,
     pub went_live: AtomicBool,
@@ -112,7 +114,7 @@ fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), String> {
 fn tap_sink(codec: Codec, track: &str, ctx: &Arc<TrackContext>) -> gst_app::AppSink {
     let sink = gst_app::AppSink::builder()
         .name(format!("{track}_tap"))
-        .sync(false)
+        .sync(ctx.paced)
         .build();
     sink.set_property("async", false);
     let ctx = Arc::clone(ctx);
