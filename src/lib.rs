@@ -17,6 +17,7 @@
 //! - [`pipeline`]: the per-session GStreamer pipeline.
 //! - [`ingest`]: SRT listener, gRPC push and URI pull feeding the pipeline.
 //! - [`processing`]: thumbnails and motion clips from the parsed media.
+//! - [`recording`]: VOD files of live streams and their catalogue.
 //! - [`api`]: the tonic services.
 //! - [`server`]: wiring and lifecycle of a running server.
 
@@ -29,6 +30,7 @@ pub mod options;
 pub mod pipeline;
 pub mod processing;
 pub mod proto;
+pub mod recording;
 pub mod registry;
 pub mod server;
 pub mod streams;

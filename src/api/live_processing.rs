@@ -13,7 +13,7 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
-use super::{convert, ApiState};
+use super::{convert, recordings, ApiState};
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::ingest::{push, redact_uri};
@@ -419,18 +419,19 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::ListRecordingsRequest>,
     ) -> Result<Response<pb::ListRecordingsResponse>, Status> {
-        Err(self.not_yet(
-            request.metadata(),
-            Some(&request.get_ref().stream_id),
-            "ListRecordings",
-        ))
+        let org = self.organization(request.metadata())?;
+        let req = request.into_inner();
+        self.stream_record(&org.id, &req.stream_id)?;
+        Ok(Response::new(recordings::list(&self.state, &org.id, &req)?))
     }
 
     async fn get_recording(
         &self,
         request: Request<pb::GetRecordingRequest>,
     ) -> Result<Response<pb::Recording>, Status> {
-        Err(self.not_yet(request.metadata(), None, "GetRecording"))
+        let org = self.organization(request.metadata())?;
+        let id = &request.get_ref().recording_id;
+        Ok(Response::new(recordings::get(&self.state, &org.id, id)?))
     }
 
     type DownloadRecordingStream = ResponseStream<pb::DataChunk>;
@@ -439,7 +440,18 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::DownloadRecordingRequest>,
     ) -> Result<Response<Self::DownloadRecordingStream>, Status> {
-        Err(self.not_yet(request.metadata(), None, "DownloadRecording"))
+        let org = self.organization(request.metadata())?;
+        let chunks = recordings::download(&self.state, &org.id, request.get_ref()).await?;
+        Ok(Response::new(Box::pin(chunks)))
+    }
+
+    async fn delete_recording(
+        &self,
+        request: Request<pb::DeleteRecordingRequest>,
+    ) -> Result<Response<pb::DeleteRecordingResponse>, Status> {
+        let org = self.organization(request.metadata())?;
+        recordings::delete(&self.state, &org.id, &request.get_ref().recording_id)?;
+        Ok(Response::new(pb::DeleteRecordingResponse {}))
     }
 }
 

@@ -6,6 +6,7 @@
 mod convert;
 pub mod live_processing;
 pub mod organizations;
+mod recordings;
 
 use std::sync::Arc;
 

@@ -1,5 +1,6 @@
 //! The live processing features that hang off a stream's parsed media:
-//! thumbnails ([`thumbnail`]) and motion clips ([`motion_clip`]).
+//! thumbnails ([`thumbnail`]), motion clips ([`motion_clip`]) and
+//! recording ([`crate::recording`]).
 //!
 //! Each feature is a task per live session that follows the stream's
 //! processing options (so `UpdateProcessing` applies in place) and
@@ -11,7 +12,7 @@
 
 mod cadence;
 pub mod clip;
-mod driver;
+pub(crate) mod driver;
 pub mod feed;
 mod gst_job;
 pub mod motion_clip;
@@ -24,18 +25,25 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::error::{Error, Result};
 use crate::pipeline::StreamPipeline;
+use crate::recording::{Recorder, RecordingStore};
+use crate::registry::Registry;
 use crate::streams::LiveStream;
 use motion_clip::MotionClips;
 use store::ThumbnailStore;
 use thumbnail::Thumbnails;
 
-/// Shared by every stream: the job slots and the thumbnail store.
+/// Shared by every stream: the job slots, the thumbnail store and the
+/// recordings.
 pub struct ProcessingEngine {
     jobs: Semaphore,
     store: ThumbnailStore,
+    pub recordings: Arc<RecordingStore>,
+    /// Feature tasks and their last jobs, awaited at shutdown.
+    tasks: TaskTracker,
 }
 
 /// The feature tasks of one session. Dropping it (when the session has
@@ -51,11 +59,27 @@ impl Drop for FeatureTasks {
 }
 
 impl ProcessingEngine {
-    pub fn new(data_dir: &Path) -> Self {
+    pub fn new(data_dir: &Path, registry: Arc<Registry>) -> Self {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             jobs: Semaphore::new(cpus),
             store: ThumbnailStore::new(data_dir),
+            recordings: Arc::new(RecordingStore::new(data_dir, registry)),
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// Waits (up to `grace`) for the features of ended sessions to finish
+    /// their last work: files closed and catalogued.
+    pub async fn drain(&self, grace: std::time::Duration) {
+        self.tasks.close();
+        self.recordings.closing.close();
+        let all = async {
+            self.tasks.wait().await;
+            self.recordings.closing.wait().await;
+        };
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!("some processing work did not finish within {grace:?}");
         }
     }
 
@@ -67,18 +91,25 @@ impl ProcessingEngine {
     ) -> FeatureTasks {
         let ended = CancellationToken::new();
         let (engine, live) = (Arc::clone(self), Arc::clone(stream));
-        tokio::spawn(driver::drive(
+        self.tasks.spawn(driver::drive(
             Arc::clone(stream),
             pipeline.units(),
             ended.clone(),
             move |settings| Thumbnails::new(Arc::clone(&engine), Arc::clone(&live), settings),
         ));
         let (engine, live) = (Arc::clone(self), Arc::clone(stream));
-        tokio::spawn(driver::drive(
+        self.tasks.spawn(driver::drive(
             Arc::clone(stream),
             pipeline.units(),
             ended.clone(),
             move |settings| MotionClips::new(Arc::clone(&engine), Arc::clone(&live), settings),
+        ));
+        let (store, live) = (Arc::clone(&self.recordings), Arc::clone(stream));
+        self.tasks.spawn(driver::drive(
+            Arc::clone(stream),
+            pipeline.units(),
+            ended.clone(),
+            move |settings| Recorder::new(Arc::clone(&store), Arc::clone(&live), settings),
         ));
         FeatureTasks { ended }
     }

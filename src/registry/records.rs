@@ -43,6 +43,30 @@ impl OrganizationRecord {
     }
 }
 
+/// State of a recording file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecordingState {
+    Recording,
+    Complete,
+    Recovered,
+}
+
+/// One recording file in the catalogue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordingRecord {
+    pub id: String,
+    pub organization_id: String,
+    pub stream_id: String,
+    /// File name inside the stream's recordings folder.
+    pub file_name: String,
+    pub state: RecordingState,
+    pub start_time_ms: i64,
+    pub end_time_ms: i64,
+    pub start_pts_ns: u64,
+    pub duration_ns: u64,
+    pub size_bytes: u64,
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_millis() -> i64 {
     std::time::SystemTime::now()

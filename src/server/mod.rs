@@ -51,8 +51,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         registry: Arc::clone(&registry),
         hub: Arc::clone(&hub),
         sessions: TaskTracker::new(),
-        engine: Arc::new(ProcessingEngine::new(&config.data_dir)),
+        engine: Arc::new(ProcessingEngine::new(
+            &config.data_dir,
+            Arc::clone(&registry),
+        )),
     };
+    let recovered = crate::recording::recovery::recover(&ingest.engine.recordings);
+    if recovered > 0 {
+        tracing::warn!(recovered, "recordings recovered after an unclean stop");
+    }
     let restored = registry.all_streams()?;
     for record in &restored {
         let live = hub.add(
@@ -122,6 +129,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             {
                 tracing::warn!("some sessions did not end within {SHUTDOWN_GRACE:?}");
             }
+            ingest.engine.drain(SHUTDOWN_GRACE).await;
             hub.end_watchers();
             grpc_stop.cancel();
         })

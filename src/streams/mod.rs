@@ -217,6 +217,13 @@ impl LiveStream {
             .event(pb::stream_event::Kind::EventsSkipped)
     }
 
+    /// Tells the watchers that a feature failed while the stream goes on.
+    pub fn report_feature_error(&self, message: impl Into<String>) {
+        let mut status = self.status.lock().expect("status lock");
+        status.message = message.into();
+        self.publish(&mut status, pb::stream_event::Kind::FeatureError);
+    }
+
     /// Follows the processing options.
     pub fn processing(&self) -> watch::Receiver<Processing> {
         self.processing.subscribe()

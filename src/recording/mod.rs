@@ -1,0 +1,285 @@
+//! Recording: the stream saved as VOD files while it is live, without
+//! re-encoding. A new file starts at the first keyframe at or after each
+//! `duration_seconds` (or one file per session with `entire_stream`), and
+//! when options change on a live stream. Files are fragmented MP4 written
+//! fragment by fragment ([`writer`]), catalogued in the registry as they
+//! open (RECORDING) and close (COMPLETE); after a crash the unfinished ones
+//! are found and catalogued RECOVERED ([`recovery`]), never deleted. A
+//! failing disk stops the recording, not the stream: the stream gets an
+//! event saying why, and the files already written stay.
+
+pub mod recovery;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gstreamer as gst;
+use tokio_util::task::TaskTracker;
+
+use crate::options::{Processing, Recording as Settings, Span};
+use crate::pipeline::AccessUnit;
+use crate::processing::driver::Feature;
+use crate::proto::v1 as pb;
+use crate::registry::{now_millis, secrets, RecordingRecord, RecordingState, Registry};
+use crate::streams::{LiveStream, StreamRef};
+use writer::SegmentWriter;
+
+/// How long the first file waits for the audio track to show up.
+const AUDIO_WAIT: Duration = Duration::from_secs(2);
+
+/// Where recordings live: `<data_dir>/recordings/<org>/<stream>/`.
+pub struct RecordingStore {
+    root: PathBuf,
+    registry: Arc<Registry>,
+    /// Files being closed, awaited at shutdown.
+    pub closing: TaskTracker,
+}
+
+impl RecordingStore {
+    pub fn new(data_dir: &Path, registry: Arc<Registry>) -> Self {
+        Self {
+            root: data_dir.join("recordings"),
+            registry,
+            closing: TaskTracker::new(),
+        }
+    }
+
+    pub fn dir(&self, stream: &StreamRef) -> PathBuf {
+        self.root
+            .join(&stream.organization_id)
+            .join(&stream.stream_id)
+    }
+
+    pub fn path(&self, record: &RecordingRecord) -> PathBuf {
+        self.dir(&StreamRef::new(&record.organization_id, &record.stream_id))
+            .join(&record.file_name)
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+}
+
+/// An open file and its catalogue entry.
+struct Open {
+    writer: SegmentWriter,
+    record: RecordingRecord,
+}
+
+pub struct Recorder {
+    store: Arc<RecordingStore>,
+    stream: Arc<LiveStream>,
+    settings: Settings,
+    open: Option<Open>,
+    /// Units from the first keyframe while waiting for the audio caps.
+    pending: Vec<AccessUnit>,
+    audio_caps: Option<gst::Caps>,
+    /// Start a new file at the next keyframe.
+    split: bool,
+    /// Set after a failure: no new file before this PTS.
+    retry_at: Option<Duration>,
+}
+
+impl Recorder {
+    pub fn new(store: Arc<RecordingStore>, stream: Arc<LiveStream>, settings: Settings) -> Self {
+        Self {
+            store,
+            stream,
+            settings,
+            open: None,
+            pending: Vec::new(),
+            audio_caps: None,
+            split: false,
+            retry_at: None,
+        }
+    }
+
+    fn segment_length(&self) -> Option<Duration> {
+        match self.settings.segment {
+            Span::Seconds(s) => Some(Duration::from_secs(s.into())),
+            Span::EntireStream => None,
+        }
+    }
+
+    fn fail(&mut self, what: &str, reason: String, pts: Duration) {
+        let message = format!("recording {what}: {reason}");
+        tracing::error!(stream = %self.stream.stream_ref, "{message}");
+        self.stream.report_feature_error(message);
+        self.retry_at = Some(pts + Duration::from_secs(10));
+    }
+
+    /// Opens a new file starting with `keyframe`, then writes `backlog`.
+    fn open_file(&mut self, keyframe: &AccessUnit, backlog: &[AccessUnit]) {
+        let pts = keyframe.pts.unwrap_or_default();
+        let dir = self.store.dir(&self.stream.stream_ref);
+        let id = format!(
+            "rec_{:012x}{}",
+            now_millis(),
+            &secrets::new_stream_id()[3..9]
+        );
+        let file_name = format!("{id}.mp4");
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            return self.fail("cannot create its folder", e.to_string(), pts);
+        }
+        let mut writer =
+            match SegmentWriter::open(&dir.join(&file_name), keyframe, self.audio_caps.as_ref()) {
+                Ok(w) => w,
+                Err(e) => return self.fail("cannot open a file", e, pts),
+            };
+        let record = RecordingRecord {
+            id,
+            organization_id: self.stream.stream_ref.organization_id.clone(),
+            stream_id: self.stream.stream_ref.stream_id.clone(),
+            file_name,
+            state: RecordingState::Recording,
+            start_time_ms: keyframe.received_ms,
+            end_time_ms: keyframe.received_ms,
+            start_pts_ns: pts.as_nanos() as u64,
+            duration_ns: 0,
+            size_bytes: 0,
+        };
+        if let Err(e) = self.store.registry.put_recording(&record) {
+            let _ = writer.close();
+            return self.fail("cannot be catalogued", e.to_string(), pts);
+        }
+        tracing::info!(stream = %self.stream.stream_ref, recording = %record.id, "recording file opened");
+        for unit in std::iter::once(keyframe).chain(backlog) {
+            if let Err(e) = writer.write(unit) {
+                tracing::warn!(stream = %self.stream.stream_ref, error = %e, "recording write failed");
+            }
+        }
+        self.open = Some(Open { writer, record });
+        self.retry_at = None;
+    }
+
+    /// Closes the open file (in the background) and catalogues it.
+    fn close_file(&mut self, last_time_ms: i64) {
+        let Some(Open { writer, mut record }) = self.open.take() else {
+            return;
+        };
+        let store = Arc::clone(&self.store);
+        let stream = Arc::clone(&self.stream);
+        record.duration_ns = (writer.end_pts - writer.start_pts).as_nanos() as u64;
+        record.end_time_ms = last_time_ms;
+        let closing = store.closing.clone();
+        closing.spawn_blocking(move || {
+            let path = store.path(&record);
+            if let Err(e) = writer.close() {
+                stream.report_feature_error(format!("recording {}: closing: {e}", record.id));
+            }
+            record.state = RecordingState::Complete;
+            record.size_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            if let Err(e) = store.registry.put_recording(&record) {
+                tracing::error!(recording = %record.id, error = %e, "cannot catalogue a finished recording");
+            }
+            tracing::info!(recording = %record.id, bytes = record.size_bytes, "recording file complete");
+        });
+    }
+}
+
+impl Feature for Recorder {
+    type Settings = Settings;
+
+    fn settings(processing: &Processing) -> Option<Settings> {
+        processing.recording
+    }
+
+    fn retune(&mut self, settings: Settings) {
+        self.settings = settings;
+        // The new length applies from a new file, at the next keyframe.
+        self.split = true;
+    }
+
+    fn on_unit(&mut self, unit: AccessUnit) {
+        if !unit.codec.is_video() && self.audio_caps.is_none() {
+            self.audio_caps = unit.caps.clone();
+        }
+        let Some(pts) = unit.pts else { return };
+        let keyframe = unit.codec.is_video() && unit.keyframe;
+
+        let segment_length = self.segment_length();
+        if let Some(open) = &mut self.open {
+            let due = segment_length.is_some_and(|len| pts >= open.writer.start_pts + len);
+            if keyframe && (due || self.split) {
+                self.split = false;
+                self.close_file(unit.received_ms);
+                self.open_file(&unit, &[]);
+                return;
+            }
+            if keyframe {
+                if let Some(reason) = open.writer.failure() {
+                    self.close_file(unit.received_ms);
+                    return self.fail("stopped", reason, pts);
+                }
+            }
+            if let Err(e) = open.writer.write(&unit) {
+                self.close_file(unit.received_ms);
+                self.fail("stopped", e, pts);
+            }
+            return;
+        }
+
+        // No file open: start at a keyframe, once the audio caps are known
+        // (or the audio is late enough to go without).
+        if self.retry_at.is_some_and(|at| pts < at) {
+            return;
+        }
+        if self.pending.is_empty() {
+            if keyframe {
+                self.pending.push(unit);
+            }
+            return;
+        }
+        let first_pts = self.pending[0].pts.unwrap_or_default();
+        self.pending.push(unit);
+        if self.audio_caps.is_some() || pts >= first_pts + AUDIO_WAIT {
+            let mut pending = std::mem::take(&mut self.pending);
+            let keyframe = pending.remove(0);
+            self.split = false;
+            self.open_file(&keyframe, &pending);
+        }
+    }
+
+    fn on_gap(&mut self, skipped: u64) {
+        // A hole in the file would be worse than a new file.
+        tracing::warn!(stream = %self.stream.stream_ref, skipped, "recording fell behind; starting a new file");
+        self.split = true;
+    }
+
+    fn end(mut self) {
+        if !self.pending.is_empty() {
+            let mut pending = std::mem::take(&mut self.pending);
+            let keyframe = pending.remove(0);
+            self.open_file(&keyframe, &pending);
+        }
+        self.close_file(now_millis());
+    }
+}
+
+/// A catalogue entry as the API shows it; a file being written reports
+/// its current size.
+pub fn to_proto(record: &RecordingRecord, store: &RecordingStore) -> pb::Recording {
+    use crate::processing::thumbnail::to_duration;
+    use crate::proto::timestamp_from_millis;
+    let (state, size) = match record.state {
+        RecordingState::Recording => (
+            pb::RecordingState::Recording,
+            std::fs::metadata(store.path(record)).map_or(0, |m| m.len()),
+        ),
+        RecordingState::Complete => (pb::RecordingState::Complete, record.size_bytes),
+        RecordingState::Recovered => (pb::RecordingState::Recovered, record.size_bytes),
+    };
+    pb::Recording {
+        id: record.id.clone(),
+        stream_id: record.stream_id.clone(),
+        start_time: Some(timestamp_from_millis(record.start_time_ms)),
+        end_time: Some(timestamp_from_millis(record.end_time_ms)),
+        duration: Some(to_duration(Duration::from_nanos(record.duration_ns))),
+        size_bytes: size,
+        state: state as i32,
+        format: "mp4".to_string(),
+        start_pts: Some(to_duration(Duration::from_nanos(record.start_pts_ns))),
+    }
+}

@@ -1,0 +1,152 @@
+//! Start-up recovery: recordings still marked RECORDING were being written
+//! when the server died. Their files hold every fragment completed before
+//! that. Each is finalized by a remux into a seekable faststart MP4
+//! (`filesrc ! qtdemux ! mp4mux faststart=true`, no re-encode) that
+//! replaces the original atomically, measured, and catalogued RECOVERED.
+//! If the remux fails the original stays as it is: files are never deleted.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+use super::RecordingStore;
+use crate::registry::RecordingState;
+
+/// Catalogues every unfinished recording; returns how many.
+pub fn recover(store: &RecordingStore) -> usize {
+    let unfinished = match store.registry().unfinished_recordings() {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list unfinished recordings");
+            return 0;
+        }
+    };
+    let count = unfinished.len();
+    for mut record in unfinished {
+        let path = store.path(&record);
+        match finalize(&path) {
+            Ok(duration) => {
+                record.duration_ns = duration.as_nanos() as u64;
+                record.end_time_ms = record.start_time_ms + duration.as_millis() as i64;
+            }
+            Err(e) => {
+                tracing::warn!(recording = %record.id, error = %e, "cannot finalize; keeping the file as written");
+            }
+        }
+        record.size_bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+        record.state = RecordingState::Recovered;
+        tracing::warn!(
+            recording = %record.id,
+            stream = %record.stream_id,
+            bytes = record.size_bytes,
+            duration_ms = record.duration_ns / 1_000_000,
+            "recovered a recording left unfinished by a crash"
+        );
+        if let Err(e) = store.registry().put_recording(&record) {
+            tracing::error!(recording = %record.id, error = %e, "cannot catalogue a recovered recording");
+        }
+    }
+    count
+}
+
+/// Remuxes `path` into a faststart MP4 in place; returns its duration.
+pub fn finalize(path: &Path) -> Result<Duration, String> {
+    let tmp = path.with_extension("finalizing.mp4");
+    let result = remux(path, &tmp);
+    match result {
+        Ok(duration) if duration > Duration::ZERO => {
+            std::fs::rename(&tmp, path).map_err(|e| e.to_string())?;
+            Ok(duration)
+        }
+        Ok(_) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err("no media in the file".into())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn remux(src: &Path, dst: &Path) -> Result<Duration, String> {
+    let make = |f: &str| {
+        gst::ElementFactory::make(f)
+            .build()
+            .map_err(|_| format!("{f} is missing"))
+    };
+    let pipeline = gst::Pipeline::new();
+    let filesrc = make("filesrc")?;
+    filesrc.set_property("location", src.to_string_lossy().as_ref());
+    let demux = make("qtdemux")?;
+    let mux = gst::ElementFactory::make("mp4mux")
+        .property("faststart", true)
+        .build()
+        .map_err(|_| "mp4mux is missing")?;
+    let filesink = make("filesink")?;
+    filesink.set_property("location", dst.to_string_lossy().as_ref());
+    pipeline
+        .add_many([&filesrc, &demux, &mux, &filesink])
+        .map_err(|e| e.to_string())?;
+    filesrc.link(&demux).map_err(|e| e.to_string())?;
+    mux.link(&filesink).map_err(|e| e.to_string())?;
+
+    // The end of the media: the largest PTS + duration reaching the muxer.
+    let end = Arc::new(Mutex::new(Duration::ZERO));
+    let (pipeline_weak, mux_weak) = (pipeline.downgrade(), mux.downgrade());
+    let end_for_pads = Arc::clone(&end);
+    demux.connect_pad_added(move |_, pad| {
+        let (Some(pipeline), Some(mux)) = (pipeline_weak.upgrade(), mux_weak.upgrade()) else {
+            return;
+        };
+        let kind = if pad.name().starts_with("video") {
+            "video_%u"
+        } else {
+            "audio_%u"
+        };
+        let Ok(queue) = gst::ElementFactory::make("queue").build() else {
+            return;
+        };
+        let _ = pipeline.add(&queue);
+        let _ = queue.sync_state_with_parent();
+        let (Some(qsink), Some(qsrc), Some(mux_pad)) = (
+            queue.static_pad("sink"),
+            queue.static_pad("src"),
+            mux.request_pad_simple(kind),
+        ) else {
+            return;
+        };
+        if pad.link(&qsink).is_err() || qsrc.link(&mux_pad).is_err() {
+            return;
+        }
+        let end = Arc::clone(&end_for_pads);
+        qsrc.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(buffer) = info.buffer() {
+                if let Some(pts) = buffer.pts() {
+                    let stop = pts + buffer.duration().unwrap_or(gst::ClockTime::ZERO);
+                    let mut end = end.lock().expect("end lock");
+                    *end = (*end).max(Duration::from_nanos(stop.nseconds()));
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    });
+
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|_| "remux failed to start".to_string())?;
+    let bus = pipeline.bus().ok_or("no bus")?;
+    let msg = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(120),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    let _ = pipeline.set_state(gst::State::Null);
+    match msg.as_ref().map(|m| m.view()) {
+        Some(gst::MessageView::Eos(_)) => Ok(*end.lock().expect("end lock")),
+        Some(gst::MessageView::Error(e)) => Err(e.error().to_string()),
+        _ => Err("remux timed out".into()),
+    }
+}

@@ -1,0 +1,171 @@
+//! One recording file being written: `appsrc(video) ! parse` and
+//! `appsrc(audio) ! aacparse` into `mp4mux` with one-second fragments, into
+//! an unbuffered `filesink`. Every fragment reaches the file (the kernel's
+//! page cache) as soon as it is complete, so a crash or `kill -9` of the
+//! server loses at most the last second. Nothing is decoded or re-encoded.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+use crate::pipeline::AccessUnit;
+
+/// Length of each MP4 fragment: the most a crash can lose.
+pub const FRAGMENT_MS: u32 = 1000;
+/// How long closing a file may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct SegmentWriter {
+    pipeline: gst::Pipeline,
+    video: gst_app::AppSrc,
+    audio: Option<gst_app::AppSrc>,
+    path: PathBuf,
+    /// Timestamps in the file are relative to this.
+    offset: Duration,
+    pub start_pts: Duration,
+    /// PTS just past the last video frame written.
+    pub end_pts: Duration,
+}
+
+fn make(factory: &str) -> Result<gst::Element, String> {
+    gst::ElementFactory::make(factory)
+        .build()
+        .map_err(|_| format!("GStreamer element {factory} is missing"))
+}
+
+fn source(caps: &gst::Caps) -> gst_app::AppSrc {
+    gst_app::AppSrc::builder()
+        .caps(caps)
+        .format(gst::Format::Time)
+        .is_live(false)
+        .block(false)
+        .max_bytes(0)
+        .build()
+}
+
+impl SegmentWriter {
+    /// Creates `path` and starts writing; `keyframe` is the first video
+    /// unit, `audio_caps` the audio track's caps if there is one.
+    pub fn open(
+        path: &Path,
+        keyframe: &AccessUnit,
+        audio_caps: Option<&gst::Caps>,
+    ) -> Result<Self, String> {
+        let video_caps = keyframe.caps.as_ref().ok_or("video without caps")?;
+        let pipeline = gst::Pipeline::new();
+        let mux = gst::ElementFactory::make("mp4mux")
+            .property("fragment-duration", FRAGMENT_MS)
+            .build()
+            .map_err(|_| "mp4mux is missing")?;
+        let sink = gst::ElementFactory::make("filesink")
+            .property("location", path.to_string_lossy().as_ref())
+            .property_from_str("buffer-mode", "unbuffered")
+            .property("async", false)
+            .property("sync", false)
+            .build()
+            .map_err(|_| "filesink is missing")?;
+        pipeline
+            .add_many([&mux, &sink])
+            .map_err(|e| e.to_string())?;
+        mux.link(&sink).map_err(|e| e.to_string())?;
+
+        let video = source(video_caps);
+        let vparse = make(keyframe.codec.parser().0)?;
+        pipeline
+            .add_many([video.upcast_ref(), &vparse])
+            .map_err(|e| e.to_string())?;
+        gst::Element::link_many([video.upcast_ref(), &vparse, &mux]).map_err(|e| e.to_string())?;
+
+        let audio = match audio_caps {
+            Some(caps) => {
+                let src = source(caps);
+                let aparse = make("aacparse")?;
+                pipeline
+                    .add_many([src.upcast_ref(), &aparse])
+                    .map_err(|e| e.to_string())?;
+                gst::Element::link_many([src.upcast_ref(), &aparse, &mux])
+                    .map_err(|e| e.to_string())?;
+                Some(src)
+            }
+            None => None,
+        };
+
+        if pipeline.set_state(gst::State::Playing).is_err() {
+            let reason = error_of(&pipeline).unwrap_or_else(|| "cannot start writer".into());
+            let _ = pipeline.set_state(gst::State::Null);
+            return Err(reason);
+        }
+        let start_pts = keyframe.pts.unwrap_or_default();
+        Ok(Self {
+            pipeline,
+            video,
+            audio,
+            path: path.to_path_buf(),
+            offset: keyframe.dts.or(keyframe.pts).unwrap_or_default(),
+            start_pts,
+            end_pts: start_pts,
+        })
+    }
+
+    /// Writes one unit (audio before the first frame, or without an audio
+    /// track in the file, is skipped).
+    pub fn write(&mut self, unit: &AccessUnit) -> Result<(), String> {
+        let Some(pts) = unit.pts else { return Ok(()) };
+        if unit.dts.or(unit.pts).unwrap_or_default() < self.offset {
+            return Ok(());
+        }
+        let src = if unit.codec.is_video() {
+            self.end_pts = self.end_pts.max(pts + unit.duration.unwrap_or_default());
+            &self.video
+        } else {
+            match &self.audio {
+                Some(audio) if pts >= self.start_pts => audio,
+                _ => return Ok(()),
+            }
+        };
+        src.push_buffer(unit.to_buffer(self.offset))
+            .map_err(|e| format!("writing {}: {e:?}", self.path.display()))?;
+        Ok(())
+    }
+
+    /// The writer's error, if it has failed (e.g. disk full).
+    pub fn failure(&self) -> Option<String> {
+        error_of(&self.pipeline)
+    }
+
+    /// Ends the file: the muxer writes its last fragment and index. Blocking.
+    pub fn close(self) -> Result<(), String> {
+        let _ = self.video.end_of_stream();
+        if let Some(audio) = &self.audio {
+            let _ = audio.end_of_stream();
+        }
+        let result = match self.pipeline.bus() {
+            Some(bus) => {
+                let msg = bus.timed_pop_filtered(
+                    gst::ClockTime::from_nseconds(CLOSE_TIMEOUT.as_nanos() as u64),
+                    &[gst::MessageType::Eos, gst::MessageType::Error],
+                );
+                match msg.as_ref().map(|m| m.view()) {
+                    Some(gst::MessageView::Eos(_)) => Ok(()),
+                    Some(gst::MessageView::Error(e)) => Err(e.error().to_string()),
+                    _ => Err("closing timed out".to_string()),
+                }
+            }
+            None => Err("writer without bus".to_string()),
+        };
+        let _ = self.pipeline.set_state(gst::State::Null);
+        result
+    }
+}
+
+fn error_of(pipeline: &gst::Pipeline) -> Option<String> {
+    let bus = pipeline.bus()?;
+    let msg = bus.pop_filtered(&[gst::MessageType::Error])?;
+    match msg.view() {
+        gst::MessageView::Error(e) => Some(e.error().to_string()),
+        _ => None,
+    }
+}

@@ -1,0 +1,267 @@
+//! Recording through the real server: segments that probe as the expected
+//! duration with video and audio, cover the session without gaps, download
+//! byte for byte; a kill -9 leaves a playable, recovered file; a failing
+//! disk stops the recording, not the stream.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use liveproc::proto::v1 as pb;
+use pb::StreamState;
+
+fn recording(segment: u32) -> pb::ProcessingOptions {
+    pb::ProcessingOptions {
+        recording: Some(pb::RecordingOptions {
+            enabled: true,
+            duration_seconds: segment,
+            entire_stream: segment == 0,
+        }),
+        ..Default::default()
+    }
+}
+
+async fn list(server: &Server, key: &str, stream_id: &str) -> Vec<pb::Recording> {
+    server
+        .live()
+        .await
+        .list_recordings(authed(
+            pb::ListRecordingsRequest {
+                stream_id: stream_id.into(),
+                ..Default::default()
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .recordings
+}
+
+/// Polls the catalogue until `done` holds for it (files close in the
+/// background after the session ends).
+async fn catalogue_until(
+    server: &Server,
+    key: &str,
+    stream_id: &str,
+    done: impl Fn(&[pb::Recording]) -> bool,
+) -> Vec<pb::Recording> {
+    within(30, "the recording catalogue", async {
+        loop {
+            let recordings = list(server, key, stream_id).await;
+            if done(&recordings) {
+                return recordings;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+}
+
+async fn download(server: &Server, key: &str, id: &str, offset: u64) -> Vec<u8> {
+    let mut chunks = server
+        .live()
+        .await
+        .download_recording(authed(
+            pb::DownloadRecordingRequest {
+                recording_id: id.into(),
+                offset,
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut data = vec![];
+    while let Some(chunk) = chunks.message().await.unwrap() {
+        assert_eq!(chunk.offset, offset + data.len() as u64);
+        data.extend_from_slice(&chunk.data);
+    }
+    data
+}
+
+fn probe_duration(probe: &serde_json::Value) -> f64 {
+    probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_cover_the_session_and_download_exactly() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let stream = create_stream(&server, key, "cam", Some(recording(10)))
+        .await
+        .unwrap();
+    let mut watch = Watcher::start(&server, key, "cam").await;
+    let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
+    assert!(within(60, "ffmpeg", wait_child(ffmpeg)).await.success());
+    watch.until_state(StreamState::Ended, 20).await;
+
+    let recordings = catalogue_until(&server, key, "cam", |r| {
+        !r.is_empty() && r.iter().all(|r| r.state() == pb::RecordingState::Complete)
+    })
+    .await;
+    assert_eq!(recordings.len(), 3, "{recordings:?}");
+    let durations: Vec<f64> = recordings.iter().map(|r| secs(&r.duration)).collect();
+    for (d, want) in durations.iter().zip([10.0, 10.0, 5.0]) {
+        assert!((d - want).abs() <= 1.0, "segment durations {durations:?}");
+    }
+    // Contiguous: each starts where the previous ended.
+    for pair in recordings.windows(2) {
+        let end = secs(&pair[0].start_pts) + secs(&pair[0].duration);
+        let next = secs(&pair[1].start_pts);
+        assert!((end - next).abs() < 0.05, "gap or overlap: {end} vs {next}");
+    }
+    let total: f64 = durations.iter().sum();
+    assert!(
+        (total - 25.0).abs() <= 1.0,
+        "session of 25 s recorded as {total} s"
+    );
+
+    let files = std::fs::read_dir(server.data_dir.join("recordings").join(&org.id).join("cam"))
+        .unwrap()
+        .count();
+    assert_eq!(files, 3);
+    for recording in &recordings {
+        let data = download(&server, key, &recording.id, 0).await;
+        assert_eq!(data.len() as u64, recording.size_bytes);
+        let on_disk = std::fs::read(
+            server
+                .data_dir
+                .join("recordings")
+                .join(&org.id)
+                .join("cam")
+                .join(format!("{}.mp4", recording.id)),
+        )
+        .unwrap();
+        assert!(data == on_disk, "download differs from the file");
+        let half = data.len() as u64 / 2;
+        assert!(download(&server, key, &recording.id, half).await == data[half as usize..]);
+
+        let probe = ffprobe(&data);
+        let streams = probe["streams"].as_array().unwrap();
+        let codecs: Vec<&str> = streams
+            .iter()
+            .map(|s| s["codec_name"].as_str().unwrap())
+            .collect();
+        assert!(
+            codecs.contains(&"h264") && codecs.contains(&"aac"),
+            "{codecs:?}"
+        );
+        let probed = probe_duration(&probe);
+        assert!(
+            (probed - secs(&recording.duration)).abs() <= 1.0,
+            "probed {probed} s"
+        );
+    }
+
+    // Finished recordings can be deleted, file and all.
+    let first = &recordings[0];
+    server
+        .live()
+        .await
+        .delete_recording(authed(
+            pb::DeleteRecordingRequest {
+                recording_id: first.id.clone(),
+            },
+            key,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(list(&server, key, "cam").await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_leaves_a_playable_recovered_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start_in(&data);
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.clone();
+    let stream = create_stream(&server, &key, "cam", Some(recording(0)))
+        .await
+        .unwrap();
+    let mut ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
+
+    // Let about 8 s through, then kill the server without warning.
+    let frames = within(30, "8 s of media", async {
+        loop {
+            let stats = get_stream(&server, &key, "cam").await.unwrap().ingest_stats;
+            let frames = stats.map_or(0, |s| s.video_frames);
+            if frames >= 240 {
+                return frames;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    server.kill9();
+    let _ = ffmpeg.kill();
+    let _ = ffmpeg.wait();
+
+    let server = Server::start_in(&data);
+    let recordings = list(&server, &key, "cam").await;
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    let recovered = &recordings[0];
+    assert_eq!(recovered.state(), pb::RecordingState::Recovered);
+    let file = download(&server, &key, &recovered.id, 0).await;
+    let probed = probe_duration(&ffprobe(&file));
+    let received = frames as f64 / 30.0;
+    eprintln!("kill -9: {received:.2} s received before the kill, {probed:.2} s playable after");
+    // At most about a second lost (one fragment), plus the frames that
+    // arrived between the stats read and the kill, which can only add.
+    assert!(
+        probed >= received - 1.5,
+        "{probed} s playable of {received} s received"
+    );
+    assert!((secs(&recovered.duration) - probed).abs() <= 0.5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_folder_stops_the_recording_not_the_stream() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let stream = create_stream(&server, key, "cam", Some(recording(10)))
+        .await
+        .unwrap();
+    // A file where the stream's recordings folder would go.
+    let parent = server.data_dir.join("recordings").join(&org.id);
+    std::fs::create_dir_all(&parent).unwrap();
+    std::fs::write(parent.join("cam"), b"in the way").unwrap();
+
+    let mut watch = Watcher::start(&server, key, "cam").await;
+    let push = Push::open(&server, &stream, None).await;
+    assert!(push.send(&std::fs::read(test_ts()).unwrap()).await);
+    let event = within(20, "a recording error event", async {
+        loop {
+            let e = watch.next().await;
+            if e.kind() == pb::stream_event::Kind::FeatureError {
+                return e;
+            }
+        }
+    })
+    .await;
+    assert!(event.message.contains("recording"), "{event:?}");
+    push.finish().await.unwrap();
+    watch.until_state(StreamState::Ended, 20).await;
+    assert!(
+        !watch.states().contains(&StreamState::Error),
+        "{:?}",
+        watch.seen
+    );
+    assert_eq!(
+        get_stream(&server, key, "cam")
+            .await
+            .unwrap()
+            .ingest_stats
+            .unwrap()
+            .video_frames,
+        300
+    );
+}
