@@ -519,17 +519,17 @@ async fn feature_rpcs_are_declared_but_not_yet_implemented() {
     let mut live = server.live().await;
     let request = |stream_id: &str| {
         authed(
-            pb::ListRecordingsRequest {
+            pb::ListReplayClipsRequest {
                 stream_id: stream_id.into(),
                 ..Default::default()
             },
             &org.api_key,
         )
     };
-    let status = live.list_recordings(request("cam")).await.unwrap_err();
+    let status = live.list_replay_clips(request("cam")).await.unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
     // Auth and existence are still checked first.
-    let status = live.list_recordings(request("other")).await.unwrap_err();
+    let status = live.list_replay_clips(request("other")).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 }
 
