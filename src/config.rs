@@ -13,6 +13,8 @@ use serde::Deserialize;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 pub const DEFAULT_SRT_LISTEN: &str = "127.0.0.1:9000";
 pub const DEFAULT_DATA_DIR: &str = "./data";
+/// 256 MiB: 8.5 min of a 4 Mbit/s stream.
+pub const DEFAULT_REPLAY_MEMORY_MB: u64 = 256;
 
 /// Flags of `liveproc serve` (each also from its env var).
 #[derive(Debug, Default, Args)]
@@ -33,6 +35,10 @@ pub struct ServeArgs {
     /// TOML config file with any of the settings above (snake_case keys).
     #[arg(long, env = "LIVEPROC_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Most memory (MiB of media) one stream's replay buffer may hold;
+    /// older GOPs are evicted past it.
+    #[arg(long, env = "LIVEPROC_REPLAY_MEMORY_MB")]
+    pub replay_memory_mb: Option<u64>,
     /// Create a demo organization and a demo stream fed by the built-in
     /// test pattern, and print how to use them.
     #[arg(long, env = "LIVEPROC_DEMO")]
@@ -47,6 +53,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     srt_listen: Option<SocketAddr>,
     srt_public_addr: Option<String>,
+    replay_memory_mb: Option<u64>,
     demo: Option<bool>,
 }
 
@@ -57,6 +64,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub srt_listen: SocketAddr,
     pub srt_public_addr: Option<String>,
+    pub replay_memory_mb: u64,
     pub demo: bool,
     /// From `LIVEPROC_ADMIN_KEY`.
     pub admin_key: Option<String>,
@@ -111,6 +119,10 @@ impl Config {
                 .or(file.srt_listen)
                 .unwrap_or_else(|| DEFAULT_SRT_LISTEN.parse().expect("default address")),
             srt_public_addr: args.srt_public_addr.or(file.srt_public_addr),
+            replay_memory_mb: args
+                .replay_memory_mb
+                .or(file.replay_memory_mb)
+                .unwrap_or(DEFAULT_REPLAY_MEMORY_MB),
             demo: args.demo || file.demo.unwrap_or(false),
             admin_key,
         })

@@ -16,6 +16,8 @@ pub const ERROR_DOMAIN: &str = "liveproc.v1";
 pub const REASON_UPGRADE_NEEDED: &str = "UPGRADE_NEEDED";
 /// `ErrorInfo.reason` when the stream already has a publisher.
 pub const REASON_PUBLISHER_ACTIVE: &str = "PUBLISHER_ACTIVE";
+/// `ErrorInfo.reason` when the stream has no live media for the request.
+pub const REASON_STREAM_NOT_LIVE: &str = "STREAM_NOT_LIVE";
 /// `ErrorInfo.reason` when ingested bytes are not usable media.
 pub const REASON_INVALID_MEDIA: &str = "INVALID_MEDIA";
 
@@ -63,6 +65,12 @@ pub enum Error {
 
     #[error("invalid media on stream {stream_id:?}: {reason}")]
     InvalidMedia { stream_id: String, reason: String },
+
+    #[error("stream {stream_id:?}: {what}")]
+    NotLive {
+        stream_id: String,
+        what: &'static str,
+    },
 
     #[error("{0} is not implemented yet")]
     Unimplemented(&'static str),
@@ -188,6 +196,15 @@ impl From<Error> for tonic::Status {
                 message,
                 ErrorDetails::with_error_info(
                     REASON_INVALID_MEDIA,
+                    ERROR_DOMAIN,
+                    HashMap::from([("stream_id".to_string(), stream_id)]),
+                ),
+            ),
+            Error::NotLive { stream_id, .. } => tonic::Status::with_error_details(
+                Code::FailedPrecondition,
+                message,
+                ErrorDetails::with_error_info(
+                    REASON_STREAM_NOT_LIVE,
                     ERROR_DOMAIN,
                     HashMap::from([("stream_id".to_string(), stream_id)]),
                 ),

@@ -18,6 +18,7 @@
 //! - [`ingest`]: SRT listener, gRPC push and URI pull feeding the pipeline.
 //! - [`processing`]: thumbnails and motion clips from the parsed media.
 //! - [`recording`]: VOD files of live streams and their catalogue.
+//! - [`replay`]: the rewind buffer, replay segments and replay clips.
 //! - [`api`]: the tonic services.
 //! - [`server`]: wiring and lifecycle of a running server.
 
@@ -32,6 +33,7 @@ pub mod processing;
 pub mod proto;
 pub mod recording;
 pub mod registry;
+pub mod replay;
 pub mod server;
 pub mod streams;
 pub mod validate;

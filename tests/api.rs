@@ -510,26 +510,47 @@ async fn listings_page_through_everything_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn feature_rpcs_are_declared_but_not_yet_implemented() {
+async fn replay_requests_on_a_stream_without_media() {
     let server = Server::start();
     let org = server.create_org("acme", true).await;
     create_stream(&server, &org.api_key, "cam", None)
         .await
         .unwrap();
     let mut live = server.live().await;
-    let request = |stream_id: &str| {
+    let clip = |stream_id: &str, duration_seconds: u32| {
         authed(
-            pb::ListReplayClipsRequest {
+            pb::CreateReplayClipRequest {
                 stream_id: stream_id.into(),
-                ..Default::default()
+                start: Some(pb::create_replay_clip_request::Start::SecondsBeforeLive(30)),
+                duration_seconds,
+                title: "goal".into(),
             },
             &org.api_key,
         )
     };
-    let status = live.list_replay_clips(request("cam")).await.unwrap_err();
-    assert_eq!(status.code(), Code::Unimplemented);
-    // Auth and existence are still checked first.
-    let status = live.list_replay_clips(request("other")).await.unwrap_err();
+    let status = live.create_replay_clip(clip("cam", 30)).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(
+        status.get_error_details().error_info().unwrap().reason,
+        "STREAM_NOT_LIVE"
+    );
+    let status = live.create_replay_clip(clip("cam", 0)).await.unwrap_err();
+    assert_eq!(violated_fields(&status), ["duration_seconds"]);
+    let status = live
+        .create_replay_clip(clip("other", 30))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let status = live
+        .list_replay_clips(authed(
+            pb::ListReplayClipsRequest {
+                stream_id: "other".into(),
+                ..Default::default()
+            },
+            &org.api_key,
+        ))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 }
 

@@ -13,7 +13,7 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
-use super::{convert, recordings, ApiState};
+use super::{convert, recordings, replay, ApiState};
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::ingest::{push, redact_uri};
@@ -82,24 +82,6 @@ impl LiveProcessingService {
             .hub
             .get(&StreamRef::new(&record.organization_id, &record.id))
             .ok_or_else(|| Error::stream_not_found(stream_id))
-    }
-
-    /// Checks an organization's stream for a feature RPC that has not
-    /// landed yet, so that auth and NOT_FOUND behave as they will later.
-    fn not_yet(
-        &self,
-        metadata: &tonic::metadata::MetadataMap,
-        stream_id: Option<&str>,
-        rpc: &'static str,
-    ) -> Status {
-        let checked = self.organization(metadata).and_then(|org| match stream_id {
-            Some(id) => self.stream_record(&org.id, id).map(|_| ()),
-            None => Ok(()),
-        });
-        match checked {
-            Err(e) => e.into(),
-            Ok(()) => Error::Unimplemented(rpc).into(),
-        }
     }
 
     /// Authorizes the first `PushMedia` message: the stream key always; an
@@ -370,21 +352,20 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::SubscribeReplayRequest>,
     ) -> Result<Response<Self::SubscribeReplayStream>, Status> {
-        Err(self.not_yet(
-            request.metadata(),
-            Some(&request.get_ref().stream_id),
-            "SubscribeReplay",
-        ))
+        let req = request.get_ref();
+        let live = self.live_stream(request.metadata(), &req.stream_id)?;
+        let segments = replay::subscribe(&self.state, live, req)?;
+        Ok(Response::new(Box::pin(segments)))
     }
 
     async fn create_replay_clip(
         &self,
         request: Request<pb::CreateReplayClipRequest>,
     ) -> Result<Response<pb::ReplayClip>, Status> {
-        Err(self.not_yet(
-            request.metadata(),
-            Some(&request.get_ref().stream_id),
-            "CreateReplayClip",
+        let req = request.get_ref();
+        let live = self.live_stream(request.metadata(), &req.stream_id)?;
+        Ok(Response::new(
+            replay::create_clip(&self.state, &live, req).await?,
         ))
     }
 
@@ -392,18 +373,23 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::GetReplayClipRequest>,
     ) -> Result<Response<pb::ReplayClip>, Status> {
-        Err(self.not_yet(request.metadata(), None, "GetReplayClip"))
+        let org = self.organization(request.metadata())?;
+        let clip = replay::find_clip(&self.state, &org.id, &request.get_ref().clip_id)?;
+        Ok(Response::new(replay::to_proto(&clip)))
     }
 
     async fn list_replay_clips(
         &self,
         request: Request<pb::ListReplayClipsRequest>,
     ) -> Result<Response<pb::ListReplayClipsResponse>, Status> {
-        Err(self.not_yet(
-            request.metadata(),
-            Some(&request.get_ref().stream_id),
-            "ListReplayClips",
-        ))
+        let org = self.organization(request.metadata())?;
+        let req = request.into_inner();
+        self.stream_record(&org.id, &req.stream_id)?;
+        Ok(Response::new(replay::list_clips(
+            &self.state,
+            &org.id,
+            &req,
+        )?))
     }
 
     type DownloadReplayClipStream = ResponseStream<pb::DataChunk>;
@@ -412,7 +398,18 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::DownloadReplayClipRequest>,
     ) -> Result<Response<Self::DownloadReplayClipStream>, Status> {
-        Err(self.not_yet(request.metadata(), None, "DownloadReplayClip"))
+        let org = self.organization(request.metadata())?;
+        let chunks = replay::download_clip(&self.state, &org.id, request.get_ref()).await?;
+        Ok(Response::new(Box::pin(chunks)))
+    }
+
+    async fn delete_replay_clip(
+        &self,
+        request: Request<pb::DeleteReplayClipRequest>,
+    ) -> Result<Response<pb::DeleteReplayClipResponse>, Status> {
+        let org = self.organization(request.metadata())?;
+        replay::delete_clip(&self.state, &org.id, &request.get_ref().clip_id)?;
+        Ok(Response::new(pb::DeleteReplayClipResponse {}))
     }
 
     async fn list_recordings(

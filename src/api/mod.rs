@@ -4,9 +4,11 @@
 //! `tonic::Status` (with `google.rpc` details) in one place.
 
 mod convert;
+mod files;
 pub mod live_processing;
 pub mod organizations;
 mod recordings;
+mod replay;
 
 use std::sync::Arc;
 
@@ -24,4 +26,6 @@ pub struct ApiState {
     pub ingest: Ingest,
     /// `host:port` publishers use for SRT (shown in `Stream.ingest.srt_url`).
     pub srt_public_addr: String,
+    /// Where media files (replay clips) are kept.
+    pub data_dir: std::path::PathBuf,
 }

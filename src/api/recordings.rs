@@ -1,20 +1,12 @@
 //! The recording RPCs of `LiveProcessing`: the catalogue of a stream's VOD
 //! files, resumable downloads, deletion.
 
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::Status;
-
-use super::ApiState;
+use super::{files, ApiState};
 use crate::error::{Error, Result};
 use crate::proto::v1 as pb;
 use crate::recording::to_proto;
 use crate::registry::{RecordingRecord, RecordingState};
 use crate::validate;
-
-/// Bytes per `DataChunk`.
-pub const CHUNK_BYTES: usize = 256 * 1024;
 
 fn not_found(id: &str) -> Error {
     Error::NotFound {
@@ -71,57 +63,13 @@ pub fn delete(state: &ApiState, org_id: &str, recording_id: &str) -> Result<()> 
     Ok(())
 }
 
-/// Streams the file from `offset` in chunks; a file still being recorded
-/// is sent as far as it is written.
+/// Streams the file from `offset`; a file still being recorded is sent as
+/// far as it is written.
 pub async fn download(
     state: &ApiState,
     org_id: &str,
     req: &pb::DownloadRecordingRequest,
-) -> Result<ReceiverStream<Result<pb::DataChunk, Status>>> {
+) -> Result<files::Chunks> {
     let record = find(state, org_id, &req.recording_id)?;
-    let path = state.ingest.engine.recordings.path(&record);
-    let mut file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| Error::Storage(format!("recording file {}: {e}", record.id)))?;
-    let size = file
-        .metadata()
-        .await
-        .map_err(|e| Error::Storage(e.to_string()))?
-        .len();
-    if req.offset > size {
-        return Err(Error::invalid(
-            "offset",
-            format!("must be at most the file size ({size} bytes)"),
-        ));
-    }
-    file.seek(std::io::SeekFrom::Start(req.offset))
-        .await
-        .map_err(|e| Error::Storage(e.to_string()))?;
-    let (tx, rx) = mpsc::channel(4);
-    let mut offset = req.offset;
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; CHUNK_BYTES];
-        loop {
-            match file.read(&mut buf).await {
-                Ok(0) => return,
-                Ok(n) => {
-                    let chunk = pb::DataChunk {
-                        offset,
-                        data: bytes::Bytes::copy_from_slice(&buf[..n]),
-                    };
-                    offset += n as u64;
-                    if tx.send(Ok(chunk)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx
-                        .send(Err(Error::Storage(format!("reading recording: {e}")).into()))
-                        .await;
-                    return;
-                }
-            }
-        }
-    });
-    Ok(ReceiverStream::new(rx))
+    files::stream(state.ingest.engine.recordings.path(&record), req.offset).await
 }

@@ -14,7 +14,7 @@ mod cadence;
 pub mod clip;
 pub(crate) mod driver;
 pub mod feed;
-mod gst_job;
+pub(crate) mod gst_job;
 pub mod motion_clip;
 pub mod still;
 mod store;
@@ -31,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::pipeline::StreamPipeline;
 use crate::recording::{Recorder, RecordingStore};
 use crate::registry::Registry;
+use crate::replay::ReplayFeature;
 use crate::streams::LiveStream;
 use motion_clip::MotionClips;
 use store::ThumbnailStore;
@@ -103,6 +104,13 @@ impl ProcessingEngine {
             pipeline.units(),
             ended.clone(),
             move |settings| MotionClips::new(Arc::clone(&engine), Arc::clone(&live), settings),
+        ));
+        let live = Arc::clone(stream);
+        self.tasks.spawn(driver::drive(
+            Arc::clone(stream),
+            pipeline.units(),
+            ended.clone(),
+            move |settings| ReplayFeature::new(Arc::clone(&live), settings),
         ));
         let (store, live) = (Arc::clone(&self.recordings), Arc::clone(stream));
         self.tasks.spawn(driver::drive(

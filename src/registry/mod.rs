@@ -8,6 +8,7 @@
 //! two organizations may use the same client-chosen stream id and neither
 //! can learn that the other's exists.
 
+mod media;
 mod records;
 pub mod secrets;
 
@@ -15,7 +16,9 @@ use std::path::Path;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-pub use records::{now_millis, OrganizationRecord, RecordingRecord, RecordingState, StreamRecord};
+pub use records::{
+    now_millis, ClipRecord, OrganizationRecord, RecordingRecord, RecordingState, StreamRecord,
+};
 
 use crate::error::{Error, Result};
 use crate::options::Processing;
@@ -28,16 +31,13 @@ const API_KEYS: TableDefinition<&str, &str> = TableDefinition::new("api_keys");
 const STREAMS: TableDefinition<&str, &[u8]> = TableDefinition::new("streams");
 /// stream key → `org_id/stream_id`
 const STREAM_KEYS: TableDefinition<&str, &str> = TableDefinition::new("stream_keys");
-/// `org_id/stream_id/recording_id` → JSON `RecordingRecord`
-const RECORDINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("recordings");
-/// recording id → `org_id/stream_id/recording_id`
-const RECORDING_IDS: TableDefinition<&str, &str> = TableDefinition::new("recording_ids");
 /// settings of the server itself (admin key hash, ...)
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 
 const META_ADMIN_KEY_HASH: &str = "admin_key_hash";
 
 /// A page of a listing and the token of the next page (empty at the end).
+#[derive(Debug)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_page_token: String,
@@ -63,8 +63,10 @@ impl Registry {
             txn.open_table(STREAMS)?;
             txn.open_table(STREAM_KEYS)?;
             txn.open_table(META)?;
-            txn.open_table(RECORDINGS)?;
-            txn.open_table(RECORDING_IDS)?;
+            for catalogue in [&media::RECORDINGS, &media::CLIPS] {
+                txn.open_table(catalogue.items)?;
+                txn.open_table(catalogue.ids)?;
+            }
         }
         txn.commit()?;
         Ok(Self { db })
@@ -316,98 +318,10 @@ impl Registry {
     }
 }
 
-fn recording_key(r: &RecordingRecord) -> String {
-    format!("{}/{}/{}", r.organization_id, r.stream_id, r.id)
-}
-
-impl Registry {
-    /// Adds or replaces a recording in the catalogue.
-    pub fn put_recording(&self, record: &RecordingRecord) -> Result<()> {
-        let key = recording_key(record);
-        let txn = self.db.begin_write()?;
-        {
-            txn.open_table(RECORDINGS)?
-                .insert(key.as_str(), serde_json::to_vec(record)?.as_slice())?;
-            txn.open_table(RECORDING_IDS)?
-                .insert(record.id.as_str(), key.as_str())?;
-        }
-        txn.commit()?;
-        Ok(())
-    }
-
-    /// A recording of the organization's, by id.
-    pub fn recording(&self, org_id: &str, recording_id: &str) -> Result<Option<RecordingRecord>> {
-        let txn = self.db.begin_read()?;
-        let ids = txn.open_table(RECORDING_IDS)?;
-        let Some(key) = ids.get(recording_id)?.map(|v| v.value().to_string()) else {
-            return Ok(None);
-        };
-        if !key.starts_with(&format!("{org_id}/")) {
-            return Ok(None);
-        }
-        let table = txn.open_table(RECORDINGS)?;
-        let found = table.get(key.as_str())?;
-        Ok(match found {
-            Some(v) => Some(serde_json::from_slice(v.value())?),
-            None => None,
-        })
-    }
-
-    /// The recordings of one stream, oldest first.
-    pub fn list_recordings(
-        &self,
-        org_id: &str,
-        stream_id: &str,
-        page_token: &str,
-        page_size: usize,
-    ) -> Result<Page<RecordingRecord>> {
-        let prefix = format!("{org_id}/{stream_id}/");
-        let start = format!("{prefix}{page_token}");
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(RECORDINGS)?;
-        let mut result = page(table.range(start.as_str()..)?, &start, page_size, |k, v| {
-            if !k.starts_with(&prefix) {
-                return Ok(None);
-            }
-            Ok(Some(serde_json::from_slice(v)?))
-        })?;
-        if let Some(rest) = result.next_page_token.strip_prefix(&prefix) {
-            result.next_page_token = rest.to_string();
-        }
-        Ok(result)
-    }
-
-    /// Every recording still marked as being written (after a crash).
-    pub fn unfinished_recordings(&self) -> Result<Vec<RecordingRecord>> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(RECORDINGS)?;
-        let mut out = Vec::new();
-        for entry in table.iter()? {
-            let (_, v) = entry?;
-            let record: RecordingRecord = serde_json::from_slice(v.value())?;
-            if record.state == RecordingState::Recording {
-                out.push(record);
-            }
-        }
-        Ok(out)
-    }
-
-    pub fn delete_recording(&self, record: &RecordingRecord) -> Result<()> {
-        let txn = self.db.begin_write()?;
-        {
-            txn.open_table(RECORDINGS)?
-                .remove(recording_key(record).as_str())?;
-            txn.open_table(RECORDING_IDS)?.remove(record.id.as_str())?;
-        }
-        txn.commit()?;
-        Ok(())
-    }
-}
-
 /// Collects one page from a key range starting at `start` (exclusive when a
 /// page token is given), using `decode` to turn a row into an item (`None`
 /// ends the listing).
-fn page<T>(
+pub(crate) fn page<T>(
     range: redb::Range<'_, &'static str, &'static [u8]>,
     start: &str,
     page_size: usize,

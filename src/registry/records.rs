@@ -67,6 +67,21 @@ pub struct RecordingRecord {
     pub size_bytes: u64,
 }
 
+/// A replay clip: a moment of a stream saved as an MP4 file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClipRecord {
+    pub id: String,
+    pub organization_id: String,
+    pub stream_id: String,
+    pub file_name: String,
+    pub title: String,
+    pub start_time_ms: i64,
+    pub start_pts_ns: u64,
+    pub duration_ns: u64,
+    pub size_bytes: u64,
+    pub create_time_ms: i64,
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_millis() -> i64 {
     std::time::SystemTime::now()

@@ -29,6 +29,8 @@ use crate::proto::FILE_DESCRIPTOR_SET;
 use crate::registry::Registry;
 use crate::streams::{StreamHub, StreamRef};
 
+/// How long open gRPC calls get to finish at shutdown.
+const GRPC_DRAIN_GRACE: Duration = Duration::from_secs(5);
 /// How long sessions get to finish their output at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
@@ -46,7 +48,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     );
     let admin_key_hash = admin_key::resolve(&registry, &config)?;
 
-    let hub = Arc::new(StreamHub::new());
+    let hub = Arc::new(StreamHub::new(
+        (config.replay_memory_mb * 1024 * 1024) as usize,
+    ));
     let ingest = Ingest {
         registry: Arc::clone(&registry),
         hub: Arc::clone(&hub),
@@ -92,6 +96,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             .srt_public_addr
             .clone()
             .unwrap_or_else(|| public_addr(srt_addr)),
+        data_dir: config.data_dir.clone(),
     };
 
     if config.demo {
@@ -134,7 +139,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             grpc_stop.cancel();
         })
     };
-    tonic::transport::Server::builder()
+    let forced_stop = grpc_stop.clone();
+    let serve = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -144,8 +150,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .add_service(LiveProcessingServer::new(LiveProcessingService::new(state)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), async move {
             grpc_stop.cancelled().await
-        })
-        .await?;
+        });
+    // A client that stops reading a stream would hold a graceful stop
+    // forever (HTTP/2 flow control): past the grace, close regardless.
+    tokio::select! {
+        served = serve => served?,
+        _ = async {
+            forced_stop.cancelled().await;
+            tokio::time::sleep(GRPC_DRAIN_GRACE).await;
+        } => tracing::warn!("closing gRPC connections that did not finish within {GRPC_DRAIN_GRACE:?}"),
+    }
     stopper.await?;
     tracing::info!("liveproc stopped");
     Ok(())

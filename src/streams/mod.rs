@@ -24,6 +24,7 @@ use crate::processing::feed::Feed;
 use crate::proto::timestamp_from_millis;
 use crate::proto::v1 as pb;
 use crate::registry::now_millis;
+use crate::replay::buffer::ReplayBuffer;
 pub use stats::SessionStats;
 
 /// Events kept for watchers that are a little behind.
@@ -97,6 +98,8 @@ pub struct LiveStream {
     pub thumbnails: Feed<pb::Thumbnail>,
     /// Motion clips produced for this stream.
     pub motion_clips: Feed<pb::MotionClip>,
+    /// The rewind buffer (empty unless replay is on).
+    pub replay: ReplayBuffer,
 }
 
 /// Holds the publisher slot of a stream; releasing it on drop.
@@ -129,11 +132,11 @@ impl LiveStream {
         processing: Processing,
         cancel: CancellationToken,
         watchers_end: CancellationToken,
+        replay_budget: usize,
     ) -> Self {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (processing_tx, _) = watch::channel(processing.clone());
         Self {
-            stream_ref,
             status: Mutex::new(Status {
                 sequence: 0,
                 state: pb::StreamState::Idle,
@@ -150,6 +153,8 @@ impl LiveStream {
             stats: Mutex::new(None),
             thumbnails: Feed::default(),
             motion_clips: Feed::default(),
+            replay: ReplayBuffer::new(replay_budget, stream_ref.to_string()),
+            stream_ref,
         }
     }
 
@@ -263,20 +268,17 @@ impl LiveStream {
 /// All streams the server knows, by [`StreamRef`].
 pub struct StreamHub {
     streams: DashMap<StreamRef, Arc<LiveStream>>,
+    /// Most media bytes a stream's replay buffer holds.
+    replay_budget: usize,
     stop_work: CancellationToken,
     end_watchers: CancellationToken,
 }
 
-impl Default for StreamHub {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl StreamHub {
-    pub fn new() -> Self {
+    pub fn new(replay_budget: usize) -> Self {
         Self {
             streams: DashMap::new(),
+            replay_budget,
             stop_work: CancellationToken::new(),
             end_watchers: CancellationToken::new(),
         }
@@ -299,6 +301,7 @@ impl StreamHub {
             processing,
             self.stop_work.child_token(),
             self.end_watchers.child_token(),
+            self.replay_budget,
         ));
         self.streams.insert(stream_ref, Arc::clone(&stream));
         stream

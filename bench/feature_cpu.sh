@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# CPU of keyframe-only thumbnails versus decoding every frame, on the same
-# 60 s 1080p30 H.264 (4 Mbit/s, GOP 2 s) + AAC input.
+# CPU per live stream of each feature, on the same 60 s 1080p30 H.264
+# (4 Mbit/s, GOP 2 s) + AAC input, against decoding every frame.
 #
-# liveproc pulls the file (file:// source: as fast as it can be parsed)
-# once without processing and once with a thumbnail every 10 s; the
-# difference in the server's CPU time is what thumbnails cost. The
-# reference decodes every frame with GStreamer (avdec_h264), the way a
-# thumbnailer that decodes the stream would.
+# liveproc pulls the file (a file:// source is played at real-time pace,
+# like a live stream) once per configuration; the server's CPU time over
+# the run is what that stream cost. The reference decodes every frame with
+# GStreamer (avdec_h264), the way a thumbnailer that decodes the stream
+# would. Also reports recording bytes written versus bytes ingested.
 #
 # Needs: a release build (make build), ffmpeg, grpcurl, python3.
 set -euo pipefail
@@ -58,6 +58,10 @@ run_stream() {
 
 parse_only=$(run_stream plain '{}')
 with_thumbs=$(run_stream thumbs '{"thumbnail":{"enabled":true,"interval_seconds":10}}')
+with_clips=$(run_stream clips '{"motion_clip":{"enabled":true,"duration_seconds":3,"interval_seconds":10}}')
+with_recording=$(run_stream rec '{"recording":{"enabled":true,"entire_stream":true}}')
+recorded_bytes=$(find "$data/recordings" -name '*.mp4' -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+ingested_bytes=$(stat -c %s "$media")
 thumbs=$(call "$key" '{"stream_id":"thumbs"}' LiveProcessing/GetThumbnail |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["sequence"])')
 
@@ -65,20 +69,30 @@ full_decode=$( { /usr/bin/time -f "%U %S" gst-launch-1.0 -q filesrc location="$m
   h264parse ! avdec_h264 ! fakesink sync=false > /dev/null; } 2>&1 | tail -1 |
   awk '{print $1 + $2}')
 
-python3 - "$parse_only" "$with_thumbs" "$full_decode" "$thumbs" <<'PY'
+python3 - "$parse_only" "$with_thumbs" "$with_clips" "$with_recording" "$full_decode" "$thumbs" \
+  "$recorded_bytes" "$ingested_bytes" <<'PY' | tee bench/feature_cpu.json
 import json, sys
-parse_only, with_thumbs, full_decode, thumbs = map(float, sys.argv[1:])
-thumb_cost = max(with_thumbs - parse_only, 0.0)
+(parse_only, with_thumbs, with_clips, with_recording, full_decode, thumbs,
+ recorded, ingested) = map(float, sys.argv[1:])
+pct = lambda cpu: round(100 * cpu / 60, 2)
 result = {
-    "input": "60 s 1080p30 H.264 4 Mbit/s GOP 2 s + AAC",
+    "input": "60 s 1080p30 H.264 4 Mbit/s GOP 2 s + AAC, paced in real time",
+    "server_cpu_s": {
+        "demux_parse_only": parse_only,
+        "thumbnails_every_10s": with_thumbs,
+        "motion_clips_3s_every_10s_mp4": with_clips,
+        "recording_entire_stream": with_recording,
+    },
+    "core_percent_per_stream": {
+        "demux_parse_only": pct(parse_only),
+        "thumbnails_every_10s": pct(with_thumbs),
+        "motion_clips_3s_every_10s_mp4": pct(with_clips),
+        "recording_entire_stream": pct(with_recording),
+        "reference_full_decode_every_frame": pct(full_decode),
+    },
     "thumbnails_made": int(thumbs),
-    "cpu_s_demux_parse_only": parse_only,
-    "cpu_s_demux_parse_plus_thumbnails_every_10s": with_thumbs,
-    "cpu_s_thumbnails_alone": round(thumb_cost, 3),
-    "cpu_s_full_decode_every_frame": full_decode,
-    "core_percent_per_live_stream_thumbnails": round(100 * with_thumbs / 60, 2),
-    "core_percent_per_live_stream_full_decode": round(100 * full_decode / 60, 2),
     "full_decode_over_keyframe_thumbnails": round(full_decode / max(with_thumbs, 1e-3), 1),
+    "recording_bytes_written_over_ingested": round(recorded / max(ingested, 1), 3),
 }
 print(json.dumps(result, indent=2))
 PY

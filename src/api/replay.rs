@@ -1,0 +1,231 @@
+//! The replay RPCs of `LiveProcessing`: rewinding subscriptions over the
+//! replay buffer, and replay clips (create, get, list, download, delete).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use super::{files, ApiState};
+use crate::error::{Error, Result};
+use crate::processing::thumbnail::to_duration;
+use crate::proto::timestamp_from_millis;
+use crate::proto::v1 as pb;
+use crate::registry::ClipRecord;
+use crate::replay::buffer::{Cursor, Gop};
+use crate::replay::clips::{self, ClipStart};
+use crate::replay::segment;
+use crate::streams::{LiveStream, StreamRef};
+use crate::validate;
+
+/// Segments buffered per subscriber: a reader that does not keep up is
+/// simply not sent more until it reads (the buffer holds the rest).
+const SEGMENT_BUFFER: usize = 2;
+
+fn millis(ts: &prost_types::Timestamp) -> i64 {
+    ts.seconds * 1000 + i64::from(ts.nanos) / 1_000_000
+}
+
+/// The first sequence a subscription starting at `start` reads.
+fn first_sequence(live: &LiveStream, start: Option<&pb::replay_start::Start>) -> Result<u64> {
+    use pb::replay_start::Start;
+    let buffer = &live.replay;
+    Ok(match start {
+        None | Some(Start::LiveEdge(_)) => buffer.next_sequence(),
+        Some(Start::Earliest(_)) => buffer.earliest(),
+        Some(Start::SecondsBeforeLive(seconds)) => {
+            let Some((_, (last_pts, _))) = buffer.edges() else {
+                return Ok(buffer.next_sequence());
+            };
+            let target = last_pts.saturating_sub(Duration::from_secs((*seconds).into()));
+            buffer
+                .find(|g| g.end_pts > target)
+                .map_or(buffer.earliest(), |g| g.sequence)
+        }
+        Some(Start::Time(ts)) => {
+            let ms = millis(ts);
+            if ms > crate::registry::now_millis() {
+                return Err(Error::invalid("start.time", "is in the future"));
+            }
+            buffer
+                .find(|g| g.end_ms > ms)
+                .map_or(buffer.next_sequence(), |g| g.sequence)
+        }
+    })
+}
+
+fn segment_message(
+    stream_id: &str,
+    gop: &Gop,
+    data: bytes::Bytes,
+    skipped: u64,
+) -> pb::ReplaySegment {
+    pb::ReplaySegment {
+        stream_id: stream_id.to_string(),
+        sequence: gop.sequence,
+        start_pts: Some(to_duration(gop.start_pts)),
+        start_time: Some(timestamp_from_millis(gop.start_ms)),
+        duration: Some(to_duration(gop.duration())),
+        format: pb::SegmentFormat::MpegTs as i32,
+        data,
+        skipped,
+    }
+}
+
+/// Sends the buffered GOPs from the start point as fast as the client
+/// reads, then follows the live edge.
+pub fn subscribe(
+    state: &ApiState,
+    live: Arc<LiveStream>,
+    req: &pb::SubscribeReplayRequest,
+) -> Result<ReceiverStream<Result<pb::ReplaySegment, Status>>> {
+    match pb::SegmentFormat::try_from(req.format) {
+        Ok(pb::SegmentFormat::Unspecified | pb::SegmentFormat::MpegTs) => {}
+        _ => {
+            return Err(Error::invalid(
+                "format",
+                "must be MPEG_TS (FMP4 segments are not available yet)",
+            ))
+        }
+    }
+    let mut cursor = Cursor::at(first_sequence(
+        &live,
+        req.start.as_ref().and_then(|s| s.start.as_ref()),
+    )?);
+    let engine = Arc::clone(&state.ingest.engine);
+    let (tx, rx) = mpsc::channel(SEGMENT_BUFFER);
+    tokio::spawn(async move {
+        let mut newest = live.replay.subscribe();
+        loop {
+            let Some((gop, skipped)) = cursor.advance(&live.replay) else {
+                // At the live edge: wait for the next GOP.
+                tokio::select! {
+                    changed = newest.changed() => if changed.is_err() { return },
+                    _ = tx.closed() => return,
+                    _ = live.watchers_end().cancelled() => {
+                        let end = if live.is_deleted() {
+                            Error::stream_not_found(&live.stream_ref.stream_id)
+                        } else {
+                            Error::ShuttingDown
+                        };
+                        let _ = tx.send(Err(end.into())).await;
+                        return;
+                    }
+                }
+                continue;
+            };
+            let job_gop = Arc::clone(&gop);
+            let data = match engine.run_job(move || segment::mpeg_ts(&job_gop)).await {
+                Ok(data) => data,
+                Err(e) => {
+                    let _ = tx.send(Err(e.into())).await;
+                    return;
+                }
+            };
+            let message = segment_message(&live.stream_ref.stream_id, &gop, data, skipped);
+            tokio::select! {
+                sent = tx.send(Ok(message)) => if sent.is_err() { return },
+                _ = live.watchers_end().cancelled() => return,
+            }
+        }
+    });
+    Ok(ReceiverStream::new(rx))
+}
+
+fn clip_path(state: &ApiState, clip: &ClipRecord) -> PathBuf {
+    clips::dir(
+        &state.data_dir,
+        &StreamRef::new(&clip.organization_id, &clip.stream_id),
+    )
+    .join(&clip.file_name)
+}
+
+pub fn to_proto(clip: &ClipRecord) -> pb::ReplayClip {
+    pb::ReplayClip {
+        id: clip.id.clone(),
+        stream_id: clip.stream_id.clone(),
+        start_time: Some(timestamp_from_millis(clip.start_time_ms)),
+        duration: Some(to_duration(Duration::from_nanos(clip.duration_ns))),
+        size_bytes: clip.size_bytes,
+        create_time: Some(timestamp_from_millis(clip.create_time_ms)),
+        title: clip.title.clone(),
+        start_pts: Some(to_duration(Duration::from_nanos(clip.start_pts_ns))),
+    }
+}
+
+pub async fn create_clip(
+    state: &ApiState,
+    live: &Arc<LiveStream>,
+    req: &pb::CreateReplayClipRequest,
+) -> Result<pb::ReplayClip> {
+    use pb::create_replay_clip_request::Start;
+    validate::name("title", &req.title)?;
+    let start = match &req.start {
+        Some(Start::StartTime(ts)) => ClipStart::Time(millis(ts)),
+        Some(Start::SecondsBeforeLive(s)) => ClipStart::BeforeLive(*s),
+        None => {
+            return Err(Error::invalid(
+                "start",
+                "set start_time or seconds_before_live",
+            ))
+        }
+    };
+    let record = clips::create(
+        &state.ingest.engine,
+        &state.data_dir,
+        live,
+        start,
+        req.duration_seconds,
+        req.title.clone(),
+    )
+    .await?;
+    state.registry.put_clip(&record)?;
+    tracing::info!(stream = %live.stream_ref, clip = %record.id, bytes = record.size_bytes, "replay clip created");
+    Ok(to_proto(&record))
+}
+
+pub fn find_clip(state: &ApiState, org_id: &str, clip_id: &str) -> Result<ClipRecord> {
+    validate::required("clip_id", clip_id)?;
+    state
+        .registry
+        .clip(org_id, clip_id)?
+        .ok_or_else(|| Error::NotFound {
+            kind: "replay clip",
+            name: clip_id.to_string(),
+        })
+}
+
+pub fn list_clips(
+    state: &ApiState,
+    org_id: &str,
+    req: &pb::ListReplayClipsRequest,
+) -> Result<pb::ListReplayClipsResponse> {
+    let page_size = validate::page_size("page_size", req.page_size)?;
+    let page = state
+        .registry
+        .list_clips(org_id, &req.stream_id, &req.page_token, page_size)?;
+    Ok(pb::ListReplayClipsResponse {
+        clips: page.items.iter().map(to_proto).collect(),
+        next_page_token: page.next_page_token,
+    })
+}
+
+pub async fn download_clip(
+    state: &ApiState,
+    org_id: &str,
+    req: &pb::DownloadReplayClipRequest,
+) -> Result<files::Chunks> {
+    let clip = find_clip(state, org_id, &req.clip_id)?;
+    files::stream(clip_path(state, &clip), req.offset).await
+}
+
+pub fn delete_clip(state: &ApiState, org_id: &str, clip_id: &str) -> Result<()> {
+    let clip = find_clip(state, org_id, clip_id)?;
+    state.registry.delete_clip(&clip)?;
+    let _ = std::fs::remove_file(clip_path(state, &clip));
+    tracing::info!(clip = %clip.id, "replay clip deleted");
+    Ok(())
+}

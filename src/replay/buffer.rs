@@ -1,0 +1,375 @@
+//! The replay ring buffer of one stream: whole GOPs (each starts at a
+//! keyframe and holds the video and audio units up to the next keyframe)
+//! with their PTS and wall-clock ranges. The media bytes are the shared
+//! `Bytes` of the parsed buffers: nothing is copied into the ring.
+//!
+//! GOPs older than the window are evicted whole, and so are the oldest when
+//! the byte budget is exceeded (logged: an eviction is never silent).
+//! Readers take `Arc<Gop>` clones under a short lock and never block the
+//! writer; they learn of new GOPs through a `watch` of the newest sequence.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use crate::pipeline::AccessUnit;
+
+/// One group of pictures.
+#[derive(Debug)]
+pub struct Gop {
+    pub sequence: u64,
+    pub start_pts: Duration,
+    pub end_pts: Duration,
+    /// Wall-clock range (ms since the epoch) the GOP was received in.
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// Video and audio units, in arrival order; the first is a keyframe.
+    pub units: Vec<AccessUnit>,
+    pub bytes: usize,
+    /// The GOP as MPEG-TS, made once when first asked for.
+    pub mpeg_ts: OnceLock<Bytes>,
+}
+
+impl Gop {
+    pub fn duration(&self) -> Duration {
+        self.end_pts.saturating_sub(self.start_pts)
+    }
+}
+
+/// Where a reader stands relative to the buffer.
+#[derive(Debug)]
+pub enum Lookup {
+    Found(Arc<Gop>),
+    /// Evicted: the oldest GOP still held is this sequence.
+    Evicted(u64),
+    /// Not produced yet.
+    Pending,
+}
+
+#[derive(Debug)]
+struct Inner {
+    gops: VecDeque<Arc<Gop>>,
+    bytes: usize,
+    window: Option<Duration>,
+    budget: usize,
+    next_sequence: u64,
+    last_budget_warning: Option<Instant>,
+}
+
+/// Sizes of what the buffer holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Held {
+    pub gops: usize,
+    pub bytes: usize,
+    pub duration: Duration,
+}
+
+#[derive(Debug)]
+pub struct ReplayBuffer {
+    inner: Mutex<Inner>,
+    newest: watch::Sender<u64>,
+    label: String,
+}
+
+impl ReplayBuffer {
+    /// An empty buffer that holds at most `budget` media bytes. `label`
+    /// names the stream in eviction logs.
+    pub fn new(budget: usize, label: String) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                gops: VecDeque::new(),
+                bytes: 0,
+                window: Some(Duration::from_secs(60)),
+                budget,
+                next_sequence: 1,
+                last_budget_warning: None,
+            }),
+            newest: watch::channel(0).0,
+            label,
+        }
+    }
+
+    /// Sets the window (`None`: the whole session, within the budget) and
+    /// evicts what falls outside it.
+    pub fn set_window(&self, window: Option<Duration>) {
+        let mut inner = self.inner.lock().expect("replay lock");
+        inner.window = window;
+        self.evict(&mut inner);
+    }
+
+    /// Drops everything (a new session, or replay turned off).
+    pub fn clear(&self) {
+        let mut inner = self.inner.lock().expect("replay lock");
+        inner.gops.clear();
+        inner.bytes = 0;
+    }
+
+    /// Adds a complete GOP; returns its sequence number.
+    pub fn push(&self, units: Vec<AccessUnit>, end_pts: Duration, end_ms: i64) -> u64 {
+        let first = &units[0];
+        let start_pts = first.pts.unwrap_or_default();
+        let bytes = units.iter().map(|u| u.data.len()).sum();
+        let mut inner = self.inner.lock().expect("replay lock");
+        let sequence = inner.next_sequence;
+        inner.next_sequence += 1;
+        let gop = Gop {
+            sequence,
+            start_pts,
+            end_pts,
+            start_ms: first.received_ms,
+            end_ms,
+            units,
+            bytes,
+            mpeg_ts: OnceLock::new(),
+        };
+        inner.bytes += gop.bytes;
+        inner.gops.push_back(Arc::new(gop));
+        self.evict(&mut inner);
+        drop(inner);
+        self.newest.send_replace(sequence);
+        sequence
+    }
+
+    fn evict(&self, inner: &mut Inner) {
+        let newest_end = inner.gops.back().map(|g| g.end_pts).unwrap_or_default();
+        let mut by_window = 0;
+        let mut by_budget = 0;
+        while let Some(oldest) = inner.gops.front() {
+            let too_old = inner
+                .window
+                .is_some_and(|w| newest_end.saturating_sub(oldest.end_pts) >= w);
+            // Keep at least the newest GOP whatever the budget.
+            let too_big = inner.bytes > inner.budget && inner.gops.len() > 1;
+            if !too_old && !too_big {
+                break;
+            }
+            if too_old {
+                by_window += 1;
+            } else {
+                by_budget += 1;
+            }
+            let gone = inner.gops.pop_front().expect("front");
+            inner.bytes -= gone.bytes;
+        }
+        if by_window > 0 {
+            tracing::debug!(stream = %self.label, gops = by_window, "replay: evicted GOPs older than the window");
+        }
+        if by_budget > 0 {
+            let now = Instant::now();
+            let quiet = inner
+                .last_budget_warning
+                .is_some_and(|t| now.duration_since(t) < Duration::from_secs(10));
+            if !quiet {
+                inner.last_budget_warning = Some(now);
+                tracing::warn!(
+                    stream = %self.label,
+                    gops = by_budget,
+                    budget_bytes = inner.budget,
+                    "replay: evicted GOPs to stay within the memory budget"
+                );
+            }
+        }
+    }
+
+    /// The GOP with `sequence`, or where the reader stands.
+    pub fn get(&self, sequence: u64) -> Lookup {
+        let inner = self.inner.lock().expect("replay lock");
+        let Some(oldest) = inner.gops.front().map(|g| g.sequence) else {
+            return if sequence < inner.next_sequence {
+                Lookup::Evicted(inner.next_sequence)
+            } else {
+                Lookup::Pending
+            };
+        };
+        if sequence < oldest {
+            return Lookup::Evicted(oldest);
+        }
+        match inner.gops.get((sequence - oldest) as usize) {
+            Some(gop) => Lookup::Found(Arc::clone(gop)),
+            None => Lookup::Pending,
+        }
+    }
+
+    /// Sequence of the oldest GOP held (or the next to come when empty).
+    pub fn earliest(&self) -> u64 {
+        let inner = self.inner.lock().expect("replay lock");
+        inner
+            .gops
+            .front()
+            .map_or(inner.next_sequence, |g| g.sequence)
+    }
+
+    /// Sequence the next GOP will have.
+    pub fn next_sequence(&self) -> u64 {
+        self.inner.lock().expect("replay lock").next_sequence
+    }
+
+    /// The first GOP that ends after `pred` says so, scanning oldest first.
+    pub fn find(&self, pred: impl Fn(&Gop) -> bool) -> Option<Arc<Gop>> {
+        let inner = self.inner.lock().expect("replay lock");
+        inner.gops.iter().find(|g| pred(g)).cloned()
+    }
+
+    /// All GOPs from the one holding PTS `from` up to the one holding
+    /// `to` (both clamped to what is held).
+    pub fn range(&self, from: Duration, to: Duration) -> Vec<Arc<Gop>> {
+        let inner = self.inner.lock().expect("replay lock");
+        inner
+            .gops
+            .iter()
+            .filter(|g| g.end_pts > from && g.start_pts < to)
+            .cloned()
+            .collect()
+    }
+
+    /// PTS and wall-clock edges of what is held: (oldest start, newest end).
+    pub fn edges(&self) -> Option<((Duration, i64), (Duration, i64))> {
+        let inner = self.inner.lock().expect("replay lock");
+        let first = inner.gops.front()?;
+        let last = inner.gops.back()?;
+        Some((
+            (first.start_pts, first.start_ms),
+            (last.end_pts, last.end_ms),
+        ))
+    }
+
+    pub fn held(&self) -> Held {
+        let inner = self.inner.lock().expect("replay lock");
+        Held {
+            gops: inner.gops.len(),
+            bytes: inner.bytes,
+            duration: match (inner.gops.front(), inner.gops.back()) {
+                (Some(a), Some(b)) => b.end_pts.saturating_sub(a.start_pts),
+                _ => Duration::ZERO,
+            },
+        }
+    }
+
+    /// Follows the newest sequence.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.newest.subscribe()
+    }
+}
+
+/// A reader's place in the buffer: the next GOP it wants, and how many it
+/// lost to eviction since it last got one.
+#[derive(Debug)]
+pub struct Cursor {
+    next: u64,
+    skipped: u64,
+}
+
+impl Cursor {
+    pub fn at(sequence: u64) -> Self {
+        Self {
+            next: sequence,
+            skipped: 0,
+        }
+    }
+
+    /// The next GOP with the number of GOPs skipped just before it, or
+    /// `None` when the reader is at the live edge.
+    pub fn advance(&mut self, buffer: &ReplayBuffer) -> Option<(Arc<Gop>, u64)> {
+        loop {
+            match buffer.get(self.next) {
+                Lookup::Found(gop) => {
+                    self.next += 1;
+                    return Some((gop, std::mem::take(&mut self.skipped)));
+                }
+                Lookup::Evicted(oldest) => {
+                    self.skipped += oldest - self.next;
+                    self.next = oldest;
+                }
+                Lookup::Pending => return None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::Codec;
+
+    fn unit(pts_ms: u64, keyframe: bool, size: usize) -> AccessUnit {
+        AccessUnit {
+            codec: Codec::H264,
+            pts: Some(Duration::from_millis(pts_ms)),
+            dts: Some(Duration::from_millis(pts_ms)),
+            duration: Some(Duration::from_millis(1000)),
+            keyframe,
+            data: Bytes::from(vec![0u8; size]),
+            caps: None,
+            received_ms: pts_ms as i64,
+        }
+    }
+
+    fn push_gop(buffer: &ReplayBuffer, start_s: u64, size: usize) -> u64 {
+        buffer.push(
+            vec![unit(start_s * 1000, true, size)],
+            Duration::from_secs(start_s + 1),
+            (start_s as i64 + 1) * 1000,
+        )
+    }
+
+    #[test]
+    fn evicts_by_window_and_budget() {
+        let buffer = ReplayBuffer::new(10_000, "t".into());
+        buffer.set_window(Some(Duration::from_secs(5)));
+        for s in 0..10 {
+            push_gop(&buffer, s, 100);
+        }
+        // Newest ends at 10 s: GOPs ending at or before 5 s are gone.
+        assert_eq!(buffer.earliest(), 6);
+        assert_eq!(buffer.held().gops, 5);
+        assert!(matches!(buffer.get(2), Lookup::Evicted(6)));
+        assert!(matches!(buffer.get(11), Lookup::Pending));
+
+        buffer.set_window(None);
+        for s in 10..40 {
+            push_gop(&buffer, s, 1000);
+        }
+        let held = buffer.held();
+        assert!(held.bytes <= 10_000, "{held:?}");
+        assert_eq!(held.gops, 10);
+    }
+
+    #[test]
+    fn a_reader_behind_the_eviction_point_is_told() {
+        let buffer = ReplayBuffer::new(1 << 20, "t".into());
+        buffer.set_window(Some(Duration::from_secs(3)));
+        let mut cursor = Cursor::at(buffer.earliest());
+        push_gop(&buffer, 0, 10);
+        let (gop, skipped) = cursor.advance(&buffer).unwrap();
+        assert_eq!((gop.sequence, skipped), (1, 0));
+        assert!(cursor.advance(&buffer).is_none());
+        for s in 1..10 {
+            push_gop(&buffer, s, 10);
+        }
+        // GOPs 2..=7 were evicted while it did not read.
+        let (gop, skipped) = cursor.advance(&buffer).unwrap();
+        assert_eq!((gop.sequence, skipped), (8, 6));
+        let (gop, skipped) = cursor.advance(&buffer).unwrap();
+        assert_eq!((gop.sequence, skipped), (9, 0));
+    }
+
+    #[test]
+    fn ranges_and_lookups() {
+        let buffer = ReplayBuffer::new(1 << 20, "t".into());
+        buffer.set_window(None);
+        for s in 0..10 {
+            push_gop(&buffer, s, 10);
+        }
+        let range = buffer.range(Duration::from_millis(2500), Duration::from_millis(5000));
+        let starts: Vec<u64> = range.iter().map(|g| g.start_pts.as_secs()).collect();
+        assert_eq!(starts, [2, 3, 4]);
+        let Lookup::Found(gop) = buffer.get(4) else {
+            panic!()
+        };
+        assert_eq!(gop.start_pts, Duration::from_secs(3));
+        assert_eq!(buffer.edges().unwrap().1 .0, Duration::from_secs(10));
+    }
+}

@@ -1,0 +1,142 @@
+//! Replay clips: a moment of a stream cut from the replay buffer on
+//! keyframes (the clip starts at the keyframe at or before the requested
+//! start) and remuxed to a faststart MP4 without re-encoding, saved in the
+//! data dir and catalogued, so it outlives the buffer, the session and
+//! restarts. "The last 30 seconds" is one call (`seconds_before_live`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::options::ClipFormat;
+use crate::processing::{clip, ProcessingEngine};
+use crate::registry::{now_millis, secrets, ClipRecord};
+use crate::streams::{LiveStream, StreamRef};
+
+/// Where a clip starts.
+#[derive(Debug, Clone, Copy)]
+pub enum ClipStart {
+    /// Wall-clock time, ms since the epoch.
+    Time(i64),
+    /// Seconds before the newest media in the buffer.
+    BeforeLive(u32),
+}
+
+/// Folder of a stream's clips: `<data_dir>/clips/<org>/<stream>/`.
+pub fn dir(data_dir: &Path, stream: &StreamRef) -> PathBuf {
+    data_dir
+        .join("clips")
+        .join(&stream.organization_id)
+        .join(&stream.stream_id)
+}
+
+/// Cuts, remuxes, saves and catalogues a clip.
+pub async fn create(
+    engine: &ProcessingEngine,
+    data_dir: &Path,
+    stream: &Arc<LiveStream>,
+    start: ClipStart,
+    duration_seconds: u32,
+    title: String,
+) -> Result<ClipRecord> {
+    if duration_seconds == 0 {
+        return Err(Error::invalid("duration_seconds", "must be at least 1"));
+    }
+    let Some(((first_pts, first_ms), (last_pts, last_ms))) = stream.replay.edges() else {
+        return Err(Error::NotLive {
+            stream_id: stream.stream_ref.stream_id.clone(),
+            what: "the replay buffer is empty (is replay enabled and the stream live?)",
+        });
+    };
+    let from = match start {
+        ClipStart::BeforeLive(seconds) => {
+            let back = Duration::from_secs(seconds.into());
+            if back > last_pts.saturating_sub(first_pts) {
+                return Err(Error::invalid(
+                    "seconds_before_live",
+                    format!(
+                        "must be at most {} (the replay buffer holds {:.1} s)",
+                        (last_pts - first_pts).as_secs(),
+                        (last_pts - first_pts).as_secs_f64()
+                    ),
+                ));
+            }
+            last_pts - back
+        }
+        ClipStart::Time(ms) => {
+            if ms < first_ms {
+                return Err(Error::invalid(
+                    "start_time",
+                    "is before the oldest media in the replay buffer",
+                ));
+            }
+            if ms > last_ms {
+                return Err(Error::invalid("start_time", "is in the future"));
+            }
+            let gop = stream
+                .replay
+                .find(|g| g.end_ms > ms)
+                .ok_or_else(|| Error::invalid("start_time", "is outside the replay buffer"))?;
+            // Within the GOP, interpolate wall clock to stream time.
+            let into = Duration::from_millis((ms - gop.start_ms).max(0) as u64);
+            gop.start_pts + into.min(gop.duration())
+        }
+    };
+    let to = from + Duration::from_secs(duration_seconds.into());
+    let gops = stream.replay.range(from, to);
+    let Some(first) = gops.first() else {
+        return Err(Error::invalid(
+            "start",
+            "no media in the replay buffer there",
+        ));
+    };
+    let (start_pts, start_ms) = (first.start_pts, first.start_ms);
+    let end_pts = gops.last().map_or(start_pts, |g| g.end_pts);
+    // Whole GOPs from the keyframe at or before `from`, cut at `to`.
+    let units: Vec<_> = gops
+        .iter()
+        .flat_map(|g| g.units.iter())
+        .filter(|u| u.pts.is_some_and(|p| p < to))
+        .cloned()
+        .collect();
+    let clip_end = end_pts.min(to);
+    let made = engine
+        .run_job(move || clip::build(&units, ClipFormat::Mp4, 0))
+        .await?;
+
+    let id = format!(
+        "clip_{:012x}{}",
+        now_millis(),
+        &secrets::new_stream_id()[3..9]
+    );
+    let file_name = format!("{id}.mp4");
+    let folder = dir(data_dir, &stream.stream_ref);
+    let size = made.data.len() as u64;
+    let data = made.data;
+    let path = folder.join(&file_name);
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        std::fs::create_dir_all(&folder)?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, &data)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    })
+    .await
+    .map_err(|e| Error::Storage(e.to_string()))?
+    .map_err(|e| Error::Storage(format!("saving the clip: {e}")))?;
+
+    let record = ClipRecord {
+        id,
+        organization_id: stream.stream_ref.organization_id.clone(),
+        stream_id: stream.stream_ref.stream_id.clone(),
+        file_name,
+        title,
+        start_time_ms: start_ms,
+        start_pts_ns: start_pts.as_nanos() as u64,
+        duration_ns: clip_end.saturating_sub(start_pts).as_nanos() as u64,
+        size_bytes: size,
+        create_time_ms: now_millis(),
+    };
+    Ok(record)
+}

@@ -1,0 +1,334 @@
+//! Replay through the real server with real H.264/AAC over SRT: segments
+//! start at keyframes, are contiguous and concatenate into a playable
+//! stream; eviction keeps the window (a reader that falls behind it is
+//! told, see the unit tests of `replay::buffer`);
+//! clips cut on keyframes match the request, play, and outlive a restart.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use liveproc::proto::v1 as pb;
+use pb::replay_start::Start;
+use pb::StreamState;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+fn replay(seconds: u32) -> pb::ProcessingOptions {
+    pb::ProcessingOptions {
+        replay: Some(pb::ReplayOptions {
+            enabled: true,
+            duration_seconds: seconds,
+            entire_stream: false,
+        }),
+        ..Default::default()
+    }
+}
+
+async fn subscribe(
+    server: &Server,
+    key: &str,
+    start: Start,
+) -> tonic::Streaming<pb::ReplaySegment> {
+    server
+        .live()
+        .await
+        .subscribe_replay(authed(
+            pb::SubscribeReplayRequest {
+                stream_id: "cam".into(),
+                start: Some(pb::ReplayStart { start: Some(start) }),
+                format: pb::SegmentFormat::MpegTs as i32,
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn next(sub: &mut tonic::Streaming<pb::ReplaySegment>) -> pb::ReplaySegment {
+    within(30, "a replay segment", sub.message())
+        .await
+        .unwrap()
+        .expect("replay stream ended")
+}
+
+/// Waits until the stream has received `frames` video frames.
+async fn until_frames(server: &Server, key: &str, frames: u64) {
+    within(60, "media to arrive", async {
+        loop {
+            let stats = get_stream(server, key, "cam").await.unwrap().ingest_stats;
+            if stats.is_some_and(|s| s.video_frames >= frames) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_are_whole_gops_that_concatenate() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let stream = create_stream(&server, key, "cam", Some(replay(60)))
+        .await
+        .unwrap();
+    let mut watch = Watcher::start(&server, key, "cam").await;
+    let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts());
+    assert!(within(40, "ffmpeg", wait_child(ffmpeg)).await.success());
+    watch.until_state(StreamState::Ended, 20).await;
+
+    // The whole 10 s session is in the buffer: 10 GOPs of 1 s.
+    let mut sub = subscribe(&server, key, Start::Earliest(true)).await;
+    let mut segments = vec![];
+    for _ in 0..10 {
+        segments.push(next(&mut sub).await);
+    }
+    let mut joined = vec![];
+    for (i, seg) in segments.iter().enumerate() {
+        assert_eq!(seg.skipped, 0);
+        assert!(
+            (secs(&seg.duration) - 1.0).abs() < 0.1,
+            "GOP {i}: {:?}",
+            seg.duration
+        );
+        if i > 0 {
+            let prev = &segments[i - 1];
+            assert_eq!(seg.sequence, prev.sequence + 1);
+            let end = secs(&prev.start_pts) + secs(&prev.duration);
+            assert!(
+                (end - secs(&seg.start_pts)).abs() < 0.01,
+                "gap before GOP {i}"
+            );
+        }
+        // Each decodes alone: all its 30 frames.
+        let probe = ffprobe(&seg.data);
+        let video = probe["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["codec_type"] == "video")
+            .expect("video in the segment")
+            .clone();
+        let frames: u32 = video["nb_read_frames"].as_str().unwrap().parse().unwrap();
+        if i < 9 {
+            assert_eq!(frames, 30, "GOP {i}");
+        } else {
+            // The caller may lose its very last packets as it hangs up.
+            assert!(frames >= 28, "last GOP: {frames} frames");
+        }
+        joined.extend_from_slice(&seg.data);
+    }
+    let probe = ffprobe(&joined);
+    let duration: f64 = probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (duration - 10.0).abs() <= 0.5,
+        "concatenation plays {duration} s"
+    );
+    let streams = probe["streams"].as_array().unwrap();
+    assert!(streams.iter().any(|s| s["codec_name"] == "aac"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_buffer_keeps_the_window() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let stream = create_stream(&server, key, "cam", Some(replay(3)))
+        .await
+        .unwrap();
+    let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
+    until_frames(&server, key, 150).await;
+
+    // A new reader from the earliest sees only about the window.
+    let mut fresh = subscribe(&server, key, Start::Earliest(true)).await;
+    let oldest = next(&mut fresh).await;
+    let live_edge = get_stream(&server, key, "cam").await.unwrap();
+    assert_eq!(live_edge.state(), StreamState::Live);
+    let mut held = vec![oldest];
+    let mut live = subscribe(&server, key, Start::LiveEdge(true)).await;
+    let newest = next(&mut live).await;
+    while held.last().unwrap().sequence + 1 < newest.sequence {
+        held.push(next(&mut fresh).await);
+    }
+    let window: f64 = held.iter().map(|s| secs(&s.duration)).sum();
+    assert!(
+        (2.0..=5.0).contains(&window),
+        "buffer held {window} s for a 3 s window"
+    );
+    assert!(within(40, "ffmpeg", wait_child(ffmpeg)).await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_seconds_become_a_clip_that_outlives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start_in(&data);
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.clone();
+    let stream = create_stream(&server, &key, "cam", Some(replay(60)))
+        .await
+        .unwrap();
+    let source = test_ts_25s();
+    let ffmpeg = srt_publish(&server.srt_url(&stream), source);
+    until_frames(&server, &key, 16 * 30).await;
+    let mut sub = subscribe(&server, &key, Start::Earliest(true)).await;
+    let session_start = secs(&next(&mut sub).await.start_pts);
+
+    // "The last 10 seconds", in one call.
+    let started = Instant::now();
+    let clip = server
+        .live()
+        .await
+        .create_replay_clip(authed(
+            pb::CreateReplayClipRequest {
+                stream_id: "cam".into(),
+                start: Some(pb::create_replay_clip_request::Start::SecondsBeforeLive(10)),
+                duration_seconds: 10,
+                title: "the goal".into(),
+            },
+            &key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    eprintln!(
+        "10 s replay clip created in {:?}, {} bytes",
+        started.elapsed(),
+        clip.size_bytes
+    );
+    assert_eq!(clip.title, "the goal");
+    assert!(
+        (secs(&clip.duration) - 10.0).abs() <= 1.0,
+        "{:?}",
+        clip.duration
+    );
+
+    let bytes = download_clip(&server, &key, &clip.id).await;
+    assert_eq!(bytes.len() as u64, clip.size_bytes);
+    let probe = ffprobe(&bytes);
+    let duration: f64 = probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (duration - secs(&clip.duration)).abs() <= 0.5,
+        "MP4 plays {duration} s"
+    );
+    let codecs: Vec<&str> = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_name"].as_str().unwrap())
+        .collect();
+    assert!(
+        codecs.contains(&"h264") && codecs.contains(&"aac"),
+        "{codecs:?}"
+    );
+    // It starts on the keyframe of the requested moment: its first frame
+    // is the source frame at that stream time.
+    let offset = secs(&clip.start_pts) - session_start;
+    assert!(
+        (offset - offset.round()).abs() < 0.01,
+        "starts on a keyframe (GOP 1 s): {offset}"
+    );
+    let first_frame = first_frame_rgb(&bytes);
+    let reference = source_frame_rgb(source, (offset * 30.0).round() as u32);
+    let db = psnr(&first_frame, &reference);
+    assert!(db >= 35.0, "clip's first frame vs source: {db:.1} dB");
+
+    // Out of range requests name the field.
+    let mut live = server.live().await;
+    let in_future = prost_types::Timestamp {
+        seconds: 4_000_000_000,
+        nanos: 0,
+    };
+    for (start, field) in [
+        (
+            pb::create_replay_clip_request::Start::StartTime(in_future),
+            "start_time",
+        ),
+        (
+            pb::create_replay_clip_request::Start::SecondsBeforeLive(3600),
+            "seconds_before_live",
+        ),
+    ] {
+        let status = live
+            .create_replay_clip(authed(
+                pb::CreateReplayClipRequest {
+                    stream_id: "cam".into(),
+                    start: Some(start),
+                    duration_seconds: 5,
+                    title: String::new(),
+                },
+                &key,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        assert_eq!(
+            details.bad_request().unwrap().field_violations[0].field,
+            field
+        );
+    }
+    assert!(within(40, "ffmpeg", wait_child(ffmpeg)).await.success());
+
+    // After the stream ended and the server restarted, the clip is there.
+    drop(sub);
+    server.stop();
+    let server = Server::start_in(&data);
+    let listed = server
+        .live()
+        .await
+        .list_replay_clips(authed(
+            pb::ListReplayClipsRequest {
+                stream_id: "cam".into(),
+                ..Default::default()
+            },
+            &key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .clips;
+    assert_eq!(listed, vec![clip.clone()]);
+    assert!(download_clip(&server, &key, &clip.id).await == bytes);
+}
+
+async fn download_clip(server: &Server, key: &str, id: &str) -> Vec<u8> {
+    let mut chunks = server
+        .live()
+        .await
+        .download_replay_clip(authed(
+            pb::DownloadReplayClipRequest {
+                clip_id: id.into(),
+                offset: 0,
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut data = vec![];
+    while let Some(chunk) = chunks.message().await.unwrap() {
+        data.extend_from_slice(&chunk.data);
+    }
+    data
+}
+
+/// The first video frame of an MP4, as RGB24, decoded by ffmpeg.
+fn first_frame_rgb(mp4: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clip.mp4");
+    std::fs::write(&path, mp4).unwrap();
+    source_frame_rgb(&path, 0)
+}
