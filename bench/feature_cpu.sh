@@ -60,6 +60,15 @@ parse_only=$(run_stream plain '{}')
 with_thumbs=$(run_stream thumbs '{"thumbnail":{"enabled":true,"interval_seconds":10}}')
 with_clips=$(run_stream clips '{"motion_clip":{"enabled":true,"duration_seconds":3,"interval_seconds":10}}')
 with_recording=$(run_stream rec '{"recording":{"enabled":true,"entire_stream":true}}')
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
+rss_before_replay=$(rss_kb)
+with_replay=$(run_stream replay '{"replay":{"enabled":true,"duration_seconds":120}}')
+rss_after_replay=$(rss_kb)
+replay_bytes=$(call "$key" '{"stream_id":"replay"}' LiveProcessing/GetStream |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["replayWindow"]["bytes"])')
+call "$key" '{"stream_id":"replay","seconds_before_live":60,"duration_seconds":60}' \
+  LiveProcessing/CreateReplayClip > /dev/null
+clip_ms=$(grep "replay clip created" "$data/err" | tail -1 | sed -n 's/.*took_ms=\([0-9.]*\).*/\1/p')
 recorded_bytes=$(find "$data/recordings" -name '*.mp4' -printf '%s\n' | awk '{s += $1} END {print s + 0}')
 ingested_bytes=$(stat -c %s "$media")
 thumbs=$(call "$key" '{"stream_id":"thumbs"}' LiveProcessing/GetThumbnail |
@@ -70,10 +79,12 @@ full_decode=$( { /usr/bin/time -f "%U %S" gst-launch-1.0 -q filesrc location="$m
   awk '{print $1 + $2}')
 
 python3 - "$parse_only" "$with_thumbs" "$with_clips" "$with_recording" "$full_decode" "$thumbs" \
-  "$recorded_bytes" "$ingested_bytes" <<'PY' | tee bench/feature_cpu.json
+  "$recorded_bytes" "$ingested_bytes" "$with_replay" "$rss_before_replay" "$rss_after_replay" \
+  "$replay_bytes" "$clip_ms" <<'PY' | tee bench/feature_cpu.json
 import json, sys
 (parse_only, with_thumbs, with_clips, with_recording, full_decode, thumbs,
- recorded, ingested) = map(float, sys.argv[1:])
+ recorded, ingested, with_replay, rss0, rss1, replay_bytes, clip_ms) = map(float, sys.argv[1:])
+rss_growth = (rss1 - rss0) * 1024
 pct = lambda cpu: round(100 * cpu / 60, 2)
 result = {
     "input": "60 s 1080p30 H.264 4 Mbit/s GOP 2 s + AAC, paced in real time",
@@ -82,14 +93,20 @@ result = {
         "thumbnails_every_10s": with_thumbs,
         "motion_clips_3s_every_10s_mp4": with_clips,
         "recording_entire_stream": with_recording,
+        "replay_buffer_120s": with_replay,
     },
     "core_percent_per_stream": {
         "demux_parse_only": pct(parse_only),
         "thumbnails_every_10s": pct(with_thumbs),
         "motion_clips_3s_every_10s_mp4": pct(with_clips),
         "recording_entire_stream": pct(with_recording),
+        "replay_buffer_120s": pct(with_replay),
         "reference_full_decode_every_frame": pct(full_decode),
     },
+    "replay_media_bytes_held": int(replay_bytes),
+    "replay_server_rss_growth_bytes": int(rss_growth),
+    "replay_rss_growth_over_media_held": round(rss_growth / max(replay_bytes, 1), 3),
+    "replay_clip_60s_create_ms": clip_ms,
     "thumbnails_made": int(thumbs),
     "full_decode_over_keyframe_thumbnails": round(full_decode / max(with_thumbs, 1e-3), 1),
     "recording_bytes_written_over_ingested": round(recorded / max(ingested, 1), 3),

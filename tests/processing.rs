@@ -354,5 +354,5 @@ async fn no_thumbnail_yet_is_not_found_and_at_needs_replay() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::Unimplemented);
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
 }

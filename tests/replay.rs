@@ -245,6 +245,37 @@ async fn the_last_seconds_become_a_clip_that_outlives_a_restart() {
     let db = psnr(&first_frame, &reference);
     assert!(db >= 35.0, "clip's first frame vs source: {db:.1} dB");
 
+    // A frame at a chosen moment, decoded on demand from its GOP: 2.5 s
+    // into the session, between keyframes.
+    let moment = {
+        let mut t = clip_start_time(&server, &key).await;
+        t.nanos += 500_000_000;
+        t.seconds += 2 + i64::from(t.nanos / 1_000_000_000);
+        t.nanos %= 1_000_000_000;
+        t
+    };
+    let still = server
+        .live()
+        .await
+        .get_thumbnail(authed(
+            pb::GetThumbnailRequest {
+                stream_id: "cam".into(),
+                at: Some(moment),
+            },
+            &key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let frame = ((secs(&still.pts) - session_start) * 30.0).round() as u32;
+    assert!((60..=90).contains(&frame), "frame {frame} for 2.5 s in");
+    let image = image::load_from_memory(&still.data).unwrap().to_rgb8();
+    let db = psnr(image.as_raw(), &source_frame_rgb(source, frame));
+    assert!(
+        db >= 30.0,
+        "frame at a moment vs source frame {frame}: {db:.1} dB"
+    );
+
     // Out of range requests name the field.
     let mut live = server.live().await;
     let in_future = prost_types::Timestamp {
@@ -331,4 +362,15 @@ fn first_frame_rgb(mp4: &[u8]) -> Vec<u8> {
     let path = dir.path().join("clip.mp4");
     std::fs::write(&path, mp4).unwrap();
     source_frame_rgb(&path, 0)
+}
+
+/// Wall-clock start of the oldest GOP held.
+async fn clip_start_time(server: &Server, key: &str) -> prost_types::Timestamp {
+    get_stream(server, key, "cam")
+        .await
+        .unwrap()
+        .replay_window
+        .expect("replay window")
+        .earliest_time
+        .unwrap()
 }

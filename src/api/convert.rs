@@ -34,6 +34,7 @@ pub fn stream(
     record: &StreamRecord,
     state: pb::StreamState,
     stats: Option<pb::IngestStats>,
+    replay_window: Option<pb::ReplayWindow>,
     srt_public_addr: &str,
 ) -> pb::Stream {
     pb::Stream {
@@ -49,5 +50,6 @@ pub fn stream(
         create_time: Some(timestamp_from_millis(record.create_time_ms)),
         source_uri: record.source_uri.clone().unwrap_or_default(),
         ingest_stats: stats,
+        replay_window,
     }
 }

@@ -66,8 +66,18 @@ impl LiveProcessingService {
             .hub
             .get(&StreamRef::new(&record.organization_id, &record.id));
         let state = live.as_ref().map_or(StreamState::Idle, |s| s.state());
-        let stats = live.and_then(|s| s.session_stats()).map(|s| s.to_proto());
-        convert::stream(record, state, stats, &self.state.srt_public_addr)
+        let stats = live
+            .as_ref()
+            .and_then(|s| s.session_stats())
+            .map(|s| s.to_proto());
+        let replay_window = live.as_ref().and_then(|s| replay::window_of(s));
+        convert::stream(
+            record,
+            state,
+            stats,
+            replay_window,
+            &self.state.srt_public_addr,
+        )
     }
 
     /// The running side of a stream of the calling organization.
@@ -320,9 +330,10 @@ impl LiveProcessing for LiveProcessingService {
     ) -> Result<Response<pb::Thumbnail>, Status> {
         let req = request.get_ref();
         let live = self.live_stream(request.metadata(), &req.stream_id)?;
-        if req.at.is_some() {
-            // A frame at a chosen time needs the replay buffer.
-            return Err(Error::Unimplemented("GetThumbnail with `at` (needs replay)").into());
+        if let Some(at) = &req.at {
+            return Ok(Response::new(
+                replay::thumbnail_at(&self.state, &live, at).await?,
+            ));
         }
         live.thumbnails.latest().map(Response::new).ok_or_else(|| {
             Error::NotFound {

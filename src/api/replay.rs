@@ -135,6 +135,71 @@ pub fn subscribe(
     Ok(ReceiverStream::new(rx))
 }
 
+/// A frame at wall-clock moment `at` inside the replay window, decoded on
+/// demand from the GOP that holds it (only as far as that frame) and
+/// encoded like the stream's thumbnails.
+pub async fn thumbnail_at(
+    state: &ApiState,
+    live: &Arc<LiveStream>,
+    at: &prost_types::Timestamp,
+) -> Result<pb::Thumbnail> {
+    let ms = millis(at);
+    let Some(((_, first_ms), (_, last_ms))) = live.replay.edges() else {
+        return Err(Error::NotLive {
+            stream_id: live.stream_ref.stream_id.clone(),
+            what: "the replay buffer is empty (is replay enabled and the stream live?)",
+        });
+    };
+    if ms < first_ms || ms > last_ms {
+        return Err(Error::invalid("at", "must be inside the replay window"));
+    }
+    let gop = live
+        .replay
+        .find(|g| g.end_ms > ms)
+        .ok_or_else(|| Error::invalid("at", "must be inside the replay window"))?;
+    let target = gop.start_pts + Duration::from_millis((ms - gop.start_ms).max(0) as u64);
+    let target = target.min(gop.end_pts.saturating_sub(Duration::from_millis(1)));
+    let settings = live.processing().borrow().thumbnail;
+    let (width, height, format) = settings.map_or((None, None, Default::default()), |t| {
+        (t.width, t.height, t.format)
+    });
+    let job_gop = Arc::clone(&gop);
+    let image = state
+        .ingest
+        .engine
+        .run_job(move || {
+            let video: Vec<_> = job_gop
+                .units
+                .iter()
+                .filter(|u| u.codec.is_video())
+                .collect();
+            crate::processing::still::encode_at(&video, Some(target), width, height, format)
+        })
+        .await?;
+    Ok(pb::Thumbnail {
+        stream_id: live.stream_ref.stream_id.clone(),
+        sequence: 0,
+        pts: Some(to_duration(image.pts.unwrap_or(target))),
+        capture_time: Some(timestamp_from_millis(ms)),
+        width: image.width,
+        height: image.height,
+        format: format.to_proto() as i32,
+        data: image.data,
+    })
+}
+
+/// What a stream's replay buffer holds, for `Stream.replay_window`.
+pub fn window_of(live: &LiveStream) -> Option<pb::ReplayWindow> {
+    let held = live.replay.held();
+    let ((_, earliest_ms), _) = live.replay.edges()?;
+    Some(pb::ReplayWindow {
+        earliest_time: Some(timestamp_from_millis(earliest_ms)),
+        duration: Some(to_duration(held.duration)),
+        gops: held.gops as u32,
+        bytes: held.bytes as u64,
+    })
+}
+
 fn clip_path(state: &ApiState, clip: &ClipRecord) -> PathBuf {
     clips::dir(
         &state.data_dir,
@@ -173,6 +238,7 @@ pub async fn create_clip(
             ))
         }
     };
+    let started = std::time::Instant::now();
     let record = clips::create(
         &state.ingest.engine,
         &state.data_dir,
@@ -183,7 +249,14 @@ pub async fn create_clip(
     )
     .await?;
     state.registry.put_clip(&record)?;
-    tracing::info!(stream = %live.stream_ref, clip = %record.id, bytes = record.size_bytes, "replay clip created");
+    tracing::info!(
+        stream = %live.stream_ref,
+        clip = %record.id,
+        bytes = record.size_bytes,
+        media_ms = record.duration_ns / 1_000_000,
+        took_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "replay clip created"
+    );
     Ok(to_proto(&record))
 }
 

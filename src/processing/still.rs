@@ -1,6 +1,8 @@
-//! One still image from one keyframe: `appsrc ! parse ! decode ! scale !
-//! convert ! encode ! appsink`, fed with that keyframe alone (it carries its
-//! parameter sets), so exactly one frame is decoded.
+//! One still image: `appsrc ! parse ! decode ! scale ! convert ! encode !
+//! appsink`. For a thumbnail it is fed one keyframe alone (it carries its
+//! parameter sets), so exactly one frame is decoded; for a frame at a
+//! chosen moment, the units from the GOP's keyframe up to that frame, and
+//! only the frame wanted reaches the encoder.
 
 use bytes::Bytes;
 use gstreamer as gst;
@@ -15,6 +17,8 @@ pub struct Still {
     pub width: u32,
     pub height: u32,
     pub data: Bytes,
+    /// Presentation time of the frame shown.
+    pub pts: Option<std::time::Duration>,
 }
 
 fn encoder(format: ImageFormat) -> JobResult<gst::Element> {
@@ -39,6 +43,20 @@ pub fn encode(
     height: Option<u32>,
     format: ImageFormat,
 ) -> JobResult<Still> {
+    encode_at(&[keyframe], None, width, height, format)
+}
+
+/// Decodes `units` (a keyframe, then the frames after it in decode order)
+/// and encodes the first frame shown at or after `at` (PTS), or the first
+/// frame when `at` is `None`. Blocking.
+pub fn encode_at(
+    units: &[&AccessUnit],
+    at: Option<std::time::Duration>,
+    width: Option<u32>,
+    height: Option<u32>,
+    format: ImageFormat,
+) -> JobResult<Still> {
+    let keyframe = *units.first().ok_or("no frames to decode")?;
     let caps = keyframe.caps.as_ref().ok_or("keyframe without caps")?;
     let source_size = keyframe
         .picture_size()
@@ -81,9 +99,31 @@ pub fn encode(
     gst::Element::link_many(elements).map_err(|e| e.to_string())?;
 
     let offset = keyframe.dts.or(keyframe.pts).unwrap_or_default();
-    gst_job::feed(&src, &[keyframe], offset)?;
+    if let Some(at) = at {
+        // Frames shown before the moment wanted are decoded (they are
+        // references) but go no further.
+        let from = gst::ClockTime::from_nseconds(at.saturating_sub(offset).as_nanos() as u64);
+        // Frames after it are not encoded either.
+        let pad = scale.static_pad("sink").ok_or("videoscale without pad")?;
+        let passed = std::sync::atomic::AtomicBool::new(false);
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let early = info
+                .buffer()
+                .is_some_and(|b| b.pts().is_some_and(|pts| pts < from));
+            if early || passed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return gst::PadProbeReturn::Drop;
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    gst_job::feed(&src, units, offset)?;
     let samples = gst_job::collect(&pipeline, &sink)?;
-    let data = gst_job::concat(&samples)?;
+    // One image: the first frame that passed.
+    let data = gst_job::concat(&samples[..samples.len().min(1)])?;
+    let pts = samples
+        .first()
+        .and_then(|s| s.buffer().and_then(|b| b.pts()))
+        .map(|pts| offset + std::time::Duration::from_nanos(pts.nseconds()));
     if data.is_empty() {
         return Err("the keyframe decoded to no image".into());
     }
@@ -91,5 +131,6 @@ pub fn encode(
         width: out_w,
         height: out_h,
         data: Bytes::from(data),
+        pts,
     })
 }
