@@ -256,12 +256,7 @@ impl LiveProcessing for LiveProcessingService {
                 let event = tokio::select! {
                     _ = tx.closed() => return,
                     _ = live.watchers_end().cancelled() => {
-                        let end = if live.is_deleted() {
-                            Error::stream_not_found(&live.stream_ref.stream_id)
-                        } else {
-                            Error::ShuttingDown
-                        };
-                        let _ = tx.send(Err(end.into())).await;
+                        let _ = tx.send(Err(live.end_reason().into())).await;
                         return;
                     }
                     event = events.recv() => event,
@@ -483,12 +478,7 @@ fn follow_feed<T: Clone + Send + 'static>(
             let item = tokio::select! {
                 _ = tx.closed() => return,
                 _ = live.watchers_end().cancelled() => {
-                    let end = if live.is_deleted() {
-                        Error::stream_not_found(&live.stream_ref.stream_id)
-                    } else {
-                        Error::ShuttingDown
-                    };
-                    let _ = tx.send(Err(end.into())).await;
+                    let _ = tx.send(Err(live.end_reason().into())).await;
                     return;
                 }
                 item = items.recv() => item,

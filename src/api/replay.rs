@@ -106,12 +106,7 @@ pub fn subscribe(
                     changed = newest.changed() => if changed.is_err() { return },
                     _ = tx.closed() => return,
                     _ = live.watchers_end().cancelled() => {
-                        let end = if live.is_deleted() {
-                            Error::stream_not_found(&live.stream_ref.stream_id)
-                        } else {
-                            Error::ShuttingDown
-                        };
-                        let _ = tx.send(Err(end.into())).await;
+                        let _ = tx.send(Err(live.end_reason().into())).await;
                         return;
                     }
                 }

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
 use super::session::PublishSession;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Runs a push session to its end; returns the bytes received when the
 /// client ended the stream cleanly.
@@ -27,12 +27,7 @@ where
         }
         let next = tokio::select! {
             _ = cancelled.cancelled() => {
-                let why = if stream.is_deleted() {
-                    Error::stream_not_found(&stream.stream_ref.stream_id)
-                } else {
-                    Error::ShuttingDown
-                };
-                break (None, Some(why));
+                break (None, Some(stream.end_reason()));
             }
             e = session.failed() => break (Some(e), None),
             next = rest.next() => next,

@@ -263,6 +263,16 @@ impl LiveStream {
     pub fn is_deleted(&self) -> bool {
         self.deleted.load(Ordering::SeqCst)
     }
+
+    /// Why calls following this stream end: it was deleted, or the server
+    /// is stopping.
+    pub fn end_reason(&self) -> Error {
+        if self.is_deleted() {
+            Error::stream_not_found(&self.stream_ref.stream_id)
+        } else {
+            Error::ShuttingDown
+        }
+    }
 }
 
 /// All streams the server knows, by [`StreamRef`].
