@@ -31,6 +31,15 @@ async fn subscribe(
     key: &str,
     start: Start,
 ) -> tonic::Streaming<pb::ReplaySegment> {
+    subscribe_as(server, key, start, pb::SegmentFormat::MpegTs).await
+}
+
+async fn subscribe_as(
+    server: &Server,
+    key: &str,
+    start: Start,
+    format: pb::SegmentFormat,
+) -> tonic::Streaming<pb::ReplaySegment> {
     server
         .live()
         .await
@@ -38,7 +47,7 @@ async fn subscribe(
             pb::SubscribeReplayRequest {
                 stream_id: "cam".into(),
                 start: Some(pb::ReplayStart { start: Some(start) }),
-                format: pb::SegmentFormat::MpegTs as i32,
+                format: format as i32,
             },
             key,
         ))
@@ -134,6 +143,33 @@ async fn segments_are_whole_gops_that_concatenate() {
     );
     let streams = probe["streams"].as_array().unwrap();
     assert!(streams.iter().any(|s| s["codec_name"] == "aac"));
+
+    // The same GOPs as fragmented MP4: an init segment first, then one
+    // fragment per GOP; together one playable file.
+    let mut sub = subscribe_as(&server, key, Start::Earliest(true), pb::SegmentFormat::Fmp4).await;
+    let mut fmp4 = vec![];
+    for i in 0..10 {
+        let seg = next(&mut sub).await;
+        assert_eq!(seg.format(), pb::SegmentFormat::Fmp4);
+        assert_eq!(seg.sequence, segments[i].sequence);
+        let kind = &seg.data[4..8];
+        assert_eq!(kind, if i == 0 { b"ftyp" } else { b"moof" }, "segment {i}");
+        fmp4.extend_from_slice(&seg.data);
+    }
+    let probe = ffprobe(&fmp4);
+    let video = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .unwrap()
+        .clone();
+    let frames: u32 = video["nb_read_frames"].as_str().unwrap().parse().unwrap();
+    assert!(frames >= 298, "fMP4 holds {frames} frames of 300");
+    // The fragments keep the stream's timeline (which need not start at 0).
+    let number = |v: &serde_json::Value| v.as_str().unwrap().parse::<f64>().unwrap();
+    let span = number(&probe["format"]["duration"]) - number(&probe["format"]["start_time"]);
+    assert!((span - 10.0).abs() <= 0.5, "fMP4 spans {span} s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -82,15 +82,11 @@ pub fn subscribe(
     live: Arc<LiveStream>,
     req: &pb::SubscribeReplayRequest,
 ) -> Result<ReceiverStream<Result<pb::ReplaySegment, Status>>> {
-    match pb::SegmentFormat::try_from(req.format) {
-        Ok(pb::SegmentFormat::Unspecified | pb::SegmentFormat::MpegTs) => {}
-        _ => {
-            return Err(Error::invalid(
-                "format",
-                "must be MPEG_TS (FMP4 segments are not available yet)",
-            ))
-        }
-    }
+    let format = match pb::SegmentFormat::try_from(req.format) {
+        Ok(pb::SegmentFormat::Unspecified | pb::SegmentFormat::MpegTs) => pb::SegmentFormat::MpegTs,
+        Ok(pb::SegmentFormat::Fmp4) => pb::SegmentFormat::Fmp4,
+        Err(_) => return Err(Error::invalid("format", "must be MPEG_TS or FMP4")),
+    };
     let mut cursor = Cursor::at(first_sequence(
         &live,
         req.start.as_ref().and_then(|s| s.start.as_ref()),
@@ -99,6 +95,8 @@ pub fn subscribe(
     let (tx, rx) = mpsc::channel(SEGMENT_BUFFER);
     tokio::spawn(async move {
         let mut newest = live.replay.subscribe();
+        // FMP4: the init segment goes first, in the first segment's data.
+        let mut init_sent = false;
         loop {
             let Some((gop, skipped)) = cursor.advance(&live.replay) else {
                 // At the live edge: wait for the next GOP.
@@ -113,14 +111,30 @@ pub fn subscribe(
                 continue;
             };
             let job_gop = Arc::clone(&gop);
-            let data = match engine.run_job(move || segment::mpeg_ts(&job_gop)).await {
+            let with_init = !init_sent;
+            let made = engine.run_job(move || match format {
+                pb::SegmentFormat::Fmp4 => segment::fmp4(&job_gop).map(|(init, fragment)| {
+                    if with_init {
+                        let mut both = Vec::with_capacity(init.len() + fragment.len());
+                        both.extend_from_slice(&init);
+                        both.extend_from_slice(&fragment);
+                        bytes::Bytes::from(both)
+                    } else {
+                        fragment
+                    }
+                }),
+                _ => segment::mpeg_ts(&job_gop),
+            });
+            init_sent = true;
+            let data = match made.await {
                 Ok(data) => data,
                 Err(e) => {
                     let _ = tx.send(Err(e.into())).await;
                     return;
                 }
             };
-            let message = segment_message(&live.stream_ref.stream_id, &gop, data, skipped);
+            let mut message = segment_message(&live.stream_ref.stream_id, &gop, data, skipped);
+            message.format = format as i32;
             tokio::select! {
                 sent = tx.send(Ok(message)) => if sent.is_err() { return },
                 _ = live.watchers_end().cancelled() => return,

@@ -31,6 +31,9 @@ pub struct Gop {
     pub bytes: usize,
     /// The GOP as MPEG-TS, made once when first asked for.
     pub mpeg_ts: OnceLock<Bytes>,
+    /// The GOP as fragmented MP4 (init segment, fragment), made once when
+    /// first asked for.
+    pub fmp4: OnceLock<(Bytes, Bytes)>,
 }
 
 impl Gop {
@@ -124,6 +127,7 @@ impl ReplayBuffer {
             units,
             bytes,
             mpeg_ts: OnceLock::new(),
+            fmp4: OnceLock::new(),
         };
         inner.bytes += gop.bytes;
         inner.gops.push_back(Arc::new(gop));

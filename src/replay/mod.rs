@@ -6,6 +6,7 @@
 
 pub mod buffer;
 pub mod clips;
+mod fmp4_boxes;
 pub mod segment;
 
 use std::sync::Arc;

@@ -1,7 +1,8 @@
-//! A GOP as MPEG-TS (`appsrc`s ! `mpegtsmux` ! `appsink`), made once per
-//! GOP on first request and shared by every subscriber. Timestamps are
-//! kept as they were received, so consecutive segments concatenate into
-//! one continuous, playable stream.
+//! A GOP as a replay segment, made once per GOP on first request and
+//! shared by every subscriber: MPEG-TS (`mpegtsmux`), or fragmented MP4
+//! (`mp4mux` with one fragment per GOP, split into the init segment and
+//! the fragment). Timestamps are kept as they were received, so
+//! consecutive segments concatenate into one continuous, playable stream.
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::buffer::Gop;
+use super::fmp4_boxes;
 use crate::processing::gst_job::{self, make, JobResult};
 
 /// The GOP's MPEG-TS bytes (blocking on first use).
@@ -22,9 +24,80 @@ pub fn mpeg_ts(gop: &Gop) -> JobResult<Bytes> {
     Ok(gop.mpeg_ts.get_or_init(|| ts).clone())
 }
 
+/// The GOP as fragmented MP4: (init segment, fragment) (blocking on
+/// first use).
+pub fn fmp4(gop: &Gop) -> JobResult<(Bytes, Bytes)> {
+    if let Some(parts) = gop.fmp4.get() {
+        return Ok(parts.clone());
+    }
+    let muxer = gst::ElementFactory::make("mp4mux")
+        .property("fragment-duration", 3_600_000u32)
+        .property("streamable", true)
+        .build()
+        .map_err(|_| "mp4mux is missing".to_string())?;
+    let file = mux_with(gop, muxer, true)?;
+    let (init, fragment) = split_init(&file)?;
+    // The muxer started this GOP's decode times at zero: put them back on
+    // the stream's timeline so that fragments follow one another.
+    let scales = fmp4_boxes::timescales(&init);
+    let mut fragment = fragment.to_vec();
+    let first_of = |video: bool| {
+        gop.units
+            .iter()
+            .filter(|u| u.codec.is_video() == video)
+            .filter_map(|u| u.dts.or(u.pts))
+            .min()
+    };
+    // mp4mux numbers tracks in the order their pads were linked: video
+    // first, then audio.
+    let has_video = gop.units.iter().any(|u| u.codec.is_video());
+    fmp4_boxes::retime(
+        &mut fragment,
+        &scales,
+        gop.sequence as u32,
+        |track| match (track, has_video) {
+            (1, true) => first_of(true),
+            _ => first_of(false),
+        },
+    );
+    let parts = (init, Bytes::from(fragment));
+    Ok(gop.fmp4.get_or_init(|| parts).clone())
+}
+
+/// Splits a fragmented MP4 into what comes before the first `moof` (the
+/// init segment: `ftyp` + `moov`) and the `moof` + `mdat` boxes.
+fn split_init(file: &Bytes) -> JobResult<(Bytes, Bytes)> {
+    let mut at = 0;
+    let mut first_moof = None;
+    let mut end = file.len();
+    while at + 8 <= file.len() {
+        let size = u32::from_be_bytes(file[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let kind = &file[at + 4..at + 8];
+        if size < 8 || at + size > file.len() {
+            return Err("malformed MP4 box".into());
+        }
+        match kind {
+            b"moof" if first_moof.is_none() => first_moof = Some(at),
+            b"mfra" => {
+                end = at;
+                break;
+            }
+            _ => {}
+        }
+        at += size;
+    }
+    let moof = first_moof.ok_or("no fragment in the MP4")?;
+    Ok((file.slice(..moof), file.slice(moof..end)))
+}
+
 fn mux(gop: &Gop) -> JobResult<Bytes> {
+    mux_with(gop, make("mpegtsmux")?, false)
+}
+
+/// Muxes the GOP's units with `mux`; `parse` puts parsers in front (MP4
+/// needs the stream formats converted).
+fn mux_with(gop: &Gop, mux: gst::Element, parse: bool) -> JobResult<Bytes> {
     let pipeline = gst::Pipeline::new();
-    let mux = make("mpegtsmux")?;
     let sink = gst_app::AppSink::builder().sync(false).build();
     pipeline
         .add_many([&mux, sink.upcast_ref()])
@@ -42,7 +115,14 @@ fn mux(gop: &Gop) -> JobResult<Bytes> {
         };
         let src = gst_job::unit_source(&caps);
         pipeline.add(&src).map_err(|e| e.to_string())?;
-        src.link(&mux).map_err(|e| e.to_string())?;
+        if parse {
+            let parser = make(units[0].codec.parser().0)?;
+            pipeline.add(&parser).map_err(|e| e.to_string())?;
+            src.link(&parser).map_err(|e| e.to_string())?;
+            parser.link(&mux).map_err(|e| e.to_string())?;
+        } else {
+            src.link(&mux).map_err(|e| e.to_string())?;
+        }
         inputs.push((src, units));
     }
     for (src, units) in &inputs {
