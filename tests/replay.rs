@@ -148,10 +148,10 @@ async fn segments_are_whole_gops_that_concatenate() {
     // fragment per GOP; together one playable file.
     let mut sub = subscribe_as(&server, key, Start::Earliest(true), pb::SegmentFormat::Fmp4).await;
     let mut fmp4 = vec![];
-    for i in 0..10 {
+    for (i, ts_segment) in segments.iter().enumerate() {
         let seg = next(&mut sub).await;
         assert_eq!(seg.format(), pb::SegmentFormat::Fmp4);
-        assert_eq!(seg.sequence, segments[i].sequence);
+        assert_eq!(seg.sequence, ts_segment.sequence);
         let kind = &seg.data[4..8];
         assert_eq!(kind, if i == 0 { b"ftyp" } else { b"moof" }, "segment {i}");
         fmp4.extend_from_slice(&seg.data);
