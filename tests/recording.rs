@@ -265,3 +265,76 @@ async fn an_unwritable_folder_stops_the_recording_not_the_stream() {
         300
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recording_follows_option_changes_on_a_live_stream() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    // The built-in test pattern: live, keyframe every 2 s, never ends.
+    server
+        .live()
+        .await
+        .create_stream(authed(
+            pb::CreateStreamRequest {
+                stream_id: "cam".into(),
+                name: String::new(),
+                processing: None,
+                source_uri: "test://pattern".into(),
+            },
+            key,
+        ))
+        .await
+        .unwrap();
+    let mut watch = Watcher::start(&server, key, "cam").await;
+    watch.until_state(StreamState::Live, 30).await;
+    assert!(list(&server, key, "cam").await.is_empty());
+
+    let update = |processing: pb::ProcessingOptions| {
+        let server = &server;
+        async move {
+            server
+                .live()
+                .await
+                .update_processing(authed(
+                    pb::UpdateProcessingRequest {
+                        stream_id: "cam".into(),
+                        processing: Some(processing),
+                    },
+                    key,
+                ))
+                .await
+                .unwrap();
+        }
+    };
+    // On, with 2 s files: they appear while the stream goes on.
+    update(recording(2)).await;
+    catalogue_until(&server, key, "cam", |r| {
+        r.iter()
+            .filter(|r| r.state() == pb::RecordingState::Complete)
+            .count()
+            >= 2
+    })
+    .await;
+    // Off: the open file is closed, and no new one starts.
+    update(pb::ProcessingOptions::default()).await;
+    let done = catalogue_until(&server, key, "cam", |r| {
+        r.iter().all(|r| r.state() == pb::RecordingState::Complete)
+    })
+    .await;
+    for r in &done {
+        let d = secs(&r.duration);
+        // The last file ends whenever recording was turned off.
+        let last = r.id == done.last().unwrap().id;
+        assert!((1.5..=4.5).contains(&d) || last, "{d} s");
+        let probe = ffprobe(&download(&server, key, &r.id, 0).await);
+        let probed = probe_duration(&probe);
+        assert!(
+            (probed - d).abs() < 0.5,
+            "{} catalogued {d} s, probes {probed} s",
+            r.id
+        );
+    }
+    let stream = get_stream(&server, key, "cam").await.unwrap();
+    assert_eq!(stream.state(), StreamState::Live, "never re-ingested");
+}

@@ -127,7 +127,7 @@ fn pulled_uri(pipeline: &gst::Pipeline, uri: &str) -> Result<SourceStage, String
 fn test_pattern(pipeline: &gst::Pipeline) -> Result<SourceStage, String> {
     let video = gst::parse::bin_from_description(
         "videotestsrc is-live=true pattern=smpte ! \
-         video/x-raw,width=1280,height=720,framerate=30/1 ! \
+         video/x-raw,format=I420,width=1280,height=720,framerate=30/1 ! \
          clockoverlay halignment=right valignment=bottom font-desc=\"Sans 24\" ! \
          x264enc tune=zerolatency speed-preset=ultrafast bitrate=2000 key-int-max=60 ! \
          h264parse",
@@ -136,7 +136,7 @@ fn test_pattern(pipeline: &gst::Pipeline) -> Result<SourceStage, String> {
     .or_else(|_| {
         gst::parse::bin_from_description(
             "videotestsrc is-live=true pattern=smpte ! \
-             video/x-raw,width=1280,height=720,framerate=30/1 ! \
+             video/x-raw,format=I420,width=1280,height=720,framerate=30/1 ! \
              x264enc tune=zerolatency speed-preset=ultrafast bitrate=2000 key-int-max=60 ! \
              h264parse",
             true,
