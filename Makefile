@@ -1,13 +1,13 @@
 # liveproc — build, run and test.
 #   make run    install what is missing, build, start a demo server
-#   make test   fmt check, clippy, unit and integration tests
+#   make test   fmt check, clippy, unit and integration tests, client tests
 
 CARGO ?= cargo
 DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:50051
 SRT_LISTEN ?= 127.0.0.1:9000
 
-.PHONY: all deps build run test fmt lint unit-and-integration clean
+.PHONY: all deps build run test fmt lint unit-and-integration clients client-tests clean
 
 all: build
 
@@ -29,7 +29,16 @@ lint:
 unit-and-integration:
 	$(CARGO) test --locked
 
-test: deps fmt lint unit-and-integration
+# Regenerates the clients' code from proto/.
+clients:
+	python3 -m pip install --quiet -r clients/python/requirements-dev.txt
+	bash clients/python/generate.sh
+
+# Each client against the real server (needs the debug build of the tests).
+client-tests:
+	bash clients/python/run-tests.sh
+
+test: deps fmt lint unit-and-integration client-tests
 
 clean:
 	$(CARGO) clean
