@@ -15,6 +15,8 @@ pub const DEFAULT_SRT_LISTEN: &str = "127.0.0.1:9000";
 pub const DEFAULT_DATA_DIR: &str = "./data";
 /// 256 MiB: 8.5 min of a 4 Mbit/s stream.
 pub const DEFAULT_REPLAY_MEMORY_MB: u64 = 256;
+/// 10 minutes of the newest media in memory with `entire_stream` replay.
+pub const DEFAULT_REPLAY_MEMORY_SECONDS: u64 = 600;
 
 /// Flags of `liveproc serve` (each also from its env var).
 #[derive(Debug, Default, Args)]
@@ -39,6 +41,10 @@ pub struct ServeArgs {
     /// older GOPs are evicted past it.
     #[arg(long, env = "LIVEPROC_REPLAY_MEMORY_MB")]
     pub replay_memory_mb: Option<u64>,
+    /// With `entire_stream` replay: seconds of the newest media kept in
+    /// memory; older GOPs are spilled to disk.
+    #[arg(long, env = "LIVEPROC_REPLAY_MEMORY_SECONDS")]
+    pub replay_memory_seconds: Option<u64>,
     /// Create a demo organization and a demo stream fed by the built-in
     /// test pattern, and print how to use them.
     #[arg(long, env = "LIVEPROC_DEMO")]
@@ -54,6 +60,7 @@ struct FileConfig {
     srt_listen: Option<SocketAddr>,
     srt_public_addr: Option<String>,
     replay_memory_mb: Option<u64>,
+    replay_memory_seconds: Option<u64>,
     demo: Option<bool>,
 }
 
@@ -65,6 +72,7 @@ pub struct Config {
     pub srt_listen: SocketAddr,
     pub srt_public_addr: Option<String>,
     pub replay_memory_mb: u64,
+    pub replay_memory_seconds: u64,
     pub demo: bool,
     /// From `LIVEPROC_ADMIN_KEY`.
     pub admin_key: Option<String>,
@@ -123,6 +131,10 @@ impl Config {
                 .replay_memory_mb
                 .or(file.replay_memory_mb)
                 .unwrap_or(DEFAULT_REPLAY_MEMORY_MB),
+            replay_memory_seconds: args
+                .replay_memory_seconds
+                .or(file.replay_memory_seconds)
+                .unwrap_or(DEFAULT_REPLAY_MEMORY_SECONDS),
             demo: args.demo || file.demo.unwrap_or(false),
             admin_key,
         })

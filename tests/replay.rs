@@ -410,3 +410,65 @@ async fn clip_start_time(server: &Server, key: &str) -> prost_types::Timestamp {
         .earliest_time
         .unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entire_stream_spills_to_disk_and_replays_from_the_start() {
+    // Only the newest 3 s stay in memory.
+    let server = Server::start_with_flags(&["--replay-memory-seconds", "3"]);
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let entire = pb::ProcessingOptions {
+        replay: Some(pb::ReplayOptions {
+            enabled: true,
+            duration_seconds: 0,
+            entire_stream: true,
+        }),
+        ..Default::default()
+    };
+    let stream = create_stream(&server, key, "cam", Some(entire))
+        .await
+        .unwrap();
+    let mut watch = Watcher::start(&server, key, "cam").await;
+    let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts());
+    assert!(within(40, "ffmpeg", wait_child(ffmpeg)).await.success());
+    watch.until_state(StreamState::Ended, 20).await;
+
+    let window = within(20, "older GOPs to reach the disk", async {
+        loop {
+            let window = get_stream(&server, key, "cam")
+                .await
+                .unwrap()
+                .replay_window
+                .unwrap();
+            if window.gops >= 9 && window.disk_bytes > 0 && window.bytes < window.disk_bytes {
+                return window;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(secs(&window.duration) >= 9.5, "{window:?}");
+    let spilled = std::fs::read_dir(server.data_dir.join("replay").join(&org.id).join("cam"))
+        .unwrap()
+        .count();
+    assert!(spilled >= 6, "{spilled} GOP files on disk");
+
+    // From the very start, read back transparently: one playable stream.
+    let mut sub = subscribe(&server, key, Start::Earliest(true)).await;
+    let mut joined = vec![];
+    for i in 0..window.gops {
+        let seg = next(&mut sub).await;
+        assert_eq!(seg.sequence, u64::from(i) + 1);
+        joined.extend_from_slice(&seg.data);
+    }
+    let probe = ffprobe(&joined);
+    let duration: f64 = probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (duration - 10.0).abs() <= 0.5,
+        "replayed {duration} s of 10"
+    );
+}

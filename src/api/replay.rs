@@ -177,11 +177,10 @@ pub async fn thumbnail_at(
         .ingest
         .engine
         .run_job(move || {
-            let video: Vec<_> = job_gop
-                .units
-                .iter()
-                .filter(|u| u.codec.is_video())
-                .collect();
+            let units = job_gop
+                .units()
+                .map_err(|e| format!("reading replay: {e}"))?;
+            let video: Vec<_> = units.iter().filter(|u| u.codec.is_video()).collect();
             crate::processing::still::encode_at(&video, Some(target), width, height, format)
         })
         .await?;
@@ -206,6 +205,7 @@ pub fn window_of(live: &LiveStream) -> Option<pb::ReplayWindow> {
         duration: Some(to_duration(held.duration)),
         gops: held.gops as u32,
         bytes: held.bytes as u64,
+        disk_bytes: held.disk_bytes as u64,
     })
 }
 

@@ -45,6 +45,8 @@ pub struct ProcessingEngine {
     pub recordings: Arc<RecordingStore>,
     /// Feature tasks and their last jobs, awaited at shutdown.
     tasks: TaskTracker,
+    /// `<data_dir>/replay`: spilled replay GOPs.
+    replay_spill_root: std::path::PathBuf,
 }
 
 /// The feature tasks of one session. Dropping it (when the session has
@@ -67,7 +69,14 @@ impl ProcessingEngine {
             store: ThumbnailStore::new(data_dir),
             recordings: Arc::new(RecordingStore::new(data_dir, registry)),
             tasks: TaskTracker::new(),
+            replay_spill_root: data_dir.join("replay"),
         }
+    }
+
+    /// Removes spilled replay GOPs left by an earlier run (the buffers they
+    /// belonged to are gone).
+    pub fn clear_replay_spill(&self) {
+        let _ = std::fs::remove_dir_all(&self.replay_spill_root);
     }
 
     /// Waits (up to `grace`) for the features of ended sessions to finish
@@ -105,12 +114,18 @@ impl ProcessingEngine {
             ended.clone(),
             move |settings| MotionClips::new(Arc::clone(&engine), Arc::clone(&live), settings),
         ));
-        let live = Arc::clone(stream);
+        let (live, spill_root, spills) = (
+            Arc::clone(stream),
+            self.replay_spill_root.clone(),
+            self.tasks.clone(),
+        );
         self.tasks.spawn(driver::drive(
             Arc::clone(stream),
             pipeline.units(),
             ended.clone(),
-            move |settings| ReplayFeature::new(Arc::clone(&live), settings),
+            move |settings| {
+                ReplayFeature::new(Arc::clone(&live), settings, &spill_root, spills.clone())
+            },
         ));
         let (store, live) = (Arc::clone(&self.recordings), Arc::clone(stream));
         self.tasks.spawn(driver::drive(
@@ -129,9 +144,11 @@ impl ProcessingEngine {
         }
     }
 
-    /// Forgets what a deleted stream had produced.
+    /// Forgets what a deleted stream had produced (its thumbnail and
+    /// spilled replay; recordings and clips stay until deleted).
     pub fn forget(&self, stream: &LiveStream) {
         self.store.remove(&stream.stream_ref);
+        let _ = std::fs::remove_dir_all(self.replay_spill_root.join(stream.replay.label()));
     }
 
     /// Runs a blocking job when a slot is free.

@@ -4,12 +4,17 @@
 //! `Bytes` of the parsed buffers: nothing is copied into the ring.
 //!
 //! GOPs older than the window are evicted whole, and so are the oldest when
-//! the byte budget is exceeded (logged: an eviction is never silent).
+//! the byte budget is exceeded (logged: an eviction is never silent). With
+//! no window (`entire_stream`) nothing is evicted: GOPs older than the
+//! memory horizon, or past the budget, are handed to the caller to spill to
+//! disk ([`super::spill`]); once written their bytes leave memory and are
+//! read back on demand.
 //! Readers take `Arc<Gop>` clones under a short lock and never block the
 //! writer; they learn of new GOPs through a `watch` of the newest sequence.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,8 +31,11 @@ pub struct Gop {
     /// Wall-clock range (ms since the epoch) the GOP was received in.
     pub start_ms: i64,
     pub end_ms: i64,
-    /// Video and audio units, in arrival order; the first is a keyframe.
-    pub units: Vec<AccessUnit>,
+    /// Video and audio units, in arrival order (the first is a keyframe);
+    /// `None` once spilled to disk.
+    units: RwLock<Option<Arc<Vec<AccessUnit>>>>,
+    /// The file holding the units once spilled.
+    spilled: OnceLock<PathBuf>,
     pub bytes: usize,
     /// The GOP as MPEG-TS, made once when first asked for.
     pub mpeg_ts: OnceLock<Bytes>,
@@ -39,6 +47,24 @@ pub struct Gop {
 impl Gop {
     pub fn duration(&self) -> Duration {
         self.end_pts.saturating_sub(self.start_pts)
+    }
+
+    /// The GOP's units: from memory, or read back from its spill file
+    /// (blocking).
+    pub fn units(&self) -> std::io::Result<Arc<Vec<AccessUnit>>> {
+        if let Some(units) = self.units.read().expect("gop lock").as_ref() {
+            return Ok(Arc::clone(units));
+        }
+        let path = self
+            .spilled
+            .get()
+            .ok_or_else(|| std::io::Error::other("GOP has neither units nor a file"))?;
+        super::spill::read(path).map(Arc::new)
+    }
+
+    /// Whether the bytes are in memory.
+    pub fn in_memory(&self) -> bool {
+        self.units.read().expect("gop lock").is_some()
     }
 }
 
@@ -55,9 +81,16 @@ pub enum Lookup {
 #[derive(Debug)]
 struct Inner {
     gops: VecDeque<Arc<Gop>>,
+    /// Media bytes in memory.
     bytes: usize,
+    /// Media bytes spilled to disk.
+    disk_bytes: usize,
     window: Option<Duration>,
     budget: usize,
+    /// With no window: how much media stays in memory.
+    memory_horizon: Duration,
+    /// GOPs handed out to be spilled and not yet written.
+    spilling: usize,
     next_sequence: u64,
     last_budget_warning: Option<Instant>,
 }
@@ -66,7 +99,10 @@ struct Inner {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Held {
     pub gops: usize,
+    /// Media bytes in memory.
     pub bytes: usize,
+    /// Media bytes on disk (entire_stream).
+    pub disk_bytes: usize,
     pub duration: Duration,
 }
 
@@ -80,13 +116,16 @@ pub struct ReplayBuffer {
 impl ReplayBuffer {
     /// An empty buffer that holds at most `budget` media bytes. `label`
     /// names the stream in eviction logs.
-    pub fn new(budget: usize, label: String) -> Self {
+    pub fn new(budget: usize, memory_horizon: Duration, label: String) -> Self {
         Self {
             inner: Mutex::new(Inner {
                 gops: VecDeque::new(),
                 bytes: 0,
+                disk_bytes: 0,
                 window: Some(Duration::from_secs(60)),
                 budget,
+                memory_horizon,
+                spilling: 0,
                 next_sequence: 1,
                 last_budget_warning: None,
             }),
@@ -103,15 +142,27 @@ impl ReplayBuffer {
         self.evict(&mut inner);
     }
 
+    /// The stream's label (`org/stream`).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
     /// Drops everything (a new session, or replay turned off).
     pub fn clear(&self) {
         let mut inner = self.inner.lock().expect("replay lock");
         inner.gops.clear();
         inner.bytes = 0;
+        inner.disk_bytes = 0;
     }
 
-    /// Adds a complete GOP; returns its sequence number.
-    pub fn push(&self, units: Vec<AccessUnit>, end_pts: Duration, end_ms: i64) -> u64 {
+    /// Adds a complete GOP; returns its sequence number and, with no
+    /// window, the GOPs that should now be spilled to disk.
+    pub fn push(
+        &self,
+        units: Vec<AccessUnit>,
+        end_pts: Duration,
+        end_ms: i64,
+    ) -> (u64, Vec<Arc<Gop>>) {
         let first = &units[0];
         let start_pts = first.pts.unwrap_or_default();
         let bytes = units.iter().map(|u| u.data.len()).sum();
@@ -124,7 +175,8 @@ impl ReplayBuffer {
             end_pts,
             start_ms: first.received_ms,
             end_ms,
-            units,
+            units: RwLock::new(Some(Arc::new(units))),
+            spilled: OnceLock::new(),
             bytes,
             mpeg_ts: OnceLock::new(),
             fmp4: OnceLock::new(),
@@ -132,9 +184,46 @@ impl ReplayBuffer {
         inner.bytes += gop.bytes;
         inner.gops.push_back(Arc::new(gop));
         self.evict(&mut inner);
+        let spill = self.to_spill(&mut inner);
         drop(inner);
         self.newest.send_replace(sequence);
-        sequence
+        (sequence, spill)
+    }
+
+    /// With no window: the in-memory GOPs past the memory horizon or the
+    /// budget (oldest first), not yet handed out.
+    fn to_spill(&self, inner: &mut Inner) -> Vec<Arc<Gop>> {
+        if inner.window.is_some() {
+            return Vec::new();
+        }
+        let newest_end = inner.gops.back().map(|g| g.end_pts).unwrap_or_default();
+        let mut memory = inner.bytes;
+        let mut out = Vec::new();
+        let candidates = inner.gops.len().saturating_sub(1);
+        for gop in inner.gops.iter().take(candidates).skip(inner.spilling) {
+            let old = newest_end.saturating_sub(gop.end_pts) >= inner.memory_horizon;
+            if !(old || memory > inner.budget) {
+                break;
+            }
+            if gop.in_memory() && gop.spilled.get().is_none() {
+                memory = memory.saturating_sub(gop.bytes);
+                out.push(Arc::clone(gop));
+            }
+        }
+        inner.spilling += out.len();
+        out
+    }
+
+    /// Records that `gop` was written to `path`: its bytes leave memory.
+    pub fn spilled(&self, gop: &Gop, path: PathBuf) {
+        let _ = gop.spilled.set(path);
+        *gop.units.write().expect("gop lock") = None;
+        let mut inner = self.inner.lock().expect("replay lock");
+        inner.spilling = inner.spilling.saturating_sub(1);
+        if inner.gops.iter().any(|g| g.sequence == gop.sequence) {
+            inner.bytes = inner.bytes.saturating_sub(gop.bytes);
+            inner.disk_bytes += gop.bytes;
+        }
     }
 
     fn evict(&self, inner: &mut Inner) {
@@ -145,8 +234,10 @@ impl ReplayBuffer {
             let too_old = inner
                 .window
                 .is_some_and(|w| newest_end.saturating_sub(oldest.end_pts) >= w);
-            // Keep at least the newest GOP whatever the budget.
-            let too_big = inner.bytes > inner.budget && inner.gops.len() > 1;
+            // Keep at least the newest GOP whatever the budget; with no
+            // window the budget is kept by spilling, not evicting.
+            let too_big =
+                inner.window.is_some() && inner.bytes > inner.budget && inner.gops.len() > 1;
             if !too_old && !too_big {
                 break;
             }
@@ -156,7 +247,11 @@ impl ReplayBuffer {
                 by_budget += 1;
             }
             let gone = inner.gops.pop_front().expect("front");
-            inner.bytes -= gone.bytes;
+            if gone.in_memory() {
+                inner.bytes -= gone.bytes;
+            } else {
+                inner.disk_bytes = inner.disk_bytes.saturating_sub(gone.bytes);
+            }
         }
         if by_window > 0 {
             tracing::debug!(stream = %self.label, gops = by_window, "replay: evicted GOPs older than the window");
@@ -245,6 +340,7 @@ impl ReplayBuffer {
         Held {
             gops: inner.gops.len(),
             bytes: inner.bytes,
+            disk_bytes: inner.disk_bytes,
             duration: match (inner.gops.front(), inner.gops.back()) {
                 (Some(a), Some(b)) => b.end_pts.saturating_sub(a.start_pts),
                 _ => Duration::ZERO,
@@ -312,16 +408,18 @@ mod tests {
     }
 
     fn push_gop(buffer: &ReplayBuffer, start_s: u64, size: usize) -> u64 {
-        buffer.push(
-            vec![unit(start_s * 1000, true, size)],
-            Duration::from_secs(start_s + 1),
-            (start_s as i64 + 1) * 1000,
-        )
+        buffer
+            .push(
+                vec![unit(start_s * 1000, true, size)],
+                Duration::from_secs(start_s + 1),
+                (start_s as i64 + 1) * 1000,
+            )
+            .0
     }
 
     #[test]
     fn evicts_by_window_and_budget() {
-        let buffer = ReplayBuffer::new(10_000, "t".into());
+        let buffer = ReplayBuffer::new(10_000, Duration::from_secs(600), "t".into());
         buffer.set_window(Some(Duration::from_secs(5)));
         for s in 0..10 {
             push_gop(&buffer, s, 100);
@@ -332,7 +430,7 @@ mod tests {
         assert!(matches!(buffer.get(2), Lookup::Evicted(6)));
         assert!(matches!(buffer.get(11), Lookup::Pending));
 
-        buffer.set_window(None);
+        buffer.set_window(Some(Duration::from_secs(3600)));
         for s in 10..40 {
             push_gop(&buffer, s, 1000);
         }
@@ -343,7 +441,7 @@ mod tests {
 
     #[test]
     fn a_reader_behind_the_eviction_point_is_told() {
-        let buffer = ReplayBuffer::new(1 << 20, "t".into());
+        let buffer = ReplayBuffer::new(1 << 20, Duration::from_secs(600), "t".into());
         buffer.set_window(Some(Duration::from_secs(3)));
         let mut cursor = Cursor::at(buffer.earliest());
         push_gop(&buffer, 0, 10);
@@ -361,8 +459,43 @@ mod tests {
     }
 
     #[test]
+    fn entire_stream_spills_instead_of_evicting() {
+        let dir = tempfile::tempdir().unwrap();
+        let buffer = ReplayBuffer::new(1 << 20, Duration::from_secs(3), "t".into());
+        buffer.set_window(None);
+        let mut written = 0;
+        for s in 0..10 {
+            let (_, spill) = buffer.push(
+                vec![unit(s * 1000, true, 100), unit(s * 1000 + 500, false, 50)],
+                Duration::from_secs(s + 1),
+                (s as i64 + 1) * 1000,
+            );
+            for gop in spill {
+                let path = dir.path().join(format!("{}.gop", gop.sequence));
+                super::super::spill::write(&path, &gop.units().unwrap()).unwrap();
+                buffer.spilled(&gop, path);
+                written += 1;
+            }
+        }
+        // Newest ends at 10 s: GOPs ending 7 s or more before it are on disk.
+        assert_eq!(written, 7);
+        let held = buffer.held();
+        assert_eq!((held.gops, held.bytes, held.disk_bytes), (10, 450, 1050));
+        // Read back transparently, identical.
+        let Lookup::Found(first) = buffer.get(1) else {
+            panic!()
+        };
+        assert!(!first.in_memory());
+        let units = first.units().unwrap();
+        assert_eq!(units.len(), 2);
+        assert_eq!(units[1].pts, Some(Duration::from_millis(500)));
+        assert!(!units[1].keyframe && units[0].keyframe);
+        assert_eq!(units[0].data.len(), 100);
+    }
+
+    #[test]
     fn ranges_and_lookups() {
-        let buffer = ReplayBuffer::new(1 << 20, "t".into());
+        let buffer = ReplayBuffer::new(1 << 20, Duration::from_secs(600), "t".into());
         buffer.set_window(None);
         for s in 0..10 {
             push_gop(&buffer, s, 10);

@@ -94,15 +94,20 @@ pub async fn create(
     let (start_pts, start_ms) = (first.start_pts, first.start_ms);
     let end_pts = gops.last().map_or(start_pts, |g| g.end_pts);
     // Whole GOPs from the keyframe at or before `from`, cut at `to`.
-    let units: Vec<_> = gops
-        .iter()
-        .flat_map(|g| g.units.iter())
-        .filter(|u| u.pts.is_some_and(|p| p < to))
-        .cloned()
-        .collect();
     let clip_end = end_pts.min(to);
     let made = engine
-        .run_job(move || clip::build(&units, ClipFormat::Mp4, 0))
+        .run_job(move || {
+            let mut units = Vec::new();
+            for gop in &gops {
+                let held = gop.units().map_err(|e| format!("reading replay: {e}"))?;
+                units.extend(
+                    held.iter()
+                        .filter(|u| u.pts.is_some_and(|p| p < to))
+                        .cloned(),
+                );
+            }
+            clip::build(&units, ClipFormat::Mp4, 0)
+        })
         .await?;
 
     let id = format!(

@@ -8,9 +8,13 @@ pub mod buffer;
 pub mod clips;
 mod fmp4_boxes;
 pub mod segment;
+pub mod spill;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio_util::task::TaskTracker;
 
 use crate::options::{Processing, Replay as Settings, Span};
 use crate::pipeline::AccessUnit;
@@ -26,21 +30,34 @@ pub fn window(settings: &Settings) -> Option<Duration> {
     }
 }
 
-/// Fills the stream's replay buffer with whole GOPs.
+/// Fills the stream's replay buffer with whole GOPs, and spills old ones
+/// to disk with `entire_stream`.
 pub struct ReplayFeature {
     stream: Arc<LiveStream>,
     /// The GOP being collected, from its keyframe.
     current: Vec<AccessUnit>,
+    /// Where this session's spilled GOPs go.
+    spill_dir: PathBuf,
+    spills: TaskTracker,
 }
 
 impl ReplayFeature {
-    pub fn new(stream: Arc<LiveStream>, settings: Settings) -> Self {
+    pub fn new(
+        stream: Arc<LiveStream>,
+        settings: Settings,
+        spill_root: &Path,
+        spills: TaskTracker,
+    ) -> Self {
         // A new session (or replay just turned on): a new timeline.
         stream.replay.clear();
         stream.replay.set_window(window(&settings));
+        let spill_dir = spill_root.join(stream.replay.label());
+        let _ = std::fs::remove_dir_all(&spill_dir);
         Self {
             stream,
             current: Vec::new(),
+            spill_dir,
+            spills,
         }
     }
 
@@ -49,7 +66,27 @@ impl ReplayFeature {
             return;
         }
         let units = std::mem::take(&mut self.current);
-        self.stream.replay.push(units, end_pts, end_ms);
+        let (_, spill) = self.stream.replay.push(units, end_pts, end_ms);
+        if spill.is_empty() {
+            return;
+        }
+        let (stream, dir) = (Arc::clone(&self.stream), self.spill_dir.clone());
+        self.spills.spawn_blocking(move || {
+            if let Err(e) = std::fs::create_dir_all(&dir) {
+                tracing::error!(stream = %stream.stream_ref, error = %e, "replay: cannot create the spill folder");
+                return;
+            }
+            for gop in spill {
+                let path = dir.join(format!("{:010}.gop", gop.sequence));
+                let written = gop.units().and_then(|units| spill::write(&path, &units));
+                match written {
+                    Ok(()) => stream.replay.spilled(&gop, path),
+                    Err(e) => {
+                        tracing::error!(stream = %stream.stream_ref, error = %e, "replay: cannot spill a GOP; it stays in memory");
+                    }
+                }
+            }
+        });
     }
 }
 

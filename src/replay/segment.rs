@@ -13,6 +13,7 @@ use gstreamer_app as gst_app;
 
 use super::buffer::Gop;
 use super::fmp4_boxes;
+use crate::pipeline::AccessUnit;
 use crate::processing::gst_job::{self, make, JobResult};
 
 /// The GOP's MPEG-TS bytes (blocking on first use).
@@ -35,14 +36,15 @@ pub fn fmp4(gop: &Gop) -> JobResult<(Bytes, Bytes)> {
         .property("streamable", true)
         .build()
         .map_err(|_| "mp4mux is missing".to_string())?;
-    let file = mux_with(gop, muxer, true)?;
+    let units = gop.units().map_err(|e| format!("reading replay: {e}"))?;
+    let file = mux_with(&units, muxer, true)?;
     let (init, fragment) = split_init(&file)?;
     // The muxer started this GOP's decode times at zero: put them back on
     // the stream's timeline so that fragments follow one another.
     let scales = fmp4_boxes::timescales(&init);
     let mut fragment = fragment.to_vec();
     let first_of = |video: bool| {
-        gop.units
+        units
             .iter()
             .filter(|u| u.codec.is_video() == video)
             .filter_map(|u| u.dts.or(u.pts))
@@ -50,7 +52,7 @@ pub fn fmp4(gop: &Gop) -> JobResult<(Bytes, Bytes)> {
     };
     // mp4mux numbers tracks in the order their pads were linked: video
     // first, then audio.
-    let has_video = gop.units.iter().any(|u| u.codec.is_video());
+    let has_video = units.iter().any(|u| u.codec.is_video());
     fmp4_boxes::retime(
         &mut fragment,
         &scales,
@@ -91,12 +93,13 @@ fn split_init(file: &Bytes) -> JobResult<(Bytes, Bytes)> {
 }
 
 fn mux(gop: &Gop) -> JobResult<Bytes> {
-    mux_with(gop, make("mpegtsmux")?, false)
+    let units = gop.units().map_err(|e| format!("reading replay: {e}"))?;
+    mux_with(&units, make("mpegtsmux")?, false)
 }
 
 /// Muxes the GOP's units with `mux`; `parse` puts parsers in front (MP4
 /// needs the stream formats converted).
-fn mux_with(gop: &Gop, mux: gst::Element, parse: bool) -> JobResult<Bytes> {
+fn mux_with(units: &[AccessUnit], mux: gst::Element, parse: bool) -> JobResult<Bytes> {
     let pipeline = gst::Pipeline::new();
     let sink = gst_app::AppSink::builder().sync(false).build();
     pipeline
@@ -105,8 +108,7 @@ fn mux_with(gop: &Gop, mux: gst::Element, parse: bool) -> JobResult<Bytes> {
     mux.link(&sink).map_err(|e| e.to_string())?;
     let mut inputs = vec![];
     for video in [true, false] {
-        let units: Vec<_> = gop
-            .units
+        let units: Vec<_> = units
             .iter()
             .filter(|u| u.codec.is_video() == video)
             .collect();

@@ -27,7 +27,7 @@ use crate::proto::v1::live_processing_server::LiveProcessingServer;
 use crate::proto::v1::organizations_server::OrganizationsServer;
 use crate::proto::FILE_DESCRIPTOR_SET;
 use crate::registry::Registry;
-use crate::streams::{StreamHub, StreamRef};
+use crate::streams::{ReplayBudget, StreamHub, StreamRef};
 
 /// How long open gRPC calls get to finish at shutdown.
 const GRPC_DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -48,9 +48,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     );
     let admin_key_hash = admin_key::resolve(&registry, &config)?;
 
-    let hub = Arc::new(StreamHub::new(
-        (config.replay_memory_mb * 1024 * 1024) as usize,
-    ));
+    let hub = Arc::new(StreamHub::new(ReplayBudget {
+        bytes: (config.replay_memory_mb * 1024 * 1024) as usize,
+        memory_horizon: Duration::from_secs(config.replay_memory_seconds),
+    }));
     let ingest = Ingest {
         registry: Arc::clone(&registry),
         hub: Arc::clone(&hub),
@@ -60,6 +61,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             Arc::clone(&registry),
         )),
     };
+    ingest.engine.clear_replay_spill();
     let recovered = crate::recording::recovery::recover(&ingest.engine.recordings);
     if recovered > 0 {
         tracing::warn!(recovered, "recordings recovered after an unclean stop");

@@ -132,7 +132,7 @@ impl LiveStream {
         processing: Processing,
         cancel: CancellationToken,
         watchers_end: CancellationToken,
-        replay_budget: usize,
+        replay_budget: ReplayBudget,
     ) -> Self {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (processing_tx, _) = watch::channel(processing.clone());
@@ -153,7 +153,11 @@ impl LiveStream {
             stats: Mutex::new(None),
             thumbnails: Feed::default(),
             motion_clips: Feed::default(),
-            replay: ReplayBuffer::new(replay_budget, stream_ref.to_string()),
+            replay: ReplayBuffer::new(
+                replay_budget.bytes,
+                replay_budget.memory_horizon,
+                stream_ref.to_string(),
+            ),
             stream_ref,
         }
     }
@@ -275,17 +279,26 @@ impl LiveStream {
     }
 }
 
+/// Memory limits of each stream's replay buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayBudget {
+    /// Most media bytes in memory.
+    pub bytes: usize,
+    /// With `entire_stream`: how much of the newest media stays in memory
+    /// (older GOPs go to disk).
+    pub memory_horizon: std::time::Duration,
+}
+
 /// All streams the server knows, by [`StreamRef`].
 pub struct StreamHub {
     streams: DashMap<StreamRef, Arc<LiveStream>>,
-    /// Most media bytes a stream's replay buffer holds.
-    replay_budget: usize,
+    replay_budget: ReplayBudget,
     stop_work: CancellationToken,
     end_watchers: CancellationToken,
 }
 
 impl StreamHub {
-    pub fn new(replay_budget: usize) -> Self {
+    pub fn new(replay_budget: ReplayBudget) -> Self {
         Self {
             streams: DashMap::new(),
             replay_budget,

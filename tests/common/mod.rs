@@ -51,6 +51,19 @@ impl Server {
     /// Starts a server on `data_dir`, with `LIVEPROC_ADMIN_KEY` set to
     /// `admin_key` or unset.
     pub fn start_with(data_dir: &Path, admin_key: Option<&str>) -> Server {
+        Server::start_full(data_dir, admin_key, &[])
+    }
+
+    /// Starts a server with a new temporary data dir and extra flags.
+    pub fn start_with_flags(flags: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data_dir = tmp.path().join("data");
+        let mut server = Server::start_full(&data_dir, Some(ADMIN_KEY), flags);
+        server._tmp = Some(tmp);
+        server
+    }
+
+    fn start_full(data_dir: &Path, admin_key: Option<&str>, flags: &[&str]) -> Server {
         std::fs::create_dir_all(data_dir).unwrap();
         let log = data_dir.with_extension(format!("log.{}", rand_suffix()));
         let stderr = std::fs::File::create(&log).unwrap();
@@ -60,6 +73,7 @@ impl Server {
             .args(["--srt-listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data_dir)
+            .args(flags)
             .env_remove("LIVEPROC_ADMIN_KEY")
             .env("LIVEPROC_LOG", "info,liveproc=debug");
         if let Some(key) = admin_key {
