@@ -249,6 +249,9 @@ async fn the_last_seconds_become_a_clip_that_outlives_a_restart() {
 
     let bytes = download_clip(&server, &key, &clip.id).await;
     assert_eq!(bytes.len() as u64, clip.size_bytes);
+    // Faststart: the index comes before the media.
+    let at = |kind: &[u8]| bytes.windows(4).position(|w| w == kind).unwrap();
+    assert!(at(b"moov") < at(b"mdat"), "moov after mdat");
     let probe = ffprobe(&bytes);
     let duration: f64 = probe["format"]["duration"]
         .as_str()

@@ -92,14 +92,59 @@ fn mp4_muxer() -> JobResult<gst::Element> {
 }
 
 fn remux_mp4(video: &[&AccessUnit], audio: &[&AccessUnit], offset: Duration) -> JobResult<Bytes> {
-    let pipeline = gst::Pipeline::new();
-    let mux = mp4_muxer()?;
     let sink = gst_app::AppSink::builder().sync(false).build();
-    pipeline
-        .add_many([&mux, sink.upcast_ref()])
-        .map_err(|e| e.to_string())?;
-    mux.link(&sink).map_err(|e| e.to_string())?;
+    let pipeline = mp4_pipeline(video, audio, offset, mp4_muxer()?, sink.upcast_ref())?;
+    let samples = gst_job::collect(&pipeline, &sink)?;
+    Ok(Bytes::from(gst_job::concat(&samples)?))
+}
 
+/// Remuxes `units` (decode order, first a video keyframe) into an MP4 file
+/// at `path` with its index at the front: the muxer reserves room for the
+/// index when it starts and fills it in at the end, so the file is written
+/// once, with no faststart copy. Blocking; returns the file size.
+pub fn write_mp4(units: &[AccessUnit], path: &std::path::Path) -> JobResult<u64> {
+    let video: Vec<&AccessUnit> = units.iter().filter(|u| u.codec.is_video()).collect();
+    let audio: Vec<&AccessUnit> = units.iter().filter(|u| !u.codec.is_video()).collect();
+    let offset = units
+        .iter()
+        .filter_map(|u| u.dts.or(u.pts))
+        .min()
+        .unwrap_or_default();
+    let span = units
+        .iter()
+        .filter_map(|u| u.pts)
+        .max()
+        .unwrap_or_default()
+        .saturating_sub(offset);
+    let mux = gst::ElementFactory::make("mp4mux")
+        .property(
+            "reserved-max-duration",
+            (span + Duration::from_secs(10)).as_nanos() as u64,
+        )
+        .build()
+        .map_err(|_| "mp4mux is missing".to_string())?;
+    let sink = gst::ElementFactory::make("filesink")
+        .property("location", path.to_string_lossy().as_ref())
+        .build()
+        .map_err(|_| "filesink is missing".to_string())?;
+    let pipeline = mp4_pipeline(&video, &audio, offset, mux, &sink)?;
+    gst_job::run_to_end(&pipeline)?;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    file.sync_all().map_err(|e| e.to_string())?;
+    Ok(file.metadata().map_err(|e| e.to_string())?.len())
+}
+
+/// `appsrc ! parse` per track into `mux ! sink`, fed and ready to play.
+fn mp4_pipeline(
+    video: &[&AccessUnit],
+    audio: &[&AccessUnit],
+    offset: Duration,
+    mux: gst::Element,
+    sink: &gst::Element,
+) -> JobResult<gst::Pipeline> {
+    let pipeline = gst::Pipeline::new();
+    pipeline.add_many([&mux, sink]).map_err(|e| e.to_string())?;
+    mux.link(sink).map_err(|e| e.to_string())?;
     let mut inputs = vec![];
     for (units, parser) in [(video, video_parser(video)?), (audio, "aacparse")] {
         if units.is_empty() {
@@ -117,8 +162,7 @@ fn remux_mp4(video: &[&AccessUnit], audio: &[&AccessUnit], offset: Duration) -> 
     for (src, units) in &inputs {
         gst_job::feed(src, units, offset)?;
     }
-    let samples = gst_job::collect(&pipeline, &sink)?;
-    Ok(Bytes::from(gst_job::concat(&samples)?))
+    Ok(pipeline)
 }
 
 fn video_parser(video: &[&AccessUnit]) -> JobResult<&'static str> {

@@ -75,6 +75,28 @@ pub fn collect(pipeline: &gst::Pipeline, sink: &gst_app::AppSink) -> JobResult<V
     result
 }
 
+/// Plays `pipeline` (whose sink writes the result itself) until
+/// end-of-stream.
+pub fn run_to_end(pipeline: &gst::Pipeline) -> JobResult<()> {
+    let result = (|| {
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| "job pipeline failed to start".to_string())?;
+        let bus = pipeline.bus().ok_or("pipeline without bus")?;
+        let msg = bus.timed_pop_filtered(
+            gst::ClockTime::from_nseconds(JOB_TIMEOUT.as_nanos() as u64),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        );
+        match msg.as_ref().map(|m| m.view()) {
+            Some(gst::MessageView::Eos(_)) => Ok(()),
+            Some(gst::MessageView::Error(e)) => Err(e.error().to_string()),
+            _ => Err("job timed out".to_string()),
+        }
+    })();
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}
+
 fn bus_error(pipeline: &gst::Pipeline) -> Option<String> {
     let bus = pipeline.bus()?;
     while let Some(msg) = bus.pop() {

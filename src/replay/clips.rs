@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::options::ClipFormat;
 use crate::processing::{clip, ProcessingEngine};
 use crate::registry::{now_millis, secrets, ClipRecord};
 use crate::streams::{LiveStream, StreamRef};
@@ -95,7 +94,15 @@ pub async fn create(
     let end_pts = gops.last().map_or(start_pts, |g| g.end_pts);
     // Whole GOPs from the keyframe at or before `from`, cut at `to`.
     let clip_end = end_pts.min(to);
-    let made = engine
+    let id = format!(
+        "clip_{:012x}{}",
+        now_millis(),
+        &secrets::new_stream_id()[3..9]
+    );
+    let file_name = format!("{id}.mp4");
+    let folder = dir(data_dir, &stream.stream_ref);
+    let path = folder.join(&file_name);
+    let size = engine
         .run_job(move || {
             let mut units = Vec::new();
             for gop in &gops {
@@ -106,30 +113,15 @@ pub async fn create(
                         .cloned(),
                 );
             }
-            clip::build(&units, ClipFormat::Mp4, 0)
+            std::fs::create_dir_all(&folder).map_err(|e| format!("clip folder: {e}"))?;
+            // Written beside, then renamed: a crash leaves no partial clip.
+            let tmp = path.with_extension("part");
+            let size = clip::write_mp4(&units, &tmp)?;
+            std::fs::rename(&tmp, &path).map_err(|e| format!("saving the clip: {e}"))?;
+            Ok(size)
         })
-        .await?;
-
-    let id = format!(
-        "clip_{:012x}{}",
-        now_millis(),
-        &secrets::new_stream_id()[3..9]
-    );
-    let file_name = format!("{id}.mp4");
-    let folder = dir(data_dir, &stream.stream_ref);
-    let size = made.data.len() as u64;
-    let data = made.data;
-    let path = folder.join(&file_name);
-    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        std::fs::create_dir_all(&folder)?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, &data)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    })
-    .await
-    .map_err(|e| Error::Storage(e.to_string()))?
-    .map_err(|e| Error::Storage(format!("saving the clip: {e}")))?;
+        .await
+        .map_err(|e| Error::Storage(e.to_string()))?;
 
     let record = ClipRecord {
         id,
