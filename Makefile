@@ -37,6 +37,7 @@ clients:
 # Each client against the real server (needs the debug build of the tests).
 client-tests:
 	bash clients/python/run-tests.sh
+	bash docs/check-grpcurl.sh
 
 test: deps fmt lint unit-and-integration client-tests
 
