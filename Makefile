@@ -33,10 +33,12 @@ unit-and-integration:
 clients:
 	python3 -m pip install --quiet -r clients/python/requirements-dev.txt
 	bash clients/python/generate.sh
+	bash clients/go/generate.sh
 
 # Each client against the real server (needs the debug build of the tests).
 client-tests:
 	bash clients/python/run-tests.sh
+	bash clients/go/run-tests.sh
 	bash docs/check-grpcurl.sh
 
 test: deps fmt lint unit-and-integration client-tests

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the Go client's tests against the real server binary
+# (target/debug/liveproc), after checking the generated code is current.
+set -euo pipefail
+cd "$(dirname "$0")"
+if ! command -v go >/dev/null 2>&1; then
+  echo "############################################################" >&2
+  echo "### SKIPPING the Go client tests: the go tool is not installed ###" >&2
+  echo "############################################################" >&2
+  exit 0
+fi
+bash generate.sh --check
+go vet ./...
+LIVEPROC_BIN="$(cd ../.. && pwd)/target/debug/liveproc" go test -count=1 ./...
