@@ -31,14 +31,17 @@ unit-and-integration:
 
 # Regenerates the clients' code from proto/.
 clients:
-	python3 -m pip install --quiet -r clients/python/requirements-dev.txt
-	bash clients/python/generate.sh
+	test -x target/py/bin/python || python3 -m venv target/py
+	target/py/bin/python -m pip install --quiet -r clients/python/requirements-dev.txt
+	PYTHON=target/py/bin/python bash clients/python/generate.sh
 	bash clients/go/generate.sh
+	bash clients/typescript/generate.sh
 
 # Each client against the real server (needs the debug build of the tests).
 client-tests:
 	bash clients/python/run-tests.sh
 	bash clients/go/run-tests.sh
+	bash clients/typescript/run-tests.sh
 	bash docs/check-grpcurl.sh
 
 test: deps fmt lint unit-and-integration client-tests
