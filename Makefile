@@ -33,7 +33,7 @@ unit-and-integration:
 clients:
 	test -x target/py/bin/python || python3 -m venv target/py
 	target/py/bin/python -m pip install --quiet -r clients/python/requirements-dev.txt
-	PYTHON=target/py/bin/python bash clients/python/generate.sh
+	PYTHON=$(CURDIR)/target/py/bin/python bash clients/python/generate.sh
 	bash clients/go/generate.sh
 	bash clients/typescript/generate.sh
 
