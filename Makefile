@@ -27,7 +27,7 @@ lint:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
 unit-and-integration:
-	$(CARGO) test --locked
+	$(CARGO) test --locked --all-targets
 
 # Regenerates the clients' code from proto/.
 clients:
