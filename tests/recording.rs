@@ -60,7 +60,7 @@ async fn catalogue_until(
 }
 
 async fn download(server: &Server, key: &str, id: &str, offset: u64) -> Vec<u8> {
-    let mut chunks = server
+    let chunks = server
         .live()
         .await
         .download_recording(authed(
@@ -73,12 +73,7 @@ async fn download(server: &Server, key: &str, id: &str, offset: u64) -> Vec<u8> 
         .await
         .unwrap()
         .into_inner();
-    let mut data = vec![];
-    while let Some(chunk) = chunks.message().await.unwrap() {
-        assert_eq!(chunk.offset, offset + data.len() as u64);
-        data.extend_from_slice(&chunk.data);
-    }
-    data
+    collect_chunks(chunks, offset).await
 }
 
 fn probe_duration(probe: &serde_json::Value) -> f64 {
@@ -94,13 +89,7 @@ async fn segments_cover_the_session_and_download_exactly() {
     let server = Server::start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
-    let stream = create_stream(&server, key, "cam", Some(recording(10)))
-        .await
-        .unwrap();
-    let mut watch = Watcher::start(&server, key, "cam").await;
-    let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
-    assert!(within(60, "ffmpeg", wait_child(ffmpeg)).await.success());
-    watch.until_state(StreamState::Ended, 20).await;
+    publish_session(&server, key, "cam", Some(recording(10)), test_ts_25s()).await;
 
     let recordings = catalogue_until(&server, key, "cam", |r| {
         !r.is_empty() && r.iter().all(|r| r.state() == pb::RecordingState::Complete)

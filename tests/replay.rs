@@ -82,13 +82,7 @@ async fn segments_are_whole_gops_that_concatenate() {
     let server = Server::start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
-    let stream = create_stream(&server, key, "cam", Some(replay(60)))
-        .await
-        .unwrap();
-    let mut watch = Watcher::start(&server, key, "cam").await;
-    let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts());
-    assert!(within(40, "ffmpeg", wait_child(ffmpeg)).await.success());
-    watch.until_state(StreamState::Ended, 20).await;
+    publish_session(&server, key, "cam", Some(replay(60)), test_ts()).await;
 
     // The whole 10 s session is in the buffer: 10 GOPs of 1 s.
     let mut sub = subscribe(&server, key, Start::Earliest(true)).await;
@@ -375,7 +369,7 @@ async fn the_last_seconds_become_a_clip_that_outlives_a_restart() {
 }
 
 async fn download_clip(server: &Server, key: &str, id: &str) -> Vec<u8> {
-    let mut chunks = server
+    let chunks = server
         .live()
         .await
         .download_replay_clip(authed(
@@ -388,11 +382,7 @@ async fn download_clip(server: &Server, key: &str, id: &str) -> Vec<u8> {
         .await
         .unwrap()
         .into_inner();
-    let mut data = vec![];
-    while let Some(chunk) = chunks.message().await.unwrap() {
-        data.extend_from_slice(&chunk.data);
-    }
-    data
+    collect_chunks(chunks, 0).await
 }
 
 /// The first video frame of an MP4, as RGB24, decoded by ffmpeg.
@@ -428,13 +418,7 @@ async fn entire_stream_spills_to_disk_and_replays_from_the_start() {
         }),
         ..Default::default()
     };
-    let stream = create_stream(&server, key, "cam", Some(entire))
-        .await
-        .unwrap();
-    let mut watch = Watcher::start(&server, key, "cam").await;
-    let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts());
-    assert!(within(40, "ffmpeg", wait_child(ffmpeg)).await.success());
-    watch.until_state(StreamState::Ended, 20).await;
+    publish_session(&server, key, "cam", Some(entire), test_ts()).await;
 
     let window = within(20, "older GOPs to reach the disk", async {
         loop {

@@ -572,3 +572,32 @@ pub fn secs(d: &Option<prost_types::Duration>) -> f64 {
     let d = d.as_ref().expect("duration");
     d.seconds as f64 + d.nanos as f64 / 1e9
 }
+
+/// Creates `stream_id` with `processing`, publishes `file` over SRT in real
+/// time as an encoder would, and returns once the stream has ENDED.
+pub async fn publish_session(
+    server: &Server,
+    api_key: &str,
+    stream_id: &str,
+    processing: Option<pb::ProcessingOptions>,
+    file: &Path,
+) -> pb::Stream {
+    let stream = create_stream(server, api_key, stream_id, processing)
+        .await
+        .expect("create stream");
+    let mut watch = Watcher::start(server, api_key, stream_id).await;
+    let ffmpeg = srt_publish(&server.srt_url(&stream), file);
+    assert!(within(60, "ffmpeg", wait_child(ffmpeg)).await.success());
+    watch.until_state(pb::StreamState::Ended, 20).await;
+    stream
+}
+
+/// The bytes of a download (`DataChunk` stream), checking the offsets.
+pub async fn collect_chunks(mut chunks: Streaming<pb::DataChunk>, offset: u64) -> Vec<u8> {
+    let mut data = vec![];
+    while let Some(chunk) = chunks.message().await.expect("download") {
+        assert_eq!(chunk.offset, offset + data.len() as u64);
+        data.extend_from_slice(&chunk.data);
+    }
+    data
+}
