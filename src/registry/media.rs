@@ -7,7 +7,7 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{page, Page, RecordingRecord, RecordingState, Registry};
+use super::{Page, RecordingRecord, RecordingState, Registry};
 use crate::error::Result;
 use crate::registry::ClipRecord;
 
@@ -105,19 +105,7 @@ impl Registry {
         page_size: usize,
     ) -> Result<Page<T>> {
         let prefix = format!("{org_id}/{stream_id}/");
-        let start = format!("{prefix}{page_token}");
-        let txn = self.db.begin_read()?;
-        let items = txn.open_table(catalogue.items)?;
-        let mut result = page(items.range(start.as_str()..)?, &start, page_size, |k, v| {
-            if !k.starts_with(&prefix) {
-                return Ok(None);
-            }
-            Ok(Some(serde_json::from_slice(v)?))
-        })?;
-        if let Some(rest) = result.next_page_token.strip_prefix(&prefix) {
-            result.next_page_token = rest.to_string();
-        }
-        Ok(result)
+        self.list_under(catalogue.items, &prefix, page_token, page_size)
     }
 
     fn delete_item<T: Item>(&self, catalogue: &Catalogue, item: &T) -> Result<()> {

@@ -15,6 +15,7 @@ pub mod secrets;
 use std::path::Path;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::de::DeserializeOwned;
 
 pub use records::{
     now_millis, ClipRecord, OrganizationRecord, RecordingRecord, RecordingState, StreamRecord,
@@ -141,11 +142,7 @@ impl Registry {
         page_token: &str,
         page_size: usize,
     ) -> Result<Page<OrganizationRecord>> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(ORGANIZATIONS)?;
-        page(table.range(page_token..)?, page_token, page_size, |_, v| {
-            Ok(Some(serde_json::from_slice(v)?))
-        })
+        self.list_under(ORGANIZATIONS, "", page_token, page_size)
     }
 
     pub fn set_live_processing(&self, id: &str, enabled: bool) -> Result<OrganizationRecord> {
@@ -248,20 +245,7 @@ impl Registry {
         page_token: &str,
         page_size: usize,
     ) -> Result<Page<StreamRecord>> {
-        let prefix = format!("{org_id}/");
-        let start = format!("{prefix}{page_token}");
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(STREAMS)?;
-        let mut result = page(table.range(start.as_str()..)?, &start, page_size, |k, v| {
-            if !k.starts_with(&prefix) {
-                return Ok(None);
-            }
-            Ok(Some(serde_json::from_slice(v)?))
-        })?;
-        if let Some(rest) = result.next_page_token.strip_prefix(&prefix) {
-            result.next_page_token = rest.to_string();
-        }
-        Ok(result)
+        self.list_under(STREAMS, &format!("{org_id}/"), page_token, page_size)
     }
 
     /// Every stream of every organization (server start-up).
@@ -318,37 +302,43 @@ impl Registry {
     }
 }
 
-/// Collects one page from a key range starting at `start` (exclusive when a
-/// page token is given), using `decode` to turn a row into an item (`None`
-/// ends the listing).
-pub(crate) fn page<T>(
-    range: redb::Range<'_, &'static str, &'static [u8]>,
-    start: &str,
-    page_size: usize,
-    decode: impl Fn(&str, &[u8]) -> Result<Option<T>>,
-) -> Result<Page<T>> {
-    let mut items = Vec::new();
-    let mut last_key = String::new();
-    let mut more = false;
-    for entry in range {
-        let (k, v) = entry?;
-        let key = k.value();
-        if key == start {
-            // The token names the last row of the previous page.
-            continue;
+impl Registry {
+    /// One page of the JSON records of `table` whose keys start with
+    /// `prefix`, in key order, after the key `prefix + page_token` (the
+    /// token is the last key of the previous page, without the prefix).
+    pub(crate) fn list_under<T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        prefix: &str,
+        page_token: &str,
+        page_size: usize,
+    ) -> Result<Page<T>> {
+        let start = format!("{prefix}{page_token}");
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(table)?;
+        let mut items = Vec::new();
+        let mut last_key = String::new();
+        let mut more = false;
+        for entry in table.range(start.as_str()..)? {
+            let (k, v) = entry?;
+            let key = k.value();
+            if key == start {
+                // The token names the last row of the previous page.
+                continue;
+            }
+            if !key.starts_with(prefix) {
+                break;
+            }
+            if items.len() == page_size {
+                more = true;
+                break;
+            }
+            items.push(serde_json::from_slice(v.value())?);
+            last_key = key[prefix.len()..].to_string();
         }
-        let Some(item) = decode(key, v.value())? else {
-            break;
-        };
-        if items.len() == page_size {
-            more = true;
-            break;
-        }
-        items.push(item);
-        last_key = key.to_string();
+        Ok(Page {
+            items,
+            next_page_token: if more { last_key } else { String::new() },
+        })
     }
-    Ok(Page {
-        items,
-        next_page_token: if more { last_key } else { String::new() },
-    })
 }
