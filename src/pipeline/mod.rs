@@ -11,6 +11,7 @@
 //! line carrying the stream, and ends this pipeline only — every stream has
 //! its own pipeline, so one stream's failure never reaches another.
 
+pub mod gst_util;
 pub mod media;
 pub mod source;
 mod tracks;

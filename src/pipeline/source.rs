@@ -13,6 +13,8 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
+use super::gst_util::named_element;
+
 /// Most MPEG-TS bytes queued in the `appsrc` before the publisher is made
 /// to wait (about 16 s of a 8 Mbit/s stream).
 pub const PUSH_QUEUE_BYTES: u64 = 16 * 1024 * 1024;
@@ -55,13 +57,6 @@ pub(crate) struct SourceStage {
     pub static_pads: Vec<gst::Pad>,
 }
 
-fn make(factory: &str, name: &str) -> Result<gst::Element, String> {
-    gst::ElementFactory::make(factory)
-        .name(name)
-        .build()
-        .map_err(|_| format!("GStreamer element {factory} is missing (install its plugin package)"))
-}
-
 pub(crate) fn build(pipeline: &gst::Pipeline, source: &Source) -> Result<SourceStage, String> {
     match source {
         Source::PushedTs => pushed_ts(pipeline),
@@ -84,7 +79,7 @@ fn pushed_ts(pipeline: &gst::Pipeline) -> Result<SourceStage, String> {
         .max_bytes(PUSH_QUEUE_BYTES)
         .block(false)
         .build();
-    let demux = make("tsdemux", "demux")?;
+    let demux = named_element("tsdemux", "demux")?;
     pipeline
         .add_many([appsrc.upcast_ref(), &demux])
         .map_err(|e| e.to_string())?;
@@ -97,9 +92,9 @@ fn pushed_ts(pipeline: &gst::Pipeline) -> Result<SourceStage, String> {
 }
 
 fn pulled_uri(pipeline: &gst::Pipeline, uri: &str) -> Result<SourceStage, String> {
-    let src = make("urisourcebin", "pull")?;
+    let src = named_element("urisourcebin", "pull")?;
     src.set_property("uri", uri);
-    let parse = make("parsebin", "demux")?;
+    let parse = named_element("parsebin", "demux")?;
     pipeline
         .add_many([&src, &parse])
         .map_err(|e| e.to_string())?;

@@ -13,6 +13,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use tokio::sync::broadcast;
 
+use super::gst_util::named_element;
 use super::media::{AccessUnit, Codec};
 use crate::proto::v1::StreamState;
 use crate::streams::{LiveStream, SessionStats};
@@ -28,10 +29,6 @@ pub(crate) struct TrackContext {
     pub has_video: AtomicBool,
     pub has_audio: AtomicBool,
     pub went_live: AtomicBool,
-}
-
-fn make(factory: &str, name: &str) -> Result<gst::Element, gst::glib::BoolError> {
-    gst::ElementFactory::make(factory).name(name).build()
 }
 
 /// Links a new source pad: a supported codec gets a parse chain and a tee,
@@ -56,11 +53,11 @@ pub(crate) fn attach_pad(
 
     let track = codec.track_name();
     let (parser_factory, out_caps) = codec.parser();
-    let parser = make(parser_factory, &format!("{track}_parse")).map_err(|e| e.to_string())?;
+    let parser = named_element(parser_factory, &format!("{track}_parse"))?;
     if codec.is_video() {
         parser.set_property("config-interval", -1i32);
     }
-    let filter = make("capsfilter", &format!("{track}_caps")).map_err(|e| e.to_string())?;
+    let filter = named_element("capsfilter", &format!("{track}_caps"))?;
     if let Some(c) = out_caps {
         let c: gst::Caps = c.parse().map_err(|_| format!("bad caps {c}"))?;
         filter.set_property("caps", &c);

@@ -14,8 +14,9 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::gst_job::{self, even, make, JobResult};
+use super::gst_job::{self, even, JobResult};
 use crate::options::ClipFormat;
+use crate::pipeline::gst_util::{element, play_to_end};
 use crate::pipeline::AccessUnit;
 
 /// Frames per second of GIF clips.
@@ -128,7 +129,7 @@ pub fn write_mp4(units: &[AccessUnit], path: &std::path::Path) -> JobResult<u64>
         .build()
         .map_err(|_| "filesink is missing".to_string())?;
     let pipeline = mp4_pipeline(&video, &audio, offset, mux, &sink)?;
-    gst_job::run_to_end(&pipeline)?;
+    play_to_end(&pipeline, gst_job::JOB_TIMEOUT)?;
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     file.sync_all().map_err(|e| e.to_string())?;
     Ok(file.metadata().map_err(|e| e.to_string())?.len())
@@ -151,7 +152,7 @@ fn mp4_pipeline(
             continue;
         }
         let src = gst_job::unit_source(&caps_of(units)?);
-        let parse = make(parser)?;
+        let parse = element(parser)?;
         pipeline
             .add_many([src.upcast_ref(), &parse])
             .map_err(|e| e.to_string())?;
@@ -180,9 +181,9 @@ fn decoded_pipeline(
     let pipeline = gst::Pipeline::new();
     let src = gst_job::unit_source(&caps_of(video)?);
     let (parse, decode) = gst_job::video_decoder(video[0].codec)?;
-    let rate = make("videorate")?;
-    let scale = make("videoscale")?;
-    let convert = make("videoconvert")?;
+    let rate = element("videorate")?;
+    let scale = element("videoscale")?;
+    let convert = element("videoconvert")?;
     let filter = gst::ElementFactory::make("capsfilter")
         .property("caps", raw_caps)
         .build()
@@ -220,7 +221,7 @@ fn preview_mp4(video: &[&AccessUnit], offset: Duration, (w, h): (u32, u32)) -> J
         .property("key-int-max", 60u32)
         .build()
         .map_err(|_| "x264enc is missing (gst-plugins-ugly)")?;
-    let parse = make("h264parse")?;
+    let parse = element("h264parse")?;
     let mux = mp4_muxer()?;
     let (pipeline, _src, sink) = decoded_pipeline(video, offset, raw, &[encode, parse, mux])?;
     let samples = gst_job::collect(&pipeline, &sink)?;

@@ -9,18 +9,13 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
+use crate::pipeline::gst_util::{element, first_error};
 use crate::pipeline::{AccessUnit, Codec};
 
 /// How long one job may take before it is abandoned.
 pub const JOB_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub type JobResult<T> = Result<T, String>;
-
-pub fn make(factory: &str) -> JobResult<gst::Element> {
-    gst::ElementFactory::make(factory)
-        .build()
-        .map_err(|_| format!("GStreamer element {factory} is missing"))
-}
 
 /// An `appsrc` for units of one track, in time format.
 pub fn unit_source(caps: &gst::Caps) -> gst_app::AppSrc {
@@ -36,8 +31,8 @@ pub fn unit_source(caps: &gst::Caps) -> gst_app::AppSrc {
 /// The parser and decoder elements of a video codec.
 pub fn video_decoder(codec: Codec) -> JobResult<(gst::Element, gst::Element)> {
     match codec {
-        Codec::H264 => Ok((make("h264parse")?, make("avdec_h264")?)),
-        Codec::H265 => Ok((make("h265parse")?, make("avdec_h265")?)),
+        Codec::H264 => Ok((element("h264parse")?, element("avdec_h264")?)),
+        Codec::H265 => Ok((element("h265parse")?, element("avdec_h265")?)),
         Codec::Aac => Err("not a video codec".into()),
     }
 }
@@ -67,48 +62,12 @@ pub fn collect(pipeline: &gst::Pipeline, sink: &gst_app::AppSink) -> JobResult<V
             match sink.try_pull_sample(gst::ClockTime::from_nseconds(left.as_nanos() as u64)) {
                 Some(sample) => samples.push(sample),
                 None if sink.is_eos() => return Ok(samples),
-                None => return Err(bus_error(pipeline).unwrap_or_else(|| "job timed out".into())),
+                None => return Err(first_error(pipeline).unwrap_or_else(|| "job timed out".into())),
             }
         }
     })();
     let _ = pipeline.set_state(gst::State::Null);
     result
-}
-
-/// Plays `pipeline` (whose sink writes the result itself) until
-/// end-of-stream.
-pub fn run_to_end(pipeline: &gst::Pipeline) -> JobResult<()> {
-    let result = (|| {
-        pipeline
-            .set_state(gst::State::Playing)
-            .map_err(|_| "job pipeline failed to start".to_string())?;
-        let bus = pipeline.bus().ok_or("pipeline without bus")?;
-        let msg = bus.timed_pop_filtered(
-            gst::ClockTime::from_nseconds(JOB_TIMEOUT.as_nanos() as u64),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        );
-        match msg.as_ref().map(|m| m.view()) {
-            Some(gst::MessageView::Eos(_)) => Ok(()),
-            Some(gst::MessageView::Error(e)) => Err(e.error().to_string()),
-            _ => Err("job timed out".to_string()),
-        }
-    })();
-    let _ = pipeline.set_state(gst::State::Null);
-    result
-}
-
-fn bus_error(pipeline: &gst::Pipeline) -> Option<String> {
-    let bus = pipeline.bus()?;
-    while let Some(msg) = bus.pop() {
-        if let gst::MessageView::Error(err) = msg.view() {
-            return Some(format!(
-                "{}: {}",
-                err.src().map(|s| s.name().to_string()).unwrap_or_default(),
-                err.error()
-            ));
-        }
-    }
-    None
 }
 
 /// Joins the bytes of every sample (an encoder's or muxer's output).

@@ -9,8 +9,9 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::gst_job::{self, fit, make, JobResult};
+use super::gst_job::{self, fit, JobResult};
 use crate::options::ImageFormat;
+use crate::pipeline::gst_util::element;
 use crate::pipeline::AccessUnit;
 
 pub struct Still {
@@ -27,7 +28,7 @@ fn encoder(format: ImageFormat) -> JobResult<gst::Element> {
             .property("quality", 85i32)
             .build()
             .map_err(|_| "jpegenc is missing")?,
-        ImageFormat::Png => make("pngenc")?,
+        ImageFormat::Png => element("pngenc")?,
         ImageFormat::Webp => gst::ElementFactory::make("webpenc")
             .property("quality", 80f32)
             .build()
@@ -66,8 +67,8 @@ pub fn encode_at(
     let pipeline = gst::Pipeline::new();
     let src = gst_job::unit_source(caps);
     let (parse, decode) = gst_job::video_decoder(keyframe.codec)?;
-    let scale = make("videoscale")?;
-    let convert = make("videoconvert")?;
+    let scale = element("videoscale")?;
+    let convert = element("videoconvert")?;
     // RGB into every encoder: each does its own (full-range) conversion,
     // so colours match the source (limited-range YUV fed to jpegenc
     // would come out washed out).

@@ -13,7 +13,11 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use super::RecordingStore;
+use crate::pipeline::gst_util::{element, play_to_end};
 use crate::registry::RecordingState;
+
+/// How long finalizing one file may take.
+const REMUX_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Catalogues every unfinished recording; returns how many.
 pub fn recover(store: &RecordingStore) -> usize {
@@ -73,20 +77,15 @@ pub fn finalize(path: &Path) -> Result<Duration, String> {
 }
 
 fn remux(src: &Path, dst: &Path) -> Result<Duration, String> {
-    let make = |f: &str| {
-        gst::ElementFactory::make(f)
-            .build()
-            .map_err(|_| format!("{f} is missing"))
-    };
     let pipeline = gst::Pipeline::new();
-    let filesrc = make("filesrc")?;
+    let filesrc = element("filesrc")?;
     filesrc.set_property("location", src.to_string_lossy().as_ref());
-    let demux = make("qtdemux")?;
+    let demux = element("qtdemux")?;
     let mux = gst::ElementFactory::make("mp4mux")
         .property("faststart", true)
         .build()
         .map_err(|_| "mp4mux is missing")?;
-    let filesink = make("filesink")?;
+    let filesink = element("filesink")?;
     filesink.set_property("location", dst.to_string_lossy().as_ref());
     pipeline
         .add_many([&filesrc, &demux, &mux, &filesink])
@@ -135,18 +134,7 @@ fn remux(src: &Path, dst: &Path) -> Result<Duration, String> {
         });
     });
 
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|_| "remux failed to start".to_string())?;
-    let bus = pipeline.bus().ok_or("no bus")?;
-    let msg = bus.timed_pop_filtered(
-        gst::ClockTime::from_seconds(120),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    let _ = pipeline.set_state(gst::State::Null);
-    match msg.as_ref().map(|m| m.view()) {
-        Some(gst::MessageView::Eos(_)) => Ok(*end.lock().expect("end lock")),
-        Some(gst::MessageView::Error(e)) => Err(e.error().to_string()),
-        _ => Err("remux timed out".into()),
-    }
+    play_to_end(&pipeline, REMUX_TIMEOUT)?;
+    let end = *end.lock().expect("end lock");
+    Ok(end)
 }

@@ -11,6 +11,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
+use crate::pipeline::gst_util::{element, first_error, wait_for_end};
 use crate::pipeline::AccessUnit;
 
 /// Length of each MP4 fragment: the most a crash can lose.
@@ -28,12 +29,6 @@ pub struct SegmentWriter {
     pub start_pts: Duration,
     /// PTS just past the last video frame written.
     pub end_pts: Duration,
-}
-
-fn make(factory: &str) -> Result<gst::Element, String> {
-    gst::ElementFactory::make(factory)
-        .build()
-        .map_err(|_| format!("GStreamer element {factory} is missing"))
 }
 
 fn source(caps: &gst::Caps) -> gst_app::AppSrc {
@@ -73,7 +68,7 @@ impl SegmentWriter {
         mux.link(&sink).map_err(|e| e.to_string())?;
 
         let video = source(video_caps);
-        let vparse = make(keyframe.codec.parser().0)?;
+        let vparse = element(keyframe.codec.parser().0)?;
         pipeline
             .add_many([video.upcast_ref(), &vparse])
             .map_err(|e| e.to_string())?;
@@ -82,7 +77,7 @@ impl SegmentWriter {
         let audio = match audio_caps {
             Some(caps) => {
                 let src = source(caps);
-                let aparse = make("aacparse")?;
+                let aparse = element("aacparse")?;
                 pipeline
                     .add_many([src.upcast_ref(), &aparse])
                     .map_err(|e| e.to_string())?;
@@ -94,7 +89,7 @@ impl SegmentWriter {
         };
 
         if pipeline.set_state(gst::State::Playing).is_err() {
-            let reason = error_of(&pipeline).unwrap_or_else(|| "cannot start writer".into());
+            let reason = first_error(&pipeline).unwrap_or_else(|| "cannot start writer".into());
             let _ = pipeline.set_state(gst::State::Null);
             return Err(reason);
         }
@@ -133,7 +128,7 @@ impl SegmentWriter {
 
     /// The writer's error, if it has failed (e.g. disk full).
     pub fn failure(&self) -> Option<String> {
-        error_of(&self.pipeline)
+        first_error(&self.pipeline)
     }
 
     /// Ends the file: the muxer writes its last fragment and index. Blocking.
@@ -142,30 +137,8 @@ impl SegmentWriter {
         if let Some(audio) = &self.audio {
             let _ = audio.end_of_stream();
         }
-        let result = match self.pipeline.bus() {
-            Some(bus) => {
-                let msg = bus.timed_pop_filtered(
-                    gst::ClockTime::from_nseconds(CLOSE_TIMEOUT.as_nanos() as u64),
-                    &[gst::MessageType::Eos, gst::MessageType::Error],
-                );
-                match msg.as_ref().map(|m| m.view()) {
-                    Some(gst::MessageView::Eos(_)) => Ok(()),
-                    Some(gst::MessageView::Error(e)) => Err(e.error().to_string()),
-                    _ => Err("closing timed out".to_string()),
-                }
-            }
-            None => Err("writer without bus".to_string()),
-        };
+        let result = wait_for_end(&self.pipeline, CLOSE_TIMEOUT);
         let _ = self.pipeline.set_state(gst::State::Null);
         result
-    }
-}
-
-fn error_of(pipeline: &gst::Pipeline) -> Option<String> {
-    let bus = pipeline.bus()?;
-    let msg = bus.pop_filtered(&[gst::MessageType::Error])?;
-    match msg.view() {
-        gst::MessageView::Error(e) => Some(e.error().to_string()),
-        _ => None,
     }
 }

@@ -13,8 +13,9 @@ use gstreamer_app as gst_app;
 
 use super::buffer::Gop;
 use super::fmp4_boxes;
+use crate::pipeline::gst_util::element;
 use crate::pipeline::AccessUnit;
-use crate::processing::gst_job::{self, make, JobResult};
+use crate::processing::gst_job::{self, JobResult};
 
 /// The GOP's MPEG-TS bytes (blocking on first use).
 pub fn mpeg_ts(gop: &Gop) -> JobResult<Bytes> {
@@ -94,7 +95,7 @@ fn split_init(file: &Bytes) -> JobResult<(Bytes, Bytes)> {
 
 fn mux(gop: &Gop) -> JobResult<Bytes> {
     let units = gop.units().map_err(|e| format!("reading replay: {e}"))?;
-    mux_with(&units, make("mpegtsmux")?, false)
+    mux_with(&units, element("mpegtsmux")?, false)
 }
 
 /// Muxes the GOP's units with `mux`; `parse` puts parsers in front (MP4
@@ -118,7 +119,7 @@ fn mux_with(units: &[AccessUnit], mux: gst::Element, parse: bool) -> JobResult<B
         let src = gst_job::unit_source(&caps);
         pipeline.add(&src).map_err(|e| e.to_string())?;
         if parse {
-            let parser = make(units[0].codec.parser().0)?;
+            let parser = element(units[0].codec.parser().0)?;
             pipeline.add(&parser).map_err(|e| e.to_string())?;
             src.link(&parser).map_err(|e| e.to_string())?;
             parser.link(&mux).map_err(|e| e.to_string())?;
