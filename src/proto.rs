@@ -16,3 +16,11 @@ pub fn timestamp_from_millis(ms: i64) -> prost_types::Timestamp {
         nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
     }
 }
+
+/// A `google.protobuf.Duration` from a `std::time::Duration`.
+pub fn to_duration(d: std::time::Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
+}

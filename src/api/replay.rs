@@ -11,9 +11,8 @@ use tonic::Status;
 
 use super::{files, ApiState};
 use crate::error::{Error, Result};
-use crate::processing::thumbnail::to_duration;
-use crate::proto::timestamp_from_millis;
 use crate::proto::v1 as pb;
+use crate::proto::{timestamp_from_millis, to_duration};
 use crate::registry::ClipRecord;
 use crate::replay::buffer::{Cursor, Gop};
 use crate::replay::clips::{self, ClipStart};

@@ -87,7 +87,19 @@ pub struct AccessUnit {
     pub received_ms: i64,
 }
 
+/// The earliest decode time of `units`.
+pub fn earliest_decode_time<'a>(
+    units: impl IntoIterator<Item = &'a AccessUnit>,
+) -> Option<Duration> {
+    units.into_iter().filter_map(AccessUnit::decode_time).min()
+}
+
 impl AccessUnit {
+    /// When the unit is decoded: its DTS, or its PTS when it has none.
+    pub fn decode_time(&self) -> Option<Duration> {
+        self.dts.or(self.pts)
+    }
+
     /// Picture size from the caps (video).
     pub fn picture_size(&self) -> Option<(u32, u32)> {
         let s = self.caps.as_ref()?.structure(0)?;

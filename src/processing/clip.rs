@@ -17,7 +17,7 @@ use gstreamer_app as gst_app;
 use super::gst_job::{self, even, JobResult};
 use crate::options::ClipFormat;
 use crate::pipeline::gst_util::{element, play_to_end};
-use crate::pipeline::AccessUnit;
+use crate::pipeline::{earliest_decode_time, AccessUnit};
 
 /// Frames per second of GIF clips.
 pub const GIF_FPS: i32 = 5;
@@ -38,13 +38,8 @@ pub fn build(units: &[AccessUnit], format: ClipFormat, preview_width: u32) -> Jo
         .find(|u| u.codec.is_video())
         .ok_or("clip without video")?;
     let size = first.picture_size().ok_or("video caps without size")?;
-    let offset = units
-        .iter()
-        .filter_map(|u| u.dts.or(u.pts))
-        .min()
-        .unwrap_or_default();
-    let video: Vec<&AccessUnit> = units.iter().filter(|u| u.codec.is_video()).collect();
-    let audio: Vec<&AccessUnit> = units.iter().filter(|u| !u.codec.is_video()).collect();
+    let offset = earliest_decode_time(units).unwrap_or_default();
+    let (video, audio) = split_tracks(units);
     match format {
         ClipFormat::Mp4 => Ok(Clip {
             width: size.0,
@@ -68,6 +63,11 @@ pub fn build(units: &[AccessUnit], format: ClipFormat, preview_width: u32) -> Jo
             })
         }
     }
+}
+
+/// The video units and the audio units, each in order.
+fn split_tracks(units: &[AccessUnit]) -> (Vec<&AccessUnit>, Vec<&AccessUnit>) {
+    units.iter().partition(|u| u.codec.is_video())
 }
 
 fn scaled(size: (u32, u32), width: u32) -> (u32, u32) {
@@ -104,13 +104,8 @@ fn remux_mp4(video: &[&AccessUnit], audio: &[&AccessUnit], offset: Duration) -> 
 /// index when it starts and fills it in at the end, so the file is written
 /// once, with no faststart copy. Blocking; returns the file size.
 pub fn write_mp4(units: &[AccessUnit], path: &std::path::Path) -> JobResult<u64> {
-    let video: Vec<&AccessUnit> = units.iter().filter(|u| u.codec.is_video()).collect();
-    let audio: Vec<&AccessUnit> = units.iter().filter(|u| !u.codec.is_video()).collect();
-    let offset = units
-        .iter()
-        .filter_map(|u| u.dts.or(u.pts))
-        .min()
-        .unwrap_or_default();
+    let (video, audio) = split_tracks(units);
+    let offset = earliest_decode_time(units).unwrap_or_default();
     let span = units
         .iter()
         .filter_map(|u| u.pts)

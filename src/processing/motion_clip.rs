@@ -11,12 +11,11 @@ use std::time::Duration;
 
 use super::cadence::Cadence;
 use super::driver::Feature;
-use super::thumbnail::to_duration;
 use super::{clip, ProcessingEngine};
 use crate::options::{MotionClip as Settings, Processing};
 use crate::pipeline::AccessUnit;
-use crate::proto::timestamp_from_millis;
 use crate::proto::v1 as pb;
+use crate::proto::{timestamp_from_millis, to_duration};
 use crate::streams::LiveStream;
 
 /// Shortest clip worth sending when a session ends mid-window.

@@ -99,7 +99,7 @@ pub fn encode_at(
     pipeline.add_many(elements).map_err(|e| e.to_string())?;
     gst::Element::link_many(elements).map_err(|e| e.to_string())?;
 
-    let offset = keyframe.dts.or(keyframe.pts).unwrap_or_default();
+    let offset = keyframe.decode_time().unwrap_or_default();
     if let Some(at) = at {
         // Frames shown before the moment wanted are decoded (they are
         // references) but go no further.

@@ -13,8 +13,8 @@ use super::driver::Feature;
 use super::{still, ProcessingEngine};
 use crate::options::{Processing, Thumbnail as Settings};
 use crate::pipeline::AccessUnit;
-use crate::proto::timestamp_from_millis;
 use crate::proto::v1 as pb;
+use crate::proto::{timestamp_from_millis, to_duration};
 use crate::streams::LiveStream;
 
 pub struct Thumbnails {
@@ -118,13 +118,5 @@ async fn make(
         tokio::task::spawn_blocking(move || engine.store.save(&stream_ref, &thumbnail)).await;
     if let Ok(Err(e)) = saved {
         tracing::warn!(stream = %stream.stream_ref, error = %e, "cannot store the latest thumbnail");
-    }
-}
-
-/// A `google.protobuf.Duration` from a `Duration`.
-pub fn to_duration(d: Duration) -> prost_types::Duration {
-    prost_types::Duration {
-        seconds: d.as_secs() as i64,
-        nanos: d.subsec_nanos() as i32,
     }
 }

@@ -261,8 +261,7 @@ impl Feature for Recorder {
 /// A catalogue entry as the API shows it; a file being written reports
 /// its current size.
 pub fn to_proto(record: &RecordingRecord, store: &RecordingStore) -> pb::Recording {
-    use crate::processing::thumbnail::to_duration;
-    use crate::proto::timestamp_from_millis;
+    use crate::proto::{timestamp_from_millis, to_duration};
     let (state, size) = match record.state {
         RecordingState::Recording => (
             pb::RecordingState::Recording,

@@ -99,7 +99,7 @@ impl SegmentWriter {
             video,
             audio,
             path: path.to_path_buf(),
-            offset: keyframe.dts.or(keyframe.pts).unwrap_or_default(),
+            offset: keyframe.decode_time().unwrap_or_default(),
             start_pts,
             end_pts: start_pts,
         })
@@ -109,7 +109,7 @@ impl SegmentWriter {
     /// track in the file, is skipped).
     pub fn write(&mut self, unit: &AccessUnit) -> Result<(), String> {
         let Some(pts) = unit.pts else { return Ok(()) };
-        if unit.dts.or(unit.pts).unwrap_or_default() < self.offset {
+        if unit.decode_time().unwrap_or_default() < self.offset {
             return Ok(());
         }
         let src = if unit.codec.is_video() {

@@ -14,7 +14,7 @@ use gstreamer_app as gst_app;
 use super::buffer::Gop;
 use super::fmp4_boxes;
 use crate::pipeline::gst_util::element;
-use crate::pipeline::AccessUnit;
+use crate::pipeline::{earliest_decode_time, AccessUnit};
 use crate::processing::gst_job::{self, JobResult};
 
 /// The GOP's MPEG-TS bytes (blocking on first use).
@@ -44,13 +44,8 @@ pub fn fmp4(gop: &Gop) -> JobResult<(Bytes, Bytes)> {
     // the stream's timeline so that fragments follow one another.
     let scales = fmp4_boxes::timescales(&init);
     let mut fragment = fragment.to_vec();
-    let first_of = |video: bool| {
-        units
-            .iter()
-            .filter(|u| u.codec.is_video() == video)
-            .filter_map(|u| u.dts.or(u.pts))
-            .min()
-    };
+    let first_of =
+        |video: bool| earliest_decode_time(units.iter().filter(|u| u.codec.is_video() == video));
     // mp4mux numbers tracks in the order their pads were linked: video
     // first, then audio.
     let has_video = units.iter().any(|u| u.codec.is_video());
