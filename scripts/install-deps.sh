@@ -16,6 +16,7 @@ packages=(
   gstreamer1.0-libav
   gstreamer1.0-tools
   ffmpeg
+  fonts-dejavu-core
 )
 
 missing=()

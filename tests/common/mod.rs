@@ -19,6 +19,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Request, Status, Streaming};
 
+/// The log filter of servers under test.
+const DEBUG_LOG: &str = "info,liveproc=debug";
+
 pub const ADMIN_KEY: &str = "lpadmin_test_admin_key_0123456789";
 
 /// A running `liveproc serve` process.
@@ -51,19 +54,30 @@ impl Server {
     /// Starts a server on `data_dir`, with `LIVEPROC_ADMIN_KEY` set to
     /// `admin_key` or unset.
     pub fn start_with(data_dir: &Path, admin_key: Option<&str>) -> Server {
-        Server::start_full(data_dir, admin_key, &[])
+        Server::start_full(data_dir, admin_key, &[], DEBUG_LOG)
     }
 
     /// Starts a server with a new temporary data dir and extra flags.
     pub fn start_with_flags(flags: &[&str]) -> Server {
+        Server::start_logging(flags, DEBUG_LOG)
+    }
+
+    /// Starts a server with a new temporary data dir, extra flags and the
+    /// log filter `log_filter` (the benchmark runs at `info`).
+    pub fn start_logging(flags: &[&str], log_filter: &str) -> Server {
         let tmp = tempfile::tempdir().expect("temp dir");
         let data_dir = tmp.path().join("data");
-        let mut server = Server::start_full(&data_dir, Some(ADMIN_KEY), flags);
+        let mut server = Server::start_full(&data_dir, Some(ADMIN_KEY), flags, log_filter);
         server._tmp = Some(tmp);
         server
     }
 
-    fn start_full(data_dir: &Path, admin_key: Option<&str>, flags: &[&str]) -> Server {
+    fn start_full(
+        data_dir: &Path,
+        admin_key: Option<&str>,
+        flags: &[&str],
+        log_filter: &str,
+    ) -> Server {
         std::fs::create_dir_all(data_dir).unwrap();
         let log = data_dir.with_extension(format!("log.{}", rand_suffix()));
         let stderr = std::fs::File::create(&log).unwrap();
@@ -75,7 +89,7 @@ impl Server {
             .arg(data_dir)
             .args(flags)
             .env_remove("LIVEPROC_ADMIN_KEY")
-            .env("LIVEPROC_LOG", "info,liveproc=debug");
+            .env("LIVEPROC_LOG", log_filter);
         if let Some(key) = admin_key {
             command.env("LIVEPROC_ADMIN_KEY", key);
         }

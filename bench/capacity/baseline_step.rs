@@ -1,0 +1,205 @@
+//! One capacity step of the baseline: how streams are handled without
+//! liveproc, one ffmpeg per stream listening on SRT, decoding every frame
+//! to make a thumbnail every 10 s and copying the stream to a recording.
+//! The same load publishes to them. A step holds when every ffmpeg kept up
+//! with real time (its output time advanced with the wall clock) and wrote
+//! its thumbnails.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::liveproc_step::{wait_for, THUMBNAIL_INTERVAL};
+use crate::load::{Publisher, Target, SRT_LATENCY};
+use crate::media::Media;
+use crate::proc_stats::{rss_mib, CpuWindow};
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BaselineResult {
+    pub streams: usize,
+    pub held: bool,
+    pub fell_behind: Vec<String>,
+    /// All the ffmpeg processes together, % of one core.
+    pub cpu_percent: f64,
+    /// Sum of the ffmpeg processes' resident memory.
+    pub rss_mib: f64,
+    pub load_cpu_percent: f64,
+    /// Slowest ffmpeg: output time gained per wall-clock second in the hold.
+    pub min_speed: f64,
+    pub thumbnails_written: usize,
+    pub thumbnails_expected: usize,
+}
+
+/// A running ffmpeg and the output times it reported (`-progress`).
+struct Ffmpeg {
+    child: Child,
+    dir: tempfile::TempDir,
+    progress: Arc<Mutex<Vec<(Instant, f64)>>>,
+}
+
+impl Ffmpeg {
+    fn start(port: u16) -> anyhow::Result<Ffmpeg> {
+        let dir = tempfile::tempdir()?;
+        let url = format!(
+            "srt://127.0.0.1:{port}?mode=listener&latency={}",
+            SRT_LATENCY.as_micros()
+        );
+        let mut child = Command::new("ffmpeg")
+            .args(["-nostdin", "-hide_banner", "-loglevel", "error"])
+            .args(["-progress", "pipe:1", "-stats_period", "0.5"])
+            .args(["-i", &url])
+            .args(["-map", "0:v:0", "-vf"])
+            .arg(format!("fps=1/{THUMBNAIL_INTERVAL}"))
+            .args(["-q:v", "3", "-f", "image2"])
+            .arg(dir.path().join("thumb-%05d.jpg"))
+            .args(["-map", "0", "-c", "copy", "-f", "mpegts"])
+            .arg(dir.path().join("recording.ts"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let progress = Arc::new(Mutex::new(vec![]));
+        let stdout = child.stdout.take().expect("piped stdout");
+        std::thread::spawn({
+            let progress = progress.clone();
+            move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    let Some(us) = line.strip_prefix("out_time_us=") else {
+                        continue;
+                    };
+                    if let Ok(us) = us.trim().parse::<f64>() {
+                        progress.lock().unwrap().push((Instant::now(), us / 1e6));
+                    }
+                }
+            }
+        });
+        Ok(Ffmpeg {
+            child,
+            dir,
+            progress,
+        })
+    }
+
+    /// Output time gained per wall-clock second between `from` and `to`.
+    fn speed(&self, from: Instant, to: Instant) -> f64 {
+        let progress = self.progress.lock().unwrap();
+        let at = |t: Instant| progress.iter().rev().find(|(when, _)| *when <= t).copied();
+        match (at(from), at(to)) {
+            (Some(a), Some(b)) if b.0 > a.0 => (b.1 - a.1) / (b.0 - a.0).as_secs_f64(),
+            _ => 0.0,
+        }
+    }
+
+    fn thumbnails_between(&self, from: SystemTime, to: SystemTime) -> usize {
+        std::fs::read_dir(self.dir.path())
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("thumb-"))
+                    .filter_map(|e| e.metadata().ok()?.modified().ok())
+                    .filter(|t| *t >= from && *t <= to)
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Ffmpeg {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A UDP port free right now, for an ffmpeg SRT listener.
+fn free_udp_port() -> anyhow::Result<u16> {
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+pub async fn run(
+    media: &Arc<Media>,
+    streams: usize,
+    hold: Duration,
+    stagger: Duration,
+) -> anyhow::Result<BaselineResult> {
+    let mut result = BaselineResult {
+        streams,
+        ..Default::default()
+    };
+    let mut ffmpegs = vec![];
+    let mut publishers = vec![];
+    let t0 = tokio::time::Instant::now();
+    for i in 0..streams {
+        let port = free_udp_port()?;
+        ffmpegs.push(Ffmpeg::start(port)?);
+        let target = Target::Srt {
+            addr: ([127, 0, 0, 1], port).into(),
+            stream_id: None,
+        };
+        let at = t0 + stagger.mul_f64(i as f64 / streams as f64);
+        publishers.push(Publisher::start(media.clone(), target, at));
+    }
+    // Hold starts once every ffmpeg reports output.
+    let started = wait_for(stagger + Duration::from_secs(30), || {
+        ffmpegs
+            .iter()
+            .all(|f| f.progress.lock().unwrap().iter().any(|(_, t)| *t > 0.0))
+    })
+    .await;
+    if !started {
+        result.fell_behind.push("not every ffmpeg started".into());
+    }
+    let pids: Vec<u32> = ffmpegs.iter().map(|f| f.child.id()).collect();
+    let cpu = CpuWindow::start(&pids);
+    let load_cpu = CpuWindow::start(&[std::process::id()]);
+    let (hold_start, wall_start) = (Instant::now(), SystemTime::now());
+    tokio::time::sleep(hold).await;
+    result.cpu_percent = cpu.percent();
+    result.load_cpu_percent = load_cpu.percent();
+    result.rss_mib = pids.iter().map(|&p| rss_mib(p)).sum();
+    let (hold_end, wall_end) = (Instant::now(), SystemTime::now());
+    // ffmpeg writes a thumbnail when the interval after it begins.
+    let thumbs_until = wall_end + Duration::from_secs(1);
+
+    result.min_speed = f64::INFINITY;
+    for ffmpeg in &mut ffmpegs {
+        let speed = ffmpeg.speed(hold_start, hold_end);
+        result.min_speed = result.min_speed.min(speed);
+        result.thumbnails_written += ffmpeg.thumbnails_between(wall_start, thumbs_until);
+        if let Ok(Some(status)) = ffmpeg.child.try_wait() {
+            result
+                .fell_behind
+                .push(format!("an ffmpeg exited: {status}"));
+        }
+    }
+    if result.min_speed.is_infinite() {
+        result.min_speed = 0.0;
+    }
+    let expected = (hold.as_secs() / u64::from(THUMBNAIL_INTERVAL)) as usize;
+    result.thumbnails_expected = expected * streams;
+    for publisher in publishers {
+        let stats = publisher.stop().await;
+        let error = stats.error.lock().unwrap().clone();
+        if let Some(error) = error {
+            result.fell_behind.push(format!("publisher: {error}"));
+        }
+    }
+    if result.min_speed < 0.97 {
+        result.fell_behind.push(format!(
+            "an ffmpeg ran at {:.2}x real time",
+            result.min_speed
+        ));
+    }
+    if result.thumbnails_written + streams < result.thumbnails_expected {
+        result.fell_behind.push(format!(
+            "{} thumbnails of {} expected",
+            result.thumbnails_written, result.thumbnails_expected
+        ));
+    }
+    result.held = result.fell_behind.is_empty();
+    Ok(result)
+}

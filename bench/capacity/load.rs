@@ -1,0 +1,248 @@
+//! The load: publishers that push the media file in real time, paced by its
+//! PCR, over SRT (srt-tokio, one 1316-byte message per chunk) or gRPC
+//! `PushMedia` (one message per tick, a zero-copy slice of the file). Each
+//! publisher records when every keyframe was fully sent, how many bytes it
+//! sent and how late its sends ran against the schedule.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use futures::SinkExt;
+use liveproc::proto::v1 as pb;
+use liveproc::proto::v1::live_processing_client::LiveProcessingClient;
+use srt_tokio::SrtSocket;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::media::Media;
+
+/// How often a publisher wakes to send what is due.
+const TICK: Duration = Duration::from_millis(5);
+/// SRT latency the publishers ask for (the receiver's jitter buffer).
+pub const SRT_LATENCY: Duration = Duration::from_millis(120);
+
+/// Where a publisher sends.
+#[derive(Clone, Debug)]
+pub enum Target {
+    Srt {
+        addr: SocketAddr,
+        stream_id: Option<String>,
+    },
+    Push {
+        grpc: SocketAddr,
+        stream_id: String,
+        stream_key: String,
+    },
+}
+
+impl Target {
+    pub fn protocol(&self) -> &'static str {
+        match self {
+            Target::Srt { .. } => "srt",
+            Target::Push { .. } => "grpc",
+        }
+    }
+}
+
+/// What a publisher observed.
+#[derive(Default)]
+pub struct PublisherStats {
+    pub bytes_sent: AtomicU64,
+    /// Wall-clock time each keyframe's last byte was sent, by keyframe index.
+    pub keyframe_sent: Mutex<Vec<Option<SystemTime>>>,
+    /// Most a send ran behind its schedule, µs.
+    pub max_lateness_us: AtomicU64,
+    pub error: Mutex<Option<String>>,
+}
+
+impl PublisherStats {
+    pub fn keyframe_sent_at(&self, index: usize) -> Option<SystemTime> {
+        self.keyframe_sent
+            .lock()
+            .unwrap()
+            .get(index)
+            .copied()
+            .flatten()
+    }
+}
+
+/// A running publisher.
+pub struct Publisher {
+    pub target: Target,
+    pub stats: Arc<PublisherStats>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Publisher {
+    /// Connects, then pushes `media` from `start` on, paced in real time.
+    pub fn start(media: Arc<Media>, target: Target, start: Instant) -> Publisher {
+        let stats = Arc::new(PublisherStats {
+            keyframe_sent: Mutex::new(vec![None; media.keyframes.len()]),
+            ..Default::default()
+        });
+        let stop = CancellationToken::new();
+        let task = tokio::spawn({
+            let (target, stats, stop) = (target.clone(), stats.clone(), stop.clone());
+            async move {
+                if let Err(e) = publish(&media, &target, &stats, start, &stop).await {
+                    *stats.error.lock().unwrap() = Some(format!("{e:#}"));
+                }
+            }
+        });
+        Publisher {
+            target,
+            stats,
+            stop,
+            task,
+        }
+    }
+
+    /// Stops sending and closes the connection.
+    pub async fn stop(self) -> Arc<PublisherStats> {
+        self.stop.cancel();
+        let _ = self.task.await;
+        self.stats
+    }
+}
+
+/// A connected sender of chunks.
+enum Sender {
+    Srt(SrtSocket),
+    Push {
+        tx: mpsc::Sender<pb::PushMediaRequest>,
+        call:
+            tokio::task::JoinHandle<Result<tonic::Response<pb::PushMediaResponse>, tonic::Status>>,
+    },
+}
+
+impl Sender {
+    async fn connect(target: &Target) -> anyhow::Result<Sender> {
+        match target {
+            Target::Srt { addr, stream_id } => {
+                let mut last_error = None;
+                // A listener that is still starting (ffmpeg) refuses at first.
+                for _ in 0..50 {
+                    match SrtSocket::builder()
+                        .latency(SRT_LATENCY)
+                        .call(*addr, stream_id.as_deref())
+                        .await
+                    {
+                        Ok(socket) => return Ok(Sender::Srt(socket)),
+                        Err(e) => last_error = Some(e),
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(anyhow::anyhow!("SRT connect to {addr}: {last_error:?}"))
+            }
+            Target::Push {
+                grpc,
+                stream_id,
+                stream_key,
+            } => {
+                let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))?
+                    .connect()
+                    .await?;
+                let (tx, rx) = mpsc::channel(16);
+                tx.send(pb::PushMediaRequest {
+                    stream_id: stream_id.clone(),
+                    stream_key: stream_key.clone(),
+                    data: Default::default(),
+                })
+                .await?;
+                let mut client = LiveProcessingClient::new(channel);
+                let call =
+                    tokio::spawn(async move { client.push_media(ReceiverStream::new(rx)).await });
+                Ok(Sender::Push { tx, call })
+            }
+        }
+    }
+
+    async fn send(&mut self, media: &Media, from: usize, to: usize) -> anyhow::Result<()> {
+        match self {
+            Sender::Srt(socket) => {
+                for chunk in from..to {
+                    socket
+                        .feed((std::time::Instant::now(), media.chunk_bytes(chunk)))
+                        .await?;
+                }
+                socket.flush().await?;
+            }
+            Sender::Push { tx, .. } => {
+                let data = media.span(from, to);
+                tx.send(pb::PushMediaRequest {
+                    data,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|_| anyhow::anyhow!("the server ended the push"))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn close(self) -> anyhow::Result<()> {
+        match self {
+            Sender::Srt(mut socket) => socket.close().await?,
+            Sender::Push { tx, call } => {
+                drop(tx);
+                call.await??;
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn publish(
+    media: &Media,
+    target: &Target,
+    stats: &PublisherStats,
+    start: Instant,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
+    tokio::select! {
+        _ = tokio::time::sleep_until(start) => {}
+        _ = stop.cancelled() => return Ok(()),
+    }
+    let mut sender = Sender::connect(target).await?;
+    // Time runs from the first send, whenever the connection was made.
+    let origin = Instant::now();
+    let mut ticker = tokio::time::interval_at(origin, TICK);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut next = 0;
+    let mut next_keyframe = 0;
+    while next < media.chunks.len() {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.cancelled() => break,
+        }
+        let elapsed = origin.elapsed();
+        let from = next;
+        while next < media.chunks.len() && media.chunks[next].at <= elapsed {
+            next += 1;
+        }
+        if from == next {
+            continue;
+        }
+        let late = elapsed.saturating_sub(media.chunks[from].at).as_micros() as u64;
+        stats.max_lateness_us.fetch_max(late, Ordering::Relaxed);
+        sender.send(media, from, next).await?;
+        stats.bytes_sent.fetch_add(
+            (media.chunks[next - 1].end - media.chunks[from].start) as u64,
+            Ordering::Relaxed,
+        );
+        let now = SystemTime::now();
+        let mut sent = stats.keyframe_sent.lock().unwrap();
+        while next_keyframe < media.keyframes.len()
+            && media.keyframes[next_keyframe].last_chunk < next
+        {
+            sent[next_keyframe] = Some(now);
+            next_keyframe += 1;
+        }
+    }
+    sender.close().await
+}
