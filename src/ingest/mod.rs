@@ -8,6 +8,7 @@
 //!   [`Ingest::authorize_publish`]).
 //! - [`pull`]: the server pulls a stream's `source_uri`.
 
+mod batch;
 pub mod pull;
 pub mod push;
 pub mod session;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::batch::Batch;
 use super::ts_sync::TsSync;
 use crate::error::{Error, Result};
 use crate::pipeline::{Outcome, Source, StreamPipeline};
@@ -24,6 +25,7 @@ pub struct PublishSession {
     pipeline: StreamPipeline,
     _features: FeatureTasks,
     ts: TsSync,
+    batch: Batch,
     bytes_received: u64,
     _publisher: PublisherGuard,
 }
@@ -49,6 +51,7 @@ impl PublishSession {
             pipeline,
             _features: features,
             ts: TsSync::default(),
+            batch: Batch::default(),
             bytes_received: 0,
             _publisher: publisher,
         })
@@ -62,8 +65,10 @@ impl PublishSession {
         self.bytes_received
     }
 
-    /// Feeds one chunk of MPEG-TS. Fails when the bytes are not MPEG-TS or
-    /// the pipeline has failed; the stream is then in ERROR.
+    /// Takes one chunk of MPEG-TS; it reaches the pipeline with the next
+    /// batch (at once when the batch is full, else at [`Self::batch_due`]).
+    /// Fails when the bytes are not MPEG-TS or the pipeline has failed; the
+    /// stream is then in ERROR.
     pub async fn push(&mut self, data: Bytes) -> Result<()> {
         self.bytes_received += data.len() as u64;
         self.pipeline.stats().add_bytes(data.len() as u64);
@@ -75,7 +80,28 @@ impl PublishSession {
                 reason,
             });
         }
-        self.pipeline.push(data).await
+        if self.batch.add(data) {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Resolves when the waiting batch must go: call [`Self::flush`] then.
+    /// Never resolves while nothing waits.
+    pub async fn batch_due(&self) {
+        match self.batch.deadline() {
+            Some(deadline) => tokio::time::sleep_until(deadline).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Hands the waiting batch to the pipeline.
+    pub async fn flush(&mut self) -> Result<()> {
+        let chunks = self.batch.take();
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        self.pipeline.push(chunks).await
     }
 
     /// Resolves when the pipeline has failed by itself (bus error, no
@@ -93,7 +119,12 @@ impl PublishSession {
 
     /// Ends the session. After a clean end of input the pipeline drains and
     /// the stream is ENDED; after a failure it stays in ERROR.
-    pub async fn finish(self, failure: Option<&Error>) {
+    pub async fn finish(mut self, failure: Option<&Error>) {
+        let flushed = match failure {
+            Some(_) => Ok(()),
+            None => self.flush().await,
+        };
+        let failure = failure.or(flushed.as_ref().err());
         let stream = Arc::clone(&self.stream);
         let kind = self.kind;
         let bytes = self.bytes_received;

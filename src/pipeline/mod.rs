@@ -150,9 +150,10 @@ impl StreamPipeline {
         })
     }
 
-    /// Feeds MPEG-TS bytes (pushed sources only), waiting while the
-    /// pipeline's input queue is full. The bytes are handed over, not copied.
-    pub async fn push(&mut self, data: Bytes) -> Result<()> {
+    /// Feeds MPEG-TS chunks as one buffer (pushed sources only), waiting
+    /// while the pipeline's input queue is full. The bytes are handed over,
+    /// not copied: each chunk becomes one memory of the buffer.
+    pub async fn push(&mut self, chunks: Vec<Bytes>) -> Result<()> {
         let appsrc = self
             .appsrc
             .as_ref()
@@ -169,8 +170,15 @@ impl StreamPipeline {
                 }
             }
         }
+        let mut buffer = gst::Buffer::new();
+        {
+            let buffer = buffer.get_mut().expect("a new buffer is writable");
+            for chunk in chunks {
+                buffer.append_memory(gst::Memory::from_slice(chunk));
+            }
+        }
         appsrc
-            .push_buffer(gst::Buffer::from_slice(data))
+            .push_buffer(buffer)
             .map_err(|e| Error::Pipeline(format!("pushing media: {e:?}")))?;
         Ok(())
     }

@@ -2,7 +2,8 @@
 //! `appsrc(audio) ! aacparse` into `mp4mux` with one-second fragments, into
 //! an unbuffered `filesink`. Every fragment reaches the file (the kernel's
 //! page cache) as soon as it is complete, so a crash or `kill -9` of the
-//! server loses at most the last second. Nothing is decoded or re-encoded.
+//! server loses at most the last second (plus one 200 ms hand-over batch).
+//! Nothing is decoded or re-encoded.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,6 +19,29 @@ use crate::pipeline::AccessUnit;
 pub const FRAGMENT_MS: u32 = 1000;
 /// How long closing a file may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Units are handed to the muxer in batches this long (stream time): the
+/// writer's threads wake once per batch, not once per frame. A crash can
+/// lose this much on top of the last fragment.
+const BATCH: Duration = Duration::from_millis(200);
+
+/// Units waiting to be handed over, per track.
+#[derive(Default)]
+struct Pending {
+    video: Vec<gst::Buffer>,
+    audio: Vec<gst::Buffer>,
+    since: Option<Duration>,
+}
+
+fn list(buffers: Vec<gst::Buffer>) -> gst::BufferList {
+    let mut list = gst::BufferList::new_sized(buffers.len());
+    {
+        let list = list.get_mut().expect("a new list is writable");
+        for buffer in buffers {
+            list.add(buffer);
+        }
+    }
+    list
+}
 
 pub struct SegmentWriter {
     pipeline: gst::Pipeline,
@@ -29,6 +53,7 @@ pub struct SegmentWriter {
     pub start_pts: Duration,
     /// PTS just past the last video frame written.
     pub end_pts: Duration,
+    pending: Pending,
 }
 
 fn source(caps: &gst::Caps) -> gst_app::AppSrc {
@@ -102,6 +127,7 @@ impl SegmentWriter {
             offset: keyframe.decode_time().unwrap_or_default(),
             start_pts,
             end_pts: start_pts,
+            pending: Pending::default(),
         })
     }
 
@@ -112,17 +138,35 @@ impl SegmentWriter {
         if unit.decode_time().unwrap_or_default() < self.offset {
             return Ok(());
         }
-        let src = if unit.codec.is_video() {
+        let buffer = unit.to_buffer(self.offset);
+        if unit.codec.is_video() {
             self.end_pts = self.end_pts.max(pts + unit.duration.unwrap_or_default());
-            &self.video
+            self.pending.video.push(buffer);
+        } else if self.audio.is_some() && pts >= self.start_pts {
+            self.pending.audio.push(buffer);
         } else {
-            match &self.audio {
-                Some(audio) if pts >= self.start_pts => audio,
-                _ => return Ok(()),
+            return Ok(());
+        }
+        let since = *self.pending.since.get_or_insert(pts);
+        if pts.saturating_sub(since) >= BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Hands the waiting units to the muxer.
+    fn flush(&mut self) -> Result<(), String> {
+        let pending = std::mem::take(&mut self.pending);
+        let tracks = [
+            (Some(&self.video), pending.video),
+            (self.audio.as_ref(), pending.audio),
+        ];
+        for (src, buffers) in tracks {
+            if let Some(src) = src.filter(|_| !buffers.is_empty()) {
+                src.push_buffer_list(list(buffers))
+                    .map_err(|e| format!("writing {}: {e:?}", self.path.display()))?;
             }
-        };
-        src.push_buffer(unit.to_buffer(self.offset))
-            .map_err(|e| format!("writing {}: {e:?}", self.path.display()))?;
+        }
         Ok(())
     }
 
@@ -132,13 +176,14 @@ impl SegmentWriter {
     }
 
     /// Ends the file: the muxer writes its last fragment and index. Blocking.
-    pub fn close(self) -> Result<(), String> {
+    pub fn close(mut self) -> Result<(), String> {
+        let flushed = self.flush();
         let _ = self.video.end_of_stream();
         if let Some(audio) = &self.audio {
             let _ = audio.end_of_stream();
         }
         let result = wait_for_end(&self.pipeline, CLOSE_TIMEOUT);
         let _ = self.pipeline.set_state(gst::State::Null);
-        result
+        flushed.and(result)
     }
 }
