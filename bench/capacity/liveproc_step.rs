@@ -96,7 +96,7 @@ pub async fn create_streams(
     for i in 0..count {
         let request = pb::CreateStreamRequest {
             stream_id: format!("s{i:03}"),
-            processing: Some(processing.clone()),
+            processing: Some(*processing),
             ..Default::default()
         };
         streams.push(

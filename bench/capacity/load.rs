@@ -112,7 +112,7 @@ impl Publisher {
 
 /// A connected sender of chunks.
 enum Sender {
-    Srt(SrtSocket),
+    Srt(Box<SrtSocket>),
     Push {
         tx: mpsc::Sender<pb::PushMediaRequest>,
         call:
@@ -132,7 +132,7 @@ impl Sender {
                         .call(*addr, stream_id.as_deref())
                         .await
                     {
-                        Ok(socket) => return Ok(Sender::Srt(socket)),
+                        Ok(socket) => return Ok(Sender::Srt(Box::new(socket))),
                         Err(e) => last_error = Some(e),
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -11,6 +11,7 @@ use tonic::Status;
 
 use super::{files, ApiState};
 use crate::error::{Error, Result};
+use crate::processing::JobLane;
 use crate::proto::v1 as pb;
 use crate::proto::{timestamp_from_millis, to_duration};
 use crate::registry::ClipRecord;
@@ -111,7 +112,7 @@ pub fn subscribe(
             };
             let job_gop = Arc::clone(&gop);
             let with_init = !init_sent;
-            let made = engine.run_job(move || match format {
+            let made = engine.run_job(JobLane::Bulk, move || match format {
                 pb::SegmentFormat::Fmp4 => segment::fmp4(&job_gop).map(|(init, fragment)| {
                     if with_init {
                         let mut both = Vec::with_capacity(init.len() + fragment.len());
@@ -175,7 +176,7 @@ pub async fn thumbnail_at(
     let image = state
         .ingest
         .engine
-        .run_job(move || {
+        .run_job(JobLane::Bulk, move || {
             let units = job_gop
                 .units()
                 .map_err(|e| format!("reading replay: {e}"))?;

@@ -63,6 +63,9 @@ mod tests {
         assert_eq!(chunks.len(), MAX_CHUNKS);
         assert!(chunks.iter().enumerate().all(|(i, c)| c[0] == i as u8));
         assert!(batch.deadline().is_none());
-        assert!(batch.add(Bytes::from(vec![0u8; MAX_BYTES])), "a big chunk goes alone");
+        assert!(
+            batch.add(Bytes::from(vec![0u8; MAX_BYTES])),
+            "a big chunk goes alone"
+        );
     }
 }

@@ -31,10 +31,20 @@ pub fn unit_source(caps: &gst::Caps) -> gst_app::AppSrc {
 /// The parser and decoder elements of a video codec.
 pub fn video_decoder(codec: Codec) -> JobResult<(gst::Element, gst::Element)> {
     match codec {
-        Codec::H264 => Ok((element("h264parse")?, element("avdec_h264")?)),
-        Codec::H265 => Ok((element("h265parse")?, element("avdec_h265")?)),
+        Codec::H264 => Ok((element("h264parse")?, single_threaded("avdec_h264")?)),
+        Codec::H265 => Ok((element("h265parse")?, single_threaded("avdec_h265")?)),
         Codec::Aac => Err("not a video codec".into()),
     }
+}
+
+/// A libav decoder on the job's own thread: a job decodes a few frames,
+/// for which decoder threads are only start-up cost and latency (jobs run
+/// in parallel instead).
+fn single_threaded(name: &str) -> JobResult<gst::Element> {
+    gst::ElementFactory::make(name)
+        .property("max-threads", 1i32)
+        .build()
+        .map_err(|_| format!("{name} is missing"))
 }
 
 /// Pushes `units` (timestamps shifted by `-offset`) then end-of-stream.

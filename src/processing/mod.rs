@@ -37,10 +37,21 @@ use motion_clip::MotionClips;
 use store::ThumbnailStore;
 use thumbnail::Thumbnails;
 
+/// Which slots a job takes. Live thumbnails (one decoded keyframe, tens
+/// of ms) have slots of their own so they never wait behind clip remuxes,
+/// segment muxes or GOP decodes (`Bulk`); the OS shares the cores between
+/// the two lanes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobLane {
+    Still,
+    Bulk,
+}
+
 /// Shared by every stream: the job slots, the thumbnail store and the
 /// recordings.
 pub struct ProcessingEngine {
-    jobs: Semaphore,
+    still_jobs: Semaphore,
+    bulk_jobs: Semaphore,
     store: ThumbnailStore,
     pub recordings: Arc<RecordingStore>,
     /// Feature tasks and their last jobs, awaited at shutdown.
@@ -65,7 +76,8 @@ impl ProcessingEngine {
     pub fn new(data_dir: &Path, registry: Arc<Registry>) -> Self {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
-            jobs: Semaphore::new(cpus),
+            still_jobs: Semaphore::new(cpus),
+            bulk_jobs: Semaphore::new(cpus),
             store: ThumbnailStore::new(data_dir),
             recordings: Arc::new(RecordingStore::new(data_dir, registry)),
             tasks: TaskTracker::new(),
@@ -151,12 +163,17 @@ impl ProcessingEngine {
         let _ = std::fs::remove_dir_all(self.replay_spill_root.join(stream.replay.label()));
     }
 
-    /// Runs a blocking job when a slot is free.
+    /// Runs a blocking job when a slot of its lane is free.
     pub async fn run_job<T: Send + 'static>(
         &self,
+        lane: JobLane,
         job: impl FnOnce() -> Result<T, String> + Send + 'static,
     ) -> Result<T> {
-        let _slot = self.jobs.acquire().await.map_err(|_| Error::ShuttingDown)?;
+        let slots = match lane {
+            JobLane::Still => &self.still_jobs,
+            JobLane::Bulk => &self.bulk_jobs,
+        };
+        let _slot = slots.acquire().await.map_err(|_| Error::ShuttingDown)?;
         tokio::task::spawn_blocking(job)
             .await
             .map_err(|e| Error::Pipeline(format!("job panicked: {e}")))?

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::cadence::Cadence;
 use super::driver::Feature;
-use super::{clip, ProcessingEngine};
+use super::{clip, JobLane, ProcessingEngine};
 use crate::options::{MotionClip as Settings, Processing};
 use crate::pipeline::AccessUnit;
 use crate::proto::v1 as pb;
@@ -141,7 +141,9 @@ async fn make(
     } = window;
     let started_ms = units.first().map(|u| u.received_ms).unwrap_or_default();
     let result = engine
-        .run_job(move || clip::build(&units, settings.format, settings.width))
+        .run_job(JobLane::Bulk, move || {
+            clip::build(&units, settings.format, settings.width)
+        })
         .await;
     busy.store(false, Ordering::SeqCst);
     let made = match result {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::cadence::Cadence;
 use super::driver::Feature;
-use super::{still, ProcessingEngine};
+use super::{still, JobLane, ProcessingEngine};
 use crate::options::{Processing, Thumbnail as Settings};
 use crate::pipeline::AccessUnit;
 use crate::proto::v1 as pb;
@@ -92,7 +92,9 @@ async fn make(
     let pts = keyframe.pts.unwrap_or_default();
     let captured_ms = keyframe.received_ms;
     let result = engine
-        .run_job(move || still::encode(&keyframe, settings.width, settings.height, settings.format))
+        .run_job(JobLane::Still, move || {
+            still::encode(&keyframe, settings.width, settings.height, settings.format)
+        })
         .await;
     busy.store(false, Ordering::SeqCst);
     let image = match result {

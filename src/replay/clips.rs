@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::processing::{clip, ProcessingEngine};
+use crate::processing::{clip, JobLane, ProcessingEngine};
 use crate::registry::{now_millis, secrets, ClipRecord};
 use crate::streams::{LiveStream, StreamRef};
 
@@ -103,7 +103,7 @@ pub async fn create(
     let folder = dir(data_dir, &stream.stream_ref);
     let path = folder.join(&file_name);
     let size = engine
-        .run_job(move || {
+        .run_job(JobLane::Bulk, move || {
             let mut units = Vec::new();
             for gop in &gops {
                 let held = gop.units().map_err(|e| format!("reading replay: {e}"))?;
