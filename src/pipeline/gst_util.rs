@@ -28,6 +28,37 @@ fn describe(err: &gst::message::Error) -> String {
     }
 }
 
+/// Loads the plugins of every element liveproc uses.
+pub fn preload_plugins() {
+    const USED: &[&str] = &[
+        "appsrc",
+        "appsink",
+        "tsdemux",
+        "h264parse",
+        "h265parse",
+        "aacparse",
+        "tee",
+        "avdec_h264",
+        "avdec_h265",
+        "videoconvert",
+        "videoscale",
+        "capsfilter",
+        "jpegenc",
+        "pngenc",
+        "webpenc",
+        "mp4mux",
+        "mpegtsmux",
+        "filesink",
+        "urisourcebin",
+        "parsebin",
+    ];
+    for name in USED {
+        if let Some(factory) = gst::ElementFactory::find(name) {
+            let _ = factory.load();
+        }
+    }
+}
+
 /// The first error posted on the pipeline's bus, if any (other messages
 /// stay queued).
 pub fn first_error(pipeline: &gst::Pipeline) -> Option<String> {
