@@ -1,5 +1,6 @@
 //! A motion clip from a run of access units that starts at a keyframe:
-//! - `MP4`: remuxed (`parse ! mp4mux`), video and audio, nothing decoded;
+//! - `MP4`: remuxed, video and audio, nothing decoded: H.264 + AAC by
+//!   [`super::mp4`] directly, H.265 through `parse ! mp4mux`;
 //! - `MP4_PREVIEW`: decoded, scaled, re-encoded as low-bitrate H.264
 //!   without audio;
 //! - `GIF`: decoded, scaled, 5 frames per second, encoded by the `gif`
@@ -15,6 +16,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::gst_job::{self, even, JobResult};
+use super::mp4;
 use crate::options::ClipFormat;
 use crate::pipeline::gst_util::{element, play_to_end};
 use crate::pipeline::{earliest_decode_time, AccessUnit};
@@ -93,6 +95,11 @@ fn mp4_muxer() -> JobResult<gst::Element> {
 }
 
 fn remux_mp4(video: &[&AccessUnit], audio: &[&AccessUnit], offset: Duration) -> JobResult<Bytes> {
+    if mp4::supported(video, audio) {
+        let mut out = Vec::new();
+        mp4::write(video, audio, &mut out)?;
+        return Ok(Bytes::from(out));
+    }
     let sink = gst_app::AppSink::builder().sync(false).build();
     let pipeline = mp4_pipeline(video, audio, offset, mp4_muxer()?, sink.upcast_ref())?;
     let samples = gst_job::collect(&pipeline, &sink)?;
@@ -105,6 +112,14 @@ fn remux_mp4(video: &[&AccessUnit], audio: &[&AccessUnit], offset: Duration) -> 
 /// once, with no faststart copy. Blocking; returns the file size.
 pub fn write_mp4(units: &[AccessUnit], path: &std::path::Path) -> JobResult<u64> {
     let (video, audio) = split_tracks(units);
+    if mp4::supported(&video, &audio) {
+        let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let size = mp4::write(&video, &audio, &mut out)?;
+        let file = out.into_inner().map_err(|e| e.to_string())?;
+        file.sync_all().map_err(|e| e.to_string())?;
+        return Ok(size);
+    }
     let offset = earliest_decode_time(units).unwrap_or_default();
     let span = units
         .iter()
