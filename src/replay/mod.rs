@@ -9,6 +9,7 @@ pub mod clips;
 mod fmp4_boxes;
 pub mod segment;
 pub mod spill;
+mod ts_mux;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! A GOP as a replay segment, made once per GOP on first request and
-//! shared by every subscriber: MPEG-TS (`mpegtsmux`), or fragmented MP4
+//! shared by every subscriber: MPEG-TS (written directly by
+//! [`super::ts_mux`]; `mpegtsmux` for AAC that is not ADTS), or fragmented MP4
 //! (`mp4mux` with one fragment per GOP, split into the init segment and
 //! the fragment). Timestamps are kept as they were received, so
 //! consecutive segments concatenate into one continuous, playable stream.
@@ -13,6 +14,7 @@ use gstreamer_app as gst_app;
 
 use super::buffer::Gop;
 use super::fmp4_boxes;
+use super::ts_mux;
 use crate::pipeline::gst_util::element;
 use crate::pipeline::{earliest_decode_time, AccessUnit};
 use crate::processing::gst_job::{self, JobResult};
@@ -90,6 +92,9 @@ fn split_init(file: &Bytes) -> JobResult<(Bytes, Bytes)> {
 
 fn mux(gop: &Gop) -> JobResult<Bytes> {
     let units = gop.units().map_err(|e| format!("reading replay: {e}"))?;
+    if ts_mux::supported(&units) {
+        return Ok(Bytes::from(ts_mux::write(&units)));
+    }
     mux_with(&units, element("mpegtsmux")?, false)
 }
 
