@@ -1,13 +1,15 @@
 # liveproc — build, run and test.
 #   make run    install what is missing, build, start a demo server
-#   make test   fmt check, clippy, unit and integration tests, client tests
+#   make test   fmt check, clippy, unit and integration tests (with a smoke
+#               run of the capacity benchmark), client tests
+#   make bench  the capacity benchmark (about 30 min): bench/results.json + .png
 
 CARGO ?= cargo
 DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:50051
 SRT_LISTEN ?= 127.0.0.1:9000
 
-.PHONY: all deps build run test fmt lint unit-and-integration clients client-tests clean
+.PHONY: all deps build run test fmt lint unit-and-integration clients client-tests bench clean
 
 all: build
 
@@ -45,6 +47,12 @@ client-tests:
 	bash docs/check-grpcurl.sh
 
 test: deps fmt lint unit-and-integration client-tests
+
+# N concurrent 1080p30 streams with every feature, stepped up until the
+# server falls behind, against one ffmpeg per stream; latency, clip export
+# and memory. Prints a table; writes bench/results.json and bench/results.png.
+bench: deps
+	$(CARGO) bench --locked --bench capacity
 
 clean:
 	$(CARGO) clean

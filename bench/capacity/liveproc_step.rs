@@ -53,7 +53,11 @@ pub struct StepResult {
     pub thumbnail_latency_srt: Latency,
     pub thumbnail_latency_from_capture: Latency,
     pub replay_segment_latency: Latency,
+    /// Most media a stream's server side was behind what the load had
+    /// sent it at the end of the hold, seconds: over SRT and over gRPC.
     pub max_ingest_lag_seconds: f64,
+    pub max_ingest_lag_seconds_srt: f64,
+    pub max_ingest_lag_seconds_grpc: f64,
     pub load_max_lateness_ms: f64,
 }
 
@@ -235,6 +239,11 @@ pub async fn run(media: &Arc<Media>, plan: &StepPlan) -> anyhow::Result<StepResu
             .load(std::sync::atomic::Ordering::Relaxed);
         let lag = sent.saturating_sub(received) as f64 / media.byte_rate();
         result.max_ingest_lag_seconds = result.max_ingest_lag_seconds.max(lag);
+        let by_protocol = match publisher.target.protocol() {
+            "srt" => &mut result.max_ingest_lag_seconds_srt,
+            _ => &mut result.max_ingest_lag_seconds_grpc,
+        };
+        *by_protocol = by_protocol.max(lag);
         if got.state != pb::StreamState::Live as i32 {
             result
                 .fell_behind
@@ -317,9 +326,12 @@ pub async fn run(media: &Arc<Media>, plan: &StepPlan) -> anyhow::Result<StepResu
         ));
     }
     if result.max_ingest_lag_seconds > 1.0 {
-        result
-            .fell_behind
-            .push(format!("ingest lag {:.1} s", result.max_ingest_lag_seconds));
+        result.fell_behind.push(format!(
+            "ingest lag {:.1} s (SRT {:.1} s, gRPC {:.1} s)",
+            result.max_ingest_lag_seconds,
+            result.max_ingest_lag_seconds_srt,
+            result.max_ingest_lag_seconds_grpc
+        ));
     }
     if result.load_max_lateness_ms > 1000.0 {
         result.fell_behind.push(format!(

@@ -103,7 +103,7 @@ impl Plan {
                 },
                 media_dir: root.join("bench/work"),
                 steps: vec![10, 20, 30, 40, 50, 60, 80, 100, 125, 150, 200, 250],
-                baseline_steps: vec![1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20],
+                baseline_steps: vec![2, 4, 6, 8, 10, 12, 16, 20],
                 hold: Duration::from_secs(60),
                 stagger: Duration::from_secs(10),
                 sampled: 8,

@@ -192,34 +192,16 @@ impl Results {
             .chain(self.baseline_steps.iter().map(|s| s.streams))
             .max()
             .unwrap_or(1) as f64;
-        let liveproc_cpu: Vec<(f64, f64)> = self
-            .liveproc_steps
-            .iter()
-            .map(|s| (s.streams as f64, s.server_cpu_percent))
-            .collect();
-        let load_cpu: Vec<(f64, f64)> = self
-            .liveproc_steps
-            .iter()
-            .map(|s| (s.streams as f64, s.load_cpu_percent))
-            .collect();
-        let baseline_cpu: Vec<(f64, f64)> = self
-            .baseline_steps
-            .iter()
-            .map(|s| (s.streams as f64, s.cpu_percent))
-            .collect();
-        let liveproc_rss: Vec<(f64, f64)> = self
-            .liveproc_steps
-            .iter()
-            .map(|s| (s.streams as f64, s.server_rss_mib))
-            .collect();
-        let baseline_rss: Vec<(f64, f64)> = self
-            .baseline_steps
-            .iter()
-            .map(|s| (s.streams as f64, s.rss_mib))
-            .collect();
+        let liveproc = &self.liveproc_steps;
+        let baseline = &self.baseline_steps;
+        let liveproc_cpu = points(liveproc, |s| (s.streams, s.server_cpu_percent, s.held));
+        let load_cpu = points(liveproc, |s| (s.streams, s.load_cpu_percent, s.held));
+        let baseline_cpu = points(baseline, |s| (s.streams, s.cpu_percent, s.held));
+        let liveproc_rss = points(liveproc, |s| (s.streams, s.server_rss_mib, s.held));
+        let baseline_rss = points(baseline, |s| (s.streams, s.rss_mib, s.held));
         chart(
             &left,
-            "CPU (% of one core) vs streams",
+            "CPU (% of one core) vs streams (hollow: fell behind)",
             "CPU %",
             max_n,
             &[
@@ -234,7 +216,7 @@ impl Results {
             "RSS MiB",
             max_n,
             &[
-                ("liveproc server (60 s replay each)", &liveproc_rss, BLUE),
+                ("liveproc server", &liveproc_rss, BLUE),
                 ("baseline: ffmpeg per stream", &baseline_rss, RED),
             ],
         )?;
@@ -243,7 +225,21 @@ impl Results {
     }
 }
 
-type Series<'a> = (&'a str, &'a [(f64, f64)], RGBColor);
+/// A named line: (streams, value, held) points.
+type Series<'a> = (&'a str, &'a [(f64, f64, bool)], RGBColor);
+
+/// Points sorted by stream count (bisection runs steps out of order).
+fn points<T>(steps: &[T], value: impl Fn(&T) -> (usize, f64, bool)) -> Vec<(f64, f64, bool)> {
+    let mut points: Vec<(f64, f64, bool)> = steps
+        .iter()
+        .map(|s| {
+            let (n, v, held) = value(s);
+            (n as f64, v, held)
+        })
+        .collect();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    points
+}
 
 fn chart<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
@@ -274,12 +270,19 @@ where
     for &(name, points, color) in series {
         chart
             .draw_series(LineSeries::new(
-                points.iter().copied(),
+                points.iter().map(|p| (p.0, p.1)),
                 color.stroke_width(2),
             ))?
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-        chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+        chart.draw_series(points.iter().map(|&(n, v, held)| {
+            let style = if held {
+                color.filled()
+            } else {
+                color.stroke_width(2)
+            };
+            Circle::new((n, v), 5, style)
+        }))?;
     }
     chart
         .configure_series_labels()
