@@ -73,18 +73,13 @@ pub fn write(
     Ok(header_len(&moov) + payload)
 }
 
-/// The NAL units of an Annex-B access unit (start codes removed).
+/// The NAL units of an Annex-B access unit (start codes removed). Start
+/// codes are found with a vectorised search: a slice is most of a frame
+/// and holds none.
 fn nals(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut starts = vec![];
-    let mut i = 0;
-    while i + 3 <= data.len() {
-        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
+    let starts: Vec<usize> = memchr::memmem::find_iter(data, &[0, 0, 1])
+        .map(|at| at + 3)
+        .collect();
     let ends: Vec<usize> = starts
         .iter()
         .skip(1)
