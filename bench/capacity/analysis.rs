@@ -4,14 +4,14 @@
 
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::load::PublisherStats;
 use crate::media::Media;
 use crate::watch::Arrival;
 
 /// p50 / p99 / max of a set of latencies, in ms.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Latency {
     pub count: usize,
     pub p50_ms: f64,

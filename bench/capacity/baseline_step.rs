@@ -2,22 +2,24 @@
 //! liveproc, one ffmpeg per stream listening on SRT, decoding every frame
 //! to make a thumbnail every 10 s and copying the stream to a recording.
 //! The same load publishes to them. A step holds when every ffmpeg kept up
-//! with real time (its output time advanced with the wall clock) and wrote
-//! its thumbnails.
+//! with real time: its output time advanced with the wall clock, it wrote
+//! its thumbnails, and they did not drift behind (a thumbnail every 10 s
+//! of stream time must also come every 10 s of wall time: `-progress`
+//! follows the copy output, which keeps up even when decoding does not).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::liveproc_step::{wait_for, THUMBNAIL_INTERVAL};
 use crate::load::{Publisher, Target, SRT_LATENCY};
 use crate::media::Media;
 use crate::proc_stats::{rss_mib, CpuWindow};
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct BaselineResult {
     pub streams: usize,
     pub held: bool,
@@ -31,6 +33,11 @@ pub struct BaselineResult {
     pub min_speed: f64,
     pub thumbnails_written: usize,
     pub thumbnails_expected: usize,
+    /// Most an ffmpeg's thumbnails fell further behind real time over the
+    /// hold: (time between its first and last thumbnail) minus (their
+    /// stream-time distance). Decoding slower than real time shows here.
+    #[serde(default)]
+    pub max_thumbnail_drift_seconds: f64,
 }
 
 /// A running ffmpeg and the output times it reported (`-progress`).
@@ -92,17 +99,27 @@ impl Ffmpeg {
         }
     }
 
-    fn thumbnails_between(&self, from: SystemTime, to: SystemTime) -> usize {
-        std::fs::read_dir(self.dir.path())
+    /// (number, write time) of the thumbnails written between `from` and `to`.
+    fn thumbnails_between(&self, from: SystemTime, to: SystemTime) -> Vec<(u64, SystemTime)> {
+        let mut thumbs: Vec<(u64, SystemTime)> = std::fs::read_dir(self.dir.path())
             .map(|entries| {
                 entries
                     .filter_map(Result::ok)
-                    .filter(|e| e.file_name().to_string_lossy().starts_with("thumb-"))
-                    .filter_map(|e| e.metadata().ok()?.modified().ok())
-                    .filter(|t| *t >= from && *t <= to)
-                    .count()
+                    .filter_map(|e| {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        let number = name
+                            .strip_prefix("thumb-")?
+                            .strip_suffix(".jpg")?
+                            .parse()
+                            .ok()?;
+                        Some((number, e.metadata().ok()?.modified().ok()?))
+                    })
+                    .filter(|(_, t)| *t >= from && *t <= to)
+                    .collect()
             })
-            .unwrap_or(0)
+            .unwrap_or_default();
+        thumbs.sort();
+        thumbs
     }
 }
 
@@ -169,7 +186,18 @@ pub async fn run(
     for ffmpeg in &mut ffmpegs {
         let speed = ffmpeg.speed(hold_start, hold_end);
         result.min_speed = result.min_speed.min(speed);
-        result.thumbnails_written += ffmpeg.thumbnails_between(wall_start, thumbs_until);
+        let thumbs = ffmpeg.thumbnails_between(wall_start, thumbs_until);
+        result.thumbnails_written += thumbs.len();
+        if let (Some(first), Some(last)) = (thumbs.first(), thumbs.last()) {
+            let wall = last
+                .1
+                .duration_since(first.1)
+                .unwrap_or_default()
+                .as_secs_f64();
+            let stream = (last.0 - first.0) as f64 * f64::from(THUMBNAIL_INTERVAL);
+            result.max_thumbnail_drift_seconds =
+                result.max_thumbnail_drift_seconds.max(wall - stream);
+        }
         if let Ok(Some(status)) = ffmpeg.child.try_wait() {
             result
                 .fell_behind
@@ -192,6 +220,12 @@ pub async fn run(
         result.fell_behind.push(format!(
             "an ffmpeg ran at {:.2}x real time",
             result.min_speed
+        ));
+    }
+    if result.max_thumbnail_drift_seconds > 2.0 {
+        result.fell_behind.push(format!(
+            "an ffmpeg's thumbnails fell {:.1} s further behind real time",
+            result.max_thumbnail_drift_seconds
         ));
     }
     if result.thumbnails_written + streams < result.thumbnails_expected {

@@ -59,6 +59,13 @@ struct Args {
     /// Skip the memory and clip measurements.
     #[arg(long)]
     skip_memory: bool,
+    /// Skip the liveproc capacity steps.
+    #[arg(long)]
+    skip_liveproc: bool,
+    /// Start from the results.json already in the output folder and
+    /// replace only the parts this run measures (to re-run one part).
+    #[arg(long)]
+    update: bool,
     /// Where results.json and results.png go.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -85,6 +92,8 @@ struct Plan {
     stop_at_first_miss: bool,
     skip_memory: bool,
     skip_baseline: bool,
+    skip_liveproc: bool,
+    update: bool,
 }
 
 impl Plan {
@@ -114,6 +123,8 @@ impl Plan {
                 stop_at_first_miss: true,
                 skip_memory: args.skip_memory,
                 skip_baseline: args.skip_baseline,
+                skip_liveproc: args.skip_liveproc,
+                update: args.update,
             }
         } else {
             Plan {
@@ -139,6 +150,8 @@ impl Plan {
                 stop_at_first_miss: false,
                 skip_memory: args.skip_memory,
                 skip_baseline: args.skip_baseline,
+                skip_liveproc: args.skip_liveproc,
+                update: args.update,
             }
         };
         if let Some(steps) = &args.steps {
@@ -218,6 +231,12 @@ fn cpu_model() -> String {
 async fn run(plan: &Plan) -> anyhow::Result<Results> {
     eprintln!("preparing media {:?}", plan.media);
     let media = Arc::new(Media::prepare(plan.media.clone(), &plan.media_dir)?);
+    let previous: Option<Results> = if plan.update {
+        let json = std::fs::read(plan.out.join("results.json"))?;
+        Some(serde_json::from_slice(&json)?)
+    } else {
+        None
+    };
     let mut results = Results {
         date: String::from_utf8(
             std::process::Command::new("date")
@@ -257,6 +276,14 @@ async fn run(plan: &Plan) -> anyhow::Result<Results> {
         hold_seconds: plan.hold.as_secs(),
         ..Default::default()
     };
+    if let Some(previous) = previous {
+        results.liveproc_steps = previous.liveproc_steps;
+        results.baseline_steps = previous.baseline_steps;
+        results.idle_streams = previous.idle_streams;
+        results.replay_memory_one = previous.replay_memory_one;
+        results.replay_memory_n = previous.replay_memory_n;
+        results.summarize();
+    }
 
     if !plan.skip_memory {
         eprintln!("idle registered streams: {}", plan.idle_streams);
@@ -274,30 +301,32 @@ async fn run(plan: &Plan) -> anyhow::Result<Results> {
         sampled: plan.sampled,
         replay_seconds: plan.replay_seconds,
     };
-    results.liveproc_steps = step_through(&plan.steps, plan.stop_at_first_miss, |n| {
-        let (media, step) = (
-            media.clone(),
-            liveproc_step::StepPlan {
-                streams: n,
-                ..step.clone()
-            },
-        );
-        async move {
-            eprintln!("liveproc: {n} streams");
-            let result = liveproc_step::run(&media, &step).await?;
-            eprintln!(
-                "  held={} server cpu {:.0} % rss {:.0} MiB, load cpu {:.0} % {:?}",
-                result.held,
-                result.server_cpu_percent,
-                result.server_rss_mib,
-                result.load_cpu_percent,
-                result.fell_behind
+    if !plan.skip_liveproc {
+        results.liveproc_steps = step_through(&plan.steps, plan.stop_at_first_miss, |n| {
+            let (media, step) = (
+                media.clone(),
+                liveproc_step::StepPlan {
+                    streams: n,
+                    ..step.clone()
+                },
             );
-            let held = result.held;
-            Ok((result, held))
-        }
-    })
-    .await?;
+            async move {
+                eprintln!("liveproc: {n} streams");
+                let result = liveproc_step::run(&media, &step).await?;
+                eprintln!(
+                    "  held={} server cpu {:.0} % rss {:.0} MiB, load cpu {:.0} % {:?}",
+                    result.held,
+                    result.server_cpu_percent,
+                    result.server_rss_mib,
+                    result.load_cpu_percent,
+                    result.fell_behind
+                );
+                let held = result.held;
+                Ok((result, held))
+            }
+        })
+        .await?;
+    }
     results.summarize();
 
     if !plan.skip_memory {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use liveproc::proto::v1 as pb;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::analysis::percentile;
 use crate::common::{authed, Server};
@@ -15,7 +15,7 @@ use crate::liveproc_step::{create_streams, start_publishers};
 use crate::media::Media;
 use crate::proc_stats::rss_mib;
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct IdleResult {
     pub streams: usize,
     pub rss_before_mib: f64,
@@ -39,7 +39,7 @@ pub async fn idle_streams(count: usize, replay_seconds: u32) -> anyhow::Result<I
     })
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ReplayMemoryResult {
     pub streams: usize,
     pub replay_seconds: u32,
@@ -56,7 +56,7 @@ pub struct ReplayMemoryResult {
     pub clip_export: Option<ClipExport>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ClipExport {
     pub clips: usize,
     pub clip_seconds: u32,

@@ -4,20 +4,20 @@
 use std::path::Path;
 
 use plotters::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::baseline_step::BaselineResult;
 use crate::liveproc_step::StepResult;
 use crate::memory::{IdleResult, ReplayMemoryResult};
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Machine {
     pub cores: usize,
     pub cpu: String,
     pub liveproc_build: String,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct MediaInfo {
     pub file: String,
     pub width: u32,
@@ -28,7 +28,7 @@ pub struct MediaInfo {
     pub measured_mbit_per_second: f64,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Summary {
     /// Largest N every stream of which kept up for the whole hold.
     pub liveproc_max_streams: usize,
@@ -38,7 +38,7 @@ pub struct Summary {
     pub at_max: Option<StepResult>,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Results {
     pub date: String,
     pub mode: String,
@@ -122,18 +122,19 @@ impl Results {
         println!();
         println!("baseline, one ffmpeg per stream (decode all, thumbnail, copy recording)");
         println!(
-            "{:>7} {:>5} {:>9} {:>9} {:>9} {:>9}",
-            "streams", "held", "cpu %", "rss MiB", "load %", "speed"
+            "{:>7} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "streams", "held", "cpu %", "rss MiB", "load %", "speed", "drift s"
         );
         for s in &self.baseline_steps {
             println!(
-                "{:>7} {:>5} {:>9.1} {:>9.0} {:>9.1} {:>9.2}",
+                "{:>7} {:>5} {:>9.1} {:>9.0} {:>9.1} {:>9.2} {:>9.1}",
                 s.streams,
                 if s.held { "yes" } else { "no" },
                 s.cpu_percent,
                 s.rss_mib,
                 s.load_cpu_percent,
-                s.min_speed
+                s.min_speed,
+                s.max_thumbnail_drift_seconds
             );
             for reason in s.fell_behind.iter().take(5) {
                 println!("        behind: {reason}");
