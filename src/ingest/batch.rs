@@ -15,7 +15,7 @@ const MAX_CHUNKS: usize = 16;
 /// A batch this large goes at once (gRPC clients usually send such chunks).
 const MAX_BYTES: usize = 64 * 1024;
 /// Most time the first chunk of a batch waits for the others.
-pub const MAX_DELAY: Duration = Duration::from_millis(15);
+const MAX_DELAY: Duration = Duration::from_millis(15);
 
 #[derive(Default)]
 pub struct Batch {

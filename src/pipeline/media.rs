@@ -87,6 +87,19 @@ pub struct AccessUnit {
     pub received_ms: i64,
 }
 
+/// `d` in units of 1/`scale` s, rounded (90 kHz stream times that went
+/// through nanoseconds come back exact).
+pub fn ticks(d: Duration, scale: u32) -> u64 {
+    ((d.as_nanos() * u128::from(scale) + 500_000_000) / 1_000_000_000) as u64
+}
+
+/// The header length of an ADTS-framed AAC frame (7, or 9 with a CRC);
+/// `None` when `frame` is not ADTS (raw AAC).
+pub fn adts_header_len(frame: &[u8]) -> Option<usize> {
+    let adts = frame.len() >= 7 && frame[0] == 0xff && frame[1] & 0xf6 == 0xf0;
+    adts.then_some(if frame[1] & 1 == 0 { 9 } else { 7 })
+}
+
 /// The earliest decode time of `units`.
 pub fn earliest_decode_time<'a>(
     units: impl IntoIterator<Item = &'a AccessUnit>,

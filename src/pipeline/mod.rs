@@ -30,7 +30,7 @@ use tokio::sync::{broadcast, watch};
 use crate::error::{Error, Result};
 use crate::proto::v1::StreamState;
 use crate::streams::LiveStream;
-pub use media::{earliest_decode_time, AccessUnit, Codec};
+pub use media::{adts_header_len, earliest_decode_time, ticks, AccessUnit, Codec};
 pub use source::Source;
 use tracks::TrackContext;
 

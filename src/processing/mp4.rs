@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use crate::pipeline::{AccessUnit, Codec};
+use crate::pipeline::{adts_header_len, ticks, AccessUnit, Codec};
 
 pub type Mp4Result<T> = Result<T, String>;
 
@@ -122,12 +122,6 @@ struct VideoTrack {
     duration: u64,
 }
 
-/// `d` in units of 1/`scale` s, rounded (90 kHz stream times that went
-/// through nanoseconds come back exact).
-fn ticks(d: Duration, scale: u32) -> u64 {
-    ((d.as_nanos() * scale as u128 + 500_000_000) / 1_000_000_000) as u64
-}
-
 impl VideoTrack {
     fn new(video: &[&AccessUnit]) -> Mp4Result<VideoTrack> {
         let first = video.first().ok_or("clip without video")?;
@@ -197,11 +191,9 @@ struct AudioTrack {
 
 /// An ADTS frame's payload (the raw AAC frame); raw frames as they are.
 fn raw_aac(frame: &[u8]) -> &[u8] {
-    if frame.len() >= 7 && frame[0] == 0xff && frame[1] & 0xf0 == 0xf0 {
-        let header = if frame[1] & 1 == 0 { 9 } else { 7 };
-        &frame[header.min(frame.len())..]
-    } else {
-        frame
+    match adts_header_len(frame) {
+        Some(header) => &frame[header.min(frame.len())..],
+        None => frame,
     }
 }
 
@@ -215,8 +207,7 @@ impl AudioTrack {
             return Ok(None);
         };
         let h = &first.data;
-        let (object, rate_index, channels) = if h.len() >= 7 && h[0] == 0xff && h[1] & 0xf0 == 0xf0
-        {
+        let (object, rate_index, channels) = if adts_header_len(h).is_some() {
             (
                 (h[2] >> 6) + 1,
                 (h[2] >> 2) & 0xf,

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::pipeline::{AccessUnit, Codec};
+use crate::pipeline::{adts_header_len, AccessUnit, Codec};
 
 const PACKET: usize = 188;
 const PMT_PID: u16 = 0x1000;
@@ -22,16 +22,12 @@ pub fn supported(units: &[AccessUnit]) -> bool {
         && units
             .iter()
             .filter(|u| u.codec == Codec::Aac)
-            .all(|u| is_adts(&u.data))
-}
-
-fn is_adts(data: &[u8]) -> bool {
-    data.len() >= 7 && data[0] == 0xff && data[1] & 0xf6 == 0xf0
+            .all(|u| adts_header_len(&u.data).is_some())
 }
 
 /// 90 kHz ticks of a stream time, rounded, wrapped to 33 bits.
-fn ticks(d: Duration) -> u64 {
-    (((d.as_nanos() * 90_000 + 500_000_000) / 1_000_000_000) as u64) & ((1 << 33) - 1)
+fn pes_time(d: Duration) -> u64 {
+    crate::pipeline::ticks(d, 90_000) & ((1 << 33) - 1)
 }
 
 /// The MPEG-TS bytes of `units` (a GOP, in arrival order).
@@ -48,8 +44,8 @@ pub fn write(units: &[AccessUnit]) -> Vec<u8> {
     let has_audio = units.iter().any(|u| u.codec == Codec::Aac);
     mux.tables(video_type, has_audio);
     for unit in units {
-        let pts = ticks(unit.pts.or(unit.dts).unwrap_or_default());
-        let dts = ticks(unit.decode_time().unwrap_or_default());
+        let pts = pes_time(unit.pts.or(unit.dts).unwrap_or_default());
+        let dts = pes_time(unit.decode_time().unwrap_or_default());
         if unit.codec.is_video() {
             let pcr = dts.saturating_sub(PCR_LEAD) * 300;
             mux.pes(
