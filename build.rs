@@ -1,7 +1,13 @@
 //! Generates the gRPC server and client code and the reflection descriptor
 //! set from `proto/liveproc/v1/*.proto`.
+//!
+//! The protos are compiled by `protox`, a protobuf compiler in Rust that
+//! carries the well-known types (`google/protobuf/*.proto`): the build needs
+//! no system `protoc` and no include tree.
 
 use std::path::PathBuf;
+
+use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
@@ -10,12 +16,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/liveproc/v1/organizations.proto",
         "proto/liveproc/v1/live_processing.proto",
     ];
+    // The set holds the protos and everything they import, as
+    // `protoc --include_imports` would write it: reflection needs both.
+    let descriptors = protox::compile(protos, ["proto"])?;
+    std::fs::write(
+        out_dir.join("liveproc_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
     tonic_prost_build::configure()
         // Media payloads as `bytes::Bytes`: shared between subscribers
         // without copies.
         .bytes(".")
-        .file_descriptor_set_path(out_dir.join("liveproc_descriptor.bin"))
-        .compile_protos(&protos, &["proto"])?;
+        .compile_fds(descriptors)?;
     println!("cargo:rerun-if-changed=proto");
     Ok(())
 }

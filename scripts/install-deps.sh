@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what liveproc needs to build, run and test, and only what is
-# missing: GStreamer 1.22 development files and plugins, ffmpeg, protoc.
-# Debian 12 (bookworm) or later. Uses sudo when not root.
+# missing: GStreamer 1.22 development files and plugins, ffmpeg, and the
+# toolchains of the client tests (Go, Node.js + npm, Python venv) where no
+# other one is on the PATH. Debian 12 (bookworm) or later. Uses sudo when
+# not root. No protoc: the server's build compiles the protos in Rust
+# (protox) and the clients use the one bundled in the pinned grpcio-tools.
 set -euo pipefail
 
 packages=(
   pkg-config
-  protobuf-compiler
   libgstreamer1.0-dev
   libgstreamer-plugins-base1.0-dev
   gstreamer1.0-plugins-base
@@ -18,6 +20,13 @@ packages=(
   ffmpeg
   fonts-dejavu-core
 )
+
+# Client test toolchains: a newer one already on the PATH (rustup-style
+# installs, nodesource, python.org builds) is kept.
+command -v go >/dev/null 2>&1 || packages+=(golang-go)
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
 
 missing=()
 for p in "${packages[@]}"; do

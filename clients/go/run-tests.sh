@@ -3,12 +3,8 @@
 # (target/debug/liveproc), after checking the generated code is current.
 set -euo pipefail
 cd "$(dirname "$0")"
-if ! command -v go >/dev/null 2>&1; then
-  echo "############################################################" >&2
-  echo "### SKIPPING the Go client tests: the go tool is not installed ###" >&2
-  echo "############################################################" >&2
-  exit 0
-fi
+source ../../scripts/toolchain.sh
+command -v go >/dev/null 2>&1 || missing_toolchain "the Go client tests: the go tool is not installed"
 bash generate.sh --check
 go vet ./...
 LIVEPROC_BIN="$(cd ../.. && pwd)/target/debug/liveproc" go test -count=1 ./...

@@ -17,7 +17,7 @@ fi
   ../../proto/liveproc/v1/*.proto
 touch "$out/liveproc/__init__.py" "$out/liveproc/v1/__init__.py"
 if [ "${1:-}" = "--check" ]; then
-  if ! diff -r "$out/liveproc" src/liveproc; then
+  if ! diff -r -x __pycache__ "$out/liveproc" src/liveproc; then
     echo "clients/python: generated code is out of date; run: make clients" >&2
     exit 1
   fi

@@ -4,12 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 repo=$(cd ../.. && pwd)
-if ! command -v python3 >/dev/null 2>&1; then
-  echo "################################################################" >&2
-  echo "### SKIPPING the Python client tests: python3 is not installed ###" >&2
-  echo "################################################################" >&2
-  exit 0
-fi
+source ../../scripts/toolchain.sh
+command -v python3 >/dev/null 2>&1 || missing_toolchain "the Python client tests: python3 is not installed"
+python3 -c "import venv, ensurepip" 2>/dev/null ||
+  missing_toolchain "the Python client tests: python3 cannot make a venv (python3-venv)"
 venv="$repo/target/py"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"

@@ -7,10 +7,10 @@ cd "$(dirname "$0")"
 [ -x node_modules/.bin/protoc-gen-ts_proto ] || npm ci --no-audit --no-fund --silent
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-protoc --plugin=node_modules/.bin/protoc-gen-ts_proto \
+bash ../../scripts/protoc.sh --plugin="$PWD/node_modules/.bin/protoc-gen-ts_proto" \
   --ts_proto_out="$out" \
   --ts_proto_opt=outputServices=grpc-js,esModuleInterop=true,env=node,useDate=false,forceLong=number \
-  -I ../../proto -I proto -I /usr/include \
+  -I ../../proto -I proto \
   ../../proto/liveproc/v1/*.proto proto/google/rpc/status.proto
 if [ "${1:-}" = "--check" ]; then
   if ! diff -r "$out" src/gen; then
