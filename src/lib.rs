@@ -15,6 +15,8 @@
 //! - [`auth`]: API keys to principals.
 //! - [`streams`]: the runtime side of each stream (state, events, publisher).
 //! - [`pipeline`]: the per-session GStreamer pipeline.
+//! - [`container`]: MP4 and fragmented MP4 files written from access units
+//!   (pure bytes, no GStreamer).
 //! - [`ingest`]: SRT listener, gRPC push and URI pull feeding the pipeline.
 //! - [`processing`]: thumbnails and motion clips from the parsed media.
 //! - [`recording`]: VOD files of live streams and their catalogue.
@@ -25,6 +27,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod container;
 pub mod error;
 pub mod ingest;
 pub mod options;

@@ -83,7 +83,8 @@ async fn thumbnails_follow_the_cadence_and_match_the_source() {
     .await
     .unwrap();
     let mut sub = subscribe_thumbnails(&server, key, "cam", true).await;
-    // A subscriber that never reads must not hold anything up.
+    // A subscriber that never reads must not hold anything up (the fan-out
+    // itself is tested with hundreds of items in api::live_processing).
     let _stalled = subscribe_thumbnails(&server, key, "cam", true).await;
 
     // 25 s published in real time over SRT: thumbnails at 0, 10 and 20 s.
@@ -94,6 +95,18 @@ async fn thumbnails_follow_the_cadence_and_match_the_source() {
         got.push(next_thumbnail(&mut sub, 40).await);
     }
     assert!(within(40, "ffmpeg", wait_child(ffmpeg)).await.success());
+    // Only keyframes are decoded: one frame per thumbnail.
+    let stats = get_stream(&server, key, "cam")
+        .await
+        .unwrap()
+        .ingest_stats
+        .expect("session stats");
+    assert_eq!(
+        stats.thumbnail_frames_decoded,
+        got.len() as u64,
+        "frames decoded for {} thumbnails",
+        got.len()
+    );
 
     let first_pts = secs(&got[0].pts);
     for (i, thumb) in got.iter().enumerate() {
@@ -181,6 +194,12 @@ async fn thumbnail_options_change_on_a_live_stream() {
     assert_eq!((first.width, first.height), (1280, 720));
     let mut watch = Watcher::start(&server, key, "pattern").await;
     watch.until_state(StreamState::Live, 10).await;
+    let session = get_stream(&server, key, "pattern")
+        .await
+        .unwrap()
+        .ingest_stats
+        .and_then(|s| s.session_start_time)
+        .expect("a live session");
 
     // Same session, new options: PNG at 320 px wide, every 10 s. The next
     // one comes within one (new) interval, not after the old hour.
@@ -207,8 +226,22 @@ async fn thumbnail_options_change_on_a_live_stream() {
         (9.0..=12.0).contains(&gap),
         "second thumbnail {gap} s after the first"
     );
-    // The session was never restarted.
-    assert_eq!(watch.seen.len(), 1, "{:?}", watch.seen);
+    // The session was never restarted: the next event is the option
+    // change itself, on the same session.
+    let changed = within(10, "the option change event", watch.next()).await;
+    assert_eq!(
+        changed.kind(),
+        pb::stream_event::Kind::ProcessingChanged,
+        "{:?}",
+        watch.seen
+    );
+    assert_eq!(changed.state(), StreamState::Live);
+    let still = get_stream(&server, key, "pattern")
+        .await
+        .unwrap()
+        .ingest_stats
+        .and_then(|s| s.session_start_time);
+    assert_eq!(still, Some(session), "the session restarted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,8 +308,13 @@ async fn motion_clips_in_every_format() {
             );
             match format {
                 pb::ClipFormat::Gif => {
-                    let frames = gif_frames(&clip.data);
+                    let (frames, played) = gif_frames(&clip.data);
                     assert!(frames >= 10, "GIF with {frames} frames");
+                    // What a browser plays: the frames' own delays.
+                    assert!(
+                        (played - 3.0).abs() <= 1.0,
+                        "GIF of {frames} frames plays {played} s"
+                    );
                     assert_eq!((clip.width, clip.height), (320, 180));
                 }
                 _ => {
@@ -301,6 +339,11 @@ async fn motion_clips_in_every_format() {
                             (Some(640), Some(360))
                         );
                         assert!(has_audio, "MP4 clips keep the audio");
+                        probe_av(&clip.data, "clip.mp4").assert_audio_and_video(
+                            &format!("MP4 motion clip {i}"),
+                            secs(&clip.duration),
+                            1.0,
+                        );
                         assert!(
                             (85..=95).contains(&decoded),
                             "{decoded} frames in 3 s at 30 fps"
@@ -319,10 +362,22 @@ async fn motion_clips_in_every_format() {
     }
 }
 
-fn gif_frames(data: &[u8]) -> usize {
+/// The frames of a GIF and how long it plays (the sum of their delays), s.
+fn gif_frames(data: &[u8]) -> (usize, f64) {
     use image::AnimationDecoder;
     let decoder = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(data)).expect("a GIF");
-    decoder.into_frames().count()
+    let frames: Vec<_> = decoder
+        .into_frames()
+        .collect::<Result<_, _>>()
+        .expect("GIF frames decode");
+    let played = frames
+        .iter()
+        .map(|f| {
+            let (num, den) = f.delay().numer_denom_ms();
+            f64::from(num) / f64::from(den) / 1000.0
+        })
+        .sum();
+    (frames.len(), played)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -116,6 +116,7 @@ async fn segments_cover_the_session_and_download_exactly() {
         .unwrap()
         .count();
     assert_eq!(files, 3);
+    let mut audio_packets = 0;
     for recording in &recordings {
         let data = download(&server, key, &recording.id, 0).await;
         assert_eq!(data.len() as u64, recording.size_bytes);
@@ -132,6 +133,13 @@ async fn segments_cover_the_session_and_download_exactly() {
         let half = data.len() as u64 / 2;
         assert!(download(&server, key, &recording.id, half).await == data[half as usize..]);
 
+        let probe = probe_av(&data, "recording.mp4");
+        audio_packets += probe.audio.as_ref().map_or(0, |a| a.packets);
+        probe.assert_audio_and_video(
+            &format!("recording {}", recording.id),
+            secs(&recording.duration),
+            1.0,
+        );
         let probe = ffprobe(&data);
         let streams = probe["streams"].as_array().unwrap();
         let codecs: Vec<&str> = streams
@@ -148,6 +156,14 @@ async fn segments_cover_the_session_and_download_exactly() {
             "probed {probed} s"
         );
     }
+
+    // No audio is lost where one file ends and the next begins (the tracks
+    // are interleaved a little apart).
+    let sent = 25.0 * SOURCE_AAC_FPS;
+    assert!(
+        audio_packets as f64 >= sent - 0.1 * SOURCE_AAC_FPS,
+        "{audio_packets} audio frames recorded of {sent}"
+    );
 
     // Finished recordings can be deleted, file and all.
     let first = &recordings[0];

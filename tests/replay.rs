@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use liveproc::proto::v1 as pb;
 use pb::replay_start::Start;
-use pb::StreamState;
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -123,8 +122,14 @@ async fn segments_are_whole_gops_that_concatenate() {
             // The caller may lose its very last packets as it hangs up.
             assert!(frames >= 28, "last GOP: {frames} frames");
         }
+        if i < 9 {
+            // Each GOP holds the audio that plays with it, though the
+            // tracks arrive interleaved a little apart.
+            probe_av(&seg.data, "gop.ts").assert_audio_and_video(&format!("TS GOP {i}"), 1.0, 0.05);
+        }
         joined.extend_from_slice(&seg.data);
     }
+    probe_av(&joined, "joined.ts").assert_audio_and_video("joined TS segments", 10.0, 1.0);
     let probe = ffprobe(&joined);
     let duration: f64 = probe["format"]["duration"]
         .as_str()
@@ -150,6 +155,7 @@ async fn segments_are_whole_gops_that_concatenate() {
         assert_eq!(kind, if i == 0 { b"ftyp" } else { b"moof" }, "segment {i}");
         fmp4.extend_from_slice(&seg.data);
     }
+    probe_av(&fmp4, "joined.mp4").assert_audio_and_video("joined fMP4 segments", 10.0, 1.0);
     let probe = ffprobe(&fmp4);
     let video = probe["streams"]
         .as_array()
@@ -166,32 +172,64 @@ async fn segments_are_whole_gops_that_concatenate() {
     assert!((span - 10.0).abs() <= 0.5, "fMP4 spans {span} s");
 }
 
+/// The replay window of "cam" as `GetStream` reports it.
+async fn held_window(server: &Server, key: &str) -> pb::ReplayWindow {
+    get_stream(server, key, "cam")
+        .await
+        .unwrap()
+        .replay_window
+        .expect("a replay window")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_buffer_keeps_the_window() {
     let server = Server::start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
-    let stream = create_stream(&server, key, "cam", Some(replay(3)))
+    let stream = create_stream(&server, key, "cam", Some(replay(5)))
         .await
         .unwrap();
     let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
-    until_frames(&server, key, 150).await;
+    // 20 s published: four times the window.
+    until_frames(&server, key, 20 * 30).await;
 
-    // A new reader from the earliest sees only about the window.
+    // Whole GOPs (1 s) are evicted: the window is held to within one.
+    let window = held_window(&server, key).await;
+    let held = secs(&window.duration);
+    assert!(
+        (5.0..=6.0).contains(&held),
+        "buffer held {held} s for a 5 s window: {window:?}"
+    );
+    // A new reader from the earliest starts inside the window.
     let mut fresh = subscribe(&server, key, Start::Earliest(true)).await;
     let oldest = next(&mut fresh).await;
-    let live_edge = get_stream(&server, key, "cam").await.unwrap();
-    assert_eq!(live_edge.state(), StreamState::Live);
-    let mut held = vec![oldest];
     let mut live = subscribe(&server, key, Start::LiveEdge(true)).await;
     let newest = next(&mut live).await;
-    while held.last().unwrap().sequence + 1 < newest.sequence {
-        held.push(next(&mut fresh).await);
-    }
-    let window: f64 = held.iter().map(|s| secs(&s.duration)).sum();
+    let span = secs(&newest.start_pts) + secs(&newest.duration) - secs(&oldest.start_pts);
     assert!(
-        (2.0..=5.0).contains(&window),
-        "buffer held {window} s for a 3 s window"
+        span <= 7.0,
+        "from the earliest GOP to the live edge: {span} s"
+    );
+    assert!(within(40, "ffmpeg", wait_child(ffmpeg)).await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_memory_budget_evicts_before_the_window() {
+    // 1 MiB holds about 8 s of the test media (~118 kB/s).
+    let server = Server::start_with_flags(&["--replay-memory-mb", "1"]);
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let stream = create_stream(&server, key, "cam", Some(replay(60)))
+        .await
+        .unwrap();
+    let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
+    until_frames(&server, key, 20 * 30).await;
+    let window = held_window(&server, key).await;
+    let held = secs(&window.duration);
+    assert!(window.bytes <= 1 << 20, "{window:?}");
+    assert!(
+        (4.0..=12.0).contains(&held),
+        "a 1 MiB budget held {held} s of 20: {window:?}"
     );
     assert!(within(40, "ffmpeg", wait_child(ffmpeg)).await.success());
 }
@@ -246,6 +284,7 @@ async fn the_last_seconds_become_a_clip_that_outlives_a_restart() {
     // Faststart: the index comes before the media.
     let at = |kind: &[u8]| bytes.windows(4).position(|w| w == kind).unwrap();
     assert!(at(b"moov") < at(b"mdat"), "moov after mdat");
+    probe_av(&bytes, "clip.mp4").assert_audio_and_video("replay clip", secs(&clip.duration), 1.0);
     let probe = ffprobe(&bytes);
     let duration: f64 = probe["format"]["duration"]
         .as_str()
@@ -446,8 +485,14 @@ async fn entire_stream_spills_to_disk_and_replays_from_the_start() {
     for i in 0..window.gops {
         let seg = next(&mut sub).await;
         assert_eq!(seg.sequence, u64::from(i) + 1);
+        if i < 9 {
+            // Each GOP holds the audio that plays with it, though the
+            // tracks arrive interleaved a little apart.
+            probe_av(&seg.data, "gop.ts").assert_audio_and_video(&format!("TS GOP {i}"), 1.0, 0.05);
+        }
         joined.extend_from_slice(&seg.data);
     }
+    probe_av(&joined, "joined.ts").assert_audio_and_video("joined TS segments", 10.0, 1.0);
     let probe = ffprobe(&joined);
     let duration: f64 = probe["format"]["duration"]
         .as_str()

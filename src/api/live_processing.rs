@@ -496,3 +496,58 @@ fn follow_feed<T: Clone + Send + 'static>(
     });
     Box::pin(ReceiverStream::new(rx))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::processing::feed::Feed;
+    use crate::streams::{ReplayBudget, StreamHub};
+
+    /// A subscriber that stops reading holds at most its own small buffers:
+    /// the feed keeps publishing, another subscriber gets every item in
+    /// order meanwhile, and when the stalled one reads again it skips to
+    /// the newest items, with the gap visible in their sequence.
+    #[tokio::test]
+    async fn a_stalled_subscriber_skips_ahead_and_holds_nothing_up() {
+        let hub = StreamHub::new(ReplayBudget {
+            bytes: 1 << 20,
+            memory_horizon: Duration::from_secs(60),
+        });
+        let live = hub.add(StreamRef::new("org", "cam"), Processing::default());
+        let feed: Feed<u64> = Feed::default();
+        let mut reader = follow_feed(Arc::clone(&live), None, feed.subscribe().1);
+        let mut stalled = follow_feed(Arc::clone(&live), None, feed.subscribe().1);
+
+        const ITEMS: u64 = 200;
+        for n in 1..=ITEMS {
+            assert_eq!(feed.publish(|sequence| sequence), n);
+            let got = tokio::time::timeout(Duration::from_secs(5), reader.next())
+                .await
+                .expect("the reader is never held up");
+            assert_eq!(got.unwrap().unwrap(), n);
+        }
+        // The feed ends (the stream's producer is gone): both streams end
+        // once drained.
+        drop(feed);
+        let mut resumed = vec![];
+        while let Some(item) = stalled.next().await {
+            resumed.push(item.unwrap());
+        }
+        assert!(
+            resumed.len() <= FEED_SUBSCRIBER_BUFFER + 32,
+            "the stalled subscriber held {} items",
+            resumed.len()
+        );
+        assert_eq!(resumed.first(), Some(&1), "{resumed:?}");
+        assert_eq!(resumed.last(), Some(&ITEMS), "{resumed:?}");
+        assert!(
+            resumed.windows(2).any(|w| w[1] > w[0] + 1),
+            "no sequence gap: {resumed:?}"
+        );
+        assert!(resumed.windows(2).all(|w| w[1] > w[0]), "{resumed:?}");
+        assert!(reader.next().await.is_none());
+    }
+}

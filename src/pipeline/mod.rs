@@ -14,6 +14,7 @@
 pub mod gst_util;
 pub mod media;
 pub mod source;
+pub mod timeline;
 mod tracks;
 
 use std::sync::atomic::AtomicBool;
@@ -32,6 +33,7 @@ use crate::proto::v1::StreamState;
 use crate::streams::LiveStream;
 pub use media::{adts_header_len, earliest_decode_time, ticks, AccessUnit, Codec};
 pub use source::Source;
+use timeline::TimelineGuard;
 use tracks::TrackContext;
 
 /// Access units kept for in-process consumers that are a little behind
@@ -94,6 +96,7 @@ impl StreamPipeline {
             has_video: AtomicBool::new(false),
             has_audio: AtomicBool::new(false),
             went_live: AtomicBool::new(false),
+            timeline: TimelineGuard::new(stream.stream_ref.to_string()),
         });
 
         for element in &stage.dynamic {

@@ -7,7 +7,9 @@
 //!   `urisourcebin ! parsebin` (a file is played at real-time pace, as a
 //!   live stream);
 //! - `test://`, a built-in live test pattern encoded on the fly
-//!   (for demos and trying the API without an encoder).
+//!   (for demos and trying the API without an encoder). Its tracks are
+//!   stamped with their running time, one timeline for both, as an
+//!   encoder's output is.
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -149,13 +151,52 @@ fn test_pattern(pipeline: &gst::Pipeline) -> Result<SourceStage, String> {
     pipeline
         .add_many([video.upcast_ref::<gst::Element>(), audio.upcast_ref()])
         .map_err(|e| e.to_string())?;
-    let pads = [&video, &audio]
+    let pads: Vec<gst::Pad> = [&video, &audio]
         .into_iter()
         .filter_map(|b| b.static_pad("src"))
         .collect();
+    for pad in &pads {
+        stamp_running_time(pad);
+    }
     Ok(SourceStage {
         appsrc: None,
         dynamic: vec![],
         static_pads: pads,
     })
+}
+
+/// Rewrites the timestamps leaving `pad` to running time, and its segment to
+/// a plain one from zero. Encoders stamp their output on timelines of their
+/// own (x264enc adds 1000 hours so that decode times never go negative,
+/// the AAC encoder starts at zero), with segments that map both to the same
+/// running time; writers that read the timestamps need that one timeline.
+fn stamp_running_time(pad: &gst::Pad) {
+    let segment = std::sync::Mutex::new(gst::FormattedSegment::<gst::ClockTime>::new());
+    pad.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            match &mut info.data {
+                Some(gst::PadProbeData::Buffer(buffer)) => {
+                    let segment = segment.lock().unwrap_or_else(|e| e.into_inner());
+                    let pts = buffer.pts().and_then(|t| segment.to_running_time(t));
+                    let dts = buffer.dts().and_then(|t| segment.to_running_time(t));
+                    let b = buffer.make_mut();
+                    b.set_pts(pts);
+                    b.set_dts(dts);
+                }
+                Some(gst::PadProbeData::Event(event)) => {
+                    if let gst::EventView::Segment(e) = event.view() {
+                        if let Ok(time) = e.segment().clone().downcast::<gst::ClockTime>() {
+                            *segment.lock().unwrap_or_else(|e| e.into_inner()) = time;
+                            let mut plain = gst::FormattedSegment::<gst::ClockTime>::new();
+                            plain.set_start(gst::ClockTime::ZERO);
+                            *event = gst::event::Segment::new(&plain);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
 }

@@ -2,11 +2,14 @@
 //! rest of the pipeline: `parser ! capsfilter ! tee`, with a tap on the tee
 //! (an `appsink`) that turns access units into [`AccessUnit`]s for the
 //! in-process features and marks the stream LIVE on its first frame.
+//! Audio that is off the video's timeline is held back there
+//! ([`super::timeline`]), so no feature ever sees it.
 //! Feature branches (thumbnail, recording, ...) hang off the same tee, so
 //! the stream is demuxed and parsed exactly once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -15,6 +18,7 @@ use tokio::sync::broadcast;
 
 use super::gst_util::named_element;
 use super::media::{AccessUnit, Codec};
+use super::timeline::TimelineGuard;
 use crate::proto::v1::StreamState;
 use crate::streams::{LiveStream, SessionStats};
 
@@ -29,6 +33,8 @@ pub(crate) struct TrackContext {
     pub has_video: AtomicBool,
     pub has_audio: AtomicBool,
     pub went_live: AtomicBool,
+    /// Keeps audio on the video's timeline.
+    pub timeline: TimelineGuard,
 }
 
 /// Links a new source pad: a supported codec gets a parse chain and a tee,
@@ -125,20 +131,25 @@ fn tap_sink(codec: Codec, track: &str, ctx: &Arc<TrackContext>) -> gst_app::AppS
                         record_track(codec, caps, &ctx.stats);
                     }
                 }
+                let mut on_timeline = true;
                 if let Some(buffer) = sample.buffer() {
+                    let pts = buffer.pts().map(|t| Duration::from_nanos(t.nseconds()));
                     if codec.is_video() {
-                        ctx.stats.add_video_frame(
-                            !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
-                        );
+                        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                        ctx.stats.add_video_frame(keyframe);
+                        if let Some(pts) = pts {
+                            ctx.timeline.on_video(pts, keyframe);
+                        }
                     } else {
                         ctx.stats.add_audio_frame();
+                        on_timeline = pts.is_none_or(|pts| ctx.timeline.admit_audio(pts));
                     }
                 }
                 if !ctx.went_live.swap(true, Ordering::SeqCst) {
                     ctx.stream
                         .set_state(StreamState::Live, ctx.live_message.clone());
                 }
-                if ctx.units.receiver_count() > 0 {
+                if on_timeline && ctx.units.receiver_count() > 0 {
                     if let Some(unit) = sample
                         .buffer_owned()
                         .and_then(|b| AccessUnit::from_buffer(codec, b, sample.caps_owned()))

@@ -1,6 +1,6 @@
 //! A motion clip from a run of access units that starts at a keyframe:
 //! - `MP4`: remuxed, video and audio, nothing decoded: H.264 + AAC by
-//!   [`super::mp4`] directly, H.265 through `parse ! mp4mux`;
+//!   [`crate::container::mp4`] directly, H.265 through `parse ! mp4mux`;
 //! - `MP4_PREVIEW`: decoded, scaled, re-encoded as low-bitrate H.264
 //!   without audio;
 //! - `GIF`: decoded, scaled, 5 frames per second, encoded by the `gif`
@@ -16,7 +16,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::gst_job::{self, even, JobResult};
-use super::mp4;
+use crate::container::mp4;
 use crate::options::ClipFormat;
 use crate::pipeline::gst_util::{element, play_to_end};
 use crate::pipeline::{earliest_decode_time, AccessUnit};

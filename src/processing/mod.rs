@@ -6,7 +6,7 @@
 //! processing options (so `UpdateProcessing` applies in place) and
 //! subscribes to the session's access units only while it is enabled.
 //! Decoding and encoding run as short jobs ([`still`], [`clip`], MP4 files
-//! written directly by [`mp4`]) on blocking threads, at most one per CPU
+//! written directly by [`crate::container::mp4`]) on blocking threads, at most one per CPU
 //! per [`JobLane`] across all streams, so a burst of work queues instead
 //! of starving ingest. Outputs go to the stream's
 //! [`feed::Feed`]s, which subscribers share.
@@ -17,7 +17,6 @@ pub(crate) mod driver;
 pub mod feed;
 pub(crate) mod gst_job;
 pub mod motion_clip;
-pub mod mp4;
 pub mod still;
 mod store;
 pub mod thumbnail;

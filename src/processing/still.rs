@@ -20,6 +20,8 @@ pub struct Still {
     pub data: Bytes,
     /// Presentation time of the frame shown.
     pub pts: Option<std::time::Duration>,
+    /// Frames the decoder produced to make it.
+    pub decoded_frames: u64,
 }
 
 fn encoder(format: ImageFormat) -> JobResult<gst::Element> {
@@ -117,6 +119,15 @@ pub fn encode_at(
             gst::PadProbeReturn::Ok
         });
     }
+    let decoded = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = std::sync::Arc::clone(&decoded);
+    decode
+        .static_pad("src")
+        .ok_or("decoder without src pad")?
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
     gst_job::feed(&src, units, offset)?;
     let samples = gst_job::collect(&pipeline, &sink)?;
     // One image: the first frame that passed.
@@ -133,5 +144,6 @@ pub fn encode_at(
         height: out_h,
         data: Bytes::from(data),
         pts,
+        decoded_frames: decoded.load(std::sync::atomic::Ordering::Relaxed),
     })
 }

@@ -104,6 +104,9 @@ async fn make(
             return;
         }
     };
+    if let Some(stats) = stream.session_stats() {
+        stats.add_thumbnail_frames_decoded(image.decoded_frames);
+    }
     let thumbnail = stream.thumbnails.publish(|sequence| pb::Thumbnail {
         stream_id: stream.stream_ref.stream_id.clone(),
         sequence,

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gstreamer as gst;
 use tokio_util::task::TaskTracker;
 
 use crate::options::{Processing, Recording as Settings, Span};
@@ -28,6 +27,9 @@ use writer::SegmentWriter;
 
 /// How long the first file waits for the audio track to show up.
 const AUDIO_WAIT: Duration = Duration::from_secs(2);
+/// How long after a cut the file that was cut still takes audio stamped
+/// before the cut.
+const HAND_OVER: Duration = Duration::from_secs(2);
 
 /// Where recordings live: `<data_dir>/recordings/<org>/<stream>/`.
 pub struct RecordingStore {
@@ -73,9 +75,14 @@ pub struct Recorder {
     stream: Arc<LiveStream>,
     settings: Settings,
     open: Option<Open>,
-    /// Units from the first keyframe while waiting for the audio caps.
+    /// Units from the first keyframe while waiting for the audio track.
     pending: Vec<AccessUnit>,
-    audio_caps: Option<gst::Caps>,
+    /// A unit of the audio track (its codec configuration), once seen.
+    audio_sample: Option<AccessUnit>,
+    /// The file just cut: it takes the audio stamped before the cut that
+    /// arrives after the cut's keyframe (tracks are interleaved a little
+    /// apart in the stream), until audio passes the cut.
+    finishing: Option<Open>,
     /// Start a new file at the next keyframe.
     split: bool,
     /// Set after a failure: no new file before this PTS.
@@ -90,7 +97,8 @@ impl Recorder {
             settings,
             open: None,
             pending: Vec::new(),
-            audio_caps: None,
+            audio_sample: None,
+            finishing: None,
             split: false,
             retry_at: None,
         }
@@ -123,11 +131,14 @@ impl Recorder {
         if let Err(e) = std::fs::create_dir_all(&dir) {
             return self.fail("cannot create its folder", e.to_string(), pts);
         }
-        let mut writer =
-            match SegmentWriter::open(&dir.join(&file_name), keyframe, self.audio_caps.as_ref()) {
-                Ok(w) => w,
-                Err(e) => return self.fail("cannot open a file", e, pts),
-            };
+        let mut writer = match SegmentWriter::open(
+            &dir.join(&file_name),
+            keyframe,
+            self.audio_sample.as_ref(),
+        ) {
+            Ok(w) => w,
+            Err(e) => return self.fail("cannot open a file", e, pts),
+        };
         let record = RecordingRecord {
             id,
             organization_id: self.stream.stream_ref.organization_id.clone(),
@@ -154,14 +165,57 @@ impl Recorder {
         self.retry_at = None;
     }
 
-    /// Closes the open file (in the background) and catalogues it.
+    /// Closes the open file and the one finishing (in the background) and
+    /// catalogues them.
     fn close_file(&mut self, last_time_ms: i64) {
-        let Some(Open { writer, mut record }) = self.open.take() else {
-            return;
+        self.close_finishing(last_time_ms);
+        if let Some(open) = self.open.take() {
+            self.close(open, last_time_ms);
+        }
+    }
+
+    fn close_finishing(&mut self, last_time_ms: i64) {
+        if let Some(open) = self.finishing.take() {
+            self.close(open, last_time_ms);
+        }
+    }
+
+    /// Cuts the open file at `keyframe`, which starts the next one; the
+    /// cut file finishes with the audio from before the cut.
+    fn cut(&mut self, keyframe: &AccessUnit) {
+        self.close_finishing(keyframe.received_ms);
+        self.finishing = self.open.take();
+        self.open_file(keyframe, &[]);
+    }
+
+    /// Routes an audio unit stamped before the last cut to the file that
+    /// was cut; returns whether it went there. Audio past the cut (or
+    /// video well past it, if the audio stopped) closes that file.
+    fn hand_over(&mut self, unit: &AccessUnit, pts: Duration) -> bool {
+        let Some(finishing) = &mut self.finishing else {
+            return false;
         };
+        let cut = finishing.writer.end_pts();
+        if !unit.codec.is_video() && pts < cut {
+            if let Err(e) = finishing.writer.write(unit) {
+                tracing::warn!(stream = %self.stream.stream_ref, error = %e, "recording write failed");
+            }
+            return true;
+        }
+        if !unit.codec.is_video() || pts >= cut + HAND_OVER {
+            self.close_finishing(unit.received_ms);
+        }
+        false
+    }
+
+    fn close(&self, open: Open, last_time_ms: i64) {
+        let Open { writer, mut record } = open;
         let store = Arc::clone(&self.store);
         let stream = Arc::clone(&self.stream);
-        record.duration_ns = (writer.end_pts - writer.start_pts).as_nanos() as u64;
+        record.duration_ns = writer
+            .end_pts()
+            .saturating_sub(writer.start_pts())
+            .as_nanos() as u64;
         record.end_time_ms = last_time_ms;
         let closing = store.closing.clone();
         closing.spawn_blocking(move || {
@@ -193,19 +247,21 @@ impl Feature for Recorder {
     }
 
     fn on_unit(&mut self, unit: AccessUnit) {
-        if !unit.codec.is_video() && self.audio_caps.is_none() {
-            self.audio_caps = unit.caps.clone();
+        if !unit.codec.is_video() && self.audio_sample.is_none() {
+            self.audio_sample = Some(unit.clone());
         }
         let Some(pts) = unit.pts else { return };
         let keyframe = unit.codec.is_video() && unit.keyframe;
+        if self.hand_over(&unit, pts) {
+            return;
+        }
 
         let segment_length = self.segment_length();
         if let Some(open) = &mut self.open {
-            let due = segment_length.is_some_and(|len| pts >= open.writer.start_pts + len);
+            let due = segment_length.is_some_and(|len| pts >= open.writer.start_pts() + len);
             if keyframe && (due || self.split) {
                 self.split = false;
-                self.close_file(unit.received_ms);
-                self.open_file(&unit, &[]);
+                self.cut(&unit);
                 return;
             }
             if keyframe {
@@ -234,7 +290,7 @@ impl Feature for Recorder {
         }
         let first_pts = self.pending[0].pts.unwrap_or_default();
         self.pending.push(unit);
-        if self.audio_caps.is_some() || pts >= first_pts + AUDIO_WAIT {
+        if self.audio_sample.is_some() || pts >= first_pts + AUDIO_WAIT {
             let mut pending = std::mem::take(&mut self.pending);
             let keyframe = pending.remove(0);
             self.split = false;

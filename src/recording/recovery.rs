@@ -1,9 +1,15 @@
 //! Start-up recovery: recordings still marked RECORDING were being written
 //! when the server died. Their files hold every fragment completed before
-//! that. Each is finalized by a remux into a seekable faststart MP4
-//! (`filesrc ! qtdemux ! mp4mux faststart=true`, no re-encode) that
-//! replaces the original atomically, measured, and catalogued RECOVERED.
-//! If the remux fails the original stays as it is: files are never deleted.
+//! that. Each is finalized and catalogued RECOVERED:
+//! - a file of liveproc's own fragmented MP4 writer is repaired in place
+//!   ([`fmp4::repair`]: a partly written last fragment is cut off and the
+//!   duration written), reading only box headers and the last fragment's
+//!   index;
+//! - any other (written by `mp4mux`) is remuxed into a seekable faststart
+//!   MP4 (`filesrc ! qtdemux ! mp4mux faststart=true`, no re-encode) that
+//!   replaces the original atomically.
+//!
+//! If both fail the original stays as it is: files are never deleted.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -13,6 +19,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use super::RecordingStore;
+use crate::container::fmp4;
 use crate::pipeline::gst_util::{element, play_to_end};
 use crate::registry::RecordingState;
 
@@ -56,8 +63,28 @@ pub fn recover(store: &RecordingStore) -> usize {
     count
 }
 
-/// Remuxes `path` into a faststart MP4 in place; returns its duration.
+/// Finalizes `path` in place; returns its duration.
 pub fn finalize(path: &Path) -> Result<Duration, String> {
+    match fmp4::repair(path) {
+        Ok(repaired) => {
+            if repaired.truncated > 0 {
+                tracing::info!(
+                    path = %path.display(),
+                    bytes = repaired.truncated,
+                    "cut off a partly written last fragment"
+                );
+            }
+            Ok(repaired.duration)
+        }
+        Err(e) => {
+            tracing::debug!(path = %path.display(), error = %e, "not a direct fMP4 file; remuxing");
+            remux_in_place(path)
+        }
+    }
+}
+
+/// Remuxes `path` into a faststart MP4 in place; returns its duration.
+fn remux_in_place(path: &Path) -> Result<Duration, String> {
     let tmp = path.with_extension("finalizing.mp4");
     let result = remux(path, &tmp);
     match result {

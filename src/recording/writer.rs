@@ -1,9 +1,14 @@
-//! One recording file being written: `appsrc(video) ! parse` and
-//! `appsrc(audio) ! aacparse` into `mp4mux` with one-second fragments, into
-//! an unbuffered `filesink`. Every fragment reaches the file (the kernel's
-//! page cache) as soon as it is complete, so a crash or `kill -9` of the
-//! server loses at most the last second (plus one 200 ms hand-over batch).
-//! Nothing is decoded or re-encoded.
+//! One recording file being written, as fragmented MP4 with one-second
+//! fragments. Every fragment reaches the file (the kernel's page cache) in
+//! one write as soon as it is complete, so a crash or `kill -9` of the
+//! server loses at most the last second. Nothing is decoded or re-encoded.
+//!
+//! H.264 (+ AAC) is written directly from the access units by
+//! [`crate::container::fmp4`]: no pipeline, no thread, no copy beyond the
+//! rewrite into MP4 samples. Other codecs (H.265) go through GStreamer:
+//! `appsrc(video) ! parse` and `appsrc(audio) ! aacparse` into `mp4mux`
+//! with one-second fragments, into an unbuffered `filesink`, with units
+//! handed over in 200 ms batches (which a crash can lose as well).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,8 +17,81 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
+use crate::container::fmp4::{self, Fmp4Writer};
 use crate::pipeline::gst_util::{element, first_error, wait_for_end};
 use crate::pipeline::AccessUnit;
+
+/// A recording file being written.
+pub enum SegmentWriter {
+    /// H.264 (+ AAC), written directly.
+    Direct(Box<Fmp4Writer<std::fs::File>>),
+    /// Other codecs, through `mp4mux`.
+    Muxer(MuxerWriter),
+}
+
+impl SegmentWriter {
+    /// Creates `path` and starts writing; `keyframe` is the first video
+    /// unit, `audio` a unit of the audio track if there is one.
+    pub fn open(
+        path: &Path,
+        keyframe: &AccessUnit,
+        audio: Option<&AccessUnit>,
+    ) -> Result<Self, String> {
+        if !fmp4::supported(keyframe, audio) {
+            let audio_caps = audio.and_then(|a| a.caps.as_ref());
+            return MuxerWriter::open(path, keyframe, audio_caps).map(SegmentWriter::Muxer);
+        }
+        let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
+        let writer = Fmp4Writer::create(file, keyframe, audio)?;
+        Ok(SegmentWriter::Direct(Box::new(writer)))
+    }
+
+    /// PTS of the first frame.
+    pub fn start_pts(&self) -> Duration {
+        match self {
+            SegmentWriter::Direct(w) => w.start_pts(),
+            SegmentWriter::Muxer(w) => w.start_pts,
+        }
+    }
+
+    /// PTS just past the last video frame written.
+    pub fn end_pts(&self) -> Duration {
+        match self {
+            SegmentWriter::Direct(w) => w.end_pts(),
+            SegmentWriter::Muxer(w) => w.end_pts,
+        }
+    }
+
+    /// Writes one unit (audio before the first frame, or without an audio
+    /// track in the file, is skipped).
+    pub fn write(&mut self, unit: &AccessUnit) -> Result<(), String> {
+        match self {
+            SegmentWriter::Direct(w) => w.push(unit).map_err(|e| format!("writing: {e}")),
+            SegmentWriter::Muxer(w) => w.write(unit),
+        }
+    }
+
+    /// The writer's error, if it has failed (e.g. disk full) on its own
+    /// threads; the direct writer reports its errors from [`Self::write`].
+    pub fn failure(&self) -> Option<String> {
+        match self {
+            SegmentWriter::Direct(_) => None,
+            SegmentWriter::Muxer(w) => w.failure(),
+        }
+    }
+
+    /// Ends the file: the last fragment, the index or duration, and the
+    /// data on disk. Blocking.
+    pub fn close(self) -> Result<(), String> {
+        match self {
+            SegmentWriter::Direct(w) => {
+                let file = w.finish().map_err(|e| format!("closing: {e}"))?;
+                file.sync_data().map_err(|e| format!("closing: {e}"))
+            }
+            SegmentWriter::Muxer(w) => w.close(),
+        }
+    }
+}
 
 /// Length of each MP4 fragment: the most a crash can lose.
 pub const FRAGMENT_MS: u32 = 1000;
@@ -43,7 +121,8 @@ fn list(buffers: Vec<gst::Buffer>) -> gst::BufferList {
     list
 }
 
-pub struct SegmentWriter {
+/// A recording file written by `mp4mux`.
+pub struct MuxerWriter {
     pipeline: gst::Pipeline,
     video: gst_app::AppSrc,
     audio: Option<gst_app::AppSrc>,
@@ -66,10 +145,10 @@ fn source(caps: &gst::Caps) -> gst_app::AppSrc {
         .build()
 }
 
-impl SegmentWriter {
+impl MuxerWriter {
     /// Creates `path` and starts writing; `keyframe` is the first video
     /// unit, `audio_caps` the audio track's caps if there is one.
-    pub fn open(
+    fn open(
         path: &Path,
         keyframe: &AccessUnit,
         audio_caps: Option<&gst::Caps>,
@@ -133,7 +212,7 @@ impl SegmentWriter {
 
     /// Writes one unit (audio before the first frame, or without an audio
     /// track in the file, is skipped).
-    pub fn write(&mut self, unit: &AccessUnit) -> Result<(), String> {
+    fn write(&mut self, unit: &AccessUnit) -> Result<(), String> {
         let Some(pts) = unit.pts else { return Ok(()) };
         if unit.decode_time().unwrap_or_default() < self.offset {
             return Ok(());
@@ -171,12 +250,12 @@ impl SegmentWriter {
     }
 
     /// The writer's error, if it has failed (e.g. disk full).
-    pub fn failure(&self) -> Option<String> {
+    fn failure(&self) -> Option<String> {
         first_error(&self.pipeline)
     }
 
     /// Ends the file: the muxer writes its last fragment and index. Blocking.
-    pub fn close(mut self) -> Result<(), String> {
+    fn close(mut self) -> Result<(), String> {
         let flushed = self.flush();
         let _ = self.video.end_of_stream();
         if let Some(audio) = &self.audio {

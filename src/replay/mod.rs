@@ -23,6 +23,21 @@ use crate::processing::driver::Feature;
 use crate::registry::now_millis;
 use crate::streams::LiveStream;
 
+/// Audio frames kept before the first keyframe (about 2.7 s at 48 kHz):
+/// those that play from the keyframe on belong to the first GOP.
+const AUDIO_PREROLL: usize = 128;
+
+/// How far video may run past a closing GOP's end before it is published
+/// without waiting for more audio (the audio stopped).
+const AUDIO_LAG: Duration = Duration::from_secs(1);
+
+/// A closed GOP waiting for its last audio.
+struct Closing {
+    units: Vec<AccessUnit>,
+    end_pts: Duration,
+    end_ms: i64,
+}
+
 /// The window a setting asks for (`None`: the whole session).
 pub fn window(settings: &Settings) -> Option<Duration> {
     match settings.buffer {
@@ -37,6 +52,10 @@ pub struct ReplayFeature {
     stream: Arc<LiveStream>,
     /// The GOP being collected, from its keyframe.
     current: Vec<AccessUnit>,
+    /// The GOP before it, closed by the current keyframe but still taking
+    /// the audio stamped before that keyframe (tracks are interleaved a
+    /// little apart): published once audio passes it.
+    closing: Option<Closing>,
     /// Where this session's spilled GOPs go.
     spill_dir: PathBuf,
     spills: TaskTracker,
@@ -57,16 +76,65 @@ impl ReplayFeature {
         Self {
             stream,
             current: Vec::new(),
+            closing: None,
             spill_dir,
             spills,
         }
     }
 
+    /// Closes the current GOP at `end_pts`: published now when it has no
+    /// audio, else once the audio passes `end_pts`.
     fn close_gop(&mut self, end_pts: Duration, end_ms: i64) {
-        if self.current.is_empty() {
+        self.publish_closing();
+        let units = std::mem::take(&mut self.current);
+        if units.first().is_none_or(|u| !u.codec.is_video()) {
             return;
         }
-        let units = std::mem::take(&mut self.current);
+        let closing = Closing {
+            units,
+            end_pts,
+            end_ms,
+        };
+        if closing.units.iter().any(|u| !u.codec.is_video()) {
+            self.closing = Some(closing);
+        } else {
+            self.publish(closing);
+        }
+    }
+
+    fn publish_closing(&mut self) {
+        if let Some(closing) = self.closing.take() {
+            self.publish(closing);
+        }
+    }
+
+    /// Gives a late audio unit to the closing GOP if it plays before that
+    /// GOP's end; publishes the closing GOP once audio (or video, if the
+    /// audio stopped) is past it. Returns whether the unit was taken.
+    fn finish_closing(&mut self, unit: &AccessUnit, pts: Duration) -> bool {
+        let Some(closing) = &mut self.closing else {
+            return false;
+        };
+        if unit.codec.is_video() {
+            if pts >= closing.end_pts + AUDIO_LAG {
+                self.publish_closing();
+            }
+            return false;
+        }
+        if pts < closing.end_pts {
+            closing.units.push(unit.clone());
+            return true;
+        }
+        self.publish_closing();
+        false
+    }
+
+    fn publish(&mut self, closing: Closing) {
+        let Closing {
+            units,
+            end_pts,
+            end_ms,
+        } = closing;
         let (_, spill) = self.stream.replay.push(units, end_pts, end_ms);
         if spill.is_empty() {
             return;
@@ -104,21 +172,41 @@ impl Feature for ReplayFeature {
 
     fn on_unit(&mut self, unit: AccessUnit) {
         let Some(pts) = unit.pts else { return };
+        if self.finish_closing(&unit, pts) {
+            return;
+        }
         if unit.codec.is_video() && unit.keyframe {
+            // Audio is interleaved a little ahead of the video: what came
+            // before this keyframe but plays from it on starts the new GOP.
+            let (ahead, before): (Vec<_>, Vec<_>) = std::mem::take(&mut self.current)
+                .into_iter()
+                .partition(|u| !u.codec.is_video() && u.pts.is_some_and(|p| p >= pts));
+            self.current = before;
             self.close_gop(pts, unit.received_ms);
             self.current.push(unit);
-        } else if !self.current.is_empty() {
+            self.current.extend(ahead);
+        } else if unit.codec.is_video() {
+            if !self.current.is_empty() && self.current[0].codec.is_video() {
+                self.current.push(unit);
+            }
+        } else {
             self.current.push(unit);
+            // Before the first keyframe only the newest audio is kept.
+            if !self.current[0].codec.is_video() && self.current.len() > AUDIO_PREROLL {
+                self.current.remove(0);
+            }
         }
     }
 
     fn on_gap(&mut self, skipped: u64) {
         // The GOP has a hole: drop it rather than serve broken media.
         tracing::warn!(stream = %self.stream.stream_ref, skipped, "replay fell behind; dropping a GOP");
+        self.publish_closing();
         self.current.clear();
     }
 
     fn end(mut self) {
+        self.publish_closing();
         // The last GOP ends where its last video frame ends.
         let end = self
             .current
@@ -128,6 +216,7 @@ impl Feature for ReplayFeature {
             .max();
         if let Some(end) = end {
             self.close_gop(end, now_millis());
+            self.publish_closing();
         }
     }
 }

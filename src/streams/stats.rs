@@ -24,6 +24,7 @@ pub struct SessionStats {
     video_frames: AtomicU64,
     video_keyframes: AtomicU64,
     audio_frames: AtomicU64,
+    thumbnail_frames_decoded: AtomicU64,
     tracks: Mutex<Tracks>,
 }
 
@@ -47,6 +48,11 @@ impl SessionStats {
 
     pub fn add_audio_frame(&self) {
         self.audio_frames.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn add_thumbnail_frames_decoded(&self, n: u64) {
+        self.thumbnail_frames_decoded
+            .fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn set_video(&self, codec: &str, width: u32, height: u32) {
@@ -73,6 +79,7 @@ impl SessionStats {
             video_keyframes: self.video_keyframes.load(Ordering::Relaxed),
             audio_frames: self.audio_frames.load(Ordering::Relaxed),
             bytes_received: self.bytes_received.load(Ordering::Relaxed),
+            thumbnail_frames_decoded: self.thumbnail_frames_decoded.load(Ordering::Relaxed),
         }
     }
 }

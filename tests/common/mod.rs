@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+mod av;
+#[allow(unused_imports)]
+pub use av::*;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -325,11 +329,13 @@ pub fn unsupported_ts() -> &'static Path {
 }
 
 /// Publishes a file over SRT in real time (`ffmpeg -re`), as an encoder would.
+/// The caller lingers at the end until the server has every packet (in
+/// live mode libsrt drops what is unacknowledged when it closes).
 pub fn srt_publish(url: &str, file: &Path) -> Child {
     Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
         .arg(file)
-        .args(["-c", "copy", "-f", "mpegts", url])
+        .args(["-c", "copy", "-f", "mpegts", &format!("{url}&linger=2")])
         .stdin(Stdio::null())
         .spawn()
         .expect("start ffmpeg")

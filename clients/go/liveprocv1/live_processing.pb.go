@@ -517,8 +517,11 @@ type IngestStats struct {
 	AudioFrames    uint64 `protobuf:"varint,8,opt,name=audio_frames,json=audioFrames,proto3" json:"audio_frames,omitempty"`
 	// MPEG-TS bytes received (pushed sessions).
 	BytesReceived uint64 `protobuf:"varint,9,opt,name=bytes_received,json=bytesReceived,proto3" json:"bytes_received,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Video frames decoded to make this session's live thumbnails: one per
+	// thumbnail, since only the keyframe shown is decoded.
+	ThumbnailFramesDecoded uint64 `protobuf:"varint,10,opt,name=thumbnail_frames_decoded,json=thumbnailFramesDecoded,proto3" json:"thumbnail_frames_decoded,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *IngestStats) Reset() {
@@ -610,6 +613,13 @@ func (x *IngestStats) GetAudioFrames() uint64 {
 func (x *IngestStats) GetBytesReceived() uint64 {
 	if x != nil {
 		return x.BytesReceived
+	}
+	return 0
+}
+
+func (x *IngestStats) GetThumbnailFramesDecoded() uint64 {
+	if x != nil {
+		return x.ThumbnailFramesDecoded
 	}
 	return 0
 }
@@ -2841,7 +2851,7 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\x04gops\x18\x03 \x01(\rR\x04gops\x12\x14\n" +
 	"\x05bytes\x18\x04 \x01(\x04R\x05bytes\x12\x1d\n" +
 	"\n" +
-	"disk_bytes\x18\x05 \x01(\x04R\tdiskBytes\"\xdd\x02\n" +
+	"disk_bytes\x18\x05 \x01(\x04R\tdiskBytes\"\x97\x03\n" +
 	"\vIngestStats\x12H\n" +
 	"\x12session_start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x10sessionStartTime\x12\x1f\n" +
 	"\vvideo_codec\x18\x02 \x01(\tR\n" +
@@ -2853,7 +2863,9 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\fvideo_frames\x18\x06 \x01(\x04R\vvideoFrames\x12'\n" +
 	"\x0fvideo_keyframes\x18\a \x01(\x04R\x0evideoKeyframes\x12!\n" +
 	"\faudio_frames\x18\b \x01(\x04R\vaudioFrames\x12%\n" +
-	"\x0ebytes_received\x18\t \x01(\x04R\rbytesReceived\"\xa5\x01\n" +
+	"\x0ebytes_received\x18\t \x01(\x04R\rbytesReceived\x128\n" +
+	"\x18thumbnail_frames_decoded\x18\n" +
+	" \x01(\x04R\x16thumbnailFramesDecoded\"\xa5\x01\n" +
 	"\x13CreateStreamRequest\x12\x1b\n" +
 	"\tstream_id\x18\x01 \x01(\tR\bstreamId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12>\n" +

@@ -92,7 +92,7 @@ class ReplayWindow(_message.Message):
     def __init__(self, earliest_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., gops: _Optional[int] = ..., bytes: _Optional[int] = ..., disk_bytes: _Optional[int] = ...) -> None: ...
 
 class IngestStats(_message.Message):
-    __slots__ = ("session_start_time", "video_codec", "width", "height", "audio_codec", "video_frames", "video_keyframes", "audio_frames", "bytes_received")
+    __slots__ = ("session_start_time", "video_codec", "width", "height", "audio_codec", "video_frames", "video_keyframes", "audio_frames", "bytes_received", "thumbnail_frames_decoded")
     SESSION_START_TIME_FIELD_NUMBER: _ClassVar[int]
     VIDEO_CODEC_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +102,7 @@ class IngestStats(_message.Message):
     VIDEO_KEYFRAMES_FIELD_NUMBER: _ClassVar[int]
     AUDIO_FRAMES_FIELD_NUMBER: _ClassVar[int]
     BYTES_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_FRAMES_DECODED_FIELD_NUMBER: _ClassVar[int]
     session_start_time: _timestamp_pb2.Timestamp
     video_codec: str
     width: int
@@ -111,7 +112,8 @@ class IngestStats(_message.Message):
     video_keyframes: int
     audio_frames: int
     bytes_received: int
-    def __init__(self, session_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., video_codec: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., audio_codec: _Optional[str] = ..., video_frames: _Optional[int] = ..., video_keyframes: _Optional[int] = ..., audio_frames: _Optional[int] = ..., bytes_received: _Optional[int] = ...) -> None: ...
+    thumbnail_frames_decoded: int
+    def __init__(self, session_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., video_codec: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., audio_codec: _Optional[str] = ..., video_frames: _Optional[int] = ..., video_keyframes: _Optional[int] = ..., audio_frames: _Optional[int] = ..., bytes_received: _Optional[int] = ..., thumbnail_frames_decoded: _Optional[int] = ...) -> None: ...
 
 class CreateStreamRequest(_message.Message):
     __slots__ = ("stream_id", "name", "processing", "source_uri")

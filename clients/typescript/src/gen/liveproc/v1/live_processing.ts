@@ -239,6 +239,11 @@ export interface IngestStats {
   audioFrames: number;
   /** MPEG-TS bytes received (pushed sessions). */
   bytesReceived: number;
+  /**
+   * Video frames decoded to make this session's live thumbnails: one per
+   * thumbnail, since only the keyframe shown is decoded.
+   */
+  thumbnailFramesDecoded: number;
 }
 
 export interface CreateStreamRequest {
@@ -1071,6 +1076,7 @@ function createBaseIngestStats(): IngestStats {
     videoKeyframes: 0,
     audioFrames: 0,
     bytesReceived: 0,
+    thumbnailFramesDecoded: 0,
   };
 }
 
@@ -1102,6 +1108,9 @@ export const IngestStats: MessageFns<IngestStats> = {
     }
     if (message.bytesReceived !== 0) {
       writer.uint32(72).uint64(message.bytesReceived);
+    }
+    if (message.thumbnailFramesDecoded !== 0) {
+      writer.uint32(80).uint64(message.thumbnailFramesDecoded);
     }
     return writer;
   },
@@ -1191,6 +1200,14 @@ export const IngestStats: MessageFns<IngestStats> = {
             message.bytesReceived = longToNumber(reader.uint64());
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.thumbnailFramesDecoded = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1242,6 +1259,11 @@ export const IngestStats: MessageFns<IngestStats> = {
         : isSet(object.bytes_received)
         ? globalThis.Number(object.bytes_received)
         : 0,
+      thumbnailFramesDecoded: isSet(object.thumbnailFramesDecoded)
+        ? globalThis.Number(object.thumbnailFramesDecoded)
+        : isSet(object.thumbnail_frames_decoded)
+        ? globalThis.Number(object.thumbnail_frames_decoded)
+        : 0,
     };
   },
 
@@ -1274,6 +1296,9 @@ export const IngestStats: MessageFns<IngestStats> = {
     if (message.bytesReceived !== 0) {
       obj.bytesReceived = Math.round(message.bytesReceived);
     }
+    if (message.thumbnailFramesDecoded !== 0) {
+      obj.thumbnailFramesDecoded = Math.round(message.thumbnailFramesDecoded);
+    }
     return obj;
   },
 
@@ -1293,6 +1318,7 @@ export const IngestStats: MessageFns<IngestStats> = {
     message.videoKeyframes = object.videoKeyframes ?? 0;
     message.audioFrames = object.audioFrames ?? 0;
     message.bytesReceived = object.bytesReceived ?? 0;
+    message.thumbnailFramesDecoded = object.thumbnailFramesDecoded ?? 0;
     return message;
   },
 };

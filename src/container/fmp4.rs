@@ -1,0 +1,626 @@
+//! Fragmented MP4 written as the media arrives: the recording file. Each
+//! fragment goes to the file in one write as soon as it is complete, so a
+//! crash loses at most the fragment being gathered ([`FRAGMENT`]); what is
+//! on disk always plays. Closing writes the movie's duration into `mehd`;
+//! [`repair`] does the same for a file a crash left behind, after cutting
+//! off a fragment that was only partly written.
+//!
+//! ```text
+//! ftyp                        iso6 (isom iso6 avc1 mp41)
+//! moov
+//!   mvhd                      1 ms movie time scale, duration 0
+//!   trak (1: video)           tkhd, mdia(mdhd 90 kHz, hdlr vide,
+//!                             minf(vmhd, dinf, stbl: stsd(avc1/avcC) and
+//!                             empty stts, stsc, stsz, stco))
+//!   trak (2: audio, if any)   the same with smhd, stsd(mp4a/esds), the
+//!                             sample rate as time scale
+//!   mvex
+//!     mehd                    version 1: the duration, written at close
+//!     trex per track
+//! then per fragment:
+//! moof
+//!   mfhd                      sequence number from 1
+//!   traf (video)              tfhd (default-base-is-moof), tfdt (v1),
+//!                             trun: data offset; duration, size, flags and
+//!                             composition offset of each sample
+//!   traf (audio)              tfhd (+ default duration 1024, flags),
+//!                             tfdt (v1), trun: data offset, sizes
+//! mdat                        the fragment's video samples, then its audio
+//! ```
+//!
+//! Time zero of the file is the first video unit's decode time; each
+//! track's `tfdt` is its first unit's time from there, in its own time
+//! scale, so audio and video keep the offset they had in the stream.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use super::boxes::{child, children, dinf, ftyp, mdhd_hdlr, mvhd, read_u32, read_u64, tkhd, Boxes};
+use super::sample_entry::{
+    raw_aac, video_sample_size, write_video_sample, AudioConfig, VideoConfig, AAC_FRAME_SAMPLES,
+};
+use crate::pipeline::{ticks, AccessUnit, Codec};
+
+/// Media gathered before a fragment is written: the most a crash loses.
+pub const FRAGMENT: Duration = Duration::from_secs(1);
+
+const VIDEO_TIMESCALE: u32 = 90_000;
+const MOVIE_TIMESCALE: u32 = 1000;
+const VIDEO_TRACK: u32 = 1;
+const AUDIO_TRACK: u32 = 2;
+/// Sample flags: a sync sample (depends on no other).
+const SYNC: u32 = 0x0200_0000;
+/// Sample flags: depends on others, not a sync sample.
+const NON_SYNC: u32 = 0x0101_0000;
+
+/// Whether [`Fmp4Writer`] takes these tracks (H.264 video, AAC audio).
+pub fn supported(video: &AccessUnit, audio: Option<&AccessUnit>) -> bool {
+    video.codec == Codec::H264 && audio.is_none_or(|a| a.codec == Codec::Aac)
+}
+
+/// A fragmented MP4 file being written.
+pub struct Fmp4Writer<W: Write + Seek> {
+    out: W,
+    has_audio: bool,
+    audio_rate: u32,
+    /// Time zero of the file: the first video unit's decode time.
+    base: Duration,
+    start_pts: Duration,
+    end_pts: Duration,
+    video: Vec<AccessUnit>,
+    audio: Vec<AccessUnit>,
+    sequence: u32,
+    /// Where the duration field of `mehd` is in the file.
+    mehd_at: u64,
+    /// Where the next fragment goes.
+    position: u64,
+    /// Duration of the last video sample written, 90 kHz ticks (for the
+    /// very last sample, whose successor never comes).
+    last_video_ticks: u64,
+}
+
+impl<W: Write + Seek> Fmp4Writer<W> {
+    /// Starts a file whose first unit will be `keyframe` (H.264 with SPS
+    /// and PPS; pushed like every other unit); `audio` is a unit of the
+    /// audio track to come, if any.
+    pub fn create(
+        mut out: W,
+        keyframe: &AccessUnit,
+        audio: Option<&AccessUnit>,
+    ) -> Result<Self, String> {
+        let video_config = VideoConfig::from_keyframe(keyframe)?;
+        let audio_config = audio.map(AudioConfig::from_unit).transpose()?;
+        let (init, mehd_at) = init_segment(&video_config, audio_config.as_ref());
+        out.write_all(&init)
+            .map_err(|e| format!("writing the init segment: {e}"))?;
+        let start_pts = keyframe.pts.unwrap_or_default();
+        Ok(Self {
+            out,
+            has_audio: audio_config.is_some(),
+            audio_rate: audio_config.map_or(48_000, |a| a.rate),
+            base: keyframe.decode_time().unwrap_or_default(),
+            start_pts,
+            end_pts: start_pts,
+            video: Vec::new(),
+            audio: Vec::new(),
+            sequence: 0,
+            mehd_at: mehd_at as u64,
+            position: init.len() as u64,
+            last_video_ticks: 3000,
+        })
+    }
+
+    /// PTS of the first frame.
+    pub fn start_pts(&self) -> Duration {
+        self.start_pts
+    }
+
+    /// PTS just past the last video frame taken.
+    pub fn end_pts(&self) -> Duration {
+        self.end_pts
+    }
+
+    /// Takes one unit; writes a fragment when a video unit completes
+    /// [`FRAGMENT`] of video. Audio from before the first frame, or for a
+    /// file without an audio track, is left out.
+    pub fn push(&mut self, unit: &AccessUnit) -> std::io::Result<()> {
+        let Some(time) = unit.decode_time() else {
+            return Ok(());
+        };
+        if time < self.base {
+            return Ok(());
+        }
+        if unit.codec.is_video() {
+            let first = self.video.first().and_then(AccessUnit::decode_time);
+            if first.is_some_and(|first| time.saturating_sub(first) >= FRAGMENT) {
+                self.write_fragment(Some(time))?;
+            }
+            let pts = unit.pts.unwrap_or(time);
+            self.end_pts = self.end_pts.max(pts + unit.duration.unwrap_or_default());
+            self.video.push(unit.clone());
+        } else if self.has_audio && unit.pts.unwrap_or(time) >= self.start_pts {
+            self.audio.push(unit.clone());
+        }
+        Ok(())
+    }
+
+    /// Writes what is gathered and the duration; returns the output.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.write_fragment(None)?;
+        let duration = ticks(self.end_pts.saturating_sub(self.start_pts), MOVIE_TIMESCALE);
+        self.out.seek(SeekFrom::Start(self.mehd_at))?;
+        self.out.write_all(&duration.to_be_bytes())?;
+        self.out.seek(SeekFrom::Start(self.position))?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    /// Writes the gathered units as one fragment, in one write.
+    /// `next_video` is the decode time of the video unit that follows.
+    fn write_fragment(&mut self, next_video: Option<Duration>) -> std::io::Result<()> {
+        if self.video.is_empty() && self.audio.is_empty() {
+            return Ok(());
+        }
+        self.sequence += 1;
+        let video = std::mem::take(&mut self.video);
+        let audio = std::mem::take(&mut self.audio);
+        let at = |t: Duration, scale: u32| ticks(t.saturating_sub(self.base), scale);
+        let dts: Vec<u64> = video
+            .iter()
+            .map(|u| at(u.decode_time().unwrap_or_default(), VIDEO_TIMESCALE))
+            .collect();
+        let mut samples = Vec::with_capacity(video.len());
+        for (i, unit) in video.iter().enumerate() {
+            let next = dts
+                .get(i + 1)
+                .copied()
+                .or_else(|| next_video.map(|t| at(t, VIDEO_TIMESCALE)));
+            let duration = match next {
+                Some(next) => next.saturating_sub(dts[i]),
+                None => unit
+                    .duration
+                    .map_or(self.last_video_ticks, |d| ticks(d, VIDEO_TIMESCALE)),
+            };
+            self.last_video_ticks = duration.max(1);
+            let pts = unit.pts.map_or(dts[i], |p| at(p, VIDEO_TIMESCALE));
+            samples.push(VideoSample {
+                duration: duration as u32,
+                size: video_sample_size(unit),
+                flags: if unit.keyframe { SYNC } else { NON_SYNC },
+                composition_offset: pts.saturating_sub(dts[i]) as u32,
+            });
+        }
+        let audio_sizes: Vec<u32> = audio
+            .iter()
+            .map(|u| raw_aac(&u.data).len() as u32)
+            .collect();
+        let video_start = dts.first().copied().unwrap_or(0);
+        let audio_start = audio
+            .first()
+            .and_then(|u| u.pts.or(u.dts))
+            .map_or(0, |t| at(t, self.audio_rate));
+        let moof = moof(
+            self.sequence,
+            (video_start, &samples),
+            (audio_start, &audio_sizes),
+        );
+        let video_bytes: u64 = samples.iter().map(|s| u64::from(s.size)).sum();
+        let audio_bytes: u64 = audio_sizes.iter().map(|&s| u64::from(s)).sum();
+        let mdat_len = 8 + video_bytes + audio_bytes;
+        let mut fragment = Vec::with_capacity(moof.len() + mdat_len as usize);
+        fragment.extend_from_slice(&moof);
+        fragment.extend_from_slice(&(mdat_len as u32).to_be_bytes());
+        fragment.extend_from_slice(b"mdat");
+        for unit in &video {
+            write_video_sample(unit, &mut fragment)?;
+        }
+        for unit in &audio {
+            fragment.extend_from_slice(raw_aac(&unit.data));
+        }
+        self.out.write_all(&fragment)?;
+        self.position += fragment.len() as u64;
+        Ok(())
+    }
+}
+
+struct VideoSample {
+    duration: u32,
+    size: u32,
+    flags: u32,
+    composition_offset: u32,
+}
+
+/// `ftyp` and `moov`; and where the duration field of `mehd` is.
+fn init_segment(video: &VideoConfig, audio: Option<&AudioConfig>) -> (Vec<u8>, usize) {
+    let mut b = Boxes::default();
+    ftyp(&mut b, b"iso6", &[b"isom", b"iso6", b"avc1", b"mp41"]);
+    let mut mehd_at = 0;
+    b.bx(b"moov", |b| {
+        mvhd(b, MOVIE_TIMESCALE, 0, if audio.is_some() { 3 } else { 2 });
+        b.bx(b"trak", |b| {
+            tkhd(b, VIDEO_TRACK, 0, false, (video.width, video.height));
+            b.bx(b"mdia", |b| {
+                mdhd_hdlr(b, VIDEO_TIMESCALE, 0, b"vide", "liveproc video");
+                b.bx(b"minf", |b| {
+                    b.full(b"vmhd", 0, 1, |b| b.zeros(8));
+                    dinf(b);
+                    empty_stbl(b, |b| video.write_entry(b));
+                });
+            });
+        });
+        if let Some(audio) = audio {
+            b.bx(b"trak", |b| {
+                tkhd(b, AUDIO_TRACK, 0, true, (0, 0));
+                b.bx(b"mdia", |b| {
+                    mdhd_hdlr(b, audio.rate, 0, b"soun", "liveproc audio");
+                    b.bx(b"minf", |b| {
+                        b.full(b"smhd", 0, 0, |b| b.zeros(4));
+                        dinf(b);
+                        empty_stbl(b, |b| audio.write_entry(b));
+                    });
+                });
+            });
+        }
+        b.bx(b"mvex", |b| {
+            b.full(b"mehd", 1, 0, |b| {
+                mehd_at = b.len();
+                b.u64(0);
+            });
+            let tracks: &[(u32, u32)] = if audio.is_some() {
+                &[(VIDEO_TRACK, 0), (AUDIO_TRACK, AAC_FRAME_SAMPLES)]
+            } else {
+                &[(VIDEO_TRACK, 0)]
+            };
+            for &(id, duration) in tracks {
+                b.full(b"trex", 0, 0, |b| {
+                    b.u32(id);
+                    b.u32(1);
+                    b.u32(duration);
+                    b.u32(0);
+                    b.u32(0);
+                });
+            }
+        });
+    });
+    (b.0, mehd_at)
+}
+
+/// A sample table with only the sample entry: the samples are in the
+/// fragments.
+fn empty_stbl(b: &mut Boxes, entry: impl FnOnce(&mut Boxes)) {
+    b.bx(b"stbl", |b| {
+        b.full(b"stsd", 0, 0, |b| {
+            b.u32(1);
+            entry(b);
+        });
+        for kind in [b"stts", b"stsc", b"stco"] {
+            b.full(kind, 0, 0, |b| b.u32(0));
+        }
+        b.full(b"stsz", 0, 0, |b| {
+            b.u32(0);
+            b.u32(0);
+        });
+    });
+}
+
+/// tfhd flag: the data offsets count from the start of the moof.
+const DEFAULT_BASE_IS_MOOF: u32 = 0x02_0000;
+const TFHD_DEFAULT_DURATION: u32 = 0x08;
+const TFHD_DEFAULT_FLAGS: u32 = 0x20;
+const TRUN_DATA_OFFSET: u32 = 0x001;
+const TRUN_DURATION: u32 = 0x100;
+const TRUN_SIZE: u32 = 0x200;
+const TRUN_FLAGS: u32 = 0x400;
+const TRUN_COMPOSITION: u32 = 0x800;
+
+/// The `moof` of one fragment: video samples from `video.0` (90 kHz from
+/// time zero of the file), audio frames from `audio.0` (its sample rate).
+fn moof(sequence: u32, video: (u64, &[VideoSample]), audio: (u64, &[u32])) -> Vec<u8> {
+    let mut b = Boxes::default();
+    let mut offsets = vec![];
+    b.bx(b"moof", |b| {
+        b.full(b"mfhd", 0, 0, |b| b.u32(sequence));
+        if !video.1.is_empty() {
+            b.bx(b"traf", |b| {
+                b.full(b"tfhd", 0, DEFAULT_BASE_IS_MOOF | TFHD_DEFAULT_FLAGS, |b| {
+                    b.u32(VIDEO_TRACK);
+                    b.u32(NON_SYNC);
+                });
+                b.full(b"tfdt", 1, 0, |b| b.u64(video.0));
+                let flags =
+                    TRUN_DATA_OFFSET | TRUN_DURATION | TRUN_SIZE | TRUN_FLAGS | TRUN_COMPOSITION;
+                b.full(b"trun", 0, flags, |b| {
+                    b.u32(video.1.len() as u32);
+                    offsets.push(b.len());
+                    b.u32(0);
+                    for s in video.1 {
+                        b.u32(s.duration);
+                        b.u32(s.size);
+                        b.u32(s.flags);
+                        b.u32(s.composition_offset);
+                    }
+                });
+            });
+        }
+        if !audio.1.is_empty() {
+            b.bx(b"traf", |b| {
+                let flags = DEFAULT_BASE_IS_MOOF | TFHD_DEFAULT_DURATION | TFHD_DEFAULT_FLAGS;
+                b.full(b"tfhd", 0, flags, |b| {
+                    b.u32(AUDIO_TRACK);
+                    b.u32(AAC_FRAME_SAMPLES);
+                    b.u32(SYNC);
+                });
+                b.full(b"tfdt", 1, 0, |b| b.u64(audio.0));
+                b.full(b"trun", 0, TRUN_DATA_OFFSET | TRUN_SIZE, |b| {
+                    b.u32(audio.1.len() as u32);
+                    offsets.push(b.len());
+                    b.u32(0);
+                    for &size in audio.1 {
+                        b.u32(size);
+                    }
+                });
+            });
+        }
+    });
+    // The media follows the moof and the mdat header: video, then audio.
+    let mut data_at = b.len() as u32 + 8;
+    let video_bytes: u32 = video.1.iter().map(|s| s.size).sum();
+    let mut track_bytes = vec![];
+    if !video.1.is_empty() {
+        track_bytes.push(video_bytes);
+    }
+    if !audio.1.is_empty() {
+        track_bytes.push(audio.1.iter().sum());
+    }
+    for (at, bytes) in offsets.into_iter().zip(track_bytes) {
+        b.patch_u32(at, data_at);
+        data_at += bytes;
+    }
+    b.0
+}
+
+/// What [`repair`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repaired {
+    /// The video's duration in the file.
+    pub duration: Duration,
+    /// Bytes cut off the end (a fragment only partly written).
+    pub truncated: u64,
+}
+
+/// Finalizes a fragmented MP4 that a crash left unfinished: cuts off a
+/// trailing fragment that was only partly written, and writes the
+/// duration (from the last fragment's video `tfdt` and sample durations)
+/// into `mehd`. Fails, touching nothing, on a file of another layout.
+pub fn repair(path: &Path) -> Result<Repaired, String> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("opening: {e}"))?;
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    let mut moov = None;
+    let mut last_moof: Option<(u64, u64)> = None;
+    let mut complete_end = 0u64;
+    let mut pending_moof: Option<(u64, u64)> = None;
+    let mut at = 0u64;
+    while at + 8 <= len {
+        let (kind, size, header) = read_box_header(&mut file, at, len)?;
+        if size < header || at + size > len {
+            break;
+        }
+        match &kind {
+            b"moof" => pending_moof = Some((at, size)),
+            b"mdat" => {
+                // Media counts only with the moof that describes it.
+                if let Some(moof) = pending_moof.take() {
+                    last_moof = Some(moof);
+                    complete_end = at + size;
+                }
+            }
+            _ => {
+                if &kind == b"moov" {
+                    moov = Some((at, size));
+                }
+                if pending_moof.is_none() {
+                    complete_end = at + size;
+                }
+            }
+        }
+        at += size;
+    }
+    let (moov_at, moov_size) = moov.ok_or("no moov")?;
+    let moov = read_at(&mut file, moov_at, moov_size)?;
+    let (mehd_at, video_track, video_scale) = describe_moov(&moov)?;
+    let end_ticks = match last_moof {
+        Some((moof_at, moof_size)) => {
+            let moof = read_at(&mut file, moof_at, moof_size)?;
+            track_end(&moof, video_track).ok_or("no video in the last fragment")?
+        }
+        None => 0,
+    };
+    let duration = Duration::from_nanos(
+        (u128::from(end_ticks) * 1_000_000_000 / u128::from(video_scale)) as u64,
+    );
+    let truncated = len - complete_end;
+    if truncated > 0 {
+        file.set_len(complete_end).map_err(|e| e.to_string())?;
+    }
+    file.seek(SeekFrom::Start(moov_at + mehd_at as u64))
+        .and_then(|_| file.write_all(&ticks(duration, MOVIE_TIMESCALE).to_be_bytes()))
+        .and_then(|_| file.sync_all())
+        .map_err(|e| format!("writing the duration: {e}"))?;
+    Ok(Repaired {
+        duration,
+        truncated,
+    })
+}
+
+fn read_box_header(file: &mut File, at: u64, len: u64) -> Result<([u8; 4], u64, u64), String> {
+    let mut header = [0u8; 16];
+    let n = (len - at).min(16) as usize;
+    file.seek(SeekFrom::Start(at))
+        .and_then(|_| file.read_exact(&mut header[..n]))
+        .map_err(|e| e.to_string())?;
+    let kind: [u8; 4] = header[4..8].try_into().expect("4 bytes");
+    let size32 = u32::from_be_bytes(header[..4].try_into().expect("4 bytes"));
+    Ok(match size32 {
+        1 if n == 16 => (
+            kind,
+            u64::from_be_bytes(header[8..16].try_into().expect("8 bytes")),
+            16,
+        ),
+        0 => (kind, len - at, 8),
+        s => (kind, u64::from(s), 8),
+    })
+}
+
+fn read_at(file: &mut File, at: u64, size: u64) -> Result<Vec<u8>, String> {
+    if size > 64 << 20 {
+        return Err("box too large".into());
+    }
+    let mut data = vec![0; size as usize];
+    file.seek(SeekFrom::Start(at))
+        .and_then(|_| file.read_exact(&mut data))
+        .map_err(|e| e.to_string())?;
+    Ok(data)
+}
+
+/// From a `moov`: where the duration field of `mehd` is (from the moov's
+/// start), and the video track's id and time scale.
+fn describe_moov(moov: &[u8]) -> Result<(usize, u32, u32), String> {
+    let root = children(moov, 0, moov.len())
+        .into_iter()
+        .next()
+        .ok_or("empty moov")?;
+    let mehd = child(moov, &root, b"mvex", 0)
+        .and_then(|mvex| child(moov, &mvex, b"mehd", 0))
+        .ok_or("no mvex/mehd")?;
+    if moov[mehd.body] != 1 || mehd.end < mehd.body + 12 {
+        return Err("mehd is not version 1".into());
+    }
+    for trak in children(moov, root.body, root.end) {
+        if &trak.kind != b"trak" {
+            continue;
+        }
+        let Some(mdia) = child(moov, &trak, b"mdia", 0) else {
+            continue;
+        };
+        let handler =
+            child(moov, &mdia, b"hdlr", 0).and_then(|h| moov.get(h.body + 8..h.body + 12));
+        if handler != Some(b"vide") {
+            continue;
+        }
+        let tkhd = child(moov, &trak, b"tkhd", 0).ok_or("trak without tkhd")?;
+        let mdhd = child(moov, &mdia, b"mdhd", 0).ok_or("mdia without mdhd")?;
+        let version_skip = |at: usize| if moov[at] == 1 { 4 + 16 } else { 4 + 8 };
+        let id = read_u32(moov, tkhd.body + version_skip(tkhd.body)).ok_or("short tkhd")?;
+        let scale = read_u32(moov, mdhd.body + version_skip(mdhd.body)).ok_or("short mdhd")?;
+        if scale == 0 {
+            return Err("zero time scale".into());
+        }
+        return Ok((mehd.body + 4, id, scale));
+    }
+    Err("no video track".into())
+}
+
+/// The end of `track` in a `moof`: its `tfdt` plus its samples' durations
+/// (per sample, or the `tfhd` default), in the track's time scale.
+fn track_end(moof: &[u8], track: u32) -> Option<u64> {
+    let root = children(moof, 0, moof.len()).into_iter().next()?;
+    for traf in children(moof, root.body, root.end) {
+        if &traf.kind != b"traf" {
+            continue;
+        }
+        let tfhd = child(moof, &traf, b"tfhd", 0)?;
+        if read_u32(moof, tfhd.body + 4)? != track {
+            continue;
+        }
+        let tfhd_flags = read_u32(moof, tfhd.body)? & 0xff_ffff;
+        let mut field = tfhd.body + 8;
+        if tfhd_flags & 0x01 != 0 {
+            field += 8; // base data offset
+        }
+        if tfhd_flags & 0x02 != 0 {
+            field += 4; // sample description index
+        }
+        let default_duration = (tfhd_flags & TFHD_DEFAULT_DURATION != 0)
+            .then(|| read_u32(moof, field))
+            .flatten();
+        let tfdt = child(moof, &traf, b"tfdt", 0)?;
+        let start = if moof[tfdt.body] == 1 {
+            read_u64(moof, tfdt.body + 4)?
+        } else {
+            u64::from(read_u32(moof, tfdt.body + 4)?)
+        };
+        let trun = child(moof, &traf, b"trun", 0)?;
+        let flags = read_u32(moof, trun.body)? & 0xff_ffff;
+        let count = read_u32(moof, trun.body + 4)? as usize;
+        let mut at = trun.body + 8;
+        if flags & TRUN_DATA_OFFSET != 0 {
+            at += 4;
+        }
+        if flags & 0x004 != 0 {
+            at += 4; // first sample flags
+        }
+        let per_sample = [TRUN_DURATION, TRUN_SIZE, TRUN_FLAGS, TRUN_COMPOSITION]
+            .iter()
+            .filter(|&&f| flags & f != 0)
+            .count()
+            * 4;
+        let mut total = 0u64;
+        for i in 0..count {
+            let duration = if flags & TRUN_DURATION != 0 {
+                read_u32(moof, at + i * per_sample)?
+            } else {
+                default_duration?
+            };
+            total += u64::from(duration);
+        }
+        return Some(start + total);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::boxes::BoxRef;
+    use super::*;
+
+    #[test]
+    fn moof_data_offsets_point_past_the_mdat_header() {
+        let samples = [
+            VideoSample {
+                duration: 3000,
+                size: 100,
+                flags: SYNC,
+                composition_offset: 0,
+            },
+            VideoSample {
+                duration: 3000,
+                size: 50,
+                flags: NON_SYNC,
+                composition_offset: 6000,
+            },
+        ];
+        let moof = moof(7, (90_000, &samples), (48_000, &[10, 20]));
+        let root = children(&moof, 0, moof.len())[0];
+        assert_eq!(&root.kind, b"moof");
+        assert_eq!(root.end, moof.len());
+        let trafs: Vec<_> = children(&moof, root.body, root.end)
+            .into_iter()
+            .filter(|b| &b.kind == b"traf")
+            .collect();
+        assert_eq!(trafs.len(), 2);
+        let offset = |traf: &BoxRef| {
+            let trun = child(&moof, traf, b"trun", 0).unwrap();
+            read_u32(&moof, trun.body + 8).unwrap()
+        };
+        assert_eq!(offset(&trafs[0]), moof.len() as u32 + 8);
+        assert_eq!(offset(&trafs[1]), moof.len() as u32 + 8 + 150);
+        assert_eq!(track_end(&moof, VIDEO_TRACK), Some(96_000));
+        assert_eq!(track_end(&moof, AUDIO_TRACK), Some(48_000 + 2048));
+    }
+}

@@ -1,0 +1,370 @@
+//! MP4 files written directly from parsed access units (H.264 + AAC), with
+//! the index (`moov`) in front: the remux of clips without a GStreamer
+//! pipeline. The rewrite of each unit into a sample
+//! ([`super::sample_entry`]) is the only work: one pass over the bytes,
+//! into the output.
+//!
+//! ```text
+//! ftyp
+//! moov
+//!   mvhd                      1 ms movie time scale
+//!   trak (1: video)           tkhd, edts/elst (starts at the first PTS),
+//!     mdia/minf/stbl          stsd(avc1/avcC), stts, ctts, stss,
+//!                             stsc + stsz + co64 (one chunk)
+//!   trak (2: audio, if any)   tkhd, edts/elst (aligned to the video),
+//!     mdia/minf/stbl          stsd(mp4a/esds), stts, stsc + stsz + co64
+//! mdat (64-bit size)          every video sample, then every audio sample
+//! ```
+//!
+//! Timestamps keep the units' decode times (90 kHz for video, the sample
+//! rate for audio); the edit lists start each track where the clip starts.
+//! Audio that is not on the video's timeline (further from the video than
+//! [`crate::pipeline::timeline::max_skew`]) is left out, so no edit list
+//! ever points past a track's media.
+
+use std::time::Duration;
+
+use super::boxes::{dinf, ftyp, mdhd_hdlr, mvhd, tkhd, Boxes};
+use super::sample_entry::{
+    raw_aac, video_sample_size, write_video_sample, AudioConfig, VideoConfig, AAC_FRAME_SAMPLES,
+};
+use crate::pipeline::timeline::max_skew;
+use crate::pipeline::{ticks, AccessUnit, Codec};
+
+pub type Mp4Result<T> = Result<T, String>;
+
+const VIDEO_TIMESCALE: u32 = 90_000;
+const MOVIE_TIMESCALE: u32 = 1000;
+
+/// Whether [`write`] handles these tracks (else: the GStreamer muxer).
+pub fn supported(video: &[&AccessUnit], audio: &[&AccessUnit]) -> bool {
+    video.first().is_some_and(|u| u.codec == Codec::H264)
+        && audio.iter().all(|u| u.codec == Codec::Aac)
+}
+
+/// The audio units that lie on the video's timeline: within
+/// [`max_skew`] of the video's presentation span. A track on a timeline of
+/// its own (hours away) is left out whole.
+pub fn audio_on_video_timeline<'a>(
+    video: &[&AccessUnit],
+    audio: &[&'a AccessUnit],
+) -> Vec<&'a AccessUnit> {
+    let pts = || video.iter().filter_map(|u| u.pts);
+    let (Some(first), Some(last)) = (pts().min(), pts().max()) else {
+        return audio.to_vec();
+    };
+    let gop = video
+        .iter()
+        .filter(|u| u.keyframe)
+        .filter_map(|u| u.pts)
+        .nth(1)
+        .map_or(Duration::ZERO, |second| second.saturating_sub(first));
+    let skew = max_skew(gop);
+    let from = first.saturating_sub(skew);
+    let to = last + skew;
+    audio
+        .iter()
+        .copied()
+        .filter(|u| u.pts.is_none_or(|p| p >= from && p <= to))
+        .collect()
+}
+
+/// The MP4 file of `video` (decode order, first a keyframe) and `audio`.
+/// `out` receives the bytes in order.
+pub fn write(
+    video: &[&AccessUnit],
+    audio: &[&AccessUnit],
+    out: &mut impl std::io::Write,
+) -> Mp4Result<u64> {
+    let audio = audio_on_video_timeline(video, audio);
+    let video_track = VideoTrack::new(video)?;
+    let audio_track = AudioTrack::new(&audio)?;
+    let start = video_track.start_pts;
+    let mut head = Boxes::default();
+    ftyp(&mut head, b"isom", &[b"isom", b"iso2", b"avc1", b"mp41"]);
+    let ftyp = head.0;
+    // The moov's size does not depend on the chunk offsets it holds, so
+    // build it once to learn its size, then again with the offsets.
+    let header_len = |moov: &[u8]| (ftyp.len() + moov.len() + 16) as u64;
+    let draft = moov(&video_track, audio_track.as_ref(), start, [0, 0]);
+    let video_at = header_len(&draft);
+    let audio_at = video_at + video_track.bytes;
+    let moov = moov(
+        &video_track,
+        audio_track.as_ref(),
+        start,
+        [video_at, audio_at],
+    );
+    debug_assert_eq!(moov.len(), draft.len());
+    let payload = video_track.bytes + audio_track.as_ref().map_or(0, |a| a.bytes);
+
+    let io = |e: std::io::Error| format!("writing MP4: {e}");
+    out.write_all(&ftyp).map_err(io)?;
+    out.write_all(&moov).map_err(io)?;
+    // mdat with a 64-bit size: the header length is the same whatever the size.
+    let mut mdat = Vec::with_capacity(16);
+    mdat.extend_from_slice(&1u32.to_be_bytes());
+    mdat.extend_from_slice(b"mdat");
+    mdat.extend_from_slice(&(16 + payload).to_be_bytes());
+    out.write_all(&mdat).map_err(io)?;
+    for unit in video {
+        write_video_sample(unit, out).map_err(io)?;
+    }
+    for unit in &audio {
+        out.write_all(raw_aac(&unit.data)).map_err(io)?;
+    }
+    Ok(header_len(&moov) + payload)
+}
+
+struct VideoTrack {
+    config: VideoConfig,
+    /// Per sample: (size, duration, composition offset, keyframe).
+    samples: Vec<(u32, u32, u32, bool)>,
+    bytes: u64,
+    start_pts: Duration,
+    /// First PTS minus first DTS, in the track's timescale.
+    lead: u32,
+    duration: u64,
+}
+
+impl VideoTrack {
+    fn new(video: &[&AccessUnit]) -> Mp4Result<VideoTrack> {
+        let first = video.first().ok_or("clip without video")?;
+        let config = VideoConfig::from_keyframe(first)?;
+        let dts = |u: &AccessUnit| ticks(u.decode_time().unwrap_or_default(), VIDEO_TIMESCALE);
+        let pts = |u: &AccessUnit| u.pts.map(|p| ticks(p, VIDEO_TIMESCALE)).unwrap_or(dts(u));
+        let mut samples = Vec::with_capacity(video.len());
+        let mut bytes = 0u64;
+        for (i, unit) in video.iter().enumerate() {
+            let size = video_sample_size(unit);
+            let duration = match video.get(i + 1) {
+                Some(next) => dts(next).saturating_sub(dts(unit)),
+                None => unit
+                    .duration
+                    .map(|d| ticks(d, VIDEO_TIMESCALE))
+                    .or_else(|| samples.last().map(|s: &(u32, u32, u32, bool)| s.1 as u64))
+                    .unwrap_or(3000),
+            };
+            let offset = pts(unit).saturating_sub(dts(unit));
+            samples.push((size, duration as u32, offset as u32, unit.keyframe));
+            bytes += u64::from(size);
+        }
+        let duration = samples.iter().map(|s| s.1 as u64).sum();
+        Ok(VideoTrack {
+            config,
+            samples,
+            bytes,
+            start_pts: first.pts.unwrap_or_default(),
+            lead: (pts(first).saturating_sub(dts(first))) as u32,
+            duration,
+        })
+    }
+}
+
+struct AudioTrack {
+    config: AudioConfig,
+    sizes: Vec<u32>,
+    bytes: u64,
+    start_pts: Duration,
+}
+
+impl AudioTrack {
+    fn new(audio: &[&AccessUnit]) -> Mp4Result<Option<AudioTrack>> {
+        let Some(first) = audio.first() else {
+            return Ok(None);
+        };
+        let config = AudioConfig::from_unit(first)?;
+        let sizes: Vec<u32> = audio
+            .iter()
+            .map(|u| raw_aac(&u.data).len() as u32)
+            .collect();
+        Ok(Some(AudioTrack {
+            config,
+            bytes: sizes.iter().map(|&s| s as u64).sum(),
+            sizes,
+            start_pts: first.pts.unwrap_or_default(),
+        }))
+    }
+
+    fn duration(&self) -> u64 {
+        self.sizes.len() as u64 * u64::from(AAC_FRAME_SAMPLES)
+    }
+}
+
+fn to_movie(ticks: u64, scale: u32) -> u64 {
+    ticks * u64::from(MOVIE_TIMESCALE) / u64::from(scale)
+}
+
+fn moov(
+    video: &VideoTrack,
+    audio: Option<&AudioTrack>,
+    start: Duration,
+    offsets: [u64; 2],
+) -> Vec<u8> {
+    let video_duration = to_movie(video.duration, VIDEO_TIMESCALE);
+    // Audio that starts after the video waits in an empty edit, never
+    // longer than the clip.
+    let audio_delay = audio.map_or(0, |a| {
+        ticks(a.start_pts.saturating_sub(start), MOVIE_TIMESCALE).min(video_duration)
+    });
+    let audio_duration = audio.map_or(0, |a| audio_delay + to_movie(a.duration(), a.config.rate));
+    let duration = video_duration.max(audio_duration);
+    let mut b = Boxes::default();
+    b.bx(b"moov", |b| {
+        mvhd(
+            b,
+            MOVIE_TIMESCALE,
+            duration,
+            if audio.is_some() { 3 } else { 2 },
+        );
+        video_trak(b, video, offsets[0]);
+        if let Some(audio) = audio {
+            audio_trak(b, audio, start, audio_delay, offsets[1]);
+        }
+    });
+    b.0
+}
+
+/// An edit list: `empty` movie ticks of nothing, then the media from
+/// `media_time` (its own timescale) for `duration` movie ticks.
+fn edts(b: &mut Boxes, empty: u64, media_time: u64, duration: u64) {
+    b.bx(b"edts", |b| {
+        b.full(b"elst", 1, 0, |b| {
+            b.u32(if empty > 0 { 2 } else { 1 });
+            if empty > 0 {
+                b.u64(empty);
+                b.u64(u64::MAX); // -1: empty edit
+                b.u32(0x0001_0000);
+            }
+            b.u64(duration);
+            b.u64(media_time);
+            b.u32(0x0001_0000);
+        });
+    });
+}
+
+/// stsc, stsz and co64 of one chunk holding every sample.
+fn one_chunk(b: &mut Boxes, sizes: impl ExactSizeIterator<Item = u32>, offset: u64) {
+    let count = sizes.len() as u32;
+    b.full(b"stsc", 0, 0, |b| {
+        b.u32(1);
+        b.u32(1);
+        b.u32(count);
+        b.u32(1);
+    });
+    b.full(b"stsz", 0, 0, |b| {
+        b.u32(0);
+        b.u32(count);
+        for size in sizes {
+            b.u32(size);
+        }
+    });
+    b.full(b"co64", 0, 0, |b| {
+        b.u32(1);
+        b.u64(offset);
+    });
+}
+
+/// Run-length (count, value) pairs.
+fn runs(values: impl Iterator<Item = u32>) -> Vec<(u32, u32)> {
+    let mut out: Vec<(u32, u32)> = vec![];
+    for v in values {
+        match out.last_mut() {
+            Some((n, last)) if *last == v => *n += 1,
+            _ => out.push((1, v)),
+        }
+    }
+    out
+}
+
+fn video_trak(b: &mut Boxes, t: &VideoTrack, offset: u64) {
+    let movie_duration = to_movie(t.duration, VIDEO_TIMESCALE);
+    b.bx(b"trak", |b| {
+        tkhd(
+            b,
+            1,
+            movie_duration,
+            false,
+            (t.config.width, t.config.height),
+        );
+        edts(b, 0, u64::from(t.lead), movie_duration);
+        b.bx(b"mdia", |b| {
+            mdhd_hdlr(b, VIDEO_TIMESCALE, t.duration, b"vide", "liveproc video");
+            b.bx(b"minf", |b| {
+                b.full(b"vmhd", 0, 1, |b| b.zeros(8));
+                dinf(b);
+                b.bx(b"stbl", |b| {
+                    b.full(b"stsd", 0, 0, |b| {
+                        b.u32(1);
+                        t.config.write_entry(b);
+                    });
+                    let durations = runs(t.samples.iter().map(|s| s.1));
+                    b.full(b"stts", 0, 0, |b| {
+                        b.u32(durations.len() as u32);
+                        for (n, d) in &durations {
+                            b.u32(*n);
+                            b.u32(*d);
+                        }
+                    });
+                    if t.samples.iter().any(|s| s.2 != 0) {
+                        let offsets = runs(t.samples.iter().map(|s| s.2));
+                        b.full(b"ctts", 0, 0, |b| {
+                            b.u32(offsets.len() as u32);
+                            for (n, o) in &offsets {
+                                b.u32(*n);
+                                b.u32(*o);
+                            }
+                        });
+                    }
+                    let keys: Vec<u32> = (1..=t.samples.len() as u32)
+                        .filter(|&i| t.samples[i as usize - 1].3)
+                        .collect();
+                    b.full(b"stss", 0, 0, |b| {
+                        b.u32(keys.len() as u32);
+                        for k in &keys {
+                            b.u32(*k);
+                        }
+                    });
+                    one_chunk(b, t.samples.iter().map(|s| s.0), offset);
+                });
+            });
+        });
+    });
+}
+
+fn audio_trak(b: &mut Boxes, t: &AudioTrack, start: Duration, delay: u64, offset: u64) {
+    let rate = t.config.rate;
+    let media_duration = t.duration();
+    let movie_duration = to_movie(media_duration, rate);
+    // Audio that starts before the video is skipped by the edit list, never
+    // past the end of the track's media.
+    let skip = ticks(start.saturating_sub(t.start_pts), rate).min(media_duration);
+    b.bx(b"trak", |b| {
+        tkhd(b, 2, delay + movie_duration, true, (0, 0));
+        edts(
+            b,
+            delay,
+            skip,
+            movie_duration.saturating_sub(to_movie(skip, rate)),
+        );
+        b.bx(b"mdia", |b| {
+            mdhd_hdlr(b, rate, media_duration, b"soun", "liveproc audio");
+            b.bx(b"minf", |b| {
+                b.full(b"smhd", 0, 0, |b| b.zeros(4));
+                dinf(b);
+                b.bx(b"stbl", |b| {
+                    b.full(b"stsd", 0, 0, |b| {
+                        b.u32(1);
+                        t.config.write_entry(b);
+                    });
+                    b.full(b"stts", 0, 0, |b| {
+                        b.u32(1);
+                        b.u32(t.sizes.len() as u32);
+                        b.u32(AAC_FRAME_SAMPLES);
+                    });
+                    one_chunk(b, t.sizes.iter().copied(), offset);
+                });
+            });
+        });
+    });
+}
