@@ -126,6 +126,33 @@ async fn out_of_range_options_name_the_field() {
             },
             "processing.motion_clip.width",
         ),
+        (
+            pb::ProcessingOptions {
+                thumbnail: Some(pb::ThumbnailOptions {
+                    enabled: true,
+                    interval_seconds: 10,
+                    height: 100_000,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            "processing.thumbnail.height",
+        ),
+        (
+            pb::ProcessingOptions {
+                motion_clip: Some(pb::MotionClipOptions {
+                    enabled: true,
+                    duration_seconds: 3,
+                    interval_seconds: 10,
+                    format: 42,
+                    width: 0,
+                }),
+                ..Default::default()
+            },
+            "processing.motion_clip.format",
+        ),
+        (recording(60, true), "processing.recording.duration_seconds"),
+        (replay(60, true), "processing.replay.duration_seconds"),
     ];
     // Every case is refused on create, and on update of an existing stream.
     create_stream(&server, key, "existing", None).await.unwrap();

@@ -158,6 +158,36 @@ async fn srt_caller_with_wrong_key_is_rejected() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_srt_publisher_is_rejected_and_the_first_goes_on() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let stream = create_stream(&server, &org.api_key, "cam", None)
+        .await
+        .unwrap();
+    let mut watch = Watcher::start(&server, &org.api_key, "cam").await;
+    let first = srt_publish(&server.srt_url(&stream), test_ts());
+    watch.until_state(StreamState::Live, 20).await;
+    let frames_then = get_stats(&server, &org.api_key, "cam").await.video_frames;
+
+    let second = srt_publish(&server.srt_url(&stream), test_ts());
+    let exit = within(30, "the second publisher to be refused", wait_child(second)).await;
+    assert!(!exit.success(), "a second publisher was accepted");
+
+    // The first one publishes to its end, undisturbed.
+    assert!(within(40, "ffmpeg", wait_child(first)).await.success());
+    watch.until_state(StreamState::Ended, 20).await;
+    let stats = get_stats(&server, &org.api_key, "cam").await;
+    assert!(stats.video_frames > frames_then);
+    assert_eq!(stats.video_frames, 300, "{stats:?}");
+    assert_eq!(
+        watch.states(),
+        [StreamState::Idle, StreamState::Live, StreamState::Ended],
+        "{:?}",
+        watch.seen
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_with_wrong_stream_key_is_unauthenticated() {
     let server = Server::start();
     let org = server.create_org("acme", true).await;

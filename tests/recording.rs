@@ -135,6 +135,13 @@ async fn segments_cover_the_session_and_download_exactly() {
 
         let probe = probe_av(&data, "recording.mp4");
         audio_packets += probe.audio.as_ref().map_or(0, |a| a.packets);
+        // Each file starts on a keyframe: it plays from its first frame.
+        assert_eq!(
+            probe.first_picture_type(),
+            "I",
+            "recording {}",
+            recording.id
+        );
         probe.assert_audio_and_video(
             &format!("recording {}", recording.id),
             secs(&recording.duration),

@@ -172,6 +172,56 @@ async fn segments_are_whole_gops_that_concatenate() {
     assert!((span - 10.0).abs() <= 0.5, "fMP4 spans {span} s");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_rewind_by_seconds_and_by_wall_clock() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let stream = create_stream(&server, key, "cam", Some(replay(60)))
+        .await
+        .unwrap();
+    let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
+    until_frames(&server, key, 12 * 30).await;
+
+    // Every GOP held, oldest first.
+    let mut earliest = subscribe(&server, key, Start::Earliest(true)).await;
+    let mut held = vec![next(&mut earliest).await];
+    let mut edge = subscribe(&server, key, Start::LiveEdge(true)).await;
+    let next_to_complete = next(&mut edge).await;
+    while held.last().unwrap().sequence + 1 < next_to_complete.sequence {
+        held.push(next(&mut earliest).await);
+    }
+    let newest = held.last().unwrap();
+    let live_end = secs(&newest.start_pts) + secs(&newest.duration);
+
+    // 5 s before the newest media: the GOP holding that moment (GOPs of
+    // 1 s), or a later one if media arrived meanwhile.
+    let mut rewound = subscribe(&server, key, Start::SecondsBeforeLive(5)).await;
+    let first = next(&mut rewound).await;
+    let from_live = live_end - secs(&first.start_pts);
+    assert!(
+        (4.0..=6.0).contains(&from_live),
+        "5 s before live started {from_live} s before the live edge"
+    );
+
+    // A wall-clock moment inside a held GOP starts at that GOP.
+    let target = &held[held.len() / 2];
+    let mut at = target.start_time.unwrap();
+    at.nanos += 500_000_000;
+    if at.nanos >= 1_000_000_000 {
+        at.nanos -= 1_000_000_000;
+        at.seconds += 1;
+    }
+    let mut by_time = subscribe(&server, key, Start::Time(at)).await;
+    let first = next(&mut by_time).await;
+    assert_eq!(
+        first.sequence, target.sequence,
+        "the GOP holding {at:?}: {:?}",
+        target.start_time
+    );
+    assert!(within(40, "ffmpeg", wait_child(ffmpeg)).await.success());
+}
+
 /// The replay window of "cam" as `GetStream` reports it.
 async fn held_window(server: &Server, key: &str) -> pb::ReplayWindow {
     get_stream(server, key, "cam")

@@ -87,6 +87,41 @@ pub fn probe_av_file(path: &Path) -> AvProbe {
 }
 
 impl AvProbe {
+    /// The picture type of the first video frame shown ("I" for a
+    /// keyframe), as ffprobe decodes it.
+    pub fn first_picture_type(&self) -> String {
+        let out = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-read_intervals",
+                "%+#1",
+            ])
+            .args([
+                "-show_entries",
+                "frame=pict_type,key_frame",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&self.path)
+            .output()
+            .expect("ffprobe is installed");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let first = text
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(',');
+        // "key_frame,pict_type": 1,I for a keyframe.
+        match first.split(',').collect::<Vec<_>>()[..] {
+            ["1", kind] => kind.to_string(),
+            [_, kind] => format!("{kind} (not a key frame)"),
+            _ => format!("no frame ({first:?})"),
+        }
+    }
+
     /// What `ffmpeg -v error` prints while decoding every track.
     pub fn decode_errors(&self) -> String {
         let decode = Command::new("ffmpeg")

@@ -1,0 +1,303 @@
+//! One organization never sees another's media: with organization b's key,
+//! every id of organization a (recordings, replay clips) and every
+//! per-stream call on a's stream (thumbnails, replay, clips, push) answers
+//! NOT_FOUND, exactly as a missing one does, and leaves a's media as it
+//! was.
+
+mod common;
+
+use common::*;
+use liveproc::proto::v1 as pb;
+use tonic::Code;
+
+fn everything() -> pb::ProcessingOptions {
+    pb::ProcessingOptions {
+        thumbnail: Some(pb::ThumbnailOptions {
+            enabled: true,
+            interval_seconds: 10,
+            ..Default::default()
+        }),
+        recording: Some(pb::RecordingOptions {
+            enabled: true,
+            duration_seconds: 0,
+            entire_stream: true,
+        }),
+        replay: Some(pb::ReplayOptions {
+            enabled: true,
+            duration_seconds: 60,
+            entire_stream: false,
+        }),
+        ..Default::default()
+    }
+}
+
+/// The status of a call that streams its answer: the call's own error,
+/// or the first message's.
+async fn first_error<T>(
+    call: Result<tonic::Response<tonic::Streaming<T>>, tonic::Status>,
+) -> tonic::Status {
+    match call {
+        Err(status) => status,
+        Ok(response) => match response.into_inner().message().await {
+            Err(status) => status,
+            Ok(_) => panic!("a message instead of an error"),
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_organizations_media_is_not_found() {
+    let server = Server::start();
+    let a = server.create_org("a", true).await;
+    let b = server.create_org("b", true).await;
+    let stream = create_stream(&server, &a.api_key, "cam", Some(everything()))
+        .await
+        .unwrap();
+    let mut live = server.live().await;
+
+    // a publishes 10 s and keeps 3 s of it as a clip.
+    let mut watch = Watcher::start(&server, &a.api_key, "cam").await;
+    let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts());
+    let mut thumbnails = live
+        .subscribe_thumbnails(authed(
+            pb::SubscribeThumbnailsRequest {
+                stream_id: "cam".into(),
+                send_latest: true,
+            },
+            &a.api_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    within(30, "a's first thumbnail", thumbnails.message())
+        .await
+        .unwrap()
+        .expect("a thumbnail");
+    assert!(within(40, "ffmpeg", wait_child(ffmpeg)).await.success());
+    watch.until_state(pb::StreamState::Ended, 20).await;
+    let clip = live
+        .create_replay_clip(authed(
+            pb::CreateReplayClipRequest {
+                stream_id: "cam".into(),
+                start: Some(pb::create_replay_clip_request::Start::SecondsBeforeLive(3)),
+                duration_seconds: 3,
+                title: String::new(),
+            },
+            &a.api_key,
+        ))
+        .await
+        .expect("a's clip")
+        .into_inner();
+    let recording = within(30, "a's recording", async {
+        loop {
+            let listed = live
+                .list_recordings(authed(
+                    pb::ListRecordingsRequest {
+                        stream_id: "cam".into(),
+                        ..Default::default()
+                    },
+                    &a.api_key,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .recordings;
+            if let Some(r) = listed
+                .into_iter()
+                .find(|r| r.state() == pb::RecordingState::Complete)
+            {
+                return r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+
+    // b asks for all of it, by a's ids and a's stream id.
+    let key = b.api_key.as_str();
+    let rec = || recording.id.clone();
+    let cam = || "cam".to_string();
+    let statuses = vec![
+        (
+            "GetRecording",
+            live.get_recording(authed(
+                pb::GetRecordingRequest {
+                    recording_id: rec(),
+                },
+                key,
+            ))
+            .await
+            .unwrap_err(),
+        ),
+        (
+            "DownloadRecording",
+            first_error(
+                live.download_recording(authed(
+                    pb::DownloadRecordingRequest {
+                        recording_id: rec(),
+                        offset: 0,
+                    },
+                    key,
+                ))
+                .await,
+            )
+            .await,
+        ),
+        (
+            "DeleteRecording",
+            live.delete_recording(authed(
+                pb::DeleteRecordingRequest {
+                    recording_id: rec(),
+                },
+                key,
+            ))
+            .await
+            .unwrap_err(),
+        ),
+        (
+            "ListRecordings",
+            live.list_recordings(authed(
+                pb::ListRecordingsRequest {
+                    stream_id: cam(),
+                    ..Default::default()
+                },
+                key,
+            ))
+            .await
+            .unwrap_err(),
+        ),
+        (
+            "GetReplayClip",
+            live.get_replay_clip(authed(
+                pb::GetReplayClipRequest {
+                    clip_id: clip.id.clone(),
+                },
+                key,
+            ))
+            .await
+            .unwrap_err(),
+        ),
+        (
+            "DownloadReplayClip",
+            first_error(
+                live.download_replay_clip(authed(
+                    pb::DownloadReplayClipRequest {
+                        clip_id: clip.id.clone(),
+                        offset: 0,
+                    },
+                    key,
+                ))
+                .await,
+            )
+            .await,
+        ),
+        (
+            "DeleteReplayClip",
+            live.delete_replay_clip(authed(
+                pb::DeleteReplayClipRequest {
+                    clip_id: clip.id.clone(),
+                },
+                key,
+            ))
+            .await
+            .unwrap_err(),
+        ),
+        (
+            "GetThumbnail",
+            live.get_thumbnail(authed(
+                pb::GetThumbnailRequest {
+                    stream_id: cam(),
+                    at: None,
+                },
+                key,
+            ))
+            .await
+            .unwrap_err(),
+        ),
+        (
+            "SubscribeThumbnails",
+            first_error(
+                live.subscribe_thumbnails(authed(
+                    pb::SubscribeThumbnailsRequest {
+                        stream_id: cam(),
+                        send_latest: true,
+                    },
+                    key,
+                ))
+                .await,
+            )
+            .await,
+        ),
+        (
+            "SubscribeReplay",
+            first_error(
+                live.subscribe_replay(authed(
+                    pb::SubscribeReplayRequest {
+                        stream_id: cam(),
+                        start: Some(pb::ReplayStart {
+                            start: Some(pb::replay_start::Start::Earliest(true)),
+                        }),
+                        format: pb::SegmentFormat::MpegTs as i32,
+                    },
+                    key,
+                ))
+                .await,
+            )
+            .await,
+        ),
+        (
+            "CreateReplayClip",
+            live.create_replay_clip(authed(
+                pb::CreateReplayClipRequest {
+                    stream_id: cam(),
+                    start: Some(pb::create_replay_clip_request::Start::SecondsBeforeLive(3)),
+                    duration_seconds: 3,
+                    title: String::new(),
+                },
+                key,
+            ))
+            .await
+            .unwrap_err(),
+        ),
+        ("PushMedia", {
+            let push = Push::open(&server, &stream, Some(key)).await;
+            push.outcome().await.unwrap_err()
+        }),
+    ];
+    for (call, status) in &statuses {
+        assert_eq!(status.code(), Code::NotFound, "{call}: {status:?}");
+    }
+
+    // The same calls with ids that exist nowhere answer the same code.
+    let missing = live
+        .get_recording(authed(
+            pb::GetRecordingRequest {
+                recording_id: "rec_000000000000000000".into(),
+            },
+            key,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+
+    // a's media is untouched.
+    let still = live
+        .get_recording(authed(
+            pb::GetRecordingRequest {
+                recording_id: recording.id.clone(),
+            },
+            &a.api_key,
+        ))
+        .await
+        .expect("a's recording is still there")
+        .into_inner();
+    assert_eq!(still.size_bytes, recording.size_bytes);
+    live.get_replay_clip(authed(
+        pb::GetReplayClipRequest {
+            clip_id: clip.id.clone(),
+        },
+        &a.api_key,
+    ))
+    .await
+    .expect("a's clip is still there");
+}
