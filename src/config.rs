@@ -18,6 +18,39 @@ pub const DEFAULT_REPLAY_MEMORY_MB: u64 = 256;
 /// 10 minutes of the newest media in memory with `entire_stream` replay.
 pub const DEFAULT_REPLAY_MEMORY_SECONDS: u64 = 600;
 
+/// One `--pull-allow` entry: a network (`10.0.0.0/8`, `192.168.1.20`) or
+/// a host name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullAllow {
+    Network(ipnet::IpNet),
+    Host(String),
+}
+
+impl std::str::FromStr for PullAllow {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Ok(net) = s.parse::<ipnet::IpNet>() {
+            return Ok(PullAllow::Network(net));
+        }
+        if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+            return Ok(PullAllow::Network(ipnet::IpNet::from(ip)));
+        }
+        let valid = !s.is_empty()
+            && s.len() <= 253
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if valid {
+            Ok(PullAllow::Host(s.to_ascii_lowercase()))
+        } else {
+            Err(format!(
+                "{s:?} is neither a network (CIDR or address) nor a host name"
+            ))
+        }
+    }
+}
+
 /// Flags of `liveproc serve` (each also from its env var).
 #[derive(Debug, Default, Args)]
 pub struct ServeArgs {
@@ -49,6 +82,23 @@ pub struct ServeArgs {
     /// test pattern, and print how to use them.
     #[arg(long, env = "LIVEPROC_DEMO")]
     pub demo: bool,
+    /// A folder whose files streams may pull (`file://`); repeat for more.
+    /// None by default: file sources are refused. Never the data dir.
+    #[arg(
+        long = "pull-allow-file-dir",
+        env = "LIVEPROC_PULL_ALLOW_FILE_DIRS",
+        value_delimiter = ','
+    )]
+    pub pull_allow_file_dirs: Vec<PathBuf>,
+    /// A network (CIDR or address) or host name that pulled sources may
+    /// reach although it is not public (loopback, private, link-local...);
+    /// repeat for more. None by default.
+    #[arg(
+        long = "pull-allow",
+        env = "LIVEPROC_PULL_ALLOW",
+        value_delimiter = ','
+    )]
+    pub pull_allow: Vec<PullAllow>,
 }
 
 /// The config file: every key optional.
@@ -62,6 +112,8 @@ struct FileConfig {
     replay_memory_mb: Option<u64>,
     replay_memory_seconds: Option<u64>,
     demo: Option<bool>,
+    pull_allow_file_dirs: Option<Vec<PathBuf>>,
+    pull_allow: Option<Vec<String>>,
 }
 
 /// Resolved settings of a server.
@@ -74,6 +126,10 @@ pub struct Config {
     pub replay_memory_mb: u64,
     pub replay_memory_seconds: u64,
     pub demo: bool,
+    /// Folders `file://` sources may be under.
+    pub pull_allow_file_dirs: Vec<PathBuf>,
+    /// Non-public networks and hosts pulled sources may reach.
+    pub pull_allow: Vec<PullAllow>,
     /// From `LIVEPROC_ADMIN_KEY`.
     pub admin_key: Option<String>,
 }
@@ -90,6 +146,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: toml::de::Error,
     },
+    #[error("invalid config file {path}: pull_allow: {reason}")]
+    PullAllow { path: PathBuf, reason: String },
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -108,6 +166,24 @@ impl Config {
         let file = match &args.config {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
+        };
+        let pull_allow = if !args.pull_allow.is_empty() {
+            args.pull_allow
+        } else {
+            file.pull_allow
+                .unwrap_or_default()
+                .iter()
+                .map(|entry| entry.parse())
+                .collect::<Result<_, _>>()
+                .map_err(|reason| ConfigError::PullAllow {
+                    path: args.config.clone().unwrap_or_default(),
+                    reason,
+                })?
+        };
+        let pull_allow_file_dirs = if !args.pull_allow_file_dirs.is_empty() {
+            args.pull_allow_file_dirs
+        } else {
+            file.pull_allow_file_dirs.unwrap_or_default()
         };
         let admin_key = std::env::var("LIVEPROC_ADMIN_KEY")
             .ok()
@@ -136,6 +212,8 @@ impl Config {
                 .or(file.replay_memory_seconds)
                 .unwrap_or(DEFAULT_REPLAY_MEMORY_SECONDS),
             demo: args.demo || file.demo.unwrap_or(false),
+            pull_allow_file_dirs,
+            pull_allow,
             admin_key,
         })
     }

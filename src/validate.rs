@@ -23,11 +23,6 @@ pub const MIN_SPAN_SECONDS: u32 = 1;
 pub const MAX_NAME_LEN: usize = 200;
 pub const MAX_STREAM_ID_LEN: usize = 64;
 
-/// Schemes a stream may be pulled from.
-pub const PULL_SCHEMES: &[&str] = &[
-    "srt", "rtsp", "rtsps", "rtmp", "http", "https", "file", "test",
-];
-
 fn check_range(
     violations: &mut Vec<Violation>,
     field: &str,
@@ -242,21 +237,6 @@ pub fn name(field: &str, name: &str) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// A pull source URI with a supported scheme.
-pub fn source_uri(field: &str, uri: &str) -> Result<()> {
-    let scheme = uri.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-    match scheme {
-        Some(s) if PULL_SCHEMES.contains(&s.as_str()) => Ok(()),
-        _ => Err(Error::invalid(
-            field,
-            format!(
-                "must be a URI with one of the schemes {}",
-                PULL_SCHEMES.join(", ")
-            ),
-        )),
-    }
 }
 
 /// Page size of a List call: 0 means the default.

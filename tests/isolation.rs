@@ -2,7 +2,8 @@
 //! every id of organization a (recordings, replay clips) and every
 //! per-stream call on a's stream (thumbnails, replay, clips, push) answers
 //! NOT_FOUND, exactly as a missing one does, and leaves a's media as it
-//! was.
+//! was. Nor can it make the server read local files or reach internal
+//! addresses through a pulled `source_uri`.
 
 mod common;
 
@@ -300,4 +301,90 @@ async fn another_organizations_media_is_not_found() {
     ))
     .await
     .expect("a's clip is still there");
+}
+
+/// CreateStream with `source_uri`.
+async fn create_pulled(
+    server: &Server,
+    key: &str,
+    id: &str,
+    uri: &str,
+) -> Result<pb::Stream, tonic::Status> {
+    server
+        .live()
+        .await
+        .create_stream(authed(
+            pb::CreateStreamRequest {
+                stream_id: id.into(),
+                name: String::new(),
+                processing: None,
+                source_uri: uri.into(),
+            },
+            key,
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulled_sources_cannot_reach_files_or_internal_addresses() {
+    let server = Server::start();
+    let org = server.create_org("b", true).await;
+    let key = org.api_key.as_str();
+    // Something internal that must never be reached, on loopback.
+    let internal = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    internal.set_nonblocking(true).unwrap();
+    let port = internal.local_addr().unwrap().port();
+
+    let data = server.data_dir.display().to_string();
+    let refused = [
+        "file:///etc/passwd".to_string(),
+        "file:///etc".to_string(),
+        format!("file://{data}/registry.redb"),
+        format!("http://127.0.0.1:{port}/internal/admin?token=abc"),
+        format!("rtsp://[::1]:{port}/live"),
+        "srt://169.254.169.254:9000".to_string(),
+        "rtmp://10.0.0.1/live".to_string(),
+        "gopher://example.com/".to_string(),
+    ];
+    let mut messages = vec![];
+    for (i, uri) in refused.iter().enumerate() {
+        let status = create_pulled(&server, key, &format!("s{i}"), uri)
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{uri}: {status:?}");
+        let details = tonic_types::StatusExt::get_error_details(&status);
+        let violations = &details
+            .bad_request()
+            .expect("field violations")
+            .field_violations;
+        assert_eq!(violations[0].field, "source_uri", "{uri}");
+        messages.push(status.message().to_string());
+    }
+    // A file that exists and one that does not are refused alike.
+    assert_eq!(messages[0], messages[1]);
+
+    // A name that resolves to loopback passes creation, and is refused
+    // before anything is sent to it.
+    let stream = create_pulled(
+        &server,
+        key,
+        "sneaky",
+        &format!("http://localhost:{port}/internal/admin?token=abc"),
+    )
+    .await
+    .expect("a host name is checked when pulled");
+    // (The snapshot at the start of a watch carries the state already set.)
+    let mut watch = Watcher::start(&server, key, &stream.id).await;
+    let error = watch.until_state(pb::StreamState::Error, 20).await;
+    assert!(error.message.contains("source_uri"), "{error:?}");
+    assert!(
+        matches!(internal.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the server connected to an internal address"
+    );
+    // The token never reaches the logs.
+    assert!(
+        !server.log().contains("token=abc"),
+        "a query string was logged"
+    );
 }

@@ -143,7 +143,11 @@ impl LiveProcessing for LiveProcessingService {
         let processing = validate::processing("processing", req.processing.as_ref())?;
         let source_uri = (!req.source_uri.is_empty()).then_some(req.source_uri);
         if let Some(uri) = &source_uri {
-            validate::source_uri("source_uri", uri)?;
+            self.state
+                .ingest
+                .pull_policy
+                .check(uri)
+                .map_err(|refused| Error::invalid("source_uri", refused.to_string()))?;
         }
         org.check_packages(&processing)?;
 

@@ -10,6 +10,7 @@
 
 mod batch;
 pub mod pull;
+pub mod pull_policy;
 pub mod push;
 pub mod session;
 pub mod srt;
@@ -23,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::processing::ProcessingEngine;
 use crate::registry::Registry;
 use crate::streams::{LiveStream, StreamHub, StreamRef};
+use pull_policy::PullPolicy;
 
 /// What ingest paths share: the registry to authorize publishers, the hub
 /// of running streams, and a tracker of running sessions for shutdown.
@@ -32,12 +34,20 @@ pub struct Ingest {
     pub hub: Arc<StreamHub>,
     pub sessions: TaskTracker,
     pub engine: Arc<ProcessingEngine>,
+    /// What streams may pull from.
+    pub pull_policy: Arc<PullPolicy>,
 }
 
 impl Ingest {
     /// Starts pulling `uri` into `stream` (see [`pull`]).
     pub fn start_pull(&self, stream: Arc<LiveStream>, uri: String) {
-        pull::spawn(&self.sessions, Arc::clone(&self.engine), stream, uri);
+        pull::spawn(
+            &self.sessions,
+            Arc::clone(&self.engine),
+            Arc::clone(&self.pull_policy),
+            stream,
+            uri,
+        );
     }
 
     /// Starts a pushed session (SRT or gRPC) on `stream`.
@@ -63,9 +73,14 @@ impl Ingest {
     }
 }
 
-/// A URI with any `user:password@` part replaced, for logs and messages.
+/// A URI with any `user:password@` part and its query and fragment
+/// (tokens, SRT passphrases) replaced, for logs and messages.
 pub fn redact_uri(uri: &str) -> String {
-    match uri.split_once("://") {
+    let (base, hidden) = match uri.find(['?', '#']) {
+        Some(at) => (&uri[..at], "?***"),
+        None => (uri, ""),
+    };
+    let base = match base.split_once("://") {
         Some((scheme, rest)) => {
             let (authority, path) = match rest.find('/') {
                 Some(i) => rest.split_at(i),
@@ -73,16 +88,29 @@ pub fn redact_uri(uri: &str) -> String {
             };
             match authority.rsplit_once('@') {
                 Some((_, host)) => format!("{scheme}://***@{host}{path}"),
-                None => uri.to_string(),
+                None => base.to_string(),
             }
         }
-        None => uri.to_string(),
-    }
+        None => base.to_string(),
+    };
+    format!("{base}{hidden}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::redact_uri;
+
+    #[test]
+    fn redacts_query_strings() {
+        assert_eq!(
+            redact_uri("http://cdn.example.com/live.m3u8?token=abc#t=1"),
+            "http://cdn.example.com/live.m3u8?***"
+        );
+        assert_eq!(
+            redact_uri("srt://u:p@h:9000?passphrase=secret"),
+            "srt://***@h:9000?***"
+        );
+    }
 
     #[test]
     fn redacts_credentials() {

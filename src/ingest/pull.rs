@@ -3,6 +3,8 @@
 //! are retried with exponential backoff (1 s to 30 s) after they fail or
 //! end; a `file://` source plays once. The pull task holds the stream's
 //! publisher slot while it runs, so nobody can push into a pulled stream.
+//! Before every attempt the source is checked against the server's
+//! [`PullPolicy`] as it is then (names resolved, links followed).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +12,7 @@ use std::time::{Duration, Instant};
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use super::pull_policy::PullPolicy;
 use super::redact_uri;
 use crate::pipeline::{Outcome, Source, StreamPipeline};
 use crate::processing::ProcessingEngine;
@@ -27,14 +30,20 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn spawn(
     tasks: &TaskTracker,
     engine: Arc<ProcessingEngine>,
+    policy: Arc<PullPolicy>,
     stream: Arc<LiveStream>,
     uri: String,
 ) {
     let span = tracing::info_span!("stream", id = %stream.stream_ref, ingest = "pull");
-    tasks.spawn(run(engine, stream, uri).instrument(span));
+    tasks.spawn(run(engine, policy, stream, uri).instrument(span));
 }
 
-async fn run(engine: Arc<ProcessingEngine>, stream: Arc<LiveStream>, uri: String) {
+async fn run(
+    engine: Arc<ProcessingEngine>,
+    policy: Arc<PullPolicy>,
+    stream: Arc<LiveStream>,
+    uri: String,
+) {
     let shown = redact_uri(&uri);
     let source = Source::for_uri(&uri);
     let plays_once = uri.to_ascii_lowercase().starts_with("file://");
@@ -45,35 +54,44 @@ async fn run(engine: Arc<ProcessingEngine>, stream: Arc<LiveStream>, uri: String
             break;
         }
         let started = Instant::now();
-        match stream.claim_publisher(PublisherKind::Pull) {
-            Err(e) => {
-                tracing::warn!(stream = %stream.stream_ref, error = %e, "pull waiting for publisher slot");
-            }
-            Ok(_publisher) => {
-                match StreamPipeline::start(&stream, &source, format!("pulling {shown}")) {
-                    Err(e) => {
-                        tracing::error!(stream = %stream.stream_ref, source = %shown, error = %e, "cannot start pull");
-                        stream.set_state(StreamState::Error, e.to_string());
-                    }
-                    Ok(pipeline) => {
-                        let _features = engine.start(&stream, &pipeline);
-                        tracing::info!(stream = %stream.stream_ref, source = %shown, "pulling");
-                        let outcome = tokio::select! {
-                            outcome = pipeline.ended() => Some(outcome),
-                            _ = cancelled.cancelled() => None,
-                        };
-                        match outcome {
-                            None => {
-                                pipeline.finish(DRAIN_TIMEOUT).await;
-                                stream.set_state(StreamState::Ended, "stream stopped");
-                                break;
+        // The source as it is now: a host may resolve elsewhere than it did
+        // at creation, a file may have become a link.
+        if let Err(refused) = policy.check_before_pull(&uri).await {
+            tracing::warn!(stream = %stream.stream_ref, source = %shown, reason = %refused, "pull refused by the server's policy");
+            stream.set_state(StreamState::Error, format!("source_uri {refused}"));
+        } else {
+            match stream.claim_publisher(PublisherKind::Pull) {
+                Err(e) => {
+                    tracing::warn!(stream = %stream.stream_ref, error = %e, "pull waiting for publisher slot");
+                }
+                Ok(_publisher) => {
+                    match StreamPipeline::start(&stream, &source, format!("pulling {shown}")) {
+                        Err(e) => {
+                            tracing::error!(stream = %stream.stream_ref, source = %shown, error = %e, "cannot start pull");
+                            stream.set_state(StreamState::Error, e.to_string());
+                        }
+                        Ok(pipeline) => {
+                            let _features = engine.start(&stream, &pipeline);
+                            tracing::info!(stream = %stream.stream_ref, source = %shown, "pulling");
+                            let outcome = tokio::select! {
+                                outcome = pipeline.ended() => Some(outcome),
+                                _ = cancelled.cancelled() => None,
+                            };
+                            match outcome {
+                                None => {
+                                    pipeline.finish(DRAIN_TIMEOUT).await;
+                                    stream.set_state(StreamState::Ended, "stream stopped");
+                                    break;
+                                }
+                                Some(Outcome::EndOfStream) => {
+                                    stream.set_state(
+                                        StreamState::Ended,
+                                        format!("source {shown} ended"),
+                                    );
+                                }
+                                // The bus watcher already set ERROR with the reason.
+                                Some(Outcome::Failed(_)) => {}
                             }
-                            Some(Outcome::EndOfStream) => {
-                                stream
-                                    .set_state(StreamState::Ended, format!("source {shown} ended"));
-                            }
-                            // The bus watcher already set ERROR with the reason.
-                            Some(Outcome::Failed(_)) => {}
                         }
                     }
                 }

@@ -5,7 +5,7 @@
 //!   `appsrc ! tsdemux`;
 //! - a URI the server pulls (srt, rtsp, rtmp, HLS, file):
 //!   `urisourcebin ! parsebin` (a file is played at real-time pace, as a
-//!   live stream);
+//!   live stream; HTTP redirects are not followed);
 //! - `test://`, a built-in live test pattern encoded on the fly
 //!   (for demos and trying the API without an encoder). Its tracks are
 //!   stamped with their running time, one timeline for both, as an
@@ -96,6 +96,16 @@ fn pushed_ts(pipeline: &gst::Pipeline) -> Result<SourceStage, String> {
 fn pulled_uri(pipeline: &gst::Pipeline, uri: &str) -> Result<SourceStage, String> {
     let src = named_element("urisourcebin", "pull")?;
     src.set_property("uri", uri);
+    // A redirect could lead anywhere, past the server's pull policy (which
+    // checked the host of `uri`): HTTP sources do not follow them.
+    src.connect("source-setup", false, |args| {
+        if let Some(source) = args.get(1).and_then(|v| v.get::<gst::Element>().ok()) {
+            if source.find_property("automatic-redirect").is_some() {
+                source.set_property("automatic-redirect", false);
+            }
+        }
+        None
+    });
     let parse = named_element("parsebin", "demux")?;
     pipeline
         .add_many([&src, &parse])

@@ -21,6 +21,7 @@ use crate::api::organizations::OrganizationsService;
 use crate::api::ApiState;
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::ingest::pull_policy::PullPolicy;
 use crate::ingest::{srt, Ingest};
 use crate::processing::ProcessingEngine;
 use crate::proto::v1::live_processing_server::LiveProcessingServer;
@@ -59,6 +60,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         engine: Arc::new(ProcessingEngine::new(
             &config.data_dir,
             Arc::clone(&registry),
+        )),
+        pull_policy: Arc::new(PullPolicy::new(
+            &config.data_dir,
+            &config.pull_allow_file_dirs,
+            &config.pull_allow,
         )),
     };
     ingest.engine.clear_replay_spill();
