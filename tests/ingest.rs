@@ -132,6 +132,81 @@ async fn garbage_fails_only_its_own_stream() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_of_packets_that_only_look_like_mpeg_ts_ends_with_an_error() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let stream = create_stream(&server, key, "cam", None).await.unwrap();
+    let mut watch = Watcher::start(&server, key, "cam").await;
+    // 2 MB of 188-byte packets with the sync byte, random otherwise.
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut fake = vec![];
+    for _ in 0..(2_000_000 / 188) {
+        fake.push(0x47);
+        fake.extend((1..188).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        }));
+    }
+    let push = Push::open(&server, &stream, None).await;
+    assert!(push.send(&fake).await);
+    let status = within(30, "the push's answer", push.finish())
+        .await
+        .expect_err("media that was refused must not be answered OK");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("no supported media"),
+        "{status:?}"
+    );
+    let error = watch.until_state(StreamState::Error, 20).await;
+    assert!(error.message.contains("no supported media"), "{error:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audio_only_stream_is_told_recording_and_replay_need_video() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let processing = pb::ProcessingOptions {
+        recording: Some(pb::RecordingOptions {
+            enabled: true,
+            duration_seconds: 0,
+            entire_stream: true,
+        }),
+        replay: Some(pb::ReplayOptions {
+            enabled: true,
+            duration_seconds: 60,
+            entire_stream: false,
+        }),
+        ..Default::default()
+    };
+    let stream = create_stream(&server, key, "radio", Some(processing))
+        .await
+        .unwrap();
+    let mut watch = Watcher::start(&server, key, "radio").await;
+    let ffmpeg = srt_publish(&server.srt_url(&stream), audio_only_ts());
+    let mut told = vec![];
+    within(30, "both features to say they need video", async {
+        while told.len() < 2 {
+            let event = watch.next().await;
+            if event.kind() == pb::stream_event::Kind::FeatureError {
+                told.push(event.message);
+            }
+        }
+    })
+    .await;
+    told.sort();
+    assert!(told[0].starts_with("recording needs video"), "{told:?}");
+    assert!(told[1].starts_with("replay needs video"), "{told:?}");
+    assert!(within(30, "ffmpeg", wait_child(ffmpeg)).await.success());
+    let stats = get_stats(&server, key, "radio").await;
+    assert_eq!(stats.audio_codec, "AAC");
+    assert_eq!(stats.video_frames, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn srt_caller_with_wrong_key_is_rejected() {
     let server = Server::start();
     let org = server.create_org("acme", true).await;

@@ -89,6 +89,9 @@ async fn segments_are_whole_gops_that_concatenate() {
     for _ in 0..10 {
         segments.push(next(&mut sub).await);
     }
+    // The session has ended: once everything is sent, the call ends, OK.
+    let end = within(10, "the end of the replay", sub.message()).await;
+    assert!(matches!(end, Ok(None)), "{end:?}");
     let mut joined = vec![];
     for (i, seg) in segments.iter().enumerate() {
         assert_eq!(seg.skipped, 0);

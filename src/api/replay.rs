@@ -99,7 +99,11 @@ pub fn subscribe(
         let mut init_sent = false;
         loop {
             let Some((gop, skipped)) = cursor.advance(&live.replay) else {
-                // At the live edge: wait for the next GOP.
+                // At the live edge of a session that has ended: all sent.
+                if live.replay.session_ended() {
+                    return;
+                }
+                // Else wait for the next GOP.
                 tokio::select! {
                     changed = newest.changed() => if changed.is_err() { return },
                     _ = tx.closed() => return,

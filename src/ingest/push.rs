@@ -48,9 +48,10 @@ where
         }
     };
     let bytes_received = session.bytes_received();
-    session.finish(failure.as_ref()).await;
+    let drained = session.finish(failure.as_ref()).await;
     match failure.or(stopped) {
         Some(e) => Err(e),
-        None => Ok(bytes_received),
+        // Media refused while draining is an error too, never OK.
+        None => drained.map(|()| bytes_received),
     }
 }

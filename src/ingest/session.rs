@@ -118,8 +118,9 @@ impl PublishSession {
     }
 
     /// Ends the session. After a clean end of input the pipeline drains and
-    /// the stream is ENDED; after a failure it stays in ERROR.
-    pub async fn finish(mut self, failure: Option<&Error>) {
+    /// the stream is ENDED; after a failure it stays in ERROR. Fails when
+    /// the media turned out unusable while draining (the publisher is told).
+    pub async fn finish(mut self, failure: Option<&Error>) -> Result<()> {
         let flushed = match failure {
             Some(_) => Ok(()),
             None => self.flush().await,
@@ -128,24 +129,31 @@ impl PublishSession {
         let stream = Arc::clone(&self.stream);
         let kind = self.kind;
         let bytes = self.bytes_received;
-        match failure {
+        let result = match failure {
             Some(e) => {
                 if stream.state() != StreamState::Error {
                     stream.set_state(StreamState::Error, e.to_string());
                 }
                 drop(self.pipeline);
+                Ok(())
             }
             None => match self.pipeline.finish(DRAIN_TIMEOUT).await {
                 Outcome::EndOfStream => {
-                    stream.set_state(StreamState::Ended, format!("{kind} publisher left"))
+                    stream.set_state(StreamState::Ended, format!("{kind} publisher left"));
+                    Ok(())
                 }
-                Outcome::Failed(message) => {
+                Outcome::Failed(reason) => {
                     if stream.state() != StreamState::Error {
-                        stream.set_state(StreamState::Error, message);
+                        stream.set_state(StreamState::Error, reason.clone());
                     }
+                    Err(Error::InvalidMedia {
+                        stream_id: stream.stream_ref.stream_id.clone(),
+                        reason,
+                    })
                 }
             },
-        }
+        };
         tracing::info!(stream = %stream.stream_ref, publisher = %kind, bytes, "publisher session ended");
+        result
     }
 }

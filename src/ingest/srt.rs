@@ -147,7 +147,8 @@ async fn run_publisher(request: ConnectionRequest, stream: Arc<LiveStream>, inge
         Ok(socket) => socket,
         Err(e) => {
             tracing::warn!(stream = %stream.stream_ref, error = %e, "SRT accept failed");
-            session.finish(None).await;
+            // The stream's state says how the session ended; the caller is gone.
+            let _ = session.finish(None).await;
             return;
         }
     };
@@ -183,7 +184,9 @@ async fn run_publisher(request: ConnectionRequest, stream: Arc<LiveStream>, inge
         }
     }
     drop(socket);
-    session.finish(failure.as_ref()).await;
+    // An SRT caller has no status to receive: the stream's state and event
+    // say why its media was refused.
+    let _ = session.finish(failure.as_ref()).await;
 }
 
 #[cfg(test)]

@@ -242,8 +242,14 @@ impl StreamPipeline {
                 }
             }
         }
+        let went_live = self
+            .tracks
+            .went_live
+            .load(std::sync::atomic::Ordering::SeqCst);
         match tokio::time::timeout(timeout, self.ended()).await {
+            Ok(Outcome::EndOfStream) if !went_live => Outcome::Failed(NO_MEDIA.to_string()),
             Ok(outcome) => outcome,
+            Err(_) if !went_live => Outcome::Failed(NO_MEDIA.to_string()),
             Err(_) => Outcome::Failed(format!(
                 "pipeline did not drain within {} s",
                 timeout.as_secs()
@@ -260,6 +266,9 @@ impl Drop for StreamPipeline {
         }
     }
 }
+
+/// Why a session whose input ended without any supported media failed.
+const NO_MEDIA: &str = "no supported media (H.264 or H.265 video, AAC audio) in what was received";
 
 /// Fails a session whose input has shown no supported track (H.264, H.265,
 /// AAC) within [`NO_MEDIA_TIMEOUT`]: MPEG-TS with other codecs, or a source

@@ -42,6 +42,12 @@ impl<T: Clone> Feed<T> {
         item
     }
 
+    /// Uses up the next sequence number without an item: an item that
+    /// could not be made shows as a gap to subscribers.
+    pub fn skip(&self) {
+        self.state.lock().expect("feed lock").0 += 1;
+    }
+
     pub fn latest(&self) -> Option<T> {
         self.state.lock().expect("feed lock").1.clone()
     }

@@ -20,6 +20,7 @@ pub mod motion_clip;
 pub mod still;
 mod store;
 pub mod thumbnail;
+pub mod video_required;
 
 use std::path::Path;
 use std::sync::Arc;

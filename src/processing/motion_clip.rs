@@ -150,6 +150,8 @@ async fn make(
         Ok(made) => made,
         Err(e) => {
             tracing::warn!(stream = %stream.stream_ref, error = %e, "motion clip failed");
+            stream.motion_clips.skip();
+            stream.report_feature_error(format!("motion clip failed: {e}"));
             return;
         }
     };

@@ -101,6 +101,8 @@ async fn make(
         Ok(image) => image,
         Err(e) => {
             tracing::warn!(stream = %stream.stream_ref, error = %e, "thumbnail failed");
+            stream.thumbnails.skip();
+            stream.report_feature_error(format!("thumbnail failed: {e}"));
             return;
         }
     };

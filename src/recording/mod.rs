@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 use crate::options::{Processing, Recording as Settings, Span};
 use crate::pipeline::AccessUnit;
 use crate::processing::driver::Feature;
+use crate::processing::video_required::VideoRequired;
 use crate::proto::v1 as pb;
 use crate::registry::{now_millis, secrets, RecordingRecord, RecordingState, Registry};
 use crate::streams::{LiveStream, StreamRef};
@@ -87,6 +88,7 @@ pub struct Recorder {
     split: bool,
     /// Set after a failure: no new file before this PTS.
     retry_at: Option<Duration>,
+    video_required: VideoRequired,
 }
 
 impl Recorder {
@@ -101,6 +103,7 @@ impl Recorder {
             finishing: None,
             split: false,
             retry_at: None,
+            video_required: VideoRequired::new("recording"),
         }
     }
 
@@ -220,15 +223,29 @@ impl Recorder {
         let closing = store.closing.clone();
         closing.spawn_blocking(move || {
             let path = store.path(&record);
-            if let Err(e) = writer.close() {
-                stream.report_feature_error(format!("recording {}: closing: {e}", record.id));
-            }
-            record.state = RecordingState::Complete;
+            record.state = match writer.close() {
+                Ok(()) => RecordingState::Complete,
+                Err(e) => {
+                    stream.report_feature_error(format!("recording {}: closing: {e}", record.id));
+                    // Keep what was written, as after a crash, if it can
+                    // be made playable; else say it failed.
+                    match recovery::finalize(&path) {
+                        Ok(duration) => {
+                            record.duration_ns = duration.as_nanos() as u64;
+                            RecordingState::Recovered
+                        }
+                        Err(e) => {
+                            tracing::warn!(recording = %record.id, error = %e, "cannot finalize a recording that failed to close");
+                            RecordingState::Failed
+                        }
+                    }
+                }
+            };
             record.size_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             if let Err(e) = store.registry.put_recording(&record) {
                 tracing::error!(recording = %record.id, error = %e, "cannot catalogue a finished recording");
             }
-            tracing::info!(recording = %record.id, bytes = record.size_bytes, "recording file complete");
+            tracing::info!(recording = %record.id, bytes = record.size_bytes, state = ?record.state, "recording file closed");
         });
     }
 }
@@ -247,6 +264,7 @@ impl Feature for Recorder {
     }
 
     fn on_unit(&mut self, unit: AccessUnit) {
+        self.video_required.on_unit(&unit, &self.stream);
         if !unit.codec.is_video() && self.audio_sample.is_none() {
             self.audio_sample = Some(unit.clone());
         }
@@ -325,6 +343,7 @@ pub fn to_proto(record: &RecordingRecord, store: &RecordingStore) -> pb::Recordi
         ),
         RecordingState::Complete => (pb::RecordingState::Complete, record.size_bytes),
         RecordingState::Recovered => (pb::RecordingState::Recovered, record.size_bytes),
+        RecordingState::Failed => (pb::RecordingState::Failed, record.size_bytes),
     };
     pb::Recording {
         id: record.id.clone(),

@@ -49,6 +49,8 @@ pub enum RecordingState {
     Recording,
     Complete,
     Recovered,
+    /// Closing failed and the file could not be finished.
+    Failed,
 }
 
 /// One recording file in the catalogue.

@@ -14,6 +14,7 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -37,11 +38,15 @@ pub struct Gop {
     /// The file holding the units once spilled.
     spilled: OnceLock<PathBuf>,
     pub bytes: usize,
-    /// The GOP as MPEG-TS, made once when first asked for.
-    pub mpeg_ts: OnceLock<Bytes>,
+    /// The GOP as MPEG-TS, made once when first asked for; dropped when
+    /// the GOP is spilled.
+    mpeg_ts: Mutex<Option<Bytes>>,
     /// The GOP as fragmented MP4 (init segment, fragment), made once when
-    /// first asked for.
-    pub fmp4: OnceLock<(Bytes, Bytes)>,
+    /// first asked for; dropped when the GOP is spilled.
+    fmp4: Mutex<Option<(Bytes, Bytes)>>,
+    /// Bytes of the cached segments above: they count against the
+    /// buffer's memory budget like the media.
+    cached: AtomicUsize,
 }
 
 impl Gop {
@@ -66,6 +71,55 @@ impl Gop {
     pub fn in_memory(&self) -> bool {
         self.units.read().expect("gop lock").is_some()
     }
+
+    /// The MPEG-TS segment, made by `make` on first use and kept.
+    pub fn mpeg_ts<E>(&self, make: impl FnOnce() -> Result<Bytes, E>) -> Result<Bytes, E> {
+        cached(&self.mpeg_ts, &self.cached, make, |ts| ts.len())
+    }
+
+    /// The fMP4 (init, fragment), made by `make` on first use and kept.
+    pub fn fmp4<E>(
+        &self,
+        make: impl FnOnce() -> Result<(Bytes, Bytes), E>,
+    ) -> Result<(Bytes, Bytes), E> {
+        cached(&self.fmp4, &self.cached, make, |(i, f)| i.len() + f.len())
+    }
+
+    /// Memory held for this GOP: media (while not spilled) and cached
+    /// segments.
+    fn memory(&self) -> usize {
+        let media = if self.in_memory() { self.bytes } else { 0 };
+        media + self.cached.load(Ordering::Relaxed)
+    }
+
+    /// Drops the cached segments.
+    fn drop_cache(&self) {
+        *self.mpeg_ts.lock().expect("gop cache lock") = None;
+        *self.fmp4.lock().expect("gop cache lock") = None;
+        self.cached.store(0, Ordering::Relaxed);
+    }
+}
+
+/// A value kept in `slot` once made, its size added to `total`.
+fn cached<T: Clone, E>(
+    slot: &Mutex<Option<T>>,
+    total: &AtomicUsize,
+    make: impl FnOnce() -> Result<T, E>,
+    size: impl Fn(&T) -> usize,
+) -> Result<T, E> {
+    if let Some(value) = slot.lock().expect("gop cache lock").as_ref() {
+        return Ok(value.clone());
+    }
+    // Made outside the lock: a second maker at the same moment only
+    // wastes its work.
+    let value = make()?;
+    let mut held = slot.lock().expect("gop cache lock");
+    if let Some(value) = held.as_ref() {
+        return Ok(value.clone());
+    }
+    total.fetch_add(size(&value), Ordering::Relaxed);
+    *held = Some(value.clone());
+    Ok(value)
 }
 
 /// Where a reader stands relative to the buffer.
@@ -93,13 +147,17 @@ struct Inner {
     spilling: usize,
     next_sequence: u64,
     last_budget_warning: Option<Instant>,
+    /// The session that filled the buffer has ended: no GOP will follow.
+    session_ended: bool,
+    /// The last spill failed (disk full or failing).
+    spill_failing: bool,
 }
 
 /// Sizes of what the buffer holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Held {
     pub gops: usize,
-    /// Media bytes in memory.
+    /// Bytes in memory: media, and segments made from it for readers.
     pub bytes: usize,
     /// Media bytes on disk (entire_stream).
     pub disk_bytes: usize,
@@ -128,6 +186,8 @@ impl ReplayBuffer {
                 spilling: 0,
                 next_sequence: 1,
                 last_budget_warning: None,
+                session_ended: false,
+                spill_failing: false,
             }),
             newest: watch::channel(0).0,
             label,
@@ -178,10 +238,12 @@ impl ReplayBuffer {
             units: RwLock::new(Some(Arc::new(units))),
             spilled: OnceLock::new(),
             bytes,
-            mpeg_ts: OnceLock::new(),
-            fmp4: OnceLock::new(),
+            mpeg_ts: Mutex::new(None),
+            fmp4: Mutex::new(None),
+            cached: AtomicUsize::new(0),
         };
         inner.bytes += gop.bytes;
+        inner.session_ended = false;
         inner.gops.push_back(Arc::new(gop));
         self.evict(&mut inner);
         let spill = self.to_spill(&mut inner);
@@ -197,7 +259,7 @@ impl ReplayBuffer {
             return Vec::new();
         }
         let newest_end = inner.gops.back().map(|g| g.end_pts).unwrap_or_default();
-        let mut memory = inner.bytes;
+        let mut memory = Self::memory(inner);
         let mut out = Vec::new();
         let candidates = inner.gops.len().saturating_sub(1);
         for gop in inner.gops.iter().take(candidates).skip(inner.spilling) {
@@ -206,7 +268,7 @@ impl ReplayBuffer {
                 break;
             }
             if gop.in_memory() && gop.spilled.get().is_none() {
-                memory = memory.saturating_sub(gop.bytes);
+                memory = memory.saturating_sub(gop.memory());
                 out.push(Arc::clone(gop));
             }
         }
@@ -214,16 +276,34 @@ impl ReplayBuffer {
         out
     }
 
-    /// Records that `gop` was written to `path`: its bytes leave memory.
+    /// Records that `gop` was written to `path`: its bytes (and cached
+    /// segments) leave memory.
     pub fn spilled(&self, gop: &Gop, path: PathBuf) {
         let _ = gop.spilled.set(path);
         *gop.units.write().expect("gop lock") = None;
+        gop.drop_cache();
         let mut inner = self.inner.lock().expect("replay lock");
         inner.spilling = inner.spilling.saturating_sub(1);
+        inner.spill_failing = false;
         if inner.gops.iter().any(|g| g.sequence == gop.sequence) {
             inner.bytes = inner.bytes.saturating_sub(gop.bytes);
             inner.disk_bytes += gop.bytes;
         }
+    }
+
+    /// Records that `gop` could not be written: it stays in memory, and
+    /// while spilling fails the budget is kept by evicting the oldest
+    /// GOPs instead, so a failing disk never makes memory grow unbounded.
+    pub fn spill_failed(&self, _gop: &Gop) {
+        let mut inner = self.inner.lock().expect("replay lock");
+        inner.spilling = inner.spilling.saturating_sub(1);
+        inner.spill_failing = true;
+        self.evict(&mut inner);
+    }
+
+    /// Memory in use: media in memory and cached segments.
+    fn memory(inner: &Inner) -> usize {
+        inner.gops.iter().map(|g| g.memory()).sum()
     }
 
     fn evict(&self, inner: &mut Inner) {
@@ -235,9 +315,11 @@ impl ReplayBuffer {
                 .window
                 .is_some_and(|w| newest_end.saturating_sub(oldest.end_pts) >= w);
             // Keep at least the newest GOP whatever the budget; with no
-            // window the budget is kept by spilling, not evicting.
-            let too_big =
-                inner.window.is_some() && inner.bytes > inner.budget && inner.gops.len() > 1;
+            // window the budget is kept by spilling, not evicting (unless
+            // spilling fails).
+            let too_big = (inner.window.is_some() || inner.spill_failing)
+                && inner.gops.len() > 1
+                && Self::memory(inner) > inner.budget;
             if !too_old && !too_big {
                 break;
             }
@@ -339,7 +421,7 @@ impl ReplayBuffer {
         let inner = self.inner.lock().expect("replay lock");
         Held {
             gops: inner.gops.len(),
-            bytes: inner.bytes,
+            bytes: Self::memory(&inner),
             disk_bytes: inner.disk_bytes,
             duration: match (inner.gops.front(), inner.gops.back()) {
                 (Some(a), Some(b)) => b.end_pts.saturating_sub(a.start_pts),
@@ -348,9 +430,21 @@ impl ReplayBuffer {
         }
     }
 
-    /// Follows the newest sequence.
+    /// Follows the newest sequence (and the end of the session).
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.newest.subscribe()
+    }
+
+    /// Marks that the session filling the buffer has ended (its last GOP
+    /// is in): readers at the live edge are done.
+    pub fn end_session(&self) {
+        self.inner.lock().expect("replay lock").session_ended = true;
+        self.newest.send_modify(|_| {});
+    }
+
+    /// Whether the session that filled the buffer has ended.
+    pub fn session_ended(&self) -> bool {
+        self.inner.lock().expect("replay lock").session_ended
     }
 }
 
@@ -456,6 +550,74 @@ mod tests {
         assert_eq!((gop.sequence, skipped), (8, 6));
         let (gop, skipped) = cursor.advance(&buffer).unwrap();
         assert_eq!((gop.sequence, skipped), (9, 0));
+    }
+
+    #[test]
+    fn a_failing_spill_keeps_memory_within_the_budget() {
+        // 1000 bytes of budget, GOPs of 150 bytes, everything older than
+        // 1 s due to go to disk, and a disk that refuses every write.
+        let buffer = ReplayBuffer::new(1000, Duration::from_secs(1), "t".into());
+        buffer.set_window(None);
+        for s in 0..40 {
+            let (_, spill) = buffer.push(
+                vec![unit(s * 1000, true, 100), unit(s * 1000 + 500, false, 50)],
+                Duration::from_secs(s + 1),
+                (s as i64 + 1) * 1000,
+            );
+            for gop in spill {
+                buffer.spill_failed(&gop);
+            }
+            let held = buffer.held();
+            assert!(held.bytes <= 1000, "after {s}: {held:?}");
+        }
+        let held = buffer.held();
+        assert_eq!(held.disk_bytes, 0);
+        assert!(held.gops >= 6, "{held:?}");
+        // The disk comes back: spilling resumes.
+        let (_, spill) = buffer.push(
+            vec![unit(40_000, true, 100)],
+            Duration::from_secs(41),
+            41_000,
+        );
+        assert!(!spill.is_empty());
+    }
+
+    #[test]
+    fn cached_segments_count_against_the_budget_and_leave_with_a_spill() {
+        let buffer = ReplayBuffer::new(1000, Duration::from_secs(60), "t".into());
+        for s in 0..4 {
+            buffer.push(
+                vec![unit(s * 1000, true, 100)],
+                Duration::from_secs(s + 1),
+                (s as i64 + 1) * 1000,
+            );
+        }
+        assert_eq!(buffer.held().bytes, 400);
+        let Lookup::Found(gop) = buffer.get(2) else {
+            panic!()
+        };
+        let ts = gop
+            .mpeg_ts(|| Ok::<_, ()>(Bytes::from(vec![0u8; 300])))
+            .unwrap();
+        assert_eq!(ts.len(), 300);
+        // Made once: the second maker is not called.
+        gop.mpeg_ts(|| -> Result<Bytes, ()> { panic!("made twice") })
+            .unwrap();
+        assert_eq!(buffer.held().bytes, 700);
+        // Past the budget with the cache counted: the oldest GOPs go.
+        for s in 4..7 {
+            buffer.push(
+                vec![unit(s * 1000, true, 100)],
+                Duration::from_secs(s + 1),
+                (s as i64 + 1) * 1000,
+            );
+        }
+        assert!(buffer.held().bytes <= 1000, "{:?}", buffer.held());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.gop");
+        super::super::spill::write(&path, &gop.units().unwrap()).unwrap();
+        buffer.spilled(&gop, path);
+        assert_eq!(gop.memory(), 0);
     }
 
     #[test]

@@ -51,17 +51,20 @@ pub async fn create(
     let from = match start {
         ClipStart::BeforeLive(seconds) => {
             let back = Duration::from_secs(seconds.into());
-            if back > last_pts.saturating_sub(first_pts) {
+            // Timestamps can go backwards across a discontinuity: never
+            // subtract past zero.
+            let held = last_pts.saturating_sub(first_pts);
+            if back > held {
                 return Err(Error::invalid(
                     "seconds_before_live",
                     format!(
                         "must be at most {} (the replay buffer holds {:.1} s)",
-                        (last_pts - first_pts).as_secs(),
-                        (last_pts - first_pts).as_secs_f64()
+                        held.as_secs(),
+                        held.as_secs_f64()
                     ),
                 ));
             }
-            last_pts - back
+            last_pts.saturating_sub(back)
         }
         ClipStart::Time(ms) => {
             if ms < first_ms {

@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 use crate::options::{Processing, Replay as Settings, Span};
 use crate::pipeline::AccessUnit;
 use crate::processing::driver::Feature;
+use crate::processing::video_required::VideoRequired;
 use crate::registry::now_millis;
 use crate::streams::LiveStream;
 
@@ -56,6 +57,7 @@ pub struct ReplayFeature {
     /// the audio stamped before that keyframe (tracks are interleaved a
     /// little apart): published once audio passes it.
     closing: Option<Closing>,
+    video_required: VideoRequired,
     /// Where this session's spilled GOPs go.
     spill_dir: PathBuf,
     spills: TaskTracker,
@@ -77,6 +79,7 @@ impl ReplayFeature {
             stream,
             current: Vec::new(),
             closing: None,
+            video_required: VideoRequired::new("replay"),
             spill_dir,
             spills,
         }
@@ -145,13 +148,24 @@ impl ReplayFeature {
                 tracing::error!(stream = %stream.stream_ref, error = %e, "replay: cannot create the spill folder");
                 return;
             }
+            let mut failed = false;
             for gop in spill {
+                if failed {
+                    // The disk just failed: the rest of this batch is not tried.
+                    stream.replay.spill_failed(&gop);
+                    continue;
+                }
                 let path = dir.join(format!("{:010}.gop", gop.sequence));
                 let written = gop.units().and_then(|units| spill::write(&path, &units));
                 match written {
                     Ok(()) => stream.replay.spilled(&gop, path),
                     Err(e) => {
-                        tracing::error!(stream = %stream.stream_ref, error = %e, "replay: cannot spill a GOP; it stays in memory");
+                        failed = true;
+                        tracing::error!(stream = %stream.stream_ref, error = %e, "replay: cannot spill a GOP; the oldest media is evicted instead");
+                        stream.replay.spill_failed(&gop);
+                        stream.report_feature_error(format!(
+                            "replay: cannot write older media to disk ({e}); the buffer keeps only what fits in memory"
+                        ));
                     }
                 }
             }
@@ -171,6 +185,7 @@ impl Feature for ReplayFeature {
     }
 
     fn on_unit(&mut self, unit: AccessUnit) {
+        self.video_required.on_unit(&unit, &self.stream);
         let Some(pts) = unit.pts else { return };
         if self.finish_closing(&unit, pts) {
             return;
@@ -218,5 +233,6 @@ impl Feature for ReplayFeature {
             self.close_gop(end, now_millis());
             self.publish_closing();
         }
+        self.stream.replay.end_session();
     }
 }

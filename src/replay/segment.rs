@@ -21,19 +21,16 @@ use crate::processing::gst_job::{self, JobResult};
 
 /// The GOP's MPEG-TS bytes (blocking on first use).
 pub fn mpeg_ts(gop: &Gop) -> JobResult<Bytes> {
-    if let Some(ts) = gop.mpeg_ts.get() {
-        return Ok(ts.clone());
-    }
-    let ts = mux(gop)?;
-    Ok(gop.mpeg_ts.get_or_init(|| ts).clone())
+    gop.mpeg_ts(|| mux(gop))
 }
 
 /// The GOP as fragmented MP4: (init segment, fragment) (blocking on
 /// first use).
 pub fn fmp4(gop: &Gop) -> JobResult<(Bytes, Bytes)> {
-    if let Some(parts) = gop.fmp4.get() {
-        return Ok(parts.clone());
-    }
+    gop.fmp4(|| fmp4_parts(gop))
+}
+
+fn fmp4_parts(gop: &Gop) -> JobResult<(Bytes, Bytes)> {
     let muxer = gst::ElementFactory::make("mp4mux")
         .property("fragment-duration", 3_600_000u32)
         .property("streamable", true)
@@ -60,8 +57,7 @@ pub fn fmp4(gop: &Gop) -> JobResult<(Bytes, Bytes)> {
             _ => first_of(false),
         },
     );
-    let parts = (init, Bytes::from(fragment));
-    Ok(gop.fmp4.get_or_init(|| parts).clone())
+    Ok((init, Bytes::from(fragment)))
 }
 
 /// Splits a fragmented MP4 into what comes before the first `moof` (the

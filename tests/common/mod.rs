@@ -315,6 +315,25 @@ pub fn test_hevc_ts() -> &'static Path {
     })
 }
 
+/// 10 s of AAC audio alone (no video track).
+pub fn audio_only_ts() -> &'static Path {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("liveproc-media-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("aac_only_10s.ts");
+        let status = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-t", "10", "-c:a", "aac", "-b:a", "96k", "-f", "mpegts"])
+            .arg(&path)
+            .status()
+            .expect("ffmpeg is installed");
+        assert!(status.success(), "ffmpeg failed to make aac_only_10s.ts");
+        path
+    })
+}
+
 /// 20 s of MPEG-2 video + MP2 audio: valid MPEG-TS that liveproc does not
 /// take (no H.264/H.265/AAC).
 pub fn unsupported_ts() -> &'static Path {

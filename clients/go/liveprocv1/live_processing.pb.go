@@ -139,8 +139,12 @@ const (
 	RecordingState_RECORDING RecordingState = 1
 	// Closed normally: end of segment or of the session.
 	RecordingState_COMPLETE RecordingState = 2
-	// Found unfinished after a crash and catalogued as far as it was written.
+	// Found unfinished after a crash, or its writing failed (e.g. disk
+	// full), and catalogued as far as it was written.
 	RecordingState_RECOVERED RecordingState = 3
+	// Writing failed and the file could not be finished: it holds what was
+	// written before the failure, which may not play.
+	RecordingState_FAILED RecordingState = 4
 )
 
 // Enum value maps for RecordingState.
@@ -150,12 +154,14 @@ var (
 		1: "RECORDING",
 		2: "COMPLETE",
 		3: "RECOVERED",
+		4: "FAILED",
 	}
 	RecordingState_value = map[string]int32{
 		"RECORDING_STATE_UNSPECIFIED": 0,
 		"RECORDING":                   1,
 		"COMPLETE":                    2,
 		"RECOVERED":                   3,
+		"FAILED":                      4,
 	}
 )
 
@@ -3047,12 +3053,14 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\rSegmentFormat\x12\x1e\n" +
 	"\x1aSEGMENT_FORMAT_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aMPEG_TS\x10\x01\x12\b\n" +
-	"\x04FMP4\x10\x02*]\n" +
+	"\x04FMP4\x10\x02*i\n" +
 	"\x0eRecordingState\x12\x1f\n" +
 	"\x1bRECORDING_STATE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tRECORDING\x10\x01\x12\f\n" +
 	"\bCOMPLETE\x10\x02\x12\r\n" +
-	"\tRECOVERED\x10\x032\x8f\r\n" +
+	"\tRECOVERED\x10\x03\x12\n" +
+	"\n" +
+	"\x06FAILED\x10\x042\x8f\r\n" +
 	"\x0eLiveProcessing\x12E\n" +
 	"\fCreateStream\x12 .liveproc.v1.CreateStreamRequest\x1a\x13.liveproc.v1.Stream\x12?\n" +
 	"\tGetStream\x12\x1d.liveproc.v1.GetStreamRequest\x1a\x13.liveproc.v1.Stream\x12P\n" +

@@ -64,6 +64,9 @@ type LiveProcessingClient interface {
 	SubscribeThumbnails(ctx context.Context, in *SubscribeThumbnailsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Thumbnail], error)
 	GetThumbnail(ctx context.Context, in *GetThumbnailRequest, opts ...grpc.CallOption) (*Thumbnail, error)
 	SubscribeMotionClips(ctx context.Context, in *SubscribeMotionClipsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[MotionClip], error)
+	// Replay segments from the chosen start, then each new GOP as it
+	// completes. Once the session has ended (or replay is turned off) and
+	// every buffered segment has been sent, the call ends with OK.
 	SubscribeReplay(ctx context.Context, in *SubscribeReplayRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReplaySegment], error)
 	CreateReplayClip(ctx context.Context, in *CreateReplayClipRequest, opts ...grpc.CallOption) (*ReplayClip, error)
 	GetReplayClip(ctx context.Context, in *GetReplayClipRequest, opts ...grpc.CallOption) (*ReplayClip, error)
@@ -365,6 +368,9 @@ type LiveProcessingServer interface {
 	SubscribeThumbnails(*SubscribeThumbnailsRequest, grpc.ServerStreamingServer[Thumbnail]) error
 	GetThumbnail(context.Context, *GetThumbnailRequest) (*Thumbnail, error)
 	SubscribeMotionClips(*SubscribeMotionClipsRequest, grpc.ServerStreamingServer[MotionClip]) error
+	// Replay segments from the chosen start, then each new GOP as it
+	// completes. Once the session has ended (or replay is turned off) and
+	// every buffered segment has been sent, the call ends with OK.
 	SubscribeReplay(*SubscribeReplayRequest, grpc.ServerStreamingServer[ReplaySegment]) error
 	CreateReplayClip(context.Context, *CreateReplayClipRequest) (*ReplayClip, error)
 	GetReplayClip(context.Context, *GetReplayClipRequest) (*ReplayClip, error)

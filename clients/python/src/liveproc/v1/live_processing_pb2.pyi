@@ -32,6 +32,7 @@ class RecordingState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RECORDING: _ClassVar[RecordingState]
     COMPLETE: _ClassVar[RecordingState]
     RECOVERED: _ClassVar[RecordingState]
+    FAILED: _ClassVar[RecordingState]
 STREAM_STATE_UNSPECIFIED: StreamState
 IDLE: StreamState
 LIVE: StreamState
@@ -44,6 +45,7 @@ RECORDING_STATE_UNSPECIFIED: RecordingState
 RECORDING: RecordingState
 COMPLETE: RecordingState
 RECOVERED: RecordingState
+FAILED: RecordingState
 
 class IngestInfo(_message.Message):
     __slots__ = ("srt_url", "stream_key")

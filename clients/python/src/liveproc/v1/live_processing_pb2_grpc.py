@@ -211,7 +211,10 @@ class LiveProcessingServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SubscribeReplay(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Replay segments from the chosen start, then each new GOP as it
+        completes. Once the session has ended (or replay is turned off) and
+        every buffered segment has been sent, the call ends with OK.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

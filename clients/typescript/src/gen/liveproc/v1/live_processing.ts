@@ -138,8 +138,16 @@ export enum RecordingState {
   RECORDING = 1,
   /** COMPLETE - Closed normally: end of segment or of the session. */
   COMPLETE = 2,
-  /** RECOVERED - Found unfinished after a crash and catalogued as far as it was written. */
+  /**
+   * RECOVERED - Found unfinished after a crash, or its writing failed (e.g. disk
+   * full), and catalogued as far as it was written.
+   */
   RECOVERED = 3,
+  /**
+   * FAILED - Writing failed and the file could not be finished: it holds what was
+   * written before the failure, which may not play.
+   */
+  FAILED = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -157,6 +165,9 @@ export function recordingStateFromJSON(object: any): RecordingState {
     case 3:
     case "RECOVERED":
       return RecordingState.RECOVERED;
+    case 4:
+    case "FAILED":
+      return RecordingState.FAILED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -174,6 +185,8 @@ export function recordingStateToJSON(object: RecordingState): string {
       return "COMPLETE";
     case RecordingState.RECOVERED:
       return "RECOVERED";
+    case RecordingState.FAILED:
+      return "FAILED";
     case RecordingState.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -5246,6 +5259,11 @@ export const LiveProcessingService = {
     responseSerialize: (value: MotionClip): Buffer => Buffer.from(MotionClip.encode(value).finish()),
     responseDeserialize: (value: Buffer): MotionClip => MotionClip.decode(value),
   },
+  /**
+   * Replay segments from the chosen start, then each new GOP as it
+   * completes. Once the session has ended (or replay is turned off) and
+   * every buffered segment has been sent, the call ends with OK.
+   */
   subscribeReplay: {
     path: "/liveproc.v1.LiveProcessing/SubscribeReplay" as const,
     requestStream: false as const,
@@ -5371,6 +5389,11 @@ export interface LiveProcessingServer extends UntypedServiceImplementation {
   subscribeThumbnails: handleServerStreamingCall<SubscribeThumbnailsRequest, Thumbnail>;
   getThumbnail: handleUnaryCall<GetThumbnailRequest, Thumbnail>;
   subscribeMotionClips: handleServerStreamingCall<SubscribeMotionClipsRequest, MotionClip>;
+  /**
+   * Replay segments from the chosen start, then each new GOP as it
+   * completes. Once the session has ended (or replay is turned off) and
+   * every buffered segment has been sent, the call ends with OK.
+   */
   subscribeReplay: handleServerStreamingCall<SubscribeReplayRequest, ReplaySegment>;
   createReplayClip: handleUnaryCall<CreateReplayClipRequest, ReplayClip>;
   getReplayClip: handleUnaryCall<GetReplayClipRequest, ReplayClip>;
@@ -5524,6 +5547,11 @@ export interface LiveProcessingClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<MotionClip>;
+  /**
+   * Replay segments from the chosen start, then each new GOP as it
+   * completes. Once the session has ended (or replay is turned off) and
+   * every buffered segment has been sent, the call ends with OK.
+   */
   subscribeReplay(request: SubscribeReplayRequest, options?: Partial<CallOptions>): ClientReadableStream<ReplaySegment>;
   subscribeReplay(
     request: SubscribeReplayRequest,
