@@ -15,6 +15,8 @@ pub const DEFAULT_SRT_LISTEN: &str = "127.0.0.1:9000";
 pub const DEFAULT_DATA_DIR: &str = "./data";
 /// 256 MiB: 8.5 min of a 4 Mbit/s stream.
 pub const DEFAULT_REPLAY_MEMORY_MB: u64 = 256;
+/// Free space kept on the data dir's disk: no new recording below it.
+pub const DEFAULT_MIN_FREE_DISK_MB: u64 = 256;
 /// 10 minutes of the newest media in memory with `entire_stream` replay.
 pub const DEFAULT_REPLAY_MEMORY_SECONDS: u64 = 600;
 
@@ -99,6 +101,9 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub pull_allow: Vec<PullAllow>,
+    /// Free disk space (MiB) below which no new recording file is started.
+    #[arg(long, env = "LIVEPROC_MIN_FREE_DISK_MB")]
+    pub min_free_disk_mb: Option<u64>,
 }
 
 /// The config file: every key optional.
@@ -114,6 +119,7 @@ struct FileConfig {
     demo: Option<bool>,
     pull_allow_file_dirs: Option<Vec<PathBuf>>,
     pull_allow: Option<Vec<String>>,
+    min_free_disk_mb: Option<u64>,
 }
 
 /// Resolved settings of a server.
@@ -130,6 +136,8 @@ pub struct Config {
     pub pull_allow_file_dirs: Vec<PathBuf>,
     /// Non-public networks and hosts pulled sources may reach.
     pub pull_allow: Vec<PullAllow>,
+    /// Free disk space below which no new recording file is started.
+    pub min_free_disk_mb: u64,
     /// From `LIVEPROC_ADMIN_KEY`.
     pub admin_key: Option<String>,
 }
@@ -214,6 +222,10 @@ impl Config {
             demo: args.demo || file.demo.unwrap_or(false),
             pull_allow_file_dirs,
             pull_allow,
+            min_free_disk_mb: args
+                .min_free_disk_mb
+                .or(file.min_free_disk_mb)
+                .unwrap_or(DEFAULT_MIN_FREE_DISK_MB),
             admin_key,
         })
     }

@@ -78,6 +78,15 @@ pub enum Error {
     #[error("storage error: {0}")]
     Storage(String),
 
+    /// The disk is full: writes fail until space is freed.
+    #[error("storage full: {0}")]
+    StorageFull(String),
+
+    /// Storage failed in a way that may pass (an I/O error; the store is
+    /// being reopened): retry later.
+    #[error("storage unavailable: {0}")]
+    StorageUnavailable(String),
+
     #[error("pipeline error: {0}")]
     Pipeline(String),
 
@@ -115,9 +124,22 @@ impl Error {
     }
 }
 
+/// Whether an I/O error means the disk (or the user's quota) is full.
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    e.kind() == std::io::ErrorKind::StorageFull || matches!(e.raw_os_error(), Some(ENOSPC | EDQUOT))
+}
+
 impl From<redb::Error> for Error {
     fn from(e: redb::Error) -> Self {
-        Error::Storage(e.to_string())
+        match &e {
+            redb::Error::Io(io) if is_disk_full(io) => Error::StorageFull(e.to_string()),
+            redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed => {
+                Error::StorageUnavailable(e.to_string())
+            }
+            _ => Error::Storage(e.to_string()),
+        }
     }
 }
 
@@ -125,7 +147,7 @@ macro_rules! storage_error_from {
     ($($t:ty),*) => {$(
         impl From<$t> for Error {
             fn from(e: $t) -> Self {
-                Error::Storage(e.to_string())
+                Error::from(redb::Error::from(e))
             }
         }
     )*};
@@ -135,9 +157,14 @@ storage_error_from!(
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
-    redb::CommitError,
-    serde_json::Error
+    redb::CommitError
 );
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Storage(e.to_string())
+    }
+}
 
 impl From<Error> for tonic::Status {
     fn from(error: Error) -> Self {
@@ -211,6 +238,8 @@ impl From<Error> for tonic::Status {
             ),
             Error::Unimplemented(_) => tonic::Status::unimplemented(message),
             Error::Storage(_) | Error::Pipeline(_) => tonic::Status::internal(message),
+            Error::StorageFull(_) => tonic::Status::resource_exhausted(message),
+            Error::StorageUnavailable(_) => tonic::Status::unavailable(message),
             Error::ShuttingDown => tonic::Status::unavailable(message),
         }
     }

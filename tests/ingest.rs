@@ -207,6 +207,118 @@ async fn an_audio_only_stream_is_told_recording_and_replay_need_video() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_pushed_at_once_is_paced_and_nothing_is_skipped() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let processing = pb::ProcessingOptions {
+        replay: Some(pb::ReplayOptions {
+            enabled: true,
+            duration_seconds: 60,
+            entire_stream: false,
+        }),
+        recording: Some(pb::RecordingOptions {
+            enabled: true,
+            duration_seconds: 0,
+            entire_stream: true,
+        }),
+        ..Default::default()
+    };
+    let stream = create_stream(&server, key, "cam", Some(processing))
+        .await
+        .unwrap();
+    // 10 s of media sent as fast as the connection takes it.
+    let started = std::time::Instant::now();
+    let response = push_file(&server, &stream, test_ts()).await;
+    let took = started.elapsed();
+    assert!(response.bytes_received > 0);
+    assert!(
+        took >= std::time::Duration::from_secs(8),
+        "10 s of media were taken in {took:?}"
+    );
+    let stats = get_stats(&server, key, "cam").await;
+    assert_eq!(stats.video_frames, 300, "{stats:?}");
+    let window = get_stream(&server, key, "cam")
+        .await
+        .unwrap()
+        .replay_window
+        .unwrap();
+    assert_eq!(window.gops, 10, "{window:?}");
+    assert!(
+        !server.log().contains("fell behind"),
+        "a feature skipped media"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_srt_caller_far_ahead_of_real_time_is_refused() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let processing = pb::ProcessingOptions {
+        recording: Some(pb::RecordingOptions {
+            enabled: true,
+            duration_seconds: 1,
+            entire_stream: false,
+        }),
+        ..Default::default()
+    };
+    let stream = create_stream(&server, key, "cam", Some(processing))
+        .await
+        .unwrap();
+    let mut watch = Watcher::start(&server, key, "cam").await;
+    let ffmpeg = srt_publish_fast(&server.srt_url(&stream), test_ts_25s());
+    let error = watch.until_state(StreamState::Error, 30).await;
+    assert!(error.message.contains("faster than real time"), "{error:?}");
+    let _ = within(30, "ffmpeg", wait_child(ffmpeg)).await;
+    // Never a pile of tiny files.
+    let recordings = server
+        .live()
+        .await
+        .list_recordings(authed(
+            pb::ListRecordingsRequest {
+                stream_id: "cam".into(),
+                ..Default::default()
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .recordings;
+    assert!(recordings.len() <= 12, "{} recordings", recordings.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_srt_caller_that_hangs_up_at_once_ends_its_session() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let stream = create_stream(&server, key, "cam", None).await.unwrap();
+    let mut watch = Watcher::start(&server, key, "cam").await;
+    // Sends everything into its buffer and closes without waiting.
+    let url = server.srt_url(&stream);
+    let ffmpeg = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "quiet", "-i"])
+        .arg(test_ts())
+        .args(["-c", "copy", "-f", "mpegts", &url])
+        .spawn()
+        .unwrap();
+    let _ = within(30, "ffmpeg", wait_child(ffmpeg)).await;
+    within(30, "the session to end", async {
+        loop {
+            let event = watch.next().await;
+            if matches!(event.state(), StreamState::Ended | StreamState::Error) {
+                return;
+            }
+        }
+    })
+    .await;
+    // The stream takes a publisher again.
+    push_file(&server, &stream, test_ts()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn srt_caller_with_wrong_key_is_rejected() {
     let server = Server::start();
     let org = server.create_org("acme", true).await;

@@ -9,6 +9,7 @@
 //! - [`pull`]: the server pulls a stream's `source_uri`.
 
 mod batch;
+pub mod pacing;
 pub mod pull;
 pub mod pull_policy;
 pub mod push;

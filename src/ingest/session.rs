@@ -1,6 +1,7 @@
 //! A publisher session on a stream for pushed MPEG-TS bytes (SRT or gRPC):
-//! holds the stream's publisher slot, guards against non-TS input, feeds the
-//! stream's pipeline, and ends the session with the right state (ENDED when
+//! holds the stream's publisher slot, guards against non-TS input, keeps
+//! the media near real time ([`super::pacing`]), feeds the stream's
+//! pipeline, and ends the session with the right state (ENDED when
 //! the publisher leaves, ERROR when its media was unusable).
 
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::batch::Batch;
+use super::pacing::{Pacer, PUSH_LEAD, SRT_LEAD};
 use super::ts_sync::TsSync;
 use crate::error::{Error, Result};
 use crate::pipeline::{Outcome, Source, StreamPipeline};
@@ -16,6 +18,8 @@ use crate::processing::{FeatureTasks, ProcessingEngine};
 use crate::proto::v1::StreamState;
 use crate::streams::{LiveStream, PublisherGuard, PublisherKind};
 
+/// Pushed messages larger than this are taken in pieces of this size.
+const PIECE_BYTES: usize = 64 * 1024;
 /// How long a leaving publisher's last media may take to drain.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -25,6 +29,7 @@ pub struct PublishSession {
     pipeline: StreamPipeline,
     _features: FeatureTasks,
     ts: TsSync,
+    pacer: Pacer,
     batch: Batch,
     bytes_received: u64,
     _publisher: PublisherGuard,
@@ -51,6 +56,7 @@ impl PublishSession {
             pipeline,
             _features: features,
             ts: TsSync::default(),
+            pacer: Pacer::default(),
             batch: Batch::default(),
             bytes_received: 0,
             _publisher: publisher,
@@ -70,6 +76,19 @@ impl PublishSession {
     /// Fails when the bytes are not MPEG-TS or the pipeline has failed; the
     /// stream is then in ERROR.
     pub async fn push(&mut self, data: Bytes) -> Result<()> {
+        // A large message (a whole file in one) is taken a piece at a
+        // time, so that pacing applies inside it too. Pieces share the
+        // message's bytes.
+        let mut at = 0;
+        while at < data.len() {
+            let end = (at + PIECE_BYTES).min(data.len());
+            self.push_piece(data.slice(at..end)).await?;
+            at = end;
+        }
+        Ok(())
+    }
+
+    async fn push_piece(&mut self, data: Bytes) -> Result<()> {
         self.bytes_received += data.len() as u64;
         self.pipeline.stats().add_bytes(data.len() as u64);
         if let Err(reason) = self.ts.check(&data) {
@@ -83,7 +102,37 @@ impl PublishSession {
         if self.batch.add(data) {
             self.flush().await?;
         }
+        if let Some(pcr) = self.ts.take_pcr() {
+            self.keep_real_time(pcr).await?;
+        }
         Ok(())
+    }
+
+    /// Holds a pushed publisher back to real time, or refuses an SRT
+    /// caller that is far ahead of it ([`super::pacing`]).
+    async fn keep_real_time(&mut self, pcr: u64) -> Result<()> {
+        let lead = self.pacer.lead(pcr, tokio::time::Instant::now());
+        match self.kind {
+            PublisherKind::GrpcPush if lead > PUSH_LEAD => {
+                // What came so far goes on; the rest waits for its time.
+                self.flush().await?;
+                tokio::time::sleep(lead - PUSH_LEAD).await;
+                Ok(())
+            }
+            PublisherKind::Srt if lead > SRT_LEAD => {
+                let reason = format!(
+                    "publishing faster than real time ({:.0} s of media ahead of the clock): publish at real-time pace (e.g. ffmpeg -re)",
+                    lead.as_secs_f64()
+                );
+                self.stream.set_state(StreamState::Error, reason.clone());
+                tracing::warn!(stream = %self.stream.stream_ref, publisher = %self.kind, %reason, "rejecting publisher");
+                Err(Error::InvalidMedia {
+                    stream_id: self.stream.stream_ref.stream_id.clone(),
+                    reason,
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Resolves when the waiting batch must go: call [`Self::flush`] then.

@@ -1,7 +1,9 @@
 //! A cheap guard against bytes that are not MPEG-TS: follows the 0x47 sync
 //! byte of 188-byte packets across arbitrarily split chunks, and reports a
-//! stream whose bytes stay out of sync for too long. Looks at one byte per
-//! packet, so it costs nothing next to demuxing.
+//! stream whose bytes stay out of sync for too long. On the way it notes
+//! the newest programme clock reference (PCR), the media's own clock, for
+//! pacing ([`super::pacing`]). Looks at a few bytes per packet, so it
+//! costs nothing next to demuxing.
 
 const PACKET: usize = 188;
 const SYNC: u8 = 0x47;
@@ -18,6 +20,25 @@ pub struct TsSync {
     confirmed: u32,
     unsynced_run: usize,
     packets: u64,
+    /// The newest PCR seen (90 kHz base), not yet taken.
+    pcr: Option<u64>,
+}
+
+/// The PCR base (90 kHz) of a whole packet, if it carries one.
+fn packet_pcr(packet: &[u8]) -> Option<u64> {
+    let has_adaptation = packet.get(3)? & 0x20 != 0;
+    let length = *packet.get(4)?;
+    if !has_adaptation || length < 7 || packet.get(5)? & 0x10 == 0 {
+        return None;
+    }
+    let b = packet.get(6..11)?;
+    Some(
+        (u64::from(b[0]) << 25)
+            | (u64::from(b[1]) << 17)
+            | (u64::from(b[2]) << 9)
+            | (u64::from(b[3]) << 1)
+            | (u64::from(b[4]) >> 7),
+    )
 }
 
 impl TsSync {
@@ -28,6 +49,11 @@ impl TsSync {
             if self.synced {
                 if data[i] == SYNC {
                     self.packets += 1;
+                    // Packets split across chunks are skipped: a PCR comes
+                    // every 100 ms or so.
+                    if let Some(pcr) = data.get(i..i + PACKET).and_then(packet_pcr) {
+                        self.pcr = Some(pcr);
+                    }
                     self.confirmed = self.confirmed.saturating_add(1);
                     if self.confirmed >= PACKETS_TO_CONFIRM {
                         self.unsynced_run = 0;
@@ -70,6 +96,11 @@ impl TsSync {
     pub fn packets(&self) -> u64 {
         self.packets
     }
+
+    /// The newest PCR (90 kHz) seen since the last call.
+    pub fn take_pcr(&mut self) -> Option<u64> {
+        self.pcr.take()
+    }
 }
 
 #[cfg(test)]
@@ -94,6 +125,26 @@ mod tests {
             }
             assert_eq!(check.packets(), 500, "split {split}");
         }
+    }
+
+    #[test]
+    fn finds_the_pcr() {
+        let mut data = ts(3);
+        // Packet 1: adaptation field with a PCR of 90 000 * 2 (2 s).
+        let p = &mut data[PACKET..2 * PACKET];
+        p[3] = 0x30;
+        p[4] = 7;
+        p[5] = 0x10;
+        let base: u64 = 180_000;
+        p[6] = (base >> 25) as u8;
+        p[7] = (base >> 17) as u8;
+        p[8] = (base >> 9) as u8;
+        p[9] = (base >> 1) as u8;
+        p[10] = ((base & 1) << 7) as u8;
+        let mut check = TsSync::default();
+        check.check(&data).unwrap();
+        assert_eq!(check.take_pcr(), Some(180_000));
+        assert_eq!(check.take_pcr(), None);
     }
 
     #[test]

@@ -242,11 +242,13 @@ impl StreamPipeline {
                 }
             }
         }
+        let drained = tokio::time::timeout(timeout, self.ended()).await;
+        // Whether any supported media came, once all of it has gone through.
         let went_live = self
             .tracks
             .went_live
             .load(std::sync::atomic::Ordering::SeqCst);
-        match tokio::time::timeout(timeout, self.ended()).await {
+        match drained {
             Ok(Outcome::EndOfStream) if !went_live => Outcome::Failed(NO_MEDIA.to_string()),
             Ok(outcome) => outcome,
             Err(_) if !went_live => Outcome::Failed(NO_MEDIA.to_string()),

@@ -75,13 +75,15 @@ impl Drop for FeatureTasks {
 }
 
 impl ProcessingEngine {
-    pub fn new(data_dir: &Path, registry: Arc<Registry>) -> Self {
+    /// `min_free_disk` is the free space below which no new recording file
+    /// is started.
+    pub fn new(data_dir: &Path, registry: Arc<Registry>, min_free_disk: u64) -> Self {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             still_jobs: Semaphore::new(cpus),
             bulk_jobs: Semaphore::new(cpus),
             store: ThumbnailStore::new(data_dir),
-            recordings: Arc::new(RecordingStore::new(data_dir, registry)),
+            recordings: Arc::new(RecordingStore::new(data_dir, registry, min_free_disk)),
             tasks: TaskTracker::new(),
             replay_spill_root: data_dir.join("replay"),
         }

@@ -28,6 +28,10 @@ use writer::SegmentWriter;
 
 /// How long the first file waits for the audio track to show up.
 const AUDIO_WAIT: Duration = Duration::from_secs(2);
+/// How often, and how far apart, a closed file's catalogue entry is
+/// retried when the registry cannot write.
+const CATALOGUE_TRIES: u32 = 30;
+const CATALOGUE_RETRY: Duration = Duration::from_secs(1);
 /// How long after a cut the file that was cut still takes audio stamped
 /// before the cut.
 const HAND_OVER: Duration = Duration::from_secs(2);
@@ -36,15 +40,18 @@ const HAND_OVER: Duration = Duration::from_secs(2);
 pub struct RecordingStore {
     root: PathBuf,
     registry: Arc<Registry>,
+    /// No new file is started with less free space than this (bytes).
+    min_free: u64,
     /// Files being closed, awaited at shutdown.
     pub closing: TaskTracker,
 }
 
 impl RecordingStore {
-    pub fn new(data_dir: &Path, registry: Arc<Registry>) -> Self {
+    pub fn new(data_dir: &Path, registry: Arc<Registry>, min_free: u64) -> Self {
         Self {
             root: data_dir.join("recordings"),
             registry,
+            min_free,
             closing: TaskTracker::new(),
         }
     }
@@ -62,6 +69,24 @@ impl RecordingStore {
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// Refuses a new file when the disk holding `dir` has less free space
+    /// than the floor: a full disk would break the registry and every
+    /// stream's files, not just this one.
+    fn check_free_space(&self, dir: &Path) -> Result<(), String> {
+        let Ok(stats) = rustix::fs::statvfs(dir) else {
+            return Ok(());
+        };
+        let free = stats.f_bavail.saturating_mul(stats.f_frsize);
+        if free < self.min_free {
+            return Err(format!(
+                "{} MiB free, under the {} MiB floor (--min-free-disk-mb)",
+                free >> 20,
+                self.min_free >> 20
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -134,6 +159,9 @@ impl Recorder {
         if let Err(e) = std::fs::create_dir_all(&dir) {
             return self.fail("cannot create its folder", e.to_string(), pts);
         }
+        if let Err(e) = self.store.check_free_space(&dir) {
+            return self.fail("refuses a new file", e, pts);
+        }
         let mut writer = match SegmentWriter::open(
             &dir.join(&file_name),
             keyframe,
@@ -155,7 +183,10 @@ impl Recorder {
             size_bytes: 0,
         };
         if let Err(e) = self.store.registry.put_recording(&record) {
+            // Nothing but the file's header was written: it goes, so that
+            // no file is left outside the catalogue.
             let _ = writer.close();
+            let _ = std::fs::remove_file(dir.join(&record.file_name));
             return self.fail("cannot be catalogued", e.to_string(), pts);
         }
         tracing::info!(stream = %self.stream.stream_ref, recording = %record.id, "recording file opened");
@@ -242,8 +273,19 @@ impl Recorder {
                 }
             };
             record.size_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            if let Err(e) = store.registry.put_recording(&record) {
-                tracing::error!(recording = %record.id, error = %e, "cannot catalogue a finished recording");
+            // The registry may be failing for the same reason the file did
+            // (a full disk): keep trying for a while. What is still not
+            // catalogued then is found and catalogued at the next start.
+            let mut tries = 0;
+            while let Err(e) = store.registry.put_recording(&record) {
+                tries += 1;
+                if tries == 1 || tries == CATALOGUE_TRIES {
+                    tracing::error!(recording = %record.id, error = %e, tries, "cannot catalogue a finished recording");
+                }
+                if tries == CATALOGUE_TRIES {
+                    break;
+                }
+                std::thread::sleep(CATALOGUE_RETRY);
             }
             tracing::info!(recording = %record.id, bytes = record.size_bytes, state = ?record.state, "recording file closed");
         });

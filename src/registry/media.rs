@@ -3,7 +3,7 @@
 //! in id order, plus an index by item id; an item of another organization
 //! is never returned.
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -63,14 +63,14 @@ item!(ClipRecord);
 impl Registry {
     fn put_item<T: Item>(&self, catalogue: &Catalogue, item: &T) -> Result<()> {
         let key = item.key();
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         {
             txn.open_table(catalogue.items)?
                 .insert(key.as_str(), serde_json::to_vec(item)?.as_slice())?;
             txn.open_table(catalogue.ids)?
                 .insert(item.id(), key.as_str())?;
         }
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 
@@ -80,7 +80,7 @@ impl Registry {
         org_id: &str,
         id: &str,
     ) -> Result<Option<T>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let ids = txn.open_table(catalogue.ids)?;
         let Some(key) = ids.get(id)?.map(|v| v.value().to_string()) else {
             return Ok(None);
@@ -109,13 +109,13 @@ impl Registry {
     }
 
     fn delete_item<T: Item>(&self, catalogue: &Catalogue, item: &T) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         {
             txn.open_table(catalogue.items)?
                 .remove(item.key().as_str())?;
             txn.open_table(catalogue.ids)?.remove(item.id())?;
         }
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 
@@ -148,7 +148,7 @@ impl Registry {
 
     /// Every recording still marked as being written (after a crash).
     pub fn unfinished_recordings(&self) -> Result<Vec<RecordingRecord>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(RECORDINGS.items)?;
         let mut out = Vec::new();
         for entry in table.iter()? {

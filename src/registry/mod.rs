@@ -12,7 +12,8 @@ mod media;
 mod records;
 pub mod secrets;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
@@ -36,6 +37,7 @@ const STREAM_KEYS: TableDefinition<&str, &str> = TableDefinition::new("stream_ke
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 
 const META_ADMIN_KEY_HASH: &str = "admin_key_hash";
+const META_HEALTH_PROBE: &str = "health_probe";
 
 /// A page of a listing and the token of the next page (empty at the end).
 #[derive(Debug)]
@@ -45,8 +47,14 @@ pub struct Page<T> {
 }
 
 /// Handle to the durable registry; cheap to share behind an `Arc`.
+///
+/// After an I/O error (a full disk) redb refuses every later transaction
+/// until the database is opened again; the registry does that itself on
+/// the next transaction, so writes work again as soon as space is back,
+/// without a restart.
 pub struct Registry {
-    db: Database,
+    path: PathBuf,
+    db: RwLock<Option<Arc<Database>>>,
 }
 
 fn stream_key(org_id: &str, stream_id: &str) -> String {
@@ -56,6 +64,14 @@ fn stream_key(org_id: &str, stream_id: &str) -> String {
 impl Registry {
     /// Opens (or creates) the registry database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
+        let db = Self::open_db(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            db: RwLock::new(Some(Arc::new(db))),
+        })
+    }
+
+    fn open_db(path: &Path) -> Result<Database> {
         let db = Database::create(path)?;
         let txn = db.begin_write()?;
         {
@@ -70,14 +86,70 @@ impl Registry {
             }
         }
         txn.commit()?;
-        Ok(Self { db })
+        Ok(db)
+    }
+
+    /// The open database, opened again if the last one failed.
+    fn database(&self) -> Result<Arc<Database>> {
+        if let Some(db) = self.db.read().expect("registry lock").as_ref() {
+            return Ok(Arc::clone(db));
+        }
+        let mut slot = self.db.write().expect("registry lock");
+        if let Some(db) = slot.as_ref() {
+            return Ok(Arc::clone(db));
+        }
+        let db = Arc::new(Self::open_db(&self.path)?);
+        tracing::info!(path = %self.path.display(), "registry reopened after a storage error");
+        *slot = Some(Arc::clone(&db));
+        Ok(db)
+    }
+
+    /// Notes a storage failure: the database is dropped, to be opened
+    /// again by the next transaction (once every transaction still using
+    /// it has finished).
+    fn failed<T>(&self, result: Result<T>) -> Result<T> {
+        if matches!(
+            result,
+            Err(Error::StorageFull(_) | Error::StorageUnavailable(_))
+        ) {
+            *self.db.write().expect("registry lock") = None;
+        }
+        result
+    }
+
+    fn begin_write(&self) -> Result<redb::WriteTransaction> {
+        let db = self.database()?;
+        let txn = db.begin_write().map_err(Error::from);
+        self.failed(txn)
+    }
+
+    fn begin_read(&self) -> Result<redb::ReadTransaction> {
+        let db = self.database()?;
+        let txn = db.begin_read().map_err(Error::from);
+        self.failed(txn)
+    }
+
+    /// Commits `txn`; a failed commit (disk full) marks the database for
+    /// reopening.
+    fn commit(&self, txn: redb::WriteTransaction) -> Result<()> {
+        let committed = txn.commit().map_err(Error::from);
+        self.failed(committed)
+    }
+
+    /// Whether a write can be made now: a small write to the settings
+    /// table, committed (the health check).
+    pub fn probe_write(&self) -> Result<()> {
+        let txn = self.begin_write()?;
+        txn.open_table(META)?
+            .insert(META_HEALTH_PROBE, now_millis().to_string().as_str())?;
+        self.commit(txn)
     }
 
     // ----- server settings -------------------------------------------------
 
     /// Hash of the admin key, if one was stored.
     pub fn admin_key_hash(&self) -> Result<Option<String>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(META)?;
         Ok(table
             .get(META_ADMIN_KEY_HASH)?
@@ -85,9 +157,9 @@ impl Registry {
     }
 
     pub fn set_admin_key_hash(&self, hash: &str) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         txn.open_table(META)?.insert(META_ADMIN_KEY_HASH, hash)?;
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 
@@ -108,19 +180,19 @@ impl Registry {
             api_key_hash: secrets::hash_key(&api_key),
             create_time_ms: now_millis(),
         };
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         {
             txn.open_table(ORGANIZATIONS)?
                 .insert(record.id.as_str(), serde_json::to_vec(&record)?.as_slice())?;
             txn.open_table(API_KEYS)?
                 .insert(record.api_key_hash.as_str(), record.id.as_str())?;
         }
-        txn.commit()?;
+        self.commit(txn)?;
         Ok((record, api_key))
     }
 
     pub fn organization(&self, id: &str) -> Result<Option<OrganizationRecord>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(ORGANIZATIONS)?;
         let found = table.get(id)?;
         Ok(match found {
@@ -132,7 +204,7 @@ impl Registry {
     /// The organization an API key belongs to.
     pub fn organization_for_api_key(&self, api_key: &str) -> Result<Option<String>> {
         let hash = secrets::hash_key(api_key);
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(API_KEYS)?;
         Ok(table.get(hash.as_str())?.map(|v| v.value().to_string()))
     }
@@ -170,7 +242,7 @@ impl Registry {
         id: &str,
         change: impl FnOnce(&mut OrganizationRecord) -> Result<Option<String>>,
     ) -> Result<(OrganizationRecord, Option<String>)> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let (record, retired) = {
             let mut orgs = txn.open_table(ORGANIZATIONS)?;
             let mut record: OrganizationRecord = match orgs.get(id)? {
@@ -186,7 +258,7 @@ impl Registry {
             }
             (record, retired)
         };
-        txn.commit()?;
+        self.commit(txn)?;
         Ok((record, retired))
     }
 
@@ -196,7 +268,7 @@ impl Registry {
     /// the same id.
     pub fn create_stream(&self, record: &StreamRecord) -> Result<()> {
         let key = stream_key(&record.organization_id, &record.id);
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         {
             let mut streams = txn.open_table(STREAMS)?;
             if streams.get(key.as_str())?.is_some() {
@@ -209,13 +281,13 @@ impl Registry {
             txn.open_table(STREAM_KEYS)?
                 .insert(record.stream_key.as_str(), key.as_str())?;
         }
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 
     pub fn stream(&self, org_id: &str, stream_id: &str) -> Result<Option<StreamRecord>> {
         let key = stream_key(org_id, stream_id);
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(STREAMS)?;
         let found = table.get(key.as_str())?;
         Ok(match found {
@@ -226,7 +298,7 @@ impl Registry {
 
     /// The stream a publish key belongs to.
     pub fn stream_for_publish_key(&self, publish_key: &str) -> Result<Option<StreamRecord>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let keys = txn.open_table(STREAM_KEYS)?;
         let Some(key) = keys.get(publish_key)?.map(|v| v.value().to_string()) else {
             return Ok(None);
@@ -250,7 +322,7 @@ impl Registry {
 
     /// Every stream of every organization (server start-up).
     pub fn all_streams(&self) -> Result<Vec<StreamRecord>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(STREAMS)?;
         let mut out = Vec::new();
         for entry in table.iter()? {
@@ -263,7 +335,7 @@ impl Registry {
     /// Deletes a stream; `NotFound` if the organization has none by that id.
     pub fn delete_stream(&self, org_id: &str, stream_id: &str) -> Result<StreamRecord> {
         let key = stream_key(org_id, stream_id);
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let record: StreamRecord = {
             let mut streams = txn.open_table(STREAMS)?;
             let record: StreamRecord = match streams.remove(key.as_str())? {
@@ -274,7 +346,7 @@ impl Registry {
                 .remove(record.stream_key.as_str())?;
             record
         };
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(record)
     }
 
@@ -286,7 +358,7 @@ impl Registry {
         processing: &Processing,
     ) -> Result<StreamRecord> {
         let key = stream_key(org_id, stream_id);
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let record = {
             let mut streams = txn.open_table(STREAMS)?;
             let mut record: StreamRecord = match streams.get(key.as_str())? {
@@ -297,7 +369,7 @@ impl Registry {
             streams.insert(key.as_str(), serde_json::to_vec(&record)?.as_slice())?;
             record
         };
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(record)
     }
 }
@@ -314,7 +386,7 @@ impl Registry {
         page_size: usize,
     ) -> Result<Page<T>> {
         let start = format!("{prefix}{page_token}");
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(table)?;
         let mut items = Vec::new();
         let mut last_key = String::new();

@@ -6,6 +6,7 @@
 
 mod admin_key;
 mod demo;
+mod health;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,6 +61,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         engine: Arc::new(ProcessingEngine::new(
             &config.data_dir,
             Arc::clone(&registry),
+            config.min_free_disk_mb * 1024 * 1024,
         )),
         pull_policy: Arc::new(PullPolicy::new(
             &config.data_dir,
@@ -118,6 +120,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     health_reporter
         .set_serving::<LiveProcessingServer<LiveProcessingService>>()
         .await;
+    tokio::spawn(health::follow_registry(
+        Arc::clone(&registry),
+        health_reporter.clone(),
+        shutdown.clone(),
+    ));
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
 

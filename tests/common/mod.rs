@@ -61,6 +61,11 @@ impl Server {
         Server::start_full(data_dir, admin_key, &[], DEBUG_LOG)
     }
 
+    /// Starts a server on `data_dir` with extra flags.
+    pub fn start_in_with_flags(data_dir: &Path, flags: &[&str]) -> Server {
+        Server::start_full(data_dir, Some(ADMIN_KEY), flags, DEBUG_LOG)
+    }
+
     /// Starts a server with a new temporary data dir and extra flags.
     pub fn start_with_flags(flags: &[&str]) -> Server {
         Server::start_logging(flags, DEBUG_LOG)
@@ -93,7 +98,9 @@ impl Server {
             .arg(data_dir)
             .args(flags)
             .env_remove("LIVEPROC_ADMIN_KEY")
-            .env("LIVEPROC_LOG", log_filter);
+            .env("LIVEPROC_LOG", log_filter)
+            // Test machines may have little free space; a flag overrides it.
+            .env("LIVEPROC_MIN_FREE_DISK_MB", "16");
         if let Some(key) = admin_key {
             command.env("LIVEPROC_ADMIN_KEY", key);
         }
@@ -355,6 +362,18 @@ pub fn srt_publish(url: &str, file: &Path) -> Child {
         .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
         .arg(file)
         .args(["-c", "copy", "-f", "mpegts", &format!("{url}&linger=2")])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start ffmpeg")
+}
+
+/// Publishes a file over SRT as fast as it reads (no `-re`): far ahead of
+/// real time.
+pub fn srt_publish_fast(url: &str, file: &Path) -> Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "quiet", "-i"])
+        .arg(file)
+        .args(["-c", "copy", "-f", "mpegts", &format!("{url}&linger=5")])
         .stdin(Stdio::null())
         .spawn()
         .expect("start ffmpeg")

@@ -1,0 +1,60 @@
+//! The gRPC health service follows the registry: NOT_SERVING while a write
+//! cannot be committed (a full or failing disk), SERVING again once one
+//! can. A small write is tried every [`PROBE_EVERY`]; a failed one also
+//! makes the registry reopen its database at the next try.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tonic_health::server::HealthReporter;
+use tonic_health::ServingStatus;
+
+use crate::registry::Registry;
+
+/// How often the registry is probed.
+pub const PROBE_EVERY: Duration = Duration::from_secs(2);
+
+/// Services whose health follows the registry.
+const SERVICES: [&str; 3] = [
+    "",
+    "liveproc.v1.LiveProcessing",
+    "liveproc.v1.Organizations",
+];
+
+/// Probes until `stop` is cancelled.
+pub async fn follow_registry(
+    registry: Arc<Registry>,
+    reporter: HealthReporter,
+    stop: CancellationToken,
+) {
+    let mut serving = true;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(PROBE_EVERY) => {}
+            _ = stop.cancelled() => return,
+        }
+        let registry = Arc::clone(&registry);
+        let probe = tokio::task::spawn_blocking(move || registry.probe_write()).await;
+        let ok = matches!(probe, Ok(Ok(())));
+        if ok == serving {
+            continue;
+        }
+        serving = ok;
+        let status = if ok {
+            tracing::info!("registry writable again: serving");
+            ServingStatus::Serving
+        } else {
+            let reason = match probe {
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+                Ok(Ok(())) => String::new(),
+            };
+            tracing::error!(%reason, "registry cannot write: not serving");
+            ServingStatus::NotServing
+        };
+        for service in SERVICES {
+            reporter.set_service_status(service, status).await;
+        }
+    }
+}
