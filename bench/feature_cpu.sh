@@ -9,6 +9,7 @@
 # would. Also reports recording bytes written versus bytes ingested.
 #
 # Needs: a release build (make build), ffmpeg, grpcurl, python3.
+# LIVEPROC_BIN picks another server binary (to compare two builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=bench/work
@@ -25,7 +26,10 @@ media_abs="$(cd "$(dirname "$media")" && pwd)/$(basename "$media")"
 
 data=$(mktemp -d)
 admin="lpadmin_bench_$$"
-LIVEPROC_ADMIN_KEY=$admin ./target/release/liveproc serve --data-dir "$data" \
+bin=${LIVEPROC_BIN:-./target/release/liveproc}
+# The operator allows pulling the benchmark's own media folder.
+LIVEPROC_PULL_ALLOW_FILE_DIRS="$(cd "$work" && pwd)" \
+LIVEPROC_ADMIN_KEY=$admin "$bin" serve --data-dir "$data" \
   --listen 127.0.0.1:0 --srt-listen 127.0.0.1:0 > "$data/out" 2> "$data/err" &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$data"' EXIT
@@ -80,7 +84,7 @@ full_decode=$( { /usr/bin/time -f "%U %S" gst-launch-1.0 -q filesrc location="$m
 
 python3 - "$parse_only" "$with_thumbs" "$with_clips" "$with_recording" "$full_decode" "$thumbs" \
   "$recorded_bytes" "$ingested_bytes" "$with_replay" "$rss_before_replay" "$rss_after_replay" \
-  "$replay_bytes" "$clip_ms" <<'PY' | tee bench/feature_cpu.json
+  "$replay_bytes" "$clip_ms" <<'PY' | tee "${FEATURE_CPU_OUT:-bench/feature_cpu.json}"
 import json, sys
 (parse_only, with_thumbs, with_clips, with_recording, full_decode, thumbs,
  recorded, ingested, with_replay, rss0, rss1, replay_bytes, clip_ms) = map(float, sys.argv[1:])

@@ -72,9 +72,6 @@ pub enum Error {
         what: &'static str,
     },
 
-    #[error("{0} is not implemented yet")]
-    Unimplemented(&'static str),
-
     #[error("storage error: {0}")]
     Storage(String),
 
@@ -236,7 +233,6 @@ impl From<Error> for tonic::Status {
                     HashMap::from([("stream_id".to_string(), stream_id)]),
                 ),
             ),
-            Error::Unimplemented(_) => tonic::Status::unimplemented(message),
             Error::Storage(_) | Error::Pipeline(_) => tonic::Status::internal(message),
             Error::StorageFull(_) => tonic::Status::resource_exhausted(message),
             Error::StorageUnavailable(_) => tonic::Status::unavailable(message),

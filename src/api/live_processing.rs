@@ -1,7 +1,6 @@
 //! `liveproc.v1.LiveProcessing`: an organization's streams, their
-//! processing options, state events and gRPC media push. The feature RPCs
-//! (thumbnails, motion clips, replay, recordings) answer UNIMPLEMENTED until
-//! their features land.
+//! processing options, state events, gRPC media push, and the outputs of
+//! their features (thumbnails, motion clips, replay, recordings).
 
 use std::pin::Pin;
 

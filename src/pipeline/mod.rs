@@ -2,9 +2,11 @@
 //!
 //! ```text
 //! source stage (appsrc ! tsdemux | urisourcebin ! parsebin | test pattern)
-//!   └─ per track: parser ! capsfilter ! tee ─┬─ tap (appsink → AccessUnit broadcast)
-//!                                            └─ feature branches
+//!   └─ per track: parser ! capsfilter ! tee ! tap (appsink → AccessUnit broadcast)
 //! ```
+//!
+//! Every feature takes the access units from the broadcast, in process:
+//! the tee feeds only the tap.
 //!
 //! The pipeline lives as long as one publisher session. Its bus is watched
 //! by a task of its own: an error becomes the stream's ERROR state and a log
@@ -166,15 +168,28 @@ impl StreamPipeline {
             .appsrc
             .as_ref()
             .ok_or_else(|| Error::Pipeline("this pipeline does not take pushed bytes".into()))?;
+        // A pipeline that failed did so on this session's media (a bus
+        // error, no supported track): the publisher is told why.
+        let refused = |reason: String| Error::InvalidMedia {
+            stream_id: self.tracks.stream.stream_ref.stream_id.clone(),
+            reason,
+        };
         if let Some(Outcome::Failed(message)) = self.outcome.borrow().as_ref() {
-            return Err(Error::Pipeline(message.clone()));
+            return Err(refused(message.clone()));
         }
         if !*self.writable.borrow() {
             let mut outcome = self.outcome.clone();
             tokio::select! {
                 r = self.writable.wait_for(|w| *w) => { r.map_err(|_| Error::ShuttingDown)?; }
-                _ = outcome.wait_for(|o| o.is_some()) => {
-                    return Err(Error::Pipeline("pipeline stopped".into()));
+                ended = outcome.wait_for(|o| o.is_some()) => {
+                    let failed = ended.ok().and_then(|o| match o.as_ref() {
+                        Some(Outcome::Failed(message)) => Some(message.clone()),
+                        _ => None,
+                    });
+                    return Err(match failed {
+                        Some(message) => refused(message),
+                        None => Error::Pipeline("pipeline stopped".into()),
+                    });
                 }
             }
         }
@@ -191,11 +206,6 @@ impl StreamPipeline {
         Ok(())
     }
 
-    /// Receives every access unit of the session from now on.
-    pub fn subscribe_units(&self) -> broadcast::Receiver<AccessUnit> {
-        self.units.subscribe()
-    }
-
     /// A handle to subscribe to access units later (features that start
     /// and stop during the session).
     pub fn units(&self) -> broadcast::Sender<AccessUnit> {
@@ -205,13 +215,6 @@ impl StreamPipeline {
     /// The counters of this session.
     pub fn stats(&self) -> &Arc<crate::streams::SessionStats> {
         &self.tracks.stats
-    }
-
-    /// True once a supported track has produced media.
-    pub fn has_media(&self) -> bool {
-        self.tracks
-            .went_live
-            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How the pipeline ended, once it has.

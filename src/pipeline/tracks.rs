@@ -4,8 +4,8 @@
 //! in-process features and marks the stream LIVE on its first frame.
 //! Audio that is off the video's timeline is held back there
 //! ([`super::timeline`]), so no feature ever sees it.
-//! Feature branches (thumbnail, recording, ...) hang off the same tee, so
-//! the stream is demuxed and parsed exactly once.
+//! Every feature takes its units from that one tap, so the stream is
+//! demuxed and parsed exactly once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 //! Removed when the buffer is cleared, and at server start.
 
 use std::io::{BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -124,9 +124,4 @@ pub fn read(path: &Path) -> std::io::Result<Vec<AccessUnit>> {
         });
     }
     Ok(units)
-}
-
-/// The folder of a stream's spilled GOPs.
-pub fn dir(root: &Path, label: &str) -> PathBuf {
-    root.join(label)
 }

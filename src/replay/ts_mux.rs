@@ -12,7 +12,8 @@ const PACKET: usize = 188;
 const PMT_PID: u16 = 0x1000;
 const VIDEO_PID: u16 = 0x100;
 const AUDIO_PID: u16 = 0x101;
-/// The PCR runs this far ahead of decode times (90 kHz): 100 ms.
+/// The PCR runs this far behind decode times (90 kHz): 100 ms, so every
+/// frame reaches a decoder before its decode time.
 const PCR_LEAD: u64 = 9000;
 
 /// Whether [`write`] handles these units (else: GStreamer's mpegtsmux).

@@ -342,12 +342,4 @@ impl StreamHub {
         stream.watchers_end.cancel();
         Some(stream)
     }
-
-    pub fn len(&self) -> usize {
-        self.streams.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.streams.is_empty()
-    }
 }
