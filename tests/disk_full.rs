@@ -64,17 +64,6 @@ fn fill(dir: &Path) -> PathBuf {
     path
 }
 
-fn recording(segment: u32) -> pb::ProcessingOptions {
-    pb::ProcessingOptions {
-        recording: Some(pb::RecordingOptions {
-            enabled: true,
-            duration_seconds: segment,
-            entire_stream: false,
-        }),
-        ..Default::default()
-    }
-}
-
 /// Waits (through Health/Watch) for `status` of the LiveProcessing service.
 async fn health_until(server: &Server, status: ServingStatus, secs: u64) {
     let mut health = HealthClient::new(server.channel().await);
@@ -96,23 +85,6 @@ async fn health_until(server: &Server, status: ServingStatus, secs: u64) {
     .await;
 }
 
-async fn recordings(server: &Server, key: &str) -> Vec<pb::Recording> {
-    server
-        .live()
-        .await
-        .list_recordings(authed(
-            pb::ListRecordingsRequest {
-                stream_id: "cam".into(),
-                ..Default::default()
-            },
-            key,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .recordings
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_degrades_and_recovers_without_a_restart() {
     let Some(disk) = Tmpfs::mount(24) else { return };
@@ -121,7 +93,7 @@ async fn a_full_disk_degrades_and_recovers_without_a_restart() {
     let server = Server::start_in_with_flags(&data, &["--min-free-disk-mb", "0"]);
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
-    let stream = create_stream(&server, key, "cam", Some(recording(5)))
+    let stream = create_stream(&server, key, "cam", Some(recording_options(5)))
         .await
         .unwrap();
     let mut watch = Watcher::start(&server, key, "cam").await;
@@ -130,21 +102,15 @@ async fn a_full_disk_degrades_and_recovers_without_a_restart() {
     let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts());
     // A recording is being written when the disk fills up.
     within(20, "a recording to start", async {
-        while recordings(&server, key).await.is_empty() {
+        while list_recordings(&server, key, "cam").await.is_empty() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
     .await;
     let filler = fill(&disk.path);
-    let stopped = within(30, "the recording to stop", async {
-        loop {
-            let event = watch.next().await;
-            if event.kind() == pb::stream_event::Kind::FeatureError {
-                return event;
-            }
-        }
-    })
-    .await;
+    let stopped = watch
+        .until_kind(pb::stream_event::Kind::FeatureError, 30)
+        .await;
     assert!(stopped.message.starts_with("recording"), "{stopped:?}");
     health_until(&server, ServingStatus::NotServing, 15).await;
     // Registry writes that need room fail with a code that says so (small
@@ -175,7 +141,7 @@ async fn a_full_disk_degrades_and_recovers_without_a_restart() {
         .expect("the registry writes again");
     let listed = within(30, "the catalogue to settle", async {
         loop {
-            let listed = recordings(&server, key).await;
+            let listed = list_recordings(&server, key, "cam").await;
             if listed
                 .iter()
                 .all(|r| r.state() != pb::RecordingState::Recording)
@@ -212,24 +178,18 @@ async fn new_recordings_stop_at_the_free_space_floor() {
     let server = Server::start_in_with_flags(&data, &["--min-free-disk-mb", "20"]);
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
-    let stream = create_stream(&server, key, "cam", Some(recording(5)))
+    let stream = create_stream(&server, key, "cam", Some(recording_options(5)))
         .await
         .unwrap();
     let mut watch = Watcher::start(&server, key, "cam").await;
     std::fs::write(disk.path.join("filler"), vec![0u8; 6 << 20]).unwrap();
     let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts());
-    let refused = within(30, "the recording to be refused", async {
-        loop {
-            let event = watch.next().await;
-            if event.kind() == pb::stream_event::Kind::FeatureError {
-                return event;
-            }
-        }
-    })
-    .await;
+    let refused = watch
+        .until_kind(pb::stream_event::Kind::FeatureError, 30)
+        .await;
     assert!(refused.message.contains("floor"), "{refused:?}");
     assert!(within(40, "ffmpeg", wait_child(ffmpeg)).await.success());
-    assert!(recordings(&server, key).await.is_empty());
+    assert!(list_recordings(&server, key, "cam").await.is_empty());
     // The registry was never starved.
     create_stream(&server, key, "other", None).await.unwrap();
 }

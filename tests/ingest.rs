@@ -170,17 +170,8 @@ async fn an_audio_only_stream_is_told_recording_and_replay_need_video() {
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
     let processing = pb::ProcessingOptions {
-        recording: Some(pb::RecordingOptions {
-            enabled: true,
-            duration_seconds: 0,
-            entire_stream: true,
-        }),
-        replay: Some(pb::ReplayOptions {
-            enabled: true,
-            duration_seconds: 60,
-            entire_stream: false,
-        }),
-        ..Default::default()
+        replay: replay_options(60).replay,
+        ..recording_options(0)
     };
     let stream = create_stream(&server, key, "radio", Some(processing))
         .await
@@ -188,15 +179,12 @@ async fn an_audio_only_stream_is_told_recording_and_replay_need_video() {
     let mut watch = Watcher::start(&server, key, "radio").await;
     let ffmpeg = srt_publish(&server.srt_url(&stream), audio_only_ts());
     let mut told = vec![];
-    within(30, "both features to say they need video", async {
-        while told.len() < 2 {
-            let event = watch.next().await;
-            if event.kind() == pb::stream_event::Kind::FeatureError {
-                told.push(event.message);
-            }
-        }
-    })
-    .await;
+    for _ in 0..2 {
+        let event = watch
+            .until_kind(pb::stream_event::Kind::FeatureError, 30)
+            .await;
+        told.push(event.message);
+    }
     told.sort();
     assert!(told[0].starts_with("recording needs video"), "{told:?}");
     assert!(told[1].starts_with("replay needs video"), "{told:?}");
@@ -212,17 +200,8 @@ async fn a_file_pushed_at_once_is_paced_and_nothing_is_skipped() {
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
     let processing = pb::ProcessingOptions {
-        replay: Some(pb::ReplayOptions {
-            enabled: true,
-            duration_seconds: 60,
-            entire_stream: false,
-        }),
-        recording: Some(pb::RecordingOptions {
-            enabled: true,
-            duration_seconds: 0,
-            entire_stream: true,
-        }),
-        ..Default::default()
+        replay: replay_options(60).replay,
+        ..recording_options(0)
     };
     let stream = create_stream(&server, key, "cam", Some(processing))
         .await
@@ -255,15 +234,7 @@ async fn an_srt_caller_far_ahead_of_real_time_is_refused() {
     let server = Server::start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
-    let processing = pb::ProcessingOptions {
-        recording: Some(pb::RecordingOptions {
-            enabled: true,
-            duration_seconds: 1,
-            entire_stream: false,
-        }),
-        ..Default::default()
-    };
-    let stream = create_stream(&server, key, "cam", Some(processing))
+    let stream = create_stream(&server, key, "cam", Some(recording_options(1)))
         .await
         .unwrap();
     let mut watch = Watcher::start(&server, key, "cam").await;
@@ -272,20 +243,7 @@ async fn an_srt_caller_far_ahead_of_real_time_is_refused() {
     assert!(error.message.contains("faster than real time"), "{error:?}");
     let _ = within(30, "ffmpeg", wait_child(ffmpeg)).await;
     // Never a pile of tiny files.
-    let recordings = server
-        .live()
-        .await
-        .list_recordings(authed(
-            pb::ListRecordingsRequest {
-                stream_id: "cam".into(),
-                ..Default::default()
-            },
-            key,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .recordings;
+    let recordings = list_recordings(&server, key, "cam").await;
     assert!(recordings.len() <= 12, "{} recordings", recordings.len());
 }
 

@@ -91,18 +91,7 @@ async fn another_organizations_media_is_not_found() {
         .into_inner();
     let recording = within(30, "a's recording", async {
         loop {
-            let listed = live
-                .list_recordings(authed(
-                    pb::ListRecordingsRequest {
-                        stream_id: "cam".into(),
-                        ..Default::default()
-                    },
-                    &a.api_key,
-                ))
-                .await
-                .unwrap()
-                .into_inner()
-                .recordings;
+            let listed = list_recordings(&server, &a.api_key, "cam").await;
             if let Some(r) = listed
                 .into_iter()
                 .find(|r| r.state() == pb::RecordingState::Complete)

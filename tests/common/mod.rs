@@ -495,12 +495,68 @@ impl Watcher {
         .await
     }
 
+    /// Waits (up to `secs`) for an event of `kind`; returns it.
+    pub async fn until_kind(&mut self, kind: pb::stream_event::Kind, secs: u64) -> pb::StreamEvent {
+        let what = format!("a {kind:?} event");
+        within(secs, &what, async {
+            loop {
+                let event = self.next().await;
+                if event.kind() == kind {
+                    return event;
+                }
+            }
+        })
+        .await
+    }
+
     pub fn states(&self) -> Vec<pb::StreamState> {
         self.seen
             .iter()
             .map(|e| pb::StreamState::try_from(e.state).unwrap())
             .collect()
     }
+}
+
+/// Recording in segments of `seconds` (0: one file per session).
+pub fn recording_options(seconds: u32) -> pb::ProcessingOptions {
+    pb::ProcessingOptions {
+        recording: Some(pb::RecordingOptions {
+            enabled: true,
+            duration_seconds: seconds,
+            entire_stream: seconds == 0,
+        }),
+        ..Default::default()
+    }
+}
+
+/// A replay buffer of `seconds` (0: the entire stream).
+pub fn replay_options(seconds: u32) -> pb::ProcessingOptions {
+    pb::ProcessingOptions {
+        replay: Some(pb::ReplayOptions {
+            enabled: true,
+            duration_seconds: seconds,
+            entire_stream: seconds == 0,
+        }),
+        ..Default::default()
+    }
+}
+
+/// The recording catalogue of a stream (first page).
+pub async fn list_recordings(server: &Server, key: &str, stream_id: &str) -> Vec<pb::Recording> {
+    server
+        .live()
+        .await
+        .list_recordings(authed(
+            pb::ListRecordingsRequest {
+                stream_id: stream_id.into(),
+                ..Default::default()
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .recordings
 }
 
 /// Creates a stream with the given processing (org key).
