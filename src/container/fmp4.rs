@@ -72,13 +72,51 @@ pub struct Fmp4Writer<W: Write + Seek> {
     video: Vec<AccessUnit>,
     audio: Vec<AccessUnit>,
     sequence: u32,
-    /// Where the duration field of `mehd` is in the file.
-    mehd_at: u64,
+    /// Where the duration field of `mehd` is in the file, if it has one.
+    mehd_at: Option<u64>,
     /// Where the next fragment goes.
     position: u64,
     /// Duration of the last video sample written, 90 kHz ticks (for the
     /// very last sample, whose successor never comes).
     last_video_ticks: u64,
+    /// Video gathered before a fragment is written; `None`: one fragment
+    /// at the end.
+    fragment: Option<Duration>,
+}
+
+/// How a file's fragments are cut and timed.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    /// Time zero of the file; `None`: the first unit's decode time.
+    pub time_base: Option<Duration>,
+    /// Video per fragment; `None`: all of it in one fragment.
+    pub fragment: Option<Duration>,
+    /// The first fragment's sequence number.
+    pub first_sequence: u32,
+    /// Whether the file says its duration (`mehd`, written at the end). A
+    /// live stream's segments leave it out.
+    pub duration: bool,
+}
+
+impl Layout {
+    /// A recording: time from zero, a fragment per [`FRAGMENT`].
+    pub const RECORDING: Layout = Layout {
+        time_base: None,
+        fragment: Some(FRAGMENT),
+        first_sequence: 1,
+        duration: true,
+    };
+
+    /// One segment of a live stream: the stream's own timeline, one
+    /// fragment numbered `sequence`, no duration.
+    pub fn segment(sequence: u32) -> Layout {
+        Layout {
+            time_base: Some(Duration::ZERO),
+            fragment: None,
+            first_sequence: sequence,
+            duration: false,
+        }
+    }
 }
 
 impl<W: Write + Seek> Fmp4Writer<W> {
@@ -86,13 +124,23 @@ impl<W: Write + Seek> Fmp4Writer<W> {
     /// and PPS; pushed like every other unit); `audio` is a unit of the
     /// audio track to come, if any.
     pub fn create(
-        mut out: W,
+        out: W,
         keyframe: &AccessUnit,
         audio: Option<&AccessUnit>,
     ) -> Result<Self, String> {
+        Self::with_layout(out, keyframe, audio, Layout::RECORDING)
+    }
+
+    /// [`Self::create`] with the fragments cut and timed as `layout` says.
+    pub fn with_layout(
+        mut out: W,
+        keyframe: &AccessUnit,
+        audio: Option<&AccessUnit>,
+        layout: Layout,
+    ) -> Result<Self, String> {
         let video_config = VideoConfig::from_keyframe(keyframe)?;
         let audio_config = audio.map(AudioConfig::from_unit).transpose()?;
-        let (init, mehd_at) = init_segment(&video_config, audio_config.as_ref());
+        let (init, mehd_at) = init_segment(&video_config, audio_config.as_ref(), layout.duration);
         out.write_all(&init)
             .map_err(|e| format!("writing the init segment: {e}"))?;
         let start_pts = keyframe.pts.unwrap_or_default();
@@ -100,15 +148,18 @@ impl<W: Write + Seek> Fmp4Writer<W> {
             out,
             has_audio: audio_config.is_some(),
             audio_rate: audio_config.map_or(48_000, |a| a.rate),
-            base: keyframe.decode_time().unwrap_or_default(),
+            base: layout
+                .time_base
+                .unwrap_or_else(|| keyframe.decode_time().unwrap_or_default()),
             start_pts,
             end_pts: start_pts,
             video: Vec::new(),
             audio: Vec::new(),
-            sequence: 0,
-            mehd_at: mehd_at as u64,
+            sequence: layout.first_sequence.saturating_sub(1),
+            mehd_at: mehd_at.map(|at| at as u64),
             position: init.len() as u64,
             last_video_ticks: 3000,
+            fragment: layout.fragment,
         })
     }
 
@@ -134,7 +185,11 @@ impl<W: Write + Seek> Fmp4Writer<W> {
         }
         if unit.codec.is_video() {
             let first = self.video.first().and_then(AccessUnit::decode_time);
-            if first.is_some_and(|first| time.saturating_sub(first) >= FRAGMENT) {
+            let full = |first: Duration| {
+                self.fragment
+                    .is_some_and(|fragment| time.saturating_sub(first) >= fragment)
+            };
+            if first.is_some_and(full) {
                 self.write_fragment(Some(time))?;
             }
             let pts = unit.pts.unwrap_or(time);
@@ -149,10 +204,12 @@ impl<W: Write + Seek> Fmp4Writer<W> {
     /// Writes what is gathered and the duration; returns the output.
     pub fn finish(mut self) -> std::io::Result<W> {
         self.write_fragment(None)?;
-        let duration = ticks(self.end_pts.saturating_sub(self.start_pts), MOVIE_TIMESCALE);
-        self.out.seek(SeekFrom::Start(self.mehd_at))?;
-        self.out.write_all(&duration.to_be_bytes())?;
-        self.out.seek(SeekFrom::Start(self.position))?;
+        if let Some(mehd_at) = self.mehd_at {
+            let duration = ticks(self.end_pts.saturating_sub(self.start_pts), MOVIE_TIMESCALE);
+            self.out.seek(SeekFrom::Start(mehd_at))?;
+            self.out.write_all(&duration.to_be_bytes())?;
+            self.out.seek(SeekFrom::Start(self.position))?;
+        }
         self.out.flush()?;
         Ok(self.out)
     }
@@ -232,11 +289,15 @@ struct VideoSample {
     composition_offset: u32,
 }
 
-/// `ftyp` and `moov`; and where the duration field of `mehd` is.
-fn init_segment(video: &VideoConfig, audio: Option<&AudioConfig>) -> (Vec<u8>, usize) {
+/// `ftyp` and `moov`; and where the duration field of `mehd` is, with one.
+fn init_segment(
+    video: &VideoConfig,
+    audio: Option<&AudioConfig>,
+    with_mehd: bool,
+) -> (Vec<u8>, Option<usize>) {
     let mut b = Boxes::default();
     ftyp(&mut b, b"iso6", &[b"isom", b"iso6", b"avc1", b"mp41"]);
-    let mut mehd_at = 0;
+    let mut mehd_at = None;
     b.bx(b"moov", |b| {
         mvhd(b, MOVIE_TIMESCALE, 0, if audio.is_some() { 3 } else { 2 });
         b.bx(b"trak", |b| {
@@ -264,10 +325,12 @@ fn init_segment(video: &VideoConfig, audio: Option<&AudioConfig>) -> (Vec<u8>, u
             });
         }
         b.bx(b"mvex", |b| {
-            b.full(b"mehd", 1, 0, |b| {
-                mehd_at = b.len();
-                b.u64(0);
-            });
+            if with_mehd {
+                b.full(b"mehd", 1, 0, |b| {
+                    mehd_at = Some(b.len());
+                    b.u64(0);
+                });
+            }
             let tracks: &[(u32, u32)] = if audio.is_some() {
                 &[(VIDEO_TRACK, 0), (AUDIO_TRACK, AAC_FRAME_SAMPLES)]
             } else {

@@ -1,8 +1,8 @@
 //! A GOP as a replay segment, made once per GOP on first request and
 //! shared by every subscriber: MPEG-TS (written directly by
 //! [`super::ts_mux`]; `mpegtsmux` for AAC that is not ADTS), or fragmented MP4
-//! (`mp4mux` with one fragment per GOP, split into the init segment and
-//! the fragment). Timestamps are kept as they were received, so
+//! split into the init segment and the GOP's fragment (written directly by
+//! [`crate::container::fmp4`] for H.264; `mp4mux` for H.265). Timestamps are kept as they were received, so
 //! consecutive segments concatenate into one continuous, playable stream.
 
 use std::time::Duration;
@@ -15,6 +15,7 @@ use gstreamer_app as gst_app;
 use super::buffer::Gop;
 use super::fmp4_boxes;
 use super::ts_mux;
+use crate::container::fmp4::{self, Fmp4Writer, Layout};
 use crate::pipeline::gst_util::element;
 use crate::pipeline::{earliest_decode_time, AccessUnit};
 use crate::processing::gst_job::{self, JobResult};
@@ -31,13 +32,44 @@ pub fn fmp4(gop: &Gop) -> JobResult<(Bytes, Bytes)> {
 }
 
 fn fmp4_parts(gop: &Gop) -> JobResult<(Bytes, Bytes)> {
+    let units = gop.units().map_err(|e| format!("reading replay: {e}"))?;
+    let video = units.iter().find(|u| u.codec.is_video());
+    let audio = units.iter().find(|u| !u.codec.is_video());
+    if let Some(video) = video.filter(|v| fmp4::supported(v, audio)) {
+        return direct_fmp4(&units, video, audio, gop.sequence as u32);
+    }
+    muxed_fmp4(gop, &units)
+}
+
+/// H.264 (+ AAC): written directly, on the stream's timeline.
+fn direct_fmp4(
+    units: &[AccessUnit],
+    video: &AccessUnit,
+    audio: Option<&AccessUnit>,
+    sequence: u32,
+) -> JobResult<(Bytes, Bytes)> {
+    let out = std::io::Cursor::new(Vec::new());
+    let mut writer = Fmp4Writer::with_layout(out, video, audio, Layout::segment(sequence))?;
+    for unit in units {
+        writer
+            .push(unit)
+            .map_err(|e| format!("writing fMP4: {e}"))?;
+    }
+    let file = writer
+        .finish()
+        .map_err(|e| format!("writing fMP4: {e}"))?
+        .into_inner();
+    split_init(&Bytes::from(file))
+}
+
+/// Other codecs (H.265): `mp4mux`, retimed onto the stream's timeline.
+fn muxed_fmp4(gop: &Gop, units: &[AccessUnit]) -> JobResult<(Bytes, Bytes)> {
     let muxer = gst::ElementFactory::make("mp4mux")
         .property("fragment-duration", 3_600_000u32)
         .property("streamable", true)
         .build()
         .map_err(|_| "mp4mux is missing".to_string())?;
-    let units = gop.units().map_err(|e| format!("reading replay: {e}"))?;
-    let file = mux_with(&units, muxer, true)?;
+    let file = mux_with(units, muxer, true)?;
     let (init, fragment) = split_init(&file)?;
     // The muxer started this GOP's decode times at zero: put them back on
     // the stream's timeline so that fragments follow one another.
