@@ -350,3 +350,45 @@ async fn recording_follows_option_changes_on_a_live_stream() {
     let stream = get_stream(&server, key, "cam").await.unwrap();
     assert_eq!(stream.state(), StreamState::Live, "never re-ingested");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolution_change_starts_a_new_file_that_plays() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let stream = create_stream(&server, key, "cam", Some(recording(0)))
+        .await
+        .unwrap();
+    // 4 s at 640x360, then 4 s at 320x180 on the same timeline: what an
+    // encoder sends when its output size is changed live.
+    let dir = tempfile::tempdir().unwrap();
+    let mut media = ts_part(dir.path(), "a.ts", "640x360", 4, 1);
+    media.extend(ts_part(dir.path(), "b.ts", "320x180", 4, 5));
+    let push = Push::open(&server, &stream, None).await;
+    assert!(push.send(&media).await);
+    push.finish().await.unwrap();
+    let recordings = catalogue_until(&server, key, "cam", |r| {
+        r.len() == 2 && r.iter().all(|r| r.state() == pb::RecordingState::Complete)
+    })
+    .await;
+    for (recording, size) in recordings.iter().zip([(640, 360), (320, 180)]) {
+        let data = download(&server, key, &recording.id, 0).await;
+        let probe = ffprobe(&data);
+        let video = probe["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["codec_type"] == "video")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (video["width"].as_u64(), video["height"].as_u64()),
+            (Some(size.0), Some(size.1))
+        );
+        probe_av(&data, "part.mp4").assert_audio_and_video(
+            &format!("recording at {}x{}", size.0, size.1),
+            secs(&recording.duration),
+            1.0,
+        );
+    }
+}

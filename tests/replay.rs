@@ -225,6 +225,32 @@ async fn subscribers_rewind_by_seconds_and_by_wall_clock() {
     assert!(within(40, "ffmpeg", wait_child(ffmpeg)).await.success());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fmp4_subscribers_get_a_new_init_segment_when_the_format_changes() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let stream = create_stream(&server, key, "cam", Some(replay(60)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut media = ts_part(dir.path(), "a.ts", "640x360", 3, 1);
+    media.extend(ts_part(dir.path(), "b.ts", "320x180", 3, 4));
+    let push = Push::open(&server, &stream, None).await;
+    assert!(push.send(&media).await);
+    push.finish().await.unwrap();
+    let mut sub = subscribe_as(&server, key, Start::Earliest(true), pb::SegmentFormat::Fmp4).await;
+    let mut inits = vec![];
+    for i in 0..6 {
+        let seg = next(&mut sub).await;
+        if &seg.data[4..8] == b"ftyp" {
+            inits.push(i);
+        }
+    }
+    // One init at the start, one where 640x360 becomes 320x180.
+    assert_eq!(inits, [0, 3], "init segments at GOPs {inits:?}");
+}
+
 /// The replay window of "cam" as `GetStream` reports it.
 async fn held_window(server: &Server, key: &str) -> pb::ReplayWindow {
     get_stream(server, key, "cam")

@@ -95,8 +95,9 @@ pub fn subscribe(
     let (tx, rx) = mpsc::channel(SEGMENT_BUFFER);
     tokio::spawn(async move {
         let mut newest = live.replay.subscribe();
-        // FMP4: the init segment goes first, in the first segment's data.
-        let mut init_sent = false;
+        // FMP4: the init segment goes first, in the first segment's data,
+        // and again whenever the media's format changes.
+        let mut last_init: Option<bytes::Bytes> = None;
         loop {
             let Some((gop, skipped)) = cursor.advance(&live.replay) else {
                 // At the live edge of a session that has ended: all sent.
@@ -115,22 +116,26 @@ pub fn subscribe(
                 continue;
             };
             let job_gop = Arc::clone(&gop);
-            let with_init = !init_sent;
+            let sent_init = last_init.clone();
             let made = engine.run_job(JobLane::Bulk, move || match format {
                 pb::SegmentFormat::Fmp4 => segment::fmp4(&job_gop).map(|(init, fragment)| {
-                    if with_init {
-                        let mut both = Vec::with_capacity(init.len() + fragment.len());
-                        both.extend_from_slice(&init);
-                        both.extend_from_slice(&fragment);
-                        bytes::Bytes::from(both)
-                    } else {
-                        fragment
+                    if sent_init.as_ref() == Some(&init) {
+                        return (None, fragment);
                     }
+                    let mut both = Vec::with_capacity(init.len() + fragment.len());
+                    both.extend_from_slice(&init);
+                    both.extend_from_slice(&fragment);
+                    (Some(init), bytes::Bytes::from(both))
                 }),
-                _ => segment::mpeg_ts(&job_gop),
+                _ => segment::mpeg_ts(&job_gop).map(|ts| (None, ts)),
             });
-            init_sent = true;
-            let data = match made.await {
+            let made = made.await.map(|(init, data)| {
+                if init.is_some() {
+                    last_init = init;
+                }
+                data
+            });
+            let data = match made {
                 Ok(data) => data,
                 Err(e) => {
                     let _ = tx.send(Err(e.into())).await;

@@ -94,6 +94,10 @@ impl RecordingStore {
 struct Open {
     writer: SegmentWriter,
     record: RecordingRecord,
+    /// The video caps the file was started with: a keyframe with other
+    /// caps (new resolution, codec or profile) starts a new file, whose
+    /// header describes it.
+    video_caps: Option<gstreamer::Caps>,
 }
 
 pub struct Recorder {
@@ -195,7 +199,11 @@ impl Recorder {
                 tracing::warn!(stream = %self.stream.stream_ref, error = %e, "recording write failed");
             }
         }
-        self.open = Some(Open { writer, record });
+        self.open = Some(Open {
+            writer,
+            record,
+            video_caps: keyframe.caps.clone(),
+        });
         self.retry_at = None;
     }
 
@@ -243,7 +251,9 @@ impl Recorder {
     }
 
     fn close(&self, open: Open, last_time_ms: i64) {
-        let Open { writer, mut record } = open;
+        let Open {
+            writer, mut record, ..
+        } = open;
         let store = Arc::clone(&self.store);
         let stream = Arc::clone(&self.stream);
         record.duration_ns = writer
@@ -319,7 +329,11 @@ impl Feature for Recorder {
         let segment_length = self.segment_length();
         if let Some(open) = &mut self.open {
             let due = segment_length.is_some_and(|len| pts >= open.writer.start_pts() + len);
-            if keyframe && (due || self.split) {
+            let changed = keyframe && unit.caps != open.video_caps;
+            if changed {
+                tracing::info!(stream = %self.stream.stream_ref, caps = ?unit.caps, "video format changed: new recording file");
+            }
+            if keyframe && (due || self.split || changed) {
                 self.split = false;
                 self.cut(&unit);
                 return;

@@ -322,6 +322,41 @@ pub fn test_hevc_ts() -> &'static Path {
     })
 }
 
+/// `seconds` of H.264 + AAC at `size`, timestamps from `offset` s.
+pub fn ts_part(
+    dir: &std::path::Path,
+    name: &str,
+    size: &str,
+    seconds: u32,
+    offset: u32,
+) -> Vec<u8> {
+    let path = dir.join(name);
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=30"),
+        ])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args([
+            "-t",
+            &seconds.to_string(),
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac"])
+        .args(["-output_ts_offset", &offset.to_string(), "-f", "mpegts"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read(path).unwrap()
+}
+
 /// 10 s of AAC audio alone (no video track).
 pub fn audio_only_ts() -> &'static Path {
     static FILE: OnceLock<PathBuf> = OnceLock::new();
