@@ -499,3 +499,129 @@ async fn get_stats(server: &Server, key: &str, id: &str) -> pb::IngestStats {
         .ingest_stats
         .expect("ingest stats after a session")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracks_added_mid_stream_are_followed() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let stream = create_stream(&server, key, "cam", None).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // 3 s of video alone, then video and audio (a microphone comes on).
+    let video_only = dir.path().join("v.ts");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=30",
+            "-t",
+            "3",
+        ])
+        .args([
+            "-g", "30", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "veryfast",
+        ])
+        .args(["-output_ts_offset", "1", "-f", "mpegts"])
+        .arg(&video_only)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut media = std::fs::read(&video_only).unwrap();
+    media.extend(ts_part(dir.path(), "av.ts", "320x180", 3, 4));
+    let push = Push::open(&server, &stream, None).await;
+    assert!(push.send(&media).await);
+    push.finish().await.unwrap();
+    let stats = get_stats(&server, key, "cam").await;
+    assert_eq!(stats.video_frames, 180, "{stats:?}");
+    assert!(stats.audio_frames >= 130, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_codec_switch_and_audio_removed_are_followed_and_recorded() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let stream = create_stream(&server, key, "cam", Some(recording_options(0)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let part = |name: &str, offset: u32, args: &[&str]| {
+        let path = dir.path().join(name);
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y"])
+            .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-t", "3", "-g", "30", "-pix_fmt", "yuv420p"])
+            .args(args)
+            .args(["-x265-params", "log-level=error"])
+            .args(["-output_ts_offset", &offset.to_string(), "-f", "mpegts"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::read(path).unwrap()
+    };
+    // H.264 + AAC, then H.265 + AAC, then H.264 without audio.
+    let mut media = part(
+        "a.ts",
+        1,
+        &["-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac"],
+    );
+    media.extend(part(
+        "b.ts",
+        4,
+        &["-c:v", "libx265", "-preset", "ultrafast", "-c:a", "aac"],
+    ));
+    media.extend(part(
+        "c.ts",
+        7,
+        &["-c:v", "libx264", "-preset", "veryfast", "-an"],
+    ));
+    let push = Push::open(&server, &stream, None).await;
+    assert!(push.send(&media).await);
+    push.finish().await.unwrap();
+    let stats = get_stats(&server, key, "cam").await;
+    assert_eq!(stats.video_frames, 270, "{stats:?}");
+    assert_eq!(stats.video_codec, "H264", "{stats:?}");
+
+    // A file per format, each playing as what it holds.
+    let recordings = within(30, "three recordings", async {
+        loop {
+            let listed = list_recordings(&server, key, "cam").await;
+            if listed.len() == 3
+                && listed
+                    .iter()
+                    .all(|r| r.state() == pb::RecordingState::Complete)
+            {
+                return listed;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    for (recording, codec) in recordings.iter().zip(["h264", "hevc", "h264"]) {
+        let data = collect_chunks(
+            server
+                .live()
+                .await
+                .download_recording(authed(
+                    pb::DownloadRecordingRequest {
+                        recording_id: recording.id.clone(),
+                        offset: 0,
+                    },
+                    key,
+                ))
+                .await
+                .unwrap()
+                .into_inner(),
+            0,
+        )
+        .await;
+        let probe = probe_av(&data, "part.mp4");
+        let video = probe.video.as_ref().expect("video");
+        assert_eq!(video.codec, codec, "{probe:?}");
+        assert!((85..=92).contains(&video.packets), "{probe:?}");
+        assert!(probe.decode_errors().trim().is_empty(), "{probe:?}");
+    }
+}

@@ -2,11 +2,10 @@
 //!
 //! ```text
 //! source stage (appsrc ! tsdemux | urisourcebin ! parsebin | test pattern)
-//!   └─ per track: parser ! capsfilter ! tee ! tap (appsink → AccessUnit broadcast)
+//!   └─ per track: parser ! capsfilter ! tap (appsink → AccessUnit broadcast)
 //! ```
 //!
-//! Every feature takes the access units from the broadcast, in process:
-//! the tee feeds only the tap.
+//! Every feature takes the access units from the broadcast, in process.
 //!
 //! The pipeline lives as long as one publisher session. Its bus is watched
 //! by a task of its own: an error becomes the stream's ERROR state and a log
@@ -95,22 +94,29 @@ impl StreamPipeline {
             units: units.clone(),
             live_message,
             paced: source.needs_pacing(),
-            has_video: AtomicBool::new(false),
-            has_audio: AtomicBool::new(false),
+            attached: Default::default(),
             went_live: AtomicBool::new(false),
             timeline: TimelineGuard::new(stream.stream_ref.to_string()),
         });
 
         for element in &stage.dynamic {
-            let ctx = Arc::clone(&ctx);
+            let added = Arc::clone(&ctx);
             let pipeline_weak = pipeline.downgrade();
             element.connect_pad_added(move |_, pad| {
                 let Some(pipeline) = pipeline_weak.upgrade() else {
                     return;
                 };
-                if let Err(e) = tracks::attach_pad(&pipeline, pad, &ctx) {
-                    tracing::error!(stream = %ctx.stream.stream_ref, error = %e, "cannot attach track");
+                if let Err(e) = tracks::attach_pad(&pipeline, pad, &added) {
+                    tracing::error!(stream = %added.stream.stream_ref, error = %e, "cannot attach track");
                 }
+            });
+            let complete = Arc::clone(&ctx);
+            element.connect_no_more_pads(move |_| {
+                complete
+                    .attached
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .programme_complete();
             });
         }
         for pad in &stage.static_pads {

@@ -1,14 +1,16 @@
 //! Attaches each elementary stream that the source stage exposes to the
-//! rest of the pipeline: `parser ! capsfilter ! tee`, with a tap on the tee
-//! (an `appsink`) that turns access units into [`AccessUnit`]s for the
-//! in-process features and marks the stream LIVE on its first frame.
+//! rest of the pipeline: `parser ! capsfilter ! tap`, the tap (an
+//! `appsink`) turning access units into [`AccessUnit`]s for the in-process
+//! features and marking the stream LIVE on its first frame. When the
+//! source announces a new programme (tracks added or removed, a codec
+//! switch), its tracks replace the old ones.
 //! Audio that is off the video's timeline is held back there
 //! ([`super::timeline`]), so no feature ever sees it.
 //! Every feature takes its units from that one tap, so the stream is
 //! demuxed and parsed exactly once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gstreamer as gst;
@@ -30,52 +32,98 @@ pub(crate) struct TrackContext {
     pub live_message: String,
     /// Sinks synchronize to the clock (paced sources).
     pub paced: bool,
-    pub has_video: AtomicBool,
-    pub has_audio: AtomicBool,
+    /// The tracks attached: one per kind, from the newest programme.
+    pub attached: Mutex<Attached>,
     pub went_live: AtomicBool,
     /// Keeps audio on the video's timeline.
     pub timeline: TimelineGuard,
 }
 
-/// Links a new source pad: a supported codec gets a parse chain and a tee,
-/// anything else (or a second track of a kind) is sent to a `fakesink` so
-/// it never blocks the demuxer.
+/// The tracks attached so far.
+#[derive(Default)]
+pub(crate) struct Attached {
+    /// Programmes the source has finished announcing (`no-more-pads`): a
+    /// pad that comes later belongs to a new programme, which replaces
+    /// the tracks of the old one (an encoder that adds audio, or switches
+    /// codec, sends a new programme).
+    programme: u64,
+    video: Option<Track>,
+    audio: Option<Track>,
+    /// Chains built, for unique element names.
+    chains: u32,
+}
+
+impl Attached {
+    /// The source has announced all the pads of its current programme.
+    pub fn programme_complete(&mut self) {
+        self.programme += 1;
+    }
+}
+
+/// One attached track: the source's pad, and the programme it came with.
+struct Track {
+    programme: u64,
+    pad: gst::Pad,
+}
+
+/// Links a new source pad: a supported codec gets `parser ! capsfilter !
+/// tap`, replacing the track of its kind if that came with an older
+/// programme; a second track of a kind in the same programme, or an
+/// unsupported codec, goes to a `fakesink` so it never blocks the demuxer
+/// (an unsupported audio or video codec is reported as a FEATURE_ERROR).
 pub(crate) fn attach_pad(
     pipeline: &gst::Pipeline,
     pad: &gst::Pad,
     ctx: &Arc<TrackContext>,
 ) -> Result<(), String> {
     let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-    let codec = Codec::from_caps(&caps);
-    let first_of_kind = match codec {
-        Some(c) if c.is_video() => !ctx.has_video.swap(true, Ordering::SeqCst),
-        Some(_) => !ctx.has_audio.swap(true, Ordering::SeqCst),
-        None => false,
-    };
-    let Some(codec) = codec.filter(|_| first_of_kind) else {
-        tracing::warn!(stream = %ctx.stream.stream_ref, pad = %pad.name(), caps = %caps, "ignoring unsupported or extra track");
+    let Some(codec) = Codec::from_caps(&caps) else {
+        let name = caps
+            .structure(0)
+            .map(|s| s.name().to_string())
+            .unwrap_or_default();
+        tracing::warn!(stream = %ctx.stream.stream_ref, pad = %pad.name(), caps = %caps, "ignoring a track of an unsupported codec");
+        if name.starts_with("video/") || name.starts_with("audio/") {
+            ctx.stream.report_feature_error(format!(
+                "unsupported codec {name} ignored (video must be H.264 or H.265, audio AAC)"
+            ));
+        }
         return discard(pipeline, pad);
     };
+    let mut attached = ctx.attached.lock().unwrap_or_else(|e| e.into_inner());
+    let programme = attached.programme;
+    attached.chains += 1;
+    let chain = attached.chains;
+    let slot = if codec.is_video() {
+        &mut attached.video
+    } else {
+        &mut attached.audio
+    };
+    if let Some(old) = slot.as_ref() {
+        if old.programme == programme {
+            tracing::warn!(stream = %ctx.stream.stream_ref, pad = %pad.name(), caps = %caps, "ignoring an extra track");
+            return discard(pipeline, pad);
+        }
+        // A new programme: the old track stays linked until its pad ends
+        // (the demuxer pushes the old programme's last frames, then EOS,
+        // before the new programme's first ones), then is idle.
+        tracing::info!(stream = %ctx.stream.stream_ref, ?codec, old_pad = %old.pad.name(), "new programme: track replaced");
+    }
 
     let track = codec.track_name();
     let (parser_factory, out_caps) = codec.parser();
-    let parser = named_element(parser_factory, &format!("{track}_parse"))?;
+    let parser = named_element(parser_factory, &format!("{track}_parse_{chain}"))?;
     if codec.is_video() {
         parser.set_property("config-interval", -1i32);
     }
-    let filter = named_element("capsfilter", &format!("{track}_caps"))?;
+    let filter = named_element("capsfilter", &format!("{track}_caps_{chain}"))?;
     if let Some(c) = out_caps {
         let c: gst::Caps = c.parse().map_err(|_| format!("bad caps {c}"))?;
         filter.set_property("caps", &c);
     }
-    let tee = gst::ElementFactory::make("tee")
-        .name(format!("{track}_tee"))
-        .property("allow-not-linked", true)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let tap = tap_sink(codec, track, ctx);
+    let tap = tap_sink(codec, &format!("{track}_tap_{chain}"), ctx);
 
-    let elements = [&parser, &filter, &tee, tap.upcast_ref()];
+    let elements = [&parser, &filter, tap.upcast_ref()];
     pipeline.add_many(elements).map_err(|e| e.to_string())?;
     gst::Element::link_many(elements).map_err(|e| e.to_string())?;
     for e in elements {
@@ -84,6 +132,10 @@ pub(crate) fn attach_pad(
     let sink = parser.static_pad("sink").ok_or("parser without sink pad")?;
     pad.link(&sink)
         .map_err(|e| format!("linking {track}: {e:?}"))?;
+    *slot = Some(Track {
+        programme,
+        pad: pad.clone(),
+    });
     tracing::info!(stream = %ctx.stream.stream_ref, ?codec, "track attached");
     Ok(())
 }
@@ -114,9 +166,9 @@ fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), String> {
 
 /// The tap: hands every access unit to in-process consumers as shared
 /// bytes, and reports the stream LIVE on the first one.
-fn tap_sink(codec: Codec, track: &str, ctx: &Arc<TrackContext>) -> gst_app::AppSink {
+fn tap_sink(codec: Codec, name: &str, ctx: &Arc<TrackContext>) -> gst_app::AppSink {
     let sink = gst_app::AppSink::builder()
-        .name(format!("{track}_tap"))
+        .name(name)
         .sync(ctx.paced)
         .build();
     sink.set_property("async", false);
