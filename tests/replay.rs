@@ -249,6 +249,37 @@ async fn fmp4_subscribers_get_a_new_init_segment_when_the_format_changes() {
     }
     // One init at the start, one where 640x360 becomes 320x180.
     assert_eq!(inits, [0, 3], "init segments at GOPs {inits:?}");
+
+    // A clip asked across the change ends at it, and plays as one format.
+    let clip = server
+        .live()
+        .await
+        .create_replay_clip(authed(
+            pb::CreateReplayClipRequest {
+                stream_id: "cam".into(),
+                start: Some(pb::create_replay_clip_request::Start::SecondsBeforeLive(5)),
+                duration_seconds: 5,
+                title: String::new(),
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let bytes = download_clip(&server, key, &clip.id).await;
+    let probe = probe_av(&bytes, "clip.mp4");
+    probe.assert_audio_and_video("clip across a format change", secs(&clip.duration), 0.5);
+    // From the keyframe before the start to the change: part A, 3 s.
+    assert!(secs(&clip.duration) <= 3.1, "{:?}", clip.duration);
+    let info = ffprobe(&bytes);
+    let video = info["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .unwrap()
+        .clone();
+    assert_eq!(video["width"].as_u64(), Some(640));
 }
 
 /// The replay window of "cam" as `GetStream` reports it.

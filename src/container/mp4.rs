@@ -69,6 +69,21 @@ pub fn audio_on_video_timeline<'a>(
         .collect()
 }
 
+/// The units of `video` up to the first keyframe whose format (caps)
+/// differs from the first unit's, and that keyframe's PTS if there is one.
+fn same_format<'a, 'b>(video: &'b [&'a AccessUnit]) -> (&'b [&'a AccessUnit], Option<Duration>) {
+    let Some(first) = video.first() else {
+        return (video, None);
+    };
+    match video
+        .iter()
+        .position(|u| u.keyframe && u.caps != first.caps)
+    {
+        Some(end) => (&video[..end], video[end].pts),
+        None => (video, None),
+    }
+}
+
 /// The MP4 file of `video` (decode order, first a keyframe) and `audio`.
 /// `out` receives the bytes in order.
 pub fn write(
@@ -76,7 +91,18 @@ pub fn write(
     audio: &[&AccessUnit],
     out: &mut impl std::io::Write,
 ) -> Mp4Result<u64> {
-    let audio = audio_on_video_timeline(video, audio);
+    // One file describes one format: a clip that runs into a format change
+    // (new size, codec or profile) ends there.
+    let (video, cut) = same_format(video);
+    let audio: Vec<&AccessUnit> = match cut {
+        Some(cut) => audio
+            .iter()
+            .copied()
+            .filter(|u| u.pts.is_none_or(|p| p < cut))
+            .collect(),
+        None => audio.to_vec(),
+    };
+    let audio = audio_on_video_timeline(video, &audio);
     let video_track = VideoTrack::new(video)?;
     let audio_track = AudioTrack::new(&audio)?;
     let start = video_track.start_pts;

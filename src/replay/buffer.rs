@@ -37,6 +37,9 @@ pub struct Gop {
     units: RwLock<Option<Arc<Vec<AccessUnit>>>>,
     /// The file holding the units once spilled.
     spilled: OnceLock<PathBuf>,
+    /// The format (caps) of the keyframe that starts the GOP: consecutive
+    /// GOPs of another format follow a format change.
+    pub format: Option<gstreamer::Caps>,
     pub bytes: usize,
     /// The GOP as MPEG-TS, made once when first asked for; dropped when
     /// the GOP is spilled.
@@ -225,6 +228,7 @@ impl ReplayBuffer {
     ) -> (u64, Vec<Arc<Gop>>) {
         let first = &units[0];
         let start_pts = first.pts.unwrap_or_default();
+        let format = first.caps.clone();
         let bytes = units.iter().map(|u| u.data.len()).sum();
         let mut inner = self.inner.lock().expect("replay lock");
         let sequence = inner.next_sequence;
@@ -237,6 +241,7 @@ impl ReplayBuffer {
             end_ms,
             units: RwLock::new(Some(Arc::new(units))),
             spilled: OnceLock::new(),
+            format,
             bytes,
             mpeg_ts: Mutex::new(None),
             fmp4: Mutex::new(None),

@@ -86,13 +86,18 @@ pub async fn create(
         }
     };
     let to = from + Duration::from_secs(duration_seconds.into());
-    let gops = stream.replay.range(from, to);
-    let Some(first) = gops.first() else {
+    let mut gops = stream.replay.range(from, to);
+    let Some(first) = gops.first().cloned() else {
         return Err(Error::invalid(
             "start",
             "no media in the replay buffer there",
         ));
     };
+    // One clip, one format: a clip that runs into a format change (new
+    // size, codec or profile) ends there.
+    if let Some(change) = gops.iter().position(|g| g.format != first.format) {
+        gops.truncate(change);
+    }
     let (start_pts, start_ms) = (first.start_pts, first.start_ms);
     let end_pts = gops.last().map_or(start_pts, |g| g.end_pts);
     // Whole GOPs from the keyframe at or before `from`, cut at `to`.
