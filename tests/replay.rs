@@ -95,6 +95,7 @@ async fn segments_are_whole_gops_that_concatenate() {
     let mut joined = vec![];
     for (i, seg) in segments.iter().enumerate() {
         assert_eq!(seg.skipped, 0);
+        assert!(!seg.discontinuity, "GOP {i}");
         assert!(
             (secs(&seg.duration) - 1.0).abs() < 0.1,
             "GOP {i}: {:?}",
@@ -241,14 +242,20 @@ async fn fmp4_subscribers_get_a_new_init_segment_when_the_format_changes() {
     push.finish().await.unwrap();
     let mut sub = subscribe_as(&server, key, Start::Earliest(true), pb::SegmentFormat::Fmp4).await;
     let mut inits = vec![];
+    let mut discontinuities = vec![];
     for i in 0..6 {
         let seg = next(&mut sub).await;
         if &seg.data[4..8] == b"ftyp" {
             inits.push(i);
         }
+        if seg.discontinuity {
+            discontinuities.push(i);
+        }
     }
-    // One init at the start, one where 640x360 becomes 320x180.
+    // One init at the start, one where 640x360 becomes 320x180, which is
+    // flagged as a discontinuity.
     assert_eq!(inits, [0, 3], "init segments at GOPs {inits:?}");
+    assert_eq!(discontinuities, [3]);
 
     // A clip asked across the change ends at it, and plays as one format.
     let clip = server

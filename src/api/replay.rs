@@ -72,6 +72,7 @@ fn segment_message(
         format: pb::SegmentFormat::MpegTs as i32,
         data,
         skipped,
+        discontinuity: false,
     }
 }
 
@@ -98,6 +99,8 @@ pub fn subscribe(
         // FMP4: the init segment goes first, in the first segment's data,
         // and again whenever the media's format changes.
         let mut last_init: Option<bytes::Bytes> = None;
+        // The format of the last GOP sent.
+        let mut last_format: Option<Option<gstreamer::Caps>> = None;
         loop {
             let Some((gop, skipped)) = cursor.advance(&live.replay) else {
                 // At the live edge of a session that has ended: all sent.
@@ -144,6 +147,8 @@ pub fn subscribe(
             };
             let mut message = segment_message(&live.stream_ref.stream_id, &gop, data, skipped);
             message.format = format as i32;
+            message.discontinuity = last_format.as_ref().is_some_and(|f| *f != gop.format);
+            last_format = Some(gop.format.clone());
             tokio::select! {
                 sent = tx.send(Ok(message)) => if sent.is_err() { return },
                 _ = live.watchers_end().cancelled() => return,

@@ -1784,7 +1784,11 @@ type ReplaySegment struct {
 	Data      []byte                 `protobuf:"bytes,7,opt,name=data,proto3" json:"data,omitempty"`
 	// GOPs this subscriber missed just before this one because they were
 	// evicted before it read them (it fell behind the buffer); 0 normally.
-	Skipped       uint64 `protobuf:"varint,8,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	Skipped uint64 `protobuf:"varint,8,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	// The media's format changes at this segment (new picture size, codec
+	// or tracks): a player resets its decoder here (HLS
+	// EXT-X-DISCONTINUITY); FMP4 data then starts with a new init segment.
+	Discontinuity bool `protobuf:"varint,9,opt,name=discontinuity,proto3" json:"discontinuity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1873,6 +1877,13 @@ func (x *ReplaySegment) GetSkipped() uint64 {
 		return x.Skipped
 	}
 	return 0
+}
+
+func (x *ReplaySegment) GetDiscontinuity() bool {
+	if x != nil {
+		return x.Discontinuity
+	}
+	return false
 }
 
 type CreateReplayClipRequest struct {
@@ -2963,7 +2974,7 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\x16SubscribeReplayRequest\x12\x1b\n" +
 	"\tstream_id\x18\x01 \x01(\tR\bstreamId\x12.\n" +
 	"\x05start\x18\x02 \x01(\v2\x18.liveproc.v1.ReplayStartR\x05start\x122\n" +
-	"\x06format\x18\x03 \x01(\x0e2\x1a.liveproc.v1.SegmentFormatR\x06format\"\xd4\x02\n" +
+	"\x06format\x18\x03 \x01(\x0e2\x1a.liveproc.v1.SegmentFormatR\x06format\"\xfa\x02\n" +
 	"\rReplaySegment\x12\x1b\n" +
 	"\tstream_id\x18\x01 \x01(\tR\bstreamId\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x126\n" +
@@ -2973,7 +2984,8 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\bduration\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\bduration\x122\n" +
 	"\x06format\x18\x06 \x01(\x0e2\x1a.liveproc.v1.SegmentFormatR\x06format\x12\x12\n" +
 	"\x04data\x18\a \x01(\fR\x04data\x12\x18\n" +
-	"\askipped\x18\b \x01(\x04R\askipped\"\xef\x01\n" +
+	"\askipped\x18\b \x01(\x04R\askipped\x12$\n" +
+	"\rdiscontinuity\x18\t \x01(\bR\rdiscontinuity\"\xef\x01\n" +
 	"\x17CreateReplayClipRequest\x12\x1b\n" +
 	"\tstream_id\x18\x01 \x01(\tR\bstreamId\x12;\n" +
 	"\n" +

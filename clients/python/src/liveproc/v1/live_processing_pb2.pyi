@@ -310,7 +310,7 @@ class SubscribeReplayRequest(_message.Message):
     def __init__(self, stream_id: _Optional[str] = ..., start: _Optional[_Union[ReplayStart, _Mapping]] = ..., format: _Optional[_Union[SegmentFormat, str]] = ...) -> None: ...
 
 class ReplaySegment(_message.Message):
-    __slots__ = ("stream_id", "sequence", "start_pts", "start_time", "duration", "format", "data", "skipped")
+    __slots__ = ("stream_id", "sequence", "start_pts", "start_time", "duration", "format", "data", "skipped", "discontinuity")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     START_PTS_FIELD_NUMBER: _ClassVar[int]
@@ -319,6 +319,7 @@ class ReplaySegment(_message.Message):
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    DISCONTINUITY_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     sequence: int
     start_pts: _duration_pb2.Duration
@@ -327,7 +328,8 @@ class ReplaySegment(_message.Message):
     format: SegmentFormat
     data: bytes
     skipped: int
-    def __init__(self, stream_id: _Optional[str] = ..., sequence: _Optional[int] = ..., start_pts: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., format: _Optional[_Union[SegmentFormat, str]] = ..., data: _Optional[bytes] = ..., skipped: _Optional[int] = ...) -> None: ...
+    discontinuity: bool
+    def __init__(self, stream_id: _Optional[str] = ..., sequence: _Optional[int] = ..., start_pts: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., format: _Optional[_Union[SegmentFormat, str]] = ..., data: _Optional[bytes] = ..., skipped: _Optional[int] = ..., discontinuity: _Optional[bool] = ...) -> None: ...
 
 class CreateReplayClipRequest(_message.Message):
     __slots__ = ("stream_id", "start_time", "seconds_before_live", "duration_seconds", "title")

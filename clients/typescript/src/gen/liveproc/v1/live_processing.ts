@@ -484,6 +484,12 @@ export interface ReplaySegment {
    * evicted before it read them (it fell behind the buffer); 0 normally.
    */
   skipped: number;
+  /**
+   * The media's format changes at this segment (new picture size, codec
+   * or tracks): a player resets its decoder here (HLS
+   * EXT-X-DISCONTINUITY); FMP4 data then starts with a new init segment.
+   */
+  discontinuity: boolean;
 }
 
 export interface CreateReplayClipRequest {
@@ -3282,6 +3288,7 @@ function createBaseReplaySegment(): ReplaySegment {
     format: 0,
     data: Buffer.alloc(0),
     skipped: 0,
+    discontinuity: false,
   };
 }
 
@@ -3310,6 +3317,9 @@ export const ReplaySegment: MessageFns<ReplaySegment> = {
     }
     if (message.skipped !== 0) {
       writer.uint32(64).uint64(message.skipped);
+    }
+    if (message.discontinuity !== false) {
+      writer.uint32(72).bool(message.discontinuity);
     }
     return writer;
   },
@@ -3391,6 +3401,14 @@ export const ReplaySegment: MessageFns<ReplaySegment> = {
             message.skipped = longToNumber(reader.uint64());
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.discontinuity = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3425,6 +3443,7 @@ export const ReplaySegment: MessageFns<ReplaySegment> = {
       format: isSet(object.format) ? segmentFormatFromJSON(object.format) : 0,
       data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
       skipped: isSet(object.skipped) ? globalThis.Number(object.skipped) : 0,
+      discontinuity: isSet(object.discontinuity) ? globalThis.Boolean(object.discontinuity) : false,
     };
   },
 
@@ -3454,6 +3473,9 @@ export const ReplaySegment: MessageFns<ReplaySegment> = {
     if (message.skipped !== 0) {
       obj.skipped = Math.round(message.skipped);
     }
+    if (message.discontinuity !== false) {
+      obj.discontinuity = message.discontinuity;
+    }
     return obj;
   },
 
@@ -3476,6 +3498,7 @@ export const ReplaySegment: MessageFns<ReplaySegment> = {
     message.format = object.format ?? 0;
     message.data = object.data ?? Buffer.alloc(0);
     message.skipped = object.skipped ?? 0;
+    message.discontinuity = object.discontinuity ?? false;
     return message;
   },
 };
