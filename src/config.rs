@@ -104,6 +104,11 @@ pub struct ServeArgs {
     /// Free disk space (MiB) below which no new recording file is started.
     #[arg(long, env = "LIVEPROC_MIN_FREE_DISK_MB")]
     pub min_free_disk_mb: Option<u64>,
+    /// Allow http(s):// (HLS) pull sources. Off by default: an HLS
+    /// playlist names segment URLs the server fetches without the pull
+    /// policy's address checks.
+    #[arg(long, env = "LIVEPROC_PULL_ALLOW_HTTP")]
+    pub pull_allow_http: bool,
 }
 
 /// The config file: every key optional.
@@ -120,6 +125,7 @@ struct FileConfig {
     pull_allow_file_dirs: Option<Vec<PathBuf>>,
     pull_allow: Option<Vec<String>>,
     min_free_disk_mb: Option<u64>,
+    pull_allow_http: Option<bool>,
 }
 
 /// Resolved settings of a server.
@@ -138,6 +144,8 @@ pub struct Config {
     pub pull_allow: Vec<PullAllow>,
     /// Free disk space below which no new recording file is started.
     pub min_free_disk_mb: u64,
+    /// http(s):// (HLS) pull sources allowed.
+    pub pull_allow_http: bool,
     /// From `LIVEPROC_ADMIN_KEY`.
     pub admin_key: Option<String>,
 }
@@ -226,6 +234,7 @@ impl Config {
                 .min_free_disk_mb
                 .or(file.min_free_disk_mb)
                 .unwrap_or(DEFAULT_MIN_FREE_DISK_MB),
+            pull_allow_http: args.pull_allow_http || file.pull_allow_http.unwrap_or(false),
             admin_key,
         })
     }

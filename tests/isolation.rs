@@ -352,6 +352,12 @@ async fn pulled_sources_cannot_reach_files_or_internal_addresses() {
     }
     // A file that exists and one that does not are refused alike.
     assert_eq!(messages[0], messages[1]);
+    // HLS is the operator's choice: its playlists lead to URLs no policy
+    // sees first.
+    let hls = create_pulled(&server, key, "hls", "https://cdn.example.com/live.m3u8")
+        .await
+        .unwrap_err();
+    assert!(hls.message().contains("--pull-allow-http"), "{hls:?}");
 
     // A name that resolves to loopback passes creation, and is refused
     // before anything is sent to it.
@@ -359,7 +365,7 @@ async fn pulled_sources_cannot_reach_files_or_internal_addresses() {
         &server,
         key,
         "sneaky",
-        &format!("http://localhost:{port}/internal/admin?token=abc"),
+        &format!("rtsp://localhost:{port}/internal/admin?token=abc"),
     )
     .await
     .expect("a host name is checked when pulled");

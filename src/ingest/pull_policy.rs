@@ -17,6 +17,9 @@
 //!   again before every pull attempt (the host as it resolves then).
 //!   HTTP redirects are not followed by pulled sources (see
 //!   [`crate::pipeline::source`]).
+//! - `http(s)://` (HLS) only when the operator enables it
+//!   (`--pull-allow-http`): a playlist names segment URLs that GStreamer
+//!   fetches with its own client, which this policy cannot check.
 //!
 //! Refusals say what rule was broken, never what the file system holds.
 
@@ -39,6 +42,8 @@ pub enum PullRefused {
     FilesDisabled,
     #[error("must be an absolute file:// path inside a folder the operator allows")]
     FileOutside,
+    #[error("http(s):// sources are not enabled on this server: an HLS playlist can send the server to addresses it cannot check first (the operator enables them with --pull-allow-http)")]
+    HttpDisabled,
     #[error("the source file is not available")]
     FileUnavailable,
     #[error(
@@ -67,6 +72,8 @@ pub struct PullPolicy {
     allowed_hosts: Vec<String>,
     /// The server's own interface addresses.
     own_addresses: Vec<IpAddr>,
+    /// Whether http(s) (HLS) sources may be pulled.
+    http: bool,
 }
 
 impl PullPolicy {
@@ -100,7 +107,17 @@ impl PullPolicy {
             allowed_networks,
             allowed_hosts,
             own_addresses,
+            http: false,
         }
+    }
+
+    /// Allows http(s) (HLS) sources. Their playlists name the segment URLs
+    /// the server then fetches, with GStreamer's own HTTP client: those
+    /// are not checked against this policy, so this is for operators whose
+    /// HLS sources are trusted.
+    pub fn with_http(mut self, allowed: bool) -> Self {
+        self.http = allowed;
+        self
     }
 
     /// Checks a source as written (stream creation): scheme, file folder,
@@ -109,6 +126,7 @@ impl PullPolicy {
         match parse(uri)? {
             Target::TestPattern => Ok(()),
             Target::File(path) => self.check_file_path(&path),
+            Target::Network { http: true, .. } if !self.http => Err(PullRefused::HttpDisabled),
             Target::Network { host, .. } => match host.parse::<IpAddr>() {
                 Ok(ip) => self.check_address(&host, ip),
                 Err(_) => Ok(()),
@@ -131,7 +149,8 @@ impl PullPolicy {
                 }
                 Ok(())
             }
-            Target::Network { host, port } => {
+            Target::Network { http: true, .. } if !self.http => Err(PullRefused::HttpDisabled),
+            Target::Network { host, port, .. } => {
                 if let Ok(ip) = host.parse::<IpAddr>() {
                     return self.check_address(&host, ip);
                 }
@@ -189,7 +208,7 @@ impl PullPolicy {
 enum Target {
     TestPattern,
     File(PathBuf),
-    Network { host: String, port: u16 },
+    Network { host: String, port: u16, http: bool },
 }
 
 fn parse(uri: &str) -> Result<Target, PullRefused> {
@@ -227,7 +246,8 @@ fn parse(uri: &str) -> Result<Target, PullRefused> {
             "rtmp" => 1935,
             _ => 0,
         });
-    Ok(Target::Network { host, port })
+    let http = matches!(scheme.as_str(), "http" | "https");
+    Ok(Target::Network { host, port, http })
 }
 
 /// `path` with `.` and `..` resolved lexically; `None` when it is not
@@ -316,7 +336,7 @@ mod tests {
             &allow.iter().map(|a| a.parse().unwrap()).collect::<Vec<_>>(),
         );
         policy.own_addresses = vec!["203.0.114.7".parse().unwrap()];
-        policy
+        policy.with_http(true)
     }
 
     #[test]
@@ -414,6 +434,17 @@ mod tests {
         let lan = policy(&[], &["192.168.1.0/24", "camera.lan"]);
         assert_eq!(lan.check("rtsp://192.168.1.5/live"), Ok(()));
         assert!(lan.check("rtsp://192.168.2.5/live").is_err());
+    }
+
+    #[test]
+    fn http_is_off_unless_the_operator_enables_it() {
+        let data = tempfile::tempdir().unwrap();
+        let default = PullPolicy::new(data.path(), &[], &[]);
+        assert_eq!(
+            default.check("https://cdn.example.com/live.m3u8"),
+            Err(PullRefused::HttpDisabled)
+        );
+        assert_eq!(default.check("rtsp://8.8.8.8/live"), Ok(()));
     }
 
     #[tokio::test]

@@ -63,11 +63,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             Arc::clone(&registry),
             config.min_free_disk_mb * 1024 * 1024,
         )),
-        pull_policy: Arc::new(PullPolicy::new(
-            &config.data_dir,
-            &config.pull_allow_file_dirs,
-            &config.pull_allow,
-        )),
+        pull_policy: Arc::new(
+            PullPolicy::new(
+                &config.data_dir,
+                &config.pull_allow_file_dirs,
+                &config.pull_allow,
+            )
+            .with_http(config.pull_allow_http),
+        ),
     };
     ingest.engine.clear_replay_spill();
     let recovered = crate::recording::recovery::recover(&ingest.engine.recordings);
