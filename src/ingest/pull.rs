@@ -45,7 +45,6 @@ async fn run(
     uri: String,
 ) {
     let shown = redact_uri(&uri);
-    let source = Source::for_uri(&uri);
     let plays_once = uri.to_ascii_lowercase().starts_with("file://");
     let cancelled = stream.cancelled().clone();
     let mut backoff = MIN_BACKOFF;
@@ -56,10 +55,14 @@ async fn run(
         let started = Instant::now();
         // The source as it is now: a host may resolve elsewhere than it did
         // at creation, a file may have become a link.
-        if let Err(refused) = policy.check_before_pull(&uri).await {
+        let checked = policy.check_before_pull(&uri).await;
+        if let Err(refused) = &checked {
             tracing::warn!(stream = %stream.stream_ref, source = %shown, reason = %refused, "pull refused by the server's policy");
             stream.set_state(StreamState::Error, format!("source_uri {refused}"));
-        } else {
+        }
+        // Opened as checked: the file's real path, the address resolved.
+        if let Ok(pinned) = checked {
+            let source = Source::for_uri(&pinned);
             match stream.claim_publisher(PublisherKind::Pull) {
                 Err(e) => {
                     tracing::warn!(stream = %stream.stream_ref, error = %e, "pull waiting for publisher slot");

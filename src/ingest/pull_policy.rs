@@ -135,10 +135,13 @@ impl PullPolicy {
     }
 
     /// Checks a source right before it is opened: files with their links
-    /// resolved, hosts with every address they resolve to now.
-    pub async fn check_before_pull(&self, uri: &str) -> Result<(), PullRefused> {
+    /// resolved, hosts with every address they resolve to now. Returns
+    /// the URI to open: pinned to what was checked (the file's real path;
+    /// for `srt`, `rtsp` and `rtmp`, the address checked in place of the
+    /// name, so that a second lookup cannot lead elsewhere).
+    pub async fn check_before_pull(&self, uri: &str) -> Result<String, PullRefused> {
         match parse(uri)? {
-            Target::TestPattern => Ok(()),
+            Target::TestPattern => Ok(uri.to_string()),
             Target::File(path) => {
                 self.check_file_path(&path)?;
                 let real =
@@ -147,12 +150,15 @@ impl PullPolicy {
                 if !real.is_file() {
                     return Err(PullRefused::FileUnavailable);
                 }
-                Ok(())
+                url::Url::from_file_path(&real)
+                    .map(String::from)
+                    .map_err(|_| PullRefused::FileUnavailable)
             }
             Target::Network { http: true, .. } if !self.http => Err(PullRefused::HttpDisabled),
-            Target::Network { host, port, .. } => {
+            Target::Network { host, port, http } => {
                 if let Ok(ip) = host.parse::<IpAddr>() {
-                    return self.check_address(&host, ip);
+                    self.check_address(&host, ip)?;
+                    return Ok(uri.to_string());
                 }
                 let addresses: Vec<IpAddr> = tokio::net::lookup_host((host.as_str(), port))
                     .await
@@ -162,10 +168,18 @@ impl PullPolicy {
                 if addresses.is_empty() {
                     return Err(PullRefused::Unresolved);
                 }
-                for ip in addresses {
-                    self.check_address(&host, ip)?;
+                for ip in &addresses {
+                    self.check_address(&host, *ip)?;
                 }
-                Ok(())
+                if http {
+                    // HTTPS needs the name (certificates, virtual hosts).
+                    return Ok(uri.to_string());
+                }
+                let mut pinned = url::Url::parse(uri).map_err(|_| PullRefused::Malformed)?;
+                pinned
+                    .set_ip_host(addresses[0])
+                    .map_err(|_| PullRefused::Malformed)?;
+                Ok(pinned.into())
             }
         }
     }
@@ -391,7 +405,7 @@ mod tests {
             Err(PullRefused::FileOutside)
         );
         let real = format!("file://{}/real.ts", media.display());
-        assert_eq!(policy.check_before_pull(&real).await, Ok(()));
+        assert_eq!(policy.check_before_pull(&real).await, Ok(real.clone()));
         // A missing file and a folder say the same, and nothing more.
         let missing = format!("file://{}/missing.ts", media.display());
         let folder = format!("file://{}/", media.display());
@@ -463,7 +477,17 @@ mod tests {
             allowed
                 .check_before_pull("http://localhost:8099/admin")
                 .await,
-            Ok(())
+            Ok("http://localhost:8099/admin".to_string())
+        );
+        // Other protocols open the address that was checked.
+        let pinned = allowed
+            .check_before_pull("rtsp://localhost:8554/live?token=x")
+            .await
+            .unwrap();
+        assert!(
+            pinned == "rtsp://127.0.0.1:8554/live?token=x"
+                || pinned == "rtsp://[::1]:8554/live?token=x",
+            "{pinned}"
         );
     }
 }
