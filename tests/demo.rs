@@ -93,18 +93,7 @@ async fn the_demo_streams_outputs_keep_their_audio() {
         .await
         .expect("a replay clip of the demo")
         .into_inner();
-    let chunks = live
-        .download_replay_clip(authed(
-            pb::DownloadReplayClipRequest {
-                clip_id: clip.id.clone(),
-                offset: 0,
-            },
-            &key,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let data = collect_chunks(chunks, 0).await;
+    let data = download_clip(&server, &key, &clip.id).await;
     probe_av(&data, "clip.mp4").assert_audio_and_video(
         "demo replay clip",
         secs(&clip.duration),
@@ -136,18 +125,7 @@ async fn the_demo_streams_outputs_keep_their_audio() {
     // A whole recording segment.
     let recording = within(60, "a complete recording", async {
         loop {
-            let recordings = live
-                .list_recordings(authed(
-                    pb::ListRecordingsRequest {
-                        stream_id: "demo".into(),
-                        ..Default::default()
-                    },
-                    &key,
-                ))
-                .await
-                .unwrap()
-                .into_inner()
-                .recordings;
+            let recordings = list_recordings(&server, &key, "demo").await;
             // The first file may have been cut short by the option change.
             if let Some(r) = recordings
                 .into_iter()
@@ -159,18 +137,7 @@ async fn the_demo_streams_outputs_keep_their_audio() {
         }
     })
     .await;
-    let chunks = live
-        .download_recording(authed(
-            pb::DownloadRecordingRequest {
-                recording_id: recording.id.clone(),
-                offset: 0,
-            },
-            &key,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let data = collect_chunks(chunks, 0).await;
+    let data = download_recording(&server, &key, &recording.id, 0).await;
     probe_av(&data, "recording.mp4").assert_audio_and_video(
         "demo recording",
         secs(&recording.duration),

@@ -529,9 +529,7 @@ async fn tracks_added_mid_stream_are_followed() {
     assert!(status.success());
     let mut media = std::fs::read(&video_only).unwrap();
     media.extend(ts_part(dir.path(), "av.ts", "320x180", 3, 4));
-    let push = Push::open(&server, &stream, None).await;
-    assert!(push.send(&media).await);
-    push.finish().await.unwrap();
+    push_media(&server, &stream, &media).await;
     let stats = get_stats(&server, key, "cam").await;
     assert_eq!(stats.video_frames, 180, "{stats:?}");
     assert!(stats.audio_frames >= 130, "{stats:?}");
@@ -578,9 +576,7 @@ async fn a_codec_switch_and_audio_removed_are_followed_and_recorded() {
         7,
         &["-c:v", "libx264", "-preset", "veryfast", "-an"],
     ));
-    let push = Push::open(&server, &stream, None).await;
-    assert!(push.send(&media).await);
-    push.finish().await.unwrap();
+    push_media(&server, &stream, &media).await;
     let stats = get_stats(&server, key, "cam").await;
     assert_eq!(stats.video_frames, 270, "{stats:?}");
     assert_eq!(stats.video_codec, "H264", "{stats:?}");
@@ -601,23 +597,7 @@ async fn a_codec_switch_and_audio_removed_are_followed_and_recorded() {
     })
     .await;
     for (recording, codec) in recordings.iter().zip(["h264", "hevc", "h264"]) {
-        let data = collect_chunks(
-            server
-                .live()
-                .await
-                .download_recording(authed(
-                    pb::DownloadRecordingRequest {
-                        recording_id: recording.id.clone(),
-                        offset: 0,
-                    },
-                    key,
-                ))
-                .await
-                .unwrap()
-                .into_inner(),
-            0,
-        )
-        .await;
+        let data = download_recording(&server, key, &recording.id, 0).await;
         let probe = probe_av(&data, "part.mp4");
         let video = probe.video.as_ref().expect("video");
         assert_eq!(video.codec, codec, "{probe:?}");

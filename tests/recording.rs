@@ -11,34 +11,6 @@ use common::*;
 use liveproc::proto::v1 as pb;
 use pb::StreamState;
 
-fn recording(segment: u32) -> pb::ProcessingOptions {
-    pb::ProcessingOptions {
-        recording: Some(pb::RecordingOptions {
-            enabled: true,
-            duration_seconds: segment,
-            entire_stream: segment == 0,
-        }),
-        ..Default::default()
-    }
-}
-
-async fn list(server: &Server, key: &str, stream_id: &str) -> Vec<pb::Recording> {
-    server
-        .live()
-        .await
-        .list_recordings(authed(
-            pb::ListRecordingsRequest {
-                stream_id: stream_id.into(),
-                ..Default::default()
-            },
-            key,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .recordings
-}
-
 /// Polls the catalogue until `done` holds for it (files close in the
 /// background after the session ends).
 async fn catalogue_until(
@@ -49,7 +21,7 @@ async fn catalogue_until(
 ) -> Vec<pb::Recording> {
     within(30, "the recording catalogue", async {
         loop {
-            let recordings = list(server, key, stream_id).await;
+            let recordings = list_recordings(server, key, stream_id).await;
             if done(&recordings) {
                 return recordings;
             }
@@ -57,23 +29,6 @@ async fn catalogue_until(
         }
     })
     .await
-}
-
-async fn download(server: &Server, key: &str, id: &str, offset: u64) -> Vec<u8> {
-    let chunks = server
-        .live()
-        .await
-        .download_recording(authed(
-            pb::DownloadRecordingRequest {
-                recording_id: id.into(),
-                offset,
-            },
-            key,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    collect_chunks(chunks, offset).await
 }
 
 fn probe_duration(probe: &serde_json::Value) -> f64 {
@@ -89,7 +44,14 @@ async fn segments_cover_the_session_and_download_exactly() {
     let server = Server::start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
-    publish_session(&server, key, "cam", Some(recording(10)), test_ts_25s()).await;
+    publish_session(
+        &server,
+        key,
+        "cam",
+        Some(recording_options(10)),
+        test_ts_25s(),
+    )
+    .await;
 
     let recordings = catalogue_until(&server, key, "cam", |r| {
         !r.is_empty() && r.iter().all(|r| r.state() == pb::RecordingState::Complete)
@@ -118,7 +80,7 @@ async fn segments_cover_the_session_and_download_exactly() {
     assert_eq!(files, 3);
     let mut audio_packets = 0;
     for recording in &recordings {
-        let data = download(&server, key, &recording.id, 0).await;
+        let data = download_recording(&server, key, &recording.id, 0).await;
         assert_eq!(data.len() as u64, recording.size_bytes);
         let on_disk = std::fs::read(
             server
@@ -131,7 +93,9 @@ async fn segments_cover_the_session_and_download_exactly() {
         .unwrap();
         assert!(data == on_disk, "download differs from the file");
         let half = data.len() as u64 / 2;
-        assert!(download(&server, key, &recording.id, half).await == data[half as usize..]);
+        assert!(
+            download_recording(&server, key, &recording.id, half).await == data[half as usize..]
+        );
 
         let probe = probe_av(&data, "recording.mp4");
         audio_packets += probe.audio.as_ref().map_or(0, |a| a.packets);
@@ -185,7 +149,7 @@ async fn segments_cover_the_session_and_download_exactly() {
         ))
         .await
         .unwrap();
-    assert_eq!(list(&server, key, "cam").await.len(), 2);
+    assert_eq!(list_recordings(&server, key, "cam").await.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,7 +159,7 @@ async fn kill9_leaves_a_playable_recovered_recording() {
     let server = Server::start_in(&data);
     let org = server.create_org("acme", true).await;
     let key = org.api_key.clone();
-    let stream = create_stream(&server, &key, "cam", Some(recording(0)))
+    let stream = create_stream(&server, &key, "cam", Some(recording_options(0)))
         .await
         .unwrap();
     let mut ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
@@ -217,11 +181,11 @@ async fn kill9_leaves_a_playable_recovered_recording() {
     let _ = ffmpeg.wait();
 
     let server = Server::start_in(&data);
-    let recordings = list(&server, &key, "cam").await;
+    let recordings = list_recordings(&server, &key, "cam").await;
     assert_eq!(recordings.len(), 1, "{recordings:?}");
     let recovered = &recordings[0];
     assert_eq!(recovered.state(), pb::RecordingState::Recovered);
-    let file = download(&server, &key, &recovered.id, 0).await;
+    let file = download_recording(&server, &key, &recovered.id, 0).await;
     let probed = probe_duration(&ffprobe(&file));
     let received = frames as f64 / 30.0;
     eprintln!("kill -9: {received:.2} s received before the kill, {probed:.2} s playable after");
@@ -239,7 +203,7 @@ async fn an_unwritable_folder_stops_the_recording_not_the_stream() {
     let server = Server::start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
-    let stream = create_stream(&server, key, "cam", Some(recording(10)))
+    let stream = create_stream(&server, key, "cam", Some(recording_options(10)))
         .await
         .unwrap();
     // A file where the stream's recordings folder would go.
@@ -300,7 +264,7 @@ async fn recording_follows_option_changes_on_a_live_stream() {
         .unwrap();
     let mut watch = Watcher::start(&server, key, "cam").await;
     watch.until_state(StreamState::Live, 30).await;
-    assert!(list(&server, key, "cam").await.is_empty());
+    assert!(list_recordings(&server, key, "cam").await.is_empty());
 
     let update = |processing: pb::ProcessingOptions| {
         let server = &server;
@@ -320,7 +284,7 @@ async fn recording_follows_option_changes_on_a_live_stream() {
         }
     };
     // On, with 2 s files: they appear while the stream goes on.
-    update(recording(2)).await;
+    update(recording_options(2)).await;
     catalogue_until(&server, key, "cam", |r| {
         r.iter()
             .filter(|r| r.state() == pb::RecordingState::Complete)
@@ -339,7 +303,7 @@ async fn recording_follows_option_changes_on_a_live_stream() {
         // The last file ends whenever recording was turned off.
         let last = r.id == done.last().unwrap().id;
         assert!((1.5..=4.5).contains(&d) || last, "{d} s");
-        let probe = ffprobe(&download(&server, key, &r.id, 0).await);
+        let probe = ffprobe(&download_recording(&server, key, &r.id, 0).await);
         let probed = probe_duration(&probe);
         assert!(
             (probed - d).abs() < 0.5,
@@ -356,7 +320,7 @@ async fn a_resolution_change_starts_a_new_file_that_plays() {
     let server = Server::start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
-    let stream = create_stream(&server, key, "cam", Some(recording(0)))
+    let stream = create_stream(&server, key, "cam", Some(recording_options(0)))
         .await
         .unwrap();
     // 4 s at 640x360, then 4 s at 320x180 on the same timeline: what an
@@ -364,15 +328,13 @@ async fn a_resolution_change_starts_a_new_file_that_plays() {
     let dir = tempfile::tempdir().unwrap();
     let mut media = ts_part(dir.path(), "a.ts", "640x360", 4, 1);
     media.extend(ts_part(dir.path(), "b.ts", "320x180", 4, 5));
-    let push = Push::open(&server, &stream, None).await;
-    assert!(push.send(&media).await);
-    push.finish().await.unwrap();
+    push_media(&server, &stream, &media).await;
     let recordings = catalogue_until(&server, key, "cam", |r| {
         r.len() == 2 && r.iter().all(|r| r.state() == pb::RecordingState::Complete)
     })
     .await;
     for (recording, size) in recordings.iter().zip([(640, 360), (320, 180)]) {
-        let data = download(&server, key, &recording.id, 0).await;
+        let data = download_recording(&server, key, &recording.id, 0).await;
         let probe = ffprobe(&data);
         let video = probe["streams"]
             .as_array()

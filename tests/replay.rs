@@ -14,17 +14,6 @@ use pb::replay_start::Start;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-fn replay(seconds: u32) -> pb::ProcessingOptions {
-    pb::ProcessingOptions {
-        replay: Some(pb::ReplayOptions {
-            enabled: true,
-            duration_seconds: seconds,
-            entire_stream: false,
-        }),
-        ..Default::default()
-    }
-}
-
 async fn subscribe(
     server: &Server,
     key: &str,
@@ -81,7 +70,7 @@ async fn segments_are_whole_gops_that_concatenate() {
     let server = Server::start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
-    publish_session(&server, key, "cam", Some(replay(60)), test_ts()).await;
+    publish_session(&server, key, "cam", Some(replay_options(60)), test_ts()).await;
 
     // The whole 10 s session is in the buffer: 10 GOPs of 1 s.
     let mut sub = subscribe(&server, key, Start::Earliest(true)).await;
@@ -181,7 +170,7 @@ async fn subscribers_rewind_by_seconds_and_by_wall_clock() {
     let server = Server::start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
-    let stream = create_stream(&server, key, "cam", Some(replay(60)))
+    let stream = create_stream(&server, key, "cam", Some(replay_options(60)))
         .await
         .unwrap();
     let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
@@ -231,15 +220,13 @@ async fn fmp4_subscribers_get_a_new_init_segment_when_the_format_changes() {
     let server = Server::start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
-    let stream = create_stream(&server, key, "cam", Some(replay(60)))
+    let stream = create_stream(&server, key, "cam", Some(replay_options(60)))
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut media = ts_part(dir.path(), "a.ts", "640x360", 3, 1);
     media.extend(ts_part(dir.path(), "b.ts", "320x180", 3, 4));
-    let push = Push::open(&server, &stream, None).await;
-    assert!(push.send(&media).await);
-    push.finish().await.unwrap();
+    push_media(&server, &stream, &media).await;
     let mut sub = subscribe_as(&server, key, Start::Earliest(true), pb::SegmentFormat::Fmp4).await;
     let mut inits = vec![];
     let mut discontinuities = vec![];
@@ -303,7 +290,7 @@ async fn the_buffer_keeps_the_window() {
     let server = Server::start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
-    let stream = create_stream(&server, key, "cam", Some(replay(5)))
+    let stream = create_stream(&server, key, "cam", Some(replay_options(5)))
         .await
         .unwrap();
     let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
@@ -336,7 +323,7 @@ async fn a_small_memory_budget_evicts_before_the_window() {
     let server = Server::start_with_flags(&["--replay-memory-mb", "1"]);
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
-    let stream = create_stream(&server, key, "cam", Some(replay(60)))
+    let stream = create_stream(&server, key, "cam", Some(replay_options(60)))
         .await
         .unwrap();
     let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
@@ -358,7 +345,7 @@ async fn the_last_seconds_become_a_clip_that_outlives_a_restart() {
     let server = Server::start_in(&data);
     let org = server.create_org("acme", true).await;
     let key = org.api_key.clone();
-    let stream = create_stream(&server, &key, "cam", Some(replay(60)))
+    let stream = create_stream(&server, &key, "cam", Some(replay_options(60)))
         .await
         .unwrap();
     let source = test_ts_25s();
@@ -522,23 +509,6 @@ async fn the_last_seconds_become_a_clip_that_outlives_a_restart() {
         .clips;
     assert_eq!(listed, vec![clip.clone()]);
     assert!(download_clip(&server, &key, &clip.id).await == bytes);
-}
-
-async fn download_clip(server: &Server, key: &str, id: &str) -> Vec<u8> {
-    let chunks = server
-        .live()
-        .await
-        .download_replay_clip(authed(
-            pb::DownloadReplayClipRequest {
-                clip_id: id.into(),
-                offset: 0,
-            },
-            key,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    collect_chunks(chunks, 0).await
 }
 
 /// The first video frame of an MP4, as RGB24, decoded by ffmpeg.

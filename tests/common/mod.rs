@@ -638,8 +638,17 @@ pub async fn get_stream(
 
 /// Pushes a whole file through gRPC as fast as the server takes it.
 pub async fn push_file(server: &Server, stream: &pb::Stream, file: &Path) -> pb::PushMediaResponse {
+    push_media(server, stream, &std::fs::read(file).unwrap()).await
+}
+
+/// Pushes `media` (MPEG-TS) over gRPC in one session and ends it.
+pub async fn push_media(
+    server: &Server,
+    stream: &pb::Stream,
+    media: &[u8],
+) -> pb::PushMediaResponse {
     let push = Push::open(server, stream, None).await;
-    assert!(push.send(&std::fs::read(file).unwrap()).await);
+    assert!(push.send(media).await);
     push.finish().await.expect("push")
 }
 
@@ -739,6 +748,42 @@ pub async fn publish_session(
     assert!(within(60, "ffmpeg", wait_child(ffmpeg)).await.success());
     watch.until_state(pb::StreamState::Ended, 20).await;
     stream
+}
+
+/// A recording's bytes from `offset` (`DownloadRecording`).
+pub async fn download_recording(server: &Server, key: &str, id: &str, offset: u64) -> Vec<u8> {
+    let chunks = server
+        .live()
+        .await
+        .download_recording(authed(
+            pb::DownloadRecordingRequest {
+                recording_id: id.into(),
+                offset,
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    collect_chunks(chunks, offset).await
+}
+
+/// A replay clip's bytes (`DownloadReplayClip`).
+pub async fn download_clip(server: &Server, key: &str, id: &str) -> Vec<u8> {
+    let chunks = server
+        .live()
+        .await
+        .download_replay_clip(authed(
+            pb::DownloadReplayClipRequest {
+                clip_id: id.into(),
+                offset: 0,
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    collect_chunks(chunks, 0).await
 }
 
 /// The bytes of a download (`DataChunk` stream), checking the offsets.
