@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 
 use tonic::Code;
+
+use crate::media::{is_disk_full, MediaError};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 /// Domain used in `google.rpc.ErrorInfo`.
@@ -84,8 +86,8 @@ pub enum Error {
     #[error("storage unavailable: {0}")]
     StorageUnavailable(String),
 
-    #[error("pipeline error: {0}")]
-    Pipeline(String),
+    #[error("media error: {0}")]
+    Media(#[from] MediaError),
 
     #[error("shutting down")]
     ShuttingDown,
@@ -119,13 +121,6 @@ impl Error {
             name: id.into(),
         }
     }
-}
-
-/// Whether an I/O error means the disk (or the user's quota) is full.
-pub fn is_disk_full(e: &std::io::Error) -> bool {
-    const ENOSPC: i32 = 28;
-    const EDQUOT: i32 = 122;
-    e.kind() == std::io::ErrorKind::StorageFull || matches!(e.raw_os_error(), Some(ENOSPC | EDQUOT))
 }
 
 impl From<redb::Error> for Error {
@@ -233,7 +228,8 @@ impl From<Error> for tonic::Status {
                     HashMap::from([("stream_id".to_string(), stream_id)]),
                 ),
             ),
-            Error::Storage(_) | Error::Pipeline(_) => tonic::Status::internal(message),
+            Error::Media(e) if e.is_disk_full() => tonic::Status::resource_exhausted(message),
+            Error::Storage(_) | Error::Media(_) => tonic::Status::internal(message),
             Error::StorageFull(_) => tonic::Status::resource_exhausted(message),
             Error::StorageUnavailable(_) => tonic::Status::unavailable(message),
             Error::ShuttingDown => tonic::Status::unavailable(message),

@@ -1,42 +1,46 @@
 //! liveproc: a live video processing server.
 //!
 //! Broadcasters publish live streams (SRT, gRPC `PushMedia`, or a URI the
-//! server pulls). Each live stream gets one GStreamer pipeline that demuxes
-//! and parses the media once and fans the encoded access units out to the
-//! processing features. The gRPC API (`liveproc.v1`) manages organizations,
-//! streams and their processing options.
+//! server pulls). Each live stream gets one pipeline that demuxes and
+//! parses the media once and fans the encoded access units out to the
+//! processing features. The gRPC API (`liveproc.v1`) manages
+//! organizations, streams and their processing options.
 //!
-//! Module map:
-//! - [`config`]: settings from flags, `LIVEPROC_*` env vars and a TOML file.
-//! - [`proto`]: generated API types.
-//! - [`error`]: the crate's error type, mapped once to `tonic::Status`.
-//! - [`validate`]: processing option ranges, in one place.
-//! - [`registry`]: organizations, API keys and streams in a durable store.
-//! - [`auth`]: API keys to principals.
-//! - [`streams`]: the runtime side of each stream (state, events, publisher).
-//! - [`pipeline`]: the per-session GStreamer pipeline.
-//! - [`container`]: MP4 and fragmented MP4 files written from access units
-//!   (pure bytes, no GStreamer).
-//! - [`ingest`]: SRT listener, gRPC push and URI pull feeding the pipeline.
-//! - [`processing`]: thumbnails and motion clips from the parsed media.
-//! - [`recording`]: VOD files of live streams and their catalogue.
-//! - [`replay`]: the rewind buffer, replay segments and replay clips.
-//! - [`api`]: the tonic services.
+//! Modules, from the top down; each uses only modules below it:
 //! - [`server`]: wiring and lifecycle of a running server.
+//! - [`api`]: the tonic services; errors mapped once ([`error`]).
+//! - [`ingest`]: SRT listener, gRPC push and URI pull: bytes in, one
+//!   publisher session per stream.
+//! - [`features`]: thumbnails, motion clips, recording and replay, driven
+//!   by each session's access units.
+//! - [`streams`]: the runtime side of each stream (state, events,
+//!   publisher slot).
+//! - [`pipeline`]: the per-session demux + parse, emitting access units.
+//! - [`auth`], [`registry`]: API keys; durable records (redb).
+//! - [`store`]: the on-disk layout of the data dir.
+//! - [`gst_util`]: GStreamer helpers shared by the pipeline and the jobs.
+//! - [`container`]: MP4, fragmented MP4 and MPEG-TS written from access
+//!   units (pure bytes, no GStreamer).
+//! - [`media`]: access units, codecs, ticks, NAL units, ADTS (a leaf).
+//! - [`config`], [`options`] and [`validate`], [`ids`], [`proto`]: settings,
+//!   processing options and their ranges, identities, generated API types.
 
-pub mod api;
-pub mod auth;
+pub(crate) mod api;
+pub(crate) mod auth;
 pub mod config;
-pub mod container;
-pub mod error;
-pub mod ingest;
-pub mod options;
-pub mod pipeline;
-pub mod processing;
+pub(crate) mod container;
+pub(crate) mod error;
+pub(crate) mod features;
+pub(crate) mod gst_util;
+pub(crate) mod ids;
+pub(crate) mod ingest;
+pub(crate) mod media;
+pub(crate) mod options;
+pub(crate) mod pipeline;
 pub mod proto;
-pub mod recording;
-pub mod registry;
-pub mod replay;
+pub(crate) mod registry;
+pub(crate) mod runtime;
 pub mod server;
-pub mod streams;
-pub mod validate;
+pub(crate) mod store;
+pub(crate) mod streams;
+pub(crate) mod validate;

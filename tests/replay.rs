@@ -591,3 +591,45 @@ async fn entire_stream_spills_to_disk_and_replays_from_the_start() {
         "replayed {duration} s of 10"
     );
 }
+
+/// H.265 goes through GStreamer's `mp4mux` for fMP4 (the direct writer
+/// handles H.264): each GOP's fragment is muxed alone and moved onto the
+/// stream's timeline. Joined, the segments must play as one file of the
+/// source's length (fragments left at time zero would overlap), and the
+/// recording must hold H.265 and AAC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h265_replay_segments_and_recording_play() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = &org.api_key;
+    let mut processing = replay_options(60);
+    processing.recording = recording_options(0).recording;
+    publish_session(&server, key, "cam", Some(processing), test_hevc_ts()).await;
+
+    let mut sub = subscribe_as(&server, key, Start::Earliest(true), pb::SegmentFormat::Fmp4).await;
+    let mut fmp4 = vec![];
+    // The session has ended: the subscription ends after the last GOP.
+    while let Some(seg) = within(30, "a replay segment", sub.message())
+        .await
+        .inspect_err(|_| eprintln!("LOG {}", server.log()))
+        .unwrap()
+    {
+        let kind = &seg.data[4..8];
+        assert_eq!(kind, if fmp4.is_empty() { b"ftyp" } else { b"moof" });
+        fmp4.extend_from_slice(&seg.data);
+    }
+    let probe = probe_av(&fmp4, "joined.mp4");
+    probe.assert_audio_and_video("joined H.265 fMP4 segments", 5.0, 1.0);
+    assert_eq!(probe.video.as_ref().unwrap().codec, "hevc");
+    let info = ffprobe(&fmp4);
+    let number = |v: &serde_json::Value| v.as_str().unwrap().parse::<f64>().unwrap();
+    let span = number(&info["format"]["duration"]) - number(&info["format"]["start_time"]);
+    assert!((span - 5.0).abs() <= 0.5, "H.265 fMP4 spans {span} s");
+
+    let recordings = list_recordings(&server, key, "cam").await;
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    let bytes = download_recording(&server, key, &recordings[0].id, 0).await;
+    let probe = probe_av(&bytes, "recording.mp4");
+    probe.assert_audio_and_video("H.265 recording", 5.0, 1.0);
+    assert_eq!(probe.video.as_ref().unwrap().codec, "hevc");
+}

@@ -3,25 +3,27 @@
 //! their features (thumbnails, motion clips, replay, recordings).
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
+use super::subscriber::Subscriber;
 use super::{convert, recordings, replay, ApiState};
 use crate::auth::Principal;
 use crate::error::{Error, Result};
+use crate::ids::{self, StreamRef};
 use crate::ingest::{push, redact_uri};
+use crate::media::{now_millis, MediaError};
 use crate::options::Processing;
 use crate::proto::v1 as pb;
 use crate::proto::v1::live_processing_server::LiveProcessing;
 use crate::proto::v1::StreamState;
-use crate::registry::{now_millis, secrets, OrganizationRecord, StreamRecord};
-use crate::streams::{PublisherKind, StreamRef};
+use crate::registry::{secrets, OrganizationRecord, StreamRecord};
+use crate::streams::{LiveStream, PublisherKind};
 use crate::validate;
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -60,16 +62,19 @@ impl LiveProcessingService {
     }
 
     fn to_api(&self, record: &StreamRecord) -> pb::Stream {
-        let live = self
-            .state
-            .hub
-            .get(&StreamRef::new(&record.organization_id, &record.id));
+        let stream_ref = StreamRef::new(&record.organization_id, &record.id);
+        let live = self.state.hub.get(&stream_ref);
         let state = live.as_ref().map_or(StreamState::Idle, |s| s.state());
         let stats = live
             .as_ref()
             .and_then(|s| s.session_stats())
             .map(|s| s.to_proto());
-        let replay_window = live.as_ref().and_then(|s| replay::window_of(s));
+        let replay_window = self
+            .state
+            .features
+            .outputs(&stream_ref)
+            .ok()
+            .and_then(|o| replay::window_of(&o.replay));
         convert::stream(
             record,
             state,
@@ -84,7 +89,7 @@ impl LiveProcessingService {
         &self,
         metadata: &tonic::metadata::MetadataMap,
         stream_id: &str,
-    ) -> Result<std::sync::Arc<crate::streams::LiveStream>> {
+    ) -> Result<Arc<LiveStream>> {
         let org = self.organization(metadata)?;
         let record = self.stream_record(&org.id, stream_id)?;
         self.state
@@ -99,7 +104,7 @@ impl LiveProcessingService {
         &self,
         metadata: &tonic::metadata::MetadataMap,
         first: &pb::PushMediaRequest,
-    ) -> Result<std::sync::Arc<crate::streams::LiveStream>> {
+    ) -> Result<Arc<LiveStream>> {
         validate::required("stream_id", &first.stream_id)?;
         validate::required("stream_key", &first.stream_key)?;
         let caller = match crate::auth::bearer_key(metadata) {
@@ -133,7 +138,7 @@ impl LiveProcessing for LiveProcessingService {
         let org = self.organization(request.metadata())?;
         let req = request.into_inner();
         let id = if req.stream_id.is_empty() {
-            secrets::new_stream_id()
+            ids::new_stream_id()
         } else {
             validate::stream_id("stream_id", &req.stream_id)?;
             req.stream_id
@@ -160,15 +165,8 @@ impl LiveProcessing for LiveProcessingService {
             create_time_ms: now_millis(),
         };
         self.state.registry.create_stream(&record)?;
-        let stream_ref = StreamRef::new(&record.organization_id, &record.id);
-        let live = self
-            .state
-            .hub
-            .add(stream_ref.clone(), record.processing.clone());
-        if let Some(uri) = &record.source_uri {
-            self.state.ingest.start_pull(live, uri.clone());
-        }
-        tracing::info!(stream = %stream_ref, source = ?record.source_uri.as_deref().map(redact_uri), "stream created");
+        let live = self.state.ingest.add_stream(&record);
+        tracing::info!(stream = %live.stream_ref, source = ?record.source_uri.as_deref().map(redact_uri), "stream created");
         Ok(Response::new(self.to_api(&record)))
     }
 
@@ -207,9 +205,7 @@ impl LiveProcessing for LiveProcessingService {
         validate::required("stream_id", stream_id)?;
         let record = self.state.registry.delete_stream(&org.id, stream_id)?;
         let stream_ref = StreamRef::new(&record.organization_id, &record.id);
-        if let Some(live) = self.state.hub.remove(&stream_ref) {
-            self.state.ingest.engine.forget(&live);
-        }
+        self.state.ingest.remove_stream(&stream_ref);
         tracing::info!(stream = %stream_ref, "stream deleted");
         Ok(Response::new(pb::DeleteStreamResponse {}))
     }
@@ -250,31 +246,21 @@ impl LiveProcessing for LiveProcessingService {
             .get(&stream_ref)
             .ok_or_else(|| Error::stream_not_found(&record.id))?;
         let (snapshot, mut events) = live.watch();
-        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        let (subscriber, responses) = Subscriber::new(Arc::clone(&live), WATCH_BUFFER);
         tokio::spawn(async move {
-            if tx.send(Ok(snapshot)).await.is_err() {
-                return;
-            }
-            loop {
-                let event = tokio::select! {
-                    _ = tx.closed() => return,
-                    _ = live.watchers_end().cancelled() => {
-                        let _ = tx.send(Err(live.end_reason().into())).await;
-                        return;
-                    }
-                    event = events.recv() => event,
-                };
-                let event = match event {
-                    Ok(event) => event,
-                    Err(RecvError::Lagged(_)) => live.skipped_event(),
-                    Err(RecvError::Closed) => return,
-                };
-                if tx.send(Ok(event)).await.is_err() {
+            let mut next = Some(snapshot);
+            while let Some(event) = next.take() {
+                if !subscriber.send(event).await {
                     return;
                 }
+                next = match subscriber.wait(events.recv()).await {
+                    Some(Ok(event)) => Some(event),
+                    Some(Err(RecvError::Lagged(_))) => Some(live.skipped_event()),
+                    Some(Err(RecvError::Closed)) | None => None,
+                };
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(responses)))
     }
 
     async fn push_media(
@@ -299,13 +285,10 @@ impl LiveProcessing for LiveProcessingService {
         let span =
             tracing::info_span!("stream", id = %session.stream().stream_ref, ingest = "push");
         let run = push::run(session, first.data, rest).instrument(span);
-        let bytes_received = self
-            .state
-            .ingest
-            .sessions
-            .spawn(run)
-            .await
-            .map_err(|e| Error::Pipeline(format!("push session task: {e}")))??;
+        let bytes_received =
+            self.state.ingest.sessions.spawn(run).await.map_err(|e| {
+                Error::from(MediaError::Pipeline(format!("push session task: {e}")))
+            })??;
         Ok(Response::new(pb::PushMediaResponse { bytes_received }))
     }
 
@@ -317,7 +300,12 @@ impl LiveProcessing for LiveProcessingService {
     ) -> Result<Response<Self::SubscribeThumbnailsStream>, Status> {
         let req = request.get_ref();
         let live = self.live_stream(request.metadata(), &req.stream_id)?;
-        let (latest, rx) = live.thumbnails.subscribe();
+        let (latest, rx) = self
+            .state
+            .features
+            .outputs(&live.stream_ref)?
+            .thumbnails
+            .subscribe();
         let first = latest.filter(|_| req.send_latest);
         Ok(Response::new(follow_feed(live, first, rx)))
     }
@@ -333,13 +321,18 @@ impl LiveProcessing for LiveProcessingService {
                 replay::thumbnail_at(&self.state, &live, at).await?,
             ));
         }
-        live.thumbnails.latest().map(Response::new).ok_or_else(|| {
-            Error::NotFound {
-                kind: "thumbnail",
-                name: req.stream_id.clone(),
-            }
-            .into()
-        })
+        let outputs = self.state.features.outputs(&live.stream_ref)?;
+        outputs
+            .thumbnails
+            .latest()
+            .map(Response::new)
+            .ok_or_else(|| {
+                Error::NotFound {
+                    kind: "thumbnail",
+                    name: req.stream_id.clone(),
+                }
+                .into()
+            })
     }
 
     type SubscribeMotionClipsStream = ResponseStream<pb::MotionClip>;
@@ -350,7 +343,12 @@ impl LiveProcessing for LiveProcessingService {
     ) -> Result<Response<Self::SubscribeMotionClipsStream>, Status> {
         let req = request.get_ref();
         let live = self.live_stream(request.metadata(), &req.stream_id)?;
-        let (latest, rx) = live.motion_clips.subscribe();
+        let (latest, rx) = self
+            .state
+            .features
+            .outputs(&live.stream_ref)?
+            .motion_clips
+            .subscribe();
         let first = latest.filter(|_| req.send_latest);
         Ok(Response::new(follow_feed(live, first, rx)))
     }
@@ -466,38 +464,27 @@ impl LiveProcessing for LiveProcessingService {
 /// gap shows in `sequence`) and never slows the stream or other
 /// subscribers. Ends when the stream is deleted or the server stops.
 fn follow_feed<T: Clone + Send + 'static>(
-    live: std::sync::Arc<crate::streams::LiveStream>,
+    live: Arc<LiveStream>,
     first: Option<T>,
     mut items: tokio::sync::broadcast::Receiver<T>,
 ) -> ResponseStream<T> {
-    let (tx, rx) = mpsc::channel(FEED_SUBSCRIBER_BUFFER);
+    let (subscriber, responses) = Subscriber::new(live, FEED_SUBSCRIBER_BUFFER);
     tokio::spawn(async move {
-        if let Some(item) = first {
-            if tx.send(Ok(item)).await.is_err() {
-                return;
-            }
-        }
+        let mut next = first;
         loop {
-            let item = tokio::select! {
-                _ = tx.closed() => return,
-                _ = live.watchers_end().cancelled() => {
-                    let _ = tx.send(Err(live.end_reason().into())).await;
+            if let Some(item) = next.take() {
+                if !subscriber.send(item).await {
                     return;
                 }
-                item = items.recv() => item,
-            };
-            match item {
-                Ok(item) => {
-                    if tx.send(Ok(item)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => return,
             }
+            next = match subscriber.wait(items.recv()).await {
+                Some(Ok(item)) => Some(item),
+                Some(Err(RecvError::Lagged(_))) => None,
+                Some(Err(RecvError::Closed)) | None => return,
+            };
         }
     });
-    Box::pin(ReceiverStream::new(rx))
+    Box::pin(responses)
 }
 
 #[cfg(test)]
@@ -506,8 +493,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::processing::feed::Feed;
-    use crate::streams::{ReplayBudget, StreamHub};
+    use crate::features::feed::Feed;
+    use crate::streams::StreamHub;
 
     /// A subscriber that stops reading holds at most its own small buffers:
     /// the feed keeps publishing, another subscriber gets every item in
@@ -515,10 +502,7 @@ mod tests {
     /// the newest items, with the gap visible in their sequence.
     #[tokio::test]
     async fn a_stalled_subscriber_skips_ahead_and_holds_nothing_up() {
-        let hub = StreamHub::new(ReplayBudget {
-            bytes: 1 << 20,
-            memory_horizon: Duration::from_secs(60),
-        });
+        let hub = StreamHub::default();
         let live = hub.add(StreamRef::new("org", "cam"), Processing::default());
         let feed: Feed<u64> = Feed::default();
         let mut reader = follow_feed(Arc::clone(&live), None, feed.subscribe().1);

@@ -9,10 +9,12 @@ pub mod live_processing;
 pub mod organizations;
 mod recordings;
 mod replay;
+mod subscriber;
 
 use std::sync::Arc;
 
 use crate::auth::Authenticator;
+use crate::features::FeatureEngine;
 use crate::ingest::Ingest;
 use crate::registry::Registry;
 use crate::streams::StreamHub;
@@ -24,8 +26,8 @@ pub struct ApiState {
     pub hub: Arc<StreamHub>,
     pub auth: Authenticator,
     pub ingest: Ingest,
+    /// What the features produce, recordings and clips included.
+    pub features: Arc<FeatureEngine>,
     /// `host:port` publishers use for SRT (shown in `Stream.ingest.srt_url`).
     pub srt_public_addr: String,
-    /// Where media files (replay clips) are kept.
-    pub data_dir: std::path::PathBuf,
 }

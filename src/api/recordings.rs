@@ -3,8 +3,8 @@
 
 use super::{files, ApiState};
 use crate::error::{Error, Result};
+use crate::features::recording::to_proto;
 use crate::proto::v1 as pb;
-use crate::recording::to_proto;
 use crate::registry::{RecordingRecord, RecordingState};
 use crate::validate;
 
@@ -34,7 +34,7 @@ pub fn list(
         state
             .registry
             .list_recordings(org_id, &req.stream_id, &req.page_token, page_size)?;
-    let store = &state.ingest.engine.recordings;
+    let store = &state.features.recordings();
     Ok(pb::ListRecordingsResponse {
         recordings: page.items.iter().map(|r| to_proto(r, store)).collect(),
         next_page_token: page.next_page_token,
@@ -43,7 +43,7 @@ pub fn list(
 
 pub fn get(state: &ApiState, org_id: &str, recording_id: &str) -> Result<pb::Recording> {
     let record = find(state, org_id, recording_id)?;
-    Ok(to_proto(&record, &state.ingest.engine.recordings))
+    Ok(to_proto(&record, state.features.recordings()))
 }
 
 pub fn delete(state: &ApiState, org_id: &str, recording_id: &str) -> Result<()> {
@@ -54,7 +54,7 @@ pub fn delete(state: &ApiState, org_id: &str, recording_id: &str) -> Result<()> 
             "is still being recorded; delete it once it is complete",
         ));
     }
-    let path = state.ingest.engine.recordings.path(&record);
+    let path = state.features.recordings().path(&record);
     state.registry.delete_recording(&record)?;
     if let Err(e) = std::fs::remove_file(&path) {
         tracing::warn!(recording = %record.id, error = %e, "recording file already gone");
@@ -71,5 +71,5 @@ pub async fn download(
     req: &pb::DownloadRecordingRequest,
 ) -> Result<files::Chunks> {
     let record = find(state, org_id, &req.recording_id)?;
-    files::stream(state.ingest.engine.recordings.path(&record), req.offset).await
+    files::stream(state.features.recordings().path(&record), req.offset).await
 }

@@ -5,20 +5,22 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
+use super::subscriber::Subscriber;
 use super::{files, ApiState};
 use crate::error::{Error, Result};
-use crate::processing::JobLane;
+use crate::features::replay::buffer::{Cursor, Gop, ReplayBuffer};
+use crate::features::replay::clips::{self, ClipStart};
+use crate::features::replay::segment;
+use crate::features::JobLane;
+use crate::ids::StreamRef;
+use crate::media::MediaError;
 use crate::proto::v1 as pb;
 use crate::proto::{timestamp_from_millis, to_duration};
 use crate::registry::ClipRecord;
-use crate::replay::buffer::{Cursor, Gop};
-use crate::replay::clips::{self, ClipStart};
-use crate::replay::segment;
-use crate::streams::{LiveStream, StreamRef};
+use crate::streams::LiveStream;
 use crate::validate;
 
 /// Segments buffered per subscriber: a reader that does not keep up is
@@ -30,9 +32,8 @@ fn millis(ts: &prost_types::Timestamp) -> i64 {
 }
 
 /// The first sequence a subscription starting at `start` reads.
-fn first_sequence(live: &LiveStream, start: Option<&pb::replay_start::Start>) -> Result<u64> {
+fn first_sequence(buffer: &ReplayBuffer, start: Option<&pb::replay_start::Start>) -> Result<u64> {
     use pb::replay_start::Start;
-    let buffer = &live.replay;
     Ok(match start {
         None | Some(Start::LiveEdge(_)) => buffer.next_sequence(),
         Some(Start::Earliest(_)) => buffer.earliest(),
@@ -47,7 +48,7 @@ fn first_sequence(live: &LiveStream, start: Option<&pb::replay_start::Start>) ->
         }
         Some(Start::Time(ts)) => {
             let ms = millis(ts);
-            if ms > crate::registry::now_millis() {
+            if ms > crate::media::now_millis() {
                 return Err(Error::invalid("start.time", "is in the future"));
             }
             buffer
@@ -88,35 +89,32 @@ pub fn subscribe(
         Ok(pb::SegmentFormat::Fmp4) => pb::SegmentFormat::Fmp4,
         Err(_) => return Err(Error::invalid("format", "must be MPEG_TS or FMP4")),
     };
+    let engine = Arc::clone(&state.features);
+    let outputs = engine.outputs(&live.stream_ref)?;
     let mut cursor = Cursor::at(first_sequence(
-        &live,
+        &outputs.replay,
         req.start.as_ref().and_then(|s| s.start.as_ref()),
     )?);
-    let engine = Arc::clone(&state.ingest.engine);
-    let (tx, rx) = mpsc::channel(SEGMENT_BUFFER);
+    let (subscriber, responses) = Subscriber::new(Arc::clone(&live), SEGMENT_BUFFER);
     tokio::spawn(async move {
-        let mut newest = live.replay.subscribe();
+        let replay = &outputs.replay;
+        let mut newest = replay.subscribe();
         // FMP4: the init segment goes first, in the first segment's data,
         // and again whenever the media's format changes.
         let mut last_init: Option<bytes::Bytes> = None;
         // The format of the last GOP sent.
         let mut last_format: Option<Option<gstreamer::Caps>> = None;
         loop {
-            let Some((gop, skipped)) = cursor.advance(&live.replay) else {
+            let Some((gop, skipped)) = cursor.advance(replay) else {
                 // At the live edge of a session that has ended: all sent.
-                if live.replay.session_ended() {
+                if replay.session_ended() {
                     return;
                 }
                 // Else wait for the next GOP.
-                tokio::select! {
-                    changed = newest.changed() => if changed.is_err() { return },
-                    _ = tx.closed() => return,
-                    _ = live.watchers_end().cancelled() => {
-                        let _ = tx.send(Err(live.end_reason().into())).await;
-                        return;
-                    }
+                match subscriber.wait(newest.changed()).await {
+                    Some(Ok(())) => continue,
+                    _ => return,
                 }
-                continue;
             };
             let job_gop = Arc::clone(&gop);
             let sent_init = last_init.clone();
@@ -140,22 +138,18 @@ pub fn subscribe(
             });
             let data = match made {
                 Ok(data) => data,
-                Err(e) => {
-                    let _ = tx.send(Err(e.into())).await;
-                    return;
-                }
+                Err(e) => return subscriber.fail(e.into()).await,
             };
             let mut message = segment_message(&live.stream_ref.stream_id, &gop, data, skipped);
             message.format = format as i32;
             message.discontinuity = last_format.as_ref().is_some_and(|f| *f != gop.format);
             last_format = Some(gop.format.clone());
-            tokio::select! {
-                sent = tx.send(Ok(message)) => if sent.is_err() { return },
-                _ = live.watchers_end().cancelled() => return,
+            if !subscriber.send(message).await {
+                return;
             }
         }
     });
-    Ok(ReceiverStream::new(rx))
+    Ok(responses)
 }
 
 /// A frame at wall-clock moment `at` inside the replay window, decoded on
@@ -167,7 +161,8 @@ pub async fn thumbnail_at(
     at: &prost_types::Timestamp,
 ) -> Result<pb::Thumbnail> {
     let ms = millis(at);
-    let Some(((_, first_ms), (_, last_ms))) = live.replay.edges() else {
+    let replay = &state.features.outputs(&live.stream_ref)?.replay;
+    let Some(((_, first_ms), (_, last_ms))) = replay.edges() else {
         return Err(Error::NotLive {
             stream_id: live.stream_ref.stream_id.clone(),
             what: "the replay buffer is empty (is replay enabled and the stream live?)",
@@ -176,8 +171,7 @@ pub async fn thumbnail_at(
     if ms < first_ms || ms > last_ms {
         return Err(Error::invalid("at", "must be inside the replay window"));
     }
-    let gop = live
-        .replay
+    let gop = replay
         .find(|g| g.end_ms > ms)
         .ok_or_else(|| Error::invalid("at", "must be inside the replay window"))?;
     let target = gop.start_pts + Duration::from_millis((ms - gop.start_ms).max(0) as u64);
@@ -188,14 +182,11 @@ pub async fn thumbnail_at(
     });
     let job_gop = Arc::clone(&gop);
     let image = state
-        .ingest
-        .engine
+        .features
         .run_job(JobLane::Bulk, move || {
-            let units = job_gop
-                .units()
-                .map_err(|e| format!("reading replay: {e}"))?;
+            let units = job_gop.units().map_err(MediaError::io("reading replay"))?;
             let video: Vec<_> = units.iter().filter(|u| u.codec.is_video()).collect();
-            crate::processing::still::encode_at(&video, Some(target), width, height, format)
+            crate::features::still::encode_at(&video, Some(target), width, height, format)
         })
         .await?;
     Ok(pb::Thumbnail {
@@ -211,9 +202,9 @@ pub async fn thumbnail_at(
 }
 
 /// What a stream's replay buffer holds, for `Stream.replay_window`.
-pub fn window_of(live: &LiveStream) -> Option<pb::ReplayWindow> {
-    let held = live.replay.held();
-    let ((_, earliest_ms), _) = live.replay.edges()?;
+pub fn window_of(replay: &ReplayBuffer) -> Option<pb::ReplayWindow> {
+    let held = replay.held();
+    let ((_, earliest_ms), _) = replay.edges()?;
     Some(pb::ReplayWindow {
         earliest_time: Some(timestamp_from_millis(earliest_ms)),
         duration: Some(to_duration(held.duration)),
@@ -224,11 +215,11 @@ pub fn window_of(live: &LiveStream) -> Option<pb::ReplayWindow> {
 }
 
 fn clip_path(state: &ApiState, clip: &ClipRecord) -> PathBuf {
-    clips::dir(
-        &state.data_dir,
-        &StreamRef::new(&clip.organization_id, &clip.stream_id),
-    )
-    .join(&clip.file_name)
+    state
+        .features
+        .data()
+        .clips_dir(&StreamRef::new(&clip.organization_id, &clip.stream_id))
+        .join(&clip.file_name)
 }
 
 pub fn to_proto(clip: &ClipRecord) -> pb::ReplayClip {
@@ -263,9 +254,8 @@ pub async fn create_clip(
     };
     let started = std::time::Instant::now();
     let record = clips::create(
-        &state.ingest.engine,
-        &state.data_dir,
-        live,
+        &state.features,
+        &live.stream_ref,
         start,
         req.duration_seconds,
         req.title.clone(),

@@ -10,8 +10,9 @@
 //! moov
 //!   mvhd                      1 ms movie time scale, duration 0
 //!   trak (1: video)           tkhd, mdia(mdhd 90 kHz, hdlr vide,
-//!                             minf(vmhd, dinf, stbl: stsd(avc1/avcC) and
-//!                             empty stts, stsc, stsz, stco))
+//!                             minf(vmhd, dinf, stbl: stsd(avc1/avcC or
+//!                             hvc1/hvcC) and empty stts, stsc, stsz,
+//!                             stco))
 //!   trak (2: audio, if any)   the same with smhd, stsd(mp4a/esds), the
 //!                             sample rate as time scale
 //!   mvex
@@ -41,7 +42,8 @@ use super::boxes::{child, children, dinf, ftyp, mdhd_hdlr, mvhd, read_u32, read_
 use super::sample_entry::{
     raw_aac, video_sample_size, write_video_sample, AudioConfig, VideoConfig, AAC_FRAME_SAMPLES,
 };
-use crate::pipeline::{ticks, AccessUnit, Codec};
+use crate::media::{ticks, AccessUnit, Codec};
+use crate::media::{MediaError, MediaResult};
 
 /// Media gathered before a fragment is written: the most a crash loses.
 pub const FRAGMENT: Duration = Duration::from_secs(1);
@@ -55,9 +57,10 @@ const SYNC: u32 = 0x0200_0000;
 /// Sample flags: depends on others, not a sync sample.
 const NON_SYNC: u32 = 0x0101_0000;
 
-/// Whether [`Fmp4Writer`] takes these tracks (H.264 video, AAC audio).
+/// Whether [`Fmp4Writer`] takes these tracks (H.264 or H.265 video, AAC
+/// audio).
 pub fn supported(video: &AccessUnit, audio: Option<&AccessUnit>) -> bool {
-    video.codec == Codec::H264 && audio.is_none_or(|a| a.codec == Codec::Aac)
+    video.codec.is_video() && audio.is_none_or(|a| a.codec == Codec::Aac)
 }
 
 /// A fragmented MP4 file being written.
@@ -120,14 +123,10 @@ impl Layout {
 }
 
 impl<W: Write + Seek> Fmp4Writer<W> {
-    /// Starts a file whose first unit will be `keyframe` (H.264 with SPS
-    /// and PPS; pushed like every other unit); `audio` is a unit of the
+    /// Starts a file whose first unit will be `keyframe` (with its
+    /// parameter sets; pushed like every other unit); `audio` is a unit of the
     /// audio track to come, if any.
-    pub fn create(
-        out: W,
-        keyframe: &AccessUnit,
-        audio: Option<&AccessUnit>,
-    ) -> Result<Self, String> {
+    pub fn create(out: W, keyframe: &AccessUnit, audio: Option<&AccessUnit>) -> MediaResult<Self> {
         Self::with_layout(out, keyframe, audio, Layout::RECORDING)
     }
 
@@ -137,12 +136,12 @@ impl<W: Write + Seek> Fmp4Writer<W> {
         keyframe: &AccessUnit,
         audio: Option<&AccessUnit>,
         layout: Layout,
-    ) -> Result<Self, String> {
+    ) -> MediaResult<Self> {
         let video_config = VideoConfig::from_keyframe(keyframe)?;
         let audio_config = audio.map(AudioConfig::from_unit).transpose()?;
         let (init, mehd_at) = init_segment(&video_config, audio_config.as_ref(), layout.duration);
         out.write_all(&init)
-            .map_err(|e| format!("writing the init segment: {e}"))?;
+            .map_err(MediaError::io("writing the init segment"))?;
         let start_pts = keyframe.pts.unwrap_or_default();
         Ok(Self {
             out,
@@ -457,13 +456,13 @@ pub struct Repaired {
 /// trailing fragment that was only partly written, and writes the
 /// duration (from the last fragment's video `tfdt` and sample durations)
 /// into `mehd`. Fails, touching nothing, on a file of another layout.
-pub fn repair(path: &Path) -> Result<Repaired, String> {
+pub fn repair(path: &Path) -> MediaResult<Repaired> {
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)
-        .map_err(|e| format!("opening: {e}"))?;
-    let len = file.metadata().map_err(|e| e.to_string())?.len();
+        .map_err(MediaError::io("opening"))?;
+    let len = file.metadata()?.len();
     let mut moov = None;
     let mut last_moof: Option<(u64, u64)> = None;
     let mut complete_end = 0u64;
@@ -494,13 +493,14 @@ pub fn repair(path: &Path) -> Result<Repaired, String> {
         }
         at += size;
     }
-    let (moov_at, moov_size) = moov.ok_or("no moov")?;
+    let (moov_at, moov_size) = moov.ok_or_else(|| MediaError::Malformed("no moov".into()))?;
     let moov = read_at(&mut file, moov_at, moov_size)?;
     let (mehd_at, video_track, video_scale) = describe_moov(&moov)?;
     let end_ticks = match last_moof {
         Some((moof_at, moof_size)) => {
             let moof = read_at(&mut file, moof_at, moof_size)?;
-            track_end(&moof, video_track).ok_or("no video in the last fragment")?
+            track_end(&moof, video_track)
+                .ok_or_else(|| MediaError::Malformed("no video in the last fragment".into()))?
         }
         None => 0,
     };
@@ -509,24 +509,23 @@ pub fn repair(path: &Path) -> Result<Repaired, String> {
     );
     let truncated = len - complete_end;
     if truncated > 0 {
-        file.set_len(complete_end).map_err(|e| e.to_string())?;
+        file.set_len(complete_end)?;
     }
     file.seek(SeekFrom::Start(moov_at + mehd_at as u64))
         .and_then(|_| file.write_all(&ticks(duration, MOVIE_TIMESCALE).to_be_bytes()))
         .and_then(|_| file.sync_all())
-        .map_err(|e| format!("writing the duration: {e}"))?;
+        .map_err(MediaError::io("writing the duration"))?;
     Ok(Repaired {
         duration,
         truncated,
     })
 }
 
-fn read_box_header(file: &mut File, at: u64, len: u64) -> Result<([u8; 4], u64, u64), String> {
+fn read_box_header(file: &mut File, at: u64, len: u64) -> MediaResult<([u8; 4], u64, u64)> {
     let mut header = [0u8; 16];
     let n = (len - at).min(16) as usize;
     file.seek(SeekFrom::Start(at))
-        .and_then(|_| file.read_exact(&mut header[..n]))
-        .map_err(|e| e.to_string())?;
+        .and_then(|_| file.read_exact(&mut header[..n]))?;
     let kind: [u8; 4] = header[4..8].try_into().expect("4 bytes");
     let size32 = u32::from_be_bytes(header[..4].try_into().expect("4 bytes"));
     Ok(match size32 {
@@ -540,29 +539,28 @@ fn read_box_header(file: &mut File, at: u64, len: u64) -> Result<([u8; 4], u64, 
     })
 }
 
-fn read_at(file: &mut File, at: u64, size: u64) -> Result<Vec<u8>, String> {
+fn read_at(file: &mut File, at: u64, size: u64) -> MediaResult<Vec<u8>> {
     if size > 64 << 20 {
-        return Err("box too large".into());
+        return Err(MediaError::Malformed("box too large".into()));
     }
     let mut data = vec![0; size as usize];
     file.seek(SeekFrom::Start(at))
-        .and_then(|_| file.read_exact(&mut data))
-        .map_err(|e| e.to_string())?;
+        .and_then(|_| file.read_exact(&mut data))?;
     Ok(data)
 }
 
 /// From a `moov`: where the duration field of `mehd` is (from the moov's
 /// start), and the video track's id and time scale.
-fn describe_moov(moov: &[u8]) -> Result<(usize, u32, u32), String> {
+fn describe_moov(moov: &[u8]) -> MediaResult<(usize, u32, u32)> {
     let root = children(moov, 0, moov.len())
         .into_iter()
         .next()
-        .ok_or("empty moov")?;
+        .ok_or_else(|| MediaError::Malformed("empty moov".into()))?;
     let mehd = child(moov, &root, b"mvex", 0)
         .and_then(|mvex| child(moov, &mvex, b"mehd", 0))
-        .ok_or("no mvex/mehd")?;
+        .ok_or_else(|| MediaError::Malformed("no mvex/mehd".into()))?;
     if moov[mehd.body] != 1 || mehd.end < mehd.body + 12 {
-        return Err("mehd is not version 1".into());
+        return Err(MediaError::Malformed("mehd is not version 1".into()));
     }
     for trak in children(moov, root.body, root.end) {
         if &trak.kind != b"trak" {
@@ -576,17 +574,21 @@ fn describe_moov(moov: &[u8]) -> Result<(usize, u32, u32), String> {
         if handler != Some(b"vide") {
             continue;
         }
-        let tkhd = child(moov, &trak, b"tkhd", 0).ok_or("trak without tkhd")?;
-        let mdhd = child(moov, &mdia, b"mdhd", 0).ok_or("mdia without mdhd")?;
+        let tkhd = child(moov, &trak, b"tkhd", 0)
+            .ok_or_else(|| MediaError::Malformed("trak without tkhd".into()))?;
+        let mdhd = child(moov, &mdia, b"mdhd", 0)
+            .ok_or_else(|| MediaError::Malformed("mdia without mdhd".into()))?;
         let version_skip = |at: usize| if moov[at] == 1 { 4 + 16 } else { 4 + 8 };
-        let id = read_u32(moov, tkhd.body + version_skip(tkhd.body)).ok_or("short tkhd")?;
-        let scale = read_u32(moov, mdhd.body + version_skip(mdhd.body)).ok_or("short mdhd")?;
+        let id = read_u32(moov, tkhd.body + version_skip(tkhd.body))
+            .ok_or_else(|| MediaError::Malformed("short tkhd".into()))?;
+        let scale = read_u32(moov, mdhd.body + version_skip(mdhd.body))
+            .ok_or_else(|| MediaError::Malformed("short mdhd".into()))?;
         if scale == 0 {
-            return Err("zero time scale".into());
+            return Err(MediaError::Malformed("zero time scale".into()));
         }
         return Ok((mehd.body + 4, id, scale));
     }
-    Err("no video track".into())
+    Err(MediaError::Malformed("no video track".into()))
 }
 
 /// The end of `track` in a `moof`: its `tfdt` plus its samples' durations

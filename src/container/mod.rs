@@ -1,11 +1,15 @@
 //! Container formats written from access units, as pure bytes (no
-//! GStreamer): [`mp4`] files with the index in front (clips), and
-//! fragmented MP4 ([`fmp4`]) written fragment by fragment as the media
-//! arrives (recordings). [`boxes`] writes ISO-BMFF boxes;
-//! [`sample_entry`] turns H.264 and AAC units into samples and sample
-//! entries.
+//! GStreamer): [`mp4`] files with the index in front (clips), fragmented
+//! MP4 ([`fmp4`]) written fragment by fragment as the media arrives
+//! (recordings, replay segments), and MPEG-TS ([`ts`], replay segments).
+//! [`boxes`] writes and walks ISO-BMFF boxes; [`sample_entry`] turns H.264
+//! the fragments `mp4mux` writes (H.265) onto the stream's timeline.
 
 pub(crate) mod boxes;
-pub mod fmp4;
-pub mod mp4;
+pub(crate) mod fmp4;
+pub(crate) mod mp4;
 pub(crate) mod sample_entry;
+pub(crate) mod ts;
+
+#[cfg(test)]
+mod round_trip;

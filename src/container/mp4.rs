@@ -1,4 +1,4 @@
-//! MP4 files written directly from parsed access units (H.264 + AAC), with
+//! MP4 files written directly from parsed access units (H.264 or H.265, AAC), with
 //! the index (`moov`) in front: the remux of clips without a GStreamer
 //! pipeline. The rewrite of each unit into a sample
 //! ([`super::sample_entry`]) is the only work: one pass over the bytes,
@@ -9,7 +9,7 @@
 //! moov
 //!   mvhd                      1 ms movie time scale
 //!   trak (1: video)           tkhd, edts/elst (starts at the first PTS),
-//!     mdia/minf/stbl          stsd(avc1/avcC), stts, ctts, stss,
+//!     mdia/minf/stbl          stsd(avc1/avcC or hvc1/hvcC), stts, ctts, stss,
 //!                             stsc + stsz + co64 (one chunk)
 //!   trak (2: audio, if any)   tkhd, edts/elst (aligned to the video),
 //!     mdia/minf/stbl          stsd(mp4a/esds), stts, stsc + stsz + co64
@@ -19,7 +19,7 @@
 //! Timestamps keep the units' decode times (90 kHz for video, the sample
 //! rate for audio); the edit lists start each track where the clip starts.
 //! Audio that is not on the video's timeline (further from the video than
-//! [`crate::pipeline::timeline::max_skew`]) is left out, so no edit list
+//! [`crate::media::max_skew`]) is left out, so no edit list
 //! ever points past a track's media.
 
 use std::time::Duration;
@@ -28,18 +28,15 @@ use super::boxes::{dinf, ftyp, mdhd_hdlr, mvhd, tkhd, Boxes};
 use super::sample_entry::{
     raw_aac, video_sample_size, write_video_sample, AudioConfig, VideoConfig, AAC_FRAME_SAMPLES,
 };
-use crate::pipeline::timeline::max_skew;
-use crate::pipeline::{ticks, AccessUnit, Codec};
-
-pub type Mp4Result<T> = Result<T, String>;
+use crate::media::{max_skew, MediaError, MediaResult};
+use crate::media::{ticks, AccessUnit, Codec};
 
 const VIDEO_TIMESCALE: u32 = 90_000;
 const MOVIE_TIMESCALE: u32 = 1000;
 
-/// Whether [`write`] handles these tracks (else: the GStreamer muxer).
+/// Whether [`write`] handles these tracks (H.264 or H.265 video, AAC audio).
 pub fn supported(video: &[&AccessUnit], audio: &[&AccessUnit]) -> bool {
-    video.first().is_some_and(|u| u.codec == Codec::H264)
-        && audio.iter().all(|u| u.codec == Codec::Aac)
+    video.first().is_some_and(|u| u.codec.is_video()) && audio.iter().all(|u| u.codec == Codec::Aac)
 }
 
 /// The audio units that lie on the video's timeline: within
@@ -90,7 +87,7 @@ pub fn write(
     video: &[&AccessUnit],
     audio: &[&AccessUnit],
     out: &mut impl std::io::Write,
-) -> Mp4Result<u64> {
+) -> MediaResult<u64> {
     // One file describes one format: a clip that runs into a format change
     // (new size, codec or profile) ends there.
     let (video, cut) = same_format(video);
@@ -124,7 +121,10 @@ pub fn write(
     debug_assert_eq!(moov.len(), draft.len());
     let payload = video_track.bytes + audio_track.as_ref().map_or(0, |a| a.bytes);
 
-    let io = |e: std::io::Error| format!("writing MP4: {e}");
+    let io = |source| MediaError::Io {
+        context: "writing MP4".into(),
+        source,
+    };
     out.write_all(&ftyp).map_err(io)?;
     out.write_all(&moov).map_err(io)?;
     // mdat with a 64-bit size: the header length is the same whatever the size.
@@ -154,8 +154,10 @@ struct VideoTrack {
 }
 
 impl VideoTrack {
-    fn new(video: &[&AccessUnit]) -> Mp4Result<VideoTrack> {
-        let first = video.first().ok_or("clip without video")?;
+    fn new(video: &[&AccessUnit]) -> MediaResult<VideoTrack> {
+        let first = video
+            .first()
+            .ok_or_else(|| MediaError::Unsupported("clip without video".into()))?;
         let config = VideoConfig::from_keyframe(first)?;
         let dts = |u: &AccessUnit| ticks(u.decode_time().unwrap_or_default(), VIDEO_TIMESCALE);
         let pts = |u: &AccessUnit| u.pts.map(|p| ticks(p, VIDEO_TIMESCALE)).unwrap_or(dts(u));
@@ -195,7 +197,7 @@ struct AudioTrack {
 }
 
 impl AudioTrack {
-    fn new(audio: &[&AccessUnit]) -> Mp4Result<Option<AudioTrack>> {
+    fn new(audio: &[&AccessUnit]) -> MediaResult<Option<AudioTrack>> {
         let Some(first) = audio.first() else {
             return Ok(None);
         };

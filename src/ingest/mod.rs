@@ -22,9 +22,12 @@ use std::sync::Arc;
 use tokio_util::task::TaskTracker;
 
 use crate::error::{Error, Result};
-use crate::processing::ProcessingEngine;
-use crate::registry::Registry;
-use crate::streams::{LiveStream, StreamHub, StreamRef};
+use crate::features::FeatureEngine;
+use crate::ids::StreamRef;
+use crate::pipeline::{PipelineEvent, Source, StreamPipeline};
+use crate::proto::v1::StreamState;
+use crate::registry::{Registry, StreamRecord};
+use crate::streams::{LiveStream, PublisherKind, StreamHub};
 use pull_policy::PullPolicy;
 
 /// What ingest paths share: the registry to authorize publishers, the hub
@@ -34,12 +37,30 @@ pub struct Ingest {
     pub registry: Arc<Registry>,
     pub hub: Arc<StreamHub>,
     pub sessions: TaskTracker,
-    pub engine: Arc<ProcessingEngine>,
+    pub engine: Arc<FeatureEngine>,
     /// What streams may pull from.
     pub pull_policy: Arc<PullPolicy>,
 }
 
 impl Ingest {
+    /// Brings a registered stream to life (at creation or server start):
+    /// its runtime state, its outputs, and its pull when it has a source.
+    pub fn add_stream(&self, record: &StreamRecord) -> Arc<LiveStream> {
+        let stream_ref = StreamRef::new(&record.organization_id, &record.id);
+        self.engine.attach(&stream_ref);
+        let live = self.hub.add(stream_ref, record.processing.clone());
+        if let Some(uri) = &record.source_uri {
+            self.start_pull(Arc::clone(&live), uri.clone());
+        }
+        live
+    }
+
+    /// Stops whatever runs for a deleted stream and forgets its outputs.
+    pub fn remove_stream(&self, stream_ref: &StreamRef) {
+        self.hub.remove(stream_ref);
+        self.engine.forget(stream_ref);
+    }
+
     /// Starts pulling `uri` into `stream` (see [`pull`]).
     pub fn start_pull(&self, stream: Arc<LiveStream>, uri: String) {
         pull::spawn(
@@ -55,7 +76,7 @@ impl Ingest {
     pub fn start_session(
         &self,
         stream: Arc<LiveStream>,
-        kind: crate::streams::PublisherKind,
+        kind: PublisherKind,
     ) -> Result<session::PublishSession> {
         session::PublishSession::start(&self.engine, stream, kind)
     }
@@ -72,6 +93,28 @@ impl Ingest {
             .get(&StreamRef::new(record.organization_id, record.id))
             .ok_or_else(|| Error::stream_not_found(stream_id))
     }
+}
+
+/// Starts the pipeline of a new session of `stream` fed by `source`: its
+/// counters become the stream's, and what it reports becomes the stream's
+/// state (LIVE with `live_message` on first media, ERROR when it fails)
+/// and events.
+pub(crate) fn start_pipeline(
+    stream: &Arc<LiveStream>,
+    source: &Source,
+    live_message: String,
+) -> Result<StreamPipeline> {
+    let live = Arc::clone(stream);
+    StreamPipeline::start(
+        &stream.stream_ref,
+        source,
+        stream.new_session_stats(),
+        Arc::new(move |event| match event {
+            PipelineEvent::Live => live.set_state(StreamState::Live, live_message.clone()),
+            PipelineEvent::TrackIgnored(message) => live.report_feature_error(message),
+            PipelineEvent::Failed(message) => live.set_state(StreamState::Error, message),
+        }),
+    )
 }
 
 /// A URI with any `user:password@` part and its query and fragment

@@ -14,8 +14,8 @@ use tracing::Instrument;
 
 use super::pull_policy::PullPolicy;
 use super::redact_uri;
-use crate::pipeline::{Outcome, Source, StreamPipeline};
-use crate::processing::ProcessingEngine;
+use crate::features::FeatureEngine;
+use crate::pipeline::{Outcome, Source};
 use crate::proto::v1::StreamState;
 use crate::streams::{LiveStream, PublisherKind};
 
@@ -29,7 +29,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// server stops.
 pub fn spawn(
     tasks: &TaskTracker,
-    engine: Arc<ProcessingEngine>,
+    engine: Arc<FeatureEngine>,
     policy: Arc<PullPolicy>,
     stream: Arc<LiveStream>,
     uri: String,
@@ -39,7 +39,7 @@ pub fn spawn(
 }
 
 async fn run(
-    engine: Arc<ProcessingEngine>,
+    engine: Arc<FeatureEngine>,
     policy: Arc<PullPolicy>,
     stream: Arc<LiveStream>,
     uri: String,
@@ -68,13 +68,17 @@ async fn run(
                     tracing::warn!(stream = %stream.stream_ref, error = %e, "pull waiting for publisher slot");
                 }
                 Ok(_publisher) => {
-                    match StreamPipeline::start(&stream, &source, format!("pulling {shown}")) {
+                    match super::start_pipeline(&stream, &source, format!("pulling {shown}")) {
                         Err(e) => {
                             tracing::error!(stream = %stream.stream_ref, source = %shown, error = %e, "cannot start pull");
                             stream.set_state(StreamState::Error, e.to_string());
                         }
                         Ok(pipeline) => {
-                            let _features = engine.start(&stream, &pipeline);
+                            let _features = match engine.start(&stream, &pipeline.units()) {
+                                Ok(features) => features,
+                                // The stream was deleted meanwhile.
+                                Err(_) => break,
+                            };
                             tracing::info!(stream = %stream.stream_ref, source = %shown, "pulling");
                             let outcome = tokio::select! {
                                 outcome = pipeline.ended() => Some(outcome),

@@ -13,8 +13,8 @@ use super::batch::Batch;
 use super::pacing::{Pacer, PUSH_LEAD, SRT_LEAD};
 use super::ts_sync::TsSync;
 use crate::error::{Error, Result};
+use crate::features::{FeatureEngine, FeatureTasks};
 use crate::pipeline::{Outcome, Source, StreamPipeline};
-use crate::processing::{FeatureTasks, ProcessingEngine};
 use crate::proto::v1::StreamState;
 use crate::streams::{LiveStream, PublisherGuard, PublisherKind};
 
@@ -38,17 +38,17 @@ pub struct PublishSession {
 impl PublishSession {
     /// Claims the stream for this publisher and starts its pipeline.
     pub fn start(
-        engine: &Arc<ProcessingEngine>,
+        engine: &Arc<FeatureEngine>,
         stream: Arc<LiveStream>,
         kind: PublisherKind,
     ) -> Result<Self> {
         let publisher = stream.claim_publisher(kind)?;
-        let pipeline = StreamPipeline::start(
+        let pipeline = super::start_pipeline(
             &stream,
             &Source::PushedTs,
             format!("receiving media via {kind}"),
         )?;
-        let features = engine.start(&stream, &pipeline);
+        let features = engine.start(&stream, &pipeline.units())?;
         tracing::info!(stream = %stream.stream_ref, publisher = %kind, "publisher connected");
         Ok(Self {
             stream,

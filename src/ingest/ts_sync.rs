@@ -93,6 +93,7 @@ impl TsSync {
     }
 
     /// Whole packets seen so far.
+    #[cfg(test)]
     pub fn packets(&self) -> u64 {
         self.packets
     }

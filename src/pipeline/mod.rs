@@ -7,15 +7,16 @@
 //!
 //! Every feature takes the access units from the broadcast, in process.
 //!
-//! The pipeline lives as long as one publisher session. Its bus is watched
-//! by a task of its own: an error becomes the stream's ERROR state and a log
-//! line carrying the stream, and ends this pipeline only — every stream has
-//! its own pipeline, so one stream's failure never reaches another.
+//! The pipeline lives as long as one publisher session. It knows nothing
+//! of the stream it serves beyond a name for its logs: it reports what
+//! happens ([`PipelineEvent`]: first media, an ignored track, failure) to
+//! the [`EventSink`] its owner gives it. Its bus is watched by a task of
+//! its own: an error ends this pipeline only — every stream has its own
+//! pipeline, so one stream's failure never reaches another.
 
-pub mod gst_util;
-pub mod media;
-pub mod source;
-pub mod timeline;
+pub(crate) mod source;
+mod stats;
+mod timeline;
 mod tracks;
 
 use std::sync::atomic::AtomicBool;
@@ -30,10 +31,11 @@ use gstreamer_app as gst_app;
 use tokio::sync::{broadcast, watch};
 
 use crate::error::{Error, Result};
-use crate::proto::v1::StreamState;
-use crate::streams::LiveStream;
-pub use media::{adts_header_len, earliest_decode_time, ticks, AccessUnit, Codec};
+use crate::gst_util;
+use crate::ids::StreamRef;
+use crate::media::{AccessUnit, MediaError};
 pub use source::Source;
+pub use stats::SessionStats;
 use timeline::TimelineGuard;
 use tracks::TrackContext;
 
@@ -50,7 +52,8 @@ pub fn init() -> Result<()> {
     static INIT: Once = Once::new();
     let mut result = Ok(());
     INIT.call_once(|| {
-        result = gst::init().map_err(|e| Error::Pipeline(format!("GStreamer init: {e}")));
+        result =
+            gst::init().map_err(|e| MediaError::Pipeline(format!("GStreamer init: {e}")).into());
         if result.is_ok() {
             // Off the start-up path, so the first stream's first thumbnail
             // or clip does not pay for loading the plugins (~0.4 s).
@@ -59,6 +62,22 @@ pub fn init() -> Result<()> {
     });
     result
 }
+
+/// What a pipeline reports while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PipelineEvent {
+    /// The first supported media came through.
+    Live,
+    /// A track of an unsupported codec is ignored; the message says which.
+    TrackIgnored(String),
+    /// The pipeline failed (an element's error, or no supported media);
+    /// the message says why. Its [`Outcome`] follows.
+    Failed(String),
+}
+
+/// Where a pipeline's events go: called on the thread that saw the event,
+/// in order, before the pipeline's [`Outcome`] is set.
+pub type EventSink = Arc<dyn Fn(PipelineEvent) + Send + Sync>;
 
 /// How a pipeline ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,22 +100,27 @@ pub struct StreamPipeline {
 }
 
 impl StreamPipeline {
-    /// Builds and starts the pipeline of `stream` fed by `source`.
-    /// `live_message` is the message of the LIVE event sent on first media.
-    pub fn start(stream: &Arc<LiveStream>, source: &Source, live_message: String) -> Result<Self> {
+    /// Builds and starts the pipeline of `stream` fed by `source`,
+    /// counting into `stats` and reporting to `events`.
+    pub fn start(
+        stream: &StreamRef,
+        source: &Source,
+        stats: Arc<SessionStats>,
+        events: EventSink,
+    ) -> Result<Self> {
         init()?;
-        let pipeline = gst::Pipeline::with_name(&format!("stream:{}", stream.stream_ref));
-        let stage = source::build(&pipeline, source).map_err(Error::Pipeline)?;
+        let pipeline = gst::Pipeline::with_name(&format!("stream:{stream}"));
+        let stage = source::build(&pipeline, source)?;
         let (units, _) = broadcast::channel(UNIT_BUFFER);
         let ctx = Arc::new(TrackContext {
-            stream: Arc::clone(stream),
-            stats: stream.new_session_stats(),
+            stream: stream.clone(),
+            stats,
             units: units.clone(),
-            live_message,
+            events,
             paced: source.needs_pacing(),
             attached: Default::default(),
             went_live: AtomicBool::new(false),
-            timeline: TimelineGuard::new(stream.stream_ref.to_string()),
+            timeline: TimelineGuard::new(stream.to_string()),
         });
 
         for element in &stage.dynamic {
@@ -107,7 +131,7 @@ impl StreamPipeline {
                     return;
                 };
                 if let Err(e) = tracks::attach_pad(&pipeline, pad, &added) {
-                    tracing::error!(stream = %added.stream.stream_ref, error = %e, "cannot attach track");
+                    tracing::error!(stream = %added.stream, error = %e, "cannot attach track");
                 }
             });
             let complete = Arc::clone(&ctx);
@@ -120,7 +144,7 @@ impl StreamPipeline {
             });
         }
         for pad in &stage.static_pads {
-            tracks::attach_pad(&pipeline, pad, &ctx).map_err(Error::Pipeline)?;
+            tracks::attach_pad(&pipeline, pad, &ctx)?;
         }
 
         let (writable_tx, writable) = watch::channel(true);
@@ -143,18 +167,13 @@ impl StreamPipeline {
         let outcome_tx = Arc::new(outcome_tx);
         let bus = pipeline
             .bus()
-            .ok_or_else(|| Error::Pipeline("pipeline without bus".into()))?;
+            .ok_or_else(|| MediaError::pipeline("pipeline without bus"))?;
         let tasks = vec![
-            tokio::spawn(watch_bus(bus, Arc::clone(stream), Arc::clone(&outcome_tx))),
+            tokio::spawn(watch_bus(bus, Arc::clone(&ctx), Arc::clone(&outcome_tx))),
             tokio::spawn(no_media_watchdog(Arc::clone(&ctx), outcome_tx)),
         ];
 
-        pipeline.set_state(gst::State::Playing).map_err(|_| {
-            Error::Pipeline(format!(
-                "stream {} pipeline failed to start",
-                stream.stream_ref
-            ))
-        })?;
+        gst_util::start(&pipeline)?;
         Ok(Self {
             pipeline,
             appsrc: stage.appsrc,
@@ -173,11 +192,11 @@ impl StreamPipeline {
         let appsrc = self
             .appsrc
             .as_ref()
-            .ok_or_else(|| Error::Pipeline("this pipeline does not take pushed bytes".into()))?;
+            .ok_or_else(|| MediaError::pipeline("this pipeline does not take pushed bytes"))?;
         // A pipeline that failed did so on this session's media (a bus
         // error, no supported track): the publisher is told why.
         let refused = |reason: String| Error::InvalidMedia {
-            stream_id: self.tracks.stream.stream_ref.stream_id.clone(),
+            stream_id: self.tracks.stream.stream_id.clone(),
             reason,
         };
         if let Some(Outcome::Failed(message)) = self.outcome.borrow().as_ref() {
@@ -194,7 +213,7 @@ impl StreamPipeline {
                     });
                     return Err(match failed {
                         Some(message) => refused(message),
-                        None => Error::Pipeline("pipeline stopped".into()),
+                        None => MediaError::pipeline("pipeline stopped").into(),
                     });
                 }
             }
@@ -206,9 +225,7 @@ impl StreamPipeline {
                 buffer.append_memory(gst::Memory::from_slice(chunk));
             }
         }
-        appsrc
-            .push_buffer(buffer)
-            .map_err(|e| Error::Pipeline(format!("pushing media: {e:?}")))?;
+        appsrc.push_buffer(buffer).map_err(MediaError::from)?;
         Ok(())
     }
 
@@ -219,7 +236,7 @@ impl StreamPipeline {
     }
 
     /// The counters of this session.
-    pub fn stats(&self) -> &Arc<crate::streams::SessionStats> {
+    pub fn stats(&self) -> &Arc<SessionStats> {
         &self.tracks.stats
     }
 
@@ -301,17 +318,18 @@ async fn no_media_watchdog(ctx: Arc<TrackContext>, outcome: Arc<watch::Sender<Op
         true
     });
     if failed {
-        tracing::warn!(stream = %ctx.stream.stream_ref, "{message}");
-        ctx.stream.set_state(StreamState::Error, message);
+        tracing::warn!(stream = %ctx.stream, "{message}");
+        (ctx.events)(PipelineEvent::Failed(message));
     }
 }
 
 /// Turns bus messages into the pipeline's outcome and the stream's state.
 async fn watch_bus(
     bus: gst::Bus,
-    stream: Arc<LiveStream>,
+    ctx: Arc<TrackContext>,
     outcome: Arc<watch::Sender<Option<Outcome>>>,
 ) {
+    let stream = &ctx.stream;
     let mut messages = bus.stream();
     while let Some(msg) = messages.next().await {
         use gst::MessageView;
@@ -327,19 +345,19 @@ async fn watch_bus(
                     .unwrap_or_else(|| "pipeline".into());
                 let message = format!("{element}: {}", err.error());
                 tracing::error!(
-                    stream = %stream.stream_ref,
+                    stream = %stream,
                     element = %element,
                     error = %err.error(),
                     debug = ?err.debug(),
                     "pipeline error"
                 );
-                stream.set_state(StreamState::Error, message.clone());
+                (ctx.events)(PipelineEvent::Failed(message.clone()));
                 outcome.send_replace(Some(Outcome::Failed(message)));
                 break;
             }
             MessageView::Warning(w) => {
                 tracing::warn!(
-                    stream = %stream.stream_ref,
+                    stream = %stream,
                     element = ?w.src().map(|s| s.name()),
                     warning = %w.error(),
                     "pipeline warning"

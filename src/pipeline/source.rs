@@ -15,7 +15,8 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::gst_util::named_element;
+use crate::gst_util::named_element;
+use crate::media::{MediaError, MediaResult};
 
 /// Most MPEG-TS bytes queued in the `appsrc` before the publisher is made
 /// to wait (about 16 s of a 8 Mbit/s stream).
@@ -59,7 +60,7 @@ pub(crate) struct SourceStage {
     pub static_pads: Vec<gst::Pad>,
 }
 
-pub(crate) fn build(pipeline: &gst::Pipeline, source: &Source) -> Result<SourceStage, String> {
+pub(crate) fn build(pipeline: &gst::Pipeline, source: &Source) -> MediaResult<SourceStage> {
     match source {
         Source::PushedTs => pushed_ts(pipeline),
         Source::Uri(uri) => pulled_uri(pipeline, uri),
@@ -67,7 +68,7 @@ pub(crate) fn build(pipeline: &gst::Pipeline, source: &Source) -> Result<SourceS
     }
 }
 
-fn pushed_ts(pipeline: &gst::Pipeline) -> Result<SourceStage, String> {
+fn pushed_ts(pipeline: &gst::Pipeline) -> MediaResult<SourceStage> {
     let caps = gst::Caps::builder("video/mpegts")
         .field("systemstream", true)
         .field("packetsize", 188i32)
@@ -82,10 +83,8 @@ fn pushed_ts(pipeline: &gst::Pipeline) -> Result<SourceStage, String> {
         .block(false)
         .build();
     let demux = named_element("tsdemux", "demux")?;
-    pipeline
-        .add_many([appsrc.upcast_ref(), &demux])
-        .map_err(|e| e.to_string())?;
-    appsrc.link(&demux).map_err(|e| e.to_string())?;
+    pipeline.add_many([appsrc.upcast_ref(), &demux])?;
+    appsrc.link(&demux)?;
     Ok(SourceStage {
         appsrc: Some(appsrc),
         dynamic: vec![demux],
@@ -93,7 +92,7 @@ fn pushed_ts(pipeline: &gst::Pipeline) -> Result<SourceStage, String> {
     })
 }
 
-fn pulled_uri(pipeline: &gst::Pipeline, uri: &str) -> Result<SourceStage, String> {
+fn pulled_uri(pipeline: &gst::Pipeline, uri: &str) -> MediaResult<SourceStage> {
     let src = named_element("urisourcebin", "pull")?;
     src.set_property("uri", uri);
     // A redirect could lead anywhere, past the server's pull policy (which
@@ -107,9 +106,7 @@ fn pulled_uri(pipeline: &gst::Pipeline, uri: &str) -> Result<SourceStage, String
         None
     });
     let parse = named_element("parsebin", "demux")?;
-    pipeline
-        .add_many([&src, &parse])
-        .map_err(|e| e.to_string())?;
+    pipeline.add_many([&src, &parse])?;
     // urisourcebin exposes its pads once it knows the stream.
     let parse_weak = parse.downgrade();
     src.connect_pad_added(move |_, pad| {
@@ -131,7 +128,7 @@ fn pulled_uri(pipeline: &gst::Pipeline, uri: &str) -> Result<SourceStage, String
     })
 }
 
-fn test_pattern(pipeline: &gst::Pipeline) -> Result<SourceStage, String> {
+fn test_pattern(pipeline: &gst::Pipeline) -> MediaResult<SourceStage> {
     let video = gst::parse::bin_from_description(
         "videotestsrc is-live=true pattern=smpte ! \
          video/x-raw,format=I420,width=1280,height=720,framerate=30/1 ! \
@@ -149,18 +146,24 @@ fn test_pattern(pipeline: &gst::Pipeline) -> Result<SourceStage, String> {
             true,
         )
     })
-    .map_err(|e| format!("test pattern video (needs x264enc from gst-plugins-ugly): {e}"))?;
+    .map_err(|e| {
+        MediaError::Pipeline(format!(
+            "test pattern video (needs x264enc from gst-plugins-ugly): {e}"
+        ))
+    })?;
     let audio = gst::parse::bin_from_description(
         "audiotestsrc is-live=true wave=sine freq=440 volume=0.2 ! \
          audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse",
         true,
     )
-    .map_err(|e| format!("test pattern audio (needs avenc_aac from gst-libav): {e}"))?;
+    .map_err(|e| {
+        MediaError::Pipeline(format!(
+            "test pattern audio (needs avenc_aac from gst-libav): {e}"
+        ))
+    })?;
     video.set_property("name", "test_video");
     audio.set_property("name", "test_audio");
-    pipeline
-        .add_many([video.upcast_ref::<gst::Element>(), audio.upcast_ref()])
-        .map_err(|e| e.to_string())?;
+    pipeline.add_many([video.upcast_ref::<gst::Element>(), audio.upcast_ref()])?;
     let pads: Vec<gst::Pad> = [&video, &audio]
         .into_iter()
         .filter_map(|b| b.static_pad("src"))

@@ -6,7 +6,7 @@
 //! on a timeline of its own (a broken encoder, a muxer that restarted one
 //! track, a source that offsets one track by hours), writers that trust the
 //! timestamps produce files whose stray track players skip whole. The guard
-//! drops audio units that are more than [`max_skew`] away from the newest
+//! drops audio units that are more than [`crate::media::max_skew`] away from the newest
 //! video frame, says so once in the stream's log when it starts and once
 //! when the tracks meet again, and counts what it dropped. Video is the
 //! reference: every feature is cut on video keyframes.
@@ -14,15 +14,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Audio may lead or trail video by this much at least (muxers interleave
-/// within about a second; encoders start tracks a little apart).
-pub const MIN_SKEW: Duration = Duration::from_secs(3);
-
-/// The most audio may be away from video before it counts as being on
-/// another timeline: one GOP, and never under [`MIN_SKEW`].
-pub fn max_skew(gop: Duration) -> Duration {
-    gop.max(MIN_SKEW)
-}
+use crate::media::max_skew;
 
 const NONE: u64 = u64::MAX;
 
@@ -108,6 +100,7 @@ impl TimelineGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::MIN_SKEW;
 
     fn s(secs: f64) -> Duration {
         Duration::from_secs_f64(secs)

@@ -18,18 +18,19 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use tokio::sync::broadcast;
 
-use super::gst_util::named_element;
-use super::media::{AccessUnit, Codec};
+use super::stats::SessionStats;
 use super::timeline::TimelineGuard;
-use crate::proto::v1::StreamState;
-use crate::streams::{LiveStream, SessionStats};
+use super::{EventSink, PipelineEvent};
+use crate::gst_util::named_element;
+use crate::ids::StreamRef;
+use crate::media::{AccessUnit, Codec, MediaError, MediaResult};
 
 /// What the per-pad callbacks need; shared by all tracks of one pipeline.
 pub(crate) struct TrackContext {
-    pub stream: Arc<LiveStream>,
+    pub stream: StreamRef,
     pub stats: Arc<SessionStats>,
     pub units: broadcast::Sender<AccessUnit>,
-    pub live_message: String,
+    pub events: EventSink,
     /// Sinks synchronize to the clock (paced sources).
     pub paced: bool,
     /// The tracks attached: one per kind, from the newest programme.
@@ -75,18 +76,18 @@ pub(crate) fn attach_pad(
     pipeline: &gst::Pipeline,
     pad: &gst::Pad,
     ctx: &Arc<TrackContext>,
-) -> Result<(), String> {
+) -> MediaResult<()> {
     let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
     let Some(codec) = Codec::from_caps(&caps) else {
         let name = caps
             .structure(0)
             .map(|s| s.name().to_string())
             .unwrap_or_default();
-        tracing::warn!(stream = %ctx.stream.stream_ref, pad = %pad.name(), caps = %caps, "ignoring a track of an unsupported codec");
+        tracing::warn!(stream = %ctx.stream, pad = %pad.name(), caps = %caps, "ignoring a track of an unsupported codec");
         if name.starts_with("video/") || name.starts_with("audio/") {
-            ctx.stream.report_feature_error(format!(
+            (ctx.events)(PipelineEvent::TrackIgnored(format!(
                 "unsupported codec {name} ignored (video must be H.264 or H.265, audio AAC)"
-            ));
+            )));
         }
         return discard(pipeline, pad);
     };
@@ -101,13 +102,13 @@ pub(crate) fn attach_pad(
     };
     if let Some(old) = slot.as_ref() {
         if old.programme == programme {
-            tracing::warn!(stream = %ctx.stream.stream_ref, pad = %pad.name(), caps = %caps, "ignoring an extra track");
+            tracing::warn!(stream = %ctx.stream, pad = %pad.name(), caps = %caps, "ignoring an extra track");
             return discard(pipeline, pad);
         }
         // A new programme: the old track stays linked until its pad ends
         // (the demuxer pushes the old programme's last frames, then EOS,
         // before the new programme's first ones), then is idle.
-        tracing::info!(stream = %ctx.stream.stream_ref, ?codec, old_pad = %old.pad.name(), "new programme: track replaced");
+        tracing::info!(stream = %ctx.stream, ?codec, old_pad = %old.pad.name(), "new programme: track replaced");
     }
 
     let track = codec.track_name();
@@ -118,26 +119,60 @@ pub(crate) fn attach_pad(
     }
     let filter = named_element("capsfilter", &format!("{track}_caps_{chain}"))?;
     if let Some(c) = out_caps {
-        let c: gst::Caps = c.parse().map_err(|_| format!("bad caps {c}"))?;
+        let c: gst::Caps = c
+            .parse()
+            .map_err(|_| MediaError::Pipeline(format!("bad caps {c}")))?;
         filter.set_property("caps", &c);
     }
     let tap = tap_sink(codec, &format!("{track}_tap_{chain}"), ctx);
 
     let elements = [&parser, &filter, tap.upcast_ref()];
-    pipeline.add_many(elements).map_err(|e| e.to_string())?;
-    gst::Element::link_many(elements).map_err(|e| e.to_string())?;
+    pipeline.add_many(elements)?;
+    gst::Element::link_many(elements)?;
     for e in elements {
-        e.sync_state_with_parent().map_err(|e| e.to_string())?;
+        e.sync_state_with_parent()?;
     }
-    let sink = parser.static_pad("sink").ok_or("parser without sink pad")?;
-    pad.link(&sink)
-        .map_err(|e| format!("linking {track}: {e:?}"))?;
+    let sink = parser
+        .static_pad("sink")
+        .ok_or_else(|| MediaError::pipeline("parser without sink pad"))?;
+    if codec.is_video() {
+        trim_trailing_zeros(&sink);
+    }
+    pad.link(&sink)?;
     *slot = Some(Track {
         programme,
         pad: pad.clone(),
     });
-    tracing::info!(stream = %ctx.stream.stream_ref, ?codec, "track attached");
+    tracing::info!(stream = %ctx.stream, ?codec, "track attached");
     Ok(())
+}
+
+/// Cuts the trailing zero bytes off every buffer reaching a video parser
+/// (sharing the buffer's memory, no copy). An encoder may end each PES
+/// with `trailing_zero_8bits`; the parser then leaves that byte in its
+/// queue, the next frame starts inside the previous buffer, and takes that
+/// buffer's timestamps: every frame after it one frame off (seen with
+/// x265 in MPEG-TS). A NAL unit never ends with a zero byte, so only
+/// padding goes.
+fn trim_trailing_zeros(parser_sink: &gst::Pad) {
+    parser_sink.add_probe(gst::PadProbeType::BUFFER, |_, info| {
+        if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data {
+            let keep = buffer
+                .map_readable()
+                .ok()
+                .map(|map| map.iter().rposition(|&b| b != 0).map_or(0, |last| last + 1));
+            if let Some(keep) = keep.filter(|&keep| keep > 0 && keep < buffer.size()) {
+                let shared = gst::BufferCopyFlags::FLAGS
+                    | gst::BufferCopyFlags::TIMESTAMPS
+                    | gst::BufferCopyFlags::META
+                    | gst::BufferCopyFlags::MEMORY;
+                if let Ok(trimmed) = buffer.copy_region(shared, 0..keep) {
+                    *buffer = trimmed;
+                }
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// Notes the codec (and picture size) of a track, from its parsed caps.
@@ -151,16 +186,17 @@ fn record_track(codec: Codec, caps: &gst::CapsRef, stats: &SessionStats) {
     }
 }
 
-fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), String> {
+fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> MediaResult<()> {
     let sink = gst::ElementFactory::make("fakesink")
         .property("sync", false)
         .property("async", false)
-        .build()
-        .map_err(|e| e.to_string())?;
-    pipeline.add(&sink).map_err(|e| e.to_string())?;
-    sink.sync_state_with_parent().map_err(|e| e.to_string())?;
-    let sink_pad = sink.static_pad("sink").ok_or("fakesink without pad")?;
-    pad.link(&sink_pad).map_err(|e| format!("{e:?}"))?;
+        .build()?;
+    pipeline.add(&sink)?;
+    sink.sync_state_with_parent()?;
+    let sink_pad = sink
+        .static_pad("sink")
+        .ok_or_else(|| MediaError::pipeline("fakesink without pad"))?;
+    pad.link(&sink_pad)?;
     Ok(())
 }
 
@@ -198,8 +234,7 @@ fn tap_sink(codec: Codec, name: &str, ctx: &Arc<TrackContext>) -> gst_app::AppSi
                     }
                 }
                 if !ctx.went_live.swap(true, Ordering::SeqCst) {
-                    ctx.stream
-                        .set_state(StreamState::Live, ctx.live_message.clone());
+                    (ctx.events)(PipelineEvent::Live);
                 }
                 if on_timeline && ctx.units.receiver_count() > 0 {
                     if let Some(unit) = sample

@@ -24,6 +24,7 @@ pub use records::{
 
 use crate::error::{Error, Result};
 use crate::options::Processing;
+use crate::runtime::blocking;
 
 /// organization id → JSON `OrganizationRecord`
 const ORGANIZATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("organizations");
@@ -130,9 +131,11 @@ impl Registry {
     }
 
     /// Commits `txn`; a failed commit (disk full) marks the database for
-    /// reopening.
+    /// reopening. The commit waits for the disk (fsync), so it runs as
+    /// blocking work: the async task calling it does not stall its worker's
+    /// other tasks.
     fn commit(&self, txn: redb::WriteTransaction) -> Result<()> {
-        let committed = txn.commit().map_err(Error::from);
+        let committed = blocking(|| txn.commit()).map_err(Error::from);
         self.failed(committed)
     }
 
@@ -174,7 +177,7 @@ impl Registry {
     ) -> Result<(OrganizationRecord, String)> {
         let api_key = secrets::new_api_key();
         let record = OrganizationRecord {
-            id: secrets::new_organization_id(),
+            id: crate::ids::new_organization_id(),
             name: name.to_string(),
             live_processing,
             api_key_hash: secrets::hash_key(&api_key),

@@ -1,5 +1,5 @@
 //! Generation and hashing of secrets: organization API keys, the admin key
-//! and stream keys. API keys are stored only as SHA-256 hashes; they carry
+//! and stream keys (ids are in [`crate::ids`]). API keys are stored only as SHA-256 hashes; they carry
 //! 256 bits of randomness, so a fast hash is enough to make a stolen store
 //! useless for authentication.
 
@@ -25,16 +25,6 @@ pub fn new_admin_key() -> String {
 /// A new stream (publish) key.
 pub fn new_stream_key() -> String {
     format!("sk_{}", random_hex(16))
-}
-
-/// A new organization id.
-pub fn new_organization_id() -> String {
-    format!("org_{}", random_hex(8))
-}
-
-/// A new generated stream id.
-pub fn new_stream_id() -> String {
-    format!("st_{}", random_hex(8))
 }
 
 /// The stored form of a key.

@@ -10,11 +10,10 @@ use anyhow::Context;
 
 use crate::config::Config;
 use crate::registry::{secrets, Registry};
-
-pub const ADMIN_KEY_FILE: &str = "admin.key";
+use crate::store::DataDir;
 
 /// Returns the hash of the admin key to accept.
-pub fn resolve(registry: &Registry, config: &Config) -> anyhow::Result<String> {
+pub fn resolve(registry: &Registry, config: &Config, data: &DataDir) -> anyhow::Result<String> {
     if let Some(key) = &config.admin_key {
         let hash = secrets::hash_key(key);
         registry.set_admin_key_hash(&hash)?;
@@ -24,7 +23,7 @@ pub fn resolve(registry: &Registry, config: &Config) -> anyhow::Result<String> {
         return Ok(hash);
     }
     let key = secrets::new_admin_key();
-    let path = config.data_dir.join(ADMIN_KEY_FILE);
+    let path = data.admin_key_file();
     write_secret(&path, &key)?;
     let hash = secrets::hash_key(&key);
     registry.set_admin_key_hash(&hash)?;

@@ -7,15 +7,13 @@ use std::net::SocketAddr;
 
 use super::admin_key::write_secret;
 use crate::api::ApiState;
-use crate::config::Config;
 use crate::options::{
     ClipFormat, ImageFormat, MotionClip, Processing, Recording, Replay, Span, Thumbnail,
     DEFAULT_PREVIEW_WIDTH,
 };
 use crate::registry::{now_millis, secrets, StreamRecord};
-use crate::streams::StreamRef;
+use crate::store::DataDir;
 
-const DEMO_KEY_FILE: &str = "demo.key";
 const DEMO_STREAM_ID: &str = "demo";
 
 fn demo_processing() -> Processing {
@@ -42,12 +40,8 @@ fn demo_processing() -> Processing {
 }
 
 /// Creates what is missing of the demo and prints how to use it.
-pub async fn ensure(
-    config: &Config,
-    state: &ApiState,
-    grpc_addr: SocketAddr,
-) -> anyhow::Result<()> {
-    let key_path = config.data_dir.join(DEMO_KEY_FILE);
+pub async fn ensure(data: &DataDir, state: &ApiState, grpc_addr: SocketAddr) -> anyhow::Result<()> {
+    let key_path = data.demo_key_file();
     let existing = std::fs::read_to_string(&key_path)
         .ok()
         .map(|k| k.trim().to_string())
@@ -79,11 +73,7 @@ pub async fn ensure(
             create_time_ms: now_millis(),
         };
         state.registry.create_stream(&record)?;
-        let live = state.hub.add(
-            StreamRef::new(&org_id, DEMO_STREAM_ID),
-            record.processing.clone(),
-        );
-        state.ingest.start_pull(live, "test://pattern".to_string());
+        state.ingest.add_stream(&record);
     }
 
     println!(

@@ -22,46 +22,46 @@ use crate::api::organizations::OrganizationsService;
 use crate::api::ApiState;
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::features::{FeatureEngine, ReplayBudget};
 use crate::ingest::pull_policy::PullPolicy;
 use crate::ingest::{srt, Ingest};
-use crate::processing::ProcessingEngine;
 use crate::proto::v1::live_processing_server::LiveProcessingServer;
 use crate::proto::v1::organizations_server::OrganizationsServer;
 use crate::proto::FILE_DESCRIPTOR_SET;
 use crate::registry::Registry;
-use crate::streams::{ReplayBudget, StreamHub, StreamRef};
+use crate::store::DataDir;
+use crate::streams::StreamHub;
 
 /// How long open gRPC calls get to finish at shutdown.
 const GRPC_DRAIN_GRACE: Duration = Duration::from_secs(5);
 /// How long sessions get to finish their output at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
-/// File name of the registry database in the data dir.
-pub const REGISTRY_FILE: &str = "registry.redb";
-
 /// Runs the server until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     crate::pipeline::init()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let data = DataDir::new(&config.data_dir);
     let registry = Arc::new(
-        Registry::open(&config.data_dir.join(REGISTRY_FILE))
+        Registry::open(&data.registry_file())
             .context("opening the registry (is another liveproc using this data dir?)")?,
     );
-    let admin_key_hash = admin_key::resolve(&registry, &config)?;
+    let admin_key_hash = admin_key::resolve(&registry, &config, &data)?;
 
-    let hub = Arc::new(StreamHub::new(ReplayBudget {
-        bytes: (config.replay_memory_mb * 1024 * 1024) as usize,
-        memory_horizon: Duration::from_secs(config.replay_memory_seconds),
-    }));
+    let hub = Arc::new(StreamHub::default());
     let ingest = Ingest {
         registry: Arc::clone(&registry),
         hub: Arc::clone(&hub),
         sessions: TaskTracker::new(),
-        engine: Arc::new(ProcessingEngine::new(
-            &config.data_dir,
+        engine: Arc::new(FeatureEngine::new(
+            data.clone(),
             Arc::clone(&registry),
             config.min_free_disk_mb * 1024 * 1024,
+            ReplayBudget {
+                bytes: (config.replay_memory_mb * 1024 * 1024) as usize,
+                memory_horizon: Duration::from_secs(config.replay_memory_seconds),
+            },
         )),
         pull_policy: Arc::new(
             PullPolicy::new(
@@ -73,20 +73,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         ),
     };
     ingest.engine.clear_replay_spill();
-    let recovered = crate::recording::recovery::recover(&ingest.engine.recordings);
+    let recordings = Arc::clone(ingest.engine.recordings());
+    let recovered = tokio::task::spawn_blocking(move || {
+        crate::features::recording::recovery::recover(&recordings)
+    })
+    .await?;
     if recovered > 0 {
         tracing::warn!(recovered, "recordings recovered after an unclean stop");
     }
     let restored = registry.all_streams()?;
     for record in &restored {
-        let live = hub.add(
-            StreamRef::new(&record.organization_id, &record.id),
-            record.processing.clone(),
-        );
-        ingest.engine.restore(&live);
-        if let Some(uri) = &record.source_uri {
-            ingest.start_pull(live, uri.clone());
-        }
+        ingest.add_stream(record);
     }
     tracing::info!(streams = restored.len(), "registry loaded");
 
@@ -105,15 +102,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         hub: Arc::clone(&hub),
         auth: Authenticator::new(Arc::clone(&registry), admin_key_hash),
         ingest: ingest.clone(),
+        features: Arc::clone(&ingest.engine),
         srt_public_addr: config
             .srt_public_addr
             .clone()
             .unwrap_or_else(|| public_addr(srt_addr)),
-        data_dir: config.data_dir.clone(),
     };
 
     if config.demo {
-        demo::ensure(&config, &state, grpc_addr).await?;
+        demo::ensure(&data, &state, grpc_addr).await?;
     }
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();

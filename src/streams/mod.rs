@@ -3,12 +3,11 @@
 //! processing options the pipeline follows, and the single publisher slot.
 //!
 //! The durable facts of a stream live in the [`crate::registry`]; this hub
-//! holds what exists only while the server runs. Each stream's events are
+//! holds what exists only while the server runs (what its features
+//! produce is kept by [`crate::features`]). Each stream's events are
 //! numbered under one lock so that a watcher sees a gap-free sequence, and
 //! sending never waits for a slow watcher (a lagging one is told what it
 //! missed and given the current state).
-
-mod stats;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,38 +18,15 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::ids::StreamRef;
+use crate::media::now_millis;
 use crate::options::Processing;
-use crate::processing::feed::Feed;
+use crate::pipeline::SessionStats;
 use crate::proto::timestamp_from_millis;
 use crate::proto::v1 as pb;
-use crate::registry::now_millis;
-use crate::replay::buffer::ReplayBuffer;
-pub use stats::SessionStats;
 
 /// Events kept for watchers that are a little behind.
 const EVENT_BUFFER: usize = 256;
-
-/// The identity of a stream: streams are scoped by organization.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct StreamRef {
-    pub organization_id: String,
-    pub stream_id: String,
-}
-
-impl StreamRef {
-    pub fn new(organization_id: impl Into<String>, stream_id: impl Into<String>) -> Self {
-        Self {
-            organization_id: organization_id.into(),
-            stream_id: stream_id.into(),
-        }
-    }
-}
-
-impl fmt::Display for StreamRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.organization_id, self.stream_id)
-    }
-}
 
 /// How media reaches a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,12 +70,6 @@ pub struct LiveStream {
     deleted: AtomicBool,
     /// Counters of the current or last session.
     stats: Mutex<Option<Arc<SessionStats>>>,
-    /// Thumbnails produced for this stream.
-    pub thumbnails: Feed<pb::Thumbnail>,
-    /// Motion clips produced for this stream.
-    pub motion_clips: Feed<pb::MotionClip>,
-    /// The rewind buffer (empty unless replay is on).
-    pub replay: ReplayBuffer,
 }
 
 /// Holds the publisher slot of a stream; releasing it on drop.
@@ -132,7 +102,6 @@ impl LiveStream {
         processing: Processing,
         cancel: CancellationToken,
         watchers_end: CancellationToken,
-        replay_budget: ReplayBudget,
     ) -> Self {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (processing_tx, _) = watch::channel(processing.clone());
@@ -151,13 +120,6 @@ impl LiveStream {
             watchers_end,
             deleted: AtomicBool::new(false),
             stats: Mutex::new(None),
-            thumbnails: Feed::default(),
-            motion_clips: Feed::default(),
-            replay: ReplayBuffer::new(
-                replay_budget.bytes,
-                replay_budget.memory_horizon,
-                stream_ref.to_string(),
-            ),
             stream_ref,
         }
     }
@@ -279,34 +241,15 @@ impl LiveStream {
     }
 }
 
-/// Memory limits of each stream's replay buffer.
-#[derive(Debug, Clone, Copy)]
-pub struct ReplayBudget {
-    /// Most media bytes in memory.
-    pub bytes: usize,
-    /// With `entire_stream`: how much of the newest media stays in memory
-    /// (older GOPs go to disk).
-    pub memory_horizon: std::time::Duration,
-}
-
 /// All streams the server knows, by [`StreamRef`].
+#[derive(Default)]
 pub struct StreamHub {
     streams: DashMap<StreamRef, Arc<LiveStream>>,
-    replay_budget: ReplayBudget,
     stop_work: CancellationToken,
     end_watchers: CancellationToken,
 }
 
 impl StreamHub {
-    pub fn new(replay_budget: ReplayBudget) -> Self {
-        Self {
-            streams: DashMap::new(),
-            replay_budget,
-            stop_work: CancellationToken::new(),
-            end_watchers: CancellationToken::new(),
-        }
-    }
-
     /// Shutdown, step 1: every session and pull of every stream ends.
     pub fn stop_work(&self) {
         self.stop_work.cancel();
@@ -324,7 +267,6 @@ impl StreamHub {
             processing,
             self.stop_work.child_token(),
             self.end_watchers.child_token(),
-            self.replay_budget,
         ));
         self.streams.insert(stream_ref, Arc::clone(&stream));
         stream

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use gstreamer as gst;
 
-use crate::pipeline::{AccessUnit, Codec};
+use crate::media::{AccessUnit, Codec};
 
 const MAGIC: &[u8; 8] = b"LPGOP\x00\x00\x01";
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::pipeline::AccessUnit;
+use crate::media::AccessUnit;
 
 /// One group of pictures.
 #[derive(Debug)]
@@ -203,11 +203,6 @@ impl ReplayBuffer {
         let mut inner = self.inner.lock().expect("replay lock");
         inner.window = window;
         self.evict(&mut inner);
-    }
-
-    /// The stream's label (`org/stream`).
-    pub fn label(&self) -> &str {
-        &self.label
     }
 
     /// Drops everything (a new session, or replay turned off).
@@ -491,7 +486,7 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::Codec;
+    use crate::media::Codec;
 
     fn unit(pts_ms: u64, keyframe: bool, size: usize) -> AccessUnit {
         AccessUnit {

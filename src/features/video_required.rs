@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::pipeline::AccessUnit;
+use crate::media::AccessUnit;
 use crate::streams::LiveStream;
 
 /// Audio received without video before the feature says it needs video.

@@ -4,14 +4,13 @@
 //! data dir and catalogued, so it outlives the buffer, the session and
 //! restarts. "The last 30 seconds" is one call (`seconds_before_live`).
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::processing::{clip, JobLane, ProcessingEngine};
-use crate::registry::{now_millis, secrets, ClipRecord};
-use crate::streams::{LiveStream, StreamRef};
+use crate::features::{clip, FeatureEngine, JobLane};
+use crate::ids::{self, StreamRef};
+use crate::media::{now_millis, MediaError};
+use crate::registry::ClipRecord;
 
 /// Where a clip starts.
 #[derive(Debug, Clone, Copy)]
@@ -22,19 +21,10 @@ pub enum ClipStart {
     BeforeLive(u32),
 }
 
-/// Folder of a stream's clips: `<data_dir>/clips/<org>/<stream>/`.
-pub fn dir(data_dir: &Path, stream: &StreamRef) -> PathBuf {
-    data_dir
-        .join("clips")
-        .join(&stream.organization_id)
-        .join(&stream.stream_id)
-}
-
 /// Cuts, remuxes, saves and catalogues a clip.
 pub async fn create(
-    engine: &ProcessingEngine,
-    data_dir: &Path,
-    stream: &Arc<LiveStream>,
+    engine: &FeatureEngine,
+    stream: &StreamRef,
     start: ClipStart,
     duration_seconds: u32,
     title: String,
@@ -42,9 +32,10 @@ pub async fn create(
     if duration_seconds == 0 {
         return Err(Error::invalid("duration_seconds", "must be at least 1"));
     }
-    let Some(((first_pts, first_ms), (last_pts, last_ms))) = stream.replay.edges() else {
+    let outputs = engine.outputs(stream)?;
+    let Some(((first_pts, first_ms), (last_pts, last_ms))) = outputs.replay.edges() else {
         return Err(Error::NotLive {
-            stream_id: stream.stream_ref.stream_id.clone(),
+            stream_id: stream.stream_id.clone(),
             what: "the replay buffer is empty (is replay enabled and the stream live?)",
         });
     };
@@ -76,7 +67,7 @@ pub async fn create(
             if ms > last_ms {
                 return Err(Error::invalid("start_time", "is in the future"));
             }
-            let gop = stream
+            let gop = outputs
                 .replay
                 .find(|g| g.end_ms > ms)
                 .ok_or_else(|| Error::invalid("start_time", "is outside the replay buffer"))?;
@@ -86,7 +77,7 @@ pub async fn create(
         }
     };
     let to = from + Duration::from_secs(duration_seconds.into());
-    let mut gops = stream.replay.range(from, to);
+    let mut gops = outputs.replay.range(from, to);
     let Some(first) = gops.first().cloned() else {
         return Err(Error::invalid(
             "start",
@@ -102,39 +93,34 @@ pub async fn create(
     let end_pts = gops.last().map_or(start_pts, |g| g.end_pts);
     // Whole GOPs from the keyframe at or before `from`, cut at `to`.
     let clip_end = end_pts.min(to);
-    let id = format!(
-        "clip_{:012x}{}",
-        now_millis(),
-        &secrets::new_stream_id()[3..9]
-    );
+    let id = ids::new_clip_id(now_millis());
     let file_name = format!("{id}.mp4");
-    let folder = dir(data_dir, &stream.stream_ref);
+    let folder = engine.data().clips_dir(stream);
     let path = folder.join(&file_name);
     let size = engine
         .run_job(JobLane::Bulk, move || {
             let mut units = Vec::new();
             for gop in &gops {
-                let held = gop.units().map_err(|e| format!("reading replay: {e}"))?;
+                let held = gop.units().map_err(MediaError::io("reading replay"))?;
                 units.extend(
                     held.iter()
                         .filter(|u| u.pts.is_some_and(|p| p < to))
                         .cloned(),
                 );
             }
-            std::fs::create_dir_all(&folder).map_err(|e| format!("clip folder: {e}"))?;
+            std::fs::create_dir_all(&folder).map_err(MediaError::io("clip folder"))?;
             // Written beside, then renamed: a crash leaves no partial clip.
             let tmp = path.with_extension("part");
             let size = clip::write_mp4(&units, &tmp)?;
-            std::fs::rename(&tmp, &path).map_err(|e| format!("saving the clip: {e}"))?;
+            std::fs::rename(&tmp, &path).map_err(MediaError::io("saving the clip"))?;
             Ok(size)
         })
-        .await
-        .map_err(|e| Error::Storage(e.to_string()))?;
+        .await?;
 
     let record = ClipRecord {
         id,
-        organization_id: stream.stream_ref.organization_id.clone(),
-        stream_id: stream.stream_ref.stream_id.clone(),
+        organization_id: stream.organization_id.clone(),
+        stream_id: stream.stream_id.clone(),
         file_name,
         title,
         start_time_ms: start_ms,

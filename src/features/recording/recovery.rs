@@ -5,9 +5,9 @@
 //!   ([`fmp4::repair`]: a partly written last fragment is cut off and the
 //!   duration written), reading only box headers and the last fragment's
 //!   index;
-//! - any other (written by `mp4mux`) is remuxed into a seekable faststart
-//!   MP4 (`filesrc ! qtdemux ! mp4mux faststart=true`, no re-encode) that
-//!   replaces the original atomically.
+//! - any other (written by `mp4mux` in earlier versions) is remuxed into a
+//!   seekable faststart MP4 (`filesrc ! qtdemux ! mp4mux faststart=true`,
+//!   no re-encode) that replaces the original atomically.
 //!
 //! If both fail the original stays as it is: files are never deleted.
 
@@ -20,7 +20,8 @@ use gstreamer::prelude::*;
 
 use super::RecordingStore;
 use crate::container::fmp4;
-use crate::pipeline::gst_util::{element, play_to_end};
+use crate::gst_util::{element, play_to_end};
+use crate::media::{MediaError, MediaResult};
 use crate::registry::RecordingState;
 
 /// How long finalizing one file may take.
@@ -64,7 +65,7 @@ pub fn recover(store: &RecordingStore) -> usize {
 }
 
 /// Finalizes `path` in place; returns its duration.
-pub fn finalize(path: &Path) -> Result<Duration, String> {
+pub fn finalize(path: &Path) -> MediaResult<Duration> {
     match fmp4::repair(path) {
         Ok(repaired) => {
             if repaired.truncated > 0 {
@@ -84,17 +85,17 @@ pub fn finalize(path: &Path) -> Result<Duration, String> {
 }
 
 /// Remuxes `path` into a faststart MP4 in place; returns its duration.
-fn remux_in_place(path: &Path) -> Result<Duration, String> {
+fn remux_in_place(path: &Path) -> MediaResult<Duration> {
     let tmp = path.with_extension("finalizing.mp4");
     let result = remux(path, &tmp);
     match result {
         Ok(duration) if duration > Duration::ZERO => {
-            std::fs::rename(&tmp, path).map_err(|e| e.to_string())?;
+            std::fs::rename(&tmp, path)?;
             Ok(duration)
         }
         Ok(_) => {
             let _ = std::fs::remove_file(&tmp);
-            Err("no media in the file".into())
+            Err(MediaError::Malformed("no media in the file".into()))
         }
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
@@ -103,7 +104,7 @@ fn remux_in_place(path: &Path) -> Result<Duration, String> {
     }
 }
 
-fn remux(src: &Path, dst: &Path) -> Result<Duration, String> {
+fn remux(src: &Path, dst: &Path) -> MediaResult<Duration> {
     let pipeline = gst::Pipeline::new();
     let filesrc = element("filesrc")?;
     filesrc.set_property("location", src.to_string_lossy().as_ref());
@@ -111,14 +112,12 @@ fn remux(src: &Path, dst: &Path) -> Result<Duration, String> {
     let mux = gst::ElementFactory::make("mp4mux")
         .property("faststart", true)
         .build()
-        .map_err(|_| "mp4mux is missing")?;
+        .map_err(|_| MediaError::MissingElement("mp4mux".into()))?;
     let filesink = element("filesink")?;
     filesink.set_property("location", dst.to_string_lossy().as_ref());
-    pipeline
-        .add_many([&filesrc, &demux, &mux, &filesink])
-        .map_err(|e| e.to_string())?;
-    filesrc.link(&demux).map_err(|e| e.to_string())?;
-    mux.link(&filesink).map_err(|e| e.to_string())?;
+    pipeline.add_many([&filesrc, &demux, &mux, &filesink])?;
+    filesrc.link(&demux)?;
+    mux.link(&filesink)?;
 
     // The end of the media: the largest PTS + duration reaching the muxer.
     let end = Arc::new(Mutex::new(Duration::ZERO));

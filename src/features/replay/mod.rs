@@ -4,12 +4,10 @@
 //! ([`segment`]); and replay clips cut from it on keyframes and remuxed to
 //! MP4 ([`clips`]).
 
-pub mod buffer;
-pub mod clips;
-mod fmp4_boxes;
-pub mod segment;
-pub mod spill;
-mod ts_mux;
+pub(crate) mod buffer;
+pub(crate) mod clips;
+pub(crate) mod segment;
+mod spill;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,11 +15,12 @@ use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 
+use crate::features::driver::Feature;
+use crate::features::video_required::VideoRequired;
+use crate::features::StreamOutputs;
+use crate::media::now_millis;
+use crate::media::AccessUnit;
 use crate::options::{Processing, Replay as Settings, Span};
-use crate::pipeline::AccessUnit;
-use crate::processing::driver::Feature;
-use crate::processing::video_required::VideoRequired;
-use crate::registry::now_millis;
 use crate::streams::LiveStream;
 
 /// Audio frames kept before the first keyframe (about 2.7 s at 48 kHz):
@@ -51,6 +50,7 @@ pub fn window(settings: &Settings) -> Option<Duration> {
 /// to disk with `entire_stream`.
 pub struct ReplayFeature {
     stream: Arc<LiveStream>,
+    outputs: Arc<StreamOutputs>,
     /// The GOP being collected, from its keyframe.
     current: Vec<AccessUnit>,
     /// The GOP before it, closed by the current keyframe but still taking
@@ -66,17 +66,19 @@ pub struct ReplayFeature {
 impl ReplayFeature {
     pub fn new(
         stream: Arc<LiveStream>,
+        outputs: Arc<StreamOutputs>,
         settings: Settings,
-        spill_root: &Path,
+        spill_dir: &Path,
         spills: TaskTracker,
     ) -> Self {
         // A new session (or replay just turned on): a new timeline.
-        stream.replay.clear();
-        stream.replay.set_window(window(&settings));
-        let spill_dir = spill_root.join(stream.replay.label());
+        outputs.replay.clear();
+        outputs.replay.set_window(window(&settings));
+        let spill_dir = spill_dir.to_path_buf();
         let _ = std::fs::remove_dir_all(&spill_dir);
         Self {
             stream,
+            outputs,
             current: Vec::new(),
             closing: None,
             video_required: VideoRequired::new("replay"),
@@ -138,11 +140,15 @@ impl ReplayFeature {
             end_pts,
             end_ms,
         } = closing;
-        let (_, spill) = self.stream.replay.push(units, end_pts, end_ms);
+        let (_, spill) = self.outputs.replay.push(units, end_pts, end_ms);
         if spill.is_empty() {
             return;
         }
-        let (stream, dir) = (Arc::clone(&self.stream), self.spill_dir.clone());
+        let (stream, outputs, dir) = (
+            Arc::clone(&self.stream),
+            Arc::clone(&self.outputs),
+            self.spill_dir.clone(),
+        );
         self.spills.spawn_blocking(move || {
             if let Err(e) = std::fs::create_dir_all(&dir) {
                 tracing::error!(stream = %stream.stream_ref, error = %e, "replay: cannot create the spill folder");
@@ -152,17 +158,17 @@ impl ReplayFeature {
             for gop in spill {
                 if failed {
                     // The disk just failed: the rest of this batch is not tried.
-                    stream.replay.spill_failed(&gop);
+                    outputs.replay.spill_failed(&gop);
                     continue;
                 }
                 let path = dir.join(format!("{:010}.gop", gop.sequence));
                 let written = gop.units().and_then(|units| spill::write(&path, &units));
                 match written {
-                    Ok(()) => stream.replay.spilled(&gop, path),
+                    Ok(()) => outputs.replay.spilled(&gop, path),
                     Err(e) => {
                         failed = true;
                         tracing::error!(stream = %stream.stream_ref, error = %e, "replay: cannot spill a GOP; the oldest media is evicted instead");
-                        stream.replay.spill_failed(&gop);
+                        outputs.replay.spill_failed(&gop);
                         stream.report_feature_error(format!(
                             "replay: cannot write older media to disk ({e}); the buffer keeps only what fits in memory"
                         ));
@@ -181,7 +187,7 @@ impl Feature for ReplayFeature {
     }
 
     fn retune(&mut self, settings: Settings) {
-        self.stream.replay.set_window(window(&settings));
+        self.outputs.replay.set_window(window(&settings));
     }
 
     fn on_unit(&mut self, unit: AccessUnit) {
@@ -233,6 +239,6 @@ impl Feature for ReplayFeature {
             self.close_gop(end, now_millis());
             self.publish_closing();
         }
-        self.stream.replay.end_session();
+        self.outputs.replay.end_session();
     }
 }

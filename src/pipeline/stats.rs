@@ -5,9 +5,9 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use crate::media::now_millis;
 use crate::proto::timestamp_from_millis;
 use crate::proto::v1 as pb;
-use crate::registry::now_millis;
 
 #[derive(Debug, Default, Clone)]
 struct Tracks {

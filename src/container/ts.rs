@@ -1,12 +1,14 @@
 //! A GOP as MPEG-TS written directly from its access units: PAT and PMT,
 //! then one PES per access unit (H.264/H.265 Annex-B as parsed, AAC in
-//! ADTS as received), PCR on the video PID at every frame. Timestamps are
+//! ADTS, as received or given a header), PCR on the video PID at every
+//! frame. Timestamps are
 //! the stream's, in 90 kHz, so consecutive segments concatenate. This is a
 //! copy into 188-byte packets, no GStreamer pipeline per GOP.
 
 use std::time::Duration;
 
-use crate::pipeline::{adts_header_len, AccessUnit, Codec};
+use super::sample_entry::AudioConfig;
+use crate::media::{aac::adts_header_len, AccessUnit, Codec};
 
 const PACKET: usize = 188;
 const PMT_PID: u16 = 0x1000;
@@ -16,19 +18,9 @@ const AUDIO_PID: u16 = 0x101;
 /// frame reaches a decoder before its decode time.
 const PCR_LEAD: u64 = 9000;
 
-/// Whether [`write`] handles these units (else: GStreamer's mpegtsmux).
-pub fn supported(units: &[AccessUnit]) -> bool {
-    let video = units.iter().find(|u| u.codec.is_video());
-    video.is_some()
-        && units
-            .iter()
-            .filter(|u| u.codec == Codec::Aac)
-            .all(|u| adts_header_len(&u.data).is_some())
-}
-
 /// 90 kHz ticks of a stream time, rounded, wrapped to 33 bits.
 fn pes_time(d: Duration) -> u64 {
-    crate::pipeline::ticks(d, 90_000) & ((1 << 33) - 1)
+    crate::media::ticks(d, 90_000) & ((1 << 33) - 1)
 }
 
 /// The MPEG-TS bytes of `units` (a GOP, in arrival order).
@@ -42,8 +34,13 @@ pub fn write(units: &[AccessUnit]) -> Vec<u8> {
         Some(Codec::H265) => 0x24,
         _ => 0x1b,
     };
-    let has_audio = units.iter().any(|u| u.codec == Codec::Aac);
-    mux.tables(video_type, has_audio);
+    let first_audio = units.iter().find(|u| u.codec == Codec::Aac);
+    mux.tables(video_type, first_audio.is_some());
+    // Raw AAC (from a source other than MPEG-TS) gets ADTS headers.
+    let raw_audio = first_audio
+        .filter(|u| adts_header_len(&u.data).is_none())
+        .and_then(|u| AudioConfig::from_unit(u).ok());
+    let mut framed = Vec::new();
     for unit in units {
         let pts = pes_time(unit.pts.or(unit.dts).unwrap_or_default());
         let dts = pes_time(unit.decode_time().unwrap_or_default());
@@ -59,7 +56,16 @@ pub fn write(units: &[AccessUnit]) -> Vec<u8> {
                 unit.keyframe,
             );
         } else {
-            mux.pes(AUDIO_PID, 0xc0, pts, dts, &unit.data, None, false);
+            let data = match (&raw_audio, adts_header_len(&unit.data)) {
+                (Some(config), None) => {
+                    framed.clear();
+                    framed.extend_from_slice(&config.adts_header(unit.data.len()));
+                    framed.extend_from_slice(&unit.data);
+                    &framed[..]
+                }
+                _ => &unit.data[..],
+            };
+            mux.pes(AUDIO_PID, 0xc0, pts, dts, data, None, false);
         }
     }
     mux.out

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio_util::sync::CancellationToken;
 
+use crate::media::AccessUnit;
 use crate::options::Processing;
-use crate::pipeline::AccessUnit;
 use crate::streams::LiveStream;
 
 /// A feature driven by [`drive`].

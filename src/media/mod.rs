@@ -1,11 +1,24 @@
-//! Encoded media as it leaves the demuxer and parsers: one access unit
-//! (a video frame or an audio frame) whose bytes are shared, never copied,
-//! between the GStreamer buffer and every consumer.
+//! Encoded media as it leaves the demuxer and parsers, and the facts about
+//! codecs every other layer shares. A leaf: it depends on no other module
+//! of the crate.
+//!
+//! - [`AccessUnit`]: one video or audio frame whose bytes are shared, never
+//!   copied, between the GStreamer buffer and every consumer; its [`Codec`].
+//! - [`ticks`]: stream times in a container's timescale.
+//! - [`nal`]: H.264/H.265 Annex-B NAL units; [`aac`]: ADTS framing.
+//! - [`max_skew`]: how far audio may stray from video.
+//! - [`MediaError`]: what goes wrong with media, typed.
 
-use std::time::Duration;
+pub mod aac;
+mod error;
+pub mod nal;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use gstreamer as gst;
+
+pub use error::{is_disk_full, MediaError, MediaResult};
 
 /// The codec of a track.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,11 +106,21 @@ pub fn ticks(d: Duration, scale: u32) -> u64 {
     ((d.as_nanos() * u128::from(scale) + 500_000_000) / 1_000_000_000) as u64
 }
 
-/// The header length of an ADTS-framed AAC frame (7, or 9 with a CRC);
-/// `None` when `frame` is not ADTS (raw AAC).
-pub fn adts_header_len(frame: &[u8]) -> Option<usize> {
-    let adts = frame.len() >= 7 && frame[0] == 0xff && frame[1] & 0xf6 == 0xf0;
-    adts.then_some(if frame[1] & 1 == 0 { 9 } else { 7 })
+/// Wall-clock time in milliseconds since the Unix epoch.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Audio may lead or trail video by this much at least (muxers interleave
+/// within about a second; encoders start tracks a little apart).
+pub const MIN_SKEW: Duration = Duration::from_secs(3);
+
+/// The most audio may be away from video before it counts as being on
+/// another timeline: one GOP, and never under [`MIN_SKEW`].
+pub fn max_skew(gop: Duration) -> Duration {
+    gop.max(MIN_SKEW)
 }
 
 /// The earliest decode time of `units`.
@@ -122,7 +145,7 @@ impl AccessUnit {
     }
 
     /// A GStreamer buffer sharing this unit's bytes, with its timestamps
-    /// moved by `-offset`.
+    /// moved by `-offset`, marked as one whole access unit.
     pub fn to_buffer(&self, offset: Duration) -> gst::Buffer {
         let mut buffer = gst::Buffer::from_slice(self.data.clone());
         let shift = |t: Option<Duration>| {
@@ -139,6 +162,10 @@ impl AccessUnit {
             if !self.keyframe {
                 b.set_flags(gst::BufferFlags::DELTA_UNIT);
             }
+            // A whole access unit: a parser downstream ends the frame here
+            // instead of waiting for the next start code (which shifts
+            // every timestamp by one frame and leaves frames without PTS).
+            b.set_flags(gst::BufferFlags::MARKER);
         }
         buffer
     }
@@ -159,7 +186,7 @@ impl AccessUnit {
             keyframe,
             data: Bytes::from_owner(mapped),
             caps,
-            received_ms: crate::registry::now_millis(),
+            received_ms: now_millis(),
         })
     }
 }

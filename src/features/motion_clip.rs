@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use super::cadence::Cadence;
 use super::driver::Feature;
-use super::{clip, JobLane, ProcessingEngine};
+use super::{clip, FeatureEngine, JobLane, StreamOutputs};
+use crate::media::AccessUnit;
 use crate::options::{MotionClip as Settings, Processing};
-use crate::pipeline::AccessUnit;
 use crate::proto::v1 as pb;
 use crate::proto::{timestamp_from_millis, to_duration};
 use crate::streams::LiveStream;
@@ -32,8 +32,9 @@ struct Window {
 }
 
 pub struct MotionClips {
-    engine: Arc<ProcessingEngine>,
+    engine: Arc<FeatureEngine>,
     stream: Arc<LiveStream>,
+    outputs: Arc<StreamOutputs>,
     settings: Settings,
     cadence: Cadence,
     window: Option<Window>,
@@ -42,10 +43,16 @@ pub struct MotionClips {
 }
 
 impl MotionClips {
-    pub fn new(engine: Arc<ProcessingEngine>, stream: Arc<LiveStream>, settings: Settings) -> Self {
+    pub fn new(
+        engine: Arc<FeatureEngine>,
+        stream: Arc<LiveStream>,
+        outputs: Arc<StreamOutputs>,
+        settings: Settings,
+    ) -> Self {
         Self {
             engine,
             stream,
+            outputs,
             settings,
             cadence: Cadence::default(),
             window: None,
@@ -58,6 +65,7 @@ impl MotionClips {
         tokio::spawn(make(
             Arc::clone(&self.engine),
             Arc::clone(&self.stream),
+            Arc::clone(&self.outputs),
             window,
             Arc::clone(&self.busy),
         ));
@@ -127,8 +135,9 @@ impl Feature for MotionClips {
 }
 
 async fn make(
-    engine: Arc<ProcessingEngine>,
+    engine: Arc<FeatureEngine>,
     stream: Arc<LiveStream>,
+    outputs: Arc<StreamOutputs>,
     window: Window,
     busy: Arc<AtomicBool>,
 ) {
@@ -150,12 +159,12 @@ async fn make(
         Ok(made) => made,
         Err(e) => {
             tracing::warn!(stream = %stream.stream_ref, error = %e, "motion clip failed");
-            stream.motion_clips.skip();
+            outputs.motion_clips.skip();
             stream.report_feature_error(format!("motion clip failed: {e}"));
             return;
         }
     };
-    let clip = stream.motion_clips.publish(|sequence| pb::MotionClip {
+    let clip = outputs.motion_clips.publish(|sequence| pb::MotionClip {
         stream_id: stream.stream_ref.stream_id.clone(),
         sequence,
         start_pts: Some(to_duration(start)),

@@ -9,10 +9,12 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::gst_job::{self, fit, JobResult};
+use super::geometry::fit;
+use crate::gst_util;
+use crate::gst_util::element;
+use crate::media::AccessUnit;
+use crate::media::{MediaError, MediaResult};
 use crate::options::ImageFormat;
-use crate::pipeline::gst_util::element;
-use crate::pipeline::AccessUnit;
 
 pub struct Still {
     pub width: u32,
@@ -24,17 +26,17 @@ pub struct Still {
     pub decoded_frames: u64,
 }
 
-fn encoder(format: ImageFormat) -> JobResult<gst::Element> {
+fn encoder(format: ImageFormat) -> MediaResult<gst::Element> {
     Ok(match format {
         ImageFormat::Jpeg => gst::ElementFactory::make("jpegenc")
             .property("quality", 85i32)
             .build()
-            .map_err(|_| "jpegenc is missing")?,
+            .map_err(|_| MediaError::MissingElement("jpegenc".into()))?,
         ImageFormat::Png => element("pngenc")?,
         ImageFormat::Webp => gst::ElementFactory::make("webpenc")
             .property("quality", 80f32)
             .build()
-            .map_err(|_| "webpenc is missing")?,
+            .map_err(|_| MediaError::MissingElement("webpenc".into()))?,
     })
 }
 
@@ -45,7 +47,7 @@ pub fn encode(
     width: Option<u32>,
     height: Option<u32>,
     format: ImageFormat,
-) -> JobResult<Still> {
+) -> MediaResult<Still> {
     encode_at(&[keyframe], None, width, height, format)
 }
 
@@ -58,17 +60,22 @@ pub fn encode_at(
     width: Option<u32>,
     height: Option<u32>,
     format: ImageFormat,
-) -> JobResult<Still> {
-    let keyframe = *units.first().ok_or("no frames to decode")?;
-    let caps = keyframe.caps.as_ref().ok_or("keyframe without caps")?;
+) -> MediaResult<Still> {
+    let keyframe = *units
+        .first()
+        .ok_or_else(|| MediaError::Unsupported("no frames to decode".into()))?;
+    let caps = keyframe
+        .caps
+        .as_ref()
+        .ok_or_else(|| MediaError::Unsupported("keyframe without caps".into()))?;
     let source_size = keyframe
         .picture_size()
-        .ok_or("keyframe caps without picture size")?;
+        .ok_or_else(|| MediaError::Unsupported("keyframe caps without picture size".into()))?;
     let (out_w, out_h) = fit(source_size, width, height);
 
     let pipeline = gst::Pipeline::new();
-    let src = gst_job::unit_source(caps);
-    let (parse, decode) = gst_job::video_decoder(keyframe.codec)?;
+    let src = gst_util::unit_source(caps);
+    let (parse, decode) = gst_util::video_decoder(keyframe.codec)?;
     let scale = element("videoscale")?;
     let convert = element("videoconvert")?;
     // RGB into every encoder: each does its own (full-range) conversion,
@@ -84,8 +91,7 @@ pub fn encode_at(
                 .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
                 .build(),
         )
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     let encode = encoder(format)?;
     let sink = gst_app::AppSink::builder().sync(false).build();
     let elements = [
@@ -98,8 +104,8 @@ pub fn encode_at(
         &encode,
         sink.upcast_ref(),
     ];
-    pipeline.add_many(elements).map_err(|e| e.to_string())?;
-    gst::Element::link_many(elements).map_err(|e| e.to_string())?;
+    pipeline.add_many(elements)?;
+    gst::Element::link_many(elements)?;
 
     let offset = keyframe.decode_time().unwrap_or_default();
     if let Some(at) = at {
@@ -107,7 +113,9 @@ pub fn encode_at(
         // references) but go no further.
         let from = gst::ClockTime::from_nseconds(at.saturating_sub(offset).as_nanos() as u64);
         // Frames after it are not encoded either.
-        let pad = scale.static_pad("sink").ok_or("videoscale without pad")?;
+        let pad = scale
+            .static_pad("sink")
+            .ok_or_else(|| MediaError::Unsupported("videoscale without pad".into()))?;
         let passed = std::sync::atomic::AtomicBool::new(false);
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             let early = info
@@ -123,21 +131,23 @@ pub fn encode_at(
     let counter = std::sync::Arc::clone(&decoded);
     decode
         .static_pad("src")
-        .ok_or("decoder without src pad")?
+        .ok_or_else(|| MediaError::Unsupported("decoder without src pad".into()))?
         .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             gst::PadProbeReturn::Ok
         });
-    gst_job::feed(&src, units, offset)?;
-    let samples = gst_job::collect(&pipeline, &sink)?;
+    gst_util::feed(&src, units, offset)?;
+    let samples = gst_util::collect(&pipeline, &sink)?;
     // One image: the first frame that passed.
-    let data = gst_job::concat(&samples[..samples.len().min(1)])?;
+    let data = gst_util::concat(&samples[..samples.len().min(1)])?;
     let pts = samples
         .first()
         .and_then(|s| s.buffer().and_then(|b| b.pts()))
         .map(|pts| offset + std::time::Duration::from_nanos(pts.nseconds()));
     if data.is_empty() {
-        return Err("the keyframe decoded to no image".into());
+        return Err(MediaError::Unsupported(
+            "the keyframe decoded to no image".into(),
+        ));
     }
     Ok(Still {
         width: out_w,

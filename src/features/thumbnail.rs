@@ -10,16 +10,17 @@ use std::time::Duration;
 
 use super::cadence::Cadence;
 use super::driver::Feature;
-use super::{still, JobLane, ProcessingEngine};
+use super::{still, FeatureEngine, JobLane, StreamOutputs};
+use crate::media::AccessUnit;
 use crate::options::{Processing, Thumbnail as Settings};
-use crate::pipeline::AccessUnit;
 use crate::proto::v1 as pb;
 use crate::proto::{timestamp_from_millis, to_duration};
 use crate::streams::LiveStream;
 
 pub struct Thumbnails {
-    engine: Arc<ProcessingEngine>,
+    engine: Arc<FeatureEngine>,
     stream: Arc<LiveStream>,
+    outputs: Arc<StreamOutputs>,
     settings: Settings,
     cadence: Cadence,
     /// A thumbnail is being made: later keyframes wait for it.
@@ -27,10 +28,16 @@ pub struct Thumbnails {
 }
 
 impl Thumbnails {
-    pub fn new(engine: Arc<ProcessingEngine>, stream: Arc<LiveStream>, settings: Settings) -> Self {
+    pub fn new(
+        engine: Arc<FeatureEngine>,
+        stream: Arc<LiveStream>,
+        outputs: Arc<StreamOutputs>,
+        settings: Settings,
+    ) -> Self {
         Self {
             engine,
             stream,
+            outputs,
             settings,
             cadence: Cadence::default(),
             busy: Arc::new(AtomicBool::new(false)),
@@ -68,6 +75,7 @@ impl Feature for Thumbnails {
         tokio::spawn(make(
             Arc::clone(&self.engine),
             Arc::clone(&self.stream),
+            Arc::clone(&self.outputs),
             unit,
             self.settings,
             Arc::clone(&self.busy),
@@ -83,8 +91,9 @@ impl Feature for Thumbnails {
 
 /// Decodes and encodes one keyframe, then publishes and stores it.
 async fn make(
-    engine: Arc<ProcessingEngine>,
+    engine: Arc<FeatureEngine>,
     stream: Arc<LiveStream>,
+    outputs: Arc<StreamOutputs>,
     keyframe: AccessUnit,
     settings: Settings,
     busy: Arc<AtomicBool>,
@@ -101,7 +110,7 @@ async fn make(
         Ok(image) => image,
         Err(e) => {
             tracing::warn!(stream = %stream.stream_ref, error = %e, "thumbnail failed");
-            stream.thumbnails.skip();
+            outputs.thumbnails.skip();
             stream.report_feature_error(format!("thumbnail failed: {e}"));
             return;
         }
@@ -109,7 +118,7 @@ async fn make(
     if let Some(stats) = stream.session_stats() {
         stats.add_thumbnail_frames_decoded(image.decoded_frames);
     }
-    let thumbnail = stream.thumbnails.publish(|sequence| pb::Thumbnail {
+    let thumbnail = outputs.thumbnails.publish(|sequence| pb::Thumbnail {
         stream_id: stream.stream_ref.stream_id.clone(),
         sequence,
         pts: Some(to_duration(pts)),
@@ -122,7 +131,8 @@ async fn make(
     tracing::debug!(stream = %stream.stream_ref, sequence = thumbnail.sequence, bytes = thumbnail.data.len(), "thumbnail");
     let stream_ref = stream.stream_ref.clone();
     let saved =
-        tokio::task::spawn_blocking(move || engine.store.save(&stream_ref, &thumbnail)).await;
+        tokio::task::spawn_blocking(move || engine.thumbnail_store.save(&stream_ref, &thumbnail))
+            .await;
     if let Ok(Err(e)) = saved {
         tracing::warn!(stream = %stream.stream_ref, error = %e, "cannot store the latest thumbnail");
     }

@@ -1,5 +1,5 @@
 //! On-disk copy of each stream's latest thumbnail, so that it survives a
-//! restart: `<data_dir>/streams/<org>/<stream>/thumbnail/latest.pb` (the
+//! restart: `latest.pb` in the stream's thumbnail folder ([`DataDir`]; the
 //! whole `Thumbnail` message) beside `latest.<jpg|png|webp>` (the image, for
 //! people and static file servers). Written to a temporary file and renamed,
 //! so a crash leaves the previous thumbnail, never a torn one.
@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 
+use crate::ids::StreamRef;
 use crate::options::ImageFormat;
 use crate::proto::v1 as pb;
-use crate::streams::StreamRef;
+use crate::store::DataDir;
 
 pub struct ThumbnailStore {
-    root: PathBuf,
+    data: DataDir,
 }
 
 fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
@@ -23,20 +24,12 @@ fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
 }
 
 impl ThumbnailStore {
-    pub fn new(data_dir: &Path) -> Self {
-        Self {
-            root: data_dir.join("streams"),
-        }
-    }
-
-    fn stream_dir(&self, stream: &StreamRef) -> PathBuf {
-        self.root
-            .join(&stream.organization_id)
-            .join(&stream.stream_id)
+    pub fn new(data: DataDir) -> Self {
+        Self { data }
     }
 
     fn dir(&self, stream: &StreamRef) -> PathBuf {
-        self.stream_dir(stream).join("thumbnail")
+        self.data.thumbnail_dir(stream)
     }
 
     pub fn save(&self, stream: &StreamRef, thumbnail: &pb::Thumbnail) -> std::io::Result<()> {

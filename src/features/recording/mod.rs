@@ -17,13 +17,16 @@ use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 
+use crate::features::driver::Feature;
+use crate::features::video_required::VideoRequired;
+use crate::ids::{self, StreamRef};
+use crate::media::{now_millis, AccessUnit, MediaError, MediaResult};
 use crate::options::{Processing, Recording as Settings, Span};
-use crate::pipeline::AccessUnit;
-use crate::processing::driver::Feature;
-use crate::processing::video_required::VideoRequired;
 use crate::proto::v1 as pb;
-use crate::registry::{now_millis, secrets, RecordingRecord, RecordingState, Registry};
-use crate::streams::{LiveStream, StreamRef};
+use crate::registry::{RecordingRecord, RecordingState, Registry};
+use crate::runtime::blocking;
+use crate::store::DataDir;
+use crate::streams::LiveStream;
 use writer::SegmentWriter;
 
 /// How long the first file waits for the audio track to show up.
@@ -36,9 +39,10 @@ const CATALOGUE_RETRY: Duration = Duration::from_secs(1);
 /// before the cut.
 const HAND_OVER: Duration = Duration::from_secs(2);
 
-/// Where recordings live: `<data_dir>/recordings/<org>/<stream>/`.
+/// Where recordings live ([`DataDir::recordings_dir`]) and their
+/// catalogue.
 pub struct RecordingStore {
-    root: PathBuf,
+    data: DataDir,
     registry: Arc<Registry>,
     /// No new file is started with less free space than this (bytes).
     min_free: u64,
@@ -47,9 +51,9 @@ pub struct RecordingStore {
 }
 
 impl RecordingStore {
-    pub fn new(data_dir: &Path, registry: Arc<Registry>, min_free: u64) -> Self {
+    pub fn new(data: DataDir, registry: Arc<Registry>, min_free: u64) -> Self {
         Self {
-            root: data_dir.join("recordings"),
+            data,
             registry,
             min_free,
             closing: TaskTracker::new(),
@@ -57,9 +61,7 @@ impl RecordingStore {
     }
 
     pub fn dir(&self, stream: &StreamRef) -> PathBuf {
-        self.root
-            .join(&stream.organization_id)
-            .join(&stream.stream_id)
+        self.data.recordings_dir(stream)
     }
 
     pub fn path(&self, record: &RecordingRecord) -> PathBuf {
@@ -74,17 +76,17 @@ impl RecordingStore {
     /// Refuses a new file when the disk holding `dir` has less free space
     /// than the floor: a full disk would break the registry and every
     /// stream's files, not just this one.
-    fn check_free_space(&self, dir: &Path) -> Result<(), String> {
+    fn check_free_space(&self, dir: &Path) -> MediaResult<()> {
         let Ok(stats) = rustix::fs::statvfs(dir) else {
             return Ok(());
         };
         let free = stats.f_bavail.saturating_mul(stats.f_frsize);
         if free < self.min_free {
-            return Err(format!(
+            return Err(MediaError::DiskFull(format!(
                 "{} MiB free, under the {} MiB floor (--min-free-disk-mb)",
                 free >> 20,
                 self.min_free >> 20
-            ));
+            )));
         }
         Ok(())
     }
@@ -143,7 +145,7 @@ impl Recorder {
         }
     }
 
-    fn fail(&mut self, what: &str, reason: String, pts: Duration) {
+    fn fail(&mut self, what: &str, reason: impl std::fmt::Display, pts: Duration) {
         let message = format!("recording {what}: {reason}");
         tracing::error!(stream = %self.stream.stream_ref, "{message}");
         self.stream.report_feature_error(message);
@@ -151,29 +153,47 @@ impl Recorder {
     }
 
     /// Opens a new file starting with `keyframe`, then writes `backlog`.
+    /// Opening (folder, free space, file, catalogue entry) blocks on the
+    /// disk, so it runs as blocking work.
     fn open_file(&mut self, keyframe: &AccessUnit, backlog: &[AccessUnit]) {
         let pts = keyframe.pts.unwrap_or_default();
-        let dir = self.store.dir(&self.stream.stream_ref);
-        let id = format!(
-            "rec_{:012x}{}",
-            now_millis(),
-            &secrets::new_stream_id()[3..9]
-        );
-        let file_name = format!("{id}.mp4");
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            return self.fail("cannot create its folder", e.to_string(), pts);
-        }
-        if let Err(e) = self.store.check_free_space(&dir) {
-            return self.fail("refuses a new file", e, pts);
-        }
-        let mut writer = match SegmentWriter::open(
-            &dir.join(&file_name),
-            keyframe,
-            self.audio_sample.as_ref(),
-        ) {
-            Ok(w) => w,
-            Err(e) => return self.fail("cannot open a file", e, pts),
+        let opened = blocking(|| self.create_file(keyframe));
+        let (mut writer, record) = match opened {
+            Ok(opened) => opened,
+            Err((what, e)) => return self.fail(what, e, pts),
         };
+        tracing::info!(stream = %self.stream.stream_ref, recording = %record.id, "recording file opened");
+        for unit in std::iter::once(keyframe).chain(backlog) {
+            if let Err(e) = writer.write(unit) {
+                tracing::warn!(stream = %self.stream.stream_ref, error = %e, "recording write failed");
+            }
+        }
+        self.open = Some(Open {
+            writer,
+            record,
+            video_caps: keyframe.caps.clone(),
+        });
+        self.retry_at = None;
+    }
+
+    /// Creates a file starting with `keyframe` and its catalogue entry;
+    /// on failure, what failed and why.
+    fn create_file(
+        &self,
+        keyframe: &AccessUnit,
+    ) -> Result<(SegmentWriter, RecordingRecord), (&'static str, crate::error::Error)> {
+        let pts = keyframe.pts.unwrap_or_default();
+        let dir = self.store.dir(&self.stream.stream_ref);
+        let id = ids::new_recording_id(now_millis());
+        let file_name = format!("{id}.mp4");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ("cannot create its folder", MediaError::from(e).into()))?;
+        self.store
+            .check_free_space(&dir)
+            .map_err(|e| ("refuses a new file", e.into()))?;
+        let writer =
+            SegmentWriter::open(&dir.join(&file_name), keyframe, self.audio_sample.as_ref())
+                .map_err(|e| ("cannot open a file", e.into()))?;
         let record = RecordingRecord {
             id,
             organization_id: self.stream.stream_ref.organization_id.clone(),
@@ -191,20 +211,9 @@ impl Recorder {
             // no file is left outside the catalogue.
             let _ = writer.close();
             let _ = std::fs::remove_file(dir.join(&record.file_name));
-            return self.fail("cannot be catalogued", e.to_string(), pts);
+            return Err(("cannot be catalogued", e));
         }
-        tracing::info!(stream = %self.stream.stream_ref, recording = %record.id, "recording file opened");
-        for unit in std::iter::once(keyframe).chain(backlog) {
-            if let Err(e) = writer.write(unit) {
-                tracing::warn!(stream = %self.stream.stream_ref, error = %e, "recording write failed");
-            }
-        }
-        self.open = Some(Open {
-            writer,
-            record,
-            video_caps: keyframe.caps.clone(),
-        });
-        self.retry_at = None;
+        Ok((writer, record))
     }
 
     /// Closes the open file and the one finishing (in the background) and
@@ -337,12 +346,6 @@ impl Feature for Recorder {
                 self.split = false;
                 self.cut(&unit);
                 return;
-            }
-            if keyframe {
-                if let Some(reason) = open.writer.failure() {
-                    self.close_file(unit.received_ms);
-                    return self.fail("stopped", reason, pts);
-                }
             }
             if let Err(e) = open.writer.write(&unit) {
                 self.close_file(unit.received_ms);

@@ -1,0 +1,273 @@
+//! The live processing features that hang off a stream's access units:
+//! thumbnails ([`thumbnail`]), motion clips ([`motion_clip`]), recording
+//! ([`recording`]) and replay ([`replay`]).
+//!
+//! Each feature is a task per live session ([`driver`]) that follows the
+//! stream's processing options (so `UpdateProcessing` applies in place)
+//! and subscribes to the session's access units only while it is enabled.
+//! Decoding and encoding run as short jobs ([`still`], [`clip`], MP4 files
+//! written directly by [`crate::container::mp4`]) on blocking threads, at
+//! most one per CPU per [`JobLane`] across all streams, so a burst of work
+//! queues instead of starving ingest. What the features produce for a
+//! stream ([`StreamOutputs`]: feeds of thumbnails and motion clips, the
+//! replay buffer) is kept here, by stream, and shared by every subscriber.
+
+mod cadence;
+pub(crate) mod clip;
+pub(crate) mod driver;
+pub(crate) mod feed;
+mod geometry;
+pub(crate) mod motion_clip;
+pub(crate) mod recording;
+pub(crate) mod replay;
+pub(crate) mod still;
+pub(crate) mod thumbnail;
+mod thumbnail_store;
+pub(crate) mod video_required;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::sync::{broadcast, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::error::{Error, Result};
+use crate::ids::StreamRef;
+use crate::media::{AccessUnit, MediaError, MediaResult};
+use crate::proto::v1 as pb;
+use crate::registry::Registry;
+use crate::store::DataDir;
+use crate::streams::LiveStream;
+use driver::Feature;
+use feed::Feed;
+use motion_clip::MotionClips;
+use recording::{Recorder, RecordingStore};
+use replay::buffer::ReplayBuffer;
+use replay::ReplayFeature;
+use thumbnail::Thumbnails;
+use thumbnail_store::ThumbnailStore;
+
+/// Which slots a job takes. Live thumbnails (one decoded keyframe, tens
+/// of ms) have slots of their own so they never wait behind clip remuxes,
+/// segment muxes or GOP decodes (`Bulk`); the OS shares the cores between
+/// the two lanes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobLane {
+    Still,
+    Bulk,
+}
+
+/// Memory limits of each stream's replay buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayBudget {
+    /// Most media bytes in memory.
+    pub bytes: usize,
+    /// With `entire_stream`: how much of the newest media stays in memory
+    /// (older GOPs go to disk).
+    pub memory_horizon: Duration,
+}
+
+/// What the features of one stream produce, shared by its subscribers.
+pub struct StreamOutputs {
+    pub thumbnails: Feed<pb::Thumbnail>,
+    pub motion_clips: Feed<pb::MotionClip>,
+    /// The rewind buffer (empty unless replay is on).
+    pub replay: ReplayBuffer,
+}
+
+/// Shared by every stream: the job slots, the stores and each stream's
+/// outputs.
+pub struct FeatureEngine {
+    still_jobs: Semaphore,
+    bulk_jobs: Semaphore,
+    thumbnail_store: ThumbnailStore,
+    recordings: Arc<RecordingStore>,
+    data: DataDir,
+    replay_budget: ReplayBudget,
+    outputs: DashMap<StreamRef, Arc<StreamOutputs>>,
+    /// Feature tasks and their last jobs, awaited at shutdown.
+    tasks: TaskTracker,
+}
+
+/// The feature tasks of one session. Dropping it (when the session has
+/// ended) tells them to finish what the session's last units allow.
+pub struct FeatureTasks {
+    ended: CancellationToken,
+}
+
+impl Drop for FeatureTasks {
+    fn drop(&mut self) {
+        self.ended.cancel();
+    }
+}
+
+impl FeatureEngine {
+    /// `min_free_disk` is the free space below which no new recording file
+    /// is started.
+    pub fn new(
+        data: DataDir,
+        registry: Arc<Registry>,
+        min_free_disk: u64,
+        replay_budget: ReplayBudget,
+    ) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            still_jobs: Semaphore::new(cpus),
+            bulk_jobs: Semaphore::new(cpus),
+            thumbnail_store: ThumbnailStore::new(data.clone()),
+            recordings: Arc::new(RecordingStore::new(data.clone(), registry, min_free_disk)),
+            data,
+            replay_budget,
+            outputs: DashMap::new(),
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    pub fn recordings(&self) -> &Arc<RecordingStore> {
+        &self.recordings
+    }
+
+    pub fn data(&self) -> &DataDir {
+        &self.data
+    }
+
+    /// Removes spilled replay GOPs left by an earlier run (the buffers they
+    /// belonged to are gone).
+    pub fn clear_replay_spill(&self) {
+        let _ = std::fs::remove_dir_all(self.data.replay_spill_root());
+    }
+
+    /// Waits (up to `grace`) for the features of ended sessions to finish
+    /// their last work: files closed and catalogued.
+    pub async fn drain(&self, grace: Duration) {
+        self.tasks.close();
+        self.recordings.closing.close();
+        let all = async {
+            self.tasks.wait().await;
+            self.recordings.closing.wait().await;
+        };
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!("some processing work did not finish within {grace:?}");
+        }
+    }
+
+    /// Gives a registered stream its outputs, with what it had produced
+    /// before a restart.
+    pub fn attach(&self, stream: &StreamRef) -> Arc<StreamOutputs> {
+        let outputs = Arc::new(StreamOutputs {
+            thumbnails: Feed::default(),
+            motion_clips: Feed::default(),
+            replay: ReplayBuffer::new(
+                self.replay_budget.bytes,
+                self.replay_budget.memory_horizon,
+                stream.to_string(),
+            ),
+        });
+        if let Some(latest) = self.thumbnail_store.load(stream) {
+            outputs.thumbnails.restore(latest.sequence, latest);
+        }
+        self.outputs.insert(stream.clone(), Arc::clone(&outputs));
+        outputs
+    }
+
+    /// The outputs of a registered stream.
+    pub fn outputs(&self, stream: &StreamRef) -> Result<Arc<StreamOutputs>> {
+        self.outputs
+            .get(stream)
+            .map(|o| Arc::clone(&o))
+            .ok_or_else(|| Error::stream_not_found(&stream.stream_id))
+    }
+
+    /// Forgets what a deleted stream had produced (its thumbnail and
+    /// spilled replay; recordings and clips stay until deleted).
+    pub fn forget(&self, stream: &StreamRef) {
+        self.outputs.remove(stream);
+        self.thumbnail_store.remove(stream);
+        let _ = std::fs::remove_dir_all(self.data.replay_spill_dir(stream));
+    }
+
+    /// Starts the features of a new session of `stream`, fed from `units`.
+    pub fn start(
+        self: &Arc<Self>,
+        stream: &Arc<LiveStream>,
+        units: &broadcast::Sender<AccessUnit>,
+    ) -> Result<FeatureTasks> {
+        let outputs = self.outputs(&stream.stream_ref)?;
+        let tasks = FeatureTasks {
+            ended: CancellationToken::new(),
+        };
+        let (engine, live, out) = (Arc::clone(self), Arc::clone(stream), Arc::clone(&outputs));
+        self.spawn(stream, units, &tasks, move |settings| {
+            Thumbnails::new(
+                Arc::clone(&engine),
+                Arc::clone(&live),
+                Arc::clone(&out),
+                settings,
+            )
+        });
+        let (engine, live, out) = (Arc::clone(self), Arc::clone(stream), Arc::clone(&outputs));
+        self.spawn(stream, units, &tasks, move |settings| {
+            MotionClips::new(
+                Arc::clone(&engine),
+                Arc::clone(&live),
+                Arc::clone(&out),
+                settings,
+            )
+        });
+        let (live, out, dir, spills) = (
+            Arc::clone(stream),
+            Arc::clone(&outputs),
+            self.data.replay_spill_dir(&stream.stream_ref),
+            self.tasks.clone(),
+        );
+        self.spawn(stream, units, &tasks, move |settings| {
+            ReplayFeature::new(
+                Arc::clone(&live),
+                Arc::clone(&out),
+                settings,
+                &dir,
+                spills.clone(),
+            )
+        });
+        let (store, live) = (Arc::clone(&self.recordings), Arc::clone(stream));
+        self.spawn(stream, units, &tasks, move |settings| {
+            Recorder::new(Arc::clone(&store), Arc::clone(&live), settings)
+        });
+        Ok(tasks)
+    }
+
+    fn spawn<F: Feature>(
+        &self,
+        stream: &Arc<LiveStream>,
+        units: &broadcast::Sender<AccessUnit>,
+        tasks: &FeatureTasks,
+        start: impl Fn(F::Settings) -> F + Send + 'static,
+    ) {
+        self.tasks.spawn(driver::drive(
+            Arc::clone(stream),
+            units.clone(),
+            tasks.ended.clone(),
+            start,
+        ));
+    }
+
+    /// Runs a blocking job when a slot of its lane is free.
+    pub async fn run_job<T: Send + 'static>(
+        &self,
+        lane: JobLane,
+        job: impl FnOnce() -> MediaResult<T> + Send + 'static,
+    ) -> Result<T> {
+        let slots = match lane {
+            JobLane::Still => &self.still_jobs,
+            JobLane::Bulk => &self.bulk_jobs,
+        };
+        let _slot = slots.acquire().await.map_err(|_| Error::ShuttingDown)?;
+        match tokio::task::spawn_blocking(job).await {
+            Ok(result) => Ok(result?),
+            Err(e) if e.is_cancelled() => Err(Error::ShuttingDown),
+            Err(e) => Err(MediaError::Pipeline(format!("job panicked: {e}")).into()),
+        }
+    }
+}
