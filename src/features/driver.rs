@@ -29,10 +29,22 @@ pub trait Feature: Send + 'static {
     fn end(self);
 }
 
-/// Drives a feature made by `start` until the session ends.
+/// The subscription a feature that is on when its session starts reads
+/// from: taken at once, before the session's first unit can be sent, so
+/// the feature sees the session from its start whenever its task runs.
+pub fn first_subscription<F: Feature>(
+    stream: &LiveStream,
+    units: &broadcast::Sender<AccessUnit>,
+) -> Option<broadcast::Receiver<AccessUnit>> {
+    F::settings(&stream.processing().borrow()).map(|_| units.subscribe())
+}
+
+/// Drives a feature made by `start` until the session ends; `first` is
+/// its [`first_subscription`].
 pub async fn drive<F: Feature>(
     stream: Arc<LiveStream>,
     units: broadcast::Sender<AccessUnit>,
+    mut first: Option<broadcast::Receiver<AccessUnit>>,
     ended: CancellationToken,
     start: impl Fn(F::Settings) -> F,
 ) {
@@ -40,6 +52,7 @@ pub async fn drive<F: Feature>(
     loop {
         let settings = F::settings(&options.borrow_and_update());
         let Some(mut settings) = settings else {
+            first = None;
             // Off: no subscription; wait to be turned on.
             tokio::select! {
                 changed = options.changed() => if changed.is_err() { return },
@@ -47,7 +60,7 @@ pub async fn drive<F: Feature>(
             }
             continue;
         };
-        let mut rx = units.subscribe();
+        let mut rx = first.take().unwrap_or_else(|| units.subscribe());
         let mut feature = start(settings);
         loop {
             tokio::select! {

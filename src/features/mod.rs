@@ -245,9 +245,11 @@ impl FeatureEngine {
         tasks: &FeatureTasks,
         start: impl Fn(F::Settings) -> F + Send + 'static,
     ) {
+        let first = driver::first_subscription::<F>(stream, units);
         self.tasks.spawn(driver::drive(
             Arc::clone(stream),
             units.clone(),
+            first,
             tasks.ended.clone(),
             start,
         ));

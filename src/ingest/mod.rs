@@ -8,7 +8,6 @@
 //!   [`Ingest::authorize_publish`]).
 //! - [`pull`]: the server pulls a stream's `source_uri`.
 
-mod batch;
 pub mod pacing;
 pub mod pull;
 pub mod pull_policy;
@@ -24,7 +23,7 @@ use tokio_util::task::TaskTracker;
 use crate::error::{Error, Result};
 use crate::features::FeatureEngine;
 use crate::ids::StreamRef;
-use crate::pipeline::{PipelineEvent, Source, StreamPipeline};
+use crate::pipeline::{EventSink, PipelineEvent, Source, StreamPipeline};
 use crate::proto::v1::StreamState;
 use crate::registry::{Registry, StreamRecord};
 use crate::streams::{LiveStream, PublisherKind, StreamHub};
@@ -95,26 +94,31 @@ impl Ingest {
     }
 }
 
-/// Starts the pipeline of a new session of `stream` fed by `source`: its
-/// counters become the stream's, and what it reports becomes the stream's
-/// state (LIVE with `live_message` on first media, ERROR when it fails)
-/// and events.
+/// Starts the GStreamer pipeline of a pulled session of `stream` fed by
+/// `source`: its counters become the stream's, and what it reports
+/// becomes the stream's state and events ([`pipeline_events`]).
 pub(crate) fn start_pipeline(
     stream: &Arc<LiveStream>,
     source: &Source,
     live_message: String,
 ) -> Result<StreamPipeline> {
-    let live = Arc::clone(stream);
     StreamPipeline::start(
         &stream.stream_ref,
         source,
         stream.new_session_stats(),
-        Arc::new(move |event| match event {
-            PipelineEvent::Live => live.set_state(StreamState::Live, live_message.clone()),
-            PipelineEvent::TrackIgnored(message) => live.report_feature_error(message),
-            PipelineEvent::Failed(message) => live.set_state(StreamState::Error, message),
-        }),
+        pipeline_events(stream, live_message),
     )
+}
+
+/// What a session's pipeline reports, made the stream's state (LIVE with
+/// `live_message` on first media, ERROR when it fails) and events.
+pub(crate) fn pipeline_events(stream: &Arc<LiveStream>, live_message: String) -> EventSink {
+    let live = Arc::clone(stream);
+    Arc::new(move |event| match event {
+        PipelineEvent::Live => live.set_state(StreamState::Live, live_message.clone()),
+        PipelineEvent::TrackIgnored(message) => live.report_feature_error(message),
+        PipelineEvent::Failed(message) => live.set_state(StreamState::Error, message),
+    })
 }
 
 /// A URI with any `user:password@` part and its query and fragment

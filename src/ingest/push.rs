@@ -30,12 +30,6 @@ where
                 break (None, Some(stream.end_reason()));
             }
             e = session.failed() => break (Some(e), None),
-            _ = session.batch_due() => {
-                if let Err(e) = session.flush().await {
-                    break (Some(e), None);
-                }
-                continue;
-            }
             next = rest.next() => next,
         };
         match next {

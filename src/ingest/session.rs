@@ -1,36 +1,41 @@
 //! A publisher session on a stream for pushed MPEG-TS bytes (SRT or gRPC):
 //! holds the stream's publisher slot, guards against non-TS input, keeps
-//! the media near real time ([`super::pacing`]), feeds the stream's
-//! pipeline, and ends the session with the right state (ENDED when
-//! the publisher leaves, ERROR when its media was unusable).
+//! the media near real time ([`super::pacing`]), demultiplexes each chunk
+//! as it arrives ([`PushedPipeline`], in this task) and ends the session
+//! with the right state (ENDED when the publisher leaves, ERROR when its
+//! media was unusable).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::batch::Batch;
 use super::pacing::{Pacer, PUSH_LEAD, SRT_LEAD};
 use super::ts_sync::TsSync;
 use crate::error::{Error, Result};
 use crate::features::{FeatureEngine, FeatureTasks};
-use crate::pipeline::{Outcome, Source, StreamPipeline};
+use crate::pipeline::pushed::PushedPipeline;
+use crate::pipeline::Outcome;
 use crate::proto::v1::StreamState;
 use crate::streams::{LiveStream, PublisherGuard, PublisherKind};
 
 /// Pushed messages larger than this are taken in pieces of this size.
 const PIECE_BYTES: usize = 64 * 1024;
-/// How long a leaving publisher's last media may take to drain.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// A burst (a publisher ahead of real time) waits while the slowest
+/// feature has more access units than this to take (a quarter of the
+/// broadcast it reads from, which would drop the oldest past its size)...
+const FEATURE_BACKLOG: usize = crate::pipeline::UNIT_BUFFER / 4;
+/// ... for at most this long per chunk: a stuck feature does not stop the
+/// stream (it then misses units and says so).
+const BACKLOG_WAIT: Duration = Duration::from_secs(1);
 
 pub struct PublishSession {
     stream: Arc<LiveStream>,
     kind: PublisherKind,
-    pipeline: StreamPipeline,
+    pipeline: PushedPipeline,
     _features: FeatureTasks,
     ts: TsSync,
     pacer: Pacer,
-    batch: Batch,
     bytes_received: u64,
     _publisher: PublisherGuard,
 }
@@ -43,11 +48,11 @@ impl PublishSession {
         kind: PublisherKind,
     ) -> Result<Self> {
         let publisher = stream.claim_publisher(kind)?;
-        let pipeline = super::start_pipeline(
-            &stream,
-            &Source::PushedTs,
-            format!("receiving media via {kind}"),
-        )?;
+        let pipeline = PushedPipeline::start(
+            &stream.stream_ref,
+            stream.new_session_stats(),
+            super::pipeline_events(&stream, format!("receiving media via {kind}")),
+        );
         let features = engine.start(&stream, &pipeline.units())?;
         tracing::info!(stream = %stream.stream_ref, publisher = %kind, "publisher connected");
         Ok(Self {
@@ -57,7 +62,6 @@ impl PublishSession {
             _features: features,
             ts: TsSync::default(),
             pacer: Pacer::default(),
-            batch: Batch::default(),
             bytes_received: 0,
             _publisher: publisher,
         })
@@ -71,9 +75,8 @@ impl PublishSession {
         self.bytes_received
     }
 
-    /// Takes one chunk of MPEG-TS; it reaches the pipeline with the next
-    /// batch (at once when the batch is full, else at [`Self::batch_due`]).
-    /// Fails when the bytes are not MPEG-TS or the pipeline has failed; the
+    /// Takes one chunk of MPEG-TS: its access units reach the features
+    /// before this returns. Fails when the bytes are not MPEG-TS; the
     /// stream is then in ERROR.
     pub async fn push(&mut self, data: Bytes) -> Result<()> {
         // A large message (a whole file in one) is taken a piece at a
@@ -99,13 +102,22 @@ impl PublishSession {
                 reason,
             });
         }
-        if self.batch.add(data) {
-            self.flush().await?;
-        }
+        self.pipeline.push(&data);
+        self.let_features_catch_up().await;
         if let Some(pcr) = self.ts.take_pcr() {
             self.keep_real_time(pcr).await?;
         }
         Ok(())
+    }
+
+    /// Waits (briefly) while the slowest feature is behind: the units of a
+    /// burst go out faster than real time, and the features read them
+    /// from a bounded broadcast.
+    async fn let_features_catch_up(&self) {
+        let deadline = tokio::time::Instant::now() + BACKLOG_WAIT;
+        while self.pipeline.backlog() > FEATURE_BACKLOG && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     /// Holds a pushed publisher back to real time, or refuses an SRT
@@ -114,8 +126,7 @@ impl PublishSession {
         let lead = self.pacer.lead(pcr, tokio::time::Instant::now());
         match self.kind {
             PublisherKind::GrpcPush if lead > PUSH_LEAD => {
-                // What came so far goes on; the rest waits for its time.
-                self.flush().await?;
+                // What came so far has gone on; the rest waits for its time.
                 tokio::time::sleep(lead - PUSH_LEAD).await;
                 Ok(())
             }
@@ -135,58 +146,30 @@ impl PublishSession {
         }
     }
 
-    /// Resolves when the waiting batch must go: call [`Self::flush`] then.
-    /// Never resolves while nothing waits.
-    pub async fn batch_due(&self) {
-        match self.batch.deadline() {
-            Some(deadline) => tokio::time::sleep_until(deadline).await,
-            None => std::future::pending().await,
-        }
-    }
-
-    /// Hands the waiting batch to the pipeline.
-    pub async fn flush(&mut self) -> Result<()> {
-        let chunks = self.batch.take();
-        if chunks.is_empty() {
-            return Ok(());
-        }
-        self.pipeline.push(chunks).await
-    }
-
-    /// Resolves when the pipeline has failed by itself (bus error, no
-    /// supported media): the publisher should then be let go.
+    /// Resolves when the session has failed by itself (no supported
+    /// media in time): the publisher should then be let go.
     pub async fn failed(&self) -> Error {
-        match self.pipeline.ended().await {
-            Outcome::Failed(reason) => Error::InvalidMedia {
-                stream_id: self.stream.stream_ref.stream_id.clone(),
-                reason,
-            },
-            // A clean end of stream only follows our own end of input.
-            Outcome::EndOfStream => std::future::pending().await,
+        Error::InvalidMedia {
+            stream_id: self.stream.stream_ref.stream_id.clone(),
+            reason: self.pipeline.no_media().await,
         }
     }
 
-    /// Ends the session. After a clean end of input the pipeline drains and
-    /// the stream is ENDED; after a failure it stays in ERROR. Fails when
-    /// the media turned out unusable while draining (the publisher is told).
-    pub async fn finish(mut self, failure: Option<&Error>) -> Result<()> {
-        let flushed = match failure {
-            Some(_) => Ok(()),
-            None => self.flush().await,
-        };
-        let failure = failure.or(flushed.as_ref().err());
+    /// Ends the session. After a clean end of input the last media goes
+    /// out and the stream is ENDED; after a failure it stays in ERROR.
+    /// Fails when the input turned out to hold no usable media (the
+    /// publisher is told).
+    pub async fn finish(self, failure: Option<&Error>) -> Result<()> {
         let stream = Arc::clone(&self.stream);
-        let kind = self.kind;
-        let bytes = self.bytes_received;
+        let (kind, bytes) = (self.kind, self.bytes_received);
         let result = match failure {
             Some(e) => {
                 if stream.state() != StreamState::Error {
                     stream.set_state(StreamState::Error, e.to_string());
                 }
-                drop(self.pipeline);
                 Ok(())
             }
-            None => match self.pipeline.finish(DRAIN_TIMEOUT).await {
+            None => match self.pipeline.finish() {
                 Outcome::EndOfStream => {
                     stream.set_state(StreamState::Ended, format!("{kind} publisher left"));
                     Ok(())

@@ -162,12 +162,6 @@ async fn run_publisher(request: ConnectionRequest, stream: Arc<LiveStream>, inge
                 failure = Some(e);
                 break;
             }
-            _ = session.batch_due() => {
-                if let Err(e) = session.flush().await {
-                    failure = Some(e);
-                    break;
-                }
-            }
             packet = socket.next() => match packet {
                 Some(Ok((_, data))) => {
                     if let Err(e) = session.push(data).await {

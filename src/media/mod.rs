@@ -12,6 +12,7 @@
 pub mod aac;
 mod error;
 pub mod nal;
+pub mod sps;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

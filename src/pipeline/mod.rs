@@ -1,36 +1,41 @@
-//! One GStreamer pipeline per live session of a stream.
+//! The pipeline of one live session of a stream: demux + parse once,
+//! access units out to a broadcast every feature takes them from.
+//!
+//! - Pushed MPEG-TS (SRT, gRPC push): [`pushed`], in Rust, in the
+//!   session's task ([`ts_demux`] then [`framer`]).
+//! - Pulled sources (srt/rtsp/rtmp/hls/file URIs) and the test pattern:
+//!   [`StreamPipeline`], one GStreamer pipeline:
 //!
 //! ```text
-//! source stage (appsrc ! tsdemux | urisourcebin ! parsebin | test pattern)
+//! source stage (urisourcebin ! parsebin | test pattern)
 //!   └─ per track: parser ! capsfilter ! tap (appsink → AccessUnit broadcast)
 //! ```
 //!
-//! Every feature takes the access units from the broadcast, in process.
-//!
-//! The pipeline lives as long as one publisher session. It knows nothing
+//! A pipeline lives as long as one publisher session. It knows nothing
 //! of the stream it serves beyond a name for its logs: it reports what
 //! happens ([`PipelineEvent`]: first media, an ignored track, failure) to
 //! the [`EventSink`] its owner gives it. Its bus is watched by a task of
 //! its own: an error ends this pipeline only — every stream has its own
 //! pipeline, so one stream's failure never reaches another.
 
+mod framer;
+pub(crate) mod pushed;
 pub(crate) mod source;
 mod stats;
 mod timeline;
 mod tracks;
+mod ts_demux;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::StreamExt;
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
 use tokio::sync::{broadcast, watch};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gst_util;
 use crate::ids::StreamRef;
 use crate::media::{AccessUnit, MediaError};
@@ -42,7 +47,7 @@ use tracks::TrackContext;
 /// Access units kept for in-process consumers that are a little behind
 /// (about 3 s of 30 fps video with its audio). Kept small: the ring holds
 /// references to media buffers.
-const UNIT_BUFFER: usize = 256;
+pub(crate) const UNIT_BUFFER: usize = 256;
 
 /// A session that has produced no supported track by then has failed.
 pub const NO_MEDIA_TIMEOUT: Duration = Duration::from_secs(15);
@@ -91,8 +96,6 @@ pub enum Outcome {
 /// A running pipeline of one stream session. Stops (state NULL) on drop.
 pub struct StreamPipeline {
     pipeline: gst::Pipeline,
-    appsrc: Option<gst_app::AppSrc>,
-    writable: watch::Receiver<bool>,
     outcome: watch::Receiver<Option<Outcome>>,
     units: broadcast::Sender<AccessUnit>,
     tracks: Arc<TrackContext>,
@@ -147,22 +150,6 @@ impl StreamPipeline {
             tracks::attach_pad(&pipeline, pad, &ctx)?;
         }
 
-        let (writable_tx, writable) = watch::channel(true);
-        if let Some(appsrc) = &stage.appsrc {
-            let need = writable_tx.clone();
-            let enough = writable_tx;
-            appsrc.set_callbacks(
-                gst_app::AppSrcCallbacks::builder()
-                    .need_data(move |_, _| {
-                        need.send_replace(true);
-                    })
-                    .enough_data(move |_| {
-                        enough.send_replace(false);
-                    })
-                    .build(),
-            );
-        }
-
         let (outcome_tx, outcome) = watch::channel(None);
         let outcome_tx = Arc::new(outcome_tx);
         let bus = pipeline
@@ -176,8 +163,6 @@ impl StreamPipeline {
         gst_util::start(&pipeline)?;
         Ok(Self {
             pipeline,
-            appsrc: stage.appsrc,
-            writable,
             outcome,
             units,
             tracks: ctx,
@@ -185,59 +170,10 @@ impl StreamPipeline {
         })
     }
 
-    /// Feeds MPEG-TS chunks as one buffer (pushed sources only), waiting
-    /// while the pipeline's input queue is full. The bytes are handed over,
-    /// not copied: each chunk becomes one memory of the buffer.
-    pub async fn push(&mut self, chunks: Vec<Bytes>) -> Result<()> {
-        let appsrc = self
-            .appsrc
-            .as_ref()
-            .ok_or_else(|| MediaError::pipeline("this pipeline does not take pushed bytes"))?;
-        // A pipeline that failed did so on this session's media (a bus
-        // error, no supported track): the publisher is told why.
-        let refused = |reason: String| Error::InvalidMedia {
-            stream_id: self.tracks.stream.stream_id.clone(),
-            reason,
-        };
-        if let Some(Outcome::Failed(message)) = self.outcome.borrow().as_ref() {
-            return Err(refused(message.clone()));
-        }
-        if !*self.writable.borrow() {
-            let mut outcome = self.outcome.clone();
-            tokio::select! {
-                r = self.writable.wait_for(|w| *w) => { r.map_err(|_| Error::ShuttingDown)?; }
-                ended = outcome.wait_for(|o| o.is_some()) => {
-                    let failed = ended.ok().and_then(|o| match o.as_ref() {
-                        Some(Outcome::Failed(message)) => Some(message.clone()),
-                        _ => None,
-                    });
-                    return Err(match failed {
-                        Some(message) => refused(message),
-                        None => MediaError::pipeline("pipeline stopped").into(),
-                    });
-                }
-            }
-        }
-        let mut buffer = gst::Buffer::new();
-        {
-            let buffer = buffer.get_mut().expect("a new buffer is writable");
-            for chunk in chunks {
-                buffer.append_memory(gst::Memory::from_slice(chunk));
-            }
-        }
-        appsrc.push_buffer(buffer).map_err(MediaError::from)?;
-        Ok(())
-    }
-
     /// A handle to subscribe to access units later (features that start
     /// and stop during the session).
     pub fn units(&self) -> broadcast::Sender<AccessUnit> {
         self.units.clone()
-    }
-
-    /// The counters of this session.
-    pub fn stats(&self) -> &Arc<SessionStats> {
-        &self.tracks.stats
     }
 
     /// How the pipeline ended, once it has.
@@ -259,14 +195,7 @@ impl StreamPipeline {
     /// finish its output, waits up to `timeout` for it, then stops.
     pub async fn finish(self, timeout: Duration) -> Outcome {
         if self.outcome().is_none() {
-            match &self.appsrc {
-                Some(appsrc) => {
-                    let _ = appsrc.end_of_stream();
-                }
-                None => {
-                    self.pipeline.send_event(gst::event::Eos::new());
-                }
-            }
+            self.pipeline.send_event(gst::event::Eos::new());
         }
         let drained = tokio::time::timeout(timeout, self.ended()).await;
         // Whether any supported media came, once all of it has gone through.
@@ -296,7 +225,8 @@ impl Drop for StreamPipeline {
 }
 
 /// Why a session whose input ended without any supported media failed.
-const NO_MEDIA: &str = "no supported media (H.264 or H.265 video, AAC audio) in what was received";
+pub(crate) const NO_MEDIA: &str =
+    "no supported media (H.264 or H.265 video, AAC audio) in what was received";
 
 /// Fails a session whose input has shown no supported track (H.264, H.265,
 /// AAC) within [`NO_MEDIA_TIMEOUT`]: MPEG-TS with other codecs, or a source

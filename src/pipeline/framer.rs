@@ -1,0 +1,394 @@
+//! PES payloads to access units, as the features take them (what the
+//! GStreamer parsers did for pushed streams, without a thread or a copy):
+//!
+//! - video: one access unit per PES (encoders send one picture per PES);
+//!   keyframes are IDR (H.264) or IRAP (H.265) pictures; the newest
+//!   parameter sets (VPS, SPS, PPS) are put in front of a keyframe that
+//!   lacks them, so every GOP decodes alone; nothing goes out before the
+//!   first keyframe with its parameter sets; the picture size comes from
+//!   the SPS; trailing zero bytes are cut off (shared bytes, no copy);
+//! - audio: each ADTS frame of a PES is an access unit (a slice of the
+//!   PES's bytes), timed from the PES's PTS at 1024 samples a frame.
+//!
+//! Timestamps: the 33-bit 90 kHz clock is unwrapped and counted from one
+//! second before the first timestamp of the session, so B-frame decode
+//! times and audio that starts a little early stay positive.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use gstreamer as gst;
+
+use super::ts_demux::Pes;
+use crate::media::nal::{h264_nal_type, h265_nal_type, nals, H265_PPS, H265_SPS, H265_VPS};
+use crate::media::sps::{self, PictureFormat};
+use crate::media::{now_millis, AccessUnit, Codec};
+
+const WRAP: u64 = 1 << 33;
+/// Headroom before the first timestamp (1 s of 90 kHz).
+const HEADROOM: u64 = 90_000;
+const AAC_RATES: [u32; 13] = [
+    96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+];
+
+/// The parameter sets of a video track, as last seen.
+#[derive(Default)]
+struct ParameterSets {
+    vps: Option<Bytes>,
+    sps: Option<Bytes>,
+    pps: Option<Bytes>,
+}
+
+#[derive(Default)]
+struct Video {
+    codec: Option<Codec>,
+    params: ParameterSets,
+    /// The SPS the caps were made from, and the caps.
+    caps_sps: Option<Bytes>,
+    caps: Option<gst::Caps>,
+    format: Option<PictureFormat>,
+    /// A keyframe with its parameter sets has gone out.
+    ready: bool,
+    last_dts: Option<Duration>,
+}
+
+#[derive(Default)]
+struct Audio {
+    /// (object type, rate index, channels) of the caps.
+    config: Option<(u8, u8, u8)>,
+    caps: Option<gst::Caps>,
+}
+
+/// Turns one session's PES payloads into access units.
+#[derive(Default)]
+pub struct Framer {
+    last_ticks: Option<u64>,
+    base: Option<u64>,
+    video: Video,
+    audio: Audio,
+}
+
+impl Framer {
+    /// The programme changed: a video track of another codec starts over.
+    pub fn programme(&mut self, video: Option<Codec>) {
+        if video != self.video.codec {
+            self.video = Video {
+                codec: video,
+                ..Video::default()
+            };
+        }
+    }
+
+    /// The picture format of the video, once known.
+    pub fn picture(&self) -> Option<PictureFormat> {
+        self.video.format
+    }
+
+    /// Unwraps a 33-bit timestamp next to the last one and counts it from
+    /// the session's base.
+    fn time(&mut self, ticks: u64) -> Duration {
+        let unwrapped = match self.last_ticks {
+            None => ticks + WRAP,
+            Some(last) => {
+                let epoch = last / WRAP;
+                [epoch.saturating_sub(1), epoch, epoch + 1]
+                    .into_iter()
+                    .map(|e| e * WRAP + ticks)
+                    .min_by_key(|t| t.abs_diff(last))
+                    .expect("three candidates")
+            }
+        };
+        self.last_ticks = Some(unwrapped);
+        let base = *self.base.get_or_insert(unwrapped.saturating_sub(HEADROOM));
+        Duration::from_nanos(unwrapped.saturating_sub(base) * 100_000 / 9)
+    }
+
+    /// The access unit of a video PES, if it can go out.
+    pub fn video(&mut self, pes: Pes) -> Option<AccessUnit> {
+        let codec = pes.codec;
+        let end = pes.data.iter().rposition(|&b| b != 0)? + 1;
+        let mut data = pes.data.slice(..end);
+        let mut keyframe = false;
+        let mut has = (false, false, false); // vps, sps, pps
+        for nal in nals(&data) {
+            let (is_key, set) = match codec {
+                Codec::H265 => {
+                    let kind = h265_nal_type(nal);
+                    let set = match kind {
+                        H265_VPS => Some(0),
+                        H265_SPS => Some(1),
+                        H265_PPS => Some(2),
+                        _ => None,
+                    };
+                    ((16..=23).contains(&kind), set)
+                }
+                _ => {
+                    let kind = h264_nal_type(nal);
+                    let set = match kind {
+                        7 => Some(1),
+                        8 => Some(2),
+                        _ => None,
+                    };
+                    (kind == 5, set)
+                }
+            };
+            keyframe |= is_key;
+            if let Some(set) = set {
+                let slot = match set {
+                    0 => {
+                        has.0 = true;
+                        &mut self.video.params.vps
+                    }
+                    1 => {
+                        has.1 = true;
+                        &mut self.video.params.sps
+                    }
+                    _ => {
+                        has.2 = true;
+                        &mut self.video.params.pps
+                    }
+                };
+                if slot.as_deref() != Some(nal) {
+                    *slot = Some(Bytes::copy_from_slice(nal));
+                }
+            }
+        }
+        let params = &self.video.params;
+        let complete = params.sps.is_some()
+            && params.pps.is_some()
+            && (codec != Codec::H265 || params.vps.is_some());
+        if keyframe {
+            if !complete {
+                return None;
+            }
+            let missing = !has.1 || !has.2 || (codec == Codec::H265 && !has.0);
+            if missing {
+                data = with_parameter_sets(params, codec, &data);
+            }
+            self.video.ready = true;
+        }
+        if !self.video.ready {
+            return None;
+        }
+        if self.video.caps_sps != params.sps {
+            self.update_caps(codec);
+        }
+        let pts = pes.pts.map(|t| self.time(t));
+        let dts = pes.dts.map(|t| self.time(t));
+        let duration = match (dts, self.video.last_dts) {
+            (Some(now), Some(last)) if now > last => Some(now - last),
+            _ => None,
+        };
+        self.video.last_dts = dts.or(self.video.last_dts);
+        Some(AccessUnit {
+            codec,
+            pts,
+            dts,
+            duration,
+            keyframe,
+            data,
+            caps: self.video.caps.clone(),
+            received_ms: now_millis(),
+        })
+    }
+
+    fn update_caps(&mut self, codec: Codec) {
+        let video = &mut self.video;
+        video.caps_sps = video.params.sps.clone();
+        let Some(sps) = video.params.sps.as_deref() else {
+            return;
+        };
+        let format = match codec {
+            Codec::H265 => sps::h265(sps),
+            _ => sps::h264(sps),
+        };
+        let Some(format) = format.or(video.format) else {
+            return;
+        };
+        video.format = Some(format);
+        let name = if codec == Codec::H265 {
+            "video/x-h265"
+        } else {
+            "video/x-h264"
+        };
+        video.caps = Some(
+            gst::Caps::builder(name)
+                .field("stream-format", "byte-stream")
+                .field("alignment", "au")
+                .field("parsed", true)
+                .field("width", format.width as i32)
+                .field("height", format.height as i32)
+                .field("chroma-format", format.chroma_name())
+                .field("bit-depth-luma", format.bit_depth_luma)
+                .field("bit-depth-chroma", format.bit_depth_chroma)
+                .build(),
+        );
+    }
+
+    /// The access units of an audio PES (ADTS frames), appended to `out`.
+    pub fn audio(&mut self, pes: Pes, out: &mut Vec<AccessUnit>) {
+        let data = &pes.data;
+        let first = pes.pts.map(|t| self.time(t));
+        let received_ms = now_millis();
+        let mut at = 0;
+        let mut frame = 0u32;
+        while at + 7 <= data.len() {
+            let h = &data[at..];
+            if h[0] != 0xff || h[1] & 0xf6 != 0xf0 {
+                break;
+            }
+            let len =
+                (usize::from(h[3] & 3) << 11) | (usize::from(h[4]) << 3) | usize::from(h[5] >> 5);
+            if len < 7 || at + len > data.len() {
+                break;
+            }
+            let config = (
+                (h[2] >> 6) + 1,
+                (h[2] >> 2) & 0xf,
+                ((h[2] & 1) << 2) | (h[3] >> 6),
+            );
+            let Some(&rate) = AAC_RATES.get(usize::from(config.1)) else {
+                break;
+            };
+            if self.audio.config != Some(config) {
+                self.audio.config = Some(config);
+                self.audio.caps = Some(
+                    gst::Caps::builder("audio/mpeg")
+                        .field("mpegversion", 4i32)
+                        .field("stream-format", "adts")
+                        .field("framed", true)
+                        .field("rate", rate as i32)
+                        .field("channels", i32::from(config.2.max(1)))
+                        .build(),
+                );
+            }
+            let step = Duration::from_nanos(1024 * 1_000_000_000 / u64::from(rate));
+            let pts = first.map(|t| t + step * frame);
+            out.push(AccessUnit {
+                codec: Codec::Aac,
+                pts,
+                dts: pts,
+                duration: Some(step),
+                keyframe: true,
+                data: data.slice(at..at + len),
+                caps: self.audio.caps.clone(),
+                received_ms,
+            });
+            at += len;
+            frame += 1;
+        }
+    }
+}
+
+/// `data` with the parameter sets in front (one copy, once per GOP at
+/// most: only when the encoder did not repeat them).
+fn with_parameter_sets(params: &ParameterSets, codec: Codec, data: &[u8]) -> Bytes {
+    let sets = [
+        params.vps.as_ref().filter(|_| codec == Codec::H265),
+        params.sps.as_ref(),
+        params.pps.as_ref(),
+    ];
+    let size: usize = sets.iter().flatten().map(|s| s.len() + 4).sum();
+    let mut out = Vec::with_capacity(size + data.len());
+    for set in sets.into_iter().flatten() {
+        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(set);
+    }
+    out.extend_from_slice(data);
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPS: &[u8] = &[
+        0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x00, 0xa0, 0x2f, 0xf9, 0x70, 0x11, 0x00, 0x00, 0x03, 0x00,
+        0x01, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x0f, 0x16, 0x2e, 0x48,
+    ];
+
+    fn pes(codec: Codec, pts: u64, nals: &[&[u8]]) -> Pes {
+        let mut data = Vec::new();
+        for nal in nals {
+            data.extend_from_slice(&[0, 0, 0, 1]);
+            data.extend_from_slice(nal);
+        }
+        data.push(0); // trailing_zero_8bits
+        Pes {
+            codec,
+            pts: Some(pts),
+            dts: Some(pts),
+            data: Bytes::from(data),
+        }
+    }
+
+    #[test]
+    fn waits_for_a_keyframe_and_repeats_parameter_sets() {
+        gst::init().unwrap();
+        let mut framer = Framer::default();
+        framer.programme(Some(Codec::H264));
+        // A delta frame before any keyframe: held back.
+        assert!(framer.video(pes(Codec::H264, 0, &[&[0x41, 1]])).is_none());
+        let first = framer
+            .video(pes(Codec::H264, 3000, &[SPS, &[0x68, 0xce], &[0x65, 2]]))
+            .unwrap();
+        assert!(first.keyframe);
+        assert_eq!(first.picture_size(), Some((640, 360)));
+        assert_eq!(*first.data.last().unwrap(), 2, "trailing zero cut off");
+        let delta = framer.video(pes(Codec::H264, 6000, &[&[0x41, 3]])).unwrap();
+        assert!(!delta.keyframe);
+        assert_eq!(delta.duration, Some(Duration::from_nanos(33_333_333)));
+        // A keyframe without parameter sets gets the last ones in front.
+        let second = framer.video(pes(Codec::H264, 9000, &[&[0x65, 4]])).unwrap();
+        let kinds: Vec<u8> = nals(&second.data).map(h264_nal_type).collect();
+        assert_eq!(kinds, vec![7, 8, 5]);
+        // Times count from a second before the first one that went out.
+        assert_eq!(first.pts, Some(Duration::from_secs(1)));
+        assert_eq!(second.pts, Some(Duration::from_nanos(1_066_666_666)));
+    }
+
+    #[test]
+    fn unwraps_the_33_bit_clock() {
+        let mut framer = Framer::default();
+        let before = framer.time(WRAP - 90_000);
+        let after = framer.time(90_000);
+        assert_eq!(after - before, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn splits_adts_frames() {
+        gst::init().unwrap();
+        let mut data = Vec::new();
+        for payload in [10usize, 20] {
+            let len = payload + 7;
+            data.extend_from_slice(&[
+                0xff,
+                0xf1,
+                0x4c, // LC, 48 kHz, channels high bit 0
+                0x80 | ((len >> 11) as u8 & 3),
+                (len >> 3) as u8,
+                ((len as u8 & 7) << 5) | 0x1f,
+                0xfc,
+            ]);
+            data.extend(std::iter::repeat_n(0xaa, payload));
+        }
+        let mut framer = Framer::default();
+        let mut out = Vec::new();
+        framer.audio(
+            Pes {
+                codec: Codec::Aac,
+                pts: Some(90_000),
+                dts: None,
+                data: Bytes::from(data),
+            },
+            &mut out,
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!((out[0].data.len(), out[1].data.len()), (17, 27));
+        let step = out[1].pts.unwrap() - out[0].pts.unwrap();
+        assert_eq!(step, Duration::from_nanos(21_333_333));
+        let s = out[0].caps.as_ref().unwrap().structure(0).unwrap();
+        assert_eq!(s.get::<i32>("rate").unwrap(), 48_000);
+        assert_eq!(s.get::<i32>("channels").unwrap(), 2);
+    }
+}

@@ -1,0 +1,211 @@
+//! The pipeline of a pushed session (SRT or gRPC `PushMedia`), in Rust and
+//! in the session's own task: each chunk of MPEG-TS is demultiplexed
+//! ([`super::ts_demux`]) and framed into access units ([`super::framer`])
+//! as it arrives, and the units go to the features' broadcast directly.
+//! No GStreamer pipeline, no thread, no queue between the socket and the
+//! features: per stream, the work is a pass over the bytes.
+//!
+//! It reports what the GStreamer pipeline of pulled sources reports
+//! ([`PipelineEvent`]): LIVE on the first access unit, tracks of other
+//! codecs, and failure when no supported media came within
+//! [`NO_MEDIA_TIMEOUT`]. Audio off the video's timeline is held back by
+//! the same [`TimelineGuard`].
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use super::framer::Framer;
+use super::timeline::TimelineGuard;
+use super::ts_demux::{DemuxEvent, TsDemux};
+use super::{
+    EventSink, Outcome, PipelineEvent, SessionStats, NO_MEDIA, NO_MEDIA_TIMEOUT, UNIT_BUFFER,
+};
+use crate::ids::StreamRef;
+use crate::media::{AccessUnit, Codec};
+
+pub struct PushedPipeline {
+    stream: StreamRef,
+    demux: TsDemux,
+    framer: Framer,
+    found: Vec<DemuxEvent>,
+    framed: Vec<AccessUnit>,
+    units: broadcast::Sender<AccessUnit>,
+    stats: Arc<SessionStats>,
+    events: EventSink,
+    timeline: TimelineGuard,
+    started: Instant,
+    went_live: bool,
+    /// Stream types already reported as not decoded.
+    reported: Vec<u8>,
+    /// The codecs noted in the stats.
+    noted: (Option<Codec>, Option<Codec>),
+}
+
+/// The name of a PMT stream type that is not decoded, for the message.
+fn stream_type_name(kind: u8) -> String {
+    let name = match kind {
+        0x01 => "MPEG-1 video",
+        0x02 => "MPEG-2 video",
+        0x10 => "MPEG-4 part 2 video",
+        0xea => "VC-1 video",
+        0x42 => "AVS video",
+        0x03 | 0x04 => "MPEG audio",
+        0x11 => "AAC in LATM",
+        0x81 => "AC-3 audio",
+        0x87 => "E-AC-3 audio",
+        0x82 => "DTS audio",
+        _ => return format!("stream type {kind:#04x}"),
+    };
+    name.to_string()
+}
+
+impl PushedPipeline {
+    /// A pipeline for a new session of `stream`, counting into `stats` and
+    /// reporting to `events`.
+    pub fn start(stream: &StreamRef, stats: Arc<SessionStats>, events: EventSink) -> Self {
+        let (units, _) = broadcast::channel(UNIT_BUFFER);
+        Self {
+            stream: stream.clone(),
+            demux: TsDemux::default(),
+            framer: Framer::default(),
+            found: Vec::new(),
+            framed: Vec::new(),
+            units,
+            stats,
+            events,
+            timeline: TimelineGuard::new(stream.to_string()),
+            started: Instant::now(),
+            went_live: false,
+            reported: Vec::new(),
+            noted: (None, None),
+        }
+    }
+
+    /// A handle to subscribe to access units (features that start and
+    /// stop during the session).
+    pub fn units(&self) -> broadcast::Sender<AccessUnit> {
+        self.units.clone()
+    }
+
+    /// Access units sent that the slowest feature has not taken yet.
+    pub fn backlog(&self) -> usize {
+        self.units.len()
+    }
+
+    /// The counters of this session.
+    pub fn stats(&self) -> &Arc<SessionStats> {
+        &self.stats
+    }
+
+    /// Demultiplexes and frames `data`; the access units go out at once.
+    pub fn push(&mut self, data: &[u8]) {
+        let mut found = std::mem::take(&mut self.found);
+        self.demux.push(data, &mut found);
+        self.handle(&mut found);
+        self.found = found;
+    }
+
+    fn handle(&mut self, found: &mut Vec<DemuxEvent>) {
+        for event in found.drain(..) {
+            match event {
+                DemuxEvent::Programme {
+                    video,
+                    audio,
+                    unsupported,
+                } => self.programme(video, audio, &unsupported),
+                DemuxEvent::Pes(pes) if pes.codec.is_video() => {
+                    if let Some(unit) = self.framer.video(pes) {
+                        self.emit(unit);
+                    }
+                }
+                DemuxEvent::Pes(pes) => {
+                    let mut framed = std::mem::take(&mut self.framed);
+                    self.framer.audio(pes, &mut framed);
+                    for unit in framed.drain(..) {
+                        self.emit(unit);
+                    }
+                    self.framed = framed;
+                }
+            }
+        }
+    }
+
+    fn programme(&mut self, video: Option<Codec>, audio: Option<Codec>, unsupported: &[u8]) {
+        tracing::info!(stream = %self.stream, ?video, ?audio, "programme");
+        self.framer.programme(video);
+        for &kind in unsupported {
+            if self.reported.contains(&kind) {
+                continue;
+            }
+            self.reported.push(kind);
+            let name = stream_type_name(kind);
+            tracing::warn!(stream = %self.stream, track = %name, "ignoring a track of an unsupported codec");
+            (self.events)(PipelineEvent::TrackIgnored(format!(
+                "unsupported codec {name} ignored (video must be H.264 or H.265, audio AAC)"
+            )));
+        }
+    }
+
+    fn emit(&mut self, unit: AccessUnit) {
+        if unit.codec.is_video() {
+            self.stats.add_video_frame(unit.keyframe);
+            if self.noted.0 != Some(unit.codec) {
+                if let Some(format) = self.framer.picture() {
+                    self.noted.0 = Some(unit.codec);
+                    self.stats
+                        .set_video(unit.codec.name(), format.width, format.height);
+                }
+            }
+            if let Some(pts) = unit.pts {
+                self.timeline.on_video(pts, unit.keyframe);
+            }
+        } else {
+            self.stats.add_audio_frame();
+            if self.noted.1 != Some(unit.codec) {
+                self.noted.1 = Some(unit.codec);
+                self.stats.set_audio(unit.codec.name());
+            }
+            if unit.pts.is_some_and(|pts| !self.timeline.admit_audio(pts)) {
+                return;
+            }
+        }
+        if !self.went_live {
+            self.went_live = true;
+            (self.events)(PipelineEvent::Live);
+        }
+        if self.units.receiver_count() > 0 {
+            let _ = self.units.send(unit);
+        }
+    }
+
+    /// Resolves, with the reason, when the session has shown no supported
+    /// media within [`NO_MEDIA_TIMEOUT`] (and reports it); never once it
+    /// has.
+    pub async fn no_media(&self) -> String {
+        if self.went_live {
+            return std::future::pending().await;
+        }
+        tokio::time::sleep_until(self.started + NO_MEDIA_TIMEOUT).await;
+        let message = format!(
+            "no supported media (H.264 or H.265 video, AAC audio) within {} s",
+            NO_MEDIA_TIMEOUT.as_secs()
+        );
+        tracing::warn!(stream = %self.stream, "{message}");
+        (self.events)(PipelineEvent::Failed(message.clone()));
+        message
+    }
+
+    /// Ends the session: what was still being gathered goes out.
+    pub fn finish(mut self) -> Outcome {
+        let mut found = std::mem::take(&mut self.found);
+        self.demux.flush(&mut found);
+        self.handle(&mut found);
+        if self.went_live {
+            Outcome::EndOfStream
+        } else {
+            Outcome::Failed(NO_MEDIA.to_string())
+        }
+    }
+}
