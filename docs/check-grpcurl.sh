@@ -12,7 +12,7 @@ fi
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
-LIVEPROC_ADMIN_KEY=lpadmin_docs_check LIVEPROC_LOG=warn "$repo/target/debug/liveproc" serve \
+LIVEPROC_ADMIN_KEY=lpadmin_docs_check LIVEPROC_LOG=warn "$repo/target/release/liveproc" serve \
   --data-dir "$work/data" --listen 127.0.0.1:0 --srt-listen 127.0.0.1:0 > server.out 2> server.err &
 pid=$!
 for _ in $(seq 100); do grep -q "liveproc ready" server.out && break; sleep 0.1; done

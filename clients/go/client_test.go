@@ -32,7 +32,7 @@ func startServer(t *testing.T) *server {
 	t.Helper()
 	bin := os.Getenv("LIVEPROC_BIN")
 	if bin == "" {
-		bin = "../../target/debug/liveproc"
+		bin = "../../target/release/liveproc"
 	}
 	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--srt-listen", "127.0.0.1:0",
 		"--data-dir", filepath.Join(t.TempDir(), "data"))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the Python client's tests against the real server binary
-# (target/debug/liveproc), in a virtualenv under target/py.
+# (target/release/liveproc), in a virtualenv under target/py.
 set -euo pipefail
 cd "$(dirname "$0")"
 repo=$(cd ../.. && pwd)
@@ -14,4 +14,4 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 PYTHON="$venv/bin/python" bash generate.sh --check
-PYTHONPATH=src LIVEPROC_BIN="$repo/target/debug/liveproc" "$venv/bin/python" -m pytest -q tests
+PYTHONPATH=src LIVEPROC_BIN="$repo/target/release/liveproc" "$venv/bin/python" -m pytest -q tests

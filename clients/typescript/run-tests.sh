@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the TypeScript client and runs its tests against the real server
-# binary (target/debug/liveproc), after checking the generated code.
+# binary (target/release/liveproc), after checking the generated code.
 set -euo pipefail
 cd "$(dirname "$0")"
 source ../../scripts/toolchain.sh
@@ -8,4 +8,4 @@ source ../../scripts/toolchain.sh
   missing_toolchain "the TypeScript client tests: node/npm are not installed"
 npm ci --no-audit --no-fund --silent
 bash generate.sh --check
-LIVEPROC_BIN="$(cd ../.. && pwd)/target/debug/liveproc" npm test --silent
+LIVEPROC_BIN="$(cd ../.. && pwd)/target/release/liveproc" npm test --silent

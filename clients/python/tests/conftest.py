@@ -15,7 +15,7 @@ ADMIN_KEY = "lpadmin_python_client_tests_0123456789"
 
 
 def server_binary() -> pathlib.Path:
-    path = pathlib.Path(os.environ.get("LIVEPROC_BIN", REPO / "target/debug/liveproc"))
+    path = pathlib.Path(os.environ.get("LIVEPROC_BIN", REPO / "target/release/liveproc"))
     if not path.exists():
         raise RuntimeError(f"liveproc binary not found at {path}: run cargo build first")
     return path

@@ -12,7 +12,7 @@ import { status } from "@grpc/grpc-js";
 import { AdminClient, Client, LiveprocError, api, processing } from "../src";
 
 const ADMIN_KEY = "lpadmin_typescript_client_tests_0123";
-const bin = process.env.LIVEPROC_BIN ?? resolve(__dirname, "../../../../target/debug/liveproc");
+const bin = process.env.LIVEPROC_BIN ?? resolve(__dirname, "../../../../target/release/liveproc");
 let server: ChildProcess;
 let grpcAddr = "";
 let srtAddr = "";
