@@ -1,8 +1,14 @@
-//! Runs one feature for one live session: follows the stream's processing
-//! options (so `UpdateProcessing` applies in place), holds a subscription to
-//! the session's access units only while the feature is on, and when the
-//! session ends lets the feature take the units still buffered and finish
-//! its last piece of work.
+//! Runs the features of one live session in one task: follows the
+//! stream's processing options (so `UpdateProcessing` applies in place,
+//! starting, retuning and ending each feature), holds a subscription to
+//! the session's access units only while some feature is on, hands every
+//! unit to each feature that is on, and when the session ends lets them
+//! take the units still buffered and finish their last piece of work.
+//!
+//! One task for all of a session's features means one wake-up per access
+//! unit, not one per feature: per stream, that is the cost that counts.
+//! A feature's own work per unit is small; what is slow (decoding,
+//! encoding, files) runs as jobs elsewhere.
 
 use std::sync::Arc;
 
@@ -29,80 +35,142 @@ pub trait Feature: Send + 'static {
     fn end(self);
 }
 
-/// The subscription a feature that is on when its session starts reads
-/// from: taken at once, before the session's first unit can be sent, so
-/// the feature sees the session from its start whenever its task runs.
-pub fn first_subscription<F: Feature>(
-    stream: &LiveStream,
-    units: &broadcast::Sender<AccessUnit>,
-) -> Option<broadcast::Receiver<AccessUnit>> {
-    F::settings(&stream.processing().borrow()).map(|_| units.subscribe())
+/// One feature of a session, whatever its type: started, retuned and
+/// ended as the options say.
+pub trait Slot: Send {
+    /// Follows `processing`; returns whether the feature is on.
+    fn follow(&mut self, processing: &Processing) -> bool;
+    fn on_unit(&mut self, unit: &AccessUnit);
+    fn on_gap(&mut self, skipped: u64);
+    /// Ends the feature if it is on.
+    fn end(&mut self);
 }
 
-/// Drives a feature made by `start` until the session ends; `first` is
-/// its [`first_subscription`].
-pub async fn drive<F: Feature>(
+/// A [`Slot`] for a feature made by `start` when it is turned on.
+pub struct FeatureSlot<F: Feature, S> {
+    start: S,
+    running: Option<(F, F::Settings)>,
+}
+
+impl<F: Feature, S: Fn(F::Settings) -> F + Send + 'static> FeatureSlot<F, S> {
+    pub fn boxed(start: S) -> Box<dyn Slot> {
+        Box::new(Self {
+            start,
+            running: None,
+        })
+    }
+}
+
+impl<F: Feature, S: Fn(F::Settings) -> F + Send + 'static> Slot for FeatureSlot<F, S> {
+    fn follow(&mut self, processing: &Processing) -> bool {
+        let wanted = F::settings(processing);
+        self.running = match (wanted, self.running.take()) {
+            (None, Some((feature, _))) => {
+                feature.end();
+                None
+            }
+            (None, None) => None,
+            (Some(settings), None) => Some(((self.start)(settings), settings)),
+            (Some(settings), Some((mut feature, old))) => {
+                if settings != old {
+                    feature.retune(settings);
+                }
+                Some((feature, settings))
+            }
+        };
+        self.running.is_some()
+    }
+
+    fn on_unit(&mut self, unit: &AccessUnit) {
+        if let Some((feature, _)) = &mut self.running {
+            feature.on_unit(unit.clone());
+        }
+    }
+
+    fn on_gap(&mut self, skipped: u64) {
+        if let Some((feature, _)) = &mut self.running {
+            feature.on_gap(skipped);
+        }
+    }
+
+    fn end(&mut self) {
+        if let Some((feature, _)) = self.running.take() {
+            feature.end();
+        }
+    }
+}
+
+/// The subscription of a session whose features are on when it starts:
+/// taken at once, before the session's first unit can be sent, so the
+/// features see the session from its start whenever their task runs.
+pub fn first_subscription(
+    stream: &LiveStream,
+    units: &broadcast::Sender<AccessUnit>,
+    slots: &mut [Box<dyn Slot>],
+) -> Option<broadcast::Receiver<AccessUnit>> {
+    follow(slots, &stream.processing().borrow()).then(|| units.subscribe())
+}
+
+/// Every slot follows `processing`; whether any feature is on.
+fn follow(slots: &mut [Box<dyn Slot>], processing: &Processing) -> bool {
+    slots
+        .iter_mut()
+        .fold(false, |on, slot| slot.follow(processing) | on)
+}
+
+/// The next unit of `rx`, or never without a subscription.
+async fn next(rx: &mut Option<broadcast::Receiver<AccessUnit>>) -> Result<AccessUnit, RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Drives a session's features (already following the options they were
+/// started with, see [`first_subscription`]) until the session ends.
+pub async fn drive(
     stream: Arc<LiveStream>,
     units: broadcast::Sender<AccessUnit>,
-    mut first: Option<broadcast::Receiver<AccessUnit>>,
+    mut rx: Option<broadcast::Receiver<AccessUnit>>,
     ended: CancellationToken,
-    start: impl Fn(F::Settings) -> F,
+    mut slots: Vec<Box<dyn Slot>>,
 ) {
     let mut options = stream.processing();
+    options.borrow_and_update();
     loop {
-        let settings = F::settings(&options.borrow_and_update());
-        let Some(mut settings) = settings else {
-            first = None;
-            // Off: no subscription; wait to be turned on.
-            tokio::select! {
-                changed = options.changed() => if changed.is_err() { return },
-                _ = ended.cancelled() => return,
+        tokio::select! {
+            biased;
+            unit = next(&mut rx) => match unit {
+                Ok(unit) => slots.iter_mut().for_each(|s| s.on_unit(&unit)),
+                Err(RecvError::Lagged(n)) => slots.iter_mut().for_each(|s| s.on_gap(n)),
+                Err(RecvError::Closed) => break,
+            },
+            changed = options.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let processing = options.borrow_and_update().clone();
+                let on = follow(&mut slots, &processing);
+                match (on, rx.is_some()) {
+                    // Turned on: the units from now on.
+                    (true, false) => rx = Some(units.subscribe()),
+                    // All off: no subscription holds units back.
+                    (false, true) => rx = None,
+                    _ => {}
+                }
             }
-            continue;
-        };
-        let mut rx = first.take().unwrap_or_else(|| units.subscribe());
-        let mut feature = start(settings);
-        loop {
-            tokio::select! {
-                biased;
-                unit = rx.recv() => match unit {
-                    Ok(unit) => feature.on_unit(unit),
-                    Err(RecvError::Lagged(n)) => feature.on_gap(n),
-                    Err(RecvError::Closed) => {
-                        feature.end();
-                        return;
-                    }
-                },
-                changed = options.changed() => {
-                    if changed.is_err() {
-                        feature.end();
-                        return;
-                    }
-                    match F::settings(&options.borrow_and_update()) {
-                        Some(new) if new != settings => {
-                            feature.retune(new);
-                            settings = new;
-                        }
-                        Some(_) => {}
-                        None => {
-                            feature.end();
-                            break;
-                        }
+            _ = ended.cancelled() => {
+                // All the session's units were sent before it ended.
+                while let Some(receiver) = rx.as_mut() {
+                    match receiver.try_recv() {
+                        Ok(unit) => slots.iter_mut().for_each(|s| s.on_unit(&unit)),
+                        Err(TryRecvError::Lagged(n)) => slots.iter_mut().for_each(|s| s.on_gap(n)),
+                        Err(_) => break,
                     }
                 }
-                _ = ended.cancelled() => {
-                    // All the session's units were sent before it ended.
-                    loop {
-                        match rx.try_recv() {
-                            Ok(unit) => feature.on_unit(unit),
-                            Err(TryRecvError::Lagged(n)) => feature.on_gap(n),
-                            Err(_) => break,
-                        }
-                    }
-                    feature.end();
-                    return;
-                }
+                break;
             }
         }
     }
+    slots.iter_mut().for_each(|s| s.end());
 }

@@ -2,9 +2,10 @@
 //! thumbnails ([`thumbnail`]), motion clips ([`motion_clip`]), recording
 //! ([`recording`]) and replay ([`replay`]).
 //!
-//! Each feature is a task per live session ([`driver`]) that follows the
-//! stream's processing options (so `UpdateProcessing` applies in place)
-//! and subscribes to the session's access units only while it is enabled.
+//! The features of a live session run in one task ([`driver`]) that
+//! follows the stream's processing options (so `UpdateProcessing` applies
+//! in place) and subscribes to the session's access units only while a
+//! feature is on.
 //! Decoding and encoding run as short jobs ([`still`], [`clip`], MP4 files
 //! written directly by [`crate::container::mp4`]) on blocking threads, at
 //! most one per CPU per [`JobLane`] across all streams, so a burst of work
@@ -40,7 +41,7 @@ use crate::proto::v1 as pb;
 use crate::registry::Registry;
 use crate::store::DataDir;
 use crate::streams::LiveStream;
-use driver::Feature;
+use driver::FeatureSlot;
 use feed::Feed;
 use motion_clip::MotionClips;
 use recording::{Recorder, RecordingStore};
@@ -199,7 +200,7 @@ impl FeatureEngine {
             ended: CancellationToken::new(),
         };
         let (engine, live, out) = (Arc::clone(self), Arc::clone(stream), Arc::clone(&outputs));
-        self.spawn(stream, units, &tasks, move |settings| {
+        let thumbnails = FeatureSlot::boxed(move |settings| {
             Thumbnails::new(
                 Arc::clone(&engine),
                 Arc::clone(&live),
@@ -208,7 +209,7 @@ impl FeatureEngine {
             )
         });
         let (engine, live, out) = (Arc::clone(self), Arc::clone(stream), Arc::clone(&outputs));
-        self.spawn(stream, units, &tasks, move |settings| {
+        let motion_clips = FeatureSlot::boxed(move |settings| {
             MotionClips::new(
                 Arc::clone(&engine),
                 Arc::clone(&live),
@@ -222,7 +223,7 @@ impl FeatureEngine {
             self.data.replay_spill_dir(&stream.stream_ref),
             self.tasks.clone(),
         );
-        self.spawn(stream, units, &tasks, move |settings| {
+        let replay = FeatureSlot::boxed(move |settings| {
             ReplayFeature::new(
                 Arc::clone(&live),
                 Arc::clone(&out),
@@ -232,27 +233,19 @@ impl FeatureEngine {
             )
         });
         let (store, live) = (Arc::clone(&self.recordings), Arc::clone(stream));
-        self.spawn(stream, units, &tasks, move |settings| {
+        let recording = FeatureSlot::boxed(move |settings| {
             Recorder::new(Arc::clone(&store), Arc::clone(&live), settings)
         });
-        Ok(tasks)
-    }
-
-    fn spawn<F: Feature>(
-        &self,
-        stream: &Arc<LiveStream>,
-        units: &broadcast::Sender<AccessUnit>,
-        tasks: &FeatureTasks,
-        start: impl Fn(F::Settings) -> F + Send + 'static,
-    ) {
-        let first = driver::first_subscription::<F>(stream, units);
+        let mut slots = vec![thumbnails, motion_clips, replay, recording];
+        let first = driver::first_subscription(stream, units, &mut slots);
         self.tasks.spawn(driver::drive(
             Arc::clone(stream),
             units.clone(),
             first,
             tasks.ended.clone(),
-            start,
+            slots,
         ));
+        Ok(tasks)
     }
 
     /// Runs a blocking job when a slot of its lane is free.
