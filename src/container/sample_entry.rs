@@ -17,8 +17,8 @@
 //! ```
 
 use super::boxes::{descriptor, Boxes};
-use crate::media::aac::adts_header_len;
 pub(crate) use crate::media::aac::raw_aac;
+use crate::media::aac::{self, AdtsHeader};
 use crate::media::nal::{
     h264_nal_type, h265_nal_type, nals, rbsp, sample_nals, H265_PPS, H265_SPS, H265_VPS,
 };
@@ -196,10 +196,6 @@ fn hevc_config(first: &AccessUnit) -> MediaResult<Vec<u8>> {
     Ok(hvcc)
 }
 
-const AAC_RATES: [u32; 13] = [
-    96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
-];
-
 /// Samples in one AAC frame.
 pub(crate) const AAC_FRAME_SAMPLES: u32 = 1024;
 
@@ -222,12 +218,8 @@ impl AudioConfig {
             )));
         }
         let h = &first.data;
-        let (object, rate_index, channels) = if adts_header_len(h).is_some() {
-            (
-                (h[2] >> 6) + 1,
-                (h[2] >> 2) & 0xf,
-                ((h[2] & 1) << 2) | (h[3] >> 6),
-            )
+        let (object, rate_index, channels) = if let Some(adts) = AdtsHeader::parse(h) {
+            (adts.object, adts.rate_index, adts.channels)
         } else {
             // Raw AAC: the AudioSpecificConfig is the caps' codec_data.
             let config = first
@@ -247,7 +239,7 @@ impl AudioConfig {
                 (map[1] >> 3) & 0xf,
             )
         };
-        let rate = *AAC_RATES
+        let rate = *aac::RATES
             .get(rate_index as usize)
             .ok_or_else(|| MediaError::Unsupported("unknown AAC sample rate".into()))?;
         let config =
@@ -334,7 +326,7 @@ mod tests {
             config: [0x11, 0x90],
         };
         let header = config.adts_header(100);
-        assert_eq!(adts_header_len(&header), Some(7));
+        assert_eq!(crate::media::aac::adts_header_len(&header), Some(7));
         let mut frame = header.to_vec();
         frame.extend_from_slice(&[0; 100]);
         let unit = AccessUnit {

@@ -20,6 +20,7 @@ use bytes::Bytes;
 use gstreamer as gst;
 
 use super::ts_demux::Pes;
+use crate::media::aac::AdtsHeader;
 use crate::media::nal::{h264_nal_type, h265_nal_type, nals, H265_PPS, H265_SPS, H265_VPS};
 use crate::media::sps::{self, PictureFormat};
 use crate::media::{now_millis, AccessUnit, Codec};
@@ -27,9 +28,6 @@ use crate::media::{now_millis, AccessUnit, Codec};
 const WRAP: u64 = 1 << 33;
 /// Headroom before the first timestamp (1 s of 90 kHz).
 const HEADROOM: u64 = 90_000;
-const AAC_RATES: [u32; 13] = [
-    96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
-];
 
 /// The parameter sets of a video track, as last seen.
 #[derive(Default)]
@@ -233,21 +231,15 @@ impl Framer {
         let mut at = 0;
         let mut frame = 0u32;
         while at + 7 <= data.len() {
-            let h = &data[at..];
-            if h[0] != 0xff || h[1] & 0xf6 != 0xf0 {
+            let Some(adts) = AdtsHeader::parse(&data[at..]) else {
                 break;
-            }
-            let len =
-                (usize::from(h[3] & 3) << 11) | (usize::from(h[4]) << 3) | usize::from(h[5] >> 5);
+            };
+            let len = adts.frame_len;
             if len < 7 || at + len > data.len() {
                 break;
             }
-            let config = (
-                (h[2] >> 6) + 1,
-                (h[2] >> 2) & 0xf,
-                ((h[2] & 1) << 2) | (h[3] >> 6),
-            );
-            let Some(&rate) = AAC_RATES.get(usize::from(config.1)) else {
+            let config = (adts.object, adts.rate_index, adts.channels);
+            let Some(rate) = adts.rate() else {
                 break;
             };
             if self.audio.config != Some(config) {
