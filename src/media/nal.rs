@@ -55,6 +55,15 @@ pub fn sample_nals(codec: Codec, data: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// The length of `data` without its trailing zero bytes: an encoder's
+/// `trailing_zero_8bits` padding after the last NAL unit (a NAL unit never
+/// ends with a zero byte).
+pub fn len_without_trailing_zeros(data: &[u8]) -> usize {
+    data.iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |last| last + 1)
+}
+
 /// The RBSP of a NAL unit's payload (after its `header` bytes), with the
 /// emulation prevention bytes (`00 00 03`) removed; at most `limit` bytes.
 pub fn rbsp(nal: &[u8], header: usize, limit: usize) -> Vec<u8> {

@@ -21,7 +21,9 @@ use gstreamer as gst;
 
 use super::ts_demux::Pes;
 use crate::media::aac::AdtsHeader;
-use crate::media::nal::{h264_nal_type, h265_nal_type, nals, H265_PPS, H265_SPS, H265_VPS};
+use crate::media::nal::{
+    h264_nal_type, h265_nal_type, len_without_trailing_zeros, nals, H265_PPS, H265_SPS, H265_VPS,
+};
 use crate::media::sps::{self, PictureFormat};
 use crate::media::{now_millis, AccessUnit, Codec};
 
@@ -104,7 +106,10 @@ impl Framer {
     /// The access unit of a video PES, if it can go out.
     pub fn video(&mut self, pes: Pes) -> Option<AccessUnit> {
         let codec = pes.codec;
-        let end = pes.data.iter().rposition(|&b| b != 0)? + 1;
+        let end = len_without_trailing_zeros(&pes.data);
+        if end == 0 {
+            return None;
+        }
         let mut data = pes.data.slice(..end);
         let mut keyframe = false;
         let mut has = (false, false, false); // vps, sps, pps

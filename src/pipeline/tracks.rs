@@ -23,6 +23,7 @@ use super::timeline::TimelineGuard;
 use super::{EventSink, PipelineEvent};
 use crate::gst_util::named_element;
 use crate::ids::StreamRef;
+use crate::media::nal::len_without_trailing_zeros;
 use crate::media::{AccessUnit, Codec, MediaError, MediaResult};
 
 /// What the per-pad callbacks need; shared by all tracks of one pipeline.
@@ -160,7 +161,7 @@ fn trim_trailing_zeros(parser_sink: &gst::Pad) {
             let keep = buffer
                 .map_readable()
                 .ok()
-                .map(|map| map.iter().rposition(|&b| b != 0).map_or(0, |last| last + 1));
+                .map(|map| len_without_trailing_zeros(&map));
             if let Some(keep) = keep.filter(|&keep| keep > 0 && keep < buffer.size()) {
                 let shared = gst::BufferCopyFlags::FLAGS
                     | gst::BufferCopyFlags::TIMESTAMPS
