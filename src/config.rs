@@ -69,6 +69,11 @@ pub struct ServeArgs {
     /// stream's `srt_url` (default: the SRT listen address).
     #[arg(long, env = "LIVEPROC_SRT_PUBLIC_ADDR")]
     pub srt_public_addr: Option<String>,
+    /// Threads receiving SRT, each on its own socket of the SRT port
+    /// (`SO_REUSEPORT`: the kernel spreads callers over them). Default:
+    /// one per two CPU cores.
+    #[arg(long, env = "LIVEPROC_SRT_RECEIVE_THREADS", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub srt_receive_threads: Option<u16>,
     /// TOML config file with any of the settings above (snake_case keys).
     #[arg(long, env = "LIVEPROC_CONFIG")]
     pub config: Option<PathBuf>,
@@ -119,6 +124,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     srt_listen: Option<SocketAddr>,
     srt_public_addr: Option<String>,
+    srt_receive_threads: Option<u16>,
     replay_memory_mb: Option<u64>,
     replay_memory_seconds: Option<u64>,
     demo: Option<bool>,
@@ -135,6 +141,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub srt_listen: SocketAddr,
     pub srt_public_addr: Option<String>,
+    /// Threads (and sockets) receiving SRT.
+    pub srt_receive_threads: usize,
     pub replay_memory_mb: u64,
     pub replay_memory_seconds: u64,
     pub demo: bool,
@@ -164,6 +172,15 @@ pub enum ConfigError {
     },
     #[error("invalid config file {path}: pull_allow: {reason}")]
     PullAllow { path: PathBuf, reason: String },
+}
+
+/// One SRT receive thread per two cores: one thread takes a few hundred
+/// streams, and batching is better with more streams per thread.
+fn default_srt_receive_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().div_ceil(2))
+        .unwrap_or(1)
+        .min(8)
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -219,6 +236,11 @@ impl Config {
                 .or(file.srt_listen)
                 .unwrap_or_else(|| DEFAULT_SRT_LISTEN.parse().expect("default address")),
             srt_public_addr: args.srt_public_addr.or(file.srt_public_addr),
+            srt_receive_threads: args
+                .srt_receive_threads
+                .or(file.srt_receive_threads)
+                .map(|n| usize::from(n.clamp(1, 64)))
+                .unwrap_or_else(default_srt_receive_threads),
             replay_memory_mb: args
                 .replay_memory_mb
                 .or(file.replay_memory_mb)

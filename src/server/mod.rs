@@ -87,9 +87,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     tracing::info!(streams = restored.len(), "registry loaded");
 
-    let (srt_addr, srt_loop) = srt::bind(config.srt_listen, ingest.clone(), shutdown.clone())
-        .await
-        .with_context(|| format!("binding SRT listener on {}", config.srt_listen))?;
+    let (srt_addr, srt_loop) = srt::bind(
+        config.srt_listen,
+        config.srt_receive_threads,
+        ingest.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .with_context(|| format!("binding SRT listener on {}", config.srt_listen))?;
     let srt_task = tokio::spawn(srt_loop);
 
     let grpc_listener = tokio::net::TcpListener::bind(config.listen)

@@ -1,0 +1,236 @@
+//! The SRT listener: one UDP port for every stream. A caller (ffmpeg, OBS,
+//! a hardware encoder) names the stream and proves it may publish with its
+//! SRT `streamid`, checked *before* the connection is accepted:
+//!
+//! - `publish:<stream_id>:<stream_key>` (liveproc's form), or
+//! - `#!::r=<stream_id>,s=<stream_key>,m=publish` (the SRT access-control
+//!   convention used by many encoders).
+//!
+//! SRT itself runs on a few receive threads ([`shard`]), each with its own
+//! socket of the port ([`datagrams`]); the acceptor here decides who may
+//! publish, and an accepted connection feeds a [`PublishSession`] task with
+//! its payloads (MPEG-TS) in batches. The session ends when the caller
+//! leaves.
+
+mod datagrams;
+mod shard;
+
+use std::net::SocketAddr;
+
+use srt_protocol::options::SocketOptions;
+use srt_protocol::packet::ServerRejectReason;
+use srt_protocol::settings::ConnInitSettings;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use self::datagrams::Datagrams;
+use self::shard::{AccessDecision, AccessRequest, Payloads, Shard, Verdict};
+use super::session::PublishSession;
+use super::Ingest;
+use crate::error::Error;
+use crate::streams::PublisherKind;
+
+/// Access requests waiting for the acceptor; past this, callers are
+/// refused as overloaded.
+const PENDING_REQUESTS: usize = 256;
+/// Deliveries (about 20 ms of media each) a session may have waiting
+/// before its receive thread drops its payloads: 2.5 s.
+const SESSION_QUEUE: usize = 128;
+
+/// A publisher's request parsed from its SRT `streamid`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PublishRequest {
+    pub stream_id: String,
+    pub stream_key: String,
+}
+
+/// Parses an SRT `streamid` into a publish request.
+pub fn parse_stream_id(raw: &str) -> Option<PublishRequest> {
+    if let Some(rest) = raw.strip_prefix("publish:") {
+        let (stream_id, stream_key) = rest.split_once(':')?;
+        return (!stream_id.is_empty() && !stream_key.is_empty()).then(|| PublishRequest {
+            stream_id: stream_id.to_string(),
+            stream_key: stream_key.to_string(),
+        });
+    }
+    let body = raw.strip_prefix("#!::")?;
+    let (mut resource, mut key, mut mode) = (None, None, "request");
+    for pair in body.split(',') {
+        match pair.split_once('=') {
+            Some(("r", v)) => resource = Some(v),
+            Some(("s", v)) => key = Some(v),
+            Some(("m", v)) => mode = v,
+            _ => {}
+        }
+    }
+    if mode != "publish" {
+        return None;
+    }
+    Some(PublishRequest {
+        stream_id: resource.filter(|r| !r.is_empty())?.to_string(),
+        stream_key: key.filter(|k| !k.is_empty())?.to_string(),
+    })
+}
+
+/// Binds the SRT port with `receive_threads` sockets and starts their
+/// threads; returns the bound address and the acceptor, to run until
+/// `shutdown` (it returns once every receive thread has stopped).
+pub async fn bind(
+    listen: SocketAddr,
+    receive_threads: usize,
+    ingest: Ingest,
+    shutdown: CancellationToken,
+) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()>)> {
+    let sockets = datagrams::bind_group(listen, receive_threads.max(1))?;
+    let local = sockets[0].local_addr()?;
+    let settings = ConnInitSettings::from(SocketOptions::default());
+    let (requests, incoming) = mpsc::channel(PENDING_REQUESTS);
+    let mut threads = Vec::new();
+    for (index, socket) in sockets.into_iter().enumerate() {
+        let (settings, requests, shutdown) = (settings.clone(), requests.clone(), shutdown.clone());
+        let receive = move || match Shard::new(Datagrams::new(socket), settings, requests, shutdown)
+        {
+            Ok(shard) => shard.run(),
+            Err(e) => tracing::error!(error = %e, "SRT receive thread cannot start"),
+        };
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("srt-receive-{index}"))
+                .spawn(receive)?,
+        );
+    }
+    drop(requests);
+    tracing::info!(%local, receive_threads = threads.len(), "SRT listener bound");
+    let acceptor = async move {
+        accept(incoming, ingest, shutdown).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
+        tracing::info!("SRT listener stopped");
+    };
+    Ok((local, acceptor))
+}
+
+/// Decides every access request until shutdown.
+async fn accept(
+    mut incoming: mpsc::Receiver<AccessRequest>,
+    ingest: Ingest,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let request = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            request = incoming.recv() => match request {
+                Some(request) => request,
+                None => return,
+            },
+        };
+        let verdict = decide(&ingest, &request);
+        let _ = request.reply.send(AccessDecision {
+            remote: request.remote,
+            verdict,
+        });
+    }
+}
+
+/// Authorizes a caller and starts its session, or says why not.
+fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
+    let remote = request.remote;
+    let reject = |reason, why: &str| {
+        tracing::info!(%remote, why, "SRT caller rejected");
+        Verdict::Reject(reason)
+    };
+    let Some(publish) = request.stream_id.as_deref().and_then(parse_stream_id) else {
+        return reject(
+            ServerRejectReason::BadRequest,
+            "streamid is not publish:<stream_id>:<stream_key>",
+        );
+    };
+    let stream = match ingest.authorize_publish(&publish.stream_id, &publish.stream_key) {
+        Ok(stream) => stream,
+        Err(Error::Storage(e)) => {
+            tracing::error!(error = %e, "registry unavailable");
+            return reject(ServerRejectReason::InternalServerError, "registry");
+        }
+        Err(_) => return reject(ServerRejectReason::Forbidden, "unknown stream or wrong key"),
+    };
+    let session = match ingest.start_session(stream.clone(), PublisherKind::Srt) {
+        Ok(session) => session,
+        Err(Error::PublisherActive { .. }) => {
+            return reject(
+                ServerRejectReason::Conflict,
+                "stream already has a publisher",
+            )
+        }
+        Err(e) => {
+            tracing::error!(stream = %stream.stream_ref, error = %e, "cannot start session");
+            return reject(ServerRejectReason::InternalServerError, "pipeline");
+        }
+    };
+    tracing::info!(stream = %stream.stream_ref, %remote, "SRT publisher authorized");
+    let (media, input) = mpsc::channel(SESSION_QUEUE);
+    let span = tracing::info_span!("stream", id = %stream.stream_ref, ingest = "srt", %remote);
+    ingest
+        .sessions
+        .spawn(run_publisher(session, input).instrument(span));
+    Verdict::Accept {
+        media,
+        stream: stream.stream_ref.to_string(),
+    }
+}
+
+/// Runs an accepted SRT publisher's session to its end: the caller left
+/// (its receive thread closed `input`), the stream was stopped, or its
+/// media was refused (then the connection is closed).
+async fn run_publisher(mut session: PublishSession, mut input: mpsc::Receiver<Payloads>) {
+    let cancelled = session.stream().cancelled().clone();
+    let mut failure = None;
+    'session: loop {
+        tokio::select! {
+            _ = cancelled.cancelled() => break,
+            e = session.failed() => {
+                failure = Some(e);
+                break;
+            }
+            payloads = input.recv() => match payloads {
+                Some(payloads) => {
+                    for payload in payloads {
+                        if let Err(e) = session.push(payload).await {
+                            failure = Some(e);
+                            break 'session;
+                        }
+                    }
+                }
+                None => break,
+            }
+        }
+    }
+    // Closing the input tells the receive thread to end the connection.
+    drop(input);
+    // An SRT caller has no status to receive: the stream's state and event
+    // say why its media was refused.
+    let _ = session.finish(failure.as_ref()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_id_forms() {
+        let want = Some(PublishRequest {
+            stream_id: "cam1".into(),
+            stream_key: "sk_abc".into(),
+        });
+        assert_eq!(parse_stream_id("publish:cam1:sk_abc"), want);
+        assert_eq!(parse_stream_id("#!::r=cam1,s=sk_abc,m=publish"), want);
+        assert_eq!(parse_stream_id("#!::r=cam1,s=sk_abc,m=request"), None);
+        assert_eq!(parse_stream_id("publish:cam1"), None);
+        assert_eq!(parse_stream_id("play:cam1:sk"), None);
+        assert_eq!(parse_stream_id(""), None);
+    }
+}

@@ -1,0 +1,412 @@
+//! One SRT receive thread: a socket of the SRT port, the handshakes on it
+//! (srt-protocol's `MultiplexListener`) and every connection it accepted
+//! (srt-protocol's `DuplexConnection`, the SRT state machine without I/O).
+//!
+//! The thread wakes every [`TICK`], not per datagram: it takes every
+//! queued datagram in batches, runs the connections' timers (ACK, NAK,
+//! TSBPD release, peer idle), sends the answers in one batch and, every
+//! [`DELIVERY`], hands each connection's released payloads to its session
+//! in one message (one wake-up of the session, not one per packet). SRT's
+//! own latency window (120 ms by default) absorbs the wait.
+//!
+//! Nothing here waits on a session: a session that falls behind loses its
+//! own payloads (counted and logged) and never holds up the thread or
+//! another stream. A session that ends (its stream deleted, its media
+//! refused) closes its SRT connection.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use srt_protocol::connection::{Connection, DuplexConnection};
+use srt_protocol::listener::{
+    AccessControlResponse, Action, Input, MultiplexListener, NextInputContext, ResultOf, SessionId,
+};
+use srt_protocol::packet::{Packet, RejectReason, ServerRejectReason};
+use srt_protocol::settings::ConnInitSettings;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::datagrams::{Datagram, Datagrams, BATCH};
+
+/// How often the thread wakes.
+const TICK: Duration = Duration::from_millis(5);
+/// How often released payloads go to the sessions.
+const DELIVERY: Duration = Duration::from_millis(20);
+/// Idle wait when the thread has no connection and no handshake.
+const IDLE_WAIT: Duration = Duration::from_millis(250);
+/// A handshake not finished by then is forgotten.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes in progress one thread keeps at most (a flood of forged
+/// handshakes is then ignored, not remembered).
+const MAX_HANDSHAKES: usize = 1024;
+/// Longest the thread keeps closing connections at shutdown.
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
+
+/// Payloads (MPEG-TS, in order) released for one session at once.
+pub(super) type Payloads = Vec<Bytes>;
+
+/// A caller asking to publish, for the acceptor to decide.
+pub(super) struct AccessRequest {
+    pub remote: SocketAddr,
+    pub stream_id: Option<String>,
+    pub reply: std_mpsc::Sender<AccessDecision>,
+}
+
+pub(super) struct AccessDecision {
+    pub remote: SocketAddr,
+    pub verdict: Verdict,
+}
+
+pub(super) enum Verdict {
+    /// The session's input, and the stream's name for the logs.
+    Accept {
+        media: mpsc::Sender<Payloads>,
+        stream: String,
+    },
+    Reject(ServerRejectReason),
+}
+
+/// An accepted connection.
+struct Publisher {
+    srt: DuplexConnection,
+    /// `None` once the session has gone: the connection is closing.
+    media: Option<mpsc::Sender<Payloads>>,
+    released: Payloads,
+    stream: String,
+    dropped: u64,
+}
+
+impl Publisher {
+    /// Hands the released payloads to the session; closes the connection
+    /// when the session has gone.
+    fn deliver(&mut self, now: Instant) {
+        let Some(media) = &self.media else {
+            self.released.clear();
+            return;
+        };
+        if media.is_closed() {
+            self.close(now);
+            return;
+        }
+        if self.released.is_empty() {
+            return;
+        }
+        match media.try_send(std::mem::take(&mut self.released)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(lost)) => {
+                if self.dropped == 0 {
+                    tracing::warn!(stream = %self.stream, "session behind its SRT input: dropping payloads");
+                }
+                self.dropped += lost.len() as u64;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.close(now),
+        }
+    }
+
+    /// Lets the session go and tells the caller the connection ends.
+    fn close(&mut self, now: Instant) {
+        if self.media.take().is_some() {
+            self.srt.handle_data_input(now, None);
+        }
+        self.released.clear();
+    }
+}
+
+pub(super) struct Shard {
+    io: Datagrams,
+    ipv6: bool,
+    listener: MultiplexListener,
+    publishers: HashMap<SocketAddr, Publisher>,
+    /// Callers in a handshake, with when they were first heard.
+    handshakes: HashMap<SocketAddr, Instant>,
+    /// Accepted by the acceptor, waiting for the handshake to finish.
+    accepted: HashMap<SocketAddr, (mpsc::Sender<Payloads>, String)>,
+    requests: mpsc::Sender<AccessRequest>,
+    decisions: std_mpsc::Receiver<AccessDecision>,
+    reply: std_mpsc::Sender<AccessDecision>,
+    received: Vec<Datagram>,
+    shutdown: CancellationToken,
+}
+
+impl Shard {
+    pub fn new(
+        io: Datagrams,
+        settings: ConnInitSettings,
+        requests: mpsc::Sender<AccessRequest>,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<Self> {
+        let local = io.local_addr()?;
+        let (reply, decisions) = std_mpsc::channel();
+        Ok(Self {
+            io,
+            ipv6: local.is_ipv6(),
+            listener: MultiplexListener::new(Instant::now(), local, settings),
+            publishers: HashMap::new(),
+            handshakes: HashMap::new(),
+            accepted: HashMap::new(),
+            requests,
+            decisions,
+            reply,
+            received: Vec::with_capacity(BATCH),
+            shutdown,
+        })
+    }
+
+    /// Runs until shutdown, then closes every connection.
+    pub fn run(mut self) {
+        let mut next_delivery = Instant::now();
+        let mut next_sweep = Instant::now();
+        let mut stopping_since = None;
+        loop {
+            let started = Instant::now();
+            if self.publishers.is_empty() && self.handshakes.is_empty() {
+                if let Err(e) = self.io.wait(IDLE_WAIT) {
+                    tracing::error!(error = %e, "SRT socket");
+                }
+            }
+            self.receive_all();
+            let now = Instant::now();
+            self.take_decisions(now);
+            let deliver = now >= next_delivery;
+            if deliver {
+                next_delivery = now + DELIVERY;
+            }
+            self.run_connections(now, deliver);
+            if now >= next_sweep {
+                self.forget_stale_handshakes(now);
+                next_sweep = now + Duration::from_secs(1);
+            }
+            if self.shutdown.is_cancelled() {
+                let since = *stopping_since.get_or_insert_with(|| {
+                    for publisher in self.publishers.values_mut() {
+                        publisher.close(now);
+                    }
+                    now
+                });
+                if self.publishers.is_empty() || now - since > CLOSE_GRACE {
+                    self.io.send();
+                    break;
+                }
+            }
+            self.io.send();
+            let spent = started.elapsed();
+            if spent < TICK && !(self.publishers.is_empty() && self.handshakes.is_empty()) {
+                std::thread::sleep(TICK - spent);
+            }
+        }
+        tracing::debug!("SRT receive thread stopped");
+    }
+
+    /// Takes and handles every queued datagram.
+    fn receive_all(&mut self) {
+        loop {
+            let mut received = std::mem::take(&mut self.received);
+            let count = match self.io.receive(&mut received) {
+                Ok(count) => count,
+                Err(e) => {
+                    tracing::error!(error = %e, "SRT receive");
+                    0
+                }
+            };
+            let now = Instant::now();
+            for datagram in received.drain(..) {
+                self.on_datagram(now, datagram);
+            }
+            self.received = received;
+            if count < BATCH {
+                return;
+            }
+        }
+    }
+
+    fn on_datagram(&mut self, now: Instant, datagram: Datagram) {
+        let Datagram { from, mut data } = datagram;
+        let packet = match Packet::parse(&mut data, self.ipv6) {
+            Ok(packet) => packet,
+            Err(e) => {
+                tracing::trace!(%from, error = ?e, "not an SRT packet");
+                return;
+            }
+        };
+        if let Some(publisher) = self.publishers.get_mut(&from) {
+            publisher.srt.handle_packet_input(now, Ok((packet, from)));
+            return;
+        }
+        if !self.handshakes.contains_key(&from) {
+            if self.handshakes.len() >= MAX_HANDSHAKES {
+                return;
+            }
+            self.handshakes.insert(from, now);
+        }
+        self.drive_listener(now, Input::Packet(Ok((packet, from))));
+    }
+
+    /// Feeds the listener one input and carries out what it asks until
+    /// it waits for the next one.
+    fn drive_listener(&mut self, now: Instant, mut input: Input) {
+        loop {
+            let action = self.listener.handle_input(now, input);
+            let next = NextInputContext::for_action(&action);
+            let done: Result<(), ()> = match action {
+                Action::SendPacket(packet) => {
+                    self.io.queue(packet);
+                    Ok(())
+                }
+                Action::RequestAccess(SessionId(remote), request) => {
+                    let stream_id = request.stream_id.map(|id| id.to_string());
+                    self.request_access(remote, stream_id)
+                }
+                Action::RejectConnection(SessionId(remote), packet) => {
+                    self.handshakes.remove(&remote);
+                    self.accepted.remove(&remote);
+                    if let Some(packet) = packet {
+                        self.io.queue(packet);
+                    }
+                    Ok(())
+                }
+                Action::OpenConnection(SessionId(remote), opened) => {
+                    let (packet, connection) = *opened;
+                    if let Some(packet) = packet {
+                        self.io.queue(packet);
+                    }
+                    self.open(remote, connection)
+                }
+                Action::DelegatePacket(SessionId(remote), packet) => {
+                    match self.publishers.get_mut(&remote) {
+                        Some(publisher) => {
+                            publisher.srt.handle_packet_input(now, Ok(packet));
+                            Ok(())
+                        }
+                        None => Err(()),
+                    }
+                }
+                Action::DropConnection(SessionId(remote)) => {
+                    self.handshakes.remove(&remote);
+                    self.accepted.remove(&remote);
+                    Ok(())
+                }
+                Action::UpdateStatistics(_) => Ok(()),
+                Action::WaitForInput | Action::Close => return,
+            };
+            input = next.input_from(done);
+        }
+    }
+
+    fn request_access(&mut self, remote: SocketAddr, stream_id: Option<String>) -> Result<(), ()> {
+        let request = AccessRequest {
+            remote,
+            stream_id,
+            reply: self.reply.clone(),
+        };
+        if self.requests.try_send(request).is_err() {
+            // The acceptor is saturated (or stopping): refuse now.
+            let _ = self.reply.send(AccessDecision {
+                remote,
+                verdict: Verdict::Reject(ServerRejectReason::Overload),
+            });
+        }
+        Ok(())
+    }
+
+    fn take_decisions(&mut self, now: Instant) {
+        while let Ok(AccessDecision { remote, verdict }) = self.decisions.try_recv() {
+            let response = match verdict {
+                Verdict::Accept { media, stream } => {
+                    self.accepted.insert(remote, (media, stream));
+                    AccessControlResponse::Accepted(None)
+                }
+                Verdict::Reject(reason) => {
+                    AccessControlResponse::Rejected(RejectReason::Server(reason))
+                }
+            };
+            self.drive_listener(
+                now,
+                Input::AccessResponse(Some((SessionId(remote), response))),
+            );
+            // Accepted but not opened (the caller left meanwhile): the
+            // session ends at once.
+            self.accepted.remove(&remote);
+        }
+    }
+
+    fn open(&mut self, remote: SocketAddr, connection: Connection) -> Result<(), ()> {
+        self.handshakes.remove(&remote);
+        let (media, stream) = self.accepted.remove(&remote).ok_or(())?;
+        tracing::info!(%stream, %remote, "SRT publisher connected");
+        self.publishers.insert(
+            remote,
+            Publisher {
+                srt: DuplexConnection::new(connection),
+                media: Some(media),
+                released: Vec::new(),
+                stream,
+                dropped: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// Runs every connection's timers, queues its answers, collects what
+    /// it released and (when `deliver`) hands that to its session; drops
+    /// the connections that closed.
+    fn run_connections(&mut self, now: Instant, deliver: bool) {
+        let mut closed = Vec::new();
+        for (remote, publisher) in &mut self.publishers {
+            publisher.srt.check_timers(now);
+            while let Some(packet) = publisher.srt.next_packet(now) {
+                self.io.queue(packet);
+            }
+            while let Some((_, payload)) = publisher.srt.next_data(now) {
+                if publisher.media.is_some() {
+                    publisher.released.push(payload);
+                }
+            }
+            if deliver || !publisher.srt.is_open() {
+                publisher.deliver(now);
+            }
+            if !publisher.srt.is_open() {
+                closed.push(*remote);
+            }
+        }
+        for remote in closed {
+            if let Some(publisher) = self.publishers.remove(&remote) {
+                let stats = publisher.srt.statistics();
+                tracing::info!(
+                    stream = %publisher.stream,
+                    %remote,
+                    packets = stats.rx_data,
+                    lost = stats.rx_loss_data,
+                    too_late = stats.rx_dropped_data,
+                    dropped_behind = publisher.dropped,
+                    "SRT connection closed"
+                );
+            }
+            self.drive_listener(
+                now,
+                Input::Success(ResultOf::DropConnection(SessionId(remote))),
+            );
+        }
+    }
+
+    /// Forgets handshakes that never finished (the listener keeps them
+    /// until told).
+    fn forget_stale_handshakes(&mut self, now: Instant) {
+        let stale: Vec<SocketAddr> = self
+            .handshakes
+            .iter()
+            .filter(|(_, since)| now - **since > HANDSHAKE_TIMEOUT)
+            .map(|(remote, _)| *remote)
+            .collect();
+        for remote in stale {
+            self.handshakes.remove(&remote);
+            self.accepted.remove(&remote);
+            self.drive_listener(
+                now,
+                Input::Success(ResultOf::DropConnection(SessionId(remote))),
+            );
+        }
+    }
+}
