@@ -85,6 +85,9 @@ pub struct Fmp4Writer<W: Write + Seek> {
     /// Video gathered before a fragment is written; `None`: one fragment
     /// at the end.
     fragment: Option<Duration>,
+    /// Where a fragment is put together, kept from one fragment to the
+    /// next: a fresh half-megabyte buffer per fragment costs page faults.
+    scratch: Vec<u8>,
 }
 
 /// How a file's fragments are cut and timed.
@@ -159,6 +162,7 @@ impl<W: Write + Seek> Fmp4Writer<W> {
             position: init.len() as u64,
             last_video_ticks: 3000,
             fragment: layout.fragment,
+            scratch: Vec::new(),
         })
     }
 
@@ -265,7 +269,9 @@ impl<W: Write + Seek> Fmp4Writer<W> {
         let video_bytes: u64 = samples.iter().map(|s| u64::from(s.size)).sum();
         let audio_bytes: u64 = audio_sizes.iter().map(|&s| u64::from(s)).sum();
         let mdat_len = 8 + video_bytes + audio_bytes;
-        let mut fragment = Vec::with_capacity(moof.len() + mdat_len as usize);
+        let mut fragment = std::mem::take(&mut self.scratch);
+        fragment.clear();
+        fragment.reserve(moof.len() + mdat_len as usize);
         fragment.extend_from_slice(&moof);
         fragment.extend_from_slice(&(mdat_len as u32).to_be_bytes());
         fragment.extend_from_slice(b"mdat");
@@ -277,6 +283,7 @@ impl<W: Write + Seek> Fmp4Writer<W> {
         }
         self.out.write_all(&fragment)?;
         self.position += fragment.len() as u64;
+        self.scratch = fragment;
         Ok(())
     }
 }
