@@ -2,7 +2,7 @@
 #   make run    install what is missing, build, start a demo server
 #   make test   fmt check, clippy, unit and integration tests (with a smoke
 #               run of the capacity benchmark), client tests
-#   make bench  the capacity benchmark (about 30 min): bench/results.json + .png
+#   make bench  the capacity benchmark (about 45 min): bench/results.json + .png
 
 CARGO ?= cargo
 DATA_DIR ?= ./data
@@ -52,8 +52,11 @@ client-tests:
 test: deps fmt lint unit-and-integration client-tests
 
 # N concurrent 1080p30 streams with every feature, stepped up until the
-# server falls behind, against one ffmpeg per stream; latency, clip export
-# and memory. Prints a table; writes bench/results.json and bench/results.png.
+# server falls behind, all over SRT (the headline) then all over gRPC push,
+# against one ffmpeg per stream decoding keyframes only (the baseline) and
+# every frame (reference), under the same load and hold criteria; CPU per
+# stream at fixed N, latency, clip export and memory. Prints a table;
+# writes bench/results.json and bench/results.png.
 bench: deps
 	$(CARGO) bench --locked --bench capacity
 

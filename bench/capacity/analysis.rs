@@ -47,6 +47,10 @@ fn ms_between(later: SystemTime, earlier: SystemTime) -> f64 {
     }
 }
 
+/// A capture time is whole milliseconds; a keyframe pushed over gRPC can
+/// be captured within the millisecond the load noted it sent.
+const CAPTURE_ROUNDING: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Maps a stream's server-side PTS to the file's keyframes.
 pub struct KeyframeClock<'a> {
     media: &'a Media,
@@ -58,7 +62,8 @@ pub struct KeyframeClock<'a> {
 impl<'a> KeyframeClock<'a> {
     /// Anchors on the first thumbnail: its keyframe is the last one fully
     /// sent before the server captured it (keyframes are a GOP apart, far
-    /// more than the way from the load to the server).
+    /// more than the way from the load to the server). The capture time
+    /// is whole milliseconds, so "before" allows [`CAPTURE_ROUNDING`].
     pub fn anchor(
         media: &'a Media,
         sent: &'a PublisherStats,
@@ -66,9 +71,10 @@ impl<'a> KeyframeClock<'a> {
     ) -> Option<KeyframeClock<'a>> {
         let first = thumbnails.first()?;
         let captured = first.captured?;
-        let index = (0..media.keyframes.len())
-            .rev()
-            .find(|&k| sent.keyframe_sent_at(k).is_some_and(|t| t <= captured))?;
+        let index = (0..media.keyframes.len()).rev().find(|&k| {
+            sent.keyframe_sent_at(k)
+                .is_some_and(|t| t <= captured + CAPTURE_ROUNDING)
+        })?;
         Some(KeyframeClock {
             media,
             sent,

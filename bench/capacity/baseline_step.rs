@@ -1,6 +1,8 @@
 //! One capacity step of the baseline: how streams are handled without
-//! liveproc, one ffmpeg per stream listening on SRT, decoding every frame
-//! to make a thumbnail every 10 s and copying the stream to a recording.
+//! liveproc, one ffmpeg per stream listening on SRT, making a thumbnail
+//! every 10 s and copying the stream to a recording. Two ways: decoding
+//! only keyframes (`-skip_frame nokey`, what an expert runs: the
+//! baseline) or every frame (a second, labelled reference).
 //! The same load publishes to them. A step holds when every ffmpeg kept up
 //! with real time: its output time advanced with the wall clock, it wrote
 //! its thumbnails, and they did not drift behind (a thumbnail every 10 s
@@ -14,14 +16,33 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::liveproc_step::{wait_for, THUMBNAIL_INTERVAL};
+use crate::liveproc_step::{wait_for, MAX_THUMBNAIL_DRIFT, THUMBNAIL_INTERVAL};
 use crate::load::{Publisher, Target, SRT_LATENCY};
 use crate::media::Media;
 use crate::proc_stats::{rss_mib, CpuWindow};
 
+/// Which frames the baseline's ffmpeg decodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decode {
+    Keyframes,
+    Every,
+}
+
+impl Decode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Decode::Keyframes => "keyframes",
+            Decode::Every => "every_frame",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct BaselineResult {
     pub streams: usize,
+    /// "keyframes" (`-skip_frame nokey`) or "every_frame".
+    #[serde(default)]
+    pub decode: String,
     pub held: bool,
     pub fell_behind: Vec<String>,
     /// All the ffmpeg processes together, % of one core.
@@ -48,7 +69,7 @@ struct Ffmpeg {
 }
 
 impl Ffmpeg {
-    fn start(port: u16) -> anyhow::Result<Ffmpeg> {
+    fn start(port: u16, decode: Decode) -> anyhow::Result<Ffmpeg> {
         let dir = tempfile::tempdir()?;
         let url = format!(
             "srt://127.0.0.1:{port}?mode=listener&latency={}",
@@ -57,6 +78,10 @@ impl Ffmpeg {
         let mut child = Command::new("ffmpeg")
             .args(["-nostdin", "-hide_banner", "-loglevel", "error"])
             .args(["-progress", "pipe:1", "-stats_period", "0.5"])
+            .args(match decode {
+                Decode::Keyframes => &["-skip_frame", "nokey"][..],
+                Decode::Every => &[][..],
+            })
             .args(["-i", &url])
             .args(["-map", "0:v:0", "-vf"])
             .arg(format!("fps=1/{THUMBNAIL_INTERVAL}"))
@@ -140,11 +165,13 @@ fn free_udp_port() -> anyhow::Result<u16> {
 pub async fn run(
     media: &Arc<Media>,
     streams: usize,
+    decode: Decode,
     hold: Duration,
     stagger: Duration,
 ) -> anyhow::Result<BaselineResult> {
     let mut result = BaselineResult {
         streams,
+        decode: decode.name().into(),
         ..Default::default()
     };
     let mut ffmpegs = vec![];
@@ -152,7 +179,7 @@ pub async fn run(
     let t0 = tokio::time::Instant::now();
     for i in 0..streams {
         let port = free_udp_port()?;
-        ffmpegs.push(Ffmpeg::start(port)?);
+        ffmpegs.push(Ffmpeg::start(port, decode)?);
         let target = Target::Srt {
             addr: ([127, 0, 0, 1], port).into(),
             stream_id: None,
@@ -222,7 +249,7 @@ pub async fn run(
             result.min_speed
         ));
     }
-    if result.max_thumbnail_drift_seconds > 2.0 {
+    if result.max_thumbnail_drift_seconds > MAX_THUMBNAIL_DRIFT {
         result.fell_behind.push(format!(
             "an ffmpeg's thumbnails fell {:.1} s further behind real time",
             result.max_thumbnail_drift_seconds

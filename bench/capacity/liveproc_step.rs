@@ -1,7 +1,16 @@
 //! One capacity step against liveproc: a fresh server, N streams with all
-//! four features, published in real time by the load (half over SRT, half
-//! over gRPC push), held for the hold time, then judged: did the server
+//! four features, published in real time by the load over one protocol
+//! (SRT or gRPC push), held for the hold time, then judged: did the server
 //! keep up with real time, and what did it cost.
+//!
+//! A step holds when, for every stream: it stayed LIVE; its thumbnails
+//! came (every interval, none skipped), none later than the interval
+//! after its keyframe was sent, and they did not drift behind real time
+//! (the same bound the ffmpeg baseline is held to); the media demuxed by
+//! the server never lagged what the load had sent by more than
+//! [`MAX_INGEST_LAG`] (sampled through the whole hold). For the sampled
+//! streams, the motion clips and the recording made under load are
+//! probed: both tracks, at the right duration.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -16,18 +25,42 @@ use crate::common::{authed, Server};
 use crate::load::{Publisher, Target};
 use crate::media::Media;
 use crate::proc_stats::{rss_mib, CpuWindow};
-use crate::watch::Subscriptions;
+use crate::watch::{Received, Subscriptions};
 
 /// The features every stream runs, as the issue sets them.
 pub const THUMBNAIL_INTERVAL: u32 = 10;
 pub const CLIP_SECONDS: u32 = 3;
 pub const CLIP_INTERVAL: u32 = 10;
 pub const RECORDING_SEGMENT: u32 = 60;
+/// Most a stream's demuxed media may trail what the load sent.
+pub const MAX_INGEST_LAG: f64 = 1.0;
+/// Most a stream's thumbnails may fall further behind real time over the
+/// hold (the baseline's bound too).
+pub const MAX_THUMBNAIL_DRIFT: f64 = 2.0;
+/// How often the ingest lag is sampled during the hold.
+const LAG_SAMPLE_EVERY: Duration = Duration::from_secs(5);
+
+/// The protocol the load publishes with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Srt,
+    Push,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Srt => "srt",
+            Protocol::Push => "grpc",
+        }
+    }
+}
 
 /// How a step runs.
 #[derive(Clone, Debug)]
 pub struct StepPlan {
     pub streams: usize,
+    pub protocol: Protocol,
     pub hold: Duration,
     /// Stream starts are spread over this long (as real streams are).
     pub stagger: Duration,
@@ -41,6 +74,9 @@ pub struct StepPlan {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct StepResult {
     pub streams: usize,
+    /// "srt" or "grpc": how every stream of the step was published.
+    #[serde(default)]
+    pub protocol: String,
     pub held: bool,
     /// Why it did not hold (empty when it held).
     pub fell_behind: Vec<String>,
@@ -53,11 +89,20 @@ pub struct StepResult {
     pub thumbnail_latency_srt: Latency,
     pub thumbnail_latency_from_capture: Latency,
     pub replay_segment_latency: Latency,
-    /// Most media a stream's server side was behind what the load had
-    /// sent it at the end of the hold, seconds: over SRT and over gRPC.
+    /// Most the media a stream's server had demuxed (its video frames)
+    /// trailed the media the load had sent it, seconds, over samples
+    /// taken through the hold.
     pub max_ingest_lag_seconds: f64,
-    pub max_ingest_lag_seconds_srt: f64,
-    pub max_ingest_lag_seconds_grpc: f64,
+    /// Most a stream's thumbnails fell further behind real time over the
+    /// hold, seconds (as for the baseline).
+    #[serde(default)]
+    pub max_thumbnail_drift_seconds: f64,
+    /// Motion clips and recordings of the sampled streams probed after
+    /// the hold (both tracks, right duration).
+    #[serde(default)]
+    pub motion_clips_checked: usize,
+    #[serde(default)]
+    pub recordings_checked: usize,
     pub load_max_lateness_ms: f64,
 }
 
@@ -112,24 +157,23 @@ pub async fn create_streams(
     Ok(streams)
 }
 
-/// Publishes stream `i` over SRT when even, gRPC push when odd.
-pub fn target_of(server: &Server, stream: &pb::Stream, i: usize) -> Target {
+/// Where the load publishes `stream` with `protocol`.
+pub fn target_of(server: &Server, stream: &pb::Stream, protocol: Protocol) -> Target {
     let key = stream
         .ingest
         .as_ref()
         .map(|i| i.stream_key.clone())
         .unwrap_or_default();
-    if i % 2 == 0 {
-        Target::Srt {
+    match protocol {
+        Protocol::Srt => Target::Srt {
             addr: server.srt,
             stream_id: Some(format!("publish:{}:{key}", stream.id)),
-        }
-    } else {
-        Target::Push {
+        },
+        Protocol::Push => Target::Push {
             grpc: server.grpc,
             stream_id: stream.id.clone(),
             stream_key: key,
-        }
+        },
     }
 }
 
@@ -139,6 +183,7 @@ pub fn start_publishers(
     server: &Server,
     streams: &[pb::Stream],
     stagger: Duration,
+    protocol: Protocol,
 ) -> Vec<Publisher> {
     let t0 = Instant::now();
     streams
@@ -146,7 +191,7 @@ pub fn start_publishers(
         .enumerate()
         .map(|(i, stream)| {
             let at = t0 + stagger.mul_f64(i as f64 / streams.len() as f64);
-            Publisher::start(media.clone(), target_of(server, stream, i), at)
+            Publisher::start(media.clone(), target_of(server, stream, protocol), at)
         })
         .collect()
 }
@@ -176,6 +221,7 @@ pub async fn run(media: &Arc<Media>, plan: &StepPlan) -> anyhow::Result<StepResu
     .await?;
     let mut result = StepResult {
         streams: plan.streams,
+        protocol: plan.protocol.name().into(),
         ..Default::default()
     };
 
@@ -197,7 +243,7 @@ pub async fn run(media: &Arc<Media>, plan: &StepPlan) -> anyhow::Result<StepResu
             stop.clone(),
         ));
     }
-    let publishers = start_publishers(media, &server, &streams, plan.stagger);
+    let publishers = start_publishers(media, &server, &streams, plan.stagger, plan.protocol);
 
     // Hold starts once every stream delivered its first thumbnail (LIVE).
     let live = wait_for(plan.stagger + Duration::from_secs(30), || {
@@ -214,41 +260,46 @@ pub async fn run(media: &Arc<Media>, plan: &StepPlan) -> anyhow::Result<StepResu
     let hold_start = SystemTime::now();
     let server_cpu = CpuWindow::start(&[server.pid()]);
     let load_cpu = CpuWindow::start(&[std::process::id()]);
-    tokio::time::sleep(plan.hold).await;
+    let hold_until = Instant::now() + plan.hold;
+    let mut live_client = server.live().await;
+    let mut not_live = std::collections::BTreeSet::new();
+    loop {
+        // Ingest lag after demux: the media time of the frames the server
+        // has framed against the media time the load has sent.
+        for (stream, publisher) in streams.iter().zip(&publishers) {
+            let got = live_client
+                .get_stream(authed(
+                    pb::GetStreamRequest {
+                        stream_id: stream.id.clone(),
+                    },
+                    &key,
+                ))
+                .await?
+                .into_inner();
+            let sent = publisher
+                .stats
+                .media_sent_us
+                .load(std::sync::atomic::Ordering::Relaxed) as f64
+                / 1e6;
+            let frames = got.ingest_stats.map(|s| s.video_frames).unwrap_or(0);
+            let demuxed = frames as f64 / f64::from(media.spec.fps);
+            result.max_ingest_lag_seconds = result.max_ingest_lag_seconds.max(sent - demuxed);
+            if got.state != pb::StreamState::Live as i32 {
+                not_live.insert(stream.id.clone());
+            }
+        }
+        let left = hold_until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        tokio::time::sleep(left.min(LAG_SAMPLE_EVERY)).await;
+    }
     result.server_cpu_percent = server_cpu.percent();
     result.load_cpu_percent = load_cpu.percent();
     result.server_rss_mib = rss_mib(server.pid());
     let hold_end = SystemTime::now();
-
-    // Ingest lag: what each publisher sent against what the server got.
-    let mut live_client = server.live().await;
-    for (stream, publisher) in streams.iter().zip(&publishers) {
-        let got = live_client
-            .get_stream(authed(
-                pb::GetStreamRequest {
-                    stream_id: stream.id.clone(),
-                },
-                &key,
-            ))
-            .await?
-            .into_inner();
-        let received = got.ingest_stats.map(|s| s.bytes_received).unwrap_or(0);
-        let sent = publisher
-            .stats
-            .bytes_sent
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let lag = sent.saturating_sub(received) as f64 / media.byte_rate();
-        result.max_ingest_lag_seconds = result.max_ingest_lag_seconds.max(lag);
-        let by_protocol = match publisher.target.protocol() {
-            "srt" => &mut result.max_ingest_lag_seconds_srt,
-            _ => &mut result.max_ingest_lag_seconds_grpc,
-        };
-        *by_protocol = by_protocol.max(lag);
-        if got.state != pb::StreamState::Live as i32 {
-            result
-                .fell_behind
-                .push(format!("{} is not LIVE", stream.id));
-        }
+    for id in not_live {
+        result.fell_behind.push(format!("{id} was not LIVE"));
     }
     let behind_after = server.log().matches("fell behind").count();
     stop.cancel();
@@ -261,6 +312,16 @@ pub async fn run(media: &Arc<Media>, plan: &StepPlan) -> anyhow::Result<StepResu
     for subscription in subscriptions {
         received.push(subscription.finish().await);
     }
+    check_outputs(
+        &server,
+        &key,
+        &streams,
+        &received,
+        sample_every,
+        plan.hold,
+        &mut result,
+    )
+    .await;
 
     // Judge the hold window.
     let window = (hold_start, hold_end);
@@ -290,6 +351,20 @@ pub async fn run(media: &Arc<Media>, plan: &StepPlan) -> anyhow::Result<StepResu
             result.fell_behind.push(format!(
                 "{in_window} thumbnails of {expected_per_stream} expected"
             ));
+        }
+        let in_hold: Vec<_> = thumbnails
+            .iter()
+            .filter(|a| a.at >= hold_start && a.at <= hold_end)
+            .collect();
+        if let (Some(first), Some(last)) = (in_hold.first(), in_hold.last()) {
+            let wall = last
+                .at
+                .duration_since(first.at)
+                .unwrap_or_default()
+                .as_secs_f64();
+            result.max_thumbnail_drift_seconds = result
+                .max_thumbnail_drift_seconds
+                .max(wall - (last.pts - first.pts));
         }
         let dropped = gaps(&thumbnails) + gaps(&segments) + gaps(&clips);
         if dropped > 0 {
@@ -325,12 +400,16 @@ pub async fn run(media: &Arc<Media>, plan: &StepPlan) -> anyhow::Result<StepResu
             behind_after - behind_before
         ));
     }
-    if result.max_ingest_lag_seconds > 1.0 {
+    if result.max_ingest_lag_seconds > MAX_INGEST_LAG {
         result.fell_behind.push(format!(
-            "ingest lag {:.1} s (SRT {:.1} s, gRPC {:.1} s)",
-            result.max_ingest_lag_seconds,
-            result.max_ingest_lag_seconds_srt,
-            result.max_ingest_lag_seconds_grpc
+            "ingest lag {:.1} s after demux",
+            result.max_ingest_lag_seconds
+        ));
+    }
+    if result.max_thumbnail_drift_seconds > MAX_THUMBNAIL_DRIFT {
+        result.fell_behind.push(format!(
+            "thumbnails fell {:.1} s further behind real time",
+            result.max_thumbnail_drift_seconds
         ));
     }
     if result.load_max_lateness_ms > 1000.0 {
@@ -343,4 +422,135 @@ pub async fn run(media: &Arc<Media>, plan: &StepPlan) -> anyhow::Result<StepResu
     result.fell_behind.dedup();
     result.held = result.fell_behind.is_empty();
     Ok(result)
+}
+
+/// Probes what the sampled streams made under load: their latest motion
+/// clip (both tracks, [`CLIP_SECONDS`] long) and their first recording
+/// (both tracks, a whole [`RECORDING_SEGMENT`]). A missing or wrong one
+/// fails the step.
+async fn check_outputs(
+    server: &Server,
+    key: &str,
+    streams: &[pb::Stream],
+    received: &[Arc<Received>],
+    sample_every: usize,
+    hold: Duration,
+    result: &mut StepResult,
+) {
+    let mut live = server.live().await;
+    for (i, (stream, got)) in streams.iter().zip(received).enumerate() {
+        if i % sample_every != 0 {
+            continue;
+        }
+        // The publisher has left: its last recording closes when the
+        // session has ended.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            let state = live
+                .get_stream(authed(
+                    pb::GetStreamRequest {
+                        stream_id: stream.id.clone(),
+                    },
+                    key,
+                ))
+                .await
+                .map(|r| r.into_inner().state)
+                .unwrap_or_default();
+            if state != pb::StreamState::Live as i32 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let clip = got.last_motion_clip.lock().unwrap().take();
+        match clip.map(|data| probe(&data)) {
+            Some(Ok(p)) if p.tracks_ok() && (p.seconds - f64::from(CLIP_SECONDS)).abs() <= 0.6 => {
+                result.motion_clips_checked += 1
+            }
+            Some(Ok(p)) => result
+                .fell_behind
+                .push(format!("{}: motion clip probed as {p:?}", stream.id)),
+            Some(Err(e)) => result
+                .fell_behind
+                .push(format!("{}: motion clip: {e}", stream.id)),
+            None => result
+                .fell_behind
+                .push(format!("{}: no motion clip", stream.id)),
+        }
+        // The first segment: a whole one when the stream made more, else
+        // at least the hold.
+        let recordings = crate::common::list_recordings(server, key, &stream.id).await;
+        let wanted = |seconds: f64| {
+            if recordings.len() > 1 {
+                (seconds - f64::from(RECORDING_SEGMENT)).abs() <= 2.5
+            } else {
+                seconds >= hold.as_secs_f64() - 1.0
+            }
+        };
+        let Some(first) = recordings.first() else {
+            result
+                .fell_behind
+                .push(format!("{}: no recording", stream.id));
+            continue;
+        };
+        let data = crate::common::download_recording(server, key, &first.id, 0).await;
+        match probe(&data) {
+            Ok(p) if p.tracks_ok() && wanted(p.seconds) => result.recordings_checked += 1,
+            Ok(p) => result
+                .fell_behind
+                .push(format!("{}: recording probed as {p:?}", stream.id)),
+            Err(e) => result
+                .fell_behind
+                .push(format!("{}: recording: {e}", stream.id)),
+        }
+    }
+}
+
+/// What ffprobe says of a media file.
+#[derive(Debug)]
+struct Probe {
+    seconds: f64,
+    video: bool,
+    audio: bool,
+}
+
+impl Probe {
+    fn tracks_ok(&self) -> bool {
+        self.video && self.audio
+    }
+}
+
+fn probe(data: &[u8]) -> anyhow::Result<Probe> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("probe.mp4");
+    std::fs::write(&path, data)?;
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
+        .arg(&path)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let kind = |k: &str| {
+        json["streams"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["codec_type"] == k))
+    };
+    Ok(Probe {
+        seconds: json["format"]["duration"]
+            .as_str()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0.0),
+        video: kind("video"),
+        audio: kind("audio"),
+    })
 }

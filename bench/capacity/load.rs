@@ -52,6 +52,8 @@ impl Target {
 #[derive(Default)]
 pub struct PublisherStats {
     pub bytes_sent: AtomicU64,
+    /// Media time (µs from the file's start) of the last chunk sent.
+    pub media_sent_us: AtomicU64,
     /// Wall-clock time each keyframe's last byte was sent, by keyframe index.
     pub keyframe_sent: Mutex<Vec<Option<SystemTime>>>,
     /// Most a send ran behind its schedule, µs.
@@ -231,6 +233,10 @@ async fn publish(
         let late = elapsed.saturating_sub(media.chunks[from].at).as_micros() as u64;
         stats.max_lateness_us.fetch_max(late, Ordering::Relaxed);
         sender.send(media, from, next).await?;
+        stats.media_sent_us.store(
+            media.chunks[next - 1].at.as_micros() as u64,
+            Ordering::Relaxed,
+        );
         stats.bytes_sent.fetch_add(
             (media.chunks[next - 1].end - media.chunks[from].start) as u64,
             Ordering::Relaxed,

@@ -32,6 +32,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use baseline_step::Decode;
+use liveproc_step::Protocol;
 use media::{Media, MediaSpec};
 use report::{Machine, MediaInfo, Results};
 
@@ -41,12 +43,18 @@ struct Args {
     /// Set by `cargo bench`: the full run. Without it, the smoke run.
     #[arg(long)]
     bench: bool,
-    /// Stream counts to try with liveproc, smallest first.
+    /// Stream counts to try with liveproc over SRT, smallest first.
     #[arg(long, value_delimiter = ',')]
     steps: Option<Vec<usize>>,
-    /// Stream counts to try with the ffmpeg baseline.
+    /// Stream counts to try with liveproc over gRPC push.
+    #[arg(long, value_delimiter = ',')]
+    push_steps: Option<Vec<usize>>,
+    /// Stream counts to try with the keyframe-only ffmpeg baseline.
     #[arg(long, value_delimiter = ',')]
     baseline_steps: Option<Vec<usize>>,
+    /// Stream counts to try with the every-frame ffmpeg reference.
+    #[arg(long, value_delimiter = ',')]
+    full_decode_steps: Option<Vec<usize>>,
     /// Seconds each step is held.
     #[arg(long)]
     hold: Option<u64>,
@@ -79,8 +87,12 @@ struct Plan {
     mode: &'static str,
     media: MediaSpec,
     media_dir: PathBuf,
+    /// liveproc over SRT (the headline), then over gRPC push.
     steps: Vec<usize>,
+    push_steps: Vec<usize>,
+    /// ffmpeg per stream decoding keyframes only, then every frame.
     baseline_steps: Vec<usize>,
+    full_decode_steps: Vec<usize>,
     hold: Duration,
     stagger: Duration,
     sampled: usize,
@@ -111,8 +123,11 @@ impl Plan {
                     gop_seconds: 2,
                 },
                 media_dir: root.join("bench/work"),
-                steps: vec![10, 20, 30, 40, 50, 60, 80, 100, 125, 150, 200, 250],
-                baseline_steps: vec![2, 4, 6, 8, 10, 12, 16, 20],
+                // 8 and 50 are the fixed N both sides are compared at.
+                steps: vec![8, 50, 100, 150, 200],
+                push_steps: vec![50, 100, 150],
+                baseline_steps: vec![8, 24, 50, 75, 100],
+                full_decode_steps: vec![2, 4, 8, 12],
                 hold: Duration::from_secs(60),
                 stagger: Duration::from_secs(10),
                 sampled: 8,
@@ -139,7 +154,9 @@ impl Plan {
                 },
                 media_dir: root.join("target/bench-smoke"),
                 steps: vec![1, 2],
+                push_steps: vec![1],
                 baseline_steps: vec![1],
+                full_decode_steps: vec![1],
                 hold: Duration::from_secs(11),
                 stagger: Duration::from_secs(1),
                 sampled: 2,
@@ -157,8 +174,14 @@ impl Plan {
         if let Some(steps) = &args.steps {
             plan.steps = steps.clone();
         }
+        if let Some(steps) = &args.push_steps {
+            plan.push_steps = steps.clone();
+        }
         if let Some(steps) = &args.baseline_steps {
             plan.baseline_steps = steps.clone();
+        }
+        if let Some(steps) = &args.full_decode_steps {
+            plan.full_decode_steps = steps.clone();
         }
         if let Some(hold) = args.hold {
             plan.hold = Duration::from_secs(hold);
@@ -294,68 +317,83 @@ async fn run(plan: &Plan) -> anyhow::Result<Results> {
             Some(memory::replay_memory(&media, 1, plan.replay_seconds, plan.clips).await?);
     }
 
-    let step = liveproc_step::StepPlan {
-        streams: 0,
-        hold: plan.hold,
-        stagger: plan.stagger,
-        sampled: plan.sampled,
-        replay_seconds: plan.replay_seconds,
-    };
     if !plan.skip_liveproc {
-        results.liveproc_steps = step_through(&plan.steps, plan.stop_at_first_miss, |n| {
-            let (media, step) = (
-                media.clone(),
-                liveproc_step::StepPlan {
-                    streams: n,
-                    ..step.clone()
-                },
-            );
-            async move {
-                eprintln!("liveproc: {n} streams");
-                let result = liveproc_step::run(&media, &step).await?;
-                eprintln!(
-                    "  held={} server cpu {:.0} % rss {:.0} MiB, load cpu {:.0} % {:?}",
-                    result.held,
-                    result.server_cpu_percent,
-                    result.server_rss_mib,
-                    result.load_cpu_percent,
-                    result.fell_behind
+        results.liveproc_steps.clear();
+        for (protocol, steps) in [
+            (Protocol::Srt, &plan.steps),
+            (Protocol::Push, &plan.push_steps),
+        ] {
+            let step = liveproc_step::StepPlan {
+                streams: 0,
+                protocol,
+                hold: plan.hold,
+                stagger: plan.stagger,
+                sampled: plan.sampled,
+                replay_seconds: plan.replay_seconds,
+            };
+            let ran = step_through(steps, plan.stop_at_first_miss, |n| {
+                let (media, step) = (
+                    media.clone(),
+                    liveproc_step::StepPlan {
+                        streams: n,
+                        ..step.clone()
+                    },
                 );
-                let held = result.held;
-                Ok((result, held))
-            }
-        })
-        .await?;
+                async move {
+                    eprintln!("liveproc over {}: {n} streams", protocol.name());
+                    let result = liveproc_step::run(&media, &step).await?;
+                    eprintln!(
+                        "  held={} server cpu {:.0} % rss {:.0} MiB, load cpu {:.0} % {:?}",
+                        result.held,
+                        result.server_cpu_percent,
+                        result.server_rss_mib,
+                        result.load_cpu_percent,
+                        result.fell_behind
+                    );
+                    let held = result.held;
+                    Ok((result, held))
+                }
+            })
+            .await?;
+            results.liveproc_steps.extend(ran);
+        }
     }
     results.summarize();
 
     if !plan.skip_memory {
-        let n = results.summary.liveproc_max_streams.max(1);
+        let n = results.summary.liveproc_max_streams_srt.max(1);
         eprintln!("replay memory, {n} streams");
         results.replay_memory_n =
             Some(memory::replay_memory(&media, n, plan.replay_seconds, 0).await?);
     }
 
     if !plan.skip_baseline {
-        results.baseline_steps = step_through(&plan.baseline_steps, plan.stop_at_first_miss, |n| {
-            let media = media.clone();
-            let (hold, stagger) = (plan.hold, plan.stagger);
-            async move {
-                eprintln!("baseline: {n} streams");
-                let result = baseline_step::run(&media, n, hold, stagger).await?;
-                eprintln!(
-                    "  held={} ffmpeg cpu {:.0} % rss {:.0} MiB, speed {:.2} {:?}",
-                    result.held,
-                    result.cpu_percent,
-                    result.rss_mib,
-                    result.min_speed,
-                    result.fell_behind
-                );
-                let held = result.held;
-                Ok((result, held))
-            }
-        })
-        .await?;
+        results.baseline_steps.clear();
+        for (decode, steps) in [
+            (Decode::Keyframes, &plan.baseline_steps),
+            (Decode::Every, &plan.full_decode_steps),
+        ] {
+            let ran = step_through(steps, plan.stop_at_first_miss, |n| {
+                let media = media.clone();
+                let (hold, stagger) = (plan.hold, plan.stagger);
+                async move {
+                    eprintln!("baseline decoding {}: {n} streams", decode.name());
+                    let result = baseline_step::run(&media, n, decode, hold, stagger).await?;
+                    eprintln!(
+                        "  held={} ffmpeg cpu {:.0} % rss {:.0} MiB, speed {:.2} {:?}",
+                        result.held,
+                        result.cpu_percent,
+                        result.rss_mib,
+                        result.min_speed,
+                        result.fell_behind
+                    );
+                    let held = result.held;
+                    Ok((result, held))
+                }
+            })
+            .await?;
+            results.baseline_steps.extend(ran);
+        }
     }
     results.summarize();
     Ok(results)
@@ -397,6 +435,32 @@ fn smoke_checks(
         .ok_or_else(|| anyhow::anyhow!("no liveproc step ran"))?;
     anyhow::ensure!(first.held, "1 stream did not hold: {:?}", first.fell_behind);
     anyhow::ensure!(first.server_cpu_percent > 0.0, "server CPU not measured");
+    anyhow::ensure!(
+        first.motion_clips_checked > 0 && first.recordings_checked > 0,
+        "motion clips and recordings not checked under load"
+    );
+    for protocol in ["srt", "grpc"] {
+        anyhow::ensure!(
+            results
+                .liveproc_steps
+                .iter()
+                .any(|s| s.protocol == protocol && s.held),
+            "no {protocol} step held"
+        );
+    }
+    for decode in ["keyframes", "every_frame"] {
+        anyhow::ensure!(
+            results
+                .baseline_steps
+                .iter()
+                .any(|s| s.decode == decode && s.held),
+            "no {decode} baseline step held"
+        );
+    }
+    anyhow::ensure!(
+        results.summary.cpu_per_stream_ratio_vs_keyframe_baseline > 0.0,
+        "no CPU ratio against the keyframe baseline"
+    );
     anyhow::ensure!(
         first.thumbnail_latency_from_capture.count > 0,
         "no thumbnail latency measured"

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::percentile;
 use crate::common::{authed, Server};
-use crate::liveproc_step::{create_streams, start_publishers};
+use crate::liveproc_step::{create_streams, start_publishers, Protocol};
 use crate::media::Media;
 use crate::proc_stats::rss_mib;
 
@@ -52,7 +52,13 @@ pub struct ReplayMemoryResult {
     /// a live session costs anyway (pipeline, plugins, sockets).
     pub buffer_rss_mib: f64,
     pub buffer_media_mib: f64,
+    /// Total RSS growth (from before any stream was published) against
+    /// the media held: everything the replay streams cost beyond their
+    /// media, in %.
     pub overhead_percent: f64,
+    /// The buffer's own overhead (growth between the two fill levels), %.
+    #[serde(default)]
+    pub buffer_overhead_percent: f64,
     pub clip_export: Option<ClipExport>,
 }
 
@@ -106,7 +112,7 @@ pub async fn replay_memory(
     let streams = create_streams(&server, &key, count, &options).await?;
     let rss_start = rss_mib(server.pid());
     let stagger = Duration::from_secs(2);
-    let publishers = start_publishers(media, &server, &streams, stagger);
+    let publishers = start_publishers(media, &server, &streams, stagger, Protocol::Srt);
 
     // Early: a few GOPs in every buffer; full: the whole window.
     let mut bytes = 0;
@@ -136,7 +142,8 @@ pub async fn replay_memory(
         rss_growth_mib: full_rss - rss_start,
         buffer_rss_mib: buffer_rss,
         buffer_media_mib: buffer_media,
-        overhead_percent: 100.0 * (buffer_rss / buffer_media.max(0.001) - 1.0),
+        overhead_percent: 100.0 * ((full_rss - rss_start) / mib(full_bytes).max(0.001) - 1.0),
+        buffer_overhead_percent: 100.0 * (buffer_rss / buffer_media.max(0.001) - 1.0),
         clip_export: None,
     };
     if clips > 0 {

@@ -28,14 +28,38 @@ pub struct MediaInfo {
     pub measured_mbit_per_second: f64,
 }
 
+/// Server CPU per stream at one N, every side under the same load.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FixedN {
+    pub streams: usize,
+    /// % of one core per stream; `None` where that side was not run at N.
+    pub liveproc_srt: Option<f64>,
+    pub ffmpeg_keyframes: Option<f64>,
+    pub ffmpeg_every_frame: Option<f64>,
+    /// Whether each side held at N (CPU of a side that fell behind is
+    /// what it managed, not what it needed).
+    pub held: Vec<String>,
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Summary {
-    /// Largest N every stream of which kept up for the whole hold.
-    pub liveproc_max_streams: usize,
-    pub baseline_max_streams: usize,
-    pub ratio: f64,
-    /// The largest held liveproc step, repeated here for convenience.
-    pub at_max: Option<StepResult>,
+    /// Largest N (all published over SRT, the headline: what encoders
+    /// use) every stream of which kept up for the whole hold.
+    pub liveproc_max_streams_srt: usize,
+    /// The same, all published over gRPC push.
+    pub liveproc_max_streams_push: usize,
+    /// One ffmpeg per stream, keyframe-only decoding (the baseline).
+    pub baseline_keyframes_max_streams: usize,
+    /// One ffmpeg per stream decoding every frame (reference).
+    pub baseline_every_frame_max_streams: usize,
+    /// liveproc's SRT capacity over the keyframe baseline's.
+    pub capacity_ratio_vs_keyframe_baseline: f64,
+    pub fixed_n: Vec<FixedN>,
+    /// Keyframe baseline's CPU per stream over liveproc's (all four
+    /// features, SRT), at the largest fixed N both held.
+    pub cpu_per_stream_ratio_vs_keyframe_baseline: f64,
+    /// The largest held SRT step, repeated here for convenience.
+    pub at_max_srt: Option<StepResult>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -55,25 +79,92 @@ pub struct Results {
 
 impl Results {
     pub fn summarize(&mut self) {
-        let best_liveproc = self
+        let max_liveproc = |protocol: &str| {
+            self.liveproc_steps
+                .iter()
+                .filter(|s| s.held && s.protocol == protocol)
+                .max_by_key(|s| s.streams)
+        };
+        let max_baseline = |decode: &str| {
+            self.baseline_steps
+                .iter()
+                .filter(|s| s.held && s.decode == decode)
+                .map(|s| s.streams)
+                .max()
+                .unwrap_or(0)
+        };
+        let srt = max_liveproc("srt");
+        let liveproc_srt = srt.map(|s| s.streams).unwrap_or(0);
+        let keyframes = max_baseline("keyframes");
+        let mut fixed_n: Vec<FixedN> = [8, 50]
+            .into_iter()
+            .map(|n| self.fixed_n(n))
+            .filter(|f| f.liveproc_srt.is_some() || f.ffmpeg_keyframes.is_some())
+            .collect();
+        if fixed_n.is_empty() {
+            // Short runs: the smallest N both sides ran.
+            if let Some(n) = self
+                .liveproc_steps
+                .iter()
+                .map(|s| s.streams)
+                .filter(|n| self.baseline_steps.iter().any(|b| b.streams == *n))
+                .min()
+            {
+                fixed_n.push(self.fixed_n(n));
+            }
+        }
+        let cpu_ratio = fixed_n
+            .iter()
+            .rev()
+            .find(|f| {
+                f.held.iter().any(|h| h == "liveproc_srt")
+                    && f.held.iter().any(|h| h == "ffmpeg_keyframes")
+            })
+            .and_then(|f| Some(f.ffmpeg_keyframes? / f.liveproc_srt?))
+            .unwrap_or(0.0);
+        self.summary = Summary {
+            liveproc_max_streams_srt: liveproc_srt,
+            liveproc_max_streams_push: max_liveproc("grpc").map(|s| s.streams).unwrap_or(0),
+            baseline_keyframes_max_streams: keyframes,
+            baseline_every_frame_max_streams: max_baseline("every_frame"),
+            capacity_ratio_vs_keyframe_baseline: liveproc_srt as f64 / keyframes.max(1) as f64,
+            fixed_n,
+            cpu_per_stream_ratio_vs_keyframe_baseline: (cpu_ratio * 100.0).round() / 100.0,
+            at_max_srt: srt.cloned(),
+        };
+    }
+
+    /// Per-stream CPU of every side that ran `n` streams.
+    fn fixed_n(&self, n: usize) -> FixedN {
+        let mut held = vec![];
+        let liveproc = self
             .liveproc_steps
             .iter()
-            .filter(|s| s.held)
-            .max_by_key(|s| s.streams);
-        let best_baseline = self
-            .baseline_steps
-            .iter()
-            .filter(|s| s.held)
-            .map(|s| s.streams)
-            .max()
-            .unwrap_or(0);
-        let liveproc = best_liveproc.map(|s| s.streams).unwrap_or(0);
-        self.summary = Summary {
-            liveproc_max_streams: liveproc,
-            baseline_max_streams: best_baseline,
-            ratio: liveproc as f64 / best_baseline.max(1) as f64,
-            at_max: best_liveproc.cloned(),
+            .find(|s| s.streams == n && s.protocol == "srt");
+        if liveproc.is_some_and(|s| s.held) {
+            held.push("liveproc_srt".to_string());
+        }
+        let baseline = |decode: &str| {
+            self.baseline_steps
+                .iter()
+                .find(|s| s.streams == n && s.decode == decode)
         };
+        for (name, decode) in [
+            ("ffmpeg_keyframes", "keyframes"),
+            ("ffmpeg_every_frame", "every_frame"),
+        ] {
+            if baseline(decode).is_some_and(|s| s.held) {
+                held.push(name.to_string());
+            }
+        }
+        let per_stream = |cpu: f64| (cpu / n as f64 * 1000.0).round() / 1000.0;
+        FixedN {
+            streams: n,
+            liveproc_srt: liveproc.map(|s| per_stream(s.server_cpu_percent)),
+            ffmpeg_keyframes: baseline("keyframes").map(|s| per_stream(s.cpu_percent)),
+            ffmpeg_every_frame: baseline("every_frame").map(|s| per_stream(s.cpu_percent)),
+            held,
+        }
     }
 
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
@@ -88,7 +179,8 @@ impl Results {
             self.hold_seconds
         );
         println!(
-            "{:>7} {:>5} {:>9} {:>9} {:>9} {:>17} {:>17} {:>13} {:>8}",
+            "{:>5} {:>7} {:>5} {:>9} {:>9} {:>9} {:>17} {:>17} {:>13} {:>8}",
+            "via",
             "streams",
             "held",
             "cpu %",
@@ -101,7 +193,8 @@ impl Results {
         );
         for s in &self.liveproc_steps {
             println!(
-                "{:>7} {:>5} {:>9.1} {:>9.0} {:>9.1} {:>8.0}/{:<8.0} {:>8.0}/{:<8.0} {:>6.0}/{:<6.0} {:>8.2}",
+                "{:>5} {:>7} {:>5} {:>9.1} {:>9.0} {:>9.1} {:>8.0}/{:<8.0} {:>8.0}/{:<8.0} {:>6.0}/{:<6.0} {:>8.2}",
+                s.protocol,
                 s.streams,
                 if s.held { "yes" } else { "no" },
                 s.server_cpu_percent,
@@ -120,14 +213,15 @@ impl Results {
             }
         }
         println!();
-        println!("baseline, one ffmpeg per stream (decode all, thumbnail, copy recording)");
+        println!("baseline, one ffmpeg per stream (thumbnail, copy recording)");
         println!(
-            "{:>7} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            "streams", "held", "cpu %", "rss MiB", "load %", "speed", "drift s"
+            "{:>11} {:>7} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "decoding", "streams", "held", "cpu %", "rss MiB", "load %", "speed", "drift s"
         );
         for s in &self.baseline_steps {
             println!(
-                "{:>7} {:>5} {:>9.1} {:>9.0} {:>9.1} {:>9.2} {:>9.1}",
+                "{:>11} {:>7} {:>5} {:>9.1} {:>9.0} {:>9.1} {:>9.2} {:>9.1}",
+                s.decode,
                 s.streams,
                 if s.held { "yes" } else { "no" },
                 s.cpu_percent,
@@ -141,11 +235,29 @@ impl Results {
             }
         }
         println!();
+        let summary = &self.summary;
         println!(
-            "capacity: liveproc {} streams, baseline {} streams, ratio {:.1}x",
-            self.summary.liveproc_max_streams,
-            self.summary.baseline_max_streams,
-            self.summary.ratio
+            "capacity: liveproc {} streams over SRT, {} over gRPC push; ffmpeg keyframe-only {}, every frame {} ({:.1}x the keyframe baseline)",
+            summary.liveproc_max_streams_srt,
+            summary.liveproc_max_streams_push,
+            summary.baseline_keyframes_max_streams,
+            summary.baseline_every_frame_max_streams,
+            summary.capacity_ratio_vs_keyframe_baseline
+        );
+        for f in &summary.fixed_n {
+            let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+            println!(
+                "N={}: % of a core per stream: liveproc {} | ffmpeg keyframes {} | every frame {} (held: {})",
+                f.streams,
+                show(f.liveproc_srt),
+                show(f.ffmpeg_keyframes),
+                show(f.ffmpeg_every_frame),
+                f.held.join(", ")
+            );
+        }
+        println!(
+            "CPU per stream, keyframe baseline / liveproc: {:.2}x",
+            summary.cpu_per_stream_ratio_vs_keyframe_baseline
         );
         if let Some(idle) = &self.idle_streams {
             println!(
@@ -158,14 +270,15 @@ impl Results {
             .flatten()
         {
             println!(
-                "replay {} s x {} streams: {:.1} MiB media held, buffer RSS {:.1} MiB for {:.1} MiB media ({:+.1} %), RSS growth {:.1} MiB",
+                "replay {} s x {} streams: {:.1} MiB media held, RSS growth {:.1} MiB ({:+.1} % over the media); buffer alone {:.1} MiB RSS for {:.1} MiB media ({:+.1} %)",
                 replay.replay_seconds,
                 replay.streams,
                 replay.media_held_mib,
+                replay.rss_growth_mib,
+                replay.overhead_percent,
                 replay.buffer_rss_mib,
                 replay.buffer_media_mib,
-                replay.overhead_percent,
-                replay.rss_growth_mib
+                replay.buffer_overhead_percent
             );
             if let Some(clip) = &replay.clip_export {
                 println!(
@@ -193,22 +306,50 @@ impl Results {
             .chain(self.baseline_steps.iter().map(|s| s.streams))
             .max()
             .unwrap_or(1) as f64;
-        let liveproc = &self.liveproc_steps;
-        let baseline = &self.baseline_steps;
-        let liveproc_cpu = points(liveproc, |s| (s.streams, s.server_cpu_percent, s.held));
-        let load_cpu = points(liveproc, |s| (s.streams, s.load_cpu_percent, s.held));
-        let baseline_cpu = points(baseline, |s| (s.streams, s.cpu_percent, s.held));
-        let liveproc_rss = points(liveproc, |s| (s.streams, s.server_rss_mib, s.held));
-        let baseline_rss = points(baseline, |s| (s.streams, s.rss_mib, s.held));
+        let srt: Vec<StepResult> = self
+            .liveproc_steps
+            .iter()
+            .filter(|s| s.protocol == "srt")
+            .cloned()
+            .collect();
+        let push: Vec<StepResult> = self
+            .liveproc_steps
+            .iter()
+            .filter(|s| s.protocol == "grpc")
+            .cloned()
+            .collect();
+        let decoding = |decode: &str| -> Vec<BaselineResult> {
+            self.baseline_steps
+                .iter()
+                .filter(|s| s.decode == decode)
+                .cloned()
+                .collect()
+        };
+        let (keyframes, every) = (decoding("keyframes"), decoding("every_frame"));
+        let cpu = |s: &StepResult| (s.streams, s.server_cpu_percent, s.held);
+        let rss = |s: &StepResult| (s.streams, s.server_rss_mib, s.held);
+        let ffmpeg_cpu = |s: &BaselineResult| (s.streams, s.cpu_percent, s.held);
+        let ffmpeg_rss = |s: &BaselineResult| (s.streams, s.rss_mib, s.held);
+        let load_cpu = points(&srt, |s| (s.streams, s.load_cpu_percent, s.held));
         chart(
             &left,
             "CPU (% of one core) vs streams (hollow: fell behind)",
             "CPU %",
             max_n,
             &[
-                ("liveproc server", &liveproc_cpu, BLUE),
-                ("load process (liveproc runs)", &load_cpu, GREEN),
-                ("baseline: ffmpeg per stream", &baseline_cpu, RED),
+                ("liveproc, SRT", &points(&srt, cpu), BLUE),
+                ("liveproc, gRPC push", &points(&push, cpu), CYAN),
+                ("load process (liveproc SRT runs)", &load_cpu, GREEN),
+                (
+                    "ffmpeg per stream, keyframes only",
+                    &points(&keyframes, ffmpeg_cpu),
+                    RED,
+                ),
+                (
+                    "ffmpeg per stream, every frame",
+                    &points(&every, ffmpeg_cpu),
+                    MAGENTA,
+                ),
             ],
         )?;
         chart(
@@ -217,8 +358,18 @@ impl Results {
             "RSS MiB",
             max_n,
             &[
-                ("liveproc server", &liveproc_rss, BLUE),
-                ("baseline: ffmpeg per stream", &baseline_rss, RED),
+                ("liveproc, SRT", &points(&srt, rss), BLUE),
+                ("liveproc, gRPC push", &points(&push, rss), CYAN),
+                (
+                    "ffmpeg per stream, keyframes only",
+                    &points(&keyframes, ffmpeg_rss),
+                    RED,
+                ),
+                (
+                    "ffmpeg per stream, every frame",
+                    &points(&every, ffmpeg_rss),
+                    MAGENTA,
+                ),
             ],
         )?;
         root.present()?;

@@ -33,6 +33,8 @@ pub struct Received {
     pub motion_clips: Mutex<Vec<Arrival>>,
     pub replay_segments: Mutex<Vec<Arrival>>,
     pub errors: Mutex<Vec<String>>,
+    /// The newest motion clip's file, to probe after the hold.
+    pub last_motion_clip: Mutex<Option<bytes::Bytes>>,
 }
 
 fn seconds(d: &Option<prost_types::Duration>) -> f64 {
@@ -86,6 +88,7 @@ impl Subscriptions {
                 captured: system_time(&t.capture_time),
                 skipped: 0,
             },
+            |_, _| {},
         ));
         if all {
             let request = pb::SubscribeMotionClipsRequest {
@@ -106,6 +109,7 @@ impl Subscriptions {
                     captured: system_time(&c.start_time),
                     skipped: 0,
                 },
+                |r, c| *r.last_motion_clip.lock().unwrap() = Some(c.data),
             ));
             let request = pb::SubscribeReplayRequest {
                 stream_id: stream_id.into(),
@@ -128,6 +132,7 @@ impl Subscriptions {
                     captured: system_time(&s.start_time),
                     skipped: s.skipped,
                 },
+                |_, _| {},
             ));
         }
         Subscriptions { received, tasks }
@@ -159,6 +164,7 @@ impl Follows {
             + 'static,
         into: fn(&Received) -> &Mutex<Vec<Arrival>>,
         arrival: fn(&T) -> Arrival,
+        keep: fn(&Received, T),
     ) -> tokio::task::JoinHandle<()> {
         let (received, stop) = (self.received.clone(), self.stop.clone());
         tokio::spawn(async move {
@@ -168,7 +174,10 @@ impl Follows {
                     tokio::select! {
                         _ = stop.cancelled() => return Ok(()),
                         message = stream.message() => match message? {
-                            Some(item) => into(&received).lock().unwrap().push(arrival(&item)),
+                            Some(item) => {
+                                into(&received).lock().unwrap().push(arrival(&item));
+                                keep(&received, item);
+                            }
                             None => return Ok(()),
                         },
                     }
