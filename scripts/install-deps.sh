@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what liveproc needs to build, run and test, and only what is
-# missing: GStreamer 1.22 development files and plugins, ffmpeg, and the
+# missing: GStreamer 1.22 development files and plugins, ffmpeg, curl (the
+# docs' HTTP examples are run by the tests), and the
 # toolchains of the client tests (Go, Node.js + npm, Python venv) where no
 # other one is on the PATH. Debian 12 (bookworm) or later. Uses sudo when
 # not root. No protoc: the server's build compiles the protos in Rust
@@ -19,6 +20,7 @@ packages=(
   gstreamer1.0-tools
   ffmpeg
   fonts-dejavu-core
+  curl
 )
 
 # Client test toolchains: a newer one already on the PATH (rustup-style

@@ -69,6 +69,11 @@ pub struct ServeArgs {
     /// stream's `srt_url` (default: the SRT listen address).
     #[arg(long, env = "LIVEPROC_SRT_PUBLIC_ADDR")]
     pub srt_public_addr: Option<String>,
+    /// `scheme://host[:port]` at which browsers reach this server's HTTP
+    /// routes, the start of the URLs `SignUrl` makes (default: the listen
+    /// address over http).
+    #[arg(long, env = "LIVEPROC_HTTP_PUBLIC_URL")]
+    pub http_public_url: Option<String>,
     /// Threads receiving SRT, each on its own socket of the SRT port
     /// (`SO_REUSEPORT`: the kernel spreads callers over them). Default:
     /// one per two CPU cores.
@@ -109,6 +114,15 @@ pub struct ServeArgs {
     /// Free disk space (MiB) below which no new recording file is started.
     #[arg(long, env = "LIVEPROC_MIN_FREE_DISK_MB")]
     pub min_free_disk_mb: Option<u64>,
+    /// A web origin (`https://app.example.com`) whose pages may call the
+    /// API (grpc-web) and fetch media by script (hls.js); repeat for more.
+    /// None by default: only pages served by liveproc itself.
+    #[arg(
+        long = "cors-origin",
+        env = "LIVEPROC_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
     /// Allow http(s):// (HLS) pull sources. Off by default: an HLS
     /// playlist names segment URLs the server fetches without the pull
     /// policy's address checks.
@@ -125,6 +139,7 @@ struct FileConfig {
     srt_listen: Option<SocketAddr>,
     srt_public_addr: Option<String>,
     srt_receive_threads: Option<u16>,
+    http_public_url: Option<String>,
     replay_memory_mb: Option<u64>,
     replay_memory_seconds: Option<u64>,
     demo: Option<bool>,
@@ -132,6 +147,7 @@ struct FileConfig {
     pull_allow: Option<Vec<String>>,
     min_free_disk_mb: Option<u64>,
     pull_allow_http: Option<bool>,
+    cors_origins: Option<Vec<String>>,
 }
 
 /// Resolved settings of a server.
@@ -143,6 +159,8 @@ pub struct Config {
     pub srt_public_addr: Option<String>,
     /// Threads (and sockets) receiving SRT.
     pub srt_receive_threads: usize,
+    /// Where browsers reach the HTTP routes; `None`: the listen address.
+    pub http_public_url: Option<String>,
     pub replay_memory_mb: u64,
     pub replay_memory_seconds: u64,
     pub demo: bool,
@@ -154,6 +172,8 @@ pub struct Config {
     pub min_free_disk_mb: u64,
     /// http(s):// (HLS) pull sources allowed.
     pub pull_allow_http: bool,
+    /// Web origins allowed to call the API and fetch media by script.
+    pub cors_origins: Vec<String>,
     /// From `LIVEPROC_ADMIN_KEY`.
     pub admin_key: Option<String>,
 }
@@ -236,6 +256,10 @@ impl Config {
                 .or(file.srt_listen)
                 .unwrap_or_else(|| DEFAULT_SRT_LISTEN.parse().expect("default address")),
             srt_public_addr: args.srt_public_addr.or(file.srt_public_addr),
+            http_public_url: args
+                .http_public_url
+                .or(file.http_public_url)
+                .map(|u| u.trim_end_matches('/').to_string()),
             srt_receive_threads: args
                 .srt_receive_threads
                 .or(file.srt_receive_threads)
@@ -257,6 +281,11 @@ impl Config {
                 .or(file.min_free_disk_mb)
                 .unwrap_or(DEFAULT_MIN_FREE_DISK_MB),
             pull_allow_http: args.pull_allow_http || file.pull_allow_http.unwrap_or(false),
+            cors_origins: if args.cors_origins.is_empty() {
+                file.cors_origins.unwrap_or_default()
+            } else {
+                args.cors_origins
+            },
             admin_key,
         })
     }

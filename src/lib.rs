@@ -8,6 +8,8 @@
 //!
 //! Modules, from the top down; each uses only modules below it:
 //! - [`server`]: wiring and lifecycle of a running server.
+//! - [`http`]: the same outputs as URLs (thumbnails, HLS replay,
+//!   recordings, clips), on the gRPC address, with signed URLs.
 //! - [`api`]: the tonic services; errors mapped once ([`error`]).
 //! - [`ingest`]: SRT listener, gRPC push and URI pull: bytes in, one
 //!   publisher session per stream.
@@ -16,7 +18,8 @@
 //! - [`streams`]: the runtime side of each stream (state, events,
 //!   publisher slot).
 //! - [`pipeline`]: the per-session demux + parse, emitting access units.
-//! - [`auth`], [`registry`]: API keys; durable records (redb).
+//! - [`auth`], [`url_signing`], [`registry`]: API keys, signed URLs;
+//!   durable records (redb).
 //! - [`store`]: the on-disk layout of the data dir.
 //! - [`gst_util`]: GStreamer helpers shared by the pipeline and the jobs.
 //! - [`container`]: MP4, fragmented MP4 and MPEG-TS written from access
@@ -32,6 +35,7 @@ pub(crate) mod container;
 pub(crate) mod error;
 pub(crate) mod features;
 pub(crate) mod gst_util;
+pub(crate) mod http;
 pub(crate) mod ids;
 pub(crate) mod ingest;
 pub(crate) mod media;
@@ -43,4 +47,5 @@ pub(crate) mod runtime;
 pub mod server;
 pub(crate) mod store;
 pub(crate) mod streams;
+pub(crate) mod url_signing;
 pub(crate) mod validate;

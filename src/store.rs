@@ -14,7 +14,7 @@
 //! Organization and stream ids are checked to be path-safe before they
 //! become folder names (see `validate::stream_id`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::ids::StreamRef;
 
@@ -36,6 +36,11 @@ impl DataDir {
     /// The admin key written at first start.
     pub fn admin_key_file(&self) -> PathBuf {
         self.root.join("admin.key")
+    }
+
+    /// The key signed URLs are made with.
+    pub fn url_signing_key_file(&self) -> PathBuf {
+        self.root.join("url-signing.key")
     }
 
     /// The demo organization's key (`--demo`).
@@ -75,4 +80,19 @@ impl DataDir {
             .join(&stream.organization_id)
             .join(&stream.stream_id)
     }
+}
+
+/// Writes a secret to a file only its owner can read, and syncs it.
+pub fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    writeln!(file, "{secret}")?;
+    file.sync_all()
 }

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
 use super::subscriber::Subscriber;
-use super::{convert, recordings, replay, ApiState};
+use super::{convert, recordings, replay, signed_urls, ApiState};
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::ids::{self, StreamRef};
@@ -456,6 +456,18 @@ impl LiveProcessing for LiveProcessingService {
         let org = self.organization(request.metadata())?;
         recordings::delete(&self.state, &org.id, &request.get_ref().recording_id)?;
         Ok(Response::new(pb::DeleteRecordingResponse {}))
+    }
+
+    async fn sign_url(
+        &self,
+        request: Request<pb::SignUrlRequest>,
+    ) -> Result<Response<pb::SignUrlResponse>, Status> {
+        let org = self.organization(request.metadata())?;
+        Ok(Response::new(signed_urls::sign(
+            &self.state,
+            &org.id,
+            request.get_ref(),
+        )?))
     }
 }
 

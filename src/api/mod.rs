@@ -7,8 +7,9 @@ mod convert;
 mod files;
 pub mod live_processing;
 pub mod organizations;
-mod recordings;
-mod replay;
+pub(crate) mod recordings;
+pub(crate) mod replay;
+mod signed_urls;
 mod subscriber;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use crate::features::FeatureEngine;
 use crate::ingest::Ingest;
 use crate::registry::Registry;
 use crate::streams::StreamHub;
+use crate::url_signing::UrlSigner;
 
 /// Everything the services need.
 #[derive(Clone)]
@@ -30,4 +32,8 @@ pub struct ApiState {
     pub features: Arc<FeatureEngine>,
     /// `host:port` publishers use for SRT (shown in `Stream.ingest.srt_url`).
     pub srt_public_addr: String,
+    /// Signs media URLs (`SignUrl`) and checks them (HTTP routes).
+    pub signer: Arc<UrlSigner>,
+    /// `scheme://host:port` signed URLs start with.
+    pub http_public_url: String,
 }

@@ -214,7 +214,7 @@ pub fn window_of(replay: &ReplayBuffer) -> Option<pb::ReplayWindow> {
     })
 }
 
-fn clip_path(state: &ApiState, clip: &ClipRecord) -> PathBuf {
+pub fn clip_path(state: &ApiState, clip: &ClipRecord) -> PathBuf {
     state
         .features
         .data()

@@ -3,14 +3,11 @@
 //! generated on first start, printed once, and kept in `admin.key` (mode
 //! 0600) in the data dir. Only its hash is kept in memory and the registry.
 
-use std::io::Write;
-use std::path::Path;
-
 use anyhow::Context;
 
 use crate::config::Config;
 use crate::registry::{secrets, Registry};
-use crate::store::DataDir;
+use crate::store::{write_secret, DataDir};
 
 /// Returns the hash of the admin key to accept.
 pub fn resolve(registry: &Registry, config: &Config, data: &DataDir) -> anyhow::Result<String> {
@@ -24,7 +21,7 @@ pub fn resolve(registry: &Registry, config: &Config, data: &DataDir) -> anyhow::
     }
     let key = secrets::new_admin_key();
     let path = data.admin_key_file();
-    write_secret(&path, &key)?;
+    write_secret(&path, &key).with_context(|| format!("writing {}", path.display()))?;
     let hash = secrets::hash_key(&key);
     registry.set_admin_key_hash(&hash)?;
     println!(
@@ -33,21 +30,4 @@ pub fn resolve(registry: &Registry, config: &Config, data: &DataDir) -> anyhow::
     );
     println!("  {key}");
     Ok(hash)
-}
-
-/// Writes a secret to a file only its owner can read.
-pub fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    writeln!(file, "{secret}")?;
-    file.sync_all()?;
-    Ok(())
 }

@@ -5,13 +5,13 @@
 
 use std::net::SocketAddr;
 
-use super::admin_key::write_secret;
 use crate::api::ApiState;
 use crate::options::{
     ClipFormat, ImageFormat, MotionClip, Processing, Recording, Replay, Span, Thumbnail,
     DEFAULT_PREVIEW_WIDTH,
 };
 use crate::registry::{now_millis, secrets, StreamRecord};
+use crate::store::write_secret;
 use crate::store::DataDir;
 
 const DEMO_STREAM_ID: &str = "demo";

@@ -1,8 +1,9 @@
 //! A running liveproc server: opens the registry, restores the streams,
-//! starts the SRT listener and the gRPC services (with reflection and
-//! health), and shuts everything down in order when told to: stop taking
-//! calls and publishers, end every session cleanly (pipelines drain), then
-//! return.
+//! starts the SRT listener and, on one address, the gRPC services (with
+//! reflection, health and grpc-web) beside the HTTP routes ([`crate::http`]:
+//! requests that are not for a gRPC service go there), and shuts everything
+//! down in order when told to: stop taking calls and publishers, end every
+//! session cleanly (pipelines drain), then return.
 
 mod admin_key;
 mod demo;
@@ -23,6 +24,7 @@ use crate::api::ApiState;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::features::{FeatureEngine, ReplayBudget};
+use crate::http::HttpState;
 use crate::ingest::pull_policy::PullPolicy;
 use crate::ingest::{srt, Ingest};
 use crate::proto::v1::live_processing_server::LiveProcessingServer;
@@ -31,6 +33,7 @@ use crate::proto::FILE_DESCRIPTOR_SET;
 use crate::registry::Registry;
 use crate::store::DataDir;
 use crate::streams::StreamHub;
+use crate::url_signing::UrlSigner;
 
 /// How long open gRPC calls get to finish at shutdown.
 const GRPC_DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -102,6 +105,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .with_context(|| format!("binding gRPC listener on {}", config.listen))?;
     let grpc_addr = grpc_listener.local_addr()?;
 
+    let signer = Arc::new(
+        UrlSigner::load_or_create(&data.url_signing_key_file())
+            .context("loading the URL-signing key")?,
+    );
     let state = ApiState {
         registry: Arc::clone(&registry),
         hub: Arc::clone(&hub),
@@ -112,6 +119,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             .srt_public_addr
             .clone()
             .unwrap_or_else(|| public_addr(srt_addr)),
+        signer,
+        http_public_url: config
+            .http_public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", public_addr(grpc_addr))),
     };
 
     if config.demo {
@@ -132,6 +144,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     ));
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
+    let http = crate::http::router(HttpState { api: state.clone() });
 
     println!("liveproc ready: grpc={grpc_addr} srt={srt_addr}");
     tracing::info!(%grpc_addr, %srt_addr, data_dir = %config.data_dir.display(), "liveproc ready");
@@ -160,14 +173,36 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         })
     };
     let forced_stop = grpc_stop.clone();
-    let serve = tonic::transport::Server::builder()
-        .add_service(health_service)
+    // gRPC (and grpc-web) requests to the services, everything else to the
+    // HTTP routes; HTTP/1.1 too, for browsers and grpc-web.
+    let grpc = tonic::service::Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(OrganizationsServer::new(OrganizationsService::new(
             state.clone(),
         )))
         .add_service(LiveProcessingServer::new(LiveProcessingService::new(state)))
+        .into_axum_router()
+        .layer(tonic_web::GrpcWebLayer::new());
+    let by_content_type = move |request: axum::extract::Request| {
+        let to = if is_grpc(&request) {
+            grpc.clone()
+        } else {
+            http.clone()
+        };
+        async move {
+            use tower::ServiceExt;
+            match to.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        }
+    };
+    let routes = tonic::service::Routes::from(axum::Router::new().fallback(by_content_type));
+    let serve = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .layer(tower::util::option_layer(cors(&config.cors_origins)?))
+        .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), async move {
             grpc_stop.cancelled().await
         });
@@ -183,6 +218,64 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     stopper.await?;
     tracing::info!("liveproc stopped");
     Ok(())
+}
+
+/// Whether a request is for a gRPC service: `application/grpc`,
+/// `application/grpc+proto`, `application/grpc-web`, ...
+fn is_grpc<B>(request: &axum::http::Request<B>) -> bool {
+    request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}
+
+/// CORS for the configured origins (none: same-origin pages only), for
+/// grpc-web calls and media fetched by script (hls.js).
+fn cors(origins: &[String]) -> anyhow::Result<Option<tower_http::cors::CorsLayer>> {
+    use axum::http::{header, HeaderName, HeaderValue, Method};
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let origins = origins
+        .iter()
+        .map(|o| HeaderValue::from_str(o).with_context(|| format!("CORS origin {o:?}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let names = |names: &[&'static str]| -> Vec<HeaderName> {
+        names.iter().map(|n| HeaderName::from_static(n)).collect()
+    };
+    Ok(Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
+            .allow_headers(
+                [
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    header::RANGE,
+                    header::IF_NONE_MATCH,
+                ]
+                .into_iter()
+                .chain(names(&["x-grpc-web", "x-user-agent", "grpc-timeout"]))
+                .collect::<Vec<_>>(),
+            )
+            .expose_headers(
+                [
+                    header::CONTENT_RANGE,
+                    header::ACCEPT_RANGES,
+                    header::ETAG,
+                    header::CONTENT_LENGTH,
+                ]
+                .into_iter()
+                .chain(names(&[
+                    "grpc-status",
+                    "grpc-message",
+                    "grpc-status-details-bin",
+                ]))
+                .collect::<Vec<_>>(),
+            )
+            .max_age(Duration::from_secs(600)),
+    ))
 }
 
 /// Reflection over every service the server offers, so that grpcurl and

@@ -2836,6 +2836,117 @@ func (*DeleteRecordingResponse) Descriptor() ([]byte, []int) {
 	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{38}
 }
 
+type SignUrlRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The path of a media route of one of the organization's resources:
+	// /v1/streams/{stream_id}/thumbnail.jpg (.png, .webp),
+	// /v1/streams/{stream_id}/motion.mp4 (.gif),
+	// /v1/streams/{stream_id}/replay.m3u8,
+	// /v1/recordings/{recording_id}.mp4 or /v1/clips/{clip_id}.mp4.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// How long the URL works: 1–604800 (7 days); 0 means 3600.
+	TtlSeconds    uint32 `protobuf:"varint,2,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignUrlRequest) Reset() {
+	*x = SignUrlRequest{}
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignUrlRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignUrlRequest) ProtoMessage() {}
+
+func (x *SignUrlRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignUrlRequest.ProtoReflect.Descriptor instead.
+func (*SignUrlRequest) Descriptor() ([]byte, []int) {
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SignUrlRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *SignUrlRequest) GetTtlSeconds() uint32 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+type SignUrlResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The server's public HTTP address, the path and its `token`.
+	Url           string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignUrlResponse) Reset() {
+	*x = SignUrlResponse{}
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignUrlResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignUrlResponse) ProtoMessage() {}
+
+func (x *SignUrlResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignUrlResponse.ProtoReflect.Descriptor instead.
+func (*SignUrlResponse) Descriptor() ([]byte, []int) {
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *SignUrlResponse) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *SignUrlResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 var File_liveproc_v1_live_processing_proto protoreflect.FileDescriptor
 
 const file_liveproc_v1_live_processing_proto_rawDesc = "" +
@@ -3055,7 +3166,15 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\";\n" +
 	"\x16DeleteRecordingRequest\x12!\n" +
 	"\frecording_id\x18\x01 \x01(\tR\vrecordingId\"\x19\n" +
-	"\x17DeleteRecordingResponse*U\n" +
+	"\x17DeleteRecordingResponse\"E\n" +
+	"\x0eSignUrlRequest\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1f\n" +
+	"\vttl_seconds\x18\x02 \x01(\rR\n" +
+	"ttlSeconds\"`\n" +
+	"\x0fSignUrlResponse\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12;\n" +
+	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime*U\n" +
 	"\vStreamState\x12\x1c\n" +
 	"\x18STREAM_STATE_UNSPECIFIED\x10\x00\x12\b\n" +
 	"\x04IDLE\x10\x01\x12\b\n" +
@@ -3072,7 +3191,7 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\bCOMPLETE\x10\x02\x12\r\n" +
 	"\tRECOVERED\x10\x03\x12\n" +
 	"\n" +
-	"\x06FAILED\x10\x042\x8f\r\n" +
+	"\x06FAILED\x10\x042\xd5\r\n" +
 	"\x0eLiveProcessing\x12E\n" +
 	"\fCreateStream\x12 .liveproc.v1.CreateStreamRequest\x1a\x13.liveproc.v1.Stream\x12?\n" +
 	"\tGetStream\x12\x1d.liveproc.v1.GetStreamRequest\x1a\x13.liveproc.v1.Stream\x12P\n" +
@@ -3093,7 +3212,8 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\x0eListRecordings\x12\".liveproc.v1.ListRecordingsRequest\x1a#.liveproc.v1.ListRecordingsResponse\x12H\n" +
 	"\fGetRecording\x12 .liveproc.v1.GetRecordingRequest\x1a\x16.liveproc.v1.Recording\x12T\n" +
 	"\x11DownloadRecording\x12%.liveproc.v1.DownloadRecordingRequest\x1a\x16.liveproc.v1.DataChunk0\x01\x12\\\n" +
-	"\x0fDeleteRecording\x12#.liveproc.v1.DeleteRecordingRequest\x1a$.liveproc.v1.DeleteRecordingResponseB?Z=github.com/liveproc/liveproc/clients/go/liveprocv1;liveprocv1b\x06proto3"
+	"\x0fDeleteRecording\x12#.liveproc.v1.DeleteRecordingRequest\x1a$.liveproc.v1.DeleteRecordingResponse\x12D\n" +
+	"\aSignUrl\x12\x1b.liveproc.v1.SignUrlRequest\x1a\x1c.liveproc.v1.SignUrlResponseB?Z=github.com/liveproc/liveproc/clients/go/liveprocv1;liveprocv1b\x06proto3"
 
 var (
 	file_liveproc_v1_live_processing_proto_rawDescOnce sync.Once
@@ -3108,7 +3228,7 @@ func file_liveproc_v1_live_processing_proto_rawDescGZIP() []byte {
 }
 
 var file_liveproc_v1_live_processing_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_liveproc_v1_live_processing_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_liveproc_v1_live_processing_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_liveproc_v1_live_processing_proto_goTypes = []any{
 	(StreamState)(0),                    // 0: liveproc.v1.StreamState
 	(SegmentFormat)(0),                  // 1: liveproc.v1.SegmentFormat
@@ -3153,101 +3273,106 @@ var file_liveproc_v1_live_processing_proto_goTypes = []any{
 	(*DownloadRecordingRequest)(nil),    // 40: liveproc.v1.DownloadRecordingRequest
 	(*DeleteRecordingRequest)(nil),      // 41: liveproc.v1.DeleteRecordingRequest
 	(*DeleteRecordingResponse)(nil),     // 42: liveproc.v1.DeleteRecordingResponse
-	(*ProcessingOptions)(nil),           // 43: liveproc.v1.ProcessingOptions
-	(*timestamppb.Timestamp)(nil),       // 44: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 45: google.protobuf.Duration
-	(ImageFormat)(0),                    // 46: liveproc.v1.ImageFormat
-	(ClipFormat)(0),                     // 47: liveproc.v1.ClipFormat
+	(*SignUrlRequest)(nil),              // 43: liveproc.v1.SignUrlRequest
+	(*SignUrlResponse)(nil),             // 44: liveproc.v1.SignUrlResponse
+	(*ProcessingOptions)(nil),           // 45: liveproc.v1.ProcessingOptions
+	(*timestamppb.Timestamp)(nil),       // 46: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 47: google.protobuf.Duration
+	(ImageFormat)(0),                    // 48: liveproc.v1.ImageFormat
+	(ClipFormat)(0),                     // 49: liveproc.v1.ClipFormat
 }
 var file_liveproc_v1_live_processing_proto_depIdxs = []int32{
 	0,  // 0: liveproc.v1.Stream.state:type_name -> liveproc.v1.StreamState
-	43, // 1: liveproc.v1.Stream.processing:type_name -> liveproc.v1.ProcessingOptions
+	45, // 1: liveproc.v1.Stream.processing:type_name -> liveproc.v1.ProcessingOptions
 	4,  // 2: liveproc.v1.Stream.ingest:type_name -> liveproc.v1.IngestInfo
-	44, // 3: liveproc.v1.Stream.create_time:type_name -> google.protobuf.Timestamp
+	46, // 3: liveproc.v1.Stream.create_time:type_name -> google.protobuf.Timestamp
 	7,  // 4: liveproc.v1.Stream.ingest_stats:type_name -> liveproc.v1.IngestStats
 	6,  // 5: liveproc.v1.Stream.replay_window:type_name -> liveproc.v1.ReplayWindow
-	44, // 6: liveproc.v1.ReplayWindow.earliest_time:type_name -> google.protobuf.Timestamp
-	45, // 7: liveproc.v1.ReplayWindow.duration:type_name -> google.protobuf.Duration
-	44, // 8: liveproc.v1.IngestStats.session_start_time:type_name -> google.protobuf.Timestamp
-	43, // 9: liveproc.v1.CreateStreamRequest.processing:type_name -> liveproc.v1.ProcessingOptions
+	46, // 6: liveproc.v1.ReplayWindow.earliest_time:type_name -> google.protobuf.Timestamp
+	47, // 7: liveproc.v1.ReplayWindow.duration:type_name -> google.protobuf.Duration
+	46, // 8: liveproc.v1.IngestStats.session_start_time:type_name -> google.protobuf.Timestamp
+	45, // 9: liveproc.v1.CreateStreamRequest.processing:type_name -> liveproc.v1.ProcessingOptions
 	5,  // 10: liveproc.v1.ListStreamsResponse.streams:type_name -> liveproc.v1.Stream
-	43, // 11: liveproc.v1.UpdateProcessingRequest.processing:type_name -> liveproc.v1.ProcessingOptions
-	44, // 12: liveproc.v1.StreamEvent.time:type_name -> google.protobuf.Timestamp
+	45, // 11: liveproc.v1.UpdateProcessingRequest.processing:type_name -> liveproc.v1.ProcessingOptions
+	46, // 12: liveproc.v1.StreamEvent.time:type_name -> google.protobuf.Timestamp
 	0,  // 13: liveproc.v1.StreamEvent.state:type_name -> liveproc.v1.StreamState
-	43, // 14: liveproc.v1.StreamEvent.processing:type_name -> liveproc.v1.ProcessingOptions
+	45, // 14: liveproc.v1.StreamEvent.processing:type_name -> liveproc.v1.ProcessingOptions
 	3,  // 15: liveproc.v1.StreamEvent.kind:type_name -> liveproc.v1.StreamEvent.Kind
-	44, // 16: liveproc.v1.GetThumbnailRequest.at:type_name -> google.protobuf.Timestamp
-	45, // 17: liveproc.v1.Thumbnail.pts:type_name -> google.protobuf.Duration
-	44, // 18: liveproc.v1.Thumbnail.capture_time:type_name -> google.protobuf.Timestamp
-	46, // 19: liveproc.v1.Thumbnail.format:type_name -> liveproc.v1.ImageFormat
-	45, // 20: liveproc.v1.MotionClip.start_pts:type_name -> google.protobuf.Duration
-	45, // 21: liveproc.v1.MotionClip.duration:type_name -> google.protobuf.Duration
-	47, // 22: liveproc.v1.MotionClip.format:type_name -> liveproc.v1.ClipFormat
-	44, // 23: liveproc.v1.MotionClip.start_time:type_name -> google.protobuf.Timestamp
-	44, // 24: liveproc.v1.ReplayStart.time:type_name -> google.protobuf.Timestamp
+	46, // 16: liveproc.v1.GetThumbnailRequest.at:type_name -> google.protobuf.Timestamp
+	47, // 17: liveproc.v1.Thumbnail.pts:type_name -> google.protobuf.Duration
+	46, // 18: liveproc.v1.Thumbnail.capture_time:type_name -> google.protobuf.Timestamp
+	48, // 19: liveproc.v1.Thumbnail.format:type_name -> liveproc.v1.ImageFormat
+	47, // 20: liveproc.v1.MotionClip.start_pts:type_name -> google.protobuf.Duration
+	47, // 21: liveproc.v1.MotionClip.duration:type_name -> google.protobuf.Duration
+	49, // 22: liveproc.v1.MotionClip.format:type_name -> liveproc.v1.ClipFormat
+	46, // 23: liveproc.v1.MotionClip.start_time:type_name -> google.protobuf.Timestamp
+	46, // 24: liveproc.v1.ReplayStart.time:type_name -> google.protobuf.Timestamp
 	24, // 25: liveproc.v1.SubscribeReplayRequest.start:type_name -> liveproc.v1.ReplayStart
 	1,  // 26: liveproc.v1.SubscribeReplayRequest.format:type_name -> liveproc.v1.SegmentFormat
-	45, // 27: liveproc.v1.ReplaySegment.start_pts:type_name -> google.protobuf.Duration
-	44, // 28: liveproc.v1.ReplaySegment.start_time:type_name -> google.protobuf.Timestamp
-	45, // 29: liveproc.v1.ReplaySegment.duration:type_name -> google.protobuf.Duration
+	47, // 27: liveproc.v1.ReplaySegment.start_pts:type_name -> google.protobuf.Duration
+	46, // 28: liveproc.v1.ReplaySegment.start_time:type_name -> google.protobuf.Timestamp
+	47, // 29: liveproc.v1.ReplaySegment.duration:type_name -> google.protobuf.Duration
 	1,  // 30: liveproc.v1.ReplaySegment.format:type_name -> liveproc.v1.SegmentFormat
-	44, // 31: liveproc.v1.CreateReplayClipRequest.start_time:type_name -> google.protobuf.Timestamp
-	44, // 32: liveproc.v1.ReplayClip.start_time:type_name -> google.protobuf.Timestamp
-	45, // 33: liveproc.v1.ReplayClip.duration:type_name -> google.protobuf.Duration
-	44, // 34: liveproc.v1.ReplayClip.create_time:type_name -> google.protobuf.Timestamp
-	45, // 35: liveproc.v1.ReplayClip.start_pts:type_name -> google.protobuf.Duration
+	46, // 31: liveproc.v1.CreateReplayClipRequest.start_time:type_name -> google.protobuf.Timestamp
+	46, // 32: liveproc.v1.ReplayClip.start_time:type_name -> google.protobuf.Timestamp
+	47, // 33: liveproc.v1.ReplayClip.duration:type_name -> google.protobuf.Duration
+	46, // 34: liveproc.v1.ReplayClip.create_time:type_name -> google.protobuf.Timestamp
+	47, // 35: liveproc.v1.ReplayClip.start_pts:type_name -> google.protobuf.Duration
 	28, // 36: liveproc.v1.ListReplayClipsResponse.clips:type_name -> liveproc.v1.ReplayClip
-	44, // 37: liveproc.v1.Recording.start_time:type_name -> google.protobuf.Timestamp
-	44, // 38: liveproc.v1.Recording.end_time:type_name -> google.protobuf.Timestamp
-	45, // 39: liveproc.v1.Recording.duration:type_name -> google.protobuf.Duration
+	46, // 37: liveproc.v1.Recording.start_time:type_name -> google.protobuf.Timestamp
+	46, // 38: liveproc.v1.Recording.end_time:type_name -> google.protobuf.Timestamp
+	47, // 39: liveproc.v1.Recording.duration:type_name -> google.protobuf.Duration
 	2,  // 40: liveproc.v1.Recording.state:type_name -> liveproc.v1.RecordingState
-	45, // 41: liveproc.v1.Recording.start_pts:type_name -> google.protobuf.Duration
+	47, // 41: liveproc.v1.Recording.start_pts:type_name -> google.protobuf.Duration
 	36, // 42: liveproc.v1.ListRecordingsResponse.recordings:type_name -> liveproc.v1.Recording
-	8,  // 43: liveproc.v1.LiveProcessing.CreateStream:input_type -> liveproc.v1.CreateStreamRequest
-	9,  // 44: liveproc.v1.LiveProcessing.GetStream:input_type -> liveproc.v1.GetStreamRequest
-	10, // 45: liveproc.v1.LiveProcessing.ListStreams:input_type -> liveproc.v1.ListStreamsRequest
-	12, // 46: liveproc.v1.LiveProcessing.DeleteStream:input_type -> liveproc.v1.DeleteStreamRequest
-	14, // 47: liveproc.v1.LiveProcessing.UpdateProcessing:input_type -> liveproc.v1.UpdateProcessingRequest
-	15, // 48: liveproc.v1.LiveProcessing.WatchStream:input_type -> liveproc.v1.WatchStreamRequest
-	17, // 49: liveproc.v1.LiveProcessing.PushMedia:input_type -> liveproc.v1.PushMediaRequest
-	19, // 50: liveproc.v1.LiveProcessing.SubscribeThumbnails:input_type -> liveproc.v1.SubscribeThumbnailsRequest
-	20, // 51: liveproc.v1.LiveProcessing.GetThumbnail:input_type -> liveproc.v1.GetThumbnailRequest
-	22, // 52: liveproc.v1.LiveProcessing.SubscribeMotionClips:input_type -> liveproc.v1.SubscribeMotionClipsRequest
-	25, // 53: liveproc.v1.LiveProcessing.SubscribeReplay:input_type -> liveproc.v1.SubscribeReplayRequest
-	27, // 54: liveproc.v1.LiveProcessing.CreateReplayClip:input_type -> liveproc.v1.CreateReplayClipRequest
-	29, // 55: liveproc.v1.LiveProcessing.GetReplayClip:input_type -> liveproc.v1.GetReplayClipRequest
-	30, // 56: liveproc.v1.LiveProcessing.ListReplayClips:input_type -> liveproc.v1.ListReplayClipsRequest
-	32, // 57: liveproc.v1.LiveProcessing.DownloadReplayClip:input_type -> liveproc.v1.DownloadReplayClipRequest
-	33, // 58: liveproc.v1.LiveProcessing.DeleteReplayClip:input_type -> liveproc.v1.DeleteReplayClipRequest
-	37, // 59: liveproc.v1.LiveProcessing.ListRecordings:input_type -> liveproc.v1.ListRecordingsRequest
-	39, // 60: liveproc.v1.LiveProcessing.GetRecording:input_type -> liveproc.v1.GetRecordingRequest
-	40, // 61: liveproc.v1.LiveProcessing.DownloadRecording:input_type -> liveproc.v1.DownloadRecordingRequest
-	41, // 62: liveproc.v1.LiveProcessing.DeleteRecording:input_type -> liveproc.v1.DeleteRecordingRequest
-	5,  // 63: liveproc.v1.LiveProcessing.CreateStream:output_type -> liveproc.v1.Stream
-	5,  // 64: liveproc.v1.LiveProcessing.GetStream:output_type -> liveproc.v1.Stream
-	11, // 65: liveproc.v1.LiveProcessing.ListStreams:output_type -> liveproc.v1.ListStreamsResponse
-	13, // 66: liveproc.v1.LiveProcessing.DeleteStream:output_type -> liveproc.v1.DeleteStreamResponse
-	5,  // 67: liveproc.v1.LiveProcessing.UpdateProcessing:output_type -> liveproc.v1.Stream
-	16, // 68: liveproc.v1.LiveProcessing.WatchStream:output_type -> liveproc.v1.StreamEvent
-	18, // 69: liveproc.v1.LiveProcessing.PushMedia:output_type -> liveproc.v1.PushMediaResponse
-	21, // 70: liveproc.v1.LiveProcessing.SubscribeThumbnails:output_type -> liveproc.v1.Thumbnail
-	21, // 71: liveproc.v1.LiveProcessing.GetThumbnail:output_type -> liveproc.v1.Thumbnail
-	23, // 72: liveproc.v1.LiveProcessing.SubscribeMotionClips:output_type -> liveproc.v1.MotionClip
-	26, // 73: liveproc.v1.LiveProcessing.SubscribeReplay:output_type -> liveproc.v1.ReplaySegment
-	28, // 74: liveproc.v1.LiveProcessing.CreateReplayClip:output_type -> liveproc.v1.ReplayClip
-	28, // 75: liveproc.v1.LiveProcessing.GetReplayClip:output_type -> liveproc.v1.ReplayClip
-	31, // 76: liveproc.v1.LiveProcessing.ListReplayClips:output_type -> liveproc.v1.ListReplayClipsResponse
-	35, // 77: liveproc.v1.LiveProcessing.DownloadReplayClip:output_type -> liveproc.v1.DataChunk
-	34, // 78: liveproc.v1.LiveProcessing.DeleteReplayClip:output_type -> liveproc.v1.DeleteReplayClipResponse
-	38, // 79: liveproc.v1.LiveProcessing.ListRecordings:output_type -> liveproc.v1.ListRecordingsResponse
-	36, // 80: liveproc.v1.LiveProcessing.GetRecording:output_type -> liveproc.v1.Recording
-	35, // 81: liveproc.v1.LiveProcessing.DownloadRecording:output_type -> liveproc.v1.DataChunk
-	42, // 82: liveproc.v1.LiveProcessing.DeleteRecording:output_type -> liveproc.v1.DeleteRecordingResponse
-	63, // [63:83] is the sub-list for method output_type
-	43, // [43:63] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	46, // 43: liveproc.v1.SignUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
+	8,  // 44: liveproc.v1.LiveProcessing.CreateStream:input_type -> liveproc.v1.CreateStreamRequest
+	9,  // 45: liveproc.v1.LiveProcessing.GetStream:input_type -> liveproc.v1.GetStreamRequest
+	10, // 46: liveproc.v1.LiveProcessing.ListStreams:input_type -> liveproc.v1.ListStreamsRequest
+	12, // 47: liveproc.v1.LiveProcessing.DeleteStream:input_type -> liveproc.v1.DeleteStreamRequest
+	14, // 48: liveproc.v1.LiveProcessing.UpdateProcessing:input_type -> liveproc.v1.UpdateProcessingRequest
+	15, // 49: liveproc.v1.LiveProcessing.WatchStream:input_type -> liveproc.v1.WatchStreamRequest
+	17, // 50: liveproc.v1.LiveProcessing.PushMedia:input_type -> liveproc.v1.PushMediaRequest
+	19, // 51: liveproc.v1.LiveProcessing.SubscribeThumbnails:input_type -> liveproc.v1.SubscribeThumbnailsRequest
+	20, // 52: liveproc.v1.LiveProcessing.GetThumbnail:input_type -> liveproc.v1.GetThumbnailRequest
+	22, // 53: liveproc.v1.LiveProcessing.SubscribeMotionClips:input_type -> liveproc.v1.SubscribeMotionClipsRequest
+	25, // 54: liveproc.v1.LiveProcessing.SubscribeReplay:input_type -> liveproc.v1.SubscribeReplayRequest
+	27, // 55: liveproc.v1.LiveProcessing.CreateReplayClip:input_type -> liveproc.v1.CreateReplayClipRequest
+	29, // 56: liveproc.v1.LiveProcessing.GetReplayClip:input_type -> liveproc.v1.GetReplayClipRequest
+	30, // 57: liveproc.v1.LiveProcessing.ListReplayClips:input_type -> liveproc.v1.ListReplayClipsRequest
+	32, // 58: liveproc.v1.LiveProcessing.DownloadReplayClip:input_type -> liveproc.v1.DownloadReplayClipRequest
+	33, // 59: liveproc.v1.LiveProcessing.DeleteReplayClip:input_type -> liveproc.v1.DeleteReplayClipRequest
+	37, // 60: liveproc.v1.LiveProcessing.ListRecordings:input_type -> liveproc.v1.ListRecordingsRequest
+	39, // 61: liveproc.v1.LiveProcessing.GetRecording:input_type -> liveproc.v1.GetRecordingRequest
+	40, // 62: liveproc.v1.LiveProcessing.DownloadRecording:input_type -> liveproc.v1.DownloadRecordingRequest
+	41, // 63: liveproc.v1.LiveProcessing.DeleteRecording:input_type -> liveproc.v1.DeleteRecordingRequest
+	43, // 64: liveproc.v1.LiveProcessing.SignUrl:input_type -> liveproc.v1.SignUrlRequest
+	5,  // 65: liveproc.v1.LiveProcessing.CreateStream:output_type -> liveproc.v1.Stream
+	5,  // 66: liveproc.v1.LiveProcessing.GetStream:output_type -> liveproc.v1.Stream
+	11, // 67: liveproc.v1.LiveProcessing.ListStreams:output_type -> liveproc.v1.ListStreamsResponse
+	13, // 68: liveproc.v1.LiveProcessing.DeleteStream:output_type -> liveproc.v1.DeleteStreamResponse
+	5,  // 69: liveproc.v1.LiveProcessing.UpdateProcessing:output_type -> liveproc.v1.Stream
+	16, // 70: liveproc.v1.LiveProcessing.WatchStream:output_type -> liveproc.v1.StreamEvent
+	18, // 71: liveproc.v1.LiveProcessing.PushMedia:output_type -> liveproc.v1.PushMediaResponse
+	21, // 72: liveproc.v1.LiveProcessing.SubscribeThumbnails:output_type -> liveproc.v1.Thumbnail
+	21, // 73: liveproc.v1.LiveProcessing.GetThumbnail:output_type -> liveproc.v1.Thumbnail
+	23, // 74: liveproc.v1.LiveProcessing.SubscribeMotionClips:output_type -> liveproc.v1.MotionClip
+	26, // 75: liveproc.v1.LiveProcessing.SubscribeReplay:output_type -> liveproc.v1.ReplaySegment
+	28, // 76: liveproc.v1.LiveProcessing.CreateReplayClip:output_type -> liveproc.v1.ReplayClip
+	28, // 77: liveproc.v1.LiveProcessing.GetReplayClip:output_type -> liveproc.v1.ReplayClip
+	31, // 78: liveproc.v1.LiveProcessing.ListReplayClips:output_type -> liveproc.v1.ListReplayClipsResponse
+	35, // 79: liveproc.v1.LiveProcessing.DownloadReplayClip:output_type -> liveproc.v1.DataChunk
+	34, // 80: liveproc.v1.LiveProcessing.DeleteReplayClip:output_type -> liveproc.v1.DeleteReplayClipResponse
+	38, // 81: liveproc.v1.LiveProcessing.ListRecordings:output_type -> liveproc.v1.ListRecordingsResponse
+	36, // 82: liveproc.v1.LiveProcessing.GetRecording:output_type -> liveproc.v1.Recording
+	35, // 83: liveproc.v1.LiveProcessing.DownloadRecording:output_type -> liveproc.v1.DataChunk
+	42, // 84: liveproc.v1.LiveProcessing.DeleteRecording:output_type -> liveproc.v1.DeleteRecordingResponse
+	44, // 85: liveproc.v1.LiveProcessing.SignUrl:output_type -> liveproc.v1.SignUrlResponse
+	65, // [65:86] is the sub-list for method output_type
+	44, // [44:65] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_liveproc_v1_live_processing_proto_init() }
@@ -3272,7 +3397,7 @@ func file_liveproc_v1_live_processing_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_liveproc_v1_live_processing_proto_rawDesc), len(file_liveproc_v1_live_processing_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

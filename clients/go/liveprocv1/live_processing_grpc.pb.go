@@ -39,6 +39,7 @@ const (
 	LiveProcessing_GetRecording_FullMethodName         = "/liveproc.v1.LiveProcessing/GetRecording"
 	LiveProcessing_DownloadRecording_FullMethodName    = "/liveproc.v1.LiveProcessing/DownloadRecording"
 	LiveProcessing_DeleteRecording_FullMethodName      = "/liveproc.v1.LiveProcessing/DeleteRecording"
+	LiveProcessing_SignUrl_FullMethodName              = "/liveproc.v1.LiveProcessing/SignUrl"
 )
 
 // LiveProcessingClient is the client API for LiveProcessing service.
@@ -78,6 +79,10 @@ type LiveProcessingClient interface {
 	DownloadRecording(ctx context.Context, in *DownloadRecordingRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DataChunk], error)
 	// Deletes a finished recording and its file.
 	DeleteRecording(ctx context.Context, in *DeleteRecordingRequest, opts ...grpc.CallOption) (*DeleteRecordingResponse, error)
+	// A URL of one of the organization's media routes that works without
+	// the API key until it expires: for <img src>, <video src>, players and
+	// share links. A signed replay playlist signs its segment URLs too.
+	SignUrl(ctx context.Context, in *SignUrlRequest, opts ...grpc.CallOption) (*SignUrlResponse, error)
 }
 
 type liveProcessingClient struct {
@@ -345,6 +350,16 @@ func (c *liveProcessingClient) DeleteRecording(ctx context.Context, in *DeleteRe
 	return out, nil
 }
 
+func (c *liveProcessingClient) SignUrl(ctx context.Context, in *SignUrlRequest, opts ...grpc.CallOption) (*SignUrlResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SignUrlResponse)
+	err := c.cc.Invoke(ctx, LiveProcessing_SignUrl_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LiveProcessingServer is the server API for LiveProcessing service.
 // All implementations must embed UnimplementedLiveProcessingServer
 // for forward compatibility.
@@ -382,6 +397,10 @@ type LiveProcessingServer interface {
 	DownloadRecording(*DownloadRecordingRequest, grpc.ServerStreamingServer[DataChunk]) error
 	// Deletes a finished recording and its file.
 	DeleteRecording(context.Context, *DeleteRecordingRequest) (*DeleteRecordingResponse, error)
+	// A URL of one of the organization's media routes that works without
+	// the API key until it expires: for <img src>, <video src>, players and
+	// share links. A signed replay playlist signs its segment URLs too.
+	SignUrl(context.Context, *SignUrlRequest) (*SignUrlResponse, error)
 	mustEmbedUnimplementedLiveProcessingServer()
 }
 
@@ -451,6 +470,9 @@ func (UnimplementedLiveProcessingServer) DownloadRecording(*DownloadRecordingReq
 }
 func (UnimplementedLiveProcessingServer) DeleteRecording(context.Context, *DeleteRecordingRequest) (*DeleteRecordingResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteRecording not implemented")
+}
+func (UnimplementedLiveProcessingServer) SignUrl(context.Context, *SignUrlRequest) (*SignUrlResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SignUrl not implemented")
 }
 func (UnimplementedLiveProcessingServer) mustEmbedUnimplementedLiveProcessingServer() {}
 func (UnimplementedLiveProcessingServer) testEmbeddedByValue()                        {}
@@ -780,6 +802,24 @@ func _LiveProcessing_DeleteRecording_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LiveProcessing_SignUrl_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SignUrlRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LiveProcessingServer).SignUrl(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LiveProcessing_SignUrl_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LiveProcessingServer).SignUrl(ctx, req.(*SignUrlRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LiveProcessing_ServiceDesc is the grpc.ServiceDesc for LiveProcessing service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -838,6 +878,10 @@ var LiveProcessing_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteRecording",
 			Handler:    _LiveProcessing_DeleteRecording_Handler,
+		},
+		{
+			MethodName: "SignUrl",
+			Handler:    _LiveProcessing_SignUrl_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -478,3 +478,19 @@ class DeleteRecordingRequest(_message.Message):
 class DeleteRecordingResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class SignUrlRequest(_message.Message):
+    __slots__ = ("path", "ttl_seconds")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    ttl_seconds: int
+    def __init__(self, path: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class SignUrlResponse(_message.Message):
+    __slots__ = ("url", "expire_time")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, url: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

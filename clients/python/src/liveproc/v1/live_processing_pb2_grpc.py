@@ -137,6 +137,11 @@ class LiveProcessingStub:
                 request_serializer=liveproc_dot_v1_dot_live__processing__pb2.DeleteRecordingRequest.SerializeToString,
                 response_deserializer=liveproc_dot_v1_dot_live__processing__pb2.DeleteRecordingResponse.FromString,
                 _registered_method=True)
+        self.SignUrl = channel.unary_unary(
+                '/liveproc.v1.LiveProcessing/SignUrl',
+                request_serializer=liveproc_dot_v1_dot_live__processing__pb2.SignUrlRequest.SerializeToString,
+                response_deserializer=liveproc_dot_v1_dot_live__processing__pb2.SignUrlResponse.FromString,
+                _registered_method=True)
 
 
 class LiveProcessingServicer:
@@ -274,6 +279,15 @@ class LiveProcessingServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SignUrl(self, request, context):
+        """A URL of one of the organization's media routes that works without
+        the API key until it expires: for <img src>, <video src>, players and
+        share links. A signed replay playlist signs its segment URLs too.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LiveProcessingServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -376,6 +390,11 @@ def add_LiveProcessingServicer_to_server(servicer, server):
                     servicer.DeleteRecording,
                     request_deserializer=liveproc_dot_v1_dot_live__processing__pb2.DeleteRecordingRequest.FromString,
                     response_serializer=liveproc_dot_v1_dot_live__processing__pb2.DeleteRecordingResponse.SerializeToString,
+            ),
+            'SignUrl': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignUrl,
+                    request_deserializer=liveproc_dot_v1_dot_live__processing__pb2.SignUrlRequest.FromString,
+                    response_serializer=liveproc_dot_v1_dot_live__processing__pb2.SignUrlResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -921,6 +940,33 @@ class LiveProcessing:
             '/liveproc.v1.LiveProcessing/DeleteRecording',
             liveproc_dot_v1_dot_live__processing__pb2.DeleteRecordingRequest.SerializeToString,
             liveproc_dot_v1_dot_live__processing__pb2.DeleteRecordingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignUrl(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liveproc.v1.LiveProcessing/SignUrl',
+            liveproc_dot_v1_dot_live__processing__pb2.SignUrlRequest.SerializeToString,
+            liveproc_dot_v1_dot_live__processing__pb2.SignUrlResponse.FromString,
             options,
             channel_credentials,
             insecure,

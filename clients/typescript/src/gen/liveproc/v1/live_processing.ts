@@ -592,6 +592,25 @@ export interface DeleteRecordingRequest {
 export interface DeleteRecordingResponse {
 }
 
+export interface SignUrlRequest {
+  /**
+   * The path of a media route of one of the organization's resources:
+   * /v1/streams/{stream_id}/thumbnail.jpg (.png, .webp),
+   * /v1/streams/{stream_id}/motion.mp4 (.gif),
+   * /v1/streams/{stream_id}/replay.m3u8,
+   * /v1/recordings/{recording_id}.mp4 or /v1/clips/{clip_id}.mp4.
+   */
+  path: string;
+  /** How long the URL works: 1–604800 (7 days); 0 means 3600. */
+  ttlSeconds: number;
+}
+
+export interface SignUrlResponse {
+  /** The server's public HTTP address, the path and its `token`. */
+  url: string;
+  expireTime: Timestamp | undefined;
+}
+
 function createBaseIngestInfo(): IngestInfo {
   return { srtUrl: "", streamKey: "" };
 }
@@ -5172,6 +5191,186 @@ export const DeleteRecordingResponse: MessageFns<DeleteRecordingResponse> = {
   },
 };
 
+function createBaseSignUrlRequest(): SignUrlRequest {
+  return { path: "", ttlSeconds: 0 };
+}
+
+export const SignUrlRequest: MessageFns<SignUrlRequest> = {
+  encode(message: SignUrlRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(16).uint32(message.ttlSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SignUrlRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSignUrlRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SignUrlRequest {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: SignUrlRequest): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SignUrlRequest>, I>>(base?: I): SignUrlRequest {
+    return SignUrlRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SignUrlRequest>, I>>(object: I): SignUrlRequest {
+    const message = createBaseSignUrlRequest();
+    message.path = object.path ?? "";
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseSignUrlResponse(): SignUrlResponse {
+  return { url: "", expireTime: undefined };
+}
+
+export const SignUrlResponse: MessageFns<SignUrlResponse> = {
+  encode(message: SignUrlResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.url !== "") {
+      writer.uint32(10).string(message.url);
+    }
+    if (message.expireTime !== undefined) {
+      Timestamp.encode(message.expireTime, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SignUrlResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSignUrlResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.expireTime = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SignUrlResponse {
+    return {
+      url: isSet(object.url) ? globalThis.String(object.url) : "",
+      expireTime: isSet(object.expireTime)
+        ? fromJsonTimestamp(object.expireTime)
+        : isSet(object.expire_time)
+        ? fromJsonTimestamp(object.expire_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SignUrlResponse): unknown {
+    const obj: any = {};
+    if (message.url !== "") {
+      obj.url = message.url;
+    }
+    if (message.expireTime !== undefined) {
+      obj.expireTime = fromTimestamp(message.expireTime).toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SignUrlResponse>, I>>(base?: I): SignUrlResponse {
+    return SignUrlResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SignUrlResponse>, I>>(object: I): SignUrlResponse {
+    const message = createBaseSignUrlResponse();
+    message.url = object.url ?? "";
+    message.expireTime = (object.expireTime !== undefined && object.expireTime !== null)
+      ? Timestamp.fromPartial(object.expireTime)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * Streams of one organization and their live processing.
  * Every method needs the organization's API key (`authorization: Bearer <key>`),
@@ -5390,6 +5589,20 @@ export const LiveProcessingService = {
       Buffer.from(DeleteRecordingResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteRecordingResponse => DeleteRecordingResponse.decode(value),
   },
+  /**
+   * A URL of one of the organization's media routes that works without
+   * the API key until it expires: for <img src>, <video src>, players and
+   * share links. A signed replay playlist signs its segment URLs too.
+   */
+  signUrl: {
+    path: "/liveproc.v1.LiveProcessing/SignUrl" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SignUrlRequest): Buffer => Buffer.from(SignUrlRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SignUrlRequest => SignUrlRequest.decode(value),
+    responseSerialize: (value: SignUrlResponse): Buffer => Buffer.from(SignUrlResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SignUrlResponse => SignUrlResponse.decode(value),
+  },
 } as const;
 
 export interface LiveProcessingServer extends UntypedServiceImplementation {
@@ -5428,6 +5641,12 @@ export interface LiveProcessingServer extends UntypedServiceImplementation {
   downloadRecording: handleServerStreamingCall<DownloadRecordingRequest, DataChunk>;
   /** Deletes a finished recording and its file. */
   deleteRecording: handleUnaryCall<DeleteRecordingRequest, DeleteRecordingResponse>;
+  /**
+   * A URL of one of the organization's media routes that works without
+   * the API key until it expires: for <img src>, <video src>, players and
+   * share links. A signed replay playlist signs its segment URLs too.
+   */
+  signUrl: handleUnaryCall<SignUrlRequest, SignUrlResponse>;
 }
 
 export interface LiveProcessingClient extends Client {
@@ -5701,6 +5920,26 @@ export interface LiveProcessingClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteRecordingResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * A URL of one of the organization's media routes that works without
+   * the API key until it expires: for <img src>, <video src>, players and
+   * share links. A signed replay playlist signs its segment URLs too.
+   */
+  signUrl(
+    request: SignUrlRequest,
+    callback: (error: ServiceError | null, response: SignUrlResponse) => void,
+  ): ClientUnaryCall;
+  signUrl(
+    request: SignUrlRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SignUrlResponse) => void,
+  ): ClientUnaryCall;
+  signUrl(
+    request: SignUrlRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SignUrlResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,154 @@
+//! A stream's latest images over HTTP: `thumbnail.{jpg,png,webp}` (or the
+//! frame at `?at=<RFC 3339>` from the replay window) and `motion.{mp4,gif}`.
+//! Each answer carries an `ETag` (the item's sequence) and a short
+//! `Cache-Control`, so pages polling a thumbnail mostly get 304s.
+//!
+//! A stream makes its thumbnails and motion clips in one format, the one
+//! its processing options name; asking for another extension says which.
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+use super::access::Access;
+use super::error::{HttpError, HttpResult};
+use super::HttpState;
+use crate::proto::v1 as pb;
+use crate::streams::LiveStream;
+
+/// How long a browser or CDN may reuse the latest image (thumbnails come
+/// every 10 s at the most often).
+const LATEST_MAX_AGE: u32 = 2;
+/// A frame at a given time never changes.
+const FIXED_MAX_AGE: u32 = 3600;
+
+fn image_type(format: pb::ImageFormat) -> (&'static str, &'static str) {
+    match format {
+        pb::ImageFormat::Png => ("png", "image/png"),
+        pb::ImageFormat::Webp => ("webp", "image/webp"),
+        pb::ImageFormat::Jpeg | pb::ImageFormat::Unspecified => ("jpg", "image/jpeg"),
+    }
+}
+
+fn clip_type(format: pb::ClipFormat) -> (&'static str, &'static str) {
+    match format {
+        pb::ClipFormat::Gif => ("gif", "image/gif"),
+        _ => ("mp4", "video/mp4"),
+    }
+}
+
+/// `thumbnail.<extension>`: the latest, or the frame at `at`.
+pub async fn thumbnail(
+    state: &HttpState,
+    access: &Access,
+    live: &Arc<LiveStream>,
+    extension: &str,
+    at: Option<&str>,
+    headers: &HeaderMap,
+) -> HttpResult<Response> {
+    let (thumbnail, max_age) = match at {
+        Some(at) => {
+            let at: prost_types::Timestamp = at.parse().map_err(|_| {
+                HttpError::new(
+                    StatusCode::BAD_REQUEST,
+                    "at must be an RFC 3339 time, e.g. 2026-11-26T12:00:00Z",
+                )
+            })?;
+            let thumbnail = crate::api::replay::thumbnail_at(&state.api, live, &at).await?;
+            (thumbnail, FIXED_MAX_AGE)
+        }
+        None => {
+            let latest = state
+                .api
+                .features
+                .outputs(&live.stream_ref)?
+                .thumbnails
+                .latest()
+                .ok_or_else(|| HttpError::not_found("thumbnail"))?;
+            (latest, LATEST_MAX_AGE)
+        }
+    };
+    let (made, content_type) = image_type(thumbnail.format());
+    if made != extension {
+        return Err(wrong_format("thumbnails", made));
+    }
+    let tag = format!(
+        "\"t{}-{}\"",
+        thumbnail.sequence,
+        thumbnail
+            .pts
+            .map_or(0, |p| p.seconds * 1000 + i64::from(p.nanos) / 1_000_000)
+    );
+    Ok(send(
+        headers,
+        &tag,
+        content_type,
+        access.cache_control(max_age),
+        thumbnail.data,
+    ))
+}
+
+/// `motion.<extension>`: the latest motion clip.
+pub fn motion_clip(
+    state: &HttpState,
+    access: &Access,
+    live: &Arc<LiveStream>,
+    extension: &str,
+    headers: &HeaderMap,
+) -> HttpResult<Response> {
+    let clip = state
+        .api
+        .features
+        .outputs(&live.stream_ref)?
+        .motion_clips
+        .latest()
+        .ok_or_else(|| HttpError::not_found("motion clip"))?;
+    let (made, content_type) = clip_type(clip.format());
+    if made != extension {
+        return Err(wrong_format("motion clips", made));
+    }
+    let tag = format!("\"m{}\"", clip.sequence);
+    Ok(send(
+        headers,
+        &tag,
+        content_type,
+        access.cache_control(LATEST_MAX_AGE),
+        clip.data,
+    ))
+}
+
+fn wrong_format(what: &str, made: &str) -> HttpError {
+    HttpError::new(
+        StatusCode::NOT_FOUND,
+        format!("this stream's {what} are .{made} (its processing options choose the format)"),
+    )
+}
+
+/// The body, or 304 when the client has this `tag` already.
+pub fn send(
+    headers: &HeaderMap,
+    tag: &str,
+    content_type: &'static str,
+    cache_control: String,
+    body: Bytes,
+) -> Response {
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, content_type)], body).into_response()
+    };
+    let headers = response.headers_mut();
+    if let Ok(tag) = HeaderValue::from_str(tag) {
+        headers.insert(header::ETAG, tag);
+    }
+    if let Ok(cache) = HeaderValue::from_str(&cache_control) {
+        headers.insert(header::CACHE_CONTROL, cache);
+    }
+    response
+}

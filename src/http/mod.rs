@@ -1,0 +1,150 @@
+//! What liveproc makes, as URLs for browsers, players and CDNs, served on
+//! the gRPC listen address (requests that are not gRPC come here):
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /v1/streams/{id}/thumbnail.{jpg,png,webp}` | the latest thumbnail; `?at=<RFC 3339>` a frame of the replay window ([`images`]) |
+//! | `GET /v1/streams/{id}/motion.{mp4,gif}` | the latest motion clip ([`images`]) |
+//! | `GET /v1/streams/{id}/replay.m3u8`, `replay/{n}.ts` | HLS over the replay window ([`hls`]) |
+//! | `GET /v1/recordings/{id}.mp4` | a recording, with byte ranges ([`files`]) |
+//! | `GET /v1/clips/{id}.mp4` | a replay clip: its share link ([`files`]) |
+//!
+//! Every route needs the organization's API key (`Authorization: Bearer`)
+//! or a signed URL's `token` ([`access`], [`crate::url_signing`]). A stream, recording
+//! or clip of another organization is answered exactly like a missing one.
+
+pub mod access;
+mod error;
+mod files;
+mod hls;
+mod images;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+
+use self::access::Access;
+use self::error::{HttpError, HttpResult};
+use crate::api::ApiState;
+use crate::ids::StreamRef;
+use crate::streams::LiveStream;
+
+/// Requests one server serves at once over HTTP; past it, callers wait
+/// (a slow client holds at most one file chunk or segment).
+pub const MAX_CONCURRENT_REQUESTS: usize = 1024;
+
+#[derive(Clone)]
+pub struct HttpState {
+    pub api: ApiState,
+}
+
+/// The HTTP routes.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/v1/streams/{stream_id}/{file}", get(stream_file))
+        .route(
+            "/v1/streams/{stream_id}/replay/{segment}",
+            get(replay_segment),
+        )
+        .route("/v1/recordings/{file}", get(recording))
+        .route("/v1/clips/{file}", get(clip))
+        .fallback(not_found)
+        .layer(tower::limit::ConcurrencyLimitLayer::new(
+            MAX_CONCURRENT_REQUESTS,
+        ))
+        .with_state(state)
+}
+
+async fn not_found() -> HttpError {
+    HttpError::new(StatusCode::NOT_FOUND, "no such route")
+}
+
+/// The caller's access for this request.
+fn access(state: &HttpState, request: &Request) -> HttpResult<Access> {
+    access::check(
+        state,
+        request.headers(),
+        request.uri().path(),
+        request.uri().query(),
+    )
+}
+
+/// The caller's stream (another organization's is "not found").
+fn stream(state: &HttpState, access: &Access, stream_id: &str) -> HttpResult<Arc<LiveStream>> {
+    state
+        .api
+        .hub
+        .get(&StreamRef::new(&access.organization_id, stream_id))
+        .ok_or_else(|| HttpError::not_found(format!("stream {stream_id:?}")))
+}
+
+/// The `at` query parameter.
+fn at_of(request: &Request) -> Option<String> {
+    url::form_urlencoded::parse(request.uri().query()?.as_bytes())
+        .find(|(name, _)| name == "at")
+        .map(|(_, value)| value.into_owned())
+}
+
+async fn stream_file(
+    State(state): State<HttpState>,
+    Path((stream_id, file)): Path<(String, String)>,
+    request: Request,
+) -> HttpResult<Response> {
+    let access = access(&state, &request)?;
+    let live = stream(&state, &access, &stream_id)?;
+    let headers = request.headers();
+    match file.split_once('.') {
+        Some(("thumbnail", extension @ ("jpg" | "png" | "webp"))) => {
+            let at = at_of(&request);
+            images::thumbnail(&state, &access, &live, extension, at.as_deref(), headers).await
+        }
+        Some(("motion", extension @ ("mp4" | "gif"))) => {
+            images::motion_clip(&state, &access, &live, extension, headers)
+        }
+        Some(("replay", "m3u8")) => hls::playlist(&state, &access, &live),
+        _ => Err(not_found().await),
+    }
+}
+
+async fn replay_segment(
+    State(state): State<HttpState>,
+    Path((stream_id, segment)): Path<(String, String)>,
+    request: Request,
+) -> HttpResult<Response> {
+    let access = access(&state, &request)?;
+    let live = stream(&state, &access, &stream_id)?;
+    let sequence = segment
+        .strip_suffix(".ts")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| HttpError::not_found(format!("replay segment {segment:?}")))?;
+    hls::segment(&state, &access, &live, sequence).await
+}
+
+async fn recording(
+    State(state): State<HttpState>,
+    Path(file): Path<String>,
+    request: Request<Body>,
+) -> HttpResult<Response> {
+    let access = access(&state, &request)?;
+    let id = file
+        .strip_suffix(".mp4")
+        .ok_or_else(|| HttpError::not_found("recording"))?;
+    files::recording(&state, &access, id, request).await
+}
+
+async fn clip(
+    State(state): State<HttpState>,
+    Path(file): Path<String>,
+    request: Request<Body>,
+) -> HttpResult<Response> {
+    let access = access(&state, &request)?;
+    let id = file
+        .strip_suffix(".mp4")
+        .ok_or_else(|| HttpError::not_found("clip"))?;
+    files::clip(&state, &access, id, request).await
+}

@@ -1,0 +1,183 @@
+//! Signed URLs: a token that lets a browser's `<img src>` or `<video src>`
+//! fetch one path of one organization until a set time, with no API key
+//! in a header. The token is `<expiry>.<organization id>.<signature>`:
+//! the expiry in Unix seconds and the hex HMAC-SHA256, under the server's
+//! URL-signing key, of the organization, the path and the expiry. Any
+//! change to one of them, or to the path it is used on, breaks it.
+//!
+//! The key (32 random bytes) is made on first start and kept in the data
+//! dir (mode 0600), so tokens outlive a restart; deleting the file revokes
+//! every token at the next start.
+
+use std::path::Path;
+
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+const KEY_BYTES: usize = 32;
+
+/// Why a token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is not a liveproc URL token")]
+    Malformed,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token does not match this URL")]
+    BadSignature,
+}
+
+/// Signs and checks URL tokens with the server's key.
+pub struct UrlSigner {
+    key: [u8; KEY_BYTES],
+}
+
+impl std::fmt::Debug for UrlSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UrlSigner(..)")
+    }
+}
+
+impl UrlSigner {
+    /// Reads the key from `path`, or makes one and saves it there.
+    pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let bytes = hex::decode(text.trim())
+                    .map_err(|e| anyhow::anyhow!("{}: not a hex key: {e}", path.display()))?;
+                let key: [u8; KEY_BYTES] = bytes.try_into().map_err(|_| {
+                    anyhow::anyhow!("{}: the key must be {KEY_BYTES} bytes", path.display())
+                })?;
+                Ok(Self { key })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0u8; KEY_BYTES];
+                rand::rng().fill_bytes(&mut key);
+                crate::store::write_secret(path, &hex::encode(key))
+                    .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+                Ok(Self { key })
+            }
+            Err(e) => Err(anyhow::anyhow!("reading {}: {e}", path.display())),
+        }
+    }
+
+    #[cfg(test)]
+    pub fn with_key(key: [u8; KEY_BYTES]) -> Self {
+        Self { key }
+    }
+
+    fn mac(&self, organization: &str, path: &str, expires: i64) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key size");
+        for part in [organization, path, &expires.to_string()] {
+            mac.update(part.as_bytes());
+            mac.update(b"\n");
+        }
+        mac
+    }
+
+    /// A token for `path` of `organization`, valid until `expires` (Unix s).
+    pub fn sign(&self, organization: &str, path: &str, expires: i64) -> String {
+        let signature = self
+            .mac(organization, path, expires)
+            .finalize()
+            .into_bytes();
+        format!("{expires}.{organization}.{}", hex::encode(signature))
+    }
+
+    /// The organization a token for `path` was signed for, if it is
+    /// genuine and not expired at `now` (Unix s).
+    pub fn verify(&self, token: &str, path: &str, now: i64) -> Result<String, TokenError> {
+        let mut parts = token.splitn(3, '.');
+        let (Some(expires), Some(organization), Some(signature)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenError::Malformed);
+        };
+        let expires: i64 = expires.parse().map_err(|_| TokenError::Malformed)?;
+        let signature = hex::decode(signature).map_err(|_| TokenError::Malformed)?;
+        if organization.is_empty() {
+            return Err(TokenError::Malformed);
+        }
+        self.mac(organization, path, expires)
+            .verify_slice(&signature)
+            .map_err(|_| TokenError::BadSignature)?;
+        if now >= expires {
+            return Err(TokenError::Expired);
+        }
+        Ok(organization.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATH: &str = "/v1/streams/cam/thumbnail.jpg";
+
+    #[test]
+    fn a_token_opens_its_path_until_it_expires() {
+        let signer = UrlSigner::with_key([7; KEY_BYTES]);
+        let token = signer.sign("org_a", PATH, 1_000);
+        assert_eq!(signer.verify(&token, PATH, 999), Ok("org_a".to_string()));
+        assert_eq!(signer.verify(&token, PATH, 1_000), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn any_change_breaks_it() {
+        let signer = UrlSigner::with_key([7; KEY_BYTES]);
+        let token = signer.sign("org_a", PATH, 1_000);
+        let other_path = "/v1/streams/cam2/thumbnail.jpg";
+        assert_eq!(
+            signer.verify(&token, other_path, 0),
+            Err(TokenError::BadSignature)
+        );
+        let other_org = token.replacen("org_a", "org_b", 1);
+        assert_eq!(
+            signer.verify(&other_org, PATH, 0),
+            Err(TokenError::BadSignature)
+        );
+        let later = token.replacen("1000", "9000", 1);
+        assert_eq!(
+            signer.verify(&later, PATH, 0),
+            Err(TokenError::BadSignature)
+        );
+        let mut flipped = token.clone();
+        let last = flipped.pop().unwrap();
+        flipped.push(if last == '0' { '1' } else { '0' });
+        assert_eq!(
+            signer.verify(&flipped, PATH, 0),
+            Err(TokenError::BadSignature)
+        );
+        let other_key = UrlSigner::with_key([8; KEY_BYTES]);
+        assert_eq!(
+            other_key.verify(&token, PATH, 0),
+            Err(TokenError::BadSignature)
+        );
+        for garbage in ["", "abc", "1.org", "x.org.00", "1..00", "1.org.zz"] {
+            assert_eq!(
+                signer.verify(garbage, PATH, 0),
+                Err(TokenError::Malformed),
+                "{garbage:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_key_is_kept_in_the_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("url-signing.key");
+        let first = UrlSigner::load_or_create(&path).unwrap();
+        let token = first.sign("org_a", PATH, 1_000);
+        let again = UrlSigner::load_or_create(&path).unwrap();
+        assert_eq!(again.verify(&token, PATH, 0), Ok("org_a".to_string()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "readable by others: {mode:o}");
+        }
+    }
+}

@@ -1,0 +1,448 @@
+//! The HTTP routes against the real server with media over SRT: the
+//! thumbnail URL decodes at the stream's size, ffmpeg plays the replay
+//! playlist (with the key in a header, and signed) from the oldest GOP,
+//! recordings answer byte ranges exactly, a clip's share link is a
+//! playable MP4, and credentials that are missing, tampered with,
+//! expired or another organization's are refused.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use liveproc::proto::v1 as pb;
+use pb::StreamState;
+
+fn base(server: &Server) -> String {
+    format!("http://{}", server.grpc)
+}
+
+/// GET `url` (a path of the server, or a full URL), with the API key when
+/// given.
+async fn get(server: &Server, url: &str, key: Option<&str>) -> reqwest::Response {
+    let url = if url.starts_with("http") {
+        url.to_string()
+    } else {
+        format!("{}{url}", base(server))
+    };
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    request.send().await.expect("the server answers HTTP")
+}
+
+async fn sign(server: &Server, key: &str, path: &str, ttl_seconds: u32) -> pb::SignUrlResponse {
+    server
+        .live()
+        .await
+        .sign_url(authed(
+            pb::SignUrlRequest {
+                path: path.into(),
+                ttl_seconds,
+            },
+            key,
+        ))
+        .await
+        .expect("SignUrl")
+        .into_inner()
+}
+
+fn thumbnail_options() -> pb::ProcessingOptions {
+    pb::ProcessingOptions {
+        thumbnail: Some(pb::ThumbnailOptions {
+            enabled: true,
+            interval_seconds: 10,
+            ..Default::default()
+        }),
+        replay: replay_options(60).replay,
+        recording: recording_options(0).recording,
+        ..Default::default()
+    }
+}
+
+/// Waits for the stream's first thumbnail (its subscription's first item).
+async fn first_thumbnail(server: &Server, key: &str, stream_id: &str) -> pb::Thumbnail {
+    let mut thumbnails = server
+        .live()
+        .await
+        .subscribe_thumbnails(authed(
+            pb::SubscribeThumbnailsRequest {
+                stream_id: stream_id.into(),
+                send_latest: true,
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    within(30, "the first thumbnail", thumbnails.message())
+        .await
+        .unwrap()
+        .expect("a thumbnail")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thumbnail_urls_with_a_key_or_a_signed_url_and_nothing_else() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let other = server.create_org("other", true).await;
+    let key = org.api_key.as_str();
+    let stream = create_stream(&server, key, "cam", Some(thumbnail_options()))
+        .await
+        .unwrap();
+    let mut watch = Watcher::start(&server, key, "cam").await;
+    let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts());
+    watch.until_state(StreamState::Live, 20).await;
+    let made = first_thumbnail(&server, key, "cam").await;
+    let path = "/v1/streams/cam/thumbnail.jpg";
+
+    // With the key: the latest thumbnail, a JPEG at the stream's size.
+    let response = get(&server, path, Some(key)).await;
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "image/jpeg");
+    assert!(headers["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("max-age="));
+    let etag = headers["etag"].to_str().unwrap().to_string();
+    let body = response.bytes().await.unwrap();
+    let image = image::load_from_memory_with_format(&body, image::ImageFormat::Jpeg)
+        .expect("a JPEG that decodes");
+    let size = get_stream(&server, key, "cam")
+        .await
+        .unwrap()
+        .ingest_stats
+        .expect("ingest stats");
+    assert_eq!((image.width(), image.height()), (size.width, size.height));
+    assert_eq!((made.width, made.height), (size.width, size.height));
+    assert!(
+        spread(image.to_rgb8().as_raw()) > 20.0,
+        "the thumbnail looks blank"
+    );
+    // The same again is "not modified".
+    let again = reqwest::Client::new()
+        .get(format!("{}{path}", base(&server)))
+        .bearer_auth(key)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+
+    // A format the stream does not make, and a route that is not one.
+    assert_eq!(
+        get(&server, "/v1/streams/cam/thumbnail.png", Some(key))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        get(&server, "/v1/streams/cam/nothing.jpg", Some(key))
+            .await
+            .status(),
+        404
+    );
+
+    // No credentials, an unknown key, the admin key.
+    assert_eq!(get(&server, path, None).await.status(), 401);
+    assert_eq!(get(&server, path, Some("lp_not_a_key")).await.status(), 401);
+    // Another organization: the same answer as a stream that is not there.
+    let theirs = get(&server, path, Some(&other.api_key)).await;
+    assert_eq!(theirs.status(), 404);
+    let missing = get(&server, "/v1/streams/nope/thumbnail.jpg", Some(key)).await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        theirs.text().await.unwrap().replace("cam", "nope"),
+        missing.text().await.unwrap()
+    );
+
+    // A signed URL works without the key...
+    let signed = sign(&server, key, path, 600).await;
+    assert!(signed.url.starts_with(&base(&server)), "{}", signed.url);
+    let response = get(&server, &signed.url, None).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["etag"].to_str().unwrap(), etag);
+    // ... for its path only, and not once tampered with.
+    let elsewhere = signed.url.replace("thumbnail.jpg", "motion.mp4");
+    assert_eq!(get(&server, &elsewhere, None).await.status(), 403);
+    let mut tampered = signed.url.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == '0' { '1' } else { '0' });
+    assert_eq!(get(&server, &tampered, None).await.status(), 403);
+    let other_org = signed.url.replace(&org.id, &other.id);
+    assert_eq!(get(&server, &other_org, None).await.status(), 403);
+    // Another organization cannot sign this stream's URL.
+    let refused = server
+        .live()
+        .await
+        .sign_url(authed(
+            pb::SignUrlRequest {
+                path: path.into(),
+                ttl_seconds: 60,
+            },
+            &other.api_key,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::NotFound, "{refused:?}");
+    // Out-of-range lifetimes and paths that are not media routes.
+    for (path, ttl, field) in [
+        (path, 604_801, "ttl_seconds"),
+        ("/etc/passwd", 60, "path"),
+        ("/v1/streams/cam/../../admin.key", 60, "path"),
+    ] {
+        let status = server
+            .live()
+            .await
+            .sign_url(authed(
+                pb::SignUrlRequest {
+                    path: path.into(),
+                    ttl_seconds: ttl,
+                },
+                key,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{path}");
+        assert!(status.message().contains(field), "{status:?}");
+    }
+
+    // An expired URL: signed for one second, used once that second passed.
+    let short = sign(&server, key, path, 1).await;
+    let expires = short.expire_time.unwrap().seconds;
+    while std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        <= expires
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(get(&server, &short.url, None).await.status(), 401);
+
+    assert!(within(40, "ffmpeg", wait_child(ffmpeg)).await.success());
+}
+
+/// Decodes every frame `url` gives (an HLS playlist, with `key` in a
+/// header when given); returns ffmpeg's error output and the frames seen.
+fn decode_hls(url: &str, key: Option<&str>) -> (String, u64) {
+    let mut command = Command::new("ffmpeg");
+    command.args(["-v", "error", "-nostdin"]);
+    if let Some(key) = key {
+        command.args(["-headers", &format!("Authorization: Bearer {key}\r\n")]);
+    }
+    let out = command
+        .args(["-live_start_index", "0", "-i", url])
+        .args(["-map", "0:v:0", "-f", "framemd5", "-"])
+        .output()
+        .expect("ffmpeg is installed");
+    let mut errors = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        errors.push_str(&format!("\nffmpeg exited with {}", out.status));
+    }
+    let frames = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count() as u64;
+    (errors, frames)
+}
+
+/// The first video frame of `url` (from its oldest segment), as RGB.
+fn first_frame(url: &str) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-nostdin",
+            "-live_start_index",
+            "0",
+            "-i",
+            url,
+        ])
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_plays_the_replay_playlist_from_the_oldest_gop() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let source = test_ts_25s();
+    let stream = create_stream(&server, key, "cam", Some(thumbnail_options()))
+        .await
+        .unwrap();
+    let mut watch = Watcher::start(&server, key, "cam").await;
+    let ffmpeg = srt_publish(&server.srt_url(&stream), source);
+    watch.until_state(StreamState::Live, 20).await;
+    let path = "/v1/streams/cam/replay.m3u8";
+
+    // While live: a live playlist (no end), GOPs with their times.
+    first_thumbnail(&server, key, "cam").await;
+    let live = loop {
+        let response = get(&server, path, Some(key)).await;
+        if response.status() == 200 {
+            break response;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        live.headers()["content-type"],
+        "application/vnd.apple.mpegurl"
+    );
+    let text = live.text().await.unwrap();
+    assert!(text.starts_with("#EXTM3U"), "{text}");
+    assert!(text.contains("#EXT-X-PROGRAM-DATE-TIME:"), "{text}");
+    assert!(!text.contains("#EXT-X-ENDLIST"), "{text}");
+
+    assert!(within(60, "ffmpeg", wait_child(ffmpeg)).await.success());
+    watch.until_state(StreamState::Ended, 20).await;
+
+    // The whole window (the whole session: it is shorter), ended.
+    let response = get(&server, path, Some(key)).await;
+    let text = response.text().await.unwrap();
+    assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
+    assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:"), "{text}");
+    let segments = text.lines().filter(|l| l.ends_with(".ts")).count();
+    assert!(
+        segments >= 20,
+        "{segments} segments for 25 s of 1 s GOPs:\n{text}"
+    );
+
+    // ffmpeg decodes all of it cleanly, with the key in a header...
+    let url = format!("{}{path}", base(&server));
+    let (errors, frames) = decode_hls(&url, Some(key));
+    assert!(errors.trim().is_empty(), "ffmpeg: {errors}");
+    let expected = 25.0 * SOURCE_FPS;
+    assert!(
+        (frames as f64 - expected).abs() <= SOURCE_FPS,
+        "{frames} frames, expected about {expected}"
+    );
+    // ... and signed: every segment URL carries its own token.
+    let signed = sign(&server, key, path, 600).await;
+    let playlist = get(&server, &signed.url, None).await.text().await.unwrap();
+    for segment in playlist.lines().filter(|l| l.contains(".ts")) {
+        assert!(segment.contains("?token="), "{segment}");
+    }
+    let (errors, signed_frames) = decode_hls(&signed.url, None);
+    assert!(errors.trim().is_empty(), "ffmpeg (signed): {errors}");
+    assert_eq!(signed_frames, frames);
+    let probe = probe_av_file(Path::new(&signed.url));
+    probe.assert_audio_and_video("replay playlist", 25.0, 1.0);
+
+    // Seeking to the window's start gives the oldest GOP: the session's
+    // first frame.
+    let frame = first_frame(&signed.url);
+    let db = psnr(&frame, &source_frame_rgb(source, 0));
+    assert!(db >= 30.0, "oldest frame vs source frame 0: {db:.1} dB");
+
+    // Without credentials, no playlist.
+    assert_eq!(get(&server, path, None).await.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recordings_answer_byte_ranges_and_clip_links_play() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let other = server.create_org("other", true).await;
+    let key = org.api_key.as_str();
+    publish_session(&server, key, "cam", Some(thumbnail_options()), test_ts()).await;
+    let recording = list_recordings(&server, key, "cam")
+        .await
+        .into_iter()
+        .next()
+        .expect("a recording");
+    let whole = download_recording(&server, key, &recording.id, 0).await;
+    let path = format!("/v1/recordings/{}.mp4", recording.id);
+    let url = format!("{}{path}", base(&server));
+
+    let full = get(&server, &path, Some(key)).await;
+    assert_eq!(full.status(), 200);
+    assert_eq!(full.headers()["accept-ranges"], "bytes");
+    assert_eq!(full.headers()["content-type"], "video/mp4");
+    let etag = full.headers()["etag"].to_str().unwrap().to_string();
+    assert_eq!(full.bytes().await.unwrap().as_ref(), whole.as_slice());
+
+    let client = reqwest::Client::new();
+    let part = client
+        .get(&url)
+        .bearer_auth(key)
+        .header("range", "bytes=100-1099")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 100-1099/{}", whole.len()).as_str()
+    );
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &whole[100..1100]);
+    let tail = client
+        .get(&url)
+        .bearer_auth(key)
+        .header("range", "bytes=-500")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tail.status(), 206);
+    assert_eq!(
+        tail.bytes().await.unwrap().as_ref(),
+        &whole[whole.len() - 500..]
+    );
+    let head = client.head(&url).bearer_auth(key).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"],
+        whole.len().to_string().as_str()
+    );
+    let unchanged = client
+        .get(&url)
+        .bearer_auth(key)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), 304);
+    assert_eq!(
+        get(&server, &path, Some(&other.api_key)).await.status(),
+        404
+    );
+
+    // A clip's share link: a signed URL anyone can open.
+    let clip = server
+        .live()
+        .await
+        .create_replay_clip(authed(
+            pb::CreateReplayClipRequest {
+                stream_id: "cam".into(),
+                start: Some(pb::create_replay_clip_request::Start::SecondsBeforeLive(5)),
+                duration_seconds: 5,
+                title: "the goal".into(),
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let link = sign(&server, key, &format!("/v1/clips/{}.mp4", clip.id), 3600).await;
+    let response = get(&server, &link.url, None).await;
+    assert_eq!(response.status(), 200);
+    let bytes = response.bytes().await.unwrap();
+    let probe = probe_av(&bytes, "clip.mp4");
+    probe.assert_audio_and_video("shared clip", secs(&clip.duration), 0.5);
+    let theirs = format!("/v1/clips/{}.mp4", clip.id);
+    assert_eq!(
+        get(&server, &theirs, Some(&other.api_key)).await.status(),
+        404
+    );
+}
