@@ -22,6 +22,14 @@ use crate::media::Codec;
 
 pub const PACKET: usize = 188;
 const PAT_PID: u16 = 0;
+/// Video PES are gathered into chunks of this size: consecutive frames
+/// share one allocation (each frame a `Bytes` slice of it), and they leave
+/// memory together (a replay buffer evicts whole GOPs, oldest first).
+const VIDEO_CHUNK: usize = 1024 * 1024;
+/// A new chunk is started when less than this is left in the current one;
+/// the rest of the old one is the only waste (at most 6 %: with 64 KiB
+/// chunks it was a fifth of the replay buffer's memory).
+const VIDEO_CHUNK_TAIL: usize = 64 * 1024;
 /// Bytes a PES of unknown length may grow to before it is given up (a
 /// 4K keyframe is well under this).
 const MAX_PES: usize = 16 << 20;
@@ -115,8 +123,8 @@ impl Assembler {
         self.dts = header.dts.or(header.pts);
         self.expected = header.payload_len;
         self.intact = true;
-        if self.buf.capacity() < 64 * 1024 && self.codec.is_video() {
-            self.buf.reserve(64 * 1024);
+        if self.codec.is_video() && self.buf.capacity() < VIDEO_CHUNK_TAIL {
+            self.buf.reserve(VIDEO_CHUNK);
         }
         self.buf.extend_from_slice(&payload[header.header_len..]);
     }
