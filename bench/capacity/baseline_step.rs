@@ -155,11 +155,23 @@ impl Drop for Ffmpeg {
     }
 }
 
-/// A UDP port free right now, for an ffmpeg SRT listener.
-fn free_udp_port() -> anyhow::Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+/// First port tried for the ffmpeg SRT listeners: below Linux's
+/// ephemeral range (32768–60999), so no caller's socket (the load binds
+/// port 0) can take a listener's port between its check and ffmpeg's bind.
+const LISTENER_PORTS: u16 = 20_000;
+
+/// `count` UDP ports free right now below the ephemeral range.
+fn listener_ports(count: usize) -> anyhow::Result<Vec<u16>> {
+    let free = |port: u16| std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok();
+    let ports: Vec<u16> = (LISTENER_PORTS..32_000)
+        .filter(|&p| free(p))
+        .take(count)
+        .collect();
+    anyhow::ensure!(
+        ports.len() == count,
+        "not enough free UDP ports below 32000"
+    );
+    Ok(ports)
 }
 
 pub async fn run(
@@ -177,8 +189,7 @@ pub async fn run(
     let mut ffmpegs = vec![];
     let mut publishers = vec![];
     let t0 = tokio::time::Instant::now();
-    for i in 0..streams {
-        let port = free_udp_port()?;
+    for (i, port) in listener_ports(streams)?.into_iter().enumerate() {
         ffmpegs.push(Ffmpeg::start(port, decode)?);
         let target = Target::Srt {
             addr: ([127, 0, 0, 1], port).into(),
