@@ -419,21 +419,7 @@ async fn recordings_answer_byte_ranges_and_clip_links_play() {
     );
 
     // A clip's share link: a signed URL anyone can open.
-    let clip = server
-        .live()
-        .await
-        .create_replay_clip(authed(
-            pb::CreateReplayClipRequest {
-                stream_id: "cam".into(),
-                start: Some(pb::create_replay_clip_request::Start::SecondsBeforeLive(5)),
-                duration_seconds: 5,
-                title: "the goal".into(),
-            },
-            key,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let clip = create_clip(&server, key, "cam", 5, "the goal").await;
     let link = sign(&server, key, &format!("/v1/clips/{}.mp4", clip.id), 3600).await;
     let response = get(&server, &link.url, None).await;
     assert_eq!(response.status(), 200);

@@ -245,21 +245,7 @@ async fn fmp4_subscribers_get_a_new_init_segment_when_the_format_changes() {
     assert_eq!(discontinuities, [3]);
 
     // A clip asked across the change ends at it, and plays as one format.
-    let clip = server
-        .live()
-        .await
-        .create_replay_clip(authed(
-            pb::CreateReplayClipRequest {
-                stream_id: "cam".into(),
-                start: Some(pb::create_replay_clip_request::Start::SecondsBeforeLive(5)),
-                duration_seconds: 5,
-                title: String::new(),
-            },
-            key,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let clip = create_clip(&server, key, "cam", 5, "").await;
     let bytes = download_clip(&server, key, &clip.id).await;
     let probe = probe_av(&bytes, "clip.mp4");
     probe.assert_audio_and_video("clip across a format change", secs(&clip.duration), 0.5);

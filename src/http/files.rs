@@ -17,31 +17,47 @@ use super::access::Access;
 use super::error::{HttpError, HttpResult};
 use super::HttpState;
 
-/// `/v1/recordings/<id>.mp4`.
-pub async fn recording(
+/// What a file route serves.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// `/v1/recordings/<id>.mp4`.
+    Recording,
+    /// `/v1/clips/<id>.mp4`: a replay clip's share link.
+    Clip,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Recording => "recording",
+            Kind::Clip => "clip",
+        }
+    }
+}
+
+/// The organization's recording or clip `id`.
+pub async fn serve(
     state: &HttpState,
     access: &Access,
+    kind: Kind,
     id: &str,
     request: Request<Body>,
 ) -> HttpResult<Response> {
-    let record = crate::api::recordings::find(&state.api, &access.organization_id, id)?;
-    let path = state.api.features.recordings().path(&record);
-    serve(path, access, request, "recording").await
+    let organization = &access.organization_id;
+    let path = match kind {
+        Kind::Recording => {
+            let record = crate::api::recordings::find(&state.api, organization, id)?;
+            state.api.features.recordings().path(&record)
+        }
+        Kind::Clip => {
+            let clip = crate::api::replay::find_clip(&state.api, organization, id)?;
+            crate::api::replay::clip_path(&state.api, &clip)
+        }
+    };
+    send_file(path, access, request, kind.name()).await
 }
 
-/// `/v1/clips/<id>.mp4`: a replay clip's share link.
-pub async fn clip(
-    state: &HttpState,
-    access: &Access,
-    id: &str,
-    request: Request<Body>,
-) -> HttpResult<Response> {
-    let clip = crate::api::replay::find_clip(&state.api, &access.organization_id, id)?;
-    let path = crate::api::replay::clip_path(&state.api, &clip);
-    serve(path, access, request, "clip").await
-}
-
-async fn serve(
+async fn send_file(
     path: PathBuf,
     access: &Access,
     request: Request<Body>,
@@ -58,12 +74,7 @@ async fn serve(
     // The size and time of the last write: a recording still being
     // written changes both.
     let tag = format!("\"{:x}-{:x}\"", meta.len(), modified);
-    let fresh = request
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
-    let mut response = if fresh {
+    let mut response = if super::client_has(request.headers(), &tag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let served = ServeFile::new_with_mime(&path, &mime_mp4())

@@ -134,11 +134,7 @@ pub fn send(
     cache_control: String,
     body: Bytes,
 ) -> Response {
-    let fresh = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
-    let mut response = if fresh {
+    let mut response = if super::client_has(headers, tag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         ([(header::CONTENT_TYPE, content_type)], body).into_response()

@@ -51,8 +51,7 @@ pub fn router(state: HttpState) -> Router {
             "/v1/streams/{stream_id}/replay/{segment}",
             get(replay_segment),
         )
-        .route("/v1/recordings/{file}", get(recording))
-        .route("/v1/clips/{file}", get(clip))
+        .route("/v1/{kind}/{file}", get(file))
         .fallback(not_found)
         .layer(tower::limit::ConcurrencyLimitLayer::new(
             MAX_CONCURRENT_REQUESTS,
@@ -125,26 +124,28 @@ async fn replay_segment(
     hls::segment(&state, &access, &live, sequence).await
 }
 
-async fn recording(
+/// `/v1/recordings/<id>.mp4` or `/v1/clips/<id>.mp4`.
+async fn file(
     State(state): State<HttpState>,
-    Path(file): Path<String>,
+    Path((kind, file)): Path<(String, String)>,
     request: Request<Body>,
 ) -> HttpResult<Response> {
     let access = access(&state, &request)?;
+    let kind = match kind.as_str() {
+        "recordings" => files::Kind::Recording,
+        "clips" => files::Kind::Clip,
+        _ => return Err(not_found().await),
+    };
     let id = file
         .strip_suffix(".mp4")
-        .ok_or_else(|| HttpError::not_found("recording"))?;
-    files::recording(&state, &access, id, request).await
+        .ok_or_else(|| HttpError::not_found(kind.name()))?;
+    files::serve(&state, &access, kind, id, request).await
 }
 
-async fn clip(
-    State(state): State<HttpState>,
-    Path(file): Path<String>,
-    request: Request<Body>,
-) -> HttpResult<Response> {
-    let access = access(&state, &request)?;
-    let id = file
-        .strip_suffix(".mp4")
-        .ok_or_else(|| HttpError::not_found("clip"))?;
-    files::clip(&state, &access, id, request).await
+/// Whether the client holds `tag` already (`If-None-Match`).
+fn client_has(headers: &axum::http::HeaderMap, tag: &str) -> bool {
+    headers
+        .get(axum::http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
 }

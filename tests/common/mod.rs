@@ -576,6 +576,33 @@ pub fn replay_options(seconds: u32) -> pb::ProcessingOptions {
     }
 }
 
+/// `CreateReplayClip` of the last `seconds` of the stream.
+pub async fn create_clip(
+    server: &Server,
+    key: &str,
+    stream_id: &str,
+    seconds: u32,
+    title: &str,
+) -> pb::ReplayClip {
+    server
+        .live()
+        .await
+        .create_replay_clip(authed(
+            pb::CreateReplayClipRequest {
+                stream_id: stream_id.into(),
+                start: Some(pb::create_replay_clip_request::Start::SecondsBeforeLive(
+                    seconds,
+                )),
+                duration_seconds: seconds,
+                title: title.into(),
+            },
+            key,
+        ))
+        .await
+        .expect("CreateReplayClip")
+        .into_inner()
+}
+
 /// The recording catalogue of a stream (first page).
 pub async fn list_recordings(server: &Server, key: &str, stream_id: &str) -> Vec<pb::Recording> {
     server
