@@ -95,7 +95,6 @@ impl PublishSession {
         self.bytes_received += data.len() as u64;
         self.pipeline.stats().add_bytes(data.len() as u64);
         if let Err(reason) = self.ts.check(&data) {
-            self.stream.set_state(StreamState::Error, reason.clone());
             tracing::warn!(stream = %self.stream.stream_ref, publisher = %self.kind, %reason, "rejecting publisher");
             return Err(Error::InvalidMedia {
                 stream_id: self.stream.stream_ref.stream_id.clone(),
@@ -142,7 +141,6 @@ impl PublishSession {
                     "publishing faster than real time ({:.0} s of media ahead of the clock): publish at real-time pace (e.g. ffmpeg -re)",
                     lead.as_secs_f64()
                 );
-                self.stream.set_state(StreamState::Error, reason.clone());
                 tracing::warn!(stream = %self.stream.stream_ref, publisher = %self.kind, %reason, "rejecting publisher");
                 Err(Error::InvalidMedia {
                     stream_id: self.stream.stream_ref.stream_id.clone(),
@@ -163,35 +161,46 @@ impl PublishSession {
     }
 
     /// Ends the session. After a clean end of input the last media goes
-    /// out and the stream is ENDED; after a failure it stays in ERROR.
-    /// Fails when the input turned out to hold no usable media (the
-    /// publisher is told).
+    /// out and the stream is ENDED; after a failure it is in ERROR, with
+    /// the failure's reason. The publisher slot is free before the new
+    /// state is announced, so a publisher that reacts to it at once is
+    /// not refused as a second one. Fails when the input turned out to
+    /// hold no usable media (the publisher is told).
     pub async fn finish(self, failure: Option<&Error>) -> Result<()> {
-        let stream = Arc::clone(&self.stream);
-        let (kind, bytes) = (self.kind, self.bytes_received);
-        let result = match failure {
-            Some(e) => {
-                if stream.state() != StreamState::Error {
-                    stream.set_state(StreamState::Error, e.to_string());
-                }
-                Ok(())
+        let PublishSession {
+            stream,
+            kind,
+            pipeline,
+            _features,
+            bytes_received: bytes,
+            _publisher,
+            ..
+        } = self;
+        let (state, message, result) = match failure {
+            Some(Error::InvalidMedia { reason, .. }) => {
+                (StreamState::Error, reason.clone(), Ok(()))
             }
-            None => match self.pipeline.finish() {
+            Some(e) => (StreamState::Error, e.to_string(), Ok(())),
+            None => match pipeline.finish() {
                 Outcome::EndOfStream => {
-                    stream.set_state(StreamState::Ended, format!("{kind} publisher left"));
-                    Ok(())
+                    (StreamState::Ended, format!("{kind} publisher left"), Ok(()))
                 }
-                Outcome::Failed(reason) => {
-                    if stream.state() != StreamState::Error {
-                        stream.set_state(StreamState::Error, reason.clone());
-                    }
+                Outcome::Failed(reason) => (
+                    StreamState::Error,
+                    reason.clone(),
                     Err(Error::InvalidMedia {
                         stream_id: stream.stream_ref.stream_id.clone(),
                         reason,
-                    })
-                }
+                    }),
+                ),
             },
         };
+        drop(_features);
+        drop(_publisher);
+        // An ERROR already reported (no media in time) keeps its message.
+        if !(state == StreamState::Error && stream.state() == StreamState::Error) {
+            stream.set_state(state, message);
+        }
         tracing::info!(stream = %stream.stream_ref, publisher = %kind, bytes, "publisher session ended");
         result
     }
