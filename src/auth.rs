@@ -27,7 +27,12 @@ pub struct Authenticator {
 
 /// The key of a `Bearer` authorization header, if present and well formed.
 pub fn bearer_key(metadata: &MetadataMap) -> Option<&str> {
-    let value = metadata.get("authorization")?.to_str().ok()?;
+    parse_bearer(metadata.get("authorization")?.to_str().ok()?)
+}
+
+/// The key of an authorization value `Bearer <key>` (gRPC metadata or an
+/// HTTP header), if well formed.
+pub fn parse_bearer(value: &str) -> Option<&str> {
     let (scheme, key) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;

@@ -87,9 +87,9 @@ impl UrlSigner {
         format!("{expires}.{organization}.{}", hex::encode(signature))
     }
 
-    /// The organization a token for `path` was signed for, if it is
-    /// genuine and not expired at `now` (Unix s).
-    pub fn verify(&self, token: &str, path: &str, now: i64) -> Result<String, TokenError> {
+    /// The organization a token for `path` was signed for and its expiry
+    /// (Unix s), if it is genuine and not expired at `now`.
+    pub fn verify(&self, token: &str, path: &str, now: i64) -> Result<(String, i64), TokenError> {
         let mut parts = token.splitn(3, '.');
         let (Some(expires), Some(organization), Some(signature)) =
             (parts.next(), parts.next(), parts.next())
@@ -107,7 +107,7 @@ impl UrlSigner {
         if now >= expires {
             return Err(TokenError::Expired);
         }
-        Ok(organization.to_string())
+        Ok((organization.to_string(), expires))
     }
 }
 
@@ -121,7 +121,10 @@ mod tests {
     fn a_token_opens_its_path_until_it_expires() {
         let signer = UrlSigner::with_key([7; KEY_BYTES]);
         let token = signer.sign("org_a", PATH, 1_000);
-        assert_eq!(signer.verify(&token, PATH, 999), Ok("org_a".to_string()));
+        assert_eq!(
+            signer.verify(&token, PATH, 999),
+            Ok(("org_a".to_string(), 1_000))
+        );
         assert_eq!(signer.verify(&token, PATH, 1_000), Err(TokenError::Expired));
     }
 
@@ -172,7 +175,10 @@ mod tests {
         let first = UrlSigner::load_or_create(&path).unwrap();
         let token = first.sign("org_a", PATH, 1_000);
         let again = UrlSigner::load_or_create(&path).unwrap();
-        assert_eq!(again.verify(&token, PATH, 0), Ok("org_a".to_string()));
+        assert_eq!(
+            again.verify(&token, PATH, 0),
+            Ok(("org_a".to_string(), 1_000))
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

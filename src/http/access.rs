@@ -46,10 +46,7 @@ pub fn check(
         let key = value
             .to_str()
             .ok()
-            .and_then(|v| v.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, key)| key.trim())
-            .filter(|key| !key.is_empty())
+            .and_then(crate::auth::parse_bearer)
             .ok_or_else(|| {
                 HttpError::new(
                     StatusCode::UNAUTHORIZED,
@@ -69,13 +66,8 @@ pub fn check(
         };
     }
     if let Some(token) = token_of(query) {
-        let now = now_millis() / 1000;
-        let organization_id = state.api.signer.verify(&token, path, now)?;
-        let expires = token
-            .split('.')
-            .next()
-            .and_then(|e| e.parse().ok())
-            .unwrap_or(now);
+        let (organization_id, expires) =
+            state.api.signer.verify(&token, path, now_millis() / 1000)?;
         return Ok(Access {
             organization_id,
             credential: Credential::Token { expires },
