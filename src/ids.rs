@@ -1,5 +1,6 @@
 //! Identities: [`StreamRef`] (streams are scoped by organization) and
-//! the generated ids of organizations, streams, recordings and clips.
+//! the generated ids of organizations, streams, sessions, recordings and
+//! clips.
 //! Recording and clip ids start with their creation time, so listing a
 //! folder or a table by id lists them in time order.
 
@@ -49,6 +50,12 @@ pub fn new_stream_id() -> String {
 /// then 6 random hex digits.
 pub fn new_recording_id(now_ms: i64) -> String {
     format!("rec_{now_ms:012x}{}", &random_hex(3))
+}
+
+/// A new publishing session id: `ses_`, the start time in ms (12 hex
+/// digits), then 6 random hex digits.
+pub fn new_session_id(now_ms: i64) -> String {
+    format!("ses_{now_ms:012x}{}", &random_hex(3))
 }
 
 /// A new replay clip id: `clip_`, the creation time in ms (12 hex

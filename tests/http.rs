@@ -2,7 +2,8 @@
 //! thumbnail URL decodes at the stream's size, ffmpeg plays the replay
 //! playlist (with the key in a header, and signed) from the oldest GOP,
 //! recordings answer byte ranges exactly, a clip's share link is a
-//! playable MP4, and credentials that are missing, tampered with,
+//! playable MP4, a session's recordings play as one VOD playlist, and
+//! credentials that are missing, tampered with,
 //! expired or another organization's are refused.
 
 mod common;
@@ -132,13 +133,30 @@ async fn thumbnail_urls_with_a_key_or_a_signed_url_and_nothing_else() {
         .unwrap();
     assert_eq!(again.status(), 304);
 
-    // A format the stream does not make, and a route that is not one.
-    assert_eq!(
-        get(&server, "/v1/streams/cam/thumbnail.png", Some(key))
-            .await
-            .status(),
-        404
-    );
+    // The same thumbnail in the formats the stream does not make:
+    // re-encoded, at the same size, alike (PNG is lossless; WebP is a
+    // second lossy generation).
+    let jpeg = image.to_rgb8();
+    for (extension, format, content_type, min_db) in [
+        ("png", image::ImageFormat::Png, "image/png", 35.0),
+        ("webp", image::ImageFormat::WebP, "image/webp", 25.0),
+    ] {
+        let path = format!("/v1/streams/cam/thumbnail.{extension}");
+        let response = get(&server, &path, Some(key)).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["content-type"], content_type);
+        let tag = response.headers()["etag"].to_str().unwrap().to_string();
+        assert_ne!(tag, etag, "each format has its own tag");
+        let body = response.bytes().await.unwrap();
+        let converted = image::load_from_memory_with_format(&body, format)
+            .unwrap_or_else(|e| panic!("{path} does not decode: {e}"))
+            .to_rgb8();
+        assert_eq!(converted.dimensions(), jpeg.dimensions(), "{path}");
+        let db = psnr(converted.as_raw(), jpeg.as_raw());
+        assert!(db >= min_db, "{path} vs the JPEG: {db:.1} dB");
+    }
+
+    // A route that is not one.
     assert_eq!(
         get(&server, "/v1/streams/cam/nothing.jpg", Some(key))
             .await
@@ -236,7 +254,10 @@ fn decode_hls(url: &str, key: Option<&str>) -> (String, u64) {
     }
     let out = command
         .args(["-live_start_index", "0", "-i", url])
-        .args(["-map", "0:v:0", "-f", "framemd5", "-"])
+        // Every decoded frame, whatever its timestamp: each file of a
+        // session playlist has its own timeline.
+        .args(["-map", "0:v:0", "-fps_mode", "passthrough"])
+        .args(["-f", "framemd5", "-"])
         .output()
         .expect("ffmpeg is installed");
     let mut errors = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -431,4 +452,105 @@ async fn recordings_answer_byte_ranges_and_clip_links_play() {
         get(&server, &theirs, Some(&other.api_key)).await.status(),
         404
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sessions_recordings_play_as_one_vod_playlist() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let other = server.create_org("other", true).await;
+    let key = org.api_key.as_str();
+    publish_session(&server, key, "cam", Some(recording_options(3)), test_ts()).await;
+    // The files close a moment after the session ends.
+    let recordings = loop {
+        let recordings = list_recordings(&server, key, "cam").await;
+        if recordings
+            .iter()
+            .all(|r| r.state() == pb::RecordingState::Complete)
+        {
+            break recordings;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(recordings.len() >= 3, "{recordings:?}");
+    let session = recordings[0].session_id.clone();
+    assert!(session.starts_with("ses_"), "{session:?}");
+    assert!(recordings.iter().all(|r| r.session_id == session));
+    let total: f64 = recordings.iter().map(|r| secs(&r.duration)).sum();
+
+    let path = format!("/v1/streams/cam/sessions/{session}/recordings.m3u8");
+    let text = get(&server, &path, Some(key)).await.text().await.unwrap();
+    assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{text}");
+    assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+    assert_eq!(text.matches("#EXT-X-MAP:").count(), recordings.len());
+
+    // Each file as a player reads it: its init segment and its media
+    // by the playlist's byte ranges, which together decode as the
+    // whole file.
+    let client = reqwest::Client::new();
+    let ranges = byte_ranges(&text);
+    assert_eq!(ranges.len(), recordings.len());
+    for (recording, (url, init, media)) in recordings.iter().zip(&ranges) {
+        assert_eq!(url, &format!("/v1/recordings/{}.mp4", recording.id));
+        let mut bytes = Vec::new();
+        for range in [init, media] {
+            let part = client
+                .get(format!("{}{url}", base(&server)))
+                .bearer_auth(key)
+                .header("range", range)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(part.status(), 206, "{range}");
+            bytes.extend_from_slice(&part.bytes().await.unwrap());
+        }
+        let probe = probe_av(&bytes, "segment.mp4");
+        probe.assert_audio_and_video(&recording.id, secs(&recording.duration), 0.2);
+    }
+
+    // Signed, every file URL carries its own token, and ffmpeg reads the
+    // playlist without an error, both tracks.
+    let signed = sign(&server, key, &path, 600).await;
+    let playlist = get(&server, &signed.url, None).await.text().await.unwrap();
+    for url in playlist.lines().filter(|l| l.contains(".mp4")) {
+        assert!(url.contains("?token="), "{url}");
+    }
+    let (errors, frames) = decode_hls(&signed.url, None);
+    assert!(errors.trim().is_empty(), "ffmpeg: {errors}");
+    assert!(frames > 0);
+    let probe = probe_av_file(Path::new(&signed.url));
+    assert!(probe.video.is_some() && probe.audio.is_some(), "{probe:?}");
+
+    // Another organization's, or no such session: not found.
+    assert_eq!(
+        get(&server, &path, Some(&other.api_key)).await.status(),
+        404
+    );
+    let missing = "/v1/streams/cam/sessions/ses_000000000000000000/recordings.m3u8";
+    assert_eq!(get(&server, missing, Some(key)).await.status(), 404);
+}
+
+/// Each segment of a fragmented-MP4 playlist: its URL, and the `Range`
+/// headers of its init segment and of its media.
+fn byte_ranges(playlist: &str) -> Vec<(String, String, String)> {
+    let range = |length: &str, offset: &str| {
+        let (length, offset): (u64, u64) = (length.parse().unwrap(), offset.parse().unwrap());
+        format!("bytes={offset}-{}", offset + length - 1)
+    };
+    let mut out = Vec::new();
+    let mut init = String::new();
+    let mut media = String::new();
+    for line in playlist.lines() {
+        if let Some(map) = line.strip_prefix("#EXT-X-MAP:") {
+            let (_, spec) = map.split_once("BYTERANGE=\"").unwrap();
+            let (length, offset) = spec.trim_end_matches('"').split_once('@').unwrap();
+            init = range(length, offset);
+        } else if let Some(spec) = line.strip_prefix("#EXT-X-BYTERANGE:") {
+            let (length, offset) = spec.split_once('@').unwrap();
+            media = range(length, offset);
+        } else if !line.starts_with('#') {
+            out.push((line.to_string(), init.clone(), media.clone()));
+        }
+    }
+    out
 }

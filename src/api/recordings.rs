@@ -24,6 +24,40 @@ pub fn find(state: &ApiState, org_id: &str, recording_id: &str) -> Result<Record
         .ok_or_else(|| not_found(recording_id))
 }
 
+/// The recordings of one publishing session of the organization's
+/// stream, oldest first; `NOT_FOUND` when there are none.
+pub fn of_session(
+    state: &ApiState,
+    org_id: &str,
+    stream_id: &str,
+    session_id: &str,
+) -> Result<Vec<RecordingRecord>> {
+    validate::required("session_id", session_id)?;
+    let mut found = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = state
+            .registry
+            .list_recordings(org_id, stream_id, &page_token, 1000)?;
+        found.extend(
+            page.items
+                .into_iter()
+                .filter(|r| r.session_id == session_id),
+        );
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    if found.is_empty() {
+        return Err(Error::NotFound {
+            kind: "session with recordings",
+            name: session_id.to_string(),
+        });
+    }
+    Ok(found)
+}
+
 pub fn list(
     state: &ApiState,
     org_id: &str,

@@ -14,7 +14,7 @@ const MAX_TTL_SECONDS: u32 = 7 * 24 * 3600;
 
 const ROUTES: &str = "/v1/streams/{stream_id}/thumbnail.jpg (.png, .webp), \
 /v1/streams/{stream_id}/motion.mp4 (.gif), /v1/streams/{stream_id}/replay.m3u8, \
-/v1/recordings/{recording_id}.mp4 or /v1/clips/{clip_id}.mp4";
+/v1/streams/{stream_id}/sessions/{session_id}/recordings.m3u8, /v1/recordings/{recording_id}.mp4 or /v1/clips/{clip_id}.mp4";
 
 pub fn sign(
     state: &ApiState,
@@ -65,6 +65,9 @@ fn check_resource(state: &ApiState, organization_id: &str, path: &str) -> Result
                 .stream(organization_id, stream_id)?
                 .map(|_| ())
                 .ok_or_else(|| Error::stream_not_found(*stream_id))
+        }
+        ["", "v1", "streams", stream_id, "sessions", session_id, "recordings.m3u8"] => {
+            recordings::of_session(state, organization_id, stream_id, session_id).map(|_| ())
         }
         ["", "v1", "recordings", file] => {
             let id = file.strip_suffix(".mp4").ok_or_else(not_a_route)?;

@@ -528,6 +528,25 @@ pub fn repair(path: &Path) -> MediaResult<Repaired> {
     })
 }
 
+/// The length of a fragmented MP4 file's init segment (`ftyp` and
+/// `moov`, up to the first `moof`): what an HLS `EXT-X-MAP` names.
+pub fn init_segment_length(path: &Path) -> MediaResult<u64> {
+    let mut file = File::open(path).map_err(MediaError::io("opening"))?;
+    let len = file.metadata()?.len();
+    let mut at = 0u64;
+    while at + 8 <= len {
+        let (kind, size, header) = read_box_header(&mut file, at, len)?;
+        if size < header {
+            break;
+        }
+        at += size;
+        if &kind == b"moov" && at <= len {
+            return Ok(at);
+        }
+    }
+    Err(MediaError::Malformed("no moov".into()))
+}
+
 fn read_box_header(file: &mut File, at: u64, len: u64) -> MediaResult<([u8; 4], u64, u64)> {
     let mut header = [0u8; 16];
     let n = (len - at).min(16) as usize;

@@ -76,6 +76,36 @@ pub struct StreamOutputs {
     pub motion_clips: Feed<pb::MotionClip>,
     /// The rewind buffer (empty unless replay is on).
     pub replay: ReplayBuffer,
+    /// Thumbnails re-encoded in another format on request (HTTP).
+    pub conversions: Conversions,
+}
+
+/// The few most recent image conversions of a stream, by a key naming the
+/// image and the format, so that many viewers asking for another format
+/// of the same thumbnail cost one conversion.
+#[derive(Default)]
+pub struct Conversions(std::sync::Mutex<std::collections::VecDeque<(String, bytes::Bytes)>>);
+
+impl Conversions {
+    /// Images kept: the latest thumbnail in both other formats, and a
+    /// little more.
+    const KEPT: usize = 4;
+
+    pub fn get(&self, key: &str) -> Option<bytes::Bytes> {
+        let kept = self.0.lock().expect("conversions lock");
+        kept.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    }
+
+    pub fn put(&self, key: String, image: bytes::Bytes) {
+        let mut kept = self.0.lock().expect("conversions lock");
+        if kept.iter().any(|(k, _)| *k == key) {
+            return;
+        }
+        if kept.len() == Self::KEPT {
+            kept.pop_front();
+        }
+        kept.push_back((key, image));
+    }
 }
 
 /// Shared by every stream: the job slots, the stores and each stream's
@@ -160,6 +190,7 @@ impl FeatureEngine {
         let outputs = Arc::new(StreamOutputs {
             thumbnails: Feed::default(),
             motion_clips: Feed::default(),
+            conversions: Conversions::default(),
             replay: ReplayBuffer::new(
                 self.replay_budget.bytes,
                 self.replay_budget.memory_horizon,

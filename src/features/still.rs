@@ -2,7 +2,8 @@
 //! appsink`. For a thumbnail it is fed one keyframe alone (it carries its
 //! parameter sets), so exactly one frame is decoded; for a frame at a
 //! chosen moment, the units from the GOP's keyframe up to that frame, and
-//! only the frame wanted reaches the encoder.
+//! only the frame wanted reaches the encoder. [`convert`] re-encodes an
+//! image made in one format into another.
 
 use bytes::Bytes;
 use gstreamer as gst;
@@ -156,4 +157,58 @@ pub fn encode_at(
         pts,
         decoded_frames: decoded.load(std::sync::atomic::Ordering::Relaxed),
     })
+}
+
+fn image_caps(format: ImageFormat) -> (&'static str, &'static str) {
+    match format {
+        ImageFormat::Jpeg => ("image/jpeg", "jpegdec"),
+        ImageFormat::Png => ("image/png", "pngdec"),
+        ImageFormat::Webp => ("image/webp", "webpdec"),
+    }
+}
+
+/// `image` (encoded as `from`) encoded as `to`, at the same size:
+/// `appsrc ! <from>dec ! videoconvert ! RGB ! <to>enc ! appsink`.
+/// Blocking.
+pub fn convert(image: &Bytes, from: ImageFormat, to: ImageFormat) -> MediaResult<Bytes> {
+    let (caps, decoder) = image_caps(from);
+    let pipeline = gst::Pipeline::new();
+    let src = gst_util::unit_source(&gst::Caps::builder(caps).build());
+    let decode = element(decoder)?;
+    let convert = element("videoconvert")?;
+    let rgb = gst::ElementFactory::make("capsfilter")
+        .property(
+            "caps",
+            gst::Caps::builder("video/x-raw")
+                .field("format", "RGB")
+                .build(),
+        )
+        .build()?;
+    let encode = encoder(to)?;
+    let sink = gst_app::AppSink::builder().sync(false).build();
+    let elements = [
+        src.upcast_ref(),
+        &decode,
+        &convert,
+        &rgb,
+        &encode,
+        sink.upcast_ref(),
+    ];
+    pipeline.add_many(elements)?;
+    gst::Element::link_many(elements)?;
+    let mut buffer = gst::Buffer::from_slice(image.clone());
+    buffer
+        .get_mut()
+        .expect("a new buffer")
+        .set_pts(gst::ClockTime::ZERO);
+    src.push_buffer(buffer)?;
+    src.end_of_stream()?;
+    let samples = gst_util::collect(&pipeline, &sink)?;
+    let data = gst_util::concat(&samples[..samples.len().min(1)])?;
+    if data.is_empty() {
+        return Err(MediaError::Unsupported(
+            "the image decoded to nothing".into(),
+        ));
+    }
+    Ok(Bytes::from(data))
 }

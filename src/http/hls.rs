@@ -24,7 +24,7 @@ use crate::features::replay::buffer::{Gop, Lookup};
 use crate::features::replay::segment;
 use crate::streams::LiveStream;
 
-const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+pub(super) const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 
 /// The playlist of `live`'s replay window.
 pub fn playlist(
@@ -125,7 +125,7 @@ pub async fn segment(
 }
 
 /// `2026-11-26T12:00:00.123Z` for ms since the epoch.
-fn rfc3339_millis(ms: i64) -> String {
+pub(super) fn rfc3339_millis(ms: i64) -> String {
     let ts = prost_types::Timestamp {
         seconds: ms.div_euclid(1000),
         nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,

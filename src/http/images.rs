@@ -3,8 +3,10 @@
 //! Each answer carries an `ETag` (the item's sequence) and a short
 //! `Cache-Control`, so pages polling a thumbnail mostly get 304s.
 //!
-//! A stream makes its thumbnails and motion clips in one format, the one
-//! its processing options name; asking for another extension says which.
+//! A stream makes its thumbnails in the format its processing options
+//! name; another image extension gets the same thumbnail re-encoded, once
+//! per thumbnail and format ([`crate::features::Conversions`]). Motion
+//! clips come in their own format only; asking for another says which.
 
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ use bytes::Bytes;
 use super::access::Access;
 use super::error::{HttpError, HttpResult};
 use super::HttpState;
+use crate::options::ImageFormat;
 use crate::proto::v1 as pb;
 use crate::streams::LiveStream;
 
@@ -24,11 +27,18 @@ const LATEST_MAX_AGE: u32 = 2;
 /// A frame at a given time never changes.
 const FIXED_MAX_AGE: u32 = 3600;
 
-fn image_type(format: pb::ImageFormat) -> (&'static str, &'static str) {
+const IMAGE_TYPES: [(ImageFormat, &str, &str); 3] = [
+    (ImageFormat::Jpeg, "jpg", "image/jpeg"),
+    (ImageFormat::Png, "png", "image/png"),
+    (ImageFormat::Webp, "webp", "image/webp"),
+];
+
+/// The format of a thumbnail as made.
+fn made_as(format: pb::ImageFormat) -> ImageFormat {
     match format {
-        pb::ImageFormat::Png => ("png", "image/png"),
-        pb::ImageFormat::Webp => ("webp", "image/webp"),
-        pb::ImageFormat::Jpeg | pb::ImageFormat::Unspecified => ("jpg", "image/jpeg"),
+        pb::ImageFormat::Png => ImageFormat::Png,
+        pb::ImageFormat::Webp => ImageFormat::Webp,
+        pb::ImageFormat::Jpeg | pb::ImageFormat::Unspecified => ImageFormat::Jpeg,
     }
 }
 
@@ -70,23 +80,42 @@ pub async fn thumbnail(
             (latest, LATEST_MAX_AGE)
         }
     };
-    let (made, content_type) = image_type(thumbnail.format());
-    if made != extension {
-        return Err(wrong_format("thumbnails", made));
-    }
+    let (wanted, extension, content_type) = IMAGE_TYPES
+        .into_iter()
+        .find(|(_, e, _)| *e == extension)
+        .ok_or_else(|| HttpError::not_found("image format"))?;
     let tag = format!(
-        "\"t{}-{}\"",
+        "\"t{}-{}.{extension}\"",
         thumbnail.sequence,
         thumbnail
             .pts
             .map_or(0, |p| p.seconds * 1000 + i64::from(p.nanos) / 1_000_000)
     );
+    let made = made_as(thumbnail.format());
+    let data = if made == wanted || super::client_has(headers, &tag) {
+        thumbnail.data
+    } else {
+        let outputs = state.api.features.outputs(&live.stream_ref)?;
+        match outputs.conversions.get(&tag) {
+            Some(image) => image,
+            None => {
+                let image = tokio::task::spawn_blocking(move || {
+                    crate::features::still::convert(&thumbnail.data, made, wanted)
+                })
+                .await
+                .map_err(|_| crate::error::Error::ShuttingDown)?
+                .map_err(crate::error::Error::from)?;
+                outputs.conversions.put(tag.clone(), image.clone());
+                image
+            }
+        }
+    };
     Ok(send(
         headers,
         &tag,
         content_type,
         access.cache_control(max_age),
-        thumbnail.data,
+        data,
     ))
 }
 

@@ -6,6 +6,7 @@
 //! | `GET /v1/streams/{id}/thumbnail.{jpg,png,webp}` | the latest thumbnail; `?at=<RFC 3339>` a frame of the replay window ([`images`]) |
 //! | `GET /v1/streams/{id}/motion.{mp4,gif}` | the latest motion clip ([`images`]) |
 //! | `GET /v1/streams/{id}/replay.m3u8`, `replay/{n}.ts` | HLS over the replay window ([`hls`]) |
+//! | `GET /v1/streams/{id}/sessions/{session}/recordings.m3u8` | HLS over one session's recordings ([`vod`]) |
 //! | `GET /v1/recordings/{id}.mp4` | a recording, with byte ranges ([`files`]) |
 //! | `GET /v1/clips/{id}.mp4` | a replay clip: its share link ([`files`]) |
 //!
@@ -18,6 +19,7 @@ mod error;
 mod files;
 mod hls;
 mod images;
+mod vod;
 
 use std::sync::Arc;
 
@@ -50,6 +52,10 @@ pub fn router(state: HttpState) -> Router {
         .route(
             "/v1/streams/{stream_id}/replay/{segment}",
             get(replay_segment),
+        )
+        .route(
+            "/v1/streams/{stream_id}/sessions/{session_id}/recordings.m3u8",
+            get(session_recordings),
         )
         .route("/v1/{kind}/{file}", get(file))
         .fallback(not_found)
@@ -122,6 +128,15 @@ async fn replay_segment(
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| HttpError::not_found(format!("replay segment {segment:?}")))?;
     hls::segment(&state, &access, &live, sequence).await
+}
+
+async fn session_recordings(
+    State(state): State<HttpState>,
+    Path((stream_id, session_id)): Path<(String, String)>,
+    request: Request,
+) -> HttpResult<Response> {
+    let access = access(&state, &request)?;
+    vod::playlist(&state, &access, &stream_id, &session_id).await
 }
 
 /// `/v1/recordings/<id>.mp4` or `/v1/clips/<id>.mp4`.

@@ -19,6 +19,8 @@ struct Tracks {
 
 #[derive(Debug, Default)]
 pub struct SessionStats {
+    /// The session's id: recordings name it, to be played as one.
+    id: String,
     start_ms: AtomicI64,
     bytes_received: AtomicU64,
     video_frames: AtomicU64,
@@ -30,9 +32,16 @@ pub struct SessionStats {
 
 impl SessionStats {
     pub fn started_now() -> Self {
-        let stats = Self::default();
-        stats.start_ms.store(now_millis(), Ordering::Relaxed);
-        stats
+        let now = now_millis();
+        Self {
+            id: crate::ids::new_session_id(now),
+            start_ms: AtomicI64::new(now),
+            ..Self::default()
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     pub fn add_bytes(&self, n: u64) {
@@ -71,6 +80,7 @@ impl SessionStats {
         let start = self.start_ms.load(Ordering::Relaxed);
         pb::IngestStats {
             session_start_time: (start != 0).then(|| timestamp_from_millis(start)),
+            session_id: self.id.clone(),
             video_codec: tracks.video_codec,
             width: tracks.width,
             height: tracks.height,

@@ -67,6 +67,10 @@ pub struct RecordingRecord {
     pub start_pts_ns: u64,
     pub duration_ns: u64,
     pub size_bytes: u64,
+    /// The publishing session the file belongs to (empty for files
+    /// recorded before sessions had ids).
+    #[serde(default)]
+    pub session_id: String,
 }
 
 /// A replay clip: a moment of a stream saved as an MP4 file.

@@ -526,8 +526,12 @@ type IngestStats struct {
 	// Video frames decoded to make this session's live thumbnails: one per
 	// thumbnail, since only the keyframe shown is decoded.
 	ThumbnailFramesDecoded uint64 `protobuf:"varint,10,opt,name=thumbnail_frames_decoded,json=thumbnailFramesDecoded,proto3" json:"thumbnail_frames_decoded,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// The session's id; its recordings carry it, and
+	// /v1/streams/{stream_id}/sessions/{session_id}/recordings.m3u8 plays
+	// them as one.
+	SessionId     string `protobuf:"bytes,11,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *IngestStats) Reset() {
@@ -628,6 +632,13 @@ func (x *IngestStats) GetThumbnailFramesDecoded() uint64 {
 		return x.ThumbnailFramesDecoded
 	}
 	return 0
+}
+
+func (x *IngestStats) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
 }
 
 type CreateStreamRequest struct {
@@ -2449,7 +2460,11 @@ type Recording struct {
 	// Presentation time of the first frame in the stream; the segments of a
 	// session are contiguous: one's start_pts + duration is the next one's
 	// start_pts.
-	StartPts      *durationpb.Duration `protobuf:"bytes,9,opt,name=start_pts,json=startPts,proto3" json:"start_pts,omitempty"`
+	StartPts *durationpb.Duration `protobuf:"bytes,9,opt,name=start_pts,json=startPts,proto3" json:"start_pts,omitempty"`
+	// The publishing session the file belongs to (IngestStats.session_id);
+	// /v1/streams/{stream_id}/sessions/{session_id}/recordings.m3u8 is the
+	// HLS VOD playlist of all of that session's files.
+	SessionId     string `protobuf:"bytes,10,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2545,6 +2560,13 @@ func (x *Recording) GetStartPts() *durationpb.Duration {
 		return x.StartPts
 	}
 	return nil
+}
+
+func (x *Recording) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
 }
 
 type ListRecordingsRequest struct {
@@ -2979,7 +3001,7 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\x04gops\x18\x03 \x01(\rR\x04gops\x12\x14\n" +
 	"\x05bytes\x18\x04 \x01(\x04R\x05bytes\x12\x1d\n" +
 	"\n" +
-	"disk_bytes\x18\x05 \x01(\x04R\tdiskBytes\"\x97\x03\n" +
+	"disk_bytes\x18\x05 \x01(\x04R\tdiskBytes\"\xb6\x03\n" +
 	"\vIngestStats\x12H\n" +
 	"\x12session_start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x10sessionStartTime\x12\x1f\n" +
 	"\vvideo_codec\x18\x02 \x01(\tR\n" +
@@ -2993,7 +3015,9 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\faudio_frames\x18\b \x01(\x04R\vaudioFrames\x12%\n" +
 	"\x0ebytes_received\x18\t \x01(\x04R\rbytesReceived\x128\n" +
 	"\x18thumbnail_frames_decoded\x18\n" +
-	" \x01(\x04R\x16thumbnailFramesDecoded\"\xa5\x01\n" +
+	" \x01(\x04R\x16thumbnailFramesDecoded\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\v \x01(\tR\tsessionId\"\xa5\x01\n" +
 	"\x13CreateStreamRequest\x12\x1b\n" +
 	"\tstream_id\x18\x01 \x01(\tR\bstreamId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12>\n" +
@@ -3136,7 +3160,7 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\x18DeleteReplayClipResponse\"7\n" +
 	"\tDataChunk\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x04R\x06offset\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\x83\x03\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xa2\x03\n" +
 	"\tRecording\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tstream_id\x18\x02 \x01(\tR\bstreamId\x129\n" +
@@ -3148,7 +3172,10 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"size_bytes\x18\x06 \x01(\x04R\tsizeBytes\x121\n" +
 	"\x05state\x18\a \x01(\x0e2\x1b.liveproc.v1.RecordingStateR\x05state\x12\x16\n" +
 	"\x06format\x18\b \x01(\tR\x06format\x126\n" +
-	"\tstart_pts\x18\t \x01(\v2\x19.google.protobuf.DurationR\bstartPts\"p\n" +
+	"\tstart_pts\x18\t \x01(\v2\x19.google.protobuf.DurationR\bstartPts\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\n" +
+	" \x01(\tR\tsessionId\"p\n" +
 	"\x15ListRecordingsRequest\x12\x1b\n" +
 	"\tstream_id\x18\x01 \x01(\tR\bstreamId\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +

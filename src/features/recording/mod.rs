@@ -205,6 +205,11 @@ impl Recorder {
             start_pts_ns: pts.as_nanos() as u64,
             duration_ns: 0,
             size_bytes: 0,
+            session_id: self
+                .stream
+                .session_stats()
+                .map(|s| s.id().to_string())
+                .unwrap_or_default(),
         };
         if let Err(e) = self.store.registry.put_recording(&record) {
             // Nothing but the file's header was written: it goes, so that
@@ -414,5 +419,6 @@ pub fn to_proto(record: &RecordingRecord, store: &RecordingStore) -> pb::Recordi
         state: state as i32,
         format: "mp4".to_string(),
         start_pts: Some(to_duration(Duration::from_nanos(record.start_pts_ns))),
+        session_id: record.session_id.clone(),
     }
 }

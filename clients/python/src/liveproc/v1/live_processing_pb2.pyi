@@ -94,7 +94,7 @@ class ReplayWindow(_message.Message):
     def __init__(self, earliest_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., gops: _Optional[int] = ..., bytes: _Optional[int] = ..., disk_bytes: _Optional[int] = ...) -> None: ...
 
 class IngestStats(_message.Message):
-    __slots__ = ("session_start_time", "video_codec", "width", "height", "audio_codec", "video_frames", "video_keyframes", "audio_frames", "bytes_received", "thumbnail_frames_decoded")
+    __slots__ = ("session_start_time", "video_codec", "width", "height", "audio_codec", "video_frames", "video_keyframes", "audio_frames", "bytes_received", "thumbnail_frames_decoded", "session_id")
     SESSION_START_TIME_FIELD_NUMBER: _ClassVar[int]
     VIDEO_CODEC_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +105,7 @@ class IngestStats(_message.Message):
     AUDIO_FRAMES_FIELD_NUMBER: _ClassVar[int]
     BYTES_RECEIVED_FIELD_NUMBER: _ClassVar[int]
     THUMBNAIL_FRAMES_DECODED_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     session_start_time: _timestamp_pb2.Timestamp
     video_codec: str
     width: int
@@ -115,7 +116,8 @@ class IngestStats(_message.Message):
     audio_frames: int
     bytes_received: int
     thumbnail_frames_decoded: int
-    def __init__(self, session_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., video_codec: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., audio_codec: _Optional[str] = ..., video_frames: _Optional[int] = ..., video_keyframes: _Optional[int] = ..., audio_frames: _Optional[int] = ..., bytes_received: _Optional[int] = ..., thumbnail_frames_decoded: _Optional[int] = ...) -> None: ...
+    session_id: str
+    def __init__(self, session_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., video_codec: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., audio_codec: _Optional[str] = ..., video_frames: _Optional[int] = ..., video_keyframes: _Optional[int] = ..., audio_frames: _Optional[int] = ..., bytes_received: _Optional[int] = ..., thumbnail_frames_decoded: _Optional[int] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class CreateStreamRequest(_message.Message):
     __slots__ = ("stream_id", "name", "processing", "source_uri")
@@ -416,7 +418,7 @@ class DataChunk(_message.Message):
     def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class Recording(_message.Message):
-    __slots__ = ("id", "stream_id", "start_time", "end_time", "duration", "size_bytes", "state", "format", "start_pts")
+    __slots__ = ("id", "stream_id", "start_time", "end_time", "duration", "size_bytes", "state", "format", "start_pts", "session_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -426,6 +428,7 @@ class Recording(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     START_PTS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     stream_id: str
     start_time: _timestamp_pb2.Timestamp
@@ -435,7 +438,8 @@ class Recording(_message.Message):
     state: RecordingState
     format: str
     start_pts: _duration_pb2.Duration
-    def __init__(self, id: _Optional[str] = ..., stream_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., size_bytes: _Optional[int] = ..., state: _Optional[_Union[RecordingState, str]] = ..., format: _Optional[str] = ..., start_pts: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    session_id: str
+    def __init__(self, id: _Optional[str] = ..., stream_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., size_bytes: _Optional[int] = ..., state: _Optional[_Union[RecordingState, str]] = ..., format: _Optional[str] = ..., start_pts: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class ListRecordingsRequest(_message.Message):
     __slots__ = ("stream_id", "page_size", "page_token")

@@ -257,6 +257,12 @@ export interface IngestStats {
    * thumbnail, since only the keyframe shown is decoded.
    */
   thumbnailFramesDecoded: number;
+  /**
+   * The session's id; its recordings carry it, and
+   * /v1/streams/{stream_id}/sessions/{session_id}/recordings.m3u8 plays
+   * them as one.
+   */
+  sessionId: string;
 }
 
 export interface CreateStreamRequest {
@@ -561,7 +567,15 @@ export interface Recording {
    * session are contiguous: one's start_pts + duration is the next one's
    * start_pts.
    */
-  startPts: Duration | undefined;
+  startPts:
+    | Duration
+    | undefined;
+  /**
+   * The publishing session the file belongs to (IngestStats.session_id);
+   * /v1/streams/{stream_id}/sessions/{session_id}/recordings.m3u8 is the
+   * HLS VOD playlist of all of that session's files.
+   */
+  sessionId: string;
 }
 
 export interface ListRecordingsRequest {
@@ -1115,6 +1129,7 @@ function createBaseIngestStats(): IngestStats {
     audioFrames: 0,
     bytesReceived: 0,
     thumbnailFramesDecoded: 0,
+    sessionId: "",
   };
 }
 
@@ -1149,6 +1164,9 @@ export const IngestStats: MessageFns<IngestStats> = {
     }
     if (message.thumbnailFramesDecoded !== 0) {
       writer.uint32(80).uint64(message.thumbnailFramesDecoded);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(90).string(message.sessionId);
     }
     return writer;
   },
@@ -1246,6 +1264,14 @@ export const IngestStats: MessageFns<IngestStats> = {
             message.thumbnailFramesDecoded = longToNumber(reader.uint64());
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1302,6 +1328,11 @@ export const IngestStats: MessageFns<IngestStats> = {
         : isSet(object.thumbnail_frames_decoded)
         ? globalThis.Number(object.thumbnail_frames_decoded)
         : 0,
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
     };
   },
 
@@ -1337,6 +1368,9 @@ export const IngestStats: MessageFns<IngestStats> = {
     if (message.thumbnailFramesDecoded !== 0) {
       obj.thumbnailFramesDecoded = Math.round(message.thumbnailFramesDecoded);
     }
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
     return obj;
   },
 
@@ -1357,6 +1391,7 @@ export const IngestStats: MessageFns<IngestStats> = {
     message.audioFrames = object.audioFrames ?? 0;
     message.bytesReceived = object.bytesReceived ?? 0;
     message.thumbnailFramesDecoded = object.thumbnailFramesDecoded ?? 0;
+    message.sessionId = object.sessionId ?? "";
     return message;
   },
 };
@@ -4476,6 +4511,7 @@ function createBaseRecording(): Recording {
     state: 0,
     format: "",
     startPts: undefined,
+    sessionId: "",
   };
 }
 
@@ -4507,6 +4543,9 @@ export const Recording: MessageFns<Recording> = {
     }
     if (message.startPts !== undefined) {
       Duration.encode(message.startPts, writer.uint32(74).fork()).join();
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(82).string(message.sessionId);
     }
     return writer;
   },
@@ -4596,6 +4635,14 @@ export const Recording: MessageFns<Recording> = {
             message.startPts = Duration.decode(reader, reader.uint32());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4639,6 +4686,11 @@ export const Recording: MessageFns<Recording> = {
         : isSet(object.start_pts)
         ? Duration.fromJSON(object.start_pts)
         : undefined,
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
     };
   },
 
@@ -4671,6 +4723,9 @@ export const Recording: MessageFns<Recording> = {
     if (message.startPts !== undefined) {
       obj.startPts = Duration.toJSON(message.startPts);
     }
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
     return obj;
   },
 
@@ -4696,6 +4751,7 @@ export const Recording: MessageFns<Recording> = {
     message.startPts = (object.startPts !== undefined && object.startPts !== null)
       ? Duration.fromPartial(object.startPts)
       : undefined;
+    message.sessionId = object.sessionId ?? "";
     return message;
   },
 };
