@@ -483,6 +483,15 @@ async fn a_sessions_recordings_play_as_one_vod_playlist() {
     assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{text}");
     assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
     assert_eq!(text.matches("#EXT-X-MAP:").count(), recordings.len());
+    let listed: f64 = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(|l| l.trim_end_matches(',').parse::<f64>().unwrap())
+        .sum();
+    assert!(
+        (listed - total).abs() < 0.01,
+        "{listed} s listed, {total} s recorded"
+    );
 
     // Each file as a player reads it: its init segment and its media
     // by the playlist's byte ranges, which together decode as the
