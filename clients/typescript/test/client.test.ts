@@ -1,50 +1,21 @@
 // The TypeScript client against the real liveproc server, with real
 // H.264/AAC published by ffmpeg over SRT.
 import { strict as assert } from "node:assert";
-import { ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { createInterface } from "node:readline";
 import { after, before, test } from "node:test";
 import { status } from "@grpc/grpc-js";
 
 import { AdminClient, Client, LiveprocError, api, processing } from "../src";
+import { ADMIN_KEY, Server, publishSrt, startServer } from "./server";
 
-const ADMIN_KEY = "lpadmin_typescript_client_tests_0123";
-const bin = process.env.LIVEPROC_BIN ?? resolve(__dirname, "../../../../target/release/liveproc");
-let server: ChildProcess;
+let server: Server;
 let grpcAddr = "";
-let srtAddr = "";
-let media = "";
 
 before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), "liveproc-ts-"));
-  media = join(dir, "in.ts");
-  execFileSync("ffmpeg", [
-    "-hide_banner", "-loglevel", "error", "-y",
-    "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-f", "lavfi", "-i", "sine",
-    "-t", "12", "-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-keyint_min", "30",
-    "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mpegts", media,
-  ]);
-  server = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--srt-listen", "127.0.0.1:0",
-    "--data-dir", join(dir, "data")], {
-    env: { ...process.env, LIVEPROC_ADMIN_KEY: ADMIN_KEY, LIVEPROC_LOG: "warn" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const lines = createInterface({ input: server.stdout! });
-  for await (const line of lines) {
-    if (line.startsWith("liveproc ready:")) {
-      const fields = Object.fromEntries(line.split(" ").slice(2).map((f) => f.split("=")));
-      grpcAddr = fields.grpc;
-      srtAddr = fields.srt;
-      break;
-    }
-  }
-  assert.ok(grpcAddr, "liveproc started");
+  server = await startServer();
+  grpcAddr = server.grpc;
 });
 
-after(() => server?.kill());
+after(() => server?.process.kill());
 
 async function organizationKey(liveProcessing = true): Promise<string> {
   const admin = new AdminClient(grpcAddr, ADMIN_KEY);
@@ -65,9 +36,7 @@ test("stream events and a thumbnail from real media", { timeout: 60_000 }, async
   });
   const events = client.watchStream("cam");
   const thumbnails = client.subscribeThumbnails("cam");
-  const url = `srt://${srtAddr}?streamid=publish:${stream.id}:${stream.ingest!.streamKey}&mode=caller`;
-  const ffmpeg = spawn("ffmpeg", ["-hide_banner", "-loglevel", "error", "-re", "-i", media,
-    "-c", "copy", "-f", "mpegts", url], { stdio: "ignore" });
+  const ffmpeg = publishSrt(server, stream.id, stream.ingest!.streamKey);
   try {
     for await (const event of events) {
       if (event.state === api.StreamState.LIVE) break;
