@@ -2,9 +2,11 @@
 //! thumbnail URL decodes at the stream's size, ffmpeg plays the replay
 //! playlist (with the key in a header, and signed) from the oldest GOP,
 //! recordings answer byte ranges exactly, a clip's share link is a
-//! playable MP4, a session's recordings play as one VOD playlist, and
-//! credentials that are missing, tampered with,
-//! expired or another organization's are refused.
+//! playable MP4, a session's recordings play as one VOD playlist,
+//! thumbnails come re-encoded in the formats a stream does not make,
+//! stalled downloads hold no media and slow no ingest, and credentials
+//! that are missing, tampered with, expired or another organization's are
+//! refused.
 
 mod common;
 
@@ -562,4 +564,107 @@ fn byte_ranges(playlist: &str) -> Vec<(String, String, String)> {
         }
     }
     out
+}
+
+/// Resident memory of process `pid`, in bytes.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+/// A client that asks for `path` and then reads almost nothing: a 4 KiB
+/// receive window, and only the first bytes of the answer read.
+fn stalled_download(server: &Server, path: &str, key: &str) -> std::net::TcpStream {
+    use std::io::{Read, Write};
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&server.grpc.into()).unwrap();
+    let mut stream: std::net::TcpStream = socket.into();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: liveproc\r\nauthorization: Bearer {key}\r\n\r\n"
+    )
+    .unwrap();
+    let mut first = [0u8; 1024];
+    let n = stream.read(&mut first).unwrap();
+    assert!(
+        first[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&first[..n])
+    );
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_downloads_hold_no_media_and_do_not_slow_ingest() {
+    const STALLED: usize = 16;
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    // A recording far larger than the kernel's socket buffers.
+    let big = create_stream(&server, key, "big", Some(recording_options(0)))
+        .await
+        .unwrap();
+    push_file(&server, &big, heavy_ts()).await;
+    let recording = loop {
+        let recordings = list_recordings(&server, key, "big").await;
+        if let Some(done) = recordings
+            .into_iter()
+            .find(|r| r.state() == pb::RecordingState::Complete)
+        {
+            break done;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(recording.size_bytes > 40 << 20, "{recording:?}");
+
+    // A live stream over SRT while the downloads stall.
+    let stream = create_stream(&server, key, "cam", Some(thumbnail_options()))
+        .await
+        .unwrap();
+    let mut watch = Watcher::start(&server, key, "cam").await;
+    let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts());
+    watch.until_state(StreamState::Live, 20).await;
+    first_thumbnail(&server, key, "cam").await;
+    let before = rss_bytes(server.pid());
+
+    let path = format!("/v1/recordings/{}.mp4", recording.id);
+    let stalled: Vec<_> = (0..STALLED)
+        .map(|_| stalled_download(&server, &path, key))
+        .collect();
+
+    // The live session gets every frame while the downloads stall.
+    assert!(within(40, "ffmpeg", wait_child(ffmpeg)).await.success());
+    watch.until_state(StreamState::Ended, 20).await;
+    let stats = get_stream(&server, key, "cam")
+        .await
+        .unwrap()
+        .ingest_stats
+        .expect("ingest stats");
+    assert_eq!(
+        stats.video_frames as f64,
+        10.0 * SOURCE_FPS,
+        "frames lost while downloads stalled"
+    );
+
+    // Serving them holds about nothing per client: the files are read as
+    // the clients take them, not into memory.
+    let grown = rss_bytes(server.pid()).saturating_sub(before);
+    let held_if_buffered = STALLED as u64 * recording.size_bytes;
+    eprintln!(
+        "{STALLED} stalled downloads of {} MiB: RSS {:+} KiB",
+        recording.size_bytes >> 20,
+        grown >> 10
+    );
+    assert!(
+        grown < 32 << 20,
+        "RSS grew {} MiB with {STALLED} stalled downloads ({} MiB if buffered)",
+        grown >> 20,
+        held_if_buffered >> 20
+    );
+    drop(stalled);
+    let whole = get(&server, &path, Some(key)).await.bytes().await.unwrap();
+    assert_eq!(whole.len() as u64, recording.size_bytes);
 }

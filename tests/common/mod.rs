@@ -299,6 +299,32 @@ pub fn test_ts_25s() -> &'static Path {
     })
 }
 
+/// 6 s of H.264 (noise, near-lossless: about 70 MB) + AAC, made once per
+/// test binary: a recording far larger than socket buffers.
+pub fn heavy_ts() -> &'static Path {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        make_ts(
+            "h264_aac_heavy_6s.ts",
+            6,
+            &[
+                "-vf",
+                "noise=alls=80:allf=t+u",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-qp",
+                "4",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "96k",
+            ],
+        )
+    })
+}
+
 /// 5 s of H.265 + AAC, made once per test binary.
 pub fn test_hevc_ts() -> &'static Path {
     static FILE: OnceLock<PathBuf> = OnceLock::new();
