@@ -9,14 +9,20 @@ DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:50051
 SRT_LISTEN ?= 127.0.0.1:9000
 
-.PHONY: all deps build run test fmt lint unit-and-integration clients client-tests bench clean
+# The dashboard (dashboard/, TypeScript bundled by esbuild) is built into
+# dashboard/dist before the server, which embeds it.
+
+.PHONY: all deps dashboard build run test fmt lint unit-and-integration clients client-tests bench clean
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
 
-build: deps
+dashboard: deps
+	bash dashboard/build.sh
+
+build: deps dashboard
 	$(CARGO) build --release --locked
 
 run: build
@@ -49,7 +55,7 @@ client-tests:
 	bash clients/typescript/run-tests.sh
 	bash docs/check-grpcurl.sh
 
-test: deps fmt lint unit-and-integration client-tests
+test: deps dashboard fmt lint unit-and-integration client-tests
 
 # N concurrent 1080p30 streams with every feature, stepped up until the
 # server falls behind, all over SRT (the headline) then all over gRPC push,
@@ -57,7 +63,7 @@ test: deps fmt lint unit-and-integration client-tests
 # every frame (reference), under the same load and hold criteria; CPU per
 # stream at fixed N, latency, clip export and memory. Prints a table;
 # writes bench/results.json and bench/results.png.
-bench: deps
+bench: deps dashboard
 	$(CARGO) bench --locked --bench capacity
 
 clean:

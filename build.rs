@@ -1,5 +1,6 @@
 //! Generates the gRPC server and client code and the reflection descriptor
-//! set from `proto/liveproc/v1/*.proto`.
+//! set from `proto/liveproc/v1/*.proto`, after checking that the
+//! dashboard's bundle (embedded in the binary) has been built.
 //!
 //! The protos are compiled by `protox`, a protobuf compiler in Rust that
 //! carries the well-known types (`google/protobuf/*.proto`): the build needs
@@ -10,6 +11,18 @@ use std::path::PathBuf;
 use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The dashboard is embedded (src/http/dashboard.rs): its bundle must
+    // have been built.
+    for file in ["index.html", "app.js", "app.css"] {
+        let path = PathBuf::from("dashboard/dist").join(file);
+        if !path.exists() {
+            return Err(format!(
+                "{} is missing: build the dashboard first (make dashboard)",
+                path.display()
+            )
+            .into());
+        }
+    }
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     let protos = [
         "proto/liveproc/v1/processing.proto",

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what liveproc needs to build, run and test, and only what is
 # missing: GStreamer 1.22 development files and plugins, ffmpeg, curl (the
-# docs' HTTP examples are run by the tests), and the
-# toolchains of the client tests (Go, Node.js + npm, Python venv) where no
+# docs' HTTP examples are run by the tests), Chromium and its WebDriver
+# (the dashboard's browser tests), and the
+# toolchains of the client tests and the dashboard build (Go, Node.js +
+# npm, Python venv) where no
 # other one is on the PATH. Debian 12 (bookworm) or later. Uses sudo when
 # not root. No protoc: the server's build compiles the protos in Rust
 # (protox) and the clients use the one bundled in the pinned grpcio-tools.
@@ -21,6 +23,8 @@ packages=(
   ffmpeg
   fonts-dejavu-core
   curl
+  chromium
+  chromium-driver
 )
 
 # Client test toolchains: a newer one already on the PATH (rustup-style

@@ -19,6 +19,10 @@ pub const DEFAULT_REPLAY_MEMORY_MB: u64 = 256;
 pub const DEFAULT_MIN_FREE_DISK_MB: u64 = 256;
 /// 10 minutes of the newest media in memory with `entire_stream` replay.
 pub const DEFAULT_REPLAY_MEMORY_SECONDS: u64 = 600;
+/// What the dashboard says to ask for the live processing package when
+/// `--operator-contact` is not set.
+pub const DEFAULT_OPERATOR_CONTACT: &str =
+    "Ask your liveproc operator to enable the live processing package.";
 
 /// One `--pull-allow` entry: a network (`10.0.0.0/8`, `192.168.1.20`) or
 /// a host name.
@@ -123,6 +127,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+    /// Who organizations ask for the live processing package: the
+    /// dashboard shows it where it says "Upgrade needed".
+    #[arg(long, env = "LIVEPROC_OPERATOR_CONTACT")]
+    pub operator_contact: Option<String>,
     /// Allow http(s):// (HLS) pull sources. Off by default: an HLS
     /// playlist names segment URLs the server fetches without the pull
     /// policy's address checks.
@@ -148,6 +156,7 @@ struct FileConfig {
     min_free_disk_mb: Option<u64>,
     pull_allow_http: Option<bool>,
     cors_origins: Option<Vec<String>>,
+    operator_contact: Option<String>,
 }
 
 /// Resolved settings of a server.
@@ -174,6 +183,8 @@ pub struct Config {
     pub pull_allow_http: bool,
     /// Web origins allowed to call the API and fetch media by script.
     pub cors_origins: Vec<String>,
+    /// Shown by the dashboard where live processing needs an upgrade.
+    pub operator_contact: String,
     /// From `LIVEPROC_ADMIN_KEY`.
     pub admin_key: Option<String>,
 }
@@ -286,6 +297,10 @@ impl Config {
             } else {
                 args.cors_origins
             },
+            operator_contact: args
+                .operator_contact
+                .or(file.operator_contact)
+                .unwrap_or_else(|| DEFAULT_OPERATOR_CONTACT.to_string()),
             admin_key,
         })
     }

@@ -1,9 +1,11 @@
-//! `liveproc.v1.Organizations`: the operator's service (admin key only) to
-//! create organizations, grant packages and rotate API keys.
+//! `liveproc.v1.Organizations`: the operator's service (admin key) to
+//! create organizations, grant packages and rotate API keys; an
+//! organization may read its own record (`GetOrganization`).
 
 use tonic::{Request, Response, Status};
 
 use super::{convert, ApiState};
+use crate::auth::Principal;
 use crate::error::Error;
 use crate::proto::v1 as pb;
 use crate::proto::v1::organizations_server::Organizations;
@@ -37,13 +39,19 @@ impl Organizations for OrganizationsService {
         Ok(Response::new(convert::organization(&org, Some(key))))
     }
 
+    /// The admin key reads any organization; an organization's key reads
+    /// its own (with `id` empty or its id; any other is "not found").
     async fn get_organization(
         &self,
         request: Request<pb::GetOrganizationRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
-        self.state.auth.require_admin(request.metadata())?;
-        let id = request.into_inner().id;
-        validate::required("id", &id)?;
+        let principal = self.state.auth.authenticate(request.metadata())?;
+        let mut id = request.into_inner().id;
+        match principal {
+            Principal::Admin => validate::required("id", &id)?,
+            Principal::Organization(own) if id.is_empty() || id == own => id = own,
+            Principal::Organization(_) => return Err(Error::organization_not_found(&id).into()),
+        }
         let org = self
             .state
             .registry

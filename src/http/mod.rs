@@ -10,11 +10,14 @@
 //! | `GET /v1/recordings/{id}.mp4` | a recording, with byte ranges ([`files`]) |
 //! | `GET /v1/clips/{id}.mp4` | a replay clip: its share link ([`files`]) |
 //!
-//! Every route needs the organization's API key (`Authorization: Bearer`)
+//! and the dashboard at `/` ([`dashboard`]).
+//!
+//! Every media route needs the organization's API key (`Authorization: Bearer`)
 //! or a signed URL's `token` ([`access`], [`crate::url_signing`]). A stream, recording
 //! or clip of another organization is answered exactly like a missing one.
 
 pub mod access;
+mod dashboard;
 mod error;
 mod files;
 mod hls;
@@ -43,11 +46,17 @@ pub const MAX_CONCURRENT_REQUESTS: usize = 1024;
 #[derive(Clone)]
 pub struct HttpState {
     pub api: ApiState,
+    /// Who to ask for the live processing package, shown by the dashboard
+    /// where it says "Upgrade needed".
+    pub operator_contact: Arc<str>,
 }
 
-/// The HTTP routes.
+/// The HTTP routes: media, and the dashboard (compressed: its script is
+/// half a megabyte).
 pub fn router(state: HttpState) -> Router {
+    let dashboard = dashboard::routes().layer(tower_http::compression::CompressionLayer::new());
     Router::new()
+        .merge(dashboard)
         .route("/v1/streams/{stream_id}/{file}", get(stream_file))
         .route(
             "/v1/streams/{stream_id}/replay/{segment}",

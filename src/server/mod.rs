@@ -144,7 +144,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     ));
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
-    let http = crate::http::router(HttpState { api: state.clone() });
+    let http = crate::http::router(HttpState {
+        api: state.clone(),
+        operator_contact: config.operator_contact.as_str().into(),
+    });
 
     println!("liveproc ready: grpc={grpc_addr} srt={srt_addr}");
     tracing::info!(%grpc_addr, %srt_addr, data_dir = %config.data_dir.display(), "liveproc ready");

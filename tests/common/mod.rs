@@ -299,6 +299,21 @@ pub fn test_ts_25s() -> &'static Path {
     })
 }
 
+/// 45 s of H.264 + AAC, made once per test binary: a session long
+/// enough to rewind in while a browser looks at it.
+pub fn test_ts_45s() -> &'static Path {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        make_ts(
+            "h264_aac_45s.ts",
+            45,
+            &[
+                "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-b:a", "96k",
+            ],
+        )
+    })
+}
+
 /// 6 s of H.264 (noise, near-lossless: about 70 MB) + AAC, made once per
 /// test binary: a recording far larger than socket buffers.
 pub fn heavy_ts() -> &'static Path {

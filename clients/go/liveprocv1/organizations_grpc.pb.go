@@ -31,9 +31,13 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // Administration of organizations, their packages and API keys.
-// Every method needs the server's admin key (`authorization: Bearer <key>`).
+// Every method needs the server's admin key (`authorization: Bearer <key>`),
+// but GetOrganization, which an organization's key may call for itself.
 type OrganizationsClient interface {
 	CreateOrganization(ctx context.Context, in *CreateOrganizationRequest, opts ...grpc.CallOption) (*Organization, error)
+	// With the admin key: any organization, by id. With an organization's
+	// key: its own (id empty or its own id; another id is NOT_FOUND), e.g.
+	// to show which packages are enabled.
 	GetOrganization(ctx context.Context, in *GetOrganizationRequest, opts ...grpc.CallOption) (*Organization, error)
 	ListOrganizations(ctx context.Context, in *ListOrganizationsRequest, opts ...grpc.CallOption) (*ListOrganizationsResponse, error)
 	SetPackages(ctx context.Context, in *SetPackagesRequest, opts ...grpc.CallOption) (*Organization, error)
@@ -104,9 +108,13 @@ func (c *organizationsClient) RotateApiKey(ctx context.Context, in *RotateApiKey
 // for forward compatibility.
 //
 // Administration of organizations, their packages and API keys.
-// Every method needs the server's admin key (`authorization: Bearer <key>`).
+// Every method needs the server's admin key (`authorization: Bearer <key>`),
+// but GetOrganization, which an organization's key may call for itself.
 type OrganizationsServer interface {
 	CreateOrganization(context.Context, *CreateOrganizationRequest) (*Organization, error)
+	// With the admin key: any organization, by id. With an organization's
+	// key: its own (id empty or its own id; another id is NOT_FOUND), e.g.
+	// to show which packages are enabled.
 	GetOrganization(context.Context, *GetOrganizationRequest) (*Organization, error)
 	ListOrganizations(context.Context, *ListOrganizationsRequest) (*ListOrganizationsResponse, error)
 	SetPackages(context.Context, *SetPackagesRequest) (*Organization, error)

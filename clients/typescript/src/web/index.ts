@@ -13,6 +13,8 @@ import { LiveProcessing } from "./gen/liveproc/v1/live_processing_pb";
 import { Organizations } from "./gen/liveproc/v1/organizations_pb";
 
 export { Code, ConnectError };
+export { create } from "@bufbuild/protobuf";
+export { timestampDate } from "@bufbuild/protobuf/wkt";
 export * as api from "./gen/liveproc/v1/live_processing_pb";
 export * as processing from "./gen/liveproc/v1/processing_pb";
 export * as organizations from "./gen/liveproc/v1/organizations_pb";

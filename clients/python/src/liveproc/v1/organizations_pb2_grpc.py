@@ -27,7 +27,8 @@ if _version_not_supported:
 
 class OrganizationsStub:
     """Administration of organizations, their packages and API keys.
-    Every method needs the server's admin key (`authorization: Bearer <key>`).
+    Every method needs the server's admin key (`authorization: Bearer <key>`),
+    but GetOrganization, which an organization's key may call for itself.
     """
 
     def __init__(self, channel):
@@ -65,7 +66,8 @@ class OrganizationsStub:
 
 class OrganizationsServicer:
     """Administration of organizations, their packages and API keys.
-    Every method needs the server's admin key (`authorization: Bearer <key>`).
+    Every method needs the server's admin key (`authorization: Bearer <key>`),
+    but GetOrganization, which an organization's key may call for itself.
     """
 
     def CreateOrganization(self, request, context):
@@ -75,7 +77,10 @@ class OrganizationsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetOrganization(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """With the admin key: any organization, by id. With an organization's
+        key: its own (id empty or its own id; another id is NOT_FOUND), e.g.
+        to show which packages are enabled.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -137,7 +142,8 @@ def add_OrganizationsServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Organizations:
     """Administration of organizations, their packages and API keys.
-    Every method needs the server's admin key (`authorization: Bearer <key>`).
+    Every method needs the server's admin key (`authorization: Bearer <key>`),
+    but GetOrganization, which an organization's key may call for itself.
     """
 
     @staticmethod

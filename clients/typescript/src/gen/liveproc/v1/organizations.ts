@@ -836,7 +836,8 @@ export const RotateApiKeyRequest: MessageFns<RotateApiKeyRequest> = {
 
 /**
  * Administration of organizations, their packages and API keys.
- * Every method needs the server's admin key (`authorization: Bearer <key>`).
+ * Every method needs the server's admin key (`authorization: Bearer <key>`),
+ * but GetOrganization, which an organization's key may call for itself.
  */
 export type OrganizationsService = typeof OrganizationsService;
 export const OrganizationsService = {
@@ -850,6 +851,11 @@ export const OrganizationsService = {
     responseSerialize: (value: Organization): Buffer => Buffer.from(Organization.encode(value).finish()),
     responseDeserialize: (value: Buffer): Organization => Organization.decode(value),
   },
+  /**
+   * With the admin key: any organization, by id. With an organization's
+   * key: its own (id empty or its own id; another id is NOT_FOUND), e.g.
+   * to show which packages are enabled.
+   */
   getOrganization: {
     path: "/liveproc.v1.Organizations/GetOrganization" as const,
     requestStream: false as const,
@@ -894,6 +900,11 @@ export const OrganizationsService = {
 
 export interface OrganizationsServer extends UntypedServiceImplementation {
   createOrganization: handleUnaryCall<CreateOrganizationRequest, Organization>;
+  /**
+   * With the admin key: any organization, by id. With an organization's
+   * key: its own (id empty or its own id; another id is NOT_FOUND), e.g.
+   * to show which packages are enabled.
+   */
   getOrganization: handleUnaryCall<GetOrganizationRequest, Organization>;
   listOrganizations: handleUnaryCall<ListOrganizationsRequest, ListOrganizationsResponse>;
   setPackages: handleUnaryCall<SetPackagesRequest, Organization>;
@@ -917,6 +928,11 @@ export interface OrganizationsClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Organization) => void,
   ): ClientUnaryCall;
+  /**
+   * With the admin key: any organization, by id. With an organization's
+   * key: its own (id empty or its own id; another id is NOT_FOUND), e.g.
+   * to show which packages are enabled.
+   */
   getOrganization(
     request: GetOrganizationRequest,
     callback: (error: ServiceError | null, response: Organization) => void,

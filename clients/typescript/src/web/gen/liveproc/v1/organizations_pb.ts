@@ -228,7 +228,8 @@ export const PackageStateSchema: GenEnum<PackageState> = /*@__PURE__*/
 
 /**
  * Administration of organizations, their packages and API keys.
- * Every method needs the server's admin key (`authorization: Bearer <key>`).
+ * Every method needs the server's admin key (`authorization: Bearer <key>`),
+ * but GetOrganization, which an organization's key may call for itself.
  *
  * @generated from service liveproc.v1.Organizations
  */
@@ -242,6 +243,10 @@ export const Organizations: GenService<{
     output: typeof OrganizationSchema;
   },
   /**
+   * With the admin key: any organization, by id. With an organization's
+   * key: its own (id empty or its own id; another id is NOT_FOUND), e.g.
+   * to show which packages are enabled.
+   *
    * @generated from rpc liveproc.v1.Organizations.GetOrganization
    */
   getOrganization: {

@@ -1,0 +1,90 @@
+/**
+ * An organization's home: its name, id and Enabled Packages, then its
+ * streams (paged) with state, a live thumbnail ([`liveImage`]), and where to publish (SRT URL with a copy button).
+ */
+import { api, signed } from "../api";
+import { copyButton, h, replace } from "../dom";
+import { liveImage } from "../live_image";
+import { hasLiveProcessing, packageBadge, pager, stateBadge } from "./badges";
+import type { Context, View } from "./context";
+
+const PAGE_SIZE = 12;
+/** How often a live stream's thumbnail is fetched again (ETag: mostly 304). */
+const THUMBNAIL_REFRESH_MS = 3000;
+
+export function overview(ctx: Context): View {
+  if (ctx.identity.kind !== "organization") throw new Error("an organization's view");
+  const org = ctx.identity.organization;
+  const disposers: (() => void)[] = [];
+
+  const orgCard = h(
+    "section.card.org",
+    {},
+    h("h2", {}, org.name),
+    h("dl", {}, h("dt", {}, "Organization id"), h("dd", {}, h("code", {}, org.id))),
+    h(
+      "div.packages",
+      {},
+      h("h3", {}, "Enabled Packages"),
+      h("div.package-row", {}, h("span", {}, "Live processing"), packageBadge(org, ctx.config.operatorContact)),
+    ),
+  );
+
+  const list = h("div.grid", { "data-testid": "streams" });
+  const load = async (token: string) => {
+    disposers.splice(0).forEach((d) => d());
+    const page = await ctx.client.listStreams({ pageSize: PAGE_SIZE, pageToken: token });
+    if (page.streams.length === 0 && !token) {
+      replace(list, h("p.empty", {}, "No streams yet. Create one to get an SRT URL to publish to."));
+      return "";
+    }
+    replace(list, ...page.streams.map((s) => streamCard(ctx, s, disposers)));
+    return page.nextPageToken;
+  };
+
+  const element = h(
+    "div.overview",
+    {},
+    orgCard,
+    h(
+      "section",
+      {},
+      h("div.section-head", {}, h("h2", {}, "Streams"), h("a.button.primary", { href: "#/new" }, "New stream")),
+      list,
+      pager(load),
+    ),
+  );
+  return { element, dispose: () => disposers.forEach((d) => d()) };
+}
+
+function streamCard(ctx: Context, stream: api.Stream, disposers: (() => void)[]): HTMLElement {
+  const thumbnailOn = stream.processing?.thumbnail?.enabled && hasLiveProcessing(orgOf(ctx));
+  const picture = h("div.thumb-frame", {}, h("div.thumb.none", {}, thumbnailOn ? "" : "no thumbnail"));
+  if (thumbnailOn) {
+    void signed(ctx.client, `/v1/streams/${stream.id}/thumbnail.jpg`).then((url) => {
+      const image = liveImage(url, stream.name || stream.id, THUMBNAIL_REFRESH_MS);
+      disposers.push(image.dispose);
+      replace(picture, image.element);
+    });
+  }
+  const srt = stream.ingest?.srtUrl ?? "";
+  return h(
+    "article.card.stream",
+    { "data-stream": stream.id },
+    h("a.thumb-link", { href: `#/streams/${encodeURIComponent(stream.id)}` }, picture),
+    h(
+      "div.stream-body",
+      {},
+      h("div.stream-title", {}, h("a", { href: `#/streams/${encodeURIComponent(stream.id)}` }, stream.name || stream.id), stateBadge(stream.state)),
+      h("small.muted", {}, stream.id),
+      srt
+        ? h("div.ingest", {}, h("code.url", { title: srt }, srt), copyButton(srt))
+        : h("small.muted", {}, stream.sourceUri ? `pulled from ${stream.sourceUri}` : ""),
+    ),
+  );
+}
+
+function orgOf(ctx: Context) {
+  if (ctx.identity.kind !== "organization") throw new Error("an organization's view");
+  return ctx.identity.organization;
+}

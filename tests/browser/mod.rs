@@ -1,0 +1,159 @@
+//! A real browser for the dashboard's tests: Debian's Chromium, headless,
+//! driven over WebDriver (chromedriver) with fantoccini. Screenshots go to
+//! `<target>/tmp/dashboard-screenshots/` as test artifacts.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+
+/// How long a page may take to show what a test waits for.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium window of `width`×`height`.
+    pub async fn start(width: u32, height: u32) -> Browser {
+        let port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is installed (make deps)");
+        let profile = tempfile::tempdir().unwrap();
+        let args = [
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--autoplay-policy=no-user-gesture-required".into(),
+            format!("--window-size={width},{height}"),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({ "binary": "/usr/bin/chromium", "args": args }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        // chromedriver answers once it is listening.
+        let mut tries = 0;
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => break client,
+                Err(_) if tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("cannot start Chromium over WebDriver: {e}"),
+            }
+        };
+        Browser {
+            client,
+            driver,
+            _profile: profile,
+        }
+    }
+
+    /// Waits for an element matching `css`.
+    pub async fn find(&self, css: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
+    }
+
+    /// Waits until `script` (a JavaScript expression) is truthy; returns
+    /// its value. The page has no event to wait on for what a person
+    /// sees, so this asks every 100 ms.
+    pub async fn until(&self, what: &str, script: &str) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let value = self
+                .client
+                .execute(&format!("return ({script});"), vec![])
+                .await
+                .unwrap_or(serde_json::Value::Null);
+            let truthy = !matches!(
+                &value,
+                serde_json::Value::Null | serde_json::Value::Bool(false)
+            ) && value != serde_json::json!(0)
+                && value != serde_json::json!("");
+            if truthy {
+                return value;
+            }
+            if tokio::time::Instant::now() > deadline {
+                self.screenshot("timed-out").await;
+                panic!("timed out waiting for {what} ({script})");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The value of a JavaScript expression.
+    pub async fn eval(&self, script: &str) -> serde_json::Value {
+        self.client
+            .execute(&format!("return ({script});"), vec![])
+            .await
+            .unwrap()
+    }
+
+    /// Opens `url` in a fresh page (a change of fragment alone would not
+    /// load the page again) with nothing in the tab's session storage.
+    pub async fn open_fresh(&self, url: &str) {
+        let _ = self.client.execute("sessionStorage.clear()", vec![]).await;
+        self.client.goto("about:blank").await.unwrap();
+        self.client.goto(url).await.unwrap();
+    }
+
+    /// Saves a screenshot as a test artifact; returns where.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.png"));
+        if let Ok(png) = self.client.screenshot().await {
+            std::fs::write(&path, png).unwrap();
+        }
+        path
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}

@@ -1,0 +1,307 @@
+//! The dashboard in a real browser (headless Chromium over WebDriver)
+//! against the real server, with media over SRT: sign-in by form and by
+//! `#key=`, "Upgrade needed" until the operator enables the package in
+//! the operator view, stream creation with a field error then success, a
+//! live thumbnail that appears and updates, the replay player playing and
+//! seeking back, a clip share link that downloads a playable MP4, and
+//! processing changed on the live stream. Screenshots are kept as
+//! artifacts (`target/tmp/dashboard-screenshots/`).
+
+mod browser;
+mod common;
+
+use browser::Browser;
+use common::*;
+use fantoccini::Locator;
+use liveproc::proto::v1 as pb;
+use pb::StreamState;
+
+const CONTACT: &str = "Write to sales@liveproc.example to upgrade.";
+
+fn page(server: &Server, rest: &str) -> String {
+    format!("http://{}/{rest}", server.grpc)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
+    let server = Server::start_with_flags(&["--operator-contact", CONTACT]);
+    let acme = server.create_org("Acme Auctions", true).await;
+    let basic = server.create_org("Basic Bets", false).await;
+    let browser = Browser::start(1280, 900).await;
+
+    // Sign-in by the form.
+    browser.open_fresh(&page(&server, "")).await;
+    browser
+        .find("input[name=api_key]")
+        .await
+        .send_keys(&acme.api_key)
+        .await
+        .unwrap();
+    browser
+        .find("form.signin button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let who = browser.find("[data-testid=signed-in-as]").await;
+    assert_eq!(who.text().await.unwrap(), "Acme Auctions");
+    let package = browser.find("[data-package=live_processing]").await;
+    assert_eq!(package.text().await.unwrap(), "Enabled");
+
+    // Without the package, by #key=: "Upgrade needed", with the contact.
+    browser
+        .open_fresh(&page(&server, &format!("#key={}", basic.api_key)))
+        .await;
+    let package = browser.find("[data-package=live_processing]").await;
+    let text = package.text().await.unwrap();
+    assert!(text.contains("Upgrade needed"), "{text}");
+    assert!(text.contains(CONTACT), "{text}");
+    browser.screenshot("upgrade-needed").await;
+    // The key left the address bar.
+    let url = browser.client.current_url().await.unwrap();
+    assert!(!url.as_str().contains(&basic.api_key), "{url}");
+
+    // The operator enables it...
+    browser
+        .open_fresh(&page(&server, &format!("#key={ADMIN_KEY}")))
+        .await;
+    let toggle = browser
+        .find(&format!(
+            "tr[data-organization={}] input[type=checkbox]",
+            basic.id
+        ))
+        .await;
+    assert!(!toggle.is_selected().await.unwrap());
+    toggle.click().await.unwrap();
+    browser
+        .until(
+            "the package switched on",
+            &format!(
+                "document.querySelector('tr[data-organization={}] small').textContent.includes('enabled')",
+                basic.id
+            ),
+        )
+        .await;
+    browser.screenshot("operator").await;
+    // ... and the same page shows "Enabled".
+    browser
+        .open_fresh(&page(&server, &format!("#key={}", basic.api_key)))
+        .await;
+    let package = browser.find("[data-package=live_processing]").await;
+    assert_eq!(package.text().await.unwrap(), "Enabled");
+
+    // Creating a stream: an out-of-range interval shows the field's error.
+    browser
+        .open_fresh(&page(&server, &format!("#key={}", acme.api_key)))
+        .await;
+    browser.find("a[href='#/new']").await.click().await.unwrap();
+    browser
+        .find("input[name=name]")
+        .await
+        .send_keys("Lot cam")
+        .await
+        .unwrap();
+    browser
+        .find("input[name=stream_id]")
+        .await
+        .send_keys("cam")
+        .await
+        .unwrap();
+    browser
+        .find(".create form button.primary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let interval = browser
+        .find("input[name='processing.thumbnail.interval_seconds']")
+        .await;
+    interval.clear().await.unwrap();
+    interval.send_keys("5").await.unwrap();
+    for feature in ["motion_clip", "recording", "replay"] {
+        browser
+            .find(&format!("input[name='processing.{feature}.enabled']"))
+            .await
+            .click()
+            .await
+            .unwrap();
+    }
+    browser
+        .find(".create form button.primary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let error = browser
+        .until(
+            "the interval's error",
+            "document.querySelector(\"[data-error-for='processing.thumbnail.interval_seconds']\").textContent",
+        )
+        .await;
+    assert!(error.as_str().unwrap().contains("10–3600"), "{error}");
+    browser.screenshot("create-stream-error").await;
+    // A valid one is created and listed.
+    interval.clear().await.unwrap();
+    interval.send_keys("10").await.unwrap();
+    browser
+        .find(".create form button.primary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.find(".stream-page").await;
+    let stream = get_stream(&server, &acme.api_key, "cam").await.unwrap();
+    let processing = stream.processing.unwrap();
+    assert_eq!(processing.thumbnail.unwrap().interval_seconds, 10);
+    assert!(processing.replay.unwrap().enabled);
+    browser.client.goto(&page(&server, "#/")).await.unwrap();
+    browser.find("article[data-stream=cam]").await;
+
+    // Live: the list's thumbnail appears, then updates.
+    let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_45s());
+    let card = "document.querySelector('article[data-stream=cam] img.thumb')";
+    let first = browser
+        .until(
+            "a thumbnail in the list",
+            &format!("{card} && {card}.naturalWidth > 0 && {card}.dataset.etag"),
+        )
+        .await;
+    let width = browser.eval(&format!("{card}.naturalWidth")).await;
+    assert_eq!(width, serde_json::json!(640));
+    browser
+        .until(
+            "a newer thumbnail in the list",
+            &format!("{card}.dataset.etag && {card}.dataset.etag !== {first}"),
+        )
+        .await;
+    browser.screenshot("streams").await;
+
+    // The stream page: the replay player plays...
+    browser
+        .client
+        .goto(&page(&server, "#/streams/cam"))
+        .await
+        .unwrap();
+    let video = "document.querySelector('.player video')";
+    let clock = "document.querySelector('[data-testid=program-date]')";
+    browser
+        .until(
+            "the replay playing",
+            &format!("{video} && {video}.currentTime > 1"),
+        )
+        .await;
+    let before = browser
+        .until("a program date", &format!("{clock}.dataset.programDate"))
+        .await;
+    let played = browser.eval(&format!("{video}.currentTime")).await;
+    browser
+        .until(
+            "the replay advancing",
+            &format!("{video}.currentTime > {played} + 1"),
+        )
+        .await;
+    browser.screenshot("stream-page").await;
+    // ... and seeks back to the start of the window: an earlier moment.
+    browser
+        .eval(
+            "(() => { const r = document.querySelector('.rewind'); r.value = '0'; \
+             r.dispatchEvent(new Event('input')); return true; })()",
+        )
+        .await;
+    let rewound = browser
+        .until(
+            "an earlier program date after the seek",
+            &format!(
+                "Date.parse({clock}.dataset.programDate) < Date.parse({before}) - 3000 && {clock}.dataset.programDate"
+            ),
+        )
+        .await;
+    let at = browser.eval(&format!("{video}.currentTime")).await;
+    browser
+        .until(
+            "the replay advancing after the seek",
+            &format!("{video}.currentTime > {at} + 0.5"),
+        )
+        .await;
+    browser.find("button.small").await; // the player's bar is there
+    browser
+        .client
+        .find(Locator::XPath("//button[text()='Back to live']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .until(
+            "back near the live edge",
+            &format!("Date.parse({clock}.dataset.programDate) > Date.parse({rewound}) + 3000"),
+        )
+        .await;
+
+    // "Clip the last 5 seconds": a share link to a playable MP4.
+    let seconds = browser.find("input[name=clip_seconds]").await;
+    seconds.clear().await.unwrap();
+    seconds.send_keys("5").await.unwrap();
+    browser
+        .find(".clip button.primary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let link = browser.find("[data-testid=share-link]").await;
+    let href = link.attr("href").await.unwrap().expect("a link");
+    assert!(
+        href.contains("/v1/clips/") && href.contains("token="),
+        "{href}"
+    );
+    let clip = reqwest::get(&href).await.unwrap();
+    assert_eq!(clip.status(), 200);
+    let bytes = clip.bytes().await.unwrap();
+    probe_av(&bytes, "clip.mp4").assert_audio_and_video("shared clip", 5.0, 1.0);
+    browser.screenshot("clip").await;
+
+    // Processing changed on the live stream: motion clips off, same session.
+    let session = get_stream(&server, &acme.api_key, "cam")
+        .await
+        .unwrap()
+        .ingest_stats
+        .unwrap()
+        .session_id;
+    browser
+        .find(".stream-page input[name='processing.motion_clip.enabled']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .find(".stream-page form[novalidate] .actions button.primary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .until(
+            "the change applied",
+            "document.querySelector('p.status').textContent.includes('live stream')",
+        )
+        .await;
+    let now = get_stream(&server, &acme.api_key, "cam").await.unwrap();
+    assert_eq!(now.state(), StreamState::Live);
+    let motion = now.processing.unwrap().motion_clip;
+    assert!(!motion.is_some_and(|m| m.enabled), "{motion:?}");
+    assert_eq!(
+        now.ingest_stats.unwrap().session_id,
+        session,
+        "no re-ingest"
+    );
+
+    // On a phone-sized window the overview still reads.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.client.goto(&page(&server, "#/")).await.unwrap();
+    browser.find("article[data-stream=cam]").await;
+    browser.screenshot("streams-phone").await;
+
+    let _ = within(60, "ffmpeg", wait_child(ffmpeg)).await;
+    browser.close().await;
+}
