@@ -3,8 +3,9 @@
 //! `#key=`, "Upgrade needed" until the operator enables the package in
 //! the operator view, stream creation with a field error then success, a
 //! live thumbnail that appears and updates, the replay player playing and
-//! seeking back, a clip share link that downloads a playable MP4, and
-//! processing changed on the live stream. Screenshots are kept as
+//! seeking back, a clip share link that downloads a playable MP4,
+//! processing changed on the live stream, and recordings played alone and
+//! as a session. Screenshots are kept as
 //! artifacts (`target/tmp/dashboard-screenshots/`).
 
 mod browser;
@@ -82,6 +83,36 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
             ),
         )
         .await;
+    // ... and creates an organization, whose key it sees once.
+    browser
+        .find("input[name=organization_name]")
+        .await
+        .send_keys("Casino Royale")
+        .await
+        .unwrap();
+    browser
+        .find(".operator form button.primary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let new_key = browser
+        .find("[data-testid=new-api-key]")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let created = server
+        .admin()
+        .await
+        .get_organization(authed(pb::GetOrganizationRequest::default(), &new_key))
+        .await
+        .expect("the key shown works")
+        .into_inner();
+    assert_eq!(created.name, "Casino Royale");
+    browser
+        .find(&format!("tr[data-organization={}]", created.id))
+        .await;
     browser.screenshot("operator").await;
     // ... and the same page shows "Enabled".
     browser
@@ -126,6 +157,11 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
             .await
             .unwrap();
     }
+    let segment = browser
+        .find("input[name='processing.recording.duration_seconds']")
+        .await;
+    segment.clear().await.unwrap();
+    segment.send_keys("10").await.unwrap();
     browser
         .find(".create form button.primary")
         .await
@@ -158,6 +194,7 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
     browser.find("article[data-stream=cam]").await;
 
     // Live: the list's thumbnail appears, then updates.
+    let mut watch = Watcher::start(&server, &acme.api_key, "cam").await;
     let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_45s());
     let card = "document.querySelector('article[data-stream=cam] img.thumb')";
     let first = browser
@@ -172,6 +209,12 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
         .until(
             "a newer thumbnail in the list",
             &format!("{card}.dataset.etag && {card}.dataset.etag !== {first}"),
+        )
+        .await;
+    browser
+        .until(
+            "the list showing the stream live",
+            "document.querySelector('article[data-stream=cam] .badge').dataset.state === 'live'",
         )
         .await;
     browser.screenshot("streams").await;
@@ -296,12 +339,66 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
         "no re-ingest"
     );
 
+    // After the session: its recordings (10 s files) play one by one, and
+    // as one session in hls.js, across the files' boundaries.
+    assert!(within(60, "ffmpeg", wait_child(ffmpeg)).await.success());
+    watch.until_state(StreamState::Ended, 20).await;
+    browser
+        .client
+        .goto(&page(&server, "#/streams/cam"))
+        .await
+        .unwrap();
+    browser.client.refresh().await.unwrap();
+    let rows = "document.querySelectorAll('tr[data-recording]')";
+    browser
+        .until("the recordings listed", &format!("{rows}.length >= 4"))
+        .await;
+    browser
+        .client
+        .find(Locator::XPath(
+            "(//tr[@data-recording]//button[text()='Play'])[1]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let viewer = "document.querySelector('.viewer video')";
+    browser
+        .until(
+            "a recording playing",
+            &format!("{viewer} && {viewer}.currentTime > 0.5"),
+        )
+        .await;
+    browser
+        .client
+        .find(Locator::XPath(
+            "(//tr[@data-recording]//button[text()='Play session'])[1]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .until(
+            "the session playing",
+            &format!("{viewer} && !{viewer}.src.includes('.mp4') && {viewer}.currentTime > 0.5"),
+        )
+        .await;
+    browser.eval(&format!("{viewer}.currentTime = 8.5")).await;
+    browser
+        .until(
+            "the session playing on into its second file",
+            &format!("{viewer}.currentTime > 11.5"),
+        )
+        .await;
+    browser.screenshot("recordings").await;
+
     // On a phone-sized window the overview still reads.
     browser.client.set_window_size(390, 844).await.unwrap();
     browser.client.goto(&page(&server, "#/")).await.unwrap();
     browser.find("article[data-stream=cam]").await;
     browser.screenshot("streams-phone").await;
-
-    let _ = within(60, "ffmpeg", wait_child(ffmpeg)).await;
     browser.close().await;
 }

@@ -80,6 +80,7 @@ pub async fn ensure(data: &DataDir, state: &ApiState, grpc_addr: SocketAddr) -> 
         "liveproc demo: organization {org_id}, stream \"{DEMO_STREAM_ID}\" (built-in test pattern)"
     );
     println!("  organization API key: {api_key}");
+    println!("  dashboard: http://{grpc_addr}/#key={api_key}");
     println!("  try: grpcurl -plaintext -H 'authorization: Bearer {api_key}' -d '{{\"stream_id\":\"{DEMO_STREAM_ID}\"}}' {grpc_addr} liveproc.v1.LiveProcessing/WatchStream");
     Ok(())
 }

@@ -1,6 +1,8 @@
 /**
  * An organization's home: its name, id and Enabled Packages, then its
- * streams (paged) with state, a live thumbnail ([`liveImage`]), and where to publish (SRT URL with a copy button).
+ * streams (paged) with their state (asked again every few seconds), a
+ * live thumbnail ([`liveImage`]), and where to publish (SRT URL with a
+ * copy button).
  */
 import { api, signed } from "../api";
 import { copyButton, h, replace } from "../dom";
@@ -11,6 +13,8 @@ import type { Context, View } from "./context";
 const PAGE_SIZE = 12;
 /** How often a live stream's thumbnail is fetched again (ETag: mostly 304). */
 const THUMBNAIL_REFRESH_MS = 3000;
+/** How often the states of the streams shown are asked again. */
+const STATE_REFRESH_MS = 5000;
 
 export function overview(ctx: Context): View {
   if (ctx.identity.kind !== "organization") throw new Error("an organization's view");
@@ -39,6 +43,15 @@ export function overview(ctx: Context): View {
       return "";
     }
     replace(list, ...page.streams.map((s) => streamCard(ctx, s, disposers)));
+    // States change as publishers come and go: the page's are asked again.
+    const timer = window.setInterval(async () => {
+      const again = await ctx.client.listStreams({ pageSize: PAGE_SIZE, pageToken: token }).catch(() => null);
+      for (const s of again?.streams ?? []) {
+        const badge = list.querySelector(`article[data-stream="${CSS.escape(s.id)}"] .badge`);
+        badge?.replaceWith(stateBadge(s.state));
+      }
+    }, STATE_REFRESH_MS);
+    disposers.push(() => clearInterval(timer));
     return page.nextPageToken;
   };
 
