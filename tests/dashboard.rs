@@ -1,19 +1,19 @@
 //! The dashboard in a real browser (headless Chromium over WebDriver)
 //! against the real server, with media over SRT: sign-in by form and by
 //! `#key=`, "Upgrade needed" until the operator enables the package in
-//! the operator view, stream creation with a field error then success, a
-//! live thumbnail that appears and updates, the replay player playing and
+//! the operator view (which also creates an organization and shows its key
+//! once), stream creation with a field error then success, a live
+//! thumbnail that appears and updates, the replay player playing and
 //! seeking back, a clip share link that downloads a playable MP4,
 //! processing changed on the live stream, and recordings played alone and
-//! as a session. Screenshots are kept as
-//! artifacts (`target/tmp/dashboard-screenshots/`).
+//! as a session. Screenshots are kept as artifacts
+//! (`target/tmp/dashboard-screenshots/`).
 
 mod browser;
 mod common;
 
 use browser::Browser;
 use common::*;
-use fantoccini::Locator;
 use liveproc::proto::v1 as pb;
 use pb::StreamState;
 
@@ -23,38 +23,32 @@ fn page(server: &Server, rest: &str) -> String {
     format!("http://{}/{rest}", server.grpc)
 }
 
+/// Opens the dashboard signed in with `key` (`#key=`).
+async fn sign_in(browser: &Browser, server: &Server, key: &str) {
+    browser
+        .open_fresh(&page(server, &format!("#key={key}")))
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
     let server = Server::start_with_flags(&["--operator-contact", CONTACT]);
     let acme = server.create_org("Acme Auctions", true).await;
     let basic = server.create_org("Basic Bets", false).await;
     let browser = Browser::start(1280, 900).await;
+    let package = "[data-package=live_processing]";
 
     // Sign-in by the form.
     browser.open_fresh(&page(&server, "")).await;
-    browser
-        .find("input[name=api_key]")
-        .await
-        .send_keys(&acme.api_key)
-        .await
-        .unwrap();
-    browser
-        .find("form.signin button")
-        .await
-        .click()
-        .await
-        .unwrap();
-    let who = browser.find("[data-testid=signed-in-as]").await;
-    assert_eq!(who.text().await.unwrap(), "Acme Auctions");
-    let package = browser.find("[data-package=live_processing]").await;
-    assert_eq!(package.text().await.unwrap(), "Enabled");
+    browser.fill("input[name=api_key]", &acme.api_key).await;
+    browser.click("form.signin button").await;
+    let who = browser.text("[data-testid=signed-in-as]").await;
+    assert_eq!(who, "Acme Auctions");
+    assert_eq!(browser.text(package).await, "Enabled");
 
     // Without the package, by #key=: "Upgrade needed", with the contact.
-    browser
-        .open_fresh(&page(&server, &format!("#key={}", basic.api_key)))
-        .await;
-    let package = browser.find("[data-package=live_processing]").await;
-    let text = package.text().await.unwrap();
+    sign_in(&browser, &server, &basic.api_key).await;
+    let text = browser.text(package).await;
     assert!(text.contains("Upgrade needed"), "{text}");
     assert!(text.contains(CONTACT), "{text}");
     browser.screenshot("upgrade-needed").await;
@@ -63,45 +57,23 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
     assert!(!url.as_str().contains(&basic.api_key), "{url}");
 
     // The operator enables it...
-    browser
-        .open_fresh(&page(&server, &format!("#key={ADMIN_KEY}")))
-        .await;
-    let toggle = browser
-        .find(&format!(
-            "tr[data-organization={}] input[type=checkbox]",
-            basic.id
-        ))
-        .await;
+    sign_in(&browser, &server, ADMIN_KEY).await;
+    let row = format!("tr[data-organization={}]", basic.id);
+    let toggle = browser.find(&format!("{row} input[type=checkbox]")).await;
     assert!(!toggle.is_selected().await.unwrap());
     toggle.click().await.unwrap();
     browser
         .until(
             "the package switched on",
-            &format!(
-                "document.querySelector('tr[data-organization={}] small').textContent.includes('enabled')",
-                basic.id
-            ),
+            &format!("document.querySelector('{row} small').textContent.includes('enabled')"),
         )
         .await;
-    // ... and creates an organization, whose key it sees once.
+    // ... creates an organization, whose key it sees once...
     browser
-        .find("input[name=organization_name]")
-        .await
-        .send_keys("Casino Royale")
-        .await
-        .unwrap();
-    browser
-        .find(".operator form button.primary")
-        .await
-        .click()
-        .await
-        .unwrap();
-    let new_key = browser
-        .find("[data-testid=new-api-key]")
-        .await
-        .text()
-        .await
-        .unwrap();
+        .fill("input[name=organization_name]", "Casino Royale")
+        .await;
+    browser.click(".operator form button.primary").await;
+    let new_key = browser.text("[data-testid=new-api-key]").await;
     let created = server
         .admin()
         .await
@@ -114,60 +86,28 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
         .find(&format!("tr[data-organization={}]", created.id))
         .await;
     browser.screenshot("operator").await;
-    // ... and the same page shows "Enabled".
-    browser
-        .open_fresh(&page(&server, &format!("#key={}", basic.api_key)))
-        .await;
-    let package = browser.find("[data-package=live_processing]").await;
-    assert_eq!(package.text().await.unwrap(), "Enabled");
+    // ... and the organization's page shows "Enabled".
+    sign_in(&browser, &server, &basic.api_key).await;
+    assert_eq!(browser.text(package).await, "Enabled");
 
     // Creating a stream: an out-of-range interval shows the field's error.
-    browser
-        .open_fresh(&page(&server, &format!("#key={}", acme.api_key)))
-        .await;
-    browser.find("a[href='#/new']").await.click().await.unwrap();
-    browser
-        .find("input[name=name]")
-        .await
-        .send_keys("Lot cam")
-        .await
-        .unwrap();
-    browser
-        .find("input[name=stream_id]")
-        .await
-        .send_keys("cam")
-        .await
-        .unwrap();
-    browser
-        .find(".create form button.primary")
-        .await
-        .click()
-        .await
-        .unwrap();
-    let interval = browser
-        .find("input[name='processing.thumbnail.interval_seconds']")
-        .await;
-    interval.clear().await.unwrap();
-    interval.send_keys("5").await.unwrap();
+    sign_in(&browser, &server, &acme.api_key).await;
+    browser.click("a[href='#/new']").await;
+    browser.fill("input[name=name]", "Lot cam").await;
+    browser.fill("input[name=stream_id]", "cam").await;
+    let next = ".create form button.primary";
+    browser.click(next).await;
+    let interval = "input[name='processing.thumbnail.interval_seconds']";
+    browser.fill(interval, "5").await;
     for feature in ["motion_clip", "recording", "replay"] {
         browser
-            .find(&format!("input[name='processing.{feature}.enabled']"))
-            .await
-            .click()
-            .await
-            .unwrap();
+            .click(&format!("input[name='processing.{feature}.enabled']"))
+            .await;
     }
-    let segment = browser
-        .find("input[name='processing.recording.duration_seconds']")
-        .await;
-    segment.clear().await.unwrap();
-    segment.send_keys("10").await.unwrap();
     browser
-        .find(".create form button.primary")
-        .await
-        .click()
-        .await
-        .unwrap();
+        .fill("input[name='processing.recording.duration_seconds']", "10")
+        .await;
+    browser.click(next).await;
     let error = browser
         .until(
             "the interval's error",
@@ -177,14 +117,8 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
     assert!(error.as_str().unwrap().contains("10–3600"), "{error}");
     browser.screenshot("create-stream-error").await;
     // A valid one is created and listed.
-    interval.clear().await.unwrap();
-    interval.send_keys("10").await.unwrap();
-    browser
-        .find(".create form button.primary")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.fill(interval, "10").await;
+    browser.click(next).await;
     browser.find(".stream-page").await;
     let stream = get_stream(&server, &acme.api_key, "cam").await.unwrap();
     let processing = stream.processing.unwrap();
@@ -244,7 +178,7 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
         )
         .await;
     browser.screenshot("stream-page").await;
-    // ... and seeks back to the start of the window: an earlier moment.
+    // ... seeks back to the start of the window: an earlier moment...
     browser
         .eval(
             "(() => { const r = document.querySelector('.rewind'); r.value = '0'; \
@@ -266,15 +200,8 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
             &format!("{video}.currentTime > {at} + 0.5"),
         )
         .await;
-    browser.find("button.small").await; // the player's bar is there
-    browser
-        .client
-        .find(Locator::XPath("//button[text()='Back to live']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    // ... and goes back to live.
+    browser.click_button("", "Back to live").await;
     browser
         .until(
             "back near the live edge",
@@ -283,15 +210,8 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
         .await;
 
     // "Clip the last 5 seconds": a share link to a playable MP4.
-    let seconds = browser.find("input[name=clip_seconds]").await;
-    seconds.clear().await.unwrap();
-    seconds.send_keys("5").await.unwrap();
-    browser
-        .find(".clip button.primary")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.fill("input[name=clip_seconds]", "5").await;
+    browser.click(".clip button.primary").await;
     let link = browser.find("[data-testid=share-link]").await;
     let href = link.attr("href").await.unwrap().expect("a link");
     assert!(
@@ -305,24 +225,14 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
     browser.screenshot("clip").await;
 
     // Processing changed on the live stream: motion clips off, same session.
-    let session = get_stream(&server, &acme.api_key, "cam")
-        .await
-        .unwrap()
-        .ingest_stats
-        .unwrap()
-        .session_id;
+    let stats = |s: pb::Stream| s.ingest_stats.expect("ingest stats");
+    let session = stats(get_stream(&server, &acme.api_key, "cam").await.unwrap()).session_id;
     browser
-        .find(".stream-page input[name='processing.motion_clip.enabled']")
-        .await
-        .click()
-        .await
-        .unwrap();
+        .click(".stream-page input[name='processing.motion_clip.enabled']")
+        .await;
     browser
-        .find(".stream-page form[novalidate] .actions button.primary")
-        .await
-        .click()
-        .await
-        .unwrap();
+        .click(".stream-page form[novalidate] .actions button.primary")
+        .await;
     browser
         .until(
             "the change applied",
@@ -333,36 +243,19 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
     assert_eq!(now.state(), StreamState::Live);
     let motion = now.processing.unwrap().motion_clip;
     assert!(!motion.is_some_and(|m| m.enabled), "{motion:?}");
-    assert_eq!(
-        now.ingest_stats.unwrap().session_id,
-        session,
-        "no re-ingest"
-    );
+    assert_eq!(stats(now).session_id, session, "no re-ingest");
 
     // After the session: its recordings (10 s files) play one by one, and
     // as one session in hls.js, across the files' boundaries.
     assert!(within(60, "ffmpeg", wait_child(ffmpeg)).await.success());
     watch.until_state(StreamState::Ended, 20).await;
-    browser
-        .client
-        .goto(&page(&server, "#/streams/cam"))
-        .await
-        .unwrap();
     browser.client.refresh().await.unwrap();
     let rows = "document.querySelectorAll('tr[data-recording]')";
     browser
         .until("the recordings listed", &format!("{rows}.length >= 4"))
         .await;
-    browser
-        .client
-        .find(Locator::XPath(
-            "(//tr[@data-recording]//button[text()='Play'])[1]",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let recordings = "//tr[@data-recording]";
+    browser.click_button(recordings, "Play").await;
     let viewer = "document.querySelector('.viewer video')";
     browser
         .until(
@@ -370,16 +263,7 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
             &format!("{viewer} && {viewer}.currentTime > 0.5"),
         )
         .await;
-    browser
-        .client
-        .find(Locator::XPath(
-            "(//tr[@data-recording]//button[text()='Play session'])[1]",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click_button(recordings, "Play session").await;
     browser
         .until(
             "the session playing",

@@ -91,6 +91,38 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
     }
 
+    /// Clicks the element matching `css`.
+    pub async fn click(&self, css: &str) {
+        self.find(css).await.click().await.unwrap();
+    }
+
+    /// Clicks the button whose text is `text` (the first, or the first
+    /// inside what `xpath_scope` selects, e.g. `//tr[@data-recording]`).
+    pub async fn click_button(&self, xpath_scope: &str, text: &str) {
+        let xpath = format!("({xpath_scope}//button[text()='{text}'])[1]");
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no button {text:?}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Replaces the text of the input matching `css` with `text`.
+    pub async fn fill(&self, css: &str, text: &str) {
+        let input = self.find(css).await;
+        input.clear().await.unwrap();
+        input.send_keys(text).await.unwrap();
+    }
+
+    /// The text of the element matching `css`.
+    pub async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.unwrap()
+    }
+
     /// Waits until `script` (a JavaScript expression) is truthy; returns
     /// its value. The page has no event to wait on for what a person
     /// sees, so this asks every 100 ms.

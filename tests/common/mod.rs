@@ -271,47 +271,34 @@ fn make_ts(name: &str, seconds: u32, codec_args: &[&str]) -> PathBuf {
     path
 }
 
+/// `seconds` of H.264 + AAC (GOP 1 s), the test pattern with a tone.
+fn h264_aac_ts(seconds: u32) -> PathBuf {
+    make_ts(
+        &format!("h264_aac_{seconds}s.ts"),
+        seconds,
+        &[
+            "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-b:a", "96k",
+        ],
+    )
+}
+
 /// 10 s of H.264 + AAC, made once per test binary.
 pub fn test_ts() -> &'static Path {
     static FILE: OnceLock<PathBuf> = OnceLock::new();
-    FILE.get_or_init(|| {
-        make_ts(
-            "h264_aac_10s.ts",
-            10,
-            &[
-                "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-b:a", "96k",
-            ],
-        )
-    })
+    FILE.get_or_init(|| h264_aac_ts(10))
 }
 
-/// 25 s of H.264 + AAC (GOP 1 s), made once per test binary.
+/// 25 s of H.264 + AAC, made once per test binary.
 pub fn test_ts_25s() -> &'static Path {
     static FILE: OnceLock<PathBuf> = OnceLock::new();
-    FILE.get_or_init(|| {
-        make_ts(
-            "h264_aac_25s.ts",
-            25,
-            &[
-                "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-b:a", "96k",
-            ],
-        )
-    })
+    FILE.get_or_init(|| h264_aac_ts(25))
 }
 
 /// 45 s of H.264 + AAC, made once per test binary: a session long
 /// enough to rewind in while a browser looks at it.
 pub fn test_ts_45s() -> &'static Path {
     static FILE: OnceLock<PathBuf> = OnceLock::new();
-    FILE.get_or_init(|| {
-        make_ts(
-            "h264_aac_45s.ts",
-            45,
-            &[
-                "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-b:a", "96k",
-            ],
-        )
-    })
+    FILE.get_or_init(|| h264_aac_ts(45))
 }
 
 /// 6 s of H.264 (noise, near-lossless: about 70 MB) + AAC, made once per
