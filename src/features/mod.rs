@@ -22,6 +22,7 @@ pub(crate) mod motion_clip;
 pub(crate) mod recording;
 pub(crate) mod replay;
 pub(crate) mod still;
+mod still_makers;
 pub(crate) mod thumbnail;
 mod thumbnail_store;
 pub(crate) mod video_required;

@@ -1,8 +1,8 @@
 //! One still image: `appsrc ! parse ! decode ! scale ! convert ! encode !
-//! appsink`. For a thumbnail it is fed one keyframe alone (it carries its
-//! parameter sets), so exactly one frame is decoded; for a frame at a
-//! chosen moment, the units from the GOP's keyframe up to that frame, and
-//! only the frame wanted reaches the encoder. [`convert`] re-encodes an
+//! appsink`, a pipeline for one image: the frame at a chosen moment (the
+//! units from the GOP's keyframe up to that frame; only the frame wanted
+//! reaches the encoder). Thumbnails, one keyframe each, use the same chain
+//! kept from one to the next ([`super::still_makers`]). [`convert`] re-encodes an
 //! image made in one format into another.
 
 use bytes::Bytes;
@@ -27,7 +27,7 @@ pub struct Still {
     pub decoded_frames: u64,
 }
 
-fn encoder(format: ImageFormat) -> MediaResult<gst::Element> {
+pub(super) fn encoder(format: ImageFormat) -> MediaResult<gst::Element> {
     Ok(match format {
         ImageFormat::Jpeg => gst::ElementFactory::make("jpegenc")
             .property("quality", 85i32)
@@ -39,17 +39,6 @@ fn encoder(format: ImageFormat) -> MediaResult<gst::Element> {
             .build()
             .map_err(|_| MediaError::MissingElement("webpenc".into()))?,
     })
-}
-
-/// Decodes `keyframe` and encodes it as `format`, scaled to the requested
-/// size (aspect kept). Blocking.
-pub fn encode(
-    keyframe: &AccessUnit,
-    width: Option<u32>,
-    height: Option<u32>,
-    format: ImageFormat,
-) -> MediaResult<Still> {
-    encode_at(&[keyframe], None, width, height, format)
 }
 
 /// Decodes `units` (a keyframe, then the frames after it in decode order)

@@ -1,7 +1,8 @@
 //! Thumbnails: one still per `interval_seconds` of stream time, from the
 //! first keyframe at or after each boundary (and the first keyframe of the
 //! session). Only that keyframe is decoded; delta frames never reach a
-//! decoder, and no decoder exists between thumbnails. The result goes to
+//! decoder, and the decoder (kept between thumbnails, [`still_makers`])
+//! holds nothing of the stream between them. The result goes to
 //! the stream's thumbnail feed and to disk (latest only).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use super::cadence::Cadence;
 use super::driver::Feature;
-use super::{still, FeatureEngine, JobLane, StreamOutputs};
+use super::{still_makers, FeatureEngine, JobLane, StreamOutputs};
 use crate::media::AccessUnit;
 use crate::options::{Processing, Thumbnail as Settings};
 use crate::proto::v1 as pb;
@@ -102,7 +103,7 @@ async fn make(
     let captured_ms = keyframe.received_ms;
     let result = engine
         .run_job(JobLane::Still, move || {
-            still::encode(&keyframe, settings.width, settings.height, settings.format)
+            still_makers::encode(&keyframe, settings.width, settings.height, settings.format)
         })
         .await;
     busy.store(false, Ordering::SeqCst);

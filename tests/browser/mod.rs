@@ -3,6 +3,7 @@
 //! `<target>/tmp/dashboard-screenshots/` as test artifacts.
 
 use std::path::PathBuf;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -30,7 +31,10 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium window of `width`×`height`.
     pub async fn start(width: u32, height: u32) -> Browser {
         let port = free_port();
+        // Its own process group: Chromium, which chromedriver starts, goes
+        // with it even when a test fails before closing the session.
         let driver = Command::new("chromedriver")
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -177,15 +181,18 @@ impl Browser {
         path
     }
 
-    pub async fn close(mut self) {
+    /// Ends the WebDriver session (Chromium quits), then chromedriver.
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        // chromedriver and the browsers it started.
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &format!("-{}", self.driver.id())])
+            .status();
+        let _ = self.driver.wait();
     }
 }

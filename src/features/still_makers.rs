@@ -1,0 +1,352 @@
+//! Still-image pipelines kept from one thumbnail to the next. Building a
+//! GStreamer pipeline per thumbnail (elements, a source thread, opening
+//! the decoder and encoder) cost about as much as decoding and encoding
+//! the picture; a [`Maker`] is built once and reused by every thumbnail
+//! of its codec and image format, of any stream.
+//!
+//! A maker has no source element and no thread of its own: the job's
+//! thread pushes into the parser through a pad of ours, so the whole
+//! chain (`parse ! decode ! scale ! convert ! RGB ! encode ! appsink`)
+//! runs in the job's thread. Each thumbnail is one keyframe, then
+//! end-of-stream, which drains the decoder (it may hold a frame back to
+//! reorder); a flush then clears end-of-stream for the next one. A maker
+//! that fails is dropped, never reused.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+use super::geometry::fit;
+use super::still::{encoder, Still};
+use crate::gst_util::{self, element};
+use crate::media::{AccessUnit, Codec, MediaError, MediaResult};
+use crate::options::ImageFormat;
+
+/// Makers kept at most (idle ones, over every codec and format).
+const KEPT: usize = 16;
+
+static IDLE: Mutex<Vec<Maker>> = Mutex::new(Vec::new());
+
+/// Decodes `keyframe` and encodes it as `format`, scaled to fit the size
+/// asked (aspect kept), with a kept maker. Blocking.
+pub fn encode(
+    keyframe: &AccessUnit,
+    width: Option<u32>,
+    height: Option<u32>,
+    format: ImageFormat,
+) -> MediaResult<Still> {
+    let caps = keyframe
+        .caps
+        .as_ref()
+        .ok_or_else(|| MediaError::Unsupported("keyframe without caps".into()))?;
+    let source_size = keyframe
+        .picture_size()
+        .ok_or_else(|| MediaError::Unsupported("keyframe caps without picture size".into()))?;
+    let size = fit(source_size, width, height);
+    let key = (keyframe.codec, format);
+    let taken = {
+        let mut idle = IDLE.lock().expect("makers lock");
+        idle.iter()
+            .position(|m| m.key == key)
+            .map(|i| idle.swap_remove(i))
+    };
+    let mut maker = match taken {
+        Some(maker) => maker,
+        None => Maker::new(keyframe.codec, format)?,
+    };
+    let data = maker.make(keyframe, caps, size)?;
+    let still = Still {
+        width: size.0,
+        height: size.1,
+        data,
+        pts: keyframe.pts,
+        decoded_frames: maker.decoded.swap(0, Ordering::Relaxed),
+    };
+    let mut idle = IDLE.lock().expect("makers lock");
+    if idle.len() < KEPT {
+        idle.push(maker);
+    }
+    Ok(still)
+}
+
+/// One kept pipeline.
+struct Maker {
+    key: (Codec, ImageFormat),
+    pipeline: gst::Pipeline,
+    /// Our pad into the parser.
+    feed: gst::Pad,
+    /// The output size (`video/x-raw, RGB, width, height`).
+    size: gst::Element,
+    /// The first picture the sink got for the thumbnail being made.
+    picture: Arc<Mutex<Option<gst::Sample>>>,
+    /// The caps last sent to the parser.
+    caps: Option<gst::Caps>,
+    /// Frames the decoder produced for the thumbnail being made.
+    decoded: Arc<AtomicU64>,
+}
+
+impl Maker {
+    fn new(codec: Codec, format: ImageFormat) -> MediaResult<Self> {
+        let pipeline = gst::Pipeline::new();
+        let (parse, decode) = gst_util::video_decoder(codec)?;
+        let scale = element("videoscale")?;
+        let convert = element("videoconvert")?;
+        // RGB into every encoder, as in `still`: each does its own
+        // full-range conversion.
+        let size = element("capsfilter")?;
+        let encode = encoder(format)?;
+        // The picture is taken as it arrives, in the job's thread (appsink
+        // holds end-of-stream back while a sample waits to be pulled).
+        let picture: Arc<Mutex<Option<gst::Sample>>> = Arc::default();
+        let slot = Arc::clone(&picture);
+        let sink = gst_app::AppSink::builder()
+            .sync(false)
+            .async_(false)
+            .callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample(move |sink| {
+                        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                        slot.lock().expect("picture lock").get_or_insert(sample);
+                        Ok(gst::FlowSuccess::Ok)
+                    })
+                    .build(),
+            )
+            .build();
+        let elements = [
+            &parse,
+            &decode,
+            &scale,
+            &convert,
+            &size,
+            &encode,
+            sink.upcast_ref(),
+        ];
+        pipeline.add_many(elements)?;
+        gst::Element::link_many(elements)?;
+        let feed = gst::Pad::builder(gst::PadDirection::Src)
+            .name("feed")
+            .build();
+        feed.link(
+            &parse
+                .static_pad("sink")
+                .ok_or_else(|| MediaError::pipeline("parser without sink pad"))?,
+        )
+        .map_err(|e| MediaError::Pipeline(format!("linking the feed: {e:?}")))?;
+        let decoded = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&decoded);
+        decode
+            .static_pad("src")
+            .ok_or_else(|| MediaError::pipeline("decoder without src pad"))?
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                gst::PadProbeReturn::Ok
+            });
+        gst_util::start(&pipeline)?;
+        feed.set_active(true)
+            .map_err(|e| MediaError::Pipeline(format!("activating the feed: {e}")))?;
+        feed.push_event(gst::event::StreamStart::new("still"));
+        Ok(Self {
+            key: (codec, format),
+            pipeline,
+            feed,
+            size,
+            picture,
+            caps: None,
+            decoded,
+        })
+    }
+
+    /// One picture: `keyframe` with its `caps`, at `size`.
+    fn make(
+        &mut self,
+        keyframe: &AccessUnit,
+        caps: &gst::Caps,
+        size: (u32, u32),
+    ) -> MediaResult<bytes::Bytes> {
+        self.decoded.store(0, Ordering::Relaxed);
+        self.size.set_property(
+            "caps",
+            gst::Caps::builder("video/x-raw")
+                .field("format", "RGB")
+                .field("width", size.0 as i32)
+                .field("height", size.1 as i32)
+                .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+                .build(),
+        );
+        if self.caps.as_ref() != Some(caps) {
+            self.feed.push_event(gst::event::Caps::new(caps));
+            self.caps = Some(caps.clone());
+        }
+        self.feed
+            .push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+                gst::ClockTime,
+            >::new()));
+        let offset = keyframe.decode_time().unwrap_or_default();
+        let pushed = self.feed.push(keyframe.to_buffer(offset));
+        // End-of-stream drains the decoder: the picture reaches the sink.
+        self.feed.push_event(gst::event::Eos::new());
+        let sample = self.picture.lock().expect("picture lock").take();
+        let error = gst_util::first_error(&self.pipeline);
+        // Ready for the next one: the flush clears end-of-stream.
+        self.feed.push_event(gst::event::FlushStart::new());
+        self.feed.push_event(gst::event::FlushStop::new(true));
+        if let Some(e) = error {
+            return Err(e);
+        }
+        pushed.map_err(|e| {
+            MediaError::Pipeline(format!("the still pipeline refused the keyframe: {e:?}"))
+        })?;
+        let sample = sample
+            .ok_or_else(|| MediaError::Unsupported("the keyframe decoded to no image".into()))?;
+        let data = gst_util::concat(std::slice::from_ref(&sample))?;
+        if data.is_empty() {
+            return Err(MediaError::Unsupported(
+                "the keyframe decoded to no image".into(),
+            ));
+        }
+        Ok(bytes::Bytes::from(data))
+    }
+}
+
+impl Drop for Maker {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// The first keyframe of `seconds` of `size` test pattern encoded
+    /// with `codec` (B-frames on: the decoder holds pictures back), as
+    /// the framer makes it.
+    fn keyframe(dir: &Path, codec: Codec, size: (u32, u32)) -> AccessUnit {
+        gst::init().unwrap();
+        let (encoder, name, format) = match codec {
+            Codec::H265 => ("libx265", "video/x-h265", "hevc"),
+            _ => ("libx264", "video/x-h264", "h264"),
+        };
+        let path = dir.join(format!("{format}-{}x{}.raw", size.0, size.1));
+        let mut ffmpeg = std::process::Command::new("ffmpeg");
+        ffmpeg
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc2=size={}x{}:rate=30", size.0, size.1))
+            .args([
+                "-frames:v",
+                "1",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:v",
+                encoder,
+                "-bf",
+                "2",
+            ]);
+        if codec == Codec::H265 {
+            ffmpeg.args(["-x265-params", "log-level=error"]);
+        }
+        let status = ffmpeg
+            .args(["-f", format])
+            .arg(&path)
+            .status()
+            .expect("ffmpeg is installed");
+        assert!(status.success());
+        AccessUnit {
+            codec,
+            pts: Some(Duration::from_secs(10)),
+            dts: Some(Duration::from_secs(10)),
+            duration: None,
+            keyframe: true,
+            data: std::fs::read(&path).unwrap().into(),
+            caps: Some(
+                gst::Caps::builder(name)
+                    .field("stream-format", "byte-stream")
+                    .field("alignment", "au")
+                    .field("parsed", true)
+                    .field("width", size.0 as i32)
+                    .field("height", size.1 as i32)
+                    .build(),
+            ),
+            received_ms: 0,
+        }
+    }
+
+    #[test]
+    fn kept_makers_make_the_same_images_as_a_pipeline_per_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let wide = keyframe(dir.path(), Codec::H264, (640, 360));
+        let tall = keyframe(dir.path(), Codec::H264, (360, 640));
+        let hevc = keyframe(dir.path(), Codec::H265, (320, 240));
+        // Each case twice over, in an order that changes caps, size,
+        // codec and format from one image to the next.
+        let cases = [
+            (&wide, None, ImageFormat::Jpeg),
+            (&tall, Some(200), ImageFormat::Jpeg),
+            (&hevc, None, ImageFormat::Jpeg),
+            (&wide, Some(320), ImageFormat::Png),
+            (&wide, None, ImageFormat::Jpeg),
+            (&hevc, Some(160), ImageFormat::Webp),
+        ];
+        for round in 0..2 {
+            for &(unit, width, format) in &cases {
+                let kept = encode(unit, width, None, format).unwrap();
+                let fresh =
+                    super::super::still::encode_at(&[unit], None, width, None, format).unwrap();
+                assert_eq!((kept.width, kept.height), (fresh.width, fresh.height));
+                assert_eq!(kept.decoded_frames, 1, "round {round}");
+                assert!(
+                    kept.data == fresh.data,
+                    "round {round}: {format:?} of {:?} at {width:?} differs",
+                    unit.picture_size()
+                );
+            }
+        }
+    }
+
+    /// CPU time per 1080p JPEG thumbnail, kept maker against a pipeline
+    /// per image (`cargo test --release -- --ignored --nocapture cost`).
+    #[test]
+    #[ignore]
+    fn cost_of_a_1080p_thumbnail() {
+        let dir = tempfile::tempdir().unwrap();
+        let unit = keyframe(dir.path(), Codec::H264, (1920, 1080));
+        // utime + stime of this process, in seconds (clock ticks of 10 ms).
+        let cpu = || {
+            let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+            let fields: Vec<&str> = stat
+                .rsplit(')')
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .collect();
+            (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / 100.0
+        };
+        const N: u32 = 60;
+        for (name, make) in [("pipeline per image", false), ("kept maker", true)] {
+            let one = || {
+                if make {
+                    encode(&unit, None, None, ImageFormat::Jpeg)
+                } else {
+                    super::super::still::encode_at(&[&unit], None, None, None, ImageFormat::Jpeg)
+                }
+                .unwrap()
+            };
+            one();
+            let (start, wall) = (cpu(), Instant::now());
+            for _ in 0..N {
+                one();
+            }
+            println!(
+                "{name}: {:.2} ms CPU, {:.2} ms wall per 1080p thumbnail",
+                (cpu() - start) * 1000.0 / f64::from(N),
+                wall.elapsed().as_secs_f64() * 1000.0 / f64::from(N)
+            );
+        }
+    }
+}
