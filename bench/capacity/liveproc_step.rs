@@ -12,6 +12,7 @@
 //! streams, the motion clips and the recording made under load are
 //! probed: both tracks, at the right duration.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -68,6 +69,8 @@ pub struct StepPlan {
     /// clips and replay segments.
     pub sampled: usize,
     pub replay_seconds: u32,
+    /// Where the server's log of a step that did not hold is kept.
+    pub log_dir: PathBuf,
 }
 
 /// What a step measured.
@@ -421,6 +424,20 @@ pub async fn run(media: &Arc<Media>, plan: &StepPlan) -> anyhow::Result<StepResu
     result.fell_behind.sort();
     result.fell_behind.dedup();
     result.held = result.fell_behind.is_empty();
+    if !result.held {
+        // What the server said, to find out why.
+        let path = plan.log_dir.join(format!(
+            "server-{}-{}.log",
+            plan.protocol.name(),
+            plan.streams
+        ));
+        if std::fs::create_dir_all(&plan.log_dir)
+            .and_then(|_| std::fs::write(&path, server.log()))
+            .is_ok()
+        {
+            eprintln!("  server log: {}", path.display());
+        }
+    }
     Ok(result)
 }
 

@@ -330,6 +330,7 @@ async fn run(plan: &Plan) -> anyhow::Result<Results> {
                 stagger: plan.stagger,
                 sampled: plan.sampled,
                 replay_seconds: plan.replay_seconds,
+                log_dir: plan.out.clone(),
             };
             let ran = step_through(steps, plan.stop_at_first_miss, |n| {
                 let (media, step) = (

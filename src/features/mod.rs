@@ -7,9 +7,10 @@
 //! in place) and subscribes to the session's access units only while a
 //! feature is on.
 //! Decoding and encoding run as short jobs ([`still`], [`clip`], MP4 files
-//! written directly by [`crate::container::mp4`]) on blocking threads, at
-//! most one per CPU per [`JobLane`] across all streams, so a burst of work
-//! queues instead of starving ingest. What the features produce for a
+//! written directly by [`crate::container::mp4`]) on job threads of a
+//! lower priority than ingest ([`job_threads`]), at most one per CPU per
+//! [`JobLane`] across all streams, so a burst of work queues instead of
+//! starving ingest. What the features produce for a
 //! stream ([`StreamOutputs`]: feeds of thumbnails and motion clips, the
 //! replay buffer) is kept here, by stream, and shared by every subscriber.
 
@@ -18,6 +19,7 @@ pub(crate) mod clip;
 pub(crate) mod driver;
 pub(crate) mod feed;
 mod geometry;
+mod job_threads;
 pub(crate) mod motion_clip;
 pub(crate) mod recording;
 pub(crate) mod replay;
@@ -44,6 +46,7 @@ use crate::store::DataDir;
 use crate::streams::LiveStream;
 use driver::FeatureSlot;
 use feed::Feed;
+use job_threads::{JobFailure, JobThreads};
 use motion_clip::MotionClips;
 use recording::{Recorder, RecordingStore};
 use replay::buffer::ReplayBuffer;
@@ -114,6 +117,8 @@ impl Conversions {
 pub struct FeatureEngine {
     still_jobs: Semaphore,
     bulk_jobs: Semaphore,
+    /// Where jobs of both lanes run (one thread per slot).
+    job_threads: JobThreads,
     thumbnail_store: ThumbnailStore,
     recordings: Arc<RecordingStore>,
     data: DataDir,
@@ -148,6 +153,7 @@ impl FeatureEngine {
         Self {
             still_jobs: Semaphore::new(cpus),
             bulk_jobs: Semaphore::new(cpus),
+            job_threads: JobThreads::start(2 * cpus).expect("starting the job threads"),
             thumbnail_store: ThumbnailStore::new(data.clone()),
             recordings: Arc::new(RecordingStore::new(data.clone(), registry, min_free_disk)),
             data,
@@ -291,10 +297,12 @@ impl FeatureEngine {
             JobLane::Bulk => &self.bulk_jobs,
         };
         let _slot = slots.acquire().await.map_err(|_| Error::ShuttingDown)?;
-        match tokio::task::spawn_blocking(job).await {
+        match self.job_threads.run(job).await {
             Ok(result) => Ok(result?),
-            Err(e) if e.is_cancelled() => Err(Error::ShuttingDown),
-            Err(e) => Err(MediaError::Pipeline(format!("job panicked: {e}")).into()),
+            Err(JobFailure::Stopped) => Err(Error::ShuttingDown),
+            Err(JobFailure::Panicked(e)) => {
+                Err(MediaError::Pipeline(format!("job panicked: {e}")).into())
+            }
         }
     }
 }

@@ -2,8 +2,8 @@
 //! driven over WebDriver (chromedriver) with fantoccini. Screenshots go to
 //! `<target>/tmp/dashboard-screenshots/` as test artifacts.
 
-use std::path::PathBuf;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
