@@ -27,7 +27,7 @@ pub struct Still {
     pub decoded_frames: u64,
 }
 
-pub(super) fn encoder(format: ImageFormat) -> MediaResult<gst::Element> {
+fn encoder(format: ImageFormat) -> MediaResult<gst::Element> {
     Ok(match format {
         ImageFormat::Jpeg => gst::ElementFactory::make("jpegenc")
             .property("quality", 85i32)
@@ -39,6 +39,41 @@ pub(super) fn encoder(format: ImageFormat) -> MediaResult<gst::Element> {
             .build()
             .map_err(|_| MediaError::MissingElement("webpenc".into()))?,
     })
+}
+
+/// RGB (at `size`, square pixels; any size when `None`): what every
+/// encoder is fed. Each does its own (full-range) conversion, so colours
+/// match the source (limited-range YUV fed to jpegenc would come out
+/// washed out).
+pub(super) fn rgb_caps(size: Option<(u32, u32)>) -> gst::Caps {
+    let caps = gst::Caps::builder("video/x-raw").field("format", "RGB");
+    match size {
+        Some((width, height)) => caps
+            .field("width", width as i32)
+            .field("height", height as i32)
+            .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+            .build(),
+        None => caps.build(),
+    }
+}
+
+/// What follows a decoder: `videoscale ! videoconvert ! capsfilter (RGB
+/// at size) ! <format> encoder`; the capsfilter also alone, to change the
+/// size later.
+pub(super) fn picture_chain(
+    format: ImageFormat,
+    size: Option<(u32, u32)>,
+) -> MediaResult<(Vec<gst::Element>, gst::Element)> {
+    let filter = gst::ElementFactory::make("capsfilter")
+        .property("caps", rgb_caps(size))
+        .build()?;
+    let chain = vec![
+        element("videoscale")?,
+        element("videoconvert")?,
+        filter.clone(),
+        encoder(format)?,
+    ];
+    Ok((chain, filter))
 }
 
 /// Decodes `units` (a keyframe, then the frames after it in decode order)
@@ -66,36 +101,14 @@ pub fn encode_at(
     let pipeline = gst::Pipeline::new();
     let src = gst_util::unit_source(caps);
     let (parse, decode) = gst_util::video_decoder(keyframe.codec)?;
-    let scale = element("videoscale")?;
-    let convert = element("videoconvert")?;
-    // RGB into every encoder: each does its own (full-range) conversion,
-    // so colours match the source (limited-range YUV fed to jpegenc
-    // would come out washed out).
-    let size = gst::ElementFactory::make("capsfilter")
-        .property(
-            "caps",
-            gst::Caps::builder("video/x-raw")
-                .field("format", "RGB")
-                .field("width", out_w as i32)
-                .field("height", out_h as i32)
-                .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
-                .build(),
-        )
-        .build()?;
-    let encode = encoder(format)?;
+    let (chain, _) = picture_chain(format, Some((out_w, out_h)))?;
+    let scale = chain[0].clone();
     let sink = gst_app::AppSink::builder().sync(false).build();
-    let elements = [
-        src.upcast_ref(),
-        &parse,
-        &decode,
-        &scale,
-        &convert,
-        &size,
-        &encode,
-        sink.upcast_ref(),
-    ];
-    pipeline.add_many(elements)?;
-    gst::Element::link_many(elements)?;
+    let mut elements = vec![src.upcast_ref(), &parse, &decode];
+    elements.extend(chain.iter());
+    elements.push(sink.upcast_ref());
+    pipeline.add_many(&elements)?;
+    gst::Element::link_many(&elements)?;
 
     let offset = keyframe.decode_time().unwrap_or_default();
     if let Some(at) = at {
@@ -164,27 +177,13 @@ pub fn convert(image: &Bytes, from: ImageFormat, to: ImageFormat) -> MediaResult
     let pipeline = gst::Pipeline::new();
     let src = gst_util::unit_source(&gst::Caps::builder(caps).build());
     let decode = element(decoder)?;
-    let convert = element("videoconvert")?;
-    let rgb = gst::ElementFactory::make("capsfilter")
-        .property(
-            "caps",
-            gst::Caps::builder("video/x-raw")
-                .field("format", "RGB")
-                .build(),
-        )
-        .build()?;
-    let encode = encoder(to)?;
+    let (chain, _) = picture_chain(to, None)?;
     let sink = gst_app::AppSink::builder().sync(false).build();
-    let elements = [
-        src.upcast_ref(),
-        &decode,
-        &convert,
-        &rgb,
-        &encode,
-        sink.upcast_ref(),
-    ];
-    pipeline.add_many(elements)?;
-    gst::Element::link_many(elements)?;
+    let mut elements = vec![src.upcast_ref(), &decode];
+    elements.extend(chain.iter());
+    elements.push(sink.upcast_ref());
+    pipeline.add_many(&elements)?;
+    gst::Element::link_many(&elements)?;
     let mut buffer = gst::Buffer::from_slice(image.clone());
     buffer
         .get_mut()

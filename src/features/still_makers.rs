@@ -20,8 +20,8 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::geometry::fit;
-use super::still::{encoder, Still};
-use crate::gst_util::{self, element};
+use super::still::{picture_chain, rgb_caps, Still};
+use crate::gst_util;
 use crate::media::{AccessUnit, Codec, MediaError, MediaResult};
 use crate::options::ImageFormat;
 
@@ -92,12 +92,7 @@ impl Maker {
     fn new(codec: Codec, format: ImageFormat) -> MediaResult<Self> {
         let pipeline = gst::Pipeline::new();
         let (parse, decode) = gst_util::video_decoder(codec)?;
-        let scale = element("videoscale")?;
-        let convert = element("videoconvert")?;
-        // RGB into every encoder, as in `still`: each does its own
-        // full-range conversion.
-        let size = element("capsfilter")?;
-        let encode = encoder(format)?;
+        let (chain, size) = picture_chain(format, None)?;
         // The picture is taken as it arrives, in the job's thread (appsink
         // holds end-of-stream back while a sample waits to be pulled).
         let picture: Arc<Mutex<Option<gst::Sample>>> = Arc::default();
@@ -115,17 +110,11 @@ impl Maker {
                     .build(),
             )
             .build();
-        let elements = [
-            &parse,
-            &decode,
-            &scale,
-            &convert,
-            &size,
-            &encode,
-            sink.upcast_ref(),
-        ];
-        pipeline.add_many(elements)?;
-        gst::Element::link_many(elements)?;
+        let mut elements = vec![&parse, &decode];
+        elements.extend(chain.iter());
+        elements.push(sink.upcast_ref());
+        pipeline.add_many(&elements)?;
+        gst::Element::link_many(&elements)?;
         let feed = gst::Pad::builder(gst::PadDirection::Src)
             .name("feed")
             .build();
@@ -167,15 +156,7 @@ impl Maker {
         size: (u32, u32),
     ) -> MediaResult<bytes::Bytes> {
         self.decoded.store(0, Ordering::Relaxed);
-        self.size.set_property(
-            "caps",
-            gst::Caps::builder("video/x-raw")
-                .field("format", "RGB")
-                .field("width", size.0 as i32)
-                .field("height", size.1 as i32)
-                .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
-                .build(),
-        );
+        self.size.set_property("caps", rgb_caps(Some(size)));
         if self.caps.as_ref() != Some(caps) {
             self.feed.push_event(gst::event::Caps::new(caps));
             self.caps = Some(caps.clone());
