@@ -91,6 +91,15 @@ impl ImageFormat {
             ImageFormat::Webp => "webp",
         }
     }
+
+    /// MIME type of the format (also its GStreamer caps name).
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "image/jpeg",
+            ImageFormat::Png => "image/png",
+            ImageFormat::Webp => "image/webp",
+        }
+    }
 }
 
 impl ClipFormat {

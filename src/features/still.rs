@@ -41,6 +41,23 @@ fn encoder(format: ImageFormat) -> MediaResult<gst::Element> {
     })
 }
 
+/// The caps of `keyframe`, and the size of its picture scaled to fit the
+/// size asked (aspect kept).
+pub(super) fn caps_and_size(
+    keyframe: &AccessUnit,
+    width: Option<u32>,
+    height: Option<u32>,
+) -> MediaResult<(&gst::Caps, (u32, u32))> {
+    let caps = keyframe
+        .caps
+        .as_ref()
+        .ok_or_else(|| MediaError::Unsupported("keyframe without caps".into()))?;
+    let source_size = keyframe
+        .picture_size()
+        .ok_or_else(|| MediaError::Unsupported("keyframe caps without picture size".into()))?;
+    Ok((caps, fit(source_size, width, height)))
+}
+
 /// RGB (at `size`, square pixels; any size when `None`): what every
 /// encoder is fed. Each does its own (full-range) conversion, so colours
 /// match the source (limited-range YUV fed to jpegenc would come out
@@ -89,14 +106,7 @@ pub fn encode_at(
     let keyframe = *units
         .first()
         .ok_or_else(|| MediaError::Unsupported("no frames to decode".into()))?;
-    let caps = keyframe
-        .caps
-        .as_ref()
-        .ok_or_else(|| MediaError::Unsupported("keyframe without caps".into()))?;
-    let source_size = keyframe
-        .picture_size()
-        .ok_or_else(|| MediaError::Unsupported("keyframe caps without picture size".into()))?;
-    let (out_w, out_h) = fit(source_size, width, height);
+    let (caps, (out_w, out_h)) = caps_and_size(keyframe, width, height)?;
 
     let pipeline = gst::Pipeline::new();
     let src = gst_util::unit_source(caps);
@@ -161,11 +171,11 @@ pub fn encode_at(
     })
 }
 
-fn image_caps(format: ImageFormat) -> (&'static str, &'static str) {
+fn image_decoder(format: ImageFormat) -> &'static str {
     match format {
-        ImageFormat::Jpeg => ("image/jpeg", "jpegdec"),
-        ImageFormat::Png => ("image/png", "pngdec"),
-        ImageFormat::Webp => ("image/webp", "webpdec"),
+        ImageFormat::Jpeg => "jpegdec",
+        ImageFormat::Png => "pngdec",
+        ImageFormat::Webp => "webpdec",
     }
 }
 
@@ -173,10 +183,9 @@ fn image_caps(format: ImageFormat) -> (&'static str, &'static str) {
 /// `appsrc ! <from>dec ! videoconvert ! RGB ! <to>enc ! appsink`.
 /// Blocking.
 pub fn convert(image: &Bytes, from: ImageFormat, to: ImageFormat) -> MediaResult<Bytes> {
-    let (caps, decoder) = image_caps(from);
     let pipeline = gst::Pipeline::new();
-    let src = gst_util::unit_source(&gst::Caps::builder(caps).build());
-    let decode = element(decoder)?;
+    let src = gst_util::unit_source(&gst::Caps::builder(from.mime_type()).build());
+    let decode = element(image_decoder(from))?;
     let (chain, _) = picture_chain(to, None)?;
     let sink = gst_app::AppSink::builder().sync(false).build();
     let mut elements = vec![src.upcast_ref(), &decode];

@@ -19,8 +19,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::geometry::fit;
-use super::still::{picture_chain, rgb_caps, Still};
+use super::still::{caps_and_size, picture_chain, rgb_caps, Still};
 use crate::gst_util;
 use crate::media::{AccessUnit, Codec, MediaError, MediaResult};
 use crate::options::ImageFormat;
@@ -38,14 +37,7 @@ pub fn encode(
     height: Option<u32>,
     format: ImageFormat,
 ) -> MediaResult<Still> {
-    let caps = keyframe
-        .caps
-        .as_ref()
-        .ok_or_else(|| MediaError::Unsupported("keyframe without caps".into()))?;
-    let source_size = keyframe
-        .picture_size()
-        .ok_or_else(|| MediaError::Unsupported("keyframe caps without picture size".into()))?;
-    let size = fit(source_size, width, height);
+    let (caps, size) = caps_and_size(keyframe, width, height)?;
     let key = (keyframe.codec, format);
     let taken = {
         let mut idle = IDLE.lock().expect("makers lock");

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use super::access::Access;
 use super::error::{HttpError, HttpResult};
 use super::HttpState;
+use crate::features::JobLane;
 use crate::options::ImageFormat;
 use crate::proto::v1 as pb;
 use crate::streams::LiveStream;
@@ -27,20 +28,8 @@ const LATEST_MAX_AGE: u32 = 2;
 /// A frame at a given time never changes.
 const FIXED_MAX_AGE: u32 = 3600;
 
-const IMAGE_TYPES: [(ImageFormat, &str, &str); 3] = [
-    (ImageFormat::Jpeg, "jpg", "image/jpeg"),
-    (ImageFormat::Png, "png", "image/png"),
-    (ImageFormat::Webp, "webp", "image/webp"),
-];
-
-/// The format of a thumbnail as made.
-fn made_as(format: pb::ImageFormat) -> ImageFormat {
-    match format {
-        pb::ImageFormat::Png => ImageFormat::Png,
-        pb::ImageFormat::Webp => ImageFormat::Webp,
-        pb::ImageFormat::Jpeg | pb::ImageFormat::Unspecified => ImageFormat::Jpeg,
-    }
-}
+/// Every image format, for finding one by its extension.
+const IMAGE_FORMATS: [ImageFormat; 3] = [ImageFormat::Jpeg, ImageFormat::Png, ImageFormat::Webp];
 
 fn clip_type(format: pb::ClipFormat) -> (&'static str, &'static str) {
     match format {
@@ -80,18 +69,19 @@ pub async fn thumbnail(
             (latest, LATEST_MAX_AGE)
         }
     };
-    let (wanted, extension, content_type) = IMAGE_TYPES
+    let wanted = IMAGE_FORMATS
         .into_iter()
-        .find(|(_, e, _)| *e == extension)
+        .find(|f| f.extension() == extension)
         .ok_or_else(|| HttpError::not_found("image format"))?;
     let tag = format!(
-        "\"t{}-{}.{extension}\"",
+        "\"t{}-{}.{}\"",
         thumbnail.sequence,
         thumbnail
             .pts
-            .map_or(0, |p| p.seconds * 1000 + i64::from(p.nanos) / 1_000_000)
+            .map_or(0, |p| p.seconds * 1000 + i64::from(p.nanos) / 1_000_000),
+        wanted.extension()
     );
-    let made = made_as(thumbnail.format());
+    let made = ImageFormat::from_proto(thumbnail.format());
     let data = if made == wanted || super::client_has(headers, &tag) {
         thumbnail.data
     } else {
@@ -99,12 +89,15 @@ pub async fn thumbnail(
         match outputs.conversions.get(&tag) {
             Some(image) => image,
             None => {
-                let image = tokio::task::spawn_blocking(move || {
-                    crate::features::still::convert(&thumbnail.data, made, wanted)
-                })
-                .await
-                .map_err(|_| crate::error::Error::ShuttingDown)?
-                .map_err(crate::error::Error::from)?;
+                // A decode and an encode, like a thumbnail: in the same
+                // job slots, at the same lower priority.
+                let image = state
+                    .api
+                    .features
+                    .run_job(JobLane::Still, move || {
+                        crate::features::still::convert(&thumbnail.data, made, wanted)
+                    })
+                    .await?;
                 outputs.conversions.put(tag.clone(), image.clone());
                 image
             }
@@ -113,7 +106,7 @@ pub async fn thumbnail(
     Ok(send(
         headers,
         &tag,
-        content_type,
+        wanted.mime_type(),
         access.cache_control(max_age),
         data,
     ))

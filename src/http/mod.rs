@@ -9,8 +9,7 @@
 //! | `GET /v1/streams/{id}/sessions/{session}/recordings.m3u8` | HLS over one session's recordings ([`vod`]) |
 //! | `GET /v1/recordings/{id}.mp4` | a recording, with byte ranges ([`files`]) |
 //! | `GET /v1/clips/{id}.mp4` | a replay clip: its share link ([`files`]) |
-//!
-//! and the dashboard at `/` ([`dashboard`]).
+//! | `GET /` | the dashboard ([`dashboard`]) |
 //!
 //! Every media route needs the organization's API key (`Authorization: Bearer`)
 //! or a signed URL's `token` ([`access`], [`crate::url_signing`]). A stream, recording
