@@ -40,6 +40,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Media payloads as `bytes::Bytes`: shared between subscribers
         // without copies.
         .bytes(".")
+        // Prost's codec, with malformed requests answered INVALID_ARGUMENT
+        // instead of INTERNAL (src/proto/codec.rs).
+        .codec_path("crate::proto::codec::ProtoCodec")
         .compile_fds(descriptors)?;
     println!("cargo:rerun-if-changed=proto");
     Ok(())

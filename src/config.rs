@@ -19,6 +19,10 @@ pub const DEFAULT_REPLAY_MEMORY_MB: u64 = 256;
 pub const DEFAULT_MIN_FREE_DISK_MB: u64 = 256;
 /// 10 minutes of the newest media in memory with `entire_stream` replay.
 pub const DEFAULT_REPLAY_MEMORY_SECONDS: u64 = 600;
+/// Seconds a client has to send request headers (nginx's
+/// `client_header_timeout` is 60; browsers and gRPC clients send theirs at
+/// once).
+pub const DEFAULT_HTTP_HEADER_TIMEOUT_SECONDS: u64 = 10;
 /// What the dashboard says to ask for the live processing package when
 /// `--operator-contact` is not set.
 pub const DEFAULT_OPERATOR_CONTACT: &str =
@@ -136,6 +140,11 @@ pub struct ServeArgs {
     /// policy's address checks.
     #[arg(long, env = "LIVEPROC_PULL_ALLOW_HTTP")]
     pub pull_allow_http: bool,
+    /// Seconds a client has to send a request's headers on the gRPC/HTTP
+    /// address (from connecting, for the first request), and that an
+    /// HTTP/1.1 connection may sit idle between requests.
+    #[arg(long, env = "LIVEPROC_HTTP_HEADER_TIMEOUT_SECONDS", value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub http_header_timeout_seconds: Option<u64>,
 }
 
 /// The config file: every key optional.
@@ -157,6 +166,7 @@ struct FileConfig {
     pull_allow_http: Option<bool>,
     cors_origins: Option<Vec<String>>,
     operator_contact: Option<String>,
+    http_header_timeout_seconds: Option<u64>,
 }
 
 /// Resolved settings of a server.
@@ -185,6 +195,9 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// Shown by the dashboard where live processing needs an upgrade.
     pub operator_contact: String,
+    /// How long a client has to send request headers; also the idle
+    /// timeout of HTTP/1.1 connections.
+    pub http_header_timeout: std::time::Duration,
     /// From `LIVEPROC_ADMIN_KEY`.
     pub admin_key: Option<String>,
 }
@@ -301,6 +314,12 @@ impl Config {
                 .operator_contact
                 .or(file.operator_contact)
                 .unwrap_or_else(|| DEFAULT_OPERATOR_CONTACT.to_string()),
+            http_header_timeout: std::time::Duration::from_secs(
+                args.http_header_timeout_seconds
+                    .or(file.http_header_timeout_seconds)
+                    .unwrap_or(DEFAULT_HTTP_HEADER_TIMEOUT_SECONDS)
+                    .clamp(1, 600),
+            ),
             admin_key,
         })
     }

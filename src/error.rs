@@ -44,10 +44,10 @@ pub enum Error {
     #[error("invalid request: {}", describe(.0))]
     InvalidArgument(Vec<Violation>),
 
-    #[error("{kind} {name:?} not found")]
+    #[error("{kind} {:?} not found", bounded(.name, MAX_ECHOED_NAME_LEN))]
     NotFound { kind: &'static str, name: String },
 
-    #[error("{kind} {name:?} already exists")]
+    #[error("{kind} {:?} already exists", bounded(.name, MAX_ECHOED_NAME_LEN))]
     AlreadyExists { kind: &'static str, name: String },
 
     #[error("Upgrade needed: live processing is not enabled for organization {organization_id}; enable the live processing package to use {feature}")]
@@ -158,9 +158,28 @@ impl From<serde_json::Error> for Error {
     }
 }
 
+/// The longest status message sent: a message travels in a response
+/// header (`grpc-message`), where clients allow about 8–16 KiB in all.
+pub const MAX_MESSAGE_LEN: usize = 1024;
+/// The longest resource name echoed in `google.rpc.ResourceInfo`.
+const MAX_ECHOED_NAME_LEN: usize = 128;
+
+/// `text` cut to at most `max` bytes (at a character boundary, marked
+/// with `…`): what a request sent is never echoed back unbounded.
+pub fn bounded(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 impl From<Error> for tonic::Status {
     fn from(error: Error) -> Self {
-        let message = error.to_string();
+        let message = bounded(&error.to_string(), MAX_MESSAGE_LEN);
         match error {
             Error::InvalidArgument(violations) => {
                 let violations: Vec<FieldViolation> = violations
@@ -176,12 +195,22 @@ impl From<Error> for tonic::Status {
             Error::NotFound { kind, name } => tonic::Status::with_error_details(
                 Code::NotFound,
                 message,
-                ErrorDetails::with_resource_info(kind, name, "", "not found"),
+                ErrorDetails::with_resource_info(
+                    kind,
+                    bounded(&name, MAX_ECHOED_NAME_LEN),
+                    "",
+                    "not found",
+                ),
             ),
             Error::AlreadyExists { kind, name } => tonic::Status::with_error_details(
                 Code::AlreadyExists,
                 message,
-                ErrorDetails::with_resource_info(kind, name, "", "already exists"),
+                ErrorDetails::with_resource_info(
+                    kind,
+                    bounded(&name, MAX_ECHOED_NAME_LEN),
+                    "",
+                    "already exists",
+                ),
             ),
             Error::UpgradeNeeded {
                 organization_id,
@@ -234,5 +263,29 @@ impl From<Error> for tonic::Status {
             Error::StorageUnavailable(_) => tonic::Status::unavailable(message),
             Error::ShuttingDown => tonic::Status::unavailable(message),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unbounded_input_is_never_echoed_unbounded() {
+        let huge = "x".repeat(1 << 20);
+        let status = tonic::Status::from(Error::stream_not_found(&huge));
+        assert_eq!(status.code(), Code::NotFound);
+        assert!(
+            status.message().len() <= MAX_MESSAGE_LEN,
+            "{}",
+            status.message().len()
+        );
+        let details = status.get_error_details();
+        let info = details.resource_info().expect("resource info");
+        assert!(info.resource_name.len() <= MAX_ECHOED_NAME_LEN);
+        // Cut at a character boundary.
+        assert_eq!(bounded("ééé", 4), "…");
+        assert_eq!(bounded("abc", 3), "abc");
+        assert_eq!(bounded("abcdef", 5), "ab…");
     }
 }

@@ -32,10 +32,11 @@ pub fn named_element(factory: &str, name: &str) -> MediaResult<gst::Element> {
 }
 
 fn describe(err: &gst::message::Error) -> String {
-    match err.src() {
+    let text = match err.src() {
         Some(src) => format!("{}: {}", src.name(), err.error()),
         None => err.error().to_string(),
-    }
+    };
+    crate::redact::text(&text)
 }
 
 /// Loads the plugins of every element liveproc uses.

@@ -25,6 +25,7 @@
 //! - [`container`]: MP4, fragmented MP4 and MPEG-TS written from access
 //!   units (pure bytes, no GStreamer).
 //! - [`media`]: access units, codecs, ticks, NAL units, ADTS (a leaf).
+//! - [`redact`]: URIs and their secrets out of logs and messages (a leaf).
 //! - [`config`], [`options`] and [`validate`], [`ids`], [`proto`]: settings,
 //!   processing options and their ranges, identities, generated API types.
 
@@ -42,6 +43,7 @@ pub(crate) mod media;
 pub(crate) mod options;
 pub(crate) mod pipeline;
 pub mod proto;
+pub(crate) mod redact;
 pub(crate) mod registry;
 pub(crate) mod runtime;
 pub mod server;

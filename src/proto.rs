@@ -1,5 +1,8 @@
 //! Code generated from `proto/liveproc/v1` by `build.rs`, and the encoded
-//! descriptor set served by gRPC reflection.
+//! descriptor set served by gRPC reflection, and the codec the generated
+//! services use ([`codec`]).
+
+pub mod codec;
 
 #[allow(clippy::all, missing_docs)]
 pub mod v1 {

@@ -22,6 +22,11 @@ pub const MIN_SPAN_SECONDS: u32 = 1;
 
 pub const MAX_NAME_LEN: usize = 200;
 pub const MAX_STREAM_ID_LEN: usize = 64;
+/// The longest id of any other resource a request may name (generated
+/// ids are 16–24 characters); longer ones cannot exist.
+pub const MAX_ID_LEN: usize = 128;
+/// The longest resource path a request may name (`SignUrl`).
+pub const MAX_PATH_LEN: usize = 1024;
 
 fn check_range(
     violations: &mut Vec<Violation>,
@@ -219,7 +224,33 @@ pub fn stream_id(field: &str, id: &str) -> Result<()> {
     }
 }
 
-/// A required identifier field of a request.
+/// The id of an existing resource (organization, recording, clip,
+/// session, stream key), checked before any lookup: required, at most
+/// [`MAX_ID_LEN`] visible ASCII characters. What cannot exist is refused
+/// here, so that an unbounded value never reaches a lookup, a log line
+/// or an error message.
+pub fn id(field: &str, value: &str) -> Result<()> {
+    bounded_token(field, value, MAX_ID_LEN)
+}
+
+/// A resource path a request names (`SignUrl`): required, at most
+/// [`MAX_PATH_LEN`] visible ASCII characters.
+pub fn path(field: &str, value: &str) -> Result<()> {
+    bounded_token(field, value, MAX_PATH_LEN)
+}
+
+fn bounded_token(field: &str, value: &str, max: usize) -> Result<()> {
+    required(field, value)?;
+    if value.len() > max || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::invalid(
+            field,
+            format!("must be 1–{max} visible ASCII characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A required field of a request.
 pub fn required(field: &str, value: &str) -> Result<()> {
     if value.is_empty() {
         Err(Error::invalid(field, "is required"))

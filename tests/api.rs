@@ -633,3 +633,132 @@ async fn reflection_and_health_need_no_proto_files() {
         );
     }
 }
+
+/// A codec that sends and receives message bytes as they are, to send
+/// what no generated client would.
+#[derive(Default, Clone)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+    fn decoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use bytes::Buf;
+        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
+    }
+}
+
+/// Requests no client should send, as an attacker sends them: a 1 MB id
+/// is refused before any lookup without being echoed back (a client
+/// then fails on the size of the error, not with the error), and bytes
+/// that are not protobuf are the caller's error, not the server's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_requests_get_bounded_invalid_argument_errors() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let mut live = server.live().await;
+    let huge = "s".repeat(1 << 20);
+    let bounded = |status: &tonic::Status, field: &str| {
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        assert_eq!(violated_fields(status), vec![field.to_string()]);
+        assert!(
+            status.message().len() < 1024,
+            "{field}: message echoes input"
+        );
+    };
+    let status = live
+        .get_stream(authed(
+            pb::GetStreamRequest {
+                stream_id: huge.clone(),
+            },
+            key,
+        ))
+        .await
+        .unwrap_err();
+    bounded(&status, "stream_id");
+    let status = live
+        .delete_stream(authed(
+            pb::DeleteStreamRequest {
+                stream_id: huge.clone(),
+            },
+            key,
+        ))
+        .await
+        .unwrap_err();
+    bounded(&status, "stream_id");
+    let status = live
+        .get_recording(authed(
+            pb::GetRecordingRequest {
+                recording_id: huge.clone(),
+            },
+            key,
+        ))
+        .await
+        .unwrap_err();
+    bounded(&status, "recording_id");
+    let status = server
+        .admin()
+        .await
+        .get_organization(authed(
+            pb::GetOrganizationRequest { id: huge.clone() },
+            ADMIN_KEY,
+        ))
+        .await
+        .unwrap_err();
+    bounded(&status, "id");
+    // An id of a valid shape that does not exist is still NOT_FOUND.
+    let status = live
+        .get_stream(authed(
+            pb::GetStreamRequest {
+                stream_id: "nope".into(),
+            },
+            key,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+
+    // Not protobuf: a field tag with a wire type that does not exist.
+    let mut grpc = tonic::client::Grpc::new(server.channel().await);
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+        "/liveproc.v1.LiveProcessing/GetStream",
+    );
+    let status = grpc
+        .unary::<Vec<u8>, Vec<u8>, _>(authed(vec![0x0f, 0xff, 0xff, 0xff], key), path, RawCodec)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("protobuf"), "{status:?}");
+}

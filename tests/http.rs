@@ -106,6 +106,7 @@ async fn thumbnail_urls_with_a_key_or_a_signed_url_and_nothing_else() {
     assert_eq!(response.status(), 200);
     let headers = response.headers().clone();
     assert_eq!(headers["content-type"], "image/jpeg");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
     assert!(headers["cache-control"]
         .to_str()
         .unwrap()
@@ -134,6 +135,16 @@ async fn thumbnail_urls_with_a_key_or_a_signed_url_and_nothing_else() {
         .await
         .unwrap();
     assert_eq!(again.status(), 304);
+    // Compared weakly, as RFC 9110 asks of If-None-Match (a CDN may
+    // weaken a tag).
+    let weak = reqwest::Client::new()
+        .get(format!("{}{path}", base(&server)))
+        .bearer_auth(key)
+        .header("if-none-match", format!("W/{etag}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(weak.status(), 304);
 
     // The same thumbnail in the formats the stream does not make:
     // re-encoded, at the same size, alike (PNG is lossless; WebP is a
@@ -431,11 +442,16 @@ async fn recordings_answer_byte_ranges_and_clip_links_play() {
     let unchanged = client
         .get(&url)
         .bearer_auth(key)
-        .header("if-none-match", &etag)
+        .header("if-none-match", format!("\"other\", W/{etag}"))
         .send()
         .await
         .unwrap();
     assert_eq!(unchanged.status(), 304);
+    assert_eq!(unchanged.headers()["x-content-type-options"], "nosniff");
+    // An error is not sniffed into a page either.
+    let missing = get(&server, "/v1/recordings/rec_nope.mp4", Some(key)).await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.headers()["x-content-type-options"], "nosniff");
     assert_eq!(
         get(&server, &path, Some(&other.api_key)).await.status(),
         404
@@ -667,4 +683,103 @@ async fn stalled_downloads_hold_no_media_and_do_not_slow_ingest() {
     drop(stalled);
     let whole = get(&server, &path, Some(key)).await.bytes().await.unwrap();
     assert_eq!(whole.len() as u64, recording.size_bytes);
+}
+
+/// Open file descriptors and threads of process `pid`.
+fn fds_and_threads(pid: u32) -> (usize, usize) {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count();
+    (fds, threads)
+}
+
+/// One slow client: connects, sends `start`, then one more byte every
+/// 300 ms, as a slowloris attack does, until the server closes the
+/// connection; returns how long it was held open.
+async fn slow_client(server: std::net::SocketAddr, start: &'static [u8]) -> std::time::Duration {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let began = std::time::Instant::now();
+    let mut socket = tokio::net::TcpStream::connect(server).await.unwrap();
+    let _ = socket.write_all(start).await;
+    let mut buf = [0u8; 256];
+    loop {
+        tokio::select! {
+            read = socket.read(&mut buf) => match read {
+                // Closed by the server (an error answer first, or not).
+                Ok(0) | Err(_) => return began.elapsed(),
+                Ok(_) => {}
+            },
+            _ = tokio::time::sleep(std::time::Duration::from_millis(300)) => {
+                if start.is_empty() {
+                    continue;
+                }
+                if socket.write_all(b"a").await.is_err() {
+                    return began.elapsed();
+                }
+            }
+        }
+    }
+}
+
+/// 200 connections that never finish their headers (or never send a
+/// byte, or trickle an HTTP/2 preface) are closed after the header
+/// timeout, while a normal client is served all along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_header_connections_are_closed_and_others_are_served() {
+    const SLOW: usize = 200;
+    let server = Server::start_with_flags(&["--http-header-timeout-seconds", "2"]);
+    let org = server.create_org("acme", true).await;
+    let (fds_before, threads_before) = fds_and_threads(server.pid());
+    let kinds: [&'static [u8]; 3] = [
+        b"GET /v1/streams/cam/thumbnail.jpg HTTP/1.1\r\nhost: liveproc\r\nx-slow: ",
+        b"",
+        b"PRI * HTTP/2.0\r\n",
+    ];
+    let clients: Vec<_> = (0..SLOW)
+        .map(|i| tokio::spawn(slow_client(server.grpc, kinds[i % kinds.len()])))
+        .collect();
+    // While they trickle, a normal client is served.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let (fds_during, threads_during) = fds_and_threads(server.pid());
+    let rss_during = rss_bytes(server.pid());
+    let served = get(
+        &server,
+        "/v1/streams/none/thumbnail.jpg",
+        Some(&org.api_key),
+    )
+    .await;
+    assert_eq!(served.status(), 404);
+    let mut held = vec![];
+    for client in clients {
+        held.push(
+            within(20, "the server closes a slow connection", client)
+                .await
+                .unwrap(),
+        );
+    }
+    let longest = held.iter().max().unwrap();
+    eprintln!(
+        "{SLOW} slow connections: held at most {longest:?}; while open the server had {fds_during} fds \
+         ({fds_before} before), {threads_during} threads ({threads_before} before), RSS {} MiB",
+        rss_during >> 20
+    );
+    assert!(
+        *longest < std::time::Duration::from_secs(6),
+        "a slow connection was held {longest:?} with a 2 s header timeout"
+    );
+    assert!(
+        threads_during <= threads_before + 2,
+        "slow connections took threads: {threads_before} -> {threads_during}"
+    );
+    // A normal client after them is served too.
+    let served = get(
+        &server,
+        "/v1/streams/none/thumbnail.jpg",
+        Some(&org.api_key),
+    )
+    .await;
+    assert_eq!(served.status(), 404);
 }

@@ -229,6 +229,37 @@ async fn a_file_pushed_at_once_is_paced_and_nothing_is_skipped() {
     );
 }
 
+/// Audio alone is paced as video is (a probe of the server found 20 s of
+/// AAC taken in 0.9 s), and nothing "falls behind".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_only_pushed_at_once_is_paced() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let processing = pb::ProcessingOptions {
+        thumbnail: Some(pb::ThumbnailOptions {
+            enabled: true,
+            interval_seconds: 10,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let stream = create_stream(&server, key, "radio", Some(processing))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let response = push_file(&server, &stream, audio_only_ts()).await;
+    let took = started.elapsed();
+    assert!(response.bytes_received > 0);
+    assert!(
+        took >= std::time::Duration::from_secs(8),
+        "10 s of audio were taken in {took:?}: {}",
+        server.log()
+    );
+    let log = server.log();
+    assert!(!log.contains("fell behind"), "misleading warnings: {log}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_srt_caller_far_ahead_of_real_time_is_refused() {
     let server = Server::start();

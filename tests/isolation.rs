@@ -335,6 +335,10 @@ async fn pulled_sources_cannot_reach_files_or_internal_addresses() {
         "srt://169.254.169.254:9000".to_string(),
         "rtmp://10.0.0.1/live".to_string(),
         "gopher://example.com/".to_string(),
+        // A public host, but the server would bind the port it names.
+        "srt://1.1.1.1:56999?mode=listener&localaddress=0.0.0.0&localport=56996".to_string(),
+        "srt://1.1.1.1:56999?mode=rendezvous&localport=56997".to_string(),
+        "srt://1.1.1.1:56999?localport=56998".to_string(),
     ];
     let mut messages = vec![];
     for (i, uri) in refused.iter().enumerate() {
@@ -382,4 +386,93 @@ async fn pulled_sources_cannot_reach_files_or_internal_addresses() {
         !server.log().contains("token=abc"),
         "a query string was logged"
     );
+}
+
+/// The server's UDP ports, from /proc (what `ss -lunp` shows).
+fn udp_ports_of(pid: u32) -> Vec<u16> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            Some(
+                link.strip_prefix("socket:[")?
+                    .trim_end_matches(']')
+                    .to_string(),
+            )
+        })
+        .collect();
+    ["/proc/net/udp", "/proc/net/udp6"]
+        .iter()
+        .flat_map(|table| {
+            std::fs::read_to_string(table)
+                .unwrap_or_default()
+                .lines()
+                .skip(1)
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let port = u16::from_str_radix(fields.get(1)?.rsplit(':').next()?, 16).ok()?;
+            inodes.contains(&fields.get(9)?.to_string()).then_some(port)
+        })
+        .collect()
+}
+
+/// A pulled source never makes the server bind a port, and its
+/// credentials reach neither the log nor the stream's state, not even
+/// inside GStreamer's own messages, which quote the URI they failed on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulled_sources_bind_nothing_and_their_secrets_stay_out_of_the_log() {
+    let server = Server::start();
+    let org = server.create_org("b", true).await;
+    let key = org.api_key.as_str();
+    let before = udp_ports_of(server.pid());
+    for (i, uri) in [
+        "srt://1.1.1.1:56999?mode=listener&localaddress=0.0.0.0&localport=56996",
+        "srt://1.1.1.1:56999?mode=rendezvous&localport=56997",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let status = create_pulled(&server, key, &format!("bind{i}"), uri)
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{uri}: {status:?}");
+        assert!(status.message().contains("mode=caller"), "{status:?}");
+    }
+    // A caller-mode source that is accepted binds no port of its choosing.
+    let caller = create_pulled(
+        &server,
+        key,
+        "caller",
+        "srt://1.1.1.1:56999?mode=caller&streamid=read:cam&passphrase=hunter2hunter2",
+    )
+    .await
+    .expect("a caller-mode SRT source is allowed");
+    let _ = caller;
+    let after = udp_ports_of(server.pid());
+    for port in [56996, 56997, 56998] {
+        assert!(
+            !after.contains(&port),
+            "bound {port}: {before:?} -> {after:?}"
+        );
+    }
+
+    // GStreamer refuses this URI at once, quoting it in its message.
+    let stream = create_pulled(&server, key, "creds", "rtsp://SECRET%23@1.1.1.1:554/x")
+        .await
+        .expect("a public RTSP source is allowed");
+    let mut watch = Watcher::start(&server, key, &stream.id).await;
+    let error = watch.until_state(pb::StreamState::Error, 20).await;
+    assert!(!error.message.contains("SECRET"), "{error:?}");
+    let log = server.log();
+    assert!(
+        log.contains("No element accepted URI"),
+        "GStreamer's message is logged (redacted): {log}"
+    );
+    for secret in ["SECRET", "hunter2hunter2"] {
+        assert!(!log.contains(secret), "{secret} reached the log");
+    }
 }

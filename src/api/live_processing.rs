@@ -16,7 +16,7 @@ use super::{convert, recordings, replay, signed_urls, ApiState};
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::ids::{self, StreamRef};
-use crate::ingest::{push, redact_uri};
+use crate::ingest::push;
 use crate::media::{now_millis, MediaError};
 use crate::options::Processing;
 use crate::proto::v1 as pb;
@@ -54,7 +54,7 @@ impl LiveProcessingService {
     /// A stream of the calling organization; another organization's stream
     /// is NOT_FOUND, exactly like a missing one.
     fn stream_record(&self, org_id: &str, stream_id: &str) -> Result<StreamRecord> {
-        validate::required("stream_id", stream_id)?;
+        validate::stream_id("stream_id", stream_id)?;
         self.state
             .registry
             .stream(org_id, stream_id)?
@@ -105,8 +105,8 @@ impl LiveProcessingService {
         metadata: &tonic::metadata::MetadataMap,
         first: &pb::PushMediaRequest,
     ) -> Result<Arc<LiveStream>> {
-        validate::required("stream_id", &first.stream_id)?;
-        validate::required("stream_key", &first.stream_key)?;
+        validate::stream_id("stream_id", &first.stream_id)?;
+        validate::id("stream_key", &first.stream_key)?;
         let caller = match crate::auth::bearer_key(metadata) {
             Some(key) => Some(
                 self.state
@@ -166,7 +166,7 @@ impl LiveProcessing for LiveProcessingService {
         };
         self.state.registry.create_stream(&record)?;
         let live = self.state.ingest.add_stream(&record);
-        tracing::info!(stream = %live.stream_ref, source = ?record.source_uri.as_deref().map(redact_uri), "stream created");
+        tracing::info!(stream = %live.stream_ref, source = ?record.source_uri.as_deref().map(crate::redact::uri), "stream created");
         Ok(Response::new(self.to_api(&record)))
     }
 
@@ -202,7 +202,7 @@ impl LiveProcessing for LiveProcessingService {
     ) -> Result<Response<pb::DeleteStreamResponse>, Status> {
         let org = self.organization(request.metadata())?;
         let stream_id = &request.get_ref().stream_id;
-        validate::required("stream_id", stream_id)?;
+        validate::stream_id("stream_id", stream_id)?;
         let record = self.state.registry.delete_stream(&org.id, stream_id)?;
         let stream_ref = StreamRef::new(&record.organization_id, &record.id);
         self.state.ingest.remove_stream(&stream_ref);

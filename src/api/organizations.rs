@@ -48,9 +48,12 @@ impl Organizations for OrganizationsService {
         let principal = self.state.auth.authenticate(request.metadata())?;
         let mut id = request.into_inner().id;
         match principal {
-            Principal::Admin => validate::required("id", &id)?,
+            Principal::Admin => validate::id("id", &id)?,
             Principal::Organization(own) if id.is_empty() || id == own => id = own,
-            Principal::Organization(_) => return Err(Error::organization_not_found(&id).into()),
+            Principal::Organization(_) => {
+                validate::id("id", &id)?;
+                return Err(Error::organization_not_found(&id).into());
+            }
         }
         let org = self
             .state
@@ -87,7 +90,7 @@ impl Organizations for OrganizationsService {
     ) -> Result<Response<pb::Organization>, Status> {
         self.state.auth.require_admin(request.metadata())?;
         let req = request.into_inner();
-        validate::required("organization_id", &req.organization_id)?;
+        validate::id("organization_id", &req.organization_id)?;
         let org = self
             .state
             .registry
@@ -102,7 +105,7 @@ impl Organizations for OrganizationsService {
     ) -> Result<Response<pb::Organization>, Status> {
         self.state.auth.require_admin(request.metadata())?;
         let req = request.into_inner();
-        validate::required("organization_id", &req.organization_id)?;
+        validate::id("organization_id", &req.organization_id)?;
         let (org, key) = self.state.registry.rotate_api_key(&req.organization_id)?;
         tracing::info!(organization = %org.id, "API key rotated");
         Ok(Response::new(convert::organization(&org, Some(key))))

@@ -17,7 +17,7 @@ fn not_found(id: &str) -> Error {
 
 /// A recording of the organization's.
 pub fn find(state: &ApiState, org_id: &str, recording_id: &str) -> Result<RecordingRecord> {
-    validate::required("recording_id", recording_id)?;
+    validate::id("recording_id", recording_id)?;
     state
         .registry
         .recording(org_id, recording_id)?
@@ -32,7 +32,7 @@ pub fn of_session(
     stream_id: &str,
     session_id: &str,
 ) -> Result<Vec<RecordingRecord>> {
-    validate::required("session_id", session_id)?;
+    validate::id("session_id", session_id)?;
     let mut found = Vec::new();
     let mut page_token = String::new();
     loop {

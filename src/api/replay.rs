@@ -274,7 +274,7 @@ pub async fn create_clip(
 }
 
 pub fn find_clip(state: &ApiState, org_id: &str, clip_id: &str) -> Result<ClipRecord> {
-    validate::required("clip_id", clip_id)?;
+    validate::id("clip_id", clip_id)?;
     state
         .registry
         .clip(org_id, clip_id)?

@@ -21,7 +21,7 @@ pub fn sign(
     organization_id: &str,
     request: &pb::SignUrlRequest,
 ) -> Result<pb::SignUrlResponse> {
-    validate::required("path", &request.path)?;
+    validate::path("path", &request.path)?;
     let ttl = match request.ttl_seconds {
         0 => DEFAULT_TTL_SECONDS,
         ttl if ttl <= MAX_TTL_SECONDS => ttl,

@@ -43,7 +43,10 @@ impl From<Error> for HttpError {
         if status.is_server_error() {
             tracing::error!(error = %error, "HTTP request failed");
         }
-        Self::new(status, error.to_string())
+        Self::new(
+            status,
+            crate::error::bounded(&error.to_string(), crate::error::MAX_MESSAGE_LEN),
+        )
     }
 }
 

@@ -27,10 +27,11 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use self::access::Access;
 use self::error::{HttpError, HttpResult};
@@ -67,6 +68,12 @@ pub fn router(state: HttpState) -> Router {
         )
         .route("/v1/{kind}/{file}", get(file))
         .fallback(not_found)
+        // Media and errors are never to be sniffed into something else
+        // (an image or a JSON error read as HTML).
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(tower::limit::ConcurrencyLimitLayer::new(
             MAX_CONCURRENT_REQUESTS,
         ))
@@ -165,10 +172,36 @@ async fn file(
     files::serve(&state, &access, kind, id, request).await
 }
 
-/// Whether the client holds `tag` already (`If-None-Match`).
+/// Whether the client holds `tag` already (`If-None-Match`), compared
+/// weakly as RFC 9110 asks: `W/"x"` and `"x"` are the same version.
 fn client_has(headers: &axum::http::HeaderMap, tag: &str) -> bool {
+    let opaque = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    let ours = opaque(tag);
     headers
-        .get(axum::http::header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
+        .get_all(axum::http::header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim() == "*" || opaque(t) == ours)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{header, HeaderMap, HeaderValue};
+
+    fn with(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly() {
+        assert!(super::client_has(&with("\"abc\""), "\"abc\""));
+        assert!(super::client_has(&with("W/\"abc\""), "\"abc\""));
+        assert!(super::client_has(&with("\"x\", W/\"abc\""), "\"abc\""));
+        assert!(super::client_has(&with("*"), "\"abc\""));
+        assert!(!super::client_has(&with("W/\"abd\""), "\"abc\""));
+        assert!(!super::client_has(&HeaderMap::new(), "\"abc\""));
+    }
 }

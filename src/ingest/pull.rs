@@ -13,7 +13,6 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::pull_policy::PullPolicy;
-use super::redact_uri;
 use crate::features::FeatureEngine;
 use crate::pipeline::{Outcome, Source};
 use crate::proto::v1::StreamState;
@@ -44,7 +43,7 @@ async fn run(
     stream: Arc<LiveStream>,
     uri: String,
 ) {
-    let shown = redact_uri(&uri);
+    let shown = crate::redact::uri(&uri);
     let plays_once = uri.to_ascii_lowercase().starts_with("file://");
     let cancelled = stream.cancelled().clone();
     let mut backoff = MIN_BACKOFF;

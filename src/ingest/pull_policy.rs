@@ -20,6 +20,16 @@
 //! - `http(s)://` (HLS) only when the operator enables it
 //!   (`--pull-allow-http`): a playlist names segment URLs that GStreamer
 //!   fetches with its own client, which this policy cannot check.
+//! - Query parameters: GStreamer's `srtsrc` reads its settings from the
+//!   URI's query, some of which would make the server bind a port
+//!   (`mode=listener`, `mode=rendezvous`, `localaddress`, `localport`).
+//!   An `srt://` source takes only the parameters on [`SRT_PARAMETERS`],
+//!   read the way GStreamer reads them, and `mode` may only be `caller`.
+//!   The other schemes' elements read nothing from the query: it goes to
+//!   the remote server as part of the resource's address.
+//! - A URI with white space, control characters or backslashes is
+//!   refused (parsers disagree on those), and the URI opened is the one
+//!   this policy parsed and wrote back, never the text as given.
 //!
 //! Refusals say what rule was broken, never what the file system holds.
 
@@ -52,7 +62,20 @@ pub enum PullRefused {
     Address(&'static str),
     #[error("the host does not resolve")]
     Unresolved,
+    #[error("must not contain white space, control characters or backslashes")]
+    Characters,
+    #[error("srt:// query parameter {0:?} is not allowed (allowed: mode=caller, streamid, passphrase, pbkeylen, latency)")]
+    SrtParameter(String),
+    #[error("srt:// sources must use mode=caller: the server never listens for a pulled source")]
+    SrtMode,
 }
+
+/// The query parameters an `srt://` source may carry, as GStreamer's
+/// `srtsrc` names them. `mode` must be `caller`; the others set the
+/// caller's stream id, encryption and latency. Everything that binds a
+/// local socket (`localaddress`, `localport`, listener and rendezvous
+/// modes) is left out.
+pub const SRT_PARAMETERS: &[&str] = &["mode", "streamid", "passphrase", "pbkeylen", "latency"];
 
 /// Schemes a stream may pull from.
 pub const PULL_SCHEMES: &[&str] = &[
@@ -155,10 +178,15 @@ impl PullPolicy {
                     .map_err(|_| PullRefused::FileUnavailable)
             }
             Target::Network { http: true, .. } if !self.http => Err(PullRefused::HttpDisabled),
-            Target::Network { host, port, http } => {
+            Target::Network {
+                host,
+                port,
+                http,
+                url,
+            } => {
                 if let Ok(ip) = host.parse::<IpAddr>() {
                     self.check_address(&host, ip)?;
-                    return Ok(uri.to_string());
+                    return Ok(url.into());
                 }
                 let addresses: Vec<IpAddr> = tokio::net::lookup_host((host.as_str(), port))
                     .await
@@ -173,9 +201,9 @@ impl PullPolicy {
                 }
                 if http {
                     // HTTPS needs the name (certificates, virtual hosts).
-                    return Ok(uri.to_string());
+                    return Ok(url.into());
                 }
-                let mut pinned = url::Url::parse(uri).map_err(|_| PullRefused::Malformed)?;
+                let mut pinned = url;
                 pinned
                     .set_ip_host(addresses[0])
                     .map_err(|_| PullRefused::Malformed)?;
@@ -222,10 +250,22 @@ impl PullPolicy {
 enum Target {
     TestPattern,
     File(PathBuf),
-    Network { host: String, port: u16, http: bool },
+    Network {
+        host: String,
+        port: u16,
+        http: bool,
+        /// The URI as parsed: what is opened, written back by the parser.
+        url: url::Url,
+    },
 }
 
 fn parse(uri: &str) -> Result<Target, PullRefused> {
+    if uri
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+    {
+        return Err(PullRefused::Characters);
+    }
     let scheme_error = || PullRefused::Scheme(PULL_SCHEMES.join(", "));
     let (scheme, _) = uri.split_once("://").ok_or_else(scheme_error)?;
     let scheme = scheme.to_ascii_lowercase();
@@ -261,7 +301,43 @@ fn parse(uri: &str) -> Result<Target, PullRefused> {
             _ => 0,
         });
     let http = matches!(scheme.as_str(), "http" | "https");
-    Ok(Target::Network { host, port, http })
+    if scheme == "srt" {
+        check_srt_query(url.query().unwrap_or(""))?;
+    }
+    Ok(Target::Network {
+        host,
+        port,
+        http,
+        url,
+    })
+}
+
+/// Checks an `srt://` query as GStreamer reads it (`gst_uri_from_string`:
+/// parts split at `&`, key and value split at the first `=`, both
+/// percent-decoded, the last of a repeated key wins): every key on
+/// [`SRT_PARAMETERS`], at most once, and `mode` only `caller`.
+fn check_srt_query(query: &str) -> Result<(), PullRefused> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let mut seen = Vec::new();
+    for part in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = match part.split_once('=') {
+            Some((k, v)) => (decode(k), Some(decode(v))),
+            None => (decode(part), None),
+        };
+        let shown = || key.chars().take(40).collect::<String>();
+        if !SRT_PARAMETERS.contains(&key.as_str()) || seen.contains(&key) {
+            return Err(PullRefused::SrtParameter(shown()));
+        }
+        if key == "mode" && value.as_deref() != Some("caller") {
+            return Err(PullRefused::SrtMode);
+        }
+        seen.push(key);
+    }
+    Ok(())
 }
 
 /// `path` with `.` and `..` resolved lexically; `None` when it is not
@@ -488,6 +564,71 @@ mod tests {
             pinned == "rtsp://127.0.0.1:8554/live?token=x"
                 || pinned == "rtsp://[::1]:8554/live?token=x",
             "{pinned}"
+        );
+    }
+
+    #[test]
+    fn srt_sources_call_out_and_never_bind() {
+        let strict = policy(&[], &[]);
+        // The attacks a probe of the server found, and their spellings.
+        for uri in [
+            "srt://1.1.1.1:56999?mode=listener&localaddress=0.0.0.0&localport=56996",
+            "srt://1.1.1.1:56999?mode=rendezvous&localport=56997",
+            "srt://1.1.1.1:56999?mode=%6Cistener",
+            "srt://1.1.1.1:56999?mode",
+            "srt://1.1.1.1:56999?mode=caller&mode=listener",
+        ] {
+            assert!(
+                matches!(
+                    strict.check(uri),
+                    Err(PullRefused::SrtMode | PullRefused::SrtParameter(_))
+                ),
+                "{uri}: {:?}",
+                strict.check(uri)
+            );
+        }
+        for (uri, key) in [
+            ("srt://1.1.1.1:56999?localport=56998", "localport"),
+            (
+                "srt://1.1.1.1:56999?mode=caller&localaddress=0.0.0.0",
+                "localaddress",
+            ),
+            ("srt://1.1.1.1:56999?poll-timeout=1", "poll-timeout"),
+            ("srt://1.1.1.1:56999?local%70ort=1", "localport"),
+        ] {
+            assert_eq!(
+                strict.check(uri),
+                Err(PullRefused::SrtParameter(key.into())),
+                "{uri}"
+            );
+        }
+        assert_eq!(
+            strict.check("srt://1.1.1.1:9000?mode=caller&streamid=read:cam&passphrase=0123456789&pbkeylen=16&latency=200"),
+            Ok(())
+        );
+        assert_eq!(strict.check("srt://1.1.1.1:9000"), Ok(()));
+        // Other schemes' queries go to the remote server: not read here.
+        assert_eq!(strict.check("rtsp://1.1.1.1/live?localport=1"), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn uris_that_parsers_read_differently_are_refused() {
+        let strict = policy(&[], &["localhost"]);
+        for uri in [
+            "rtmp://1.1.1.1/app/key live=1 socks=127.0.0.1:1080",
+            "http://1.1.1.1\\@127.0.0.1/",
+            "rtsp://1.1.1.1/live\n",
+            " srt://1.1.1.1:9000",
+        ] {
+            assert_eq!(strict.check(uri), Err(PullRefused::Characters), "{uri:?}");
+        }
+        // What is opened is the URI as parsed and written back.
+        assert_eq!(
+            strict
+                .check_before_pull("rtsp://u:p@1.1.1.1/live?a=%20")
+                .await
+                .unwrap(),
+            "rtsp://u:p@1.1.1.1/live?a=%20"
         );
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::pacing::{Pacer, PUSH_LEAD, SRT_LEAD};
-use super::ts_sync::TsSync;
+use super::ts_sync::{Clock, TsSync};
 use crate::error::{Error, Result};
 use crate::features::{FeatureEngine, FeatureTasks};
 use crate::pipeline::pushed::PushedPipeline;
@@ -35,6 +35,8 @@ pub struct PublishSession {
     pipeline: PushedPipeline,
     _features: FeatureTasks,
     ts: TsSync,
+    /// The PCRs of the piece being taken (kept to reuse its allocation).
+    clocks: Vec<Clock>,
     pacer: Pacer,
     bytes_received: u64,
     _publisher: PublisherGuard,
@@ -61,6 +63,7 @@ impl PublishSession {
             pipeline,
             _features: features,
             ts: TsSync::default(),
+            clocks: Vec::new(),
             pacer: Pacer::default(),
             bytes_received: 0,
             _publisher: publisher,
@@ -91,22 +94,49 @@ impl PublishSession {
         Ok(())
     }
 
+    /// Takes one piece: demuxes it, pausing at the PCR where the media
+    /// gets ahead of real time. Pacing follows every PCR, not the end of
+    /// the piece: a piece of low-bitrate media (audio alone) holds
+    /// seconds of it.
     async fn push_piece(&mut self, data: Bytes) -> Result<()> {
         self.bytes_received += data.len() as u64;
         self.pipeline.stats().add_bytes(data.len() as u64);
-        if let Err(reason) = self.ts.check(&data) {
+        let mut clocks = std::mem::take(&mut self.clocks);
+        clocks.clear();
+        if let Err(reason) = self.ts.check(&data, &mut clocks) {
             tracing::warn!(stream = %self.stream.stream_ref, publisher = %self.kind, %reason, "rejecting publisher");
             return Err(Error::InvalidMedia {
                 stream_id: self.stream.stream_ref.stream_id.clone(),
                 reason,
             });
         }
-        self.pipeline.push(&data);
-        self.let_features_catch_up().await;
-        if let Some(pcr) = self.ts.take_pcr() {
-            self.keep_real_time(pcr).await?;
+        let mut sent = 0;
+        let mut result = Ok(());
+        for clock in &clocks {
+            match self.ahead_of_real_time(clock.pcr) {
+                Ok(None) => {}
+                Ok(Some(wait)) => {
+                    // What is due has gone on; the rest waits for its time.
+                    self.pipeline.push(&data[sent..clock.end]);
+                    sent = clock.end;
+                    self.let_features_catch_up().await;
+                    tokio::time::sleep(wait).await;
+                }
+                Err(refused) => {
+                    // What came before the refusal is kept.
+                    self.pipeline.push(&data[sent..clock.end]);
+                    sent = data.len();
+                    result = Err(refused);
+                    break;
+                }
+            }
         }
-        Ok(())
+        if sent < data.len() {
+            self.pipeline.push(&data[sent..]);
+            self.let_features_catch_up().await;
+        }
+        self.clocks = clocks;
+        result
     }
 
     /// Waits (briefly) while the slowest feature is behind: the units of a
@@ -126,16 +156,13 @@ impl PublishSession {
         }
     }
 
-    /// Holds a pushed publisher back to real time, or refuses an SRT
-    /// caller that is far ahead of it ([`super::pacing`]).
-    async fn keep_real_time(&mut self, pcr: u64) -> Result<()> {
+    /// How long a pushed publisher must wait at media time `pcr` to stay
+    /// near real time, or the refusal of an SRT caller that is far ahead
+    /// of it ([`super::pacing`]).
+    fn ahead_of_real_time(&mut self, pcr: u64) -> Result<Option<Duration>> {
         let lead = self.pacer.lead(pcr, tokio::time::Instant::now());
         match self.kind {
-            PublisherKind::GrpcPush if lead > PUSH_LEAD => {
-                // What came so far has gone on; the rest waits for its time.
-                tokio::time::sleep(lead - PUSH_LEAD).await;
-                Ok(())
-            }
+            PublisherKind::GrpcPush if lead > PUSH_LEAD => Ok(Some(lead - PUSH_LEAD)),
             PublisherKind::Srt if lead > SRT_LEAD => {
                 let reason = format!(
                     "publishing faster than real time ({:.0} s of media ahead of the clock): publish at real-time pace (e.g. ffmpeg -re)",
@@ -147,7 +174,7 @@ impl PublishSession {
                     reason,
                 })
             }
-            _ => Ok(()),
+            _ => Ok(None),
         }
     }
 

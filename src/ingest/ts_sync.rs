@@ -1,8 +1,8 @@
 //! A cheap guard against bytes that are not MPEG-TS: follows the 0x47 sync
 //! byte of 188-byte packets across arbitrarily split chunks, and reports a
 //! stream whose bytes stay out of sync for too long. On the way it notes
-//! the newest programme clock reference (PCR), the media's own clock, for
-//! pacing ([`super::pacing`]). Looks at a few bytes per packet, so it
+//! every programme clock reference (PCR), the media's own clock, with
+//! where in the chunk it is, for pacing ([`super::pacing`]). Looks at a few bytes per packet, so it
 //! costs nothing next to demuxing.
 
 const PACKET: usize = 188;
@@ -20,8 +20,14 @@ pub struct TsSync {
     confirmed: u32,
     unsynced_run: usize,
     packets: u64,
-    /// The newest PCR seen (90 kHz base), not yet taken.
-    pcr: Option<u64>,
+}
+
+/// A PCR (90 kHz base) found in a chunk, and the offset in the chunk just
+/// past its packet: the media before it is due by then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    pub end: usize,
+    pub pcr: u64,
 }
 
 /// The PCR base (90 kHz) of a whole packet, if it carries one.
@@ -42,8 +48,9 @@ fn packet_pcr(packet: &[u8]) -> Option<u64> {
 }
 
 impl TsSync {
-    /// Checks the next chunk; an error describes why it is not MPEG-TS.
-    pub fn check(&mut self, data: &[u8]) -> Result<(), String> {
+    /// Checks the next chunk, adding its PCRs to `clocks` in order; an
+    /// error describes why it is not MPEG-TS.
+    pub fn check(&mut self, data: &[u8], clocks: &mut Vec<Clock>) -> Result<(), String> {
         let mut i = self.next;
         while i < data.len() {
             if self.synced {
@@ -52,7 +59,10 @@ impl TsSync {
                     // Packets split across chunks are skipped: a PCR comes
                     // every 100 ms or so.
                     if let Some(pcr) = data.get(i..i + PACKET).and_then(packet_pcr) {
-                        self.pcr = Some(pcr);
+                        clocks.push(Clock {
+                            end: i + PACKET,
+                            pcr,
+                        });
                     }
                     self.confirmed = self.confirmed.saturating_add(1);
                     if self.confirmed >= PACKETS_TO_CONFIRM {
@@ -97,11 +107,6 @@ impl TsSync {
     pub fn packets(&self) -> u64 {
         self.packets
     }
-
-    /// The newest PCR (90 kHz) seen since the last call.
-    pub fn take_pcr(&mut self) -> Option<u64> {
-        self.pcr.take()
-    }
 }
 
 #[cfg(test)]
@@ -122,7 +127,7 @@ mod tests {
         for split in [1, 7, 188, 1316, 4096] {
             let mut check = TsSync::default();
             for chunk in data.chunks(split) {
-                check.check(chunk).unwrap();
+                check.check(chunk, &mut vec![]).unwrap();
             }
             assert_eq!(check.packets(), 500, "split {split}");
         }
@@ -143,9 +148,15 @@ mod tests {
         p[9] = (base >> 1) as u8;
         p[10] = ((base & 1) << 7) as u8;
         let mut check = TsSync::default();
-        check.check(&data).unwrap();
-        assert_eq!(check.take_pcr(), Some(180_000));
-        assert_eq!(check.take_pcr(), None);
+        let mut clocks = vec![];
+        check.check(&data, &mut clocks).unwrap();
+        assert_eq!(
+            clocks,
+            vec![Clock {
+                end: 2 * PACKET,
+                pcr: 180_000
+            }]
+        );
     }
 
     #[test]
@@ -153,7 +164,7 @@ mod tests {
         let mut data = ts(100);
         data.splice(1000..1000, [1u8, 2, 3, 4, 5]);
         let mut check = TsSync::default();
-        check.check(&data).unwrap();
+        check.check(&data, &mut vec![]).unwrap();
         assert!(check.packets() >= 98);
     }
 
@@ -168,7 +179,9 @@ mod tests {
             })
             .collect();
         let mut check = TsSync::default();
-        let failed = garbage.chunks(1000).any(|c| check.check(c).is_err());
+        let failed = garbage
+            .chunks(1000)
+            .any(|c| check.check(c, &mut vec![]).is_err());
         assert!(failed);
     }
 }

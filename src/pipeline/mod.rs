@@ -39,6 +39,7 @@ use crate::error::Result;
 use crate::gst_util;
 use crate::ids::StreamRef;
 use crate::media::{AccessUnit, MediaError};
+use crate::redact;
 pub use source::Source;
 pub use stats::SessionStats;
 use timeline::TimelineGuard;
@@ -268,17 +269,20 @@ async fn watch_bus(
                 outcome.send_replace(Some(Outcome::EndOfStream));
                 break;
             }
+            // GStreamer's messages quote the URI they failed on, secrets
+            // and all: only their redacted text is logged or shown.
             MessageView::Error(err) => {
                 let element = err
                     .src()
                     .map(|s| s.name().to_string())
                     .unwrap_or_else(|| "pipeline".into());
-                let message = format!("{element}: {}", err.error());
+                let error = redact::text(&err.error().to_string());
+                let message = format!("{element}: {error}");
                 tracing::error!(
                     stream = %stream,
                     element = %element,
-                    error = %err.error(),
-                    debug = ?err.debug(),
+                    error = %error,
+                    debug = ?err.debug().map(|d| redact::text(&d)),
                     "pipeline error"
                 );
                 (ctx.events)(PipelineEvent::Failed(message.clone()));
@@ -289,7 +293,8 @@ async fn watch_bus(
                 tracing::warn!(
                     stream = %stream,
                     element = ?w.src().map(|s| s.name()),
-                    warning = %w.error(),
+                    warning = %redact::text(&w.error().to_string()),
+                    debug = ?w.debug().map(|d| redact::text(&d)),
                     "pipeline warning"
                 );
             }

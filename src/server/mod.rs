@@ -6,6 +6,7 @@
 //! session cleanly (pipelines drain), then return.
 
 mod admin_key;
+mod connections;
 mod demo;
 mod health;
 
@@ -14,7 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -175,7 +175,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             grpc_stop.cancel();
         })
     };
-    let forced_stop = grpc_stop.clone();
     // gRPC (and grpc-web) requests to the services, everything else to the
     // HTTP routes; HTTP/1.1 too, for browsers and grpc-web.
     let grpc = tonic::service::Routes::new(health_service)
@@ -201,23 +200,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             }
         }
     };
-    let routes = tonic::service::Routes::from(axum::Router::new().fallback(by_content_type));
-    let serve = tonic::transport::Server::builder()
-        .accept_http1(true)
-        .layer(tower::util::option_layer(cors(&config.cors_origins)?))
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), async move {
-            grpc_stop.cancelled().await
-        });
-    // A client that stops reading a stream would hold a graceful stop
-    // forever (HTTP/2 flow control): past the grace, close regardless.
-    tokio::select! {
-        served = serve => served?,
-        _ = async {
-            forced_stop.cancelled().await;
-            tokio::time::sleep(GRPC_DRAIN_GRACE).await;
-        } => tracing::warn!("closing gRPC connections that did not finish within {GRPC_DRAIN_GRACE:?}"),
-    }
+    let app = axum::Router::new()
+        .fallback(by_content_type)
+        .layer(tower::util::option_layer(cors(&config.cors_origins)?));
+    let limits = connections::Limits {
+        header_timeout: config.http_header_timeout,
+    };
+    connections::serve(grpc_listener, app, limits, grpc_stop, GRPC_DRAIN_GRACE).await;
     stopper.await?;
     tracing::info!("liveproc stopped");
     Ok(())

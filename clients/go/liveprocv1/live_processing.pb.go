@@ -647,7 +647,10 @@ type CreateStreamRequest struct {
 	StreamId   string             `protobuf:"bytes,1,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
 	Name       string             `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Processing *ProcessingOptions `protobuf:"bytes,3,opt,name=processing,proto3" json:"processing,omitempty"`
-	// Optional: srt://, rtsp://, rtmp://, http(s):// (HLS) or file:// to pull from.
+	// Optional: srt://, rtsp://, rtmp://, http(s):// (HLS) or file:// to pull
+	// from, as the operator's pull policy allows. srt:// takes only the query
+	// parameters mode=caller, streamid, passphrase, pbkeylen and latency: the
+	// server never listens for a pulled source.
 	SourceUri     string `protobuf:"bytes,4,opt,name=source_uri,json=sourceUri,proto3" json:"source_uri,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -272,7 +272,12 @@ export interface CreateStreamRequest {
   processing:
     | ProcessingOptions
     | undefined;
-  /** Optional: srt://, rtsp://, rtmp://, http(s):// (HLS) or file:// to pull from. */
+  /**
+   * Optional: srt://, rtsp://, rtmp://, http(s):// (HLS) or file:// to pull
+   * from, as the operator's pull policy allows. srt:// takes only the query
+   * parameters mode=caller, streamid, passphrase, pbkeylen and latency: the
+   * server never listens for a pulled source.
+   */
   sourceUri: string;
 }
 
