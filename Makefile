@@ -33,6 +33,7 @@ fmt:
 
 lint:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	bash scripts/check-layers.sh
 
 # The integration tests run the server as it ships (release): several of
 # them measure time (pacing, a bursting SRT publisher), which an

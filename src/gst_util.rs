@@ -1,9 +1,12 @@
 //! The crate's GStreamer helpers, in one place: making elements, reading
 //! a pipeline's errors, playing a pipeline to its end, and the parts of
-//! the short-lived job pipelines (stills, clips, replay segments,
-//! recording files, recovery): `appsrc`s fed with encoded access units and
-//! an `appsink` collecting the result. Job pipelines run on a blocking
-//! worker thread and exist only while the job runs.
+//! the job pipelines that decode or encode (thumbnails and other stills,
+//! motion-clip previews and GIFs): `appsrc`s fed with encoded access units
+//! and an `appsink` collecting the result. They run on the job threads.
+//! Recordings, replay segments and clips are written by our own
+//! containers ([`crate::container`]), with no pipeline; only the start-up
+//! repair of files that earlier versions wrote with `mp4mux` still plays
+//! one (`qtdemux ! mp4mux`).
 
 use std::time::Duration;
 
@@ -146,7 +149,7 @@ fn single_threaded(name: &str) -> MediaResult<gst::Element> {
 /// Pushes `units` (timestamps shifted by `-offset`) then end-of-stream.
 pub fn feed(src: &gst_app::AppSrc, units: &[&AccessUnit], offset: Duration) -> MediaResult<()> {
     for unit in units {
-        src.push_buffer(unit.to_buffer(offset))?;
+        src.push_buffer(crate::gst_format::buffer_of(unit, offset))?;
     }
     src.end_of_stream()?;
     Ok(())

@@ -21,7 +21,9 @@
 //! - [`auth`], [`url_signing`], [`registry`]: API keys, signed URLs;
 //!   durable records (redb).
 //! - [`store`]: the on-disk layout of the data dir.
-//! - [`gst_util`]: GStreamer helpers shared by the pipeline and the jobs.
+//! - [`gst_util`]: GStreamer helpers shared by the pipeline and the jobs;
+//!   [`gst_format`]: caps and buffers made from typed media (the only
+//!   place GStreamer meets [`media`]).
 //! - [`container`]: MP4, fragmented MP4 and MPEG-TS written from access
 //!   units (pure bytes, no GStreamer).
 //! - [`media`]: access units, codecs, ticks, NAL units, ADTS (a leaf).
@@ -35,6 +37,7 @@ pub mod config;
 pub(crate) mod container;
 pub(crate) mod error;
 pub(crate) mod features;
+pub(crate) mod gst_format;
 pub(crate) mod gst_util;
 pub(crate) mod http;
 pub(crate) mod ids;

@@ -1,6 +1,7 @@
 //! Validated processing options of a stream: the domain form of
-//! `liveproc.v1.ProcessingOptions`, stored in the registry and read by the
-//! pipeline. A feature that is `None` is off. Parsing from the API form (with
+//! `liveproc.v1.ProcessingOptions`, stored in the registry and read by
+//! each stream's features (live, as they change). A feature that is `None`
+//! is off. Parsing from the API form (with
 //! range checks) lives in [`crate::validate`].
 
 use serde::{Deserialize, Serialize};

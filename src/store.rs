@@ -5,6 +5,7 @@
 //! <data_dir>/
 //!   registry.redb                        organizations, streams, recordings, clips
 //!   admin.key, demo.key                  keys written at first start
+//!   url-signing.key                      the key of signed URLs (0600)
 //!   streams/<org>/<stream>/thumbnail/    the latest thumbnail (kept over restarts)
 //!   recordings/<org>/<stream>/<id>.mp4   recording files
 //!   clips/<org>/<stream>/<id>.mp4        replay clips

@@ -354,3 +354,154 @@ async fn a_resolution_change_starts_a_new_file_that_plays() {
         );
     }
 }
+
+/// `seconds` of H.264 (1 s GOPs) at 640x360, timestamps from `offset` s,
+/// with AAC audio or without.
+fn timeline_part(
+    dir: &std::path::Path,
+    name: &str,
+    seconds: u32,
+    offset: u32,
+    audio: bool,
+) -> Vec<u8> {
+    if audio {
+        return ts_part(dir, name, "640x360", seconds, offset);
+    }
+    let path = dir.join(name);
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg("testsrc2=size=640x360:rate=30")
+        .args([
+            "-t",
+            &seconds.to_string(),
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:v", "libx264", "-preset", "veryfast", "-an"])
+        .args(["-output_ts_offset", &offset.to_string(), "-f", "mpegts"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read(path).unwrap()
+}
+
+/// Pushes `media` to a new stream `id` and returns its finished
+/// recordings and whether a timeline discontinuity was announced.
+async fn record_pushed(
+    server: &Server,
+    key: &str,
+    id: &str,
+    media: Vec<u8>,
+) -> (Vec<pb::Recording>, bool) {
+    let stream = create_stream(server, key, id, Some(recording_options(0)))
+        .await
+        .unwrap();
+    let mut watch = Watcher::start(server, key, id).await;
+    push_media(server, &stream, &media).await;
+    watch.until_state(StreamState::Ended, 30).await;
+    let announced = watch
+        .seen
+        .iter()
+        .any(|e| e.kind() == pb::stream_event::Kind::TimelineDiscontinuity);
+    let recordings = catalogue_until(server, key, id, |r| {
+        !r.is_empty() && r.iter().all(|r| r.state() == pb::RecordingState::Complete)
+    })
+    .await;
+    (recordings, announced)
+}
+
+/// Broken timelines as encoders send them, pushed over gRPC: the clock
+/// jumps back two hours, or forward two hours, or audio starts in a
+/// stream that began without it. Nothing pushed goes missing: every video
+/// frame is in a file, every file lists the duration it plays, a jump is
+/// announced and starts a new file, and audio that starts late is
+/// recorded from its first frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_timelines_lose_nothing_and_list_true_durations() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let joined = |a: Vec<u8>, b: Vec<u8>| [a, b].concat();
+    let back = joined(
+        timeline_part(dir.path(), "b1.ts", 10, 7300, true),
+        timeline_part(dir.path(), "b2.ts", 10, 100, true),
+    );
+    let forward = joined(
+        timeline_part(dir.path(), "f1.ts", 10, 1, true),
+        timeline_part(dir.path(), "f2.ts", 10, 7211, true),
+    );
+    let late_audio = joined(
+        timeline_part(dir.path(), "a1.ts", 5, 1, false),
+        timeline_part(dir.path(), "a2.ts", 5, 6, true),
+    );
+    let (back, forward, late_audio) = tokio::join!(
+        record_pushed(&server, key, "back", back),
+        record_pushed(&server, key, "forward", forward),
+        record_pushed(&server, key, "late-audio", late_audio),
+    );
+
+    for (name, (recordings, announced)) in [("back", back), ("forward", forward)] {
+        assert!(announced, "{name}: the jump was not announced");
+        assert_eq!(
+            recordings.len(),
+            2,
+            "{name}: a new file at the jump: {recordings:?}"
+        );
+        let mut frames = 0;
+        for recording in &recordings {
+            let data = download_recording(&server, key, &recording.id, 0).await;
+            let listed = secs(&recording.duration);
+            let plays = probe_duration(&ffprobe(&data));
+            assert!(
+                (listed - plays).abs() < 0.2 && (listed - 10.0).abs() < 0.3,
+                "{name}: listed {listed:.2} s, plays {plays:.2} s"
+            );
+            let probe = probe_av(&data, "part.mp4");
+            probe.assert_audio_and_video(name, 10.0, 0.3);
+            frames += probe.video.as_ref().unwrap().packets;
+        }
+        assert_eq!(frames, 600, "{name}: video frames recorded");
+    }
+
+    let (recordings, announced) = late_audio;
+    assert!(!announced, "no jump here");
+    assert_eq!(
+        recordings.len(),
+        2,
+        "a new file when audio starts: {recordings:?}"
+    );
+    let first = probe_av(
+        &download_recording(&server, key, &recordings[0].id, 0).await,
+        "a.mp4",
+    );
+    let second = probe_av(
+        &download_recording(&server, key, &recordings[1].id, 0).await,
+        "b.mp4",
+    );
+    assert!(first.audio.is_none(), "{first:?}");
+    let frames = first.video.as_ref().unwrap().packets + second.video.as_ref().unwrap().packets;
+    assert_eq!(frames, 300, "video frames recorded");
+    // Every AAC frame of the 5 s that had audio.
+    let audio = second
+        .audio
+        .as_ref()
+        .expect("audio in the second file")
+        .packets as f64;
+    assert!(
+        audio >= 5.0 * SOURCE_AAC_FPS - 2.0,
+        "{audio} AAC frames of {:.0}",
+        5.0 * SOURCE_AAC_FPS
+    );
+}

@@ -16,7 +16,7 @@ use crate::features::replay::clips::{self, ClipStart};
 use crate::features::replay::segment;
 use crate::features::JobLane;
 use crate::ids::StreamRef;
-use crate::media::MediaError;
+use crate::media::{MediaError, TrackFormat};
 use crate::proto::v1 as pb;
 use crate::proto::{timestamp_from_millis, to_duration};
 use crate::registry::ClipRecord;
@@ -103,7 +103,7 @@ pub fn subscribe(
         // and again whenever the media's format changes.
         let mut last_init: Option<bytes::Bytes> = None;
         // The format of the last GOP sent.
-        let mut last_format: Option<Option<gstreamer::Caps>> = None;
+        let mut last_format: Option<Option<Arc<TrackFormat>>> = None;
         loop {
             let Some((gop, skipped)) = cursor.advance(replay) else {
                 // At the live edge of a session that has ended: all sent.

@@ -2,8 +2,9 @@
 //! GStreamer): [`mp4`] files with the index in front (clips), fragmented
 //! MP4 ([`fmp4`]) written fragment by fragment as the media arrives
 //! (recordings, replay segments), and MPEG-TS ([`ts`], replay segments).
-//! [`boxes`] writes and walks ISO-BMFF boxes; [`sample_entry`] turns H.264
-//! the fragments `mp4mux` writes (H.265) onto the stream's timeline.
+//! [`boxes`] writes and walks ISO-BMFF boxes; [`sample_entry`] turns a
+//! track's format and its access units into MP4 sample entries (`avc1`,
+//! `hvc1`, `mp4a`) and samples.
 
 pub(crate) mod boxes;
 pub(crate) mod fmp4;
@@ -12,4 +13,4 @@ pub(crate) mod sample_entry;
 pub(crate) mod ts;
 
 #[cfg(test)]
-mod round_trip;
+pub(crate) mod round_trip;

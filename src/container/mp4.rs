@@ -66,7 +66,7 @@ pub fn audio_on_video_timeline<'a>(
         .collect()
 }
 
-/// The units of `video` up to the first keyframe whose format (caps)
+/// The units of `video` up to the first keyframe whose track format
 /// differs from the first unit's, and that keyframe's PTS if there is one.
 fn same_format<'a, 'b>(video: &'b [&'a AccessUnit]) -> (&'b [&'a AccessUnit], Option<Duration>) {
     let Some(first) = video.first() else {
@@ -74,7 +74,7 @@ fn same_format<'a, 'b>(video: &'b [&'a AccessUnit]) -> (&'b [&'a AccessUnit], Op
     };
     match video
         .iter()
-        .position(|u| u.keyframe && u.caps != first.caps)
+        .position(|u| u.keyframe && u.format != first.format)
     {
         Some(end) => (&video[..end], video[end].pts),
         None => (video, None),

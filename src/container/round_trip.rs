@@ -11,13 +11,12 @@ use std::io::Cursor;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gstreamer as gst;
 use sha2::{Digest, Sha256};
 
 use super::fmp4::{Fmp4Writer, Layout};
 use super::sample_entry::AudioConfig;
 use super::{mp4, ts};
-use crate::media::{AccessUnit, Codec};
+use crate::media::{AccessUnit, Codec, TrackFormat};
 
 /// An SPS and PPS of a 640×360 High-profile stream (x264).
 const SPS: &[u8] = &[
@@ -68,13 +67,12 @@ const AUDIO_CONFIG: AudioConfig = AudioConfig {
 /// Two GOPs of H.264 (parameter sets in front of each keyframe, B-frame
 /// timing) and AAC in ADTS, interleaved in decode order.
 fn units() -> Vec<AccessUnit> {
-    gst::init().unwrap();
-    let caps = gst::Caps::builder("video/x-h264")
-        .field("stream-format", "byte-stream")
-        .field("alignment", "au")
-        .field("width", 640i32)
-        .field("height", 360i32)
-        .build();
+    let format = TrackFormat::video(
+        Codec::H264,
+        None,
+        Bytes::from_static(SPS),
+        Bytes::from_static(PPS),
+    );
     let mut video: Vec<AccessUnit> = (0..FRAMES)
         .map(|i| {
             let keyframe = i % GOP == 0;
@@ -91,8 +89,9 @@ fn units() -> Vec<AccessUnit> {
                 duration: Some(ticks_to_duration(FRAME, 90_000)),
                 keyframe,
                 data: Bytes::from(data),
-                caps: Some(caps.clone()),
+                format: format.clone(),
                 received_ms: 0,
+                discontinuity: false,
             }
         })
         .collect();
@@ -110,8 +109,9 @@ fn units() -> Vec<AccessUnit> {
                 duration: Some(ticks_to_duration(1024, 48_000)),
                 keyframe: true,
                 data: Bytes::from(frame),
-                caps: None,
+                format: None,
                 received_ms: 0,
+                discontinuity: false,
             }
         })
         .collect();
@@ -225,13 +225,13 @@ fn top_level_boxes(data: &[u8]) -> Vec<(usize, [u8; 4])> {
 
 /// One sample read back: decode time, duration, composition offset, sync,
 /// bytes.
-type Sample = (u64, u32, i32, bool, Vec<u8>);
+pub(crate) type Sample = (u64, u32, i32, bool, Vec<u8>);
 
 /// Every sample of a fragmented MP4, per track id, as (decode time in the
 /// track's time scale, duration, composition offset, sync, bytes), read
 /// through the `mp4` crate's fragment boxes; sample data is found from
 /// each `trun`'s data offset relative to its `moof`.
-fn fragmented_samples(data: &[u8]) -> HashMap<u32, Vec<Sample>> {
+pub(crate) fn fragmented_samples(data: &[u8]) -> HashMap<u32, Vec<Sample>> {
     let reader = ::mp4::Mp4Reader::read_header(Cursor::new(data), data.len() as u64).unwrap();
     let moof_starts: Vec<usize> = top_level_boxes(data)
         .into_iter()
@@ -451,16 +451,13 @@ fn mpeg_ts_packets_read_back_exactly() {
 
 #[test]
 fn raw_aac_gets_adts_headers_in_mpeg_ts() {
-    // Raw AAC (codec_data in the caps), as a non-TS source delivers it.
+    // Raw AAC (its config in the track's format), as a non-TS source
+    // delivers it.
     let mut units = units();
-    let caps = gst::Caps::builder("audio/mpeg")
-        .field("mpegversion", 4i32)
-        .field("stream-format", "raw")
-        .field("codec_data", gst::Buffer::from_slice(AUDIO_CONFIG.config))
-        .build();
+    let format = TrackFormat::of_audio_specific_config(&AUDIO_CONFIG.config);
     for unit in units.iter_mut().filter(|u| u.codec == Codec::Aac) {
         unit.data = unit.data.slice(7..);
-        unit.caps = Some(caps.clone());
+        unit.format = format.clone();
     }
     let (pes, _) = pes_packets(&ts::write(&units));
     let audio = &pes[&0x101];

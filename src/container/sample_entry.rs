@@ -1,8 +1,9 @@
 //! What MP4 files need to know of each track, taken from the access units
 //! themselves: the video decoder configuration (H.264 `avcC` from the SPS
 //! and PPS, H.265 `hvcC` from the VPS, SPS and PPS, which the parser puts
-//! in front of every keyframe) and the AAC AudioSpecificConfig (from the
-//! ADTS header, or the caps' `codec_data` for raw AAC); the sample entries
+//! in front of every keyframe; chroma format and bit depth from the
+//! track's format) and the AAC AudioSpecificConfig (from the ADTS header,
+//! or the track's format for raw AAC); the sample entries
 //! (`avc1`, `hvc1`, `mp4a`) built from them; and the rewrite of each unit
 //! into an MP4 sample (Annex-B start codes become 4-byte lengths,
 //! parameter sets and delimiters leave the sample, ADTS headers are
@@ -158,19 +159,13 @@ fn hevc_config(first: &AccessUnit) -> MediaResult<Vec<u8>> {
     }
     let sub_layers = ((head[0] >> 1) & 0x07) + 1;
     let temporal_id_nested = head[0] & 1;
-    let caps = first.caps.as_ref().and_then(|c| c.structure(0));
-    let chroma_format = match caps.and_then(|s| s.get::<&str>("chroma-format").ok()) {
-        Some("4:0:0") => 0,
-        Some("4:2:2") => 2,
-        Some("4:4:4") => 3,
-        _ => 1,
-    };
-    let depth = |field: &str| {
-        caps.and_then(|s| s.get::<u32>(field).ok())
-            .unwrap_or(8)
-            .clamp(8, 15) as u8
-            - 8
-    };
+    let picture = first
+        .format
+        .as_ref()
+        .and_then(|f| f.as_video())
+        .map(|v| v.picture);
+    let chroma_format = picture.map_or(1, |p| p.chroma_format.min(3) as u8);
+    let depth = |bits: Option<u32>| bits.unwrap_or(8).clamp(8, 15) as u8 - 8;
     let mut hvcc = vec![1];
     hvcc.extend_from_slice(&head[1..13]);
     hvcc.extend_from_slice(&[
@@ -178,8 +173,8 @@ fn hevc_config(first: &AccessUnit) -> MediaResult<Vec<u8>> {
         0x00, // min_spatial_segmentation_idc: 0
         0xfc, // parallelismType: unknown
         0xfc | chroma_format,
-        0xf8 | depth("bit-depth-luma"),
-        0xf8 | depth("bit-depth-chroma"),
+        0xf8 | depth(picture.map(|p| p.bit_depth_luma)),
+        0xf8 | depth(picture.map(|p| p.bit_depth_chroma)),
         0x00,
         0x00, // avgFrameRate: unknown
         // constantFrameRate 0, numTemporalLayers, temporalIdNested,
@@ -221,23 +216,13 @@ impl AudioConfig {
         let (object, rate_index, channels) = if let Some(adts) = AdtsHeader::parse(h) {
             (adts.object, adts.rate_index, adts.channels)
         } else {
-            // Raw AAC: the AudioSpecificConfig is the caps' codec_data.
-            let config = first
-                .caps
+            // Raw AAC: the AudioSpecificConfig is the track's.
+            let aac = first
+                .format
                 .as_ref()
-                .and_then(|c| c.structure(0)?.get::<gstreamer::Buffer>("codec_data").ok())
-                .ok_or_else(|| MediaError::Unsupported("raw AAC without codec_data".into()))?;
-            let map = config
-                .map_readable()
-                .map_err(|_| MediaError::Unsupported("unreadable codec_data".into()))?;
-            if map.len() < 2 {
-                return Err(MediaError::Unsupported("short codec_data".into()));
-            }
-            (
-                map[0] >> 3,
-                ((map[0] & 7) << 1) | (map[1] >> 7),
-                (map[1] >> 3) & 0xf,
-            )
+                .and_then(|f| f.as_aac())
+                .ok_or_else(|| MediaError::Unsupported("raw AAC without its config".into()))?;
+            (aac.object, aac.rate_index, aac.channels)
         };
         let rate = *aac::RATES
             .get(rate_index as usize)
@@ -336,8 +321,9 @@ mod tests {
             duration: None,
             keyframe: true,
             data: bytes::Bytes::from(frame.clone()),
-            caps: None,
+            format: None,
             received_ms: 0,
+            discontinuity: false,
         };
         assert_eq!(AudioConfig::from_unit(&unit).unwrap(), config);
         // frame_length covers header and payload.

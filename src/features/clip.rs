@@ -43,7 +43,7 @@ pub fn build(units: &[AccessUnit], format: ClipFormat, preview_width: u32) -> Me
         .ok_or_else(|| MediaError::Unsupported("clip without video".into()))?;
     let size = first
         .picture_size()
-        .ok_or_else(|| MediaError::Unsupported("video caps without size".into()))?;
+        .ok_or_else(|| MediaError::Unsupported("video format without size".into()))?;
     let offset = earliest_decode_time(units).unwrap_or_default();
     let (video, audio) = split_tracks(units);
     match format {
@@ -87,8 +87,8 @@ fn scaled(size: (u32, u32), width: u32) -> (u32, u32) {
 fn caps_of(units: &[&AccessUnit]) -> MediaResult<gst::Caps> {
     units
         .first()
-        .and_then(|u| u.caps.clone())
-        .ok_or_else(|| MediaError::Unsupported("units without caps".into()))
+        .and_then(|u| crate::gst_format::caps_of_unit(u))
+        .ok_or_else(|| MediaError::Unsupported("units without a track format".into()))
 }
 
 fn mp4_muxer() -> MediaResult<gst::Element> {

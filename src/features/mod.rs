@@ -1,6 +1,8 @@
 //! The live processing features that hang off a stream's access units:
 //! thumbnails ([`thumbnail`]), motion clips ([`motion_clip`]), recording
-//! ([`recording`]) and replay ([`replay`]).
+//! ([`recording`]) and replay ([`replay`]). Recording and replay cut the
+//! media at video keyframes, with one rule for the audio around a cut
+//! ([`handover`]).
 //!
 //! The features of a live session run in one task ([`driver`]) that
 //! follows the stream's processing options (so `UpdateProcessing` applies
@@ -19,6 +21,7 @@ pub(crate) mod clip;
 pub(crate) mod driver;
 pub(crate) mod feed;
 mod geometry;
+pub(crate) mod handover;
 mod job_threads;
 pub(crate) mod motion_clip;
 pub(crate) mod recording;
@@ -124,7 +127,10 @@ pub struct FeatureEngine {
     data: DataDir,
     replay_budget: ReplayBudget,
     outputs: DashMap<StreamRef, Arc<StreamOutputs>>,
-    /// Feature tasks and their last jobs, awaited at shutdown.
+    /// Feature tasks, awaited at shutdown with the recorder's closing
+    /// work (`recordings.closing`). Thumbnail and motion-clip jobs are not
+    /// tracked: an image still being made when the server stops is of no
+    /// use to anyone, and is dropped.
     tasks: TaskTracker,
 }
 

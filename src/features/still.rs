@@ -41,20 +41,18 @@ fn encoder(format: ImageFormat) -> MediaResult<gst::Element> {
     })
 }
 
-/// The caps of `keyframe`, and the size of its picture scaled to fit the
-/// size asked (aspect kept).
+/// The caps of `keyframe`'s track, and the size of its picture scaled to
+/// fit the size asked (aspect kept).
 pub(super) fn caps_and_size(
     keyframe: &AccessUnit,
     width: Option<u32>,
     height: Option<u32>,
-) -> MediaResult<(&gst::Caps, (u32, u32))> {
-    let caps = keyframe
-        .caps
-        .as_ref()
-        .ok_or_else(|| MediaError::Unsupported("keyframe without caps".into()))?;
+) -> MediaResult<(gst::Caps, (u32, u32))> {
+    let caps = crate::gst_format::caps_of_unit(keyframe)
+        .ok_or_else(|| MediaError::Unsupported("keyframe without a track format".into()))?;
     let source_size = keyframe
         .picture_size()
-        .ok_or_else(|| MediaError::Unsupported("keyframe caps without picture size".into()))?;
+        .ok_or_else(|| MediaError::Unsupported("keyframe format without picture size".into()))?;
     Ok((caps, fit(source_size, width, height)))
 }
 
@@ -109,7 +107,7 @@ pub fn encode_at(
     let (caps, (out_w, out_h)) = caps_and_size(keyframe, width, height)?;
 
     let pipeline = gst::Pipeline::new();
-    let src = gst_util::unit_source(caps);
+    let src = gst_util::unit_source(&caps);
     let (parse, decode) = gst_util::video_decoder(keyframe.codec)?;
     let (chain, _) = picture_chain(format, Some((out_w, out_h)))?;
     let scale = chain[0].clone();

@@ -49,7 +49,7 @@ pub fn encode(
         Some(maker) => maker,
         None => Maker::new(keyframe.codec, format)?,
     };
-    let data = maker.make(keyframe, caps, size)?;
+    let data = maker.make(keyframe, &caps, size)?;
     let still = Still {
         width: size.0,
         height: size.1,
@@ -158,7 +158,9 @@ impl Maker {
                 gst::ClockTime,
             >::new()));
         let offset = keyframe.decode_time().unwrap_or_default();
-        let pushed = self.feed.push(keyframe.to_buffer(offset));
+        let pushed = self
+            .feed
+            .push(crate::gst_format::buffer_of(keyframe, offset));
         // End-of-stream drains the decoder: the picture reaches the sink.
         self.feed.push_event(gst::event::Eos::new());
         let sample = self.picture.lock().expect("picture lock").take();
@@ -202,9 +204,9 @@ mod tests {
     /// the framer makes it.
     fn keyframe(dir: &Path, codec: Codec, size: (u32, u32)) -> AccessUnit {
         gst::init().unwrap();
-        let (encoder, name, format) = match codec {
-            Codec::H265 => ("libx265", "video/x-h265", "hevc"),
-            _ => ("libx264", "video/x-h264", "h264"),
+        let (encoder, format) = match codec {
+            Codec::H265 => ("libx265", "hevc"),
+            _ => ("libx264", "h264"),
         };
         let path = dir.join(format!("{format}-{}x{}.raw", size.0, size.1));
         let mut ffmpeg = std::process::Command::new("ffmpeg");
@@ -230,23 +232,19 @@ mod tests {
             .status()
             .expect("ffmpeg is installed");
         assert!(status.success());
+        let data: bytes::Bytes = std::fs::read(&path).unwrap().into();
+        let format = crate::media::TrackFormat::of_keyframe(codec, &data);
+        assert_eq!(format.as_ref().and_then(|f| f.picture_size()), Some(size));
         AccessUnit {
             codec,
             pts: Some(Duration::from_secs(10)),
             dts: Some(Duration::from_secs(10)),
             duration: None,
             keyframe: true,
-            data: std::fs::read(&path).unwrap().into(),
-            caps: Some(
-                gst::Caps::builder(name)
-                    .field("stream-format", "byte-stream")
-                    .field("alignment", "au")
-                    .field("parsed", true)
-                    .field("width", size.0 as i32)
-                    .field("height", size.1 as i32)
-                    .build(),
-            ),
+            data,
+            format,
             received_ms: 0,
+            discontinuity: false,
         }
     }
 

@@ -117,6 +117,7 @@ pub(crate) fn pipeline_events(stream: &Arc<LiveStream>, live_message: String) ->
     Arc::new(move |event| match event {
         PipelineEvent::Live => live.set_state(StreamState::Live, live_message.clone()),
         PipelineEvent::TrackIgnored(message) => live.report_feature_error(message),
+        PipelineEvent::Discontinuity(message) => live.report_discontinuity(message),
         PipelineEvent::Failed(message) => live.set_state(StreamState::Error, message),
     })
 }

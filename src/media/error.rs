@@ -4,8 +4,6 @@
 
 use std::fmt::Display;
 
-use gstreamer as gst;
-
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
     /// A GStreamer element is not installed.
@@ -73,29 +71,5 @@ impl From<std::io::Error> for MediaError {
             context: "I/O".into(),
             source,
         }
-    }
-}
-
-impl From<gst::glib::BoolError> for MediaError {
-    fn from(e: gst::glib::BoolError) -> Self {
-        MediaError::pipeline(e)
-    }
-}
-
-impl From<gst::StateChangeError> for MediaError {
-    fn from(_: gst::StateChangeError) -> Self {
-        MediaError::Pipeline("pipeline failed to change state".into())
-    }
-}
-
-impl From<gst::PadLinkError> for MediaError {
-    fn from(e: gst::PadLinkError) -> Self {
-        MediaError::Pipeline(format!("linking pads: {e:?}"))
-    }
-}
-
-impl From<gst::FlowError> for MediaError {
-    fn from(e: gst::FlowError) -> Self {
-        MediaError::Pipeline(format!("pushing media: {e:?}"))
     }
 }

@@ -3,7 +3,10 @@
 //! of the crate.
 //!
 //! - [`AccessUnit`]: one video or audio frame whose bytes are shared, never
-//!   copied, between the GStreamer buffer and every consumer; its [`Codec`].
+//!   copied, between the demuxer (or GStreamer buffer) and every consumer;
+//!   its [`Codec`] and its track's [`format::TrackFormat`].
+//! - [`format`]: a track's format, typed (parameter sets, picture,
+//!   AudioSpecificConfig), and how it is followed as units go by.
 //! - [`ticks`]: stream times in a container's timescale.
 //! - [`nal`]: H.264/H.265 Annex-B NAL units; [`aac`]: ADTS framing.
 //! - [`max_skew`]: how far audio may stray from video.
@@ -11,15 +14,18 @@
 
 pub mod aac;
 mod error;
+pub mod format;
 pub mod nal;
 pub mod sps;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
 use bytes::Bytes;
-use gstreamer as gst;
 
 pub use error::{is_disk_full, MediaError, MediaResult};
+pub use format::TrackFormat;
 
 /// The codec of a track.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,41 +36,8 @@ pub enum Codec {
 }
 
 impl Codec {
-    /// The codec of parsed caps named `caps_name`, if liveproc handles it.
-    pub fn from_caps(caps: &gst::CapsRef) -> Option<Codec> {
-        let s = caps.structure(0)?;
-        match s.name().as_str() {
-            "video/x-h264" => Some(Codec::H264),
-            "video/x-h265" => Some(Codec::H265),
-            // MPEG-1 layer 1-3 audio is not AAC; versions 2 and 4 (or an
-            // unfixed template) are.
-            "audio/mpeg" => match s.get::<i32>("mpegversion") {
-                Ok(1) => None,
-                _ => Some(Codec::Aac),
-            },
-            _ => None,
-        }
-    }
-
     pub fn is_video(self) -> bool {
         matches!(self, Codec::H264 | Codec::H265)
-    }
-
-    /// The parser element and the caps it must produce: byte-stream,
-    /// whole access units, and parameter sets in front of every keyframe so
-    /// that any GOP decodes alone.
-    pub fn parser(self) -> (&'static str, Option<&'static str>) {
-        match self {
-            Codec::H264 => (
-                "h264parse",
-                Some("video/x-h264,stream-format=byte-stream,alignment=au"),
-            ),
-            Codec::H265 => (
-                "h265parse",
-                Some("video/x-h265,stream-format=byte-stream,alignment=au"),
-            ),
-            Codec::Aac => ("aacparse", None),
-        }
     }
 
     /// The codec's name in the API (`IngestStats`).
@@ -95,10 +68,15 @@ pub struct AccessUnit {
     /// A video keyframe (audio frames are all "key").
     pub keyframe: bool,
     pub data: Bytes,
-    /// Parsed caps of the track (codec data, picture size); shared.
-    pub caps: Option<gst::Caps>,
+    /// The track's format (parameter sets, picture, audio config),
+    /// shared by every unit until it changes.
+    pub format: Option<Arc<TrackFormat>>,
     /// Wall-clock time the unit left the parser (ms since the epoch).
     pub received_ms: i64,
+    /// The first unit after a jump of the publisher's clock: its
+    /// timestamps (and those after it) were moved to continue the
+    /// session's timeline. Recordings start a new file here.
+    pub discontinuity: bool,
 }
 
 /// `d` in units of 1/`scale` s, rounded (90 kHz stream times that went
@@ -137,57 +115,8 @@ impl AccessUnit {
         self.dts.or(self.pts)
     }
 
-    /// Picture size from the caps (video).
+    /// Picture size from the track's format (video).
     pub fn picture_size(&self) -> Option<(u32, u32)> {
-        let s = self.caps.as_ref()?.structure(0)?;
-        let w = s.get::<i32>("width").ok()?;
-        let h = s.get::<i32>("height").ok()?;
-        (w > 0 && h > 0).then_some((w as u32, h as u32))
-    }
-
-    /// A GStreamer buffer sharing this unit's bytes, with its timestamps
-    /// moved by `-offset`, marked as one whole access unit.
-    pub fn to_buffer(&self, offset: Duration) -> gst::Buffer {
-        let mut buffer = gst::Buffer::from_slice(self.data.clone());
-        let shift = |t: Option<Duration>| {
-            t.map(|t| gst::ClockTime::from_nseconds(t.saturating_sub(offset).as_nanos() as u64))
-        };
-        {
-            let b = buffer.get_mut().expect("new buffer is writable");
-            b.set_pts(shift(self.pts));
-            b.set_dts(shift(self.dts));
-            b.set_duration(
-                self.duration
-                    .map(|d| gst::ClockTime::from_nseconds(d.as_nanos() as u64)),
-            );
-            if !self.keyframe {
-                b.set_flags(gst::BufferFlags::DELTA_UNIT);
-            }
-            // A whole access unit: a parser downstream ends the frame here
-            // instead of waiting for the next start code (which shifts
-            // every timestamp by one frame and leaves frames without PTS).
-            b.set_flags(gst::BufferFlags::MARKER);
-        }
-        buffer
-    }
-
-    /// Wraps a parsed buffer without copying its bytes.
-    pub fn from_buffer(codec: Codec, buffer: gst::Buffer, caps: Option<gst::Caps>) -> Option<Self> {
-        let to_duration = |t: Option<gst::ClockTime>| t.map(|t| Duration::from_nanos(t.nseconds()));
-        let pts = to_duration(buffer.pts());
-        let dts = to_duration(buffer.dts());
-        let duration = to_duration(buffer.duration());
-        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-        let mapped = buffer.into_mapped_buffer_readable().ok()?;
-        Some(Self {
-            codec,
-            pts,
-            dts,
-            duration,
-            keyframe,
-            data: Bytes::from_owner(mapped),
-            caps,
-            received_ms: now_millis(),
-        })
+        self.format.as_ref()?.picture_size()
     }
 }

@@ -10,26 +10,24 @@
 //! - audio: each ADTS frame of a PES is an access unit (a slice of the
 //!   PES's bytes), timed from the PES's PTS at 1024 samples a frame.
 //!
-//! Timestamps: the 33-bit 90 kHz clock is unwrapped and counted from one
-//! second before the first timestamp of the session, so B-frame decode
-//! times and audio that starts a little early stay positive.
+//! Timestamps: the session's timeline from the encoder's clock
+//! ([`super::clock`]): unwrapped, counted from one second before the
+//! first timestamp, and continued across jumps of the clock, the first
+//! unit after a jump marked as a discontinuity.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gstreamer as gst;
 
+use super::clock::{Jump, SessionClock};
 use super::ts_demux::Pes;
 use crate::media::aac::AdtsHeader;
 use crate::media::nal::{
     h264_nal_type, h265_nal_type, len_without_trailing_zeros, nals, H265_PPS, H265_SPS, H265_VPS,
 };
-use crate::media::sps::{self, PictureFormat};
-use crate::media::{now_millis, AccessUnit, Codec};
-
-const WRAP: u64 = 1 << 33;
-/// Headroom before the first timestamp (1 s of 90 kHz).
-const HEADROOM: u64 = 90_000;
+use crate::media::sps::PictureFormat;
+use crate::media::{now_millis, AccessUnit, Codec, TrackFormat};
 
 /// The parameter sets of a video track, as last seen.
 #[derive(Default)]
@@ -43,10 +41,10 @@ struct ParameterSets {
 struct Video {
     codec: Option<Codec>,
     params: ParameterSets,
-    /// The SPS the caps were made from, and the caps.
-    caps_sps: Option<Bytes>,
-    caps: Option<gst::Caps>,
-    format: Option<PictureFormat>,
+    /// The parameter sets changed since the format was made.
+    params_changed: bool,
+    /// The track's format, made from the parameter sets.
+    format: Option<Arc<TrackFormat>>,
     /// A keyframe with its parameter sets has gone out.
     ready: bool,
     last_dts: Option<Duration>,
@@ -54,16 +52,17 @@ struct Video {
 
 #[derive(Default)]
 struct Audio {
-    /// (object type, rate index, channels) of the caps.
+    /// (object type, rate index, channels) of the format.
     config: Option<(u8, u8, u8)>,
-    caps: Option<gst::Caps>,
+    format: Option<Arc<TrackFormat>>,
 }
 
 /// Turns one session's PES payloads into access units.
 #[derive(Default)]
 pub struct Framer {
-    last_ticks: Option<u64>,
-    base: Option<u64>,
+    clock: SessionClock,
+    /// A jump of the clock not yet taken by [`Framer::take_jump`].
+    jump: Option<Jump>,
     video: Video,
     audio: Audio,
 }
@@ -81,26 +80,23 @@ impl Framer {
 
     /// The picture format of the video, once known.
     pub fn picture(&self) -> Option<PictureFormat> {
-        self.video.format
+        Some(self.video.format.as_ref()?.as_video()?.picture)
     }
 
-    /// Unwraps a 33-bit timestamp next to the last one and counts it from
-    /// the session's base.
-    fn time(&mut self, ticks: u64) -> Duration {
-        let unwrapped = match self.last_ticks {
-            None => ticks + WRAP,
-            Some(last) => {
-                let epoch = last / WRAP;
-                [epoch.saturating_sub(1), epoch, epoch + 1]
-                    .into_iter()
-                    .map(|e| e * WRAP + ticks)
-                    .min_by_key(|t| t.abs_diff(last))
-                    .expect("three candidates")
-            }
-        };
-        self.last_ticks = Some(unwrapped);
-        let base = *self.base.get_or_insert(unwrapped.saturating_sub(HEADROOM));
-        Duration::from_nanos(unwrapped.saturating_sub(base) * 100_000 / 9)
+    /// The session time of a timestamp; a jump of the clock is noted for
+    /// [`Framer::take_jump`] and returned.
+    fn time(&mut self, ticks: u64, drives: bool) -> (Duration, bool) {
+        let time = self.clock.time(ticks, drives);
+        let jump = self.clock.take_jump();
+        if jump.is_some() {
+            self.jump = jump;
+        }
+        (time, jump.is_some())
+    }
+
+    /// A jump of the publisher's clock since the last call, if any.
+    pub fn take_jump(&mut self) -> Option<Jump> {
+        self.jump.take()
     }
 
     /// The access unit of a video PES, if it can go out.
@@ -153,6 +149,7 @@ impl Framer {
                 };
                 if slot.as_deref() != Some(nal) {
                     *slot = Some(Bytes::copy_from_slice(nal));
+                    self.video.params_changed = true;
                 }
             }
         }
@@ -173,11 +170,13 @@ impl Framer {
         if !self.video.ready {
             return None;
         }
-        if self.video.caps_sps != params.sps {
-            self.update_caps(codec);
+        if self.video.params_changed {
+            self.update_format(codec);
         }
-        let pts = pes.pts.map(|t| self.time(t));
-        let dts = pes.dts.map(|t| self.time(t));
+        let dts = pes.dts.map(|t| self.time(t, true));
+        let pts = pes.pts.map(|t| self.time(t, true));
+        let discontinuity = dts.is_some_and(|t| t.1) || pts.is_some_and(|t| t.1);
+        let (pts, dts) = (pts.map(|t| t.0), dts.map(|t| t.0));
         let duration = match (dts, self.video.last_dts) {
             (Some(now), Some(last)) if now > last => Some(now - last),
             _ => None,
@@ -190,48 +189,36 @@ impl Framer {
             duration,
             keyframe,
             data,
-            caps: self.video.caps.clone(),
+            format: self.video.format.clone(),
             received_ms: now_millis(),
+            discontinuity,
         })
     }
 
-    fn update_caps(&mut self, codec: Codec) {
+    /// A new format from the parameter sets; one whose SPS does not
+    /// parse keeps the last good format.
+    fn update_format(&mut self, codec: Codec) {
         let video = &mut self.video;
-        video.caps_sps = video.params.sps.clone();
-        let Some(sps) = video.params.sps.as_deref() else {
+        video.params_changed = false;
+        let params = &video.params;
+        let (Some(sps), Some(pps)) = (params.sps.clone(), params.pps.clone()) else {
             return;
         };
-        let format = match codec {
-            Codec::H265 => sps::h265(sps),
-            _ => sps::h264(sps),
-        };
-        let Some(format) = format.or(video.format) else {
-            return;
-        };
-        video.format = Some(format);
-        let name = if codec == Codec::H265 {
-            "video/x-h265"
-        } else {
-            "video/x-h264"
-        };
-        video.caps = Some(
-            gst::Caps::builder(name)
-                .field("stream-format", "byte-stream")
-                .field("alignment", "au")
-                .field("parsed", true)
-                .field("width", format.width as i32)
-                .field("height", format.height as i32)
-                .field("chroma-format", format.chroma_name())
-                .field("bit-depth-luma", format.bit_depth_luma)
-                .field("bit-depth-chroma", format.bit_depth_chroma)
-                .build(),
-        );
+        let vps = params.vps.clone().filter(|_| codec == Codec::H265);
+        match TrackFormat::video(codec, vps, sps, pps) {
+            Some(format) => video.format = Some(format),
+            None => tracing::debug!(?codec, "an SPS that does not parse: format kept"),
+        }
     }
 
     /// The access units of an audio PES (ADTS frames), appended to `out`.
     pub fn audio(&mut self, pes: Pes, out: &mut Vec<AccessUnit>) {
         let data = &pes.data;
-        let first = pes.pts.map(|t| self.time(t));
+        // Audio drives the timeline when there is no video.
+        let drives = self.video.codec.is_none();
+        let first = pes.pts.map(|t| self.time(t, drives));
+        let mut discontinuity = first.is_some_and(|t| t.1);
+        let first = first.map(|t| t.0);
         let received_ms = now_millis();
         let mut at = 0;
         let mut frame = 0u32;
@@ -249,15 +236,7 @@ impl Framer {
             };
             if self.audio.config != Some(config) {
                 self.audio.config = Some(config);
-                self.audio.caps = Some(
-                    gst::Caps::builder("audio/mpeg")
-                        .field("mpegversion", 4i32)
-                        .field("stream-format", "adts")
-                        .field("framed", true)
-                        .field("rate", rate as i32)
-                        .field("channels", i32::from(config.2.max(1)))
-                        .build(),
-                );
+                self.audio.format = TrackFormat::of_adts(&adts);
             }
             let step = Duration::from_nanos(1024 * 1_000_000_000 / u64::from(rate));
             let pts = first.map(|t| t + step * frame);
@@ -268,8 +247,9 @@ impl Framer {
                 duration: Some(step),
                 keyframe: true,
                 data: data.slice(at..at + len),
-                caps: self.audio.caps.clone(),
+                format: self.audio.format.clone(),
                 received_ms,
+                discontinuity: std::mem::take(&mut discontinuity),
             });
             at += len;
             frame += 1;
@@ -321,7 +301,6 @@ mod tests {
 
     #[test]
     fn waits_for_a_keyframe_and_repeats_parameter_sets() {
-        gst::init().unwrap();
         let mut framer = Framer::default();
         framer.programme(Some(Codec::H264));
         // A delta frame before any keyframe: held back.
@@ -345,16 +324,7 @@ mod tests {
     }
 
     #[test]
-    fn unwraps_the_33_bit_clock() {
-        let mut framer = Framer::default();
-        let before = framer.time(WRAP - 90_000);
-        let after = framer.time(90_000);
-        assert_eq!(after - before, Duration::from_secs(2));
-    }
-
-    #[test]
     fn splits_adts_frames() {
-        gst::init().unwrap();
         let mut data = Vec::new();
         for payload in [10usize, 20] {
             let len = payload + 7;
@@ -384,8 +354,11 @@ mod tests {
         assert_eq!((out[0].data.len(), out[1].data.len()), (17, 27));
         let step = out[1].pts.unwrap() - out[0].pts.unwrap();
         assert_eq!(step, Duration::from_nanos(21_333_333));
-        let s = out[0].caps.as_ref().unwrap().structure(0).unwrap();
-        assert_eq!(s.get::<i32>("rate").unwrap(), 48_000);
-        assert_eq!(s.get::<i32>("channels").unwrap(), 2);
+        let aac = out[0].format.as_ref().unwrap().as_aac().unwrap().clone();
+        assert_eq!((aac.rate(), aac.channels), (Some(48_000), 2));
+        assert!(Arc::ptr_eq(
+            out[0].format.as_ref().unwrap(),
+            out[1].format.as_ref().unwrap()
+        ));
     }
 }

@@ -18,6 +18,7 @@
 //! its own: an error ends this pipeline only — every stream has its own
 //! pipeline, so one stream's failure never reaches another.
 
+mod clock;
 mod framer;
 pub(crate) mod pushed;
 pub(crate) mod source;
@@ -76,6 +77,9 @@ pub enum PipelineEvent {
     Live,
     /// A track of an unsupported codec is ignored; the message says which.
     TrackIgnored(String),
+    /// The publisher's clock jumped; the message says by how much and
+    /// what follows.
+    Discontinuity(String),
     /// The pipeline failed (an element's error, or no supported media);
     /// the message says why. Its [`Outcome`] follows.
     Failed(String),

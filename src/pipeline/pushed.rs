@@ -116,13 +116,16 @@ impl PushedPipeline {
                     unsupported,
                 } => self.programme(video, audio, &unsupported),
                 DemuxEvent::Pes(pes) if pes.codec.is_video() => {
-                    if let Some(unit) = self.framer.video(pes) {
+                    let unit = self.framer.video(pes);
+                    self.report_jump();
+                    if let Some(unit) = unit {
                         self.emit(unit);
                     }
                 }
                 DemuxEvent::Pes(pes) => {
                     let mut framed = std::mem::take(&mut self.framed);
                     self.framer.audio(pes, &mut framed);
+                    self.report_jump();
                     for unit in framed.drain(..) {
                         self.emit(unit);
                     }
@@ -130,6 +133,20 @@ impl PushedPipeline {
                 }
             }
         }
+    }
+
+    /// Says so when the publisher's clock jumped.
+    fn report_jump(&mut self) {
+        let Some(jump) = self.framer.take_jump() else {
+            return;
+        };
+        let message = format!(
+            "the publisher's clock jumped {:+.3} s at {:.3} s of the session: the media goes on at once on the session's timeline, in a new recording file",
+            jump.by_ns as f64 / 1e9,
+            jump.at.as_secs_f64()
+        );
+        tracing::warn!(stream = %self.stream, by_s = jump.by_ns as f64 / 1e9, "{message}");
+        (self.events)(PipelineEvent::Discontinuity(message));
     }
 
     fn programme(&mut self, video: Option<Codec>, audio: Option<Codec>, unsupported: &[u8]) {

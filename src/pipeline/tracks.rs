@@ -21,10 +21,12 @@ use tokio::sync::broadcast;
 use super::stats::SessionStats;
 use super::timeline::TimelineGuard;
 use super::{EventSink, PipelineEvent};
+use crate::gst_format;
 use crate::gst_util::named_element;
 use crate::ids::StreamRef;
+use crate::media::format::FormatFollower;
 use crate::media::nal::len_without_trailing_zeros;
-use crate::media::{AccessUnit, Codec, MediaError, MediaResult};
+use crate::media::{AccessUnit, Codec, MediaError, MediaResult, TrackFormat};
 
 /// What the per-pad callbacks need; shared by all tracks of one pipeline.
 pub(crate) struct TrackContext {
@@ -79,7 +81,7 @@ pub(crate) fn attach_pad(
     ctx: &Arc<TrackContext>,
 ) -> MediaResult<()> {
     let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-    let Some(codec) = Codec::from_caps(&caps) else {
+    let Some(codec) = gst_format::codec_of_caps(&caps) else {
         let name = caps
             .structure(0)
             .map(|s| s.name().to_string())
@@ -113,7 +115,7 @@ pub(crate) fn attach_pad(
     }
 
     let track = codec.track_name();
-    let (parser_factory, out_caps) = codec.parser();
+    let (parser_factory, out_caps) = gst_format::parser(codec);
     let parser = named_element(parser_factory, &format!("{track}_parse_{chain}"))?;
     if codec.is_video() {
         parser.set_property("config-interval", -1i32);
@@ -211,6 +213,11 @@ fn tap_sink(codec: Codec, name: &str, ctx: &Arc<TrackContext>) -> gst_app::AppSi
     sink.set_property("async", false);
     let ctx = Arc::clone(ctx);
     let mut first = true;
+    // The track's format, from its units (parameter sets, ADTS headers)
+    // or, for raw AAC, from its caps.
+    let mut follower = FormatFollower::default();
+    let mut last_caps: Option<gst::Caps> = None;
+    let mut caps_format: Option<Arc<TrackFormat>> = None;
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
@@ -238,10 +245,18 @@ fn tap_sink(codec: Codec, name: &str, ctx: &Arc<TrackContext>) -> gst_app::AppSi
                     (ctx.events)(PipelineEvent::Live);
                 }
                 if on_timeline && ctx.units.receiver_count() > 0 {
-                    if let Some(unit) = sample
+                    if let Some(caps) = sample.caps_owned() {
+                        if last_caps.as_ref().map(|c| c.as_ptr()) != Some(caps.as_ptr()) {
+                            caps_format = gst_format::raw_aac_format(&caps);
+                            last_caps = Some(caps);
+                        }
+                    }
+                    if let Some(mut unit) = sample
                         .buffer_owned()
-                        .and_then(|b| AccessUnit::from_buffer(codec, b, sample.caps_owned()))
+                        .and_then(|b| gst_format::unit_of(codec, b, None))
                     {
+                        unit.format =
+                            follower.follow(codec, unit.keyframe, &unit.data, caps_format.as_ref());
                         let _ = ctx.units.send(unit);
                     }
                 }

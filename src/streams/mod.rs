@@ -189,6 +189,14 @@ impl LiveStream {
     }
 
     /// Tells the watchers that a feature failed while the stream goes on.
+    /// Tells watchers that the publisher's clock jumped (the message says
+    /// by how much); the state stays as it is.
+    pub fn report_discontinuity(&self, message: impl Into<String>) {
+        let mut status = self.status.lock().expect("status lock");
+        status.message = message.into();
+        self.publish(&mut status, pb::stream_event::Kind::TimelineDiscontinuity);
+    }
+
     pub fn report_feature_error(&self, message: impl Into<String>) {
         let mut status = self.status.lock().expect("status lock");
         status.message = message.into();

@@ -206,6 +206,11 @@ const (
 	// A processing feature failed (e.g. recording: disk full); the stream
 	// itself goes on. The message says which and why.
 	StreamEvent_FEATURE_ERROR StreamEvent_Kind = 5
+	// The publisher's clock jumped (an encoder restart, a spliced feed): the
+	// media after the jump goes on at once on the session's timeline (its
+	// timestamps are moved to continue it, so nothing is dropped), and a new
+	// recording file starts there. The message says by how much.
+	StreamEvent_TIMELINE_DISCONTINUITY StreamEvent_Kind = 6
 )
 
 // Enum value maps for StreamEvent_Kind.
@@ -217,14 +222,16 @@ var (
 		3: "PROCESSING_CHANGED",
 		4: "EVENTS_SKIPPED",
 		5: "FEATURE_ERROR",
+		6: "TIMELINE_DISCONTINUITY",
 	}
 	StreamEvent_Kind_value = map[string]int32{
-		"KIND_UNSPECIFIED":   0,
-		"SNAPSHOT":           1,
-		"STATE_CHANGED":      2,
-		"PROCESSING_CHANGED": 3,
-		"EVENTS_SKIPPED":     4,
-		"FEATURE_ERROR":      5,
+		"KIND_UNSPECIFIED":       0,
+		"SNAPSHOT":               1,
+		"STATE_CHANGED":          2,
+		"PROCESSING_CHANGED":     3,
+		"EVENTS_SKIPPED":         4,
+		"FEATURE_ERROR":          5,
+		"TIMELINE_DISCONTINUITY": 6,
 	}
 )
 
@@ -3047,7 +3054,7 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"processing\x18\x02 \x01(\v2\x1e.liveproc.v1.ProcessingOptionsR\n" +
 	"processing\"1\n" +
 	"\x12WatchStreamRequest\x12\x1b\n" +
-	"\tstream_id\x18\x01 \x01(\tR\bstreamId\"\x94\x03\n" +
+	"\tstream_id\x18\x01 \x01(\tR\bstreamId\"\xb1\x03\n" +
 	"\vStreamEvent\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12.\n" +
@@ -3056,14 +3063,15 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\n" +
 	"processing\x18\x05 \x01(\v2\x1e.liveproc.v1.ProcessingOptionsR\n" +
 	"processing\x121\n" +
-	"\x04kind\x18\x06 \x01(\x0e2\x1d.liveproc.v1.StreamEvent.KindR\x04kind\"|\n" +
+	"\x04kind\x18\x06 \x01(\x0e2\x1d.liveproc.v1.StreamEvent.KindR\x04kind\"\x98\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bSNAPSHOT\x10\x01\x12\x11\n" +
 	"\rSTATE_CHANGED\x10\x02\x12\x16\n" +
 	"\x12PROCESSING_CHANGED\x10\x03\x12\x12\n" +
 	"\x0eEVENTS_SKIPPED\x10\x04\x12\x11\n" +
-	"\rFEATURE_ERROR\x10\x05\"b\n" +
+	"\rFEATURE_ERROR\x10\x05\x12\x1a\n" +
+	"\x16TIMELINE_DISCONTINUITY\x10\x06\"b\n" +
 	"\x10PushMediaRequest\x12\x1b\n" +
 	"\tstream_id\x18\x01 \x01(\tR\bstreamId\x12\x1d\n" +
 	"\n" +

@@ -1,7 +1,9 @@
 //! Recording: the stream saved as VOD files while it is live, without
 //! re-encoding. A new file starts at the first keyframe at or after each
-//! `duration_seconds` (or one file per session with `entire_stream`), and
-//! when options change on a live stream. Files are fragmented MP4 written
+//! `duration_seconds` (or one file per session with `entire_stream`),
+//! when options change on a live stream, when the video format changes,
+//! after a jump of the publisher's clock, and when audio starts in a
+//! stream that began without it (a file's tracks are fixed when it opens). Files are fragmented MP4 written
 //! fragment by fragment ([`writer`]), catalogued in the registry as they
 //! open (RECORDING) and close (COMPLETE); after a crash the unfinished ones
 //! are found and catalogued RECOVERED ([`recovery`]), never deleted. A
@@ -9,6 +11,8 @@
 //! event saying why, and the files already written stay.
 
 pub mod recovery;
+#[cfg(test)]
+mod tests;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -18,9 +22,10 @@ use std::time::Duration;
 use tokio_util::task::TaskTracker;
 
 use crate::features::driver::Feature;
+use crate::features::handover::{self, late_audio, LateAudio};
 use crate::features::video_required::VideoRequired;
 use crate::ids::{self, StreamRef};
-use crate::media::{now_millis, AccessUnit, MediaError, MediaResult};
+use crate::media::{now_millis, AccessUnit, MediaError, MediaResult, TrackFormat};
 use crate::options::{Processing, Recording as Settings, Span};
 use crate::proto::v1 as pb;
 use crate::registry::{RecordingRecord, RecordingState, Registry};
@@ -31,13 +36,13 @@ use writer::SegmentWriter;
 
 /// How long the first file waits for the audio track to show up.
 const AUDIO_WAIT: Duration = Duration::from_secs(2);
+/// Audio frames kept while no video can take them (about 2.7 s at
+/// 48 kHz): before the first keyframe, or for a file with audio to come.
+const AUDIO_PREROLL: usize = 128;
 /// How often, and how far apart, a closed file's catalogue entry is
 /// retried when the registry cannot write.
 const CATALOGUE_TRIES: u32 = 30;
 const CATALOGUE_RETRY: Duration = Duration::from_secs(1);
-/// How long after a cut the file that was cut still takes audio stamped
-/// before the cut.
-const HAND_OVER: Duration = Duration::from_secs(2);
 
 /// Where recordings live ([`DataDir::recordings_dir`]) and their
 /// catalogue.
@@ -96,10 +101,12 @@ impl RecordingStore {
 struct Open {
     writer: SegmentWriter,
     record: RecordingRecord,
-    /// The video caps the file was started with: a keyframe with other
-    /// caps (new resolution, codec or profile) starts a new file, whose
-    /// header describes it.
-    video_caps: Option<gstreamer::Caps>,
+    /// The video format the file was started with: a keyframe of another
+    /// format (new parameter sets: resolution, codec, profile) starts a
+    /// new file, whose header describes it.
+    video_format: Option<Arc<TrackFormat>>,
+    /// Whether the file has an audio track.
+    has_audio: bool,
 }
 
 pub struct Recorder {
@@ -119,6 +126,15 @@ pub struct Recorder {
     split: bool,
     /// Set after a failure: no new file before this PTS.
     retry_at: Option<Duration>,
+    /// Audio ahead of the newest video, held until video passes it: a cut
+    /// at a keyframe between them decides which file it belongs to.
+    held: Vec<AccessUnit>,
+    /// The newest video PTS written.
+    newest_video: Option<Duration>,
+    /// A file without audio keeps its newest GOP back (from its keyframe):
+    /// when audio starts, the file with it starts at that keyframe, so no
+    /// audio is lost waiting for the next one.
+    deferred: Vec<AccessUnit>,
     video_required: VideoRequired,
 }
 
@@ -134,6 +150,9 @@ impl Recorder {
             finishing: None,
             split: false,
             retry_at: None,
+            held: Vec::new(),
+            newest_video: None,
+            deferred: Vec::new(),
             video_required: VideoRequired::new("recording"),
         }
     }
@@ -152,10 +171,10 @@ impl Recorder {
         self.retry_at = Some(pts + Duration::from_secs(10));
     }
 
-    /// Opens a new file starting with `keyframe`, then writes `backlog`.
-    /// Opening (folder, free space, file, catalogue entry) blocks on the
-    /// disk, so it runs as blocking work.
-    fn open_file(&mut self, keyframe: &AccessUnit, backlog: &[AccessUnit]) {
+    /// Opens a new file starting with `keyframe`. Opening (folder, free
+    /// space, file, catalogue entry) blocks on the disk, so it runs as
+    /// blocking work.
+    fn open_file(&mut self, keyframe: &AccessUnit) {
         let pts = keyframe.pts.unwrap_or_default();
         let opened = blocking(|| self.create_file(keyframe));
         let (mut writer, record) = match opened {
@@ -163,15 +182,14 @@ impl Recorder {
             Err((what, e)) => return self.fail(what, e, pts),
         };
         tracing::info!(stream = %self.stream.stream_ref, recording = %record.id, "recording file opened");
-        for unit in std::iter::once(keyframe).chain(backlog) {
-            if let Err(e) = writer.write(unit) {
-                tracing::warn!(stream = %self.stream.stream_ref, error = %e, "recording write failed");
-            }
+        if let Err(e) = writer.write(keyframe) {
+            tracing::warn!(stream = %self.stream.stream_ref, error = %e, "recording write failed");
         }
         self.open = Some(Open {
             writer,
             record,
-            video_caps: keyframe.caps.clone(),
+            video_format: keyframe.format.clone(),
+            has_audio: self.audio_sample.is_some(),
         });
         self.retry_at = None;
     }
@@ -241,27 +259,43 @@ impl Recorder {
     fn cut(&mut self, keyframe: &AccessUnit) {
         self.close_finishing(keyframe.received_ms);
         self.finishing = self.open.take();
-        self.open_file(keyframe, &[]);
+        self.open_file(keyframe);
     }
 
     /// Routes an audio unit stamped before the last cut to the file that
-    /// was cut; returns whether it went there. Audio past the cut (or
-    /// video well past it, if the audio stopped) closes that file.
+    /// was cut ([`handover`]); returns whether it went there.
     fn hand_over(&mut self, unit: &AccessUnit, pts: Duration) -> bool {
         let Some(finishing) = &mut self.finishing else {
             return false;
         };
-        let cut = finishing.writer.end_pts();
-        if !unit.codec.is_video() && pts < cut {
-            if let Err(e) = finishing.writer.write(unit) {
-                tracing::warn!(stream = %self.stream.stream_ref, error = %e, "recording write failed");
+        match late_audio(finishing.writer.end_pts(), unit, pts) {
+            LateAudio::Take => {
+                if let Err(e) = finishing.writer.write(unit) {
+                    tracing::warn!(stream = %self.stream.stream_ref, error = %e, "recording write failed");
+                }
+                true
             }
-            return true;
+            LateAudio::Close => {
+                self.close_finishing(unit.received_ms);
+                false
+            }
+            LateAudio::Pass => false,
         }
-        if !unit.codec.is_video() || pts >= cut + HAND_OVER {
-            self.close_finishing(unit.received_ms);
+    }
+
+    /// Writes the held audio that `take` selects to the open file, in
+    /// order.
+    fn release_held(&mut self, take: impl Fn(Duration) -> bool) {
+        let held = std::mem::take(&mut self.held);
+        let (go, keep): (Vec<_>, Vec<_>) = held.into_iter().partition(|u| u.pts.is_some_and(&take));
+        self.held = keep;
+        if let Some(open) = &mut self.open {
+            for unit in go {
+                if let Err(e) = open.writer.write(&unit) {
+                    tracing::warn!(stream = %self.stream.stream_ref, error = %e, "recording write failed");
+                }
+            }
         }
-        false
     }
 
     fn close(&self, open: Open, last_time_ms: i64) {
@@ -316,6 +350,170 @@ impl Recorder {
     }
 }
 
+impl Recorder {
+    /// Where a unit goes: the file that was cut (late audio), held until
+    /// video passes it (audio ahead), the open file (cut first at a
+    /// keyframe when one is due), or the units waiting for a first file.
+    fn route(&mut self, unit: AccessUnit) {
+        let Some(pts) = unit.pts else { return };
+        let keyframe = unit.codec.is_video() && unit.keyframe;
+        if self.hand_over(&unit, pts) {
+            return;
+        }
+        let audio_without_track =
+            !unit.codec.is_video() && self.open.as_ref().is_some_and(|open| !open.has_audio);
+        if audio_without_track && !self.split {
+            tracing::info!(stream = %self.stream.stream_ref, "audio started: new recording file with it at the next keyframe");
+            self.split = true;
+        }
+
+        if audio_without_track && !self.deferred.is_empty() {
+            self.cut_at_deferred();
+            return self.route(unit);
+        }
+        let segment_length = self.segment_length();
+        if let Some(open) = &mut self.open {
+            if !unit.codec.is_video() {
+                let ahead = self
+                    .newest_video
+                    .is_some_and(|v| pts > v && pts <= v + handover::LAG);
+                if ahead || audio_without_track {
+                    // Audio the open file has no track for waits for the
+                    // keyframe that starts a file with it.
+                    self.held.push(unit);
+                    self.held_bounded();
+                } else if let Err(e) = open.writer.write(&unit) {
+                    self.close_file(unit.received_ms);
+                    self.fail("stopped", e, pts);
+                }
+                return;
+            }
+            self.newest_video = Some(self.newest_video.map_or(pts, |v| v.max(pts)));
+            let due = segment_length.is_some_and(|len| pts >= open.writer.start_pts() + len);
+            let changed = keyframe && unit.format != open.video_format;
+            if changed {
+                let size = unit.picture_size();
+                tracing::info!(stream = %self.stream.stream_ref, codec = ?unit.codec, ?size, "video format changed: new recording file");
+            }
+            if keyframe && (due || self.split || changed) {
+                self.split = false;
+                self.flush_deferred();
+                // Held audio before the cut ends the file being cut; the
+                // rest starts the new one, after its keyframe.
+                self.release_held(|p| p < pts);
+                self.cut(&unit);
+                self.release_held(|_| true);
+                return;
+            }
+            if !open.has_audio {
+                if keyframe {
+                    self.flush_deferred();
+                }
+                self.deferred.push(unit);
+                return;
+            }
+            if let Err(e) = open.writer.write(&unit) {
+                self.close_file(unit.received_ms);
+                self.fail("stopped", e, pts);
+                return;
+            }
+            let has_audio = open.has_audio;
+            if has_audio {
+                self.release_held(|p| p <= pts);
+            }
+            return;
+        }
+
+        // No file open: start at a keyframe, once the audio's format is
+        // known (or the audio is late enough to go without).
+        if self.retry_at.is_some_and(|at| pts < at) {
+            return;
+        }
+        let waiting = self.pending.iter().any(|u| u.codec.is_video());
+        if !waiting {
+            if keyframe {
+                // Audio that came first but plays from this keyframe on
+                // belongs to the file; older audio does not.
+                self.pending.retain(|u| u.pts.is_some_and(|p| p >= pts));
+                self.pending.insert(0, unit);
+            } else if !unit.codec.is_video() {
+                self.pending.push(unit);
+                if self.pending.len() > AUDIO_PREROLL {
+                    self.pending.remove(0);
+                }
+            }
+            return;
+        }
+        let first_pts = self.pending[0].pts.unwrap_or_default();
+        self.pending.push(unit);
+        if self.audio_sample.is_some() || pts >= first_pts + AUDIO_WAIT {
+            self.open_pending();
+        }
+    }
+
+    /// Writes the GOP kept back to the open file.
+    fn flush_deferred(&mut self) {
+        let deferred = std::mem::take(&mut self.deferred);
+        if let Some(open) = &mut self.open {
+            for unit in &deferred {
+                if let Err(e) = open.writer.write(unit) {
+                    tracing::warn!(stream = %self.stream.stream_ref, error = %e, "recording write failed");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Audio started in a file without it: a new file (with an audio
+    /// track) starts at the keyframe of the GOP kept back, which goes
+    /// there instead.
+    fn cut_at_deferred(&mut self) {
+        let mut gop = std::mem::take(&mut self.deferred).into_iter();
+        let Some(keyframe) = gop.next() else {
+            return;
+        };
+        self.split = false;
+        self.cut(&keyframe);
+        if let Some(open) = &mut self.open {
+            for unit in gop {
+                if let Err(e) = open.writer.write(&unit) {
+                    tracing::warn!(stream = %self.stream.stream_ref, error = %e, "recording write failed");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Opens the first file with the waiting units: the keyframe opens it,
+    /// the rest go the way every unit goes (a format change among them
+    /// cuts, audio ahead of video is held).
+    fn open_pending(&mut self) {
+        let mut pending = std::mem::take(&mut self.pending).into_iter();
+        let Some(keyframe) = pending.next() else {
+            return;
+        };
+        self.split = false;
+        self.open_file(&keyframe);
+        if let Some(pts) = keyframe.pts {
+            self.newest_video = Some(pts);
+        }
+        for unit in pending {
+            self.route(unit);
+        }
+    }
+
+    /// Audio held for a file that never comes (the video stopped) is
+    /// written where it can go rather than kept without bound.
+    fn held_bounded(&mut self) {
+        if self.held.len() > AUDIO_PREROLL {
+            let oldest = self.held.remove(0);
+            if let Some(open) = self.open.as_mut().filter(|o| o.has_audio) {
+                let _ = open.writer.write(&oldest);
+            }
+        }
+    }
+}
+
 impl Feature for Recorder {
     type Settings = Settings;
 
@@ -334,50 +532,11 @@ impl Feature for Recorder {
         if !unit.codec.is_video() && self.audio_sample.is_none() {
             self.audio_sample = Some(unit.clone());
         }
-        let Some(pts) = unit.pts else { return };
-        let keyframe = unit.codec.is_video() && unit.keyframe;
-        if self.hand_over(&unit, pts) {
-            return;
+        if unit.discontinuity && self.open.is_some() {
+            tracing::info!(stream = %self.stream.stream_ref, "the publisher's clock jumped: new recording file");
+            self.split = true;
         }
-
-        let segment_length = self.segment_length();
-        if let Some(open) = &mut self.open {
-            let due = segment_length.is_some_and(|len| pts >= open.writer.start_pts() + len);
-            let changed = keyframe && unit.caps != open.video_caps;
-            if changed {
-                tracing::info!(stream = %self.stream.stream_ref, caps = ?unit.caps, "video format changed: new recording file");
-            }
-            if keyframe && (due || self.split || changed) {
-                self.split = false;
-                self.cut(&unit);
-                return;
-            }
-            if let Err(e) = open.writer.write(&unit) {
-                self.close_file(unit.received_ms);
-                self.fail("stopped", e, pts);
-            }
-            return;
-        }
-
-        // No file open: start at a keyframe, once the audio caps are known
-        // (or the audio is late enough to go without).
-        if self.retry_at.is_some_and(|at| pts < at) {
-            return;
-        }
-        if self.pending.is_empty() {
-            if keyframe {
-                self.pending.push(unit);
-            }
-            return;
-        }
-        let first_pts = self.pending[0].pts.unwrap_or_default();
-        self.pending.push(unit);
-        if self.audio_sample.is_some() || pts >= first_pts + AUDIO_WAIT {
-            let mut pending = std::mem::take(&mut self.pending);
-            let keyframe = pending.remove(0);
-            self.split = false;
-            self.open_file(&keyframe, &pending);
-        }
+        self.route(unit);
     }
 
     fn on_gap(&mut self, skipped: u64) {
@@ -387,10 +546,12 @@ impl Feature for Recorder {
     }
 
     fn end(mut self) {
-        if !self.pending.is_empty() {
-            let mut pending = std::mem::take(&mut self.pending);
-            let keyframe = pending.remove(0);
-            self.open_file(&keyframe, &pending);
+        if self.pending.iter().any(|u| u.codec.is_video()) {
+            self.open_pending();
+        }
+        self.flush_deferred();
+        if self.open.as_ref().is_some_and(|o| o.has_audio) {
+            self.release_held(|_| true);
         }
         self.close_file(now_millis());
     }

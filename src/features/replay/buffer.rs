@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::media::AccessUnit;
+use crate::media::{AccessUnit, TrackFormat};
 
 /// One group of pictures.
 #[derive(Debug)]
@@ -37,9 +37,9 @@ pub struct Gop {
     units: RwLock<Option<Arc<Vec<AccessUnit>>>>,
     /// The file holding the units once spilled.
     spilled: OnceLock<PathBuf>,
-    /// The format (caps) of the keyframe that starts the GOP: consecutive
+    /// The track format of the keyframe that starts the GOP: consecutive
     /// GOPs of another format follow a format change.
-    pub format: Option<gstreamer::Caps>,
+    pub format: Option<Arc<TrackFormat>>,
     pub bytes: usize,
     /// The GOP as MPEG-TS, made once when first asked for; dropped when
     /// the GOP is spilled.
@@ -223,7 +223,7 @@ impl ReplayBuffer {
     ) -> (u64, Vec<Arc<Gop>>) {
         let first = &units[0];
         let start_pts = first.pts.unwrap_or_default();
-        let format = first.caps.clone();
+        let format = first.format.clone();
         let bytes = units.iter().map(|u| u.data.len()).sum();
         let mut inner = self.inner.lock().expect("replay lock");
         let sequence = inner.next_sequence;
@@ -496,8 +496,9 @@ mod tests {
             duration: Some(Duration::from_millis(1000)),
             keyframe,
             data: Bytes::from(vec![0u8; size]),
-            caps: None,
+            format: None,
             received_ms: pts_ms as i64,
+            discontinuity: false,
         }
     }
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio_util::task::TaskTracker;
 
 use crate::features::driver::Feature;
+use crate::features::handover::{late_audio, LateAudio};
 use crate::features::video_required::VideoRequired;
 use crate::features::StreamOutputs;
 use crate::media::now_millis;
@@ -26,10 +27,6 @@ use crate::streams::LiveStream;
 /// Audio frames kept before the first keyframe (about 2.7 s at 48 kHz):
 /// those that play from the keyframe on belong to the first GOP.
 const AUDIO_PREROLL: usize = 128;
-
-/// How far video may run past a closing GOP's end before it is published
-/// without waiting for more audio (the audio stopped).
-const AUDIO_LAG: Duration = Duration::from_secs(1);
 
 /// A closed GOP waiting for its last audio.
 struct Closing {
@@ -114,24 +111,24 @@ impl ReplayFeature {
     }
 
     /// Gives a late audio unit to the closing GOP if it plays before that
-    /// GOP's end; publishes the closing GOP once audio (or video, if the
-    /// audio stopped) is past it. Returns whether the unit was taken.
+    /// GOP's end ([`crate::features::handover`]); publishes the closing
+    /// GOP once audio (or video, if the audio stopped) is past it. Returns
+    /// whether the unit was taken.
     fn finish_closing(&mut self, unit: &AccessUnit, pts: Duration) -> bool {
         let Some(closing) = &mut self.closing else {
             return false;
         };
-        if unit.codec.is_video() {
-            if pts >= closing.end_pts + AUDIO_LAG {
-                self.publish_closing();
+        match late_audio(closing.end_pts, unit, pts) {
+            LateAudio::Take => {
+                closing.units.push(unit.clone());
+                true
             }
-            return false;
+            LateAudio::Close => {
+                self.publish_closing();
+                false
+            }
+            LateAudio::Pass => false,
         }
-        if pts < closing.end_pts {
-            closing.units.push(unit.clone());
-            return true;
-        }
-        self.publish_closing();
-        false
     }
 
     fn publish(&mut self, closing: Closing) {

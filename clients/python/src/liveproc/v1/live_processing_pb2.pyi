@@ -187,12 +187,14 @@ class StreamEvent(_message.Message):
         PROCESSING_CHANGED: _ClassVar[StreamEvent.Kind]
         EVENTS_SKIPPED: _ClassVar[StreamEvent.Kind]
         FEATURE_ERROR: _ClassVar[StreamEvent.Kind]
+        TIMELINE_DISCONTINUITY: _ClassVar[StreamEvent.Kind]
     KIND_UNSPECIFIED: StreamEvent.Kind
     SNAPSHOT: StreamEvent.Kind
     STATE_CHANGED: StreamEvent.Kind
     PROCESSING_CHANGED: StreamEvent.Kind
     EVENTS_SKIPPED: StreamEvent.Kind
     FEATURE_ERROR: StreamEvent.Kind
+    TIMELINE_DISCONTINUITY: StreamEvent.Kind
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]

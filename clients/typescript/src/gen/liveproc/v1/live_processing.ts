@@ -338,6 +338,13 @@ export enum StreamEvent_Kind {
    * itself goes on. The message says which and why.
    */
   FEATURE_ERROR = 5,
+  /**
+   * TIMELINE_DISCONTINUITY - The publisher's clock jumped (an encoder restart, a spliced feed): the
+   * media after the jump goes on at once on the session's timeline (its
+   * timestamps are moved to continue it, so nothing is dropped), and a new
+   * recording file starts there. The message says by how much.
+   */
+  TIMELINE_DISCONTINUITY = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -361,6 +368,9 @@ export function streamEvent_KindFromJSON(object: any): StreamEvent_Kind {
     case 5:
     case "FEATURE_ERROR":
       return StreamEvent_Kind.FEATURE_ERROR;
+    case 6:
+    case "TIMELINE_DISCONTINUITY":
+      return StreamEvent_Kind.TIMELINE_DISCONTINUITY;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -382,6 +392,8 @@ export function streamEvent_KindToJSON(object: StreamEvent_Kind): string {
       return "EVENTS_SKIPPED";
     case StreamEvent_Kind.FEATURE_ERROR:
       return "FEATURE_ERROR";
+    case StreamEvent_Kind.TIMELINE_DISCONTINUITY:
+      return "TIMELINE_DISCONTINUITY";
     case StreamEvent_Kind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -1,0 +1,290 @@
+//! The recorder driven in-process with synthetic access units (no
+//! encoder, no server): where files are cut, which file each audio frame
+//! lands in, and what the catalogue lists. Files are read back through
+//! the `mp4` crate's fragment boxes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{Recorder, RecordingStore};
+use crate::container::round_trip::fragmented_samples;
+use crate::features::driver::Feature;
+use crate::ids::StreamRef;
+use crate::media::{AccessUnit, Codec, TrackFormat};
+use crate::options::{Processing, Recording, Span};
+use crate::registry::{RecordingRecord, Registry};
+use crate::store::DataDir;
+use crate::streams::StreamHub;
+
+/// An H.264 SPS (640x360) and PPS as x264 writes them.
+const SPS: &[u8] = &[
+    0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9, 0x40, 0xa0, 0x2f, 0xf9, 0x70, 0x11, 0x00, 0x00, 0x03, 0x00,
+    0x01, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x0f, 0x16, 0x2d, 0x96,
+];
+const PPS: &[u8] = &[0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0];
+/// The same picture size with another PPS: another format.
+const OTHER_PPS: &[u8] = &[0x68, 0xee, 0x3c, 0x80];
+/// 25 fps: a GOP of 25 frames is exactly one second.
+const FRAME_MS: u64 = 40;
+const FPS: u64 = 25;
+/// An AAC frame at 48 kHz: 1024 samples.
+const AAC_FRAME: Duration = Duration::from_nanos(1024 * 1_000_000_000 / 48_000);
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    registry: Arc<Registry>,
+    store: Arc<RecordingStore>,
+    recorder: Recorder,
+}
+
+fn rig(segment: Span) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Arc::new(Registry::open(&dir.path().join("registry.redb")).unwrap());
+    let store = Arc::new(RecordingStore::new(
+        DataDir::new(dir.path()),
+        Arc::clone(&registry),
+        0,
+    ));
+    let hub = StreamHub::default();
+    let stream = hub.add(StreamRef::new("org", "cam"), Processing::default());
+    let recorder = Recorder::new(Arc::clone(&store), stream, Recording { segment });
+    Rig {
+        _dir: dir,
+        registry,
+        store,
+        recorder,
+    }
+}
+
+impl Rig {
+    /// Ends the session and returns the catalogue with each file's
+    /// samples: (video decode times in ms, audio decode times in ms).
+    async fn finish(self) -> Vec<(RecordingRecord, Vec<u64>, Vec<u64>)> {
+        self.recorder.end();
+        self.store.closing.close();
+        self.store.closing.wait().await;
+        let mut records = self
+            .registry
+            .list_recordings("org", "cam", "", 100)
+            .unwrap()
+            .items;
+        // Ids sort by their millisecond: files opened within one come in
+        // any order.
+        records.sort_by_key(|r| r.start_pts_ns);
+        records
+            .into_iter()
+            .map(|record| {
+                let data = std::fs::read(self.store.path(&record)).unwrap();
+                let reader =
+                    ::mp4::Mp4Reader::read_header(std::io::Cursor::new(&data), data.len() as u64)
+                        .unwrap();
+                let mut video = vec![];
+                let mut audio = vec![];
+                let samples = fragmented_samples(&data);
+                for (id, track) in reader.tracks() {
+                    let scale = u64::from(track.timescale());
+                    let start = record.start_pts_ns / 1_000_000;
+                    let times: Vec<u64> = samples
+                        .get(id)
+                        .map(|s| s.iter().map(|s| start + s.0 * 1000 / scale).collect())
+                        .unwrap_or_default();
+                    match track.track_type().unwrap() {
+                        ::mp4::TrackType::Video => video = times,
+                        _ => audio = times,
+                    }
+                }
+                (record, video, audio)
+            })
+            .collect()
+    }
+}
+
+fn annex_b(nals: &[&[u8]]) -> Bytes {
+    let mut out = vec![];
+    for nal in nals {
+        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(nal);
+    }
+    Bytes::from(out)
+}
+
+/// Video frame `n` (25 fps, a keyframe every `gop` frames) at `base_ms`.
+fn video(n: u64, gop: u64, base_ms: u64, pps: &[u8]) -> AccessUnit {
+    let keyframe = n % gop == 0;
+    let data = if keyframe {
+        annex_b(&[SPS, pps, &[0x65, 0x88, n as u8]])
+    } else {
+        annex_b(&[&[0x41, 0x9a, n as u8]])
+    };
+    let pts = Duration::from_millis(base_ms + n * FRAME_MS);
+    AccessUnit {
+        codec: Codec::H264,
+        pts: Some(pts),
+        dts: Some(pts),
+        duration: Some(Duration::from_millis(FRAME_MS)),
+        keyframe,
+        format: TrackFormat::video(
+            Codec::H264,
+            None,
+            Bytes::from_static(SPS),
+            Bytes::copy_from_slice(pps),
+        ),
+        data,
+        received_ms: 0,
+        discontinuity: false,
+    }
+}
+
+/// AAC frame `k` (ADTS, 48 kHz stereo) starting at `base`.
+fn audio(k: u32, base: Duration) -> AccessUnit {
+    let payload = [0x21, 0x10, k as u8, 0, 0, 0];
+    let len = payload.len() + 7;
+    let mut frame = vec![
+        0xff,
+        0xf1,
+        0x4c,
+        0x80 | ((len >> 11) as u8 & 3),
+        (len >> 3) as u8,
+        ((len as u8 & 7) << 5) | 0x1f,
+        0xfc,
+    ];
+    frame.extend_from_slice(&payload);
+    let pts = base + AAC_FRAME * k;
+    let data = Bytes::from(frame);
+    AccessUnit {
+        codec: Codec::Aac,
+        pts: Some(pts),
+        dts: Some(pts),
+        duration: Some(AAC_FRAME),
+        keyframe: true,
+        format: crate::media::aac::AdtsHeader::parse(&data).and_then(|h| TrackFormat::of_adts(&h)),
+        data,
+        received_ms: 0,
+        discontinuity: false,
+    }
+}
+
+/// `seconds` of video (1 s GOPs) and audio from `base_ms`, interleaved in
+/// arrival order with the audio `audio_lead_ms` ahead of the video (a
+/// muxer's interleaving; negative: behind).
+fn media(seconds: u64, base_ms: u64, audio_lead_ms: i64, with_audio: bool) -> Vec<AccessUnit> {
+    let frames = seconds * FPS;
+    let mut units: Vec<(i64, AccessUnit)> = (0..frames)
+        .map(|n| {
+            let unit = video(n, FPS, base_ms, PPS);
+            (unit.pts.unwrap().as_millis() as i64, unit)
+        })
+        .collect();
+    if with_audio {
+        let base = Duration::from_millis(base_ms);
+        let count = (Duration::from_secs(seconds).as_nanos() / AAC_FRAME.as_nanos()) as u32;
+        units.extend((0..count).map(|k| {
+            let unit = audio(k, base);
+            (unit.pts.unwrap().as_millis() as i64 - audio_lead_ms, unit)
+        }));
+    }
+    units.sort_by_key(|(arrival, _)| *arrival);
+    units.into_iter().map(|(_, u)| u).collect()
+}
+
+/// Every audio frame sent is in exactly one file, and in the file whose
+/// video covers its time.
+fn assert_audio_placed(files: &[(RecordingRecord, Vec<u64>, Vec<u64>)], sent: usize) {
+    let total: usize = files.iter().map(|f| f.2.len()).sum();
+    assert_eq!(total, sent, "audio frames recorded");
+    for (i, (_, video, audio)) in files.iter().enumerate() {
+        let (first, last) = (video[0], *video.last().unwrap());
+        let end = if i + 1 < files.len() {
+            files[i + 1].1[0]
+        } else {
+            last + FRAME_MS
+        };
+        for &a in audio {
+            assert!(
+                a + 1 >= first && a < end,
+                "file {i}: audio at {a} ms outside its video {first}..{end} ms"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_cut_at_keyframes_and_audio_goes_where_it_plays() {
+    for lead_ms in [400, -400] {
+        let mut rig = rig(Span::Seconds(2));
+        let units = media(6, 1000, lead_ms, true);
+        let sent_audio = units.iter().filter(|u| !u.codec.is_video()).count();
+        for unit in units {
+            rig.recorder.on_unit(unit);
+        }
+        let files = rig.finish().await;
+        assert_eq!(files.len(), 3, "audio lead {lead_ms} ms");
+        for (record, video, _) in &files {
+            assert_eq!(video.len(), 50, "{record:?}");
+            assert_eq!(record.duration_ns, 2_000_000_000, "{record:?}");
+        }
+        assert_audio_placed(&files, sent_audio);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jump_of_the_clock_starts_a_new_file() {
+    let mut rig = rig(Span::EntireStream);
+    let mut units = media(3, 1000, 200, true);
+    let mut after = media(3, 4000, 200, true);
+    after[0].discontinuity = true;
+    units.extend(after);
+    for unit in units {
+        rig.recorder.on_unit(unit);
+    }
+    let files = rig.finish().await;
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[1].1[0], 4000, "the new file starts at the jump");
+    assert_eq!(files[0].1.len() + files[1].1.len(), 150);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_format_change_starts_a_new_file() {
+    let mut rig = rig(Span::EntireStream);
+    let mut units = media(2, 1000, 0, false);
+    units.extend((0..50).map(|n| video(n, FPS, 3000, OTHER_PPS)));
+    for unit in units {
+        rig.recorder.on_unit(unit);
+    }
+    let files = rig.finish().await;
+    assert_eq!(files.len(), 2);
+    assert_eq!((files[0].1.len(), files[1].1.len()), (50, 50));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_that_starts_late_gets_a_file_with_it_from_its_first_frame() {
+    let mut rig = rig(Span::EntireStream);
+    // 3 s of video alone (past the recorder's wait for audio), then 3 s
+    // of video with audio, which the muxer sends 300 ms ahead.
+    let mut units = media(3, 1000, 0, false);
+    let with_audio = media(3, 4000, 300, true);
+    let sent_audio = with_audio.iter().filter(|u| !u.codec.is_video()).count();
+    // The first audio frames arrive before the keyframe they play with.
+    units.extend(with_audio);
+    units.sort_by_key(|u| {
+        let pts = u.pts.unwrap().as_millis() as i64;
+        if u.codec.is_video() {
+            pts
+        } else {
+            pts - 300
+        }
+    });
+    for unit in units {
+        rig.recorder.on_unit(unit);
+    }
+    let files = rig.finish().await;
+    assert_eq!(files.len(), 2, "a new file when the audio starts");
+    assert!(files[0].2.is_empty(), "the first file has no audio track");
+    // The audio came ahead of its keyframe (at 4 s), while the GOP from
+    // 3 s was kept back: the file with audio starts there.
+    assert_eq!(files[1].1[0], 3000);
+    assert_eq!(files[0].1.len() + files[1].1.len(), 150);
+    assert_audio_placed(&files, sent_audio);
+}
