@@ -11,6 +11,9 @@
 //! - [`http`]: the same outputs as URLs (thumbnails, HLS replay,
 //!   recordings, clips), on the gRPC address, with signed URLs.
 //! - [`api`]: the tonic services; errors mapped once ([`error`]).
+//! - [`service`]: what both adapters ask (recordings, clips, thumbnails at
+//!   a time, sessions' recordings, replay segments): the one place that
+//!   chooses storage; `http` and `api` never call each other.
 //! - [`ingest`]: SRT listener, gRPC push and URI pull: bytes in, one
 //!   publisher session per stream.
 //! - [`features`]: thumbnails, motion clips, recording and replay, driven
@@ -50,6 +53,7 @@ pub(crate) mod redact;
 pub(crate) mod registry;
 pub(crate) mod runtime;
 pub mod server;
+pub(crate) mod service;
 pub(crate) mod store;
 pub(crate) mod streams;
 pub(crate) mod url_signing;

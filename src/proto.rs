@@ -20,6 +20,11 @@ pub fn timestamp_from_millis(ms: i64) -> prost_types::Timestamp {
     }
 }
 
+/// Milliseconds since the Unix epoch of a `google.protobuf.Timestamp`.
+pub fn timestamp_to_millis(ts: &prost_types::Timestamp) -> i64 {
+    ts.seconds * 1000 + i64::from(ts.nanos) / 1_000_000
+}
+
 /// A `google.protobuf.Duration` from a `std::time::Duration`.
 pub fn to_duration(d: std::time::Duration) -> prost_types::Duration {
     prost_types::Duration {

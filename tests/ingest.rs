@@ -549,26 +549,7 @@ async fn tracks_added_mid_stream_are_followed() {
     let stream = create_stream(&server, key, "cam", None).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     // 3 s of video alone, then video and audio (a microphone comes on).
-    let video_only = dir.path().join("v.ts");
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x180:rate=30",
-            "-t",
-            "3",
-        ])
-        .args([
-            "-g", "30", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "veryfast",
-        ])
-        .args(["-output_ts_offset", "1", "-f", "mpegts"])
-        .arg(&video_only)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut media = std::fs::read(&video_only).unwrap();
+    let mut media = video_ts_part(dir.path(), "v.ts", "320x180", 3, 1);
     media.extend(ts_part(dir.path(), "av.ts", "320x180", 3, 4));
     push_media(&server, &stream, &media).await;
     let stats = get_stats(&server, key, "cam").await;

@@ -365,35 +365,10 @@ fn timeline_part(
     audio: bool,
 ) -> Vec<u8> {
     if audio {
-        return ts_part(dir, name, "640x360", seconds, offset);
+        ts_part(dir, name, "640x360", seconds, offset)
+    } else {
+        video_ts_part(dir, name, "640x360", seconds, offset)
     }
-    let path = dir.join(name);
-    let status = std::process::Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg("testsrc2=size=640x360:rate=30")
-        .args([
-            "-t",
-            &seconds.to_string(),
-            "-g",
-            "30",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-an"])
-        .args(["-output_ts_offset", &offset.to_string(), "-f", "mpegts"])
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::fs::read(path).unwrap()
 }
 
 /// Pushes `media` to a new stream `id` and returns its finished

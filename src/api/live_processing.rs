@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
 use super::subscriber::Subscriber;
-use super::{convert, recordings, replay, signed_urls, ApiState};
+use super::{convert, recordings, replay, signed_urls, Services};
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::ids::{self, StreamRef};
@@ -34,11 +34,11 @@ const WATCH_BUFFER: usize = 32;
 const FEED_SUBSCRIBER_BUFFER: usize = 4;
 
 pub struct LiveProcessingService {
-    state: ApiState,
+    state: Services,
 }
 
 impl LiveProcessingService {
-    pub fn new(state: ApiState) -> Self {
+    pub fn new(state: Services) -> Self {
         Self { state }
     }
 
@@ -318,7 +318,12 @@ impl LiveProcessing for LiveProcessingService {
         let live = self.live_stream(request.metadata(), &req.stream_id)?;
         if let Some(at) = &req.at {
             return Ok(Response::new(
-                replay::thumbnail_at(&self.state, &live, at).await?,
+                crate::service::thumbnails::at(
+                    &self.state,
+                    &live,
+                    crate::proto::timestamp_to_millis(at),
+                )
+                .await?,
             ));
         }
         let outputs = self.state.features.outputs(&live.stream_ref)?;
@@ -381,7 +386,7 @@ impl LiveProcessing for LiveProcessingService {
         request: Request<pb::GetReplayClipRequest>,
     ) -> Result<Response<pb::ReplayClip>, Status> {
         let org = self.organization(request.metadata())?;
-        let clip = replay::find_clip(&self.state, &org.id, &request.get_ref().clip_id)?;
+        let clip = crate::service::clips::find(&self.state, &org.id, &request.get_ref().clip_id)?;
         Ok(Response::new(replay::to_proto(&clip)))
     }
 
@@ -415,7 +420,7 @@ impl LiveProcessing for LiveProcessingService {
         request: Request<pb::DeleteReplayClipRequest>,
     ) -> Result<Response<pb::DeleteReplayClipResponse>, Status> {
         let org = self.organization(request.metadata())?;
-        replay::delete_clip(&self.state, &org.id, &request.get_ref().clip_id)?;
+        crate::service::clips::delete(&self.state, &org.id, &request.get_ref().clip_id)?;
         Ok(Response::new(pb::DeleteReplayClipResponse {}))
     }
 
@@ -454,7 +459,7 @@ impl LiveProcessing for LiveProcessingService {
         request: Request<pb::DeleteRecordingRequest>,
     ) -> Result<Response<pb::DeleteRecordingResponse>, Status> {
         let org = self.organization(request.metadata())?;
-        recordings::delete(&self.state, &org.id, &request.get_ref().recording_id)?;
+        crate::service::recordings::delete(&self.state, &org.id, &request.get_ref().recording_id)?;
         Ok(Response::new(pb::DeleteRecordingResponse {}))
     }
 

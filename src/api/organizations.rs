@@ -4,7 +4,7 @@
 
 use tonic::{Request, Response, Status};
 
-use super::{convert, ApiState};
+use super::{convert, Services};
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::proto::v1 as pb;
@@ -12,11 +12,11 @@ use crate::proto::v1::organizations_server::Organizations;
 use crate::validate;
 
 pub struct OrganizationsService {
-    state: ApiState,
+    state: Services,
 }
 
 impl OrganizationsService {
-    pub fn new(state: ApiState) -> Self {
+    pub fn new(state: Services) -> Self {
         Self { state }
     }
 }

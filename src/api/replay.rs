@@ -1,7 +1,6 @@
 //! The replay RPCs of `LiveProcessing`: rewinding subscriptions over the
 //! replay buffer, and replay clips (create, get, list, download, delete).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,27 +8,21 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use super::subscriber::Subscriber;
-use super::{files, ApiState};
+use super::{files, Services};
 use crate::error::{Error, Result};
 use crate::features::replay::buffer::{Cursor, Gop, ReplayBuffer};
-use crate::features::replay::clips::{self, ClipStart};
-use crate::features::replay::segment;
-use crate::features::JobLane;
-use crate::ids::StreamRef;
-use crate::media::{MediaError, TrackFormat};
+use crate::features::replay::clips::ClipStart;
+use crate::media::TrackFormat;
 use crate::proto::v1 as pb;
-use crate::proto::{timestamp_from_millis, to_duration};
+use crate::proto::{timestamp_from_millis, timestamp_to_millis, to_duration};
 use crate::registry::ClipRecord;
+use crate::service::{clips, segments};
 use crate::streams::LiveStream;
 use crate::validate;
 
 /// Segments buffered per subscriber: a reader that does not keep up is
 /// simply not sent more until it reads (the buffer holds the rest).
 const SEGMENT_BUFFER: usize = 2;
-
-fn millis(ts: &prost_types::Timestamp) -> i64 {
-    ts.seconds * 1000 + i64::from(ts.nanos) / 1_000_000
-}
 
 /// The first sequence a subscription starting at `start` reads.
 fn first_sequence(buffer: &ReplayBuffer, start: Option<&pb::replay_start::Start>) -> Result<u64> {
@@ -47,7 +40,7 @@ fn first_sequence(buffer: &ReplayBuffer, start: Option<&pb::replay_start::Start>
                 .map_or(buffer.earliest(), |g| g.sequence)
         }
         Some(Start::Time(ts)) => {
-            let ms = millis(ts);
+            let ms = timestamp_to_millis(ts);
             if ms > crate::media::now_millis() {
                 return Err(Error::invalid("start.time", "is in the future"));
             }
@@ -80,7 +73,7 @@ fn segment_message(
 /// Sends the buffered GOPs from the start point as fast as the client
 /// reads, then follows the live edge.
 pub fn subscribe(
-    state: &ApiState,
+    state: &Services,
     live: Arc<LiveStream>,
     req: &pb::SubscribeReplayRequest,
 ) -> Result<ReceiverStream<Result<pb::ReplaySegment, Status>>> {
@@ -89,8 +82,8 @@ pub fn subscribe(
         Ok(pb::SegmentFormat::Fmp4) => pb::SegmentFormat::Fmp4,
         Err(_) => return Err(Error::invalid("format", "must be MPEG_TS or FMP4")),
     };
-    let engine = Arc::clone(&state.features);
-    let outputs = engine.outputs(&live.stream_ref)?;
+    let services = state.clone();
+    let outputs = state.features.outputs(&live.stream_ref)?;
     let mut cursor = Cursor::at(first_sequence(
         &outputs.replay,
         req.start.as_ref().and_then(|s| s.start.as_ref()),
@@ -116,26 +109,23 @@ pub fn subscribe(
                     _ => return,
                 }
             };
-            let job_gop = Arc::clone(&gop);
-            let sent_init = last_init.clone();
-            let made = engine.run_job(JobLane::Bulk, move || match format {
-                pb::SegmentFormat::Fmp4 => segment::fmp4(&job_gop).map(|(init, fragment)| {
-                    if sent_init.as_ref() == Some(&init) {
-                        return (None, fragment);
-                    }
-                    let mut both = Vec::with_capacity(init.len() + fragment.len());
-                    both.extend_from_slice(&init);
-                    both.extend_from_slice(&fragment);
-                    (Some(init), bytes::Bytes::from(both))
-                }),
-                _ => segment::mpeg_ts(&job_gop).map(|ts| (None, ts)),
-            });
-            let made = made.await.map(|(init, data)| {
-                if init.is_some() {
-                    last_init = init;
+            let made = match format {
+                pb::SegmentFormat::Fmp4 => {
+                    segments::fmp4(&services, &gop)
+                        .await
+                        .map(|(init, fragment)| {
+                            if last_init.as_ref() == Some(&init) {
+                                return fragment;
+                            }
+                            let mut both = Vec::with_capacity(init.len() + fragment.len());
+                            both.extend_from_slice(&init);
+                            both.extend_from_slice(&fragment);
+                            last_init = Some(init);
+                            bytes::Bytes::from(both)
+                        })
                 }
-                data
-            });
+                _ => segments::mpeg_ts(&services, &gop).await,
+            };
             let data = match made {
                 Ok(data) => data,
                 Err(e) => return subscriber.fail(e.into()).await,
@@ -152,55 +142,6 @@ pub fn subscribe(
     Ok(responses)
 }
 
-/// A frame at wall-clock moment `at` inside the replay window, decoded on
-/// demand from the GOP that holds it (only as far as that frame) and
-/// encoded like the stream's thumbnails.
-pub async fn thumbnail_at(
-    state: &ApiState,
-    live: &Arc<LiveStream>,
-    at: &prost_types::Timestamp,
-) -> Result<pb::Thumbnail> {
-    let ms = millis(at);
-    let replay = &state.features.outputs(&live.stream_ref)?.replay;
-    let Some(((_, first_ms), (_, last_ms))) = replay.edges() else {
-        return Err(Error::NotLive {
-            stream_id: live.stream_ref.stream_id.clone(),
-            what: "the replay buffer is empty (is replay enabled and the stream live?)",
-        });
-    };
-    if ms < first_ms || ms > last_ms {
-        return Err(Error::invalid("at", "must be inside the replay window"));
-    }
-    let gop = replay
-        .find(|g| g.end_ms > ms)
-        .ok_or_else(|| Error::invalid("at", "must be inside the replay window"))?;
-    let target = gop.start_pts + Duration::from_millis((ms - gop.start_ms).max(0) as u64);
-    let target = target.min(gop.end_pts.saturating_sub(Duration::from_millis(1)));
-    let settings = live.processing().borrow().thumbnail;
-    let (width, height, format) = settings.map_or((None, None, Default::default()), |t| {
-        (t.width, t.height, t.format)
-    });
-    let job_gop = Arc::clone(&gop);
-    let image = state
-        .features
-        .run_job(JobLane::Bulk, move || {
-            let units = job_gop.units().map_err(MediaError::io("reading replay"))?;
-            let video: Vec<_> = units.iter().filter(|u| u.codec.is_video()).collect();
-            crate::features::still::encode_at(&video, Some(target), width, height, format)
-        })
-        .await?;
-    Ok(pb::Thumbnail {
-        stream_id: live.stream_ref.stream_id.clone(),
-        sequence: 0,
-        pts: Some(to_duration(image.pts.unwrap_or(target))),
-        capture_time: Some(timestamp_from_millis(ms)),
-        width: image.width,
-        height: image.height,
-        format: format.to_proto() as i32,
-        data: image.data,
-    })
-}
-
 /// What a stream's replay buffer holds, for `Stream.replay_window`.
 pub fn window_of(replay: &ReplayBuffer) -> Option<pb::ReplayWindow> {
     let held = replay.held();
@@ -212,14 +153,6 @@ pub fn window_of(replay: &ReplayBuffer) -> Option<pb::ReplayWindow> {
         bytes: held.bytes as u64,
         disk_bytes: held.disk_bytes as u64,
     })
-}
-
-pub fn clip_path(state: &ApiState, clip: &ClipRecord) -> PathBuf {
-    state
-        .features
-        .data()
-        .clips_dir(&StreamRef::new(&clip.organization_id, &clip.stream_id))
-        .join(&clip.file_name)
 }
 
 pub fn to_proto(clip: &ClipRecord) -> pb::ReplayClip {
@@ -236,14 +169,14 @@ pub fn to_proto(clip: &ClipRecord) -> pb::ReplayClip {
 }
 
 pub async fn create_clip(
-    state: &ApiState,
+    state: &Services,
     live: &Arc<LiveStream>,
     req: &pb::CreateReplayClipRequest,
 ) -> Result<pb::ReplayClip> {
     use pb::create_replay_clip_request::Start;
     validate::name("title", &req.title)?;
     let start = match &req.start {
-        Some(Start::StartTime(ts)) => ClipStart::Time(millis(ts)),
+        Some(Start::StartTime(ts)) => ClipStart::Time(timestamp_to_millis(ts)),
         Some(Start::SecondsBeforeLive(s)) => ClipStart::BeforeLive(*s),
         None => {
             return Err(Error::invalid(
@@ -252,40 +185,12 @@ pub async fn create_clip(
             ))
         }
     };
-    let started = std::time::Instant::now();
-    let record = clips::create(
-        &state.features,
-        &live.stream_ref,
-        start,
-        req.duration_seconds,
-        req.title.clone(),
-    )
-    .await?;
-    state.registry.put_clip(&record)?;
-    tracing::info!(
-        stream = %live.stream_ref,
-        clip = %record.id,
-        bytes = record.size_bytes,
-        media_ms = record.duration_ns / 1_000_000,
-        took_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "replay clip created"
-    );
+    let record = clips::create(state, live, start, req.duration_seconds, req.title.clone()).await?;
     Ok(to_proto(&record))
 }
 
-pub fn find_clip(state: &ApiState, org_id: &str, clip_id: &str) -> Result<ClipRecord> {
-    validate::id("clip_id", clip_id)?;
-    state
-        .registry
-        .clip(org_id, clip_id)?
-        .ok_or_else(|| Error::NotFound {
-            kind: "replay clip",
-            name: clip_id.to_string(),
-        })
-}
-
 pub fn list_clips(
-    state: &ApiState,
+    state: &Services,
     org_id: &str,
     req: &pb::ListReplayClipsRequest,
 ) -> Result<pb::ListReplayClipsResponse> {
@@ -300,18 +205,10 @@ pub fn list_clips(
 }
 
 pub async fn download_clip(
-    state: &ApiState,
+    state: &Services,
     org_id: &str,
     req: &pb::DownloadReplayClipRequest,
 ) -> Result<files::Chunks> {
-    let clip = find_clip(state, org_id, &req.clip_id)?;
-    files::stream(clip_path(state, &clip), req.offset).await
-}
-
-pub fn delete_clip(state: &ApiState, org_id: &str, clip_id: &str) -> Result<()> {
-    let clip = find_clip(state, org_id, clip_id)?;
-    state.registry.delete_clip(&clip)?;
-    let _ = std::fs::remove_file(clip_path(state, &clip));
-    tracing::info!(clip = %clip.id, "replay clip deleted");
-    Ok(())
+    let clip = clips::find(state, org_id, &req.clip_id)?;
+    files::stream(clips::file(state, &clip), req.offset).await
 }

@@ -1,10 +1,11 @@
 //! `SignUrl`: a media route's URL with a token, for one of the caller's
 //! own resources (another organization's is "not found", as everywhere).
 
-use super::{recordings, replay, ApiState};
+use super::Services;
 use crate::error::{Error, Result};
 use crate::media::now_millis;
 use crate::proto::v1 as pb;
+use crate::service::{clips, recordings};
 use crate::validate;
 
 /// Used when the request leaves `ttl_seconds` at 0.
@@ -17,7 +18,7 @@ const ROUTES: &str = "/v1/streams/{stream_id}/thumbnail.jpg (.png, .webp), \
 /v1/streams/{stream_id}/sessions/{session_id}/recordings.m3u8, /v1/recordings/{recording_id}.mp4 or /v1/clips/{clip_id}.mp4";
 
 pub fn sign(
-    state: &ApiState,
+    state: &Services,
     organization_id: &str,
     request: &pb::SignUrlRequest,
 ) -> Result<pb::SignUrlResponse> {
@@ -45,7 +46,7 @@ pub fn sign(
 }
 
 /// Fails unless `path` is a media route of a resource of the organization.
-fn check_resource(state: &ApiState, organization_id: &str, path: &str) -> Result<()> {
+fn check_resource(state: &Services, organization_id: &str, path: &str) -> Result<()> {
     let not_a_route = || Error::invalid("path", format!("must be one of {ROUTES}"));
     let parts: Vec<&str> = path.split('/').collect();
     match parts.as_slice() {
@@ -75,7 +76,7 @@ fn check_resource(state: &ApiState, organization_id: &str, path: &str) -> Result
         }
         ["", "v1", "clips", file] => {
             let id = file.strip_suffix(".mp4").ok_or_else(not_a_route)?;
-            replay::find_clip(state, organization_id, id).map(|_| ())
+            clips::find(state, organization_id, id).map(|_| ())
         }
         _ => Err(not_a_route()),
     }

@@ -28,6 +28,8 @@ pub(crate) mod recording;
 pub(crate) mod replay;
 pub(crate) mod still;
 mod still_makers;
+#[cfg(test)]
+pub(crate) mod test_media;
 pub(crate) mod thumbnail;
 mod thumbnail_store;
 pub(crate) mod video_required;

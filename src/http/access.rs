@@ -53,7 +53,7 @@ pub fn check(
                     "Authorization must be Bearer <API key>",
                 )
             })?;
-        return match state.api.auth.principal_for_key(key)? {
+        return match state.services.auth.principal_for_key(key)? {
             Some(Principal::Organization(organization_id)) => Ok(Access {
                 organization_id,
                 credential: Credential::ApiKey,
@@ -67,7 +67,10 @@ pub fn check(
     }
     if let Some(token) = token_of(query) {
         let (organization_id, expires) =
-            state.api.signer.verify(&token, path, now_millis() / 1000)?;
+            state
+                .services
+                .signer
+                .verify(&token, path, now_millis() / 1000)?;
         return Ok(Access {
             organization_id,
             credential: Credential::Token { expires },
@@ -87,7 +90,10 @@ impl Access {
             Credential::ApiKey => path.to_string(),
             Credential::Token { expires } => format!(
                 "{path}?token={}",
-                state.api.signer.sign(&self.organization_id, path, expires)
+                state
+                    .services
+                    .signer
+                    .sign(&self.organization_id, path, expires)
             ),
         }
     }

@@ -16,6 +16,7 @@ use tower_http::services::ServeFile;
 use super::access::Access;
 use super::error::{HttpError, HttpResult};
 use super::HttpState;
+use crate::service::{clips, recordings};
 
 /// What a file route serves.
 #[derive(Debug, Clone, Copy)]
@@ -46,12 +47,12 @@ pub async fn serve(
     let organization = &access.organization_id;
     let path = match kind {
         Kind::Recording => {
-            let record = crate::api::recordings::find(&state.api, organization, id)?;
-            state.api.features.recordings().path(&record)
+            let record = recordings::find(&state.services, organization, id)?;
+            recordings::file(&state.services, &record)
         }
         Kind::Clip => {
-            let clip = crate::api::replay::find_clip(&state.api, organization, id)?;
-            crate::api::replay::clip_path(&state.api, &clip)
+            let clip = clips::find(&state.services, organization, id)?;
+            clips::file(&state.services, &clip)
         }
     };
     send_file(path, access, request, kind.name()).await

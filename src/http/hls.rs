@@ -21,7 +21,7 @@ use super::access::Access;
 use super::error::{HttpError, HttpResult};
 use super::HttpState;
 use crate::features::replay::buffer::{Gop, Lookup};
-use crate::features::replay::segment;
+use crate::service::segments;
 use crate::streams::LiveStream;
 
 pub(super) const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
@@ -32,7 +32,7 @@ pub fn playlist(
     access: &Access,
     live: &Arc<LiveStream>,
 ) -> HttpResult<Response> {
-    let outputs = state.api.features.outputs(&live.stream_ref)?;
+    let outputs = state.services.features.outputs(&live.stream_ref)?;
     let replay = &outputs.replay;
     let gops = replay.range(Duration::ZERO, Duration::MAX);
     if gops.is_empty() {
@@ -96,23 +96,14 @@ pub async fn segment(
     live: &Arc<LiveStream>,
     sequence: u64,
 ) -> HttpResult<Response> {
-    let outputs = state.api.features.outputs(&live.stream_ref)?;
+    let outputs = state.services.features.outputs(&live.stream_ref)?;
     let gop = match outputs.replay.get(sequence) {
         Lookup::Found(gop) => gop,
         Lookup::Evicted(_) | Lookup::Pending => {
             return Err(HttpError::not_found(format!("replay segment {sequence}")))
         }
     };
-    let bytes = if gop.in_memory() {
-        gop.mpeg_ts(|| segment::mpeg_ts(&gop))
-    } else {
-        // Spilled to disk: read back off the async threads.
-        let gop = Arc::clone(&gop);
-        tokio::task::spawn_blocking(move || gop.mpeg_ts(|| segment::mpeg_ts(&gop)))
-            .await
-            .map_err(|_| crate::error::Error::ShuttingDown)?
-    }
-    .map_err(crate::error::Error::from)?;
+    let bytes = segments::mpeg_ts(&state.services, &gop).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "video/mp2t".to_string()),
@@ -126,11 +117,7 @@ pub async fn segment(
 
 /// `2026-11-26T12:00:00.123Z` for ms since the epoch.
 pub(super) fn rfc3339_millis(ms: i64) -> String {
-    let ts = prost_types::Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
-    };
-    ts.to_string()
+    crate::proto::timestamp_from_millis(ms).to_string()
 }
 
 #[cfg(test)]

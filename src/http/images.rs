@@ -55,12 +55,13 @@ pub async fn thumbnail(
                     "at must be an RFC 3339 time, e.g. 2026-11-26T12:00:00Z",
                 )
             })?;
-            let thumbnail = crate::api::replay::thumbnail_at(&state.api, live, &at).await?;
+            let at = crate::proto::timestamp_to_millis(&at);
+            let thumbnail = crate::service::thumbnails::at(&state.services, live, at).await?;
             (thumbnail, FIXED_MAX_AGE)
         }
         None => {
             let latest = state
-                .api
+                .services
                 .features
                 .outputs(&live.stream_ref)?
                 .thumbnails
@@ -85,14 +86,14 @@ pub async fn thumbnail(
     let data = if made == wanted || super::client_has(headers, &tag) {
         thumbnail.data
     } else {
-        let outputs = state.api.features.outputs(&live.stream_ref)?;
+        let outputs = state.services.features.outputs(&live.stream_ref)?;
         match outputs.conversions.get(&tag) {
             Some(image) => image,
             None => {
                 // A decode and an encode, like a thumbnail: in the same
                 // job slots, at the same lower priority.
                 let image = state
-                    .api
+                    .services
                     .features
                     .run_job(JobLane::Still, move || {
                         crate::features::still::convert(&thumbnail.data, made, wanted)
@@ -121,7 +122,7 @@ pub fn motion_clip(
     headers: &HeaderMap,
 ) -> HttpResult<Response> {
     let clip = state
-        .api
+        .services
         .features
         .outputs(&live.stream_ref)?
         .motion_clips

@@ -35,8 +35,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use self::access::Access;
 use self::error::{HttpError, HttpResult};
-use crate::api::ApiState;
 use crate::ids::StreamRef;
+use crate::service::Services;
 use crate::streams::LiveStream;
 
 /// Requests one server serves at once over HTTP; past it, callers wait
@@ -45,7 +45,7 @@ pub const MAX_CONCURRENT_REQUESTS: usize = 1024;
 
 #[derive(Clone)]
 pub struct HttpState {
-    pub api: ApiState,
+    pub services: Services,
     /// Who to ask for the live processing package, shown by the dashboard
     /// where it says "Upgrade needed".
     pub operator_contact: Arc<str>,
@@ -97,7 +97,7 @@ fn access(state: &HttpState, request: &Request) -> HttpResult<Access> {
 /// The caller's stream (another organization's is "not found").
 fn stream(state: &HttpState, access: &Access, stream_id: &str) -> HttpResult<Arc<LiveStream>> {
     state
-        .api
+        .services
         .hub
         .get(&StreamRef::new(&access.organization_id, stream_id))
         .ok_or_else(|| HttpError::not_found(format!("stream {stream_id:?}")))

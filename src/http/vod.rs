@@ -19,8 +19,7 @@ use axum::response::{IntoResponse, Response};
 use super::access::Access;
 use super::error::HttpResult;
 use super::HttpState;
-use crate::container::fmp4;
-use crate::registry::{RecordingRecord, RecordingState};
+use crate::service::recordings;
 
 /// One file of the playlist.
 struct Entry {
@@ -38,40 +37,23 @@ pub async fn playlist(
     stream_id: &str,
     session_id: &str,
 ) -> HttpResult<Response> {
-    let records = crate::api::recordings::of_session(
-        &state.api,
+    let (playable, recording) = recordings::playable_of_session(
+        &state.services,
         &access.organization_id,
         stream_id,
         session_id,
-    )?;
-    let recording = records.iter().any(|r| r.state == RecordingState::Recording);
-    let done: Vec<RecordingRecord> = records
+    )
+    .await?;
+    let entries: Vec<Entry> = playable
         .into_iter()
-        .filter(|r| {
-            matches!(
-                r.state,
-                RecordingState::Complete | RecordingState::Recovered
-            )
+        .map(|p| Entry {
+            url: format!("/v1/recordings/{}.mp4", p.record.id),
+            init_length: p.init_length,
+            size: p.record.size_bytes,
+            duration: Duration::from_nanos(p.record.duration_ns),
+            start_ms: p.record.start_time_ms,
         })
         .collect();
-    let store = state.api.features.recordings().clone();
-    // Reading the files' headers blocks on the disk.
-    let entries = tokio::task::spawn_blocking(move || {
-        done.iter()
-            .filter_map(|record| {
-                Some(Entry {
-                    url: format!("/v1/recordings/{}.mp4", record.id),
-                    init_length: fmp4::init_segment_length(&store.path(record)).ok()?,
-                    size: record.size_bytes,
-                    duration: Duration::from_nanos(record.duration_ns),
-                    start_ms: record.start_time_ms,
-                })
-            })
-            .filter(|e| e.size > e.init_length)
-            .collect::<Vec<_>>()
-    })
-    .await
-    .map_err(|_| crate::error::Error::ShuttingDown)?;
     let body = render(&entries, !recording, |path| access.link(state, path));
     Ok((
         [

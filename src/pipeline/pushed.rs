@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::framer::Framer;
 use super::timeline::TimelineGuard;
-use super::ts_demux::{DemuxEvent, TsDemux};
+use super::ts_demux::{stream_type, DemuxEvent, StreamType, TsDemux};
 use super::{
     EventSink, Outcome, PipelineEvent, SessionStats, NO_MEDIA, NO_MEDIA_TIMEOUT, UNIT_BUFFER,
 };
@@ -45,20 +45,10 @@ pub struct PushedPipeline {
 
 /// The name of a PMT stream type that is not decoded, for the message.
 fn stream_type_name(kind: u8) -> String {
-    let name = match kind {
-        0x01 => "MPEG-1 video",
-        0x02 => "MPEG-2 video",
-        0x10 => "MPEG-4 part 2 video",
-        0xea => "VC-1 video",
-        0x42 => "AVS video",
-        0x03 | 0x04 => "MPEG audio",
-        0x11 => "AAC in LATM",
-        0x81 => "AC-3 audio",
-        0x87 => "E-AC-3 audio",
-        0x82 => "DTS audio",
-        _ => return format!("stream type {kind:#04x}"),
-    };
-    name.to_string()
+    match stream_type(kind) {
+        StreamType::Other(name) => name.to_string(),
+        _ => format!("stream type {kind:#04x}"),
+    }
 }
 
 impl PushedPipeline {

@@ -57,17 +57,34 @@ pub enum DemuxEvent {
     Pes(Pes),
 }
 
-/// The codec of a PMT stream type; `Err(true)` for audio or video of
-/// another codec, `Err(false)` for data (subtitles, metadata, SCTE-35).
-fn stream_type(kind: u8) -> Result<Codec, bool> {
+/// What a PMT stream type is to liveproc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamType {
+    /// A codec liveproc takes.
+    Taken(Codec),
+    /// Audio or video of another codec: reported by name, not decoded.
+    Other(&'static str),
+    /// Data (subtitles, metadata, SCTE-35): passed over in silence.
+    Data,
+}
+
+/// The one table of PMT stream types.
+pub fn stream_type(kind: u8) -> StreamType {
     match kind {
-        0x1b => Ok(Codec::H264),
-        0x24 => Ok(Codec::H265),
-        0x0f => Ok(Codec::Aac),
-        // MPEG-1/2 video, MPEG-4 part 2, VC-1, AVS; MPEG-1/2 audio, LATM
-        // AAC, AC-3, E-AC-3, DTS.
-        0x01 | 0x02 | 0x10 | 0x42 | 0xea | 0x03 | 0x04 | 0x11 | 0x81 | 0x87 | 0x82 => Err(true),
-        _ => Err(false),
+        0x1b => StreamType::Taken(Codec::H264),
+        0x24 => StreamType::Taken(Codec::H265),
+        0x0f => StreamType::Taken(Codec::Aac),
+        0x01 => StreamType::Other("MPEG-1 video"),
+        0x02 => StreamType::Other("MPEG-2 video"),
+        0x10 => StreamType::Other("MPEG-4 part 2 video"),
+        0xea => StreamType::Other("VC-1 video"),
+        0x42 => StreamType::Other("AVS video"),
+        0x03 | 0x04 => StreamType::Other("MPEG audio"),
+        0x11 => StreamType::Other("AAC in LATM"),
+        0x81 => StreamType::Other("AC-3 audio"),
+        0x87 => StreamType::Other("E-AC-3 audio"),
+        0x82 => StreamType::Other("DTS audio"),
+        _ => StreamType::Data,
     }
 }
 
@@ -329,11 +346,15 @@ impl TsDemux {
         let (mut video, mut audio, mut unsupported) = (None, None, Vec::new());
         for &(pid, kind) in &tracks {
             match stream_type(kind) {
-                Ok(codec) if codec.is_video() && video.is_none() => video = Some((pid, codec)),
-                Ok(codec) if !codec.is_video() && audio.is_none() => audio = Some((pid, codec)),
-                Ok(_) => {} // a second track of a kind: ignored
-                Err(true) => unsupported.push(kind),
-                Err(false) => {}
+                StreamType::Taken(codec) if codec.is_video() && video.is_none() => {
+                    video = Some((pid, codec))
+                }
+                StreamType::Taken(codec) if !codec.is_video() && audio.is_none() => {
+                    audio = Some((pid, codec))
+                }
+                StreamType::Taken(_) => {} // a second track of a kind: ignored
+                StreamType::Other(_) => unsupported.push(kind),
+                StreamType::Data => {}
             }
         }
         // A track that stays (same PID and codec) keeps the PES it is

@@ -1,7 +1,9 @@
 //! Catalogues of media files that belong to a stream (recordings, replay
 //! clips): items keyed `org_id/stream_id/item_id` so a stream's items list
-//! in id order, plus an index by item id; an item of another organization
-//! is never returned.
+//! in id order, plus an index by item id, and for recordings an index by
+//! publishing session (`org_id/stream_id/session_id/item_id`), so that a
+//! session's recordings are found without reading the stream's others; an
+//! item of another organization is never returned.
 
 use redb::{ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
@@ -11,20 +13,25 @@ use super::{Page, RecordingRecord, RecordingState, Registry};
 use crate::error::Result;
 use crate::registry::ClipRecord;
 
-/// The two tables of one catalogue.
+/// The tables of one catalogue.
 pub(super) struct Catalogue {
     pub items: TableDefinition<'static, &'static str, &'static [u8]>,
     pub ids: TableDefinition<'static, &'static str, &'static str>,
+    /// Items by publishing session: `org/stream/session/id` to the item's
+    /// key (recordings).
+    pub sessions: Option<TableDefinition<'static, &'static str, &'static str>>,
 }
 
 pub(super) const RECORDINGS: Catalogue = Catalogue {
     items: TableDefinition::new("recordings"),
     ids: TableDefinition::new("recording_ids"),
+    sessions: Some(TableDefinition::new("recording_sessions")),
 };
 
 pub(super) const CLIPS: Catalogue = Catalogue {
     items: TableDefinition::new("clips"),
     ids: TableDefinition::new("clip_ids"),
+    sessions: None,
 };
 
 /// An item of a catalogue.
@@ -32,6 +39,10 @@ pub(super) trait Item: Serialize + DeserializeOwned {
     fn id(&self) -> &str;
     fn organization_id(&self) -> &str;
     fn stream_id(&self) -> &str;
+    /// The publishing session it belongs to, if it is indexed by one.
+    fn session_id(&self) -> Option<&str> {
+        None
+    }
     fn key(&self) -> String {
         format!(
             "{}/{}/{}",
@@ -40,10 +51,20 @@ pub(super) trait Item: Serialize + DeserializeOwned {
             self.id()
         )
     }
+    fn session_key(&self) -> Option<String> {
+        let session = self.session_id().filter(|s| !s.is_empty())?;
+        Some(format!(
+            "{}/{}/{}/{}",
+            self.organization_id(),
+            self.stream_id(),
+            session,
+            self.id()
+        ))
+    }
 }
 
 macro_rules! item {
-    ($t:ty) => {
+    ($t:ty $(, $session:ident)?) => {
         impl Item for $t {
             fn id(&self) -> &str {
                 &self.id
@@ -54,10 +75,15 @@ macro_rules! item {
             fn stream_id(&self) -> &str {
                 &self.stream_id
             }
+            $(
+                fn session_id(&self) -> Option<&str> {
+                    Some(&self.$session)
+                }
+            )?
         }
     };
 }
-item!(RecordingRecord);
+item!(RecordingRecord, session_id);
 item!(ClipRecord);
 
 impl Registry {
@@ -69,6 +95,10 @@ impl Registry {
                 .insert(key.as_str(), serde_json::to_vec(item)?.as_slice())?;
             txn.open_table(catalogue.ids)?
                 .insert(item.id(), key.as_str())?;
+            if let (Some(sessions), Some(session_key)) = (catalogue.sessions, item.session_key()) {
+                txn.open_table(sessions)?
+                    .insert(session_key.as_str(), key.as_str())?;
+            }
         }
         self.commit(txn)?;
         Ok(())
@@ -114,9 +144,37 @@ impl Registry {
             txn.open_table(catalogue.items)?
                 .remove(item.key().as_str())?;
             txn.open_table(catalogue.ids)?.remove(item.id())?;
+            if let (Some(sessions), Some(session_key)) = (catalogue.sessions, item.session_key()) {
+                txn.open_table(sessions)?.remove(session_key.as_str())?;
+            }
         }
         self.commit(txn)?;
         Ok(())
+    }
+
+    /// Fills a catalogue's session index from its items, once: for a
+    /// registry written before the index existed. Returns how many items
+    /// were indexed.
+    pub(super) fn index_sessions<T: Item>(&self, catalogue: &Catalogue) -> Result<usize> {
+        let Some(sessions) = catalogue.sessions else {
+            return Ok(0);
+        };
+        let txn = self.begin_write()?;
+        let mut indexed = 0;
+        {
+            let items = txn.open_table(catalogue.items)?;
+            let mut index = txn.open_table(sessions)?;
+            for entry in items.iter()? {
+                let (k, v) = entry?;
+                let item: T = serde_json::from_slice(v.value())?;
+                if let Some(session_key) = item.session_key() {
+                    index.insert(session_key.as_str(), k.value())?;
+                    indexed += 1;
+                }
+            }
+        }
+        self.commit(txn)?;
+        Ok(indexed)
     }
 
     // ----- recordings ------------------------------------------------------
@@ -140,6 +198,34 @@ impl Registry {
         page_size: usize,
     ) -> Result<Page<RecordingRecord>> {
         self.list_items(&RECORDINGS, org_id, stream_id, page_token, page_size)
+    }
+
+    /// The recordings of one publishing session of a stream, oldest
+    /// first, through the session index.
+    pub fn session_recordings(
+        &self,
+        org_id: &str,
+        stream_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<RecordingRecord>> {
+        let sessions = RECORDINGS
+            .sessions
+            .expect("recordings are indexed by session");
+        let prefix = format!("{org_id}/{stream_id}/{session_id}/");
+        let txn = self.begin_read()?;
+        let index = txn.open_table(sessions)?;
+        let items = txn.open_table(RECORDINGS.items)?;
+        let mut out = Vec::new();
+        for entry in index.range(prefix.as_str()..)? {
+            let (k, key) = entry?;
+            if !k.value().starts_with(&prefix) {
+                break;
+            }
+            if let Some(v) = items.get(key.value())? {
+                out.push(serde_json::from_slice(v.value())?);
+            }
+        }
+        Ok(out)
     }
 
     pub fn delete_recording(&self, record: &RecordingRecord) -> Result<()> {
@@ -183,5 +269,87 @@ impl Registry {
 
     pub fn delete_clip(&self, clip: &ClipRecord) -> Result<()> {
         self.delete_item(&CLIPS, clip)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recording(org: &str, stream: &str, id: &str, session: &str) -> RecordingRecord {
+        RecordingRecord {
+            id: id.into(),
+            organization_id: org.into(),
+            stream_id: stream.into(),
+            file_name: format!("{id}.mp4"),
+            state: RecordingState::Complete,
+            start_time_ms: 0,
+            end_time_ms: 0,
+            start_pts_ns: 0,
+            duration_ns: 0,
+            size_bytes: 0,
+            session_id: session.into(),
+        }
+    }
+
+    fn ids(records: &[RecordingRecord]) -> Vec<&str> {
+        records.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_sessions_recordings_come_from_the_session_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::open(&dir.path().join("registry.redb")).unwrap();
+        for (id, session) in [("rec_1", "ses_a"), ("rec_2", "ses_b"), ("rec_3", "ses_a")] {
+            registry
+                .put_recording(&recording("org", "cam", id, session))
+                .unwrap();
+        }
+        // Same session id on another stream and another organization.
+        registry
+            .put_recording(&recording("org", "other", "rec_4", "ses_a"))
+            .unwrap();
+        registry
+            .put_recording(&recording("org2", "cam", "rec_5", "ses_a"))
+            .unwrap();
+        let found = registry.session_recordings("org", "cam", "ses_a").unwrap();
+        assert_eq!(ids(&found), vec!["rec_1", "rec_3"]);
+        registry.delete_recording(&found[0]).unwrap();
+        let found = registry.session_recordings("org", "cam", "ses_a").unwrap();
+        assert_eq!(ids(&found), vec!["rec_3"]);
+        assert!(registry
+            .session_recordings("org", "cam", "ses_c")
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn a_registry_from_before_the_index_is_indexed_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.redb");
+        {
+            let registry = Registry::open(&path).unwrap();
+            registry
+                .put_recording(&recording("org", "cam", "rec_1", "ses_a"))
+                .unwrap();
+            // As an earlier version left it: no index rows, no mark.
+            let txn = registry.begin_write().unwrap();
+            txn.open_table(RECORDINGS.sessions.unwrap())
+                .unwrap()
+                .retain(|_, _| false)
+                .unwrap();
+            txn.open_table(super::super::META)
+                .unwrap()
+                .remove(super::super::META_SESSION_INDEX)
+                .unwrap();
+            registry.commit(txn).unwrap();
+            assert!(registry
+                .session_recordings("org", "cam", "ses_a")
+                .unwrap()
+                .is_empty());
+        }
+        let registry = Registry::open(&path).unwrap();
+        let found = registry.session_recordings("org", "cam", "ses_a").unwrap();
+        assert_eq!(ids(&found), vec!["rec_1"]);
     }
 }

@@ -39,6 +39,8 @@ const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 
 const META_ADMIN_KEY_HASH: &str = "admin_key_hash";
 const META_HEALTH_PROBE: &str = "health_probe";
+/// Set once the recordings' session index has been filled.
+const META_SESSION_INDEX: &str = "recording_session_index";
 
 /// A page of a listing and the token of the next page (empty at the end).
 #[derive(Debug)]
@@ -66,10 +68,34 @@ impl Registry {
     /// Opens (or creates) the registry database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
         let db = Self::open_db(path)?;
-        Ok(Self {
+        let registry = Self {
             path: path.to_path_buf(),
             db: RwLock::new(Some(Arc::new(db))),
-        })
+        };
+        registry.upgrade()?;
+        Ok(registry)
+    }
+
+    /// Brings a registry written by an earlier version up to date: the
+    /// recordings' session index is filled once.
+    fn upgrade(&self) -> Result<()> {
+        let txn = self.begin_read()?;
+        let done = txn.open_table(META)?.get(META_SESSION_INDEX)?.is_some();
+        drop(txn);
+        if done {
+            return Ok(());
+        }
+        let indexed = self.index_sessions::<RecordingRecord>(&media::RECORDINGS)?;
+        let txn = self.begin_write()?;
+        txn.open_table(META)?.insert(META_SESSION_INDEX, "1")?;
+        self.commit(txn)?;
+        if indexed > 0 {
+            tracing::info!(
+                recordings = indexed,
+                "registry upgraded: recordings indexed by session"
+            );
+        }
+        Ok(())
     }
 
     fn open_db(path: &Path) -> Result<Database> {
@@ -84,6 +110,9 @@ impl Registry {
             for catalogue in [&media::RECORDINGS, &media::CLIPS] {
                 txn.open_table(catalogue.items)?;
                 txn.open_table(catalogue.ids)?;
+                if let Some(sessions) = catalogue.sessions {
+                    txn.open_table(sessions)?;
+                }
             }
         }
         txn.commit()?;

@@ -5,12 +5,12 @@
 
 use std::net::SocketAddr;
 
-use crate::api::ApiState;
 use crate::options::{
     ClipFormat, ImageFormat, MotionClip, Processing, Recording, Replay, Span, Thumbnail,
     DEFAULT_PREVIEW_WIDTH,
 };
 use crate::registry::{now_millis, secrets, StreamRecord};
+use crate::service::Services;
 use crate::store::write_secret;
 use crate::store::DataDir;
 
@@ -40,7 +40,7 @@ fn demo_processing() -> Processing {
 }
 
 /// Creates what is missing of the demo and prints how to use it.
-pub async fn ensure(data: &DataDir, state: &ApiState, grpc_addr: SocketAddr) -> anyhow::Result<()> {
+pub async fn ensure(data: &DataDir, state: &Services, grpc_addr: SocketAddr) -> anyhow::Result<()> {
     let key_path = data.demo_key_file();
     let existing = std::fs::read_to_string(&key_path)
         .ok()

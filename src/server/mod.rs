@@ -20,7 +20,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::live_processing::LiveProcessingService;
 use crate::api::organizations::OrganizationsService;
-use crate::api::ApiState;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::features::{FeatureEngine, ReplayBudget};
@@ -31,6 +30,7 @@ use crate::proto::v1::live_processing_server::LiveProcessingServer;
 use crate::proto::v1::organizations_server::OrganizationsServer;
 use crate::proto::FILE_DESCRIPTOR_SET;
 use crate::registry::Registry;
+use crate::service::Services;
 use crate::store::DataDir;
 use crate::streams::StreamHub;
 use crate::url_signing::UrlSigner;
@@ -109,7 +109,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         UrlSigner::load_or_create(&data.url_signing_key_file())
             .context("loading the URL-signing key")?,
     );
-    let state = ApiState {
+    let state = Services {
         registry: Arc::clone(&registry),
         hub: Arc::clone(&hub),
         auth: Authenticator::new(Arc::clone(&registry), admin_key_hash),
@@ -145,7 +145,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let http = crate::http::router(HttpState {
-        api: state.clone(),
+        services: state.clone(),
         operator_contact: config.operator_contact.as_str().into(),
     });
 

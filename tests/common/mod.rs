@@ -358,16 +358,42 @@ pub fn ts_part(
     seconds: u32,
     offset: u32,
 ) -> Vec<u8> {
+    ts_part_of(dir, name, size, seconds, offset, true)
+}
+
+/// `seconds` of H.264 alone at `size`, timestamps from `offset` s.
+pub fn video_ts_part(
+    dir: &std::path::Path,
+    name: &str,
+    size: &str,
+    seconds: u32,
+    offset: u32,
+) -> Vec<u8> {
+    ts_part_of(dir, name, size, seconds, offset, false)
+}
+
+fn ts_part_of(
+    dir: &std::path::Path,
+    name: &str,
+    size: &str,
+    seconds: u32,
+    offset: u32,
+    audio: bool,
+) -> Vec<u8> {
     let path = dir.join(name);
-    let status = Command::new("ffmpeg")
+    let mut ffmpeg = Command::new("ffmpeg");
+    ffmpeg
         .args(["-hide_banner", "-loglevel", "error", "-y"])
         .args([
             "-f",
             "lavfi",
             "-i",
             &format!("testsrc2=size={size}:rate=30"),
-        ])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        ]);
+    if audio {
+        ffmpeg.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]);
+    }
+    let status = ffmpeg
         .args([
             "-t",
             &seconds.to_string(),
@@ -376,7 +402,12 @@ pub fn ts_part(
             "-pix_fmt",
             "yuv420p",
         ])
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac"])
+        .args(["-c:v", "libx264", "-preset", "veryfast"])
+        .args(if audio {
+            ["-c:a", "aac"]
+        } else {
+            ["-an", "-sn"]
+        })
         .args(["-output_ts_offset", &offset.to_string(), "-f", "mpegts"])
         .arg(&path)
         .status()

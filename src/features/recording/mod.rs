@@ -289,13 +289,7 @@ impl Recorder {
         let held = std::mem::take(&mut self.held);
         let (go, keep): (Vec<_>, Vec<_>) = held.into_iter().partition(|u| u.pts.is_some_and(&take));
         self.held = keep;
-        if let Some(open) = &mut self.open {
-            for unit in go {
-                if let Err(e) = open.writer.write(&unit) {
-                    tracing::warn!(stream = %self.stream.stream_ref, error = %e, "recording write failed");
-                }
-            }
-        }
+        self.write_to_open(go);
     }
 
     fn close(&self, open: Open, last_time_ms: i64) {
@@ -454,12 +448,19 @@ impl Recorder {
     /// Writes the GOP kept back to the open file.
     fn flush_deferred(&mut self) {
         let deferred = std::mem::take(&mut self.deferred);
-        if let Some(open) = &mut self.open {
-            for unit in &deferred {
-                if let Err(e) = open.writer.write(unit) {
-                    tracing::warn!(stream = %self.stream.stream_ref, error = %e, "recording write failed");
-                    break;
-                }
+        self.write_to_open(deferred);
+    }
+
+    /// Writes `units` to the open file, in order (all but the first held
+    /// back, or the rest of a GOP).
+    fn write_to_open(&mut self, units: impl IntoIterator<Item = AccessUnit>) {
+        let Some(open) = &mut self.open else {
+            return;
+        };
+        for unit in units {
+            if let Err(e) = open.writer.write(&unit) {
+                tracing::warn!(stream = %self.stream.stream_ref, error = %e, "recording write failed");
+                break;
             }
         }
     }
@@ -474,14 +475,7 @@ impl Recorder {
         };
         self.split = false;
         self.cut(&keyframe);
-        if let Some(open) = &mut self.open {
-            for unit in gop {
-                if let Err(e) = open.writer.write(&unit) {
-                    tracing::warn!(stream = %self.stream.stream_ref, error = %e, "recording write failed");
-                    break;
-                }
-            }
-        }
+        self.write_to_open(gop);
     }
 
     /// Opens the first file with the waiting units: the keyframe opens it,

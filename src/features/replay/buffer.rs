@@ -80,6 +80,16 @@ impl Gop {
         cached(&self.mpeg_ts, &self.cached, make, |ts| ts.len())
     }
 
+    /// The MPEG-TS segment, if it was made already.
+    pub fn made_mpeg_ts(&self) -> Option<Bytes> {
+        self.mpeg_ts.lock().expect("gop cache lock").clone()
+    }
+
+    /// The fMP4 (init, fragment), if it was made already.
+    pub fn made_fmp4(&self) -> Option<(Bytes, Bytes)> {
+        self.fmp4.lock().expect("gop cache lock").clone()
+    }
+
     /// The fMP4 (init, fragment), made by `make` on first use and kept.
     pub fn fmp4<E>(
         &self,

@@ -8,6 +8,8 @@ pub(crate) mod buffer;
 pub(crate) mod clips;
 pub(crate) mod segment;
 mod spill;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,0 +1,74 @@
+//! Replay clips of an organization: made from the replay buffer,
+//! catalogued, found, their files, and deletion.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::Services;
+use crate::error::{Error, Result};
+use crate::features::replay::clips::{self, ClipStart};
+use crate::ids::StreamRef;
+use crate::registry::ClipRecord;
+use crate::streams::LiveStream;
+use crate::validate;
+
+/// A replay clip of the organization's.
+pub fn find(services: &Services, org_id: &str, clip_id: &str) -> Result<ClipRecord> {
+    validate::id("clip_id", clip_id)?;
+    services
+        .registry
+        .clip(org_id, clip_id)?
+        .ok_or_else(|| Error::NotFound {
+            kind: "replay clip",
+            name: clip_id.to_string(),
+        })
+}
+
+/// Where a clip's file is.
+pub fn file(services: &Services, clip: &ClipRecord) -> PathBuf {
+    services
+        .features
+        .data()
+        .clips_dir(&StreamRef::new(&clip.organization_id, &clip.stream_id))
+        .join(&clip.file_name)
+}
+
+/// Cuts a clip of `duration_seconds` from `start` out of the stream's
+/// replay buffer (at keyframes, remuxed) and catalogues it.
+pub async fn create(
+    services: &Services,
+    live: &Arc<LiveStream>,
+    start: ClipStart,
+    duration_seconds: u32,
+    title: String,
+) -> Result<ClipRecord> {
+    validate::name("title", &title)?;
+    let started = std::time::Instant::now();
+    let record = clips::create(
+        &services.features,
+        &live.stream_ref,
+        start,
+        duration_seconds,
+        title,
+    )
+    .await?;
+    services.registry.put_clip(&record)?;
+    tracing::info!(
+        stream = %live.stream_ref,
+        clip = %record.id,
+        bytes = record.size_bytes,
+        media_ms = record.duration_ns / 1_000_000,
+        took_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "replay clip created"
+    );
+    Ok(record)
+}
+
+/// Deletes a clip and its file.
+pub fn delete(services: &Services, org_id: &str, clip_id: &str) -> Result<()> {
+    let clip = find(services, org_id, clip_id)?;
+    services.registry.delete_clip(&clip)?;
+    let _ = std::fs::remove_file(file(services, &clip));
+    tracing::info!(clip = %clip.id, "replay clip deleted");
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! What both adapters ask, in one place: the gRPC services ([`crate::api`])
+//! and the HTTP routes ([`crate::http`]) call this layer, and neither calls
+//! the other. It finds the organization's recordings and replay clips
+//! (another organization's are "not found", exactly like missing ones),
+//! a session's recordings (by the registry's session index), makes
+//! thumbnails at a moment of the replay window and replay segments, and
+//! it is the one place that decides where media files are kept (today the
+//! data dir; object storage joins here). Every muxing or decoding job runs
+//! on the job lanes ([`FeatureEngine::run_job`]), off the async workers.
+
+pub mod clips;
+pub mod recordings;
+pub mod segments;
+pub mod thumbnails;
+
+use std::sync::Arc;
+
+use crate::auth::Authenticator;
+use crate::features::FeatureEngine;
+use crate::ingest::Ingest;
+use crate::registry::Registry;
+use crate::streams::StreamHub;
+use crate::url_signing::UrlSigner;
+
+/// The server's shared parts, as both adapters use them.
+#[derive(Clone)]
+pub struct Services {
+    pub registry: Arc<Registry>,
+    pub hub: Arc<StreamHub>,
+    pub auth: Authenticator,
+    pub ingest: Ingest,
+    /// What the features produce, recordings and clips included.
+    pub features: Arc<FeatureEngine>,
+    /// `host:port` publishers use for SRT (shown in `Stream.ingest.srt_url`).
+    pub srt_public_addr: String,
+    /// Signs media URLs (`SignUrl`) and checks them (HTTP routes).
+    pub signer: Arc<UrlSigner>,
+    /// `scheme://host:port` signed URLs start with.
+    pub http_public_url: String,
+}
