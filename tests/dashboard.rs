@@ -32,7 +32,9 @@ async fn sign_in(browser: &Browser, server: &Server, key: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
-    let server = Server::start_with_flags(&["--operator-contact", CONTACT]);
+    let server = Server::builder()
+        .flags(&["--operator-contact", CONTACT])
+        .start();
     let acme = server.create_org("Acme Auctions", true).await;
     let basic = server.create_org("Basic Bets", false).await;
     let browser = Browser::start(1280, 900).await;

@@ -16,7 +16,7 @@ const PATTERN_GOP_S: f64 = 2.0;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_streams_outputs_keep_their_audio() {
-    let server = Server::start_with_flags(&["--demo"]);
+    let server = Server::builder().flags(&["--demo"]).start();
     let key = std::fs::read_to_string(server.data_dir.join("demo.key"))
         .expect("the demo writes its organization's key")
         .trim()

@@ -90,7 +90,10 @@ async fn a_full_disk_degrades_and_recovers_without_a_restart() {
     let Some(disk) = Tmpfs::mount(24) else { return };
     let data = disk.path.join("data");
     // No floor here: the disk really fills.
-    let server = Server::start_in_with_flags(&data, &["--min-free-disk-mb", "0"]);
+    let server = Server::builder()
+        .data_dir(&data)
+        .flags(&["--min-free-disk-mb", "0"])
+        .start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
     let stream = create_stream(&server, key, "cam", Some(recording_options(5)))
@@ -175,7 +178,10 @@ async fn new_recordings_stop_at_the_free_space_floor() {
     let Some(disk) = Tmpfs::mount(24) else { return };
     let data = disk.path.join("data");
     // A 20 MiB floor on a 24 MiB disk: no room for a recording.
-    let server = Server::start_in_with_flags(&data, &["--min-free-disk-mb", "20"]);
+    let server = Server::builder()
+        .data_dir(&data)
+        .flags(&["--min-free-disk-mb", "20"])
+        .start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
     let stream = create_stream(&server, key, "cam", Some(recording_options(5)))

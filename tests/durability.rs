@@ -29,7 +29,7 @@ async fn registry_survives_restart_and_kill9() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
 
-    let server = Server::start_in(&data);
+    let server = Server::builder().data_dir(&data).start();
     let org = server.create_org("acme", true).await;
     let before = create_stream(&server, &org.api_key, "cam", Some(options()))
         .await
@@ -41,7 +41,7 @@ async fn registry_survives_restart_and_kill9() {
     server.stop();
 
     // Clean restart.
-    let server = Server::start_in(&data);
+    let server = Server::builder().data_dir(&data).start();
     let after = get_stream(&server, &org.api_key, "cam").await.unwrap();
     assert_eq!(after.processing, before.processing);
     assert_eq!(
@@ -74,7 +74,7 @@ async fn registry_survives_restart_and_kill9() {
         .unwrap();
     server.kill9();
 
-    let server = Server::start_in(&data);
+    let server = Server::builder().data_dir(&data).start();
     get_stream(&server, &other.api_key, "late").await.unwrap();
     get_stream(&server, &org.api_key, "cam").await.unwrap();
     let fetched = server
@@ -115,7 +115,7 @@ async fn registry_survives_restart_and_kill9() {
 async fn generated_admin_key_is_printed_once_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Server::start_with(&data, None);
+    let server = Server::builder().data_dir(&data).admin_key(None).start();
     let key = server
         .printed
         .iter()
@@ -151,7 +151,7 @@ async fn generated_admin_key_is_printed_once_and_kept() {
         .into_inner();
     server.stop();
 
-    let server = Server::start_with(&data, None);
+    let server = Server::builder().data_dir(&data).admin_key(None).start();
     assert!(
         !server.printed.iter().any(|l| l.contains("lpadmin_")),
         "printed only once: {:?}",
@@ -179,7 +179,7 @@ async fn generated_admin_key_is_printed_once_and_kept() {
 async fn sigterm_ends_live_sessions_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Server::start_in(&data);
+    let server = Server::builder().data_dir(&data).start();
     let org = server.create_org("acme", true).await;
     let stream = create_stream(&server, &org.api_key, "cam", None)
         .await
@@ -195,7 +195,7 @@ async fn sigterm_ends_live_sessions_and_exits_cleanly() {
     within(30, "server to exit", stopping).await.unwrap();
     let _ = push.outcome().await;
 
-    let server = Server::start_in(&data);
+    let server = Server::builder().data_dir(&data).start();
     assert_eq!(
         get_stream(&server, &org.api_key, "cam")
             .await

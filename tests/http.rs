@@ -730,7 +730,9 @@ async fn slow_client(server: std::net::SocketAddr, start: &'static [u8]) -> std:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_header_connections_are_closed_and_others_are_served() {
     const SLOW: usize = 200;
-    let server = Server::start_with_flags(&["--http-header-timeout-seconds", "2"]);
+    let server = Server::builder()
+        .flags(&["--http-header-timeout-seconds", "2"])
+        .start();
     let org = server.create_org("acme", true).await;
     let (fds_before, threads_before) = fds_and_threads(server.pid());
     let kinds: [&'static [u8]; 3] = [

@@ -393,7 +393,9 @@ async fn push_with_wrong_stream_key_is_unauthenticated() {
 async fn pull_retries_until_the_source_exists_then_plays_it() {
     // The operator allows file sources from one folder.
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_with_flags(&["--pull-allow-file-dir", dir.path().to_str().unwrap()]);
+    let server = Server::builder()
+        .flags(&["--pull-allow-file-dir", dir.path().to_str().unwrap()])
+        .start();
     let org = server.create_org("acme", true).await;
     let target = dir.path().join("late.ts");
     let uri = format!("file://{}", target.display());

@@ -152,7 +152,9 @@ async fn thumbnails_follow_the_cadence_and_match_the_source() {
         .into_inner();
     assert_eq!(latest.sequence, got[2].sequence);
     let dir = server.stop();
-    let server = Server::start_in(&dir.as_ref().unwrap().path().join("data"));
+    let server = Server::builder()
+        .data_dir(&dir.as_ref().unwrap().path().join("data"))
+        .start();
     let restored = server
         .live()
         .await

@@ -156,7 +156,7 @@ async fn segments_cover_the_session_and_download_exactly() {
 async fn kill9_leaves_a_playable_recovered_recording() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Server::start_in(&data);
+    let server = Server::builder().data_dir(&data).start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.clone();
     let stream = create_stream(&server, &key, "cam", Some(recording_options(0)))
@@ -180,7 +180,7 @@ async fn kill9_leaves_a_playable_recovered_recording() {
     let _ = ffmpeg.kill();
     let _ = ffmpeg.wait();
 
-    let server = Server::start_in(&data);
+    let server = Server::builder().data_dir(&data).start();
     let recordings = list_recordings(&server, &key, "cam").await;
     assert_eq!(recordings.len(), 1, "{recordings:?}");
     let recovered = &recordings[0];

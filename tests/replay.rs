@@ -306,7 +306,9 @@ async fn the_buffer_keeps_the_window() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_memory_budget_evicts_before_the_window() {
     // 1 MiB holds about 8 s of the test media (~118 kB/s).
-    let server = Server::start_with_flags(&["--replay-memory-mb", "1"]);
+    let server = Server::builder()
+        .flags(&["--replay-memory-mb", "1"])
+        .start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
     let stream = create_stream(&server, key, "cam", Some(replay_options(60)))
@@ -328,7 +330,7 @@ async fn a_small_memory_budget_evicts_before_the_window() {
 async fn the_last_seconds_become_a_clip_that_outlives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Server::start_in(&data);
+    let server = Server::builder().data_dir(&data).start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.clone();
     let stream = create_stream(&server, &key, "cam", Some(replay_options(60)))
@@ -478,7 +480,7 @@ async fn the_last_seconds_become_a_clip_that_outlives_a_restart() {
     // After the stream ended and the server restarted, the clip is there.
     drop(sub);
     server.stop();
-    let server = Server::start_in(&data);
+    let server = Server::builder().data_dir(&data).start();
     let listed = server
         .live()
         .await
@@ -519,7 +521,9 @@ async fn clip_start_time(server: &Server, key: &str) -> prost_types::Timestamp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entire_stream_spills_to_disk_and_replays_from_the_start() {
     // Only the newest 3 s stay in memory.
-    let server = Server::start_with_flags(&["--replay-memory-seconds", "3"]);
+    let server = Server::builder()
+        .flags(&["--replay-memory-seconds", "3"])
+        .start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
     let entire = pb::ProcessingOptions {

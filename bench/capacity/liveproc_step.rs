@@ -212,7 +212,7 @@ pub async fn wait_for(limit: Duration, mut ready: impl FnMut() -> bool) -> bool 
 }
 
 pub async fn run(media: &Arc<Media>, plan: &StepPlan) -> anyhow::Result<StepResult> {
-    let server = Server::start_logging(&[], "info");
+    let server = Server::builder().log_filter("info").start();
     let org = server.create_org("bench", true).await;
     let key = org.api_key.clone();
     let streams = create_streams(

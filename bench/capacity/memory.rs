@@ -25,7 +25,7 @@ pub struct IdleResult {
 
 /// Registers `count` streams with every feature configured, none live.
 pub async fn idle_streams(count: usize, replay_seconds: u32) -> anyhow::Result<IdleResult> {
-    let server = Server::start_logging(&[], "info");
+    let server = Server::builder().log_filter("info").start();
     let org = server.create_org("bench", true).await;
     let before = rss_mib(server.pid());
     let options = crate::liveproc_step::all_features(replay_seconds);
@@ -98,7 +98,7 @@ pub async fn replay_memory(
     replay_seconds: u32,
     clips: usize,
 ) -> anyhow::Result<ReplayMemoryResult> {
-    let server = Server::start_logging(&[], "info");
+    let server = Server::builder().log_filter("info").start();
     let org = server.create_org("bench", true).await;
     let key = org.api_key.clone();
     let options = pb::ProcessingOptions {

@@ -24,6 +24,7 @@ mod geometry;
 pub(crate) mod handover;
 mod job_threads;
 pub(crate) mod motion_clip;
+mod periodic;
 pub(crate) mod recording;
 pub(crate) mod replay;
 pub(crate) mod still;

@@ -5,12 +5,11 @@
 //! the preview formats decode. A window cut short by the end of the session
 //! still becomes a (shorter) clip when it holds at least one second.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::cadence::Cadence;
 use super::driver::Feature;
+use super::periodic::Periodic;
 use super::{clip, FeatureEngine, JobLane, StreamOutputs};
 use crate::media::AccessUnit;
 use crate::options::{MotionClip as Settings, Processing};
@@ -36,10 +35,8 @@ pub struct MotionClips {
     stream: Arc<LiveStream>,
     outputs: Arc<StreamOutputs>,
     settings: Settings,
-    cadence: Cadence,
+    periodic: Periodic,
     window: Option<Window>,
-    /// A clip is being made: the next window waits for it.
-    busy: Arc<AtomicBool>,
 }
 
 impl MotionClips {
@@ -53,22 +50,47 @@ impl MotionClips {
             engine,
             stream,
             outputs,
+            periodic: Periodic::new(settings.interval_seconds),
             settings,
-            cadence: Cadence::default(),
             window: None,
-            busy: Arc::new(AtomicBool::new(false)),
         }
     }
 
+    /// Makes the clip of a collected window (on the bulk lane) and
+    /// publishes it.
     fn emit(&mut self, window: Window) {
-        self.busy.store(true, Ordering::SeqCst);
-        tokio::spawn(make(
-            Arc::clone(&self.engine),
-            Arc::clone(&self.stream),
-            Arc::clone(&self.outputs),
-            window,
-            Arc::clone(&self.busy),
-        ));
+        let Window {
+            start,
+            end,
+            units,
+            settings,
+            ..
+        } = window;
+        let started_ms = units.first().map(|u| u.received_ms).unwrap_or_default();
+        let (stream, outputs) = (Arc::clone(&self.stream), Arc::clone(&self.outputs));
+        self.periodic.run(
+            &self.engine,
+            JobLane::Bulk,
+            &self.stream,
+            &self.outputs,
+            |o| &o.motion_clips,
+            "motion clip",
+            move || clip::build(&units, settings.format, settings.width),
+            move |made| async move {
+                let clip = outputs.motion_clips.publish(|sequence| pb::MotionClip {
+                    stream_id: stream.stream_ref.stream_id.clone(),
+                    sequence,
+                    start_pts: Some(to_duration(start)),
+                    duration: Some(to_duration(end - start)),
+                    format: settings.format.to_proto() as i32,
+                    width: made.width,
+                    height: made.height,
+                    data: made.data,
+                    start_time: Some(timestamp_from_millis(started_ms)),
+                });
+                tracing::debug!(stream = %stream.stream_ref, sequence = clip.sequence, bytes = clip.data.len(), "motion clip");
+            },
+        );
     }
 }
 
@@ -80,10 +102,7 @@ impl Feature for MotionClips {
     }
 
     fn retune(&mut self, settings: Settings) {
-        if settings.interval_seconds != self.settings.interval_seconds {
-            self.cadence
-                .retime(Duration::from_secs(settings.interval_seconds.into()));
-        }
+        self.periodic.retune(settings.interval_seconds);
         self.settings = settings;
     }
 
@@ -104,10 +123,7 @@ impl Feature for MotionClips {
                 return;
             }
         }
-        let due = unit.codec.is_video() && unit.keyframe && self.cadence.due(pts);
-        if due && !self.busy.load(Ordering::SeqCst) {
-            let interval = Duration::from_secs(self.settings.interval_seconds.into());
-            self.cadence.taken(pts, interval);
+        if unit.codec.is_video() && unit.keyframe && self.periodic.take(pts) {
             self.window = Some(Window {
                 start: pts,
                 end: pts + Duration::from_secs(self.settings.duration_seconds.into()),
@@ -132,48 +148,4 @@ impl Feature for MotionClips {
             }
         }
     }
-}
-
-async fn make(
-    engine: Arc<FeatureEngine>,
-    stream: Arc<LiveStream>,
-    outputs: Arc<StreamOutputs>,
-    window: Window,
-    busy: Arc<AtomicBool>,
-) {
-    let Window {
-        start,
-        end,
-        units,
-        settings,
-        ..
-    } = window;
-    let started_ms = units.first().map(|u| u.received_ms).unwrap_or_default();
-    let result = engine
-        .run_job(JobLane::Bulk, move || {
-            clip::build(&units, settings.format, settings.width)
-        })
-        .await;
-    busy.store(false, Ordering::SeqCst);
-    let made = match result {
-        Ok(made) => made,
-        Err(e) => {
-            tracing::warn!(stream = %stream.stream_ref, error = %e, "motion clip failed");
-            outputs.motion_clips.skip();
-            stream.report_feature_error(format!("motion clip failed: {e}"));
-            return;
-        }
-    };
-    let clip = outputs.motion_clips.publish(|sequence| pb::MotionClip {
-        stream_id: stream.stream_ref.stream_id.clone(),
-        sequence,
-        start_pts: Some(to_duration(start)),
-        duration: Some(to_duration(end - start)),
-        format: settings.format.to_proto() as i32,
-        width: made.width,
-        height: made.height,
-        data: made.data,
-        start_time: Some(timestamp_from_millis(started_ms)),
-    });
-    tracing::debug!(stream = %stream.stream_ref, sequence = clip.sequence, bytes = clip.data.len(), "motion clip");
 }

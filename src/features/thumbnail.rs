@@ -5,12 +5,10 @@
 //! holds nothing of the stream between them. The result goes to
 //! the stream's thumbnail feed and to disk (latest only).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use super::cadence::Cadence;
 use super::driver::Feature;
+use super::periodic::Periodic;
 use super::{still_makers, FeatureEngine, JobLane, StreamOutputs};
 use crate::media::AccessUnit;
 use crate::options::{Processing, Thumbnail as Settings};
@@ -23,9 +21,7 @@ pub struct Thumbnails {
     stream: Arc<LiveStream>,
     outputs: Arc<StreamOutputs>,
     settings: Settings,
-    cadence: Cadence,
-    /// A thumbnail is being made: later keyframes wait for it.
-    busy: Arc<AtomicBool>,
+    periodic: Periodic,
 }
 
 impl Thumbnails {
@@ -39,9 +35,8 @@ impl Thumbnails {
             engine,
             stream,
             outputs,
+            periodic: Periodic::new(settings.interval_seconds),
             settings,
-            cadence: Cadence::default(),
-            busy: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -54,10 +49,7 @@ impl Feature for Thumbnails {
     }
 
     fn retune(&mut self, settings: Settings) {
-        if settings.interval_seconds != self.settings.interval_seconds {
-            self.cadence
-                .retime(Duration::from_secs(settings.interval_seconds.into()));
-        }
+        self.periodic.retune(settings.interval_seconds);
         self.settings = settings;
     }
 
@@ -65,22 +57,49 @@ impl Feature for Thumbnails {
         let Some(pts) = unit.pts.filter(|_| unit.codec.is_video() && unit.keyframe) else {
             return;
         };
-        if !self.cadence.due(pts) || self.busy.load(Ordering::SeqCst) {
-            // Not due, or the last one is still being made: a later
-            // keyframe will do.
+        if !self.periodic.take(pts) {
             return;
         }
-        let interval = Duration::from_secs(self.settings.interval_seconds.into());
-        self.cadence.taken(pts, interval);
-        self.busy.store(true, Ordering::SeqCst);
-        tokio::spawn(make(
+        let settings = self.settings;
+        let captured_ms = unit.received_ms;
+        let (engine, stream, outputs) = (
             Arc::clone(&self.engine),
             Arc::clone(&self.stream),
             Arc::clone(&self.outputs),
-            unit,
-            self.settings,
-            Arc::clone(&self.busy),
-        ));
+        );
+        self.periodic.run(
+            &self.engine,
+            JobLane::Still,
+            &self.stream,
+            &self.outputs,
+            |o| &o.thumbnails,
+            "thumbnail",
+            move || still_makers::encode(&unit, settings.width, settings.height, settings.format),
+            move |image| async move {
+                if let Some(stats) = stream.session_stats() {
+                    stats.add_thumbnail_frames_decoded(image.decoded_frames);
+                }
+                let thumbnail = outputs.thumbnails.publish(|sequence| pb::Thumbnail {
+                    stream_id: stream.stream_ref.stream_id.clone(),
+                    sequence,
+                    pts: Some(to_duration(pts)),
+                    capture_time: Some(timestamp_from_millis(captured_ms)),
+                    width: image.width,
+                    height: image.height,
+                    format: settings.format.to_proto() as i32,
+                    data: image.data,
+                });
+                tracing::debug!(stream = %stream.stream_ref, sequence = thumbnail.sequence, bytes = thumbnail.data.len(), "thumbnail");
+                let stream_ref = stream.stream_ref.clone();
+                let saved = tokio::task::spawn_blocking(move || {
+                    engine.thumbnail_store.save(&stream_ref, &thumbnail)
+                })
+                .await;
+                if let Ok(Err(e)) = saved {
+                    tracing::warn!(stream = %stream.stream_ref, error = %e, "cannot store the latest thumbnail");
+                }
+            },
+        );
     }
 
     fn on_gap(&mut self, skipped: u64) {
@@ -88,53 +107,4 @@ impl Feature for Thumbnails {
     }
 
     fn end(self) {}
-}
-
-/// Decodes and encodes one keyframe, then publishes and stores it.
-async fn make(
-    engine: Arc<FeatureEngine>,
-    stream: Arc<LiveStream>,
-    outputs: Arc<StreamOutputs>,
-    keyframe: AccessUnit,
-    settings: Settings,
-    busy: Arc<AtomicBool>,
-) {
-    let pts = keyframe.pts.unwrap_or_default();
-    let captured_ms = keyframe.received_ms;
-    let result = engine
-        .run_job(JobLane::Still, move || {
-            still_makers::encode(&keyframe, settings.width, settings.height, settings.format)
-        })
-        .await;
-    busy.store(false, Ordering::SeqCst);
-    let image = match result {
-        Ok(image) => image,
-        Err(e) => {
-            tracing::warn!(stream = %stream.stream_ref, error = %e, "thumbnail failed");
-            outputs.thumbnails.skip();
-            stream.report_feature_error(format!("thumbnail failed: {e}"));
-            return;
-        }
-    };
-    if let Some(stats) = stream.session_stats() {
-        stats.add_thumbnail_frames_decoded(image.decoded_frames);
-    }
-    let thumbnail = outputs.thumbnails.publish(|sequence| pb::Thumbnail {
-        stream_id: stream.stream_ref.stream_id.clone(),
-        sequence,
-        pts: Some(to_duration(pts)),
-        capture_time: Some(timestamp_from_millis(captured_ms)),
-        width: image.width,
-        height: image.height,
-        format: settings.format.to_proto() as i32,
-        data: image.data,
-    });
-    tracing::debug!(stream = %stream.stream_ref, sequence = thumbnail.sequence, bytes = thumbnail.data.len(), "thumbnail");
-    let stream_ref = stream.stream_ref.clone();
-    let saved =
-        tokio::task::spawn_blocking(move || engine.thumbnail_store.save(&stream_ref, &thumbnail))
-            .await;
-    if let Ok(Err(e)) = saved {
-        tracing::warn!(stream = %stream.stream_ref, error = %e, "cannot store the latest thumbnail");
-    }
 }

@@ -1,0 +1,258 @@
+//! Process control of the server under test: [`Server::builder`] starts
+//! the real `liveproc` binary on free ports (a temporary data dir unless
+//! one is given), reads its log, stops or kills it; clients connect to it.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use liveproc::proto::v1 as pb;
+use liveproc::proto::v1::live_processing_client::LiveProcessingClient;
+use liveproc::proto::v1::organizations_client::OrganizationsClient;
+use tonic::transport::Channel;
+
+use super::authed;
+
+/// The log filter of servers under test.
+const DEBUG_LOG: &str = "info,liveproc=debug";
+
+pub const ADMIN_KEY: &str = "lpadmin_test_admin_key_0123456789";
+
+/// A running `liveproc serve` process.
+pub struct Server {
+    child: Child,
+    /// What the server printed to stdout before it was ready.
+    pub printed: Vec<String>,
+    pub data_dir: PathBuf,
+    pub grpc: SocketAddr,
+    pub srt: SocketAddr,
+    _tmp: Option<tempfile::TempDir>,
+    log: PathBuf,
+}
+
+/// How a test server is started: [`Server::builder`], then `start`.
+pub struct ServerBuilder {
+    data_dir: Option<PathBuf>,
+    admin_key: Option<String>,
+    flags: Vec<String>,
+    log_filter: String,
+}
+
+impl ServerBuilder {
+    /// Runs on `data_dir`, kept as it is (restarts use this); default: a
+    /// new temporary one, removed with the server.
+    pub fn data_dir(mut self, data_dir: &Path) -> Self {
+        self.data_dir = Some(data_dir.to_path_buf());
+        self
+    }
+
+    /// `LIVEPROC_ADMIN_KEY` set to `key`, or unset (default: [`ADMIN_KEY`]).
+    pub fn admin_key(mut self, key: Option<&str>) -> Self {
+        self.admin_key = key.map(String::from);
+        self
+    }
+
+    /// Extra flags of `liveproc serve`.
+    pub fn flags(mut self, flags: &[&str]) -> Self {
+        self.flags.extend(flags.iter().map(|f| f.to_string()));
+        self
+    }
+
+    /// The log filter (default: debug for liveproc; the benchmark runs at
+    /// `info`).
+    pub fn log_filter(mut self, filter: &str) -> Self {
+        self.log_filter = filter.to_string();
+        self
+    }
+
+    /// Starts the server and waits until it is ready.
+    pub fn start(self) -> Server {
+        let flags: Vec<&str> = self.flags.iter().map(String::as_str).collect();
+        match self.data_dir {
+            Some(dir) => {
+                Server::start_full(&dir, self.admin_key.as_deref(), &flags, &self.log_filter)
+            }
+            None => {
+                let tmp = tempfile::tempdir().expect("temp dir");
+                let data_dir = tmp.path().join("data");
+                let mut server = Server::start_full(
+                    &data_dir,
+                    self.admin_key.as_deref(),
+                    &flags,
+                    &self.log_filter,
+                );
+                server._tmp = Some(tmp);
+                server
+            }
+        }
+    }
+}
+
+impl Server {
+    /// A server with the defaults: a new temporary data dir, the test
+    /// admin key, no extra flags.
+    pub fn start() -> Server {
+        Server::builder().start()
+    }
+
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            data_dir: None,
+            admin_key: Some(ADMIN_KEY.to_string()),
+            flags: vec![],
+            log_filter: DEBUG_LOG.to_string(),
+        }
+    }
+
+    fn start_full(
+        data_dir: &Path,
+        admin_key: Option<&str>,
+        flags: &[&str],
+        log_filter: &str,
+    ) -> Server {
+        std::fs::create_dir_all(data_dir).unwrap();
+        let log = data_dir.with_extension(format!("log.{}", rand_suffix()));
+        let stderr = std::fs::File::create(&log).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_liveproc"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["--srt-listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(flags)
+            .env_remove("LIVEPROC_ADMIN_KEY")
+            .env("LIVEPROC_LOG", log_filter)
+            // Test machines may have little free space; a flag overrides it.
+            .env("LIVEPROC_MIN_FREE_DISK_MB", "16");
+        if let Some(key) = admin_key {
+            command.env("LIVEPROC_ADMIN_KEY", key);
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start liveproc");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut printed = vec![];
+        let ready = loop {
+            match lines.next() {
+                Some(Ok(line)) if line.starts_with("liveproc ready:") => break line,
+                Some(Ok(line)) => printed.push(line),
+                _ => {
+                    let _ = child.kill();
+                    panic!(
+                        "liveproc exited before it was ready:\n{}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+            }
+        };
+        // Keep draining stdout so the server never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        let field = |name: &str| -> SocketAddr {
+            ready
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("no {name}= in {ready:?}"))
+                .parse()
+                .unwrap()
+        };
+        Server {
+            printed,
+            grpc: field("grpc"),
+            srt: field("srt"),
+            child,
+            data_dir: data_dir.to_path_buf(),
+            _tmp: None,
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's log so far (for assertion messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops with SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> Option<tempfile::TempDir> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "liveproc exit {exit:?}\n{}", self.log());
+        self._tmp.take()
+    }
+
+    /// Kills with SIGKILL (no chance to clean up).
+    pub fn kill9(mut self) -> Option<tempfile::TempDir> {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self._tmp.take()
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.grpc))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    pub async fn admin(&self) -> OrganizationsClient<Channel> {
+        OrganizationsClient::new(self.channel().await)
+    }
+
+    pub async fn live(&self) -> LiveProcessingClient<Channel> {
+        LiveProcessingClient::new(self.channel().await)
+    }
+
+    /// Creates an organization; returns it with its API key.
+    pub async fn create_org(&self, name: &str, live_processing: bool) -> pb::Organization {
+        self.admin()
+            .await
+            .create_organization(authed(
+                pb::CreateOrganizationRequest {
+                    name: name.into(),
+                    live_processing,
+                },
+                ADMIN_KEY,
+            ))
+            .await
+            .expect("create organization")
+            .into_inner()
+    }
+
+    /// An SRT URL for publishing `stream` from this host.
+    pub fn srt_url(&self, stream: &pb::Stream) -> String {
+        let key = &stream.ingest.as_ref().unwrap().stream_key;
+        format!(
+            "srt://{}?streamid=publish:{}:{}&mode=caller",
+            self.srt, stream.id, key
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{n:x}{}", std::process::id())
+}
