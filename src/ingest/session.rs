@@ -142,10 +142,10 @@ impl PublishSession {
     /// Waits (briefly) while the slowest feature is behind: the units of a
     /// burst go out faster than real time, and the features read them
     /// from a bounded broadcast. Only a gRPC push waits (its flow control
-    /// is per call); an SRT session that stopped reading would hold up
-    /// every SRT stream (the listener hands packets over in order, see
-    /// `a_bursting_srt_publisher_does_not_delay_the_others`), and an SRT
-    /// publisher cannot get far ahead ([`SRT_LEAD`]).
+    /// is per call); an SRT session that stopped reading would lose its
+    /// own payloads (its receive thread never waits for it, see the SRT
+    /// shard's tests and `a_bursting_srt_publisher_does_not_delay_the_others`),
+    /// and an SRT publisher cannot get far ahead ([`SRT_LEAD`]).
     async fn let_features_catch_up(&self) {
         if self.kind != PublisherKind::GrpcPush {
             return;

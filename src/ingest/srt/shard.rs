@@ -410,3 +410,6 @@ impl Shard {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
