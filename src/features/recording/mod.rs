@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio_util::task::TaskTracker;
 
 use crate::features::driver::Feature;
-use crate::features::handover::{self, late_audio, LateAudio};
+use crate::features::handover::{late_audio, EarlyAudio, LateAudio};
 use crate::features::video_required::VideoRequired;
 use crate::ids::{self, StreamRef};
 use crate::media::{now_millis, AccessUnit, MediaError, MediaResult, TrackFormat};
@@ -126,11 +126,8 @@ pub struct Recorder {
     split: bool,
     /// Set after a failure: no new file before this PTS.
     retry_at: Option<Duration>,
-    /// Audio ahead of the newest video, held until video passes it: a cut
-    /// at a keyframe between them decides which file it belongs to.
-    held: Vec<AccessUnit>,
-    /// The newest video PTS written.
-    newest_video: Option<Duration>,
+    /// Audio ahead of the newest video ([`handover::EarlyAudio`]).
+    early: EarlyAudio,
     /// A file without audio keeps its newest GOP back (from its keyframe):
     /// when audio starts, the file with it starts at that keyframe, so no
     /// audio is lost waiting for the next one.
@@ -150,8 +147,7 @@ impl Recorder {
             finishing: None,
             split: false,
             retry_at: None,
-            held: Vec::new(),
-            newest_video: None,
+            early: EarlyAudio::default(),
             deferred: Vec::new(),
             video_required: VideoRequired::new("recording"),
         }
@@ -283,12 +279,10 @@ impl Recorder {
         }
     }
 
-    /// Writes the held audio that `take` selects to the open file, in
-    /// order.
-    fn release_held(&mut self, take: impl Fn(Duration) -> bool) {
-        let held = std::mem::take(&mut self.held);
-        let (go, keep): (Vec<_>, Vec<_>) = held.into_iter().partition(|u| u.pts.is_some_and(&take));
-        self.held = keep;
+    /// Writes the held audio that plays before `until` (all with `None`)
+    /// to the open file, in order.
+    fn release_held(&mut self, until: Option<Duration>) {
+        let go = self.early.take(until);
         self.write_to_open(go);
     }
 
@@ -368,21 +362,26 @@ impl Recorder {
         let segment_length = self.segment_length();
         if let Some(open) = &mut self.open {
             if !unit.codec.is_video() {
-                let ahead = self
-                    .newest_video
-                    .is_some_and(|v| pts > v && pts <= v + handover::LAG);
-                if ahead || audio_without_track {
+                let unit = if audio_without_track {
                     // Audio the open file has no track for waits for the
                     // keyframe that starts a file with it.
-                    self.held.push(unit);
-                    self.held_bounded();
-                } else if let Err(e) = open.writer.write(&unit) {
-                    self.close_file(unit.received_ms);
-                    self.fail("stopped", e, pts);
+                    self.early.hold_anyway(unit);
+                    None
+                } else {
+                    self.early.hold(unit, pts)
+                };
+                match unit {
+                    None => self.held_bounded(),
+                    Some(unit) => {
+                        if let Err(e) = open.writer.write(&unit) {
+                            self.close_file(unit.received_ms);
+                            self.fail("stopped", e, pts);
+                        }
+                    }
                 }
                 return;
             }
-            self.newest_video = Some(self.newest_video.map_or(pts, |v| v.max(pts)));
+            self.early.video(pts);
             let due = segment_length.is_some_and(|len| pts >= open.writer.start_pts() + len);
             let changed = keyframe && unit.format != open.video_format;
             if changed {
@@ -394,9 +393,9 @@ impl Recorder {
                 self.flush_deferred();
                 // Held audio before the cut ends the file being cut; the
                 // rest starts the new one, after its keyframe.
-                self.release_held(|p| p < pts);
+                self.release_held(Some(pts));
                 self.cut(&unit);
-                self.release_held(|_| true);
+                self.release_held(None);
                 return;
             }
             if !open.has_audio {
@@ -413,7 +412,7 @@ impl Recorder {
             }
             let has_audio = open.has_audio;
             if has_audio {
-                self.release_held(|p| p <= pts);
+                self.release_held(Some(pts + Duration::from_nanos(1)));
             }
             return;
         }
@@ -489,7 +488,7 @@ impl Recorder {
         self.split = false;
         self.open_file(&keyframe);
         if let Some(pts) = keyframe.pts {
-            self.newest_video = Some(pts);
+            self.early.video(pts);
         }
         for unit in pending {
             self.route(unit);
@@ -499,9 +498,10 @@ impl Recorder {
     /// Audio held for a file that never comes (the video stopped) is
     /// written where it can go rather than kept without bound.
     fn held_bounded(&mut self) {
-        if self.held.len() > AUDIO_PREROLL {
-            let oldest = self.held.remove(0);
-            if let Some(open) = self.open.as_mut().filter(|o| o.has_audio) {
+        if self.early.len() > AUDIO_PREROLL {
+            let oldest = self.early.take_oldest();
+            if let (Some(open), Some(oldest)) = (self.open.as_mut().filter(|o| o.has_audio), oldest)
+            {
                 let _ = open.writer.write(&oldest);
             }
         }
@@ -545,7 +545,7 @@ impl Feature for Recorder {
         }
         self.flush_deferred();
         if self.open.as_ref().is_some_and(|o| o.has_audio) {
-            self.release_held(|_| true);
+            self.release_held(None);
         }
         self.close_file(now_millis());
     }

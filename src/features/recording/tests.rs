@@ -4,6 +4,7 @@
 //! the `mp4` crate's fragment boxes.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{Recorder, RecordingStore};
 use crate::container::round_trip::fragmented_samples;
@@ -182,4 +183,37 @@ async fn audio_that_starts_late_gets_a_file_with_it_from_its_first_frame() {
     assert_eq!(files[1].1[0], 3000);
     assert_eq!(files[0].1.len() + files[1].1.len(), 150);
     assert_audio_placed(&files, sent_audio);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_cut_short_by_a_crash_is_repaired_to_its_whole_fragments() {
+    let mut rig = rig(Span::EntireStream);
+    for unit in media(4, 1000, 200, true) {
+        rig.recorder.on_unit(unit);
+    }
+    // The process dies: no end, the file is as far as it was written,
+    // and the last fragment only partly.
+    let record = rig
+        .registry
+        .list_recordings("org", "cam", "", 10)
+        .unwrap()
+        .items
+        .remove(0);
+    let path = rig.store.path(&record);
+    drop(rig.recorder);
+    let written = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(written - 100)
+        .unwrap();
+    let duration = super::recovery::finalize(&path).unwrap();
+    // Whole fragments of one second survive; the torn one is cut off.
+    let data = std::fs::read(&path).unwrap();
+    let samples = fragmented_samples(&data);
+    let video = samples.get(&1).map_or(0, Vec::len) as u64;
+    assert!(video > 0 && video % FPS == 0, "{video} video frames kept");
+    assert_eq!(duration, Duration::from_millis(video * FRAME_MS));
+    assert!(samples.get(&2).is_some_and(|a| !a.is_empty()), "audio kept");
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio_util::task::TaskTracker;
 
 use crate::features::driver::Feature;
-use crate::features::handover::{late_audio, LateAudio};
+use crate::features::handover::{late_audio, EarlyAudio, LateAudio};
 use crate::features::video_required::VideoRequired;
 use crate::features::StreamOutputs;
 use crate::media::now_millis;
@@ -56,6 +56,8 @@ pub struct ReplayFeature {
     /// the audio stamped before that keyframe (tracks are interleaved a
     /// little apart): published once audio passes it.
     closing: Option<Closing>,
+    /// Audio ahead of the newest video ([`crate::features::handover`]).
+    early: EarlyAudio,
     video_required: VideoRequired,
     /// Where this session's spilled GOPs go.
     spill_dir: PathBuf,
@@ -80,6 +82,7 @@ impl ReplayFeature {
             outputs,
             current: Vec::new(),
             closing: None,
+            early: EarlyAudio::default(),
             video_required: VideoRequired::new("replay"),
             spill_dir,
             spills,
@@ -195,21 +198,36 @@ impl Feature for ReplayFeature {
         if self.finish_closing(&unit, pts) {
             return;
         }
-        if unit.codec.is_video() && unit.keyframe {
-            // Audio is interleaved a little ahead of the video: what came
-            // before this keyframe but plays from it on starts the new GOP.
-            let (ahead, before): (Vec<_>, Vec<_>) = std::mem::take(&mut self.current)
-                .into_iter()
-                .partition(|u| !u.codec.is_video() && u.pts.is_some_and(|p| p >= pts));
-            self.current = before;
-            self.close_gop(pts, unit.received_ms);
-            self.current.push(unit);
-            self.current.extend(ahead);
-        } else if unit.codec.is_video() {
-            if !self.current.is_empty() && self.current[0].codec.is_video() {
+        if unit.codec.is_video() {
+            self.early.video(pts);
+            if unit.keyframe {
+                // Audio that came before the first keyframe but plays from
+                // it on starts the first GOP.
+                let prerolled = if self.current.first().is_some_and(|u| !u.codec.is_video()) {
+                    std::mem::take(&mut self.current)
+                } else {
+                    Vec::new()
+                };
+                // Held audio that plays before this keyframe ends the GOP
+                // it closes; the rest starts the new one.
+                let before = self.early.take(Some(pts));
+                self.current.extend(before);
+                self.close_gop(pts, unit.received_ms);
                 self.current.push(unit);
+                self.current.extend(
+                    prerolled
+                        .into_iter()
+                        .filter(|u| u.pts.is_some_and(|p| p >= pts)),
+                );
+                self.current.extend(self.early.take(None));
+            } else {
+                if self.current.first().is_some_and(|u| u.codec.is_video()) {
+                    self.current.push(unit);
+                }
+                let passed = self.early.take(Some(pts + Duration::from_nanos(1)));
+                self.current.extend(passed);
             }
-        } else {
+        } else if let Some(unit) = self.early.hold(unit, pts) {
             self.current.push(unit);
             // Before the first keyframe only the newest audio is kept.
             if !self.current[0].codec.is_video() && self.current.len() > AUDIO_PREROLL {
@@ -223,9 +241,12 @@ impl Feature for ReplayFeature {
         tracing::warn!(stream = %self.stream.stream_ref, skipped, "replay fell behind; dropping a GOP");
         self.publish_closing();
         self.current.clear();
+        self.early.take(None);
     }
 
     fn end(mut self) {
+        let held = self.early.take(None);
+        self.current.extend(held);
         self.publish_closing();
         // The last GOP ends where its last video frame ends.
         let end = self
