@@ -98,14 +98,35 @@ pub fn wait_for_end(pipeline: &gst::Pipeline, timeout: Duration) -> MediaResult<
     }
 }
 
-/// Starts `pipeline`; a failure carries the failing element's message.
+/// How long a pipeline that failed to start is given to post why (an
+/// element may post its error just after the state change returns).
+const START_ERROR_WAIT: Duration = Duration::from_millis(500);
+
+/// Starts `pipeline`; a failure carries the failing element's message,
+/// and the element's debug text goes to the log (both redacted: they may
+/// quote a URI with its credentials).
 pub fn start(pipeline: &gst::Pipeline) -> MediaResult<()> {
     pipeline
         .set_state(gst::State::Playing)
         .map(|_| ())
         .map_err(|_| {
-            first_error(pipeline)
-                .unwrap_or_else(|| MediaError::pipeline("pipeline failed to start"))
+            let posted = pipeline.bus().and_then(|bus| {
+                bus.timed_pop_filtered(
+                    gst::ClockTime::from_nseconds(START_ERROR_WAIT.as_nanos() as u64),
+                    &[gst::MessageType::Error],
+                )
+            });
+            match posted.as_ref().map(|m| m.view()) {
+                Some(gst::MessageView::Error(err)) => {
+                    tracing::warn!(
+                        error = %describe(err),
+                        debug = ?err.debug().map(|d| crate::redact::text(&d)),
+                        "pipeline failed to start"
+                    );
+                    MediaError::Pipeline(describe(err))
+                }
+                _ => MediaError::pipeline("pipeline failed to start"),
+            }
         })
 }
 
