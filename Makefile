@@ -38,8 +38,14 @@ lint:
 # The integration tests run the server as it ships (release): several of
 # them measure time (pacing, a bursting SRT publisher), which an
 # unoptimized media server under the tests' own load does not keep.
+#
+# The tests that use the registry run a second time with it in PostgreSQL
+# (a private server each test binary starts: tests/common/postgres.rs);
+# tests/registry.rs runs both backends itself.
+STORAGE_TESTS := api durability recording http
 unit-and-integration:
 	$(CARGO) test --release --locked --all-targets
+	LIVEPROC_TEST_REGISTRY=postgres $(CARGO) test --release --locked $(addprefix --test ,$(STORAGE_TESTS))
 
 # Regenerates the clients' code from proto/.
 clients:

@@ -45,5 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .codec_path("crate::proto::codec::ProtoCodec")
         .compile_fds(descriptors)?;
     println!("cargo:rerun-if-changed=proto");
+    // The registry's schema migrations are embedded by `sqlx::migrate!`.
+    println!("cargo:rerun-if-changed=migrations");
     Ok(())
 }

@@ -2,7 +2,8 @@
 # Installs what liveproc needs to build, run and test, and only what is
 # missing: GStreamer 1.22 development files and plugins, ffmpeg, curl (the
 # docs' HTTP examples are run by the tests), Chromium and its WebDriver
-# (the dashboard's browser tests), and the
+# (the dashboard's browser tests), PostgreSQL (the registry's second
+# backend; the tests start private servers of their own), and the
 # toolchains of the client tests and the dashboard build (Go, Node.js +
 # npm, Python venv) where no
 # other one is on the PATH. Debian 12 (bookworm) or later. Uses sudo when
@@ -25,6 +26,7 @@ packages=(
   curl
   chromium
   chromium-driver
+  postgresql
 )
 
 # Client test toolchains: a newer one already on the PATH (rustup-style

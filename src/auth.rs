@@ -50,33 +50,36 @@ impl Authenticator {
     }
 
     /// The principal a key belongs to, if any.
-    pub fn principal_for_key(&self, key: &str) -> Result<Option<Principal>> {
+    pub async fn principal_for_key(&self, key: &str) -> Result<Option<Principal>> {
         if secrets::hash_key(key) == self.admin_key_hash {
             return Ok(Some(Principal::Admin));
         }
         Ok(self
             .registry
-            .organization_for_api_key(key)?
+            .organization_for_api_key(key)
+            .await?
             .map(Principal::Organization))
     }
 
     /// The principal of a request; `Unauthenticated` without a valid key.
-    pub fn authenticate(&self, metadata: &MetadataMap) -> Result<Principal> {
+    pub async fn authenticate(&self, metadata: &MetadataMap) -> Result<Principal> {
         let key = bearer_key(metadata).ok_or(Error::Unauthenticated)?;
-        self.principal_for_key(key)?.ok_or(Error::Unauthenticated)
+        self.principal_for_key(key)
+            .await?
+            .ok_or(Error::Unauthenticated)
     }
 
     /// Requires the admin key.
-    pub fn require_admin(&self, metadata: &MetadataMap) -> Result<()> {
-        match self.authenticate(metadata)? {
+    pub async fn require_admin(&self, metadata: &MetadataMap) -> Result<()> {
+        match self.authenticate(metadata).await? {
             Principal::Admin => Ok(()),
             Principal::Organization(_) => Err(Error::PermissionDenied("the Organizations service")),
         }
     }
 
     /// Requires an organization key; returns the organization id.
-    pub fn require_organization(&self, metadata: &MetadataMap) -> Result<String> {
-        match self.authenticate(metadata)? {
+    pub async fn require_organization(&self, metadata: &MetadataMap) -> Result<String> {
+        match self.authenticate(metadata).await? {
             Principal::Organization(id) => Ok(id),
             Principal::Admin => Err(Error::PermissionDenied(
                 "the LiveProcessing service (use an organization API key)",

@@ -70,6 +70,11 @@ pub struct ServeArgs {
     /// Directory of the registry and media files.
     #[arg(long, env = "LIVEPROC_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep the registry in this PostgreSQL database
+    /// (`postgres://user:password@host/db`) instead of the data dir; its
+    /// schema is migrated at start.
+    #[arg(long, env = "LIVEPROC_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// SRT listen address for publishers (port 0 picks a free port).
     #[arg(long, env = "LIVEPROC_SRT_LISTEN")]
     pub srt_listen: Option<SocketAddr>,
@@ -174,6 +179,8 @@ struct FileConfig {
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// The PostgreSQL registry; `None`: the embedded one in the data dir.
+    pub database_url: Option<String>,
     pub srt_listen: SocketAddr,
     pub srt_public_addr: Option<String>,
     /// Threads (and sockets) receiving SRT.
@@ -275,6 +282,7 @@ impl Config {
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            database_url: args.database_url.filter(|url| !url.trim().is_empty()),
             srt_listen: args
                 .srt_listen
                 .or(file.srt_listen)

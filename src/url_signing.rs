@@ -46,22 +46,32 @@ impl UrlSigner {
     pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let bytes = hex::decode(text.trim())
-                    .map_err(|e| anyhow::anyhow!("{}: not a hex key: {e}", path.display()))?;
-                let key: [u8; KEY_BYTES] = bytes.try_into().map_err(|_| {
-                    anyhow::anyhow!("{}: the key must be {KEY_BYTES} bytes", path.display())
-                })?;
-                Ok(Self { key })
+                Self::from_hex(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; KEY_BYTES];
-                rand::rng().fill_bytes(&mut key);
-                crate::store::write_secret(path, &hex::encode(key))
+                let key = Self::new_key_hex();
+                crate::store::write_secret(path, &key)
                     .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
-                Ok(Self { key })
+                Self::from_hex(&key)
             }
             Err(e) => Err(anyhow::anyhow!("reading {}: {e}", path.display())),
         }
+    }
+
+    /// A new random key, in hex.
+    pub fn new_key_hex() -> String {
+        let mut key = [0u8; KEY_BYTES];
+        rand::rng().fill_bytes(&mut key);
+        hex::encode(key)
+    }
+
+    /// The signer of a key given in hex.
+    pub fn from_hex(text: &str) -> anyhow::Result<Self> {
+        let bytes = hex::decode(text.trim()).map_err(|e| anyhow::anyhow!("not a hex key: {e}"))?;
+        let key: [u8; KEY_BYTES] = bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("the key must be {KEY_BYTES} bytes"))?;
+        Ok(Self { key })
     }
 
     #[cfg(test)]

@@ -105,9 +105,16 @@ async fn registry_survives_restart_and_kill9() {
     assert!(orgs.iter().all(|o| o.api_key.is_empty()));
 
     // The registry holds key hashes, never keys.
-    let store = std::fs::read(data.join("registry.redb")).unwrap();
+    let store = match &server.database_url {
+        Some(url) => common::postgres::dump(url).await.into_bytes(),
+        None => std::fs::read(data.join("registry.redb")).unwrap(),
+    };
+    assert!(!store.is_empty());
     let contains = |needle: &str| store.windows(needle.len()).any(|w| w == needle.as_bytes());
     assert!(!contains(&org.api_key) && !contains(&other.api_key));
+    // ... and it is the store that was read: the hashes are there.
+    let hash = liveproc::registry::secrets::hash_key(&org.api_key);
+    assert!(contains(&hash));
     assert!(!contains(ADMIN_KEY));
 }
 

@@ -43,21 +43,26 @@ impl LiveProcessingService {
     }
 
     /// The calling organization (org API key required).
-    fn organization(&self, metadata: &tonic::metadata::MetadataMap) -> Result<OrganizationRecord> {
-        let id = self.state.auth.require_organization(metadata)?;
+    async fn organization(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<OrganizationRecord> {
+        let id = self.state.auth.require_organization(metadata).await?;
         self.state
             .registry
-            .organization(&id)?
+            .organization(&id)
+            .await?
             .ok_or(Error::Unauthenticated)
     }
 
     /// A stream of the calling organization; another organization's stream
     /// is NOT_FOUND, exactly like a missing one.
-    fn stream_record(&self, org_id: &str, stream_id: &str) -> Result<StreamRecord> {
+    async fn stream_record(&self, org_id: &str, stream_id: &str) -> Result<StreamRecord> {
         validate::stream_id("stream_id", stream_id)?;
         self.state
             .registry
-            .stream(org_id, stream_id)?
+            .stream(org_id, stream_id)
+            .await?
             .ok_or_else(|| Error::stream_not_found(stream_id))
     }
 
@@ -85,13 +90,13 @@ impl LiveProcessingService {
     }
 
     /// The running side of a stream of the calling organization.
-    fn live_stream(
+    async fn live_stream(
         &self,
         metadata: &tonic::metadata::MetadataMap,
         stream_id: &str,
     ) -> Result<Arc<LiveStream>> {
-        let org = self.organization(metadata)?;
-        let record = self.stream_record(&org.id, stream_id)?;
+        let org = self.organization(metadata).await?;
+        let record = self.stream_record(&org.id, stream_id).await?;
         self.state
             .hub
             .get(&StreamRef::new(&record.organization_id, &record.id))
@@ -100,7 +105,7 @@ impl LiveProcessingService {
 
     /// Authorizes the first `PushMedia` message: the stream key always; an
     /// API key, when sent, must be valid and own the stream.
-    fn authorize_push(
+    async fn authorize_push(
         &self,
         metadata: &tonic::metadata::MetadataMap,
         first: &pb::PushMediaRequest,
@@ -111,7 +116,8 @@ impl LiveProcessingService {
             Some(key) => Some(
                 self.state
                     .auth
-                    .principal_for_key(key)?
+                    .principal_for_key(key)
+                    .await?
                     .ok_or(Error::Unauthenticated)?,
             ),
             None => None,
@@ -119,7 +125,8 @@ impl LiveProcessingService {
         let stream = self
             .state
             .ingest
-            .authorize_publish(&first.stream_id, &first.stream_key)?;
+            .authorize_publish(&first.stream_id, &first.stream_key)
+            .await?;
         match caller {
             Some(Principal::Organization(org)) if org != stream.stream_ref.organization_id => {
                 Err(Error::stream_not_found(&first.stream_id))
@@ -135,7 +142,7 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::CreateStreamRequest>,
     ) -> Result<Response<pb::Stream>, Status> {
-        let org = self.organization(request.metadata())?;
+        let org = self.organization(request.metadata()).await?;
         let req = request.into_inner();
         let id = if req.stream_id.is_empty() {
             ids::new_stream_id()
@@ -164,7 +171,7 @@ impl LiveProcessing for LiveProcessingService {
             source_uri,
             create_time_ms: now_millis(),
         };
-        self.state.registry.create_stream(&record)?;
+        self.state.registry.create_stream(&record).await?;
         let live = self.state.ingest.add_stream(&record);
         tracing::info!(stream = %live.stream_ref, source = ?record.source_uri.as_deref().map(crate::redact::uri), "stream created");
         Ok(Response::new(self.to_api(&record)))
@@ -174,8 +181,10 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::GetStreamRequest>,
     ) -> Result<Response<pb::Stream>, Status> {
-        let org = self.organization(request.metadata())?;
-        let record = self.stream_record(&org.id, &request.get_ref().stream_id)?;
+        let org = self.organization(request.metadata()).await?;
+        let record = self
+            .stream_record(&org.id, &request.get_ref().stream_id)
+            .await?;
         Ok(Response::new(self.to_api(&record)))
     }
 
@@ -183,13 +192,14 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::ListStreamsRequest>,
     ) -> Result<Response<pb::ListStreamsResponse>, Status> {
-        let org = self.organization(request.metadata())?;
+        let org = self.organization(request.metadata()).await?;
         let req = request.into_inner();
         let page_size = validate::page_size("page_size", req.page_size)?;
         let page = self
             .state
             .registry
-            .list_streams(&org.id, &req.page_token, page_size)?;
+            .list_streams(&org.id, &req.page_token, page_size)
+            .await?;
         Ok(Response::new(pb::ListStreamsResponse {
             streams: page.items.iter().map(|r| self.to_api(r)).collect(),
             next_page_token: page.next_page_token,
@@ -200,10 +210,14 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::DeleteStreamRequest>,
     ) -> Result<Response<pb::DeleteStreamResponse>, Status> {
-        let org = self.organization(request.metadata())?;
+        let org = self.organization(request.metadata()).await?;
         let stream_id = &request.get_ref().stream_id;
         validate::stream_id("stream_id", stream_id)?;
-        let record = self.state.registry.delete_stream(&org.id, stream_id)?;
+        let record = self
+            .state
+            .registry
+            .delete_stream(&org.id, stream_id)
+            .await?;
         let stream_ref = StreamRef::new(&record.organization_id, &record.id);
         self.state.ingest.remove_stream(&stream_ref);
         tracing::info!(stream = %stream_ref, "stream deleted");
@@ -214,15 +228,16 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::UpdateProcessingRequest>,
     ) -> Result<Response<pb::Stream>, Status> {
-        let org = self.organization(request.metadata())?;
+        let org = self.organization(request.metadata()).await?;
         let req = request.into_inner();
-        self.stream_record(&org.id, &req.stream_id)?;
+        self.stream_record(&org.id, &req.stream_id).await?;
         let processing: Processing = validate::processing("processing", req.processing.as_ref())?;
         org.check_packages(&processing)?;
         let record = self
             .state
             .registry
-            .set_processing(&org.id, &req.stream_id, &processing)?;
+            .set_processing(&org.id, &req.stream_id, &processing)
+            .await?;
         let stream_ref = StreamRef::new(&record.organization_id, &record.id);
         if let Some(live) = self.state.hub.get(&stream_ref) {
             live.set_processing(record.processing.clone());
@@ -237,8 +252,10 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::WatchStreamRequest>,
     ) -> Result<Response<Self::WatchStreamStream>, Status> {
-        let org = self.organization(request.metadata())?;
-        let record = self.stream_record(&org.id, &request.get_ref().stream_id)?;
+        let org = self.organization(request.metadata()).await?;
+        let record = self
+            .stream_record(&org.id, &request.get_ref().stream_id)
+            .await?;
         let stream_ref = StreamRef::new(&record.organization_id, &record.id);
         let live = self
             .state
@@ -275,7 +292,7 @@ impl LiveProcessing for LiveProcessingService {
                 return Err(Error::invalid("stream_id", "is required in the first message").into())
             }
         };
-        let stream = self.authorize_push(&metadata, &first)?;
+        let stream = self.authorize_push(&metadata, &first).await?;
         let session = self
             .state
             .ingest
@@ -299,7 +316,7 @@ impl LiveProcessing for LiveProcessingService {
         request: Request<pb::SubscribeThumbnailsRequest>,
     ) -> Result<Response<Self::SubscribeThumbnailsStream>, Status> {
         let req = request.get_ref();
-        let live = self.live_stream(request.metadata(), &req.stream_id)?;
+        let live = self.live_stream(request.metadata(), &req.stream_id).await?;
         let (latest, rx) = self
             .state
             .features
@@ -315,7 +332,7 @@ impl LiveProcessing for LiveProcessingService {
         request: Request<pb::GetThumbnailRequest>,
     ) -> Result<Response<pb::Thumbnail>, Status> {
         let req = request.get_ref();
-        let live = self.live_stream(request.metadata(), &req.stream_id)?;
+        let live = self.live_stream(request.metadata(), &req.stream_id).await?;
         if let Some(at) = &req.at {
             return Ok(Response::new(
                 crate::service::thumbnails::at(
@@ -347,7 +364,7 @@ impl LiveProcessing for LiveProcessingService {
         request: Request<pb::SubscribeMotionClipsRequest>,
     ) -> Result<Response<Self::SubscribeMotionClipsStream>, Status> {
         let req = request.get_ref();
-        let live = self.live_stream(request.metadata(), &req.stream_id)?;
+        let live = self.live_stream(request.metadata(), &req.stream_id).await?;
         let (latest, rx) = self
             .state
             .features
@@ -365,7 +382,7 @@ impl LiveProcessing for LiveProcessingService {
         request: Request<pb::SubscribeReplayRequest>,
     ) -> Result<Response<Self::SubscribeReplayStream>, Status> {
         let req = request.get_ref();
-        let live = self.live_stream(request.metadata(), &req.stream_id)?;
+        let live = self.live_stream(request.metadata(), &req.stream_id).await?;
         let segments = replay::subscribe(&self.state, live, req)?;
         Ok(Response::new(Box::pin(segments)))
     }
@@ -375,7 +392,7 @@ impl LiveProcessing for LiveProcessingService {
         request: Request<pb::CreateReplayClipRequest>,
     ) -> Result<Response<pb::ReplayClip>, Status> {
         let req = request.get_ref();
-        let live = self.live_stream(request.metadata(), &req.stream_id)?;
+        let live = self.live_stream(request.metadata(), &req.stream_id).await?;
         Ok(Response::new(
             replay::create_clip(&self.state, &live, req).await?,
         ))
@@ -385,8 +402,9 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::GetReplayClipRequest>,
     ) -> Result<Response<pb::ReplayClip>, Status> {
-        let org = self.organization(request.metadata())?;
-        let clip = crate::service::clips::find(&self.state, &org.id, &request.get_ref().clip_id)?;
+        let org = self.organization(request.metadata()).await?;
+        let clip =
+            crate::service::clips::find(&self.state, &org.id, &request.get_ref().clip_id).await?;
         Ok(Response::new(replay::to_proto(&clip)))
     }
 
@@ -394,14 +412,12 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::ListReplayClipsRequest>,
     ) -> Result<Response<pb::ListReplayClipsResponse>, Status> {
-        let org = self.organization(request.metadata())?;
+        let org = self.organization(request.metadata()).await?;
         let req = request.into_inner();
-        self.stream_record(&org.id, &req.stream_id)?;
-        Ok(Response::new(replay::list_clips(
-            &self.state,
-            &org.id,
-            &req,
-        )?))
+        self.stream_record(&org.id, &req.stream_id).await?;
+        Ok(Response::new(
+            replay::list_clips(&self.state, &org.id, &req).await?,
+        ))
     }
 
     type DownloadReplayClipStream = ResponseStream<pb::DataChunk>;
@@ -410,7 +426,7 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::DownloadReplayClipRequest>,
     ) -> Result<Response<Self::DownloadReplayClipStream>, Status> {
-        let org = self.organization(request.metadata())?;
+        let org = self.organization(request.metadata()).await?;
         let chunks = replay::download_clip(&self.state, &org.id, request.get_ref()).await?;
         Ok(Response::new(Box::pin(chunks)))
     }
@@ -419,8 +435,8 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::DeleteReplayClipRequest>,
     ) -> Result<Response<pb::DeleteReplayClipResponse>, Status> {
-        let org = self.organization(request.metadata())?;
-        crate::service::clips::delete(&self.state, &org.id, &request.get_ref().clip_id)?;
+        let org = self.organization(request.metadata()).await?;
+        crate::service::clips::delete(&self.state, &org.id, &request.get_ref().clip_id).await?;
         Ok(Response::new(pb::DeleteReplayClipResponse {}))
     }
 
@@ -428,19 +444,23 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::ListRecordingsRequest>,
     ) -> Result<Response<pb::ListRecordingsResponse>, Status> {
-        let org = self.organization(request.metadata())?;
+        let org = self.organization(request.metadata()).await?;
         let req = request.into_inner();
-        self.stream_record(&org.id, &req.stream_id)?;
-        Ok(Response::new(recordings::list(&self.state, &org.id, &req)?))
+        self.stream_record(&org.id, &req.stream_id).await?;
+        Ok(Response::new(
+            recordings::list(&self.state, &org.id, &req).await?,
+        ))
     }
 
     async fn get_recording(
         &self,
         request: Request<pb::GetRecordingRequest>,
     ) -> Result<Response<pb::Recording>, Status> {
-        let org = self.organization(request.metadata())?;
+        let org = self.organization(request.metadata()).await?;
         let id = &request.get_ref().recording_id;
-        Ok(Response::new(recordings::get(&self.state, &org.id, id)?))
+        Ok(Response::new(
+            recordings::get(&self.state, &org.id, id).await?,
+        ))
     }
 
     type DownloadRecordingStream = ResponseStream<pb::DataChunk>;
@@ -449,7 +469,7 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::DownloadRecordingRequest>,
     ) -> Result<Response<Self::DownloadRecordingStream>, Status> {
-        let org = self.organization(request.metadata())?;
+        let org = self.organization(request.metadata()).await?;
         let chunks = recordings::download(&self.state, &org.id, request.get_ref()).await?;
         Ok(Response::new(Box::pin(chunks)))
     }
@@ -458,8 +478,9 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::DeleteRecordingRequest>,
     ) -> Result<Response<pb::DeleteRecordingResponse>, Status> {
-        let org = self.organization(request.metadata())?;
-        crate::service::recordings::delete(&self.state, &org.id, &request.get_ref().recording_id)?;
+        let org = self.organization(request.metadata()).await?;
+        crate::service::recordings::delete(&self.state, &org.id, &request.get_ref().recording_id)
+            .await?;
         Ok(Response::new(pb::DeleteRecordingResponse {}))
     }
 
@@ -467,12 +488,10 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::SignUrlRequest>,
     ) -> Result<Response<pb::SignUrlResponse>, Status> {
-        let org = self.organization(request.metadata())?;
-        Ok(Response::new(signed_urls::sign(
-            &self.state,
-            &org.id,
-            request.get_ref(),
-        )?))
+        let org = self.organization(request.metadata()).await?;
+        Ok(Response::new(
+            signed_urls::sign(&self.state, &org.id, request.get_ref()).await?,
+        ))
     }
 }
 

@@ -27,14 +27,15 @@ impl Organizations for OrganizationsService {
         &self,
         request: Request<pb::CreateOrganizationRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
-        self.state.auth.require_admin(request.metadata())?;
+        self.state.auth.require_admin(request.metadata()).await?;
         let req = request.into_inner();
         validate::required("name", req.name.trim())?;
         validate::name("name", &req.name)?;
         let (org, key) = self
             .state
             .registry
-            .create_organization(req.name.trim(), req.live_processing)?;
+            .create_organization(req.name.trim(), req.live_processing)
+            .await?;
         tracing::info!(organization = %org.id, live_processing = org.live_processing, "organization created");
         Ok(Response::new(convert::organization(&org, Some(key))))
     }
@@ -45,7 +46,7 @@ impl Organizations for OrganizationsService {
         &self,
         request: Request<pb::GetOrganizationRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
-        let principal = self.state.auth.authenticate(request.metadata())?;
+        let principal = self.state.auth.authenticate(request.metadata()).await?;
         let mut id = request.into_inner().id;
         match principal {
             Principal::Admin => validate::id("id", &id)?,
@@ -58,7 +59,8 @@ impl Organizations for OrganizationsService {
         let org = self
             .state
             .registry
-            .organization(&id)?
+            .organization(&id)
+            .await?
             .ok_or_else(|| Error::organization_not_found(&id))?;
         Ok(Response::new(convert::organization(&org, None)))
     }
@@ -67,13 +69,14 @@ impl Organizations for OrganizationsService {
         &self,
         request: Request<pb::ListOrganizationsRequest>,
     ) -> Result<Response<pb::ListOrganizationsResponse>, Status> {
-        self.state.auth.require_admin(request.metadata())?;
+        self.state.auth.require_admin(request.metadata()).await?;
         let req = request.into_inner();
         let page_size = validate::page_size("page_size", req.page_size)?;
         let page = self
             .state
             .registry
-            .list_organizations(&req.page_token, page_size)?;
+            .list_organizations(&req.page_token, page_size)
+            .await?;
         Ok(Response::new(pb::ListOrganizationsResponse {
             organizations: page
                 .items
@@ -88,13 +91,14 @@ impl Organizations for OrganizationsService {
         &self,
         request: Request<pb::SetPackagesRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
-        self.state.auth.require_admin(request.metadata())?;
+        self.state.auth.require_admin(request.metadata()).await?;
         let req = request.into_inner();
         validate::id("organization_id", &req.organization_id)?;
         let org = self
             .state
             .registry
-            .set_live_processing(&req.organization_id, req.live_processing)?;
+            .set_live_processing(&req.organization_id, req.live_processing)
+            .await?;
         tracing::info!(organization = %org.id, live_processing = org.live_processing, "packages set");
         Ok(Response::new(convert::organization(&org, None)))
     }
@@ -103,10 +107,14 @@ impl Organizations for OrganizationsService {
         &self,
         request: Request<pb::RotateApiKeyRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
-        self.state.auth.require_admin(request.metadata())?;
+        self.state.auth.require_admin(request.metadata()).await?;
         let req = request.into_inner();
         validate::id("organization_id", &req.organization_id)?;
-        let (org, key) = self.state.registry.rotate_api_key(&req.organization_id)?;
+        let (org, key) = self
+            .state
+            .registry
+            .rotate_api_key(&req.organization_id)
+            .await?;
         tracing::info!(organization = %org.id, "API key rotated");
         Ok(Response::new(convert::organization(&org, Some(key))))
     }

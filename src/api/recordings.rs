@@ -9,16 +9,16 @@ use crate::proto::v1 as pb;
 use crate::service::recordings;
 use crate::validate;
 
-pub fn list(
+pub async fn list(
     state: &Services,
     org_id: &str,
     req: &pb::ListRecordingsRequest,
 ) -> Result<pb::ListRecordingsResponse> {
     let page_size = validate::page_size("page_size", req.page_size)?;
-    let page =
-        state
-            .registry
-            .list_recordings(org_id, &req.stream_id, &req.page_token, page_size)?;
+    let page = state
+        .registry
+        .list_recordings(org_id, &req.stream_id, &req.page_token, page_size)
+        .await?;
     let store = &state.features.recordings();
     Ok(pb::ListRecordingsResponse {
         recordings: page.items.iter().map(|r| to_proto(r, store)).collect(),
@@ -26,8 +26,8 @@ pub fn list(
     })
 }
 
-pub fn get(state: &Services, org_id: &str, recording_id: &str) -> Result<pb::Recording> {
-    let record = recordings::find(state, org_id, recording_id)?;
+pub async fn get(state: &Services, org_id: &str, recording_id: &str) -> Result<pb::Recording> {
+    let record = recordings::find(state, org_id, recording_id).await?;
     Ok(to_proto(&record, state.features.recordings()))
 }
 
@@ -38,6 +38,6 @@ pub async fn download(
     org_id: &str,
     req: &pb::DownloadRecordingRequest,
 ) -> Result<files::Chunks> {
-    let record = recordings::find(state, org_id, &req.recording_id)?;
+    let record = recordings::find(state, org_id, &req.recording_id).await?;
     files::stream(recordings::file(state, &record), req.offset).await
 }

@@ -189,7 +189,7 @@ pub async fn create_clip(
     Ok(to_proto(&record))
 }
 
-pub fn list_clips(
+pub async fn list_clips(
     state: &Services,
     org_id: &str,
     req: &pb::ListReplayClipsRequest,
@@ -197,7 +197,8 @@ pub fn list_clips(
     let page_size = validate::page_size("page_size", req.page_size)?;
     let page = state
         .registry
-        .list_clips(org_id, &req.stream_id, &req.page_token, page_size)?;
+        .list_clips(org_id, &req.stream_id, &req.page_token, page_size)
+        .await?;
     Ok(pb::ListReplayClipsResponse {
         clips: page.items.iter().map(to_proto).collect(),
         next_page_token: page.next_page_token,
@@ -209,6 +210,6 @@ pub async fn download_clip(
     org_id: &str,
     req: &pb::DownloadReplayClipRequest,
 ) -> Result<files::Chunks> {
-    let clip = clips::find(state, org_id, &req.clip_id)?;
+    let clip = clips::find(state, org_id, &req.clip_id).await?;
     files::stream(clips::file(state, &clip), req.offset).await
 }

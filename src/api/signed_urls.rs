@@ -17,7 +17,7 @@ const ROUTES: &str = "/v1/streams/{stream_id}/thumbnail.jpg (.png, .webp), \
 /v1/streams/{stream_id}/motion.mp4 (.gif), /v1/streams/{stream_id}/replay.m3u8, \
 /v1/streams/{stream_id}/sessions/{session_id}/recordings.m3u8, /v1/recordings/{recording_id}.mp4 or /v1/clips/{clip_id}.mp4";
 
-pub fn sign(
+pub async fn sign(
     state: &Services,
     organization_id: &str,
     request: &pb::SignUrlRequest,
@@ -33,7 +33,7 @@ pub fn sign(
             ))
         }
     };
-    check_resource(state, organization_id, &request.path)?;
+    check_resource(state, organization_id, &request.path).await?;
     let expires = now_millis() / 1000 + i64::from(ttl);
     let token = state.signer.sign(organization_id, &request.path, expires);
     Ok(pb::SignUrlResponse {
@@ -46,7 +46,7 @@ pub fn sign(
 }
 
 /// Fails unless `path` is a media route of a resource of the organization.
-fn check_resource(state: &Services, organization_id: &str, path: &str) -> Result<()> {
+async fn check_resource(state: &Services, organization_id: &str, path: &str) -> Result<()> {
     let not_a_route = || Error::invalid("path", format!("must be one of {ROUTES}"));
     let parts: Vec<&str> = path.split('/').collect();
     match parts.as_slice() {
@@ -63,20 +63,25 @@ fn check_resource(state: &Services, organization_id: &str, path: &str) -> Result
         {
             state
                 .registry
-                .stream(organization_id, stream_id)?
+                .stream(organization_id, stream_id)
+                .await?
                 .map(|_| ())
                 .ok_or_else(|| Error::stream_not_found(*stream_id))
         }
         ["", "v1", "streams", stream_id, "sessions", session_id, "recordings.m3u8"] => {
-            recordings::of_session(state, organization_id, stream_id, session_id).map(|_| ())
+            recordings::of_session(state, organization_id, stream_id, session_id)
+                .await
+                .map(|_| ())
         }
         ["", "v1", "recordings", file] => {
             let id = file.strip_suffix(".mp4").ok_or_else(not_a_route)?;
-            recordings::find(state, organization_id, id).map(|_| ())
+            recordings::find(state, organization_id, id)
+                .await
+                .map(|_| ())
         }
         ["", "v1", "clips", file] => {
             let id = file.strip_suffix(".mp4").ok_or_else(not_a_route)?;
-            clips::find(state, organization_id, id).map(|_| ())
+            clips::find(state, organization_id, id).await.map(|_| ())
         }
         _ => Err(not_a_route()),
     }

@@ -194,6 +194,7 @@ impl FeatureEngine {
         let all = async {
             self.tasks.wait().await;
             self.recordings.closing.wait().await;
+            self.recordings.catalogue.flush(grace).await;
         };
         if tokio::time::timeout(grace, all).await.is_err() {
             tracing::warn!("some processing work did not finish within {grace:?}");

@@ -36,7 +36,7 @@ pub fn token_of(query: Option<&str>) -> Option<String> {
 }
 
 /// Checks a request's credentials for `path`.
-pub fn check(
+pub async fn check(
     state: &HttpState,
     headers: &HeaderMap,
     path: &str,
@@ -53,7 +53,7 @@ pub fn check(
                     "Authorization must be Bearer <API key>",
                 )
             })?;
-        return match state.services.auth.principal_for_key(key)? {
+        return match state.services.auth.principal_for_key(key).await? {
             Some(Principal::Organization(organization_id)) => Ok(Access {
                 organization_id,
                 credential: Credential::ApiKey,

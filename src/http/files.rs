@@ -47,11 +47,11 @@ pub async fn serve(
     let organization = &access.organization_id;
     let path = match kind {
         Kind::Recording => {
-            let record = recordings::find(&state.services, organization, id)?;
+            let record = recordings::find(&state.services, organization, id).await?;
             recordings::file(&state.services, &record)
         }
         Kind::Clip => {
-            let clip = clips::find(&state.services, organization, id)?;
+            let clip = clips::find(&state.services, organization, id).await?;
             clips::file(&state.services, &clip)
         }
     };

@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -85,13 +85,8 @@ async fn not_found() -> HttpError {
 }
 
 /// The caller's access for this request.
-fn access(state: &HttpState, request: &Request) -> HttpResult<Access> {
-    access::check(
-        state,
-        request.headers(),
-        request.uri().path(),
-        request.uri().query(),
-    )
+async fn access(state: &HttpState, headers: &HeaderMap, uri: &Uri) -> HttpResult<Access> {
+    access::check(state, headers, uri.path(), uri.query()).await
 }
 
 /// The caller's stream (another organization's is "not found").
@@ -115,7 +110,7 @@ async fn stream_file(
     Path((stream_id, file)): Path<(String, String)>,
     request: Request,
 ) -> HttpResult<Response> {
-    let access = access(&state, &request)?;
+    let access = access(&state, request.headers(), request.uri()).await?;
     let live = stream(&state, &access, &stream_id)?;
     let headers = request.headers();
     match file.split_once('.') {
@@ -136,7 +131,7 @@ async fn replay_segment(
     Path((stream_id, segment)): Path<(String, String)>,
     request: Request,
 ) -> HttpResult<Response> {
-    let access = access(&state, &request)?;
+    let access = access(&state, request.headers(), request.uri()).await?;
     let live = stream(&state, &access, &stream_id)?;
     let sequence = segment
         .strip_suffix(".ts")
@@ -150,7 +145,7 @@ async fn session_recordings(
     Path((stream_id, session_id)): Path<(String, String)>,
     request: Request,
 ) -> HttpResult<Response> {
-    let access = access(&state, &request)?;
+    let access = access(&state, request.headers(), request.uri()).await?;
     vod::playlist(&state, &access, &stream_id, &session_id).await
 }
 
@@ -160,7 +155,7 @@ async fn file(
     Path((kind, file)): Path<(String, String)>,
     request: Request<Body>,
 ) -> HttpResult<Response> {
-    let access = access(&state, &request)?;
+    let access = access(&state, request.headers(), request.uri()).await?;
     let kind = match kind.as_str() {
         "recordings" => files::Kind::Recording,
         "clips" => files::Kind::Clip,

@@ -82,10 +82,15 @@ impl Ingest {
 
     /// The stream that `stream_id` + `stream_key` may publish to. A wrong
     /// key and an unknown stream look the same to the caller.
-    pub fn authorize_publish(&self, stream_id: &str, stream_key: &str) -> Result<Arc<LiveStream>> {
+    pub async fn authorize_publish(
+        &self,
+        stream_id: &str,
+        stream_key: &str,
+    ) -> Result<Arc<LiveStream>> {
         let record = self
             .registry
-            .stream_for_publish_key(stream_key)?
+            .stream_for_publish_key(stream_key)
+            .await?
             .filter(|r| r.id == stream_id)
             .ok_or(Error::Unauthenticated)?;
         self.hub

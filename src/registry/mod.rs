@@ -1,46 +1,38 @@
-//! The registry: organizations, their API keys (hashed), packages, and
-//! streams with their processing options, in an embedded `redb` database
-//! under the data dir.
+//! The registry: organizations, their API keys (hashed), packages, streams
+//! with their processing options, the recording and clip catalogue and the
+//! server's settings (admin key hash, URL-signing key).
 //!
-//! Every change is one ACID write transaction committed with redb's default
-//! (immediate) durability: once a call returns, the change survives a crash
-//! or `kill -9`. Streams are scoped by organization (`org_id/stream_id`), so
-//! two organizations may use the same client-chosen stream id and neither
-//! can learn that the other's exists.
+//! One interface, [`Registry`], over two backends:
+//! - [`embedded`]: a `redb` file in the data dir, the single-node default
+//!   (`make run` needs nothing else);
+//! - [`postgres`]: a PostgreSQL database shared by every node
+//!   (`--database-url`), its schema migrated at start.
+//!
+//! Every change is one transaction committed before the call returns, so
+//! it survives a crash or `kill -9` of the server. Streams are scoped by
+//! organization, so two organizations may use the same client-chosen
+//! stream id and neither can learn that the other's exists. Listings page
+//! in id order (byte order), with the last id of a page as the token of
+//! the next; both backends give the same pages.
+//!
+//! The methods are async: the PostgreSQL backend waits on the network,
+//! the embedded one on its disk (its commits run as blocking work).
 
-mod media;
+mod embedded;
+mod postgres;
 mod records;
 pub mod secrets;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use serde::de::DeserializeOwned;
-
+pub use embedded::EmbeddedRegistry;
+pub use postgres::PgRegistry;
 pub use records::{
     now_millis, ClipRecord, OrganizationRecord, RecordingRecord, RecordingState, StreamRecord,
 };
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::options::Processing;
-use crate::runtime::blocking;
-
-/// organization id → JSON `OrganizationRecord`
-const ORGANIZATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("organizations");
-/// SHA-256 of an API key → organization id
-const API_KEYS: TableDefinition<&str, &str> = TableDefinition::new("api_keys");
-/// `org_id/stream_id` → JSON `StreamRecord`
-const STREAMS: TableDefinition<&str, &[u8]> = TableDefinition::new("streams");
-/// stream key → `org_id/stream_id`
-const STREAM_KEYS: TableDefinition<&str, &str> = TableDefinition::new("stream_keys");
-/// settings of the server itself (admin key hash, ...)
-const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
-
-const META_ADMIN_KEY_HASH: &str = "admin_key_hash";
-const META_HEALTH_PROBE: &str = "health_probe";
-/// Set once the recordings' session index has been filled.
-const META_SESSION_INDEX: &str = "recording_session_index";
 
 /// A page of a listing and the token of the next page (empty at the end).
 #[derive(Debug)]
@@ -49,400 +41,132 @@ pub struct Page<T> {
     pub next_page_token: String,
 }
 
-/// Handle to the durable registry; cheap to share behind an `Arc`.
-///
-/// After an I/O error (a full disk) redb refuses every later transaction
-/// until the database is opened again; the registry does that itself on
-/// the next transaction, so writes work again as soon as space is back,
-/// without a restart.
-pub struct Registry {
-    path: PathBuf,
-    db: RwLock<Option<Arc<Database>>>,
+/// Names of the server settings kept in the registry.
+pub mod setting {
+    /// SHA-256 (hex) of the admin key.
+    pub const ADMIN_KEY_HASH: &str = "admin_key_hash";
+    /// The key signed URLs are made with (hex), shared by every node.
+    pub const URL_SIGNING_KEY: &str = "url_signing_key";
 }
 
-fn stream_key(org_id: &str, stream_id: &str) -> String {
-    format!("{org_id}/{stream_id}")
+/// The registry, whichever backend holds it; cheap to share behind an
+/// `Arc`.
+pub struct Registry {
+    backend: Backend,
+}
+
+enum Backend {
+    Embedded(EmbeddedRegistry),
+    Postgres(PgRegistry),
 }
 
 impl Registry {
-    /// Opens (or creates) the registry database at `path`.
-    pub fn open(path: &Path) -> Result<Self> {
-        let db = Self::open_db(path)?;
-        let registry = Self {
-            path: path.to_path_buf(),
-            db: RwLock::new(Some(Arc::new(db))),
-        };
-        registry.upgrade()?;
-        Ok(registry)
+    /// Opens (or creates) the embedded registry at `path`.
+    pub fn open_embedded(path: &Path) -> Result<Self> {
+        Ok(Self {
+            backend: Backend::Embedded(EmbeddedRegistry::open(path)?),
+        })
     }
 
-    /// Brings a registry written by an earlier version up to date: the
-    /// recordings' session index is filled once.
-    fn upgrade(&self) -> Result<()> {
-        let txn = self.begin_read()?;
-        let done = txn.open_table(META)?.get(META_SESSION_INDEX)?.is_some();
-        drop(txn);
-        if done {
-            return Ok(());
+    /// Connects to the PostgreSQL registry at `url` and brings its schema
+    /// up to date.
+    pub async fn connect_postgres(url: &str) -> Result<Self> {
+        Ok(Self {
+            backend: Backend::Postgres(PgRegistry::connect(url).await?),
+        })
+    }
+
+    /// Whether the registry is shared with other nodes (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Which backend this is, for logs.
+    pub fn describe(&self) -> &'static str {
+        match self.backend {
+            Backend::Embedded(_) => "embedded",
+            Backend::Postgres(_) => "postgresql",
         }
-        let indexed = self.index_sessions::<RecordingRecord>(&media::RECORDINGS)?;
-        let txn = self.begin_write()?;
-        txn.open_table(META)?.insert(META_SESSION_INDEX, "1")?;
-        self.commit(txn)?;
-        if indexed > 0 {
-            tracing::info!(
-                recordings = indexed,
-                "registry upgraded: recordings indexed by session"
-            );
-        }
-        Ok(())
     }
-
-    fn open_db(path: &Path) -> Result<Database> {
-        let db = Database::create(path)?;
-        let txn = db.begin_write()?;
-        {
-            txn.open_table(ORGANIZATIONS)?;
-            txn.open_table(API_KEYS)?;
-            txn.open_table(STREAMS)?;
-            txn.open_table(STREAM_KEYS)?;
-            txn.open_table(META)?;
-            for catalogue in [&media::RECORDINGS, &media::CLIPS] {
-                txn.open_table(catalogue.items)?;
-                txn.open_table(catalogue.ids)?;
-                if let Some(sessions) = catalogue.sessions {
-                    txn.open_table(sessions)?;
-                }
-            }
-        }
-        txn.commit()?;
-        Ok(db)
-    }
-
-    /// The open database, opened again if the last one failed.
-    fn database(&self) -> Result<Arc<Database>> {
-        if let Some(db) = self.db.read().expect("registry lock").as_ref() {
-            return Ok(Arc::clone(db));
-        }
-        let mut slot = self.db.write().expect("registry lock");
-        if let Some(db) = slot.as_ref() {
-            return Ok(Arc::clone(db));
-        }
-        let db = Arc::new(Self::open_db(&self.path)?);
-        tracing::info!(path = %self.path.display(), "registry reopened after a storage error");
-        *slot = Some(Arc::clone(&db));
-        Ok(db)
-    }
-
-    /// Notes a storage failure: the database is dropped, to be opened
-    /// again by the next transaction (once every transaction still using
-    /// it has finished).
-    fn failed<T>(&self, result: Result<T>) -> Result<T> {
-        if matches!(
-            result,
-            Err(Error::StorageFull(_) | Error::StorageUnavailable(_))
-        ) {
-            *self.db.write().expect("registry lock") = None;
-        }
-        result
-    }
-
-    fn begin_write(&self) -> Result<redb::WriteTransaction> {
-        let db = self.database()?;
-        let txn = db.begin_write().map_err(Error::from);
-        self.failed(txn)
-    }
-
-    fn begin_read(&self) -> Result<redb::ReadTransaction> {
-        let db = self.database()?;
-        let txn = db.begin_read().map_err(Error::from);
-        self.failed(txn)
-    }
-
-    /// Commits `txn`; a failed commit (disk full) marks the database for
-    /// reopening. The commit waits for the disk (fsync), so it runs as
-    /// blocking work: the async task calling it does not stall its worker's
-    /// other tasks.
-    fn commit(&self, txn: redb::WriteTransaction) -> Result<()> {
-        let committed = blocking(|| txn.commit()).map_err(Error::from);
-        self.failed(committed)
-    }
-
-    /// Whether a write can be made now: a small write to the settings
-    /// table, committed (the health check).
-    pub fn probe_write(&self) -> Result<()> {
-        let txn = self.begin_write()?;
-        txn.open_table(META)?
-            .insert(META_HEALTH_PROBE, now_millis().to_string().as_str())?;
-        self.commit(txn)
-    }
-
-    // ----- server settings -------------------------------------------------
 
     /// Hash of the admin key, if one was stored.
-    pub fn admin_key_hash(&self) -> Result<Option<String>> {
-        let txn = self.begin_read()?;
-        let table = txn.open_table(META)?;
-        Ok(table
-            .get(META_ADMIN_KEY_HASH)?
-            .map(|v| v.value().to_string()))
+    pub async fn admin_key_hash(&self) -> Result<Option<String>> {
+        self.setting(setting::ADMIN_KEY_HASH).await
     }
 
-    pub fn set_admin_key_hash(&self, hash: &str) -> Result<()> {
-        let txn = self.begin_write()?;
-        txn.open_table(META)?.insert(META_ADMIN_KEY_HASH, hash)?;
-        self.commit(txn)?;
-        Ok(())
-    }
-
-    // ----- organizations ---------------------------------------------------
-
-    /// Creates an organization and returns it with its new API key (the only
-    /// time the key is seen in clear).
-    pub fn create_organization(
-        &self,
-        name: &str,
-        live_processing: bool,
-    ) -> Result<(OrganizationRecord, String)> {
-        let api_key = secrets::new_api_key();
-        let record = OrganizationRecord {
-            id: crate::ids::new_organization_id(),
-            name: name.to_string(),
-            live_processing,
-            api_key_hash: secrets::hash_key(&api_key),
-            create_time_ms: now_millis(),
-        };
-        let txn = self.begin_write()?;
-        {
-            txn.open_table(ORGANIZATIONS)?
-                .insert(record.id.as_str(), serde_json::to_vec(&record)?.as_slice())?;
-            txn.open_table(API_KEYS)?
-                .insert(record.api_key_hash.as_str(), record.id.as_str())?;
-        }
-        self.commit(txn)?;
-        Ok((record, api_key))
-    }
-
-    pub fn organization(&self, id: &str) -> Result<Option<OrganizationRecord>> {
-        let txn = self.begin_read()?;
-        let table = txn.open_table(ORGANIZATIONS)?;
-        let found = table.get(id)?;
-        Ok(match found {
-            Some(v) => Some(serde_json::from_slice(v.value())?),
-            None => None,
-        })
-    }
-
-    /// The organization an API key belongs to.
-    pub fn organization_for_api_key(&self, api_key: &str) -> Result<Option<String>> {
-        let hash = secrets::hash_key(api_key);
-        let txn = self.begin_read()?;
-        let table = txn.open_table(API_KEYS)?;
-        Ok(table.get(hash.as_str())?.map(|v| v.value().to_string()))
-    }
-
-    pub fn list_organizations(
-        &self,
-        page_token: &str,
-        page_size: usize,
-    ) -> Result<Page<OrganizationRecord>> {
-        self.list_under(ORGANIZATIONS, "", page_token, page_size)
-    }
-
-    pub fn set_live_processing(&self, id: &str, enabled: bool) -> Result<OrganizationRecord> {
-        self.update_organization(id, |org| {
-            org.live_processing = enabled;
-            Ok(None)
-        })
-        .map(|(org, _)| org)
-    }
-
-    /// Replaces the API key of an organization; the old one stops working.
-    pub fn rotate_api_key(&self, id: &str) -> Result<(OrganizationRecord, String)> {
-        let api_key = secrets::new_api_key();
-        let (org, _) = self.update_organization(id, |org| {
-            let old = std::mem::replace(&mut org.api_key_hash, secrets::hash_key(&api_key));
-            Ok(Some(old))
-        })?;
-        Ok((org, api_key))
-    }
-
-    /// Read-modify-write of one organization in one transaction. `change`
-    /// may return the hash of an API key to retire.
-    fn update_organization(
-        &self,
-        id: &str,
-        change: impl FnOnce(&mut OrganizationRecord) -> Result<Option<String>>,
-    ) -> Result<(OrganizationRecord, Option<String>)> {
-        let txn = self.begin_write()?;
-        let (record, retired) = {
-            let mut orgs = txn.open_table(ORGANIZATIONS)?;
-            let mut record: OrganizationRecord = match orgs.get(id)? {
-                Some(v) => serde_json::from_slice(v.value())?,
-                None => return Err(Error::organization_not_found(id)),
-            };
-            let retired = change(&mut record)?;
-            orgs.insert(id, serde_json::to_vec(&record)?.as_slice())?;
-            if let Some(old) = &retired {
-                let mut keys = txn.open_table(API_KEYS)?;
-                keys.remove(old.as_str())?;
-                keys.insert(record.api_key_hash.as_str(), id)?;
-            }
-            (record, retired)
-        };
-        self.commit(txn)?;
-        Ok((record, retired))
-    }
-
-    // ----- streams ---------------------------------------------------------
-
-    /// Stores a new stream; `AlreadyExists` if the organization has one with
-    /// the same id.
-    pub fn create_stream(&self, record: &StreamRecord) -> Result<()> {
-        let key = stream_key(&record.organization_id, &record.id);
-        let txn = self.begin_write()?;
-        {
-            let mut streams = txn.open_table(STREAMS)?;
-            if streams.get(key.as_str())?.is_some() {
-                return Err(Error::AlreadyExists {
-                    kind: "stream",
-                    name: record.id.clone(),
-                });
-            }
-            streams.insert(key.as_str(), serde_json::to_vec(record)?.as_slice())?;
-            txn.open_table(STREAM_KEYS)?
-                .insert(record.stream_key.as_str(), key.as_str())?;
-        }
-        self.commit(txn)?;
-        Ok(())
-    }
-
-    pub fn stream(&self, org_id: &str, stream_id: &str) -> Result<Option<StreamRecord>> {
-        let key = stream_key(org_id, stream_id);
-        let txn = self.begin_read()?;
-        let table = txn.open_table(STREAMS)?;
-        let found = table.get(key.as_str())?;
-        Ok(match found {
-            Some(v) => Some(serde_json::from_slice(v.value())?),
-            None => None,
-        })
-    }
-
-    /// The stream a publish key belongs to.
-    pub fn stream_for_publish_key(&self, publish_key: &str) -> Result<Option<StreamRecord>> {
-        let txn = self.begin_read()?;
-        let keys = txn.open_table(STREAM_KEYS)?;
-        let Some(key) = keys.get(publish_key)?.map(|v| v.value().to_string()) else {
-            return Ok(None);
-        };
-        let streams = txn.open_table(STREAMS)?;
-        let found = streams.get(key.as_str())?;
-        Ok(match found {
-            Some(v) => Some(serde_json::from_slice(v.value())?),
-            None => None,
-        })
-    }
-
-    pub fn list_streams(
-        &self,
-        org_id: &str,
-        page_token: &str,
-        page_size: usize,
-    ) -> Result<Page<StreamRecord>> {
-        self.list_under(STREAMS, &format!("{org_id}/"), page_token, page_size)
-    }
-
-    /// Every stream of every organization (server start-up).
-    pub fn all_streams(&self) -> Result<Vec<StreamRecord>> {
-        let txn = self.begin_read()?;
-        let table = txn.open_table(STREAMS)?;
-        let mut out = Vec::new();
-        for entry in table.iter()? {
-            let (_, v) = entry?;
-            out.push(serde_json::from_slice(v.value())?);
-        }
-        Ok(out)
-    }
-
-    /// Deletes a stream; `NotFound` if the organization has none by that id.
-    pub fn delete_stream(&self, org_id: &str, stream_id: &str) -> Result<StreamRecord> {
-        let key = stream_key(org_id, stream_id);
-        let txn = self.begin_write()?;
-        let record: StreamRecord = {
-            let mut streams = txn.open_table(STREAMS)?;
-            let record: StreamRecord = match streams.remove(key.as_str())? {
-                Some(v) => serde_json::from_slice(v.value())?,
-                None => return Err(Error::stream_not_found(stream_id)),
-            };
-            txn.open_table(STREAM_KEYS)?
-                .remove(record.stream_key.as_str())?;
-            record
-        };
-        self.commit(txn)?;
-        Ok(record)
-    }
-
-    /// Replaces the processing options of a stream.
-    pub fn set_processing(
-        &self,
-        org_id: &str,
-        stream_id: &str,
-        processing: &Processing,
-    ) -> Result<StreamRecord> {
-        let key = stream_key(org_id, stream_id);
-        let txn = self.begin_write()?;
-        let record = {
-            let mut streams = txn.open_table(STREAMS)?;
-            let mut record: StreamRecord = match streams.get(key.as_str())? {
-                Some(v) => serde_json::from_slice(v.value())?,
-                None => return Err(Error::stream_not_found(stream_id)),
-            };
-            record.processing = processing.clone();
-            streams.insert(key.as_str(), serde_json::to_vec(&record)?.as_slice())?;
-            record
-        };
-        self.commit(txn)?;
-        Ok(record)
+    pub async fn set_admin_key_hash(&self, hash: &str) -> Result<()> {
+        self.set_setting(setting::ADMIN_KEY_HASH, hash).await
     }
 }
 
-impl Registry {
-    /// One page of the JSON records of `table` whose keys start with
-    /// `prefix`, in key order, after the key `prefix + page_token` (the
-    /// token is the last key of the previous page, without the prefix).
-    pub(crate) fn list_under<T: DeserializeOwned>(
-        &self,
-        table: TableDefinition<&str, &[u8]>,
-        prefix: &str,
-        page_token: &str,
-        page_size: usize,
-    ) -> Result<Page<T>> {
-        let start = format!("{prefix}{page_token}");
-        let txn = self.begin_read()?;
-        let table = txn.open_table(table)?;
-        let mut items = Vec::new();
-        let mut last_key = String::new();
-        let mut more = false;
-        for entry in table.range(start.as_str()..)? {
-            let (k, v) = entry?;
-            let key = k.value();
-            if key == start {
-                // The token names the last row of the previous page.
-                continue;
-            }
-            if !key.starts_with(prefix) {
-                break;
-            }
-            if items.len() == page_size {
-                more = true;
-                break;
-            }
-            items.push(serde_json::from_slice(v.value())?);
-            last_key = key[prefix.len()..].to_string();
+/// Forwards each method to the backend: the embedded one answers at once,
+/// the PostgreSQL one is awaited.
+macro_rules! forward {
+    ($( $(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )*) => {
+        impl Registry {
+            $(
+                $(#[$doc])*
+                pub async fn $name(&self $(, $arg: $ty)*) -> Result<$ret> {
+                    match &self.backend {
+                        Backend::Embedded(r) => r.$name($($arg),*),
+                        Backend::Postgres(r) => r.$name($($arg),*).await,
+                    }
+                }
+            )*
         }
-        Ok(Page {
-            items,
-            next_page_token: if more { last_key } else { String::new() },
-        })
-    }
+    };
+}
+
+forward! {
+    /// Whether a write can be made now (the health check).
+    fn probe_write(&self) -> ();
+
+    /// A server setting (see [`setting`]).
+    fn setting(&self, name: &str) -> Option<String>;
+    fn set_setting(&self, name: &str, value: &str) -> ();
+    /// The setting's value, storing `value` first if it has none (so that
+    /// nodes starting together agree on one).
+    fn setting_or_insert(&self, name: &str, value: &str) -> String;
+
+    /// Creates an organization and returns it with its new API key (the
+    /// only time the key is seen in clear).
+    fn create_organization(&self, name: &str, live_processing: bool) -> (OrganizationRecord, String);
+    fn organization(&self, id: &str) -> Option<OrganizationRecord>;
+    /// The organization an API key belongs to.
+    fn organization_for_api_key(&self, api_key: &str) -> Option<String>;
+    fn list_organizations(&self, page_token: &str, page_size: usize) -> Page<OrganizationRecord>;
+    fn set_live_processing(&self, id: &str, enabled: bool) -> OrganizationRecord;
+    /// Replaces the API key of an organization; the old one stops working.
+    fn rotate_api_key(&self, id: &str) -> (OrganizationRecord, String);
+
+    /// Stores a new stream; `AlreadyExists` if the organization has one
+    /// with the same id.
+    fn create_stream(&self, record: &StreamRecord) -> ();
+    fn stream(&self, org_id: &str, stream_id: &str) -> Option<StreamRecord>;
+    /// The stream a publish key belongs to.
+    fn stream_for_publish_key(&self, publish_key: &str) -> Option<StreamRecord>;
+    fn list_streams(&self, org_id: &str, page_token: &str, page_size: usize) -> Page<StreamRecord>;
+    /// Every stream of every organization (server start-up).
+    fn all_streams(&self) -> Vec<StreamRecord>;
+    /// Deletes a stream; `NotFound` if the organization has none by that id.
+    fn delete_stream(&self, org_id: &str, stream_id: &str) -> StreamRecord;
+    /// Replaces the processing options of a stream.
+    fn set_processing(&self, org_id: &str, stream_id: &str, processing: &Processing) -> StreamRecord;
+
+    /// Adds or replaces a recording in the catalogue.
+    fn put_recording(&self, record: &RecordingRecord) -> ();
+    /// A recording of the organization's, by id.
+    fn recording(&self, org_id: &str, id: &str) -> Option<RecordingRecord>;
+    /// The recordings of one stream, oldest first.
+    fn list_recordings(&self, org_id: &str, stream_id: &str, page_token: &str, page_size: usize) -> Page<RecordingRecord>;
+    /// The recordings of one publishing session of a stream, oldest first.
+    fn session_recordings(&self, org_id: &str, stream_id: &str, session_id: &str) -> Vec<RecordingRecord>;
+    fn delete_recording(&self, record: &RecordingRecord) -> ();
+    /// Every recording still marked as being written (after a crash).
+    fn unfinished_recordings(&self) -> Vec<RecordingRecord>;
+
+    fn put_clip(&self, clip: &ClipRecord) -> ();
+    fn clip(&self, org_id: &str, id: &str) -> Option<ClipRecord>;
+    fn list_clips(&self, org_id: &str, stream_id: &str, page_token: &str, page_size: usize) -> Page<ClipRecord>;
+    fn delete_clip(&self, clip: &ClipRecord) -> ();
 }

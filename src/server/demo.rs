@@ -42,27 +42,28 @@ fn demo_processing() -> Processing {
 /// Creates what is missing of the demo and prints how to use it.
 pub async fn ensure(data: &DataDir, state: &Services, grpc_addr: SocketAddr) -> anyhow::Result<()> {
     let key_path = data.demo_key_file();
-    let existing = std::fs::read_to_string(&key_path)
-        .ok()
-        .map(|k| k.trim().to_string())
-        .and_then(|key| {
-            state
-                .registry
-                .organization_for_api_key(&key)
-                .ok()
-                .flatten()
-                .map(|org| (org, key))
-        });
+    let mut existing = None;
+    if let Ok(key) = std::fs::read_to_string(&key_path) {
+        let key = key.trim().to_string();
+        if let Some(org) = state.registry.organization_for_api_key(&key).await? {
+            existing = Some((org, key));
+        }
+    }
     let (org_id, api_key) = match existing {
         Some(found) => found,
         None => {
-            let (org, key) = state.registry.create_organization("Demo", true)?;
+            let (org, key) = state.registry.create_organization("Demo", true).await?;
             write_secret(&key_path, &key)?;
             (org.id, key)
         }
     };
 
-    if state.registry.stream(&org_id, DEMO_STREAM_ID)?.is_none() {
+    if state
+        .registry
+        .stream(&org_id, DEMO_STREAM_ID)
+        .await?
+        .is_none()
+    {
         let record = StreamRecord {
             id: DEMO_STREAM_ID.to_string(),
             organization_id: org_id.clone(),
@@ -72,7 +73,7 @@ pub async fn ensure(data: &DataDir, state: &Services, grpc_addr: SocketAddr) -> 
             source_uri: Some("test://pattern".to_string()),
             create_time_ms: now_millis(),
         };
-        state.registry.create_stream(&record)?;
+        state.registry.create_stream(&record).await?;
         state.ingest.add_stream(&record);
     }
 

@@ -1,6 +1,6 @@
 //! The gRPC health service follows the registry: NOT_SERVING while a write
-//! cannot be committed (a full or failing disk), SERVING again once one
-//! can. A small write is tried every [`PROBE_EVERY`]; a failed one also
+//! cannot be committed (a full or failing disk, an unreachable database),
+//! SERVING again once one can. A small write is tried every [`PROBE_EVERY`]; a failed one also
 //! makes the registry reopen its database at the next try.
 
 use std::sync::Arc;
@@ -34,9 +34,8 @@ pub async fn follow_registry(
             _ = tokio::time::sleep(PROBE_EVERY) => {}
             _ = stop.cancelled() => return,
         }
-        let registry = Arc::clone(&registry);
-        let probe = tokio::task::spawn_blocking(move || registry.probe_write()).await;
-        let ok = matches!(probe, Ok(Ok(())));
+        let probe = registry.probe_write().await;
+        let ok = probe.is_ok();
         if ok == serving {
             continue;
         }
@@ -45,11 +44,7 @@ pub async fn follow_registry(
             tracing::info!("registry writable again: serving");
             ServingStatus::Serving
         } else {
-            let reason = match probe {
-                Ok(Err(e)) => e.to_string(),
-                Err(e) => e.to_string(),
-                Ok(Ok(())) => String::new(),
-            };
+            let reason = probe.err().map(|e| e.to_string()).unwrap_or_default();
             tracing::error!(%reason, "registry cannot write: not serving");
             ServingStatus::NotServing
         };

@@ -29,7 +29,7 @@ use crate::ingest::{srt, Ingest};
 use crate::proto::v1::live_processing_server::LiveProcessingServer;
 use crate::proto::v1::organizations_server::OrganizationsServer;
 use crate::proto::FILE_DESCRIPTOR_SET;
-use crate::registry::Registry;
+use crate::registry::{setting, Registry};
 use crate::service::Services;
 use crate::store::DataDir;
 use crate::streams::StreamHub;
@@ -37,6 +37,19 @@ use crate::url_signing::UrlSigner;
 
 /// How long open gRPC calls get to finish at shutdown.
 const GRPC_DRAIN_GRACE: Duration = Duration::from_secs(5);
+/// The key of signed URLs: from the registry when it is shared, so that a
+/// URL signed by one node is valid on every node; else from its file in
+/// the data dir.
+async fn url_signer(registry: &Registry, data: &DataDir) -> anyhow::Result<UrlSigner> {
+    if registry.is_shared() {
+        let stored = registry
+            .setting_or_insert(setting::URL_SIGNING_KEY, &UrlSigner::new_key_hex())
+            .await?;
+        return UrlSigner::from_hex(&stored);
+    }
+    UrlSigner::load_or_create(&data.url_signing_key_file())
+}
+
 /// How long sessions get to finish their output at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
@@ -46,11 +59,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let data = DataDir::new(&config.data_dir);
-    let registry = Arc::new(
-        Registry::open(&data.registry_file())
+    let registry = Arc::new(match &config.database_url {
+        Some(url) => Registry::connect_postgres(url)
+            .await
+            .context("opening the PostgreSQL registry")?,
+        None => Registry::open_embedded(&data.registry_file())
             .context("opening the registry (is another liveproc using this data dir?)")?,
-    );
-    let admin_key_hash = admin_key::resolve(&registry, &config, &data)?;
+    });
+    tracing::info!(backend = registry.describe(), "registry open");
+    let admin_key_hash = admin_key::resolve(&registry, &config, &data).await?;
 
     let hub = Arc::new(StreamHub::default());
     let ingest = Ingest {
@@ -76,15 +93,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         ),
     };
     ingest.engine.clear_replay_spill();
-    let recordings = Arc::clone(ingest.engine.recordings());
-    let recovered = tokio::task::spawn_blocking(move || {
-        crate::features::recording::recovery::recover(&recordings)
-    })
-    .await?;
+    let recovered = crate::features::recording::recovery::recover(ingest.engine.recordings()).await;
     if recovered > 0 {
         tracing::warn!(recovered, "recordings recovered after an unclean stop");
     }
-    let restored = registry.all_streams()?;
+    let restored = registry.all_streams().await?;
     for record in &restored {
         ingest.add_stream(record);
     }
@@ -106,7 +119,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let grpc_addr = grpc_listener.local_addr()?;
 
     let signer = Arc::new(
-        UrlSigner::load_or_create(&data.url_signing_key_file())
+        url_signer(&registry, &data)
+            .await
             .context("loading the URL-signing key")?,
     );
     let state = Services {

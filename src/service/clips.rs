@@ -13,11 +13,12 @@ use crate::streams::LiveStream;
 use crate::validate;
 
 /// A replay clip of the organization's.
-pub fn find(services: &Services, org_id: &str, clip_id: &str) -> Result<ClipRecord> {
+pub async fn find(services: &Services, org_id: &str, clip_id: &str) -> Result<ClipRecord> {
     validate::id("clip_id", clip_id)?;
     services
         .registry
-        .clip(org_id, clip_id)?
+        .clip(org_id, clip_id)
+        .await?
         .ok_or_else(|| Error::NotFound {
             kind: "replay clip",
             name: clip_id.to_string(),
@@ -52,7 +53,7 @@ pub async fn create(
         title,
     )
     .await?;
-    services.registry.put_clip(&record)?;
+    services.registry.put_clip(&record).await?;
     tracing::info!(
         stream = %live.stream_ref,
         clip = %record.id,
@@ -65,9 +66,9 @@ pub async fn create(
 }
 
 /// Deletes a clip and its file.
-pub fn delete(services: &Services, org_id: &str, clip_id: &str) -> Result<()> {
-    let clip = find(services, org_id, clip_id)?;
-    services.registry.delete_clip(&clip)?;
+pub async fn delete(services: &Services, org_id: &str, clip_id: &str) -> Result<()> {
+    let clip = find(services, org_id, clip_id).await?;
+    services.registry.delete_clip(&clip).await?;
     let _ = std::fs::remove_file(file(services, &clip));
     tracing::info!(clip = %clip.id, "replay clip deleted");
     Ok(())

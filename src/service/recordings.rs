@@ -19,17 +19,22 @@ fn not_found(kind: &'static str, id: &str) -> Error {
 }
 
 /// A recording of the organization's.
-pub fn find(services: &Services, org_id: &str, recording_id: &str) -> Result<RecordingRecord> {
+pub async fn find(
+    services: &Services,
+    org_id: &str,
+    recording_id: &str,
+) -> Result<RecordingRecord> {
     validate::id("recording_id", recording_id)?;
     services
         .registry
-        .recording(org_id, recording_id)?
+        .recording(org_id, recording_id)
+        .await?
         .ok_or_else(|| not_found("recording", recording_id))
 }
 
 /// The recordings of one publishing session of the organization's stream,
 /// oldest first; `NOT_FOUND` when there are none.
-pub fn of_session(
+pub async fn of_session(
     services: &Services,
     org_id: &str,
     stream_id: &str,
@@ -39,7 +44,8 @@ pub fn of_session(
     validate::id("session_id", session_id)?;
     let found = services
         .registry
-        .session_recordings(org_id, stream_id, session_id)?;
+        .session_recordings(org_id, stream_id, session_id)
+        .await?;
     if found.is_empty() {
         return Err(not_found("session with recordings", session_id));
     }
@@ -52,8 +58,8 @@ pub fn file(services: &Services, record: &RecordingRecord) -> PathBuf {
 }
 
 /// Deletes a finished recording and its file.
-pub fn delete(services: &Services, org_id: &str, recording_id: &str) -> Result<()> {
-    let record = find(services, org_id, recording_id)?;
+pub async fn delete(services: &Services, org_id: &str, recording_id: &str) -> Result<()> {
+    let record = find(services, org_id, recording_id).await?;
     if record.state == RecordingState::Recording {
         return Err(Error::invalid(
             "recording_id",
@@ -61,7 +67,7 @@ pub fn delete(services: &Services, org_id: &str, recording_id: &str) -> Result<(
         ));
     }
     let path = file(services, &record);
-    services.registry.delete_recording(&record)?;
+    services.registry.delete_recording(&record).await?;
     if let Err(e) = std::fs::remove_file(&path) {
         tracing::warn!(recording = %record.id, error = %e, "recording file already gone");
     }
@@ -86,7 +92,7 @@ pub async fn playable_of_session(
     stream_id: &str,
     session_id: &str,
 ) -> Result<(Vec<Playable>, bool)> {
-    let records = of_session(services, org_id, stream_id, session_id)?;
+    let records = of_session(services, org_id, stream_id, session_id).await?;
     let recording = records.iter().any(|r| r.state == RecordingState::Recording);
     let done: Vec<(RecordingRecord, PathBuf)> = records
         .into_iter()

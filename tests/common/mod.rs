@@ -2,7 +2,8 @@
 //! on free ports with a temporary data dir), [`grpc`] (clients with API
 //! keys, streams, publishers, watchers), [`media`] (real H.264/AAC
 //! MPEG-TS made by ffmpeg, published over SRT), [`images`] and [`av`]
-//! (outputs checked as a viewer sees them).
+//! (outputs checked as a viewer sees them), [`postgres`] (a private
+//! PostgreSQL server for the registry's second backend).
 //!
 //! Each test binary uses a part of them.
 #![allow(dead_code)]
@@ -13,6 +14,7 @@ mod av;
 mod grpc;
 mod images;
 mod media;
+pub mod postgres;
 mod server;
 
 #[allow(unused_imports)]

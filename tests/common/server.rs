@@ -1,6 +1,13 @@
 //! Process control of the server under test: [`Server::builder`] starts
 //! the real `liveproc` binary on free ports (a temporary data dir unless
 //! one is given), reads its log, stops or kills it; clients connect to it.
+//!
+//! The registry is the embedded one, or PostgreSQL: with
+//! [`ServerBuilder::database_url`], or for every server of the run when
+//! `LIVEPROC_TEST_REGISTRY=postgres` (CI runs the storage tests both
+//! ways). Then each data dir gets a database of its own on the shared test
+//! server ([`super::postgres::shared`]), and a restart on the same data dir
+//! finds the same database.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -22,6 +29,8 @@ pub const ADMIN_KEY: &str = "lpadmin_test_admin_key_0123456789";
 /// A running `liveproc serve` process.
 pub struct Server {
     child: Child,
+    /// The PostgreSQL registry's URL, when it is not the embedded one.
+    pub database_url: Option<String>,
     /// What the server printed to stdout before it was ready.
     pub printed: Vec<String>,
     pub data_dir: PathBuf,
@@ -37,6 +46,7 @@ pub struct ServerBuilder {
     admin_key: Option<String>,
     flags: Vec<String>,
     log_filter: String,
+    database_url: Option<String>,
 }
 
 impl ServerBuilder {
@@ -66,27 +76,58 @@ impl ServerBuilder {
         self
     }
 
+    /// Keeps the registry in the PostgreSQL database at `url`.
+    pub fn database_url(mut self, url: &str) -> Self {
+        self.database_url = Some(url.to_string());
+        self
+    }
+
     /// Starts the server and waits until it is ready.
     pub fn start(self) -> Server {
-        let flags: Vec<&str> = self.flags.iter().map(String::as_str).collect();
-        match self.data_dir {
-            Some(dir) => {
-                Server::start_full(&dir, self.admin_key.as_deref(), &flags, &self.log_filter)
-            }
+        let (tmp, data_dir) = match self.data_dir {
+            Some(dir) => (None, dir),
             None => {
                 let tmp = tempfile::tempdir().expect("temp dir");
-                let data_dir = tmp.path().join("data");
-                let mut server = Server::start_full(
-                    &data_dir,
-                    self.admin_key.as_deref(),
-                    &flags,
-                    &self.log_filter,
-                );
-                server._tmp = Some(tmp);
-                server
+                let dir = tmp.path().join("data");
+                (Some(tmp), dir)
             }
+        };
+        let database_url = self
+            .database_url
+            .or_else(|| postgres_by_default().then(|| database_of(&data_dir)));
+        let mut flags = self.flags.clone();
+        if let Some(url) = &database_url {
+            flags.extend(["--database-url".to_string(), url.clone()]);
         }
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let mut server = Server::start_full(
+            &data_dir,
+            self.admin_key.as_deref(),
+            &flags,
+            &self.log_filter,
+        );
+        server._tmp = tmp;
+        server.database_url = database_url;
+        server
     }
+}
+
+/// Whether this run keeps every server's registry in PostgreSQL.
+pub fn postgres_by_default() -> bool {
+    std::env::var("LIVEPROC_TEST_REGISTRY").is_ok_and(|v| v == "postgres")
+}
+
+/// The database of a data dir on the shared test PostgreSQL: made for
+/// its first server, found again by a restart.
+fn database_of(data_dir: &Path) -> String {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static DATABASES: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+    let mut databases = DATABASES.get_or_init(Default::default).lock().unwrap();
+    databases
+        .entry(data_dir.to_path_buf())
+        .or_insert_with(|| super::postgres::shared().new_database_blocking())
+        .clone()
 }
 
 impl Server {
@@ -102,6 +143,7 @@ impl Server {
             admin_key: Some(ADMIN_KEY.to_string()),
             flags: vec![],
             log_filter: DEBUG_LOG.to_string(),
+            database_url: None,
         }
     }
 
@@ -160,6 +202,7 @@ impl Server {
                 .unwrap()
         };
         Server {
+            database_url: None,
             printed,
             grpc: field("grpc"),
             srt: field("srt"),
@@ -248,11 +291,18 @@ impl Drop for Server {
     }
 }
 
-fn rand_suffix() -> String {
+/// A name part no other call in this run (or a concurrent one) gives.
+pub fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{SystemTime, UNIX_EPOCH};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
     let n = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    format!("{n:x}{}", std::process::id())
+    format!(
+        "{n:x}{}x{}",
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed)
+    )
 }

@@ -10,6 +10,7 @@
 //! failing disk stops the recording, not the stream: the stream gets an
 //! event saying why, and the files already written stay.
 
+mod catalogue;
 pub mod recovery;
 #[cfg(test)]
 mod tests;
@@ -32,6 +33,7 @@ use crate::registry::{RecordingRecord, RecordingState, Registry};
 use crate::runtime::blocking;
 use crate::store::DataDir;
 use crate::streams::LiveStream;
+use catalogue::CatalogueWriter;
 use writer::SegmentWriter;
 
 /// How long the first file waits for the audio track to show up.
@@ -39,10 +41,6 @@ const AUDIO_WAIT: Duration = Duration::from_secs(2);
 /// Audio frames kept while no video can take them (about 2.7 s at
 /// 48 kHz): before the first keyframe, or for a file with audio to come.
 const AUDIO_PREROLL: usize = 128;
-/// How often, and how far apart, a closed file's catalogue entry is
-/// retried when the registry cannot write.
-const CATALOGUE_TRIES: u32 = 30;
-const CATALOGUE_RETRY: Duration = Duration::from_secs(1);
 
 /// Where recordings live ([`DataDir::recordings_dir`]) and their
 /// catalogue.
@@ -53,12 +51,16 @@ pub struct RecordingStore {
     min_free: u64,
     /// Files being closed, awaited at shutdown.
     pub closing: TaskTracker,
+    /// Catalogue writes, off the media path.
+    pub catalogue: CatalogueWriter,
 }
 
 impl RecordingStore {
+    /// Starts the catalogue's writer on the current tokio runtime.
     pub fn new(data: DataDir, registry: Arc<Registry>, min_free: u64) -> Self {
         Self {
             data,
+            catalogue: CatalogueWriter::start(Arc::clone(&registry)),
             registry,
             min_free,
             closing: TaskTracker::new(),
@@ -225,13 +227,7 @@ impl Recorder {
                 .map(|s| s.id().to_string())
                 .unwrap_or_default(),
         };
-        if let Err(e) = self.store.registry.put_recording(&record) {
-            // Nothing but the file's header was written: it goes, so that
-            // no file is left outside the catalogue.
-            let _ = writer.close();
-            let _ = std::fs::remove_file(dir.join(&record.file_name));
-            return Err(("cannot be catalogued", e));
-        }
+        self.store.catalogue.submit(record.clone());
         Ok((writer, record))
     }
 
@@ -320,19 +316,8 @@ impl Recorder {
             };
             record.size_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             // The registry may be failing for the same reason the file did
-            // (a full disk): keep trying for a while. What is still not
-            // catalogued then is found and catalogued at the next start.
-            let mut tries = 0;
-            while let Err(e) = store.registry.put_recording(&record) {
-                tries += 1;
-                if tries == 1 || tries == CATALOGUE_TRIES {
-                    tracing::error!(recording = %record.id, error = %e, tries, "cannot catalogue a finished recording");
-                }
-                if tries == CATALOGUE_TRIES {
-                    break;
-                }
-                std::thread::sleep(CATALOGUE_RETRY);
-            }
+            // (a full disk): the writer retries until it takes the record.
+            store.catalogue.submit(record.clone());
             tracing::info!(recording = %record.id, bytes = record.size_bytes, state = ?record.state, "recording file closed");
         });
     }

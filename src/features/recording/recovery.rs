@@ -27,9 +27,10 @@ use crate::registry::RecordingState;
 /// How long finalizing one file may take.
 const REMUX_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Catalogues every unfinished recording; returns how many.
-pub fn recover(store: &RecordingStore) -> usize {
-    let unfinished = match store.registry().unfinished_recordings() {
+/// Catalogues every unfinished recording; returns how many. Files are
+/// repaired as blocking work, one at a time.
+pub async fn recover(store: &RecordingStore) -> usize {
+    let unfinished = match store.registry().unfinished_recordings().await {
         Ok(list) => list,
         Err(e) => {
             tracing::error!(error = %e, "cannot list unfinished recordings");
@@ -39,7 +40,11 @@ pub fn recover(store: &RecordingStore) -> usize {
     let count = unfinished.len();
     for mut record in unfinished {
         let path = store.path(&record);
-        match finalize(&path) {
+        let repair = path.clone();
+        let finalized = tokio::task::spawn_blocking(move || finalize(&repair))
+            .await
+            .unwrap_or_else(|e| Err(MediaError::Malformed(format!("the repair stopped: {e}"))));
+        match finalized {
             Ok(duration) => {
                 record.duration_ns = duration.as_nanos() as u64;
                 record.end_time_ms = record.start_time_ms + duration.as_millis() as i64;
@@ -57,7 +62,7 @@ pub fn recover(store: &RecordingStore) -> usize {
             duration_ms = record.duration_ns / 1_000_000,
             "recovered a recording left unfinished by a crash"
         );
-        if let Err(e) = store.registry().put_recording(&record) {
+        if let Err(e) = store.registry().put_recording(&record).await {
             tracing::error!(recording = %record.id, error = %e, "cannot catalogue a recovered recording");
         }
     }

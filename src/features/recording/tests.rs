@@ -25,7 +25,7 @@ struct Rig {
 
 fn rig(segment: Span) -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let registry = Arc::new(Registry::open(&dir.path().join("registry.redb")).unwrap());
+    let registry = Arc::new(Registry::open_embedded(&dir.path().join("registry.redb")).unwrap());
     let store = Arc::new(RecordingStore::new(
         DataDir::new(dir.path()),
         Arc::clone(&registry),
@@ -49,9 +49,11 @@ impl Rig {
         self.recorder.end();
         self.store.closing.close();
         self.store.closing.wait().await;
+        assert!(self.store.catalogue.flush(Duration::from_secs(5)).await);
         let mut records = self
             .registry
             .list_recordings("org", "cam", "", 100)
+            .await
             .unwrap()
             .items;
         // Ids sort by their millisecond: files opened within one come in
@@ -193,9 +195,11 @@ async fn a_file_cut_short_by_a_crash_is_repaired_to_its_whole_fragments() {
     }
     // The process dies: no end, the file is as far as it was written,
     // and the last fragment only partly.
+    assert!(rig.store.catalogue.flush(Duration::from_secs(5)).await);
     let record = rig
         .registry
         .list_recordings("org", "cam", "", 10)
+        .await
         .unwrap()
         .items
         .remove(0);

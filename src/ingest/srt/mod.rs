@@ -129,16 +129,21 @@ async fn accept(
                 None => return,
             },
         };
-        let verdict = decide(&ingest, &request);
-        let _ = request.reply.send(AccessDecision {
-            remote: request.remote,
-            verdict,
+        // Each caller is decided in its own task: a registry that is slow
+        // to answer holds up no other caller.
+        let ingest = ingest.clone();
+        tokio::spawn(async move {
+            let verdict = decide(&ingest, &request).await;
+            let _ = request.reply.send(AccessDecision {
+                remote: request.remote,
+                verdict,
+            });
         });
     }
 }
 
 /// Authorizes a caller and starts its session, or says why not.
-fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
+async fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
     let remote = request.remote;
     let reject = |reason, why: &str| {
         tracing::info!(%remote, why, "SRT caller rejected");
@@ -150,9 +155,12 @@ fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
             "streamid is not publish:<stream_id>:<stream_key>",
         );
     };
-    let stream = match ingest.authorize_publish(&publish.stream_id, &publish.stream_key) {
+    let stream = match ingest
+        .authorize_publish(&publish.stream_id, &publish.stream_key)
+        .await
+    {
         Ok(stream) => stream,
-        Err(Error::Storage(e)) => {
+        Err(Error::Storage(e) | Error::StorageUnavailable(e) | Error::StorageFull(e)) => {
             tracing::error!(error = %e, "registry unavailable");
             return reject(ServerRejectReason::InternalServerError, "registry");
         }

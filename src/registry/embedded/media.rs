@@ -9,9 +9,9 @@ use redb::{ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Page, RecordingRecord, RecordingState, Registry};
+use super::EmbeddedRegistry;
 use crate::error::Result;
-use crate::registry::ClipRecord;
+use crate::registry::{ClipRecord, Page, RecordingRecord, RecordingState};
 
 /// The tables of one catalogue.
 pub(super) struct Catalogue {
@@ -86,7 +86,7 @@ macro_rules! item {
 item!(RecordingRecord, session_id);
 item!(ClipRecord);
 
-impl Registry {
+impl EmbeddedRegistry {
     fn put_item<T: Item>(&self, catalogue: &Catalogue, item: &T) -> Result<()> {
         let key = item.key();
         let txn = self.begin_write()?;
@@ -297,38 +297,11 @@ mod tests {
     }
 
     #[test]
-    fn a_sessions_recordings_come_from_the_session_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::open(&dir.path().join("registry.redb")).unwrap();
-        for (id, session) in [("rec_1", "ses_a"), ("rec_2", "ses_b"), ("rec_3", "ses_a")] {
-            registry
-                .put_recording(&recording("org", "cam", id, session))
-                .unwrap();
-        }
-        // Same session id on another stream and another organization.
-        registry
-            .put_recording(&recording("org", "other", "rec_4", "ses_a"))
-            .unwrap();
-        registry
-            .put_recording(&recording("org2", "cam", "rec_5", "ses_a"))
-            .unwrap();
-        let found = registry.session_recordings("org", "cam", "ses_a").unwrap();
-        assert_eq!(ids(&found), vec!["rec_1", "rec_3"]);
-        registry.delete_recording(&found[0]).unwrap();
-        let found = registry.session_recordings("org", "cam", "ses_a").unwrap();
-        assert_eq!(ids(&found), vec!["rec_3"]);
-        assert!(registry
-            .session_recordings("org", "cam", "ses_c")
-            .unwrap()
-            .is_empty());
-    }
-
-    #[test]
     fn a_registry_from_before_the_index_is_indexed_when_opened() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("registry.redb");
         {
-            let registry = Registry::open(&path).unwrap();
+            let registry = EmbeddedRegistry::open(&path).unwrap();
             registry
                 .put_recording(&recording("org", "cam", "rec_1", "ses_a"))
                 .unwrap();
@@ -348,7 +321,7 @@ mod tests {
                 .unwrap()
                 .is_empty());
         }
-        let registry = Registry::open(&path).unwrap();
+        let registry = EmbeddedRegistry::open(&path).unwrap();
         let found = registry.session_recordings("org", "cam", "ses_a").unwrap();
         assert_eq!(ids(&found), vec!["rec_1"]);
     }

@@ -1,0 +1,400 @@
+//! The registry's contract, run against both backends: the embedded redb
+//! file and a real PostgreSQL server (a private one, started by the test).
+//! Each case runs on a fresh registry of each kind and checks the same
+//! answers: records as stored, keys, scoping by organization, pages, the
+//! session index, settings. Then PostgreSQL-only cases: two nodes on one
+//! database, a database restart, migrations applied once.
+
+mod common;
+
+use std::future::Future;
+use std::time::Duration;
+
+use common::postgres::{self, PgServer, PG_PASSWORD};
+use liveproc::error::Error;
+use liveproc::registry::{
+    setting, ClipRecord, RecordingRecord, RecordingState, Registry, StreamRecord,
+};
+
+/// Runs `case` on a new embedded registry and on a new PostgreSQL one.
+async fn on_both<F, Fut>(case: F)
+where
+    F: Fn(Registry) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = Registry::open_embedded(&dir.path().join("registry.redb")).unwrap();
+    case(embedded).await;
+    let url = postgres::shared().new_database().await;
+    let pg = Registry::connect_postgres(&url).await.unwrap();
+    assert!(pg.is_shared());
+    case(pg).await;
+}
+
+fn stream(org: &str, id: &str) -> StreamRecord {
+    StreamRecord {
+        id: id.into(),
+        organization_id: org.into(),
+        name: format!("{id} name"),
+        processing: serde_json::from_str(
+            r#"{"thumbnail":{"interval_seconds":15},"motion_clip":null,"recording":null,"replay":null}"#,
+        )
+        .expect("processing options"),
+        stream_key: format!("sk_{org}_{id}"),
+        source_uri: (id == "pulled").then(|| "srt://203.0.113.7:9000?mode=caller".into()),
+        create_time_ms: 1_700_000_000_123,
+    }
+}
+
+fn recording(org: &str, stream: &str, id: &str, session: &str) -> RecordingRecord {
+    RecordingRecord {
+        id: id.into(),
+        organization_id: org.into(),
+        stream_id: stream.into(),
+        file_name: format!("{id}.mp4"),
+        state: RecordingState::Recording,
+        start_time_ms: 1_700_000_000_000,
+        end_time_ms: 1_700_000_010_000,
+        start_pts_ns: 3_600_000_000_000,
+        duration_ns: 10_000_000_000,
+        size_bytes: 5 << 30,
+        session_id: session.into(),
+    }
+}
+
+fn clip(org: &str, stream: &str, id: &str) -> ClipRecord {
+    ClipRecord {
+        id: id.into(),
+        organization_id: org.into(),
+        stream_id: stream.into(),
+        file_name: format!("{id}.mp4"),
+        title: "the goal".into(),
+        start_time_ms: 1_700_000_000_000,
+        start_pts_ns: 42,
+        duration_ns: 30_000_000_000,
+        size_bytes: 123_456,
+        create_time_ms: 1_700_000_100_000,
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap()
+}
+
+fn ids<T>(items: &[T], id: impl Fn(&T) -> &str) -> Vec<String> {
+    items.iter().map(|i| id(i).to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organizations_and_their_keys() {
+    on_both(|registry| async move {
+        let (org, key) = registry.create_organization("acme", false).await.unwrap();
+        assert!(key.starts_with("lp_"));
+        let found = registry.organization(&org.id).await.unwrap().unwrap();
+        assert_eq!(json(&found), json(&org));
+        assert_eq!(
+            registry.organization_for_api_key(&key).await.unwrap(),
+            Some(org.id.clone())
+        );
+        assert_eq!(
+            registry.organization_for_api_key("lp_wrong").await.unwrap(),
+            None
+        );
+
+        let enabled = registry.set_live_processing(&org.id, true).await.unwrap();
+        assert!(enabled.live_processing);
+        let (rotated, new_key) = registry.rotate_api_key(&org.id).await.unwrap();
+        assert_ne!(rotated.api_key_hash, org.api_key_hash);
+        assert!(rotated.live_processing);
+        assert_eq!(registry.organization_for_api_key(&key).await.unwrap(), None);
+        assert_eq!(
+            registry.organization_for_api_key(&new_key).await.unwrap(),
+            Some(org.id.clone())
+        );
+        for missing in [
+            registry
+                .set_live_processing("org_missing", true)
+                .await
+                .err(),
+            registry.rotate_api_key("org_missing").await.err(),
+        ] {
+            assert!(
+                matches!(missing, Some(Error::NotFound { .. })),
+                "{missing:?}"
+            );
+        }
+        assert!(registry
+            .organization("org_missing")
+            .await
+            .unwrap()
+            .is_none());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_scoped_by_organization() {
+    on_both(|registry| async move {
+        let (a, _) = registry.create_organization("a", true).await.unwrap();
+        let (b, _) = registry.create_organization("b", true).await.unwrap();
+        let cam = stream(&a.id, "cam");
+        registry.create_stream(&cam).await.unwrap();
+        let again = registry.create_stream(&cam).await;
+        assert!(
+            matches!(again, Err(Error::AlreadyExists { .. })),
+            "{again:?}"
+        );
+        // The same client-chosen id in another organization is another
+        // stream.
+        registry.create_stream(&stream(&b.id, "cam")).await.unwrap();
+        registry
+            .create_stream(&stream(&a.id, "pulled"))
+            .await
+            .unwrap();
+
+        let found = registry.stream(&a.id, "cam").await.unwrap().unwrap();
+        assert_eq!(json(&found), json(&cam));
+        assert!(registry.stream(&b.id, "pulled").await.unwrap().is_none());
+        let by_key = registry
+            .stream_for_publish_key(&cam.stream_key)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (by_key.organization_id, by_key.id),
+            (a.id.clone(), "cam".into())
+        );
+
+        let mut changed = cam.processing.clone();
+        changed.thumbnail = None;
+        let updated = registry
+            .set_processing(&a.id, "cam", &changed)
+            .await
+            .unwrap();
+        assert_eq!(json(&updated.processing), json(&changed));
+        let missing = registry.set_processing(&b.id, "pulled", &changed).await;
+        assert!(
+            matches!(missing, Err(Error::NotFound { .. })),
+            "{missing:?}"
+        );
+
+        assert_eq!(registry.all_streams().await.unwrap().len(), 3);
+        let deleted = registry.delete_stream(&a.id, "cam").await.unwrap();
+        assert_eq!(deleted.id, "cam");
+        assert!(registry
+            .stream_for_publish_key(&cam.stream_key)
+            .await
+            .unwrap()
+            .is_none());
+        let again = registry.delete_stream(&a.id, "cam").await;
+        assert!(matches!(again, Err(Error::NotFound { .. })), "{again:?}");
+        assert!(registry.stream(&b.id, "cam").await.unwrap().is_some());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_page_in_byte_order_on_both() {
+    on_both(|registry| async move {
+        let (org, _) = registry.create_organization("pages", true).await.unwrap();
+        // Mixed case and digits: byte order is not a locale's order.
+        let names = ["B", "a", "A-1", "a_2", "Z", "b", "0"];
+        for name in names {
+            registry
+                .create_stream(&stream(&org.id, name))
+                .await
+                .unwrap();
+        }
+        let mut seen = vec![];
+        let mut token = String::new();
+        let mut pages = 0;
+        loop {
+            let page = registry.list_streams(&org.id, &token, 3).await.unwrap();
+            assert!(page.items.len() <= 3);
+            seen.extend(ids(&page.items, |s| &s.id));
+            pages += 1;
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        let mut want: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        want.sort();
+        assert_eq!(seen, want);
+        assert_eq!(pages, 3);
+        // An exact page has no next page.
+        let all = registry
+            .list_streams(&org.id, "", names.len())
+            .await
+            .unwrap();
+        assert_eq!(all.items.len(), names.len());
+        assert_eq!(all.next_page_token, "");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalogue_keeps_recordings_and_clips_per_organization() {
+    on_both(|registry| async move {
+        let mut first = recording("org", "cam", "rec_1", "ses_a");
+        registry.put_recording(&first).await.unwrap();
+        for (id, session) in [("rec_2", "ses_b"), ("rec_3", "ses_a")] {
+            registry
+                .put_recording(&recording("org", "cam", id, session))
+                .await
+                .unwrap();
+        }
+        registry
+            .put_recording(&recording("org", "other", "rec_4", "ses_a"))
+            .await
+            .unwrap();
+        registry
+            .put_recording(&recording("org2", "cam", "rec_5", "ses_a"))
+            .await
+            .unwrap();
+
+        let unfinished = registry.unfinished_recordings().await.unwrap();
+        assert_eq!(unfinished.len(), 5);
+        first.state = RecordingState::Complete;
+        first.size_bytes = 7 << 30;
+        registry.put_recording(&first).await.unwrap();
+        let found = registry.recording("org", "rec_1").await.unwrap().unwrap();
+        assert_eq!(json(&found), json(&first));
+        assert!(registry.recording("org2", "rec_1").await.unwrap().is_none());
+        assert_eq!(registry.unfinished_recordings().await.unwrap().len(), 4);
+
+        let session = registry
+            .session_recordings("org", "cam", "ses_a")
+            .await
+            .unwrap();
+        assert_eq!(ids(&session, |r| &r.id), vec!["rec_1", "rec_3"]);
+        let listed = registry.list_recordings("org", "cam", "", 2).await.unwrap();
+        assert_eq!(ids(&listed.items, |r| &r.id), vec!["rec_1", "rec_2"]);
+        let rest = registry
+            .list_recordings("org", "cam", &listed.next_page_token, 2)
+            .await
+            .unwrap();
+        assert_eq!(ids(&rest.items, |r| &r.id), vec!["rec_3"]);
+        assert_eq!(rest.next_page_token, "");
+
+        registry.delete_recording(&first).await.unwrap();
+        let session = registry
+            .session_recordings("org", "cam", "ses_a")
+            .await
+            .unwrap();
+        assert_eq!(ids(&session, |r| &r.id), vec!["rec_3"]);
+
+        let c = clip("org", "cam", "clip_1");
+        registry.put_clip(&c).await.unwrap();
+        registry
+            .put_clip(&clip("org", "cam", "clip_2"))
+            .await
+            .unwrap();
+        assert_eq!(
+            json(&registry.clip("org", "clip_1").await.unwrap().unwrap()),
+            json(&c)
+        );
+        assert!(registry.clip("org2", "clip_1").await.unwrap().is_none());
+        let clips = registry.list_clips("org", "cam", "", 10).await.unwrap();
+        assert_eq!(ids(&clips.items, |c| &c.id), vec!["clip_1", "clip_2"]);
+        registry.delete_clip(&c).await.unwrap();
+        assert!(registry.clip("org", "clip_1").await.unwrap().is_none());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_are_set_once_unless_replaced() {
+    on_both(|registry| async move {
+        assert_eq!(registry.admin_key_hash().await.unwrap(), None);
+        registry.set_admin_key_hash("h1").await.unwrap();
+        registry.set_admin_key_hash("h2").await.unwrap();
+        assert_eq!(
+            registry.admin_key_hash().await.unwrap().as_deref(),
+            Some("h2")
+        );
+        let first = registry
+            .setting_or_insert(setting::URL_SIGNING_KEY, "k1")
+            .await
+            .unwrap();
+        let second = registry
+            .setting_or_insert(setting::URL_SIGNING_KEY, "k2")
+            .await
+            .unwrap();
+        assert_eq!((first.as_str(), second.as_str()), ("k1", "k1"));
+        registry.probe_write().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_database_see_each_others_writes() {
+    let url = postgres::shared().new_database().await;
+    // Started together: the migrations run once (sqlx's advisory lock).
+    let (a, b) = tokio::join!(
+        Registry::connect_postgres(&url),
+        Registry::connect_postgres(&url)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let (org, key) = a.create_organization("shared", true).await.unwrap();
+    assert_eq!(
+        b.organization_for_api_key(&key).await.unwrap(),
+        Some(org.id.clone())
+    );
+    b.create_stream(&stream(&org.id, "cam")).await.unwrap();
+    let taken = a.create_stream(&stream(&org.id, "cam")).await;
+    assert!(
+        matches!(taken, Err(Error::AlreadyExists { .. })),
+        "{taken:?}"
+    );
+    // Both agree on one URL-signing key, whoever stored it first.
+    let (ka, kb) = tokio::join!(
+        a.setting_or_insert(setting::URL_SIGNING_KEY, "from-a"),
+        b.setting_or_insert(setting::URL_SIGNING_KEY, "from-b")
+    );
+    assert_eq!(ka.unwrap(), kb.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_is_unavailable_meanwhile_and_then_works() {
+    let mut server = PgServer::start();
+    let url = server.new_database().await;
+    let registry = Registry::connect_postgres(&url).await.unwrap();
+    let (org, key) = registry.create_organization("before", true).await.unwrap();
+
+    server.stop();
+    let started = std::time::Instant::now();
+    let down = registry.organization(&org.id).await;
+    assert!(
+        matches!(down, Err(Error::StorageUnavailable(_))),
+        "{down:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let message = down.unwrap_err().to_string();
+    assert!(!message.contains(PG_PASSWORD), "{message}");
+
+    server.restart();
+    // The pool replaces its dead connections: no call stays wedged.
+    let found = registry.organization_for_api_key(&key).await.unwrap();
+    assert_eq!(found, Some(org.id.clone()));
+    registry.create_organization("after", true).await.unwrap();
+    registry.probe_write().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_is_a_clear_error_without_the_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://postgres:{PG_PASSWORD}@127.0.0.1:{port}/nothing");
+    let error = match Registry::connect_postgres(&url).await {
+        Ok(_) => panic!("connected to a port nothing listens on"),
+        Err(e) => e,
+    };
+    assert!(matches!(error, Error::StorageUnavailable(_)), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("cannot connect"), "{message}");
+    assert!(!message.contains(PG_PASSWORD), "{message}");
+}
