@@ -75,6 +75,12 @@ pub struct ServeArgs {
     /// schema is migrated at start.
     #[arg(long, env = "LIVEPROC_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Keep recordings and replay clips in S3-compatible storage
+    /// (`s3://bucket/prefix`), uploaded as they are written; endpoint and
+    /// credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ALLOW_HTTP.
+    #[arg(long, env = "LIVEPROC_OBJECT_STORE")]
+    pub object_store: Option<String>,
     /// SRT listen address for publishers (port 0 picks a free port).
     #[arg(long, env = "LIVEPROC_SRT_LISTEN")]
     pub srt_listen: Option<SocketAddr>,
@@ -181,6 +187,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The PostgreSQL registry; `None`: the embedded one in the data dir.
     pub database_url: Option<String>,
+    /// `s3://bucket/prefix` for recordings and clips; `None`: the data dir.
+    pub object_store: Option<String>,
     pub srt_listen: SocketAddr,
     pub srt_public_addr: Option<String>,
     /// Threads (and sockets) receiving SRT.
@@ -283,6 +291,7 @@ impl Config {
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             database_url: args.database_url.filter(|url| !url.trim().is_empty()),
+            object_store: args.object_store.filter(|url| !url.trim().is_empty()),
             srt_listen: args
                 .srt_listen
                 .or(file.srt_listen)

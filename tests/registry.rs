@@ -59,6 +59,7 @@ fn recording(org: &str, stream: &str, id: &str, session: &str) -> RecordingRecor
         duration_ns: 10_000_000_000,
         size_bytes: 5 << 30,
         session_id: session.into(),
+        uploaded: false,
     }
 }
 
@@ -74,6 +75,7 @@ fn clip(org: &str, stream: &str, id: &str) -> ClipRecord {
         duration_ns: 30_000_000_000,
         size_bytes: 123_456,
         create_time_ms: 1_700_000_100_000,
+        uploaded: false,
     }
 }
 

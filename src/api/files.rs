@@ -1,60 +1,48 @@
 //! Sending a media file (recording, replay clip) as a stream of
-//! `DataChunk`s, resumable from any byte offset.
+//! `DataChunk`s, resumable from any byte offset, from wherever the file
+//! is kept ([`Media`]).
 
-use std::path::PathBuf;
-
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::error::{Error, Result};
 use crate::proto::v1 as pb;
+use crate::service::media::Media;
 
-/// Bytes per `DataChunk`.
+/// Bytes per `DataChunk` at most.
 pub const CHUNK_BYTES: usize = 256 * 1024;
 
 pub type Chunks = ReceiverStream<Result<pb::DataChunk, Status>>;
 
-/// Streams `path` from `offset` to its current end.
-pub async fn stream(path: PathBuf, offset: u64) -> Result<Chunks> {
-    let mut file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| Error::Storage(format!("opening {}: {e}", path.display())))?;
-    let size = file
-        .metadata()
-        .await
-        .map_err(|e| Error::Storage(e.to_string()))?
-        .len();
-    if offset > size {
+/// Streams `media` from `offset` to its end (a file still being recorded:
+/// as far as it is written now).
+pub async fn stream(media: Media, offset: u64) -> Result<Chunks> {
+    if offset > media.len {
         return Err(Error::invalid(
             "offset",
-            format!("must be at most the file size ({size} bytes)"),
+            format!("must be at most the file size ({} bytes)", media.len),
         ));
     }
-    file.seek(std::io::SeekFrom::Start(offset))
-        .await
-        .map_err(|e| Error::Storage(e.to_string()))?;
+    let mut bytes = media.read(offset..media.len).await?;
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
         let mut offset = offset;
-        let mut buf = vec![0u8; CHUNK_BYTES];
-        loop {
-            match file.read(&mut buf).await {
-                Ok(0) => return,
-                Ok(n) => {
-                    let chunk = pb::DataChunk {
-                        offset,
-                        data: bytes::Bytes::copy_from_slice(&buf[..n]),
-                    };
-                    offset += n as u64;
-                    if tx.send(Ok(chunk)).await.is_err() {
-                        return;
-                    }
-                }
+        while let Some(read) = bytes.next().await {
+            let chunk = match read {
+                Ok(chunk) => chunk,
                 Err(e) => {
-                    let error = Error::Storage(format!("reading {}: {e}", path.display()));
-                    let _ = tx.send(Err(error.into())).await;
+                    let _ = tx.send(Err(e.into())).await;
+                    return;
+                }
+            };
+            // Shared slices of what was read: no copy.
+            for piece in chunk.chunks(CHUNK_BYTES) {
+                let data = chunk.slice_ref(piece);
+                let message = pb::DataChunk { offset, data };
+                offset += piece.len() as u64;
+                if tx.send(Ok(message)).await.is_err() {
                     return;
                 }
             }

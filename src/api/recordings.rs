@@ -39,5 +39,5 @@ pub async fn download(
     req: &pb::DownloadRecordingRequest,
 ) -> Result<files::Chunks> {
     let record = recordings::find(state, org_id, &req.recording_id).await?;
-    files::stream(recordings::file(state, &record), req.offset).await
+    files::stream(recordings::media(state, &record).await?, req.offset).await
 }

@@ -211,5 +211,5 @@ pub async fn download_clip(
     req: &pb::DownloadReplayClipRequest,
 ) -> Result<files::Chunks> {
     let clip = clips::find(state, org_id, &req.clip_id).await?;
-    files::stream(clips::file(state, &clip), req.offset).await
+    files::stream(clips::media(state, &clip).await?, req.offset).await
 }

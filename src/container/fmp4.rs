@@ -547,6 +547,64 @@ pub fn init_segment_length(path: &Path) -> MediaResult<u64> {
     Err(MediaError::Malformed("no moov".into()))
 }
 
+/// The duration of a recording kept as separate pieces: its init segment
+/// and its last whole fragment (`moof`, with or without its `mdat`).
+pub fn duration_of(init: &[u8], last_fragment: &[u8]) -> MediaResult<Duration> {
+    let moov = children(init, 0, init.len())
+        .into_iter()
+        .find(|b| &b.kind == b"moov")
+        .ok_or_else(|| MediaError::Malformed("no moov".into()))?;
+    let (_, video_track, video_scale) = describe_moov(&init[moov.start..moov.end])?;
+    let moof = children(last_fragment, 0, last_fragment.len())
+        .into_iter()
+        .find(|b| &b.kind == b"moof")
+        .ok_or_else(|| MediaError::Malformed("no moof".into()))?;
+    let end_ticks = track_end(&last_fragment[moof.start..moof.end], video_track)
+        .ok_or_else(|| MediaError::Malformed("no video in the last fragment".into()))?;
+    Ok(Duration::from_nanos(
+        (u128::from(end_ticks) * 1_000_000_000 / u128::from(video_scale)) as u64,
+    ))
+}
+
+/// `init` with its movie duration (`mehd`) set to `duration`.
+pub fn init_with_duration(init: &[u8], duration: Duration) -> MediaResult<Vec<u8>> {
+    let moov = children(init, 0, init.len())
+        .into_iter()
+        .find(|b| &b.kind == b"moov")
+        .ok_or_else(|| MediaError::Malformed("no moov".into()))?;
+    let (mehd_at, _, _) = describe_moov(&init[moov.start..moov.end])?;
+    let at = moov.start + mehd_at;
+    let mut out = init.to_vec();
+    out.get_mut(at..at + 8)
+        .ok_or_else(|| MediaError::Malformed("mehd out of the init segment".into()))?
+        .copy_from_slice(&ticks(duration, MOVIE_TIMESCALE).to_be_bytes());
+    Ok(out)
+}
+
+/// The whole fragments (`moof` + `mdat`, with any boxes between them)
+/// of a file being written, from `from` (a fragment's start, or the end
+/// of the init segment) on: their byte ranges `(offset, length)`. A
+/// fragment still being written, and anything after it, is left out.
+pub fn complete_fragments(path: &Path, from: u64) -> MediaResult<Vec<(u64, u64)>> {
+    let mut file = File::open(path).map_err(MediaError::io("opening"))?;
+    let len = file.metadata()?.len();
+    let mut fragments = vec![];
+    let mut start = from;
+    let mut at = from;
+    while at + 8 <= len {
+        let (kind, size, header) = read_box_header(&mut file, at, len)?;
+        if size < header || at + size > len {
+            break;
+        }
+        at += size;
+        if &kind == b"mdat" {
+            fragments.push((start, at - start));
+            start = at;
+        }
+    }
+    Ok(fragments)
+}
+
 fn read_box_header(file: &mut File, at: u64, len: u64) -> MediaResult<([u8; 4], u64, u64)> {
     let mut header = [0u8; 16];
     let n = (len - at).min(16) as usize;
@@ -713,5 +771,33 @@ mod tests {
         assert_eq!(offset(&trafs[1]), moof.len() as u32 + 8 + 150);
         assert_eq!(track_end(&moof, VIDEO_TRACK), Some(96_000));
         assert_eq!(track_end(&moof, AUDIO_TRACK), Some(48_000 + 2048));
+    }
+
+    #[test]
+    fn only_whole_fragments_are_listed() {
+        let bx = |kind: &[u8; 4], body: usize| {
+            let mut b = ((8 + body) as u32).to_be_bytes().to_vec();
+            b.extend_from_slice(kind);
+            b.resize(8 + body, 7);
+            b
+        };
+        let mut file = [bx(b"ftyp", 8), bx(b"moov", 100)].concat();
+        let init = file.len() as u64;
+        for body in [300, 500] {
+            file.extend(bx(b"moof", 40));
+            file.extend(bx(b"mdat", body));
+        }
+        let whole = file.len() as u64;
+        // A third fragment cut short inside its mdat.
+        file.extend(bx(b"moof", 40));
+        file.extend(&bx(b"mdat", 900)[..100]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.mp4");
+        std::fs::write(&path, &file).unwrap();
+        assert_eq!(init_segment_length(&path).unwrap(), init);
+        let fragments = complete_fragments(&path, init).unwrap();
+        assert_eq!(fragments, vec![(init, 48 + 308), (init + 356, 48 + 508)]);
+        assert_eq!(fragments[1].0 + fragments[1].1, whole);
+        assert_eq!(complete_fragments(&path, whole).unwrap(), vec![]);
     }
 }

@@ -28,7 +28,8 @@ use std::path::Path;
 pub use embedded::EmbeddedRegistry;
 pub use postgres::PgRegistry;
 pub use records::{
-    now_millis, ClipRecord, OrganizationRecord, RecordingRecord, RecordingState, StreamRecord,
+    now_millis, ClipRecord, OrganizationRecord, RecordingPart, RecordingRecord, RecordingState,
+    StreamRecord,
 };
 
 use crate::error::Result;
@@ -164,6 +165,12 @@ forward! {
     fn delete_recording(&self, record: &RecordingRecord) -> ();
     /// Every recording still marked as being written (after a crash).
     fn unfinished_recordings(&self) -> Vec<RecordingRecord>;
+    /// Records a part of a recording in object storage.
+    fn put_recording_part(&self, part: &RecordingPart) -> ();
+    /// The parts of a recording in object storage, in order.
+    fn recording_parts(&self, recording_id: &str) -> Vec<RecordingPart>;
+    /// Recordings not yet wholly in object storage, oldest first.
+    fn recordings_to_upload(&self) -> Vec<RecordingRecord>;
 
     fn put_clip(&self, clip: &ClipRecord) -> ();
     fn clip(&self, org_id: &str, id: &str) -> Option<ClipRecord>;

@@ -15,7 +15,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::Row;
 
-use super::records::{now_millis, OrganizationRecord, RecordingRecord, RecordingState};
+use super::records::{
+    now_millis, OrganizationRecord, RecordingPart, RecordingRecord, RecordingState,
+};
 use super::{secrets, ClipRecord, Page, StreamRecord};
 use crate::error::{Error, Result};
 use crate::options::Processing;
@@ -133,6 +135,7 @@ fn recording_from(row: &PgRow) -> Result<RecordingRecord> {
                 duration_ns: from_db(row.try_get("duration_ns")?),
                 size_bytes: from_db(row.try_get("size_bytes")?),
                 session_id: row.try_get("session_id")?,
+                uploaded: row.try_get("uploaded")?,
             },
             row.try_get("state")?,
         ))
@@ -154,6 +157,7 @@ fn clip_from(row: &PgRow) -> sqlx::Result<ClipRecord> {
         duration_ns: from_db(row.try_get("duration_ns")?),
         size_bytes: from_db(row.try_get("size_bytes")?),
         create_time_ms: row.try_get("create_time_ms")?,
+        uploaded: row.try_get("uploaded")?,
     })
 }
 
@@ -473,13 +477,15 @@ impl PgRegistry {
     pub async fn put_recording(&self, record: &RecordingRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO recordings (id, organization_id, stream_id, session_id, file_name, state,
-                                     start_time_ms, end_time_ms, start_pts_ns, duration_ns, size_bytes)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                     start_time_ms, end_time_ms, start_pts_ns, duration_ns, size_bytes,
+                                     uploaded)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              ON CONFLICT (id) DO UPDATE SET
                  session_id = EXCLUDED.session_id, file_name = EXCLUDED.file_name,
                  state = EXCLUDED.state, start_time_ms = EXCLUDED.start_time_ms,
                  end_time_ms = EXCLUDED.end_time_ms, start_pts_ns = EXCLUDED.start_pts_ns,
-                 duration_ns = EXCLUDED.duration_ns, size_bytes = EXCLUDED.size_bytes
+                 duration_ns = EXCLUDED.duration_ns, size_bytes = EXCLUDED.size_bytes,
+                 uploaded = EXCLUDED.uploaded
              WHERE recordings.organization_id = EXCLUDED.organization_id
                AND recordings.stream_id = EXCLUDED.stream_id",
         )
@@ -494,6 +500,7 @@ impl PgRegistry {
         .bind(to_db(record.start_pts_ns))
         .bind(to_db(record.duration_ns))
         .bind(to_db(record.size_bytes))
+        .bind(record.uploaded)
         .execute(&self.pool)
         .await
         .map_err(storage_error)?;
@@ -570,17 +577,65 @@ impl PgRegistry {
         rows.iter().map(recording_from).collect()
     }
 
+    pub async fn put_recording_part(&self, part: &RecordingPart) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO recording_parts (recording_id, seq, part_offset, size_bytes)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (recording_id, seq) DO UPDATE SET
+                 part_offset = EXCLUDED.part_offset, size_bytes = EXCLUDED.size_bytes",
+        )
+        .bind(&part.recording_id)
+        .bind(i32::try_from(part.seq).unwrap_or(i32::MAX))
+        .bind(to_db(part.offset))
+        .bind(to_db(part.size))
+        .execute(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        Ok(())
+    }
+
+    pub async fn recording_parts(&self, recording_id: &str) -> Result<Vec<RecordingPart>> {
+        let rows = sqlx::query(
+            "SELECT seq, part_offset, size_bytes FROM recording_parts
+             WHERE recording_id = $1 ORDER BY seq",
+        )
+        .bind(recording_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(RecordingPart {
+                    recording_id: recording_id.to_string(),
+                    seq: u32::try_from(row.try_get::<i32, _>("seq")?).unwrap_or_default(),
+                    offset: from_db(row.try_get("part_offset")?),
+                    size: from_db(row.try_get("size_bytes")?),
+                })
+            })
+            .collect::<sqlx::Result<_>>()
+            .map_err(storage_error)
+    }
+
+    pub async fn recordings_to_upload(&self) -> Result<Vec<RecordingRecord>> {
+        let rows = sqlx::query("SELECT * FROM recordings WHERE NOT uploaded ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage_error)?;
+        rows.iter().map(recording_from).collect()
+    }
+
     // ----- replay clips ----------------------------------------------------
 
     pub async fn put_clip(&self, clip: &ClipRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO clips (id, organization_id, stream_id, file_name, title, start_time_ms,
-                                start_pts_ns, duration_ns, size_bytes, create_time_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                start_pts_ns, duration_ns, size_bytes, create_time_ms, uploaded)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (id) DO UPDATE SET
                  file_name = EXCLUDED.file_name, title = EXCLUDED.title,
                  start_time_ms = EXCLUDED.start_time_ms, start_pts_ns = EXCLUDED.start_pts_ns,
-                 duration_ns = EXCLUDED.duration_ns, size_bytes = EXCLUDED.size_bytes
+                 duration_ns = EXCLUDED.duration_ns, size_bytes = EXCLUDED.size_bytes,
+                 uploaded = EXCLUDED.uploaded
              WHERE clips.organization_id = EXCLUDED.organization_id
                AND clips.stream_id = EXCLUDED.stream_id",
         )
@@ -594,6 +649,7 @@ impl PgRegistry {
         .bind(to_db(clip.duration_ns))
         .bind(to_db(clip.size_bytes))
         .bind(clip.create_time_ms)
+        .bind(clip.uploaded)
         .execute(&self.pool)
         .await
         .map_err(storage_error)?;

@@ -71,6 +71,22 @@ pub struct RecordingRecord {
     /// recorded before sessions had ids).
     #[serde(default)]
     pub session_id: String,
+    /// Every part is in object storage and the init segment is final: the
+    /// local file is no longer needed ([`RecordingPart`]).
+    #[serde(default)]
+    pub uploaded: bool,
+}
+
+/// A piece of a recording in object storage: the init segment (`seq` 0)
+/// or a fragment (1, 2, ...). Joined in order they are the recording's
+/// MP4 file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingPart {
+    pub recording_id: String,
+    pub seq: u32,
+    /// Where the part starts in the joined file.
+    pub offset: u64,
+    pub size: u64,
 }
 
 /// A replay clip: a moment of a stream saved as an MP4 file.
@@ -86,6 +102,9 @@ pub struct ClipRecord {
     pub duration_ns: u64,
     pub size_bytes: u64,
     pub create_time_ms: i64,
+    /// The file is in object storage.
+    #[serde(default)]
+    pub uploaded: bool,
 }
 
 /// Milliseconds since the Unix epoch.

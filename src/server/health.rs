@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
@@ -51,5 +52,25 @@ pub async fn follow_registry(
         for service in SERVICES {
             reporter.set_service_status(service, status).await;
         }
+    }
+}
+
+/// The health service name of object storage: NOT_SERVING while uploads
+/// fail (recordings wait in the local spool), SERVING otherwise. The
+/// server's own services stay SERVING meanwhile: nothing is lost.
+pub const OBJECT_STORAGE: &str = "liveproc.ObjectStorage";
+
+/// Follows the uploader's health until it stops.
+pub async fn follow_uploads(mut healthy: watch::Receiver<bool>, reporter: HealthReporter) {
+    reporter
+        .set_service_status(OBJECT_STORAGE, ServingStatus::Serving)
+        .await;
+    while healthy.changed().await.is_ok() {
+        let status = if *healthy.borrow_and_update() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        reporter.set_service_status(OBJECT_STORAGE, status).await;
     }
 }

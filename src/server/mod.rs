@@ -26,10 +26,12 @@ use crate::features::{FeatureEngine, ReplayBudget};
 use crate::http::HttpState;
 use crate::ingest::pull_policy::PullPolicy;
 use crate::ingest::{srt, Ingest};
+use crate::objects::ObjectStorage;
 use crate::proto::v1::live_processing_server::LiveProcessingServer;
 use crate::proto::v1::organizations_server::OrganizationsServer;
 use crate::proto::FILE_DESCRIPTOR_SET;
 use crate::registry::{setting, Registry};
+use crate::service::uploads::{self, Uploader};
 use crate::service::Services;
 use crate::store::DataDir;
 use crate::streams::StreamHub;
@@ -67,6 +69,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             .context("opening the registry (is another liveproc using this data dir?)")?,
     });
     tracing::info!(backend = registry.describe(), "registry open");
+    let objects = match &config.object_store {
+        Some(url) => {
+            let objects = ObjectStorage::connect(url)
+                .await
+                .context("opening the object store (--object-store)")?;
+            tracing::info!(
+                store = objects.name(),
+                "object storage checked: recordings and clips go there"
+            );
+            Some(objects)
+        }
+        None => None,
+    };
     let admin_key_hash = admin_key::resolve(&registry, &config, &data).await?;
 
     let hub = Arc::new(StreamHub::default());
@@ -93,6 +108,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         ),
     };
     ingest.engine.clear_replay_spill();
+    if let Some(objects) = &objects {
+        let lost = uploads::recover_lost(&registry, objects, ingest.engine.recordings()).await?;
+        if lost > 0 {
+            tracing::warn!(
+                lost,
+                "recordings of a lost node recovered from object storage"
+            );
+        }
+    }
     let recovered = crate::features::recording::recovery::recover(ingest.engine.recordings()).await;
     if recovered > 0 {
         tracing::warn!(recovered, "recordings recovered after an unclean stop");
@@ -134,6 +158,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             .clone()
             .unwrap_or_else(|| public_addr(srt_addr)),
         signer,
+        objects: objects.clone(),
         http_public_url: config
             .http_public_url
             .clone()
@@ -163,6 +188,23 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         operator_contact: config.operator_contact.as_str().into(),
     });
 
+    let uploader = objects.as_ref().map(|objects| {
+        let uploader = Uploader::new(
+            Arc::clone(&registry),
+            objects.clone(),
+            Arc::clone(ingest.engine.recordings()),
+        );
+        tokio::spawn(health::follow_uploads(
+            uploader.health(),
+            health_reporter.clone(),
+        ));
+        uploader
+    });
+    let upload_stop = CancellationToken::new();
+    let upload_task = uploader
+        .clone()
+        .map(|uploader| tokio::spawn(uploader.run(upload_stop.clone())));
+
     println!("liveproc ready: grpc={grpc_addr} srt={srt_addr}");
     tracing::info!(%grpc_addr, %srt_addr, data_dir = %config.data_dir.display(), "liveproc ready");
 
@@ -185,6 +227,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 tracing::warn!("some sessions did not end within {SHUTDOWN_GRACE:?}");
             }
             ingest.engine.drain(SHUTDOWN_GRACE).await;
+            // The last fragments of the files just closed go up before the
+            // process ends.
+            upload_stop.cancel();
+            if let Some(task) = upload_task {
+                if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
+                    tracing::warn!("uploads did not finish within {SHUTDOWN_GRACE:?}; the next start goes on with them");
+                }
+            }
             hub.end_watchers();
             grpc_stop.cancel();
         })

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::media::Media;
 use super::Services;
 use crate::error::{Error, Result};
 use crate::features::replay::clips::{self, ClipStart};
@@ -34,8 +35,21 @@ pub fn file(services: &Services, clip: &ClipRecord) -> PathBuf {
         .join(&clip.file_name)
 }
 
+/// A clip's bytes, wherever they are.
+pub async fn media(services: &Services, clip: &ClipRecord) -> Result<Media> {
+    match (&services.objects, clip.uploaded) {
+        (Some(objects), true) => Ok(Media::pieces(
+            objects.clone(),
+            vec![(objects.clip(clip), clip.size_bytes)],
+        )),
+        _ => Media::file(file(services, clip)).await,
+    }
+}
+
 /// Cuts a clip of `duration_seconds` from `start` out of the stream's
-/// replay buffer (at keyframes, remuxed) and catalogues it.
+/// replay buffer (at keyframes, remuxed) and catalogues it; with object
+/// storage the file goes there before the clip is listed (if the store
+/// cannot take it now, the clip is served from this node's disk).
 pub async fn create(
     services: &Services,
     live: &Arc<LiveStream>,
@@ -53,6 +67,19 @@ pub async fn create(
         title,
     )
     .await?;
+    let mut record = record;
+    if let Some(objects) = &services.objects {
+        let path = file(services, &record);
+        match objects.upload_file(&objects.clip(&record), &path).await {
+            Ok(()) => {
+                record.uploaded = true;
+                let _ = tokio::fs::remove_file(&path).await;
+            }
+            Err(e) => {
+                tracing::error!(clip = %record.id, error = %e, "replay clip kept on local disk: object storage failed");
+            }
+        }
+    }
     services.registry.put_clip(&record).await?;
     tracing::info!(
         stream = %live.stream_ref,
@@ -69,6 +96,9 @@ pub async fn create(
 pub async fn delete(services: &Services, org_id: &str, clip_id: &str) -> Result<()> {
     let clip = find(services, org_id, clip_id).await?;
     services.registry.delete_clip(&clip).await?;
+    if let (Some(objects), true) = (&services.objects, clip.uploaded) {
+        objects.delete(&objects.clip(&clip)).await?;
+    }
     let _ = std::fs::remove_file(file(services, &clip));
     tracing::info!(clip = %clip.id, "replay clip deleted");
     Ok(())

@@ -4,20 +4,24 @@
 //! (another organization's are "not found", exactly like missing ones),
 //! a session's recordings (by the registry's session index), makes
 //! thumbnails at a moment of the replay window and replay segments, and
-//! it is the one place that decides where media files are kept (today the
-//! data dir; object storage joins here). Every muxing or decoding job runs
+//! it is the one place that decides where media files are kept: the data
+//! dir, and object storage when it is set ([`uploads`] moves recordings
+//! there as they are written). Every muxing or decoding job runs
 //! on the job lanes ([`FeatureEngine::run_job`]), off the async workers.
 
 pub mod clips;
+pub mod media;
 pub mod recordings;
 pub mod segments;
 pub mod thumbnails;
+pub mod uploads;
 
 use std::sync::Arc;
 
 use crate::auth::Authenticator;
 use crate::features::FeatureEngine;
 use crate::ingest::Ingest;
+use crate::objects::ObjectStorage;
 use crate::registry::Registry;
 use crate::streams::StreamHub;
 use crate::url_signing::UrlSigner;
@@ -37,4 +41,6 @@ pub struct Services {
     pub signer: Arc<UrlSigner>,
     /// `scheme://host:port` signed URLs start with.
     pub http_public_url: String,
+    /// Where recordings and clips are kept beside the data dir.
+    pub objects: Option<ObjectStorage>,
 }

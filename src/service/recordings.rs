@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::media::Media;
 use super::Services;
 use crate::container::fmp4;
 use crate::error::{Error, Result};
@@ -52,9 +53,21 @@ pub async fn of_session(
     Ok(found)
 }
 
-/// Where a recording's file is.
+/// Where a recording's file is on this node (its spool, once it is in
+/// object storage).
 pub fn file(services: &Services, record: &RecordingRecord) -> PathBuf {
     services.features.recordings().path(record)
+}
+
+/// A recording's bytes, wherever they are.
+pub async fn media(services: &Services, record: &RecordingRecord) -> Result<Media> {
+    match (&services.objects, record.uploaded) {
+        (Some(objects), true) => {
+            let parts = services.registry.recording_parts(&record.id).await?;
+            Ok(Media::objects(objects.clone(), record.clone(), parts))
+        }
+        _ => Media::file(file(services, record)).await,
+    }
 }
 
 /// Deletes a finished recording and its file.
@@ -67,9 +80,19 @@ pub async fn delete(services: &Services, org_id: &str, recording_id: &str) -> Re
         ));
     }
     let path = file(services, &record);
+    let parts = services.registry.recording_parts(&record.id).await?;
     services.registry.delete_recording(&record).await?;
+    if let Some(objects) = &services.objects {
+        for part in &parts {
+            objects
+                .delete(&objects.recording_part(&record, part.seq))
+                .await?;
+        }
+    }
     if let Err(e) = std::fs::remove_file(&path) {
-        tracing::warn!(recording = %record.id, error = %e, "recording file already gone");
+        if parts.is_empty() {
+            tracing::warn!(recording = %record.id, error = %e, "recording file already gone");
+        }
     }
     tracing::info!(recording = %record.id, "recording deleted");
     Ok(())
@@ -94,7 +117,7 @@ pub async fn playable_of_session(
 ) -> Result<(Vec<Playable>, bool)> {
     let records = of_session(services, org_id, stream_id, session_id).await?;
     let recording = records.iter().any(|r| r.state == RecordingState::Recording);
-    let done: Vec<(RecordingRecord, PathBuf)> = records
+    let done: Vec<RecordingRecord> = records
         .into_iter()
         .filter(|r| {
             matches!(
@@ -102,16 +125,31 @@ pub async fn playable_of_session(
                 RecordingState::Complete | RecordingState::Recovered
             )
         })
-        .map(|r| {
-            let path = file(services, &r);
-            (r, path)
-        })
         .collect();
-    let playable = services
+    // In object storage the init segment is the first part; on disk the
+    // file's boxes say where it ends (read on the bulk job lane).
+    let mut playable = Vec::with_capacity(done.len());
+    let mut local = Vec::new();
+    for record in done {
+        if services.objects.is_some() && record.uploaded {
+            let parts = services.registry.recording_parts(&record.id).await?;
+            if let Some(init) = parts.first().filter(|_| parts.len() > 1) {
+                playable.push(Playable {
+                    init_length: init.size,
+                    record,
+                });
+            }
+        } else {
+            let path = file(services, &record);
+            local.push((record, path));
+        }
+    }
+    let from_files = services
         .features
         .run_job(JobLane::Bulk, move || {
             Ok::<_, MediaError>(
-                done.into_iter()
+                local
+                    .into_iter()
                     .filter_map(|(record, path)| {
                         let init_length = fmp4::init_segment_length(&path).ok()?;
                         (record.size_bytes > init_length).then_some(Playable {
@@ -123,5 +161,7 @@ pub async fn playable_of_session(
             )
         })
         .await?;
+    playable.extend(from_files);
+    playable.sort_by(|a, b| a.record.id.cmp(&b.record.id));
     Ok((playable, recording))
 }

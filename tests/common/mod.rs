@@ -3,7 +3,8 @@
 //! keys, streams, publishers, watchers), [`media`] (real H.264/AAC
 //! MPEG-TS made by ffmpeg, published over SRT), [`images`] and [`av`]
 //! (outputs checked as a viewer sees them), [`postgres`] (a private
-//! PostgreSQL server for the registry's second backend).
+//! PostgreSQL server for the registry's second backend), [`s3`] (a
+//! private S3 server for object storage).
 //!
 //! Each test binary uses a part of them.
 #![allow(dead_code)]
@@ -15,6 +16,7 @@ mod grpc;
 mod images;
 mod media;
 pub mod postgres;
+pub mod s3;
 mod server;
 
 #[allow(unused_imports)]

@@ -2,6 +2,11 @@
 //! the real `liveproc` binary on free ports (a temporary data dir unless
 //! one is given), reads its log, stops or kills it; clients connect to it.
 //!
+//! Media files stay in the data dir, or go to S3 (SeaweedFS) with
+//! [`ServerBuilder::object_store`], or for every server of the run when
+//! `LIVEPROC_TEST_OBJECTS=s3` (a prefix of the shared test bucket per
+//! data dir).
+//!
 //! The registry is the embedded one, or PostgreSQL: with
 //! [`ServerBuilder::database_url`], or for every server of the run when
 //! `LIVEPROC_TEST_REGISTRY=postgres` (CI runs the storage tests both
@@ -31,6 +36,8 @@ pub struct Server {
     child: Child,
     /// The PostgreSQL registry's URL, when it is not the embedded one.
     pub database_url: Option<String>,
+    /// `--object-store`, when media goes to S3.
+    pub object_store: Option<String>,
     /// What the server printed to stdout before it was ready.
     pub printed: Vec<String>,
     pub data_dir: PathBuf,
@@ -47,6 +54,7 @@ pub struct ServerBuilder {
     flags: Vec<String>,
     log_filter: String,
     database_url: Option<String>,
+    object_store: Option<String>,
 }
 
 impl ServerBuilder {
@@ -82,6 +90,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Keeps recordings and clips at `url` on the shared test S3 server.
+    pub fn object_store(mut self, url: &str) -> Self {
+        self.object_store = Some(url.to_string());
+        self
+    }
+
     /// Starts the server and waits until it is ready.
     pub fn start(self) -> Server {
         let (tmp, data_dir) = match self.data_dir {
@@ -95,21 +109,49 @@ impl ServerBuilder {
         let database_url = self
             .database_url
             .or_else(|| postgres_by_default().then(|| database_of(&data_dir)));
+        let object_store = self
+            .object_store
+            .or_else(|| objects_by_default().then(|| objects_of(&data_dir)));
         let mut flags = self.flags.clone();
+        let mut env = vec![];
         if let Some(url) = &database_url {
             flags.extend(["--database-url".to_string(), url.clone()]);
+        }
+        if let Some(url) = &object_store {
+            flags.extend(["--object-store".to_string(), url.clone()]);
+            env = super::s3::shared().env();
         }
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
         let mut server = Server::start_full(
             &data_dir,
             self.admin_key.as_deref(),
             &flags,
+            &env,
             &self.log_filter,
         );
         server._tmp = tmp;
         server.database_url = database_url;
+        server.object_store = object_store;
         server
     }
+}
+
+/// Whether this run keeps every server's media in S3.
+pub fn objects_by_default() -> bool {
+    std::env::var("LIVEPROC_TEST_OBJECTS").is_ok_and(|v| v == "s3")
+}
+
+/// The object store of a data dir: a prefix of its own in the shared
+/// test bucket, the same for a restart.
+fn objects_of(data_dir: &Path) -> String {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static PREFIXES: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+    let mut prefixes = PREFIXES.get_or_init(Default::default).lock().unwrap();
+    prefixes
+        .entry(data_dir.to_path_buf())
+        .or_insert_with(|| super::s3::shared().store_url(&format!("t{}", rand_suffix())))
+        .clone()
 }
 
 /// Whether this run keeps every server's registry in PostgreSQL.
@@ -144,6 +186,7 @@ impl Server {
             flags: vec![],
             log_filter: DEBUG_LOG.to_string(),
             database_url: None,
+            object_store: None,
         }
     }
 
@@ -151,6 +194,7 @@ impl Server {
         data_dir: &Path,
         admin_key: Option<&str>,
         flags: &[&str],
+        env: &[(String, String)],
         log_filter: &str,
     ) -> Server {
         std::fs::create_dir_all(data_dir).unwrap();
@@ -166,7 +210,8 @@ impl Server {
             .env_remove("LIVEPROC_ADMIN_KEY")
             .env("LIVEPROC_LOG", log_filter)
             // Test machines may have little free space; a flag overrides it.
-            .env("LIVEPROC_MIN_FREE_DISK_MB", "16");
+            .env("LIVEPROC_MIN_FREE_DISK_MB", "16")
+            .envs(env.iter().map(|(k, v)| (k, v)));
         if let Some(key) = admin_key {
             command.env("LIVEPROC_ADMIN_KEY", key);
         }
@@ -203,6 +248,7 @@ impl Server {
         };
         Server {
             database_url: None,
+            object_store: None,
             printed,
             grpc: field("grpc"),
             srt: field("srt"),

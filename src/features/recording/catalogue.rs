@@ -150,6 +150,7 @@ mod tests {
             duration_ns: 0,
             size_bytes: 0,
             session_id: "ses".into(),
+            uploaded: false,
         }
     }
 

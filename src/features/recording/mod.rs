@@ -226,6 +226,7 @@ impl Recorder {
                 .session_stats()
                 .map(|s| s.id().to_string())
                 .unwrap_or_default(),
+            uploaded: false,
         };
         self.store.catalogue.submit(record.clone());
         Ok((writer, record))

@@ -128,6 +128,7 @@ pub async fn create(
         duration_ns: clip_end.saturating_sub(start_pts).as_nanos() as u64,
         size_bytes: size,
         create_time_ms: now_millis(),
+        uploaded: false,
     };
     Ok(record)
 }

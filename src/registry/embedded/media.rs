@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::EmbeddedRegistry;
 use crate::error::Result;
-use crate::registry::{ClipRecord, Page, RecordingRecord, RecordingState};
+use crate::registry::{ClipRecord, Page, RecordingPart, RecordingRecord, RecordingState};
 
 /// The tables of one catalogue.
 pub(super) struct Catalogue {
@@ -20,18 +20,26 @@ pub(super) struct Catalogue {
     /// Items by publishing session: `org/stream/session/id` to the item's
     /// key (recordings).
     pub sessions: Option<TableDefinition<'static, &'static str, &'static str>>,
+    /// Items still to be uploaded to object storage: id to the item's key.
+    pub pending: Option<TableDefinition<'static, &'static str, &'static str>>,
+    /// Parts in object storage: `item_id/seq` to a JSON part (recordings).
+    pub parts: Option<TableDefinition<'static, &'static str, &'static [u8]>>,
 }
 
 pub(super) const RECORDINGS: Catalogue = Catalogue {
     items: TableDefinition::new("recordings"),
     ids: TableDefinition::new("recording_ids"),
     sessions: Some(TableDefinition::new("recording_sessions")),
+    pending: Some(TableDefinition::new("recordings_to_upload")),
+    parts: Some(TableDefinition::new("recording_parts")),
 };
 
 pub(super) const CLIPS: Catalogue = Catalogue {
     items: TableDefinition::new("clips"),
     ids: TableDefinition::new("clip_ids"),
     sessions: None,
+    pending: None,
+    parts: None,
 };
 
 /// An item of a catalogue.
@@ -42,6 +50,10 @@ pub(super) trait Item: Serialize + DeserializeOwned {
     /// The publishing session it belongs to, if it is indexed by one.
     fn session_id(&self) -> Option<&str> {
         None
+    }
+    /// Whether it still has to be uploaded to object storage.
+    fn pending(&self) -> bool {
+        false
     }
     fn key(&self) -> String {
         format!(
@@ -79,12 +91,26 @@ macro_rules! item {
                 fn session_id(&self) -> Option<&str> {
                     Some(&self.$session)
                 }
+                fn pending(&self) -> bool {
+                    self.upload_pending()
+                }
             )?
         }
     };
 }
 item!(RecordingRecord, session_id);
 item!(ClipRecord);
+
+impl RecordingRecord {
+    fn upload_pending(&self) -> bool {
+        !self.uploaded
+    }
+}
+
+/// The key of a part: ordered by sequence within its item.
+fn part_key(item_id: &str, seq: u32) -> String {
+    format!("{item_id}/{seq:010}")
+}
 
 impl EmbeddedRegistry {
     fn put_item<T: Item>(&self, catalogue: &Catalogue, item: &T) -> Result<()> {
@@ -98,6 +124,14 @@ impl EmbeddedRegistry {
             if let (Some(sessions), Some(session_key)) = (catalogue.sessions, item.session_key()) {
                 txn.open_table(sessions)?
                     .insert(session_key.as_str(), key.as_str())?;
+            }
+            if let Some(pending) = catalogue.pending {
+                let mut pending = txn.open_table(pending)?;
+                if item.pending() {
+                    pending.insert(item.id(), key.as_str())?;
+                } else {
+                    pending.remove(item.id())?;
+                }
             }
         }
         self.commit(txn)?;
@@ -146,6 +180,21 @@ impl EmbeddedRegistry {
             txn.open_table(catalogue.ids)?.remove(item.id())?;
             if let (Some(sessions), Some(session_key)) = (catalogue.sessions, item.session_key()) {
                 txn.open_table(sessions)?.remove(session_key.as_str())?;
+            }
+            if let Some(pending) = catalogue.pending {
+                txn.open_table(pending)?.remove(item.id())?;
+            }
+            if let Some(parts) = catalogue.parts {
+                let mut parts = txn.open_table(parts)?;
+                let prefix = format!("{}/", item.id());
+                let keys: Vec<String> = parts
+                    .range(prefix.as_str()..)?
+                    .map(|entry| entry.map(|(k, _)| k.value().to_string()))
+                    .take_while(|k| k.as_ref().map_or(true, |k| k.starts_with(&prefix)))
+                    .collect::<Result<_, _>>()?;
+                for key in keys {
+                    parts.remove(key.as_str())?;
+                }
             }
         }
         self.commit(txn)?;
@@ -247,6 +296,50 @@ impl EmbeddedRegistry {
         Ok(out)
     }
 
+    /// Records a part of a recording in object storage.
+    pub fn put_recording_part(&self, part: &RecordingPart) -> Result<()> {
+        let parts = RECORDINGS.parts.expect("recordings have parts");
+        let txn = self.begin_write()?;
+        txn.open_table(parts)?.insert(
+            part_key(&part.recording_id, part.seq).as_str(),
+            serde_json::to_vec(part)?.as_slice(),
+        )?;
+        self.commit(txn)
+    }
+
+    /// The parts of a recording in object storage, in order.
+    pub fn recording_parts(&self, recording_id: &str) -> Result<Vec<RecordingPart>> {
+        let parts = RECORDINGS.parts.expect("recordings have parts");
+        let prefix = format!("{recording_id}/");
+        let txn = self.begin_read()?;
+        let table = txn.open_table(parts)?;
+        let mut out = Vec::new();
+        for entry in table.range(prefix.as_str()..)? {
+            let (k, v) = entry?;
+            if !k.value().starts_with(&prefix) {
+                break;
+            }
+            out.push(serde_json::from_slice(v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Recordings not yet wholly in object storage, oldest first.
+    pub fn recordings_to_upload(&self) -> Result<Vec<RecordingRecord>> {
+        let pending = RECORDINGS.pending.expect("recordings can be pending");
+        let txn = self.begin_read()?;
+        let index = txn.open_table(pending)?;
+        let items = txn.open_table(RECORDINGS.items)?;
+        let mut out = Vec::new();
+        for entry in index.iter()? {
+            let (_, key) = entry?;
+            if let Some(v) = items.get(key.value())? {
+                out.push(serde_json::from_slice(v.value())?);
+            }
+        }
+        Ok(out)
+    }
+
     // ----- replay clips ----------------------------------------------------
 
     pub fn put_clip(&self, clip: &ClipRecord) -> Result<()> {
@@ -289,6 +382,7 @@ mod tests {
             duration_ns: 0,
             size_bytes: 0,
             session_id: session.into(),
+            uploaded: false,
         }
     }
 

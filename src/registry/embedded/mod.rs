@@ -101,6 +101,12 @@ impl EmbeddedRegistry {
                 if let Some(sessions) = catalogue.sessions {
                     txn.open_table(sessions)?;
                 }
+                if let Some(pending) = catalogue.pending {
+                    txn.open_table(pending)?;
+                }
+                if let Some(parts) = catalogue.parts {
+                    txn.open_table(parts)?;
+                }
             }
         }
         txn.commit()?;

