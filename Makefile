@@ -12,7 +12,7 @@ SRT_LISTEN ?= 127.0.0.1:9000
 # The dashboard (dashboard/, TypeScript bundled by esbuild) is built into
 # dashboard/dist before the server, which embeds it.
 
-.PHONY: all deps dashboard build run test fmt lint unit-and-integration clients client-tests bench clean
+.PHONY: all deps dashboard build run test fmt lint test-tools unit-and-integration clients client-tests bench clean
 
 all: build
 
@@ -38,14 +38,20 @@ lint:
 # The integration tests run the server as it ships (release): several of
 # them measure time (pacing, a bursting SRT publisher), which an
 # unoptimized media server under the tests' own load does not keep.
-#
-# The tests that use the registry run a second time with it in PostgreSQL
-# (a private server each test binary starts: tests/common/postgres.rs);
-# tests/registry.rs runs both backends itself.
+# The tests that use the registry and media files run a second time with
+# the registry in PostgreSQL and the media in S3 (SeaweedFS), servers the
+# test binaries start themselves (tests/common/postgres.rs, s3.rs);
+# tests/registry.rs and tests/storage.rs use both in the first run.
 STORAGE_TESTS := api durability recording http
-unit-and-integration:
+unit-and-integration: test-tools
 	$(CARGO) test --release --locked --all-targets
-	LIVEPROC_TEST_REGISTRY=postgres $(CARGO) test --release --locked $(addprefix --test ,$(STORAGE_TESTS))
+	LIVEPROC_TEST_REGISTRY=postgres LIVEPROC_TEST_OBJECTS=s3 \
+	  $(CARGO) test --release --locked $(addprefix --test ,$(STORAGE_TESTS))
+
+# SeaweedFS for the object-storage tests, in the target/py virtualenv.
+test-tools:
+	test -x target/py/bin/python || python3 -m venv target/py
+	target/py/bin/python -m pip install --quiet -r scripts/test-tools.txt
 
 # Regenerates the clients' code from proto/.
 clients:

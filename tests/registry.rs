@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::postgres::{self, PgServer, PG_PASSWORD};
 use liveproc::error::Error;
 use liveproc::registry::{
-    setting, ClipRecord, RecordingRecord, RecordingState, Registry, StreamRecord,
+    setting, ClipRecord, RecordingPart, RecordingRecord, RecordingState, Registry, StreamRecord,
 };
 
 /// Runs `case` on a new embedded registry and on a new PostgreSQL one.
@@ -279,7 +279,34 @@ async fn the_catalogue_keeps_recordings_and_clips_per_organization() {
         assert_eq!(ids(&rest.items, |r| &r.id), vec!["rec_3"]);
         assert_eq!(rest.next_page_token, "");
 
+        // Parts in object storage, and what is still to upload.
+        let to_upload = registry.recordings_to_upload().await.unwrap();
+        assert_eq!(to_upload.len(), 5);
+        for seq in [1, 0, 2] {
+            let part = RecordingPart {
+                recording_id: "rec_1".into(),
+                seq,
+                offset: u64::from(seq) * 1000,
+                size: 1000,
+            };
+            registry.put_recording_part(&part).await.unwrap();
+        }
+        let parts = registry.recording_parts("rec_1").await.unwrap();
+        assert_eq!(
+            parts.iter().map(|p| p.seq).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
+        assert!(registry.recording_parts("rec_3").await.unwrap().is_empty());
+        first.uploaded = true;
+        registry.put_recording(&first).await.unwrap();
+        let to_upload = registry.recordings_to_upload().await.unwrap();
+        assert_eq!(
+            ids(&to_upload, |r| &r.id),
+            vec!["rec_2", "rec_3", "rec_4", "rec_5"]
+        );
+
         registry.delete_recording(&first).await.unwrap();
+        assert!(registry.recording_parts("rec_1").await.unwrap().is_empty());
         let session = registry
             .session_recordings("org", "cam", "ses_a")
             .await
