@@ -164,6 +164,8 @@ pub struct ServeArgs {
 struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    object_store: Option<String>,
     srt_listen: Option<SocketAddr>,
     srt_public_addr: Option<String>,
     srt_receive_threads: Option<u16>,
@@ -290,8 +292,14 @@ impl Config {
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
-            database_url: args.database_url.filter(|url| !url.trim().is_empty()),
-            object_store: args.object_store.filter(|url| !url.trim().is_empty()),
+            database_url: args
+                .database_url
+                .or(file.database_url)
+                .filter(|url| !url.trim().is_empty()),
+            object_store: args
+                .object_store
+                .or(file.object_store)
+                .filter(|url| !url.trim().is_empty()),
             srt_listen: args
                 .srt_listen
                 .or(file.srt_listen)
