@@ -46,6 +46,7 @@ pub(crate) mod http;
 pub(crate) mod ids;
 pub(crate) mod ingest;
 pub(crate) mod media;
+pub mod migrate;
 pub(crate) mod objects;
 pub(crate) mod options;
 pub(crate) mod pipeline;

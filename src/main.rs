@@ -5,6 +5,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use liveproc::config::{Config, ServeArgs};
+use liveproc::migrate::MigrateArgs;
 
 #[derive(Parser)]
 #[command(name = "liveproc", version, about = "Live video processing server")]
@@ -16,7 +17,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Move a data dir (registry and files) into PostgreSQL and object
+    /// storage; idempotent, resumable, verified.
+    Migrate(MigrateArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,13 +34,37 @@ fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Serve(args) => {
-            let config = Config::resolve(args)?;
+            let config = Config::resolve(*args)?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(stop_on_signal(shutdown.clone()));
                 liveproc::server::run(config, shutdown).await
             })
+        }
+        Command::Migrate(args) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let report = runtime.block_on(liveproc::migrate::run(args))?;
+            println!(
+                "migrated: {} organizations, {} streams, {} recordings, {} clips; {} files copied and verified ({} bytes), {} already in the store",
+                report.organizations,
+                report.streams,
+                report.recordings,
+                report.clips,
+                report.files_copied,
+                report.bytes_copied,
+                report.files_already_there
+            );
+            for failure in &report.failures {
+                eprintln!("not migrated: {failure}");
+            }
+            if !report.failures.is_empty() {
+                anyhow::bail!(
+                    "{} files not migrated; run again to retry",
+                    report.failures.len()
+                );
+            }
+            Ok(())
         }
     }
 }

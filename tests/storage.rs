@@ -167,3 +167,112 @@ async fn wrong_credentials_or_bucket_stop_the_server_at_start() {
         server.log()
     );
 }
+
+/// `liveproc migrate` on `data`; its output.
+fn migrate(data: &std::path::Path, database: &str, store: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_liveproc"))
+        .arg("migrate")
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--database-url", database, "--object-store", store])
+        .envs(s3::shared().env())
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_moves_a_data_dir_and_can_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A single node with its own data dir: recordings and a replay clip.
+    // (Empty settings: the embedded registry and local files, whatever
+    // the run's defaults.)
+    let server = Server::builder()
+        .data_dir(&data)
+        .database_url("")
+        .object_store("")
+        .start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.clone();
+    let mut options = recording_options(4);
+    options.replay = replay_options(30).replay;
+    let stream = create_stream(&server, &key, "cam", Some(options))
+        .await
+        .unwrap();
+    let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts());
+    within(30, "6 s of media", async {
+        while frames(&server, &key).await < 180 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let clip = create_clip(&server, &key, "cam", 3, "goal").await;
+    assert!(within(60, "ffmpeg", wait_child(ffmpeg)).await.success());
+    let recordings = within(30, "the recordings to close", async {
+        loop {
+            let listed = list_recordings(&server, &key, "cam").await;
+            if !listed.is_empty()
+                && listed
+                    .iter()
+                    .all(|r| r.state() != pb::RecordingState::Recording)
+            {
+                return listed;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    let mut originals = vec![];
+    for r in &recordings {
+        originals.push(download_recording(&server, &key, &r.id, 0).await);
+    }
+    let clip_original = download_clip(&server, &key, &clip.id).await;
+    server.stop();
+
+    let database = postgres::shared().new_database().await;
+    let store = s3::shared().store_url(&format!("migrated-{}", rand_suffix()));
+    let first = migrate(&data, &database, &store);
+    let said = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let copied = recordings.len() + 1;
+    assert!(
+        said.contains(&format!(
+            "{} recordings, 1 clips; {copied} files copied and verified",
+            recordings.len()
+        )),
+        "{said}"
+    );
+    // Again: nothing is copied twice.
+    let again = migrate(&data, &database, &store);
+    let said = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "0 files copied and verified (0 bytes), {copied} already in the store"
+        )),
+        "{said}"
+    );
+
+    // A new node with nothing of its own serves everything, with the
+    // organization's key as it was.
+    let node = Server::builder()
+        .database_url(&database)
+        .object_store(&store)
+        .start();
+    let listed = list_recordings(&node, &key, "cam").await;
+    assert_eq!(listed.len(), recordings.len());
+    for (r, original) in listed.iter().zip(&originals) {
+        let copy = download_recording(&node, &key, &r.id, 0).await;
+        assert!(
+            &copy == original,
+            "recording {} differs after the move",
+            r.id
+        );
+    }
+    assert!(download_clip(&node, &key, &clip.id).await == clip_original);
+    get_stream(&node, &key, "cam").await.unwrap();
+}

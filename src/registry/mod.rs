@@ -133,6 +133,9 @@ forward! {
     /// only time the key is seen in clear).
     fn create_organization(&self, name: &str, live_processing: bool) -> (OrganizationRecord, String);
     fn organization(&self, id: &str) -> Option<OrganizationRecord>;
+    /// Stores an organization as it is (id, key hash), unless one with its
+    /// id exists; says whether it was stored (`liveproc migrate`).
+    fn import_organization(&self, record: &OrganizationRecord) -> bool;
     /// The organization an API key belongs to.
     fn organization_for_api_key(&self, api_key: &str) -> Option<String>;
     fn list_organizations(&self, page_token: &str, page_size: usize) -> Page<OrganizationRecord>;

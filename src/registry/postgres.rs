@@ -292,6 +292,22 @@ impl PgRegistry {
         Ok((record, api_key))
     }
 
+    pub async fn import_organization(&self, record: &OrganizationRecord) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO organizations (id, name, live_processing, api_key_hash, create_time_ms)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&record.id)
+        .bind(&record.name)
+        .bind(record.live_processing)
+        .bind(&record.api_key_hash)
+        .bind(record.create_time_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn organization(&self, id: &str) -> Result<Option<OrganizationRecord>> {
         let row = sqlx::query("SELECT * FROM organizations WHERE id = $1")
             .bind(id)

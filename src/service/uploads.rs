@@ -67,6 +67,8 @@ pub struct Uploader {
     recordings: Arc<RecordingStore>,
     progress: Mutex<HashMap<String, Progress>>,
     healthy: watch::Sender<bool>,
+    /// Keep the local file once uploaded (`liveproc migrate` copies).
+    keep_local: bool,
 }
 
 impl Uploader {
@@ -81,7 +83,30 @@ impl Uploader {
             recordings,
             progress: Mutex::default(),
             healthy: watch::channel(true).0,
+            keep_local: false,
         })
+    }
+
+    /// An uploader that leaves the local files in place.
+    pub fn copying(
+        registry: Arc<Registry>,
+        objects: ObjectStorage,
+        recordings: Arc<RecordingStore>,
+    ) -> Self {
+        Self {
+            registry,
+            objects,
+            recordings,
+            progress: Mutex::default(),
+            healthy: watch::channel(true).0,
+            keep_local: true,
+        }
+    }
+
+    /// Uploads all of a closed recording now; says whether it is wholly
+    /// in the store.
+    pub async fn upload_closed(&self, record: RecordingRecord) -> Result<bool> {
+        Ok(self.advance(record).await? == Step::Done)
     }
 
     /// Whether the last pass could write to the registry and the store.
@@ -188,8 +213,10 @@ impl Uploader {
         record.uploaded = true;
         record.size_bytes = progress.next_offset;
         self.registry.put_recording(&record).await?;
-        if let Err(e) = tokio::fs::remove_file(&path).await {
-            tracing::warn!(recording = %record.id, error = %e, "cannot remove the spooled file");
+        if !self.keep_local {
+            if let Err(e) = tokio::fs::remove_file(&path).await {
+                tracing::warn!(recording = %record.id, error = %e, "cannot remove the spooled file");
+            }
         }
         tracing::info!(recording = %record.id, parts = progress.next_seq, bytes = progress.next_offset, "recording uploaded");
         Ok(Step::Done)

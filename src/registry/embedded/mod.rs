@@ -206,6 +206,23 @@ impl EmbeddedRegistry {
 
     // ----- organizations ---------------------------------------------------
 
+    /// Stores an organization as it is (id, key hash), unless one with its
+    /// id exists; says whether it was stored.
+    pub fn import_organization(&self, record: &OrganizationRecord) -> Result<bool> {
+        let txn = self.begin_write()?;
+        {
+            let mut orgs = txn.open_table(ORGANIZATIONS)?;
+            if orgs.get(record.id.as_str())?.is_some() {
+                return Ok(false);
+            }
+            orgs.insert(record.id.as_str(), serde_json::to_vec(record)?.as_slice())?;
+            txn.open_table(API_KEYS)?
+                .insert(record.api_key_hash.as_str(), record.id.as_str())?;
+        }
+        self.commit(txn)?;
+        Ok(true)
+    }
+
     /// Creates an organization and returns it with its new API key (the only
     /// time the key is seen in clear).
     pub fn create_organization(
