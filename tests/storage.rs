@@ -15,6 +15,12 @@ use std::time::Duration;
 
 use common::*;
 use liveproc::proto::v1 as pb;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+/// The health service of object storage.
+const OBJECT_STORAGE: &str = "liveproc.ObjectStorage";
 
 /// Frames the server has taken of the stream `cam`.
 async fn frames(server: &Server, key: &str) -> u64 {
@@ -275,4 +281,177 @@ async fn migrate_moves_a_data_dir_and_can_run_again() {
     }
     assert!(download_clip(&node, &key, &clip.id).await == clip_original);
     get_stream(&node, &key, "cam").await.unwrap();
+}
+
+/// Waits until the health service `service` says `status`.
+async fn health_until(server: &Server, service: &str, status: ServingStatus, secs: u64) {
+    let mut health = HealthClient::new(server.channel().await);
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    within(secs, &format!("{service} {status:?}"), async {
+        loop {
+            let answer = watch.message().await.unwrap().expect("health watch");
+            if answer.status == status as i32 {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
+/// The files in a stream's local recordings folder (the spool).
+fn spooled(server: &Server, org: &str) -> usize {
+    std::fs::read_dir(server.data_dir.join("recordings").join(org).join("cam"))
+        .map_or(0, |d| d.count())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recordings_wait_in_the_spool_while_the_store_is_down() {
+    let mut s3 = s3::S3Server::start();
+    let server = Server::builder()
+        .object_store_on(&s3, &s3.store_url("outage"))
+        .start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.clone();
+    let stream = create_stream(&server, &key, "cam", Some(recording_options(4)))
+        .await
+        .unwrap();
+    let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
+    within(30, "3 s of media", async {
+        while frames(&server, &key).await < 90 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+
+    // The store goes away for about 10 s of the stream.
+    s3.stop();
+    health_until(&server, OBJECT_STORAGE, ServingStatus::NotServing, 20).await;
+    within(40, "13 s of media", async {
+        while frames(&server, &key).await < 390 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let waiting = spooled(&server, &org.id);
+    assert!(waiting >= 2, "{waiting} files in the spool");
+    // The stream itself never noticed.
+    let live = get_stream(&server, &key, "cam").await.unwrap();
+    assert_eq!(live.state(), pb::StreamState::Live);
+
+    s3.restart();
+    health_until(&server, OBJECT_STORAGE, ServingStatus::Serving, 30).await;
+    assert!(within(60, "ffmpeg", wait_child(ffmpeg)).await.success());
+    // Everything goes up, and the spool empties.
+    within(60, "the spool to empty", async {
+        while spooled(&server, &org.id) > 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    let recordings = list_recordings(&server, &key, "cam").await;
+    let mut total = 0.0;
+    for recording in &recordings {
+        assert_eq!(
+            recording.state(),
+            pb::RecordingState::Complete,
+            "{recording:?}"
+        );
+        let file = download_recording(&server, &key, &recording.id, 0).await;
+        let listed = secs(&recording.duration);
+        probe_av(&file, &recording.id).assert_audio_and_video(&recording.id, listed, 0.5);
+        total += listed;
+    }
+    eprintln!(
+        "store down ~10 s: {} files, {total:.2} s of 25 s playable from the store",
+        recordings.len()
+    );
+    assert!((total - 25.0).abs() <= 1.0, "{total} s recorded of 25 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_answers_unavailable_and_loses_no_recording() {
+    let mut pg = postgres::PgServer::start();
+    let database = pg.new_database().await;
+    let server = Server::builder().database_url(&database).start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.clone();
+    let stream = create_stream(&server, &key, "cam", Some(recording_options(4)))
+        .await
+        .unwrap();
+    let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
+    within(30, "3 s of media", async {
+        while frames(&server, &key).await < 90 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+
+    pg.stop();
+    let started = std::time::Instant::now();
+    let refused = get_stream(&server, &key, "cam").await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(!refused.message().contains(postgres::PG_PASSWORD));
+    health_until(
+        &server,
+        "liveproc.v1.LiveProcessing",
+        ServingStatus::NotServing,
+        20,
+    )
+    .await;
+    // Files are cut meanwhile (every 4 s): two close while the database
+    // is down, and their catalogue entries wait.
+    let closed = |server: &Server| server.log().matches("recording file closed").count();
+    let before = closed(&server);
+    within(30, "two files closed while the database is down", async {
+        while closed(&server) < before + 2 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+
+    pg.restart();
+    health_until(
+        &server,
+        "liveproc.v1.LiveProcessing",
+        ServingStatus::Serving,
+        30,
+    )
+    .await;
+    get_stream(&server, &key, "cam").await.unwrap();
+    assert!(within(60, "ffmpeg", wait_child(ffmpeg)).await.success());
+    let recordings = within(30, "the catalogue to settle", async {
+        loop {
+            let listed = list_recordings(&server, &key, "cam").await;
+            if !listed.is_empty()
+                && listed
+                    .iter()
+                    .all(|r| r.state() == pb::RecordingState::Complete)
+            {
+                return listed;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    let total: f64 = recordings.iter().map(|r| secs(&r.duration)).sum();
+    eprintln!(
+        "database down for two files: {} files, {total:.2} s of 25 s catalogued",
+        recordings.len()
+    );
+    assert!((total - 25.0).abs() <= 1.0, "{total} s catalogued of 25 s");
+    for recording in &recordings {
+        let file = download_recording(&server, &key, &recording.id, 0).await;
+        probe_av(&file, &recording.id).assert_audio_and_video(
+            &recording.id,
+            secs(&recording.duration),
+            0.5,
+        );
+    }
 }

@@ -21,8 +21,10 @@ pub const S3_BUCKET: &str = "liveproc-test";
 
 /// A running SeaweedFS.
 pub struct S3Server {
-    _child: Child,
-    _dir: tempfile::TempDir,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    /// `weed mini`'s arguments, kept for a restart on the same ports.
+    args: Vec<String>,
     pub port: u16,
 }
 
@@ -81,20 +83,19 @@ impl S3Server {
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
         let port = free_port();
-        let mut command = Command::new(weed());
-        command
-            .arg("mini")
-            .arg(format!("-dir={}", data.display()))
-            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
-            .args([
-                "-master.telemetry=false",
-                "-webdav=false",
-                "-admin.ui=false",
-            ])
-            .arg("-master.volumeSizeLimitMB=64")
-            .arg(format!("-s3.config={}", config.display()))
-            .arg(format!("-bucket={S3_BUCKET}"))
-            .arg(format!("-s3.port={port}"));
+        let mut args: Vec<String> = vec![
+            "mini".into(),
+            format!("-dir={}", data.display()),
+            "-ip=127.0.0.1".into(),
+            "-ip.bind=127.0.0.1".into(),
+            "-master.telemetry=false".into(),
+            "-webdav=false".into(),
+            "-admin.ui=false".into(),
+            "-master.volumeSizeLimitMB=64".into(),
+            format!("-s3.config={}", config.display()),
+            format!("-bucket={S3_BUCKET}"),
+            format!("-s3.port={port}"),
+        ];
         for flag in [
             "master.port",
             "master.port.grpc",
@@ -109,8 +110,22 @@ impl S3Server {
             "admin.port.grpc",
             "metricsPort",
         ] {
-            command.arg(format!("-{flag}={}", free_port()));
+            args.push(format!("-{flag}={}", free_port()));
         }
+        let mut server = S3Server {
+            child: None,
+            dir,
+            args,
+            port,
+        };
+        server.run();
+        server
+    }
+
+    /// Starts `weed mini` and waits until it says its S3 endpoint.
+    fn run(&mut self) {
+        let mut command = Command::new(weed());
+        command.args(&self.args);
         // SAFETY: only an async-signal-safe system call between fork and
         // exec.
         unsafe {
@@ -121,10 +136,15 @@ impl S3Server {
                 .map_err(std::io::Error::from)
             });
         }
-        let log_path = dir.path().join("weed.log");
+        let log_path = self.dir.path().join("weed.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap();
         let mut child = command
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log_path).unwrap())
+            .stderr(log)
             .spawn()
             .expect("start weed mini");
         let stdout = child.stdout.take().unwrap();
@@ -144,11 +164,21 @@ impl S3Server {
                     std::fs::read_to_string(&log_path).unwrap_or_default()
                 )
             });
-        S3Server {
-            _child: child,
-            _dir: dir,
-            port,
+        self.child = Some(child);
+    }
+
+    /// Stops the server as a crash would (its data stays).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
+    }
+
+    /// Starts the stopped server again, on the same ports and data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.run();
     }
 
     /// `--object-store` for a prefix of its own.
@@ -171,5 +201,11 @@ impl S3Server {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

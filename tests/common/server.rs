@@ -55,6 +55,8 @@ pub struct ServerBuilder {
     log_filter: String,
     database_url: Option<String>,
     object_store: Option<String>,
+    /// The `AWS_*` variables of a private S3 server.
+    object_env: Option<Vec<(String, String)>>,
 }
 
 impl ServerBuilder {
@@ -96,6 +98,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Keeps recordings and clips at `url` on the private S3 server `s3`.
+    pub fn object_store_on(mut self, s3: &super::s3::S3Server, url: &str) -> Self {
+        self.object_store = Some(url.to_string());
+        self.object_env = Some(s3.env());
+        self
+    }
+
     /// Starts the server and waits until it is ready.
     pub fn start(self) -> Server {
         let (tmp, data_dir) = match self.data_dir {
@@ -119,7 +128,10 @@ impl ServerBuilder {
         }
         if let Some(url) = &object_store {
             flags.extend(["--object-store".to_string(), url.clone()]);
-            env = super::s3::shared().env();
+            env = match &self.object_env {
+                Some(env) => env.clone(),
+                None => super::s3::shared().env(),
+            };
         }
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
         let mut server = Server::start_full(
@@ -187,6 +199,7 @@ impl Server {
             log_filter: DEBUG_LOG.to_string(),
             database_url: None,
             object_store: None,
+            object_env: None,
         }
     }
 
