@@ -16,7 +16,10 @@
 #
 # Usage: bench/fixed_n.sh [N] [WINDOW_SECONDS]   (default 8 and 30)
 # Output: JSON on stdout and in ${FIXED_N_OUT:-bench/fixed_n.json}.
-# LIVEPROC_BIN picks another server binary (to compare two builds).
+# LIVEPROC_BIN picks another server binary (to compare two builds);
+# LIVEPROC_SERVE_FLAGS adds flags to `liveproc serve` (e.g. the
+# PostgreSQL registry and object storage); FIXED_N_SERVER_LOG keeps the
+# server's log there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-8}
@@ -70,8 +73,9 @@ data="$tmp/liveproc"
 mkdir -p "$data"
 admin="lpadmin_fixed_$$"
 bin=${LIVEPROC_BIN:-./target/release/liveproc}
+# shellcheck disable=SC2086  # the flags are words
 LIVEPROC_ADMIN_KEY=$admin "$bin" serve --data-dir "$data" \
-  --listen 127.0.0.1:0 --srt-listen 127.0.0.1:0 > "$data/out" 2> "$data/err" &
+  --listen 127.0.0.1:0 --srt-listen 127.0.0.1:0 ${LIVEPROC_SERVE_FLAGS:-} > "$data/out" 2> "$data/err" &
 server=$!
 pids+=("$server")
 for _ in $(seq 100); do grep -q "liveproc ready" "$data/out" && break; sleep 0.1; done
@@ -96,6 +100,7 @@ live=$(for i in $(seq "$n"); do call "$key" "{\"stream_id\":\"s$i\"}" LiveProces
   python3 -c 'import json,sys; print(json.load(sys.stdin).get("state",""))'; done | grep -c LIVE || true)
 kill $publishers "$server" 2>/dev/null || true
 wait $publishers "$server" 2>/dev/null || true
+if [ -n "${FIXED_N_SERVER_LOG:-}" ]; then cp "$data/err" "$FIXED_N_SERVER_LOG"; fi
 
 # --- ffmpeg per stream ------------------------------------------------
 # Each listens on its own SRT port and writes a thumbnail every 10 s and a

@@ -39,6 +39,8 @@ use crate::registry::{RecordingPart, RecordingRecord, RecordingState, Registry};
 
 /// How often new fragments are looked for.
 pub const UPLOAD_EVERY: Duration = Duration::from_secs(1);
+/// How often the uploads' throughput and lag are logged.
+const REPORT_EVERY: Duration = Duration::from_secs(30);
 /// Recordings uploaded at once.
 const CONCURRENT_RECORDINGS: usize = 8;
 
@@ -69,6 +71,29 @@ pub struct Uploader {
     healthy: watch::Sender<bool>,
     /// Keep the local file once uploaded (`liveproc migrate` copies).
     keep_local: bool,
+    stats: std::sync::Mutex<Stats>,
+}
+
+/// Uploads since the last report.
+#[derive(Debug)]
+struct Stats {
+    since: std::time::Instant,
+    parts: u64,
+    bytes: u64,
+    /// Longest time from a recording's last write to the end of its
+    /// upload (when all of its file was up).
+    max_lag: Duration,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            since: std::time::Instant::now(),
+            parts: 0,
+            bytes: 0,
+            max_lag: Duration::ZERO,
+        }
+    }
 }
 
 impl Uploader {
@@ -84,6 +109,7 @@ impl Uploader {
             progress: Mutex::default(),
             healthy: watch::channel(true).0,
             keep_local: false,
+            stats: Default::default(),
         })
     }
 
@@ -100,6 +126,7 @@ impl Uploader {
             progress: Mutex::default(),
             healthy: watch::channel(true).0,
             keep_local: true,
+            stats: Default::default(),
         }
     }
 
@@ -122,6 +149,7 @@ impl Uploader {
                 _ = stop.cancelled() => true,
             };
             self.pass().await;
+            self.report_stats();
             if stopping {
                 return;
             }
@@ -169,6 +197,24 @@ impl Uploader {
         left
     }
 
+    /// Logs throughput and lag every [`REPORT_EVERY`] with uploads.
+    fn report_stats(&self) {
+        let mut stats = self.stats.lock().expect("upload stats");
+        let elapsed = stats.since.elapsed();
+        if elapsed < REPORT_EVERY {
+            return;
+        }
+        if stats.parts > 0 {
+            tracing::info!(
+                parts = stats.parts,
+                mbit_per_s = format!("{:.1}", stats.bytes as f64 * 8.0 / elapsed.as_secs_f64() / 1e6),
+                max_lag_ms = stats.max_lag.as_millis() as u64,
+                "uploads to object storage"
+            );
+        }
+        *stats = Stats::default();
+    }
+
     fn report(&self, result: Result<()>) {
         let ok = result.is_ok();
         if *self.healthy.borrow() != ok {
@@ -198,6 +244,14 @@ impl Uploader {
             .await
             .insert(record.id.clone(), progress);
         let (whole, uploaded) = result?;
+        if whole && uploaded > 0 {
+            // Everything written is up: how long after the last write.
+            if let Ok(modified) = tokio::fs::metadata(&path).await.and_then(|m| m.modified()) {
+                let lag = modified.elapsed().unwrap_or_default();
+                let mut stats = self.stats.lock().expect("upload stats");
+                stats.max_lag = stats.max_lag.max(lag);
+            }
+        }
         // A closed file does not grow: once no new whole fragment comes,
         // what follows the last one (after a failed close) was torn.
         if record.state == RecordingState::Recording || !(whole || uploaded == 0) {
@@ -293,6 +347,11 @@ impl Uploader {
             .put(&self.objects.recording_part(record, part.seq), data)
             .await?;
         self.registry.put_recording_part(&part).await?;
+        {
+            let mut stats = self.stats.lock().expect("upload stats");
+            stats.parts += 1;
+            stats.bytes += part.size;
+        }
         progress.next_seq += 1;
         progress.next_offset += part.size;
         Ok(())
