@@ -4,11 +4,13 @@
 //! ```text
 //! <data_dir>/
 //!   registry.redb                        organizations, streams, recordings, clips
+//!                                        (not used with --database-url)
 //!   admin.key, demo.key                  keys written at first start
 //!   url-signing.key                      the key of signed URLs (0600)
 //!   streams/<org>/<stream>/thumbnail/    the latest thumbnail (kept over restarts)
-//!   recordings/<org>/<stream>/<id>.mp4   recording files
-//!   clips/<org>/<stream>/<id>.mp4        replay clips
+//!   recordings/<org>/<stream>/<id>.mp4   recording files (with --object-store: the
+//!                                        spool of what is not uploaded yet)
+//!   clips/<org>/<stream>/<id>.mp4        replay clips (not kept once uploaded)
 //!   replay/<org>/<stream>/<seq>.gop      replay GOPs spilled from memory
 //! ```
 //!

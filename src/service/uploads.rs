@@ -207,7 +207,10 @@ impl Uploader {
         if stats.parts > 0 {
             tracing::info!(
                 parts = stats.parts,
-                mbit_per_s = format!("{:.1}", stats.bytes as f64 * 8.0 / elapsed.as_secs_f64() / 1e6),
+                mbit_per_s = format!(
+                    "{:.1}",
+                    stats.bytes as f64 * 8.0 / elapsed.as_secs_f64() / 1e6
+                ),
                 max_lag_ms = stats.max_lag.as_millis() as u64,
                 "uploads to object storage"
             );

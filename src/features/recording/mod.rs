@@ -5,7 +5,10 @@
 //! after a jump of the publisher's clock, and when audio starts in a
 //! stream that began without it (a file's tracks are fixed when it opens). Files are fragmented MP4 written
 //! fragment by fragment ([`writer`]), catalogued in the registry as they
-//! open (RECORDING) and close (COMPLETE); after a crash the unfinished ones
+//! open (RECORDING) and close (COMPLETE), through a writer task that never
+//! makes the stream wait for the registry ([`catalogue`]); with object
+//! storage the files are its spool (`service::uploads`). After a crash the
+//! unfinished ones
 //! are found and catalogued RECOVERED ([`recovery`]), never deleted. A
 //! failing disk stops the recording, not the stream: the stream gets an
 //! event saying why, and the files already written stay.
