@@ -160,12 +160,15 @@ impl StreamPipeline {
         let bus = pipeline
             .bus()
             .ok_or_else(|| MediaError::pipeline("pipeline without bus"))?;
+        // Started before the bus is watched: an element that refuses to
+        // start posts its error on the bus, where `start` finds it to say
+        // why (a watcher would take it first). Messages of a pipeline that
+        // did start wait on the bus for the watcher's stream.
+        gst_util::start(&pipeline)?;
         let tasks = vec![
             tokio::spawn(watch_bus(bus, Arc::clone(&ctx), Arc::clone(&outcome_tx))),
             tokio::spawn(no_media_watchdog(Arc::clone(&ctx), outcome_tx)),
         ];
-
-        gst_util::start(&pipeline)?;
         Ok(Self {
             pipeline,
             outcome,
