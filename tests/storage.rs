@@ -31,6 +31,21 @@ async fn frames(server: &Server, key: &str) -> u64 {
         .map_or(0, |s| s.video_frames)
 }
 
+/// Waits (at most `secs`) until the server has taken `at_least` frames
+/// of `cam`; returns how many it has.
+async fn until_frames(server: &Server, key: &str, at_least: u64, secs: u64) -> u64 {
+    within(secs, &format!("{at_least} frames"), async {
+        loop {
+            let frames = frames(server, key).await;
+            if frames >= at_least {
+                return frames;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_machine_loses_at_most_the_last_seconds_of_a_recording() {
     let database = postgres::shared().new_database().await;
@@ -48,16 +63,7 @@ async fn a_lost_machine_loses_at_most_the_last_seconds_of_a_recording() {
         .unwrap();
     let mut ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
     // About 14 s: three whole 4 s files and a live one.
-    let received = within(40, "14 s of media", async {
-        loop {
-            let frames = frames(&server, &key).await;
-            if frames >= 420 {
-                return frames;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
+    let received = until_frames(&server, &key, 420, 40).await;
     // The machine and its disk are gone.
     server.kill9();
     let _ = ffmpeg.kill();
@@ -206,12 +212,7 @@ async fn migrate_moves_a_data_dir_and_can_run_again() {
         .await
         .unwrap();
     let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts());
-    within(30, "6 s of media", async {
-        while frames(&server, &key).await < 180 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
+    until_frames(&server, &key, 180, 30).await;
     let clip = create_clip(&server, &key, "cam", 3, "goal").await;
     assert!(within(60, "ffmpeg", wait_child(ffmpeg)).await.success());
     let recordings = within(30, "the recordings to close", async {
@@ -322,22 +323,12 @@ async fn recordings_wait_in_the_spool_while_the_store_is_down() {
         .await
         .unwrap();
     let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
-    within(30, "3 s of media", async {
-        while frames(&server, &key).await < 90 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
+    until_frames(&server, &key, 90, 30).await;
 
     // The store goes away for about 10 s of the stream.
     s3.stop();
     health_until(&server, OBJECT_STORAGE, ServingStatus::NotServing, 20).await;
-    within(40, "13 s of media", async {
-        while frames(&server, &key).await < 390 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
+    until_frames(&server, &key, 390, 40).await;
     let waiting = spooled(&server, &org.id);
     assert!(waiting >= 2, "{waiting} files in the spool");
     // The stream itself never noticed.
@@ -385,12 +376,7 @@ async fn a_database_restart_answers_unavailable_and_loses_no_recording() {
         .await
         .unwrap();
     let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
-    within(30, "3 s of media", async {
-        while frames(&server, &key).await < 90 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
+    until_frames(&server, &key, 90, 30).await;
 
     pg.stop();
     let started = std::time::Instant::now();

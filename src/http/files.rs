@@ -76,7 +76,7 @@ async fn send_media(
 ) -> HttpResult<Response> {
     // A stored file does not change: its id and length name it.
     let tag = format!("\"{:x}-{id}\"", media.len);
-    let mut response = if super::client_has(request.headers(), &tag) {
+    let response = if super::client_has(request.headers(), &tag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let range = request
@@ -117,14 +117,7 @@ async fn send_media(
         }
         response
     };
-    let headers = response.headers_mut();
-    if let Ok(tag) = HeaderValue::from_str(&tag) {
-        headers.insert(header::ETAG, tag);
-    }
-    if let Ok(cache) = HeaderValue::from_str(&access.cache_control(60)) {
-        headers.insert(header::CACHE_CONTROL, cache);
-    }
-    Ok(response)
+    Ok(with_tag_and_caching(response, &tag, access))
 }
 
 /// The one byte range of a `Range` header over `len` bytes: `Ok(None)`
@@ -172,7 +165,7 @@ async fn send_file(
     // The size and time of the last write: a recording still being
     // written changes both.
     let tag = format!("\"{:x}-{:x}\"", meta.len(), modified);
-    let mut response = if super::client_has(request.headers(), &tag) {
+    let response = if super::client_has(request.headers(), &tag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let served = ServeFile::new_with_mime(&path, &mime_mp4())
@@ -181,14 +174,19 @@ async fn send_file(
             .map_err(|e| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         served.map(Body::new)
     };
+    Ok(with_tag_and_caching(response, &tag, access))
+}
+
+/// A file response with its `ETag` and the caller's `Cache-Control`.
+fn with_tag_and_caching(mut response: Response, tag: &str, access: &Access) -> Response {
     let headers = response.headers_mut();
-    if let Ok(tag) = HeaderValue::from_str(&tag) {
+    if let Ok(tag) = HeaderValue::from_str(tag) {
         headers.insert(header::ETAG, tag);
     }
     if let Ok(cache) = HeaderValue::from_str(&access.cache_control(60)) {
         headers.insert(header::CACHE_CONTROL, cache);
     }
-    Ok(response)
+    response
 }
 
 fn mime_mp4() -> mime::Mime {

@@ -30,6 +30,30 @@ pub use media::*;
 #[allow(unused_imports)]
 pub use server::*;
 
+/// A free TCP port on loopback (for servers that take a port number).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `start` on a thread that lives as long as the process and
+/// returns what it made: a child started there with a parent-death
+/// signal dies with the process, not with the test thread that asked
+/// first (the signal follows the thread that started the child).
+pub fn start_for_the_process<T: Send + 'static>(start: fn() -> T) -> T {
+    let (started, made) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        started.send(start()).unwrap();
+        loop {
+            std::thread::park();
+        }
+    });
+    made.recv().expect("a server for the whole test process")
+}
+
 /// Runs `future` with a deadline; a timeout fails the test with `what`.
 pub async fn within<T>(secs: u64, what: &str, future: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(secs), future)

