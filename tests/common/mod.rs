@@ -39,6 +39,38 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A free loopback port below the kernel's ephemeral range, for a helper
+/// server that binds it seconds later (`weed mini` starts its listeners
+/// one after another). A port from [`free_port`] is an ephemeral one:
+/// any outgoing connection of the tests can be given it in between, and
+/// one was (`bind: address already in use`). Below the range only
+/// another explicit bind can take it, and no port is handed out twice.
+pub fn port_outside_ephemeral_range() -> u16 {
+    use rand::Rng;
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let mut given = GIVEN.lock().unwrap();
+    let given = given.get_or_insert_with(HashSet::new);
+    let mut rng = rand::rng();
+    loop {
+        let port = rng.random_range(10_000..low.max(10_001));
+        if given.contains(&port) {
+            continue;
+        }
+        let free = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok();
+        if free {
+            given.insert(port);
+            return port;
+        }
+    }
+}
+
 /// Runs `start` on a thread that lives as long as the process and
 /// returns what it made: a child started there with a parent-death
 /// signal dies with the process, not with the test thread that asked

@@ -134,7 +134,7 @@ impl PgServer {
         assert!(status.success(), "initdb failed: {status}");
         let mut server = PgServer {
             dir,
-            port: super::free_port(),
+            port: super::port_outside_ephemeral_range(),
             owner,
             child: None,
         };

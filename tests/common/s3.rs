@@ -49,7 +49,20 @@ fn weed() -> PathBuf {
 }
 
 impl S3Server {
+    /// Starts a server; a port taken meanwhile by another program is a
+    /// new try on other ports.
     pub fn start() -> S3Server {
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            match S3Server::try_start() {
+                Ok(server) => return server,
+                Err(error) => last_error = error,
+            }
+        }
+        panic!("weed mini did not start: {last_error}");
+    }
+
+    fn try_start() -> Result<S3Server, String> {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("s3.json");
         std::fs::write(
@@ -64,7 +77,7 @@ impl S3Server {
         .unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
-        let port = super::free_port();
+        let port = super::port_outside_ephemeral_range();
         let mut args: Vec<String> = vec![
             "mini".into(),
             format!("-dir={}", data.display()),
@@ -92,7 +105,7 @@ impl S3Server {
             "admin.port.grpc",
             "metricsPort",
         ] {
-            args.push(format!("-{flag}={}", super::free_port()));
+            args.push(format!("-{flag}={}", super::port_outside_ephemeral_range()));
         }
         let mut server = S3Server {
             child: None,
@@ -100,12 +113,12 @@ impl S3Server {
             args,
             port,
         };
-        server.run();
-        server
+        server.run()?;
+        Ok(server)
     }
 
     /// Starts `weed mini` and waits until it says its S3 endpoint.
-    fn run(&mut self) {
+    fn run(&mut self) -> Result<(), String> {
         let mut command = Command::new(weed());
         command.args(&self.args);
         // SAFETY: only an async-signal-safe system call between fork and
@@ -138,15 +151,13 @@ impl S3Server {
                 }
             }
         });
-        is_ready
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "weed mini did not start: {}",
-                    std::fs::read_to_string(&log_path).unwrap_or_default()
-                )
-            });
+        if is_ready.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::fs::read_to_string(&log_path).unwrap_or_default());
+        }
         self.child = Some(child);
+        Ok(())
     }
 
     /// Stops the server as a crash would (its data stays).
@@ -160,7 +171,9 @@ impl S3Server {
     /// Starts the stopped server again, on the same ports and data.
     pub fn restart(&mut self) {
         self.stop();
-        self.run();
+        if let Err(log) = self.run() {
+            panic!("weed mini did not start again: {log}");
+        }
     }
 
     /// `--object-store` for a prefix of its own.
