@@ -81,6 +81,11 @@ pub struct ServeArgs {
     /// AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ALLOW_HTTP.
     #[arg(long, env = "LIVEPROC_OBJECT_STORE")]
     pub object_store: Option<String>,
+    /// This node's name among the nodes that share one database and
+    /// object store (letters, digits, `.`, `_`, `-`; default: the host
+    /// name). Its spilled replay media is kept under it.
+    #[arg(long, env = "LIVEPROC_NODE_ID", value_parser = parse_node_id)]
+    pub node_id: Option<String>,
     /// SRT listen address for publishers (port 0 picks a free port).
     #[arg(long, env = "LIVEPROC_SRT_LISTEN")]
     pub srt_listen: Option<SocketAddr>,
@@ -166,6 +171,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     object_store: Option<String>,
+    node_id: Option<String>,
     srt_listen: Option<SocketAddr>,
     srt_public_addr: Option<String>,
     srt_receive_threads: Option<u16>,
@@ -191,6 +197,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// `s3://bucket/prefix` for recordings and clips; `None`: the data dir.
     pub object_store: Option<String>,
+    /// This node's name ([`ServeArgs::node_id`]).
+    pub node_id: String,
     pub srt_listen: SocketAddr,
     pub srt_public_addr: Option<String>,
     /// Threads (and sockets) receiving SRT.
@@ -233,6 +241,8 @@ pub enum ConfigError {
     },
     #[error("invalid config file {path}: pull_allow: {reason}")]
     PullAllow { path: PathBuf, reason: String },
+    #[error("invalid config file {path}: node_id: {reason}")]
+    NodeId { path: PathBuf, reason: String },
 }
 
 /// One SRT receive thread per two cores: one thread takes a few hundred
@@ -242,6 +252,30 @@ fn default_srt_receive_threads() -> usize {
         .map(|n| n.get().div_ceil(2))
         .unwrap_or(1)
         .min(8)
+}
+
+/// A node id: 1–63 letters, digits, `.`, `_` or `-` (it names folders
+/// of the object store and appears in logs).
+fn parse_node_id(id: &str) -> Result<String, String> {
+    let valid = (1..=63).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if valid && !id.starts_with('.') {
+        Ok(id.to_string())
+    } else {
+        Err(format!(
+            "{id:?} is not a node id (1-63 letters, digits, '.', '_', '-')"
+        ))
+    }
+}
+
+/// The default node id: the host name, where it is a valid one.
+fn default_node_id() -> String {
+    let host = rustix::system::uname();
+    let host = host.nodename().to_string_lossy();
+    parse_node_id(host.split('.').next().unwrap_or_default())
+        .unwrap_or_else(|_| "liveproc".to_string())
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -279,6 +313,14 @@ impl Config {
         } else {
             file.pull_allow_file_dirs.unwrap_or_default()
         };
+        let node_id = match (args.node_id, file.node_id) {
+            (Some(id), _) => id,
+            (None, Some(id)) => parse_node_id(&id).map_err(|reason| ConfigError::NodeId {
+                path: args.config.clone().unwrap_or_default(),
+                reason,
+            })?,
+            (None, None) => default_node_id(),
+        };
         let admin_key = std::env::var("LIVEPROC_ADMIN_KEY")
             .ok()
             .map(|k| k.trim().to_string())
@@ -300,6 +342,7 @@ impl Config {
                 .object_store
                 .or(file.object_store)
                 .filter(|url| !url.trim().is_empty()),
+            node_id,
             srt_listen: args
                 .srt_listen
                 .or(file.srt_listen)
@@ -385,5 +428,24 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn node_ids_are_checked_and_default_to_the_host_name() {
+        assert_eq!(parse_node_id("node-1.a_b").unwrap(), "node-1.a_b");
+        for bad in ["", ".hidden", "a/b", "a b", &"n".repeat(64)] {
+            assert!(parse_node_id(bad).is_err(), "{bad:?}");
+        }
+        let config = Config::resolve(ServeArgs::default()).unwrap();
+        assert!(parse_node_id(&config.node_id).is_ok(), "{}", config.node_id);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "node_id = \"../x\"\n").unwrap();
+        let err = Config::resolve(ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("node_id"), "{err}");
     }
 }

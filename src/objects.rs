@@ -12,17 +12,21 @@
 //! recordings/<org>/<stream>/<recording>/init.mp4       ftyp + moov
 //! recordings/<org>/<stream>/<recording>/<seq>.m4s      one fragment each (seq from 1)
 //! clips/<org>/<stream>/<clip>.mp4                      a replay clip
+//! replay/<node>/<org>/<stream>/<session>/<seq>.gop      replay media spilled from memory
 //! ```
 //!
-//! What exists is indexed in the registry (`RecordingPart`, `uploaded`),
-//! never found by listing the bucket.
+//! Recordings and clips are indexed in the registry (`RecordingPart`,
+//! `uploaded`), never found by listing the bucket. Spilled replay media
+//! is a node's scratch space, indexed in its memory only: the node
+//! deletes a session's objects when the next one starts, and all of its
+//! own at start.
 
 use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload};
 
@@ -179,6 +183,71 @@ impl ObjectStorage {
             "clips/{}/{}/{}.mp4",
             clip.organization_id, clip.stream_id, clip.id
         ))
+    }
+
+    /// The folder of a node's spilled replay media: all of it, or one
+    /// stream's, or one session's of a stream.
+    pub fn replay_folder(
+        &self,
+        node: &str,
+        stream: Option<&crate::ids::StreamRef>,
+        session: Option<&str>,
+    ) -> ObjectPath {
+        let mut relative = format!("replay/{node}");
+        if let Some(stream) = stream {
+            relative += &format!("/{}/{}", stream.organization_id, stream.stream_id);
+            if let Some(session) = session {
+                relative += &format!("/{session}");
+            }
+        }
+        self.key(&relative)
+    }
+
+    /// A spilled replay GOP in a session's folder.
+    pub fn replay_gop(folder: &ObjectPath, sequence: u64) -> ObjectPath {
+        folder.clone().join(format!("{sequence:010}.gop"))
+    }
+
+    /// Deletes every object under `folder`, except those under `keep`;
+    /// returns how many were deleted.
+    pub async fn delete_folder(
+        &self,
+        folder: &ObjectPath,
+        keep: Option<&ObjectPath>,
+    ) -> Result<usize> {
+        let what = folder.to_string();
+        let keys: Vec<ObjectPath> = self
+            .store
+            .list(Some(folder))
+            .map_ok(|meta| meta.location)
+            .try_filter(|key| {
+                let kept = keep.is_some_and(|keep| key.prefix_matches(keep));
+                std::future::ready(!kept)
+            })
+            .try_collect()
+            .await
+            .map_err(|e| storage_error(&what, e))?;
+        let count = keys.len();
+        let deleted: Vec<ObjectPath> = self
+            .store
+            .delete_stream(futures::stream::iter(keys.into_iter().map(Ok)).boxed())
+            .try_collect()
+            .await
+            .map_err(|e| storage_error(&what, e))?;
+        debug_assert!(deleted.len() <= count);
+        Ok(count)
+    }
+
+    /// A whole (small) object.
+    pub async fn get(&self, key: &ObjectPath) -> Result<Bytes> {
+        let what = key.to_string();
+        self.store
+            .get(key)
+            .await
+            .map_err(|e| storage_error(&what, e))?
+            .bytes()
+            .await
+            .map_err(|e| storage_error(&what, e))
     }
 
     pub async fn put(&self, key: &ObjectPath, data: Bytes) -> Result<()> {

@@ -11,7 +11,9 @@
 //!   recordings/<org>/<stream>/<id>.mp4   recording files (with --object-store: the
 //!                                        spool of what is not uploaded yet)
 //!   clips/<org>/<stream>/<id>.mp4        replay clips (not kept once uploaded)
-//!   replay/<org>/<stream>/<seq>.gop      replay GOPs spilled from memory
+//!   replay/<org>/<stream>/<seq>.gop      replay GOPs spilled from memory (with
+//!                                        --object-store: only those the store
+//!                                        did not take)
 //! ```
 //!
 //! Organization and stream ids are checked to be path-safe before they

@@ -314,12 +314,22 @@ fn spooled(server: &Server, org: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recordings_wait_in_the_spool_while_the_store_is_down() {
     let mut s3 = s3::S3Server::start();
+    // Replay keeps the whole stream, its newest 3 s in memory.
     let server = Server::builder()
         .object_store_on(&s3, &s3.store_url("outage"))
+        .flags(&["--replay-memory-seconds", "3"])
         .start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.clone();
-    let stream = create_stream(&server, &key, "cam", Some(recording_options(4)))
+    let options = pb::ProcessingOptions {
+        replay: Some(pb::ReplayOptions {
+            enabled: true,
+            duration_seconds: 0,
+            entire_stream: true,
+        }),
+        ..recording_options(4)
+    };
+    let stream = create_stream(&server, &key, "cam", Some(options))
         .await
         .unwrap();
     let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
@@ -331,6 +341,10 @@ async fn recordings_wait_in_the_spool_while_the_store_is_down() {
     until_frames(&server, &key, 390, 40).await;
     let waiting = spooled(&server, &org.id);
     assert!(waiting >= 2, "{waiting} files in the spool");
+    // Replay media the store does not take goes to the local disk.
+    let local_gops = std::fs::read_dir(server.data_dir.join("replay").join(&org.id).join("cam"))
+        .map_or(0, |d| d.count());
+    assert!(local_gops >= 1, "{local_gops} replay GOPs spilled locally");
     // The stream itself never noticed.
     let live = get_stream(&server, &key, "cam").await.unwrap();
     assert_eq!(live.state(), pb::StreamState::Live);
@@ -363,6 +377,11 @@ async fn recordings_wait_in_the_spool_while_the_store_is_down() {
         recordings.len()
     );
     assert!((total - 25.0).abs() <= 1.0, "{total} s recorded of 25 s");
+
+    // The replay buffer, spilled partly to the store and partly to the
+    // disk, replays the whole stream.
+    let replay = replay_from_start(&server, &key).await;
+    probe_av(&replay, "replay.ts").assert_audio_and_video("replay across the outage", 25.0, 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -440,4 +459,153 @@ async fn a_database_restart_answers_unavailable_and_loses_no_recording() {
             0.5,
         );
     }
+}
+
+/// `cam`'s whole replay buffer, as joined MPEG-TS segments.
+async fn replay_from_start(server: &Server, key: &str) -> Vec<u8> {
+    let window = get_stream(server, key, "cam")
+        .await
+        .unwrap()
+        .replay_window
+        .unwrap();
+    let mut sub = server
+        .live()
+        .await
+        .subscribe_replay(authed(
+            pb::SubscribeReplayRequest {
+                stream_id: "cam".into(),
+                start: Some(pb::ReplayStart {
+                    start: Some(pb::replay_start::Start::Earliest(true)),
+                }),
+                format: pb::SegmentFormat::MpegTs as i32,
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut joined = vec![];
+    // A session's buffer numbers its GOPs from 1.
+    for sequence in 1..=u64::from(window.gops) {
+        let segment = within(20, "a replay segment", sub.message())
+            .await
+            .unwrap()
+            .expect("a segment");
+        assert_eq!(segment.sequence, sequence);
+        joined.extend_from_slice(&segment.data);
+    }
+    joined
+}
+
+/// The spilled replay GOPs of `cam` in the bucket, by session folder.
+async fn spilled_gops(prefix: &str, org: &str) -> Vec<(String, String)> {
+    s3::shared()
+        .list(&format!("{prefix}/replay/test-node/{org}/cam"))
+        .await
+        .into_iter()
+        .filter(|key| key.ends_with(".gop"))
+        .map(|key| {
+            let mut parts = key.rsplit('/');
+            let gop = parts.next().unwrap().to_string();
+            (parts.next().unwrap().to_string(), gop)
+        })
+        .collect()
+}
+
+/// Waits until the bucket holds `cam`'s spill as `done` says.
+async fn until_spilled(
+    prefix: &str,
+    org: &str,
+    what: &str,
+    done: impl Fn(&[(String, String)]) -> bool,
+) -> Vec<(String, String)> {
+    within(20, what, async {
+        loop {
+            let gops = spilled_gops(prefix, org).await;
+            if done(&gops) {
+                return gops;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entire_stream_replay_spills_to_the_object_store() {
+    let prefix = format!("spill-{}", rand_suffix());
+    // Only the newest 3 s stay in memory; the rest goes to the bucket.
+    let server = Server::builder()
+        .object_store(&s3::shared().store_url(&prefix))
+        .flags(&["--replay-memory-seconds", "3", "--node-id", "test-node"])
+        .start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let entire = pb::ProcessingOptions {
+        replay: Some(pb::ReplayOptions {
+            enabled: true,
+            duration_seconds: 0,
+            entire_stream: true,
+        }),
+        ..Default::default()
+    };
+    publish_session(&server, key, "cam", Some(entire), test_ts()).await;
+    let window = get_stream(&server, key, "cam")
+        .await
+        .unwrap()
+        .replay_window
+        .unwrap();
+    assert!(window.gops >= 9 && window.disk_bytes > 0, "{window:?}");
+    let first = until_spilled(&prefix, &org.id, "GOPs in the bucket", |gops| {
+        gops.len() >= 6
+    })
+    .await;
+    let local = server.data_dir.join("replay");
+    assert!(
+        !local.exists() || std::fs::read_dir(&local).unwrap().count() == 0,
+        "nothing spilled to the local disk"
+    );
+
+    // From the very start, read back from the bucket: one playable stream
+    // of both tracks.
+    let joined = replay_from_start(&server, key).await;
+    probe_av(&joined, "joined.ts").assert_audio_and_video("replay read back from S3", 10.0, 1.0);
+
+    // A new session starts a new buffer: the old session's objects go.
+    let stream = get_stream(&server, key, "cam").await.unwrap();
+    let mut watch = Watcher::start(&server, key, "cam").await;
+    let mut ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
+    watch.until_state(pb::StreamState::Live, 20).await;
+    let old_session = first[0].0.clone();
+    let second = until_spilled(
+        &prefix,
+        &org.id,
+        "the old session removed, the new one spilling",
+        |gops| !gops.is_empty() && gops.iter().all(|(session, _)| *session != old_session),
+    )
+    .await;
+    assert!(second.iter().all(|(session, _)| *session != old_session));
+    let _ = ffmpeg.kill();
+    let _ = ffmpeg.wait();
+
+    // A deleted stream's spill goes with it.
+    watch.until_state(pb::StreamState::Ended, 20).await;
+    server
+        .live()
+        .await
+        .delete_stream(authed(
+            pb::DeleteStreamRequest {
+                stream_id: "cam".into(),
+            },
+            key,
+        ))
+        .await
+        .unwrap();
+    until_spilled(
+        &prefix,
+        &org.id,
+        "the deleted stream's spill removed",
+        |gops| gops.is_empty(),
+    )
+    .await;
 }

@@ -56,6 +56,7 @@ use job_threads::{JobFailure, JobThreads};
 use motion_clip::MotionClips;
 use recording::{Recorder, RecordingStore};
 use replay::buffer::ReplayBuffer;
+use replay::spill_store::SpillStore;
 use replay::ReplayFeature;
 use thumbnail::Thumbnails;
 use thumbnail_store::ThumbnailStore;
@@ -129,6 +130,8 @@ pub struct FeatureEngine {
     recordings: Arc<RecordingStore>,
     data: DataDir,
     replay_budget: ReplayBudget,
+    /// Where replay buffers spill their older media.
+    replay_spill: SpillStore,
     outputs: DashMap<StreamRef, Arc<StreamOutputs>>,
     /// Feature tasks, awaited at shutdown with the recorder's closing
     /// work (`recordings.closing`). Thumbnail and motion-clip jobs are not
@@ -157,6 +160,7 @@ impl FeatureEngine {
         registry: Arc<Registry>,
         min_free_disk: u64,
         replay_budget: ReplayBudget,
+        replay_spill: SpillStore,
     ) -> Self {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
@@ -167,6 +171,7 @@ impl FeatureEngine {
             recordings: Arc::new(RecordingStore::new(data.clone(), registry, min_free_disk)),
             data,
             replay_budget,
+            replay_spill,
             outputs: DashMap::new(),
             tasks: TaskTracker::new(),
         }
@@ -183,7 +188,7 @@ impl FeatureEngine {
     /// Removes spilled replay GOPs left by an earlier run (the buffers they
     /// belonged to are gone).
     pub fn clear_replay_spill(&self) {
-        let _ = std::fs::remove_dir_all(self.data.replay_spill_root());
+        self.replay_spill.clear_all();
     }
 
     /// Waits (up to `grace`) for the features of ended sessions to finish
@@ -234,7 +239,7 @@ impl FeatureEngine {
     pub fn forget(&self, stream: &StreamRef) {
         self.outputs.remove(stream);
         self.thumbnail_store.remove(stream);
-        let _ = std::fs::remove_dir_all(self.data.replay_spill_dir(stream));
+        self.replay_spill.forget(stream);
     }
 
     /// Starts the features of a new session of `stream`, fed from `units`.
@@ -265,19 +270,14 @@ impl FeatureEngine {
                 settings,
             )
         });
-        let (live, out, dir, spills) = (
-            Arc::clone(stream),
-            Arc::clone(&outputs),
-            self.data.replay_spill_dir(&stream.stream_ref),
-            self.tasks.clone(),
-        );
+        let (engine, live, out) = (Arc::clone(self), Arc::clone(stream), Arc::clone(&outputs));
         let replay = FeatureSlot::boxed(move |settings| {
             ReplayFeature::new(
                 Arc::clone(&live),
                 Arc::clone(&out),
                 settings,
-                &dir,
-                spills.clone(),
+                engine.replay_spill.session(&live.stream_ref),
+                engine.tasks.clone(),
             )
         });
         let (store, live) = (Arc::clone(&self.recordings), Arc::clone(stream));

@@ -22,6 +22,7 @@ use crate::api::live_processing::LiveProcessingService;
 use crate::api::organizations::OrganizationsService;
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::features::replay::spill_store::SpillStore;
 use crate::features::{FeatureEngine, ReplayBudget};
 use crate::http::HttpState;
 use crate::ingest::pull_policy::PullPolicy;
@@ -76,7 +77,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 .context("opening the object store (--object-store)")?;
             tracing::info!(
                 store = objects.name(),
-                "object storage checked: recordings and clips go there"
+                "object storage checked: recordings, clips and spilled replay media go there"
             );
             Some(objects)
         }
@@ -96,6 +97,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             ReplayBudget {
                 bytes: (config.replay_memory_mb * 1024 * 1024) as usize,
                 memory_horizon: Duration::from_secs(config.replay_memory_seconds),
+            },
+            match &objects {
+                Some(objects) => {
+                    SpillStore::with_objects(data.clone(), objects.clone(), &config.node_id)
+                }
+                None => SpillStore::local(data.clone()),
             },
         )),
         pull_policy: Arc::new(

@@ -181,6 +181,30 @@ impl S3Server {
         format!("s3://{S3_BUCKET}/{prefix}")
     }
 
+    /// The keys under `prefix` (relative to the bucket), as a client of
+    /// the store sees them.
+    pub async fn list(&self, prefix: &str) -> Vec<String> {
+        use futures::TryStreamExt;
+        use object_store::ObjectStore;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(format!("http://127.0.0.1:{}", self.port))
+            .with_access_key_id(S3_ACCESS_KEY)
+            .with_secret_access_key(S3_SECRET_KEY)
+            .with_region("us-east-1")
+            .with_allow_http(true)
+            .with_bucket_name(S3_BUCKET)
+            .build()
+            .unwrap();
+        let prefix = object_store::path::Path::from(prefix);
+        store
+            .list(Some(&prefix))
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .expect("list the test bucket")
+    }
+
     /// The variables a server needs to reach it.
     pub fn env(&self) -> Vec<(String, String)> {
         [

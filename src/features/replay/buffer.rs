@@ -13,7 +13,6 @@
 //! writer; they learn of new GOPs through a `watch` of the newest sequence.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
@@ -21,6 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::watch;
 
+use super::spill_store::SpilledAt;
 use crate::media::{AccessUnit, TrackFormat};
 
 /// One group of pictures.
@@ -35,8 +35,8 @@ pub struct Gop {
     /// Video and audio units, in arrival order (the first is a keyframe);
     /// `None` once spilled to disk.
     units: RwLock<Option<Arc<Vec<AccessUnit>>>>,
-    /// The file holding the units once spilled.
-    spilled: OnceLock<PathBuf>,
+    /// Where the units are once spilled.
+    spilled: OnceLock<SpilledAt>,
     /// The track format of the keyframe that starts the GOP: consecutive
     /// GOPs of another format follow a format change.
     pub format: Option<Arc<TrackFormat>>,
@@ -63,11 +63,11 @@ impl Gop {
         if let Some(units) = self.units.read().expect("gop lock").as_ref() {
             return Ok(Arc::clone(units));
         }
-        let path = self
+        let spilled = self
             .spilled
             .get()
             .ok_or_else(|| std::io::Error::other("GOP has neither units nor a file"))?;
-        super::spill::read(path).map(Arc::new)
+        spilled.read().map(Arc::new)
     }
 
     /// Whether the bytes are in memory.
@@ -286,10 +286,10 @@ impl ReplayBuffer {
         out
     }
 
-    /// Records that `gop` was written to `path`: its bytes (and cached
+    /// Records that `gop` was written `at`: its bytes (and cached
     /// segments) leave memory.
-    pub fn spilled(&self, gop: &Gop, path: PathBuf) {
-        let _ = gop.spilled.set(path);
+    pub fn spilled(&self, gop: &Gop, at: SpilledAt) {
+        let _ = gop.spilled.set(at);
         *gop.units.write().expect("gop lock") = None;
         gop.drop_cache();
         let mut inner = self.inner.lock().expect("replay lock");
@@ -627,7 +627,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.gop");
         super::super::spill::write(&path, &gop.units().unwrap()).unwrap();
-        buffer.spilled(&gop, path);
+        buffer.spilled(&gop, SpilledAt::File(path));
         assert_eq!(gop.memory(), 0);
     }
 
@@ -646,7 +646,7 @@ mod tests {
             for gop in spill {
                 let path = dir.path().join(format!("{}.gop", gop.sequence));
                 super::super::spill::write(&path, &gop.units().unwrap()).unwrap();
-                buffer.spilled(&gop, path);
+                buffer.spilled(&gop, SpilledAt::File(path));
                 written += 1;
             }
         }

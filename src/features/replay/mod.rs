@@ -8,10 +8,10 @@ pub(crate) mod buffer;
 pub(crate) mod clips;
 pub(crate) mod segment;
 mod spill;
+pub(crate) mod spill_store;
 #[cfg(test)]
 mod tests;
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ use crate::media::now_millis;
 use crate::media::AccessUnit;
 use crate::options::{Processing, Replay as Settings, Span};
 use crate::streams::LiveStream;
+use spill_store::SessionSpill;
 
 /// Audio frames kept before the first keyframe (about 2.7 s at 48 kHz):
 /// those that play from the keyframe on belong to the first GOP.
@@ -60,7 +61,7 @@ pub struct ReplayFeature {
     early: EarlyAudio,
     video_required: VideoRequired,
     /// Where this session's spilled GOPs go.
-    spill_dir: PathBuf,
+    spill: SessionSpill,
     spills: TaskTracker,
 }
 
@@ -69,14 +70,12 @@ impl ReplayFeature {
         stream: Arc<LiveStream>,
         outputs: Arc<StreamOutputs>,
         settings: Settings,
-        spill_dir: &Path,
+        spill: SessionSpill,
         spills: TaskTracker,
     ) -> Self {
         // A new session (or replay just turned on): a new timeline.
         outputs.replay.clear();
         outputs.replay.set_window(window(&settings));
-        let spill_dir = spill_dir.to_path_buf();
-        let _ = std::fs::remove_dir_all(&spill_dir);
         Self {
             stream,
             outputs,
@@ -84,7 +83,7 @@ impl ReplayFeature {
             closing: None,
             early: EarlyAudio::default(),
             video_required: VideoRequired::new("replay"),
-            spill_dir,
+            spill,
             spills,
         }
     }
@@ -146,16 +145,12 @@ impl ReplayFeature {
         if spill.is_empty() {
             return;
         }
-        let (stream, outputs, dir) = (
+        let (stream, outputs, place) = (
             Arc::clone(&self.stream),
             Arc::clone(&self.outputs),
-            self.spill_dir.clone(),
+            self.spill.clone(),
         );
         self.spills.spawn_blocking(move || {
-            if let Err(e) = std::fs::create_dir_all(&dir) {
-                tracing::error!(stream = %stream.stream_ref, error = %e, "replay: cannot create the spill folder");
-                return;
-            }
             let mut failed = false;
             for gop in spill {
                 if failed {
@@ -163,10 +158,11 @@ impl ReplayFeature {
                     outputs.replay.spill_failed(&gop);
                     continue;
                 }
-                let path = dir.join(format!("{:010}.gop", gop.sequence));
-                let written = gop.units().and_then(|units| spill::write(&path, &units));
+                let written = gop
+                    .units()
+                    .and_then(|units| place.write(gop.sequence, &units));
                 match written {
-                    Ok(()) => outputs.replay.spilled(&gop, path),
+                    Ok(at) => outputs.replay.spilled(&gop, at),
                     Err(e) => {
                         failed = true;
                         tracing::error!(stream = %stream.stream_ref, error = %e, "replay: cannot spill a GOP; the oldest media is evicted instead");

@@ -1,15 +1,13 @@
-//! The disk tier of an `entire_stream` replay buffer: GOPs older than the
-//! memory horizon are written to one file each under
-//! `<data_dir>/replay/<org>/<stream>/` and their bytes leave memory; they
-//! are read back when a reader or a clip needs them. A file holds the
-//! format of each track (typed: parameter sets, AudioSpecificConfig),
-//! then each unit (codec, flags, timestamps, bytes). Files of the first
+//! The format of replay GOPs spilled from the memory of an
+//! `entire_stream` buffer ([`super::spill_store`] says where they go): the
+//! format of each track (typed: parameter sets, AudioSpecificConfig), then
+//! each unit (codec, flags, timestamps, bytes). Read back whole, each
+//! unit's bytes a slice of the one buffer read. Files of the first
 //! version, which held GStreamer caps strings, are still read: their
 //! formats come from the units themselves (the parameter sets in front of
 //! each keyframe, ADTS headers) and raw AAC's from the caps' `codec_data`.
-//! Removed when the buffer is cleared, and at server start.
 
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,30 +52,43 @@ pub fn write(path: &Path, units: &[AccessUnit]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut out = BufWriter::new(std::fs::File::create(&tmp)?);
-        out.write_all(MAGIC)?;
-        // The format of each track, once.
-        let format_of = |video: bool| {
-            units
-                .iter()
-                .find(|u| u.codec.is_video() == video)
-                .and_then(|u| u.format.as_deref())
-        };
-        for format in [format_of(true), format_of(false)] {
-            write_format(&mut out, format)?;
-        }
-        out.write_all(&(units.len() as u32).to_le_bytes())?;
-        for u in units {
-            out.write_all(&[codec_byte(u.codec), u8::from(u.keyframe)])?;
-            for v in [time(u.pts), time(u.dts), time(u.duration)] {
-                out.write_all(&v.to_le_bytes())?;
-            }
-            out.write_all(&u.received_ms.to_le_bytes())?;
-            out.write_all(&(u.data.len() as u32).to_le_bytes())?;
-            out.write_all(&u.data)?;
-        }
+        encode_into(&mut out, units)?;
         out.into_inner().map_err(|e| e.into_error())?.sync_data()?;
     }
     std::fs::rename(tmp, path)
+}
+
+/// `units` in the file format, in memory (for the object store).
+pub fn encode(units: &[AccessUnit]) -> Vec<u8> {
+    let size = units.iter().map(|u| u.data.len() + 40).sum::<usize>() + 256;
+    let mut out = Vec::with_capacity(size);
+    encode_into(&mut out, units).expect("writing to memory does not fail");
+    out
+}
+
+fn encode_into(out: &mut impl Write, units: &[AccessUnit]) -> std::io::Result<()> {
+    out.write_all(MAGIC)?;
+    // The format of each track, once.
+    let format_of = |video: bool| {
+        units
+            .iter()
+            .find(|u| u.codec.is_video() == video)
+            .and_then(|u| u.format.as_deref())
+    };
+    for format in [format_of(true), format_of(false)] {
+        write_format(out, format)?;
+    }
+    out.write_all(&(units.len() as u32).to_le_bytes())?;
+    for u in units {
+        out.write_all(&[codec_byte(u.codec), u8::from(u.keyframe)])?;
+        for v in [time(u.pts), time(u.dts), time(u.duration)] {
+            out.write_all(&v.to_le_bytes())?;
+        }
+        out.write_all(&u.received_ms.to_le_bytes())?;
+        out.write_all(&(u.data.len() as u32).to_le_bytes())?;
+        out.write_all(&u.data)?;
+    }
+    Ok(())
 }
 
 fn read_exact<const N: usize>(r: &mut impl Read) -> std::io::Result<[u8; N]> {
@@ -158,7 +169,13 @@ fn read_v1_formats(r: &mut impl Read) -> std::io::Result<[Option<Arc<TrackFormat
 
 /// Reads the units written by [`write`].
 pub fn read(path: &Path) -> std::io::Result<Vec<AccessUnit>> {
-    let mut r = BufReader::new(std::fs::File::open(path)?);
+    decode(Bytes::from(std::fs::read(path)?))
+}
+
+/// The units of a file's bytes; each unit's data is a slice of `file`
+/// (no copy).
+pub fn decode(file: Bytes) -> std::io::Result<Vec<AccessUnit>> {
+    let mut r: &[u8] = &file;
     let magic = read_exact::<8>(&mut r)?;
     let v1 = &magic == MAGIC_V1;
     if !v1 && &magic != MAGIC {
@@ -171,7 +188,8 @@ pub fn read(path: &Path) -> std::io::Result<Vec<AccessUnit>> {
     };
     let mut followers = [FormatFollower::default(), FormatFollower::default()];
     let count = u32::from_le_bytes(read_exact(&mut r)?) as usize;
-    let mut units = Vec::with_capacity(count);
+    // Each unit takes at least its 38-byte header.
+    let mut units = Vec::with_capacity(count.min(r.len() / 38));
     for _ in 0..count {
         let [codec, key] = read_exact::<2>(&mut r)?;
         let codec = codec_of(codec)?;
@@ -180,8 +198,15 @@ pub fn read(path: &Path) -> std::io::Result<Vec<AccessUnit>> {
         let duration = untime(u64::from_le_bytes(read_exact(&mut r)?));
         let received_ms = i64::from_le_bytes(read_exact(&mut r)?);
         let len = u32::from_le_bytes(read_exact(&mut r)?) as usize;
-        let mut data = vec![0u8; len];
-        r.read_exact(&mut data)?;
+        if r.len() < len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "a truncated replay file",
+            ));
+        }
+        let start = file.len() - r.len();
+        let data = file.slice(start..start + len);
+        r = &r[len..];
         let track = usize::from(!codec.is_video());
         let keyframe = key == 1;
         let format = if v1 {
@@ -195,7 +220,7 @@ pub fn read(path: &Path) -> std::io::Result<Vec<AccessUnit>> {
             dts,
             duration,
             keyframe,
-            data: Bytes::from(data),
+            data,
             format,
             received_ms,
             discontinuity: false,
@@ -265,6 +290,20 @@ mod tests {
             assert_eq!((a.pts, a.dts, a.duration), (b.pts, b.dts, b.duration));
             assert_eq!(a.received_ms, b.received_ms);
             assert_eq!(a.format, b.format, "{:?}", a.codec);
+        }
+    }
+
+    #[test]
+    fn encoded_units_decode_the_same_and_truncation_is_an_error() {
+        let units = gop();
+        let bytes = Bytes::from(encode(&units));
+        let back = decode(bytes.clone()).unwrap();
+        assert_eq!(back.len(), units.len());
+        for (a, b) in units.iter().zip(&back) {
+            assert_eq!((&a.data, a.pts, &a.format), (&b.data, b.pts, &b.format));
+        }
+        for cut in [4, bytes.len() / 2, bytes.len() - 1] {
+            assert!(decode(bytes.slice(..cut)).is_err(), "cut at {cut}");
         }
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio_util::task::TaskTracker;
 
 use super::buffer::{Gop, Lookup, ReplayBuffer};
+use super::spill_store::SessionSpill;
 use super::ReplayFeature;
 use crate::features::driver::Feature;
 use crate::features::test_media::{media, video, FPS, OTHER_PPS};
@@ -41,7 +42,7 @@ fn rig(window: Span, budget: usize, memory: Duration) -> Rig {
         stream,
         Arc::clone(&outputs),
         Replay { buffer: window },
-        &dir.path().join("spill"),
+        SessionSpill::in_folder(dir.path().join("spill")),
         spills.clone(),
     );
     Rig {
