@@ -581,28 +581,58 @@ pub fn init_with_duration(init: &[u8], duration: Duration) -> MediaResult<Vec<u8
     Ok(out)
 }
 
-/// The whole fragments (`moof` + `mdat`, with any boxes between them)
-/// of a file being written, from `from` (a fragment's start, or the end
-/// of the init segment) on: their byte ranges `(offset, length)`. A
-/// fragment still being written, and anything after it, is left out.
-pub fn complete_fragments(path: &Path, from: u64) -> MediaResult<Vec<(u64, u64)>> {
-    let mut file = File::open(path).map_err(MediaError::io("opening"))?;
-    let len = file.metadata()?.len();
-    let mut fragments = vec![];
-    let mut start = from;
-    let mut at = from;
-    while at + 8 <= len {
-        let (kind, size, header) = read_box_header(&mut file, at, len)?;
-        if size < header || at + size > len {
-            break;
+/// Where the init segment (`ftyp` + `moov`) of a file's first bytes
+/// ends, once all of it is there.
+pub fn init_segment_end(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let (kind, size) = box_header(&bytes[at..])?;
+        at = at.checked_add(size)?;
+        if at > bytes.len() {
+            return None;
         }
-        at += size;
+        if &kind == b"moov" {
+            return Some(at);
+        }
+    }
+    None
+}
+
+/// The whole fragments (`moof` + `mdat`, with any boxes between them) at
+/// the start of `bytes`, which begin at a fragment's start (or the end of
+/// the init segment) of a file being written: their byte ranges. A
+/// fragment still being written, and anything after it, is left out.
+pub fn whole_fragments(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut fragments = vec![];
+    let (mut start, mut at) = (0, 0);
+    while at + 8 <= bytes.len() {
+        let Some((kind, size)) = box_header(&bytes[at..]) else {
+            break;
+        };
+        match at.checked_add(size) {
+            Some(end) if end <= bytes.len() => at = end,
+            _ => break,
+        }
         if &kind == b"mdat" {
-            fragments.push((start, at - start));
+            fragments.push(start..at);
             start = at;
         }
     }
-    Ok(fragments)
+    fragments
+}
+
+/// A box's type and whole size, from its header at the start of `bytes`
+/// (`None` when the header is cut or the size is impossible).
+fn box_header(bytes: &[u8]) -> Option<([u8; 4], usize)> {
+    let size32 = u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?);
+    let kind: [u8; 4] = bytes.get(4..8)?.try_into().ok()?;
+    let (size, header) = match size32 {
+        1 => (u64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?), 16),
+        0 => return None,
+        n => (u64::from(n), 8),
+    };
+    let size = usize::try_from(size).ok()?;
+    (size >= header).then_some((kind, size))
 }
 
 fn read_box_header(file: &mut File, at: u64, len: u64) -> MediaResult<([u8; 4], u64, u64)> {
@@ -795,9 +825,16 @@ mod tests {
         let path = dir.path().join("rec.mp4");
         std::fs::write(&path, &file).unwrap();
         assert_eq!(init_segment_length(&path).unwrap(), init);
-        let fragments = complete_fragments(&path, init).unwrap();
-        assert_eq!(fragments, vec![(init, 48 + 308), (init + 356, 48 + 508)]);
-        assert_eq!(fragments[1].0 + fragments[1].1, whole);
-        assert_eq!(complete_fragments(&path, whole).unwrap(), vec![]);
+        let init = init as usize;
+        assert_eq!(init_segment_end(&file), Some(init));
+        assert_eq!(init_segment_end(&file[..init - 1]), None);
+        let fragments = whole_fragments(&file[init..]);
+        assert_eq!(fragments, vec![0..48 + 308, 356..356 + 48 + 508]);
+        assert_eq!(init + fragments[1].end, whole as usize);
+        assert!(whole_fragments(&file[whole as usize..]).is_empty());
+        // A size that cannot be (smaller than its header) ends the list.
+        let mut bad = file[init..whole as usize].to_vec();
+        bad[..4].copy_from_slice(&3u32.to_be_bytes());
+        assert!(whole_fragments(&bad).is_empty());
     }
 }

@@ -21,8 +21,8 @@
 //! from what was uploaded: [`recover_from_objects`].
 
 use std::collections::HashMap;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -234,23 +234,45 @@ impl Uploader {
     /// Uploads what is new of `record`.
     async fn advance(&self, mut record: RecordingRecord) -> Result<Step> {
         let path = self.recordings.path(&record);
-        if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
-            return Ok(Step::NotHere);
-        }
-        let mut progress = match self.progress.lock().await.get(&record.id).copied() {
+        let known = self.progress.lock().await.get(&record.id).copied();
+        let mut progress = match known {
             Some(progress) => progress,
-            None => self.progress_from_registry(&record.id).await?,
+            None => {
+                // First seen here: is its file on this node, and what of
+                // it is up already?
+                if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+                    return Ok(Step::NotHere);
+                }
+                self.progress_from_registry(&record.id).await?
+            }
         };
-        let result = self.upload_new(&record, &path, &mut progress).await;
+        let new = {
+            let (path, from, with_init) =
+                (path.clone(), progress.next_offset, progress.next_seq == 0);
+            let limit = if *self.healthy.borrow() {
+                MAX_READ
+            } else {
+                MAX_READ_FAILING
+            };
+            tokio::task::spawn_blocking(move || read_new(&path, from, with_init, limit))
+                .await
+                .map_err(|e| Error::Storage(format!("reading the spool: {e}")))?
+                .map_err(|e| Error::Storage(format!("reading the spool: {e}")))?
+        };
+        let Some(new) = new else {
+            self.progress.lock().await.remove(&record.id);
+            return Ok(Step::NotHere);
+        };
+        let result = self.upload_new(&record, &new, &mut progress).await;
         self.progress
             .lock()
             .await
             .insert(record.id.clone(), progress);
-        let (whole, uploaded) = result?;
+        let uploaded = result?;
+        let whole = progress.next_seq > 0 && progress.next_offset >= new.length;
         if whole && uploaded > 0 {
             // Everything written is up: how long after the last write.
-            if let Ok(modified) = tokio::fs::metadata(&path).await.and_then(|m| m.modified()) {
-                let lag = modified.elapsed().unwrap_or_default();
+            if let Some(lag) = new.modified.and_then(|m| m.elapsed().ok()) {
                 let mut stats = self.stats.lock().expect("upload stats");
                 stats.max_lag = stats.max_lag.max(lag);
             }
@@ -263,7 +285,15 @@ impl Uploader {
         // Closed, and every whole fragment is up: the final init segment
         // (with the duration), then the recording is complete in the
         // store.
-        let init = read_range(&path, 0, self.init_length(&path).await?).await?;
+        let init = {
+            let file = path.clone();
+            tokio::task::spawn_blocking(move || read_new(&file, 0, true, MAX_READ_FAILING))
+                .await
+                .map_err(|e| Error::Storage(format!("reading the spool: {e}")))?
+                .map_err(|e| Error::Storage(format!("reading the spool: {e}")))?
+                .and_then(|new| new.init)
+                .ok_or_else(|| Error::Storage(format!("{}: no init segment", path.display())))?
+        };
         self.objects
             .put(&self.objects.recording_part(&record, 0), init)
             .await?;
@@ -275,6 +305,7 @@ impl Uploader {
                 tracing::warn!(recording = %record.id, error = %e, "cannot remove the spooled file");
             }
         }
+        self.progress.lock().await.remove(&record.id);
         tracing::info!(recording = %record.id, parts = progress.next_seq, bytes = progress.next_offset, "recording uploaded");
         Ok(Step::Done)
     }
@@ -287,50 +318,27 @@ impl Uploader {
         }))
     }
 
-    async fn init_length(&self, path: &Path) -> Result<u64> {
-        let path = path.to_path_buf();
-        Ok(
-            tokio::task::spawn_blocking(move || fmp4::init_segment_length(&path))
-                .await
-                .map_err(|e| Error::Storage(format!("reading the spool: {e}")))??,
-        )
-    }
-
-    /// Uploads the parts written since `progress`; says whether the file
-    /// ends at the last whole fragment (nothing partly written after it),
-    /// and how many parts were uploaded.
+    /// Uploads the parts read since `progress`; returns how many.
     async fn upload_new(
         &self,
         record: &RecordingRecord,
-        path: &Path,
+        new: &NewParts,
         progress: &mut Progress,
-    ) -> Result<(bool, usize)> {
+    ) -> Result<usize> {
         let mut uploaded = 0;
         if progress.next_seq == 0 {
-            let Ok(length) = self.init_length(path).await else {
+            let Some(init) = &new.init else {
                 // The file is being created: its header comes next time.
-                return Ok((false, 0));
+                return Ok(0);
             };
-            let init = read_range(path, 0, length).await?;
-            self.upload_part(record, progress, init).await?;
+            self.upload_part(record, progress, init.clone()).await?;
             uploaded += 1;
         }
-        let from = progress.next_offset;
-        let file = path.to_path_buf();
-        let (fragments, length) = tokio::task::spawn_blocking(move || {
-            let fragments = fmp4::complete_fragments(&file, from)?;
-            let length = std::fs::metadata(&file)?.len();
-            Ok::<_, crate::media::MediaError>((fragments, length))
-        })
-        .await
-        .map_err(|e| Error::Storage(format!("reading the spool: {e}")))??;
-        for (offset, size) in fragments {
-            debug_assert_eq!(offset, progress.next_offset);
-            let data = read_range(path, offset, size).await?;
-            self.upload_part(record, progress, data).await?;
+        for fragment in &new.fragments {
+            self.upload_part(record, progress, fragment.clone()).await?;
             uploaded += 1;
         }
-        Ok((progress.next_offset >= length, uploaded))
+        Ok(uploaded)
     }
 
     /// Writes the next part's object, then its registry row.
@@ -361,18 +369,70 @@ impl Uploader {
     }
 }
 
-/// `size` bytes of `path` from `offset`.
-async fn read_range(path: &Path, offset: u64, size: u64) -> Result<Bytes> {
-    let path: PathBuf = path.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&path)?;
-        let mut buf = vec![0u8; size as usize];
-        file.read_exact_at(&mut buf, offset)?;
-        Ok::<_, std::io::Error>(Bytes::from(buf))
-    })
-    .await
-    .map_err(|e| Error::Storage(format!("reading the spool: {e}")))?
-    .map_err(|e| Error::Storage(format!("reading the spool: {e}")))
+/// Most bytes of a spooled file read in one pass: a recording far behind
+/// (after a store outage) is caught up over several passes.
+const MAX_READ: u64 = 32 << 20;
+/// What is read while uploads fail: about one part (the next one up is
+/// the probe of whether the store is back), not the whole backlog of
+/// every recording every second.
+const MAX_READ_FAILING: u64 = 1 << 20;
+
+/// What of a spooled file is new since an upload's progress.
+struct NewParts {
+    /// The init segment, when asked for and all there.
+    init: Option<Bytes>,
+    /// The whole fragments from the offset asked for, in order.
+    fragments: Vec<Bytes>,
+    /// The file's length and last change when read.
+    length: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+/// Reads what `path` holds from `from` (with its init segment first when
+/// `with_init`, then `from` is 0), in one open and one read of at most
+/// `limit` bytes (more when one part is larger), each part a slice of one
+/// buffer; `None` when the file is not there. Blocking.
+fn read_new(
+    path: &Path,
+    from: u64,
+    with_init: bool,
+    mut limit: u64,
+) -> std::io::Result<Option<NewParts>> {
+    let mut file = match std::fs::File::open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        opened => opened?,
+    };
+    let meta = file.metadata()?;
+    let (length, modified) = (meta.len(), meta.modified().ok());
+    loop {
+        let want = length.saturating_sub(from).min(limit);
+        let mut buf = Vec::with_capacity(want as usize);
+        file.seek(SeekFrom::Start(from))?;
+        (&mut file).take(want).read_to_end(&mut buf)?;
+        let buf = Bytes::from(buf);
+        let (init, at) = match (with_init, fmp4::init_segment_end(&buf)) {
+            (false, _) => (None, 0),
+            (true, Some(end)) => (Some(buf.slice(..end)), end),
+            // The header is still being written.
+            (true, None) => (None, buf.len()),
+        };
+        let fragments: Vec<Bytes> = fmp4::whole_fragments(&buf[at..])
+            .into_iter()
+            .map(|range| buf.slice(at + range.start..at + range.end))
+            .collect();
+        let cut_short = fragments.is_empty() && want == limit && from + want < length;
+        if cut_short && init.is_some() == with_init {
+            // One fragment is larger than the limit: read all of it.
+            limit = limit.saturating_mul(2);
+            continue;
+        }
+        return Ok(Some(NewParts {
+            init,
+            fragments,
+            length,
+            modified,
+        }));
+    }
 }
 
 /// At start, before the local recovery: every recording not wholly
