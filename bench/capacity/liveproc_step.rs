@@ -107,6 +107,53 @@ pub struct StepResult {
     #[serde(default)]
     pub recordings_checked: usize,
     pub load_max_lateness_ms: f64,
+    /// With object storage (`LIVEPROC_TEST_OBJECTS=s3`): the server's
+    /// upload reports over the hold, the lowest throughput and the
+    /// longest lag from a recording's last write to all of it being up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploads: Option<UploadReport>,
+}
+
+/// What the server's upload reports said (`uploads to object storage`,
+/// every 30 s).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct UploadReport {
+    pub reports: usize,
+    pub min_mbit_per_s: f64,
+    pub max_lag_ms: u64,
+}
+
+impl UploadReport {
+    /// The reports in a server log, if any.
+    fn of_log(log: &str) -> Option<Self> {
+        let field = |line: &str, name: &str| -> Option<f64> {
+            let rest = line.split_once(&format!("{name}="))?.1;
+            let value: String = rest
+                .trim_start_matches('"')
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            value.parse().ok()
+        };
+        let mut report: Option<Self> = None;
+        for line in log
+            .lines()
+            .filter(|l| l.contains("uploads to object storage parts="))
+        {
+            let (Some(mbit), Some(lag)) = (field(line, "mbit_per_s"), field(line, "max_lag_ms"))
+            else {
+                continue;
+            };
+            let r = report.get_or_insert(Self {
+                min_mbit_per_s: f64::MAX,
+                ..Default::default()
+            });
+            r.reports += 1;
+            r.min_mbit_per_s = r.min_mbit_per_s.min(mbit);
+            r.max_lag_ms = r.max_lag_ms.max(lag as u64);
+        }
+        report
+    }
 }
 
 /// The processing options of every stream in the benchmark.
@@ -305,6 +352,10 @@ pub async fn run(media: &Arc<Media>, plan: &StepPlan) -> anyhow::Result<StepResu
         result.fell_behind.push(format!("{id} was not LIVE"));
     }
     let behind_after = server.log().matches("fell behind").count();
+    result.uploads = UploadReport::of_log(&server.log());
+    if let Some(uploads) = &result.uploads {
+        eprintln!("  uploads: {uploads:?}");
+    }
     stop.cancel();
     let mut stats = vec![];
     for publisher in publishers {
