@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use common::postgres::{self, PgServer, PG_PASSWORD};
 use liveproc::error::Error;
+use liveproc::ids::StreamRef;
+use liveproc::registry::cluster::{LeaseGrant, NodeRecord};
 use liveproc::registry::{
     setting, ClipRecord, RecordingPart, RecordingRecord, RecordingState, Registry, StreamRecord,
 };
@@ -354,6 +356,148 @@ async fn settings_are_set_once_unless_replaced() {
         registry.probe_write().await.unwrap();
     })
     .await;
+}
+
+/// Waits (by the lease's own clock) until `node` gets `stream`'s lease.
+async fn acquire_when_lapsed(
+    registry: &Registry,
+    stream: &StreamRef,
+    node: &str,
+    ttl: Duration,
+) -> i64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match registry.acquire_lease(stream, node, ttl).await.unwrap() {
+            LeaseGrant::Granted(lease) => return lease.epoch,
+            LeaseGrant::HeldBy { .. } => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the lease never lapsed"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_node_holds_a_session_and_each_takeover_fences_the_last() {
+    on_both(|r| async move {
+        let cam = StreamRef::new("org_a", "cam");
+        let long = Duration::from_secs(30);
+        let LeaseGrant::Granted(a) = r.acquire_lease(&cam, "node-a", long).await.unwrap() else {
+            panic!("a free stream is granted")
+        };
+        // Another node is refused, and told who holds it.
+        assert_eq!(
+            r.acquire_lease(&cam, "node-b", long).await.unwrap(),
+            LeaseGrant::HeldBy {
+                node_id: "node-a".into()
+            }
+        );
+        assert_eq!(
+            r.lease_holder(&cam).await.unwrap().unwrap().node_id,
+            "node-a"
+        );
+        // Another stream of the same name in another organization is free.
+        let other = StreamRef::new("org_b", "cam");
+        assert!(matches!(
+            r.acquire_lease(&other, "node-b", long).await.unwrap(),
+            LeaseGrant::Granted(_)
+        ));
+        assert!(r.renew_lease(&a, long).await.unwrap());
+        // The holder's own next session takes it back, fencing the last.
+        let LeaseGrant::Granted(a2) = r.acquire_lease(&cam, "node-a", long).await.unwrap() else {
+            panic!("a node takes its own lease back")
+        };
+        assert_eq!(a2.epoch, a.epoch + 1);
+        assert!(!r.renew_lease(&a, long).await.unwrap());
+        let a = a2;
+
+        // A session that ends gives the stream up at once.
+        r.release_lease(&a).await.unwrap();
+        assert_eq!(r.lease_holder(&cam).await.unwrap(), None);
+        let LeaseGrant::Granted(b) = r
+            .acquire_lease(&cam, "node-b", Duration::from_millis(300))
+            .await
+            .unwrap()
+        else {
+            panic!("a released stream is granted")
+        };
+        assert_eq!(b.epoch, a.epoch + 1);
+        // The old holder can neither renew nor release its successor's.
+        assert!(!r.renew_lease(&a, long).await.unwrap());
+        r.release_lease(&a).await.unwrap();
+        assert_eq!(
+            r.lease_holder(&cam).await.unwrap().unwrap().node_id,
+            "node-b"
+        );
+
+        // b stops renewing: after its ttl, a takes over with the next
+        // epoch, and b's renewal is refused.
+        let epoch = acquire_when_lapsed(&r, &cam, "node-a", long).await;
+        assert_eq!(epoch, b.epoch + 1);
+        assert!(!r.renew_lease(&b, long).await.unwrap());
+        let holder = r.lease_holder(&cam).await.unwrap().unwrap();
+        assert_eq!((holder.node_id.as_str(), holder.epoch), ("node-a", epoch));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_register_and_report() {
+    on_both(|r| async move {
+        let node = NodeRecord {
+            id: "node-a".into(),
+            advertise_url: "http://10.0.0.1:50051".into(),
+            max_streams: 150,
+            live_streams: 3,
+            cpu_percent: 41.5,
+            draining: false,
+            version: "1.2.3".into(),
+            started_ms: 1_700_000_000_123,
+            heartbeat_age_ms: 0,
+        };
+        r.heartbeat_node(&node).await.unwrap();
+        let again = NodeRecord {
+            live_streams: 4,
+            ..node.clone()
+        };
+        r.heartbeat_node(&again).await.unwrap();
+        let nodes = r.list_nodes().await.unwrap();
+        assert_eq!(nodes.len(), 1, "{nodes:?}");
+        assert!((0..5_000).contains(&nodes[0].heartbeat_age_ms), "{nodes:?}");
+        assert_eq!(
+            NodeRecord {
+                heartbeat_age_ms: 0,
+                ..nodes[0].clone()
+            },
+            again
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_racing_for_a_session_get_one_holder() {
+    let url = postgres::shared().new_database().await;
+    let (a, b) = (
+        Registry::connect_postgres(&url).await.unwrap(),
+        Registry::connect_postgres(&url).await.unwrap(),
+    );
+    for i in 0..20 {
+        let cam = StreamRef::new("org", format!("cam{i}"));
+        let ttl = Duration::from_secs(30);
+        let (ga, gb) = tokio::join!(
+            a.acquire_lease(&cam, "node-a", ttl),
+            b.acquire_lease(&cam, "node-b", ttl)
+        );
+        let granted = [ga.unwrap(), gb.unwrap()]
+            .into_iter()
+            .filter(|g| matches!(g, LeaseGrant::Granted(_)))
+            .count();
+        assert_eq!(granted, 1, "cam{i}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

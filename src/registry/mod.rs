@@ -18,6 +18,7 @@
 //! The methods are async: the PostgreSQL backend waits on the network,
 //! the embedded one on its disk (its commits run as blocking work).
 
+pub mod cluster;
 mod embedded;
 mod postgres;
 mod records;
@@ -33,7 +34,10 @@ pub use records::{
 };
 
 use crate::error::Result;
+use crate::ids::StreamRef;
 use crate::options::Processing;
+use cluster::{Lease, LeaseGrant, LeaseHolder, NodeRecord};
+use std::time::Duration;
 
 /// A page of a listing and the token of the next page (empty at the end).
 #[derive(Debug)]
@@ -57,7 +61,7 @@ pub struct Registry {
 }
 
 enum Backend {
-    Embedded(EmbeddedRegistry),
+    Embedded(Box<EmbeddedRegistry>),
     Postgres(PgRegistry),
 }
 
@@ -65,7 +69,7 @@ impl Registry {
     /// Opens (or creates) the embedded registry at `path`.
     pub fn open_embedded(path: &Path) -> Result<Self> {
         Ok(Self {
-            backend: Backend::Embedded(EmbeddedRegistry::open(path)?),
+            backend: Backend::Embedded(Box::new(EmbeddedRegistry::open(path)?)),
         })
     }
 
@@ -179,4 +183,19 @@ forward! {
     fn clip(&self, org_id: &str, id: &str) -> Option<ClipRecord>;
     fn list_clips(&self, org_id: &str, stream_id: &str, page_token: &str, page_size: usize) -> Page<ClipRecord>;
     fn delete_clip(&self, clip: &ClipRecord) -> ();
+
+    /// Registers this node, or says it is still there ([`cluster`]).
+    fn heartbeat_node(&self, node: &NodeRecord) -> ();
+    /// Every node that registered, with the age of its last heartbeat.
+    fn list_nodes(&self) -> Vec<NodeRecord>;
+    /// Takes a stream's live session for `node_id` for `ttl`, unless
+    /// another node holds it (a node may take its own back, with the next
+    /// epoch).
+    fn acquire_lease(&self, stream: &StreamRef, node_id: &str, ttl: Duration) -> LeaseGrant;
+    /// Extends a lease for `ttl`; `false` when another node took it over.
+    fn renew_lease(&self, lease: &Lease, ttl: Duration) -> bool;
+    /// Gives a lease up (the session ended).
+    fn release_lease(&self, lease: &Lease) -> ();
+    /// The node holding a stream's live session now.
+    fn lease_holder(&self, stream: &StreamRef) -> Option<LeaseHolder>;
 }

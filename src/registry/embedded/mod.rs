@@ -7,6 +7,7 @@
 //! two organizations may use the same client-chosen stream id and neither
 //! can learn that the other's exists.
 
+mod cluster;
 mod media;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::sync::{Arc, RwLock};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 
+use super::cluster::{LocalLeases, NodeRecord};
 use super::records::{now_millis, OrganizationRecord, RecordingRecord, StreamRecord};
 use super::{secrets, Page};
 
@@ -46,6 +48,9 @@ const META_SESSION_INDEX: &str = "recording_session_index";
 pub struct EmbeddedRegistry {
     path: PathBuf,
     db: RwLock<Option<Arc<Database>>>,
+    /// This node's last heartbeat ([`cluster`]).
+    node: std::sync::Mutex<Option<(NodeRecord, std::time::Instant)>>,
+    leases: LocalLeases,
 }
 
 fn stream_key(org_id: &str, stream_id: &str) -> String {
@@ -59,6 +64,8 @@ impl EmbeddedRegistry {
         let registry = Self {
             path: path.to_path_buf(),
             db: RwLock::new(Some(Arc::new(db))),
+            node: Default::default(),
+            leases: LocalLeases::default(),
         };
         registry.upgrade()?;
         Ok(registry)

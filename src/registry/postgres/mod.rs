@@ -9,6 +9,8 @@
 //! (`UNAVAILABLE`) after [`ACQUIRE_TIMEOUT`], and work again once it is
 //! back, with nothing to restart.
 
+mod cluster;
+
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
