@@ -28,6 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/liveproc/v1/processing.proto",
         "proto/liveproc/v1/organizations.proto",
         "proto/liveproc/v1/live_processing.proto",
+        "proto/liveproc/v1/cluster.proto",
     ];
     // The set holds the protos and everything they import, as
     // `protoc --include_imports` would write it: reflection needs both.

@@ -86,6 +86,14 @@ pub struct ServeArgs {
     /// name). Its spilled replay media is kept under it.
     #[arg(long, env = "LIVEPROC_NODE_ID", value_parser = parse_node_id)]
     pub node_id: Option<String>,
+    /// `scheme://host:port` at which the other nodes reach this node's
+    /// gRPC/HTTP listener (default: the listen address over http).
+    #[arg(long, env = "LIVEPROC_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
+    /// Most live sessions (publishers and pulls) this node takes; more are
+    /// refused with the reason (default: no limit).
+    #[arg(long, env = "LIVEPROC_MAX_STREAMS")]
+    pub max_streams: Option<u32>,
     /// SRT listen address for publishers (port 0 picks a free port).
     #[arg(long, env = "LIVEPROC_SRT_LISTEN")]
     pub srt_listen: Option<SocketAddr>,
@@ -172,6 +180,8 @@ struct FileConfig {
     database_url: Option<String>,
     object_store: Option<String>,
     node_id: Option<String>,
+    advertise_url: Option<String>,
+    max_streams: Option<u32>,
     srt_listen: Option<SocketAddr>,
     srt_public_addr: Option<String>,
     srt_receive_threads: Option<u16>,
@@ -199,6 +209,10 @@ pub struct Config {
     pub object_store: Option<String>,
     /// This node's name ([`ServeArgs::node_id`]).
     pub node_id: String,
+    /// Where other nodes reach this one; `None`: the listen address.
+    pub advertise_url: Option<String>,
+    /// Most live sessions on this node (0: no limit).
+    pub max_streams: u32,
     pub srt_listen: SocketAddr,
     pub srt_public_addr: Option<String>,
     /// Threads (and sockets) receiving SRT.
@@ -343,6 +357,11 @@ impl Config {
                 .or(file.object_store)
                 .filter(|url| !url.trim().is_empty()),
             node_id,
+            advertise_url: args
+                .advertise_url
+                .or(file.advertise_url)
+                .map(|u| u.trim_end_matches('/').to_string()),
+            max_streams: args.max_streams.or(file.max_streams).unwrap_or(0),
             srt_listen: args
                 .srt_listen
                 .or(file.srt_listen)

@@ -23,6 +23,14 @@ pub const REASON_STREAM_NOT_LIVE: &str = "STREAM_NOT_LIVE";
 /// `ErrorInfo.reason` when ingested bytes are not usable media.
 pub const REASON_INVALID_MEDIA: &str = "INVALID_MEDIA";
 
+/// " (live on node X)" when another node holds the session.
+fn on_node(node_id: &Option<String>) -> String {
+    node_id
+        .as_ref()
+        .map(|node| format!(" (live on node {node})"))
+        .unwrap_or_default()
+}
+
 /// One invalid field of a request: its path and what is allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -62,8 +70,12 @@ pub enum Error {
     #[error("this API key may not call {0}")]
     PermissionDenied(&'static str),
 
-    #[error("stream {stream_id:?} already has a publisher")]
-    PublisherActive { stream_id: String },
+    #[error("stream {stream_id:?} already has a publisher{}", on_node(.node_id))]
+    PublisherActive {
+        stream_id: String,
+        /// The other node whose session it is, in a cluster.
+        node_id: Option<String>,
+    },
 
     #[error("invalid media on stream {stream_id:?}: {reason}")]
     InvalidMedia { stream_id: String, reason: String },
@@ -91,6 +103,12 @@ pub enum Error {
 
     #[error("shutting down")]
     ShuttingDown,
+
+    #[error("node {node_id} is at its limit of {max_streams} live streams")]
+    NodeFull { node_id: String, max_streams: u32 },
+
+    #[error("stream {stream_id:?}: another node took over its live session")]
+    TakenOver { stream_id: String },
 }
 
 fn describe(violations: &[Violation]) -> String {
@@ -230,7 +248,7 @@ impl From<Error> for tonic::Status {
             ),
             Error::Unauthenticated => tonic::Status::unauthenticated(message),
             Error::PermissionDenied(_) => tonic::Status::permission_denied(message),
-            Error::PublisherActive { stream_id } => tonic::Status::with_error_details(
+            Error::PublisherActive { stream_id, .. } => tonic::Status::with_error_details(
                 Code::FailedPrecondition,
                 message,
                 ErrorDetails::with_error_info(
@@ -262,6 +280,8 @@ impl From<Error> for tonic::Status {
             Error::StorageFull(_) => tonic::Status::resource_exhausted(message),
             Error::StorageUnavailable(_) => tonic::Status::unavailable(message),
             Error::ShuttingDown => tonic::Status::unavailable(message),
+            Error::NodeFull { .. } => tonic::Status::resource_exhausted(message),
+            Error::TakenOver { .. } => tonic::Status::aborted(message),
         }
     }
 }

@@ -16,6 +16,8 @@
 //!   chooses storage; `http` and `api` never call each other.
 //! - [`ingest`]: SRT listener, gRPC push and URI pull: bytes in, one
 //!   publisher session per stream.
+//! - [`cluster`]: this node among the nodes on one registry: its
+//!   heartbeat, and the lease by which it holds each session it runs.
 //! - [`features`]: thumbnails, motion clips, recording and replay, driven
 //!   by each session's access units.
 //! - [`streams`]: the runtime side of each stream (state, events,
@@ -36,6 +38,7 @@
 
 pub(crate) mod api;
 pub(crate) mod auth;
+pub(crate) mod cluster;
 pub mod config;
 pub(crate) mod container;
 pub mod error;
@@ -43,7 +46,7 @@ pub(crate) mod features;
 pub(crate) mod gst_format;
 pub(crate) mod gst_util;
 pub(crate) mod http;
-pub(crate) mod ids;
+pub mod ids;
 pub(crate) mod ingest;
 pub(crate) mod media;
 pub mod migrate;

@@ -596,6 +596,7 @@ async fn reflection_and_health_need_no_proto_files() {
         "",
         "liveproc.v1.LiveProcessing",
         "liveproc.v1.Organizations",
+        "liveproc.v1.Cluster",
     ] {
         let answer = health
             .check(tonic_health::pb::HealthCheckRequest {
@@ -625,6 +626,7 @@ async fn reflection_and_health_need_no_proto_files() {
     for expected in [
         "liveproc.v1.LiveProcessing",
         "liveproc.v1.Organizations",
+        "liveproc.v1.Cluster",
         "grpc.health.v1.Health",
     ] {
         assert!(

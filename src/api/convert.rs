@@ -51,5 +51,6 @@ pub fn stream(
         source_uri: record.source_uri.clone().unwrap_or_default(),
         ingest_stats: stats,
         replay_window,
+        node_id: String::new(),
     }
 }

@@ -66,10 +66,10 @@ impl LiveProcessingService {
             .ok_or_else(|| Error::stream_not_found(stream_id))
     }
 
-    fn to_api(&self, record: &StreamRecord) -> pb::Stream {
+    async fn to_api(&self, record: &StreamRecord) -> Result<pb::Stream> {
         let stream_ref = StreamRef::new(&record.organization_id, &record.id);
         let live = self.state.hub.get(&stream_ref);
-        let state = live.as_ref().map_or(StreamState::Idle, |s| s.state());
+        let mut state = live.as_ref().map_or(StreamState::Idle, |s| s.state());
         let stats = live
             .as_ref()
             .and_then(|s| s.session_stats())
@@ -80,13 +80,27 @@ impl LiveProcessingService {
             .outputs(&stream_ref)
             .ok()
             .and_then(|o| replay::window_of(&o.replay));
-        convert::stream(
+        let this_node = &self.state.ingest.cluster.node().id;
+        let node_id = if live.as_ref().is_some_and(|s| s.has_publisher()) {
+            this_node.clone()
+        } else {
+            let holder = self.state.registry.lease_holder(&stream_ref).await?;
+            let elsewhere = holder.map(|h| h.node_id).filter(|node| node != this_node);
+            if elsewhere.is_some() && state != StreamState::Live {
+                // Its session runs on another node.
+                state = StreamState::Live;
+            }
+            elsewhere.unwrap_or_default()
+        };
+        let mut stream = convert::stream(
             record,
             state,
             stats,
             replay_window,
             &self.state.srt_public_addr,
-        )
+        );
+        stream.node_id = node_id;
+        Ok(stream)
     }
 
     /// The running side of a stream of the calling organization.
@@ -97,10 +111,7 @@ impl LiveProcessingService {
     ) -> Result<Arc<LiveStream>> {
         let org = self.organization(metadata).await?;
         let record = self.stream_record(&org.id, stream_id).await?;
-        self.state
-            .hub
-            .get(&StreamRef::new(&record.organization_id, &record.id))
-            .ok_or_else(|| Error::stream_not_found(stream_id))
+        Ok(self.state.ingest.live(&record))
     }
 
     /// Authorizes the first `PushMedia` message: the stream key always; an
@@ -174,7 +185,7 @@ impl LiveProcessing for LiveProcessingService {
         self.state.registry.create_stream(&record).await?;
         let live = self.state.ingest.add_stream(&record);
         tracing::info!(stream = %live.stream_ref, source = ?record.source_uri.as_deref().map(crate::redact::uri), "stream created");
-        Ok(Response::new(self.to_api(&record)))
+        Ok(Response::new(self.to_api(&record).await?))
     }
 
     async fn get_stream(
@@ -185,7 +196,7 @@ impl LiveProcessing for LiveProcessingService {
         let record = self
             .stream_record(&org.id, &request.get_ref().stream_id)
             .await?;
-        Ok(Response::new(self.to_api(&record)))
+        Ok(Response::new(self.to_api(&record).await?))
     }
 
     async fn list_streams(
@@ -201,7 +212,8 @@ impl LiveProcessing for LiveProcessingService {
             .list_streams(&org.id, &req.page_token, page_size)
             .await?;
         Ok(Response::new(pb::ListStreamsResponse {
-            streams: page.items.iter().map(|r| self.to_api(r)).collect(),
+            streams: futures::future::try_join_all(page.items.iter().map(|r| self.to_api(r)))
+                .await?,
             next_page_token: page.next_page_token,
         }))
     }
@@ -243,7 +255,7 @@ impl LiveProcessing for LiveProcessingService {
             live.set_processing(record.processing.clone());
         }
         tracing::info!(stream = %stream_ref, features = ?processing.enabled_features().collect::<Vec<_>>(), "processing updated");
-        Ok(Response::new(self.to_api(&record)))
+        Ok(Response::new(self.to_api(&record).await?))
     }
 
     type WatchStreamStream = ResponseStream<pb::StreamEvent>;
@@ -256,12 +268,7 @@ impl LiveProcessing for LiveProcessingService {
         let record = self
             .stream_record(&org.id, &request.get_ref().stream_id)
             .await?;
-        let stream_ref = StreamRef::new(&record.organization_id, &record.id);
-        let live = self
-            .state
-            .hub
-            .get(&stream_ref)
-            .ok_or_else(|| Error::stream_not_found(&record.id))?;
+        let live = self.state.ingest.live(&record);
         let (snapshot, mut events) = live.watch();
         let (subscriber, responses) = Subscriber::new(Arc::clone(&live), WATCH_BUFFER);
         tokio::spawn(async move {
@@ -296,7 +303,8 @@ impl LiveProcessing for LiveProcessingService {
         let session = self
             .state
             .ingest
-            .start_session(stream, PublisherKind::GrpcPush)?;
+            .start_session(stream, PublisherKind::GrpcPush)
+            .await?;
         let rest = messages.map(|m| m.map(|m| m.data));
         // Tracked with the other sessions so that shutdown waits for it.
         let span =

@@ -4,6 +4,7 @@
 //! return `crate::error::Error`, which is turned into a `tonic::Status`
 //! (with `google.rpc` details) in one place.
 
+pub mod cluster;
 mod convert;
 mod files;
 pub mod live_processing;

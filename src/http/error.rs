@@ -32,12 +32,16 @@ impl From<Error> for HttpError {
         let status = match &error {
             Error::InvalidArgument(_) => StatusCode::BAD_REQUEST,
             Error::NotFound { .. } | Error::NotLive { .. } => StatusCode::NOT_FOUND,
-            Error::AlreadyExists { .. } | Error::PublisherActive { .. } => StatusCode::CONFLICT,
+            Error::AlreadyExists { .. }
+            | Error::PublisherActive { .. }
+            | Error::TakenOver { .. } => StatusCode::CONFLICT,
             Error::UpgradeNeeded { .. } | Error::PermissionDenied(_) => StatusCode::FORBIDDEN,
             Error::Unauthenticated => StatusCode::UNAUTHORIZED,
             Error::InvalidMedia { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
-            Error::StorageUnavailable(_) | Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Error::StorageUnavailable(_) | Error::ShuttingDown | Error::NodeFull { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::Storage(_) | Error::Media(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use tokio_util::task::TaskTracker;
 
+use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::features::FeatureEngine;
 use crate::ids::StreamRef;
@@ -39,6 +40,8 @@ pub struct Ingest {
     pub engine: Arc<FeatureEngine>,
     /// What streams may pull from.
     pub pull_policy: Arc<PullPolicy>,
+    /// This node's hold on the sessions it runs.
+    pub cluster: Cluster,
 }
 
 impl Ingest {
@@ -66,18 +69,25 @@ impl Ingest {
             &self.sessions,
             Arc::clone(&self.engine),
             Arc::clone(&self.pull_policy),
+            self.cluster.clone(),
+            Arc::clone(&self.hub),
             stream,
             uri,
         );
     }
 
-    /// Starts a pushed session (SRT or gRPC) on `stream`.
-    pub fn start_session(
+    /// Starts a pushed session (SRT or gRPC) on `stream`: refused while
+    /// it has a publisher here or on another node, or this node is full.
+    pub async fn start_session(
         &self,
         stream: Arc<LiveStream>,
         kind: PublisherKind,
     ) -> Result<session::PublishSession> {
-        session::PublishSession::start(&self.engine, stream, kind)
+        let publisher = stream.claim_publisher(kind)?;
+        // This one is counted already.
+        let others = self.hub.sessions().saturating_sub(1);
+        let lease = self.cluster.hold(&stream, others).await?;
+        session::PublishSession::start(&self.engine, stream, kind, publisher, lease)
     }
 
     /// The stream that `stream_id` + `stream_key` may publish to. A wrong
@@ -93,9 +103,17 @@ impl Ingest {
             .await?
             .filter(|r| r.id == stream_id)
             .ok_or(Error::Unauthenticated)?;
+        Ok(self.live(&record))
+    }
+
+    /// The running side of a registered stream; a stream created through
+    /// another node since this one started comes to life here when first
+    /// asked for.
+    pub fn live(&self, record: &StreamRecord) -> Arc<LiveStream> {
+        let stream_ref = StreamRef::new(&record.organization_id, &record.id);
         self.hub
-            .get(&StreamRef::new(record.organization_id, record.id))
-            .ok_or_else(|| Error::stream_not_found(stream_id))
+            .get(&stream_ref)
+            .unwrap_or_else(|| self.add_stream(record))
     }
 }
 

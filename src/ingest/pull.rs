@@ -5,6 +5,11 @@
 //! publisher slot while it runs, so nobody can push into a pulled stream.
 //! Before every attempt the source is checked against the server's
 //! [`PullPolicy`] as it is then (names resolved, links followed).
+//!
+//! Every node runs the task of every pulled stream, but a node pulls only
+//! while it holds the stream's lease ([`crate::cluster`]): the others try
+//! again every [`crate::cluster::LEASE_RENEW_EVERY`], so when the pulling
+//! node is lost another takes the stream over once its lease lapses.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,10 +18,12 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::pull_policy::PullPolicy;
+use crate::cluster::{Cluster, LEASE_RENEW_EVERY};
+use crate::error::Error;
 use crate::features::FeatureEngine;
 use crate::pipeline::{Outcome, Source};
 use crate::proto::v1::StreamState;
-use crate::streams::{LiveStream, PublisherKind};
+use crate::streams::{LiveStream, PublisherKind, StreamHub};
 
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -30,16 +37,20 @@ pub fn spawn(
     tasks: &TaskTracker,
     engine: Arc<FeatureEngine>,
     policy: Arc<PullPolicy>,
+    cluster: Cluster,
+    hub: Arc<StreamHub>,
     stream: Arc<LiveStream>,
     uri: String,
 ) {
     let span = tracing::info_span!("stream", id = %stream.stream_ref, ingest = "pull");
-    tasks.spawn(run(engine, policy, stream, uri).instrument(span));
+    tasks.spawn(run(engine, policy, cluster, hub, stream, uri).instrument(span));
 }
 
 async fn run(
     engine: Arc<FeatureEngine>,
     policy: Arc<PullPolicy>,
+    cluster: Cluster,
+    hub: Arc<StreamHub>,
     stream: Arc<LiveStream>,
     uri: String,
 ) {
@@ -62,11 +73,33 @@ async fn run(
         // Opened as checked: the file's real path, the address resolved.
         if let Ok(pinned) = checked {
             let source = Source::for_uri(&pinned);
-            match stream.claim_publisher(PublisherKind::Pull) {
+            let held = match stream.claim_publisher(PublisherKind::Pull) {
+                Ok(publisher) => {
+                    let others = hub.sessions().saturating_sub(1);
+                    cluster
+                        .hold(&stream, others)
+                        .await
+                        .map(|lease| (publisher, lease))
+                }
+                Err(e) => Err(e),
+            };
+            match held {
+                Err(Error::PublisherActive {
+                    node_id: Some(node),
+                    ..
+                }) => {
+                    // Pulled by another node: watch for it to go.
+                    tracing::debug!(stream = %stream.stream_ref, %node, "pulled by another node");
+                    tokio::select! {
+                        _ = tokio::time::sleep(LEASE_RENEW_EVERY) => {}
+                        _ = cancelled.cancelled() => break,
+                    }
+                    continue;
+                }
                 Err(e) => {
                     tracing::warn!(stream = %stream.stream_ref, error = %e, "pull waiting for publisher slot");
                 }
-                Ok(_publisher) => {
+                Ok((_publisher, lease)) => {
                     match super::start_pipeline(&stream, &source, format!("pulling {shown}")) {
                         Err(e) => {
                             tracing::error!(stream = %stream.stream_ref, source = %shown, error = %e, "cannot start pull");
@@ -82,6 +115,7 @@ async fn run(
                             let outcome = tokio::select! {
                                 outcome = pipeline.ended() => Some(outcome),
                                 _ = cancelled.cancelled() => None,
+                                _ = lease.lost().cancelled() => Some(Outcome::Failed("taken over".into())),
                             };
                             match outcome {
                                 None => {
@@ -93,6 +127,13 @@ async fn run(
                                     stream.set_state(
                                         StreamState::Ended,
                                         format!("source {shown} ended"),
+                                    );
+                                }
+                                Some(Outcome::Failed(_)) if lease.lost().is_cancelled() => {
+                                    pipeline.finish(DRAIN_TIMEOUT).await;
+                                    stream.set_state(
+                                        StreamState::Ended,
+                                        "another node took over the pull",
                                     );
                                 }
                                 // The bus watcher already set ERROR with the reason.

@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use super::pacing::{Pacer, PUSH_LEAD, SRT_LEAD};
 use super::ts_sync::{Clock, TsSync};
+use crate::cluster::lease::SessionLease;
 use crate::error::{Error, Result};
 use crate::features::{FeatureEngine, FeatureTasks};
 use crate::pipeline::pushed::PushedPipeline;
@@ -40,16 +41,20 @@ pub struct PublishSession {
     pacer: Pacer,
     bytes_received: u64,
     _publisher: PublisherGuard,
+    /// This node's hold on the session (given up when it ends).
+    lease: SessionLease,
 }
 
 impl PublishSession {
-    /// Claims the stream for this publisher and starts its pipeline.
+    /// Starts the pipeline of a session this node holds (`publisher`,
+    /// `lease`).
     pub fn start(
         engine: &Arc<FeatureEngine>,
         stream: Arc<LiveStream>,
         kind: PublisherKind,
+        publisher: PublisherGuard,
+        lease: SessionLease,
     ) -> Result<Self> {
-        let publisher = stream.claim_publisher(kind)?;
         let pipeline = PushedPipeline::start(
             &stream.stream_ref,
             stream.new_session_stats(),
@@ -67,6 +72,7 @@ impl PublishSession {
             pacer: Pacer::default(),
             bytes_received: 0,
             _publisher: publisher,
+            lease,
         })
     }
 
@@ -179,11 +185,13 @@ impl PublishSession {
     }
 
     /// Resolves when the session has failed by itself (no supported
-    /// media in time): the publisher should then be let go.
+    /// media in time), or this node lost its hold on it: the publisher
+    /// should then be let go.
     pub async fn failed(&self) -> Error {
-        Error::InvalidMedia {
-            stream_id: self.stream.stream_ref.stream_id.clone(),
-            reason: self.pipeline.no_media().await,
+        let stream_id = self.stream.stream_ref.stream_id.clone();
+        tokio::select! {
+            reason = self.pipeline.no_media() => Error::InvalidMedia { stream_id, reason },
+            _ = self.lease.lost().cancelled() => Error::TakenOver { stream_id },
         }
     }
 

@@ -18,9 +18,11 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::api::cluster::ClusterService;
 use crate::api::live_processing::LiveProcessingService;
 use crate::api::organizations::OrganizationsService;
 use crate::auth::Authenticator;
+use crate::cluster::{Cluster, Node};
 use crate::config::Config;
 use crate::features::replay::spill_store::SpillStore;
 use crate::features::{FeatureEngine, ReplayBudget};
@@ -28,6 +30,7 @@ use crate::http::HttpState;
 use crate::ingest::pull_policy::PullPolicy;
 use crate::ingest::{srt, Ingest};
 use crate::objects::ObjectStorage;
+use crate::proto::v1::cluster_server::ClusterServer;
 use crate::proto::v1::live_processing_server::LiveProcessingServer;
 use crate::proto::v1::organizations_server::OrganizationsServer;
 use crate::proto::FILE_DESCRIPTOR_SET;
@@ -113,6 +116,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             )
             .with_http(config.pull_allow_http),
         ),
+        cluster: Cluster::new(
+            Arc::clone(&registry),
+            Node {
+                id: config.node_id.clone(),
+                advertise_url: config.advertise_url.clone().unwrap_or_default(),
+                max_streams: config.max_streams,
+            },
+        ),
     };
     ingest.engine.clear_replay_spill();
     if let Some(objects) = &objects {
@@ -183,6 +194,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     health_reporter
         .set_serving::<LiveProcessingServer<LiveProcessingService>>()
         .await;
+    health_reporter
+        .set_serving::<ClusterServer<ClusterService>>()
+        .await;
     tokio::spawn(health::follow_registry(
         Arc::clone(&registry),
         health_reporter.clone(),
@@ -212,6 +226,20 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .clone()
         .map(|uploader| tokio::spawn(uploader.run(upload_stop.clone())));
 
+    let heartbeat_stop = CancellationToken::new();
+    let heartbeat = tokio::spawn(crate::cluster::heartbeat::run(
+        Arc::clone(&registry),
+        Node {
+            advertise_url: config
+                .advertise_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", public_addr(grpc_addr))),
+            ..ingest.cluster.node().clone()
+        },
+        Arc::clone(&hub),
+        heartbeat_stop.clone(),
+    ));
+
     println!("liveproc ready: grpc={grpc_addr} srt={srt_addr}");
     tracing::info!(%grpc_addr, %srt_addr, data_dir = %config.data_dir.display(), "liveproc ready");
 
@@ -224,6 +252,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         tokio::spawn(async move {
             shutdown.cancelled().await;
             tracing::info!("stopping: ending sessions");
+            // The other nodes see this one draining.
+            heartbeat_stop.cancel();
+            let _ = heartbeat.await;
             hub.stop_work();
             let _ = srt_task.await;
             ingest.sessions.close();
@@ -254,6 +285,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .add_service(OrganizationsServer::new(OrganizationsService::new(
             state.clone(),
         )))
+        .add_service(ClusterServer::new(ClusterService::new(state.clone())))
         .add_service(LiveProcessingServer::new(LiveProcessingService::new(state)))
         .into_axum_router()
         .layer(tonic_web::GrpcWebLayer::new());

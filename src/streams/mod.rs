@@ -208,12 +208,18 @@ impl LiveStream {
         self.processing.subscribe()
     }
 
+    /// Whether a publisher (or a pull) runs on this node now.
+    pub fn has_publisher(&self) -> bool {
+        self.publisher.lock().expect("publisher lock").is_some()
+    }
+
     /// Takes the publisher slot, or fails if another publisher has it.
     pub fn claim_publisher(self: &Arc<Self>, kind: PublisherKind) -> Result<PublisherGuard> {
         let mut slot = self.publisher.lock().expect("publisher lock");
         if slot.is_some() {
             return Err(Error::PublisherActive {
                 stream_id: self.stream_ref.stream_id.clone(),
+                node_id: None,
             });
         }
         *slot = Some(kind);
@@ -282,6 +288,11 @@ impl StreamHub {
 
     pub fn get(&self, stream_ref: &StreamRef) -> Option<Arc<LiveStream>> {
         self.streams.get(stream_ref).map(|s| Arc::clone(&s))
+    }
+
+    /// How many streams have a publisher (or a pull) on this node now.
+    pub fn sessions(&self) -> usize {
+        self.streams.iter().filter(|s| s.has_publisher()).count()
     }
 
     /// Removes a deleted stream and stops whatever runs for it.

@@ -312,6 +312,10 @@ impl Server {
         OrganizationsClient::new(self.channel().await)
     }
 
+    pub async fn cluster(&self) -> liveproc::proto::v1::cluster_client::ClusterClient<Channel> {
+        liveproc::proto::v1::cluster_client::ClusterClient::new(self.channel().await)
+    }
+
     pub async fn live(&self) -> LiveProcessingClient<Channel> {
         LiveProcessingClient::new(self.channel().await)
     }

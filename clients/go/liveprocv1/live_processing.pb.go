@@ -331,7 +331,10 @@ type Stream struct {
 	// started; unset when the stream has not been published to.
 	IngestStats *IngestStats `protobuf:"bytes,9,opt,name=ingest_stats,json=ingestStats,proto3" json:"ingest_stats,omitempty"`
 	// What the replay buffer holds now (unset when empty).
-	ReplayWindow  *ReplayWindow `protobuf:"bytes,10,opt,name=replay_window,json=replayWindow,proto3" json:"replay_window,omitempty"`
+	ReplayWindow *ReplayWindow `protobuf:"bytes,10,opt,name=replay_window,json=replayWindow,proto3" json:"replay_window,omitempty"`
+	// The node that holds the live session (`--node-id`); empty when no
+	// session is live.
+	NodeId        string `protobuf:"bytes,11,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -434,6 +437,13 @@ func (x *Stream) GetReplayWindow() *ReplayWindow {
 		return x.ReplayWindow
 	}
 	return nil
+}
+
+func (x *Stream) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
 }
 
 type ReplayWindow struct {
@@ -2988,7 +2998,7 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"IngestInfo\x12\x17\n" +
 	"\asrt_url\x18\x01 \x01(\tR\x06srtUrl\x12\x1d\n" +
 	"\n" +
-	"stream_key\x18\x02 \x01(\tR\tstreamKey\"\xcf\x03\n" +
+	"stream_key\x18\x02 \x01(\tR\tstreamKey\"\xe8\x03\n" +
 	"\x06Stream\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +
@@ -3004,7 +3014,8 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"source_uri\x18\b \x01(\tR\tsourceUri\x12;\n" +
 	"\fingest_stats\x18\t \x01(\v2\x18.liveproc.v1.IngestStatsR\vingestStats\x12>\n" +
 	"\rreplay_window\x18\n" +
-	" \x01(\v2\x19.liveproc.v1.ReplayWindowR\freplayWindow\"\xcf\x01\n" +
+	" \x01(\v2\x19.liveproc.v1.ReplayWindowR\freplayWindow\x12\x17\n" +
+	"\anode_id\x18\v \x01(\tR\x06nodeId\"\xcf\x01\n" +
 	"\fReplayWindow\x12?\n" +
 	"\rearliest_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\fearliestTime\x125\n" +
 	"\bduration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x12\n" +

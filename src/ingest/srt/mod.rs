@@ -166,13 +166,31 @@ async fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
         }
         Err(_) => return reject(ServerRejectReason::Forbidden, "unknown stream or wrong key"),
     };
-    let session = match ingest.start_session(stream.clone(), PublisherKind::Srt) {
+    let session = match ingest
+        .start_session(stream.clone(), PublisherKind::Srt)
+        .await
+    {
         Ok(session) => session,
-        Err(Error::PublisherActive { .. }) => {
+        Err(Error::PublisherActive { node_id: None, .. }) => {
             return reject(
                 ServerRejectReason::Conflict,
                 "stream already has a publisher",
             )
+        }
+        Err(Error::PublisherActive {
+            node_id: Some(node),
+            ..
+        }) => {
+            tracing::info!(%remote, %node, "SRT caller rejected: the stream is live on another node");
+            return Verdict::Reject(ServerRejectReason::Conflict);
+        }
+        Err(e @ Error::NodeFull { .. }) => {
+            tracing::warn!(%remote, reason = %e, "SRT caller rejected");
+            return Verdict::Reject(ServerRejectReason::Overload);
+        }
+        Err(Error::Storage(e) | Error::StorageUnavailable(e)) => {
+            tracing::error!(error = %e, "registry unavailable");
+            return reject(ServerRejectReason::InternalServerError, "registry");
         }
         Err(e) => {
             tracing::error!(stream = %stream.stream_ref, error = %e, "cannot start session");

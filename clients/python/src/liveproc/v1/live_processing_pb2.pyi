@@ -56,7 +56,7 @@ class IngestInfo(_message.Message):
     def __init__(self, srt_url: _Optional[str] = ..., stream_key: _Optional[str] = ...) -> None: ...
 
 class Stream(_message.Message):
-    __slots__ = ("id", "name", "organization_id", "state", "processing", "ingest", "create_time", "source_uri", "ingest_stats", "replay_window")
+    __slots__ = ("id", "name", "organization_id", "state", "processing", "ingest", "create_time", "source_uri", "ingest_stats", "replay_window", "node_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,7 @@ class Stream(_message.Message):
     SOURCE_URI_FIELD_NUMBER: _ClassVar[int]
     INGEST_STATS_FIELD_NUMBER: _ClassVar[int]
     REPLAY_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     organization_id: str
@@ -77,7 +78,8 @@ class Stream(_message.Message):
     source_uri: str
     ingest_stats: IngestStats
     replay_window: ReplayWindow
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., organization_id: _Optional[str] = ..., state: _Optional[_Union[StreamState, str]] = ..., processing: _Optional[_Union[_processing_pb2.ProcessingOptions, _Mapping]] = ..., ingest: _Optional[_Union[IngestInfo, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source_uri: _Optional[str] = ..., ingest_stats: _Optional[_Union[IngestStats, _Mapping]] = ..., replay_window: _Optional[_Union[ReplayWindow, _Mapping]] = ...) -> None: ...
+    node_id: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., organization_id: _Optional[str] = ..., state: _Optional[_Union[StreamState, str]] = ..., processing: _Optional[_Union[_processing_pb2.ProcessingOptions, _Mapping]] = ..., ingest: _Optional[_Union[IngestInfo, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source_uri: _Optional[str] = ..., ingest_stats: _Optional[_Union[IngestStats, _Mapping]] = ..., replay_window: _Optional[_Union[ReplayWindow, _Mapping]] = ..., node_id: _Optional[str] = ...) -> None: ...
 
 class ReplayWindow(_message.Message):
     __slots__ = ("earliest_time", "duration", "gops", "bytes", "disk_bytes")

@@ -220,7 +220,14 @@ export interface Stream {
     | IngestStats
     | undefined;
   /** What the replay buffer holds now (unset when empty). */
-  replayWindow: ReplayWindow | undefined;
+  replayWindow:
+    | ReplayWindow
+    | undefined;
+  /**
+   * The node that holds the live session (`--node-id`); empty when no
+   * session is live.
+   */
+  nodeId: string;
 }
 
 export interface ReplayWindow {
@@ -747,6 +754,7 @@ function createBaseStream(): Stream {
     sourceUri: "",
     ingestStats: undefined,
     replayWindow: undefined,
+    nodeId: "",
   };
 }
 
@@ -781,6 +789,9 @@ export const Stream: MessageFns<Stream> = {
     }
     if (message.replayWindow !== undefined) {
       ReplayWindow.encode(message.replayWindow, writer.uint32(82).fork()).join();
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(90).string(message.nodeId);
     }
     return writer;
   },
@@ -878,6 +889,14 @@ export const Stream: MessageFns<Stream> = {
             message.replayWindow = ReplayWindow.decode(reader, reader.uint32());
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -922,6 +941,11 @@ export const Stream: MessageFns<Stream> = {
         : isSet(object.replay_window)
         ? ReplayWindow.fromJSON(object.replay_window)
         : undefined,
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
     };
   },
 
@@ -957,6 +981,9 @@ export const Stream: MessageFns<Stream> = {
     if (message.replayWindow !== undefined) {
       obj.replayWindow = ReplayWindow.toJSON(message.replayWindow);
     }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
     return obj;
   },
 
@@ -985,6 +1012,7 @@ export const Stream: MessageFns<Stream> = {
     message.replayWindow = (object.replayWindow !== undefined && object.replayWindow !== null)
       ? ReplayWindow.fromPartial(object.replayWindow)
       : undefined;
+    message.nodeId = object.nodeId ?? "";
     return message;
   },
 };
