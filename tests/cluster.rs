@@ -181,3 +181,59 @@ async fn a_node_at_its_limit_refuses_new_sessions_with_the_reason() {
     let answer = push_file(&server, &other, test_ts()).await;
     assert!(answer.bytes_received > 0);
 }
+
+/// `GetStream`'s answer on `server` once `node` holds the session and
+/// it is LIVE there.
+async fn until_live_on(server: &Server, key: &str, node: &str, secs: u64) -> Duration {
+    let since = Instant::now();
+    within(secs, &format!("the stream to be LIVE on {node}"), async {
+        loop {
+            let seen = get_stream(server, key, "pattern").await.unwrap();
+            if seen.node_id == node && seen.state() == StreamState::Live {
+                return since.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pulled_stream_moves_to_another_node_on_drain_and_on_a_kill() {
+    let database = postgres::shared().new_database().await;
+    let store = s3::shared().store_url(&format!("pulls-{}", rand_suffix()));
+    let a = node("node-a", &database, &store);
+    let org = a.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    a.live()
+        .await
+        .create_stream(authed(
+            pb::CreateStreamRequest {
+                stream_id: "pattern".into(),
+                name: "test pattern".into(),
+                processing: None,
+                source_uri: "test://pattern".into(),
+            },
+            key,
+        ))
+        .await
+        .unwrap();
+    until_live_on(&a, key, "node-a", 30).await;
+    let b = node("node-b", &database, &store);
+    let seen = get_stream(&b, key, "pattern").await.unwrap();
+    assert_eq!(seen.node_id, "node-a");
+
+    // A drains (SIGTERM, as in a rolling upgrade): its pull goes to B.
+    a.stop();
+    let drained = until_live_on(&b, key, "node-b", 15).await;
+    eprintln!("pull moved on drain in {drained:?}");
+    assert!(drained <= Duration::from_secs(5), "{drained:?}");
+
+    // B is killed: a node started meanwhile takes the pull once B's lease
+    // lapses.
+    let c = node("node-c", &database, &store);
+    b.kill9();
+    let failover = until_live_on(&c, key, "node-c", 30).await;
+    eprintln!("pull moved after a kill in {failover:?}");
+    assert!(failover <= Duration::from_secs(15), "{failover:?}");
+}
