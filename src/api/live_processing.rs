@@ -80,18 +80,15 @@ impl LiveProcessingService {
             .outputs(&stream_ref)
             .ok()
             .and_then(|o| replay::window_of(&o.replay));
+        // The lease says where the session runs (a local publisher slot
+        // is taken a moment before the lease is asked for).
         let this_node = &self.state.ingest.cluster.node().id;
-        let node_id = if live.as_ref().is_some_and(|s| s.has_publisher()) {
-            this_node.clone()
-        } else {
-            let holder = self.state.registry.lease_holder(&stream_ref).await?;
-            let elsewhere = holder.map(|h| h.node_id).filter(|node| node != this_node);
-            if elsewhere.is_some() && state != StreamState::Live {
-                // Its session runs on another node.
-                state = StreamState::Live;
-            }
-            elsewhere.unwrap_or_default()
-        };
+        let holder = self.state.registry.lease_holder(&stream_ref).await?;
+        let node_id = holder.map(|h| h.node_id).unwrap_or_default();
+        if !node_id.is_empty() && node_id != *this_node && state != StreamState::Live {
+            // Its session runs on another node.
+            state = StreamState::Live;
+        }
         let mut stream = convert::stream(
             record,
             state,
