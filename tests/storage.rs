@@ -322,11 +322,7 @@ async fn recordings_wait_in_the_spool_while_the_store_is_down() {
     let org = server.create_org("acme", true).await;
     let key = org.api_key.clone();
     let options = pb::ProcessingOptions {
-        replay: Some(pb::ReplayOptions {
-            enabled: true,
-            duration_seconds: 0,
-            entire_stream: true,
-        }),
+        replay: replay_options(0).replay,
         ..recording_options(4)
     };
     let stream = create_stream(&server, &key, "cam", Some(options))
@@ -541,14 +537,7 @@ async fn entire_stream_replay_spills_to_the_object_store() {
         .start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
-    let entire = pb::ProcessingOptions {
-        replay: Some(pb::ReplayOptions {
-            enabled: true,
-            duration_seconds: 0,
-            entire_stream: true,
-        }),
-        ..Default::default()
-    };
+    let entire = replay_options(0);
     publish_session(&server, key, "cam", Some(entire), test_ts()).await;
     let window = get_stream(&server, key, "cam")
         .await

@@ -1,23 +1,23 @@
 //! A held session lease: renewed in the background every
 //! [`super::LEASE_RENEW_EVERY`] while the session runs, given up when the
-//! session ends (dropped). [`SessionLease::lost`] fires when it cannot be
-//! held any more: another node took it over, or no renewal has gone
-//! through for nearly [`super::LEASE_TTL`] (the database is out of reach,
-//! and another node may take over as soon as the lease lapses). The
-//! session then ends, so that two nodes never run the same stream.
+//! session ends (dropped). [`SessionLease::lost`] fires when another node
+//! has taken it over: the session then ends, so that this node does not go
+//! on with a stream that is someone else's now.
+//!
+//! While renewals fail (the database is out of reach) the session goes
+//! on: nobody can take the lease without the database either, and the
+//! renewal that gets through again succeeds only if the epoch is still
+//! this session's (a lease that lapsed meanwhile but was not taken is
+//! simply held again). A database restart thus ends no session.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
 use super::{LEASE_RENEW_EVERY, LEASE_TTL};
 use crate::registry::cluster::Lease;
 use crate::registry::Registry;
-
-/// Before the lease would lapse by this node's clock, the session ends:
-/// room for the two clocks' drift and the time a renewal took to land.
-const SAFETY_MARGIN: Duration = Duration::from_secs(2);
 
 /// A lease held for a session.
 pub struct SessionLease {
@@ -52,9 +52,7 @@ async fn renew(
     lost: CancellationToken,
     done: CancellationToken,
 ) {
-    // Sent at or before the database's clock read `now()` for the expiry:
-    // the lease lasts at least LEASE_TTL from here.
-    let mut renewed_at = Instant::now();
+    let mut failing_since: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = done.cancelled() => {
@@ -66,23 +64,22 @@ async fn renew(
             }
             _ = tokio::time::sleep(LEASE_RENEW_EVERY) => {}
         }
-        let sent = Instant::now();
-        let deadline = (renewed_at + LEASE_TTL).saturating_duration_since(sent + SAFETY_MARGIN);
-        let answer = tokio::time::timeout(deadline, registry.renew_lease(&lease, LEASE_TTL)).await;
-        match answer {
-            Ok(Ok(true)) => renewed_at = sent,
-            Ok(Ok(false)) => {
+        match registry.renew_lease(&lease, LEASE_TTL).await {
+            Ok(true) => {
+                if let Some(since) = failing_since.take() {
+                    tracing::info!(stream = %lease.stream, epoch = lease.epoch, after = ?since.elapsed(), "the session's lease is renewed again");
+                }
+            }
+            Ok(false) => {
                 tracing::error!(stream = %lease.stream, epoch = lease.epoch, "another node took over the session; ending it here");
                 lost.cancel();
                 return;
             }
-            Ok(Err(e)) if sent + SAFETY_MARGIN < renewed_at + LEASE_TTL => {
-                tracing::warn!(stream = %lease.stream, error = %e, "cannot renew the session's lease; trying again");
-            }
-            Ok(Err(_)) | Err(_) => {
-                tracing::error!(stream = %lease.stream, epoch = lease.epoch, "the session's lease could not be renewed in time; ending it here");
-                lost.cancel();
-                return;
+            Err(e) => {
+                if failing_since.is_none() {
+                    failing_since = Some(Instant::now());
+                    tracing::warn!(stream = %lease.stream, error = %e, "cannot renew the session's lease; the session goes on and tries again");
+                }
             }
         }
     }

@@ -5,10 +5,11 @@
 //!
 //! A session starts only once this node holds the stream's lease, so a
 //! stream is live on at most one node however many publishers call. The
-//! lease is renewed while the session runs; a session whose lease is lost
-//! (taken over after this node was paused or cut off from the database
-//! for longer than [`LEASE_TTL`]) is ended by this node at once. With the
-//! embedded registry the same holds within the one node.
+//! lease is renewed while the session runs; a session whose lease was
+//! taken over (after this node was paused, or cut off from the database
+//! while other nodes were not, for longer than [`LEASE_TTL`]) is ended by
+//! this node as soon as it learns of it. With the embedded registry the
+//! same holds within the one node.
 
 pub mod heartbeat;
 pub mod lease;
@@ -25,8 +26,7 @@ use lease::SessionLease;
 /// How long a lease lasts without renewal: a publisher of a node that
 /// died is taken by another node within this long.
 pub const LEASE_TTL: Duration = Duration::from_secs(8);
-/// How often a held lease is renewed (three tries before the holder gives
-/// up, [`lease`]'s safety margin before it lapses).
+/// How often a held lease is renewed (four tries before it lapses).
 pub const LEASE_RENEW_EVERY: Duration = Duration::from_secs(2);
 
 /// This node, as the other nodes see it.
