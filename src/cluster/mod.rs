@@ -20,7 +20,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::registry::cluster::LeaseGrant;
 use crate::registry::Registry;
-use crate::streams::LiveStream;
+use crate::streams::{LiveStream, PublisherGuard, PublisherKind, StreamHub};
 use lease::SessionLease;
 
 /// How long a lease lasts without renewal: a publisher of a node that
@@ -44,14 +44,32 @@ pub struct Node {
 pub struct Cluster {
     registry: Arc<Registry>,
     node: Arc<Node>,
+    /// This node's streams (to count its sessions).
+    hub: Arc<StreamHub>,
 }
 
 impl Cluster {
-    pub fn new(registry: Arc<Registry>, node: Node) -> Self {
+    pub fn new(registry: Arc<Registry>, node: Node, hub: Arc<StreamHub>) -> Self {
         Self {
             registry,
             node: Arc::new(node),
+            hub,
         }
+    }
+
+    /// Takes `stream` for a session of `kind` on this node: its publisher
+    /// slot here, then its lease. Refused while it has a publisher here or
+    /// on another node, or this node is full.
+    pub async fn claim(
+        &self,
+        stream: &Arc<LiveStream>,
+        kind: PublisherKind,
+    ) -> Result<(PublisherGuard, SessionLease)> {
+        let publisher = stream.claim_publisher(kind)?;
+        // This one is counted already.
+        let others = self.hub.sessions().saturating_sub(1);
+        let lease = self.hold(stream, others).await?;
+        Ok((publisher, lease))
     }
 
     pub fn node(&self) -> &Node {
@@ -61,7 +79,7 @@ impl Cluster {
     /// Takes `stream`'s live session for this node: refused while another
     /// node holds it, or when this node runs `--max-streams` sessions
     /// (`sessions`, this one not counted).
-    pub async fn hold(&self, stream: &LiveStream, sessions: usize) -> Result<SessionLease> {
+    async fn hold(&self, stream: &LiveStream, sessions: usize) -> Result<SessionLease> {
         let max = self.node.max_streams;
         if max > 0 && sessions >= max as usize {
             return Err(Error::NodeFull {

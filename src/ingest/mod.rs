@@ -70,7 +70,6 @@ impl Ingest {
             Arc::clone(&self.engine),
             Arc::clone(&self.pull_policy),
             self.cluster.clone(),
-            Arc::clone(&self.hub),
             stream,
             uri,
         );
@@ -83,10 +82,7 @@ impl Ingest {
         stream: Arc<LiveStream>,
         kind: PublisherKind,
     ) -> Result<session::PublishSession> {
-        let publisher = stream.claim_publisher(kind)?;
-        // This one is counted already.
-        let others = self.hub.sessions().saturating_sub(1);
-        let lease = self.cluster.hold(&stream, others).await?;
+        let (publisher, lease) = self.cluster.claim(&stream, kind).await?;
         session::PublishSession::start(&self.engine, stream, kind, publisher, lease)
     }
 

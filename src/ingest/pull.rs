@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::features::FeatureEngine;
 use crate::pipeline::{Outcome, Source};
 use crate::proto::v1::StreamState;
-use crate::streams::{LiveStream, PublisherKind, StreamHub};
+use crate::streams::{LiveStream, PublisherKind};
 
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -38,19 +38,17 @@ pub fn spawn(
     engine: Arc<FeatureEngine>,
     policy: Arc<PullPolicy>,
     cluster: Cluster,
-    hub: Arc<StreamHub>,
     stream: Arc<LiveStream>,
     uri: String,
 ) {
     let span = tracing::info_span!("stream", id = %stream.stream_ref, ingest = "pull");
-    tasks.spawn(run(engine, policy, cluster, hub, stream, uri).instrument(span));
+    tasks.spawn(run(engine, policy, cluster, stream, uri).instrument(span));
 }
 
 async fn run(
     engine: Arc<FeatureEngine>,
     policy: Arc<PullPolicy>,
     cluster: Cluster,
-    hub: Arc<StreamHub>,
     stream: Arc<LiveStream>,
     uri: String,
 ) {
@@ -73,16 +71,7 @@ async fn run(
         // Opened as checked: the file's real path, the address resolved.
         if let Ok(pinned) = checked {
             let source = Source::for_uri(&pinned);
-            let held = match stream.claim_publisher(PublisherKind::Pull) {
-                Ok(publisher) => {
-                    let others = hub.sessions().saturating_sub(1);
-                    cluster
-                        .hold(&stream, others)
-                        .await
-                        .map(|lease| (publisher, lease))
-                }
-                Err(e) => Err(e),
-            };
+            let held = cluster.claim(&stream, PublisherKind::Pull).await;
             match held {
                 Err(Error::PublisherActive {
                     node_id: Some(node),

@@ -123,6 +123,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 advertise_url: config.advertise_url.clone().unwrap_or_default(),
                 max_streams: config.max_streams,
             },
+            Arc::clone(&hub),
         ),
     };
     ingest.engine.clear_replay_spill();

@@ -254,10 +254,7 @@ impl Uploader {
             } else {
                 MAX_READ_FAILING
             };
-            tokio::task::spawn_blocking(move || read_new(&path, from, with_init, limit))
-                .await
-                .map_err(|e| Error::Storage(format!("reading the spool: {e}")))?
-                .map_err(|e| Error::Storage(format!("reading the spool: {e}")))?
+            read_spool(path, from, with_init, limit).await?
         };
         let Some(new) = new else {
             self.progress.lock().await.remove(&record.id);
@@ -285,15 +282,10 @@ impl Uploader {
         // Closed, and every whole fragment is up: the final init segment
         // (with the duration), then the recording is complete in the
         // store.
-        let init = {
-            let file = path.clone();
-            tokio::task::spawn_blocking(move || read_new(&file, 0, true, MAX_READ_FAILING))
-                .await
-                .map_err(|e| Error::Storage(format!("reading the spool: {e}")))?
-                .map_err(|e| Error::Storage(format!("reading the spool: {e}")))?
-                .and_then(|new| new.init)
-                .ok_or_else(|| Error::Storage(format!("{}: no init segment", path.display())))?
-        };
+        let init = read_spool(path.clone(), 0, true, MAX_READ_FAILING)
+            .await?
+            .and_then(|new| new.init)
+            .ok_or_else(|| Error::Storage(format!("{}: no init segment", path.display())))?;
         self.objects
             .put(&self.objects.recording_part(&record, 0), init)
             .await?;
@@ -386,6 +378,19 @@ struct NewParts {
     /// The file's length and last change when read.
     length: u64,
     modified: Option<std::time::SystemTime>,
+}
+
+/// [`read_new`] on a blocking thread.
+async fn read_spool(
+    path: std::path::PathBuf,
+    from: u64,
+    with_init: bool,
+    limit: u64,
+) -> Result<Option<NewParts>> {
+    tokio::task::spawn_blocking(move || read_new(&path, from, with_init, limit))
+        .await
+        .map_err(|e| Error::Storage(format!("reading the spool: {e}")))?
+        .map_err(|e| Error::Storage(format!("reading the spool: {e}")))
 }
 
 /// Reads what `path` holds from `from` (with its init segment first when
