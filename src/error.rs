@@ -109,6 +109,10 @@ pub enum Error {
 
     #[error("stream {stream_id:?}: another node took over its live session")]
     TakenOver { stream_id: String },
+
+    /// A write of a session another node has taken over (fencing).
+    #[error("{what}: refused, another node took over the session that wrote it")]
+    Fenced { what: String },
 }
 
 fn describe(violations: &[Violation]) -> String {
@@ -281,7 +285,7 @@ impl From<Error> for tonic::Status {
             Error::StorageUnavailable(_) => tonic::Status::unavailable(message),
             Error::ShuttingDown => tonic::Status::unavailable(message),
             Error::NodeFull { .. } => tonic::Status::resource_exhausted(message),
-            Error::TakenOver { .. } => tonic::Status::aborted(message),
+            Error::TakenOver { .. } | Error::Fenced { .. } => tonic::Status::aborted(message),
         }
     }
 }

@@ -232,7 +232,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<Report> {
                 continue;
             }
             clip.uploaded = false;
-            target.put_clip(&clip).await?;
+            target.put_clip(&clip, None).await?;
             let Some(objects) = &objects else {
                 continue;
             };
@@ -263,7 +263,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<Report> {
             }
             clip.uploaded = true;
             clip.size_bytes = local.len;
-            target.put_clip(&clip).await?;
+            target.put_clip(&clip, None).await?;
             report.files_copied += 1;
             report.bytes_copied += local.len;
         }

@@ -2,7 +2,9 @@
 //! real processes): a stream's live session is held by exactly one node
 //! through its lease, whichever node a publisher calls; when that node is
 //! killed, the lease lapses and a publisher calling another node is
-//! accepted there.
+//! accepted there. A node paused past its lease writes nothing after the
+//! takeover (fencing), and streams changed through one node are changed
+//! on the node running their session.
 
 mod common;
 
@@ -205,19 +207,7 @@ async fn a_pulled_stream_moves_to_another_node_on_drain_and_on_a_kill() {
     let a = node("node-a", &database, &store);
     let org = a.create_org("acme", true).await;
     let key = org.api_key.as_str();
-    a.live()
-        .await
-        .create_stream(authed(
-            pb::CreateStreamRequest {
-                stream_id: "pattern".into(),
-                name: "test pattern".into(),
-                processing: None,
-                source_uri: "test://pattern".into(),
-            },
-            key,
-        ))
-        .await
-        .unwrap();
+    create_pulled_stream(&a, key, "pattern", "test://pattern", None).await;
     until_live_on(&a, key, "node-a", 30).await;
     let b = node("node-b", &database, &store);
     let seen = get_stream(&b, key, "pattern").await.unwrap();
@@ -236,4 +226,248 @@ async fn a_pulled_stream_moves_to_another_node_on_drain_and_on_a_kill() {
     let failover = until_live_on(&c, key, "node-c", 30).await;
     eprintln!("pull moved after a kill in {failover:?}");
     assert!(failover <= Duration::from_secs(15), "{failover:?}");
+}
+
+/// The recordings of `session` as `server` lists them: what a later
+/// write would change.
+async fn session_recordings(
+    server: &Server,
+    key: &str,
+    session: &str,
+) -> Vec<(
+    String,
+    pb::RecordingState,
+    Option<prost_types::Duration>,
+    u64,
+)> {
+    list_recordings(server, key, "pattern")
+        .await
+        .into_iter()
+        .filter(|r| r.session_id == session)
+        .map(|r| (r.id.clone(), r.state(), r.duration, r.size_bytes))
+        .collect()
+}
+
+/// Fencing: a node paused (SIGSTOP) for longer than its lease loses the
+/// session to another node, which finishes its recording from object
+/// storage. When it wakes up it ends its session, and nothing it writes
+/// gets in: neither the catalogue nor the recording's objects change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_paused_past_its_lease_writes_nothing_after_the_takeover() {
+    let database = postgres::shared().new_database().await;
+    let prefix = format!("fence-{}", rand_suffix());
+    let store = s3::shared().store_url(&prefix);
+    let a = node("node-a", &database, &store);
+    let b = node("node-b", &database, &store);
+    let org = a.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    create_pulled_stream(
+        &a,
+        key,
+        "pattern",
+        "test://pattern",
+        Some(recording_options(30)),
+    )
+    .await;
+    // Whichever node takes the pull first holds it: A from here on, the
+    // node that gets paused.
+    let holder = within(30, "the pull to be LIVE on a node", async {
+        loop {
+            let seen = get_stream(&a, key, "pattern").await.unwrap();
+            if seen.state() == StreamState::Live {
+                return seen.node_id;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let (a, b) = match holder.as_str() {
+        "node-a" => (a, b),
+        "node-b" => (b, a),
+        other => panic!("held by {other}"),
+    };
+    let other_id = if holder == "node-a" {
+        "node-b"
+    } else {
+        "node-a"
+    };
+
+    // A is writing a recording and has uploaded its first parts.
+    let objects = format!("{prefix}/recordings/{}/pattern", org.id);
+    let recording = within(30, "A to upload parts of its recording", async {
+        loop {
+            let listed = list_recordings(&a, key, "pattern").await;
+            if let Some(open) = listed.first() {
+                let parts = s3::shared().list(&format!("{objects}/{}", open.id)).await;
+                if parts.len() >= 3 {
+                    return open.clone();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert_eq!(recording.state(), pb::RecordingState::Recording);
+    let session = recording.session_id.clone();
+
+    // A hangs. Its lease lapses and B takes the pull over, finishing A's
+    // recording from what A uploaded.
+    a.pause();
+    let paused = Instant::now();
+    until_live_on(&b, key, other_id, 30).await;
+    eprintln!("paused node's pull taken over after {:?}", paused.elapsed());
+    let finished = within(20, "B to finish A's recording", async {
+        loop {
+            let ours = session_recordings(&b, key, &session).await;
+            if !ours.is_empty() && ours.iter().all(|r| r.1 != pb::RecordingState::Recording) {
+                return ours;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert_eq!(finished[0].0, recording.id);
+    assert_eq!(finished[0].1, pb::RecordingState::Recovered);
+    let stored = s3::shared().list_versions(&objects).await;
+    let of_session = |listed: &[(String, u64, Option<String>)]| -> Vec<_> {
+        listed
+            .iter()
+            .filter(|(key, _, _)| finished.iter().any(|r| key.contains(&r.0)))
+            .cloned()
+            .collect()
+    };
+    let before = of_session(&stored);
+    assert!(before.len() >= 3, "{stored:?}");
+
+    // A wakes up: it learns that its lease was taken and ends its
+    // session; the recorder's last catalogue write is refused.
+    a.resume();
+    within(20, "A to end its session", async {
+        while !a
+            .log()
+            .contains("another node took over the session; ending it here")
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    within(20, "A's catalogue write to be refused", async {
+        while !a.log().contains("its catalogue write is dropped") {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    // Whatever A still had to do, it does before it exits (its uploader
+    // makes a last pass at shutdown).
+    a.stop();
+
+    assert_eq!(session_recordings(&b, key, &session).await, finished);
+    let after = s3::shared().list_versions(&objects).await;
+    assert_eq!(
+        of_session(&after),
+        before,
+        "A wrote objects after the takeover"
+    );
+    let seen = get_stream(&b, key, "pattern").await.unwrap();
+    assert_eq!(
+        (seen.state(), seen.node_id.as_str()),
+        (StreamState::Live, other_id)
+    );
+    // What B finished plays, both tracks.
+    let bytes = download_recording(&b, key, &recording.id, 0).await;
+    let probe = probe_av(&bytes, "recovered.mp4");
+    assert!(
+        probe.video.as_ref().is_some_and(|v| v.packets > 0),
+        "{probe:?}"
+    );
+    assert!(
+        probe.audio.as_ref().is_some_and(|a| a.packets > 0),
+        "{probe:?}"
+    );
+}
+
+/// Changes made through one node reach the node running the session at
+/// once (PostgreSQL NOTIFY): new processing options take effect there,
+/// and deleting the stream ends its session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_changes_through_one_node_reach_the_node_running_the_session() {
+    let database = postgres::shared().new_database().await;
+    let store = s3::shared().store_url(&format!("notify-{}", rand_suffix()));
+    let a = node("node-a", &database, &store);
+    let b = node("node-b", &database, &store);
+    let org = a.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    // Created on A with no processing, published to B.
+    let stream = create_stream(&a, key, "cam", None).await.unwrap();
+    let mut on_b = Watcher::start(&b, key, "cam").await;
+    let mut publisher = srt_publish(&b.srt_url(&stream), test_ts_45s());
+    on_b.until_state(StreamState::Live, 20).await;
+    let mut thumbnails = b
+        .live()
+        .await
+        .subscribe_thumbnails(authed(
+            pb::SubscribeThumbnailsRequest {
+                stream_id: "cam".into(),
+                send_latest: false,
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // Thumbnails are switched on through A: B, which runs the session,
+    // makes them.
+    let changed = Instant::now();
+    a.live()
+        .await
+        .update_processing(authed(
+            pb::UpdateProcessingRequest {
+                stream_id: "cam".into(),
+                processing: Some(pb::ProcessingOptions {
+                    thumbnail: Some(pb::ThumbnailOptions {
+                        enabled: true,
+                        interval_seconds: 10,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+            },
+            key,
+        ))
+        .await
+        .unwrap();
+    let thumb = within(
+        20,
+        "B's first thumbnail after the change on A",
+        thumbnails.message(),
+    )
+    .await
+    .unwrap()
+    .expect("a thumbnail");
+    eprintln!(
+        "processing changed on A: first thumbnail on B after {:?}",
+        changed.elapsed()
+    );
+    let image = image::load_from_memory_with_format(&thumb.data, image::ImageFormat::Jpeg)
+        .expect("a JPEG that decodes")
+        .to_rgb8();
+    assert_eq!(image.dimensions(), (thumb.width, thumb.height));
+    assert!(spread(image.as_raw()) > 20.0, "the thumbnail looks blank");
+
+    // Deleted through A: B ends the session and forgets the stream.
+    delete_stream(&a, key, "cam").await;
+    let exit = within(20, "B to drop the deleted stream's publisher", async {
+        loop {
+            if let Some(exit) = publisher.try_wait().unwrap() {
+                return exit;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(!exit.success(), "the publisher finished its file instead");
+    let gone = get_stream(&b, key, "cam").await.unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound, "{gone:?}");
+    let _ = publisher.kill();
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::postgres::{self, PgServer, PG_PASSWORD};
 use liveproc::error::Error;
 use liveproc::ids::StreamRef;
-use liveproc::registry::cluster::{LeaseGrant, NodeRecord};
+use liveproc::registry::cluster::{Fence, LeaseGrant, NodeRecord};
 use liveproc::registry::{
     setting, ClipRecord, RecordingPart, RecordingRecord, RecordingState, Registry, StreamRecord,
 };
@@ -62,6 +62,7 @@ fn recording(org: &str, stream: &str, id: &str, session: &str) -> RecordingRecor
         size_bytes: 5 << 30,
         session_id: session.into(),
         uploaded: false,
+        writer: Fence::default(),
     }
 }
 
@@ -291,7 +292,10 @@ async fn the_catalogue_keeps_recordings_and_clips_per_organization() {
                 offset: u64::from(seq) * 1000,
                 size: 1000,
             };
-            registry.put_recording_part(&part).await.unwrap();
+            registry
+                .put_recording_part(&first.writer, &part)
+                .await
+                .unwrap();
         }
         let parts = registry.recording_parts("rec_1").await.unwrap();
         assert_eq!(
@@ -316,9 +320,9 @@ async fn the_catalogue_keeps_recordings_and_clips_per_organization() {
         assert_eq!(ids(&session, |r| &r.id), vec!["rec_3"]);
 
         let c = clip("org", "cam", "clip_1");
-        registry.put_clip(&c).await.unwrap();
+        registry.put_clip(&c, None).await.unwrap();
         registry
-            .put_clip(&clip("org", "cam", "clip_2"))
+            .put_clip(&clip("org", "cam", "clip_2"), None)
             .await
             .unwrap();
         assert_eq!(
@@ -364,11 +368,15 @@ async fn acquire_when_lapsed(
     stream: &StreamRef,
     node: &str,
     ttl: Duration,
-) -> i64 {
+) -> (i64, Option<Fence>) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        match registry.acquire_lease(stream, node, ttl).await.unwrap() {
-            LeaseGrant::Granted(lease) => return lease.epoch,
+        match registry
+            .acquire_lease(stream, node, ttl, true)
+            .await
+            .unwrap()
+        {
+            LeaseGrant::Granted { lease, taken_from } => return (lease.epoch, taken_from),
             LeaseGrant::HeldBy { .. } => {
                 assert!(
                     std::time::Instant::now() < deadline,
@@ -385,12 +393,14 @@ async fn one_node_holds_a_session_and_each_takeover_fences_the_last() {
     on_both(|r| async move {
         let cam = StreamRef::new("org_a", "cam");
         let long = Duration::from_secs(30);
-        let LeaseGrant::Granted(a) = r.acquire_lease(&cam, "node-a", long).await.unwrap() else {
+        let LeaseGrant::Granted { lease: a, .. } =
+            r.acquire_lease(&cam, "node-a", long, true).await.unwrap()
+        else {
             panic!("a free stream is granted")
         };
         // Another node is refused, and told who holds it.
         assert_eq!(
-            r.acquire_lease(&cam, "node-b", long).await.unwrap(),
+            r.acquire_lease(&cam, "node-b", long, true).await.unwrap(),
             LeaseGrant::HeldBy {
                 node_id: "node-a".into()
             }
@@ -402,12 +412,14 @@ async fn one_node_holds_a_session_and_each_takeover_fences_the_last() {
         // Another stream of the same name in another organization is free.
         let other = StreamRef::new("org_b", "cam");
         assert!(matches!(
-            r.acquire_lease(&other, "node-b", long).await.unwrap(),
-            LeaseGrant::Granted(_)
+            r.acquire_lease(&other, "node-b", long, true).await.unwrap(),
+            LeaseGrant::Granted { .. }
         ));
         assert!(r.renew_lease(&a, long).await.unwrap());
         // The holder's own next session takes it back, fencing the last.
-        let LeaseGrant::Granted(a2) = r.acquire_lease(&cam, "node-a", long).await.unwrap() else {
+        let LeaseGrant::Granted { lease: a2, .. } =
+            r.acquire_lease(&cam, "node-a", long, true).await.unwrap()
+        else {
             panic!("a node takes its own lease back")
         };
         assert_eq!(a2.epoch, a.epoch + 1);
@@ -417,13 +429,20 @@ async fn one_node_holds_a_session_and_each_takeover_fences_the_last() {
         // A session that ends gives the stream up at once.
         r.release_lease(&a).await.unwrap();
         assert_eq!(r.lease_holder(&cam).await.unwrap(), None);
-        let LeaseGrant::Granted(b) = r
-            .acquire_lease(&cam, "node-b", Duration::from_millis(300))
+        let LeaseGrant::Granted {
+            lease: b,
+            taken_from,
+        } = r
+            .acquire_lease(&cam, "node-b", Duration::from_millis(300), false)
             .await
             .unwrap()
         else {
-            panic!("a released stream is granted")
+            panic!("a released stream is granted, even to a node not yet steady")
         };
+        assert_eq!(
+            taken_from, None,
+            "a released lease leaves nothing to take over"
+        );
         assert_eq!(b.epoch, a.epoch + 1);
         // The old holder can neither renew nor release its successor's.
         assert!(!r.renew_lease(&a, long).await.unwrap());
@@ -433,10 +452,20 @@ async fn one_node_holds_a_session_and_each_takeover_fences_the_last() {
             "node-b"
         );
 
-        // b stops renewing: after its ttl, a takes over with the next
-        // epoch, and b's renewal is refused.
-        let epoch = acquire_when_lapsed(&r, &cam, "node-a", long).await;
+        // b stops renewing: after its ttl, a node not steady on the
+        // registry does not take it, a steady one takes over with the
+        // next epoch, told whose session it took, and b's renewal is
+        // refused.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(
+            r.acquire_lease(&cam, "node-a", long, false).await.unwrap(),
+            LeaseGrant::HeldBy {
+                node_id: "node-b".into()
+            }
+        );
+        let (epoch, taken_from) = acquire_when_lapsed(&r, &cam, "node-a", long).await;
         assert_eq!(epoch, b.epoch + 1);
+        assert_eq!(taken_from, Some(b.fence()));
         assert!(!r.renew_lease(&b, long).await.unwrap());
         let holder = r.lease_holder(&cam).await.unwrap().unwrap();
         assert_eq!((holder.node_id.as_str(), holder.epoch), ("node-a", epoch));
@@ -489,14 +518,148 @@ async fn two_nodes_racing_for_a_session_get_one_holder() {
         let cam = StreamRef::new("org", format!("cam{i}"));
         let ttl = Duration::from_secs(30);
         let (ga, gb) = tokio::join!(
-            a.acquire_lease(&cam, "node-a", ttl),
-            b.acquire_lease(&cam, "node-b", ttl)
+            a.acquire_lease(&cam, "node-a", ttl, true),
+            b.acquire_lease(&cam, "node-b", ttl, true)
         );
         let granted = [ga.unwrap(), gb.unwrap()]
             .into_iter()
-            .filter(|g| matches!(g, LeaseGrant::Granted(_)))
+            .filter(|g| matches!(g, LeaseGrant::Granted { .. }))
             .count();
         assert_eq!(granted, 1, "cam{i}");
+    }
+}
+
+fn granted(grant: LeaseGrant) -> Fence {
+    match grant {
+        LeaseGrant::Granted { lease, .. } => lease.fence(),
+        held => panic!("not granted: {held:?}"),
+    }
+}
+
+fn fenced<T: std::fmt::Debug>(result: liveproc::error::Result<T>) -> bool {
+    matches!(result, Err(liveproc::error::Error::Fenced { .. }))
+}
+
+/// The fencing of session writes (PostgreSQL: the embedded registry has
+/// one node, so no other writer): once node-b holds the stream, node-a's
+/// session can neither catalogue a new recording nor update one, record
+/// parts or store a clip; node-b takes the old recording over exactly
+/// once, and then it is node-b's to write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_of_a_session_taken_over_are_refused() {
+    let url = postgres::shared().new_database().await;
+    let r = Registry::connect_postgres(&url).await.unwrap();
+    let cam = StreamRef::new("org", "cam");
+    let short = Duration::from_millis(200);
+    let a = granted(r.acquire_lease(&cam, "node-a", short, true).await.unwrap());
+    let mut rec = recording("org", "cam", "rec_a1", "ses_a");
+    rec.writer = a.clone();
+    r.put_recording(&rec).await.unwrap();
+    let part = |seq: u32| RecordingPart {
+        recording_id: "rec_a1".into(),
+        seq,
+        offset: u64::from(seq) * 100,
+        size: 100,
+    };
+    r.put_recording_part(&a, &part(0)).await.unwrap();
+    r.put_clip(&clip("org", "cam", "clip_a1"), Some(&a))
+        .await
+        .unwrap();
+    // A writer that is not the recording's is refused.
+    let stranger = Fence {
+        node_id: "node-c".into(),
+        epoch: a.epoch,
+    };
+    assert!(fenced(r.put_recording_part(&stranger, &part(1)).await));
+
+    // node-a stops renewing; node-b takes over.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let grant = r
+        .acquire_lease(&cam, "node-b", Duration::from_secs(30), true)
+        .await
+        .unwrap();
+    let LeaseGrant::Granted { lease, taken_from } = grant else {
+        panic!("a lapsed lease is granted")
+    };
+    assert_eq!(taken_from.as_ref(), Some(&a));
+    let b = lease.fence();
+
+    // node-a wakes up: its new records and clips are refused, and so are
+    // the updates of its recording once node-b took that over.
+    let mut late = recording("org", "cam", "rec_a2", "ses_a");
+    late.writer = a.clone();
+    assert!(fenced(r.put_recording(&late).await));
+    assert!(fenced(
+        r.put_clip(&clip("org", "cam", "clip_a2"), Some(&a)).await
+    ));
+    assert!(r.take_over_recording(&rec, &b).await.unwrap());
+    assert!(
+        !r.take_over_recording(&rec, &stranger).await.unwrap(),
+        "taken over once"
+    );
+    rec.duration_ns += 1_000_000_000;
+    assert!(fenced(r.put_recording(&rec).await));
+    assert!(fenced(r.put_recording_part(&a, &part(1)).await));
+    // Nothing of node-a's got in.
+    assert!(r.recording("org", "rec_a2").await.unwrap().is_none());
+    assert!(r.clip("org", "clip_a2").await.unwrap().is_none());
+    assert_eq!(r.recording_parts("rec_a1").await.unwrap().len(), 1);
+    let stored = r.recording("org", "rec_a1").await.unwrap().unwrap();
+    assert_eq!(stored.writer, b);
+    assert_eq!(stored.duration_ns, 10_000_000_000);
+
+    // node-b writes it; once finished (uploaded) no part is added.
+    r.put_recording_part(&b, &part(1)).await.unwrap();
+    let mut finished = stored;
+    finished.state = RecordingState::Recovered;
+    finished.uploaded = true;
+    r.put_recording(&finished).await.unwrap();
+    assert!(fenced(r.put_recording_part(&b, &part(2)).await));
+    // node-b's own session writes new records and clips.
+    let mut next = recording("org", "cam", "rec_b1", "ses_b");
+    next.writer = b.clone();
+    r.put_recording(&next).await.unwrap();
+    r.put_clip(&clip("org", "cam", "clip_b1"), Some(&b))
+        .await
+        .unwrap();
+    // A closed recording of node-a's earlier session (on another stream,
+    // whose lease node-a released) still uploads after node-b took this
+    // one.
+    let other = StreamRef::new("org", "cam2");
+    let a2 = granted(
+        r.acquire_lease(&other, "node-a", short, true)
+            .await
+            .unwrap(),
+    );
+    let mut closed = recording("org", "cam2", "rec_a3", "ses_c");
+    closed.writer = a2.clone();
+    closed.state = RecordingState::Complete;
+    r.put_recording(&closed).await.unwrap();
+    r.release_lease(&liveproc::registry::cluster::Lease {
+        stream: other.clone(),
+        node_id: "node-a".into(),
+        epoch: a2.epoch,
+    })
+    .await
+    .unwrap();
+    granted(
+        r.acquire_lease(&other, "node-b", short, true)
+            .await
+            .unwrap(),
+    );
+    r.put_recording_part(&a2, &part_of("rec_a3", 0))
+        .await
+        .unwrap();
+    closed.uploaded = true;
+    r.put_recording(&closed).await.unwrap();
+}
+
+fn part_of(recording_id: &str, seq: u32) -> RecordingPart {
+    RecordingPart {
+        recording_id: recording_id.into(),
+        seq,
+        offset: 0,
+        size: 10,
     }
 }
 

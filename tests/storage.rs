@@ -579,17 +579,7 @@ async fn entire_stream_replay_spills_to_the_object_store() {
 
     // A deleted stream's spill goes with it.
     watch.until_state(pb::StreamState::Ended, 20).await;
-    server
-        .live()
-        .await
-        .delete_stream(authed(
-            pb::DeleteStreamRequest {
-                stream_id: "cam".into(),
-            },
-            key,
-        ))
-        .await
-        .unwrap();
+    delete_stream(&server, key, "cam").await;
     until_spilled(
         &prefix,
         &org.id,

@@ -544,7 +544,7 @@ mod tests {
     #[tokio::test]
     async fn a_stalled_subscriber_skips_ahead_and_holds_nothing_up() {
         let hub = StreamHub::default();
-        let live = hub.add(StreamRef::new("org", "cam"), Processing::default());
+        let (live, _) = hub.add(StreamRef::new("org", "cam"), Processing::default());
         let feed: Feed<u64> = Feed::default();
         let mut reader = follow_feed(Arc::clone(&live), None, feed.subscribe().1);
         let mut stalled = follow_feed(Arc::clone(&live), None, feed.subscribe().1);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::Node;
+use super::{Node, Reachability};
 use crate::registry::cluster::NodeRecord;
 use crate::registry::{now_millis, Registry};
 use crate::streams::StreamHub;
@@ -23,6 +23,7 @@ pub async fn run(
     registry: Arc<Registry>,
     node: Node,
     hub: Arc<StreamHub>,
+    reachability: Arc<Reachability>,
     stop: CancellationToken,
 ) {
     let started_ms = now_millis();
@@ -41,7 +42,9 @@ pub async fn run(
             started_ms,
             heartbeat_age_ms: 0,
         };
-        match registry.heartbeat_node(&record).await {
+        let written = registry.heartbeat_node(&record).await;
+        reachability.note(&written);
+        match written {
             Ok(()) if failing => {
                 failing = false;
                 tracing::info!(node = %node.id, "node heartbeat works again");

@@ -15,22 +15,39 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{LEASE_RENEW_EVERY, LEASE_TTL};
-use crate::registry::cluster::Lease;
+use super::{Reachability, LEASE_RENEW_EVERY, LEASE_TTL};
+use crate::registry::cluster::{Fence, Lease};
 use crate::registry::Registry;
 
 /// A lease held for a session.
 pub struct SessionLease {
+    fence: Fence,
     lost: CancellationToken,
     /// Stops the renewals (on drop).
     done: CancellationToken,
 }
 
 impl SessionLease {
-    pub(super) fn start(registry: Arc<Registry>, lease: Lease) -> Self {
+    pub(super) fn start(
+        registry: Arc<Registry>,
+        reachability: Arc<Reachability>,
+        lease: Lease,
+    ) -> Self {
         let (lost, done) = (CancellationToken::new(), CancellationToken::new());
-        tokio::spawn(renew(registry, lease, lost.clone(), done.clone()));
-        Self { lost, done }
+        let fence = lease.fence();
+        tokio::spawn(renew(
+            registry,
+            reachability,
+            lease,
+            lost.clone(),
+            done.clone(),
+        ));
+        Self { fence, lost, done }
+    }
+
+    /// What the session's writes carry.
+    pub fn fence(&self) -> &Fence {
+        &self.fence
     }
 
     /// Fires when the lease is lost; the session must end.
@@ -48,6 +65,7 @@ impl Drop for SessionLease {
 /// Renews until the session ends (then releases) or the lease is lost.
 async fn renew(
     registry: Arc<Registry>,
+    reachability: Arc<Reachability>,
     lease: Lease,
     lost: CancellationToken,
     done: CancellationToken,
@@ -64,7 +82,9 @@ async fn renew(
             }
             _ = tokio::time::sleep(LEASE_RENEW_EVERY) => {}
         }
-        match registry.renew_lease(&lease, LEASE_TTL).await {
+        let renewed = registry.renew_lease(&lease, LEASE_TTL).await;
+        reachability.note(&renewed);
+        match renewed {
             Ok(true) => {
                 if let Some(since) = failing_since.take() {
                     tracing::info!(stream = %lease.stream, epoch = lease.epoch, after = ?since.elapsed(), "the session's lease is renewed again");

@@ -10,15 +10,31 @@
 //! while other nodes were not, for longer than [`LEASE_TTL`]) is ended by
 //! this node as soon as it learns of it. With the embedded registry the
 //! same holds within the one node.
+//!
+//! Every write of a session carries its lease's [`Fence`] (node, epoch),
+//! and the registry refuses those of a session that was taken over. When
+//! this node takes a lease another node let lapse, it hands that session
+//! on as a [`Takeover`], so that what it left unfinished (its recording)
+//! is finished here.
+//!
+//! After the registry was out of reach, every node's lease looks lapsed
+//! to the database, though their holders are alive and about to renew.
+//! So a node takes another's lapsed lease only once it has reached the
+//! registry without a failure for [`LEASE_TTL`] ([`Reachability`]): by
+//! then a live holder has renewed, and a PostgreSQL outage moves no
+//! stream.
 
 pub mod heartbeat;
 pub mod lease;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
-use crate::registry::cluster::LeaseGrant;
+use crate::ids::StreamRef;
+use crate::registry::cluster::{Fence, LeaseGrant};
 use crate::registry::Registry;
 use crate::streams::{LiveStream, PublisherGuard, PublisherKind, StreamHub};
 use lease::SessionLease;
@@ -39,6 +55,46 @@ pub struct Node {
     pub max_streams: u32,
 }
 
+/// A session of another node whose lease lapsed and was taken by this
+/// node: what it left unfinished is this node's to finish.
+#[derive(Debug, Clone)]
+pub struct Takeover {
+    pub stream: StreamRef,
+    /// The session taken over.
+    pub from: Fence,
+    /// This node's session that took it.
+    pub to: Fence,
+}
+
+/// Since when this node has reached the registry without a failure.
+#[derive(Debug)]
+pub struct Reachability(Mutex<Option<Instant>>);
+
+impl Reachability {
+    fn new() -> Self {
+        Self(Mutex::new(None))
+    }
+
+    /// Notes how a call to the registry went.
+    pub fn note<T>(&self, result: &Result<T>) {
+        let mut since = self.0.lock().expect("reachability lock");
+        match result {
+            Err(Error::StorageUnavailable(_)) => *since = None,
+            _ => {
+                since.get_or_insert_with(Instant::now);
+            }
+        }
+    }
+
+    /// Whether the registry has answered without a failure for `period`.
+    pub fn steady_for(&self, period: Duration) -> bool {
+        self.0
+            .lock()
+            .expect("reachability lock")
+            .is_some_and(|since| since.elapsed() >= period)
+    }
+}
+
 /// Leases of this node's sessions.
 #[derive(Clone)]
 pub struct Cluster {
@@ -46,15 +102,32 @@ pub struct Cluster {
     node: Arc<Node>,
     /// This node's streams (to count its sessions).
     hub: Arc<StreamHub>,
+    reachability: Arc<Reachability>,
+    takeovers: mpsc::UnboundedSender<Takeover>,
 }
 
 impl Cluster {
-    pub fn new(registry: Arc<Registry>, node: Node, hub: Arc<StreamHub>) -> Self {
-        Self {
+    /// This node's cluster side, and the sessions it will take over from
+    /// other nodes (for whoever finishes their work).
+    pub fn new(
+        registry: Arc<Registry>,
+        node: Node,
+        hub: Arc<StreamHub>,
+    ) -> (Self, mpsc::UnboundedReceiver<Takeover>) {
+        let (takeovers, taken) = mpsc::unbounded_channel();
+        let cluster = Self {
             registry,
             node: Arc::new(node),
             hub,
-        }
+            reachability: Arc::new(Reachability::new()),
+            takeovers,
+        };
+        (cluster, taken)
+    }
+
+    /// How well this node reaches the registry.
+    pub fn reachability(&self) -> &Arc<Reachability> {
+        &self.reachability
     }
 
     /// Takes `stream` for a session of `kind` on this node: its publisher
@@ -87,13 +160,29 @@ impl Cluster {
                 max_streams: max,
             });
         }
-        match self
+        let take_lapsed = self.reachability.steady_for(LEASE_TTL);
+        let grant = self
             .registry
-            .acquire_lease(&stream.stream_ref, &self.node.id, LEASE_TTL)
-            .await?
-        {
-            LeaseGrant::Granted(lease) => {
-                Ok(SessionLease::start(Arc::clone(&self.registry), lease))
+            .acquire_lease(&stream.stream_ref, &self.node.id, LEASE_TTL, take_lapsed)
+            .await;
+        self.reachability.note(&grant);
+        match grant? {
+            LeaseGrant::Granted { lease, taken_from } => {
+                if let Some(from) = taken_from {
+                    tracing::warn!(stream = %stream.stream_ref, from_node = %from.node_id, from_epoch = from.epoch, epoch = lease.epoch, "took over a session whose node stopped renewing its lease");
+                    // Nobody finishes it when no one listens (no object
+                    // store): its recording stays as its node left it.
+                    let _ = self.takeovers.send(Takeover {
+                        stream: stream.stream_ref.clone(),
+                        from,
+                        to: lease.fence(),
+                    });
+                }
+                Ok(SessionLease::start(
+                    Arc::clone(&self.registry),
+                    Arc::clone(&self.reachability),
+                    lease,
+                ))
             }
             LeaseGrant::HeldBy { node_id } => Err(Error::PublisherActive {
                 stream_id: stream.stream_ref.stream_id.clone(),

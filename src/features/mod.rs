@@ -207,8 +207,11 @@ impl FeatureEngine {
     }
 
     /// Gives a registered stream its outputs, with what it had produced
-    /// before a restart.
+    /// before a restart; a stream that has them keeps them.
     pub fn attach(&self, stream: &StreamRef) -> Arc<StreamOutputs> {
+        if let Some(outputs) = self.outputs.get(stream) {
+            return Arc::clone(&outputs);
+        }
         let outputs = Arc::new(StreamOutputs {
             thumbnails: Feed::default(),
             motion_clips: Feed::default(),
@@ -222,8 +225,12 @@ impl FeatureEngine {
         if let Some(latest) = self.thumbnail_store.load(stream) {
             outputs.thumbnails.restore(latest.sequence, latest);
         }
-        self.outputs.insert(stream.clone(), Arc::clone(&outputs));
-        outputs
+        Arc::clone(
+            &self
+                .outputs
+                .entry(stream.clone())
+                .or_insert_with(|| outputs),
+        )
     }
 
     /// The outputs of a registered stream.

@@ -34,7 +34,8 @@ impl From<Error> for HttpError {
             Error::NotFound { .. } | Error::NotLive { .. } => StatusCode::NOT_FOUND,
             Error::AlreadyExists { .. }
             | Error::PublisherActive { .. }
-            | Error::TakenOver { .. } => StatusCode::CONFLICT,
+            | Error::TakenOver { .. }
+            | Error::Fenced { .. } => StatusCode::CONFLICT,
             Error::UpgradeNeeded { .. } | Error::PermissionDenied(_) => StatusCode::FORBIDDEN,
             Error::Unauthenticated => StatusCode::UNAUTHORIZED,
             Error::InvalidMedia { .. } => StatusCode::UNPROCESSABLE_ENTITY,

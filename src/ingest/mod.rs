@@ -7,7 +7,11 @@
 //! - [`push`]: gRPC `PushMedia` (authorized in the API layer with
 //!   [`Ingest::authorize_publish`]).
 //! - [`pull`]: the server pulls a stream's `source_uri`.
+//!
+//! [`follow`] keeps the streams of this node as the shared registry says
+//! (streams created, changed or deleted through other nodes).
 
+pub mod follow;
 pub mod pacing;
 pub mod pull;
 pub mod pull_policy;
@@ -26,6 +30,7 @@ use crate::features::FeatureEngine;
 use crate::ids::StreamRef;
 use crate::pipeline::{EventSink, PipelineEvent, Source, StreamPipeline};
 use crate::proto::v1::StreamState;
+use crate::registry::cluster::Fence;
 use crate::registry::{Registry, StreamRecord};
 use crate::streams::{LiveStream, PublisherKind, StreamHub};
 use pull_policy::PullPolicy;
@@ -45,16 +50,25 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// Brings a registered stream to life (at creation or server start):
-    /// its runtime state, its outputs, and its pull when it has a source.
+    /// Brings a registered stream to life (at creation, at server start,
+    /// or when another node created it): its runtime state, its outputs,
+    /// and its pull when it has a source. A stream already alive here is
+    /// returned as it is.
     pub fn add_stream(&self, record: &StreamRecord) -> Arc<LiveStream> {
         let stream_ref = StreamRef::new(&record.organization_id, &record.id);
         self.engine.attach(&stream_ref);
-        let live = self.hub.add(stream_ref, record.processing.clone());
-        if let Some(uri) = &record.source_uri {
+        let (live, added) = self.hub.add(stream_ref, record.processing.clone());
+        if let (true, Some(uri)) = (added, &record.source_uri) {
             self.start_pull(Arc::clone(&live), uri.clone());
         }
         live
+    }
+
+    /// Makes this node's side of a stream what the registry says: added
+    /// if new here, its processing options applied if they changed.
+    pub fn sync_stream(&self, record: &StreamRecord) {
+        let live = self.add_stream(record);
+        live.set_processing(record.processing.clone());
     }
 
     /// Stops whatever runs for a deleted stream and forgets its outputs.
@@ -114,17 +128,19 @@ impl Ingest {
 }
 
 /// Starts the GStreamer pipeline of a pulled session of `stream` fed by
-/// `source`: its counters become the stream's, and what it reports
-/// becomes the stream's state and events ([`pipeline_events`]).
+/// `source`, its writes carrying `fence`: its counters become the
+/// stream's, and what it reports becomes the stream's state and events
+/// ([`pipeline_events`]).
 pub(crate) fn start_pipeline(
     stream: &Arc<LiveStream>,
     source: &Source,
+    fence: Fence,
     live_message: String,
 ) -> Result<StreamPipeline> {
     StreamPipeline::start(
         &stream.stream_ref,
         source,
-        stream.new_session_stats(),
+        stream.new_session_stats(fence),
         pipeline_events(stream, live_message),
     )
 }

@@ -89,7 +89,12 @@ async fn run(
                     tracing::warn!(stream = %stream.stream_ref, error = %e, "pull waiting for publisher slot");
                 }
                 Ok((_publisher, lease)) => {
-                    match super::start_pipeline(&stream, &source, format!("pulling {shown}")) {
+                    match super::start_pipeline(
+                        &stream,
+                        &source,
+                        lease.fence().clone(),
+                        format!("pulling {shown}"),
+                    ) {
                         Err(e) => {
                             tracing::error!(stream = %stream.stream_ref, source = %shown, error = %e, "cannot start pull");
                             stream.set_state(StreamState::Error, e.to_string());

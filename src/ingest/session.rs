@@ -57,7 +57,7 @@ impl PublishSession {
     ) -> Result<Self> {
         let pipeline = PushedPipeline::start(
             &stream.stream_ref,
-            stream.new_session_stats(),
+            stream.new_session_stats(lease.fence().clone()),
             super::pipeline_events(&stream, format!("receiving media via {kind}")),
         );
         let features = engine.start(&stream, &pipeline.units())?;

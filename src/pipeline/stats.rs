@@ -1,6 +1,7 @@
-//! Counters of one publishing session of a stream: what the encoder sends
-//! (codecs, picture size) and how much of it arrived. Updated lock-free from
-//! the pipeline's streaming threads; read by `GetStream`.
+//! One publishing session of a stream: who it is (its id, and the fence
+//! its writes carry) and its counters: what the encoder sends (codecs,
+//! picture size) and how much of it arrived. Counters are updated
+//! lock-free from the pipeline's streaming threads; read by `GetStream`.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -8,6 +9,7 @@ use std::sync::Mutex;
 use crate::media::now_millis;
 use crate::proto::timestamp_from_millis;
 use crate::proto::v1 as pb;
+use crate::registry::cluster::Fence;
 
 #[derive(Debug, Default, Clone)]
 struct Tracks {
@@ -21,6 +23,8 @@ struct Tracks {
 pub struct SessionStats {
     /// The session's id: recordings name it, to be played as one.
     id: String,
+    /// The session's lease: what its writes (recordings, clips) carry.
+    fence: Fence,
     start_ms: AtomicI64,
     bytes_received: AtomicU64,
     video_frames: AtomicU64,
@@ -31,10 +35,11 @@ pub struct SessionStats {
 }
 
 impl SessionStats {
-    pub fn started_now() -> Self {
+    pub fn started_now(fence: Fence) -> Self {
         let now = now_millis();
         Self {
             id: crate::ids::new_session_id(now),
+            fence,
             start_ms: AtomicI64::new(now),
             ..Self::default()
         }
@@ -42,6 +47,10 @@ impl SessionStats {
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    pub fn fence(&self) -> &Fence {
+        &self.fence
     }
 
     pub fn add_bytes(&self, n: u64) {

@@ -3,15 +3,21 @@
 //! which exactly one node holds a stream's live session ([`Lease`]).
 //!
 //! A lease lapses unless its holder renews it; whoever takes a lapsed
-//! lease gets the next epoch, the fencing token that tells its writes from
-//! those of an earlier holder. The PostgreSQL backend keeps leases in the
-//! database, timed by the database's clock; the embedded backend (one
-//! node) keeps them in memory ([`LocalLeases`]), as its sessions end with
-//! the process anyway.
+//! lease gets the next epoch. The holder's node and epoch are the
+//! session's [`Fence`], the fencing token every write of the session
+//! carries: the PostgreSQL backend refuses a write whose session was taken
+//! over (the stream's lease moved to another node at a later epoch, or the
+//! recording was finished by another node) with `Error::Fenced`. The
+//! PostgreSQL backend keeps leases in the database, timed by the
+//! database's clock; the embedded backend (one node) keeps them in memory
+//! ([`LocalLeases`]), as its sessions end with the process anyway, and
+//! has no other writer to fence.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
 
 use crate::ids::StreamRef;
 
@@ -44,14 +50,36 @@ pub struct Lease {
     pub epoch: i64,
 }
 
+impl Lease {
+    /// The fencing token of the session holding this lease.
+    pub fn fence(&self) -> Fence {
+        Fence {
+            node_id: self.node_id.clone(),
+            epoch: self.epoch,
+        }
+    }
+}
+
+/// Who writes for a session: the node holding its lease and the lease's
+/// epoch. Empty for records from before leases.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Fence {
+    pub node_id: String,
+    pub epoch: i64,
+}
+
 /// The answer to a request for a lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseGrant {
-    Granted(Lease),
-    /// Another node holds the session.
-    HeldBy {
-        node_id: String,
+    Granted {
+        lease: Lease,
+        /// The session of another node whose lease lapsed (it was never
+        /// given up) and is taken over by this grant: what it left
+        /// unfinished is the new holder's to finish.
+        taken_from: Option<Fence>,
     },
+    /// Another node holds the session.
+    HeldBy { node_id: String },
 }
 
 /// Who holds a stream's session, if anyone does.
@@ -61,63 +89,100 @@ pub struct LeaseHolder {
     pub epoch: i64,
 }
 
-/// Leases of one node with no database to share: in memory.
+/// Leases of one node with no database to share: in memory, with the
+/// same rules as the database's (used by tests with several node ids).
 #[derive(Default)]
 pub struct LocalLeases {
-    held: Mutex<HashMap<StreamRef, (String, i64, Instant)>>,
+    held: Mutex<HashMap<StreamRef, Held>>,
+}
+
+struct Held {
+    node_id: String,
+    epoch: i64,
+    expires: Instant,
+    released: bool,
 }
 
 impl LocalLeases {
-    pub fn acquire(&self, stream: &StreamRef, node_id: &str, ttl: Duration) -> LeaseGrant {
+    pub fn acquire(
+        &self,
+        stream: &StreamRef,
+        node_id: &str,
+        ttl: Duration,
+        take_lapsed: bool,
+    ) -> LeaseGrant {
         let mut held = self.held.lock().expect("leases lock");
         let now = Instant::now();
-        let epoch = match held.get(stream) {
+        let (epoch, taken_from) = match held.get(stream) {
             // A node takes its own lease back for a new session (the last
             // one may not have released it yet: one session per stream
             // and node is the node's own rule).
-            Some((holder, _, expires)) if *expires > now && holder != node_id => {
+            Some(h) if h.node_id == node_id => (h.epoch + 1, None),
+            Some(h) if h.expires > now || !(h.released || take_lapsed) => {
                 return LeaseGrant::HeldBy {
-                    node_id: holder.clone(),
+                    node_id: h.node_id.clone(),
                 }
             }
-            Some((_, epoch, _)) => epoch + 1,
-            None => 1,
+            Some(h) => (
+                h.epoch + 1,
+                (!h.released).then(|| Fence {
+                    node_id: h.node_id.clone(),
+                    epoch: h.epoch,
+                }),
+            ),
+            None => (1, None),
         };
-        held.insert(stream.clone(), (node_id.to_string(), epoch, now + ttl));
-        LeaseGrant::Granted(Lease {
-            stream: stream.clone(),
-            node_id: node_id.to_string(),
-            epoch,
-        })
+        held.insert(
+            stream.clone(),
+            Held {
+                node_id: node_id.to_string(),
+                epoch,
+                expires: now + ttl,
+                released: false,
+            },
+        );
+        LeaseGrant::Granted {
+            lease: Lease {
+                stream: stream.clone(),
+                node_id: node_id.to_string(),
+                epoch,
+            },
+            taken_from,
+        }
+    }
+
+    /// Whether `lease` is the one held (and not given up).
+    fn is_held<'a>(held: &'a mut HashMap<StreamRef, Held>, lease: &Lease) -> Option<&'a mut Held> {
+        held.get_mut(&lease.stream)
+            .filter(|h| h.node_id == lease.node_id && h.epoch == lease.epoch && !h.released)
     }
 
     pub fn renew(&self, lease: &Lease, ttl: Duration) -> bool {
         let mut held = self.held.lock().expect("leases lock");
-        match held.get_mut(&lease.stream) {
-            Some((holder, epoch, expires)) if *holder == lease.node_id && *epoch == lease.epoch => {
-                *expires = Instant::now() + ttl;
+        match Self::is_held(&mut held, lease) {
+            Some(h) => {
+                h.expires = Instant::now() + ttl;
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 
     pub fn release(&self, lease: &Lease) {
         let mut held = self.held.lock().expect("leases lock");
-        if let Some((holder, epoch, expires)) = held.get_mut(&lease.stream) {
-            if *holder == lease.node_id && *epoch == lease.epoch {
-                *expires = Instant::now();
-            }
+        if let Some(h) = Self::is_held(&mut held, lease) {
+            h.expires = Instant::now();
+            h.released = true;
         }
     }
 
     pub fn holder(&self, stream: &StreamRef) -> Option<LeaseHolder> {
         let held = self.held.lock().expect("leases lock");
         held.get(stream)
-            .filter(|(_, _, expires)| *expires > Instant::now())
-            .map(|(node_id, epoch, _)| LeaseHolder {
-                node_id: node_id.clone(),
-                epoch: *epoch,
+            .filter(|h| h.expires > Instant::now())
+            .map(|h| LeaseHolder {
+                node_id: h.node_id.clone(),
+                epoch: h.epoch,
             })
     }
 }

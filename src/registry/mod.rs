@@ -27,7 +27,7 @@ pub mod secrets;
 use std::path::Path;
 
 pub use embedded::EmbeddedRegistry;
-pub use postgres::PgRegistry;
+pub use postgres::{PgRegistry, PgStreamChanges};
 pub use records::{
     now_millis, ClipRecord, OrganizationRecord, RecordingPart, RecordingRecord, RecordingState,
     StreamRecord,
@@ -36,8 +36,18 @@ pub use records::{
 use crate::error::Result;
 use crate::ids::StreamRef;
 use crate::options::Processing;
-use cluster::{Lease, LeaseGrant, LeaseHolder, NodeRecord};
+use cluster::{Fence, Lease, LeaseGrant, LeaseHolder, NodeRecord};
 use std::time::Duration;
+
+/// A change to the streams table made by any node ([`Registry::stream_changes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamChange {
+    /// Created or changed (its processing options): read it again.
+    Changed(StreamRef),
+    Deleted(StreamRef),
+    /// Changes may have been missed: read every stream again.
+    Resync,
+}
 
 /// A page of a listing and the token of the next page (empty at the end).
 #[derive(Debug)]
@@ -91,6 +101,16 @@ impl Registry {
         match self.backend {
             Backend::Embedded(_) => "embedded",
             Backend::Postgres(_) => "postgresql",
+        }
+    }
+
+    /// The changes to streams made through every node, as they are
+    /// committed; `None` with the embedded registry (one node: its own
+    /// changes are applied where they are made).
+    pub async fn stream_changes(&self) -> Result<Option<PgStreamChanges>> {
+        match &self.backend {
+            Backend::Embedded(_) => Ok(None),
+            Backend::Postgres(r) => Ok(Some(r.stream_changes().await?)),
         }
     }
 
@@ -161,8 +181,13 @@ forward! {
     /// Replaces the processing options of a stream.
     fn set_processing(&self, org_id: &str, stream_id: &str, processing: &Processing) -> StreamRecord;
 
-    /// Adds or replaces a recording in the catalogue.
+    /// Adds or replaces a recording in the catalogue; `Fenced` when its
+    /// writer lost it ([`cluster`]).
     fn put_recording(&self, record: &RecordingRecord) -> ();
+    /// Makes `to` the writer of a recording whose writer (as `record`
+    /// names it) is gone, to finish it; false when another node was first
+    /// or it is finished already.
+    fn take_over_recording(&self, record: &RecordingRecord, to: &Fence) -> bool;
     /// A recording of the organization's, by id.
     fn recording(&self, org_id: &str, id: &str) -> Option<RecordingRecord>;
     /// The recordings of one stream, oldest first.
@@ -172,14 +197,17 @@ forward! {
     fn delete_recording(&self, record: &RecordingRecord) -> ();
     /// Every recording still marked as being written (after a crash).
     fn unfinished_recordings(&self) -> Vec<RecordingRecord>;
-    /// Records a part of a recording in object storage.
-    fn put_recording_part(&self, part: &RecordingPart) -> ();
+    /// Records a part of a recording in object storage; `Fenced` unless
+    /// `writer` still writes it.
+    fn put_recording_part(&self, writer: &Fence, part: &RecordingPart) -> ();
     /// The parts of a recording in object storage, in order.
     fn recording_parts(&self, recording_id: &str) -> Vec<RecordingPart>;
     /// Recordings not yet wholly in object storage, oldest first.
     fn recordings_to_upload(&self) -> Vec<RecordingRecord>;
 
-    fn put_clip(&self, clip: &ClipRecord) -> ();
+    /// Stores a clip; one cut by a session (`writer`) is `Fenced` once
+    /// another node took the stream over.
+    fn put_clip(&self, clip: &ClipRecord, writer: Option<&Fence>) -> ();
     fn clip(&self, org_id: &str, id: &str) -> Option<ClipRecord>;
     fn list_clips(&self, org_id: &str, stream_id: &str, page_token: &str, page_size: usize) -> Page<ClipRecord>;
     fn delete_clip(&self, clip: &ClipRecord) -> ();
@@ -190,8 +218,9 @@ forward! {
     fn list_nodes(&self) -> Vec<NodeRecord>;
     /// Takes a stream's live session for `node_id` for `ttl`, unless
     /// another node holds it (a node may take its own back, with the next
-    /// epoch).
-    fn acquire_lease(&self, stream: &StreamRef, node_id: &str, ttl: Duration) -> LeaseGrant;
+    /// epoch). A lease another node let lapse without giving it up is
+    /// taken only when `take_lapsed`.
+    fn acquire_lease(&self, stream: &StreamRef, node_id: &str, ttl: Duration, take_lapsed: bool) -> LeaseGrant;
     /// Extends a lease for `ttl`; `false` when another node took it over.
     fn renew_lease(&self, lease: &Lease, ttl: Duration) -> bool;
     /// Gives a lease up (the session ended).

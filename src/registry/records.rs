@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::cluster::Fence;
 use crate::error::{Error, Result};
 use crate::options::Processing;
 
@@ -75,6 +76,10 @@ pub struct RecordingRecord {
     /// local file is no longer needed ([`RecordingPart`]).
     #[serde(default)]
     pub uploaded: bool,
+    /// The session writing it (its node and lease epoch), or the node that
+    /// took it over to finish it: writes with another fence are refused.
+    #[serde(default)]
+    pub writer: Fence,
 }
 
 /// A piece of a recording in object storage: the init segment (`seq` 0)

@@ -35,7 +35,8 @@ use crate::proto::v1::live_processing_server::LiveProcessingServer;
 use crate::proto::v1::organizations_server::OrganizationsServer;
 use crate::proto::FILE_DESCRIPTOR_SET;
 use crate::registry::{setting, Registry};
-use crate::service::uploads::{self, Uploader};
+use crate::service::rescue::{self, Rescuer};
+use crate::service::uploads::Uploader;
 use crate::service::Services;
 use crate::store::DataDir;
 use crate::streams::StreamHub;
@@ -89,6 +90,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let admin_key_hash = admin_key::resolve(&registry, &config, &data).await?;
 
     let hub = Arc::new(StreamHub::default());
+    let (cluster, takeovers) = Cluster::new(
+        Arc::clone(&registry),
+        Node {
+            id: config.node_id.clone(),
+            advertise_url: config.advertise_url.clone().unwrap_or_default(),
+            max_streams: config.max_streams,
+        },
+        Arc::clone(&hub),
+    );
     let ingest = Ingest {
         registry: Arc::clone(&registry),
         hub: Arc::clone(&hub),
@@ -116,19 +126,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             )
             .with_http(config.pull_allow_http),
         ),
-        cluster: Cluster::new(
-            Arc::clone(&registry),
-            Node {
-                id: config.node_id.clone(),
-                advertise_url: config.advertise_url.clone().unwrap_or_default(),
-                max_streams: config.max_streams,
-            },
-            Arc::clone(&hub),
-        ),
+        cluster,
     };
     ingest.engine.clear_replay_spill();
     if let Some(objects) = &objects {
-        let lost = uploads::recover_lost(&registry, objects, ingest.engine.recordings()).await?;
+        let lost = rescue::recover_lost(
+            &registry,
+            objects,
+            ingest.engine.recordings(),
+            &config.node_id,
+        )
+        .await?;
         if lost > 0 {
             tracing::warn!(
                 lost,
@@ -136,13 +144,27 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             );
         }
     }
-    let recovered = crate::features::recording::recovery::recover(ingest.engine.recordings()).await;
+    let recovered =
+        crate::features::recording::recovery::recover(ingest.engine.recordings(), &config.node_id)
+            .await;
     if recovered > 0 {
         tracing::warn!(recovered, "recordings recovered after an unclean stop");
     }
+    // Listening before reading every stream: no change falls in between.
+    let stream_changes = registry
+        .stream_changes()
+        .await
+        .context("listening for stream changes")?;
     let restored = registry.all_streams().await?;
     for record in &restored {
         ingest.add_stream(record);
+    }
+    if let Some(changes) = stream_changes {
+        tokio::spawn(crate::ingest::follow::run(
+            ingest.clone(),
+            changes,
+            shutdown.clone(),
+        ));
     }
     tracing::info!(streams = restored.len(), "registry loaded");
 
@@ -226,6 +248,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let upload_task = uploader
         .clone()
         .map(|uploader| tokio::spawn(uploader.run(upload_stop.clone())));
+    if let Some(objects) = &objects {
+        let rescuer = Rescuer {
+            registry: Arc::clone(&registry),
+            objects: objects.clone(),
+            node_id: config.node_id.clone(),
+            reachability: Arc::clone(ingest.cluster.reachability()),
+        };
+        tokio::spawn(rescuer.run(takeovers, upload_stop.clone()));
+    }
 
     let heartbeat_stop = CancellationToken::new();
     let heartbeat = tokio::spawn(crate::cluster::heartbeat::run(
@@ -238,6 +269,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             ..ingest.cluster.node().clone()
         },
         Arc::clone(&hub),
+        Arc::clone(ingest.cluster.reachability()),
         heartbeat_stop.clone(),
     ));
 

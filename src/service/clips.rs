@@ -80,7 +80,15 @@ pub async fn create(
             }
         }
     }
-    services.registry.put_clip(&record).await?;
+    // Cut from this node's buffer: fenced by the session that filled it.
+    let writer = live.session_stats().map(|s| s.fence().clone());
+    if let Err(e) = services.registry.put_clip(&record, writer.as_ref()).await {
+        if let (Some(objects), true) = (&services.objects, record.uploaded) {
+            let _ = objects.delete(&objects.clip(&record)).await;
+        }
+        let _ = tokio::fs::remove_file(file(services, &record)).await;
+        return Err(e);
+    }
     tracing::info!(
         stream = %live.stream_ref,
         clip = %record.id,

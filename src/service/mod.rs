@@ -12,6 +12,7 @@
 pub mod clips;
 pub mod media;
 pub mod recordings;
+pub mod rescue;
 pub mod segments;
 pub mod thumbnails;
 pub mod uploads;

@@ -17,14 +17,20 @@
 //! service says NOT_SERVING for object storage meanwhile. After a crash,
 //! the next start goes on from the last part the registry lists.
 //!
-//! A recording whose node was lost (no local file anywhere) is finished
-//! from what was uploaded: [`recover_from_objects`].
+//! Uploads are fenced ([`crate::registry::cluster`]): each part's row
+//! carries the recording's writer, and is refused once another node took
+//! the recording over (this node was paused, or cut off, for longer than
+//! its lease). Before writing an object the uploader makes sure that what
+//! it knows of the recording is fresh (read within [`FRESH_FOR`], or read
+//! again), so that a node waking from a pause does not write objects of a
+//! recording another node has finished. A recording whose node was lost
+//! is finished from what was uploaded ([`super::rescue`]).
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -43,6 +49,10 @@ pub const UPLOAD_EVERY: Duration = Duration::from_secs(1);
 const REPORT_EVERY: Duration = Duration::from_secs(30);
 /// Recordings uploaded at once.
 const CONCURRENT_RECORDINGS: usize = 8;
+/// How long what the registry said of a recording is trusted before an
+/// object is written: well within a lease, so that a node that was paused
+/// for longer than its lease reads again before writing.
+const FRESH_FOR: Duration = Duration::from_secs(2);
 
 /// Where a recording's upload stands (the next part to write).
 #[derive(Debug, Clone, Copy, Default)]
@@ -133,7 +143,7 @@ impl Uploader {
     /// Uploads all of a closed recording now; says whether it is wholly
     /// in the store.
     pub async fn upload_closed(&self, record: RecordingRecord) -> Result<bool> {
-        Ok(self.advance(record).await? == Step::Done)
+        Ok(self.advance(record, Instant::now()).await? == Step::Done)
     }
 
     /// Whether the last pass could write to the registry and the store.
@@ -159,7 +169,9 @@ impl Uploader {
     /// One pass over every recording still to upload; returns how many
     /// are not done yet.
     pub async fn pass(&self) -> usize {
-        let pending = match self.registry.recordings_to_upload().await {
+        let listed = self.registry.recordings_to_upload().await;
+        let listed_at = Instant::now();
+        let pending = match listed {
             Ok(pending) => pending,
             Err(e) => {
                 self.report(Err(e));
@@ -169,7 +181,7 @@ impl Uploader {
         let results: Vec<(String, Result<Step>)> = futures::stream::iter(pending)
             .map(|record| async move {
                 let id = record.id.clone();
-                (id, self.advance(record).await)
+                (id, self.advance(record, listed_at).await)
             })
             .buffer_unordered(CONCURRENT_RECORDINGS)
             .collect()
@@ -184,6 +196,10 @@ impl Uploader {
                 }
                 Ok(Step::Pending) => left += 1,
                 Ok(Step::NotHere) => {}
+                Err(Error::Fenced { what }) => {
+                    progress.remove(&id);
+                    tracing::warn!(recording = %id, %what, "another node took this recording over; its local file stays as it is");
+                }
                 Err(e) => {
                     left += 1;
                     failure.get_or_insert((id, e));
@@ -231,8 +247,10 @@ impl Uploader {
         }
     }
 
-    /// Uploads what is new of `record`.
-    async fn advance(&self, mut record: RecordingRecord) -> Result<Step> {
+    /// Uploads what is new of `record`, as the registry said it was at
+    /// `known_at`.
+    async fn advance(&self, mut record: RecordingRecord, known_at: Instant) -> Result<Step> {
+        let mut known_at = known_at;
         let path = self.recordings.path(&record);
         let known = self.progress.lock().await.get(&record.id).copied();
         let mut progress = match known {
@@ -260,7 +278,9 @@ impl Uploader {
             self.progress.lock().await.remove(&record.id);
             return Ok(Step::NotHere);
         };
-        let result = self.upload_new(&record, &new, &mut progress).await;
+        let result = self
+            .upload_new(&record, &new, &mut progress, &mut known_at)
+            .await;
         self.progress
             .lock()
             .await
@@ -286,6 +306,7 @@ impl Uploader {
             .await?
             .and_then(|new| new.init)
             .ok_or_else(|| Error::Storage(format!("{}: no init segment", path.display())))?;
+        self.check_still_writer(&record).await?;
         self.objects
             .put(&self.objects.recording_part(&record, 0), init)
             .await?;
@@ -310,12 +331,28 @@ impl Uploader {
         }))
     }
 
+    /// `Fenced` unless the registry still names `record`'s writer as its
+    /// writer, with the recording not yet finished.
+    async fn check_still_writer(&self, record: &RecordingRecord) -> Result<()> {
+        let now = self
+            .registry
+            .recording(&record.organization_id, &record.id)
+            .await?;
+        match now {
+            Some(now) if now.writer == record.writer && !now.uploaded => Ok(()),
+            _ => Err(Error::Fenced {
+                what: format!("recording {}", record.id),
+            }),
+        }
+    }
+
     /// Uploads the parts read since `progress`; returns how many.
     async fn upload_new(
         &self,
         record: &RecordingRecord,
         new: &NewParts,
         progress: &mut Progress,
+        known_at: &mut Instant,
     ) -> Result<usize> {
         let mut uploaded = 0;
         if progress.next_seq == 0 {
@@ -323,23 +360,31 @@ impl Uploader {
                 // The file is being created: its header comes next time.
                 return Ok(0);
             };
-            self.upload_part(record, progress, init.clone()).await?;
+            self.upload_part(record, progress, init.clone(), known_at)
+                .await?;
             uploaded += 1;
         }
         for fragment in &new.fragments {
-            self.upload_part(record, progress, fragment.clone()).await?;
+            self.upload_part(record, progress, fragment.clone(), known_at)
+                .await?;
             uploaded += 1;
         }
         Ok(uploaded)
     }
 
-    /// Writes the next part's object, then its registry row.
+    /// Writes the next part's object, then its registry row (both only
+    /// while `record` is still this writer's).
     async fn upload_part(
         &self,
         record: &RecordingRecord,
         progress: &mut Progress,
         data: Bytes,
+        known_at: &mut Instant,
     ) -> Result<()> {
+        if known_at.elapsed() > FRESH_FOR {
+            self.check_still_writer(record).await?;
+            *known_at = Instant::now();
+        }
         let part = RecordingPart {
             recording_id: record.id.clone(),
             seq: progress.next_seq,
@@ -349,7 +394,9 @@ impl Uploader {
         self.objects
             .put(&self.objects.recording_part(record, part.seq), data)
             .await?;
-        self.registry.put_recording_part(&part).await?;
+        self.registry
+            .put_recording_part(&record.writer, &part)
+            .await?;
         {
             let mut stats = self.stats.lock().expect("upload stats");
             stats.parts += 1;
@@ -438,88 +485,4 @@ fn read_new(
             modified,
         }));
     }
-}
-
-/// At start, before the local recovery: every recording not wholly
-/// uploaded (being written, or closed just before) whose file is not on
-/// this node is finished from what object storage has of it. Returns how
-/// many were.
-///
-/// A node takes this for a lost node's work; with several nodes on one
-/// registry, which node owns a recording is the cluster's to say (leases).
-pub async fn recover_lost(
-    registry: &Registry,
-    objects: &ObjectStorage,
-    recordings: &RecordingStore,
-) -> Result<usize> {
-    let mut recovered = 0;
-    for record in registry.recordings_to_upload().await? {
-        if tokio::fs::try_exists(recordings.path(&record))
-            .await
-            .unwrap_or(false)
-        {
-            continue;
-        }
-        let id = record.id.clone();
-        match recover_from_objects(registry, objects, record).await {
-            Ok(true) => recovered += 1,
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(recording = %id, error = %e, "cannot recover a recording from object storage")
-            }
-        }
-    }
-    Ok(recovered)
-}
-
-/// Finishes a recording that was being written on a node that is gone
-/// (its file is nowhere): what was uploaded is the recording. Its
-/// duration is read from the init segment and the last uploaded
-/// fragment, the init segment is rewritten with it, and the recording is
-/// catalogued RECOVERED. Returns false when nothing was uploaded.
-pub async fn recover_from_objects(
-    registry: &Registry,
-    objects: &ObjectStorage,
-    mut record: RecordingRecord,
-) -> Result<bool> {
-    let parts = registry.recording_parts(&record.id).await?;
-    let (Some(init), Some(last)) = (parts.first(), parts.last()) else {
-        return Ok(false);
-    };
-    if last.seq == 0 {
-        return Ok(false);
-    }
-    let read = |seq: u32, size: u64| {
-        let key = objects.recording_part(&record, seq);
-        async move {
-            let chunks: Vec<Bytes> = objects
-                .read(&key, 0..size)
-                .await?
-                .collect::<Vec<_>>()
-                .await
-                .into_iter()
-                .collect::<Result<_>>()?;
-            Ok::<_, Error>(chunks.concat())
-        }
-    };
-    let init_bytes = read(0, init.size).await?;
-    let last_bytes = read(last.seq, last.size).await?;
-    let duration = fmp4::duration_of(&init_bytes, &last_bytes)?;
-    let patched = fmp4::init_with_duration(&init_bytes, duration)?;
-    objects
-        .put(&objects.recording_part(&record, 0), Bytes::from(patched))
-        .await?;
-    record.duration_ns = duration.as_nanos() as u64;
-    record.end_time_ms = record.start_time_ms + duration.as_millis() as i64;
-    record.size_bytes = last.offset + last.size;
-    record.state = RecordingState::Recovered;
-    record.uploaded = true;
-    registry.put_recording(&record).await?;
-    tracing::warn!(
-        recording = %record.id,
-        parts = parts.len(),
-        duration_ms = duration.as_millis() as u64,
-        "recovered a recording from object storage (its node is gone)"
-    );
-    Ok(true)
 }

@@ -24,6 +24,7 @@ use crate::options::Processing;
 use crate::pipeline::SessionStats;
 use crate::proto::timestamp_from_millis;
 use crate::proto::v1 as pb;
+use crate::registry::cluster::Fence;
 
 /// Events kept for watchers that are a little behind.
 const EVENT_BUFFER: usize = 256;
@@ -124,9 +125,9 @@ impl LiveStream {
         }
     }
 
-    /// Starts the counters of a new session.
-    pub fn new_session_stats(&self) -> Arc<SessionStats> {
-        let stats = Arc::new(SessionStats::started_now());
+    /// Starts the counters of a new session, whose writes carry `fence`.
+    pub fn new_session_stats(&self, fence: Fence) -> Arc<SessionStats> {
+        let stats = Arc::new(SessionStats::started_now(fence));
         *self.stats.lock().expect("stats lock") = Some(Arc::clone(&stats));
         stats
     }
@@ -274,16 +275,28 @@ impl StreamHub {
         self.end_watchers.cancel();
     }
 
-    /// Adds a registered stream (at creation or server start).
-    pub fn add(&self, stream_ref: StreamRef, processing: Processing) -> Arc<LiveStream> {
-        let stream = Arc::new(LiveStream::new(
-            stream_ref.clone(),
-            processing,
-            self.stop_work.child_token(),
-            self.end_watchers.child_token(),
-        ));
-        self.streams.insert(stream_ref, Arc::clone(&stream));
-        stream
+    /// Adds a registered stream (at creation, at server start, or when
+    /// another node created it); says whether it was added (false: it
+    /// was here already, and is returned as it is).
+    pub fn add(&self, stream_ref: StreamRef, processing: Processing) -> (Arc<LiveStream>, bool) {
+        match self.streams.entry(stream_ref) {
+            dashmap::Entry::Occupied(found) => (Arc::clone(found.get()), false),
+            dashmap::Entry::Vacant(vacant) => {
+                let stream = Arc::new(LiveStream::new(
+                    vacant.key().clone(),
+                    processing,
+                    self.stop_work.child_token(),
+                    self.end_watchers.child_token(),
+                ));
+                vacant.insert(Arc::clone(&stream));
+                (stream, true)
+            }
+        }
+    }
+
+    /// Every stream on this node.
+    pub fn all(&self) -> Vec<Arc<LiveStream>> {
+        self.streams.iter().map(|s| Arc::clone(s.value())).collect()
     }
 
     pub fn get(&self, stream_ref: &StreamRef) -> Option<Arc<LiveStream>> {

@@ -226,6 +226,29 @@ pub async fn create_stream(
     stream_id: &str,
     processing: Option<pb::ProcessingOptions>,
 ) -> Result<pb::Stream, Status> {
+    create_stream_from(server, api_key, stream_id, "", processing).await
+}
+
+/// `CreateStream` of a stream pulled from `source_uri`.
+pub async fn create_pulled_stream(
+    server: &Server,
+    api_key: &str,
+    stream_id: &str,
+    source_uri: &str,
+    processing: Option<pb::ProcessingOptions>,
+) -> pb::Stream {
+    create_stream_from(server, api_key, stream_id, source_uri, processing)
+        .await
+        .expect("create a pulled stream")
+}
+
+async fn create_stream_from(
+    server: &Server,
+    api_key: &str,
+    stream_id: &str,
+    source_uri: &str,
+    processing: Option<pb::ProcessingOptions>,
+) -> Result<pb::Stream, Status> {
     server
         .live()
         .await
@@ -234,12 +257,27 @@ pub async fn create_stream(
                 stream_id: stream_id.into(),
                 name: format!("stream {stream_id}"),
                 processing,
-                source_uri: String::new(),
+                source_uri: source_uri.into(),
             },
             api_key,
         ))
         .await
         .map(|r| r.into_inner())
+}
+
+/// `DeleteStream` with an org key.
+pub async fn delete_stream(server: &Server, api_key: &str, stream_id: &str) {
+    server
+        .live()
+        .await
+        .delete_stream(authed(
+            pb::DeleteStreamRequest {
+                stream_id: stream_id.into(),
+            },
+            api_key,
+        ))
+        .await
+        .expect("delete the stream");
 }
 
 /// `GetStream` with an org key.

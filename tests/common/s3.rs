@@ -181,13 +181,10 @@ impl S3Server {
         format!("s3://{S3_BUCKET}/{prefix}")
     }
 
-    /// The keys under `prefix` (relative to the bucket), as a client of
-    /// the store sees them.
-    pub async fn list(&self, prefix: &str) -> Vec<String> {
-        use futures::TryStreamExt;
-        use object_store::ObjectStore;
+    /// A client of the test bucket.
+    fn client(&self) -> object_store::aws::AmazonS3 {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let store = object_store::aws::AmazonS3Builder::new()
+        object_store::aws::AmazonS3Builder::new()
             .with_endpoint(format!("http://127.0.0.1:{}", self.port))
             .with_access_key_id(S3_ACCESS_KEY)
             .with_secret_access_key(S3_SECRET_KEY)
@@ -195,14 +192,32 @@ impl S3Server {
             .with_allow_http(true)
             .with_bucket_name(S3_BUCKET)
             .build()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The keys under `prefix` (relative to the bucket), as a client of
+    /// the store sees them.
+    pub async fn list(&self, prefix: &str) -> Vec<String> {
+        let listed = self.list_versions(prefix).await;
+        listed.into_iter().map(|(key, _, _)| key).collect()
+    }
+
+    /// The objects under `prefix` with their size and ETag (which
+    /// changes when an object is written again with other bytes), in key
+    /// order.
+    pub async fn list_versions(&self, prefix: &str) -> Vec<(String, u64, Option<String>)> {
+        use futures::TryStreamExt;
+        use object_store::ObjectStore;
         let prefix = object_store::path::Path::from(prefix);
-        store
+        let mut listed: Vec<_> = self
+            .client()
             .list(Some(&prefix))
-            .map_ok(|meta| meta.location.to_string())
+            .map_ok(|meta| (meta.location.to_string(), meta.size, meta.e_tag))
             .try_collect()
             .await
-            .expect("list the test bucket")
+            .expect("list the test bucket");
+        listed.sort();
+        listed
     }
 
     /// The variables a server needs to reach it.

@@ -293,6 +293,22 @@ impl Server {
         self._tmp.take()
     }
 
+    /// Pauses the process (SIGSTOP), as a machine that hangs or a VM
+    /// that is frozen; [`Server::resume`] lets it go on.
+    pub fn pause(&self) {
+        self.signal(rustix::process::Signal::STOP);
+    }
+
+    /// Lets a paused process go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(rustix::process::Signal::CONT);
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, signal).expect("signal the server");
+    }
+
     /// Kills with SIGKILL (no chance to clean up).
     pub fn kill9(mut self) -> Option<tempfile::TempDir> {
         self.child.kill().unwrap();

@@ -8,7 +8,9 @@
 //! registry takes it; meanwhile newer states of the same recording replace
 //! the queued one, so the queue holds at most one entry per recording
 //! being written or closed. The recording goes on while the registry is
-//! down, and is listed as soon as it is back.
+//! down, and is listed as soon as it is back. A write the registry
+//! refuses because another node took the session over (fencing) is not
+//! retried: the recording is that node's now.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::error::Error;
 use crate::registry::{RecordingRecord, Registry};
 
 /// First pause after a failed write; it doubles up to [`MAX_RETRY`].
@@ -87,6 +90,10 @@ async fn write_all(
                 failures = 0;
                 queue.pop(&outstanding);
             }
+            Err(Error::Fenced { what }) => {
+                tracing::error!(recording = %record.id, %what, "another node took over the session; its catalogue write is dropped and the local file left as it is");
+                queue.pop(&outstanding);
+            }
             Err(e) => {
                 failures += 1;
                 if failures == 1 {
@@ -151,6 +158,7 @@ mod tests {
             size_bytes: 0,
             session_id: "ses".into(),
             uploaded: false,
+            writer: Default::default(),
         }
     }
 

@@ -213,6 +213,7 @@ impl Recorder {
         let writer =
             SegmentWriter::open(&dir.join(&file_name), keyframe, self.audio_sample.as_ref())
                 .map_err(|e| ("cannot open a file", e.into()))?;
+        let session = self.stream.session_stats();
         let record = RecordingRecord {
             id,
             organization_id: self.stream.stream_ref.organization_id.clone(),
@@ -224,12 +225,12 @@ impl Recorder {
             start_pts_ns: pts.as_nanos() as u64,
             duration_ns: 0,
             size_bytes: 0,
-            session_id: self
-                .stream
-                .session_stats()
+            session_id: session
+                .as_ref()
                 .map(|s| s.id().to_string())
                 .unwrap_or_default(),
             uploaded: false,
+            writer: session.map(|s| s.fence().clone()).unwrap_or_default(),
         };
         self.store.catalogue.submit(record.clone());
         Ok((writer, record))

@@ -27,11 +27,15 @@ use crate::registry::RecordingState;
 /// How long finalizing one file may take.
 const REMUX_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Catalogues every unfinished recording; returns how many. Files are
-/// repaired as blocking work, one at a time.
-pub async fn recover(store: &RecordingStore) -> usize {
+/// Catalogues every unfinished recording of this node's (`node_id`; in a
+/// cluster the others' are theirs); returns how many. Files are repaired
+/// as blocking work, one at a time.
+pub async fn recover(store: &RecordingStore, node_id: &str) -> usize {
     let unfinished = match store.registry().unfinished_recordings().await {
-        Ok(list) => list,
+        Ok(list) => list
+            .into_iter()
+            .filter(|r| r.writer.node_id.is_empty() || r.writer.node_id == node_id)
+            .collect::<Vec<_>>(),
         Err(e) => {
             tracing::error!(error = %e, "cannot list unfinished recordings");
             return 0;

@@ -32,7 +32,7 @@ fn rig(segment: Span) -> Rig {
         0,
     ));
     let hub = StreamHub::default();
-    let stream = hub.add(StreamRef::new("org", "cam"), Processing::default());
+    let (stream, _) = hub.add(StreamRef::new("org", "cam"), Processing::default());
     let recorder = Recorder::new(Arc::clone(&store), stream, Recording { segment });
     Rig {
         _dir: dir,

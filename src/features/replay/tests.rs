@@ -30,7 +30,7 @@ struct Rig {
 fn rig(window: Span, budget: usize, memory: Duration) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let hub = StreamHub::default();
-    let stream = hub.add(StreamRef::new("org", "cam"), Processing::default());
+    let (stream, _) = hub.add(StreamRef::new("org", "cam"), Processing::default());
     let outputs = Arc::new(StreamOutputs {
         thumbnails: Default::default(),
         motion_clips: Default::default(),

@@ -31,8 +31,9 @@ impl EmbeddedRegistry {
         stream: &StreamRef,
         node_id: &str,
         ttl: Duration,
+        take_lapsed: bool,
     ) -> Result<LeaseGrant> {
-        Ok(self.leases.acquire(stream, node_id, ttl))
+        Ok(self.leases.acquire(stream, node_id, ttl, take_lapsed))
     }
 
     pub fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<bool> {

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::EmbeddedRegistry;
 use crate::error::Result;
+use crate::registry::cluster::Fence;
 use crate::registry::{ClipRecord, Page, RecordingPart, RecordingRecord, RecordingState};
 
 /// The tables of one catalogue.
@@ -233,6 +234,20 @@ impl EmbeddedRegistry {
         self.put_item(&RECORDINGS, record)
     }
 
+    /// Makes `to` the writer of a recording `record`'s writer still
+    /// writes and that is not wholly uploaded.
+    pub fn take_over_recording(&self, record: &RecordingRecord, to: &Fence) -> Result<bool> {
+        let current = self.recording(&record.organization_id, &record.id)?;
+        match current {
+            Some(mut current) if current.writer == record.writer && !current.uploaded => {
+                current.writer = to.clone();
+                self.put_recording(&current)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// A recording of the organization's, by id.
     pub fn recording(&self, org_id: &str, id: &str) -> Result<Option<RecordingRecord>> {
         self.get_item(&RECORDINGS, org_id, id)
@@ -297,7 +312,8 @@ impl EmbeddedRegistry {
     }
 
     /// Records a part of a recording in object storage.
-    pub fn put_recording_part(&self, part: &RecordingPart) -> Result<()> {
+    /// One node: no other writer to fence.
+    pub fn put_recording_part(&self, _writer: &Fence, part: &RecordingPart) -> Result<()> {
         let parts = RECORDINGS.parts.expect("recordings have parts");
         let txn = self.begin_write()?;
         txn.open_table(parts)?.insert(
@@ -342,7 +358,8 @@ impl EmbeddedRegistry {
 
     // ----- replay clips ----------------------------------------------------
 
-    pub fn put_clip(&self, clip: &ClipRecord) -> Result<()> {
+    /// One node: no other writer to fence.
+    pub fn put_clip(&self, clip: &ClipRecord, _writer: Option<&Fence>) -> Result<()> {
         self.put_item(&CLIPS, clip)
     }
 
@@ -383,6 +400,7 @@ mod tests {
             size_bytes: 0,
             session_id: session.into(),
             uploaded: false,
+            writer: Default::default(),
         }
     }
 

@@ -8,7 +8,7 @@ use sqlx::Row;
 use super::{storage_error, PgRegistry};
 use crate::error::Result;
 use crate::ids::StreamRef;
-use crate::registry::cluster::{Lease, LeaseGrant, LeaseHolder, NodeRecord};
+use crate::registry::cluster::{Fence, Lease, LeaseGrant, LeaseHolder, NodeRecord};
 
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -70,42 +70,89 @@ impl PgRegistry {
 
     /// Takes the lease of `stream` for `node_id` unless another node holds
     /// it; a new holder (or a new session of the same node, whose last
-    /// session may not have released it yet) gets the next epoch.
+    /// session may not have released it yet) gets the next epoch. Another
+    /// node's lease that lapsed without being released is taken only when
+    /// `take_lapsed`, and the grant then names it.
     pub async fn acquire_lease(
         &self,
         stream: &StreamRef,
         node_id: &str,
         ttl: Duration,
+        take_lapsed: bool,
     ) -> Result<LeaseGrant> {
-        let granted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO stream_leases (organization_id, stream_id, node_id, epoch, expires_at)
-             VALUES ($1, $2, $3, 1, now() + $4 * interval '1 millisecond')
+        // `prev` is the row as it was, so that the grant can say whose
+        // lease it took (no FOR UPDATE: the row is updated by this same
+        // statement, which a locking read would then skip). Racing
+        // grants are decided by ON CONFLICT, which re-checks its WHERE on
+        // the latest row.
+        let granted = sqlx::query(
+            "WITH prev AS (
+                 SELECT node_id, epoch, released FROM stream_leases
+                 WHERE organization_id = $1 AND stream_id = $2
+             )
+             INSERT INTO stream_leases (organization_id, stream_id, node_id, epoch, expires_at, released)
+             VALUES ($1, $2, $3, 1, now() + $4 * interval '1 millisecond', false)
              ON CONFLICT (organization_id, stream_id) DO UPDATE SET
                  node_id = EXCLUDED.node_id, epoch = stream_leases.epoch + 1,
-                 expires_at = EXCLUDED.expires_at
-             WHERE stream_leases.expires_at <= now() OR stream_leases.node_id = EXCLUDED.node_id
-             RETURNING epoch",
+                 expires_at = EXCLUDED.expires_at, released = false
+             WHERE stream_leases.node_id = EXCLUDED.node_id
+                OR (stream_leases.expires_at <= now() AND (stream_leases.released OR $5))
+             RETURNING epoch,
+                 (SELECT node_id FROM prev) AS prev_node,
+                 (SELECT epoch FROM prev) AS prev_epoch,
+                 (SELECT released FROM prev) AS prev_released",
         )
         .bind(&stream.organization_id)
         .bind(&stream.stream_id)
         .bind(node_id)
         .bind(millis(ttl))
+        .bind(take_lapsed)
         .fetch_optional(&self.pool)
         .await
         .map_err(storage_error)?;
-        if let Some(epoch) = granted {
-            return Ok(LeaseGrant::Granted(Lease {
-                stream: stream.clone(),
-                node_id: node_id.to_string(),
-                epoch,
-            }));
+        if let Some(row) = granted {
+            let get = || -> sqlx::Result<LeaseGrant> {
+                let prev_node: Option<String> = row.try_get("prev_node")?;
+                let prev_epoch: Option<i64> = row.try_get("prev_epoch")?;
+                let prev_released: Option<bool> = row.try_get("prev_released")?;
+                let taken_from = match (prev_node, prev_epoch, prev_released) {
+                    (Some(prev), Some(epoch), Some(false)) if prev != node_id => Some(Fence {
+                        node_id: prev,
+                        epoch,
+                    }),
+                    _ => None,
+                };
+                Ok(LeaseGrant::Granted {
+                    lease: Lease {
+                        stream: stream.clone(),
+                        node_id: node_id.to_string(),
+                        epoch: row.try_get("epoch")?,
+                    },
+                    taken_from,
+                })
+            };
+            return get().map_err(storage_error);
         }
         // Held: by whom (it may have lapsed in between; then try again).
         match self.lease_holder(stream).await? {
             Some(holder) => Ok(LeaseGrant::HeldBy {
                 node_id: holder.node_id,
             }),
-            None => Box::pin(self.acquire_lease(stream, node_id, ttl)).await,
+            None if !take_lapsed => {
+                let holder: Option<String> = sqlx::query_scalar(
+                    "SELECT node_id FROM stream_leases WHERE organization_id = $1 AND stream_id = $2",
+                )
+                .bind(&stream.organization_id)
+                .bind(&stream.stream_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(storage_error)?;
+                match holder {
+                    Some(node_id) => Ok(LeaseGrant::HeldBy { node_id }),
+                    None => Box::pin(self.acquire_lease(stream, node_id, ttl, take_lapsed)).await,
+                }
+            }
+            None => Box::pin(self.acquire_lease(stream, node_id, ttl, take_lapsed)).await,
         }
     }
 
@@ -114,7 +161,8 @@ impl PgRegistry {
     pub async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<bool> {
         let renewed = sqlx::query(
             "UPDATE stream_leases SET expires_at = now() + $5 * interval '1 millisecond'
-             WHERE organization_id = $1 AND stream_id = $2 AND node_id = $3 AND epoch = $4",
+             WHERE organization_id = $1 AND stream_id = $2 AND node_id = $3 AND epoch = $4
+               AND NOT released",
         )
         .bind(&lease.stream.organization_id)
         .bind(&lease.stream.stream_id)
@@ -130,7 +178,7 @@ impl PgRegistry {
     /// Ends a lease at once (the session ended), if it is still ours.
     pub async fn release_lease(&self, lease: &Lease) -> Result<()> {
         sqlx::query(
-            "UPDATE stream_leases SET expires_at = now()
+            "UPDATE stream_leases SET expires_at = now(), released = true
              WHERE organization_id = $1 AND stream_id = $2 AND node_id = $3 AND epoch = $4",
         )
         .bind(&lease.stream.organization_id)

@@ -10,6 +10,9 @@
 //! back, with nothing to restart.
 
 mod cluster;
+mod listen;
+
+pub use listen::PgStreamChanges;
 
 use std::time::Duration;
 
@@ -17,6 +20,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::Row;
 
+use super::cluster::Fence;
 use super::records::{
     now_millis, OrganizationRecord, RecordingPart, RecordingRecord, RecordingState,
 };
@@ -60,6 +64,14 @@ fn storage_error(e: sqlx::Error) -> Error {
     } else {
         Error::Storage(format!("the registry database: {e}"))
     }
+}
+
+/// `Fenced` when a fenced write changed no row.
+fn fenced(rows: u64, what: impl FnOnce() -> String) -> Result<()> {
+    if rows == 0 {
+        return Err(Error::Fenced { what: what() });
+    }
+    Ok(())
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -138,6 +150,10 @@ fn recording_from(row: &PgRow) -> Result<RecordingRecord> {
                 size_bytes: from_db(row.try_get("size_bytes")?),
                 session_id: row.try_get("session_id")?,
                 uploaded: row.try_get("uploaded")?,
+                writer: Fence {
+                    node_id: row.try_get("writer_node")?,
+                    epoch: row.try_get("writer_epoch")?,
+                },
             },
             row.try_get("state")?,
         ))
@@ -492,12 +508,19 @@ impl PgRegistry {
 
     // ----- recordings ------------------------------------------------------
 
+    /// Inserts or updates a recording, fenced by its writer: an update
+    /// must come from the writer the row names, and a new row is refused
+    /// once the stream's lease is held by another node at a later epoch.
     pub async fn put_recording(&self, record: &RecordingRecord) -> Result<()> {
-        sqlx::query(
+        let written = sqlx::query(
             "INSERT INTO recordings (id, organization_id, stream_id, session_id, file_name, state,
                                      start_time_ms, end_time_ms, start_pts_ns, duration_ns, size_bytes,
-                                     uploaded)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                     uploaded, writer_node, writer_epoch)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
+             WHERE EXISTS (SELECT 1 FROM recordings WHERE id = $1)
+                OR NOT EXISTS (SELECT 1 FROM stream_leases l
+                               WHERE l.organization_id = $2 AND l.stream_id = $3
+                                 AND $13 <> '' AND l.node_id <> $13 AND l.epoch > $14)
              ON CONFLICT (id) DO UPDATE SET
                  session_id = EXCLUDED.session_id, file_name = EXCLUDED.file_name,
                  state = EXCLUDED.state, start_time_ms = EXCLUDED.start_time_ms,
@@ -505,7 +528,9 @@ impl PgRegistry {
                  duration_ns = EXCLUDED.duration_ns, size_bytes = EXCLUDED.size_bytes,
                  uploaded = EXCLUDED.uploaded
              WHERE recordings.organization_id = EXCLUDED.organization_id
-               AND recordings.stream_id = EXCLUDED.stream_id",
+               AND recordings.stream_id = EXCLUDED.stream_id
+               AND recordings.writer_node = EXCLUDED.writer_node
+               AND recordings.writer_epoch = EXCLUDED.writer_epoch",
         )
         .bind(&record.id)
         .bind(&record.organization_id)
@@ -519,10 +544,33 @@ impl PgRegistry {
         .bind(to_db(record.duration_ns))
         .bind(to_db(record.size_bytes))
         .bind(record.uploaded)
+        .bind(&record.writer.node_id)
+        .bind(record.writer.epoch)
         .execute(&self.pool)
         .await
         .map_err(storage_error)?;
-        Ok(())
+        fenced(written.rows_affected(), || {
+            format!("recording {}", record.id)
+        })
+    }
+
+    /// Makes `to` the writer of a recording still written by the writer
+    /// `record` names and not wholly uploaded; false when it is not (any
+    /// more): another node took it first, or it was finished.
+    pub async fn take_over_recording(&self, record: &RecordingRecord, to: &Fence) -> Result<bool> {
+        let taken = sqlx::query(
+            "UPDATE recordings SET writer_node = $2, writer_epoch = $3
+             WHERE id = $1 AND writer_node = $4 AND writer_epoch = $5 AND NOT uploaded",
+        )
+        .bind(&record.id)
+        .bind(&to.node_id)
+        .bind(to.epoch)
+        .bind(&record.writer.node_id)
+        .bind(record.writer.epoch)
+        .execute(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        Ok(taken.rows_affected() == 1)
     }
 
     pub async fn recording(&self, org_id: &str, id: &str) -> Result<Option<RecordingRecord>> {
@@ -595,10 +643,15 @@ impl PgRegistry {
         rows.iter().map(recording_from).collect()
     }
 
-    pub async fn put_recording_part(&self, part: &RecordingPart) -> Result<()> {
-        sqlx::query(
+    /// Records a part, if `writer` still writes the recording and it is
+    /// not finished.
+    pub async fn put_recording_part(&self, writer: &Fence, part: &RecordingPart) -> Result<()> {
+        let written = sqlx::query(
             "INSERT INTO recording_parts (recording_id, seq, part_offset, size_bytes)
-             VALUES ($1, $2, $3, $4)
+             SELECT $1, $2, $3, $4
+             WHERE EXISTS (SELECT 1 FROM recordings
+                           WHERE id = $1 AND writer_node = $5 AND writer_epoch = $6
+                             AND NOT uploaded)
              ON CONFLICT (recording_id, seq) DO UPDATE SET
                  part_offset = EXCLUDED.part_offset, size_bytes = EXCLUDED.size_bytes",
         )
@@ -606,10 +659,14 @@ impl PgRegistry {
         .bind(i32::try_from(part.seq).unwrap_or(i32::MAX))
         .bind(to_db(part.offset))
         .bind(to_db(part.size))
+        .bind(&writer.node_id)
+        .bind(writer.epoch)
         .execute(&self.pool)
         .await
         .map_err(storage_error)?;
-        Ok(())
+        fenced(written.rows_affected(), || {
+            format!("part {} of recording {}", part.seq, part.recording_id)
+        })
     }
 
     pub async fn recording_parts(&self, recording_id: &str) -> Result<Vec<RecordingPart>> {
@@ -644,11 +701,17 @@ impl PgRegistry {
 
     // ----- replay clips ----------------------------------------------------
 
-    pub async fn put_clip(&self, clip: &ClipRecord) -> Result<()> {
-        sqlx::query(
+    /// Stores a clip; one cut by a session (`writer`) is refused once the
+    /// stream's lease is held by another node at a later epoch.
+    pub async fn put_clip(&self, clip: &ClipRecord, writer: Option<&Fence>) -> Result<()> {
+        let written = sqlx::query(
             "INSERT INTO clips (id, organization_id, stream_id, file_name, title, start_time_ms,
                                 start_pts_ns, duration_ns, size_bytes, create_time_ms, uploaded)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
+             WHERE $12::text IS NULL
+                OR NOT EXISTS (SELECT 1 FROM stream_leases l
+                               WHERE l.organization_id = $2 AND l.stream_id = $3
+                                 AND l.node_id <> $12 AND l.epoch > $13)
              ON CONFLICT (id) DO UPDATE SET
                  file_name = EXCLUDED.file_name, title = EXCLUDED.title,
                  start_time_ms = EXCLUDED.start_time_ms, start_pts_ns = EXCLUDED.start_pts_ns,
@@ -668,10 +731,14 @@ impl PgRegistry {
         .bind(to_db(clip.size_bytes))
         .bind(clip.create_time_ms)
         .bind(clip.uploaded)
+        .bind(writer.map(|w| w.node_id.as_str()))
+        .bind(writer.map_or(0, |w| w.epoch))
         .execute(&self.pool)
         .await
         .map_err(storage_error)?;
-        Ok(())
+        fenced(written.rows_affected(), || {
+            format!("replay clip {}", clip.id)
+        })
     }
 
     pub async fn clip(&self, org_id: &str, id: &str) -> Result<Option<ClipRecord>> {
