@@ -207,7 +207,14 @@ async fn a_pulled_stream_moves_to_another_node_on_drain_and_on_a_kill() {
     let a = node("node-a", &database, &store);
     let org = a.create_org("acme", true).await;
     let key = org.api_key.as_str();
-    create_pulled_stream(&a, key, "pattern", "test://pattern", None).await;
+    create_pulled_stream(
+        &a,
+        key,
+        "pattern",
+        "test://pattern",
+        Some(thumbnails_every_10s()),
+    )
+    .await;
     until_live_on(&a, key, "node-a", 30).await;
     let b = node("node-b", &database, &store);
     let seen = get_stream(&b, key, "pattern").await.unwrap();
@@ -220,12 +227,53 @@ async fn a_pulled_stream_moves_to_another_node_on_drain_and_on_a_kill() {
     assert!(drained <= Duration::from_secs(5), "{drained:?}");
 
     // B is killed: a node started meanwhile takes the pull once B's lease
-    // lapses.
+    // lapses. A viewer of C's thumbnails (made on B until then) gets
+    // them again after one reconnect.
     let c = node("node-c", &database, &store);
+    let mut viewer = subscribe_thumbnails(&c, key).await;
+    let before = within(30, "a thumbnail from B through C", viewer.message())
+        .await
+        .unwrap()
+        .expect("a thumbnail");
     b.kill9();
+    let killed_ms = liveproc::registry::now_millis();
     let failover = until_live_on(&c, key, "node-c", 30).await;
     eprintln!("pull moved after a kill in {failover:?}");
     assert!(failover <= Duration::from_secs(15), "{failover:?}");
+    // The forwarded subscription ended with B; one reconnect gets C's.
+    let ended = within(10, "the forwarded subscription to end", viewer.message()).await;
+    assert!(!matches!(ended, Ok(Some(_))), "{ended:?}");
+    let mut viewer = subscribe_thumbnails(&c, key).await;
+    let after = within(30, "a thumbnail from C", viewer.message())
+        .await
+        .unwrap()
+        .expect("a thumbnail");
+    let captured =
+        |t: &pb::Thumbnail| liveproc::proto::timestamp_to_millis(t.capture_time.as_ref().unwrap());
+    assert!(captured(&before) < killed_ms, "{before:?}");
+    assert!(captured(&after) > killed_ms, "{after:?}");
+    let image = image::load_from_memory_with_format(&after.data, image::ImageFormat::Jpeg)
+        .expect("a JPEG that decodes")
+        .to_rgb8();
+    assert_eq!(image.dimensions(), (after.width, after.height));
+    assert!(spread(image.as_raw()) > 20.0, "the thumbnail looks blank");
+}
+
+/// `SubscribeThumbnails` of the pulled stream, from its latest.
+async fn subscribe_thumbnails(server: &Server, key: &str) -> tonic::Streaming<pb::Thumbnail> {
+    server
+        .live()
+        .await
+        .subscribe_thumbnails(authed(
+            pb::SubscribeThumbnailsRequest {
+                stream_id: "pattern".into(),
+                send_latest: true,
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
 }
 
 /// The recordings of `session` as `server` lists them: what a later
@@ -424,14 +472,7 @@ async fn stream_changes_through_one_node_reach_the_node_running_the_session() {
         .update_processing(authed(
             pb::UpdateProcessingRequest {
                 stream_id: "cam".into(),
-                processing: Some(pb::ProcessingOptions {
-                    thumbnail: Some(pb::ThumbnailOptions {
-                        enabled: true,
-                        interval_seconds: 10,
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
+                processing: Some(thumbnails_every_10s()),
             },
             key,
         ))
@@ -470,4 +511,98 @@ async fn stream_changes_through_one_node_reach_the_node_running_the_session() {
     let gone = get_stream(&b, key, "cam").await.unwrap_err();
     assert_eq!(gone.code(), Code::NotFound, "{gone:?}");
     let _ = publisher.kill();
+}
+
+/// Any node answers every call: a stream created on A and published over
+/// SRT to B is watched on C (its events, thumbnails and replay come from
+/// B through C), and its HLS playlist asked of A is answered by B (a
+/// redirect; the signed URL is valid there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_created_on_one_node_and_published_to_another_is_watched_on_a_third() {
+    let database = postgres::shared().new_database().await;
+    let store = s3::shared().store_url(&format!("three-{}", rand_suffix()));
+    let a = node("node-a", &database, &store);
+    let b = node("node-b", &database, &store);
+    let c = node("node-c", &database, &store);
+    let org = a.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let processing = pb::ProcessingOptions {
+        thumbnail: thumbnails_every_10s().thumbnail,
+        ..replay_options(60)
+    };
+    let stream = create_stream(&a, key, "cam", Some(processing))
+        .await
+        .unwrap();
+    let mut on_b = Watcher::start(&b, key, "cam").await;
+    let mut publisher = srt_publish(&b.srt_url(&stream), test_ts_45s());
+    on_b.until_state(StreamState::Live, 20).await;
+
+    // C: the stream's events (from B, where it is LIVE) ...
+    let mut on_c = Watcher::start(&c, key, "cam").await;
+    on_c.until_state(StreamState::Live, 10).await;
+    // ... its thumbnails ...
+    let mut thumbnails = c
+        .live()
+        .await
+        .subscribe_thumbnails(authed(
+            pb::SubscribeThumbnailsRequest {
+                stream_id: "cam".into(),
+                send_latest: true,
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let thumb = within(30, "a thumbnail through C", thumbnails.message())
+        .await
+        .unwrap()
+        .expect("a thumbnail");
+    let image = image::load_from_memory_with_format(&thumb.data, image::ImageFormat::Jpeg)
+        .expect("a JPEG that decodes")
+        .to_rgb8();
+    assert_eq!(image.dimensions(), (640, 360));
+    assert!(spread(image.as_raw()) > 20.0, "the thumbnail looks blank");
+    // ... and its replay, both tracks.
+    let mut replay = subscribe_replay_ts(&c, key, "cam").await;
+    let mut joined = Vec::new();
+    for _ in 0..3 {
+        let segment = within(30, "a replay segment through C", replay.message())
+            .await
+            .unwrap()
+            .expect("a replay segment");
+        joined.extend_from_slice(&segment.data);
+    }
+    let probe = probe_av(&joined, "replay.ts");
+    probe.assert_audio_and_video("replay through C", 3.0, 0.5);
+
+    // HLS asked of A: redirected to B, where it plays.
+    let path = "/v1/streams/cam/replay.m3u8";
+    let signed = sign(&a, key, path, 600).await;
+    assert!(signed.url.starts_with(&base(&a)), "{}", signed.url);
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let redirect = no_redirects.get(&signed.url).send().await.unwrap();
+    assert_eq!(redirect.status(), 307);
+    let location = redirect.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(&base(&b)), "{location}");
+    let playlist = get(&a, &signed.url, None).await;
+    assert_eq!(playlist.status(), 200);
+    let from = playlist.url().clone();
+    let text = playlist.text().await.unwrap();
+    assert!(text.starts_with("#EXTM3U"), "{text}");
+    let mut media = Vec::new();
+    for segment in text.lines().filter(|l| l.contains(".ts")).take(3) {
+        let url = from.join(segment).unwrap();
+        let answer = get(&a, url.as_str(), None).await;
+        assert_eq!(answer.status(), 200, "{url}");
+        media.extend_from_slice(&answer.bytes().await.unwrap());
+    }
+    let probe = probe_av(&media, "hls.ts");
+    probe.assert_audio_and_video("HLS through A", 3.0, 0.5);
+
+    let _ = publisher.kill();
+    let _ = publisher.wait();
 }

@@ -17,48 +17,9 @@ use common::*;
 use liveproc::proto::v1 as pb;
 use pb::StreamState;
 
-fn base(server: &Server) -> String {
-    format!("http://{}", server.grpc)
-}
-
-/// GET `url` (a path of the server, or a full URL), with the API key when
-/// given.
-async fn get(server: &Server, url: &str, key: Option<&str>) -> reqwest::Response {
-    let url = if url.starts_with("http") {
-        url.to_string()
-    } else {
-        format!("{}{url}", base(server))
-    };
-    let mut request = reqwest::Client::new().get(url);
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    request.send().await.expect("the server answers HTTP")
-}
-
-async fn sign(server: &Server, key: &str, path: &str, ttl_seconds: u32) -> pb::SignUrlResponse {
-    server
-        .live()
-        .await
-        .sign_url(authed(
-            pb::SignUrlRequest {
-                path: path.into(),
-                ttl_seconds,
-            },
-            key,
-        ))
-        .await
-        .expect("SignUrl")
-        .into_inner()
-}
-
 fn thumbnail_options() -> pb::ProcessingOptions {
     pb::ProcessingOptions {
-        thumbnail: Some(pb::ThumbnailOptions {
-            enabled: true,
-            interval_seconds: 10,
-            ..Default::default()
-        }),
+        thumbnail: thumbnails_every_10s().thumbnail,
         replay: replay_options(60).replay,
         recording: recording_options(0).recording,
         ..Default::default()
@@ -255,33 +216,6 @@ async fn thumbnail_urls_with_a_key_or_a_signed_url_and_nothing_else() {
     assert_eq!(get(&server, &short.url, None).await.status(), 401);
 
     assert!(within(40, "ffmpeg", wait_child(ffmpeg)).await.success());
-}
-
-/// Decodes every frame `url` gives (an HLS playlist, with `key` in a
-/// header when given); returns ffmpeg's error output and the frames seen.
-fn decode_hls(url: &str, key: Option<&str>) -> (String, u64) {
-    let mut command = Command::new("ffmpeg");
-    command.args(["-v", "error", "-nostdin"]);
-    if let Some(key) = key {
-        command.args(["-headers", &format!("Authorization: Bearer {key}\r\n")]);
-    }
-    let out = command
-        .args(["-live_start_index", "0", "-i", url])
-        // Every decoded frame, whatever its timestamp: each file of a
-        // session playlist has its own timeline.
-        .args(["-map", "0:v:0", "-fps_mode", "passthrough"])
-        .args(["-f", "framemd5", "-"])
-        .output()
-        .expect("ffmpeg is installed");
-    let mut errors = String::from_utf8_lossy(&out.stderr).into_owned();
-    if !out.status.success() {
-        errors.push_str(&format!("\nffmpeg exited with {}", out.status));
-    }
-    let frames = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .count() as u64;
-    (errors, frames)
 }
 
 /// The first video frame of `url` (from its oldest segment), as RGB.

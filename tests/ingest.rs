@@ -236,15 +236,7 @@ async fn audio_only_pushed_at_once_is_paced() {
     let server = Server::start();
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
-    let processing = pb::ProcessingOptions {
-        thumbnail: Some(pb::ThumbnailOptions {
-            enabled: true,
-            interval_seconds: 10,
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let stream = create_stream(&server, key, "radio", Some(processing))
+    let stream = create_stream(&server, key, "radio", Some(thumbnails_every_10s()))
         .await
         .unwrap();
     let started = std::time::Instant::now();

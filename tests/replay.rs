@@ -28,20 +28,7 @@ async fn subscribe_as(
     start: Start,
     format: pb::SegmentFormat,
 ) -> tonic::Streaming<pb::ReplaySegment> {
-    server
-        .live()
-        .await
-        .subscribe_replay(authed(
-            pb::SubscribeReplayRequest {
-                stream_id: "cam".into(),
-                start: Some(pb::ReplayStart { start: Some(start) }),
-                format: format as i32,
-            },
-            key,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
+    subscribe_replay(server, key, "cam", start, format).await
 }
 
 async fn next(sub: &mut tonic::Streaming<pb::ReplaySegment>) -> pb::ReplaySegment {

@@ -464,22 +464,7 @@ async fn replay_from_start(server: &Server, key: &str) -> Vec<u8> {
         .unwrap()
         .replay_window
         .unwrap();
-    let mut sub = server
-        .live()
-        .await
-        .subscribe_replay(authed(
-            pb::SubscribeReplayRequest {
-                stream_id: "cam".into(),
-                start: Some(pb::ReplayStart {
-                    start: Some(pb::replay_start::Start::Earliest(true)),
-                }),
-                format: pb::SegmentFormat::MpegTs as i32,
-            },
-            key,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut sub = subscribe_replay_ts(server, key, "cam").await;
     let mut joined = vec![];
     // A session's buffer numbers its GOPs from 1.
     for sequence in 1..=u64::from(window.gops) {

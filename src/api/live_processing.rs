@@ -1,6 +1,10 @@
 //! `liveproc.v1.LiveProcessing`: an organization's streams, their
 //! processing options, state events, gRPC media push, and the outputs of
 //! their features (thumbnails, motion clips, replay, recordings).
+//!
+//! Calls about live data of a stream whose session runs on another node
+//! (its events, thumbnails, motion clips, replay) are forwarded to that
+//! node ([`crate::service::peers`]), so that every node answers them.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -8,6 +12,8 @@ use std::sync::Arc;
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_stream::StreamExt;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
@@ -20,13 +26,80 @@ use crate::ingest::push;
 use crate::media::{now_millis, MediaError};
 use crate::options::Processing;
 use crate::proto::v1 as pb;
+use crate::proto::v1::live_processing_client::LiveProcessingClient;
 use crate::proto::v1::live_processing_server::LiveProcessing;
 use crate::proto::v1::StreamState;
 use crate::registry::{secrets, OrganizationRecord, StreamRecord};
+use crate::service::peers::{self, LiveAt};
 use crate::streams::{LiveStream, PublisherKind};
 use crate::validate;
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Largest message a forwarded call takes from the other node (a motion
+/// clip is a few megabytes).
+const MAX_FORWARDED_MESSAGE: usize = 64 << 20;
+
+/// Answers a call with the node holding the stream's session, when that
+/// is another node: `stream` for a streaming answer, `unary` for one
+/// message. When that node cannot be reached (it died, and its lease has
+/// not lapsed yet) the call is answered here: this node may be the one
+/// that takes the session over.
+macro_rules! forward_to_holder {
+    ($self:ident, $request:ident, $method:ident, $shape:ident) => {
+        let $request = match $self.holder_client(&$request).await? {
+            None => $request,
+            Some(mut client) => {
+                let copy = copy_request(&$request);
+                match client.$method($self.forwarded($request)).await {
+                    Ok(answer) => return Ok(forward_to_holder!(@answer answer, $shape)),
+                    Err(status) if status.code() == tonic::Code::Unavailable => {
+                        tracing::debug!(error = %status, "the session's node is unreachable; answering here");
+                        copy
+                    }
+                    Err(status) => return Err(status),
+                }
+            }
+        };
+    };
+    (@answer $answer:ident, stream) => {
+        Response::new(Box::pin($answer.into_inner()))
+    };
+    (@answer $answer:ident, unary) => {
+        Response::new($answer.into_inner())
+    };
+}
+
+/// A copy of `request` (its metadata and message).
+fn copy_request<T: Clone>(request: &Request<T>) -> Request<T> {
+    let mut copy = Request::new(request.get_ref().clone());
+    *copy.metadata_mut() = request.metadata().clone();
+    copy
+}
+
+/// Requests about one stream.
+trait AboutStream {
+    fn stream_id(&self) -> &str;
+}
+
+macro_rules! about_stream {
+    ($($message:ty),*) => {
+        $(impl AboutStream for $message {
+            fn stream_id(&self) -> &str {
+                &self.stream_id
+            }
+        })*
+    };
+}
+
+about_stream!(
+    pb::WatchStreamRequest,
+    pb::SubscribeThumbnailsRequest,
+    pb::GetThumbnailRequest,
+    pb::SubscribeMotionClipsRequest,
+    pb::SubscribeReplayRequest,
+    pb::CreateReplayClipRequest
+);
 
 /// Events buffered per watcher before the watcher counts as slow.
 const WATCH_BUFFER: usize = 32;
@@ -98,6 +171,46 @@ impl LiveProcessingService {
         );
         stream.node_id = node_id;
         Ok(stream)
+    }
+
+    /// A client of the node holding the session of the stream `request`
+    /// is about, when that is another node (never for a call forwarded
+    /// already).
+    async fn holder_client<T: AboutStream>(
+        &self,
+        request: &Request<T>,
+    ) -> Result<Option<LiveProcessingClient<Channel>>> {
+        if request.metadata().contains_key(peers::FORWARDED) {
+            return Ok(None);
+        }
+        let org = self.organization(request.metadata()).await?;
+        let stream_id = request.get_ref().stream_id();
+        validate::stream_id("stream_id", stream_id)?;
+        let at = self
+            .state
+            .peers
+            .live_at(&StreamRef::new(&org.id, stream_id))
+            .await?;
+        Ok(match at {
+            LiveAt::Here => None,
+            LiveAt::Peer(peer) => {
+                tracing::debug!(stream = stream_id, node = %peer.node_id, "forwarding to the session's node");
+                Some(
+                    LiveProcessingClient::new(peer.channel)
+                        .max_decoding_message_size(MAX_FORWARDED_MESSAGE),
+                )
+            }
+        })
+    }
+
+    /// `request` as this node forwards it: the caller's metadata (its API
+    /// key), marked as forwarded.
+    fn forwarded<T>(&self, request: Request<T>) -> Request<T> {
+        let (mut metadata, _, message) = request.into_parts();
+        let by = MetadataValue::try_from(self.state.peers.node_id())
+            .unwrap_or_else(|_| MetadataValue::from_static("node"));
+        metadata.insert(peers::FORWARDED, by);
+        Request::from_parts(metadata, tonic::Extensions::default(), message)
     }
 
     /// The running side of a stream of the calling organization.
@@ -261,6 +374,7 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::WatchStreamRequest>,
     ) -> Result<Response<Self::WatchStreamStream>, Status> {
+        forward_to_holder!(self, request, watch_stream, stream);
         let org = self.organization(request.metadata()).await?;
         let record = self
             .stream_record(&org.id, &request.get_ref().stream_id)
@@ -320,6 +434,7 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::SubscribeThumbnailsRequest>,
     ) -> Result<Response<Self::SubscribeThumbnailsStream>, Status> {
+        forward_to_holder!(self, request, subscribe_thumbnails, stream);
         let req = request.get_ref();
         let live = self.live_stream(request.metadata(), &req.stream_id).await?;
         let (latest, rx) = self
@@ -336,6 +451,7 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::GetThumbnailRequest>,
     ) -> Result<Response<pb::Thumbnail>, Status> {
+        forward_to_holder!(self, request, get_thumbnail, unary);
         let req = request.get_ref();
         let live = self.live_stream(request.metadata(), &req.stream_id).await?;
         if let Some(at) = &req.at {
@@ -368,6 +484,7 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::SubscribeMotionClipsRequest>,
     ) -> Result<Response<Self::SubscribeMotionClipsStream>, Status> {
+        forward_to_holder!(self, request, subscribe_motion_clips, stream);
         let req = request.get_ref();
         let live = self.live_stream(request.metadata(), &req.stream_id).await?;
         let (latest, rx) = self
@@ -386,6 +503,7 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::SubscribeReplayRequest>,
     ) -> Result<Response<Self::SubscribeReplayStream>, Status> {
+        forward_to_holder!(self, request, subscribe_replay, stream);
         let req = request.get_ref();
         let live = self.live_stream(request.metadata(), &req.stream_id).await?;
         let segments = replay::subscribe(&self.state, live, req)?;
@@ -396,6 +514,7 @@ impl LiveProcessing for LiveProcessingService {
         &self,
         request: Request<pb::CreateReplayClipRequest>,
     ) -> Result<Response<pb::ReplayClip>, Status> {
+        forward_to_holder!(self, request, create_replay_clip, unary);
         let req = request.get_ref();
         let live = self.live_stream(request.metadata(), &req.stream_id).await?;
         Ok(Response::new(

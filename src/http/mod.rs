@@ -14,6 +14,10 @@
 //! Every media route needs the organization's API key (`Authorization: Bearer`)
 //! or a signed URL's `token` ([`access`], [`crate::url_signing`]). A stream, recording
 //! or clip of another organization is answered exactly like a missing one.
+//!
+//! The live routes of a stream whose session runs on another node
+//! (thumbnails, motion clips, HLS over the replay window) redirect there
+//! (`307`, the same path and query: a signed URL is valid on every node).
 
 pub mod access;
 mod dashboard;
@@ -36,6 +40,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use self::access::Access;
 use self::error::{HttpError, HttpResult};
 use crate::ids::StreamRef;
+use crate::service::peers::LiveAt;
 use crate::service::Services;
 use crate::streams::LiveStream;
 
@@ -98,6 +103,34 @@ fn stream(state: &HttpState, access: &Access, stream_id: &str) -> HttpResult<Arc
         .ok_or_else(|| HttpError::not_found(format!("stream {stream_id:?}")))
 }
 
+/// A redirect to the node running the session of the caller's stream,
+/// when that is another node.
+async fn to_holder(
+    state: &HttpState,
+    access: &Access,
+    stream_id: &str,
+    uri: &Uri,
+) -> HttpResult<Option<Response>> {
+    let stream = StreamRef::new(&access.organization_id, stream_id);
+    let LiveAt::Peer(peer) = state.services.peers.live_at(&stream).await? else {
+        return Ok(None);
+    };
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let location = format!("{}{path}", peer.url.trim_end_matches('/'));
+    let location = HeaderValue::try_from(location).map_err(|_| {
+        HttpError::new(
+            StatusCode::BAD_GATEWAY,
+            "the session's node has no usable address",
+        )
+    })?;
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, location);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(Some(response))
+}
+
 /// The `at` query parameter.
 fn at_of(request: &Request) -> Option<String> {
     url::form_urlencoded::parse(request.uri().query()?.as_bytes())
@@ -111,6 +144,9 @@ async fn stream_file(
     request: Request,
 ) -> HttpResult<Response> {
     let access = access(&state, request.headers(), request.uri()).await?;
+    if let Some(redirect) = to_holder(&state, &access, &stream_id, request.uri()).await? {
+        return Ok(redirect);
+    }
     let live = stream(&state, &access, &stream_id)?;
     let headers = request.headers();
     match file.split_once('.') {
@@ -132,6 +168,9 @@ async fn replay_segment(
     request: Request,
 ) -> HttpResult<Response> {
     let access = access(&state, request.headers(), request.uri()).await?;
+    if let Some(redirect) = to_holder(&state, &access, &stream_id, request.uri()).await? {
+        return Ok(redirect);
+    }
     let live = stream(&state, &access, &stream_id)?;
     let sequence = segment
         .strip_suffix(".ts")

@@ -35,6 +35,7 @@ use crate::proto::v1::live_processing_server::LiveProcessingServer;
 use crate::proto::v1::organizations_server::OrganizationsServer;
 use crate::proto::FILE_DESCRIPTOR_SET;
 use crate::registry::{setting, Registry};
+use crate::service::peers::Peers;
 use crate::service::rescue::{self, Rescuer};
 use crate::service::uploads::Uploader;
 use crate::service::Services;
@@ -200,6 +201,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             .unwrap_or_else(|| public_addr(srt_addr)),
         signer,
         objects: objects.clone(),
+        peers: Arc::new(Peers::new(Arc::clone(&registry), config.node_id.clone())),
         http_public_url: config
             .http_public_url
             .clone()

@@ -11,6 +11,7 @@
 
 pub mod clips;
 pub mod media;
+pub mod peers;
 pub mod recordings;
 pub mod rescue;
 pub mod segments;
@@ -44,4 +45,6 @@ pub struct Services {
     pub http_public_url: String,
     /// Where recordings and clips are kept beside the data dir.
     pub objects: Option<ObjectStorage>,
+    /// The other nodes, where live data of their sessions is.
+    pub peers: Arc<peers::Peers>,
 }

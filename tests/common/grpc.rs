@@ -162,6 +162,58 @@ pub fn recording_options(seconds: u32) -> pb::ProcessingOptions {
     }
 }
 
+/// A thumbnail every 10 s.
+pub fn thumbnails_every_10s() -> pb::ProcessingOptions {
+    pb::ProcessingOptions {
+        thumbnail: Some(pb::ThumbnailOptions {
+            enabled: true,
+            interval_seconds: 10,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// `SubscribeReplay` of `stream_id` from its oldest GOP, as MPEG-TS.
+pub async fn subscribe_replay_ts(
+    server: &Server,
+    key: &str,
+    stream_id: &str,
+) -> tonic::Streaming<pb::ReplaySegment> {
+    subscribe_replay(
+        server,
+        key,
+        stream_id,
+        pb::replay_start::Start::Earliest(true),
+        pb::SegmentFormat::MpegTs,
+    )
+    .await
+}
+
+/// `SubscribeReplay` of `stream_id` from `start`, in `format`.
+pub async fn subscribe_replay(
+    server: &Server,
+    key: &str,
+    stream_id: &str,
+    start: pb::replay_start::Start,
+    format: pb::SegmentFormat,
+) -> tonic::Streaming<pb::ReplaySegment> {
+    server
+        .live()
+        .await
+        .subscribe_replay(authed(
+            pb::SubscribeReplayRequest {
+                stream_id: stream_id.into(),
+                start: Some(pb::ReplayStart { start: Some(start) }),
+                format: format as i32,
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 /// A replay buffer of `seconds` (0: the entire stream).
 pub fn replay_options(seconds: u32) -> pb::ProcessingOptions {
     pb::ProcessingOptions {

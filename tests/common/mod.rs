@@ -13,6 +13,7 @@ use std::time::Duration;
 
 mod av;
 mod grpc;
+mod http;
 mod images;
 mod media;
 pub mod postgres;
@@ -23,6 +24,8 @@ mod server;
 pub use av::*;
 #[allow(unused_imports)]
 pub use grpc::*;
+#[allow(unused_imports)]
+pub use http::*;
 #[allow(unused_imports)]
 pub use images::*;
 #[allow(unused_imports)]

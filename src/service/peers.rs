@@ -1,0 +1,132 @@
+//! Where a stream's live data is: this node, or the node holding its live
+//! session (its lease), reached at that node's `--advertise-url`.
+//!
+//! Records come from the shared registry on every node; live data
+//! (thumbnails and motion clips as they are made, the replay buffer, HLS,
+//! state events) is only on the node running the session. The gRPC
+//! services forward such calls to that node, with the caller's metadata
+//! and [`FORWARDED`] set, so that the node called answers them itself and
+//! a call is forwarded at most once; HTTP routes redirect there.
+//!
+//! A stream with no live session anywhere is answered here (what this
+//! node kept of it, if anything). With the embedded registry there is no
+//! other node.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::cluster::heartbeat::LOST_AFTER;
+use crate::error::{Error, Result};
+use crate::ids::StreamRef;
+use crate::registry::Registry;
+
+/// Metadata of a call forwarded by another node (its node id).
+pub const FORWARDED: &str = "x-liveproc-forwarded-by";
+/// How long the list of nodes is trusted.
+const NODES_FRESH_FOR: Duration = Duration::from_secs(2);
+/// How long a forwarded call waits to connect to the other node.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where a stream's live data is.
+pub enum LiveAt {
+    Here,
+    Peer(Peer),
+}
+
+/// Another node, as this node reaches it.
+#[derive(Clone)]
+pub struct Peer {
+    pub node_id: String,
+    /// Its `--advertise-url` (gRPC and HTTP).
+    pub url: String,
+    pub channel: Channel,
+}
+
+/// Live nodes by id, with their address.
+type NodeUrls = Arc<HashMap<String, String>>;
+
+/// The other nodes of the cluster.
+pub struct Peers {
+    registry: Arc<Registry>,
+    /// This node.
+    node_id: String,
+    /// Live nodes, and when they were read.
+    nodes: Mutex<Option<(Instant, NodeUrls)>>,
+    channels: DashMap<String, Channel>,
+}
+
+impl Peers {
+    pub fn new(registry: Arc<Registry>, node_id: String) -> Self {
+        Self {
+            registry,
+            node_id,
+            nodes: Mutex::new(None),
+            channels: DashMap::new(),
+        }
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// Where `stream`'s live data is now.
+    pub async fn live_at(&self, stream: &StreamRef) -> Result<LiveAt> {
+        if !self.registry.is_shared() {
+            return Ok(LiveAt::Here);
+        }
+        let Some(holder) = self.registry.lease_holder(stream).await? else {
+            return Ok(LiveAt::Here);
+        };
+        if holder.node_id == self.node_id {
+            return Ok(LiveAt::Here);
+        }
+        let nodes = self.nodes().await?;
+        let Some(url) = nodes.get(&holder.node_id).filter(|url| !url.is_empty()) else {
+            // Not heard of lately: its lease is about to lapse.
+            return Ok(LiveAt::Here);
+        };
+        Ok(LiveAt::Peer(Peer {
+            node_id: holder.node_id,
+            url: url.clone(),
+            channel: self.channel(url)?,
+        }))
+    }
+
+    /// The nodes heard of within [`LOST_AFTER`], read at most every
+    /// [`NODES_FRESH_FOR`].
+    async fn nodes(&self) -> Result<NodeUrls> {
+        if let Some((at, nodes)) = self.nodes.lock().expect("peers lock").as_ref() {
+            if at.elapsed() < NODES_FRESH_FOR {
+                return Ok(Arc::clone(nodes));
+            }
+        }
+        let nodes: NodeUrls = Arc::new(
+            self.registry
+                .list_nodes()
+                .await?
+                .into_iter()
+                .filter(|n| n.heartbeat_age_ms < LOST_AFTER.as_millis() as i64)
+                .map(|n| (n.id, n.advertise_url))
+                .collect(),
+        );
+        *self.nodes.lock().expect("peers lock") = Some((Instant::now(), Arc::clone(&nodes)));
+        Ok(nodes)
+    }
+
+    /// A channel to `url`, made once and connected on first use.
+    fn channel(&self, url: &str) -> Result<Channel> {
+        if let Some(channel) = self.channels.get(url) {
+            return Ok(channel.clone());
+        }
+        let channel = Endpoint::from_shared(url.to_string())
+            .map_err(|e| Error::Storage(format!("the address of a node ({url}): {e}")))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .connect_lazy();
+        self.channels.insert(url.to_string(), channel.clone());
+        Ok(channel)
+    }
+}
