@@ -14,6 +14,7 @@ use common::*;
 use liveproc::proto::v1 as pb;
 use pb::{NodeState, StreamState};
 use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
 
 /// `ListNodes`, with the admin key.
 async fn list_nodes(server: &Server) -> Vec<pb::Node> {
@@ -605,4 +606,124 @@ async fn a_stream_created_on_one_node_and_published_to_another_is_watched_on_a_t
 
     let _ = publisher.kill();
     let _ = publisher.wait();
+}
+
+/// PostgreSQL gone for 30 s under two nodes: the node running the pulled
+/// stream's session goes on, no other node takes it when the database
+/// comes back (every lease looks lapsed then), and the recording of the
+/// whole session, outage included, is catalogued without a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_gone_for_30_s_moves_no_stream_and_loses_no_recording() {
+    let mut pg = postgres::PgServer::start();
+    let database = pg.new_database().await;
+    let store = s3::shared().store_url(&format!("pg-gone-{}", rand_suffix()));
+    let a = node("node-a", &database, &store);
+    let b = node("node-b", &database, &store);
+    let org = a.create_org("acme", true).await;
+    let key = org.api_key.clone();
+    create_pulled_stream(
+        &a,
+        &key,
+        "pattern",
+        "test://pattern",
+        Some(recording_options(4)),
+    )
+    .await;
+    let holder = within(30, "the pull to be LIVE on a node", async {
+        loop {
+            let seen = get_stream(&a, &key, "pattern").await.unwrap();
+            if seen.state() == StreamState::Live {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let (x, y) = match holder.node_id.as_str() {
+        "node-a" => (a, b),
+        _ => (b, a),
+    };
+    let stats = get_stream(&x, &key, "pattern")
+        .await
+        .unwrap()
+        .ingest_stats
+        .expect("the holder's session");
+    let session = stats.session_id.clone();
+    let started_ms = liveproc::proto::timestamp_to_millis(&stats.session_start_time.unwrap());
+
+    pg.stop();
+    let closed = |server: &Server| server.log().matches("recording file closed").count();
+    let before = closed(&x);
+    // The outage lasts 30 s whatever happens meanwhile: it is the case
+    // tested, not a wait for an event.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert!(
+        closed(&x) >= before + 5,
+        "the recording went on during the outage"
+    );
+    pg.restart();
+    for server in [&x, &y] {
+        health_until(
+            server,
+            "liveproc.v1.LiveProcessing",
+            ServingStatus::Serving,
+            30,
+        )
+        .await;
+    }
+    // The holder renews its lease, which lapsed meanwhile ...
+    within(10, "the holder to renew its lease", async {
+        while get_stream(&y, &key, "pattern").await.unwrap().node_id != holder.node_id {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    // ... and keeps it for longer than the other node would take to take
+    // a lapsed lease (once it has reached the database for a lease's
+    // length, plus a retry of its pull): the same session, where it was.
+    let watched = Instant::now();
+    while watched.elapsed() < Duration::from_secs(14) {
+        let seen = get_stream(&y, &key, "pattern").await.unwrap();
+        assert_eq!(seen.node_id, holder.node_id, "the stream moved");
+        let on_x = get_stream(&x, &key, "pattern").await.unwrap();
+        assert_eq!(on_x.state(), StreamState::Live);
+        assert_eq!(on_x.ingest_stats.unwrap().session_id, session);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(!y.log().contains("took over a session"), "{}", y.log());
+
+    // The session ends (its node drains); every file of it is catalogued,
+    // one after the other with no gap, outage included.
+    x.stop();
+    let ended_ms = liveproc::registry::now_millis();
+    let recordings = within(60, "the session's recordings to be complete", async {
+        loop {
+            let listed: Vec<_> = list_recordings(&y, &key, "pattern")
+                .await
+                .into_iter()
+                .filter(|r| r.session_id == session)
+                .collect();
+            if !listed.is_empty()
+                && listed
+                    .iter()
+                    .all(|r| r.state() == pb::RecordingState::Complete)
+            {
+                return listed;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    let total: f64 = recordings.iter().map(|r| secs(&r.duration)).sum();
+    let session_s = (ended_ms - started_ms) as f64 / 1000.0;
+    eprintln!(
+        "{} recordings, {total:.1} s of a {session_s:.1} s session",
+        recordings.len()
+    );
+    assert!(total >= session_s - 3.0, "{total} s of {session_s} s");
+    for pair in recordings.windows(2) {
+        let end = liveproc::proto::timestamp_to_millis(pair[0].end_time.as_ref().unwrap());
+        let next = liveproc::proto::timestamp_to_millis(pair[1].start_time.as_ref().unwrap());
+        assert!((next - end).abs() <= 1_000, "a gap of {} ms", next - end);
+    }
 }

@@ -16,8 +16,6 @@ use std::time::Duration;
 use common::*;
 use liveproc::proto::v1 as pb;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 /// The health service of object storage.
 const OBJECT_STORAGE: &str = "liveproc.ObjectStorage";
@@ -282,27 +280,6 @@ async fn migrate_moves_a_data_dir_and_can_run_again() {
     }
     assert!(download_clip(&node, &key, &clip.id).await == clip_original);
     get_stream(&node, &key, "cam").await.unwrap();
-}
-
-/// Waits until the health service `service` says `status`.
-async fn health_until(server: &Server, service: &str, status: ServingStatus, secs: u64) {
-    let mut health = HealthClient::new(server.channel().await);
-    let mut watch = health
-        .watch(HealthCheckRequest {
-            service: service.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    within(secs, &format!("{service} {status:?}"), async {
-        loop {
-            let answer = watch.message().await.unwrap().expect("health watch");
-            if answer.status == status as i32 {
-                return;
-            }
-        }
-    })
-    .await;
 }
 
 /// The files in a stream's local recordings folder (the spool).

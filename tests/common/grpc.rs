@@ -437,3 +437,29 @@ pub async fn collect_chunks(mut chunks: Streaming<pb::DataChunk>, offset: u64) -
     }
     data
 }
+
+/// Waits until the health service `service` says `status`.
+pub async fn health_until(
+    server: &Server,
+    service: &str,
+    status: tonic_health::pb::health_check_response::ServingStatus,
+    secs: u64,
+) {
+    let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
+    let mut watch = health
+        .watch(tonic_health::pb::HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    within(secs, &format!("{service} {status:?}"), async {
+        loop {
+            let answer = watch.message().await.unwrap().expect("health watch");
+            if answer.status == status as i32 {
+                return;
+            }
+        }
+    })
+    .await;
+}
