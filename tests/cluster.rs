@@ -727,3 +727,61 @@ async fn postgres_gone_for_30_s_moves_no_stream_and_loses_no_recording() {
         assert!((next - end).abs() <= 1_000, "a gap of {} ms", next - end);
     }
 }
+
+/// Placement: pulled streams created through a busy node are run by the
+/// least-loaded node. (A node is skipped while it runs more than two
+/// sessions above the least loaded: A with four, B with at most one when
+/// each pull is placed. Without placement each pull goes to whichever
+/// node tries first.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pulled_stream_goes_to_the_least_loaded_node() {
+    let database = postgres::shared().new_database().await;
+    let store = s3::shared().store_url(&format!("place-{}", rand_suffix()));
+    let a = node("node-a", &database, &store);
+    let b = node("node-b", &database, &store);
+    let org = a.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    // A runs four pushed sessions.
+    let mut publishers = Vec::new();
+    for i in 0..4 {
+        let id = format!("cam{i}");
+        let stream = create_stream(&a, key, &id, None).await.unwrap();
+        let mut watch = Watcher::start(&a, key, &id).await;
+        publishers.push(srt_publish(&a.srt_url(&stream), test_ts_45s()));
+        watch.until_state(StreamState::Live, 20).await;
+    }
+    within(10, "A's heartbeat to count its sessions", async {
+        loop {
+            let nodes = list_nodes(&b).await;
+            if nodes
+                .iter()
+                .any(|n| n.id == "node-a" && n.live_streams == 3)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    // Created through A, pulled by B.
+    for id in ["pattern", "pattern2"] {
+        create_pulled_stream(&a, key, id, "test://pattern", None).await;
+    }
+    for id in ["pattern", "pattern2"] {
+        within(30, &format!("{id} to be LIVE on node-b"), async {
+            loop {
+                let seen = get_stream(&a, key, id).await.unwrap();
+                if seen.node_id == "node-b" && seen.state() == StreamState::Live {
+                    return;
+                }
+                assert!(seen.node_id != "node-a", "{id} placed on the busy node");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+    }
+    for mut publisher in publishers {
+        let _ = publisher.kill();
+        let _ = publisher.wait();
+    }
+}

@@ -24,8 +24,10 @@
 //! then a live holder has renewed, and a PostgreSQL outage moves no
 //! stream.
 
+pub mod directory;
 pub mod heartbeat;
 pub mod lease;
+pub mod placement;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -104,6 +106,8 @@ pub struct Cluster {
     hub: Arc<StreamHub>,
     reachability: Arc<Reachability>,
     takeovers: mpsc::UnboundedSender<Takeover>,
+    placement: placement::Placement,
+    directory: Arc<directory::Directory>,
 }
 
 impl Cluster {
@@ -115,7 +119,14 @@ impl Cluster {
         hub: Arc<StreamHub>,
     ) -> (Self, mpsc::UnboundedReceiver<Takeover>) {
         let (takeovers, taken) = mpsc::unbounded_channel();
+        let directory = Arc::new(directory::Directory::new(Arc::clone(&registry)));
         let cluster = Self {
+            placement: placement::Placement::new(
+                Arc::clone(&directory),
+                registry.is_shared(),
+                &node.id,
+            ),
+            directory,
             registry,
             node: Arc::new(node),
             hub,
@@ -123,6 +134,16 @@ impl Cluster {
             takeovers,
         };
         (cluster, taken)
+    }
+
+    /// Where pulled streams go.
+    pub fn placement(&self) -> &placement::Placement {
+        &self.placement
+    }
+
+    /// The nodes as their heartbeats say.
+    pub fn directory(&self) -> &Arc<directory::Directory> {
+        &self.directory
     }
 
     /// How well this node reaches the registry.

@@ -10,6 +10,8 @@
 //! while it holds the stream's lease ([`crate::cluster`]): the others try
 //! again every [`crate::cluster::LEASE_RENEW_EVERY`], so when the pulling
 //! node is lost another takes the stream over once its lease lapses.
+//! Which node tries first is the placement's choice, the least-loaded
+//! live node ([`crate::cluster::placement`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,6 +58,8 @@ async fn run(
     let plays_once = uri.to_ascii_lowercase().starts_with("file://");
     let cancelled = stream.cancelled().clone();
     let mut backoff = MIN_BACKOFF;
+    // Since when this node has seen nobody pull the stream.
+    let mut unheld_since: Option<Instant> = None;
     loop {
         if cancelled.is_cancelled() {
             break;
@@ -71,7 +75,24 @@ async fn run(
         // Opened as checked: the file's real path, the address resolved.
         if let Ok(pinned) = checked {
             let source = Source::for_uri(&pinned);
+            let since = *unheld_since.get_or_insert_with(Instant::now);
+            let placed_here = cluster
+                .placement()
+                .here(&stream.stream_ref, since)
+                .await
+                .unwrap_or(true);
+            if !placed_here {
+                // Another node is chosen for it: give it the time to start.
+                tokio::select! {
+                    _ = tokio::time::sleep(LEASE_RENEW_EVERY) => {}
+                    _ = cancelled.cancelled() => break,
+                }
+                continue;
+            }
             let held = cluster.claim(&stream, PublisherKind::Pull).await;
+            if !matches!(held, Err(Error::NodeFull { .. })) {
+                unheld_since = None;
+            }
             match held {
                 Err(Error::PublisherActive {
                     node_id: Some(node),

@@ -201,7 +201,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             .unwrap_or_else(|| public_addr(srt_addr)),
         signer,
         objects: objects.clone(),
-        peers: Arc::new(Peers::new(Arc::clone(&registry), config.node_id.clone())),
+        peers: Arc::new(Peers::new(
+            Arc::clone(&registry),
+            Arc::clone(ingest.cluster.directory()),
+            config.node_id.clone(),
+        )),
         http_public_url: config
             .http_public_url
             .clone()

@@ -12,13 +12,13 @@
 //! node kept of it, if anything). With the embedded registry there is no
 //! other node.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use dashmap::DashMap;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::cluster::directory::Directory;
 use crate::cluster::heartbeat::LOST_AFTER;
 use crate::error::{Error, Result};
 use crate::ids::StreamRef;
@@ -26,8 +26,6 @@ use crate::registry::Registry;
 
 /// Metadata of a call forwarded by another node (its node id).
 pub const FORWARDED: &str = "x-liveproc-forwarded-by";
-/// How long the list of nodes is trusted.
-const NODES_FRESH_FOR: Duration = Duration::from_secs(2);
 /// How long a forwarded call waits to connect to the other node.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -46,25 +44,21 @@ pub struct Peer {
     pub channel: Channel,
 }
 
-/// Live nodes by id, with their address.
-type NodeUrls = Arc<HashMap<String, String>>;
-
 /// The other nodes of the cluster.
 pub struct Peers {
     registry: Arc<Registry>,
     /// This node.
     node_id: String,
-    /// Live nodes, and when they were read.
-    nodes: Mutex<Option<(Instant, NodeUrls)>>,
+    directory: Arc<Directory>,
     channels: DashMap<String, Channel>,
 }
 
 impl Peers {
-    pub fn new(registry: Arc<Registry>, node_id: String) -> Self {
+    pub fn new(registry: Arc<Registry>, directory: Arc<Directory>, node_id: String) -> Self {
         Self {
             registry,
             node_id,
-            nodes: Mutex::new(None),
+            directory,
             channels: DashMap::new(),
         }
     }
@@ -84,37 +78,20 @@ impl Peers {
         if holder.node_id == self.node_id {
             return Ok(LiveAt::Here);
         }
-        let nodes = self.nodes().await?;
-        let Some(url) = nodes.get(&holder.node_id).filter(|url| !url.is_empty()) else {
+        let nodes = self.directory.nodes().await?;
+        let Some(node) = nodes.iter().find(|n| {
+            n.id == holder.node_id
+                && !n.advertise_url.is_empty()
+                && n.heartbeat_age_ms < LOST_AFTER.as_millis() as i64
+        }) else {
             // Not heard of lately: its lease is about to lapse.
             return Ok(LiveAt::Here);
         };
         Ok(LiveAt::Peer(Peer {
             node_id: holder.node_id,
-            url: url.clone(),
-            channel: self.channel(url)?,
+            url: node.advertise_url.clone(),
+            channel: self.channel(&node.advertise_url)?,
         }))
-    }
-
-    /// The nodes heard of within [`LOST_AFTER`], read at most every
-    /// [`NODES_FRESH_FOR`].
-    async fn nodes(&self) -> Result<NodeUrls> {
-        if let Some((at, nodes)) = self.nodes.lock().expect("peers lock").as_ref() {
-            if at.elapsed() < NODES_FRESH_FOR {
-                return Ok(Arc::clone(nodes));
-            }
-        }
-        let nodes: NodeUrls = Arc::new(
-            self.registry
-                .list_nodes()
-                .await?
-                .into_iter()
-                .filter(|n| n.heartbeat_age_ms < LOST_AFTER.as_millis() as i64)
-                .map(|n| (n.id, n.advertise_url))
-                .collect(),
-        );
-        *self.nodes.lock().expect("peers lock") = Some((Instant::now(), Arc::clone(&nodes)));
-        Ok(nodes)
     }
 
     /// A channel to `url`, made once and connected on first use.
