@@ -1,5 +1,6 @@
 # liveproc — build, run and test.
 #   make run    install what is missing, build, start a demo server
+#   make cluster  the same with PostgreSQL, SeaweedFS and three nodes
 #   make test   fmt check, clippy, unit and integration tests (with a smoke
 #               run of the capacity benchmark), client tests
 #   make bench  the capacity benchmark (about 45 min): bench/results.json + .png
@@ -12,7 +13,7 @@ SRT_LISTEN ?= 127.0.0.1:9000
 # The dashboard (dashboard/, TypeScript bundled by esbuild) is built into
 # dashboard/dist before the server, which embeds it.
 
-.PHONY: all deps dashboard build run test fmt lint test-tools unit-and-integration clients client-tests bench clean
+.PHONY: all deps dashboard build run cluster test fmt lint test-tools unit-and-integration clients client-tests bench clean
 
 all: build
 
@@ -27,6 +28,11 @@ build: deps dashboard
 
 run: build
 	./target/release/liveproc serve --demo --data-dir $(DATA_DIR) --listen $(LISTEN) --srt-listen $(SRT_LISTEN)
+
+# Three nodes on loopback sharing one PostgreSQL and one S3 store
+# (SeaweedFS from the test tools), with the demo stream: scripts/cluster.sh.
+cluster: build test-tools
+	bash scripts/cluster.sh
 
 fmt:
 	$(CARGO) fmt --all -- --check
