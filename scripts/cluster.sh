@@ -20,14 +20,20 @@ mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 
 pids=()
+PGDIR=
 stop_all() {
   trap - EXIT INT TERM
   echo "stopping the cluster"
-  # Nodes first (they drain), then the store and the database.
+  # Nodes first (they drain), then the store and the database (runuser
+  # does not pass a signal on to PostgreSQL: pg_ctl stops it).
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
     kill -TERM "${pids[i]}" 2>/dev/null || true
-    wait "${pids[i]}" 2>/dev/null || true
+    [ "$i" = 0 ] || wait "${pids[i]}" 2>/dev/null || true
   done
+  if [ -n "$PGDIR" ] && [ -f "$PGDIR/data/postmaster.pid" ]; then
+    as_pg "$PGBIN/pg_ctl" stop -D "$PGDIR/data" -m fast >/dev/null 2>&1 || true
+  fi
+  wait 2>/dev/null || true
 }
 trap stop_all EXIT INT TERM
 
