@@ -277,6 +277,21 @@ async fn subscribe_thumbnails(server: &Server, key: &str) -> tonic::Streaming<pb
         .into_inner()
 }
 
+/// The pulled stream as `server` sees it once it is LIVE on some node
+/// (whichever took the pull).
+async fn live_on_a_node(server: &Server, key: &str) -> pb::Stream {
+    within(30, "the pull to be LIVE on a node", async {
+        loop {
+            let seen = get_stream(server, key, "pattern").await.unwrap();
+            if seen.state() == StreamState::Live && !seen.node_id.is_empty() {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+}
+
 /// The recordings of `session` as `server` lists them: what a later
 /// write would change.
 async fn session_recordings(
@@ -320,16 +335,7 @@ async fn a_node_paused_past_its_lease_writes_nothing_after_the_takeover() {
     .await;
     // Whichever node takes the pull first holds it: A from here on, the
     // node that gets paused.
-    let holder = within(30, "the pull to be LIVE on a node", async {
-        loop {
-            let seen = get_stream(&a, key, "pattern").await.unwrap();
-            if seen.state() == StreamState::Live {
-                return seen.node_id;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
+    let holder = live_on_a_node(&a, key).await.node_id;
     let (a, b) = match holder.as_str() {
         "node-a" => (a, b),
         "node-b" => (b, a),
@@ -629,16 +635,7 @@ async fn postgres_gone_for_30_s_moves_no_stream_and_loses_no_recording() {
         Some(recording_options(4)),
     )
     .await;
-    let holder = within(30, "the pull to be LIVE on a node", async {
-        loop {
-            let seen = get_stream(&a, &key, "pattern").await.unwrap();
-            if seen.state() == StreamState::Live {
-                return seen;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
+    let holder = live_on_a_node(&a, &key).await;
     let (x, y) = match holder.node_id.as_str() {
         "node-a" => (a, b),
         _ => (b, a),
@@ -696,24 +693,7 @@ async fn postgres_gone_for_30_s_moves_no_stream_and_loses_no_recording() {
     // one after the other with no gap, outage included.
     x.stop();
     let ended_ms = liveproc::registry::now_millis();
-    let recordings = within(60, "the session's recordings to be complete", async {
-        loop {
-            let listed: Vec<_> = list_recordings(&y, &key, "pattern")
-                .await
-                .into_iter()
-                .filter(|r| r.session_id == session)
-                .collect();
-            if !listed.is_empty()
-                && listed
-                    .iter()
-                    .all(|r| r.state() == pb::RecordingState::Complete)
-            {
-                return listed;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    })
-    .await;
+    let recordings = until_all_complete(&y, &key, "pattern", 60, |r| r.session_id == session).await;
     let total: f64 = recordings.iter().map(|r| secs(&r.duration)).sum();
     let session_s = (ended_ms - started_ms) as f64 / 1000.0;
     eprintln!(
@@ -816,16 +796,7 @@ async fn failover_times_over_ten_kills() {
     let mut times = Vec::new();
     for round in 0..10 {
         let any = nodes.iter().flatten().next().unwrap();
-        let holder = within(30, "the pull to be LIVE", async {
-            loop {
-                let seen = get_stream(any, &key, "pattern").await.unwrap();
-                if seen.state() == StreamState::Live && !seen.node_id.is_empty() {
-                    return seen.node_id;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-        .await;
+        let holder = live_on_a_node(any, &key).await.node_id;
         // A random point of the holder's 2 s renewal period.
         let jitter = u64::from(
             std::time::SystemTime::now()

@@ -404,20 +404,7 @@ async fn a_database_restart_answers_unavailable_and_loses_no_recording() {
     .await;
     get_stream(&server, &key, "cam").await.unwrap();
     assert!(within(60, "ffmpeg", wait_child(ffmpeg)).await.success());
-    let recordings = within(30, "the catalogue to settle", async {
-        loop {
-            let listed = list_recordings(&server, &key, "cam").await;
-            if !listed.is_empty()
-                && listed
-                    .iter()
-                    .all(|r| r.state() == pb::RecordingState::Complete)
-            {
-                return listed;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    })
-    .await;
+    let recordings = until_all_complete(&server, &key, "cam", 30, |_| true).await;
     let total: f64 = recordings.iter().map(|r| secs(&r.duration)).sum();
     eprintln!(
         "database down for two files: {} files, {total:.2} s of 25 s catalogued",

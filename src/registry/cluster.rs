@@ -68,6 +68,14 @@ pub struct Fence {
     pub epoch: i64,
 }
 
+impl Fence {
+    /// Whether the writer is node `node_id`, or unknown (a record from
+    /// before fences: a single node's).
+    pub fn is_of(&self, node_id: &str) -> bool {
+        self.node_id.is_empty() || self.node_id == node_id
+    }
+}
+
 /// The answer to a request for a lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseGrant {

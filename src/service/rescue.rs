@@ -114,8 +114,7 @@ impl Rescuer {
             .map(|n| n.id)
             .collect();
         for record in left {
-            let writer = &record.writer.node_id;
-            if writer.is_empty() || *writer == self.node_id || alive.contains(writer) {
+            if record.writer.is_of(&self.node_id) || alive.contains(&record.writer.node_id) {
                 continue;
             }
             let to = Fence {
@@ -153,9 +152,7 @@ pub async fn recover_lost(
 ) -> Result<usize> {
     let mut recovered = 0;
     for record in registry.recordings_to_upload().await? {
-        let writer = &record.writer.node_id;
-        // Recordings from before fences have no writer.
-        if !(writer.is_empty() || writer == node_id) {
+        if !record.writer.is_of(node_id) {
             continue;
         }
         if tokio::fs::try_exists(recordings.path(&record))

@@ -249,8 +249,7 @@ impl Uploader {
 
     /// Uploads what is new of `record`, as the registry said it was at
     /// `known_at`.
-    async fn advance(&self, mut record: RecordingRecord, known_at: Instant) -> Result<Step> {
-        let mut known_at = known_at;
+    async fn advance(&self, mut record: RecordingRecord, mut known_at: Instant) -> Result<Step> {
         let path = self.recordings.path(&record);
         let known = self.progress.lock().await.get(&record.id).copied();
         let mut progress = match known {

@@ -281,6 +281,39 @@ pub async fn create_stream(
     create_stream_from(server, api_key, stream_id, "", processing).await
 }
 
+/// The recordings of `stream_id` that `keep` selects, once there are some
+/// and every one of them is COMPLETE.
+pub async fn until_all_complete(
+    server: &Server,
+    key: &str,
+    stream_id: &str,
+    secs: u64,
+    keep: impl Fn(&pb::Recording) -> bool,
+) -> Vec<pb::Recording> {
+    within(
+        secs,
+        &format!("the recordings of {stream_id} to be complete"),
+        async {
+            loop {
+                let listed: Vec<_> = list_recordings(server, key, stream_id)
+                    .await
+                    .into_iter()
+                    .filter(&keep)
+                    .collect();
+                if !listed.is_empty()
+                    && listed
+                        .iter()
+                        .all(|r| r.state() == pb::RecordingState::Complete)
+                {
+                    return listed;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        },
+    )
+    .await
+}
+
 /// `CreateStream` of a stream pulled from `source_uri`.
 pub async fn create_pulled_stream(
     server: &Server,

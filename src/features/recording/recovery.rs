@@ -34,7 +34,7 @@ pub async fn recover(store: &RecordingStore, node_id: &str) -> usize {
     let unfinished = match store.registry().unfinished_recordings().await {
         Ok(list) => list
             .into_iter()
-            .filter(|r| r.writer.node_id.is_empty() || r.writer.node_id == node_id)
+            .filter(|r| r.writer.is_of(node_id))
             .collect::<Vec<_>>(),
         Err(e) => {
             tracing::error!(error = %e, "cannot list unfinished recordings");

@@ -133,26 +133,20 @@ impl PgRegistry {
             };
             return get().map_err(storage_error);
         }
-        // Held: by whom (it may have lapsed in between; then try again).
-        match self.lease_holder(stream).await? {
-            Some(holder) => Ok(LeaseGrant::HeldBy {
-                node_id: holder.node_id,
-            }),
-            None if !take_lapsed => {
-                let holder: Option<String> = sqlx::query_scalar(
-                    "SELECT node_id FROM stream_leases WHERE organization_id = $1 AND stream_id = $2",
-                )
-                .bind(&stream.organization_id)
-                .bind(&stream.stream_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(storage_error)?;
-                match holder {
-                    Some(node_id) => Ok(LeaseGrant::HeldBy { node_id }),
-                    None => Box::pin(self.acquire_lease(stream, node_id, ttl, take_lapsed)).await,
-                }
-            }
-            None => Box::pin(self.acquire_lease(stream, node_id, ttl, take_lapsed)).await,
+        // Held: by whom. A lapsed lease counts as held unless this node
+        // may take it, then it lapsed in between: try again.
+        let held: Option<(String, bool)> = sqlx::query_as(
+            "SELECT node_id, expires_at > now() FROM stream_leases
+             WHERE organization_id = $1 AND stream_id = $2",
+        )
+        .bind(&stream.organization_id)
+        .bind(&stream.stream_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        match held {
+            Some((node_id, live)) if live || !take_lapsed => Ok(LeaseGrant::HeldBy { node_id }),
+            _ => Box::pin(self.acquire_lease(stream, node_id, ttl, take_lapsed)).await,
         }
     }
 
