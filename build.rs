@@ -29,6 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/liveproc/v1/organizations.proto",
         "proto/liveproc/v1/live_processing.proto",
         "proto/liveproc/v1/cluster.proto",
+        "proto/liveproc/v1/webhooks.proto",
     ];
     // The set holds the protos and everything they import, as
     // `protoc --include_imports` would write it: reflection needs both.
@@ -38,13 +39,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         descriptors.encode_to_vec(),
     )?;
     tonic_prost_build::configure()
+        // The well-known types from `pbjson-types`: prost's with serde's
+        // proto3 JSON mapping (webhook payloads are the API's JSON).
+        .compile_well_known_types(true)
+        .extern_path(".google.protobuf", "::pbjson_types")
         // Media payloads as `bytes::Bytes`: shared between subscribers
         // without copies.
         .bytes(".")
         // Prost's codec, with malformed requests answered INVALID_ARGUMENT
         // instead of INTERNAL (src/proto/codec.rs).
         .codec_path("crate::proto::codec::ProtoCodec")
-        .compile_fds(descriptors)?;
+        .compile_fds(descriptors.clone())?;
+    // serde for every message, in the proto3 JSON mapping.
+    pbjson_build::Builder::new()
+        .register_descriptors(&descriptors.encode_to_vec())?
+        .build(&[".liveproc"])?;
     println!("cargo:rerun-if-changed=proto");
     // The registry's schema migrations are embedded by `sqlx::migrate!`.
     println!("cargo:rerun-if-changed=migrations");

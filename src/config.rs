@@ -169,6 +169,26 @@ pub struct ServeArgs {
     /// HTTP/1.1 connection may sit idle between requests.
     #[arg(long, env = "LIVEPROC_HTTP_HEADER_TIMEOUT_SECONDS", value_parser = clap::value_parser!(u64).range(1..=600))]
     pub http_header_timeout_seconds: Option<u64>,
+    /// A network (CIDR or address) or host name that webhook endpoints may
+    /// reach although it is not public; repeat for more. None by default.
+    #[arg(
+        long = "webhook-allow",
+        env = "LIVEPROC_WEBHOOK_ALLOW",
+        value_delimiter = ','
+    )]
+    pub webhook_allow: Vec<PullAllow>,
+    /// Seconds a webhook attempt may take (default 10).
+    #[arg(long, env = "LIVEPROC_WEBHOOK_TIMEOUT_SECONDS", value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub webhook_timeout_seconds: Option<u64>,
+    /// Seconds before a failed webhook attempt is retried the first time;
+    /// the pause doubles with every attempt, up to 2 hours (default 5).
+    #[arg(long, env = "LIVEPROC_WEBHOOK_FIRST_RETRY_SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub webhook_first_retry_seconds: Option<u64>,
+    /// Seconds an undelivered webhook event is retried, and that an
+    /// endpoint may fail every attempt before it is disabled (default
+    /// 86400: 24 hours).
+    #[arg(long, env = "LIVEPROC_WEBHOOK_RETRY_FOR_SECONDS", value_parser = clap::value_parser!(u64).range(10..=604800))]
+    pub webhook_retry_for_seconds: Option<u64>,
 }
 
 /// The config file: every key optional.
@@ -196,6 +216,10 @@ struct FileConfig {
     cors_origins: Option<Vec<String>>,
     operator_contact: Option<String>,
     http_header_timeout_seconds: Option<u64>,
+    webhook_allow: Option<Vec<String>>,
+    webhook_timeout_seconds: Option<u64>,
+    webhook_first_retry_seconds: Option<u64>,
+    webhook_retry_for_seconds: Option<u64>,
 }
 
 /// Resolved settings of a server.
@@ -237,6 +261,10 @@ pub struct Config {
     /// How long a client has to send request headers; also the idle
     /// timeout of HTTP/1.1 connections.
     pub http_header_timeout: std::time::Duration,
+    /// Non-public networks and hosts webhook endpoints may reach.
+    pub webhook_allow: Vec<PullAllow>,
+    /// How webhooks are delivered and retried.
+    pub webhooks: crate::webhooks::delivery::Settings,
     /// From `LIVEPROC_ADMIN_KEY`.
     pub admin_key: Option<String>,
 }
@@ -322,6 +350,44 @@ impl Config {
                     reason,
                 })?
         };
+        let webhook_allow = if !args.webhook_allow.is_empty() {
+            args.webhook_allow
+        } else {
+            file.webhook_allow
+                .unwrap_or_default()
+                .iter()
+                .map(|entry| entry.parse())
+                .collect::<Result<_, _>>()
+                .map_err(|reason| ConfigError::PullAllow {
+                    path: args.config.clone().unwrap_or_default(),
+                    reason: format!("webhook_allow: {reason}"),
+                })?
+        };
+        let webhooks = {
+            use std::time::Duration;
+            let defaults = crate::webhooks::delivery::Settings::default();
+            let seconds = |arg: Option<u64>, file: Option<u64>, default: Duration| {
+                arg.or(file).map_or(default, Duration::from_secs)
+            };
+            crate::webhooks::delivery::Settings {
+                timeout: seconds(
+                    args.webhook_timeout_seconds,
+                    file.webhook_timeout_seconds,
+                    defaults.timeout,
+                ),
+                first_retry: seconds(
+                    args.webhook_first_retry_seconds,
+                    file.webhook_first_retry_seconds,
+                    defaults.first_retry,
+                ),
+                retry_for: seconds(
+                    args.webhook_retry_for_seconds,
+                    file.webhook_retry_for_seconds,
+                    defaults.retry_for,
+                ),
+                ..defaults
+            }
+        };
         let pull_allow_file_dirs = if !args.pull_allow_file_dirs.is_empty() {
             args.pull_allow_file_dirs
         } else {
@@ -392,6 +458,8 @@ impl Config {
                 .or(file.min_free_disk_mb)
                 .unwrap_or(DEFAULT_MIN_FREE_DISK_MB),
             pull_allow_http: args.pull_allow_http || file.pull_allow_http.unwrap_or(false),
+            webhook_allow,
+            webhooks,
             cors_origins: if args.cors_origins.is_empty() {
                 file.cors_origins.unwrap_or_default()
             } else {

@@ -64,6 +64,11 @@ pub fn new_clip_id(now_ms: i64) -> String {
     format!("clip_{now_ms:012x}{}", &random_hex(3))
 }
 
+/// A new webhook endpoint id (`whe_` + 16 hex digits).
+pub fn new_webhook_endpoint_id() -> String {
+    format!("whe_{}", random_hex(8))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

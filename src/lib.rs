@@ -16,6 +16,9 @@
 //!   chooses storage; `http` and `api` never call each other.
 //! - [`ingest`]: SRT listener, gRPC push and URI pull: bytes in, one
 //!   publisher session per stream.
+//! - [`webhooks`]: events told to the organizations' servers: made by
+//!   the features and the service, queued in the registry's outbox,
+//!   signed and delivered by its own task.
 //! - [`cluster`]: this node among the nodes on one registry: its
 //!   heartbeat, and the lease by which it holds each session it runs.
 //! - [`features`]: thumbnails, motion clips, recording and replay, driven
@@ -32,6 +35,8 @@
 //! - [`container`]: MP4, fragmented MP4 and MPEG-TS written from access
 //!   units (pure bytes, no GStreamer).
 //! - [`media`]: access units, codecs, ticks, NAL units, ADTS (a leaf).
+//! - [`pull_policy`]: what the server may reach for an organization
+//!   (pulled sources, webhook endpoints) (a leaf).
 //! - [`redact`]: URIs and their secrets out of logs and messages (a leaf).
 //! - [`config`], [`options`] and [`validate`], [`ids`], [`proto`]: settings,
 //!   processing options and their ranges, identities, generated API types.
@@ -54,6 +59,7 @@ pub(crate) mod objects;
 pub(crate) mod options;
 pub(crate) mod pipeline;
 pub mod proto;
+pub(crate) mod pull_policy;
 pub(crate) mod redact;
 pub mod registry;
 pub(crate) mod runtime;
@@ -63,3 +69,4 @@ pub(crate) mod store;
 pub(crate) mod streams;
 pub(crate) mod url_signing;
 pub(crate) mod validate;
+pub(crate) mod webhooks;

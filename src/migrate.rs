@@ -142,7 +142,12 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<Report> {
     }
 
     // Recordings and clips of every stream, then their files.
-    let recordings_store = Arc::new(RecordingStore::new(data.clone(), Arc::clone(&target), 0));
+    let recordings_store = Arc::new(RecordingStore::new(
+        data.clone(),
+        Arc::clone(&target),
+        0,
+        false,
+    ));
     let uploader = objects.as_ref().map(|objects| {
         Uploader::copying(
             Arc::clone(&target),
@@ -172,7 +177,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<Report> {
             }
             let mut copy = record.clone();
             copy.uploaded = false;
-            target.put_recording(&copy).await?;
+            target.put_recording(&copy, None).await?;
             let (Some(uploader), Some(objects)) = (&uploader, &objects) else {
                 continue;
             };
@@ -232,7 +237,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<Report> {
                 continue;
             }
             clip.uploaded = false;
-            target.put_clip(&clip, None).await?;
+            target.put_clip(&clip, None, None).await?;
             let Some(objects) = &objects else {
                 continue;
             };
@@ -263,7 +268,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<Report> {
             }
             clip.uploaded = true;
             clip.size_bytes = local.len;
-            target.put_clip(&clip, None).await?;
+            target.put_clip(&clip, None, None).await?;
             report.files_copied += 1;
             report.bytes_copied += local.len;
         }

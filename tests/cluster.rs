@@ -301,7 +301,7 @@ async fn session_recordings(
 ) -> Vec<(
     String,
     pb::RecordingState,
-    Option<prost_types::Duration>,
+    Option<pbjson_types::Duration>,
     u64,
 )> {
     list_recordings(server, key, "pattern")

@@ -406,7 +406,7 @@ async fn no_thumbnail_yet_is_not_found_and_at_needs_replay() {
         .get_thumbnail(authed(
             pb::GetThumbnailRequest {
                 stream_id: "cam".into(),
-                at: Some(prost_types::Timestamp::default()),
+                at: Some(pbjson_types::Timestamp::default()),
             },
             &org.api_key,
         ))

@@ -14,6 +14,10 @@ use common::postgres::{self, PgServer, PG_PASSWORD};
 use liveproc::error::Error;
 use liveproc::ids::StreamRef;
 use liveproc::registry::cluster::{Fence, LeaseGrant, NodeRecord};
+use liveproc::registry::webhooks::{
+    AttemptOutcome, AttemptResult, WebhookAttempt, WebhookEndpointRecord, WebhookEvent,
+    WebhookMessage,
+};
 use liveproc::registry::{
     setting, ClipRecord, RecordingPart, RecordingRecord, RecordingState, Registry, StreamRecord,
 };
@@ -173,11 +177,13 @@ async fn streams_are_scoped_by_organization() {
         let mut changed = cam.processing.clone();
         changed.thumbnail = None;
         let updated = registry
-            .set_processing(&a.id, "cam", &changed)
+            .set_processing(&a.id, "cam", &changed, None)
             .await
             .unwrap();
         assert_eq!(json(&updated.processing), json(&changed));
-        let missing = registry.set_processing(&b.id, "pulled", &changed).await;
+        let missing = registry
+            .set_processing(&b.id, "pulled", &changed, None)
+            .await;
         assert!(
             matches!(missing, Err(Error::NotFound { .. })),
             "{missing:?}"
@@ -242,19 +248,19 @@ async fn listings_page_in_byte_order_on_both() {
 async fn the_catalogue_keeps_recordings_and_clips_per_organization() {
     on_both(|registry| async move {
         let mut first = recording("org", "cam", "rec_1", "ses_a");
-        registry.put_recording(&first).await.unwrap();
+        registry.put_recording(&first, None).await.unwrap();
         for (id, session) in [("rec_2", "ses_b"), ("rec_3", "ses_a")] {
             registry
-                .put_recording(&recording("org", "cam", id, session))
+                .put_recording(&recording("org", "cam", id, session), None)
                 .await
                 .unwrap();
         }
         registry
-            .put_recording(&recording("org", "other", "rec_4", "ses_a"))
+            .put_recording(&recording("org", "other", "rec_4", "ses_a"), None)
             .await
             .unwrap();
         registry
-            .put_recording(&recording("org2", "cam", "rec_5", "ses_a"))
+            .put_recording(&recording("org2", "cam", "rec_5", "ses_a"), None)
             .await
             .unwrap();
 
@@ -262,7 +268,7 @@ async fn the_catalogue_keeps_recordings_and_clips_per_organization() {
         assert_eq!(unfinished.len(), 5);
         first.state = RecordingState::Complete;
         first.size_bytes = 7 << 30;
-        registry.put_recording(&first).await.unwrap();
+        registry.put_recording(&first, None).await.unwrap();
         let found = registry.recording("org", "rec_1").await.unwrap().unwrap();
         assert_eq!(json(&found), json(&first));
         assert!(registry.recording("org2", "rec_1").await.unwrap().is_none());
@@ -304,7 +310,7 @@ async fn the_catalogue_keeps_recordings_and_clips_per_organization() {
         );
         assert!(registry.recording_parts("rec_3").await.unwrap().is_empty());
         first.uploaded = true;
-        registry.put_recording(&first).await.unwrap();
+        registry.put_recording(&first, None).await.unwrap();
         let to_upload = registry.recordings_to_upload().await.unwrap();
         assert_eq!(
             ids(&to_upload, |r| &r.id),
@@ -320,9 +326,9 @@ async fn the_catalogue_keeps_recordings_and_clips_per_organization() {
         assert_eq!(ids(&session, |r| &r.id), vec!["rec_3"]);
 
         let c = clip("org", "cam", "clip_1");
-        registry.put_clip(&c, None).await.unwrap();
+        registry.put_clip(&c, None, None).await.unwrap();
         registry
-            .put_clip(&clip("org", "cam", "clip_2"), None)
+            .put_clip(&clip("org", "cam", "clip_2"), None, None)
             .await
             .unwrap();
         assert_eq!(
@@ -554,7 +560,7 @@ async fn writes_of_a_session_taken_over_are_refused() {
     let a = granted(r.acquire_lease(&cam, "node-a", short, true).await.unwrap());
     let mut rec = recording("org", "cam", "rec_a1", "ses_a");
     rec.writer = a.clone();
-    r.put_recording(&rec).await.unwrap();
+    r.put_recording(&rec, None).await.unwrap();
     let part = |seq: u32| RecordingPart {
         recording_id: "rec_a1".into(),
         seq,
@@ -562,7 +568,7 @@ async fn writes_of_a_session_taken_over_are_refused() {
         size: 100,
     };
     r.put_recording_part(&a, &part(0)).await.unwrap();
-    r.put_clip(&clip("org", "cam", "clip_a1"), Some(&a))
+    r.put_clip(&clip("org", "cam", "clip_a1"), Some(&a), None)
         .await
         .unwrap();
     // A writer that is not the recording's is refused.
@@ -588,9 +594,19 @@ async fn writes_of_a_session_taken_over_are_refused() {
     // the updates of its recording once node-b took that over.
     let mut late = recording("org", "cam", "rec_a2", "ses_a");
     late.writer = a.clone();
-    assert!(fenced(r.put_recording(&late).await));
+    r.create_webhook_endpoint(&endpoint("org", "whe_ready", &["recording.ready"]))
+        .await
+        .unwrap();
+    let ready = event("org", "msg_late", "recording.ready");
+    assert!(fenced(r.put_recording(&late, Some(&ready)).await));
+    assert_eq!(
+        r.pending_webhook_messages("whe_ready").await.unwrap(),
+        0,
+        "a refused write reports nothing"
+    );
     assert!(fenced(
-        r.put_clip(&clip("org", "cam", "clip_a2"), Some(&a)).await
+        r.put_clip(&clip("org", "cam", "clip_a2"), Some(&a), None)
+            .await
     ));
     assert!(r.take_over_recording(&rec, &b).await.unwrap());
     assert!(
@@ -598,7 +614,7 @@ async fn writes_of_a_session_taken_over_are_refused() {
         "taken over once"
     );
     rec.duration_ns += 1_000_000_000;
-    assert!(fenced(r.put_recording(&rec).await));
+    assert!(fenced(r.put_recording(&rec, None).await));
     assert!(fenced(r.put_recording_part(&a, &part(1)).await));
     // Nothing of node-a's got in.
     assert!(r.recording("org", "rec_a2").await.unwrap().is_none());
@@ -613,13 +629,13 @@ async fn writes_of_a_session_taken_over_are_refused() {
     let mut finished = stored;
     finished.state = RecordingState::Recovered;
     finished.uploaded = true;
-    r.put_recording(&finished).await.unwrap();
+    r.put_recording(&finished, None).await.unwrap();
     assert!(fenced(r.put_recording_part(&b, &part(2)).await));
     // node-b's own session writes new records and clips.
     let mut next = recording("org", "cam", "rec_b1", "ses_b");
     next.writer = b.clone();
-    r.put_recording(&next).await.unwrap();
-    r.put_clip(&clip("org", "cam", "clip_b1"), Some(&b))
+    r.put_recording(&next, None).await.unwrap();
+    r.put_clip(&clip("org", "cam", "clip_b1"), Some(&b), None)
         .await
         .unwrap();
     // A closed recording of node-a's earlier session (on another stream,
@@ -634,7 +650,7 @@ async fn writes_of_a_session_taken_over_are_refused() {
     let mut closed = recording("org", "cam2", "rec_a3", "ses_c");
     closed.writer = a2.clone();
     closed.state = RecordingState::Complete;
-    r.put_recording(&closed).await.unwrap();
+    r.put_recording(&closed, None).await.unwrap();
     r.release_lease(&liveproc::registry::cluster::Lease {
         stream: other.clone(),
         node_id: "node-a".into(),
@@ -651,7 +667,7 @@ async fn writes_of_a_session_taken_over_are_refused() {
         .await
         .unwrap();
     closed.uploaded = true;
-    r.put_recording(&closed).await.unwrap();
+    r.put_recording(&closed, None).await.unwrap();
 }
 
 fn part_of(recording_id: &str, seq: u32) -> RecordingPart {
@@ -733,4 +749,203 @@ async fn an_unreachable_database_is_a_clear_error_without_the_password() {
     let message = error.to_string();
     assert!(message.contains("cannot connect"), "{message}");
     assert!(!message.contains(PG_PASSWORD), "{message}");
+}
+
+fn endpoint(org: &str, id: &str, types: &[&str]) -> WebhookEndpointRecord {
+    WebhookEndpointRecord {
+        id: id.into(),
+        organization_id: org.into(),
+        url: format!("https://hooks.example.com/{id}"),
+        event_types: types.iter().map(|t| t.to_string()).collect(),
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        previous_secret: None,
+        previous_secret_until_ms: 0,
+        enabled: true,
+        disabled_reason: String::new(),
+        failing_since_ms: 0,
+        create_time_ms: 1_700_000_000_000,
+    }
+}
+
+fn event(org: &str, id: &str, event_type: &str) -> WebhookEvent {
+    WebhookEvent {
+        id: id.into(),
+        organization_id: org.into(),
+        event_type: event_type.into(),
+        time_ms: 1_700_000_000_000,
+        data: r#"{"id":"x"}"#.into(),
+        media_path: String::new(),
+        endpoint_id: None,
+    }
+}
+
+fn attempt_result(
+    message: &WebhookMessage,
+    outcome: AttemptOutcome,
+    time_ms: i64,
+    disable_if_failing_since: i64,
+) -> AttemptResult {
+    AttemptResult {
+        attempt: WebhookAttempt {
+            endpoint_id: message.endpoint_id.clone(),
+            event_id: message.event.id.clone(),
+            event_type: message.event.event_type.clone(),
+            attempt: message.attempts + 1,
+            time_ms,
+            status: if outcome == AttemptOutcome::Delivered {
+                204
+            } else {
+                500
+            },
+            error: if outcome == AttemptOutcome::Delivered {
+                String::new()
+            } else {
+                "HTTP 500".into()
+            },
+            duration_ms: 3,
+            outcome,
+            next_attempt_ms: if outcome == AttemptOutcome::Retrying {
+                time_ms
+            } else {
+                0
+            },
+        },
+        disable_if_failing_since,
+    }
+}
+
+/// The outbox on both backends: an event is queued with the change that
+/// carries it, once per endpoint of the organization that takes its type;
+/// a claimed message is not handed out twice; a retried one comes back;
+/// a delivered one leaves; attempts are listed newest first; an endpoint
+/// failing past the limit is disabled and takes no new events; deleting
+/// an endpoint drops what waited for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_events_are_queued_with_their_change_and_leave_once_delivered() {
+    on_both(|r| async move {
+        for e in [
+            endpoint("org", "whe_ready", &["recording.ready"]),
+            endpoint("org", "whe_live", &["stream.live"]),
+            endpoint("org2", "whe_other", &["recording.ready"]),
+        ] {
+            r.create_webhook_endpoint(&e).await.unwrap();
+        }
+        let ready = event("org", "msg_1", "recording.ready");
+        r.put_recording(&recording("org", "cam", "rec_1", "ses_a"), Some(&ready))
+            .await
+            .unwrap();
+        assert_eq!(r.pending_webhook_messages("whe_ready").await.unwrap(), 1);
+        assert_eq!(r.pending_webhook_messages("whe_live").await.unwrap(), 0);
+        assert_eq!(r.pending_webhook_messages("whe_other").await.unwrap(), 0);
+
+        let now = 1_700_000_001_000;
+        let due = r
+            .due_webhook_messages(now, 30_000, 10, 4, &[])
+            .await
+            .unwrap();
+        assert_eq!(due.len(), 1);
+        let (message, with) = &due[0];
+        assert_eq!(
+            (message.event.id.as_str(), with.id.as_str()),
+            ("msg_1", "whe_ready")
+        );
+        assert_eq!(message.event.data, r#"{"id":"x"}"#);
+        assert!(
+            r.due_webhook_messages(now, 30_000, 10, 4, &[])
+                .await
+                .unwrap()
+                .is_empty(),
+            "a claimed message is not handed out again"
+        );
+        let disabled = r
+            .finish_webhook_attempt(
+                message,
+                &attempt_result(message, AttemptOutcome::Retrying, now, 0),
+            )
+            .await
+            .unwrap();
+        assert!(!disabled);
+        let again = r
+            .due_webhook_messages(now, 30_000, 10, 4, &[])
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1, "a retried message is due again");
+        assert_eq!(again[0].0.attempts, 1);
+        assert!(
+            r.due_webhook_messages(now, 30_000, 10, 4, &["whe_ready".into()])
+                .await
+                .unwrap()
+                .is_empty(),
+            "a busy endpoint's messages wait"
+        );
+        r.finish_webhook_attempt(
+            &again[0].0,
+            &attempt_result(&again[0].0, AttemptOutcome::Delivered, now + 1, 0),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.pending_webhook_messages("whe_ready").await.unwrap(), 0);
+        let attempts = r.webhook_attempts("whe_ready", "", 1).await.unwrap();
+        assert_eq!(attempts.items.len(), 1);
+        assert_eq!(attempts.items[0].outcome, AttemptOutcome::Delivered);
+        let older = r
+            .webhook_attempts("whe_ready", &attempts.next_page_token, 10)
+            .await
+            .unwrap();
+        assert_eq!(older.items.len(), 1);
+        assert_eq!(older.items[0].outcome, AttemptOutcome::Retrying);
+        assert!(older.next_page_token.is_empty());
+
+        // A stand-alone event, failing past the limit: the endpoint is
+        // disabled and takes no new events.
+        r.queue_webhook_event(&event("org", "msg_2", "stream.live"))
+            .await
+            .unwrap();
+        let due = r
+            .due_webhook_messages(now, 30_000, 10, 4, &[])
+            .await
+            .unwrap();
+        assert_eq!(due.len(), 1);
+        let disabled = r
+            .finish_webhook_attempt(
+                &due[0].0,
+                &attempt_result(&due[0].0, AttemptOutcome::GaveUp, now, now),
+            )
+            .await
+            .unwrap();
+        assert!(disabled);
+        let live = r
+            .webhook_endpoint("org", "whe_live")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!live.enabled);
+        assert!(
+            live.disabled_reason.contains("HTTP 500"),
+            "{}",
+            live.disabled_reason
+        );
+        r.queue_webhook_event(&event("org", "msg_3", "stream.live"))
+            .await
+            .unwrap();
+        assert_eq!(r.pending_webhook_messages("whe_live").await.unwrap(), 0);
+        // ... but a test event reaches it.
+        r.queue_webhook_event(&WebhookEvent {
+            endpoint_id: Some("whe_live".into()),
+            ..event("org", "msg_4", "webhook.test")
+        })
+        .await
+        .unwrap();
+        assert_eq!(r.pending_webhook_messages("whe_live").await.unwrap(), 1);
+        assert!(r
+            .webhook_endpoint("org2", "whe_live")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(!r.delete_webhook_endpoint("org2", "whe_live").await.unwrap());
+        assert!(r.delete_webhook_endpoint("org", "whe_live").await.unwrap());
+        assert_eq!(r.pending_webhook_messages("whe_live").await.unwrap(), 0);
+        assert_eq!(r.prune_webhook_attempts(now + 10).await.unwrap(), 2);
+    })
+    .await;
 }

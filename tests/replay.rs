@@ -429,7 +429,7 @@ async fn the_last_seconds_become_a_clip_that_outlives_a_restart() {
 
     // Out of range requests name the field.
     let mut live = server.live().await;
-    let in_future = prost_types::Timestamp {
+    let in_future = pbjson_types::Timestamp {
         seconds: 4_000_000_000,
         nanos: 0,
     };
@@ -495,7 +495,7 @@ fn first_frame_rgb(mp4: &[u8]) -> Vec<u8> {
 }
 
 /// Wall-clock start of the oldest GOP held.
-async fn clip_start_time(server: &Server, key: &str) -> prost_types::Timestamp {
+async fn clip_start_time(server: &Server, key: &str) -> pbjson_types::Timestamp {
     get_stream(server, key, "cam")
         .await
         .unwrap()

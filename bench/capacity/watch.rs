@@ -37,13 +37,13 @@ pub struct Received {
     pub last_motion_clip: Mutex<Option<bytes::Bytes>>,
 }
 
-fn seconds(d: &Option<prost_types::Duration>) -> f64 {
+fn seconds(d: &Option<pbjson_types::Duration>) -> f64 {
     d.as_ref()
         .map(|d| d.seconds as f64 + d.nanos as f64 / 1e9)
         .unwrap_or_default()
 }
 
-fn system_time(t: &Option<prost_types::Timestamp>) -> Option<SystemTime> {
+fn system_time(t: &Option<pbjson_types::Timestamp>) -> Option<SystemTime> {
     let t = t.as_ref()?;
     Some(SystemTime::UNIX_EPOCH + Duration::new(t.seconds as u64, t.nanos as u32))
 }

@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
 use super::subscriber::Subscriber;
-use super::{convert, recordings, replay, signed_urls, Services};
+use super::{recordings, replay, signed_urls, Services};
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::ids::{self, StreamRef};
@@ -30,9 +30,11 @@ use crate::proto::v1::live_processing_client::LiveProcessingClient;
 use crate::proto::v1::live_processing_server::LiveProcessing;
 use crate::proto::v1::StreamState;
 use crate::registry::{secrets, OrganizationRecord, StreamRecord};
+use crate::service::convert;
 use crate::service::peers::{self, LiveAt};
 use crate::streams::{LiveStream, PublisherKind};
 use crate::validate;
+use crate::webhooks::{event_types, events};
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -352,13 +354,22 @@ impl LiveProcessing for LiveProcessingService {
     ) -> Result<Response<pb::Stream>, Status> {
         let org = self.organization(request.metadata()).await?;
         let req = request.into_inner();
-        self.stream_record(&org.id, &req.stream_id).await?;
+        let before = self.stream_record(&org.id, &req.stream_id).await?;
         let processing: Processing = validate::processing("processing", req.processing.as_ref())?;
         org.check_packages(&processing)?;
+        let changed = StreamRecord {
+            processing: processing.clone(),
+            ..before
+        };
+        let event = events::stream(
+            event_types::STREAM_PROCESSING_CHANGED,
+            &self.to_api(&changed).await?,
+            "",
+        );
         let record = self
             .state
             .registry
-            .set_processing(&org.id, &req.stream_id, &processing)
+            .set_processing(&org.id, &req.stream_id, &processing, Some(&event))
             .await?;
         let stream_ref = StreamRef::new(&record.organization_id, &record.id);
         if let Some(live) = self.state.hub.get(&stream_ref) {
@@ -529,7 +540,7 @@ impl LiveProcessing for LiveProcessingService {
         let org = self.organization(request.metadata()).await?;
         let clip =
             crate::service::clips::find(&self.state, &org.id, &request.get_ref().clip_id).await?;
-        Ok(Response::new(replay::to_proto(&clip)))
+        Ok(Response::new(crate::service::clips::to_proto(&clip)))
     }
 
     async fn list_replay_clips(

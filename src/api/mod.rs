@@ -5,7 +5,6 @@
 //! (with `google.rpc` details) in one place.
 
 pub mod cluster;
-mod convert;
 mod files;
 pub mod live_processing;
 pub mod organizations;
@@ -13,5 +12,6 @@ pub(crate) mod recordings;
 pub(crate) mod replay;
 mod signed_urls;
 mod subscriber;
+pub mod webhooks;
 
 pub use crate::service::Services;

@@ -4,11 +4,12 @@
 
 use tonic::{Request, Response, Status};
 
-use super::{convert, Services};
+use super::Services;
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::proto::v1 as pb;
 use crate::proto::v1::organizations_server::Organizations;
+use crate::service::convert;
 use crate::validate;
 
 pub struct OrganizationsService {

@@ -15,7 +15,6 @@ use crate::features::replay::clips::ClipStart;
 use crate::media::TrackFormat;
 use crate::proto::v1 as pb;
 use crate::proto::{timestamp_from_millis, timestamp_to_millis, to_duration};
-use crate::registry::ClipRecord;
 use crate::service::{clips, segments};
 use crate::streams::LiveStream;
 use crate::validate;
@@ -155,19 +154,6 @@ pub fn window_of(replay: &ReplayBuffer) -> Option<pb::ReplayWindow> {
     })
 }
 
-pub fn to_proto(clip: &ClipRecord) -> pb::ReplayClip {
-    pb::ReplayClip {
-        id: clip.id.clone(),
-        stream_id: clip.stream_id.clone(),
-        start_time: Some(timestamp_from_millis(clip.start_time_ms)),
-        duration: Some(to_duration(Duration::from_nanos(clip.duration_ns))),
-        size_bytes: clip.size_bytes,
-        create_time: Some(timestamp_from_millis(clip.create_time_ms)),
-        title: clip.title.clone(),
-        start_pts: Some(to_duration(Duration::from_nanos(clip.start_pts_ns))),
-    }
-}
-
 pub async fn create_clip(
     state: &Services,
     live: &Arc<LiveStream>,
@@ -186,7 +172,7 @@ pub async fn create_clip(
         }
     };
     let record = clips::create(state, live, start, req.duration_seconds, req.title.clone()).await?;
-    Ok(to_proto(&record))
+    Ok(clips::to_proto(&record))
 }
 
 pub async fn list_clips(
@@ -200,7 +186,7 @@ pub async fn list_clips(
         .list_clips(org_id, &req.stream_id, &req.page_token, page_size)
         .await?;
     Ok(pb::ListReplayClipsResponse {
-        clips: page.items.iter().map(to_proto).collect(),
+        clips: page.items.iter().map(clips::to_proto).collect(),
         next_page_token: page.next_page_token,
     })
 }

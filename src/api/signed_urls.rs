@@ -38,7 +38,7 @@ pub async fn sign(
     let token = state.signer.sign(organization_id, &request.path, expires);
     Ok(pb::SignUrlResponse {
         url: format!("{}{}?token={token}", state.http_public_url, request.path),
-        expire_time: Some(prost_types::Timestamp {
+        expire_time: Some(pbjson_types::Timestamp {
             seconds: expires,
             nanos: 0,
         }),

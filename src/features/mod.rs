@@ -50,6 +50,7 @@ use crate::proto::v1 as pb;
 use crate::registry::Registry;
 use crate::store::DataDir;
 use crate::streams::LiveStream;
+use crate::webhooks::sink::EventSink;
 use driver::FeatureSlot;
 use feed::Feed;
 use job_threads::{JobFailure, JobThreads};
@@ -133,6 +134,8 @@ pub struct FeatureEngine {
     /// Where replay buffers spill their older media.
     replay_spill: SpillStore,
     outputs: DashMap<StreamRef, Arc<StreamOutputs>>,
+    /// Where thumbnails and motion clips are reported (webhooks).
+    events: Arc<EventSink>,
     /// Feature tasks, awaited at shutdown with the recorder's closing
     /// work (`recordings.closing`). Thumbnail and motion-clip jobs are not
     /// tracked: an image still being made when the server stops is of no
@@ -154,13 +157,16 @@ impl Drop for FeatureTasks {
 
 impl FeatureEngine {
     /// `min_free_disk` is the free space below which no new recording file
-    /// is started.
+    /// is started; `recordings_ready_on_close` says that a closed
+    /// recording can be downloaded (no object storage to wait for).
     pub fn new(
         data: DataDir,
         registry: Arc<Registry>,
         min_free_disk: u64,
         replay_budget: ReplayBudget,
         replay_spill: SpillStore,
+        events: Arc<EventSink>,
+        recordings_ready_on_close: bool,
     ) -> Self {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
@@ -168,13 +174,24 @@ impl FeatureEngine {
             bulk_jobs: Semaphore::new(cpus),
             job_threads: JobThreads::start(2 * cpus).expect("starting the job threads"),
             thumbnail_store: ThumbnailStore::new(data.clone()),
-            recordings: Arc::new(RecordingStore::new(data.clone(), registry, min_free_disk)),
+            recordings: Arc::new(RecordingStore::new(
+                data.clone(),
+                registry,
+                min_free_disk,
+                recordings_ready_on_close,
+            )),
             data,
             replay_budget,
             replay_spill,
             outputs: DashMap::new(),
+            events,
             tasks: TaskTracker::new(),
         }
+    }
+
+    /// Where events the features make are reported.
+    pub fn events(&self) -> &Arc<EventSink> {
+        &self.events
     }
 
     pub fn recordings(&self) -> &Arc<RecordingStore> {

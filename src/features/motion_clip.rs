@@ -16,6 +16,7 @@ use crate::options::{MotionClip as Settings, Processing};
 use crate::proto::v1 as pb;
 use crate::proto::{timestamp_from_millis, to_duration};
 use crate::streams::LiveStream;
+use crate::webhooks::{event_types, events};
 
 /// Shortest clip worth sending when a session ends mid-window.
 const MIN_PARTIAL_CLIP: Duration = Duration::from_secs(1);
@@ -67,7 +68,11 @@ impl MotionClips {
             ..
         } = window;
         let started_ms = units.first().map(|u| u.received_ms).unwrap_or_default();
-        let (stream, outputs) = (Arc::clone(&self.stream), Arc::clone(&self.outputs));
+        let (engine, stream, outputs) = (
+            Arc::clone(&self.engine),
+            Arc::clone(&self.stream),
+            Arc::clone(&self.outputs),
+        );
         self.periodic.run(
             &self.engine,
             JobLane::Bulk,
@@ -89,6 +94,10 @@ impl MotionClips {
                     start_time: Some(timestamp_from_millis(started_ms)),
                 });
                 tracing::debug!(stream = %stream.stream_ref, sequence = clip.sequence, bytes = clip.data.len(), "motion clip");
+                let organization_id = &stream.stream_ref.organization_id;
+                engine.events().emit(organization_id, event_types::MOTION_CLIP_CREATED, || {
+                    events::motion_clip_created(organization_id, &clip)
+                });
             },
         );
     }

@@ -15,6 +15,7 @@ use crate::options::{Processing, Thumbnail as Settings};
 use crate::proto::v1 as pb;
 use crate::proto::{timestamp_from_millis, to_duration};
 use crate::streams::LiveStream;
+use crate::webhooks::{event_types, events};
 
 pub struct Thumbnails {
     engine: Arc<FeatureEngine>,
@@ -90,6 +91,10 @@ impl Feature for Thumbnails {
                     data: image.data,
                 });
                 tracing::debug!(stream = %stream.stream_ref, sequence = thumbnail.sequence, bytes = thumbnail.data.len(), "thumbnail");
+                let organization_id = &stream.stream_ref.organization_id;
+                engine.events().emit(organization_id, event_types::THUMBNAIL_CREATED, || {
+                    events::thumbnail_created(organization_id, &thumbnail)
+                });
                 let stream_ref = stream.stream_ref.clone();
                 let saved = tokio::task::spawn_blocking(move || {
                     engine.thumbnail_store.save(&stream_ref, &thumbnail)

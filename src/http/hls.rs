@@ -117,7 +117,7 @@ pub async fn segment(
 
 /// `2026-11-26T12:00:00.123Z` for ms since the epoch.
 pub(super) fn rfc3339_millis(ms: i64) -> String {
-    crate::proto::timestamp_from_millis(ms).to_string()
+    crate::proto::timestamp_to_rfc3339(&crate::proto::timestamp_from_millis(ms))
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ pub async fn thumbnail(
 ) -> HttpResult<Response> {
     let (thumbnail, max_age) = match at {
         Some(at) => {
-            let at: prost_types::Timestamp = at.parse().map_err(|_| {
+            let at = crate::proto::timestamp_from_rfc3339(at).ok_or_else(|| {
                 HttpError::new(
                     StatusCode::BAD_REQUEST,
                     "at must be an RFC 3339 time, e.g. 2026-11-26T12:00:00Z",

@@ -14,7 +14,7 @@
 pub mod follow;
 pub mod pacing;
 pub mod pull;
-pub mod pull_policy;
+
 pub mod push;
 pub mod session;
 pub mod srt;
@@ -30,10 +30,10 @@ use crate::features::FeatureEngine;
 use crate::ids::StreamRef;
 use crate::pipeline::{EventSink, PipelineEvent, Source, StreamPipeline};
 use crate::proto::v1::StreamState;
+use crate::pull_policy::PullPolicy;
 use crate::registry::cluster::Fence;
 use crate::registry::{Registry, StreamRecord};
 use crate::streams::{LiveStream, PublisherKind, StreamHub};
-use pull_policy::PullPolicy;
 
 /// What ingest paths share: the registry to authorize publishers, the hub
 /// of running streams, and a tracker of running sessions for shutdown.

@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::pull_policy::PullPolicy;
 use crate::cluster::{Cluster, LEASE_RENEW_EVERY};
 use crate::error::Error;
 use crate::features::FeatureEngine;
 use crate::pipeline::{Outcome, Source};
 use crate::proto::v1::StreamState;
+use crate::pull_policy::PullPolicy;
 use crate::streams::{LiveStream, PublisherKind};
 
 const MIN_BACKOFF: Duration = Duration::from_secs(1);

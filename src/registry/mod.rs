@@ -23,6 +23,7 @@ mod embedded;
 mod postgres;
 mod records;
 pub mod secrets;
+pub mod webhooks;
 
 use std::path::Path;
 
@@ -38,6 +39,9 @@ use crate::ids::StreamRef;
 use crate::options::Processing;
 use cluster::{Fence, Lease, LeaseGrant, LeaseHolder, NodeRecord};
 use std::time::Duration;
+use webhooks::{
+    AttemptResult, Disabled, WebhookAttempt, WebhookEndpointRecord, WebhookEvent, WebhookMessage,
+};
 
 /// A change to the streams table made by any node ([`Registry::stream_changes`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,12 +182,14 @@ forward! {
     fn all_streams(&self) -> Vec<StreamRecord>;
     /// Deletes a stream; `NotFound` if the organization has none by that id.
     fn delete_stream(&self, org_id: &str, stream_id: &str) -> StreamRecord;
-    /// Replaces the processing options of a stream.
-    fn set_processing(&self, org_id: &str, stream_id: &str, processing: &Processing) -> StreamRecord;
+    /// Replaces the processing options of a stream, queuing `event` in
+    /// the same transaction ([`webhooks`]).
+    fn set_processing(&self, org_id: &str, stream_id: &str, processing: &Processing, event: Option<&WebhookEvent>) -> StreamRecord;
 
     /// Adds or replaces a recording in the catalogue; `Fenced` when its
-    /// writer lost it ([`cluster`]).
-    fn put_recording(&self, record: &RecordingRecord) -> ();
+    /// writer lost it ([`cluster`]). `event` is queued in the same
+    /// transaction, when the write is made.
+    fn put_recording(&self, record: &RecordingRecord, event: Option<&WebhookEvent>) -> ();
     /// Makes `to` the writer of a recording whose writer (as `record`
     /// names it) is gone, to finish it; false when another node was first
     /// or it is finished already.
@@ -206,8 +212,9 @@ forward! {
     fn recordings_to_upload(&self) -> Vec<RecordingRecord>;
 
     /// Stores a clip; one cut by a session (`writer`) is `Fenced` once
-    /// another node took the stream over.
-    fn put_clip(&self, clip: &ClipRecord, writer: Option<&Fence>) -> ();
+    /// another node took the stream over. `event` is queued in the same
+    /// transaction, when the write is made.
+    fn put_clip(&self, clip: &ClipRecord, writer: Option<&Fence>, event: Option<&WebhookEvent>) -> ();
     fn clip(&self, org_id: &str, id: &str) -> Option<ClipRecord>;
     fn list_clips(&self, org_id: &str, stream_id: &str, page_token: &str, page_size: usize) -> Page<ClipRecord>;
     fn delete_clip(&self, clip: &ClipRecord) -> ();
@@ -227,4 +234,29 @@ forward! {
     fn release_lease(&self, lease: &Lease) -> ();
     /// The node holding a stream's live session now.
     fn lease_holder(&self, stream: &StreamRef) -> Option<LeaseHolder>;
+
+    fn create_webhook_endpoint(&self, record: &WebhookEndpointRecord) -> ();
+    /// An organization's endpoints, in id order.
+    fn webhook_endpoints(&self, org_id: &str) -> Vec<WebhookEndpointRecord>;
+    fn webhook_endpoint(&self, org_id: &str, id: &str) -> Option<WebhookEndpointRecord>;
+    /// Replaces an endpoint's settings; false when it is gone.
+    fn update_webhook_endpoint(&self, record: &WebhookEndpointRecord) -> bool;
+    /// Deletes an endpoint with the messages still waiting for it; false
+    /// when there was none.
+    fn delete_webhook_endpoint(&self, org_id: &str, id: &str) -> bool;
+    /// Messages waiting to be delivered to an endpoint.
+    fn pending_webhook_messages(&self, endpoint_id: &str) -> u64;
+    /// Queues an event that reports no change of the registry's (a
+    /// session going live, a thumbnail made).
+    fn queue_webhook_event(&self, event: &WebhookEvent) -> ();
+    /// Claims up to `limit` messages due at `now_ms`, for `claim_ms`, at
+    /// most `per_endpoint` of one endpoint and none of `busy`'s, with
+    /// their endpoints.
+    fn due_webhook_messages(&self, now_ms: i64, claim_ms: i64, limit: usize, per_endpoint: usize, busy: &[String]) -> Vec<(WebhookMessage, WebhookEndpointRecord)>;
+    /// Records an attempt; says whether it disabled the endpoint.
+    fn finish_webhook_attempt(&self, message: &WebhookMessage, result: &AttemptResult) -> Disabled;
+    /// An endpoint's attempts, newest first.
+    fn webhook_attempts(&self, endpoint_id: &str, page_token: &str, page_size: usize) -> Page<WebhookAttempt>;
+    /// Deletes the attempts made before `before_ms`.
+    fn prune_webhook_attempts(&self, before_ms: i64) -> u64;
 }

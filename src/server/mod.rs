@@ -21,19 +21,21 @@ use tokio_util::task::TaskTracker;
 use crate::api::cluster::ClusterService;
 use crate::api::live_processing::LiveProcessingService;
 use crate::api::organizations::OrganizationsService;
+use crate::api::webhooks::WebhooksService;
 use crate::auth::Authenticator;
 use crate::cluster::{Cluster, Node};
 use crate::config::Config;
 use crate::features::replay::spill_store::SpillStore;
 use crate::features::{FeatureEngine, ReplayBudget};
 use crate::http::HttpState;
-use crate::ingest::pull_policy::PullPolicy;
 use crate::ingest::{srt, Ingest};
 use crate::objects::ObjectStorage;
 use crate::proto::v1::cluster_server::ClusterServer;
 use crate::proto::v1::live_processing_server::LiveProcessingServer;
 use crate::proto::v1::organizations_server::OrganizationsServer;
+use crate::proto::v1::webhooks_server::WebhooksServer;
 use crate::proto::FILE_DESCRIPTOR_SET;
+use crate::pull_policy::PullPolicy;
 use crate::registry::{setting, Registry};
 use crate::service::peers::Peers;
 use crate::service::rescue::{self, Rescuer};
@@ -42,6 +44,9 @@ use crate::service::Services;
 use crate::store::DataDir;
 use crate::streams::StreamHub;
 use crate::url_signing::UrlSigner;
+use crate::webhooks::delivery::{Delivery, MediaUrls};
+use crate::webhooks::sink::EventSink;
+use crate::webhooks::target::TargetPolicy;
 
 /// How long open gRPC calls get to finish at shutdown.
 const GRPC_DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -58,6 +63,8 @@ async fn url_signer(registry: &Registry, data: &DataDir) -> anyhow::Result<UrlSi
     UrlSigner::load_or_create(&data.url_signing_key_file())
 }
 
+/// How long queued webhook events get to reach the outbox at shutdown.
+const EVENTS_FLUSH_GRACE: Duration = Duration::from_secs(2);
 /// How long sessions get to finish their output at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
@@ -91,6 +98,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let admin_key_hash = admin_key::resolve(&registry, &config, &data).await?;
 
     let hub = Arc::new(StreamHub::default());
+    let events = EventSink::start(Arc::clone(&registry));
     let (cluster, takeovers) = Cluster::new(
         Arc::clone(&registry),
         Node {
@@ -118,6 +126,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 }
                 None => SpillStore::local(data.clone()),
             },
+            Arc::clone(&events),
+            objects.is_none(),
         )),
         pull_policy: Arc::new(
             PullPolicy::new(
@@ -210,7 +220,30 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             .http_public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", public_addr(grpc_addr))),
+        events: Arc::clone(&events),
+        webhook_policy: TargetPolicy::new(&config.data_dir, &config.webhook_allow),
     };
+    let webhooks_stop = CancellationToken::new();
+    tokio::spawn(
+        Delivery::new(
+            Arc::clone(&registry),
+            state.webhook_policy.clone(),
+            MediaUrls {
+                signer: Arc::clone(&state.signer),
+                public_url: state.http_public_url.clone(),
+            },
+            config.webhooks.clone(),
+            Arc::clone(&events.queued),
+        )
+        .run(webhooks_stop.clone()),
+    );
+    tokio::spawn(crate::service::stream_notices::run(
+        Arc::clone(&hub),
+        Arc::clone(&registry),
+        Arc::clone(&events),
+        config.node_id.clone(),
+        webhooks_stop.clone(),
+    ));
 
     if config.demo {
         demo::ensure(&data, &state, grpc_addr).await?;
@@ -225,6 +258,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .await;
     health_reporter
         .set_serving::<ClusterServer<ClusterService>>()
+        .await;
+    health_reporter
+        .set_serving::<WebhooksServer<WebhooksService>>()
         .await;
     tokio::spawn(health::follow_registry(
         Arc::clone(&registry),
@@ -288,6 +324,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let grpc_stop = CancellationToken::new();
     let stopper = {
         let (hub, ingest, grpc_stop) = (Arc::clone(&hub), ingest.clone(), grpc_stop.clone());
+        let (events, webhooks_stop) = (Arc::clone(&events), webhooks_stop.clone());
         tokio::spawn(async move {
             shutdown.cancelled().await;
             tracing::info!("stopping: ending sessions");
@@ -312,6 +349,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     tracing::warn!("uploads did not finish within {SHUTDOWN_GRACE:?}; the next start goes on with them");
                 }
             }
+            // The sessions' last events (stream.ended) reach the outbox;
+            // delivery goes on after the next start.
+            events.flush(EVENTS_FLUSH_GRACE).await;
+            webhooks_stop.cancel();
             hub.end_watchers();
             grpc_stop.cancel();
         })
@@ -325,6 +366,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             state.clone(),
         )))
         .add_service(ClusterServer::new(ClusterService::new(state.clone())))
+        .add_service(WebhooksServer::new(WebhooksService::new(state.clone())))
         .add_service(LiveProcessingServer::new(LiveProcessingService::new(state)))
         .into_axum_router()
         .layer(tonic_web::GrpcWebLayer::new());

@@ -9,9 +9,13 @@ use super::Services;
 use crate::error::{Error, Result};
 use crate::features::replay::clips::{self, ClipStart};
 use crate::ids::StreamRef;
+use crate::proto::v1 as pb;
+use crate::proto::{timestamp_from_millis, to_duration};
 use crate::registry::ClipRecord;
 use crate::streams::LiveStream;
 use crate::validate;
+use crate::webhooks::events;
+use std::time::Duration;
 
 /// A replay clip of the organization's.
 pub async fn find(services: &Services, org_id: &str, clip_id: &str) -> Result<ClipRecord> {
@@ -82,7 +86,12 @@ pub async fn create(
     }
     // Cut from this node's buffer: fenced by the session that filled it.
     let writer = live.session_stats().map(|s| s.fence().clone());
-    if let Err(e) = services.registry.put_clip(&record, writer.as_ref()).await {
+    let event = events::replay_clip_ready(&record.organization_id, &to_proto(&record));
+    if let Err(e) = services
+        .registry
+        .put_clip(&record, writer.as_ref(), Some(&event))
+        .await
+    {
         if let (Some(objects), true) = (&services.objects, record.uploaded) {
             let _ = objects.delete(&objects.clip(&record)).await;
         }
@@ -98,6 +107,20 @@ pub async fn create(
         "replay clip created"
     );
     Ok(record)
+}
+
+/// A clip as the API shows it.
+pub fn to_proto(clip: &ClipRecord) -> pb::ReplayClip {
+    pb::ReplayClip {
+        id: clip.id.clone(),
+        stream_id: clip.stream_id.clone(),
+        start_time: Some(timestamp_from_millis(clip.start_time_ms)),
+        duration: Some(to_duration(Duration::from_nanos(clip.duration_ns))),
+        size_bytes: clip.size_bytes,
+        create_time: Some(timestamp_from_millis(clip.create_time_ms)),
+        title: clip.title.clone(),
+        start_pts: Some(to_duration(Duration::from_nanos(clip.start_pts_ns))),
+    }
 }
 
 /// Deletes a clip and its file.

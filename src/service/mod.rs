@@ -10,11 +10,13 @@
 //! on the job lanes ([`FeatureEngine::run_job`]), off the async workers.
 
 pub mod clips;
+pub mod convert;
 pub mod media;
 pub mod peers;
 pub mod recordings;
 pub mod rescue;
 pub mod segments;
+pub mod stream_notices;
 pub mod thumbnails;
 pub mod uploads;
 
@@ -27,6 +29,8 @@ use crate::objects::ObjectStorage;
 use crate::registry::Registry;
 use crate::streams::StreamHub;
 use crate::url_signing::UrlSigner;
+use crate::webhooks::sink::EventSink;
+use crate::webhooks::target::TargetPolicy;
 
 /// The server's shared parts, as both adapters use them.
 #[derive(Clone)]
@@ -47,4 +51,8 @@ pub struct Services {
     pub objects: Option<ObjectStorage>,
     /// The other nodes, where live data of their sessions is.
     pub peers: Arc<peers::Peers>,
+    /// Webhook events that report no registry change ([`crate::webhooks`]).
+    pub events: Arc<EventSink>,
+    /// What webhook endpoints may reach.
+    pub webhook_policy: TargetPolicy,
 }

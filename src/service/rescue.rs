@@ -231,7 +231,8 @@ async fn finish_from_objects(
     record.size_bytes = last.offset + last.size;
     record.state = RecordingState::Recovered;
     record.uploaded = true;
-    registry.put_recording(&record).await?;
+    let event = crate::features::recording::ready_event(&record);
+    registry.put_recording(&record, event.as_ref()).await?;
     tracing::warn!(
         recording = %record.id,
         parts = parts.len(),

@@ -311,7 +311,12 @@ impl Uploader {
             .await?;
         record.uploaded = true;
         record.size_bytes = progress.next_offset;
-        self.registry.put_recording(&record).await?;
+        // Downloadable from every node now; a migration's copies are
+        // no news.
+        let event = (!self.keep_local)
+            .then(|| crate::features::recording::ready_event(&record))
+            .flatten();
+        self.registry.put_recording(&record, event.as_ref()).await?;
         if !self.keep_local {
             if let Err(e) = tokio::fs::remove_file(&path).await {
                 tracing::warn!(recording = %record.id, error = %e, "cannot remove the spooled file");

@@ -28,6 +28,13 @@ use crate::registry::cluster::Fence;
 
 /// Events kept for watchers that are a little behind.
 const EVENT_BUFFER: usize = 256;
+/// Events of every stream kept for [`StreamHub::notices`] readers that
+/// are a little behind.
+const NOTICE_BUFFER: usize = 4096;
+
+/// An event of one stream, as every stream's are told to
+/// [`StreamHub::notices`] readers (webhooks).
+pub type Notice = (StreamRef, pb::StreamEvent);
 
 /// How media reaches a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +78,8 @@ pub struct LiveStream {
     deleted: AtomicBool,
     /// Counters of the current or last session.
     stats: Mutex<Option<Arc<SessionStats>>>,
+    /// Every event is told here too ([`StreamHub::notices`]).
+    notices: broadcast::Sender<Notice>,
 }
 
 /// Holds the publisher slot of a stream; releasing it on drop.
@@ -103,6 +112,7 @@ impl LiveStream {
         processing: Processing,
         cancel: CancellationToken,
         watchers_end: CancellationToken,
+        notices: broadcast::Sender<Notice>,
     ) -> Self {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (processing_tx, _) = watch::channel(processing.clone());
@@ -121,6 +131,7 @@ impl LiveStream {
             watchers_end,
             deleted: AtomicBool::new(false),
             stats: Mutex::new(None),
+            notices,
             stream_ref,
         }
     }
@@ -170,7 +181,9 @@ impl LiveStream {
         status.sequence += 1;
         status.time_ms = now_millis();
         // No receiver is fine: nobody is watching.
-        let _ = self.events.send(status.event(kind));
+        let event = status.event(kind);
+        let _ = self.notices.send((self.stream_ref.clone(), event.clone()));
+        let _ = self.events.send(event);
     }
 
     /// The current state as a `SNAPSHOT` event and a receiver of every later
@@ -257,14 +270,30 @@ impl LiveStream {
 }
 
 /// All streams the server knows, by [`StreamRef`].
-#[derive(Default)]
 pub struct StreamHub {
     streams: DashMap<StreamRef, Arc<LiveStream>>,
     stop_work: CancellationToken,
     end_watchers: CancellationToken,
+    notices: broadcast::Sender<Notice>,
+}
+
+impl Default for StreamHub {
+    fn default() -> Self {
+        Self {
+            streams: DashMap::new(),
+            stop_work: CancellationToken::new(),
+            end_watchers: CancellationToken::new(),
+            notices: broadcast::channel(NOTICE_BUFFER).0,
+        }
+    }
 }
 
 impl StreamHub {
+    /// The events of every stream, from now on.
+    pub fn notices(&self) -> broadcast::Receiver<Notice> {
+        self.notices.subscribe()
+    }
+
     /// Shutdown, step 1: every session and pull of every stream ends.
     pub fn stop_work(&self) {
         self.stop_work.cancel();
@@ -287,6 +316,7 @@ impl StreamHub {
                     processing,
                     self.stop_work.child_token(),
                     self.end_watchers.child_token(),
+                    self.notices.clone(),
                 ));
                 vacant.insert(Arc::clone(&stream));
                 (stream, true)

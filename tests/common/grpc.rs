@@ -401,7 +401,7 @@ pub async fn push_media(
 }
 
 /// Seconds of a `google.protobuf.Duration`.
-pub fn secs(d: &Option<prost_types::Duration>) -> f64 {
+pub fn secs(d: &Option<pbjson_types::Duration>) -> f64 {
     let d = d.as_ref().expect("duration");
     d.seconds as f64 + d.nanos as f64 / 1e9
 }

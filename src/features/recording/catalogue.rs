@@ -33,11 +33,18 @@ pub struct CatalogueWriter {
 }
 
 impl CatalogueWriter {
-    /// Starts the writer task on the current tokio runtime.
-    pub fn start(registry: Arc<Registry>) -> Self {
+    /// Starts the writer task on the current tokio runtime; with
+    /// `report_ready`, a finished recording is written with its
+    /// `recording.ready` event.
+    pub fn start(registry: Arc<Registry>, report_ready: bool) -> Self {
         let (records, queue) = mpsc::unbounded_channel();
         let (outstanding, _) = watch::channel(0);
-        tokio::spawn(write_all(registry, queue, outstanding.clone()));
+        tokio::spawn(write_all(
+            registry,
+            queue,
+            outstanding.clone(),
+            report_ready,
+        ));
         Self {
             records,
             outstanding,
@@ -68,6 +75,7 @@ async fn write_all(
     registry: Arc<Registry>,
     mut incoming: mpsc::UnboundedReceiver<RecordingRecord>,
     outstanding: watch::Sender<usize>,
+    report_ready: bool,
 ) {
     let mut queue = Queue::default();
     let mut failures = 0u32;
@@ -82,7 +90,8 @@ async fn write_all(
             queue.push(record, &outstanding);
         }
         let record = queue.front();
-        match registry.put_recording(record).await {
+        let event = report_ready.then(|| super::ready_event(record)).flatten();
+        match registry.put_recording(record, event.as_ref()).await {
             Ok(()) => {
                 if failures > 0 {
                     tracing::info!(failures, "recordings catalogued again");
@@ -167,7 +176,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let registry =
             Arc::new(Registry::open_embedded(&dir.path().join("registry.redb")).unwrap());
-        let writer = CatalogueWriter::start(Arc::clone(&registry));
+        let writer = CatalogueWriter::start(Arc::clone(&registry), false);
         writer.submit(record("rec_1", RecordingState::Recording));
         writer.submit(record("rec_2", RecordingState::Recording));
         writer.submit(record("rec_1", RecordingState::Complete));

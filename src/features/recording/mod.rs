@@ -32,6 +32,7 @@ use crate::ids::{self, StreamRef};
 use crate::media::{now_millis, AccessUnit, MediaError, MediaResult, TrackFormat};
 use crate::options::{Processing, Recording as Settings, Span};
 use crate::proto::v1 as pb;
+use crate::registry::webhooks::WebhookEvent;
 use crate::registry::{RecordingRecord, RecordingState, Registry};
 use crate::runtime::blocking;
 use crate::store::DataDir;
@@ -56,18 +57,35 @@ pub struct RecordingStore {
     pub closing: TaskTracker,
     /// Catalogue writes, off the media path.
     pub catalogue: CatalogueWriter,
+    /// Whether a recording is ready (downloadable from every node) once
+    /// it is closed, and reports `recording.ready` then; false with
+    /// object storage, where it is ready once uploaded (the uploader
+    /// reports it), and where nothing is to be reported (a migration).
+    ready_on_close: bool,
 }
 
 impl RecordingStore {
     /// Starts the catalogue's writer on the current tokio runtime.
-    pub fn new(data: DataDir, registry: Arc<Registry>, min_free: u64) -> Self {
+    /// `ready_on_close`: see the field.
+    pub fn new(
+        data: DataDir,
+        registry: Arc<Registry>,
+        min_free: u64,
+        ready_on_close: bool,
+    ) -> Self {
         Self {
             data,
-            catalogue: CatalogueWriter::start(Arc::clone(&registry)),
+            catalogue: CatalogueWriter::start(Arc::clone(&registry), ready_on_close),
             registry,
             min_free,
             closing: TaskTracker::new(),
+            ready_on_close,
         }
+    }
+
+    /// Whether recordings are ready once closed (see the field).
+    pub fn ready_on_close(&self) -> bool {
+        self.ready_on_close
     }
 
     pub fn dir(&self, stream: &StreamRef) -> PathBuf {
@@ -544,15 +562,20 @@ impl Feature for Recorder {
 /// A catalogue entry as the API shows it; a file being written reports
 /// its current size.
 pub fn to_proto(record: &RecordingRecord, store: &RecordingStore) -> pb::Recording {
+    let size = match record.state {
+        RecordingState::Recording => std::fs::metadata(store.path(record)).map_or(0, |m| m.len()),
+        _ => record.size_bytes,
+    };
+    to_proto_of_size(record, size)
+}
+
+fn to_proto_of_size(record: &RecordingRecord, size_bytes: u64) -> pb::Recording {
     use crate::proto::{timestamp_from_millis, to_duration};
-    let (state, size) = match record.state {
-        RecordingState::Recording => (
-            pb::RecordingState::Recording,
-            std::fs::metadata(store.path(record)).map_or(0, |m| m.len()),
-        ),
-        RecordingState::Complete => (pb::RecordingState::Complete, record.size_bytes),
-        RecordingState::Recovered => (pb::RecordingState::Recovered, record.size_bytes),
-        RecordingState::Failed => (pb::RecordingState::Failed, record.size_bytes),
+    let state = match record.state {
+        RecordingState::Recording => pb::RecordingState::Recording,
+        RecordingState::Complete => pb::RecordingState::Complete,
+        RecordingState::Recovered => pb::RecordingState::Recovered,
+        RecordingState::Failed => pb::RecordingState::Failed,
     };
     pb::Recording {
         id: record.id.clone(),
@@ -560,10 +583,26 @@ pub fn to_proto(record: &RecordingRecord, store: &RecordingStore) -> pb::Recordi
         start_time: Some(timestamp_from_millis(record.start_time_ms)),
         end_time: Some(timestamp_from_millis(record.end_time_ms)),
         duration: Some(to_duration(Duration::from_nanos(record.duration_ns))),
-        size_bytes: size,
+        size_bytes,
         state: state as i32,
         format: "mp4".to_string(),
         start_pts: Some(to_duration(Duration::from_nanos(record.start_pts_ns))),
         session_id: record.session_id.clone(),
     }
+}
+
+/// The `recording.ready` event of a recording that is finished and
+/// playable (complete or recovered); none for one still written or that
+/// failed.
+pub fn ready_event(record: &RecordingRecord) -> Option<WebhookEvent> {
+    matches!(
+        record.state,
+        RecordingState::Complete | RecordingState::Recovered
+    )
+    .then(|| {
+        crate::webhooks::events::recording_ready(
+            &record.organization_id,
+            &to_proto_of_size(record, record.size_bytes),
+        )
+    })
 }

@@ -66,7 +66,15 @@ pub async fn recover(store: &RecordingStore, node_id: &str) -> usize {
             duration_ms = record.duration_ns / 1_000_000,
             "recovered a recording left unfinished by a crash"
         );
-        if let Err(e) = store.registry().put_recording(&record).await {
+        let event = store
+            .ready_on_close()
+            .then(|| super::ready_event(&record))
+            .flatten();
+        if let Err(e) = store
+            .registry()
+            .put_recording(&record, event.as_ref())
+            .await
+        {
             tracing::error!(recording = %record.id, error = %e, "cannot catalogue a recovered recording");
         }
     }

@@ -30,6 +30,7 @@ fn rig(segment: Span) -> Rig {
         DataDir::new(dir.path()),
         Arc::clone(&registry),
         0,
+        false,
     ));
     let hub = StreamHub::default();
     let (stream, _) = hub.add(StreamRef::new("org", "cam"), Processing::default());

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::EmbeddedRegistry;
 use crate::error::Result;
 use crate::registry::cluster::Fence;
+use crate::registry::webhooks::WebhookEvent;
 use crate::registry::{ClipRecord, Page, RecordingPart, RecordingRecord, RecordingState};
 
 /// The tables of one catalogue.
@@ -114,9 +115,17 @@ fn part_key(item_id: &str, seq: u32) -> String {
 }
 
 impl EmbeddedRegistry {
-    fn put_item<T: Item>(&self, catalogue: &Catalogue, item: &T) -> Result<()> {
+    fn put_item<T: Item>(
+        &self,
+        catalogue: &Catalogue,
+        item: &T,
+        event: Option<&WebhookEvent>,
+    ) -> Result<()> {
         let key = item.key();
         let txn = self.begin_write()?;
+        if let Some(event) = event {
+            super::webhooks::queue_in(&txn, event)?;
+        }
         {
             txn.open_table(catalogue.items)?
                 .insert(key.as_str(), serde_json::to_vec(item)?.as_slice())?;
@@ -230,8 +239,12 @@ impl EmbeddedRegistry {
     // ----- recordings ------------------------------------------------------
 
     /// Adds or replaces a recording in the catalogue.
-    pub fn put_recording(&self, record: &RecordingRecord) -> Result<()> {
-        self.put_item(&RECORDINGS, record)
+    pub fn put_recording(
+        &self,
+        record: &RecordingRecord,
+        event: Option<&WebhookEvent>,
+    ) -> Result<()> {
+        self.put_item(&RECORDINGS, record, event)
     }
 
     /// Makes `to` the writer of a recording `record`'s writer still
@@ -241,7 +254,7 @@ impl EmbeddedRegistry {
         match current {
             Some(mut current) if current.writer == record.writer && !current.uploaded => {
                 current.writer = to.clone();
-                self.put_recording(&current)?;
+                self.put_recording(&current, None)?;
                 Ok(true)
             }
             _ => Ok(false),
@@ -359,8 +372,13 @@ impl EmbeddedRegistry {
     // ----- replay clips ----------------------------------------------------
 
     /// One node: no other writer to fence.
-    pub fn put_clip(&self, clip: &ClipRecord, _writer: Option<&Fence>) -> Result<()> {
-        self.put_item(&CLIPS, clip)
+    pub fn put_clip(
+        &self,
+        clip: &ClipRecord,
+        _writer: Option<&Fence>,
+        event: Option<&WebhookEvent>,
+    ) -> Result<()> {
+        self.put_item(&CLIPS, clip, event)
     }
 
     pub fn clip(&self, org_id: &str, id: &str) -> Result<Option<ClipRecord>> {
@@ -415,7 +433,7 @@ mod tests {
         {
             let registry = EmbeddedRegistry::open(&path).unwrap();
             registry
-                .put_recording(&recording("org", "cam", "rec_1", "ses_a"))
+                .put_recording(&recording("org", "cam", "rec_1", "ses_a"), None)
                 .unwrap();
             // As an earlier version left it: no index rows, no mark.
             let txn = registry.begin_write().unwrap();

@@ -9,6 +9,7 @@
 
 mod cluster;
 mod media;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -18,6 +19,7 @@ use serde::de::DeserializeOwned;
 
 use super::cluster::{LocalLeases, NodeRecord};
 use super::records::{now_millis, OrganizationRecord, RecordingRecord, StreamRecord};
+use super::webhooks::WebhookEvent;
 use super::{secrets, Page};
 
 use crate::error::{Error, Result};
@@ -51,6 +53,8 @@ pub struct EmbeddedRegistry {
     /// This node's last heartbeat ([`cluster`]).
     node: std::sync::Mutex<Option<(NodeRecord, std::time::Instant)>>,
     leases: LocalLeases,
+    /// Outbox messages this process is delivering.
+    webhook_claims: webhooks::Claims,
 }
 
 fn stream_key(org_id: &str, stream_id: &str) -> String {
@@ -66,6 +70,7 @@ impl EmbeddedRegistry {
             db: RwLock::new(Some(Arc::new(db))),
             node: Default::default(),
             leases: LocalLeases::default(),
+            webhook_claims: Default::default(),
         };
         registry.upgrade()?;
         Ok(registry)
@@ -102,6 +107,10 @@ impl EmbeddedRegistry {
             txn.open_table(STREAMS)?;
             txn.open_table(STREAM_KEYS)?;
             txn.open_table(META)?;
+            txn.open_table(webhooks::ENDPOINTS)?;
+            txn.open_table(webhooks::ENDPOINT_IDS)?;
+            txn.open_table(webhooks::MESSAGES)?;
+            txn.open_table(webhooks::ATTEMPTS)?;
             for catalogue in [&media::RECORDINGS, &media::CLIPS] {
                 txn.open_table(catalogue.items)?;
                 txn.open_table(catalogue.ids)?;
@@ -415,12 +424,13 @@ impl EmbeddedRegistry {
         Ok(record)
     }
 
-    /// Replaces the processing options of a stream.
+    /// Replaces the processing options of a stream, queuing `event`.
     pub fn set_processing(
         &self,
         org_id: &str,
         stream_id: &str,
         processing: &Processing,
+        event: Option<&WebhookEvent>,
     ) -> Result<StreamRecord> {
         let key = stream_key(org_id, stream_id);
         let txn = self.begin_write()?;
@@ -434,6 +444,9 @@ impl EmbeddedRegistry {
             streams.insert(key.as_str(), serde_json::to_vec(&record)?.as_slice())?;
             record
         };
+        if let Some(event) = event {
+            webhooks::queue_in(&txn, event)?;
+        }
         self.commit(txn)?;
         Ok(record)
     }

@@ -11,6 +11,7 @@
 
 mod cluster;
 mod listen;
+mod webhooks;
 
 pub use listen::PgStreamChanges;
 
@@ -24,6 +25,7 @@ use super::cluster::Fence;
 use super::records::{
     now_millis, OrganizationRecord, RecordingPart, RecordingRecord, RecordingState,
 };
+use super::webhooks::WebhookEvent;
 use super::{secrets, ClipRecord, Page, StreamRecord};
 use crate::error::{Error, Result};
 use crate::options::Processing;
@@ -492,17 +494,23 @@ impl PgRegistry {
         org_id: &str,
         stream_id: &str,
         processing: &Processing,
+        event: Option<&WebhookEvent>,
     ) -> Result<StreamRecord> {
+        let mut tx = self.pool.begin().await.map_err(storage_error)?;
         let row = sqlx::query(
             "UPDATE streams SET processing = $3 WHERE organization_id = $1 AND id = $2 RETURNING *",
         )
         .bind(org_id)
         .bind(stream_id)
         .bind(Json(processing))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(storage_error)?
         .ok_or_else(|| Error::stream_not_found(stream_id))?;
+        if let Some(event) = event {
+            webhooks::queue_in(&mut tx, event).await?;
+        }
+        tx.commit().await.map_err(storage_error)?;
         stream_from(&row).map_err(storage_error)
     }
 
@@ -511,8 +519,12 @@ impl PgRegistry {
     /// Inserts or updates a recording, fenced by its writer: an update
     /// must come from the writer the row names, and a new row is refused
     /// once the stream's lease is held by another node at a later epoch.
-    pub async fn put_recording(&self, record: &RecordingRecord) -> Result<()> {
-        let written = sqlx::query(
+    pub async fn put_recording(
+        &self,
+        record: &RecordingRecord,
+        event: Option<&WebhookEvent>,
+    ) -> Result<()> {
+        let query = sqlx::query(
             "INSERT INTO recordings (id, organization_id, stream_id, session_id, file_name, state,
                                      start_time_ms, end_time_ms, start_pts_ns, duration_ns, size_bytes,
                                      uploaded, writer_node, writer_epoch)
@@ -545,13 +557,33 @@ impl PgRegistry {
         .bind(to_db(record.size_bytes))
         .bind(record.uploaded)
         .bind(&record.writer.node_id)
-        .bind(record.writer.epoch)
-        .execute(&self.pool)
-        .await
-        .map_err(storage_error)?;
-        fenced(written.rows_affected(), || {
-            format!("recording {}", record.id)
-        })
+        .bind(record.writer.epoch);
+        let written = self.write_with_event(query, event).await?;
+        fenced(written, || format!("recording {}", record.id))
+    }
+
+    /// Runs a write, and queues `event` in the same transaction when the
+    /// write changed a row; returns the rows changed.
+    async fn write_with_event(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        event: Option<&WebhookEvent>,
+    ) -> Result<u64> {
+        let Some(event) = event else {
+            let done = query.execute(&self.pool).await.map_err(storage_error)?;
+            return Ok(done.rows_affected());
+        };
+        let mut tx = self.pool.begin().await.map_err(storage_error)?;
+        let written = query
+            .execute(&mut *tx)
+            .await
+            .map_err(storage_error)?
+            .rows_affected();
+        if written > 0 {
+            webhooks::queue_in(&mut tx, event).await?;
+        }
+        tx.commit().await.map_err(storage_error)?;
+        Ok(written)
     }
 
     /// Makes `to` the writer of a recording still written by the writer
@@ -703,8 +735,13 @@ impl PgRegistry {
 
     /// Stores a clip; one cut by a session (`writer`) is refused once the
     /// stream's lease is held by another node at a later epoch.
-    pub async fn put_clip(&self, clip: &ClipRecord, writer: Option<&Fence>) -> Result<()> {
-        let written = sqlx::query(
+    pub async fn put_clip(
+        &self,
+        clip: &ClipRecord,
+        writer: Option<&Fence>,
+        event: Option<&WebhookEvent>,
+    ) -> Result<()> {
+        let query = sqlx::query(
             "INSERT INTO clips (id, organization_id, stream_id, file_name, title, start_time_ms,
                                 start_pts_ns, duration_ns, size_bytes, create_time_ms, uploaded)
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
@@ -732,13 +769,9 @@ impl PgRegistry {
         .bind(clip.create_time_ms)
         .bind(clip.uploaded)
         .bind(writer.map(|w| w.node_id.as_str()))
-        .bind(writer.map_or(0, |w| w.epoch))
-        .execute(&self.pool)
-        .await
-        .map_err(storage_error)?;
-        fenced(written.rows_affected(), || {
-            format!("replay clip {}", clip.id)
-        })
+        .bind(writer.map_or(0, |w| w.epoch));
+        let written = self.write_with_event(query, event).await?;
+        fenced(written, || format!("replay clip {}", clip.id))
     }
 
     pub async fn clip(&self, org_id: &str, id: &str) -> Result<Option<ClipRecord>> {

@@ -224,7 +224,9 @@ impl PullPolicy {
         Ok(())
     }
 
-    fn check_address(&self, host: &str, ip: IpAddr) -> Result<(), PullRefused> {
+    /// Whether `host`, at `ip`, may be reached: public addresses, and
+    /// what the operator allows. (Webhook endpoints are held to this too.)
+    pub fn check_address(&self, host: &str, ip: IpAddr) -> Result<(), PullRefused> {
         let ip = canonical_ip(ip);
         if self.allowed_hosts.iter().any(|h| h == host) {
             return Ok(());

@@ -1,0 +1,76 @@
+//! Tells webhooks that streams went live, ended or failed: reads the
+//! events of every stream whose session runs on this node
+//! ([`StreamHub::notices`]) and queues `stream.live`, `stream.ended` and
+//! `stream.error` (a session that failed, or a feature that failed while
+//! the stream goes on) for the organizations whose endpoints take them.
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+use super::convert;
+use crate::proto::v1 as pb;
+use crate::registry::Registry;
+use crate::streams::StreamHub;
+use crate::webhooks::sink::EventSink;
+use crate::webhooks::{event_types, events};
+
+/// The webhook event type of a stream event, if it has one.
+fn event_type_of(event: &pb::StreamEvent) -> Option<&'static str> {
+    use pb::stream_event::Kind;
+    match (event.kind(), event.state()) {
+        (Kind::StateChanged, pb::StreamState::Live) => Some(event_types::STREAM_LIVE),
+        (Kind::StateChanged, pb::StreamState::Ended) => Some(event_types::STREAM_ENDED),
+        (Kind::StateChanged, pb::StreamState::Error) | (Kind::FeatureError, _) => {
+            Some(event_types::STREAM_ERROR)
+        }
+        _ => None,
+    }
+}
+
+/// Runs until `shutdown`.
+pub async fn run(
+    hub: Arc<StreamHub>,
+    registry: Arc<Registry>,
+    sink: Arc<EventSink>,
+    node_id: String,
+    shutdown: CancellationToken,
+) {
+    let mut notices = hub.notices();
+    loop {
+        let (stream_ref, event) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            notice = notices.recv() => match notice {
+                Ok(notice) => notice,
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "stream events missed by webhooks (too many at once)");
+                    continue;
+                }
+                Err(RecvError::Closed) => return,
+            },
+        };
+        let Some(event_type) = event_type_of(&event) else {
+            continue;
+        };
+        let org = &stream_ref.organization_id;
+        if !sink.wants(org, event_type).await {
+            continue;
+        }
+        let record = match registry.stream(org, &stream_ref.stream_id).await {
+            Ok(Some(record)) => record,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(stream = %stream_ref, error = %e, "stream event not sent to webhooks: the registry did not answer");
+                continue;
+            }
+        };
+        let stats = hub
+            .get(&stream_ref)
+            .and_then(|live| live.session_stats())
+            .map(|stats| stats.to_proto());
+        let mut stream = convert::stream(&record, event.state(), stats, None, "");
+        stream.node_id = node_id.clone();
+        sink.push(events::stream(event_type, &stream, &event.message));
+    }
+}
