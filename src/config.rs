@@ -281,7 +281,7 @@ pub enum ConfigError {
         path: PathBuf,
         source: toml::de::Error,
     },
-    #[error("invalid config file {path}: pull_allow: {reason}")]
+    #[error("invalid config file {path}: {reason}")]
     PullAllow { path: PathBuf, reason: String },
     #[error("invalid config file {path}: node_id: {reason}")]
     NodeId { path: PathBuf, reason: String },
@@ -320,6 +320,26 @@ fn default_node_id() -> String {
         .unwrap_or_else(|_| "liveproc".to_string())
 }
 
+/// An allow list from its flags, else from the config file's `key`.
+fn allow_list(
+    flags: Vec<PullAllow>,
+    file: Option<Vec<String>>,
+    path: &Path,
+    key: &str,
+) -> Result<Vec<PullAllow>, ConfigError> {
+    if !flags.is_empty() {
+        return Ok(flags);
+    }
+    file.unwrap_or_default()
+        .iter()
+        .map(|entry| entry.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|reason| ConfigError::PullAllow {
+            path: path.to_path_buf(),
+            reason: format!("{key}: {reason}"),
+        })
+}
+
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
@@ -337,32 +357,14 @@ impl Config {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
         };
-        let pull_allow = if !args.pull_allow.is_empty() {
-            args.pull_allow
-        } else {
-            file.pull_allow
-                .unwrap_or_default()
-                .iter()
-                .map(|entry| entry.parse())
-                .collect::<Result<_, _>>()
-                .map_err(|reason| ConfigError::PullAllow {
-                    path: args.config.clone().unwrap_or_default(),
-                    reason,
-                })?
-        };
-        let webhook_allow = if !args.webhook_allow.is_empty() {
-            args.webhook_allow
-        } else {
-            file.webhook_allow
-                .unwrap_or_default()
-                .iter()
-                .map(|entry| entry.parse())
-                .collect::<Result<_, _>>()
-                .map_err(|reason| ConfigError::PullAllow {
-                    path: args.config.clone().unwrap_or_default(),
-                    reason: format!("webhook_allow: {reason}"),
-                })?
-        };
+        let config_path = args.config.clone().unwrap_or_default();
+        let pull_allow = allow_list(args.pull_allow, file.pull_allow, &config_path, "pull_allow")?;
+        let webhook_allow = allow_list(
+            args.webhook_allow,
+            file.webhook_allow,
+            &config_path,
+            "webhook_allow",
+        )?;
         let webhooks = {
             use std::time::Duration;
             let defaults = crate::webhooks::delivery::Settings::default();

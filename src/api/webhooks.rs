@@ -39,10 +39,7 @@ impl WebhooksService {
             .registry
             .webhook_endpoint(org_id, endpoint_id)
             .await?
-            .ok_or_else(|| Error::NotFound {
-                kind: "webhook endpoint",
-                name: endpoint_id.to_string(),
-            })
+            .ok_or_else(|| not_found(endpoint_id))
     }
 
     /// The endpoint as the API shows it; its secret only when `secret`.
@@ -90,15 +87,19 @@ impl WebhooksService {
 
     async fn update(&self, record: &WebhookEndpointRecord) -> Result<()> {
         if !self.state.registry.update_webhook_endpoint(record).await? {
-            return Err(Error::NotFound {
-                kind: "webhook endpoint",
-                name: record.id.clone(),
-            });
+            return Err(not_found(&record.id));
         }
         self.state
             .events
             .subscriptions_changed(&record.organization_id);
         Ok(())
+    }
+}
+
+fn not_found(endpoint_id: &str) -> Error {
+    Error::NotFound {
+        kind: "webhook endpoint",
+        name: endpoint_id.to_string(),
     }
 }
 
@@ -248,11 +249,7 @@ impl Webhooks for WebhooksService {
             .delete_webhook_endpoint(&org, id)
             .await?
         {
-            return Err(Error::NotFound {
-                kind: "webhook endpoint",
-                name: id.clone(),
-            }
-            .into());
+            return Err(not_found(id).into());
         }
         self.state.events.subscriptions_changed(&org);
         tracing::info!(organization = %org, endpoint = %id, "webhook endpoint deleted");

@@ -136,7 +136,7 @@ pub fn test(organization_id: &str, endpoint_id: &str) -> WebhookEvent {
             new_event_id(now_millis()),
             organization_id,
             types::WEBHOOK_TEST,
-            serde_json::json!({ "endpoint_id": endpoint_id }),
+            serde_json::json!({ "endpointId": endpoint_id }),
             String::new(),
         )
     }
