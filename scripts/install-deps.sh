@@ -4,7 +4,8 @@
 # docs' HTTP examples are run by the tests), Chromium and its WebDriver
 # (the dashboard's browser tests), PostgreSQL (the registry's second
 # backend; the tests start private servers of their own), systemd (its
-# systemd-analyze checks the example unit in docs/), and the
+# systemd-analyze checks the example unit in docs/), Prometheus (its
+# promtool checks the /metrics scrape), and the
 # toolchains of the client tests and the dashboard build (Go, Node.js +
 # npm, Python venv) where no
 # other one is on the PATH. Debian 12 (bookworm) or later. Uses sudo when
@@ -29,6 +30,7 @@ packages=(
   chromium-driver
   postgresql
   systemd
+  prometheus
 )
 
 # Client test toolchains: a newer one already on the PATH (rustup-style

@@ -61,6 +61,15 @@ impl std::str::FromStr for PullAllow {
     }
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
 /// Flags of `liveproc serve` (each also from its env var).
 #[derive(Debug, Default, Args)]
 pub struct ServeArgs {
@@ -169,6 +178,14 @@ pub struct ServeArgs {
     /// HTTP/1.1 connection may sit idle between requests.
     #[arg(long, env = "LIVEPROC_HTTP_HEADER_TIMEOUT_SECONDS", value_parser = clap::value_parser!(u64).range(1..=600))]
     pub http_header_timeout_seconds: Option<u64>,
+    /// Address of `/metrics` (Prometheus), apart from the API's (port 0
+    /// picks a free port). Off by default.
+    #[arg(long, env = "LIVEPROC_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Log lines as JSON objects (`json`, for log shippers) or as text
+    /// (`text`, the default).
+    #[arg(long, env = "LIVEPROC_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
     /// A network (CIDR or address) or host name that webhook endpoints may
     /// reach although it is not public; repeat for more. None by default.
     #[arg(
@@ -217,6 +234,8 @@ struct FileConfig {
     operator_contact: Option<String>,
     http_header_timeout_seconds: Option<u64>,
     webhook_allow: Option<Vec<String>>,
+    metrics_listen: Option<SocketAddr>,
+    log_format: Option<LogFormat>,
     webhook_timeout_seconds: Option<u64>,
     webhook_first_retry_seconds: Option<u64>,
     webhook_retry_for_seconds: Option<u64>,
@@ -261,6 +280,9 @@ pub struct Config {
     /// How long a client has to send request headers; also the idle
     /// timeout of HTTP/1.1 connections.
     pub http_header_timeout: std::time::Duration,
+    /// Where `/metrics` is served; `None`: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
+    pub log_format: LogFormat,
     /// Non-public networks and hosts webhook endpoints may reach.
     pub webhook_allow: Vec<PullAllow>,
     /// How webhooks are delivered and retried.
@@ -462,6 +484,8 @@ impl Config {
             pull_allow_http: args.pull_allow_http || file.pull_allow_http.unwrap_or(false),
             webhook_allow,
             webhooks,
+            metrics_listen: args.metrics_listen.or(file.metrics_listen),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             cors_origins: if args.cors_origins.is_empty() {
                 file.cors_origins.unwrap_or_default()
             } else {

@@ -54,6 +54,7 @@ pub(crate) mod http;
 pub mod ids;
 pub(crate) mod ingest;
 pub(crate) mod media;
+pub(crate) mod metrics;
 pub mod migrate;
 pub(crate) mod objects;
 pub(crate) mod options;

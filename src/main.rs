@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-use liveproc::config::{Config, ServeArgs};
+use liveproc::config::{Config, LogFormat, ServeArgs};
 use liveproc::migrate::MigrateArgs;
 
 #[derive(Parser)]
@@ -23,18 +23,33 @@ enum Command {
     Migrate(MigrateArgs),
 }
 
+/// Logs to stderr, filtered by `LIVEPROC_LOG` (default `info`): text, or
+/// one JSON object per line with the fields of the line's spans (the
+/// stream and organization of a session's lines) for log shippers.
+fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("LIVEPROC_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("LIVEPROC_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     match cli.command {
         Command::Serve(args) => {
             let config = Config::resolve(*args)?;
+            init_logs(config.log_format);
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let shutdown = CancellationToken::new();
@@ -43,6 +58,7 @@ fn main() -> anyhow::Result<()> {
             })
         }
         Command::Migrate(args) => {
+            init_logs(LogFormat::Text);
             let runtime = tokio::runtime::Runtime::new()?;
             let report = runtime.block_on(liveproc::migrate::run(args))?;
             println!(

@@ -230,20 +230,23 @@ async fn a_session_is_reported_once_per_event_through_failures_and_a_restart() {
         ("replay_clip.ready".into(), 1),
     ]);
     expected.insert("recording.ready".into(), recordings.len());
-    let delivered = within(120, "every event delivered", async {
-        loop {
-            let delivered = verified(&log_a, &endpoint.secret);
-            let mut by_type: BTreeMap<String, usize> = BTreeMap::new();
-            for d in &delivered {
-                *by_type.entry(d.event_type.clone()).or_default() += 1;
-            }
-            if by_type == expected {
-                return delivered;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let delivered = loop {
+        let delivered = verified(&log_a, &endpoint.secret);
+        let mut by_type: BTreeMap<String, usize> = BTreeMap::new();
+        for d in &delivered {
+            *by_type.entry(d.event_type.clone()).or_default() += 1;
         }
-    })
-    .await;
+        if by_type == expected {
+            break delivered;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not every event delivered in 120 s: {by_type:?}, expected {expected:?}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
 
     // Exactly once per webhook-id, and the id is what the body reports.
     let ids: BTreeSet<&str> = delivered.iter().map(|d| d.id.as_str()).collect();

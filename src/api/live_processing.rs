@@ -422,15 +422,15 @@ impl LiveProcessing for LiveProcessingService {
             }
         };
         let stream = self.authorize_push(&metadata, &first).await?;
+        let span = tracing::info_span!("stream", organization = %stream.stream_ref.organization_id, stream = %stream.stream_ref.stream_id, ingest = "push");
         let session = self
             .state
             .ingest
             .start_session(stream, PublisherKind::GrpcPush)
+            .instrument(span.clone())
             .await?;
         let rest = messages.map(|m| m.map(|m| m.data));
         // Tracked with the other sessions so that shutdown waits for it.
-        let span =
-            tracing::info_span!("stream", id = %session.stream().stream_ref, ingest = "push");
         let run = push::run(session, first.data, rest).instrument(span);
         let bytes_received =
             self.state.ingest.sessions.spawn(run).await.map_err(|e| {

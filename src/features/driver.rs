@@ -141,7 +141,13 @@ pub async fn drive(
         tokio::select! {
             biased;
             unit = next(&mut rx) => match unit {
-                Ok(unit) => slots.iter_mut().for_each(|s| s.on_unit(&unit)),
+                Ok(unit) => {
+                    if unit.keyframe {
+                        let lag_ms = crate::media::now_millis() - unit.received_ms;
+                        crate::metrics::get().ingest_lag.observe(lag_ms.max(0) as f64 / 1000.0);
+                    }
+                    slots.iter_mut().for_each(|s| s.on_unit(&unit));
+                }
                 Err(RecvError::Lagged(n)) => slots.iter_mut().for_each(|s| s.on_gap(n)),
                 Err(RecvError::Closed) => break,
             },

@@ -326,12 +326,24 @@ impl FeatureEngine {
         lane: JobLane,
         job: impl FnOnce() -> MediaResult<T> + Send + 'static,
     ) -> Result<T> {
-        let slots = match lane {
-            JobLane::Still => &self.still_jobs,
-            JobLane::Bulk => &self.bulk_jobs,
+        let (slots, name) = match lane {
+            JobLane::Still => (&self.still_jobs, "still"),
+            JobLane::Bulk => (&self.bulk_jobs, "bulk"),
         };
-        let _slot = slots.acquire().await.map_err(|_| Error::ShuttingDown)?;
-        match self.job_threads.run(job).await {
+        let metrics = crate::metrics::get();
+        let label = crate::metrics::LaneLabel { lane: name };
+        let asked = std::time::Instant::now();
+        let waiting = metrics.job_queue.get_or_create(&label).clone();
+        waiting.inc();
+        let slot = slots.acquire().await;
+        waiting.dec();
+        let _slot = slot.map_err(|_| Error::ShuttingDown)?;
+        let ran = self.job_threads.run(job).await;
+        metrics
+            .job_seconds
+            .get_or_create(&label)
+            .observe(asked.elapsed().as_secs_f64());
+        match ran {
             Ok(result) => Ok(result?),
             Err(JobFailure::Stopped) => Err(Error::ShuttingDown),
             Err(JobFailure::Panicked(e)) => {

@@ -91,6 +91,9 @@ impl Feature for Thumbnails {
                     data: image.data,
                 });
                 tracing::debug!(stream = %stream.stream_ref, sequence = thumbnail.sequence, bytes = thumbnail.data.len(), "thumbnail");
+                crate::metrics::get()
+                    .thumbnail_latency
+                    .observe((crate::media::now_millis() - captured_ms).max(0) as f64 / 1000.0);
                 let organization_id = &stream.stream_ref.organization_id;
                 engine.events().emit(organization_id, event_types::THUMBNAIL_CREATED, || {
                     events::thumbnail_created(organization_id, &thumbnail)

@@ -72,6 +72,9 @@ pub fn router(state: HttpState) -> Router {
             get(session_recordings),
         )
         .route("/v1/{kind}/{file}", get(file))
+        .route_layer(axum::middleware::from_fn(
+            crate::metrics::requests::count_http,
+        ))
         .fallback(not_found)
         // Media and errors are never to be sniffed into something else
         // (an image or a JSON error read as HTML).
@@ -86,6 +89,7 @@ pub fn router(state: HttpState) -> Router {
 }
 
 async fn not_found() -> HttpError {
+    crate::metrics::requests::count_http_status("unmatched".into(), 404);
     HttpError::new(StatusCode::NOT_FOUND, "no such route")
 }
 

@@ -43,7 +43,7 @@ pub fn spawn(
     stream: Arc<LiveStream>,
     uri: String,
 ) {
-    let span = tracing::info_span!("stream", id = %stream.stream_ref, ingest = "pull");
+    let span = tracing::info_span!("stream", organization = %stream.stream_ref.organization_id, stream = %stream.stream_ref.stream_id, ingest = "pull");
     tasks.spawn(run(engine, policy, cluster, stream, uri).instrument(span));
 }
 

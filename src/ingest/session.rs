@@ -43,6 +43,8 @@ pub struct PublishSession {
     _publisher: PublisherGuard,
     /// This node's hold on the session (given up when it ends).
     lease: SessionLease,
+    /// Bytes received over this session's protocol (metrics).
+    bytes_in: prometheus_client::metrics::counter::Counter,
 }
 
 impl PublishSession {
@@ -73,6 +75,7 @@ impl PublishSession {
             bytes_received: 0,
             _publisher: publisher,
             lease,
+            bytes_in: crate::metrics::get().ingest_bytes(kind.label()),
         })
     }
 
@@ -107,6 +110,7 @@ impl PublishSession {
     async fn push_piece(&mut self, data: Bytes) -> Result<()> {
         self.bytes_received += data.len() as u64;
         self.pipeline.stats().add_bytes(data.len() as u64);
+        self.bytes_in.inc_by(data.len() as u64);
         let mut clocks = std::mem::take(&mut self.clocks);
         clocks.clear();
         if let Err(reason) = self.ts.check(&data, &mut clocks) {

@@ -6,10 +6,19 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use prometheus_client::metrics::counter::Counter;
+
 use crate::media::now_millis;
 use crate::proto::timestamp_from_millis;
 use crate::proto::v1 as pb;
 use crate::registry::cluster::Fence;
+
+fn frames_counter(track: &'static str) -> Counter {
+    crate::metrics::get()
+        .ingest_frames
+        .get_or_create(&crate::metrics::TrackLabel { track })
+        .clone()
+}
 
 #[derive(Debug, Default, Clone)]
 struct Tracks {
@@ -32,6 +41,9 @@ pub struct SessionStats {
     audio_frames: AtomicU64,
     thumbnail_frames_decoded: AtomicU64,
     tracks: Mutex<Tracks>,
+    /// The server's frame counters (metrics).
+    video_in: Counter,
+    audio_in: Counter,
 }
 
 impl SessionStats {
@@ -41,6 +53,8 @@ impl SessionStats {
             id: crate::ids::new_session_id(now),
             fence,
             start_ms: AtomicI64::new(now),
+            video_in: frames_counter("video"),
+            audio_in: frames_counter("audio"),
             ..Self::default()
         }
     }
@@ -59,6 +73,7 @@ impl SessionStats {
 
     pub fn add_video_frame(&self, keyframe: bool) {
         self.video_frames.fetch_add(1, Ordering::Relaxed);
+        self.video_in.inc();
         if keyframe {
             self.video_keyframes.fetch_add(1, Ordering::Relaxed);
         }
@@ -66,6 +81,7 @@ impl SessionStats {
 
     pub fn add_audio_frame(&self) {
         self.audio_frames.fetch_add(1, Ordering::Relaxed);
+        self.audio_in.inc();
     }
 
     pub fn add_thumbnail_frames_decoded(&self, n: u64) {

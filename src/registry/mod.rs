@@ -246,6 +246,8 @@ forward! {
     fn delete_webhook_endpoint(&self, org_id: &str, id: &str) -> bool;
     /// Messages waiting to be delivered to an endpoint.
     fn pending_webhook_messages(&self, endpoint_id: &str) -> u64;
+    /// Messages waiting to be delivered, to every endpoint.
+    fn webhook_backlog(&self) -> u64;
     /// Queues an event that reports no change of the registry's (a
     /// session going live, a thumbnail made).
     fn queue_webhook_event(&self, event: &WebhookEvent) -> ();

@@ -9,6 +9,7 @@ mod admin_key;
 mod connections;
 mod demo;
 mod health;
+mod metrics_endpoint;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -315,7 +316,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         heartbeat_stop.clone(),
     ));
 
-    println!("liveproc ready: grpc={grpc_addr} srt={srt_addr}");
+    let metrics_addr = match config.metrics_listen {
+        Some(addr) => Some(
+            metrics_endpoint::serve(addr, Arc::clone(&hub), webhooks_stop.clone())
+                .await
+                .with_context(|| format!("binding the metrics listener on {addr}"))?,
+        ),
+        None => None,
+    };
+    let metrics_field = metrics_addr.map_or(String::new(), |a| format!(" metrics={a}"));
+    println!("liveproc ready: grpc={grpc_addr} srt={srt_addr}{metrics_field}");
     tracing::info!(%grpc_addr, %srt_addr, data_dir = %config.data_dir.display(), "liveproc ready");
 
     // Shutdown order: stop taking publishers and end every session (so
@@ -369,6 +379,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .add_service(WebhooksServer::new(WebhooksService::new(state.clone())))
         .add_service(LiveProcessingServer::new(LiveProcessingService::new(state)))
         .into_axum_router()
+        .layer(axum::middleware::from_fn(
+            crate::metrics::requests::count_grpc,
+        ))
         .layer(tonic_web::GrpcWebLayer::new());
     let by_content_type = move |request: axum::extract::Request| {
         let to = if is_grpc(&request) {

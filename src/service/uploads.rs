@@ -172,7 +172,12 @@ impl Uploader {
         let listed = self.registry.recordings_to_upload().await;
         let listed_at = Instant::now();
         let pending = match listed {
-            Ok(pending) => pending,
+            Ok(pending) => {
+                crate::metrics::get()
+                    .upload_backlog
+                    .set(pending.len() as i64);
+                pending
+            }
             Err(e) => {
                 self.report(Err(e));
                 return 0;

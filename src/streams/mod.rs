@@ -44,6 +44,17 @@ pub enum PublisherKind {
     Pull,
 }
 
+impl PublisherKind {
+    /// The ingest protocol's name in metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            PublisherKind::Srt => "srt",
+            PublisherKind::GrpcPush => "grpc",
+            PublisherKind::Pull => "pull",
+        }
+    }
+}
+
 impl fmt::Display for PublisherKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -225,6 +236,11 @@ impl LiveStream {
     /// Whether a publisher (or a pull) runs on this node now.
     pub fn has_publisher(&self) -> bool {
         self.publisher.lock().expect("publisher lock").is_some()
+    }
+
+    /// How the current publisher sends, if there is one.
+    pub fn publisher_kind(&self) -> Option<PublisherKind> {
+        *self.publisher.lock().expect("publisher lock")
     }
 
     /// Takes the publisher slot, or fails if another publisher has it.

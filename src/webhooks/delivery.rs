@@ -38,6 +38,8 @@ use crate::url_signing::UrlSigner;
 
 /// How often the outbox is read when nothing woke the task.
 const POLL: Duration = Duration::from_secs(1);
+/// How often the outbox's size is read for the metrics.
+const COUNT_EVERY: Duration = Duration::from_secs(5);
 /// How often old attempts are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Attempts in flight at most, over every endpoint.
@@ -120,8 +122,15 @@ impl Delivery {
     /// their claims (delivered again after a restart).
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let mut pruned = Instant::now() - PRUNE_EVERY;
+        let mut counted = Instant::now() - COUNT_EVERY;
         let mut failing = false;
         loop {
+            if counted.elapsed() >= COUNT_EVERY {
+                counted = Instant::now();
+                if let Ok(backlog) = self.registry.webhook_backlog().await {
+                    crate::metrics::get().webhook_backlog.set(backlog as i64);
+                }
+            }
             if pruned.elapsed() >= PRUNE_EVERY {
                 pruned = Instant::now();
                 let before = now_millis() - ATTEMPTS_KEPT_FOR_MS;
@@ -229,6 +238,17 @@ impl Delivery {
             },
             disable_if_failing_since: time_ms - self.settings.retry_for.as_millis() as i64,
         };
+        let outcome_label = match outcome {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::Retrying => "retrying",
+            AttemptOutcome::GaveUp => "gave_up",
+        };
+        crate::metrics::get()
+            .webhook_deliveries
+            .get_or_create(&crate::metrics::OutcomeLabel {
+                outcome: outcome_label,
+            })
+            .inc();
         match outcome {
             AttemptOutcome::Delivered => {
                 tracing::debug!(r#type = %message.event.event_type, attempt = number, "webhook delivered")

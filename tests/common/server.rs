@@ -43,6 +43,8 @@ pub struct Server {
     pub data_dir: PathBuf,
     pub grpc: SocketAddr,
     pub srt: SocketAddr,
+    /// `/metrics`, when started with `--metrics-listen`.
+    pub metrics: Option<SocketAddr>,
     _tmp: Option<tempfile::TempDir>,
     log: PathBuf,
 }
@@ -265,6 +267,10 @@ impl Server {
             printed,
             grpc: field("grpc"),
             srt: field("srt"),
+            metrics: ready
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("metrics="))
+                .map(|a| a.parse().unwrap()),
             child,
             data_dir: data_dir.to_path_buf(),
             _tmp: None,

@@ -45,7 +45,11 @@ impl SegmentWriter {
     /// Writes one unit (audio before the first frame, or without an audio
     /// track in the file, is skipped).
     pub fn write(&mut self, unit: &AccessUnit) -> MediaResult<()> {
-        self.0.push(unit).map_err(MediaError::io("writing"))
+        self.0.push(unit).map_err(MediaError::io("writing"))?;
+        crate::metrics::get()
+            .recording_bytes
+            .inc_by(unit.data.len() as u64);
+        Ok(())
     }
 
     /// Ends the file: the last fragment, the duration, and the data on

@@ -166,8 +166,10 @@ async fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
         }
         Err(_) => return reject(ServerRejectReason::Forbidden, "unknown stream or wrong key"),
     };
+    let span = tracing::info_span!("stream", organization = %stream.stream_ref.organization_id, stream = %stream.stream_ref.stream_id, ingest = "srt", %remote);
     let session = match ingest
         .start_session(stream.clone(), PublisherKind::Srt)
+        .instrument(span.clone())
         .await
     {
         Ok(session) => session,
@@ -199,7 +201,6 @@ async fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
     };
     tracing::info!(stream = %stream.stream_ref, %remote, "SRT publisher authorized");
     let (media, input) = mpsc::channel(SESSION_QUEUE);
-    let span = tracing::info_span!("stream", id = %stream.stream_ref, ingest = "srt", %remote);
     ingest
         .sessions
         .spawn(run_publisher(session, input).instrument(span));

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 
 use super::{EmbeddedRegistry, META};
 use crate::error::Result;
@@ -174,6 +174,11 @@ impl EmbeddedRegistry {
             count += u64::from(message.endpoint_id == endpoint_id);
         }
         Ok(count)
+    }
+
+    pub fn webhook_backlog(&self) -> Result<u64> {
+        let txn = self.begin_read()?;
+        Ok(txn.open_table(MESSAGES)?.len()?)
     }
 
     /// Queues an event on its own (a change kept outside the registry).

@@ -206,6 +206,14 @@ impl PgRegistry {
         Ok(count as u64)
     }
 
+    pub async fn webhook_backlog(&self) -> Result<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_messages")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(storage_error)?;
+        Ok(count as u64)
+    }
+
     pub async fn queue_webhook_event(&self, event: &WebhookEvent) -> Result<()> {
         let mut conn = self.pool.acquire().await.map_err(storage_error)?;
         queue_in(&mut conn, event).await
