@@ -288,3 +288,74 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
     browser.screenshot("streams-phone").await;
     browser.close().await;
 }
+
+/// The webhooks page: an internal address refused with the field's
+/// error, an endpoint added with its secret shown once, a test event
+/// whose failed attempt is listed, the endpoint disabled (with why) once
+/// it has failed for the retry period, and enabled again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_endpoints_are_managed_in_the_dashboard() {
+    let server = Server::builder()
+        .flags(&[
+            "--webhook-allow",
+            "127.0.0.1",
+            "--webhook-first-retry-seconds",
+            "1",
+            "--webhook-timeout-seconds",
+            "2",
+            "--webhook-retry-for-seconds",
+            "10",
+        ])
+        .start();
+    let org = server.create_org("Acme Auctions", true).await;
+    let browser = Browser::start(1280, 900).await;
+    sign_in(&browser, &server, &org.api_key).await;
+    browser.click("[data-testid=webhooks-link]").await;
+
+    browser
+        .fill("input[name=url]", "http://10.0.0.1/hook")
+        .await;
+    browser.click_button("//form", "Add endpoint").await;
+    browser
+        .until(
+            "the address refused",
+            "document.querySelector('[data-testid=url-error]').textContent.includes('--webhook-allow')",
+        )
+        .await;
+
+    // Nobody listens there: every attempt fails.
+    let closed = free_port();
+    browser
+        .fill(
+            "input[name=url]",
+            &format!("http://127.0.0.1:{closed}/hook"),
+        )
+        .await;
+    browser.click_button("//form", "Add endpoint").await;
+    let secret = browser.text("[data-testid=webhook-secret] code").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    browser.click("[data-testid=send-test]").await;
+    browser
+        .until(
+            "the failed attempt listed",
+            "[...document.querySelectorAll('[data-testid=attempt-outcome]')].some(e => e.textContent === 'RETRYING')",
+        )
+        .await;
+    browser
+        .until(
+            "the endpoint disabled",
+            "document.querySelector('[data-testid=webhook-disabled]')",
+        )
+        .await;
+    let banner = browser.text("article.endpoint .upgrade").await;
+    assert!(banner.contains("every delivery failed"), "{banner}");
+    browser.screenshot("webhooks-disabled").await;
+    browser.click_button("//article", "Enable again").await;
+    browser
+        .until(
+            "the endpoint enabled again",
+            "!document.querySelector('[data-testid=webhook-disabled]') && document.querySelector('article.endpoint .badge.live')",
+        )
+        .await;
+    browser.close().await;
+}

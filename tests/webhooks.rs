@@ -35,12 +35,18 @@ impl Receiver {
     /// Serves on `port`, logging to `log`, answering 500 to the first
     /// `fail_first` requests.
     fn start(port: u16, log: &Path, fail_first: u32) -> Receiver {
+        Self::start_with(port, log, fail_first, 0.0)
+    }
+
+    /// [`Receiver::start`], answering each request after `delay` s.
+    fn start_with(port: u16, log: &Path, fail_first: u32, delay: f64) -> Receiver {
         use std::io::BufRead;
         let mut child = Command::new(python())
             .arg(receiver_script())
             .args(["serve", &port.to_string()])
             .arg(log)
             .args(["--fail-first", &fail_first.to_string()])
+            .args(["--delay", &delay.to_string()])
             .stdout(Stdio::piped())
             .spawn()
             .expect("python in target/py (make test-tools)");
@@ -442,5 +448,75 @@ async fn endpoints_are_checked_scoped_and_rotated() {
             endpoint.id.as_str()
         );
     }
+    server.stop();
+}
+
+async fn send_test(server: &Server, key: &str, endpoint_id: &str) -> String {
+    webhooks(server)
+        .await
+        .send_test_webhook(authed(
+            pb::SendTestWebhookRequest {
+                endpoint_id: endpoint_id.into(),
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .event_id
+}
+
+/// One organization's slow receiver (1.5 s per answer, 30 events queued:
+/// about 12 s of work at 4 in flight) delays no other organization's
+/// deliveries: the fast receiver has its event before the slow one has
+/// answered its first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_receiver_delays_no_other_organization() {
+    let dir = tempfile::tempdir().unwrap();
+    let (slow_log, fast_log) = (dir.path().join("slow.jsonl"), dir.path().join("fast.jsonl"));
+    let slow = Receiver::start_with(port_outside_ephemeral_range(), &slow_log, 0, 1.5);
+    let fast = Receiver::start(port_outside_ephemeral_range(), &fast_log, 0);
+    let server = Server::builder().flags(FLAGS).start();
+    let a = server.create_org("slow", true).await;
+    let b = server.create_org("fast", true).await;
+    let slow_endpoint = create_endpoint(&server, &a.api_key, &slow.url(), &[])
+        .await
+        .unwrap();
+    let fast_endpoint = create_endpoint(&server, &b.api_key, &fast.url(), &[])
+        .await
+        .unwrap();
+    for _ in 0..30 {
+        send_test(&server, &a.api_key, &slow_endpoint.id).await;
+    }
+    let started = std::time::Instant::now();
+    let sent = send_test(&server, &b.api_key, &fast_endpoint.id).await;
+    let delivered = within(20, "the fast receiver's event", async {
+        loop {
+            let delivered = verified(&fast_log, &fast_endpoint.secret);
+            if !delivered.is_empty() {
+                return delivered;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let took = started.elapsed();
+    assert_eq!(delivered[0].id, sent);
+    let slow_done = verified(&slow_log, &slow_endpoint.secret).len();
+    assert!(
+        slow_done <= 4,
+        "the fast event waited for {slow_done} slow deliveries ({took:?})"
+    );
+    assert!(
+        took < Duration::from_millis(1500),
+        "the fast event took {took:?}"
+    );
+    // The slow organization's events all arrive too, in their time.
+    within(60, "the slow receiver's 30 events", async {
+        while verified(&slow_log, &slow_endpoint.secret).len() < 30 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+    .await;
     server.stop();
 }

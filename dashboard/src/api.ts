@@ -17,6 +17,8 @@ export {
   organizationsService,
   processing,
   timestampDate,
+  webhooks,
+  webhooksService,
 } from "../../clients/typescript/src/web";
 
 export type LiveProcessingClient = ReturnType<typeof liveProcessing>;

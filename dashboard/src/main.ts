@@ -1,7 +1,8 @@
 /**
  * The dashboard's entry: signs in (form or `#key=`), then shows the view
  * the address names: `#/` an organization's overview, `#/new` the stream
- * creation steps, `#/streams/<id>` a stream; with the admin key, the
+ * creation steps, `#/streams/<id>` a stream, `#/webhooks` its webhook
+ * endpoints; with the admin key, the
  * operator view. Views are torn down (streams aborted, timers stopped)
  * when the address changes.
  */
@@ -14,6 +15,7 @@ import { operator } from "./views/operator";
 import { overview } from "./views/overview";
 import { signIn } from "./views/signin";
 import { streamPage } from "./views/stream";
+import { webhooksPage } from "./views/webhooks";
 
 const app = document.getElementById("app")!;
 const who = document.getElementById("who")!;
@@ -34,6 +36,7 @@ function route(ctx: Context): void {
   const stream = /^#\/streams\/(.+)$/.exec(hash);
   if (stream) show(streamPage(ctx, decodeURIComponent(stream[1])));
   else if (hash === "#/new") show(createStream(ctx));
+  else if (hash === "#/webhooks") show(webhooksPage(ctx));
   else show(overview(ctx));
 }
 

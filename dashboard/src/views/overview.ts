@@ -62,7 +62,12 @@ export function overview(ctx: Context): View {
     h(
       "section",
       {},
-      h("div.section-head", {}, h("h2", {}, "Streams"), h("a.button.primary", { href: "#/new" }, "New stream")),
+      h(
+        "div.section-head",
+        {},
+        h("h2", {}, "Streams"),
+        h("div.actions", {}, h("a.button", { href: "#/webhooks", "data-testid": "webhooks-link" }, "Webhooks"), h("a.button.primary", { href: "#/new" }, "New stream")),
+      ),
       list,
       pager(load),
     ),

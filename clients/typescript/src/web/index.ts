@@ -11,6 +11,7 @@ import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { BadRequestSchema, ErrorInfoSchema } from "./gen/google/rpc/status_pb";
 import { LiveProcessing } from "./gen/liveproc/v1/live_processing_pb";
 import { Organizations } from "./gen/liveproc/v1/organizations_pb";
+import { Webhooks } from "./gen/liveproc/v1/webhooks_pb";
 
 export { Code, ConnectError };
 export { create } from "@bufbuild/protobuf";
@@ -18,6 +19,7 @@ export { timestampDate } from "@bufbuild/protobuf/wkt";
 export * as api from "./gen/liveproc/v1/live_processing_pb";
 export * as processing from "./gen/liveproc/v1/processing_pb";
 export * as organizations from "./gen/liveproc/v1/organizations_pb";
+export * as webhooks from "./gen/liveproc/v1/webhooks_pb";
 
 /** Sends `key` (an organization's API key, or the admin key) with every call. */
 function bearer(key: string): Interceptor {
@@ -39,6 +41,11 @@ export function liveProcessing(baseUrl: string, apiKey: string): Client<typeof L
 /** The Organizations service (operator calls need the admin key). */
 export function organizationsService(baseUrl: string, key: string): Client<typeof Organizations> {
   return createClient(Organizations, transport(baseUrl, key));
+}
+
+/** The Webhooks service: an organization's webhook endpoints. */
+export function webhooksService(baseUrl: string, apiKey: string): Client<typeof Webhooks> {
+  return createClient(Webhooks, transport(baseUrl, apiKey));
 }
 
 /** The fields a refused call named, with why (google.rpc.BadRequest). */
