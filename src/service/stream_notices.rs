@@ -4,21 +4,28 @@
 //! `stream.error` (a session that failed, or a feature that failed while
 //! the stream goes on) for the organizations whose endpoints take them.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use super::convert;
+use crate::ids::StreamRef;
 use crate::proto::v1 as pb;
 use crate::registry::Registry;
 use crate::streams::StreamHub;
 use crate::webhooks::sink::EventSink;
 use crate::webhooks::{event_types, events};
 
-/// The webhook event type of a stream event, if it has one.
-fn event_type_of(event: &pb::StreamEvent) -> Option<&'static str> {
+/// The webhook event type of a stream event, if it has one: a change of
+/// state (a repeated state with another message is not one), or a
+/// feature's failure. `last` is the stream's state before the event.
+fn event_type_of(event: &pb::StreamEvent, last: pb::StreamState) -> Option<&'static str> {
     use pb::stream_event::Kind;
+    if event.kind() == Kind::StateChanged && event.state() == last {
+        return None;
+    }
     match (event.kind(), event.state()) {
         (Kind::StateChanged, pb::StreamState::Live) => Some(event_types::STREAM_LIVE),
         (Kind::StateChanged, pb::StreamState::Ended) => Some(event_types::STREAM_ENDED),
@@ -38,6 +45,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let mut notices = hub.notices();
+    let mut last_states: HashMap<StreamRef, pb::StreamState> = HashMap::new();
     loop {
         let (stream_ref, event) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -50,7 +58,14 @@ pub async fn run(
                 Err(RecvError::Closed) => return,
             },
         };
-        let Some(event_type) = event_type_of(&event) else {
+        let last = last_states
+            .get(&stream_ref)
+            .copied()
+            .unwrap_or(pb::StreamState::Idle);
+        if event.kind() == pb::stream_event::Kind::StateChanged {
+            last_states.insert(stream_ref.clone(), event.state());
+        }
+        let Some(event_type) = event_type_of(&event, last) else {
             continue;
         };
         let org = &stream_ref.organization_id;
@@ -72,5 +87,43 @@ pub async fn run(
         let mut stream = convert::stream(&record, event.state(), stats, None, "");
         stream.node_id = node_id.clone();
         sink.push(events::stream(event_type, &stream, &event.message));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: pb::stream_event::Kind, state: pb::StreamState) -> pb::StreamEvent {
+        pb::StreamEvent {
+            kind: kind as i32,
+            state: state as i32,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_changes_of_state_and_failures_are_events() {
+        use pb::stream_event::Kind;
+        use pb::StreamState::*;
+        let live = event(Kind::StateChanged, Live);
+        assert_eq!(event_type_of(&live, Idle), Some(event_types::STREAM_LIVE));
+        assert_eq!(
+            event_type_of(&live, Live),
+            None,
+            "LIVE again, another message"
+        );
+        assert_eq!(
+            event_type_of(&event(Kind::StateChanged, Ended), Live),
+            Some(event_types::STREAM_ENDED)
+        );
+        assert_eq!(
+            event_type_of(&event(Kind::FeatureError, Live), Live),
+            Some(event_types::STREAM_ERROR)
+        );
+        assert_eq!(
+            event_type_of(&event(Kind::TimelineDiscontinuity, Live), Live),
+            None
+        );
     }
 }
