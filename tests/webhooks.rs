@@ -482,7 +482,16 @@ async fn a_slow_receiver_delays_no_other_organization() {
     let (slow_log, fast_log) = (dir.path().join("slow.jsonl"), dir.path().join("fast.jsonl"));
     let slow = Receiver::start_with(port_outside_ephemeral_range(), &slow_log, 0, 1.5);
     let fast = Receiver::start(port_outside_ephemeral_range(), &fast_log, 0);
-    let server = Server::builder().flags(FLAGS).start();
+    // A timeout well above the receiver's 1.5 s: its answers are slow,
+    // not failed.
+    let server = Server::builder()
+        .flags(&[
+            "--webhook-allow",
+            "127.0.0.1",
+            "--webhook-timeout-seconds",
+            "10",
+        ])
+        .start();
     let a = server.create_org("slow", true).await;
     let b = server.create_org("fast", true).await;
     let slow_endpoint = create_endpoint(&server, &a.api_key, &slow.url(), &[])
@@ -525,4 +534,176 @@ async fn a_slow_receiver_delays_no_other_organization() {
     })
     .await;
     server.stop();
+}
+
+/// `thumbnail.created` (opt-in) and `motion_clip.created`: one event per
+/// thumbnail and clip of a real session, whose signed URLs give a JPEG
+/// of the stream's size that is not blank, and a clip with video; an
+/// endpoint that did not name thumbnails gets none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thumbnails_and_motion_clips_are_reported_with_their_media() {
+    let dir = tempfile::tempdir().unwrap();
+    let (media_log, default_log) = (
+        dir.path().join("media.jsonl"),
+        dir.path().join("default.jsonl"),
+    );
+    let media_receiver = Receiver::start(port_outside_ephemeral_range(), &media_log, 0);
+    let default_receiver = Receiver::start(port_outside_ephemeral_range(), &default_log, 0);
+    let server = Server::builder().flags(FLAGS).start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let media = create_endpoint(
+        &server,
+        key,
+        &media_receiver.url(),
+        &["thumbnail.created", "motion_clip.created"],
+    )
+    .await
+    .unwrap();
+    let default = create_endpoint(&server, key, &default_receiver.url(), &[])
+        .await
+        .unwrap();
+
+    let mut processing = thumbnails_every_10s();
+    processing.motion_clip = Some(pb::MotionClipOptions {
+        enabled: true,
+        duration_seconds: 2,
+        interval_seconds: 10,
+        format: pb::ClipFormat::Mp4 as i32,
+        width: 0,
+    });
+    publish_session(&server, key, "cam", Some(processing), test_ts()).await;
+    let wanted = |d: &Vec<Delivered>, t: &str| d.iter().filter(|e| e.event_type == t).count();
+    let delivered = within(30, "a thumbnail and a motion clip reported", async {
+        loop {
+            let delivered = verified(&media_log, &media.secret);
+            if wanted(&delivered, "thumbnail.created") >= 1
+                && wanted(&delivered, "motion_clip.created") >= 1
+            {
+                return delivered;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(delivered
+        .iter()
+        .all(|d| d.event_type == "thumbnail.created" || d.event_type == "motion_clip.created"));
+    let media_of = |event: &Delivered| {
+        let url = event.payload["data"]["url"].as_str().unwrap().to_string();
+        assert!(
+            event.payload["data"].get("data").is_none(),
+            "no media bytes in the payload"
+        );
+        assert_eq!(event.payload["data"]["streamId"], "cam");
+        url.split_once("/v1/")
+            .map(|(_, p)| format!("/v1/{p}"))
+            .unwrap()
+    };
+    let thumbnail = delivered
+        .iter()
+        .find(|d| d.event_type == "thumbnail.created")
+        .unwrap();
+    let response = get(&server, &media_of(thumbnail), None).await;
+    assert_eq!(response.status(), 200);
+    let image = image::load_from_memory_with_format(
+        &response.bytes().await.unwrap(),
+        image::ImageFormat::Jpeg,
+    )
+    .unwrap()
+    .to_rgb8();
+    assert_eq!(
+        (image.width(), image.height()),
+        (
+            thumbnail.payload["data"]["width"].as_u64().unwrap() as u32,
+            thumbnail.payload["data"]["height"].as_u64().unwrap() as u32
+        )
+    );
+    assert!(spread(image.as_raw()) > 20.0, "the thumbnail looks blank");
+    let clip = delivered
+        .iter()
+        .find(|d| d.event_type == "motion_clip.created")
+        .unwrap();
+    let response = get(&server, &media_of(clip), None).await;
+    assert_eq!(response.status(), 200);
+    let probe = probe_av(&response.bytes().await.unwrap(), "motion.mp4");
+    assert!(probe.video.is_some(), "{probe:?}");
+
+    // The default endpoint took the session's events but no thumbnail.
+    let others = within(20, "the session's events", async {
+        loop {
+            let delivered = verified(&default_log, &default.secret);
+            if delivered.iter().any(|d| d.event_type == "stream.ended") {
+                return delivered;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(!others.iter().any(|d| d.event_type == "thumbnail.created"));
+    assert!(others.iter().any(|d| d.event_type == "motion_clip.created"));
+    server.stop();
+}
+
+/// An endpoint whose every attempt fails for the retry period is
+/// disabled, and `WatchWebhookEndpoints` tells the organization; enabled
+/// again, it is told too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_endpoint_is_disabled_and_its_watchers_told() {
+    let server = Server::builder()
+        .flags(FLAGS)
+        .flags(&["--webhook-retry-for-seconds", "10"])
+        .start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let mut client = webhooks(&server).await;
+    let mut watch = client
+        .watch_webhook_endpoints(authed(pb::WatchWebhookEndpointsRequest {}, key))
+        .await
+        .unwrap()
+        .into_inner();
+    // Nobody listens there.
+    let url = format!("http://127.0.0.1:{}/hook", free_port());
+    let endpoint = create_endpoint(&server, key, &url, &[]).await.unwrap();
+    let created = next_event(&mut watch).await;
+    assert_eq!(created.kind(), pb::webhook_endpoint_event::Kind::Changed);
+    assert!(created.endpoint.as_ref().unwrap().enabled);
+    assert!(created.endpoint.as_ref().unwrap().secret.is_empty());
+    send_test(&server, key, &endpoint.id).await;
+    let disabled = loop {
+        let event = next_event(&mut watch).await;
+        let shown = event.endpoint.unwrap();
+        if !shown.enabled {
+            break shown;
+        }
+    };
+    assert_eq!(disabled.id, endpoint.id);
+    assert!(
+        disabled.disabled_reason.contains("every delivery failed"),
+        "{}",
+        disabled.disabled_reason
+    );
+    client
+        .update_webhook_endpoint(authed(
+            pb::UpdateWebhookEndpointRequest {
+                endpoint_id: endpoint.id.clone(),
+                enabled: Some(true),
+                ..Default::default()
+            },
+            key,
+        ))
+        .await
+        .unwrap();
+    let enabled = next_event(&mut watch).await;
+    assert!(enabled.endpoint.unwrap().enabled);
+    server.stop();
+}
+
+async fn next_event(
+    watch: &mut tonic::Streaming<pb::WebhookEndpointEvent>,
+) -> pb::WebhookEndpointEvent {
+    within(30, "an endpoint event", watch.message())
+        .await
+        .unwrap()
+        .expect("the watch goes on")
 }

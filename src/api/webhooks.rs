@@ -3,7 +3,13 @@
 //! Another organization's endpoint is "not found", exactly like a missing
 //! one.
 
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 
 use tonic::{Request, Response, Status};
 
@@ -12,11 +18,13 @@ use crate::error::{Error, Result};
 use crate::proto::v1 as pb;
 use crate::proto::v1::webhooks_server::Webhooks;
 use crate::proto::{timestamp_from_millis, to_duration};
-use crate::registry::now_millis;
 use crate::registry::webhooks::{AttemptOutcome, WebhookAttempt, WebhookEndpointRecord};
+use crate::registry::{now_millis, Registry};
 use crate::validate;
 use crate::webhooks::{event_types, events, signature};
 
+/// How often a watcher's endpoints are read again.
+const WATCH_POLL: Duration = Duration::from_secs(2);
 /// Endpoints one organization may have.
 pub const MAX_ENDPOINTS: usize = 20;
 /// How long the previous secret signs after a rotation, by default and
@@ -48,29 +56,7 @@ impl WebhooksService {
         record: &WebhookEndpointRecord,
         secret: bool,
     ) -> Result<pb::WebhookEndpoint> {
-        let pending = self
-            .state
-            .registry
-            .pending_webhook_messages(&record.id)
-            .await?;
-        let now = now_millis();
-        Ok(pb::WebhookEndpoint {
-            id: record.id.clone(),
-            url: record.url.clone(),
-            event_types: record.event_types.clone(),
-            secret: if secret {
-                record.secret.clone()
-            } else {
-                String::new()
-            },
-            enabled: record.enabled,
-            disabled_reason: record.disabled_reason.clone(),
-            create_time: Some(timestamp_from_millis(record.create_time_ms)),
-            pending_deliveries: pending,
-            previous_secret_expire_time: (record.previous_secret.is_some()
-                && record.previous_secret_until_ms > now)
-                .then(|| timestamp_from_millis(record.previous_secret_until_ms)),
-        })
+        endpoint_to_api(&self.state.registry, record, secret).await
     }
 
     fn event_types(names: &[String]) -> Result<Vec<String>> {
@@ -93,6 +79,108 @@ impl WebhooksService {
             .events
             .subscriptions_changed(&record.organization_id);
         Ok(())
+    }
+}
+
+/// An endpoint as the API shows it; its secret only when `secret`.
+async fn endpoint_to_api(
+    registry: &Registry,
+    record: &WebhookEndpointRecord,
+    secret: bool,
+) -> Result<pb::WebhookEndpoint> {
+    let pending = registry.pending_webhook_messages(&record.id).await?;
+    let now = now_millis();
+    Ok(pb::WebhookEndpoint {
+        id: record.id.clone(),
+        url: record.url.clone(),
+        event_types: record.event_types.clone(),
+        secret: if secret {
+            record.secret.clone()
+        } else {
+            String::new()
+        },
+        enabled: record.enabled,
+        disabled_reason: record.disabled_reason.clone(),
+        create_time: Some(timestamp_from_millis(record.create_time_ms)),
+        pending_deliveries: pending,
+        previous_secret_expire_time: (record.previous_secret.is_some()
+            && record.previous_secret_until_ms > now)
+            .then(|| timestamp_from_millis(record.previous_secret_until_ms)),
+    })
+}
+
+/// What a watcher of endpoints is shown of one: a change to any of it but
+/// its run of failures (which moves with every failed attempt).
+fn visible(record: &WebhookEndpointRecord) -> WebhookEndpointRecord {
+    WebhookEndpointRecord {
+        failing_since_ms: 0,
+        ..record.clone()
+    }
+}
+
+/// Sends the organization's endpoints, then their changes, until the
+/// watcher leaves: read again on every change made through this node and
+/// every [`WATCH_POLL`] (changes made elsewhere, endpoints disabled).
+async fn watch_endpoints(
+    registry: Arc<Registry>,
+    mut changes: tokio::sync::broadcast::Receiver<String>,
+    org: String,
+    first: Vec<WebhookEndpointRecord>,
+    tx: mpsc::Sender<Result<pb::WebhookEndpointEvent, Status>>,
+) {
+    use pb::webhook_endpoint_event::Kind;
+    let send = |kind: Kind, endpoint: pb::WebhookEndpoint| {
+        tx.send(Ok(pb::WebhookEndpointEvent {
+            kind: kind as i32,
+            endpoint: Some(endpoint),
+        }))
+    };
+    let mut known: BTreeMap<String, WebhookEndpointRecord> = BTreeMap::new();
+    for record in first {
+        let Ok(endpoint) = endpoint_to_api(&registry, &record, false).await else {
+            return;
+        };
+        if send(Kind::Snapshot, endpoint).await.is_err() {
+            return;
+        }
+        known.insert(record.id.clone(), visible(&record));
+    }
+    loop {
+        tokio::select! {
+            _ = tx.closed() => return,
+            _ = tokio::time::sleep(WATCH_POLL) => {}
+            changed = changes.recv() => {
+                if matches!(&changed, Ok(o) if *o != org) {
+                    continue;
+                }
+            }
+        }
+        let Ok(now) = registry.webhook_endpoints(&org).await else {
+            continue;
+        };
+        let mut seen = BTreeMap::new();
+        for record in now {
+            let shown = visible(&record);
+            if known.get(&record.id) != Some(&shown) {
+                let Ok(endpoint) = endpoint_to_api(&registry, &record, false).await else {
+                    continue;
+                };
+                if send(Kind::Changed, endpoint).await.is_err() {
+                    return;
+                }
+            }
+            seen.insert(record.id.clone(), shown);
+        }
+        for gone in known.keys().filter(|id| !seen.contains_key(*id)) {
+            let endpoint = pb::WebhookEndpoint {
+                id: gone.clone(),
+                ..Default::default()
+            };
+            if send(Kind::Deleted, endpoint).await.is_err() {
+                return;
+            }
+        }
+        known = seen;
     }
 }
 
@@ -127,6 +215,31 @@ fn attempt_to_api(attempt: &WebhookAttempt) -> pb::WebhookDelivery {
 
 #[tonic::async_trait]
 impl Webhooks for WebhooksService {
+    type WatchWebhookEndpointsStream =
+        Pin<Box<dyn futures::Stream<Item = Result<pb::WebhookEndpointEvent, Status>> + Send>>;
+
+    async fn watch_webhook_endpoints(
+        &self,
+        request: Request<pb::WatchWebhookEndpointsRequest>,
+    ) -> Result<Response<Self::WatchWebhookEndpointsStream>, Status> {
+        let org = self
+            .state
+            .auth
+            .require_organization(request.metadata())
+            .await?;
+        let changes = self.state.events.endpoint_changes();
+        let first = self.state.registry.webhook_endpoints(&org).await?;
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(watch_endpoints(
+            Arc::clone(&self.state.registry),
+            changes,
+            org,
+            first,
+            tx,
+        ));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
     async fn create_webhook_endpoint(
         &self,
         request: Request<pb::CreateWebhookEndpointRequest>,

@@ -138,13 +138,23 @@ impl Delivery {
                     tracing::warn!(error = %e, "cannot prune old webhook attempts");
                 }
             }
-            match self.claim().await {
-                Ok(()) => failing = false,
-                Err(e) if !failing => {
-                    failing = true;
-                    tracing::error!(error = %e, "cannot read the webhook outbox; retrying");
+            // One more message per endpoint each round, until nothing
+            // more can start now.
+            loop {
+                match self.claim().await {
+                    Ok(0) => {
+                        failing = false;
+                        break;
+                    }
+                    Ok(_) => failing = false,
+                    Err(e) => {
+                        if !failing {
+                            tracing::error!(error = %e, "cannot read the webhook outbox; retrying");
+                        }
+                        failing = true;
+                        break;
+                    }
                 }
-                Err(_) => {}
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -154,8 +164,11 @@ impl Delivery {
         }
     }
 
-    /// Claims what may be attempted now and starts the attempts.
-    async fn claim(self: &Arc<Self>) -> crate::error::Result<()> {
+    /// Claims at most one due message of each endpoint below its limit
+    /// and starts their attempts; returns how many started. (Claiming
+    /// more than an endpoint can take now would leave the rest claimed,
+    /// untouched, until their claims ran out.)
+    async fn claim(self: &Arc<Self>) -> crate::error::Result<usize> {
         let (busy, room) = {
             let in_flight = self.in_flight.lock().expect("in-flight lock");
             let busy: Vec<String> = in_flight
@@ -166,7 +179,7 @@ impl Delivery {
             (busy, MAX_IN_FLIGHT - in_flight.values().sum::<usize>())
         };
         if room == 0 {
-            return Ok(());
+            return Ok(0);
         }
         let claim_ms = (self.settings.timeout * 3).as_millis() as i64;
         let due = self
@@ -175,10 +188,11 @@ impl Delivery {
                 now_millis(),
                 claim_ms,
                 room,
-                self.settings.per_endpoint,
+                1,
                 &busy,
             )
             .await?;
+        let mut started = 0;
         for (message, endpoint) in due {
             let mut in_flight = self.in_flight.lock().expect("in-flight lock");
             let n = in_flight.entry(endpoint.id.clone()).or_default();
@@ -187,6 +201,7 @@ impl Delivery {
                 continue;
             }
             *n += 1;
+            started += 1;
             drop(in_flight);
             let this = Arc::clone(self);
             let span = tracing::info_span!("webhook", organization = %endpoint.organization_id, endpoint = %endpoint.id, event = %message.event.id);
@@ -204,7 +219,7 @@ impl Delivery {
             };
             tokio::spawn(attempt.instrument(span));
         }
-        Ok(())
+        Ok(started)
     }
 
     /// One attempt, recorded (retried until the registry takes it).

@@ -37,6 +37,8 @@ pub struct EventSink {
     subscriptions: Mutex<HashMap<String, (HashSet<String>, Instant)>>,
     /// Told when events reach the outbox (the delivery task waits on it).
     pub queued: Arc<Notify>,
+    /// Organizations whose endpoints were changed through this node.
+    endpoint_changes: tokio::sync::broadcast::Sender<String>,
 }
 
 impl EventSink {
@@ -48,6 +50,7 @@ impl EventSink {
             arrived: Notify::new(),
             subscriptions: Mutex::new(HashMap::new()),
             queued: Arc::new(Notify::new()),
+            endpoint_changes: tokio::sync::broadcast::channel(64).0,
         });
         tokio::spawn(Arc::clone(&sink).write_all());
         sink
@@ -95,12 +98,20 @@ impl EventSink {
         true
     }
 
-    /// Forgets what `organization_id`'s endpoints take (they changed).
+    /// Forgets what `organization_id`'s endpoints take (they changed),
+    /// and tells [`EventSink::endpoint_changes`] readers.
     pub fn subscriptions_changed(&self, organization_id: &str) {
         self.subscriptions
             .lock()
             .expect("subscriptions lock")
             .remove(organization_id);
+        let _ = self.endpoint_changes.send(organization_id.to_string());
+    }
+
+    /// The organizations whose endpoints are changed through this node,
+    /// from now on.
+    pub fn endpoint_changes(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.endpoint_changes.subscribe()
     }
 
     /// Whether an endpoint of the organization takes `event_type`, if it

@@ -78,6 +78,60 @@ func (WebhookDeliveryOutcome) EnumDescriptor() ([]byte, []int) {
 	return file_liveproc_v1_webhooks_proto_rawDescGZIP(), []int{0}
 }
 
+type WebhookEndpointEvent_Kind int32
+
+const (
+	WebhookEndpointEvent_KIND_UNSPECIFIED WebhookEndpointEvent_Kind = 0
+	// An endpoint as it is when the watch starts.
+	WebhookEndpointEvent_SNAPSHOT WebhookEndpointEvent_Kind = 1
+	// Created, or changed (enabled, disabled, types, secret rotated).
+	WebhookEndpointEvent_CHANGED WebhookEndpointEvent_Kind = 2
+	WebhookEndpointEvent_DELETED WebhookEndpointEvent_Kind = 3
+)
+
+// Enum value maps for WebhookEndpointEvent_Kind.
+var (
+	WebhookEndpointEvent_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "SNAPSHOT",
+		2: "CHANGED",
+		3: "DELETED",
+	}
+	WebhookEndpointEvent_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED": 0,
+		"SNAPSHOT":         1,
+		"CHANGED":          2,
+		"DELETED":          3,
+	}
+)
+
+func (x WebhookEndpointEvent_Kind) Enum() *WebhookEndpointEvent_Kind {
+	p := new(WebhookEndpointEvent_Kind)
+	*p = x
+	return p
+}
+
+func (x WebhookEndpointEvent_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WebhookEndpointEvent_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_liveproc_v1_webhooks_proto_enumTypes[1].Descriptor()
+}
+
+func (WebhookEndpointEvent_Kind) Type() protoreflect.EnumType {
+	return &file_liveproc_v1_webhooks_proto_enumTypes[1]
+}
+
+func (x WebhookEndpointEvent_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WebhookEndpointEvent_Kind.Descriptor instead.
+func (WebhookEndpointEvent_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_liveproc_v1_webhooks_proto_rawDescGZIP(), []int{13, 0}
+}
+
 type WebhookEndpoint struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -793,6 +847,95 @@ func (x *ListWebhookDeliveriesResponse) GetNextPageToken() string {
 	return ""
 }
 
+type WatchWebhookEndpointsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchWebhookEndpointsRequest) Reset() {
+	*x = WatchWebhookEndpointsRequest{}
+	mi := &file_liveproc_v1_webhooks_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchWebhookEndpointsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchWebhookEndpointsRequest) ProtoMessage() {}
+
+func (x *WatchWebhookEndpointsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_liveproc_v1_webhooks_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchWebhookEndpointsRequest.ProtoReflect.Descriptor instead.
+func (*WatchWebhookEndpointsRequest) Descriptor() ([]byte, []int) {
+	return file_liveproc_v1_webhooks_proto_rawDescGZIP(), []int{12}
+}
+
+type WebhookEndpointEvent struct {
+	state protoimpl.MessageState    `protogen:"open.v1"`
+	Kind  WebhookEndpointEvent_Kind `protobuf:"varint,1,opt,name=kind,proto3,enum=liveproc.v1.WebhookEndpointEvent_Kind" json:"kind,omitempty"`
+	// Without its secret; for DELETED, only its id.
+	Endpoint      *WebhookEndpoint `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookEndpointEvent) Reset() {
+	*x = WebhookEndpointEvent{}
+	mi := &file_liveproc_v1_webhooks_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookEndpointEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookEndpointEvent) ProtoMessage() {}
+
+func (x *WebhookEndpointEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_liveproc_v1_webhooks_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookEndpointEvent.ProtoReflect.Descriptor instead.
+func (*WebhookEndpointEvent) Descriptor() ([]byte, []int) {
+	return file_liveproc_v1_webhooks_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *WebhookEndpointEvent) GetKind() WebhookEndpointEvent_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return WebhookEndpointEvent_KIND_UNSPECIFIED
+}
+
+func (x *WebhookEndpointEvent) GetEndpoint() *WebhookEndpoint {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
 type SendTestWebhookRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	EndpointId    string                 `protobuf:"bytes,1,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
@@ -802,7 +945,7 @@ type SendTestWebhookRequest struct {
 
 func (x *SendTestWebhookRequest) Reset() {
 	*x = SendTestWebhookRequest{}
-	mi := &file_liveproc_v1_webhooks_proto_msgTypes[12]
+	mi := &file_liveproc_v1_webhooks_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -814,7 +957,7 @@ func (x *SendTestWebhookRequest) String() string {
 func (*SendTestWebhookRequest) ProtoMessage() {}
 
 func (x *SendTestWebhookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_webhooks_proto_msgTypes[12]
+	mi := &file_liveproc_v1_webhooks_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -827,7 +970,7 @@ func (x *SendTestWebhookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendTestWebhookRequest.ProtoReflect.Descriptor instead.
 func (*SendTestWebhookRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_webhooks_proto_rawDescGZIP(), []int{12}
+	return file_liveproc_v1_webhooks_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SendTestWebhookRequest) GetEndpointId() string {
@@ -847,7 +990,7 @@ type SendTestWebhookResponse struct {
 
 func (x *SendTestWebhookResponse) Reset() {
 	*x = SendTestWebhookResponse{}
-	mi := &file_liveproc_v1_webhooks_proto_msgTypes[13]
+	mi := &file_liveproc_v1_webhooks_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -859,7 +1002,7 @@ func (x *SendTestWebhookResponse) String() string {
 func (*SendTestWebhookResponse) ProtoMessage() {}
 
 func (x *SendTestWebhookResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_webhooks_proto_msgTypes[13]
+	mi := &file_liveproc_v1_webhooks_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -872,7 +1015,7 @@ func (x *SendTestWebhookResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendTestWebhookResponse.ProtoReflect.Descriptor instead.
 func (*SendTestWebhookResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_webhooks_proto_rawDescGZIP(), []int{13}
+	return file_liveproc_v1_webhooks_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SendTestWebhookResponse) GetEventId() string {
@@ -946,7 +1089,16 @@ const file_liveproc_v1_webhooks_proto_rawDesc = "" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2\x1c.liveproc.v1.WebhookDeliveryR\n" +
 	"deliveries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"9\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x1e\n" +
+	"\x1cWatchWebhookEndpointsRequest\"\xd2\x01\n" +
+	"\x14WebhookEndpointEvent\x12:\n" +
+	"\x04kind\x18\x01 \x01(\x0e2&.liveproc.v1.WebhookEndpointEvent.KindR\x04kind\x128\n" +
+	"\bendpoint\x18\x02 \x01(\v2\x1c.liveproc.v1.WebhookEndpointR\bendpoint\"D\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\f\n" +
+	"\bSNAPSHOT\x10\x01\x12\v\n" +
+	"\aCHANGED\x10\x02\x12\v\n" +
+	"\aDELETED\x10\x03\"9\n" +
 	"\x16SendTestWebhookRequest\x12\x1f\n" +
 	"\vendpoint_id\x18\x01 \x01(\tR\n" +
 	"endpointId\"4\n" +
@@ -956,7 +1108,7 @@ const file_liveproc_v1_webhooks_proto_rawDesc = "" +
 	"$WEBHOOK_DELIVERY_OUTCOME_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tDELIVERED\x10\x01\x12\f\n" +
 	"\bRETRYING\x10\x02\x12\v\n" +
-	"\aGAVE_UP\x10\x032\xb3\x06\n" +
+	"\aGAVE_UP\x10\x032\x9c\a\n" +
 	"\bWebhooks\x12`\n" +
 	"\x15CreateWebhookEndpoint\x12).liveproc.v1.CreateWebhookEndpointRequest\x1a\x1c.liveproc.v1.WebhookEndpoint\x12Z\n" +
 	"\x12GetWebhookEndpoint\x12&.liveproc.v1.GetWebhookEndpointRequest\x1a\x1c.liveproc.v1.WebhookEndpoint\x12k\n" +
@@ -965,7 +1117,8 @@ const file_liveproc_v1_webhooks_proto_rawDesc = "" +
 	"\x15DeleteWebhookEndpoint\x12).liveproc.v1.DeleteWebhookEndpointRequest\x1a*.liveproc.v1.DeleteWebhookEndpointResponse\x12\\\n" +
 	"\x13RotateWebhookSecret\x12'.liveproc.v1.RotateWebhookSecretRequest\x1a\x1c.liveproc.v1.WebhookEndpoint\x12n\n" +
 	"\x15ListWebhookDeliveries\x12).liveproc.v1.ListWebhookDeliveriesRequest\x1a*.liveproc.v1.ListWebhookDeliveriesResponse\x12\\\n" +
-	"\x0fSendTestWebhook\x12#.liveproc.v1.SendTestWebhookRequest\x1a$.liveproc.v1.SendTestWebhookResponseB?Z=github.com/liveproc/liveproc/clients/go/liveprocv1;liveprocv1b\x06proto3"
+	"\x0fSendTestWebhook\x12#.liveproc.v1.SendTestWebhookRequest\x1a$.liveproc.v1.SendTestWebhookResponse\x12g\n" +
+	"\x15WatchWebhookEndpoints\x12).liveproc.v1.WatchWebhookEndpointsRequest\x1a!.liveproc.v1.WebhookEndpointEvent0\x01B?Z=github.com/liveproc/liveproc/clients/go/liveprocv1;liveprocv1b\x06proto3"
 
 var (
 	file_liveproc_v1_webhooks_proto_rawDescOnce sync.Once
@@ -979,58 +1132,65 @@ func file_liveproc_v1_webhooks_proto_rawDescGZIP() []byte {
 	return file_liveproc_v1_webhooks_proto_rawDescData
 }
 
-var file_liveproc_v1_webhooks_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_liveproc_v1_webhooks_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_liveproc_v1_webhooks_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_liveproc_v1_webhooks_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_liveproc_v1_webhooks_proto_goTypes = []any{
 	(WebhookDeliveryOutcome)(0),           // 0: liveproc.v1.WebhookDeliveryOutcome
-	(*WebhookEndpoint)(nil),               // 1: liveproc.v1.WebhookEndpoint
-	(*CreateWebhookEndpointRequest)(nil),  // 2: liveproc.v1.CreateWebhookEndpointRequest
-	(*GetWebhookEndpointRequest)(nil),     // 3: liveproc.v1.GetWebhookEndpointRequest
-	(*ListWebhookEndpointsRequest)(nil),   // 4: liveproc.v1.ListWebhookEndpointsRequest
-	(*ListWebhookEndpointsResponse)(nil),  // 5: liveproc.v1.ListWebhookEndpointsResponse
-	(*UpdateWebhookEndpointRequest)(nil),  // 6: liveproc.v1.UpdateWebhookEndpointRequest
-	(*DeleteWebhookEndpointRequest)(nil),  // 7: liveproc.v1.DeleteWebhookEndpointRequest
-	(*DeleteWebhookEndpointResponse)(nil), // 8: liveproc.v1.DeleteWebhookEndpointResponse
-	(*RotateWebhookSecretRequest)(nil),    // 9: liveproc.v1.RotateWebhookSecretRequest
-	(*WebhookDelivery)(nil),               // 10: liveproc.v1.WebhookDelivery
-	(*ListWebhookDeliveriesRequest)(nil),  // 11: liveproc.v1.ListWebhookDeliveriesRequest
-	(*ListWebhookDeliveriesResponse)(nil), // 12: liveproc.v1.ListWebhookDeliveriesResponse
-	(*SendTestWebhookRequest)(nil),        // 13: liveproc.v1.SendTestWebhookRequest
-	(*SendTestWebhookResponse)(nil),       // 14: liveproc.v1.SendTestWebhookResponse
-	(*timestamppb.Timestamp)(nil),         // 15: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 16: google.protobuf.Duration
+	(WebhookEndpointEvent_Kind)(0),        // 1: liveproc.v1.WebhookEndpointEvent.Kind
+	(*WebhookEndpoint)(nil),               // 2: liveproc.v1.WebhookEndpoint
+	(*CreateWebhookEndpointRequest)(nil),  // 3: liveproc.v1.CreateWebhookEndpointRequest
+	(*GetWebhookEndpointRequest)(nil),     // 4: liveproc.v1.GetWebhookEndpointRequest
+	(*ListWebhookEndpointsRequest)(nil),   // 5: liveproc.v1.ListWebhookEndpointsRequest
+	(*ListWebhookEndpointsResponse)(nil),  // 6: liveproc.v1.ListWebhookEndpointsResponse
+	(*UpdateWebhookEndpointRequest)(nil),  // 7: liveproc.v1.UpdateWebhookEndpointRequest
+	(*DeleteWebhookEndpointRequest)(nil),  // 8: liveproc.v1.DeleteWebhookEndpointRequest
+	(*DeleteWebhookEndpointResponse)(nil), // 9: liveproc.v1.DeleteWebhookEndpointResponse
+	(*RotateWebhookSecretRequest)(nil),    // 10: liveproc.v1.RotateWebhookSecretRequest
+	(*WebhookDelivery)(nil),               // 11: liveproc.v1.WebhookDelivery
+	(*ListWebhookDeliveriesRequest)(nil),  // 12: liveproc.v1.ListWebhookDeliveriesRequest
+	(*ListWebhookDeliveriesResponse)(nil), // 13: liveproc.v1.ListWebhookDeliveriesResponse
+	(*WatchWebhookEndpointsRequest)(nil),  // 14: liveproc.v1.WatchWebhookEndpointsRequest
+	(*WebhookEndpointEvent)(nil),          // 15: liveproc.v1.WebhookEndpointEvent
+	(*SendTestWebhookRequest)(nil),        // 16: liveproc.v1.SendTestWebhookRequest
+	(*SendTestWebhookResponse)(nil),       // 17: liveproc.v1.SendTestWebhookResponse
+	(*timestamppb.Timestamp)(nil),         // 18: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 19: google.protobuf.Duration
 }
 var file_liveproc_v1_webhooks_proto_depIdxs = []int32{
-	15, // 0: liveproc.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
-	15, // 1: liveproc.v1.WebhookEndpoint.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
-	1,  // 2: liveproc.v1.ListWebhookEndpointsResponse.endpoints:type_name -> liveproc.v1.WebhookEndpoint
-	16, // 3: liveproc.v1.RotateWebhookSecretRequest.keep_previous_for:type_name -> google.protobuf.Duration
-	15, // 4: liveproc.v1.WebhookDelivery.attempt_time:type_name -> google.protobuf.Timestamp
-	16, // 5: liveproc.v1.WebhookDelivery.duration:type_name -> google.protobuf.Duration
+	18, // 0: liveproc.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
+	18, // 1: liveproc.v1.WebhookEndpoint.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
+	2,  // 2: liveproc.v1.ListWebhookEndpointsResponse.endpoints:type_name -> liveproc.v1.WebhookEndpoint
+	19, // 3: liveproc.v1.RotateWebhookSecretRequest.keep_previous_for:type_name -> google.protobuf.Duration
+	18, // 4: liveproc.v1.WebhookDelivery.attempt_time:type_name -> google.protobuf.Timestamp
+	19, // 5: liveproc.v1.WebhookDelivery.duration:type_name -> google.protobuf.Duration
 	0,  // 6: liveproc.v1.WebhookDelivery.outcome:type_name -> liveproc.v1.WebhookDeliveryOutcome
-	15, // 7: liveproc.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
-	10, // 8: liveproc.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> liveproc.v1.WebhookDelivery
-	2,  // 9: liveproc.v1.Webhooks.CreateWebhookEndpoint:input_type -> liveproc.v1.CreateWebhookEndpointRequest
-	3,  // 10: liveproc.v1.Webhooks.GetWebhookEndpoint:input_type -> liveproc.v1.GetWebhookEndpointRequest
-	4,  // 11: liveproc.v1.Webhooks.ListWebhookEndpoints:input_type -> liveproc.v1.ListWebhookEndpointsRequest
-	6,  // 12: liveproc.v1.Webhooks.UpdateWebhookEndpoint:input_type -> liveproc.v1.UpdateWebhookEndpointRequest
-	7,  // 13: liveproc.v1.Webhooks.DeleteWebhookEndpoint:input_type -> liveproc.v1.DeleteWebhookEndpointRequest
-	9,  // 14: liveproc.v1.Webhooks.RotateWebhookSecret:input_type -> liveproc.v1.RotateWebhookSecretRequest
-	11, // 15: liveproc.v1.Webhooks.ListWebhookDeliveries:input_type -> liveproc.v1.ListWebhookDeliveriesRequest
-	13, // 16: liveproc.v1.Webhooks.SendTestWebhook:input_type -> liveproc.v1.SendTestWebhookRequest
-	1,  // 17: liveproc.v1.Webhooks.CreateWebhookEndpoint:output_type -> liveproc.v1.WebhookEndpoint
-	1,  // 18: liveproc.v1.Webhooks.GetWebhookEndpoint:output_type -> liveproc.v1.WebhookEndpoint
-	5,  // 19: liveproc.v1.Webhooks.ListWebhookEndpoints:output_type -> liveproc.v1.ListWebhookEndpointsResponse
-	1,  // 20: liveproc.v1.Webhooks.UpdateWebhookEndpoint:output_type -> liveproc.v1.WebhookEndpoint
-	8,  // 21: liveproc.v1.Webhooks.DeleteWebhookEndpoint:output_type -> liveproc.v1.DeleteWebhookEndpointResponse
-	1,  // 22: liveproc.v1.Webhooks.RotateWebhookSecret:output_type -> liveproc.v1.WebhookEndpoint
-	12, // 23: liveproc.v1.Webhooks.ListWebhookDeliveries:output_type -> liveproc.v1.ListWebhookDeliveriesResponse
-	14, // 24: liveproc.v1.Webhooks.SendTestWebhook:output_type -> liveproc.v1.SendTestWebhookResponse
-	17, // [17:25] is the sub-list for method output_type
-	9,  // [9:17] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	18, // 7: liveproc.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	11, // 8: liveproc.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> liveproc.v1.WebhookDelivery
+	1,  // 9: liveproc.v1.WebhookEndpointEvent.kind:type_name -> liveproc.v1.WebhookEndpointEvent.Kind
+	2,  // 10: liveproc.v1.WebhookEndpointEvent.endpoint:type_name -> liveproc.v1.WebhookEndpoint
+	3,  // 11: liveproc.v1.Webhooks.CreateWebhookEndpoint:input_type -> liveproc.v1.CreateWebhookEndpointRequest
+	4,  // 12: liveproc.v1.Webhooks.GetWebhookEndpoint:input_type -> liveproc.v1.GetWebhookEndpointRequest
+	5,  // 13: liveproc.v1.Webhooks.ListWebhookEndpoints:input_type -> liveproc.v1.ListWebhookEndpointsRequest
+	7,  // 14: liveproc.v1.Webhooks.UpdateWebhookEndpoint:input_type -> liveproc.v1.UpdateWebhookEndpointRequest
+	8,  // 15: liveproc.v1.Webhooks.DeleteWebhookEndpoint:input_type -> liveproc.v1.DeleteWebhookEndpointRequest
+	10, // 16: liveproc.v1.Webhooks.RotateWebhookSecret:input_type -> liveproc.v1.RotateWebhookSecretRequest
+	12, // 17: liveproc.v1.Webhooks.ListWebhookDeliveries:input_type -> liveproc.v1.ListWebhookDeliveriesRequest
+	16, // 18: liveproc.v1.Webhooks.SendTestWebhook:input_type -> liveproc.v1.SendTestWebhookRequest
+	14, // 19: liveproc.v1.Webhooks.WatchWebhookEndpoints:input_type -> liveproc.v1.WatchWebhookEndpointsRequest
+	2,  // 20: liveproc.v1.Webhooks.CreateWebhookEndpoint:output_type -> liveproc.v1.WebhookEndpoint
+	2,  // 21: liveproc.v1.Webhooks.GetWebhookEndpoint:output_type -> liveproc.v1.WebhookEndpoint
+	6,  // 22: liveproc.v1.Webhooks.ListWebhookEndpoints:output_type -> liveproc.v1.ListWebhookEndpointsResponse
+	2,  // 23: liveproc.v1.Webhooks.UpdateWebhookEndpoint:output_type -> liveproc.v1.WebhookEndpoint
+	9,  // 24: liveproc.v1.Webhooks.DeleteWebhookEndpoint:output_type -> liveproc.v1.DeleteWebhookEndpointResponse
+	2,  // 25: liveproc.v1.Webhooks.RotateWebhookSecret:output_type -> liveproc.v1.WebhookEndpoint
+	13, // 26: liveproc.v1.Webhooks.ListWebhookDeliveries:output_type -> liveproc.v1.ListWebhookDeliveriesResponse
+	17, // 27: liveproc.v1.Webhooks.SendTestWebhook:output_type -> liveproc.v1.SendTestWebhookResponse
+	15, // 28: liveproc.v1.Webhooks.WatchWebhookEndpoints:output_type -> liveproc.v1.WebhookEndpointEvent
+	20, // [20:29] is the sub-list for method output_type
+	11, // [11:20] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_liveproc_v1_webhooks_proto_init() }
@@ -1044,8 +1204,8 @@ func file_liveproc_v1_webhooks_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_liveproc_v1_webhooks_proto_rawDesc), len(file_liveproc_v1_webhooks_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   14,
+			NumEnums:      2,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

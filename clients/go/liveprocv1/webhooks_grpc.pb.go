@@ -27,6 +27,7 @@ const (
 	Webhooks_RotateWebhookSecret_FullMethodName   = "/liveproc.v1.Webhooks/RotateWebhookSecret"
 	Webhooks_ListWebhookDeliveries_FullMethodName = "/liveproc.v1.Webhooks/ListWebhookDeliveries"
 	Webhooks_SendTestWebhook_FullMethodName       = "/liveproc.v1.Webhooks/SendTestWebhook"
+	Webhooks_WatchWebhookEndpoints_FullMethodName = "/liveproc.v1.Webhooks/WatchWebhookEndpoints"
 )
 
 // WebhooksClient is the client API for Webhooks service.
@@ -62,7 +63,7 @@ const (
 //   - `thumbnail.created` (only when asked for by name: one per thumbnail
 //     interval per stream): the Thumbnail without its bytes, with `url`
 //     (signed, 7 days) of the stream's latest thumbnail and `stream_id`;
-//   - `webhook.test`: sent by SendTestWebhook, `{"endpoint_id": ...}`.
+//   - `webhook.test`: sent by SendTestWebhook, `{"endpointId": ...}`.
 type WebhooksClient interface {
 	// The endpoint with its secret (the only time it is shown).
 	CreateWebhookEndpoint(ctx context.Context, in *CreateWebhookEndpointRequest, opts ...grpc.CallOption) (*WebhookEndpoint, error)
@@ -80,6 +81,10 @@ type WebhooksClient interface {
 	// Queues a `webhook.test` event to the endpoint (even when disabled);
 	// its attempts are listed by ListWebhookDeliveries.
 	SendTestWebhook(ctx context.Context, in *SendTestWebhookRequest, opts ...grpc.CallOption) (*SendTestWebhookResponse, error)
+	// The organization's endpoints, then every change to them as it is
+	// seen (within a few seconds when made on another node): above all an
+	// endpoint disabled because its deliveries kept failing.
+	WatchWebhookEndpoints(ctx context.Context, in *WatchWebhookEndpointsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WebhookEndpointEvent], error)
 }
 
 type webhooksClient struct {
@@ -170,6 +175,25 @@ func (c *webhooksClient) SendTestWebhook(ctx context.Context, in *SendTestWebhoo
 	return out, nil
 }
 
+func (c *webhooksClient) WatchWebhookEndpoints(ctx context.Context, in *WatchWebhookEndpointsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WebhookEndpointEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Webhooks_ServiceDesc.Streams[0], Webhooks_WatchWebhookEndpoints_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchWebhookEndpointsRequest, WebhookEndpointEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Webhooks_WatchWebhookEndpointsClient = grpc.ServerStreamingClient[WebhookEndpointEvent]
+
 // WebhooksServer is the server API for Webhooks service.
 // All implementations must embed UnimplementedWebhooksServer
 // for forward compatibility.
@@ -203,7 +227,7 @@ func (c *webhooksClient) SendTestWebhook(ctx context.Context, in *SendTestWebhoo
 //   - `thumbnail.created` (only when asked for by name: one per thumbnail
 //     interval per stream): the Thumbnail without its bytes, with `url`
 //     (signed, 7 days) of the stream's latest thumbnail and `stream_id`;
-//   - `webhook.test`: sent by SendTestWebhook, `{"endpoint_id": ...}`.
+//   - `webhook.test`: sent by SendTestWebhook, `{"endpointId": ...}`.
 type WebhooksServer interface {
 	// The endpoint with its secret (the only time it is shown).
 	CreateWebhookEndpoint(context.Context, *CreateWebhookEndpointRequest) (*WebhookEndpoint, error)
@@ -221,6 +245,10 @@ type WebhooksServer interface {
 	// Queues a `webhook.test` event to the endpoint (even when disabled);
 	// its attempts are listed by ListWebhookDeliveries.
 	SendTestWebhook(context.Context, *SendTestWebhookRequest) (*SendTestWebhookResponse, error)
+	// The organization's endpoints, then every change to them as it is
+	// seen (within a few seconds when made on another node): above all an
+	// endpoint disabled because its deliveries kept failing.
+	WatchWebhookEndpoints(*WatchWebhookEndpointsRequest, grpc.ServerStreamingServer[WebhookEndpointEvent]) error
 	mustEmbedUnimplementedWebhooksServer()
 }
 
@@ -254,6 +282,9 @@ func (UnimplementedWebhooksServer) ListWebhookDeliveries(context.Context, *ListW
 }
 func (UnimplementedWebhooksServer) SendTestWebhook(context.Context, *SendTestWebhookRequest) (*SendTestWebhookResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SendTestWebhook not implemented")
+}
+func (UnimplementedWebhooksServer) WatchWebhookEndpoints(*WatchWebhookEndpointsRequest, grpc.ServerStreamingServer[WebhookEndpointEvent]) error {
+	return status.Error(codes.Unimplemented, "method WatchWebhookEndpoints not implemented")
 }
 func (UnimplementedWebhooksServer) mustEmbedUnimplementedWebhooksServer() {}
 func (UnimplementedWebhooksServer) testEmbeddedByValue()                  {}
@@ -420,6 +451,17 @@ func _Webhooks_SendTestWebhook_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Webhooks_WatchWebhookEndpoints_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchWebhookEndpointsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(WebhooksServer).WatchWebhookEndpoints(m, &grpc.GenericServerStream[WatchWebhookEndpointsRequest, WebhookEndpointEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Webhooks_WatchWebhookEndpointsServer = grpc.ServerStreamingServer[WebhookEndpointEvent]
+
 // Webhooks_ServiceDesc is the grpc.ServiceDesc for Webhooks service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -460,6 +502,12 @@ var Webhooks_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Webhooks_SendTestWebhook_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchWebhookEndpoints",
+			Handler:       _Webhooks_WatchWebhookEndpoints_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "liveproc/v1/webhooks.proto",
 }

@@ -136,6 +136,28 @@ class ListWebhookDeliveriesResponse(_message.Message):
     next_page_token: str
     def __init__(self, deliveries: _Optional[_Iterable[_Union[WebhookDelivery, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
+class WatchWebhookEndpointsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WebhookEndpointEvent(_message.Message):
+    __slots__ = ("kind", "endpoint")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[WebhookEndpointEvent.Kind]
+        SNAPSHOT: _ClassVar[WebhookEndpointEvent.Kind]
+        CHANGED: _ClassVar[WebhookEndpointEvent.Kind]
+        DELETED: _ClassVar[WebhookEndpointEvent.Kind]
+    KIND_UNSPECIFIED: WebhookEndpointEvent.Kind
+    SNAPSHOT: WebhookEndpointEvent.Kind
+    CHANGED: WebhookEndpointEvent.Kind
+    DELETED: WebhookEndpointEvent.Kind
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    kind: WebhookEndpointEvent.Kind
+    endpoint: WebhookEndpoint
+    def __init__(self, kind: _Optional[_Union[WebhookEndpointEvent.Kind, str]] = ..., endpoint: _Optional[_Union[WebhookEndpoint, _Mapping]] = ...) -> None: ...
+
 class SendTestWebhookRequest(_message.Message):
     __slots__ = ("endpoint_id",)
     ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]

@@ -55,7 +55,7 @@ class WebhooksStub:
     - `thumbnail.created` (only when asked for by name: one per thumbnail
     interval per stream): the Thumbnail without its bytes, with `url`
     (signed, 7 days) of the stream's latest thumbnail and `stream_id`;
-    - `webhook.test`: sent by SendTestWebhook, `{"endpoint_id": ...}`.
+    - `webhook.test`: sent by SendTestWebhook, `{"endpointId": ...}`.
     """
 
     def __init__(self, channel):
@@ -104,6 +104,11 @@ class WebhooksStub:
                 request_serializer=liveproc_dot_v1_dot_webhooks__pb2.SendTestWebhookRequest.SerializeToString,
                 response_deserializer=liveproc_dot_v1_dot_webhooks__pb2.SendTestWebhookResponse.FromString,
                 _registered_method=True)
+        self.WatchWebhookEndpoints = channel.unary_stream(
+                '/liveproc.v1.Webhooks/WatchWebhookEndpoints',
+                request_serializer=liveproc_dot_v1_dot_webhooks__pb2.WatchWebhookEndpointsRequest.SerializeToString,
+                response_deserializer=liveproc_dot_v1_dot_webhooks__pb2.WebhookEndpointEvent.FromString,
+                _registered_method=True)
 
 
 class WebhooksServicer:
@@ -136,7 +141,7 @@ class WebhooksServicer:
     - `thumbnail.created` (only when asked for by name: one per thumbnail
     interval per stream): the Thumbnail without its bytes, with `url`
     (signed, 7 days) of the stream's latest thumbnail and `stream_id`;
-    - `webhook.test`: sent by SendTestWebhook, `{"endpoint_id": ...}`.
+    - `webhook.test`: sent by SendTestWebhook, `{"endpointId": ...}`.
     """
 
     def CreateWebhookEndpoint(self, request, context):
@@ -195,6 +200,15 @@ class WebhooksServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchWebhookEndpoints(self, request, context):
+        """The organization's endpoints, then every change to them as it is
+        seen (within a few seconds when made on another node): above all an
+        endpoint disabled because its deliveries kept failing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WebhooksServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -238,6 +252,11 @@ def add_WebhooksServicer_to_server(servicer, server):
                     request_deserializer=liveproc_dot_v1_dot_webhooks__pb2.SendTestWebhookRequest.FromString,
                     response_serializer=liveproc_dot_v1_dot_webhooks__pb2.SendTestWebhookResponse.SerializeToString,
             ),
+            'WatchWebhookEndpoints': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchWebhookEndpoints,
+                    request_deserializer=liveproc_dot_v1_dot_webhooks__pb2.WatchWebhookEndpointsRequest.FromString,
+                    response_serializer=liveproc_dot_v1_dot_webhooks__pb2.WebhookEndpointEvent.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'liveproc.v1.Webhooks', rpc_method_handlers)
@@ -276,7 +295,7 @@ class Webhooks:
     - `thumbnail.created` (only when asked for by name: one per thumbnail
     interval per stream): the Thumbnail without its bytes, with `url`
     (signed, 7 days) of the stream's latest thumbnail and `stream_id`;
-    - `webhook.test`: sent by SendTestWebhook, `{"endpoint_id": ...}`.
+    - `webhook.test`: sent by SendTestWebhook, `{"endpointId": ...}`.
     """
 
     @staticmethod
@@ -485,6 +504,33 @@ class Webhooks:
             '/liveproc.v1.Webhooks/SendTestWebhook',
             liveproc_dot_v1_dot_webhooks__pb2.SendTestWebhookRequest.SerializeToString,
             liveproc_dot_v1_dot_webhooks__pb2.SendTestWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchWebhookEndpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/liveproc.v1.Webhooks/WatchWebhookEndpoints',
+            liveproc_dot_v1_dot_webhooks__pb2.WatchWebhookEndpointsRequest.SerializeToString,
+            liveproc_dot_v1_dot_webhooks__pb2.WebhookEndpointEvent.FromString,
             options,
             channel_credentials,
             insecure,

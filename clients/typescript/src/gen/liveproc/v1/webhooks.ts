@@ -11,7 +11,9 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -171,6 +173,62 @@ export interface ListWebhookDeliveriesRequest {
 export interface ListWebhookDeliveriesResponse {
   deliveries: WebhookDelivery[];
   nextPageToken: string;
+}
+
+export interface WatchWebhookEndpointsRequest {
+}
+
+export interface WebhookEndpointEvent {
+  kind: WebhookEndpointEvent_Kind;
+  /** Without its secret; for DELETED, only its id. */
+  endpoint: WebhookEndpoint | undefined;
+}
+
+export enum WebhookEndpointEvent_Kind {
+  KIND_UNSPECIFIED = 0,
+  /** SNAPSHOT - An endpoint as it is when the watch starts. */
+  SNAPSHOT = 1,
+  /** CHANGED - Created, or changed (enabled, disabled, types, secret rotated). */
+  CHANGED = 2,
+  DELETED = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function webhookEndpointEvent_KindFromJSON(object: any): WebhookEndpointEvent_Kind {
+  switch (object) {
+    case 0:
+    case "KIND_UNSPECIFIED":
+      return WebhookEndpointEvent_Kind.KIND_UNSPECIFIED;
+    case 1:
+    case "SNAPSHOT":
+      return WebhookEndpointEvent_Kind.SNAPSHOT;
+    case 2:
+    case "CHANGED":
+      return WebhookEndpointEvent_Kind.CHANGED;
+    case 3:
+    case "DELETED":
+      return WebhookEndpointEvent_Kind.DELETED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return WebhookEndpointEvent_Kind.UNRECOGNIZED;
+  }
+}
+
+export function webhookEndpointEvent_KindToJSON(object: WebhookEndpointEvent_Kind): string {
+  switch (object) {
+    case WebhookEndpointEvent_Kind.KIND_UNSPECIFIED:
+      return "KIND_UNSPECIFIED";
+    case WebhookEndpointEvent_Kind.SNAPSHOT:
+      return "SNAPSHOT";
+    case WebhookEndpointEvent_Kind.CHANGED:
+      return "CHANGED";
+    case WebhookEndpointEvent_Kind.DELETED:
+      return "DELETED";
+    case WebhookEndpointEvent_Kind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
 }
 
 export interface SendTestWebhookRequest {
@@ -1467,6 +1525,145 @@ export const ListWebhookDeliveriesResponse: MessageFns<ListWebhookDeliveriesResp
   },
 };
 
+function createBaseWatchWebhookEndpointsRequest(): WatchWebhookEndpointsRequest {
+  return {};
+}
+
+export const WatchWebhookEndpointsRequest: MessageFns<WatchWebhookEndpointsRequest> = {
+  encode(_: WatchWebhookEndpointsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchWebhookEndpointsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchWebhookEndpointsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): WatchWebhookEndpointsRequest {
+    return {};
+  },
+
+  toJSON(_: WatchWebhookEndpointsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WatchWebhookEndpointsRequest>, I>>(base?: I): WatchWebhookEndpointsRequest {
+    return WatchWebhookEndpointsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchWebhookEndpointsRequest>, I>>(_: I): WatchWebhookEndpointsRequest {
+    const message = createBaseWatchWebhookEndpointsRequest();
+    return message;
+  },
+};
+
+function createBaseWebhookEndpointEvent(): WebhookEndpointEvent {
+  return { kind: 0, endpoint: undefined };
+}
+
+export const WebhookEndpointEvent: MessageFns<WebhookEndpointEvent> = {
+  encode(message: WebhookEndpointEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== 0) {
+      writer.uint32(8).int32(message.kind);
+    }
+    if (message.endpoint !== undefined) {
+      WebhookEndpoint.encode(message.endpoint, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WebhookEndpointEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWebhookEndpointEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.endpoint = WebhookEndpoint.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WebhookEndpointEvent {
+    return {
+      kind: isSet(object.kind) ? webhookEndpointEvent_KindFromJSON(object.kind) : 0,
+      endpoint: isSet(object.endpoint) ? WebhookEndpoint.fromJSON(object.endpoint) : undefined,
+    };
+  },
+
+  toJSON(message: WebhookEndpointEvent): unknown {
+    const obj: any = {};
+    if (message.kind !== 0) {
+      obj.kind = webhookEndpointEvent_KindToJSON(message.kind);
+    }
+    if (message.endpoint !== undefined) {
+      obj.endpoint = WebhookEndpoint.toJSON(message.endpoint);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WebhookEndpointEvent>, I>>(base?: I): WebhookEndpointEvent {
+    return WebhookEndpointEvent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WebhookEndpointEvent>, I>>(object: I): WebhookEndpointEvent {
+    const message = createBaseWebhookEndpointEvent();
+    message.kind = object.kind ?? 0;
+    message.endpoint = (object.endpoint !== undefined && object.endpoint !== null)
+      ? WebhookEndpoint.fromPartial(object.endpoint)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseSendTestWebhookRequest(): SendTestWebhookRequest {
   return { endpointId: "" };
 }
@@ -1643,7 +1840,7 @@ export const SendTestWebhookResponse: MessageFns<SendTestWebhookResponse> = {
  * - `thumbnail.created` (only when asked for by name: one per thumbnail
  *   interval per stream): the Thumbnail without its bytes, with `url`
  *   (signed, 7 days) of the stream's latest thumbnail and `stream_id`;
- * - `webhook.test`: sent by SendTestWebhook, `{"endpoint_id": ...}`.
+ * - `webhook.test`: sent by SendTestWebhook, `{"endpointId": ...}`.
  */
 export type WebhooksService = typeof WebhooksService;
 export const WebhooksService = {
@@ -1743,6 +1940,22 @@ export const WebhooksService = {
       Buffer.from(SendTestWebhookResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SendTestWebhookResponse => SendTestWebhookResponse.decode(value),
   },
+  /**
+   * The organization's endpoints, then every change to them as it is
+   * seen (within a few seconds when made on another node): above all an
+   * endpoint disabled because its deliveries kept failing.
+   */
+  watchWebhookEndpoints: {
+    path: "/liveproc.v1.Webhooks/WatchWebhookEndpoints" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchWebhookEndpointsRequest): Buffer =>
+      Buffer.from(WatchWebhookEndpointsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchWebhookEndpointsRequest => WatchWebhookEndpointsRequest.decode(value),
+    responseSerialize: (value: WebhookEndpointEvent): Buffer =>
+      Buffer.from(WebhookEndpointEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WebhookEndpointEvent => WebhookEndpointEvent.decode(value),
+  },
 } as const;
 
 export interface WebhooksServer extends UntypedServiceImplementation {
@@ -1766,6 +1979,12 @@ export interface WebhooksServer extends UntypedServiceImplementation {
    * its attempts are listed by ListWebhookDeliveries.
    */
   sendTestWebhook: handleUnaryCall<SendTestWebhookRequest, SendTestWebhookResponse>;
+  /**
+   * The organization's endpoints, then every change to them as it is
+   * seen (within a few seconds when made on another node): above all an
+   * endpoint disabled because its deliveries kept failing.
+   */
+  watchWebhookEndpoints: handleServerStreamingCall<WatchWebhookEndpointsRequest, WebhookEndpointEvent>;
 }
 
 export interface WebhooksClient extends Client {
@@ -1901,6 +2120,20 @@ export interface WebhooksClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SendTestWebhookResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * The organization's endpoints, then every change to them as it is
+   * seen (within a few seconds when made on another node): above all an
+   * endpoint disabled because its deliveries kept failing.
+   */
+  watchWebhookEndpoints(
+    request: WatchWebhookEndpointsRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WebhookEndpointEvent>;
+  watchWebhookEndpoints(
+    request: WatchWebhookEndpointsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WebhookEndpointEvent>;
 }
 
 export const WebhooksClient = makeGenericClientConstructor(WebhooksService, "liveproc.v1.Webhooks") as unknown as {

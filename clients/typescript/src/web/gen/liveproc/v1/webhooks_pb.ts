@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file liveproc/v1/webhooks.proto.
  */
 export const file_liveproc_v1_webhooks: GenFile = /*@__PURE__*/
-  fileDesc("ChpsaXZlcHJvYy92MS93ZWJob29rcy5wcm90bxILbGl2ZXByb2MudjEihwIKD1dlYmhvb2tFbmRwb2ludBIKCgJpZBgBIAEoCRILCgN1cmwYAiABKAkSEwoLZXZlbnRfdHlwZXMYAyADKAkSDgoGc2VjcmV0GAQgASgJEg8KB2VuYWJsZWQYBSABKAgSFwoPZGlzYWJsZWRfcmVhc29uGAYgASgJEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIaChJwZW5kaW5nX2RlbGl2ZXJpZXMYCCABKAQSPwobcHJldmlvdXNfc2VjcmV0X2V4cGlyZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJAChxDcmVhdGVXZWJob29rRW5kcG9pbnRSZXF1ZXN0EgsKA3VybBgBIAEoCRITCgtldmVudF90eXBlcxgCIAMoCSIwChlHZXRXZWJob29rRW5kcG9pbnRSZXF1ZXN0EhMKC2VuZHBvaW50X2lkGAEgASgJIh0KG0xpc3RXZWJob29rRW5kcG9pbnRzUmVxdWVzdCJPChxMaXN0V2ViaG9va0VuZHBvaW50c1Jlc3BvbnNlEi8KCWVuZHBvaW50cxgBIAMoCzIcLmxpdmVwcm9jLnYxLldlYmhvb2tFbmRwb2ludCJqChxVcGRhdGVXZWJob29rRW5kcG9pbnRSZXF1ZXN0EhMKC2VuZHBvaW50X2lkGAEgASgJEhMKC2V2ZW50X3R5cGVzGAIgAygJEhQKB2VuYWJsZWQYAyABKAhIAIgBAUIKCghfZW5hYmxlZCIzChxEZWxldGVXZWJob29rRW5kcG9pbnRSZXF1ZXN0EhMKC2VuZHBvaW50X2lkGAEgASgJIh8KHURlbGV0ZVdlYmhvb2tFbmRwb2ludFJlc3BvbnNlImcKGlJvdGF0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0EhMKC2VuZHBvaW50X2lkGAEgASgJEjQKEWtlZXBfcHJldmlvdXNfZm9yGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIrwCCg9XZWJob29rRGVsaXZlcnkSEAoIZXZlbnRfaWQYASABKAkSEgoKZXZlbnRfdHlwZRgCIAEoCRIPCgdhdHRlbXB0GAMgASgNEjAKDGF0dGVtcHRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPcmVzcG9uc2Vfc3RhdHVzGAUgASgNEg0KBWVycm9yGAYgASgJEisKCGR1cmF0aW9uGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjQKB291dGNvbWUYCCABKA4yIy5saXZlcHJvYy52MS5XZWJob29rRGVsaXZlcnlPdXRjb21lEjUKEW5leHRfYXR0ZW1wdF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJaChxMaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0EhMKC2VuZHBvaW50X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJImoKHUxpc3RXZWJob29rRGVsaXZlcmllc1Jlc3BvbnNlEjAKCmRlbGl2ZXJpZXMYASADKAsyHC5saXZlcHJvYy52MS5XZWJob29rRGVsaXZlcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi0KFlNlbmRUZXN0V2ViaG9va1JlcXVlc3QSEwoLZW5kcG9pbnRfaWQYASABKAkiKwoXU2VuZFRlc3RXZWJob29rUmVzcG9uc2USEAoIZXZlbnRfaWQYASABKAkqbAoWV2ViaG9va0RlbGl2ZXJ5T3V0Y29tZRIoCiRXRUJIT09LX0RFTElWRVJZX09VVENPTUVfVU5TUEVDSUZJRUQQABINCglERUxJVkVSRUQQARIMCghSRVRSWUlORxACEgsKB0dBVkVfVVAQAzKzBgoIV2ViaG9va3MSYAoVQ3JlYXRlV2ViaG9va0VuZHBvaW50EikubGl2ZXByb2MudjEuQ3JlYXRlV2ViaG9va0VuZHBvaW50UmVxdWVzdBocLmxpdmVwcm9jLnYxLldlYmhvb2tFbmRwb2ludBJaChJHZXRXZWJob29rRW5kcG9pbnQSJi5saXZlcHJvYy52MS5HZXRXZWJob29rRW5kcG9pbnRSZXF1ZXN0GhwubGl2ZXByb2MudjEuV2ViaG9va0VuZHBvaW50EmsKFExpc3RXZWJob29rRW5kcG9pbnRzEigubGl2ZXByb2MudjEuTGlzdFdlYmhvb2tFbmRwb2ludHNSZXF1ZXN0GikubGl2ZXByb2MudjEuTGlzdFdlYmhvb2tFbmRwb2ludHNSZXNwb25zZRJgChVVcGRhdGVXZWJob29rRW5kcG9pbnQSKS5saXZlcHJvYy52MS5VcGRhdGVXZWJob29rRW5kcG9pbnRSZXF1ZXN0GhwubGl2ZXByb2MudjEuV2ViaG9va0VuZHBvaW50Em4KFURlbGV0ZVdlYmhvb2tFbmRwb2ludBIpLmxpdmVwcm9jLnYxLkRlbGV0ZVdlYmhvb2tFbmRwb2ludFJlcXVlc3QaKi5saXZlcHJvYy52MS5EZWxldGVXZWJob29rRW5kcG9pbnRSZXNwb25zZRJcChNSb3RhdGVXZWJob29rU2VjcmV0EicubGl2ZXByb2MudjEuUm90YXRlV2ViaG9va1NlY3JldFJlcXVlc3QaHC5saXZlcHJvYy52MS5XZWJob29rRW5kcG9pbnQSbgoVTGlzdFdlYmhvb2tEZWxpdmVyaWVzEikubGl2ZXByb2MudjEuTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVxdWVzdBoqLmxpdmVwcm9jLnYxLkxpc3RXZWJob29rRGVsaXZlcmllc1Jlc3BvbnNlElwKD1NlbmRUZXN0V2ViaG9vaxIjLmxpdmVwcm9jLnYxLlNlbmRUZXN0V2ViaG9va1JlcXVlc3QaJC5saXZlcHJvYy52MS5TZW5kVGVzdFdlYmhvb2tSZXNwb25zZUI/Wj1naXRodWIuY29tL2xpdmVwcm9jL2xpdmVwcm9jL2NsaWVudHMvZ28vbGl2ZXByb2N2MTtsaXZlcHJvY3YxYgZwcm90bzM", [file_google_protobuf_timestamp, file_google_protobuf_duration]);
+  fileDesc("ChpsaXZlcHJvYy92MS93ZWJob29rcy5wcm90bxILbGl2ZXByb2MudjEihwIKD1dlYmhvb2tFbmRwb2ludBIKCgJpZBgBIAEoCRILCgN1cmwYAiABKAkSEwoLZXZlbnRfdHlwZXMYAyADKAkSDgoGc2VjcmV0GAQgASgJEg8KB2VuYWJsZWQYBSABKAgSFwoPZGlzYWJsZWRfcmVhc29uGAYgASgJEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIaChJwZW5kaW5nX2RlbGl2ZXJpZXMYCCABKAQSPwobcHJldmlvdXNfc2VjcmV0X2V4cGlyZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJAChxDcmVhdGVXZWJob29rRW5kcG9pbnRSZXF1ZXN0EgsKA3VybBgBIAEoCRITCgtldmVudF90eXBlcxgCIAMoCSIwChlHZXRXZWJob29rRW5kcG9pbnRSZXF1ZXN0EhMKC2VuZHBvaW50X2lkGAEgASgJIh0KG0xpc3RXZWJob29rRW5kcG9pbnRzUmVxdWVzdCJPChxMaXN0V2ViaG9va0VuZHBvaW50c1Jlc3BvbnNlEi8KCWVuZHBvaW50cxgBIAMoCzIcLmxpdmVwcm9jLnYxLldlYmhvb2tFbmRwb2ludCJqChxVcGRhdGVXZWJob29rRW5kcG9pbnRSZXF1ZXN0EhMKC2VuZHBvaW50X2lkGAEgASgJEhMKC2V2ZW50X3R5cGVzGAIgAygJEhQKB2VuYWJsZWQYAyABKAhIAIgBAUIKCghfZW5hYmxlZCIzChxEZWxldGVXZWJob29rRW5kcG9pbnRSZXF1ZXN0EhMKC2VuZHBvaW50X2lkGAEgASgJIh8KHURlbGV0ZVdlYmhvb2tFbmRwb2ludFJlc3BvbnNlImcKGlJvdGF0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0EhMKC2VuZHBvaW50X2lkGAEgASgJEjQKEWtlZXBfcHJldmlvdXNfZm9yGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIrwCCg9XZWJob29rRGVsaXZlcnkSEAoIZXZlbnRfaWQYASABKAkSEgoKZXZlbnRfdHlwZRgCIAEoCRIPCgdhdHRlbXB0GAMgASgNEjAKDGF0dGVtcHRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPcmVzcG9uc2Vfc3RhdHVzGAUgASgNEg0KBWVycm9yGAYgASgJEisKCGR1cmF0aW9uGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjQKB291dGNvbWUYCCABKA4yIy5saXZlcHJvYy52MS5XZWJob29rRGVsaXZlcnlPdXRjb21lEjUKEW5leHRfYXR0ZW1wdF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJaChxMaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0EhMKC2VuZHBvaW50X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJImoKHUxpc3RXZWJob29rRGVsaXZlcmllc1Jlc3BvbnNlEjAKCmRlbGl2ZXJpZXMYASADKAsyHC5saXZlcHJvYy52MS5XZWJob29rRGVsaXZlcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIh4KHFdhdGNoV2ViaG9va0VuZHBvaW50c1JlcXVlc3QiwgEKFFdlYmhvb2tFbmRwb2ludEV2ZW50EjQKBGtpbmQYASABKA4yJi5saXZlcHJvYy52MS5XZWJob29rRW5kcG9pbnRFdmVudC5LaW5kEi4KCGVuZHBvaW50GAIgASgLMhwubGl2ZXByb2MudjEuV2ViaG9va0VuZHBvaW50IkQKBEtpbmQSFAoQS0lORF9VTlNQRUNJRklFRBAAEgwKCFNOQVBTSE9UEAESCwoHQ0hBTkdFRBACEgsKB0RFTEVURUQQAyItChZTZW5kVGVzdFdlYmhvb2tSZXF1ZXN0EhMKC2VuZHBvaW50X2lkGAEgASgJIisKF1NlbmRUZXN0V2ViaG9va1Jlc3BvbnNlEhAKCGV2ZW50X2lkGAEgASgJKmwKFldlYmhvb2tEZWxpdmVyeU91dGNvbWUSKAokV0VCSE9PS19ERUxJVkVSWV9PVVRDT01FX1VOU1BFQ0lGSUVEEAASDQoJREVMSVZFUkVEEAESDAoIUkVUUllJTkcQAhILCgdHQVZFX1VQEAMynAcKCFdlYmhvb2tzEmAKFUNyZWF0ZVdlYmhvb2tFbmRwb2ludBIpLmxpdmVwcm9jLnYxLkNyZWF0ZVdlYmhvb2tFbmRwb2ludFJlcXVlc3QaHC5saXZlcHJvYy52MS5XZWJob29rRW5kcG9pbnQSWgoSR2V0V2ViaG9va0VuZHBvaW50EiYubGl2ZXByb2MudjEuR2V0V2ViaG9va0VuZHBvaW50UmVxdWVzdBocLmxpdmVwcm9jLnYxLldlYmhvb2tFbmRwb2ludBJrChRMaXN0V2ViaG9va0VuZHBvaW50cxIoLmxpdmVwcm9jLnYxLkxpc3RXZWJob29rRW5kcG9pbnRzUmVxdWVzdBopLmxpdmVwcm9jLnYxLkxpc3RXZWJob29rRW5kcG9pbnRzUmVzcG9uc2USYAoVVXBkYXRlV2ViaG9va0VuZHBvaW50EikubGl2ZXByb2MudjEuVXBkYXRlV2ViaG9va0VuZHBvaW50UmVxdWVzdBocLmxpdmVwcm9jLnYxLldlYmhvb2tFbmRwb2ludBJuChVEZWxldGVXZWJob29rRW5kcG9pbnQSKS5saXZlcHJvYy52MS5EZWxldGVXZWJob29rRW5kcG9pbnRSZXF1ZXN0GioubGl2ZXByb2MudjEuRGVsZXRlV2ViaG9va0VuZHBvaW50UmVzcG9uc2USXAoTUm90YXRlV2ViaG9va1NlY3JldBInLmxpdmVwcm9jLnYxLlJvdGF0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0GhwubGl2ZXByb2MudjEuV2ViaG9va0VuZHBvaW50Em4KFUxpc3RXZWJob29rRGVsaXZlcmllcxIpLmxpdmVwcm9jLnYxLkxpc3RXZWJob29rRGVsaXZlcmllc1JlcXVlc3QaKi5saXZlcHJvYy52MS5MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXNwb25zZRJcCg9TZW5kVGVzdFdlYmhvb2sSIy5saXZlcHJvYy52MS5TZW5kVGVzdFdlYmhvb2tSZXF1ZXN0GiQubGl2ZXByb2MudjEuU2VuZFRlc3RXZWJob29rUmVzcG9uc2USZwoVV2F0Y2hXZWJob29rRW5kcG9pbnRzEikubGl2ZXByb2MudjEuV2F0Y2hXZWJob29rRW5kcG9pbnRzUmVxdWVzdBohLmxpdmVwcm9jLnYxLldlYmhvb2tFbmRwb2ludEV2ZW50MAFCP1o9Z2l0aHViLmNvbS9saXZlcHJvYy9saXZlcHJvYy9jbGllbnRzL2dvL2xpdmVwcm9jdjE7bGl2ZXByb2N2MWIGcHJvdG8z", [file_google_protobuf_timestamp, file_google_protobuf_duration]);
 
 /**
  * @generated from message liveproc.v1.WebhookEndpoint
@@ -360,6 +360,78 @@ export const ListWebhookDeliveriesResponseSchema: GenMessage<ListWebhookDeliveri
   messageDesc(file_liveproc_v1_webhooks, 11);
 
 /**
+ * @generated from message liveproc.v1.WatchWebhookEndpointsRequest
+ */
+export type WatchWebhookEndpointsRequest = Message<"liveproc.v1.WatchWebhookEndpointsRequest"> & {
+};
+
+/**
+ * Describes the message liveproc.v1.WatchWebhookEndpointsRequest.
+ * Use `create(WatchWebhookEndpointsRequestSchema)` to create a new message.
+ */
+export const WatchWebhookEndpointsRequestSchema: GenMessage<WatchWebhookEndpointsRequest> = /*@__PURE__*/
+  messageDesc(file_liveproc_v1_webhooks, 12);
+
+/**
+ * @generated from message liveproc.v1.WebhookEndpointEvent
+ */
+export type WebhookEndpointEvent = Message<"liveproc.v1.WebhookEndpointEvent"> & {
+  /**
+   * @generated from field: liveproc.v1.WebhookEndpointEvent.Kind kind = 1;
+   */
+  kind: WebhookEndpointEvent_Kind;
+
+  /**
+   * Without its secret; for DELETED, only its id.
+   *
+   * @generated from field: liveproc.v1.WebhookEndpoint endpoint = 2;
+   */
+  endpoint?: WebhookEndpoint | undefined;
+};
+
+/**
+ * Describes the message liveproc.v1.WebhookEndpointEvent.
+ * Use `create(WebhookEndpointEventSchema)` to create a new message.
+ */
+export const WebhookEndpointEventSchema: GenMessage<WebhookEndpointEvent> = /*@__PURE__*/
+  messageDesc(file_liveproc_v1_webhooks, 13);
+
+/**
+ * @generated from enum liveproc.v1.WebhookEndpointEvent.Kind
+ */
+export enum WebhookEndpointEvent_Kind {
+  /**
+   * @generated from enum value: KIND_UNSPECIFIED = 0;
+   */
+  KIND_UNSPECIFIED = 0,
+
+  /**
+   * An endpoint as it is when the watch starts.
+   *
+   * @generated from enum value: SNAPSHOT = 1;
+   */
+  SNAPSHOT = 1,
+
+  /**
+   * Created, or changed (enabled, disabled, types, secret rotated).
+   *
+   * @generated from enum value: CHANGED = 2;
+   */
+  CHANGED = 2,
+
+  /**
+   * @generated from enum value: DELETED = 3;
+   */
+  DELETED = 3,
+}
+
+/**
+ * Describes the enum liveproc.v1.WebhookEndpointEvent.Kind.
+ */
+export const WebhookEndpointEvent_KindSchema: GenEnum<WebhookEndpointEvent_Kind> = /*@__PURE__*/
+  enumDesc(file_liveproc_v1_webhooks, 13, 0);
+
+/**
  * @generated from message liveproc.v1.SendTestWebhookRequest
  */
 export type SendTestWebhookRequest = Message<"liveproc.v1.SendTestWebhookRequest"> & {
@@ -374,7 +446,7 @@ export type SendTestWebhookRequest = Message<"liveproc.v1.SendTestWebhookRequest
  * Use `create(SendTestWebhookRequestSchema)` to create a new message.
  */
 export const SendTestWebhookRequestSchema: GenMessage<SendTestWebhookRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_webhooks, 12);
+  messageDesc(file_liveproc_v1_webhooks, 14);
 
 /**
  * @generated from message liveproc.v1.SendTestWebhookResponse
@@ -393,7 +465,7 @@ export type SendTestWebhookResponse = Message<"liveproc.v1.SendTestWebhookRespon
  * Use `create(SendTestWebhookResponseSchema)` to create a new message.
  */
 export const SendTestWebhookResponseSchema: GenMessage<SendTestWebhookResponse> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_webhooks, 13);
+  messageDesc(file_liveproc_v1_webhooks, 15);
 
 /**
  * @generated from enum liveproc.v1.WebhookDeliveryOutcome
@@ -462,7 +534,7 @@ export const WebhookDeliveryOutcomeSchema: GenEnum<WebhookDeliveryOutcome> = /*@
  * - `thumbnail.created` (only when asked for by name: one per thumbnail
  *   interval per stream): the Thumbnail without its bytes, with `url`
  *   (signed, 7 days) of the stream's latest thumbnail and `stream_id`;
- * - `webhook.test`: sent by SendTestWebhook, `{"endpoint_id": ...}`.
+ * - `webhook.test`: sent by SendTestWebhook, `{"endpointId": ...}`.
  *
  * @generated from service liveproc.v1.Webhooks
  */
@@ -544,6 +616,18 @@ export const Webhooks: GenService<{
     methodKind: "unary";
     input: typeof SendTestWebhookRequestSchema;
     output: typeof SendTestWebhookResponseSchema;
+  },
+  /**
+   * The organization's endpoints, then every change to them as it is
+   * seen (within a few seconds when made on another node): above all an
+   * endpoint disabled because its deliveries kept failing.
+   *
+   * @generated from rpc liveproc.v1.Webhooks.WatchWebhookEndpoints
+   */
+  watchWebhookEndpoints: {
+    methodKind: "server_streaming";
+    input: typeof WatchWebhookEndpointsRequestSchema;
+    output: typeof WebhookEndpointEventSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_liveproc_v1_webhooks, 0);
