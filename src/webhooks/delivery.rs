@@ -184,13 +184,7 @@ impl Delivery {
         let claim_ms = (self.settings.timeout * 3).as_millis() as i64;
         let due = self
             .registry
-            .due_webhook_messages(
-                now_millis(),
-                claim_ms,
-                room,
-                1,
-                &busy,
-            )
+            .due_webhook_messages(now_millis(), claim_ms, room, 1, &busy)
             .await?;
         let mut started = 0;
         for (message, endpoint) in due {
