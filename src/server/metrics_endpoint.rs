@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{self, ProtocolLabel, StateLabel};
 use crate::proto::v1 as pb;
-use crate::streams::StreamHub;
+use crate::streams::{PublisherKind, StreamHub};
 
 const STATES: [pb::StreamState; 4] = [
     pb::StreamState::Idle,
@@ -21,7 +21,6 @@ const STATES: [pb::StreamState; 4] = [
     pb::StreamState::Error,
     pb::StreamState::Ended,
 ];
-const PROTOCOLS: [&str; 3] = ["srt", "grpc", "pull"];
 
 /// Binds `addr` and serves until `shutdown`; returns the bound address.
 pub async fn serve(
@@ -54,14 +53,14 @@ pub async fn serve(
 fn scrape(hub: &StreamHub, headers: &HeaderMap) -> impl IntoResponse {
     let m = metrics::get();
     let mut states = [0i64; STATES.len()];
-    let mut protocols = [0i64; PROTOCOLS.len()];
+    let mut protocols = [0i64; PublisherKind::ALL.len()];
     for stream in hub.all() {
         let state = stream.state();
         if let Some(i) = STATES.iter().position(|s| *s == state) {
             states[i] += 1;
         }
         if let Some(kind) = stream.publisher_kind() {
-            if let Some(i) = PROTOCOLS.iter().position(|p| *p == kind.label()) {
+            if let Some(i) = PublisherKind::ALL.iter().position(|k| *k == kind) {
                 protocols[i] += 1;
             }
         }
@@ -73,10 +72,10 @@ fn scrape(hub: &StreamHub, headers: &HeaderMap) -> impl IntoResponse {
             })
             .set(n);
     }
-    for (protocol, n) in PROTOCOLS.iter().zip(protocols) {
+    for (kind, n) in PublisherKind::ALL.iter().zip(protocols) {
         m.sessions
             .get_or_create(&ProtocolLabel {
-                protocol: protocol.to_string(),
+                protocol: kind.label().to_string(),
             })
             .set(n);
     }

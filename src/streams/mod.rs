@@ -45,6 +45,12 @@ pub enum PublisherKind {
 }
 
 impl PublisherKind {
+    pub const ALL: [PublisherKind; 3] = [
+        PublisherKind::Srt,
+        PublisherKind::GrpcPush,
+        PublisherKind::Pull,
+    ];
+
     /// The ingest protocol's name in metrics.
     pub fn label(self) -> &'static str {
         match self {

@@ -18,18 +18,25 @@ use crate::registry::webhooks::{
 use crate::registry::Page;
 
 fn endpoint_from(row: &PgRow) -> sqlx::Result<WebhookEndpointRecord> {
+    endpoint_from_columns(row, "")
+}
+
+/// An endpoint from `row`'s columns whose names start with `prefix`
+/// (`e_` where it is joined to a message).
+fn endpoint_from_columns(row: &PgRow, prefix: &str) -> sqlx::Result<WebhookEndpointRecord> {
+    let column = |name: &str| format!("{prefix}{name}");
     Ok(WebhookEndpointRecord {
-        id: row.try_get("id")?,
-        organization_id: row.try_get("organization_id")?,
-        url: row.try_get("url")?,
-        event_types: row.try_get("event_types")?,
-        secret: row.try_get("secret")?,
-        previous_secret: row.try_get("previous_secret")?,
-        previous_secret_until_ms: row.try_get("previous_secret_until_ms")?,
-        enabled: row.try_get("enabled")?,
-        disabled_reason: row.try_get("disabled_reason")?,
-        failing_since_ms: row.try_get("failing_since_ms")?,
-        create_time_ms: row.try_get("create_time_ms")?,
+        id: row.try_get(column("id").as_str())?,
+        organization_id: row.try_get(column("organization_id").as_str())?,
+        url: row.try_get(column("url").as_str())?,
+        event_types: row.try_get(column("event_types").as_str())?,
+        secret: row.try_get(column("secret").as_str())?,
+        previous_secret: row.try_get(column("previous_secret").as_str())?,
+        previous_secret_until_ms: row.try_get(column("previous_secret_until_ms").as_str())?,
+        enabled: row.try_get(column("enabled").as_str())?,
+        disabled_reason: row.try_get(column("disabled_reason").as_str())?,
+        failing_since_ms: row.try_get(column("failing_since_ms").as_str())?,
+        create_time_ms: row.try_get(column("create_time_ms").as_str())?,
     })
 }
 
@@ -263,19 +270,7 @@ impl PgRegistry {
         .map_err(storage_error)?;
         rows.iter()
             .map(|row| {
-                let endpoint = WebhookEndpointRecord {
-                    id: row.try_get("e_id")?,
-                    organization_id: row.try_get("e_organization_id")?,
-                    url: row.try_get("e_url")?,
-                    event_types: row.try_get("e_event_types")?,
-                    secret: row.try_get("e_secret")?,
-                    previous_secret: row.try_get("e_previous_secret")?,
-                    previous_secret_until_ms: row.try_get("e_previous_secret_until_ms")?,
-                    enabled: row.try_get("e_enabled")?,
-                    disabled_reason: row.try_get("e_disabled_reason")?,
-                    failing_since_ms: row.try_get("e_failing_since_ms")?,
-                    create_time_ms: row.try_get("e_create_time_ms")?,
-                };
+                let endpoint = endpoint_from_columns(row, "e_")?;
                 Ok((message_from(row)?, endpoint))
             })
             .collect::<sqlx::Result<_>>()
