@@ -696,6 +696,44 @@ async fn a_failing_endpoint_is_disabled_and_its_watchers_told() {
         .unwrap();
     let enabled = next_event(&mut watch).await;
     assert!(enabled.endpoint.unwrap().enabled);
+    // Enabled again, its next failure starts a new run: it stays enabled.
+    let retest = send_test(&server, key, &endpoint.id).await;
+    within(20, "the new event's failed attempt", async {
+        loop {
+            let deliveries = client
+                .list_webhook_deliveries(authed(
+                    pb::ListWebhookDeliveriesRequest {
+                        endpoint_id: endpoint.id.clone(),
+                        ..Default::default()
+                    },
+                    key,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .deliveries;
+            if deliveries.iter().any(|d| d.event_id == retest) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let after = client
+        .get_webhook_endpoint(authed(
+            pb::GetWebhookEndpointRequest {
+                endpoint_id: endpoint.id.clone(),
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        after.enabled,
+        "disabled again at once: {}",
+        after.disabled_reason
+    );
     server.stop();
 }
 

@@ -331,6 +331,11 @@ impl Webhooks for WebhooksService {
         }
         match req.enabled {
             Some(true) => {
+                // Enabled again: a new run of failures starts from the
+                // next attempt (as PostgreSQL's update does it).
+                if !record.enabled {
+                    record.failing_since_ms = 0;
+                }
                 record.enabled = true;
                 record.disabled_reason.clear();
             }
