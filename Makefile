@@ -9,6 +9,7 @@ CARGO ?= cargo
 DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:50051
 SRT_LISTEN ?= 127.0.0.1:9000
+RTMP_LISTEN ?= 127.0.0.1:1935
 
 # The dashboard (dashboard/, TypeScript bundled by esbuild) is built into
 # dashboard/dist before the server, which embeds it.
@@ -27,7 +28,7 @@ build: deps dashboard
 	$(CARGO) build --release --locked
 
 run: build test-tools
-	./target/release/liveproc serve --demo --data-dir $(DATA_DIR) --listen $(LISTEN) --srt-listen $(SRT_LISTEN)
+	./target/release/liveproc serve --demo --data-dir $(DATA_DIR) --listen $(LISTEN) --srt-listen $(SRT_LISTEN) --rtmp-listen $(RTMP_LISTEN)
 
 # Three nodes on loopback sharing one PostgreSQL and one S3 store
 # (SeaweedFS from the test tools), with the demo stream: scripts/cluster.sh.

@@ -110,6 +110,14 @@ pub struct ServeArgs {
     /// stream's `srt_url` (default: the SRT listen address).
     #[arg(long, env = "LIVEPROC_SRT_PUBLIC_ADDR")]
     pub srt_public_addr: Option<String>,
+    /// RTMP listen address for publishers (OBS, ffmpeg `-f flv`, hardware
+    /// encoders); port 0 picks a free port. No RTMP when not given.
+    #[arg(long, env = "LIVEPROC_RTMP_LISTEN")]
+    pub rtmp_listen: Option<SocketAddr>,
+    /// `host:port` publishers use to reach the RTMP listener, shown in each
+    /// stream's `rtmp_url` (default: the RTMP listen address).
+    #[arg(long, env = "LIVEPROC_RTMP_PUBLIC_ADDR")]
+    pub rtmp_public_addr: Option<String>,
     /// `scheme://host[:port]` at which browsers reach this server's HTTP
     /// routes, the start of the URLs `SignUrl` makes (default: the listen
     /// address over http).
@@ -222,6 +230,8 @@ struct FileConfig {
     srt_listen: Option<SocketAddr>,
     srt_public_addr: Option<String>,
     srt_receive_threads: Option<u16>,
+    rtmp_listen: Option<SocketAddr>,
+    rtmp_public_addr: Option<String>,
     http_public_url: Option<String>,
     replay_memory_mb: Option<u64>,
     replay_memory_seconds: Option<u64>,
@@ -260,6 +270,9 @@ pub struct Config {
     pub srt_public_addr: Option<String>,
     /// Threads (and sockets) receiving SRT.
     pub srt_receive_threads: usize,
+    /// The RTMP listener, if any.
+    pub rtmp_listen: Option<SocketAddr>,
+    pub rtmp_public_addr: Option<String>,
     /// Where browsers reach the HTTP routes; `None`: the listen address.
     pub http_public_url: Option<String>,
     pub replay_memory_mb: u64,
@@ -457,6 +470,8 @@ impl Config {
                 .or(file.srt_listen)
                 .unwrap_or_else(|| DEFAULT_SRT_LISTEN.parse().expect("default address")),
             srt_public_addr: args.srt_public_addr.or(file.srt_public_addr),
+            rtmp_listen: args.rtmp_listen.or(file.rtmp_listen),
+            rtmp_public_addr: args.rtmp_public_addr.or(file.rtmp_public_addr),
             http_public_url: args
                 .http_public_url
                 .or(file.http_public_url)

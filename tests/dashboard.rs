@@ -180,6 +180,22 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
         )
         .await;
     browser.screenshot("stream-page").await;
+    // ... where to publish, over SRT and RTMP (as OBS asks for it) ...
+    let info = get_stream(&server, &acme.api_key, "cam")
+        .await
+        .unwrap()
+        .ingest
+        .expect("ingest");
+    for (row, want) in [
+        ("SRT", &info.srt_url),
+        ("RTMP", &info.rtmp_url),
+        ("OBS Server", &info.rtmp_server),
+        ("OBS Stream Key", &info.rtmp_stream_key),
+    ] {
+        let shown = browser.text(&format!("[data-ingest='{row}'] code")).await;
+        assert_eq!(&shown, want, "{row}");
+    }
+    assert!(info.rtmp_url.starts_with("rtmp://"));
     // ... seeks back to the start of the window: an earlier moment...
     browser
         .eval(

@@ -74,7 +74,7 @@ async fn health_until(server: &Server, status: ServingStatus, secs: u64) {
         .await
         .unwrap()
         .into_inner();
-    within(secs, &format!("health {status:?}"), async {
+    let reached = tokio::time::timeout(std::time::Duration::from_secs(secs), async {
         loop {
             let answer = watch.message().await.unwrap().expect("health watch");
             if answer.status == status as i32 {
@@ -83,6 +83,18 @@ async fn health_until(server: &Server, status: ServingStatus, secs: u64) {
         }
     })
     .await;
+    if reached.is_err() {
+        // What the registry said meanwhile, for a failure to be read.
+        let log = server.log();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("registry") || l.contains("ERROR") || l.contains("WARN"))
+            .collect();
+        panic!(
+            "timed out after {secs} s waiting for health {status:?}; server log:\n{}",
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

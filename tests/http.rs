@@ -26,27 +26,6 @@ fn thumbnail_options() -> pb::ProcessingOptions {
     }
 }
 
-/// Waits for the stream's first thumbnail (its subscription's first item).
-async fn first_thumbnail(server: &Server, key: &str, stream_id: &str) -> pb::Thumbnail {
-    let mut thumbnails = server
-        .live()
-        .await
-        .subscribe_thumbnails(authed(
-            pb::SubscribeThumbnailsRequest {
-                stream_id: stream_id.into(),
-                send_latest: true,
-            },
-            key,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    within(30, "the first thumbnail", thumbnails.message())
-        .await
-        .unwrap()
-        .expect("a thumbnail")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thumbnail_urls_with_a_key_or_a_signed_url_and_nothing_else() {
     let server = Server::start();

@@ -169,7 +169,7 @@ impl LiveProcessingService {
             state,
             stats,
             replay_window,
-            &self.state.srt_public_addr,
+            &self.state.ingest_addrs,
         );
         stream.node_id = node_id;
         Ok(stream)

@@ -4,6 +4,8 @@
 //!
 //! - [`srt`]: one SRT listener port for all streams; the caller's `streamid`
 //!   (`publish:<stream_id>:<stream_key>`) picks and authorizes the stream.
+//! - [`rtmp`]: one TCP listener for all streams; the publish command's
+//!   stream name is the stream's key.
 //! - [`push`]: gRPC `PushMedia` (authorized in the API layer with
 //!   [`Ingest::authorize_publish`]).
 //! - [`pull`]: the server pulls a stream's `source_uri`.
@@ -16,6 +18,7 @@ pub mod pacing;
 pub mod pull;
 
 pub mod push;
+pub mod rtmp;
 pub mod session;
 pub mod srt;
 pub mod ts_sync;
@@ -112,6 +115,17 @@ impl Ingest {
             .stream_for_publish_key(stream_key)
             .await?
             .filter(|r| r.id == stream_id)
+            .ok_or(Error::Unauthenticated)?;
+        Ok(self.live(&record))
+    }
+
+    /// The stream whose publish key is `stream_key` (RTMP names the
+    /// stream by its key alone).
+    pub async fn authorize_publish_key(&self, stream_key: &str) -> Result<Arc<LiveStream>> {
+        let record = self
+            .registry
+            .stream_for_publish_key(stream_key)
+            .await?
             .ok_or(Error::Unauthenticated)?;
         Ok(self.live(&record))
     }

@@ -1,4 +1,5 @@
-//! A publisher session on a stream for pushed MPEG-TS bytes (SRT or gRPC):
+//! A publisher session on a stream for pushed media (MPEG-TS bytes over
+//! SRT or gRPC, FLV tags over RTMP):
 //! holds the stream's publisher slot, guards against non-TS input, keeps
 //! the media near real time ([`super::pacing`]), demultiplexes each chunk
 //! as it arrives ([`PushedPipeline`], in this task) and ends the session
@@ -15,6 +16,7 @@ use super::ts_sync::{Clock, TsSync};
 use crate::cluster::lease::SessionLease;
 use crate::error::{Error, Result};
 use crate::features::{FeatureEngine, FeatureTasks};
+use crate::pipeline::elementary::Elementary;
 use crate::pipeline::pushed::PushedPipeline;
 use crate::pipeline::Outcome;
 use crate::proto::v1::StreamState;
@@ -38,6 +40,8 @@ pub struct PublishSession {
     ts: TsSync,
     /// The PCRs of the piece being taken (kept to reuse its allocation).
     clocks: Vec<Clock>,
+    /// The latest decode time paced on (demultiplexed media).
+    paced: Option<u64>,
     pacer: Pacer,
     bytes_received: u64,
     _publisher: PublisherGuard,
@@ -71,6 +75,7 @@ impl PublishSession {
             _features: features,
             ts: TsSync::default(),
             clocks: Vec::new(),
+            paced: None,
             pacer: Pacer::default(),
             bytes_received: 0,
             _publisher: publisher,
@@ -149,15 +154,49 @@ impl PublishSession {
         result
     }
 
+    /// Takes one item of media demultiplexed by its protocol (RTMP): its
+    /// access units reach the features before this returns. A publisher
+    /// ahead of real time waits here, which TCP turns into backpressure.
+    pub async fn push_elementary(&mut self, media: Elementary) {
+        let bytes = media.media_bytes() as u64;
+        self.bytes_received += bytes;
+        self.pipeline.stats().add_bytes(bytes);
+        self.bytes_in.inc_by(bytes);
+        if let Some(ticks) = media.decode_ticks().filter(|t| self.moves_forward(*t)) {
+            if let Ok(Some(wait)) = self.ahead_of_real_time(ticks) {
+                self.let_features_catch_up().await;
+                tokio::time::sleep(wait).await;
+            }
+        }
+        self.pipeline.push_elementary(media);
+        self.let_features_catch_up().await;
+    }
+
+    /// Whether `ticks` is at or after the latest decode time paced on
+    /// (audio and video interleave a little out of order; only the
+    /// latest time counts for pacing). A clock that went back more than
+    /// a few seconds (an encoder restart) starts over from there.
+    fn moves_forward(&mut self, ticks: u64) -> bool {
+        const WRAP: u64 = 1 << 33;
+        const RESTART: u64 = 5 * 90_000;
+        let forward = self.paced.is_none_or(|last| {
+            (ticks + WRAP - last) % WRAP < WRAP / 2 || (last + WRAP - ticks) % WRAP > RESTART
+        });
+        if forward {
+            self.paced = Some(ticks);
+        }
+        forward
+    }
+
     /// Waits (briefly) while the slowest feature is behind: the units of a
     /// burst go out faster than real time, and the features read them
-    /// from a bounded broadcast. Only a gRPC push waits (its flow control
-    /// is per call); an SRT session that stopped reading would lose its
+    /// from a bounded broadcast. Only a gRPC push or RTMP waits (flow
+    /// control per call or per TCP connection); an SRT session that stopped reading would lose its
     /// own payloads (its receive thread never waits for it, see the SRT
     /// shard's tests and `a_bursting_srt_publisher_does_not_delay_the_others`),
     /// and an SRT publisher cannot get far ahead ([`SRT_LEAD`]).
     async fn let_features_catch_up(&self) {
-        if self.kind != PublisherKind::GrpcPush {
+        if !self.kind.has_flow_control() {
             return;
         }
         let deadline = tokio::time::Instant::now() + BACKLOG_WAIT;
@@ -172,7 +211,9 @@ impl PublishSession {
     fn ahead_of_real_time(&mut self, pcr: u64) -> Result<Option<Duration>> {
         let lead = self.pacer.lead(pcr, tokio::time::Instant::now());
         match self.kind {
-            PublisherKind::GrpcPush if lead > PUSH_LEAD => Ok(Some(lead - PUSH_LEAD)),
+            PublisherKind::GrpcPush | PublisherKind::Rtmp if lead > PUSH_LEAD => {
+                Ok(Some(lead - PUSH_LEAD))
+            }
             PublisherKind::Srt if lead > SRT_LEAD => {
                 let reason = format!(
                     "publishing faster than real time ({:.0} s of media ahead of the clock): publish at real-time pace (e.g. ffmpeg -re)",

@@ -55,7 +55,14 @@ struct Audio {
     /// (object type, rate index, channels) of the format.
     config: Option<(u8, u8, u8)>,
     format: Option<Arc<TrackFormat>>,
+    /// Where the last raw frame ended (raw frames are timed in whole
+    /// milliseconds; one within [`RAW_AUDIO_SNAP`] of this is put here).
+    next: Option<Duration>,
 }
+
+/// Raw AAC frames this close to where the previous one ended follow it
+/// exactly (their times are rounded to milliseconds by RTMP).
+const RAW_AUDIO_SNAP: Duration = Duration::from_millis(2);
 
 /// Turns one session's PES payloads into access units.
 #[derive(Default)]
@@ -76,6 +83,63 @@ impl Framer {
                 ..Video::default()
             };
         }
+    }
+
+    /// The video codec of the programme.
+    pub fn video_codec(&self) -> Option<Codec> {
+        self.video.codec
+    }
+
+    /// The video's parameter sets, given apart from its pictures (RTMP's
+    /// sequence header): they go in front of every keyframe, and a change
+    /// makes a new format.
+    pub fn set_parameter_sets(&mut self, vps: Option<Bytes>, sps: Bytes, pps: Bytes) {
+        let params = &mut self.video.params;
+        for (slot, set) in [
+            (&mut params.vps, vps),
+            (&mut params.sps, Some(sps)),
+            (&mut params.pps, Some(pps)),
+        ] {
+            if set.is_some() && *slot != set {
+                *slot = set;
+                self.video.params_changed = true;
+            }
+        }
+    }
+
+    /// The audio's format, given apart from its frames (RTMP's AAC
+    /// sequence header).
+    pub fn set_audio_format(&mut self, format: Arc<TrackFormat>) {
+        if self.audio.format.as_ref() != Some(&format) {
+            self.audio.format = Some(format);
+            self.audio.config = None;
+        }
+    }
+
+    /// The access unit of one raw AAC frame at `pts` (90 kHz), once the
+    /// format is known.
+    pub fn raw_audio(&mut self, pts: u64, data: Bytes) -> Option<AccessUnit> {
+        let format = self.audio.format.clone()?;
+        let rate = format.as_aac()?.rate()?;
+        let drives = self.video.codec.is_none();
+        let (time, discontinuity) = self.time(pts, drives);
+        let time = match self.audio.next {
+            Some(next) if !discontinuity && time.abs_diff(next) <= RAW_AUDIO_SNAP => next,
+            _ => time,
+        };
+        let step = Duration::from_nanos(1024 * 1_000_000_000 / u64::from(rate));
+        self.audio.next = Some(time + step);
+        Some(AccessUnit {
+            codec: Codec::Aac,
+            pts: Some(time),
+            dts: Some(time),
+            duration: Some(step),
+            keyframe: true,
+            data,
+            format: Some(format),
+            received_ms: now_millis(),
+            discontinuity,
+        })
     }
 
     /// The picture format of the video, once known.
@@ -321,6 +385,69 @@ mod tests {
         // Times count from a second before the first one that went out.
         assert_eq!(first.pts, Some(Duration::from_secs(1)));
         assert_eq!(second.pts, Some(Duration::from_nanos(1_066_666_666)));
+    }
+
+    #[test]
+    fn parameter_sets_given_apart_go_in_front_of_keyframes() {
+        let mut framer = Framer::default();
+        framer.programme(Some(Codec::H264));
+        framer.set_parameter_sets(
+            None,
+            Bytes::from_static(SPS),
+            Bytes::from_static(&[0x68, 0xce]),
+        );
+        let key = framer.video(pes(Codec::H264, 3000, &[&[0x65, 2]])).unwrap();
+        let kinds: Vec<u8> = nals(&key.data).map(h264_nal_type).collect();
+        assert_eq!(kinds, vec![7, 8, 5]);
+        assert_eq!(key.picture_size(), Some((640, 360)));
+        let format = key.format.clone().unwrap();
+        // The same sets again: the same format; new ones: a new format.
+        framer.set_parameter_sets(
+            None,
+            Bytes::from_static(SPS),
+            Bytes::from_static(&[0x68, 0xce]),
+        );
+        let next = framer.video(pes(Codec::H264, 6000, &[&[0x65, 3]])).unwrap();
+        assert!(Arc::ptr_eq(&format, next.format.as_ref().unwrap()));
+        framer.set_parameter_sets(
+            None,
+            Bytes::from_static(SPS),
+            Bytes::from_static(&[0x68, 0xcf]),
+        );
+        let changed = framer.video(pes(Codec::H264, 9000, &[&[0x65, 4]])).unwrap();
+        assert!(!Arc::ptr_eq(&format, changed.format.as_ref().unwrap()));
+    }
+
+    #[test]
+    fn raw_audio_follows_its_millisecond_times_exactly() {
+        let mut framer = Framer::default();
+        assert!(
+            framer.raw_audio(0, Bytes::from_static(&[0x21])).is_none(),
+            "no format yet"
+        );
+        framer.set_audio_format(TrackFormat::of_audio_specific_config(&[0x11, 0x90]).unwrap());
+        // 48 kHz frames are 21.333 ms: RTMP says 0, 21, 43, 64 ms.
+        let units: Vec<AccessUnit> = [0u64, 21, 43, 64]
+            .iter()
+            .map(|ms| {
+                framer
+                    .raw_audio(ms * 90, Bytes::from_static(&[0x21]))
+                    .unwrap()
+            })
+            .collect();
+        let step = Duration::from_nanos(21_333_333);
+        for pair in units.windows(2) {
+            assert_eq!(pair[1].pts.unwrap() - pair[0].pts.unwrap(), step);
+        }
+        // A gap of a second is kept as it is.
+        let later = framer
+            .raw_audio(1064 * 90, Bytes::from_static(&[0x21]))
+            .unwrap();
+        let gap = later.pts.unwrap() - units[3].pts.unwrap();
+        assert!(
+            gap.abs_diff(Duration::from_secs(1)) < Duration::from_micros(10),
+            "{gap:?}"
+        );
     }
 
     #[test]

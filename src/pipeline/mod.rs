@@ -2,7 +2,9 @@
 //! access units out to a broadcast every feature takes them from.
 //!
 //! - Pushed MPEG-TS (SRT, gRPC push): [`pushed`], in Rust, in the
-//!   session's task ([`ts_demux`] then [`framer`]).
+//!   session's task ([`ts_demux`] then [`framer`]); RTMP's FLV tags come
+//!   to the same [`pushed`] pipeline already demultiplexed
+//!   ([`elementary`]).
 //! - Pulled sources (srt/rtsp/rtmp/hls/file URIs) and the test pattern:
 //!   [`StreamPipeline`], one GStreamer pipeline:
 //!
@@ -19,6 +21,7 @@
 //! pipeline, so one stream's failure never reaches another.
 
 mod clock;
+pub(crate) mod elementary;
 mod framer;
 pub(crate) mod pushed;
 pub(crate) mod source;

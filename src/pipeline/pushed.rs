@@ -1,7 +1,9 @@
-//! The pipeline of a pushed session (SRT or gRPC `PushMedia`), in Rust and
-//! in the session's own task: each chunk of MPEG-TS is demultiplexed
-//! ([`super::ts_demux`]) and framed into access units ([`super::framer`])
-//! as it arrives, and the units go to the features' broadcast directly.
+//! The pipeline of a pushed session (SRT, gRPC `PushMedia`, RTMP), in Rust
+//! and in the session's own task: each chunk of MPEG-TS is demultiplexed
+//! ([`super::ts_demux`]), or media comes demultiplexed by its protocol
+//! ([`Elementary`], RTMP), and is framed into access units
+//! ([`super::framer`]) as it arrives; the units go to the features'
+//! broadcast directly.
 //! No GStreamer pipeline, no thread, no queue between the socket and the
 //! features: per stream, the work is a pass over the bytes.
 //!
@@ -16,9 +18,10 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+use super::elementary::Elementary;
 use super::framer::Framer;
 use super::timeline::TimelineGuard;
-use super::ts_demux::{stream_type, DemuxEvent, StreamType, TsDemux};
+use super::ts_demux::{stream_type, DemuxEvent, Pes, StreamType, TsDemux};
 use super::{
     EventSink, Outcome, PipelineEvent, SessionStats, NO_MEDIA, NO_MEDIA_TIMEOUT, UNIT_BUFFER,
 };
@@ -105,13 +108,7 @@ impl PushedPipeline {
                     audio,
                     unsupported,
                 } => self.programme(video, audio, &unsupported),
-                DemuxEvent::Pes(pes) if pes.codec.is_video() => {
-                    let unit = self.framer.video(pes);
-                    self.report_jump();
-                    if let Some(unit) = unit {
-                        self.emit(unit);
-                    }
-                }
+                DemuxEvent::Pes(pes) if pes.codec.is_video() => self.video(pes),
                 DemuxEvent::Pes(pes) => {
                     let mut framed = std::mem::take(&mut self.framed);
                     self.framer.audio(pes, &mut framed);
@@ -123,6 +120,61 @@ impl PushedPipeline {
                 }
             }
         }
+    }
+
+    fn video(&mut self, pes: Pes) {
+        let unit = self.framer.video(pes);
+        self.report_jump();
+        if let Some(unit) = unit {
+            self.emit(unit);
+        }
+    }
+
+    /// Takes one item of media already demultiplexed by its protocol
+    /// (RTMP); its access units go out at once.
+    pub fn push_elementary(&mut self, media: Elementary) {
+        match media {
+            Elementary::VideoConfig {
+                codec,
+                vps,
+                sps,
+                pps,
+            } => {
+                if self.framer.video_codec() != Some(codec) {
+                    tracing::info!(stream = %self.stream, video = ?codec, "video track");
+                    self.framer.programme(Some(codec));
+                }
+                self.framer.set_parameter_sets(vps, sps, pps);
+            }
+            Elementary::Video {
+                codec,
+                pts,
+                dts,
+                data,
+            } => self.video(Pes {
+                codec,
+                pts: Some(pts),
+                dts: Some(dts),
+                data,
+            }),
+            Elementary::AudioConfig(format) => self.framer.set_audio_format(format),
+            Elementary::Audio { pts, data } => {
+                let unit = self.framer.raw_audio(pts, data);
+                self.report_jump();
+                if let Some(unit) = unit {
+                    self.emit(unit);
+                }
+            }
+            Elementary::Unsupported(name) => self.ignore_track(name),
+        }
+    }
+
+    /// Says once that a track of an unsupported codec is ignored.
+    fn ignore_track(&mut self, name: String) {
+        tracing::warn!(stream = %self.stream, track = %name, "ignoring a track of an unsupported codec");
+        (self.events)(PipelineEvent::TrackIgnored(format!(
+            "unsupported codec {name} ignored (video must be H.264 or H.265, audio AAC)"
+        )));
     }
 
     /// Says so when the publisher's clock jumped.
@@ -147,11 +199,7 @@ impl PushedPipeline {
                 continue;
             }
             self.reported.push(kind);
-            let name = stream_type_name(kind);
-            tracing::warn!(stream = %self.stream, track = %name, "ignoring a track of an unsupported codec");
-            (self.events)(PipelineEvent::TrackIgnored(format!(
-                "unsupported codec {name} ignored (video must be H.264 or H.265, audio AAC)"
-            )));
+            self.ignore_track(stream_type_name(kind));
         }
     }
 

@@ -29,7 +29,7 @@ use crate::config::Config;
 use crate::features::replay::spill_store::SpillStore;
 use crate::features::{FeatureEngine, ReplayBudget};
 use crate::http::HttpState;
-use crate::ingest::{srt, Ingest};
+use crate::ingest::{rtmp, srt, Ingest};
 use crate::objects::ObjectStorage;
 use crate::proto::v1::cluster_server::ClusterServer;
 use crate::proto::v1::live_processing_server::LiveProcessingServer;
@@ -38,6 +38,7 @@ use crate::proto::v1::webhooks_server::WebhooksServer;
 use crate::proto::FILE_DESCRIPTOR_SET;
 use crate::pull_policy::PullPolicy;
 use crate::registry::{setting, Registry};
+use crate::service::convert::IngestAddrs;
 use crate::service::peers::Peers;
 use crate::service::rescue::{self, Rescuer};
 use crate::service::uploads::Uploader;
@@ -189,6 +190,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     .await
     .with_context(|| format!("binding SRT listener on {}", config.srt_listen))?;
     let srt_task = tokio::spawn(srt_loop);
+    let (rtmp_addr, rtmp_task) = match config.rtmp_listen {
+        Some(listen) => {
+            let (addr, accept) = rtmp::bind(listen, ingest.clone(), shutdown.clone())
+                .await
+                .with_context(|| format!("binding RTMP listener on {listen}"))?;
+            (Some(addr), Some(tokio::spawn(accept)))
+        }
+        None => (None, None),
+    };
 
     let grpc_listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -206,10 +216,18 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         auth: Authenticator::new(Arc::clone(&registry), admin_key_hash),
         ingest: ingest.clone(),
         features: Arc::clone(&ingest.engine),
-        srt_public_addr: config
-            .srt_public_addr
-            .clone()
-            .unwrap_or_else(|| public_addr(srt_addr)),
+        ingest_addrs: IngestAddrs {
+            srt: config
+                .srt_public_addr
+                .clone()
+                .unwrap_or_else(|| public_addr(srt_addr)),
+            rtmp: rtmp_addr.map(|addr| {
+                config
+                    .rtmp_public_addr
+                    .clone()
+                    .unwrap_or_else(|| public_addr(addr))
+            }),
+        },
         signer,
         objects: objects.clone(),
         peers: Arc::new(Peers::new(
@@ -325,7 +343,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         None => None,
     };
     let metrics_field = metrics_addr.map_or(String::new(), |a| format!(" metrics={a}"));
-    println!("liveproc ready: grpc={grpc_addr} srt={srt_addr}{metrics_field}");
+    let rtmp_field = rtmp_addr.map_or(String::new(), |a| format!(" rtmp={a}"));
+    println!("liveproc ready: grpc={grpc_addr} srt={srt_addr}{rtmp_field}{metrics_field}");
     tracing::info!(%grpc_addr, %srt_addr, data_dir = %config.data_dir.display(), "liveproc ready");
 
     // Shutdown order: stop taking publishers and end every session (so
@@ -343,6 +362,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             let _ = heartbeat.await;
             hub.stop_work();
             let _ = srt_task.await;
+            if let Some(task) = rtmp_task {
+                let _ = task.await;
+            }
             ingest.sessions.close();
             if tokio::time::timeout(SHUTDOWN_GRACE, ingest.sessions.wait())
                 .await
@@ -478,7 +500,8 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
 }
 
 /// The address publishers should use for a bound listener: a wildcard bind
-/// is shown as `localhost` (set `srt_public_addr` for real deployments).
+/// is shown as `localhost` (set `srt_public_addr` and `rtmp_public_addr`
+/// for real deployments).
 fn public_addr(bound: SocketAddr) -> String {
     if bound.ip().is_unspecified() {
         format!("localhost:{}", bound.port())

@@ -22,6 +22,18 @@ pub fn organization(record: &OrganizationRecord, api_key: Option<String>) -> pb:
     }
 }
 
+/// Where publishers reach this server's ingest listeners.
+#[derive(Debug, Clone, Default)]
+pub struct IngestAddrs {
+    /// `host:port` of the SRT listener.
+    pub srt: String,
+    /// `host:port` of the RTMP listener, when there is one.
+    pub rtmp: Option<String>,
+}
+
+/// The RTMP application publishers use: `rtmp://host:port/live/<key>`.
+pub const RTMP_APP: &str = "live";
+
 /// The SRT URL an encoder publishes `record` to.
 pub fn srt_url(srt_public_addr: &str, record: &StreamRecord) -> String {
     format!(
@@ -30,12 +42,37 @@ pub fn srt_url(srt_public_addr: &str, record: &StreamRecord) -> String {
     )
 }
 
+/// How an encoder reaches `record` over RTMP and SRT.
+pub fn ingest_info(addrs: &IngestAddrs, record: &StreamRecord) -> pb::IngestInfo {
+    let rtmp_server = addrs
+        .rtmp
+        .as_ref()
+        .map(|addr| format!("rtmp://{addr}/{RTMP_APP}"))
+        .unwrap_or_default();
+    let rtmp_stream_key = if rtmp_server.is_empty() {
+        String::new()
+    } else {
+        record.stream_key.clone()
+    };
+    pb::IngestInfo {
+        srt_url: srt_url(&addrs.srt, record),
+        stream_key: record.stream_key.clone(),
+        rtmp_url: if rtmp_server.is_empty() {
+            String::new()
+        } else {
+            format!("{rtmp_server}/{rtmp_stream_key}")
+        },
+        rtmp_server,
+        rtmp_stream_key,
+    }
+}
+
 pub fn stream(
     record: &StreamRecord,
     state: pb::StreamState,
     stats: Option<pb::IngestStats>,
     replay_window: Option<pb::ReplayWindow>,
-    srt_public_addr: &str,
+    addrs: &IngestAddrs,
 ) -> pb::Stream {
     pb::Stream {
         id: record.id.clone(),
@@ -43,10 +80,7 @@ pub fn stream(
         organization_id: record.organization_id.clone(),
         state: state as i32,
         processing: Some(record.processing.to_proto()),
-        ingest: Some(pb::IngestInfo {
-            srt_url: srt_url(srt_public_addr, record),
-            stream_key: record.stream_key.clone(),
-        }),
+        ingest: Some(ingest_info(addrs, record)),
         create_time: Some(timestamp_from_millis(record.create_time_ms)),
         source_uri: record.source_uri.clone().unwrap_or_default(),
         ingest_stats: stats,

@@ -41,8 +41,9 @@ pub struct Services {
     pub ingest: Ingest,
     /// What the features produce, recordings and clips included.
     pub features: Arc<FeatureEngine>,
-    /// `host:port` publishers use for SRT (shown in `Stream.ingest.srt_url`).
-    pub srt_public_addr: String,
+    /// Where publishers reach the SRT and RTMP listeners (shown in
+    /// `Stream.ingest`).
+    pub ingest_addrs: convert::IngestAddrs,
     /// Signs media URLs (`SignUrl`) and checks them (HTTP routes).
     pub signer: Arc<UrlSigner>,
     /// `scheme://host:port` signed URLs start with.

@@ -84,7 +84,13 @@ pub async fn run(
             .get(&stream_ref)
             .and_then(|live| live.session_stats())
             .map(|stats| stats.to_proto());
-        let mut stream = convert::stream(&record, event.state(), stats, None, "");
+        let mut stream = convert::stream(
+            &record,
+            event.state(),
+            stats,
+            None,
+            &convert::IngestAddrs::default(),
+        );
         stream.node_id = node_id.clone();
         sink.push(events::stream(event_type, &stream, &event.message));
     }

@@ -41,21 +41,30 @@ pub type Notice = (StreamRef, pb::StreamEvent);
 pub enum PublisherKind {
     Srt,
     GrpcPush,
+    Rtmp,
     Pull,
 }
 
 impl PublisherKind {
-    pub const ALL: [PublisherKind; 3] = [
+    pub const ALL: [PublisherKind; 4] = [
         PublisherKind::Srt,
         PublisherKind::GrpcPush,
+        PublisherKind::Rtmp,
         PublisherKind::Pull,
     ];
+
+    /// Whether the publisher can be held back by not reading it (TCP or
+    /// HTTP/2 flow control), rather than refused when too fast.
+    pub fn has_flow_control(self) -> bool {
+        matches!(self, PublisherKind::GrpcPush | PublisherKind::Rtmp)
+    }
 
     /// The ingest protocol's name in metrics.
     pub fn label(self) -> &'static str {
         match self {
             PublisherKind::Srt => "srt",
             PublisherKind::GrpcPush => "grpc",
+            PublisherKind::Rtmp => "rtmp",
             PublisherKind::Pull => "pull",
         }
     }
@@ -66,6 +75,7 @@ impl fmt::Display for PublisherKind {
         f.write_str(match self {
             PublisherKind::Srt => "SRT",
             PublisherKind::GrpcPush => "gRPC PushMedia",
+            PublisherKind::Rtmp => "RTMP",
             PublisherKind::Pull => "pull source",
         })
     }

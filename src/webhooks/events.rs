@@ -197,6 +197,9 @@ mod tests {
             ingest: Some(pb::IngestInfo {
                 srt_url: "srt://x".into(),
                 stream_key: "sk_secret".into(),
+                rtmp_url: "rtmp://x/live/sk_secret".into(),
+                rtmp_server: "rtmp://x/live".into(),
+                rtmp_stream_key: "sk_secret".into(),
             }),
             ..Default::default()
         };

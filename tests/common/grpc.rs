@@ -496,3 +496,46 @@ pub async fn health_until(
     })
     .await;
 }
+
+/// The latest thumbnail of `stream_id`, or the first one made
+/// (`SubscribeThumbnails` with `send_latest`).
+pub async fn first_thumbnail(server: &Server, key: &str, stream_id: &str) -> pb::Thumbnail {
+    let mut thumbnails = server
+        .live()
+        .await
+        .subscribe_thumbnails(authed(
+            pb::SubscribeThumbnailsRequest {
+                stream_id: stream_id.into(),
+                send_latest: true,
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    within(30, "the first thumbnail", thumbnails.message())
+        .await
+        .unwrap()
+        .expect("a thumbnail")
+}
+
+/// The latest motion clip of `stream_id`, or the first one made.
+pub async fn first_motion_clip(server: &Server, key: &str, stream_id: &str) -> pb::MotionClip {
+    let mut clips = server
+        .live()
+        .await
+        .subscribe_motion_clips(authed(
+            pb::SubscribeMotionClipsRequest {
+                stream_id: stream_id.into(),
+                send_latest: true,
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    within(30, "the first motion clip", clips.message())
+        .await
+        .unwrap()
+        .expect("a motion clip")
+}

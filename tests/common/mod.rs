@@ -4,7 +4,8 @@
 //! MPEG-TS made by ffmpeg, published over SRT), [`images`] and [`av`]
 //! (outputs checked as a viewer sees them), [`postgres`] (a private
 //! PostgreSQL server for the registry's second backend), [`s3`] (a
-//! private S3 server for object storage).
+//! private S3 server for object storage), [`rtmp`] (RTMP publishers: ffmpeg,
+//! GStreamer, and a raw client for what they would not send).
 //!
 //! Each test binary uses a part of them.
 #![allow(dead_code)]
@@ -17,6 +18,7 @@ mod http;
 mod images;
 mod media;
 pub mod postgres;
+pub mod rtmp;
 pub mod s3;
 mod server;
 

@@ -43,6 +43,7 @@ pub struct Server {
     pub data_dir: PathBuf,
     pub grpc: SocketAddr,
     pub srt: SocketAddr,
+    pub rtmp: SocketAddr,
     /// `/metrics`, when started with `--metrics-listen`.
     pub metrics: Option<SocketAddr>,
     _tmp: Option<tempfile::TempDir>,
@@ -219,6 +220,7 @@ impl Server {
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(["--srt-listen", "127.0.0.1:0"])
+            .args(["--rtmp-listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data_dir)
             .args(flags)
@@ -267,6 +269,7 @@ impl Server {
             printed,
             grpc: field("grpc"),
             srt: field("srt"),
+            rtmp: field("rtmp"),
             metrics: ready
                 .split_whitespace()
                 .find_map(|w| w.strip_prefix("metrics="))

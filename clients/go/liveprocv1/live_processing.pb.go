@@ -267,7 +267,15 @@ type IngestInfo struct {
 	// Where an encoder publishes (SRT caller mode, MPEG-TS).
 	SrtUrl string `protobuf:"bytes,1,opt,name=srt_url,json=srtUrl,proto3" json:"srt_url,omitempty"`
 	// The stream's publish secret.
-	StreamKey     string `protobuf:"bytes,2,opt,name=stream_key,json=streamKey,proto3" json:"stream_key,omitempty"`
+	StreamKey string `protobuf:"bytes,2,opt,name=stream_key,json=streamKey,proto3" json:"stream_key,omitempty"`
+	// Where an encoder publishes over RTMP (FLV: H.264 or H.265, AAC), as
+	// one URL (`ffmpeg -f flv <rtmp_url>`). Empty when the server takes no
+	// RTMP (no `--rtmp-listen`).
+	RtmpUrl string `protobuf:"bytes,3,opt,name=rtmp_url,json=rtmpUrl,proto3" json:"rtmp_url,omitempty"`
+	// The same, split as OBS asks for it: "Server" ...
+	RtmpServer string `protobuf:"bytes,4,opt,name=rtmp_server,json=rtmpServer,proto3" json:"rtmp_server,omitempty"`
+	// ... and "Stream Key".
+	RtmpStreamKey string `protobuf:"bytes,5,opt,name=rtmp_stream_key,json=rtmpStreamKey,proto3" json:"rtmp_stream_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -312,6 +320,27 @@ func (x *IngestInfo) GetSrtUrl() string {
 func (x *IngestInfo) GetStreamKey() string {
 	if x != nil {
 		return x.StreamKey
+	}
+	return ""
+}
+
+func (x *IngestInfo) GetRtmpUrl() string {
+	if x != nil {
+		return x.RtmpUrl
+	}
+	return ""
+}
+
+func (x *IngestInfo) GetRtmpServer() string {
+	if x != nil {
+		return x.RtmpServer
+	}
+	return ""
+}
+
+func (x *IngestInfo) GetRtmpStreamKey() string {
+	if x != nil {
+		return x.RtmpStreamKey
 	}
 	return ""
 }
@@ -2993,12 +3022,16 @@ var File_liveproc_v1_live_processing_proto protoreflect.FileDescriptor
 
 const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\n" +
-	"!liveproc/v1/live_processing.proto\x12\vliveproc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cliveproc/v1/processing.proto\"D\n" +
+	"!liveproc/v1/live_processing.proto\x12\vliveproc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cliveproc/v1/processing.proto\"\xa8\x01\n" +
 	"\n" +
 	"IngestInfo\x12\x17\n" +
 	"\asrt_url\x18\x01 \x01(\tR\x06srtUrl\x12\x1d\n" +
 	"\n" +
-	"stream_key\x18\x02 \x01(\tR\tstreamKey\"\xe8\x03\n" +
+	"stream_key\x18\x02 \x01(\tR\tstreamKey\x12\x19\n" +
+	"\brtmp_url\x18\x03 \x01(\tR\artmpUrl\x12\x1f\n" +
+	"\vrtmp_server\x18\x04 \x01(\tR\n" +
+	"rtmpServer\x12&\n" +
+	"\x0frtmp_stream_key\x18\x05 \x01(\tR\rrtmpStreamKey\"\xe8\x03\n" +
 	"\x06Stream\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +

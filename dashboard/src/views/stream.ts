@@ -93,8 +93,7 @@ export function streamPage(ctx: Context, streamId: string): View {
   const load = async () => {
     stream = await client.getStream({ streamId }, { signal: abort.signal });
     title.textContent = stream.name || stream.id;
-    const srt = stream.ingest?.srtUrl;
-    replace(ingest, srt ? h("span", {}, "Publish to ", h("code.url", {}, srt), " ", copyButton(srt)) : null);
+    replace(ingest, ingestDetails(stream.ingest));
     renderProcessing(stream);
     renderClip(stream);
     showState(stream.state);
@@ -301,5 +300,28 @@ function recordingRow(client: LiveProcessingClient, r: api.Recording, viewer: HT
     h("td", {}, formatBytes(Number(r.sizeBytes))),
     h("td", {}, state),
     h("td.actions", {}, play, download, r.sessionId ? session : null),
+  );
+}
+
+/** Where an encoder publishes: the SRT URL, and RTMP as one URL and as
+ * OBS asks for it (Server and Stream Key), each with a copy button. */
+function ingestDetails(info: api.IngestInfo | undefined): HTMLElement | null {
+  if (!info?.srtUrl) return null;
+  const row = (label: string, value: string, secret = false) =>
+    h(
+      "div.ingest-row",
+      { "data-ingest": label },
+      h("span.muted", {}, `${label} `),
+      h(secret ? "code.url.secret" : "code.url", { title: secret ? "" : value }, value),
+      " ",
+      copyButton(value),
+    );
+  return h(
+    "div.ingest-details",
+    {},
+    row("SRT", info.srtUrl),
+    info.rtmpUrl ? row("RTMP", info.rtmpUrl) : null,
+    info.rtmpUrl ? row("OBS Server", info.rtmpServer) : null,
+    info.rtmpUrl ? row("OBS Stream Key", info.rtmpStreamKey, true) : null,
   );
 }

@@ -198,6 +198,16 @@ export interface IngestInfo {
   srtUrl: string;
   /** The stream's publish secret. */
   streamKey: string;
+  /**
+   * Where an encoder publishes over RTMP (FLV: H.264 or H.265, AAC), as
+   * one URL (`ffmpeg -f flv <rtmp_url>`). Empty when the server takes no
+   * RTMP (no `--rtmp-listen`).
+   */
+  rtmpUrl: string;
+  /** The same, split as OBS asks for it: "Server" ... */
+  rtmpServer: string;
+  /** ... and "Stream Key". */
+  rtmpStreamKey: string;
 }
 
 export interface Stream {
@@ -650,7 +660,7 @@ export interface SignUrlResponse {
 }
 
 function createBaseIngestInfo(): IngestInfo {
-  return { srtUrl: "", streamKey: "" };
+  return { srtUrl: "", streamKey: "", rtmpUrl: "", rtmpServer: "", rtmpStreamKey: "" };
 }
 
 export const IngestInfo: MessageFns<IngestInfo> = {
@@ -660,6 +670,15 @@ export const IngestInfo: MessageFns<IngestInfo> = {
     }
     if (message.streamKey !== "") {
       writer.uint32(18).string(message.streamKey);
+    }
+    if (message.rtmpUrl !== "") {
+      writer.uint32(26).string(message.rtmpUrl);
+    }
+    if (message.rtmpServer !== "") {
+      writer.uint32(34).string(message.rtmpServer);
+    }
+    if (message.rtmpStreamKey !== "") {
+      writer.uint32(42).string(message.rtmpStreamKey);
     }
     return writer;
   },
@@ -693,6 +712,30 @@ export const IngestInfo: MessageFns<IngestInfo> = {
             message.streamKey = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.rtmpUrl = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.rtmpServer = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.rtmpStreamKey = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -717,6 +760,21 @@ export const IngestInfo: MessageFns<IngestInfo> = {
         : isSet(object.stream_key)
         ? globalThis.String(object.stream_key)
         : "",
+      rtmpUrl: isSet(object.rtmpUrl)
+        ? globalThis.String(object.rtmpUrl)
+        : isSet(object.rtmp_url)
+        ? globalThis.String(object.rtmp_url)
+        : "",
+      rtmpServer: isSet(object.rtmpServer)
+        ? globalThis.String(object.rtmpServer)
+        : isSet(object.rtmp_server)
+        ? globalThis.String(object.rtmp_server)
+        : "",
+      rtmpStreamKey: isSet(object.rtmpStreamKey)
+        ? globalThis.String(object.rtmpStreamKey)
+        : isSet(object.rtmp_stream_key)
+        ? globalThis.String(object.rtmp_stream_key)
+        : "",
     };
   },
 
@@ -728,6 +786,15 @@ export const IngestInfo: MessageFns<IngestInfo> = {
     if (message.streamKey !== "") {
       obj.streamKey = message.streamKey;
     }
+    if (message.rtmpUrl !== "") {
+      obj.rtmpUrl = message.rtmpUrl;
+    }
+    if (message.rtmpServer !== "") {
+      obj.rtmpServer = message.rtmpServer;
+    }
+    if (message.rtmpStreamKey !== "") {
+      obj.rtmpStreamKey = message.rtmpStreamKey;
+    }
     return obj;
   },
 
@@ -738,6 +805,9 @@ export const IngestInfo: MessageFns<IngestInfo> = {
     const message = createBaseIngestInfo();
     message.srtUrl = object.srtUrl ?? "";
     message.streamKey = object.streamKey ?? "";
+    message.rtmpUrl = object.rtmpUrl ?? "";
+    message.rtmpServer = object.rtmpServer ?? "";
+    message.rtmpStreamKey = object.rtmpStreamKey ?? "";
     return message;
   },
 };
