@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Server CPU per stream at a fixed number of live SRT streams, liveproc
+# Server CPU per stream at a fixed number of live streams, liveproc
 # against what an expert runs instead, in one run on one machine:
 #
 #   liveproc             all four features (thumbnail 10 s, motion clip
-#                        3 s every 10 s, recording, replay 60 s)
+#                        3 s every 10 s, recording, replay 60 s), over SRT
+#   liveproc_rtmp        the same over RTMP (ffmpeg -f flv publishers)
 #   ffmpeg_keyframe      one ffmpeg per stream, keyframe-only decoding
 #                        (-skip_frame nokey): thumbnail every 10 s + copy
 #                        recording (the expert's setup)
@@ -44,11 +45,13 @@ ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null 
 rss_kb() { for p in "$@"; do awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0; done |
   awk '{s += $1} END {print s + 0}'; }
 
-# Publishes the media in a loop to each URL; prints the publishers' pids.
+# Publishes the media in a loop to each URL (after the format, mpegts or
+# flv); prints the publishers' pids.
 publish() {
-  local url
+  local format=$1 url
+  shift
   for url in "$@"; do
-    ffmpeg -nostdin -v error -re -stream_loop -1 -i "$media" -c copy -f mpegts "$url" \
+    ffmpeg -nostdin -v error -re -stream_loop -1 -i "$media" -c copy -f "$format" "$url" \
       > /dev/null 2>&1 &
     echo $!
   done
@@ -68,14 +71,18 @@ print(round(100 * ($r1 - $r0) / hz / w / n, 3), round($(rss_kb "$@") / 1024, 1),
       round(100 * ($p1 - $p0) / hz / w, 1))"
 }
 
-# --- liveproc, all four features -------------------------------------
-data="$tmp/liveproc"
+# --- liveproc, all four features, over SRT or RTMP ($1) ---------------
+# Prints "percent_per_stream rss_mib publisher_percent streams_live".
+run_liveproc() {
+local protocol=$1
+data="$tmp/liveproc-$protocol"
 mkdir -p "$data"
 admin="lpadmin_fixed_$$"
 bin=${LIVEPROC_BIN:-./target/release/liveproc}
 # shellcheck disable=SC2086  # the flags are words
 LIVEPROC_ADMIN_KEY=$admin "$bin" serve --data-dir "$data" \
-  --listen 127.0.0.1:0 --srt-listen 127.0.0.1:0 ${LIVEPROC_SERVE_FLAGS:-} > "$data/out" 2> "$data/err" &
+  --listen 127.0.0.1:0 --srt-listen 127.0.0.1:0 --rtmp-listen 127.0.0.1:0 \
+  ${LIVEPROC_SERVE_FLAGS:-} > "$data/out" 2> "$data/err" &
 server=$!
 pids+=("$server")
 for _ in $(seq 100); do grep -q "liveproc ready" "$data/out" && break; sleep 0.1; done
@@ -89,18 +96,27 @@ processing='{"thumbnail":{"enabled":true,"interval_seconds":10},
   "replay":{"enabled":true,"duration_seconds":60}}'
 urls=()
 for i in $(seq "$n"); do
-  url=$(call "$key" "{\"stream_id\":\"s$i\",\"processing\":$processing}" LiveProcessing/CreateStream |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["ingest"]["srtUrl"])')
-  urls+=("$url&latency=200000")
+  stream=$(call "$key" "{\"stream_id\":\"s$i\",\"processing\":$processing}" LiveProcessing/CreateStream)
+  if [ "$protocol" = rtmp ]; then
+    urls+=("$(python3 -c 'import json,sys; print(json.load(sys.stdin)["ingest"]["rtmpUrl"])' <<< "$stream")")
+  else
+    urls+=("$(python3 -c 'import json,sys; print(json.load(sys.stdin)["ingest"]["srtUrl"])' <<< "$stream")&latency=200000")
+  fi
 done
-publishers=$(publish "${urls[@]}" | tr '\n' ' ')
+local format=mpegts
+if [ "$protocol" = rtmp ]; then format=flv; fi
+publishers=$(publish "$format" "${urls[@]}" | tr '\n' ' ')
 pids+=($publishers)
-read -r lp_cpu lp_rss lp_pub < <(measure "$server")
+read -r cpu rss pub < <(measure "$server")
 live=$(for i in $(seq "$n"); do call "$key" "{\"stream_id\":\"s$i\"}" LiveProcessing/GetStream |
   python3 -c 'import json,sys; print(json.load(sys.stdin).get("state",""))'; done | grep -c LIVE || true)
 kill $publishers "$server" 2>/dev/null || true
 wait $publishers "$server" 2>/dev/null || true
-if [ -n "${FIXED_N_SERVER_LOG:-}" ]; then cp "$data/err" "$FIXED_N_SERVER_LOG"; fi
+if [ -n "${FIXED_N_SERVER_LOG:-}" ]; then cp "$data/err" "$FIXED_N_SERVER_LOG.$protocol"; fi
+echo "$cpu $rss $pub $live"
+}
+read -r lp_cpu lp_rss lp_pub live < <(run_liveproc srt)
+read -r rt_cpu rt_rss rt_pub rt_live < <(run_liveproc rtmp)
 
 # --- ffmpeg per stream ------------------------------------------------
 # Each listens on its own SRT port and writes a thumbnail every 10 s and a
@@ -122,7 +138,7 @@ baseline() {
   sleep 1
   local urls=()
   for port in "${ports[@]}"; do urls+=("srt://127.0.0.1:$port?latency=200000"); done
-  publishers=$(publish "${urls[@]}" | tr '\n' ' ')
+  publishers=$(publish mpegts "${urls[@]}" | tr '\n' ' ')
   pids+=($publishers)
   measure "${receivers[@]}"
   kill $publishers "${receivers[@]}" 2>/dev/null || true
@@ -133,19 +149,22 @@ read -r fd_cpu fd_rss fd_pub < <(baseline "")
 
 python3 - <<PY | tee "${FIXED_N_OUT:-bench/fixed_n.json}"
 import json
-lp, kf, fd = $lp_cpu, $kf_cpu, $fd_cpu
+lp, rt, kf, fd = $lp_cpu, $rt_cpu, $kf_cpu, $fd_cpu
 print(json.dumps({
     "streams": $n,
     "window_seconds": $window,
-    "input": "1080p30 H.264 4 Mbit/s GOP 2 s + AAC over SRT (ffmpeg -re -c copy, looped)",
+    "input": "1080p30 H.264 4 Mbit/s GOP 2 s + AAC over SRT (and RTMP for the rtmp row; ffmpeg -re -c copy, looped)",
     "liveproc_streams_live": $live,
+    "liveproc_rtmp_streams_live": $rt_live,
     "core_percent_per_stream": {
         "liveproc_all_four_features": lp,
+        "liveproc_rtmp_all_four_features": rt,
         "ffmpeg_keyframe_only": kf,
         "ffmpeg_full_decode": fd,
     },
-    "receiver_rss_mib": {"liveproc": $lp_rss, "ffmpeg_keyframe_only": $kf_rss, "ffmpeg_full_decode": $fd_rss},
-    "publishers_core_percent": {"liveproc": $lp_pub, "ffmpeg_keyframe_only": $kf_pub, "ffmpeg_full_decode": $fd_pub},
+    "receiver_rss_mib": {"liveproc": $lp_rss, "liveproc_rtmp": $rt_rss, "ffmpeg_keyframe_only": $kf_rss, "ffmpeg_full_decode": $fd_rss},
+    "publishers_core_percent": {"liveproc": $lp_pub, "liveproc_rtmp": $rt_pub, "ffmpeg_keyframe_only": $kf_pub, "ffmpeg_full_decode": $fd_pub},
     "cpu_per_stream_ratio_vs_keyframe_baseline": round(kf / lp, 2) if lp else None,
+    "rtmp_vs_srt_cpu_per_stream": round(rt / lp, 2) if lp else None,
 }, indent=2))
 PY

@@ -456,3 +456,45 @@ async fn a_thousand_half_open_connections_cost_little_and_block_no_one() {
     assert_eq!(stats(&server, key, "cam").await.video_frames, 300);
     eprintln!("1,000 half-open RTMP connections: {held} KiB of server RSS");
 }
+
+/// A publisher that sends a file as fast as it can is held to real time
+/// by TCP backpressure (nothing skipped, no error), and a real-time
+/// publisher beside it loses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bursting_rtmp_publisher_is_paced_and_delays_no_other_stream() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let steady = create_stream(&server, key, "steady", Some(all_features()))
+        .await
+        .unwrap();
+    let burst = create_stream(&server, key, "burst", Some(all_features()))
+        .await
+        .unwrap();
+    let mut watch_steady = Watcher::start(&server, key, "steady").await;
+    let mut watch_burst = Watcher::start(&server, key, "burst").await;
+    let steady_publisher = ffmpeg_rtmp_publish(&steady.ingest.unwrap().rtmp_url, test_ts());
+    watch_steady.until_state(StreamState::Live, 20).await;
+    let started = std::time::Instant::now();
+    let burster = ffmpeg_rtmp_publish_fast(&burst.ingest.unwrap().rtmp_url, test_ts());
+    // ffmpeg itself may be done at once (the socket buffers take a 10 s
+    // file); the session takes the media at real-time pace from them.
+    assert!(within(40, "the burst", wait_child(burster)).await.success());
+    watch_burst.until_state(StreamState::Ended, 30).await;
+    let took = started.elapsed();
+    // 10 s of media: held to about real time (the last second may go at
+    // once, within the pacing lead).
+    assert!(
+        took >= Duration::from_secs(8),
+        "the burst took only {took:?}"
+    );
+    assert!(!watch_burst.states().contains(&StreamState::Error));
+    assert_eq!(stats(&server, key, "burst").await.video_frames, 300);
+    assert!(
+        within(40, "the steady publisher", wait_child(steady_publisher))
+            .await
+            .success()
+    );
+    watch_steady.until_state(StreamState::Ended, 20).await;
+    assert_eq!(stats(&server, key, "steady").await.video_frames, 300);
+}

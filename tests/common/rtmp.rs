@@ -22,6 +22,18 @@ pub fn ffmpeg_rtmp_publish(url: &str, file: &Path) -> Child {
         .expect("start ffmpeg")
 }
 
+/// Publishes a file over RTMP as fast as ffmpeg reads it (no `-re`).
+pub fn ffmpeg_rtmp_publish_fast(url: &str, file: &Path) -> Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-i"])
+        .arg(file)
+        .args(["-c", "copy", "-f", "flv", url])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ffmpeg")
+}
+
 /// Publishes an H.264 + AAC MPEG-TS file over RTMP with GStreamer's
 /// `flvmux ! rtmp2sink`, in real time (the sink syncs to the clock).
 pub fn gst_rtmp_publish(url: &str, file: &Path) -> Child {
