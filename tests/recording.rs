@@ -11,26 +11,6 @@ use common::*;
 use liveproc::proto::v1 as pb;
 use pb::StreamState;
 
-/// Polls the catalogue until `done` holds for it (files close in the
-/// background after the session ends).
-async fn catalogue_until(
-    server: &Server,
-    key: &str,
-    stream_id: &str,
-    done: impl Fn(&[pb::Recording]) -> bool,
-) -> Vec<pb::Recording> {
-    within(30, "the recording catalogue", async {
-        loop {
-            let recordings = list_recordings(server, key, stream_id).await;
-            if done(&recordings) {
-                return recordings;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-}
-
 fn probe_duration(probe: &serde_json::Value) -> f64 {
     probe["format"]["duration"]
         .as_str()
@@ -53,7 +33,7 @@ async fn segments_cover_the_session_and_download_exactly() {
     )
     .await;
 
-    let recordings = catalogue_until(&server, key, "cam", |r| {
+    let recordings = recordings_until(&server, key, "cam", |r| {
         !r.is_empty() && r.iter().all(|r| r.state() == pb::RecordingState::Complete)
     })
     .await;
@@ -292,7 +272,7 @@ async fn recording_follows_option_changes_on_a_live_stream() {
     };
     // On, with 2 s files: they appear while the stream goes on.
     update(recording_options(2)).await;
-    catalogue_until(&server, key, "cam", |r| {
+    recordings_until(&server, key, "cam", |r| {
         r.iter()
             .filter(|r| r.state() == pb::RecordingState::Complete)
             .count()
@@ -301,7 +281,7 @@ async fn recording_follows_option_changes_on_a_live_stream() {
     .await;
     // Off: the open file is closed, and no new one starts.
     update(pb::ProcessingOptions::default()).await;
-    let done = catalogue_until(&server, key, "cam", |r| {
+    let done = recordings_until(&server, key, "cam", |r| {
         r.iter().all(|r| r.state() == pb::RecordingState::Complete)
     })
     .await;
@@ -336,30 +316,11 @@ async fn a_resolution_change_starts_a_new_file_that_plays() {
     let mut media = ts_part(dir.path(), "a.ts", "640x360", 4, 1);
     media.extend(ts_part(dir.path(), "b.ts", "320x180", 4, 5));
     push_media(&server, &stream, &media).await;
-    let recordings = catalogue_until(&server, key, "cam", |r| {
+    let recordings = recordings_until(&server, key, "cam", |r| {
         r.len() == 2 && r.iter().all(|r| r.state() == pb::RecordingState::Complete)
     })
     .await;
-    for (recording, size) in recordings.iter().zip([(640, 360), (320, 180)]) {
-        let data = download_recording(&server, key, &recording.id, 0).await;
-        let probe = ffprobe(&data);
-        let video = probe["streams"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["codec_type"] == "video")
-            .unwrap()
-            .clone();
-        assert_eq!(
-            (video["width"].as_u64(), video["height"].as_u64()),
-            (Some(size.0), Some(size.1))
-        );
-        probe_av(&data, "part.mp4").assert_audio_and_video(
-            &format!("recording at {}x{}", size.0, size.1),
-            secs(&recording.duration),
-            1.0,
-        );
-    }
+    assert_recordings_at_sizes(&server, key, &recordings, &[(640, 360), (320, 180)]).await;
 }
 
 /// `seconds` of H.264 (1 s GOPs) at 640x360, timestamps from `offset` s,
@@ -396,7 +357,7 @@ async fn record_pushed(
         .seen
         .iter()
         .any(|e| e.kind() == pb::stream_event::Kind::TimelineDiscontinuity);
-    let recordings = catalogue_until(server, key, id, |r| {
+    let recordings = recordings_until(server, key, id, |r| {
         !r.is_empty() && r.iter().all(|r| r.state() == pb::RecordingState::Complete)
     })
     .await;

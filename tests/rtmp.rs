@@ -39,6 +39,14 @@ async fn stats(server: &Server, key: &str, id: &str) -> pb::IngestStats {
         .expect("ingest stats")
 }
 
+/// A thumbnail that decodes as a JPEG of `size` and is not blank.
+fn assert_thumbnail(thumbnail: &pb::Thumbnail, size: (u32, u32)) {
+    let image = image::load_from_memory_with_format(&thumbnail.data, image::ImageFormat::Jpeg)
+        .expect("a JPEG that decodes");
+    assert_eq!((image.width(), image.height()), size);
+    assert!(spread(image.to_rgb8().as_raw()) > 20.0, "a blank thumbnail");
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap()
@@ -78,10 +86,7 @@ async fn all_four_features_work(
 
     // A thumbnail at the stream's size, not blank.
     let thumbnail = first_thumbnail(&server, key, "cam").await;
-    let image = image::load_from_memory_with_format(&thumbnail.data, image::ImageFormat::Jpeg)
-        .expect("a JPEG that decodes");
-    assert_eq!((image.width(), image.height()), (640, 360));
-    assert!(spread(image.to_rgb8().as_raw()) > 20.0, "a blank thumbnail");
+    assert_thumbnail(&thumbnail, (640, 360));
 
     // A motion clip with both tracks.
     let clip = first_motion_clip(&server, key, "cam").await;
@@ -140,20 +145,7 @@ async fn all_four_features_work(
     );
 
     // The recording: both tracks, the session's length, every frame.
-    let recordings = within(30, "the recording to complete", async {
-        loop {
-            let recordings = list_recordings(&server, key, "cam").await;
-            if !recordings.is_empty()
-                && recordings
-                    .iter()
-                    .all(|r| r.state() == pb::RecordingState::Complete)
-            {
-                return recordings;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
+    let recordings = recordings_until(&server, key, "cam", complete(1)).await;
     let mut video_packets = 0;
     let mut total = 0.0;
     for recording in &recordings {
@@ -367,17 +359,7 @@ async fn odd_chunks_unknown_messages_broken_tags_and_clock_jumps_cost_only_thems
         .collect();
     client.send_tags(&jumped).await;
     client.send_tags(&third[third.len() / 2..]).await;
-    client
-        .command(
-            1,
-            &[
-                Amf::Str("deleteStream"),
-                Amf::Num(5.0),
-                Amf::Null,
-                Amf::Num(1.0),
-            ],
-        )
-        .await;
+    client.unpublish().await;
     watch.until_state(StreamState::Ended, 30).await;
 
     let stats = stats(&server, key, "cam").await;
@@ -394,20 +376,7 @@ async fn odd_chunks_unknown_messages_broken_tags_and_clock_jumps_cost_only_thems
     ] {
         assert!(log.contains(line), "no log line with {line:?}");
     }
-    let recordings = within(30, "the recordings to complete", async {
-        loop {
-            let recordings = list_recordings(&server, key, "cam").await;
-            if recordings.len() >= 2
-                && recordings
-                    .iter()
-                    .all(|r| r.state() == pb::RecordingState::Complete)
-            {
-                return recordings;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
+    let recordings = recordings_until(&server, key, "cam", complete(2)).await;
     for recording in &recordings {
         let data = download_recording(&server, key, &recording.id, 0).await;
         let probe = probe_av(&data, "recording.mp4");
@@ -497,4 +466,80 @@ async fn a_bursting_rtmp_publisher_is_paced_and_delays_no_other_stream() {
     );
     watch_steady.until_state(StreamState::Ended, 20).await;
     assert_eq!(stats(&server, key, "steady").await.video_frames, 300);
+}
+
+/// H.265 over Enhanced RTMP (`hvc1`), sent by our raw client since
+/// Debian's ffmpeg cannot: the stream goes live as H.265, every picture
+/// arrives, the thumbnail decodes, and the recording has both tracks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h265_over_enhanced_rtmp_gets_its_features() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let processing = pb::ProcessingOptions {
+        thumbnail: thumbnails_every_10s().thumbnail,
+        recording: recording_options(0).recording,
+        ..Default::default()
+    };
+    let stream = create_stream(&server, key, "cam", Some(processing))
+        .await
+        .unwrap();
+    let tags = enhanced_hevc_tags(test_hevc_ts_without_b_frames());
+    let pictures = tags.iter().filter(|t| t.kind == 9).count() - 1;
+    let mut watch = Watcher::start(&server, key, "cam").await;
+    let (mut client, started) =
+        RawRtmp::publish(server.rtmp, "live", &stream.ingest.unwrap().stream_key).await;
+    assert!(started);
+    client.set_chunk_size(4096).await;
+    client.send_tags(&tags).await;
+    watch.until_state(StreamState::Live, 20).await;
+    let thumbnail = first_thumbnail(&server, key, "cam").await;
+    assert_thumbnail(&thumbnail, (640, 360));
+    client.unpublish().await;
+    watch.until_state(StreamState::Ended, 30).await;
+    let stats = stats(&server, key, "cam").await;
+    assert_eq!(stats.video_codec, "H265");
+    assert_eq!(stats.video_frames as usize, pictures, "{stats:?}");
+    let recordings = recordings_until(&server, key, "cam", complete(1)).await;
+    let data = download_recording(&server, key, &recordings[0].id, 0).await;
+    let probe = probe_av(&data, "recording.mp4");
+    probe.assert_audio_and_video("H.265 recording", secs(&recordings[0].duration), 1.0);
+    assert_eq!(probe.video.as_ref().unwrap().codec, "hevc");
+}
+
+/// A new sequence header mid-session (the encoder's output size changed
+/// live) is followed as an SRT track change is: a new recording file at
+/// the new size, each file playing with both tracks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_sequence_header_mid_session_starts_a_new_file() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let stream = create_stream(&server, key, "cam", Some(recording_options(0)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    ts_part(dir.path(), "a.ts", "640x360", 4, 1);
+    ts_part(dir.path(), "b.ts", "320x180", 4, 1);
+    let mut tags = flv_tags(&dir.path().join("a.ts"));
+    let next = tags.iter().map(|t| t.timestamp).max().unwrap() + 33;
+    tags.extend(
+        flv_tags(&dir.path().join("b.ts"))
+            .into_iter()
+            .filter(|t| t.kind != 18)
+            .map(|t| FlvTag {
+                timestamp: t.timestamp + next,
+                ..t
+            }),
+    );
+    let mut watch = Watcher::start(&server, key, "cam").await;
+    let (mut client, started) =
+        RawRtmp::publish(server.rtmp, "live", &stream.ingest.unwrap().stream_key).await;
+    assert!(started);
+    client.set_chunk_size(4096).await;
+    client.send_tags(&tags).await;
+    client.unpublish().await;
+    watch.until_state(StreamState::Ended, 30).await;
+    let recordings = recordings_until(&server, key, "cam", complete(2)).await;
+    assert_recordings_at_sizes(&server, key, &recordings, &[(640, 360), (320, 180)]).await;
 }

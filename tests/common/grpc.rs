@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Status, Streaming};
 
-use super::{srt_publish, wait_child, within, Server};
+use super::{ffprobe_video, probe_av, srt_publish, wait_child, within, Server};
 
 /// A request carrying `authorization: Bearer <key>`.
 pub fn authed<T>(message: T, key: &str) -> Request<T> {
@@ -538,4 +538,56 @@ pub async fn first_motion_clip(server: &Server, key: &str, stream_id: &str) -> p
         .await
         .unwrap()
         .expect("a motion clip")
+}
+
+/// Polls the catalogue until `done` holds for it (files close in the
+/// background after the session ends).
+pub async fn recordings_until(
+    server: &Server,
+    key: &str,
+    stream_id: &str,
+    done: impl Fn(&[pb::Recording]) -> bool,
+) -> Vec<pb::Recording> {
+    within(30, "the recording catalogue", async {
+        loop {
+            let recordings = list_recordings(server, key, stream_id).await;
+            if done(&recordings) {
+                return recordings;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
+}
+
+/// A predicate for [`recordings_until`]: at least `n` recordings, all
+/// complete.
+pub fn complete(n: usize) -> impl Fn(&[pb::Recording]) -> bool {
+    move |r: &[pb::Recording]| {
+        r.len() >= n && r.iter().all(|r| r.state() == pb::RecordingState::Complete)
+    }
+}
+
+/// Each recording, downloaded, has its video at the size given for it,
+/// and both tracks over its duration, decoding cleanly.
+pub async fn assert_recordings_at_sizes(
+    server: &Server,
+    key: &str,
+    recordings: &[pb::Recording],
+    sizes: &[(u64, u64)],
+) {
+    assert_eq!(recordings.len(), sizes.len(), "{recordings:?}");
+    for (recording, size) in recordings.iter().zip(sizes) {
+        let data = download_recording(server, key, &recording.id, 0).await;
+        let video = ffprobe_video(&data);
+        assert_eq!(
+            (video["width"].as_u64(), video["height"].as_u64()),
+            (Some(size.0), Some(size.1))
+        );
+        probe_av(&data, "part.mp4").assert_audio_and_video(
+            &format!("recording at {}x{}", size.0, size.1),
+            secs(&recording.duration),
+            1.0,
+        );
+    }
 }

@@ -77,3 +77,14 @@ pub fn spread(pixels: &[u8]) -> f64 {
         / n)
         .sqrt()
 }
+
+/// ffprobe's entry of the video stream of `data`.
+pub fn ffprobe_video(data: &[u8]) -> serde_json::Value {
+    ffprobe(data)["streams"]
+        .as_array()
+        .expect("streams")
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .expect("a video stream")
+        .clone()
+}

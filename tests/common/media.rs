@@ -106,6 +106,30 @@ pub fn test_hevc_ts() -> &'static Path {
     })
 }
 
+/// 5 s of H.265 without B-frames (decode order is display order) + AAC,
+/// made once per test binary.
+pub fn test_hevc_ts_without_b_frames() -> &'static Path {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        make_ts(
+            "h265_aac_5s_no_b.ts",
+            5,
+            &[
+                "-c:v",
+                "libx265",
+                "-preset",
+                "ultrafast",
+                "-x265-params",
+                "log-level=error:bframes=0",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "96k",
+            ],
+        )
+    })
+}
+
 /// `seconds` of H.264 + AAC at `size`, timestamps from `offset` s.
 pub fn ts_part(
     dir: &std::path::Path,

@@ -64,9 +64,15 @@ pub struct FlvTag {
 
 /// The tags of `file` remuxed to FLV by ffmpeg (no re-encoding).
 pub fn flv_tags(file: &Path) -> Vec<FlvTag> {
+    flv_tags_of(file, &[])
+}
+
+/// [`flv_tags`] of the tracks `maps` picks (all when empty).
+fn flv_tags_of(file: &Path, maps: &[&str]) -> Vec<FlvTag> {
     let out = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-i"])
         .arg(file)
+        .args(maps)
         .args(["-c", "copy", "-f", "flv", "-"])
         .output()
         .expect("ffmpeg is installed");
@@ -271,6 +277,20 @@ impl RawRtmp {
         (client, started)
     }
 
+    /// `deleteStream` of stream 1: the publisher is done.
+    pub async fn unpublish(&mut self) {
+        self.command(
+            1,
+            &[
+                Amf::Str("deleteStream"),
+                Amf::Num(5.0),
+                Amf::Null,
+                Amf::Num(1.0),
+            ],
+        )
+        .await;
+    }
+
     /// Sends FLV tags as RTMP audio/video/data messages on stream 1.
     pub async fn send_tags(&mut self, tags: &[FlvTag]) {
         for tag in tags {
@@ -282,4 +302,95 @@ impl RawRtmp {
             self.send(csid, tag.kind, 1, tag.timestamp, &tag.body).await;
         }
     }
+}
+
+/// The tags an Enhanced RTMP publisher sends for `file` (H.265 without
+/// B-frames at 30 fps, and AAC), which Debian's ffmpeg 5.1 cannot send
+/// itself: video as `hvc1` (a SequenceStart with the decoder
+/// configuration record, then CodedFramesX of length-prefixed NAL
+/// units), audio as ffmpeg's AAC tags; in time order.
+pub fn enhanced_hevc_tags(file: &Path) -> Vec<FlvTag> {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-i"])
+        .arg(file)
+        .args(["-map", "0:v", "-c", "copy", "-f", "hevc", "-"])
+        .output()
+        .expect("ffmpeg is installed");
+    assert!(out.status.success());
+    // Annex-B NAL units, grouped into pictures: non-VCL units go with
+    // the next slice (one slice per picture), suffix SEI with the last.
+    let data = out.stdout;
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= data.len() {
+        if data[i..i + 3] == [0, 0, 1] {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let mut nals: Vec<&[u8]> = Vec::new();
+    for (k, &start) in starts.iter().enumerate() {
+        let mut end = starts.get(k + 1).map_or(data.len(), |next| next - 3);
+        while end > start && data[end - 1] == 0 {
+            end -= 1;
+        }
+        nals.push(&data[start..end]);
+    }
+    let kind = |nal: &[u8]| (nal[0] >> 1) & 0x3f;
+    let mut pictures: Vec<(bool, Vec<&[u8]>)> = Vec::new();
+    let mut pending = Vec::new();
+    let (mut vps, mut sps, mut pps) = (None, None, None);
+    for nal in nals {
+        match kind(nal) {
+            32 => vps = vps.or(Some(nal)),
+            33 => sps = sps.or(Some(nal)),
+            34 => pps = pps.or(Some(nal)),
+            _ => {}
+        }
+        match kind(nal) {
+            t if t < 32 => {
+                pending.push(nal);
+                pictures.push(((16..=23).contains(&t), std::mem::take(&mut pending)));
+            }
+            40 => pictures.last_mut().unwrap().1.push(nal),
+            35 => {}
+            _ => pending.push(nal),
+        }
+    }
+    let mut record = vec![1u8];
+    record.extend_from_slice(&[0; 20]);
+    record.push(0xff); // 4-byte lengths
+    record.push(3);
+    for (t, nal) in [(32u8, vps), (33, sps), (34, pps)] {
+        let nal = nal.expect("parameter sets");
+        record.extend_from_slice(&[0x80 | t, 0, 1]);
+        record.extend_from_slice(&(nal.len() as u16).to_be_bytes());
+        record.extend_from_slice(nal);
+    }
+    let mut tags = vec![FlvTag {
+        kind: 9,
+        timestamp: 0,
+        body: [&[0x90u8][..], b"hvc1", &record].concat(),
+    }];
+    for (n, (key, picture)) in pictures.iter().enumerate() {
+        let mut body = vec![if *key { 0x93 } else { 0xa3 }];
+        body.extend_from_slice(b"hvc1");
+        for nal in picture {
+            body.extend_from_slice(&(nal.len() as u32).to_be_bytes());
+            body.extend_from_slice(nal);
+        }
+        tags.push(FlvTag {
+            kind: 9,
+            timestamp: (n as u64 * 1000 / 30) as u32,
+            body,
+        });
+    }
+    let audio = flv_tags_of(file, &["-map", "0:a"])
+        .into_iter()
+        .filter(|t| t.kind == 8);
+    tags.extend(audio);
+    tags.sort_by_key(|t| t.timestamp);
+    tags
 }
