@@ -1,7 +1,7 @@
 //! liveproc: a live video processing server.
 //!
-//! Broadcasters publish live streams (SRT, gRPC `PushMedia`, or a URI the
-//! server pulls). Each live stream gets one pipeline that demuxes and
+//! Broadcasters publish live streams (SRT, RTMP, gRPC `PushMedia`, or a
+//! URI the server pulls). Each live stream gets one pipeline that demuxes and
 //! parses the media once and fans the encoded access units out to the
 //! processing features. The gRPC API (`liveproc.v1`) manages
 //! organizations, streams and their processing options.
@@ -14,7 +14,7 @@
 //! - [`service`]: what both adapters ask (recordings, clips, thumbnails at
 //!   a time, sessions' recordings, replay segments): the one place that
 //!   chooses storage; `http` and `api` never call each other.
-//! - [`ingest`]: SRT listener, gRPC push and URI pull: bytes in, one
+//! - [`ingest`]: SRT and RTMP listeners, gRPC push and URI pull: media in, one
 //!   publisher session per stream.
 //! - [`webhooks`]: events told to the organizations' servers: made by
 //!   the features and the service, queued in the registry's outbox,

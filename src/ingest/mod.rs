@@ -92,7 +92,7 @@ impl Ingest {
         );
     }
 
-    /// Starts a pushed session (SRT or gRPC) on `stream`: refused while
+    /// Starts a pushed session (SRT, RTMP or gRPC) on `stream`: refused while
     /// it has a publisher here or on another node, or this node is full.
     pub async fn start_session(
         &self,

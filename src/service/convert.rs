@@ -31,9 +31,6 @@ pub struct IngestAddrs {
     pub rtmp: Option<String>,
 }
 
-/// The RTMP application publishers use: `rtmp://host:port/live/<key>`.
-pub const RTMP_APP: &str = "live";
-
 /// The SRT URL an encoder publishes `record` to.
 pub fn srt_url(srt_public_addr: &str, record: &StreamRecord) -> String {
     format!(
@@ -47,7 +44,7 @@ pub fn ingest_info(addrs: &IngestAddrs, record: &StreamRecord) -> pb::IngestInfo
     let rtmp_server = addrs
         .rtmp
         .as_ref()
-        .map(|addr| format!("rtmp://{addr}/{RTMP_APP}"))
+        .map(|addr| format!("rtmp://{addr}/{}", crate::ingest::rtmp::RTMP_APP))
         .unwrap_or_default();
     let rtmp_stream_key = if rtmp_server.is_empty() {
         String::new()

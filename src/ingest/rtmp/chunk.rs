@@ -145,7 +145,9 @@ impl ChunkReader {
         let h = &buf[basic..basic + header_len];
         let stream = self.streams.entry(csid).or_default();
         let field = if fmt < 3 { u24(&h[0..3]) } else { stream.field };
-        let (length, kind) = if fmt < 2 {
+        // Inside a message its own length and type hold, whatever a
+        // (non-conforming) header in the middle of it says.
+        let (length, kind) = if fmt < 2 && stream.partial.is_none() {
             (u24(&h[3..6]) as usize, h[6])
         } else {
             (stream.length, stream.kind)
@@ -413,6 +415,19 @@ mod tests {
         let mut buf = BytesMut::from(&[0xc0 | 9, 1, 2][..]);
         assert_eq!(reader.read(&mut buf).unwrap_err(), ChunkError::NoHeader(9));
         assert_eq!(reader.set_chunk_size(0), Err(ChunkError::ZeroChunkSize));
+    }
+
+    #[test]
+    fn a_header_inside_a_message_does_not_change_it() {
+        let payload: Vec<u8> = (0..200).map(|i| i as u8).collect();
+        let mut bytes = chunks(4, 9, 0, 128, &payload)[0].clone();
+        // The second chunk with a type-1 header that claims 10 bytes.
+        bytes.extend_from_slice(&[0x40 | 4, 0, 0, 0, 0, 0, 10, 9]);
+        bytes.extend_from_slice(&payload[128..]);
+        let mut reader = ChunkReader::new(1 << 20, 1 << 20);
+        let messages = read_all(&mut reader, &bytes);
+        assert_eq!(&messages[0].payload[..], &payload[..]);
+        assert_eq!(reader.held, 0);
     }
 
     #[test]

@@ -30,10 +30,10 @@ use super::chunk::{ChunkError, ChunkReader, Message};
 use super::flv::FlvReader;
 use super::handshake;
 use super::messages::{self as m, Outbox};
+use super::RTMP_APP;
 use crate::error::Error;
 use crate::ingest::session::PublishSession;
 use crate::ingest::Ingest;
-use crate::service::convert::RTMP_APP;
 use crate::streams::PublisherKind;
 
 /// From the connection to an authorized `publish`.

@@ -31,6 +31,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::Ingest;
 
+/// The RTMP application publishers use: `rtmp://host:port/live/<key>`.
+pub const RTMP_APP: &str = "live";
+
 /// Connections at once, publishing or not yet.
 pub const MAX_CONNECTIONS: usize = 4096;
 /// At most one "refused: too many connections" line this often.
