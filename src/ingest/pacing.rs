@@ -19,7 +19,7 @@ use tokio::time::Instant;
 pub const PUSH_LEAD: Duration = Duration::from_secs(1);
 /// How far ahead of real time an SRT caller may be before it is refused.
 pub const SRT_LEAD: Duration = Duration::from_secs(10);
-/// A PCR step larger than this (or backwards) is a discontinuity.
+/// A PCR step larger than this, forwards or backwards, is a discontinuity.
 const JUMP: Duration = Duration::from_secs(5);
 /// The PCR wraps at 2^33 ticks of 90 kHz (26.5 hours).
 const PCR_WRAP: u64 = 1 << 33;
@@ -41,6 +41,18 @@ impl Pacer {
     /// Notes the newest PCR at wall-clock `now`; returns how far the media
     /// is ahead of real time.
     pub fn lead(&mut self, pcr: u64, now: Instant) -> Duration {
+        // A time a little behind the latest (audio and video decode times
+        // interleave slightly out of order) counts as the latest; one far
+        // behind is a discontinuity (an encoder restart).
+        let pcr = match self.last {
+            Some(last)
+                if (pcr + PCR_WRAP - last) % PCR_WRAP >= PCR_WRAP / 2
+                    && ticks_to_duration((last + PCR_WRAP - pcr) % PCR_WRAP) <= JUMP =>
+            {
+                last
+            }
+            _ => pcr,
+        };
         let step = self.last.map(|last| (pcr + PCR_WRAP - last) % PCR_WRAP);
         self.last = Some(pcr);
         let discontinuity = step.is_some_and(|s| ticks_to_duration(s) > JUMP);
@@ -75,6 +87,25 @@ mod tests {
         }
         let lead = pacer.lead(pcr, t0 + Duration::from_secs(1));
         assert_eq!(lead, Duration::from_secs(4));
+    }
+
+    #[test]
+    fn times_a_little_behind_the_latest_keep_the_lead() {
+        let mut pacer = Pacer::default();
+        let t0 = Instant::now();
+        pacer.lead(0, t0);
+        // Two seconds of media at once, then times 100 ms and 2 s behind
+        // it: the lead stays.
+        assert_eq!(pacer.lead(2 * SECOND, t0), Duration::from_secs(2));
+        assert_eq!(
+            pacer.lead(2 * SECOND - SECOND / 10, t0),
+            Duration::from_secs(2)
+        );
+        assert_eq!(pacer.lead(0, t0), Duration::from_secs(2));
+        // A minute behind (an encoder restart): a new reference.
+        pacer.lead(60 * SECOND, t0);
+        assert_eq!(pacer.lead(0, t0), Duration::ZERO);
+        assert_eq!(pacer.lead(SECOND, t0), Duration::from_secs(1));
     }
 
     #[test]

@@ -40,8 +40,6 @@ pub struct PublishSession {
     ts: TsSync,
     /// The PCRs of the piece being taken (kept to reuse its allocation).
     clocks: Vec<Clock>,
-    /// The latest decode time paced on (demultiplexed media).
-    paced: Option<u64>,
     pacer: Pacer,
     bytes_received: u64,
     _publisher: PublisherGuard,
@@ -75,7 +73,6 @@ impl PublishSession {
             _features: features,
             ts: TsSync::default(),
             clocks: Vec::new(),
-            paced: None,
             pacer: Pacer::default(),
             bytes_received: 0,
             _publisher: publisher,
@@ -113,9 +110,7 @@ impl PublishSession {
     /// the piece: a piece of low-bitrate media (audio alone) holds
     /// seconds of it.
     async fn push_piece(&mut self, data: Bytes) -> Result<()> {
-        self.bytes_received += data.len() as u64;
-        self.pipeline.stats().add_bytes(data.len() as u64);
-        self.bytes_in.inc_by(data.len() as u64);
+        self.count_bytes(data.len() as u64);
         let mut clocks = std::mem::take(&mut self.clocks);
         clocks.clear();
         if let Err(reason) = self.ts.check(&data, &mut clocks) {
@@ -158,11 +153,8 @@ impl PublishSession {
     /// access units reach the features before this returns. A publisher
     /// ahead of real time waits here, which TCP turns into backpressure.
     pub async fn push_elementary(&mut self, media: Elementary) {
-        let bytes = media.media_bytes() as u64;
-        self.bytes_received += bytes;
-        self.pipeline.stats().add_bytes(bytes);
-        self.bytes_in.inc_by(bytes);
-        if let Some(ticks) = media.decode_ticks().filter(|t| self.moves_forward(*t)) {
+        self.count_bytes(media.media_bytes() as u64);
+        if let Some(ticks) = media.decode_ticks() {
             if let Ok(Some(wait)) = self.ahead_of_real_time(ticks) {
                 self.let_features_catch_up().await;
                 tokio::time::sleep(wait).await;
@@ -172,27 +164,18 @@ impl PublishSession {
         self.let_features_catch_up().await;
     }
 
-    /// Whether `ticks` is at or after the latest decode time paced on
-    /// (audio and video interleave a little out of order; only the
-    /// latest time counts for pacing). A clock that went back more than
-    /// a few seconds (an encoder restart) starts over from there.
-    fn moves_forward(&mut self, ticks: u64) -> bool {
-        const WRAP: u64 = 1 << 33;
-        const RESTART: u64 = 5 * 90_000;
-        let forward = self.paced.is_none_or(|last| {
-            (ticks + WRAP - last) % WRAP < WRAP / 2 || (last + WRAP - ticks) % WRAP > RESTART
-        });
-        if forward {
-            self.paced = Some(ticks);
-        }
-        forward
+    /// Counts `bytes` received in the session's stats and the metrics.
+    fn count_bytes(&mut self, bytes: u64) {
+        self.bytes_received += bytes;
+        self.pipeline.stats().add_bytes(bytes);
+        self.bytes_in.inc_by(bytes);
     }
 
     /// Waits (briefly) while the slowest feature is behind: the units of a
     /// burst go out faster than real time, and the features read them
     /// from a bounded broadcast. Only a gRPC push or RTMP waits (flow
-    /// control per call or per TCP connection); an SRT session that stopped reading would lose its
-    /// own payloads (its receive thread never waits for it, see the SRT
+    /// control per call or per TCP connection); an SRT session that
+    /// stopped reading would lose its own payloads (its receive thread never waits for it, see the SRT
     /// shard's tests and `a_bursting_srt_publisher_does_not_delay_the_others`),
     /// and an SRT publisher cannot get far ahead ([`SRT_LEAD`]).
     async fn let_features_catch_up(&self) {

@@ -127,7 +127,7 @@ impl Framer {
             Some(next) if !discontinuity && time.abs_diff(next) <= RAW_AUDIO_SNAP => next,
             _ => time,
         };
-        let step = Duration::from_nanos(1024 * 1_000_000_000 / u64::from(rate));
+        let step = aac_frame_duration(rate);
         self.audio.next = Some(time + step);
         Some(AccessUnit {
             codec: Codec::Aac,
@@ -302,7 +302,7 @@ impl Framer {
                 self.audio.config = Some(config);
                 self.audio.format = TrackFormat::of_adts(&adts);
             }
-            let step = Duration::from_nanos(1024 * 1_000_000_000 / u64::from(rate));
+            let step = aac_frame_duration(rate);
             let pts = first.map(|t| t + step * frame);
             out.push(AccessUnit {
                 codec: Codec::Aac,
@@ -319,6 +319,11 @@ impl Framer {
             frame += 1;
         }
     }
+}
+
+/// How long an AAC frame (1024 samples) lasts at `rate`.
+fn aac_frame_duration(rate: u32) -> Duration {
+    Duration::from_nanos(1024 * 1_000_000_000 / u64::from(rate))
 }
 
 /// `data` with the parameter sets in front (one copy, once per GOP at

@@ -12,20 +12,19 @@ use tokio::net::TcpStream;
 
 /// Publishes a file over RTMP in real time with ffmpeg, as `-f flv`.
 pub fn ffmpeg_rtmp_publish(url: &str, file: &Path) -> Child {
-    Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
-        .arg(file)
-        .args(["-c", "copy", "-f", "flv", url])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start ffmpeg")
+    ffmpeg_flv(url, file, &["-re"])
 }
 
 /// Publishes a file over RTMP as fast as ffmpeg reads it (no `-re`).
 pub fn ffmpeg_rtmp_publish_fast(url: &str, file: &Path) -> Child {
+    ffmpeg_flv(url, file, &[])
+}
+
+fn ffmpeg_flv(url: &str, file: &Path, input_args: &[&str]) -> Child {
     Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-i"])
+        .args(["-hide_banner", "-loglevel", "error"])
+        .args(input_args)
+        .arg("-i")
         .arg(file)
         .args(["-c", "copy", "-f", "flv", url])
         .stdin(Stdio::null())
