@@ -11,6 +11,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -52,6 +53,11 @@ pub struct BaselineResult {
     pub load_cpu_percent: f64,
     /// Slowest ffmpeg: output time gained per wall-clock second in the hold.
     pub min_speed: f64,
+    /// Slowest publisher: media time sent per wall-clock second in the
+    /// hold. Below real time the load, not ffmpeg, fell behind, and the
+    /// step says so.
+    #[serde(default)]
+    pub min_load_speed: f64,
     pub thumbnails_written: usize,
     pub thumbnails_expected: usize,
     /// Most an ffmpeg's thumbnails fell further behind real time over the
@@ -122,6 +128,18 @@ impl Ffmpeg {
             (Some(a), Some(b)) if b.0 > a.0 => (b.1 - a.1) / (b.0 - a.0).as_secs_f64(),
             _ => 0.0,
         }
+    }
+
+    /// Output time reached, by half-second of the hold: what a step that
+    /// did not hold shows of where ffmpeg stalled.
+    fn progress_during(&self, from: Instant, to: Instant) -> String {
+        let progress = self.progress.lock().unwrap();
+        progress
+            .iter()
+            .filter(|(when, _)| *when >= from && *when <= to)
+            .map(|(when, out)| format!("{:.1}:{out:.1}", (*when - from).as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// (number, write time) of the thumbnails written between `from` and `to`.
@@ -208,11 +226,32 @@ pub async fn run(
     if !started {
         result.fell_behind.push("not every ffmpeg started".into());
     }
+    // The hold must end before the publishers run out of media, or the
+    // ffmpegs would stop gaining output time for want of input.
+    let sent = |p: &Publisher| p.stats.media_sent_us.load(Ordering::Relaxed) as f64 / 1e6;
+    let media_left = publishers
+        .iter()
+        .map(|p| media.duration().as_secs_f64() - sent(p))
+        .fold(f64::INFINITY, f64::min);
+    if media_left < hold.as_secs_f64() + 1.0 {
+        result.fell_behind.push(format!(
+            "ffmpeg started too late: {media_left:.1} s of media left for a {hold:?} hold \
+             ({:.1} s after the first publisher)",
+            t0.elapsed().as_secs_f64()
+        ));
+    }
     let pids: Vec<u32> = ffmpegs.iter().map(|f| f.child.id()).collect();
     let cpu = CpuWindow::start(&pids);
     let load_cpu = CpuWindow::start(&[std::process::id()]);
     let (hold_start, wall_start) = (Instant::now(), SystemTime::now());
+    let sent_before: Vec<f64> = publishers.iter().map(sent).collect();
     tokio::time::sleep(hold).await;
+    let held_for = hold_start.elapsed().as_secs_f64();
+    result.min_load_speed = publishers
+        .iter()
+        .zip(&sent_before)
+        .map(|(p, before)| (sent(p) - before) / held_for)
+        .fold(f64::INFINITY, f64::min);
     result.cpu_percent = cpu.percent();
     result.load_cpu_percent = load_cpu.percent();
     result.rss_mib = pids.iter().map(|&p| rss_mib(p)).sum();
@@ -221,8 +260,12 @@ pub async fn run(
     let thumbs_until = wall_end + Duration::from_secs(1);
 
     result.min_speed = f64::INFINITY;
+    let mut slowest_progress = String::new();
     for ffmpeg in &mut ffmpegs {
         let speed = ffmpeg.speed(hold_start, hold_end);
+        if speed < result.min_speed {
+            slowest_progress = ffmpeg.progress_during(hold_start, hold_end);
+        }
         result.min_speed = result.min_speed.min(speed);
         let thumbs = ffmpeg.thumbnails_between(wall_start, thumbs_until);
         result.thumbnails_written += thumbs.len();
@@ -254,9 +297,16 @@ pub async fn run(
             result.fell_behind.push(format!("publisher: {error}"));
         }
     }
+    if result.min_load_speed < 0.97 {
+        result.fell_behind.push(format!(
+            "the load fell behind: a publisher sent {:.2}x real time (load CPU {:.0} %)",
+            result.min_load_speed, result.load_cpu_percent
+        ));
+    }
     if result.min_speed < 0.97 {
         result.fell_behind.push(format!(
-            "an ffmpeg ran at {:.2}x real time",
+            "an ffmpeg ran at {:.2}x real time; its output time by second of the hold: \
+             {slowest_progress}",
             result.min_speed
         ));
     }

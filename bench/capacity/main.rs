@@ -446,16 +446,25 @@ fn smoke_checks(
                 .liveproc_steps
                 .iter()
                 .any(|s| s.protocol == protocol && s.held),
-            "no {protocol} step held"
+            "no {protocol} step held: {:?}",
+            results
+                .liveproc_steps
+                .iter()
+                .filter(|s| s.protocol == protocol)
+                .map(|s| &s.fell_behind)
+                .collect::<Vec<_>>()
         );
     }
     for decode in ["keyframes", "every_frame"] {
+        let steps: Vec<_> = results
+            .baseline_steps
+            .iter()
+            .filter(|s| s.decode == decode)
+            .collect();
         anyhow::ensure!(
-            results
-                .baseline_steps
-                .iter()
-                .any(|s| s.decode == decode && s.held),
-            "no {decode} baseline step held"
+            steps.iter().any(|s| s.held),
+            "no {decode} baseline step held: {:?}",
+            steps.iter().map(|s| &s.fell_behind).collect::<Vec<_>>()
         );
     }
     anyhow::ensure!(
