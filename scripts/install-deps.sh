@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what liveproc needs to build, run and test, and only what is
 # missing: GStreamer 1.22 development files and plugins, ffmpeg, curl (the
-# docs' HTTP examples are run by the tests), Chromium and its WebDriver
+# docs' HTTP examples are run by the tests), openssl (the client tests
+# make their CA and certificates with it), Chromium and its WebDriver
 # (the dashboard's browser tests), PostgreSQL (the registry's second
 # backend; the tests start private servers of their own), systemd (its
 # systemd-analyze checks the example unit in docs/), Prometheus (its
@@ -26,6 +27,7 @@ packages=(
   ffmpeg
   fonts-dejavu-core
   curl
+  openssl
   chromium
   chromium-driver
   postgresql

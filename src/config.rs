@@ -118,11 +118,32 @@ pub struct ServeArgs {
     /// stream's `rtmp_url` (default: the RTMP listen address).
     #[arg(long, env = "LIVEPROC_RTMP_PUBLIC_ADDR")]
     pub rtmp_public_addr: Option<String>,
+    /// RTMPS (RTMP over TLS, with the `--tls-cert` certificate) listen
+    /// address; port 0 picks a free port. No RTMPS when not given.
+    #[arg(long, env = "LIVEPROC_RTMPS_LISTEN", requires = "tls_cert")]
+    pub rtmps_listen: Option<SocketAddr>,
+    /// `host:port` publishers use to reach the RTMPS listener, shown in
+    /// each stream's `rtmps_url` (default: the RTMPS listen address).
+    #[arg(long, env = "LIVEPROC_RTMPS_PUBLIC_ADDR")]
+    pub rtmps_public_addr: Option<String>,
     /// `scheme://host[:port]` at which browsers reach this server's HTTP
     /// routes, the start of the URLs `SignUrl` makes (default: the listen
-    /// address over http).
+    /// address, over https with `--tls-cert`, else http).
     #[arg(long, env = "LIVEPROC_HTTP_PUBLIC_URL")]
     pub http_public_url: Option<String>,
+    /// Certificate chain (PEM, leaf first) to serve gRPC, grpc-web, HTTP
+    /// and the dashboard over TLS, on the one listen address; with
+    /// `--tls-key`. Reloaded on SIGHUP and when the file changes.
+    #[arg(long, env = "LIVEPROC_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) of `--tls-cert`.
+    #[arg(long, env = "LIVEPROC_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) that the other nodes' certificates are
+    /// checked against when their advertise URL is `https://` (default:
+    /// the system's roots).
+    #[arg(long, env = "LIVEPROC_TLS_PEER_CA")]
+    pub tls_peer_ca: Option<PathBuf>,
     /// Threads receiving SRT, each on its own socket of the SRT port
     /// (`SO_REUSEPORT`: the kernel spreads callers over them). Default:
     /// one per two CPU cores.
@@ -186,6 +207,11 @@ pub struct ServeArgs {
     /// HTTP/1.1 connection may sit idle between requests.
     #[arg(long, env = "LIVEPROC_HTTP_HEADER_TIMEOUT_SECONDS", value_parser = clap::value_parser!(u64).range(1..=600))]
     pub http_header_timeout_seconds: Option<u64>,
+    /// Most connections one client address may hold open on the
+    /// gRPC/HTTP address at once (0: no limit; default 256). Connections
+    /// past it are closed at once.
+    #[arg(long, env = "LIVEPROC_HTTP_MAX_CONNECTIONS_PER_ADDRESS")]
+    pub http_max_connections_per_address: Option<u32>,
     /// Address of `/metrics` (Prometheus), apart from the API's (port 0
     /// picks a free port). Off by default.
     #[arg(long, env = "LIVEPROC_METRICS_LISTEN")]
@@ -232,7 +258,13 @@ struct FileConfig {
     srt_receive_threads: Option<u16>,
     rtmp_listen: Option<SocketAddr>,
     rtmp_public_addr: Option<String>,
+    rtmps_listen: Option<SocketAddr>,
+    rtmps_public_addr: Option<String>,
     http_public_url: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_peer_ca: Option<PathBuf>,
+    http_max_connections_per_address: Option<u32>,
     replay_memory_mb: Option<u64>,
     replay_memory_seconds: Option<u64>,
     demo: Option<bool>,
@@ -293,6 +325,18 @@ pub struct Config {
     /// How long a client has to send request headers; also the idle
     /// timeout of HTTP/1.1 connections.
     pub http_header_timeout: std::time::Duration,
+    /// Most open connections per client address on the gRPC/HTTP address;
+    /// 0: no limit.
+    pub http_max_connections_per_address: usize,
+    /// The certificate and key of the gRPC/HTTP address (and RTMPS);
+    /// `None`: plaintext.
+    pub tls: Option<TlsFiles>,
+    /// CA certificates the other nodes' certificates are checked
+    /// against; `None`: the system's roots.
+    pub tls_peer_ca: Option<PathBuf>,
+    /// The RTMPS listen address; `None`: no RTMPS.
+    pub rtmps_listen: Option<SocketAddr>,
+    pub rtmps_public_addr: Option<String>,
     /// Where `/metrics` is served; `None`: nowhere.
     pub metrics_listen: Option<SocketAddr>,
     pub log_format: LogFormat,
@@ -303,6 +347,18 @@ pub struct Config {
     /// From `LIVEPROC_ADMIN_KEY`.
     pub admin_key: Option<String>,
 }
+
+/// Paths of a PEM certificate chain and its private key.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Default of `http_max_connections_per_address`: far more than browsers
+/// (6 per origin over HTTP/1.1, 1 over HTTP/2) or gRPC clients open, few
+/// enough that one address cannot take the server's file descriptors.
+pub const DEFAULT_HTTP_MAX_CONNECTIONS_PER_ADDRESS: u32 = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -320,6 +376,10 @@ pub enum ConfigError {
     PullAllow { path: PathBuf, reason: String },
     #[error("invalid config file {path}: node_id: {reason}")]
     NodeId { path: PathBuf, reason: String },
+    #[error("tls_cert and tls_key go together: give both or neither")]
+    TlsPair,
+    #[error("rtmps_listen needs tls_cert and tls_key")]
+    RtmpsWithoutTls,
 }
 
 /// One SRT receive thread per two cores: one thread takes a few hundred
@@ -442,7 +502,28 @@ impl Config {
             .ok()
             .map(|k| k.trim().to_string())
             .filter(|k| !k.is_empty());
+        let tls = match (
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => return Err(ConfigError::TlsPair),
+        };
+        let rtmps_listen = args.rtmps_listen.or(file.rtmps_listen);
+        if rtmps_listen.is_some() && tls.is_none() {
+            return Err(ConfigError::RtmpsWithoutTls);
+        }
         Ok(Self {
+            tls,
+            tls_peer_ca: args.tls_peer_ca.or(file.tls_peer_ca),
+            rtmps_listen,
+            rtmps_public_addr: args.rtmps_public_addr.or(file.rtmps_public_addr),
+            http_max_connections_per_address: args
+                .http_max_connections_per_address
+                .or(file.http_max_connections_per_address)
+                .unwrap_or(DEFAULT_HTTP_MAX_CONNECTIONS_PER_ADDRESS)
+                as usize,
             listen: args
                 .listen
                 .or(file.listen)
@@ -524,6 +605,30 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_files_come_in_pairs_and_rtmps_needs_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = |text: &str| {
+            let path = dir.path().join("liveproc.toml");
+            std::fs::write(&path, text).unwrap();
+            Config::resolve(ServeArgs {
+                config: Some(path),
+                ..Default::default()
+            })
+        };
+        let half = with("tls_cert = \"/etc/tls/cert.pem\"\n");
+        assert!(matches!(half, Err(ConfigError::TlsPair)));
+        let rtmps = with("rtmps_listen = \"127.0.0.1:1936\"\n");
+        assert!(matches!(rtmps, Err(ConfigError::RtmpsWithoutTls)));
+        let both = with("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n").unwrap();
+        let files = both.tls.expect("TLS on");
+        assert_eq!((files.cert, files.key), ("c.pem".into(), "k.pem".into()));
+        assert_eq!(
+            both.http_max_connections_per_address,
+            DEFAULT_HTTP_MAX_CONNECTIONS_PER_ADDRESS as usize
+        );
+    }
 
     #[test]
     fn flags_override_file_and_defaults_fill_in() {

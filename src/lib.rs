@@ -38,6 +38,8 @@
 //! - [`pull_policy`]: what the server may reach for an organization
 //!   (pulled sources, webhook endpoints) (a leaf).
 //! - [`redact`]: URIs and their secrets out of logs and messages (a leaf).
+//! - [`tls`]: the server's certificate, reloaded in place, and its TLS
+//!   acceptors (gRPC/HTTP and RTMPS) (a leaf).
 //! - [`config`], [`options`] and [`validate`], [`ids`], [`proto`]: settings,
 //!   processing options and their ranges, identities, generated API types.
 
@@ -68,6 +70,7 @@ pub mod server;
 pub(crate) mod service;
 pub(crate) mod store;
 pub(crate) mod streams;
+pub(crate) mod tls;
 pub(crate) mod url_signing;
 pub(crate) mod validate;
 pub(crate) mod webhooks;

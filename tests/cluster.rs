@@ -836,3 +836,48 @@ async fn failover_times_over_ten_kills() {
     );
     assert!(max <= Duration::from_secs(15), "{times:?}");
 }
+
+/// Nodes serving TLS advertise `https://` URLs and call each other over
+/// TLS, checking certificates against `--tls-peer-ca`: a stream published
+/// to B is watched, and its thumbnails read, through A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_serving_tls_forward_calls_to_each_other_over_it() {
+    let database = postgres::shared().new_database().await;
+    let store = s3::shared().store_url(&format!("tls-{}", rand_suffix()));
+    let dir = tempfile::tempdir().unwrap();
+    let ca = tls::TestCa::new("cluster CA");
+    let (cert, key) = ca.issue().write(dir.path());
+    let ca_file = ca.write(dir.path());
+    let tls_node = |id: &str| {
+        Server::builder()
+            .database_url(&database)
+            .object_store(&store)
+            .tls(&ca.pem, &cert, &key)
+            .flags(&["--node-id", id, "--tls-peer-ca", ca_file.to_str().unwrap()])
+            .start()
+    };
+    let a = tls_node("node-a");
+    let b = tls_node("node-b");
+    let nodes = list_nodes(&a).await;
+    assert_eq!(nodes.len(), 2);
+    for node in &nodes {
+        assert!(node.advertise_url.starts_with("https://"), "{node:?}");
+    }
+    let org = a.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let stream = create_stream(&a, key, "cam", Some(thumbnails_every_10s()))
+        .await
+        .unwrap();
+    let mut on_b = Watcher::start(&b, key, "cam").await;
+    let mut publisher = srt_publish(&b.srt_url(&stream), test_ts_25s());
+    on_b.until_state(StreamState::Live, 20).await;
+    let mut on_a = Watcher::start(&a, key, "cam").await;
+    on_a.until_state(StreamState::Live, 10).await;
+    let thumb = first_thumbnail(&a, key, "cam").await;
+    let image = image::load_from_memory_with_format(&thumb.data, image::ImageFormat::Jpeg)
+        .expect("a JPEG that decodes")
+        .to_rgb8();
+    assert!(spread(image.as_raw()) > 20.0, "the thumbnail looks blank");
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+}

@@ -698,3 +698,120 @@ async fn slow_header_connections_are_closed_and_others_are_served() {
     .await;
     assert_eq!(served.status(), 404);
 }
+
+/// Sends `request` over a new connection from `from` (a loopback address)
+/// and returns the status of the answer; `None` when the server closed
+/// the connection without one.
+async fn raw_status(
+    server: std::net::SocketAddr,
+    from: std::net::IpAddr,
+    request: &[u8],
+) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((from, 0).into()).unwrap();
+    let mut stream = socket.connect(server).await.unwrap();
+    let _ = stream.write_all(request).await;
+    let mut answer = vec![];
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+        if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let head = String::from_utf8_lossy(&answer);
+    head.split_whitespace().nth(1)?.parse().ok()
+}
+
+const GET_DASHBOARD: &[u8] = b"GET / HTTP/1.1\r\nhost: liveproc\r\nconnection: close\r\n\r\n";
+
+/// One address holds at most `--http-max-connections-per-address`
+/// connections: one more is closed at once, another address is served,
+/// and a closed connection gives its place back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_past_its_connection_cap_is_closed_and_others_are_served() {
+    use tokio::io::AsyncWriteExt;
+    const CAP: usize = 8;
+    let server = Server::builder()
+        .flags(&[
+            "--http-max-connections-per-address",
+            &CAP.to_string(),
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .start();
+    let here: std::net::IpAddr = [127, 0, 0, 1].into();
+    let elsewhere: std::net::IpAddr = [127, 0, 0, 2].into();
+    assert_eq!(
+        raw_status(server.grpc, here, GET_DASHBOARD).await,
+        Some(200)
+    );
+    // CAP connections that hold their place: a request head not finished.
+    let mut held = vec![];
+    for _ in 0..CAP {
+        let mut socket = tokio::net::TcpStream::connect(server.grpc).await.unwrap();
+        socket.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        held.push(socket);
+    }
+    // The server counts a connection once it has accepted it: the
+    // first refusal may take a moment after the last connect.
+    let refused = within(5, "a connection past the cap refused", async {
+        loop {
+            if raw_status(server.grpc, here, GET_DASHBOARD).await.is_none() {
+                break;
+            }
+        }
+    });
+    refused.await;
+    assert_eq!(
+        raw_status(server.grpc, elsewhere, GET_DASHBOARD).await,
+        Some(200),
+        "another address is served"
+    );
+    server
+        .until_log(&["too many from one address", "client=127.0.0.1"], 5)
+        .await;
+    let scrape = reqwest::get(format!("http://{}/metrics", server.metrics.unwrap()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        scrape.contains(r#"liveproc_http_connections_refused_total{reason="per_address_limit"}"#),
+        "{scrape}"
+    );
+    drop(held);
+    within(
+        5,
+        "the address served again once its connections closed",
+        async {
+            while raw_status(server.grpc, here, GET_DASHBOARD).await != Some(200) {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        },
+    )
+    .await;
+}
+
+/// A request head over 32 KiB is answered 431 and the connection closed;
+/// one under it is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_heads_over_the_limit_are_refused_with_431() {
+    let server = Server::start();
+    let here: std::net::IpAddr = [127, 0, 0, 1].into();
+    let request = |header_bytes: usize| {
+        format!(
+            "GET / HTTP/1.1\r\nhost: liveproc\r\nx-filler: {}\r\nconnection: close\r\n\r\n",
+            "a".repeat(header_bytes)
+        )
+    };
+    let small = raw_status(server.grpc, here, request(16 * 1024).as_bytes()).await;
+    assert_eq!(small, Some(200));
+    let large = raw_status(server.grpc, here, request(40 * 1024).as_bytes()).await;
+    assert_eq!(large, Some(431));
+}

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -28,14 +29,15 @@ type server struct {
 	cmd       *exec.Cmd
 }
 
-func startServer(t *testing.T) *server {
+func startServer(t *testing.T, flags ...string) *server {
 	t.Helper()
 	bin := os.Getenv("LIVEPROC_BIN")
 	if bin == "" {
 		bin = "../../target/release/liveproc"
 	}
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--srt-listen", "127.0.0.1:0",
-		"--data-dir", filepath.Join(t.TempDir(), "data"))
+	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--srt-listen", "127.0.0.1:0",
+		"--data-dir", filepath.Join(t.TempDir(), "data")}, flags...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "LIVEPROC_ADMIN_KEY="+adminKey, "LIVEPROC_LOG=warn")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -182,5 +184,50 @@ func TestOutOfRangeOptionCarriesTheField(t *testing.T) {
 	}
 	if len(fields) != 1 || fields[0] != "processing.motion_clip.duration_seconds" {
 		t.Fatalf("field violations %v", fields)
+	}
+}
+
+// A server over TLS is reached with its CA file (scripts/test-certs.sh
+// makes the CA and the server's certificate); without it the certificate
+// is refused.
+func TestTLSServerWithCAFile(t *testing.T) {
+	certs := t.TempDir()
+	if out, err := exec.Command("bash", "../../scripts/test-certs.sh", certs).CombinedOutput(); err != nil {
+		t.Fatalf("test-certs.sh: %v %s", err, out)
+	}
+	s := startServer(t, "--tls-cert", filepath.Join(certs, "server.crt"),
+		"--tls-key", filepath.Join(certs, "server.key"))
+	creds, err := credentials.NewClientTLSFromFile(filepath.Join(certs, "ca.pem"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(s.grpc, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	org, err := liveprocv1.NewOrganizationsClient(conn).CreateOrganization(authed(ctx, adminKey),
+		&liveprocv1.CreateOrganizationRequest{Name: "tls", LiveProcessing: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := liveprocv1.NewLiveProcessingClient(conn).CreateStream(authed(ctx, org.ApiKey),
+		&liveprocv1.CreateStreamRequest{StreamId: "cam"})
+	if err != nil || stream.Id != "cam" {
+		t.Fatalf("CreateStream over TLS: %v %v", stream, err)
+	}
+
+	// The system's roots do not trust the test CA.
+	untrusted, err := grpc.NewClient(s.grpc, grpc.WithTransportCredentials(credentials.NewTLS(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer untrusted.Close()
+	_, err = liveprocv1.NewOrganizationsClient(untrusted).CreateOrganization(authed(ctx, adminKey),
+		&liveprocv1.CreateOrganizationRequest{Name: "untrusted"})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("an untrusted certificate was accepted: %v", err)
 	}
 }

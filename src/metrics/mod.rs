@@ -50,6 +50,19 @@ pub struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    /// `tls` or `tcp`.
+    pub transport: &'static str,
+    /// What TLS's ALPN settled on (`h2`, `http/1.1`), `none` without.
+    pub alpn: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
     pub route: String,
     pub status: u16,
@@ -85,6 +98,9 @@ pub struct Metrics {
     pub webhook_backlog: Gauge,
     pub http_requests: Family<HttpLabels, Counter>,
     pub grpc_requests: Family<GrpcLabels, Counter>,
+    pub http_connections: Family<ConnectionLabels, Counter>,
+    pub http_connections_open: Gauge,
+    pub http_connections_refused: Family<ReasonLabel, Counter>,
     pub process: process::ProcessMetrics,
 }
 
@@ -107,6 +123,9 @@ impl Metrics {
             webhook_backlog: Gauge::default(),
             http_requests: Family::default(),
             grpc_requests: Family::default(),
+            http_connections: Family::default(),
+            http_connections_open: Gauge::default(),
+            http_connections_refused: Family::default(),
             process: process::ProcessMetrics::default(),
             registry: Registry::default(),
         };
@@ -179,6 +198,21 @@ impl Metrics {
             "grpc_requests",
             "gRPC calls ended, by method and code",
             m.grpc_requests.clone(),
+        );
+        registry.register(
+            "http_connections",
+            "Connections taken on the gRPC/HTTP address, by transport and ALPN protocol",
+            m.http_connections.clone(),
+        );
+        registry.register(
+            "http_connections_open",
+            "Connections open on the gRPC/HTTP address",
+            m.http_connections_open.clone(),
+        );
+        registry.register(
+            "http_connections_refused",
+            "Connections closed before serving, by reason",
+            m.http_connections_refused.clone(),
         );
         m.process.register(&mut root);
         Self {

@@ -81,8 +81,15 @@ pub async fn ensure(data: &DataDir, state: &Services, grpc_addr: SocketAddr) -> 
         "liveproc demo: organization {org_id}, stream \"{DEMO_STREAM_ID}\" (built-in test pattern)"
     );
     println!("  organization API key: {api_key}");
-    println!("  dashboard: http://{grpc_addr}/#key={api_key}");
-    println!("  try: {} -plaintext -H 'authorization: Bearer {api_key}' -d '{{\"stream_id\":\"{DEMO_STREAM_ID}\"}}' {grpc_addr} liveproc.v1.LiveProcessing/WatchStream", grpcurl());
+    let public_url = &state.http_public_url;
+    println!("  dashboard: {public_url}/#key={api_key}");
+    // Over TLS grpcurl checks the certificate with the system's roots.
+    let plaintext = if public_url.starts_with("https:") {
+        ""
+    } else {
+        " -plaintext"
+    };
+    println!("  try: {}{plaintext} -H 'authorization: Bearer {api_key}' -d '{{\"stream_id\":\"{DEMO_STREAM_ID}\"}}' {grpc_addr} liveproc.v1.LiveProcessing/WatchStream", grpcurl());
     Ok(())
 }
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -45,6 +46,7 @@ use crate::service::uploads::Uploader;
 use crate::service::Services;
 use crate::store::DataDir;
 use crate::streams::StreamHub;
+use crate::tls::Certificate;
 use crate::url_signing::UrlSigner;
 use crate::webhooks::delivery::{Delivery, MediaUrls};
 use crate::webhooks::sink::EventSink;
@@ -190,15 +192,24 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     .await
     .with_context(|| format!("binding SRT listener on {}", config.srt_listen))?;
     let srt_task = tokio::spawn(srt_loop);
-    let (rtmp_addr, rtmp_task) = match config.rtmp_listen {
-        Some(listen) => {
-            let (addr, accept) = rtmp::bind(listen, ingest.clone(), shutdown.clone())
-                .await
-                .with_context(|| format!("binding RTMP listener on {listen}"))?;
-            (Some(addr), Some(tokio::spawn(accept)))
+    let certificate = match &config.tls {
+        Some(files) => {
+            let certificate = Certificate::load(files).context("loading the TLS certificate")?;
+            tokio::spawn(certificate.clone().watch(shutdown.clone()));
+            Some(certificate)
         }
-        None => (None, None),
+        None => None,
     };
+    let (rtmp_addr, rtmp_task) =
+        rtmp_listener(config.rtmp_listen, None, &ingest, &shutdown).await?;
+    let rtmps_tls = certificate
+        .as_ref()
+        .filter(|_| config.rtmps_listen.is_some())
+        .map(|c| c.acceptor(&[]))
+        .transpose()?;
+    let (rtmps_addr, rtmps_task) =
+        rtmp_listener(config.rtmps_listen, rtmps_tls, &ingest, &shutdown).await?;
+    let rtmp_tasks: Vec<_> = rtmp_task.into_iter().chain(rtmps_task).collect();
 
     let grpc_listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -209,6 +220,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         url_signer(&registry, &data)
             .await
             .context("loading the URL-signing key")?,
+    );
+    // This node's address as a URL: https when it serves TLS.
+    let own_url = format!(
+        "{}://{}",
+        if certificate.is_some() {
+            "https"
+        } else {
+            "http"
+        },
+        public_addr(grpc_addr)
     );
     let state = Services {
         registry: Arc::clone(&registry),
@@ -227,6 +248,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     .clone()
                     .unwrap_or_else(|| public_addr(addr))
             }),
+            rtmps: rtmps_addr.map(|addr| {
+                config
+                    .rtmps_public_addr
+                    .clone()
+                    .unwrap_or_else(|| public_addr(addr))
+            }),
         },
         signer,
         objects: objects.clone(),
@@ -234,11 +261,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             Arc::clone(&registry),
             Arc::clone(ingest.cluster.directory()),
             config.node_id.clone(),
+            crate::tls::peer_client_config(config.tls_peer_ca.as_deref())
+                .context("loading --tls-peer-ca")?,
         )),
         http_public_url: config
             .http_public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", public_addr(grpc_addr))),
+            .unwrap_or_else(|| own_url.clone()),
         events: Arc::clone(&events),
         webhook_policy: TargetPolicy::new(&config.data_dir, &config.webhook_allow),
     };
@@ -323,10 +352,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let heartbeat = tokio::spawn(crate::cluster::heartbeat::run(
         Arc::clone(&registry),
         Node {
-            advertise_url: config
-                .advertise_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{}", public_addr(grpc_addr))),
+            advertise_url: config.advertise_url.clone().unwrap_or(own_url),
             ..ingest.cluster.node().clone()
         },
         Arc::clone(&hub),
@@ -344,7 +370,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     };
     let metrics_field = metrics_addr.map_or(String::new(), |a| format!(" metrics={a}"));
     let rtmp_field = rtmp_addr.map_or(String::new(), |a| format!(" rtmp={a}"));
-    println!("liveproc ready: grpc={grpc_addr} srt={srt_addr}{rtmp_field}{metrics_field}");
+    let rtmps_field = rtmps_addr.map_or(String::new(), |a| format!(" rtmps={a}"));
+    let tls_field = if certificate.is_some() { " tls=on" } else { "" };
+    println!(
+        "liveproc ready: grpc={grpc_addr} srt={srt_addr}{rtmp_field}{rtmps_field}{metrics_field}{tls_field}"
+    );
     tracing::info!(%grpc_addr, %srt_addr, data_dir = %config.data_dir.display(), "liveproc ready");
 
     // Shutdown order: stop taking publishers and end every session (so
@@ -362,7 +392,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             let _ = heartbeat.await;
             hub.stop_work();
             let _ = srt_task.await;
-            if let Some(task) = rtmp_task {
+            for task in rtmp_tasks {
                 let _ = task.await;
             }
             ingest.sessions.close();
@@ -424,11 +454,32 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .layer(tower::util::option_layer(cors(&config.cors_origins)?));
     let limits = connections::Limits {
         header_timeout: config.http_header_timeout,
+        max_per_address: config.http_max_connections_per_address,
     };
-    connections::serve(grpc_listener, app, limits, grpc_stop, GRPC_DRAIN_GRACE).await;
+    let tls = certificate
+        .map(|c| c.acceptor(crate::tls::ALPN_HTTP))
+        .transpose()?;
+    connections::serve(grpc_listener, app, limits, tls, grpc_stop, GRPC_DRAIN_GRACE).await;
     stopper.await?;
     tracing::info!("liveproc stopped");
     Ok(())
+}
+
+/// Binds an RTMP listener (RTMPS with `tls`) when `listen` is given, and
+/// starts its accept loop.
+async fn rtmp_listener(
+    listen: Option<SocketAddr>,
+    tls: Option<TlsAcceptor>,
+    ingest: &Ingest,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(Option<SocketAddr>, Option<tokio::task::JoinHandle<()>>)> {
+    let Some(listen) = listen else {
+        return Ok((None, None));
+    };
+    let (addr, accept) = rtmp::bind(listen, ingest.clone(), tls, shutdown.clone())
+        .await
+        .with_context(|| format!("binding RTMP listener on {listen}"))?;
+    Ok((Some(addr), Some(tokio::spawn(accept))))
 }
 
 /// Whether a request is for a gRPC service: `application/grpc`,

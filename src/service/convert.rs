@@ -29,6 +29,8 @@ pub struct IngestAddrs {
     pub srt: String,
     /// `host:port` of the RTMP listener, when there is one.
     pub rtmp: Option<String>,
+    /// `host:port` of the RTMPS listener, when there is one.
+    pub rtmps: Option<String>,
 }
 
 /// The SRT URL an encoder publishes `record` to.
@@ -39,28 +41,34 @@ pub fn srt_url(srt_public_addr: &str, record: &StreamRecord) -> String {
     )
 }
 
-/// How an encoder reaches `record` over RTMP and SRT.
+/// How an encoder reaches `record` over SRT, RTMP and RTMPS.
 pub fn ingest_info(addrs: &IngestAddrs, record: &StreamRecord) -> pb::IngestInfo {
-    let rtmp_server = addrs
-        .rtmp
-        .as_ref()
-        .map(|addr| format!("rtmp://{addr}/{}", crate::ingest::rtmp::RTMP_APP))
-        .unwrap_or_default();
-    let rtmp_stream_key = if rtmp_server.is_empty() {
-        String::new()
-    } else {
-        record.stream_key.clone()
+    let server = |scheme: &str, addr: &Option<String>| {
+        addr.as_ref()
+            .map(|addr| format!("{scheme}://{addr}/{}", crate::ingest::rtmp::RTMP_APP))
+            .unwrap_or_default()
     };
+    let url = |server: &str| {
+        if server.is_empty() {
+            String::new()
+        } else {
+            format!("{server}/{}", record.stream_key)
+        }
+    };
+    let rtmp_server = server("rtmp", &addrs.rtmp);
+    let rtmps_server = server("rtmps", &addrs.rtmps);
     pb::IngestInfo {
         srt_url: srt_url(&addrs.srt, record),
         stream_key: record.stream_key.clone(),
-        rtmp_url: if rtmp_server.is_empty() {
+        rtmp_url: url(&rtmp_server),
+        rtmps_url: url(&rtmps_server),
+        rtmp_stream_key: if rtmp_server.is_empty() && rtmps_server.is_empty() {
             String::new()
         } else {
-            format!("{rtmp_server}/{rtmp_stream_key}")
+            record.stream_key.clone()
         },
         rtmp_server,
-        rtmp_stream_key,
+        rtmps_server,
     }
 }
 

@@ -11,6 +11,10 @@
 //! A stream with no live session anywhere is answered here (what this
 //! node kept of it, if anything). With the embedded registry there is no
 //! other node.
+//!
+//! A node whose advertise URL is `https://` (one serving TLS) is called
+//! over TLS, its certificate checked against `--tls-peer-ca` or the
+//! system's roots.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,15 +55,23 @@ pub struct Peers {
     node_id: String,
     directory: Arc<Directory>,
     channels: DashMap<String, Channel>,
+    /// How nodes at `https://` URLs are called.
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl Peers {
-    pub fn new(registry: Arc<Registry>, directory: Arc<Directory>, node_id: String) -> Self {
+    pub fn new(
+        registry: Arc<Registry>,
+        directory: Arc<Directory>,
+        node_id: String,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Self {
         Self {
             registry,
             node_id,
             directory,
             channels: DashMap::new(),
+            tls,
         }
     }
 
@@ -99,11 +111,50 @@ impl Peers {
         if let Some(channel) = self.channels.get(url) {
             return Ok(channel.clone());
         }
-        let channel = Endpoint::from_shared(url.to_string())
+        let endpoint = Endpoint::from_shared(url.to_string())
             .map_err(|e| Error::Storage(format!("the address of a node ({url}): {e}")))?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .connect_lazy();
+            .connect_timeout(CONNECT_TIMEOUT);
+        let channel = if endpoint.uri().scheme_str() == Some("https") {
+            endpoint.connect_with_connector_lazy(tls_connector(Arc::clone(&self.tls)))
+        } else {
+            endpoint.connect_lazy()
+        };
         self.channels.insert(url.to_string(), channel.clone());
         Ok(channel)
     }
+}
+
+/// Connects to the host and port of a URI over TLS, checking the
+/// certificate for that host name.
+fn tls_connector(
+    config: Arc<rustls::ClientConfig>,
+) -> impl tower::Service<
+    tonic::codegen::http::Uri,
+    Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    Error = std::io::Error,
+    Future = impl Send,
+> + Clone
+       + Send {
+    tower::service_fn(move |uri: tonic::codegen::http::Uri| {
+        let config = Arc::clone(&config);
+        async move {
+            let invalid = |what: &str| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what} in {uri}"))
+            };
+            let host = uri.host().ok_or_else(|| invalid("no host"))?;
+            let host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
+            let port = uri.port_u16().unwrap_or(443);
+            let name = rustls::pki_types::ServerName::try_from(host.clone())
+                .map_err(|_| invalid("an invalid host name"))?;
+            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            let _ = tcp.set_nodelay(true);
+            let stream = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await?;
+            Ok(hyper_util::rt::TokioIo::new(stream))
+        }
+    })
 }

@@ -200,6 +200,8 @@ mod tests {
                 rtmp_url: "rtmp://x/live/sk_secret".into(),
                 rtmp_server: "rtmp://x/live".into(),
                 rtmp_stream_key: "sk_secret".into(),
+                rtmps_url: "rtmps://x/live/sk_secret".into(),
+                rtmps_server: "rtmps://x/live".into(),
             }),
             ..Default::default()
         };

@@ -2,6 +2,8 @@
 //! driven over WebDriver (chromedriver) with fantoccini. Screenshots go to
 //! `<target>/tmp/dashboard-screenshots/` as test artifacts.
 
+#![allow(dead_code)]
+
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -30,6 +32,11 @@ fn free_port() -> u16 {
 impl Browser {
     /// Starts chromedriver and a headless Chromium window of `width`×`height`.
     pub async fn start(width: u32, height: u32) -> Browser {
+        Browser::start_with(width, height, &[]).await
+    }
+
+    /// The same, with more Chromium command-line switches.
+    pub async fn start_with(width: u32, height: u32, switches: &[String]) -> Browser {
         let port = free_port();
         // Its own process group: Chromium, which chromedriver starts, goes
         // with it even when a test fails before closing the session.
@@ -41,7 +48,7 @@ impl Browser {
             .spawn()
             .expect("chromedriver is installed (make deps)");
         let profile = tempfile::tempdir().unwrap();
-        let args = [
+        let mut args = vec![
             "--headless=new".to_string(),
             "--no-sandbox".into(),
             "--disable-gpu".into(),
@@ -55,6 +62,7 @@ impl Browser {
             format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        args.extend(switches.iter().cloned());
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),

@@ -5,7 +5,8 @@
 //! (outputs checked as a viewer sees them), [`postgres`] (a private
 //! PostgreSQL server for the registry's second backend), [`s3`] (a
 //! private S3 server for object storage), [`rtmp`] (RTMP publishers: ffmpeg,
-//! GStreamer, and a raw client for what they would not send).
+//! GStreamer, and a raw client for what they would not send), [`tls`] (a
+//! CA and certificates made at test time, clients that trust them).
 //!
 //! Each test binary uses a part of them.
 #![allow(dead_code)]
@@ -21,6 +22,7 @@ pub mod postgres;
 pub mod rtmp;
 pub mod s3;
 mod server;
+pub mod tls;
 
 #[allow(unused_imports)]
 pub use av::*;

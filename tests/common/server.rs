@@ -46,6 +46,11 @@ pub struct Server {
     pub rtmp: SocketAddr,
     /// `/metrics`, when started with `--metrics-listen`.
     pub metrics: Option<SocketAddr>,
+    /// The RTMPS listener, when started with `--rtmps-listen`.
+    pub rtmps: Option<SocketAddr>,
+    /// The CA (PEM) that signed the server's certificate, when it serves
+    /// TLS: clients made here trust it.
+    pub tls_ca: Option<String>,
     _tmp: Option<tempfile::TempDir>,
     log: PathBuf,
 }
@@ -60,6 +65,7 @@ pub struct ServerBuilder {
     object_store: Option<String>,
     /// The `AWS_*` variables of a private S3 server.
     object_env: Option<Vec<(String, String)>>,
+    tls_ca: Option<String>,
 }
 
 impl ServerBuilder {
@@ -109,6 +115,17 @@ impl ServerBuilder {
     }
 
     /// Starts the server and waits until it is ready.
+    /// Serves TLS with the certificate and key files given, which `ca`
+    /// (PEM) signed; the test's clients trust `ca`.
+    pub fn tls(mut self, ca: &str, cert: &Path, key: &Path) -> Self {
+        self.flags.push("--tls-cert".into());
+        self.flags.push(cert.display().to_string());
+        self.flags.push("--tls-key".into());
+        self.flags.push(key.display().to_string());
+        self.tls_ca = Some(ca.to_string());
+        self
+    }
+
     pub fn start(self) -> Server {
         let (tmp, data_dir) = match self.data_dir {
             Some(dir) => (None, dir),
@@ -145,6 +162,7 @@ impl ServerBuilder {
             &self.log_filter,
         );
         server._tmp = tmp;
+        server.tls_ca = self.tls_ca;
         server.database_url = database_url;
         server.object_store = object_store;
         server
@@ -203,6 +221,7 @@ impl Server {
             database_url: None,
             object_store: None,
             object_env: None,
+            tls_ca: None,
         }
     }
 
@@ -274,6 +293,11 @@ impl Server {
                 .split_whitespace()
                 .find_map(|w| w.strip_prefix("metrics="))
                 .map(|a| a.parse().unwrap()),
+            rtmps: ready
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("rtmps="))
+                .map(|a| a.parse().unwrap()),
+            tls_ca: None,
             child,
             data_dir: data_dir.to_path_buf(),
             _tmp: None,
@@ -286,6 +310,29 @@ impl Server {
     }
 
     /// The server's log so far (for assertion messages).
+    /// Waits until the log has a line containing every one of `parts`;
+    /// returns that line. The log is a file: it is read again every 100 ms.
+    pub async fn until_log(&self, parts: &[&str], secs: u64) -> String {
+        let find = || {
+            self.log()
+                .lines()
+                .find(|line| parts.iter().all(|p| line.contains(p)))
+                .map(str::to_string)
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if let Some(line) = find() {
+                return line;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no log line with {parts:?} within {secs} s:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -326,6 +373,9 @@ impl Server {
     }
 
     pub async fn channel(&self) -> Channel {
+        if let Some(ca) = &self.tls_ca {
+            return super::tls::channel(self.grpc, ca).await;
+        }
         Channel::from_shared(format!("http://{}", self.grpc))
             .unwrap()
             .connect()

@@ -274,8 +274,14 @@ type IngestInfo struct {
 	RtmpUrl string `protobuf:"bytes,3,opt,name=rtmp_url,json=rtmpUrl,proto3" json:"rtmp_url,omitempty"`
 	// The same, split as OBS asks for it: "Server" ...
 	RtmpServer string `protobuf:"bytes,4,opt,name=rtmp_server,json=rtmpServer,proto3" json:"rtmp_server,omitempty"`
-	// ... and "Stream Key".
+	// ... and "Stream Key" (also RTMPS's).
 	RtmpStreamKey string `protobuf:"bytes,5,opt,name=rtmp_stream_key,json=rtmpStreamKey,proto3" json:"rtmp_stream_key,omitempty"`
+	// Where an encoder publishes over RTMPS (RTMP over TLS, with the
+	// server's certificate). Empty when the server takes no RTMPS (no
+	// `--rtmps-listen`).
+	RtmpsUrl string `protobuf:"bytes,6,opt,name=rtmps_url,json=rtmpsUrl,proto3" json:"rtmps_url,omitempty"`
+	// The same as OBS's "Server"; its "Stream Key" is `rtmp_stream_key`.
+	RtmpsServer   string `protobuf:"bytes,7,opt,name=rtmps_server,json=rtmpsServer,proto3" json:"rtmps_server,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -341,6 +347,20 @@ func (x *IngestInfo) GetRtmpServer() string {
 func (x *IngestInfo) GetRtmpStreamKey() string {
 	if x != nil {
 		return x.RtmpStreamKey
+	}
+	return ""
+}
+
+func (x *IngestInfo) GetRtmpsUrl() string {
+	if x != nil {
+		return x.RtmpsUrl
+	}
+	return ""
+}
+
+func (x *IngestInfo) GetRtmpsServer() string {
+	if x != nil {
+		return x.RtmpsServer
 	}
 	return ""
 }
@@ -3022,7 +3042,7 @@ var File_liveproc_v1_live_processing_proto protoreflect.FileDescriptor
 
 const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\n" +
-	"!liveproc/v1/live_processing.proto\x12\vliveproc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cliveproc/v1/processing.proto\"\xa8\x01\n" +
+	"!liveproc/v1/live_processing.proto\x12\vliveproc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cliveproc/v1/processing.proto\"\xe8\x01\n" +
 	"\n" +
 	"IngestInfo\x12\x17\n" +
 	"\asrt_url\x18\x01 \x01(\tR\x06srtUrl\x12\x1d\n" +
@@ -3031,7 +3051,9 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\brtmp_url\x18\x03 \x01(\tR\artmpUrl\x12\x1f\n" +
 	"\vrtmp_server\x18\x04 \x01(\tR\n" +
 	"rtmpServer\x12&\n" +
-	"\x0frtmp_stream_key\x18\x05 \x01(\tR\rrtmpStreamKey\"\xe8\x03\n" +
+	"\x0frtmp_stream_key\x18\x05 \x01(\tR\rrtmpStreamKey\x12\x1b\n" +
+	"\trtmps_url\x18\x06 \x01(\tR\brtmpsUrl\x12!\n" +
+	"\frtmps_server\x18\a \x01(\tR\vrtmpsServer\"\xe8\x03\n" +
 	"\x06Stream\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +

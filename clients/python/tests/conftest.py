@@ -22,12 +22,12 @@ def server_binary() -> pathlib.Path:
 
 
 class Server:
-    def __init__(self, data_dir: pathlib.Path):
+    def __init__(self, data_dir: pathlib.Path, flags=()):
         env = dict(os.environ, LIVEPROC_ADMIN_KEY=ADMIN_KEY, LIVEPROC_LOG="warn")
         self.log = open(data_dir.parent / "server.log", "w")
         self.process = subprocess.Popen(
             [str(server_binary()), "serve", "--listen", "127.0.0.1:0",
-             "--srt-listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
+             "--srt-listen", "127.0.0.1:0", "--data-dir", str(data_dir), *flags],
             stdout=subprocess.PIPE, stderr=self.log, env=env, text=True,
         )
         for line in self.process.stdout:
@@ -49,6 +49,20 @@ class Server:
 def server():
     with tempfile.TemporaryDirectory() as tmp:
         srv = Server(pathlib.Path(tmp) / "data")
+        yield srv
+        srv.stop()
+
+
+@pytest.fixture
+def tls_server():
+    """A server over TLS, with a CA made for the test (scripts/test-certs.sh);
+    its `ca_file` is what clients trust."""
+    with tempfile.TemporaryDirectory() as tmp:
+        certs = pathlib.Path(tmp) / "certs"
+        subprocess.run(["bash", str(REPO / "scripts/test-certs.sh"), str(certs)], check=True)
+        srv = Server(pathlib.Path(tmp) / "data",
+                     ["--tls-cert", str(certs / "server.crt"), "--tls-key", str(certs / "server.key")])
+        srv.ca_file = str(certs / "ca.pem")
         yield srv
         srv.stop()
 

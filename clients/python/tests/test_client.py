@@ -87,3 +87,19 @@ def test_wrong_key_and_other_organizations(server):
         b.get_stream("cam")
     assert raised.value.code == grpc.StatusCode.NOT_FOUND
     assert [s.id for s in a.list_streams()] == ["cam"]
+
+
+def test_a_tls_server_is_reached_with_a_ca_file(tls_server):
+    with AdminClient(tls_server.grpc, ADMIN_KEY, ca_file=tls_server.ca_file) as admin:
+        org = admin.create_organization("tls", live_processing=True)
+    with Client(tls_server.grpc, org.api_key, ca_file=tls_server.ca_file) as client:
+        stream = client.create_stream(stream_id="cam")
+        assert stream.id == "cam"
+        assert [s.id for s in client.list_streams()] == ["cam"]
+    # Without the CA the certificate is not trusted, and plaintext gets no answer.
+    for channel in (grpc.secure_channel(tls_server.grpc, grpc.ssl_channel_credentials()),
+                    grpc.insecure_channel(tls_server.grpc)):
+        with AdminClient(tls_server.grpc, ADMIN_KEY, channel=channel) as admin:
+            with pytest.raises(LiveprocError) as refused:
+                admin.create_organization("untrusted")
+            assert refused.value.code == grpc.StatusCode.UNAVAILABLE

@@ -3,6 +3,8 @@
  * for unary calls, async iterables for streams, and `LiveprocError` with
  * the gRPC code and the google.rpc details on failure.
  */
+import { readFileSync } from "node:fs";
+
 import { ChannelCredentials, Metadata, ServiceError, credentials, status } from "@grpc/grpc-js";
 
 import { BadRequest, ErrorInfo, Status } from "./gen/google/rpc/status";
@@ -77,6 +79,12 @@ async function* streamed<T>(stream: AsyncIterable<T>): AsyncGenerator<T> {
   } catch (error) {
     throw LiveprocError.from(error as ServiceError);
   }
+}
+
+/** Credentials for a server started with `--tls-cert`: TLS, trusting the
+ * certificates of `caFile` (PEM) alone. Pass them as a client's `creds`. */
+export function tlsCredentials(caFile: string): ChannelCredentials {
+  return credentials.createSsl(readFileSync(caFile));
 }
 
 function auth(key: string): Metadata {

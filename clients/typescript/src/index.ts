@@ -1,4 +1,4 @@
-export { AdminClient, Client, LiveprocError } from "./client";
+export { AdminClient, Client, LiveprocError, tlsCredentials } from "./client";
 export type { FieldViolation } from "./client";
 export * as api from "./gen/liveproc/v1/live_processing";
 export * as processing from "./gen/liveproc/v1/processing";

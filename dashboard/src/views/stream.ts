@@ -303,10 +303,12 @@ function recordingRow(client: LiveProcessingClient, r: api.Recording, viewer: HT
   );
 }
 
-/** Where an encoder publishes: the SRT URL, and RTMP as one URL and as
- * OBS asks for it (Server and Stream Key), each with a copy button. */
+/** Where an encoder publishes: the SRT URL, RTMP and RTMPS as one URL
+ * each, and as OBS asks for it (Server and Stream Key; RTMPS when the
+ * server offers it, as it is encrypted), each with a copy button. */
 function ingestDetails(info: api.IngestInfo | undefined): HTMLElement | null {
   if (!info?.srtUrl) return null;
+  const obsServer = info.rtmpsServer || info.rtmpServer;
   const row = (label: string, value: string, secret = false) =>
     h(
       "div.ingest-row",
@@ -321,7 +323,8 @@ function ingestDetails(info: api.IngestInfo | undefined): HTMLElement | null {
     {},
     row("SRT", info.srtUrl),
     info.rtmpUrl ? row("RTMP", info.rtmpUrl) : null,
-    info.rtmpUrl ? row("OBS Server", info.rtmpServer) : null,
-    info.rtmpUrl ? row("OBS Stream Key", info.rtmpStreamKey, true) : null,
+    info.rtmpsUrl ? row("RTMPS", info.rtmpsUrl) : null,
+    obsServer ? row("OBS Server", obsServer) : null,
+    obsServer ? row("OBS Stream Key", info.rtmpStreamKey, true) : null,
   );
 }

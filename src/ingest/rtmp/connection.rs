@@ -20,8 +20,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -70,8 +69,12 @@ enum Ended {
     Refused(String),
 }
 
+/// What a connection runs over: TCP (RTMP) or TLS over TCP (RTMPS).
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Transport for T {}
+
 struct Connection {
-    io: TcpStream,
+    io: Box<dyn Transport>,
     remote: SocketAddr,
     buf: BytesMut,
     reader: ChunkReader,
@@ -86,10 +89,14 @@ struct Connection {
 }
 
 /// Serves one accepted connection to its end.
-pub async fn serve(io: TcpStream, remote: SocketAddr, ingest: Ingest, shutdown: CancellationToken) {
-    let _ = io.set_nodelay(true);
+pub async fn serve(
+    io: impl Transport + 'static,
+    remote: SocketAddr,
+    ingest: Ingest,
+    shutdown: CancellationToken,
+) {
     let mut connection = Connection {
-        io,
+        io: Box::new(io),
         remote,
         buf: BytesMut::new(),
         reader: ChunkReader::new(SETUP_LIMITS.0, SETUP_LIMITS.1),

@@ -196,6 +196,11 @@ impl FlvReader {
         };
         let body = tag.split_off(header).freeze();
         if config {
+            // ffmpeg copying AAC from ADTS sends an empty configuration
+            // first, then the real one once it has read the first frame.
+            if body.is_empty() {
+                return Ok(None);
+            }
             let format = TrackFormat::of_audio_specific_config(&body)
                 .ok_or(TagError("an AudioSpecificConfig that does not parse"))?;
             self.has_audio_config = true;
@@ -476,6 +481,10 @@ mod tests {
     fn aac_header_then_raw_frames_and_other_codecs_named() {
         let mut flv = FlvReader::default();
         assert!(flv.audio(0, tag(&[&[0xaf, 1, 0x21]])).unwrap().is_none());
+        assert!(
+            flv.audio(0, tag(&[&[0xaf, 0]])).unwrap().is_none(),
+            "an empty configuration (ffmpeg's first) waits for the real one"
+        );
         let Some(Elementary::AudioConfig(format)) =
             flv.audio(0, tag(&[&[0xaf, 0, 0x11, 0x90]])).unwrap()
         else {

@@ -10,9 +10,14 @@
 //! become the access units of the stream's session. No GStreamer
 //! pipeline, no thread per stream.
 //!
-//! Connections are bounded: at most [`MAX_CONNECTIONS`] at once, and one
-//! that has not published within [`connection::SETUP_TIMEOUT`] is
-//! closed, with small buffers until then; a refused one is told why.
+//! RTMPS is the same over TLS, on a port of its own with the server's
+//! certificate (`rtmps://<host>:<port>/live/<stream key>`); the TLS
+//! handshake runs in the connection's task, within the setup time.
+//!
+//! Connections are bounded: at most [`MAX_CONNECTIONS`] at once per
+//! listener, and one that has not published within
+//! [`connection::SETUP_TIMEOUT`] is closed, with small buffers until then;
+//! a refused one is told why.
 
 mod amf0;
 mod chunk;
@@ -27,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::Ingest;
@@ -39,20 +45,27 @@ pub const MAX_CONNECTIONS: usize = 4096;
 /// At most one "refused: too many connections" line this often.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(5);
 
-/// Binds the RTMP port; returns the bound address and the accept loop, to
-/// run until `shutdown`.
+/// Binds the RTMP port (RTMPS with `tls`); returns the bound address and
+/// the accept loop, to run until `shutdown`.
 pub async fn bind(
     listen: SocketAddr,
     ingest: Ingest,
+    tls: Option<TlsAcceptor>,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()>)> {
     let listener = TcpListener::bind(listen).await?;
     let local = listener.local_addr()?;
-    tracing::info!(%local, "RTMP listener bound");
-    Ok((local, accept(listener, ingest, shutdown)))
+    let protocol = if tls.is_some() { "RTMPS" } else { "RTMP" };
+    tracing::info!(%local, protocol, "RTMP listener bound");
+    Ok((local, accept(listener, ingest, tls, shutdown)))
 }
 
-async fn accept(listener: TcpListener, ingest: Ingest, shutdown: CancellationToken) {
+async fn accept(
+    listener: TcpListener,
+    ingest: Ingest,
+    tls: Option<TlsAcceptor>,
+    shutdown: CancellationToken,
+) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut refused_logged: Option<Instant> = None;
     loop {
@@ -76,9 +89,20 @@ async fn accept(listener: TcpListener, ingest: Ingest, shutdown: CancellationTok
             }
             continue;
         };
-        let (ingest, shutdown) = (ingest.clone(), shutdown.clone());
+        let _ = socket.set_nodelay(true);
+        let (ingest, shutdown, tls) = (ingest.clone(), shutdown.clone(), tls.clone());
         ingest.sessions.clone().spawn(async move {
-            connection::serve(socket, remote, ingest, shutdown).await;
+            match tls {
+                None => connection::serve(socket, remote, ingest, shutdown).await,
+                Some(tls) => {
+                    let handshake = tokio::time::timeout(connection::SETUP_TIMEOUT, tls.accept(socket));
+                    match handshake.await {
+                        Ok(Ok(stream)) => connection::serve(stream, remote, ingest, shutdown).await,
+                        Ok(Err(e)) => tracing::info!(%remote, error = %e, "RTMPS handshake failed"),
+                        Err(_) => tracing::info!(%remote, "RTMPS connection closed: no TLS handshake in time"),
+                    }
+                }
+            }
             drop(slot);
         });
     }

@@ -76,10 +76,29 @@ def _stream(method, request, metadata) -> Iterator:
         raise LiveprocError.from_rpc_error(error) from None
 
 
+def _channel(target: str, ca_file: Optional[str]) -> grpc.Channel:
+    if ca_file is None:
+        return grpc.insecure_channel(target)
+    with open(ca_file, "rb") as pem:
+        roots = pem.read()
+    return grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=roots))
+
+
 class _Base:
-    def __init__(self, target: str, key: str, channel: Optional[grpc.Channel] = None):
-        """`target` is `host:port`; `key` the API (or admin) key."""
-        self._channel = channel or grpc.insecure_channel(target)
+    def __init__(
+        self,
+        target: str,
+        key: str,
+        channel: Optional[grpc.Channel] = None,
+        ca_file: Optional[str] = None,
+    ):
+        """`target` is `host:port`; `key` the API (or admin) key.
+
+        With `ca_file` (PEM) the channel is TLS, trusting those
+        certificates: a server started with `--tls-cert`. Without it the
+        channel is plaintext, unless `channel` is given.
+        """
+        self._channel = channel or _channel(target, ca_file)
         self._metadata = (("authorization", f"Bearer {key}"),)
 
     def close(self) -> None:
@@ -95,8 +114,14 @@ class _Base:
 class AdminClient(_Base):
     """The operator's client: organizations, packages, API keys."""
 
-    def __init__(self, target: str, admin_key: str, channel: Optional[grpc.Channel] = None):
-        super().__init__(target, admin_key, channel)
+    def __init__(
+        self,
+        target: str,
+        admin_key: str,
+        channel: Optional[grpc.Channel] = None,
+        ca_file: Optional[str] = None,
+    ):
+        super().__init__(target, admin_key, channel, ca_file)
         self._stub = org_grpc.OrganizationsStub(self._channel)
 
     def create_organization(self, name: str, live_processing: bool = False) -> org_pb.Organization:
@@ -131,8 +156,14 @@ class AdminClient(_Base):
 class Client(_Base):
     """An organization's client: streams, processing, outputs."""
 
-    def __init__(self, target: str, api_key: str, channel: Optional[grpc.Channel] = None):
-        super().__init__(target, api_key, channel)
+    def __init__(
+        self,
+        target: str,
+        api_key: str,
+        channel: Optional[grpc.Channel] = None,
+        ca_file: Optional[str] = None,
+    ):
+        super().__init__(target, api_key, channel, ca_file)
         self._stub = pb_grpc.LiveProcessingStub(self._channel)
 
     # ----- streams -----------------------------------------------------------

@@ -48,18 +48,22 @@ RECOVERED: RecordingState
 FAILED: RecordingState
 
 class IngestInfo(_message.Message):
-    __slots__ = ("srt_url", "stream_key", "rtmp_url", "rtmp_server", "rtmp_stream_key")
+    __slots__ = ("srt_url", "stream_key", "rtmp_url", "rtmp_server", "rtmp_stream_key", "rtmps_url", "rtmps_server")
     SRT_URL_FIELD_NUMBER: _ClassVar[int]
     STREAM_KEY_FIELD_NUMBER: _ClassVar[int]
     RTMP_URL_FIELD_NUMBER: _ClassVar[int]
     RTMP_SERVER_FIELD_NUMBER: _ClassVar[int]
     RTMP_STREAM_KEY_FIELD_NUMBER: _ClassVar[int]
+    RTMPS_URL_FIELD_NUMBER: _ClassVar[int]
+    RTMPS_SERVER_FIELD_NUMBER: _ClassVar[int]
     srt_url: str
     stream_key: str
     rtmp_url: str
     rtmp_server: str
     rtmp_stream_key: str
-    def __init__(self, srt_url: _Optional[str] = ..., stream_key: _Optional[str] = ..., rtmp_url: _Optional[str] = ..., rtmp_server: _Optional[str] = ..., rtmp_stream_key: _Optional[str] = ...) -> None: ...
+    rtmps_url: str
+    rtmps_server: str
+    def __init__(self, srt_url: _Optional[str] = ..., stream_key: _Optional[str] = ..., rtmp_url: _Optional[str] = ..., rtmp_server: _Optional[str] = ..., rtmp_stream_key: _Optional[str] = ..., rtmps_url: _Optional[str] = ..., rtmps_server: _Optional[str] = ...) -> None: ...
 
 class Stream(_message.Message):
     __slots__ = ("id", "name", "organization_id", "state", "processing", "ingest", "create_time", "source_uri", "ingest_stats", "replay_window", "node_id")

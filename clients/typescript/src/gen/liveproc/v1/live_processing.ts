@@ -206,8 +206,16 @@ export interface IngestInfo {
   rtmpUrl: string;
   /** The same, split as OBS asks for it: "Server" ... */
   rtmpServer: string;
-  /** ... and "Stream Key". */
+  /** ... and "Stream Key" (also RTMPS's). */
   rtmpStreamKey: string;
+  /**
+   * Where an encoder publishes over RTMPS (RTMP over TLS, with the
+   * server's certificate). Empty when the server takes no RTMPS (no
+   * `--rtmps-listen`).
+   */
+  rtmpsUrl: string;
+  /** The same as OBS's "Server"; its "Stream Key" is `rtmp_stream_key`. */
+  rtmpsServer: string;
 }
 
 export interface Stream {
@@ -660,7 +668,7 @@ export interface SignUrlResponse {
 }
 
 function createBaseIngestInfo(): IngestInfo {
-  return { srtUrl: "", streamKey: "", rtmpUrl: "", rtmpServer: "", rtmpStreamKey: "" };
+  return { srtUrl: "", streamKey: "", rtmpUrl: "", rtmpServer: "", rtmpStreamKey: "", rtmpsUrl: "", rtmpsServer: "" };
 }
 
 export const IngestInfo: MessageFns<IngestInfo> = {
@@ -679,6 +687,12 @@ export const IngestInfo: MessageFns<IngestInfo> = {
     }
     if (message.rtmpStreamKey !== "") {
       writer.uint32(42).string(message.rtmpStreamKey);
+    }
+    if (message.rtmpsUrl !== "") {
+      writer.uint32(50).string(message.rtmpsUrl);
+    }
+    if (message.rtmpsServer !== "") {
+      writer.uint32(58).string(message.rtmpsServer);
     }
     return writer;
   },
@@ -736,6 +750,22 @@ export const IngestInfo: MessageFns<IngestInfo> = {
             message.rtmpStreamKey = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.rtmpsUrl = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.rtmpsServer = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -775,6 +805,16 @@ export const IngestInfo: MessageFns<IngestInfo> = {
         : isSet(object.rtmp_stream_key)
         ? globalThis.String(object.rtmp_stream_key)
         : "",
+      rtmpsUrl: isSet(object.rtmpsUrl)
+        ? globalThis.String(object.rtmpsUrl)
+        : isSet(object.rtmps_url)
+        ? globalThis.String(object.rtmps_url)
+        : "",
+      rtmpsServer: isSet(object.rtmpsServer)
+        ? globalThis.String(object.rtmpsServer)
+        : isSet(object.rtmps_server)
+        ? globalThis.String(object.rtmps_server)
+        : "",
     };
   },
 
@@ -795,6 +835,12 @@ export const IngestInfo: MessageFns<IngestInfo> = {
     if (message.rtmpStreamKey !== "") {
       obj.rtmpStreamKey = message.rtmpStreamKey;
     }
+    if (message.rtmpsUrl !== "") {
+      obj.rtmpsUrl = message.rtmpsUrl;
+    }
+    if (message.rtmpsServer !== "") {
+      obj.rtmpsServer = message.rtmpsServer;
+    }
     return obj;
   },
 
@@ -808,6 +854,8 @@ export const IngestInfo: MessageFns<IngestInfo> = {
     message.rtmpUrl = object.rtmpUrl ?? "";
     message.rtmpServer = object.rtmpServer ?? "";
     message.rtmpStreamKey = object.rtmpStreamKey ?? "";
+    message.rtmpsUrl = object.rtmpsUrl ?? "";
+    message.rtmpsServer = object.rtmpsServer ?? "";
     return message;
   },
 };
