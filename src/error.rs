@@ -110,6 +110,9 @@ pub enum Error {
     #[error("stream {stream_id:?}: another node took over its live session")]
     TakenOver { stream_id: String },
 
+    #[error("stream {stream_id:?}: its stream key was rotated; publish again with the new key")]
+    KeyRotated { stream_id: String },
+
     /// A write of a session another node has taken over (fencing).
     #[error("{what}: refused, another node took over the session that wrote it")]
     Fenced { what: String },
@@ -286,6 +289,7 @@ impl From<Error> for tonic::Status {
             Error::ShuttingDown => tonic::Status::unavailable(message),
             Error::NodeFull { .. } => tonic::Status::resource_exhausted(message),
             Error::TakenOver { .. } | Error::Fenced { .. } => tonic::Status::aborted(message),
+            Error::KeyRotated { .. } => tonic::Status::unauthenticated(message),
         }
     }
 }

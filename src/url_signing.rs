@@ -1,13 +1,20 @@
 //! Signed URLs: a token that lets a browser's `<img src>` or `<video src>`
 //! fetch one path of one organization until a set time, with no API key
 //! in a header. The token is `<expiry>.<organization id>.<signature>`:
-//! the expiry in Unix seconds and the hex HMAC-SHA256, under the server's
-//! URL-signing key, of the organization, the path and the expiry. Any
-//! change to one of them, or to the path it is used on, breaks it.
+//! the expiry in Unix seconds and the hex HMAC-SHA256, under the
+//! organization's URL-signing key, of the organization, the path and the
+//! expiry. Any change to one of them, or to the path it is used on,
+//! breaks it.
 //!
-//! The key (32 random bytes) is made on first start and kept in the data
-//! dir (mode 0600), so tokens outlive a restart; deleting the file revokes
-//! every token at the next start.
+//! Each organization has a key of its own: HMAC-SHA256 under the server's
+//! key of the organization's id and its signing generation. Raising the
+//! generation (a rotation of the organization's API key, or a revocation
+//! of its signed URLs) changes its key, which refuses every token it
+//! signed before, and no other organization's.
+//!
+//! The server's key (32 random bytes) is made on first start and kept in
+//! the data dir (mode 0600), or in the shared registry; deleting it
+//! revokes every token of every organization at the next start.
 
 use std::path::Path;
 
@@ -28,6 +35,13 @@ pub enum TokenError {
     Expired,
     #[error("the token does not match this URL")]
     BadSignature,
+}
+
+/// Who signs: an organization, with its key of this generation.
+#[derive(Debug, Clone, Copy)]
+pub struct Signer<'a> {
+    pub organization: &'a str,
+    pub generation: u32,
 }
 
 /// Signs and checks URL tokens with the server's key.
@@ -79,27 +93,59 @@ impl UrlSigner {
         Self { key }
     }
 
-    fn mac(&self, organization: &str, path: &str, expires: i64) -> HmacSha256 {
+    /// The key of `organization` at `generation`.
+    fn organization_key(&self, organization: &str, generation: u32) -> [u8; KEY_BYTES] {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key size");
-        for part in [organization, path, &expires.to_string()] {
+        for part in [
+            "organization url key",
+            organization,
+            &generation.to_string(),
+        ] {
+            mac.update(part.as_bytes());
+            mac.update(b"\n");
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    fn mac(&self, signer: &Signer<'_>, path: &str, expires: i64) -> HmacSha256 {
+        let key = self.organization_key(signer.organization, signer.generation);
+        let mut mac = HmacSha256::new_from_slice(&key).expect("HMAC takes any key size");
+        for part in [signer.organization, path, &expires.to_string()] {
             mac.update(part.as_bytes());
             mac.update(b"\n");
         }
         mac
     }
 
-    /// A token for `path` of `organization`, valid until `expires` (Unix s).
-    pub fn sign(&self, organization: &str, path: &str, expires: i64) -> String {
-        let signature = self
-            .mac(organization, path, expires)
-            .finalize()
-            .into_bytes();
-        format!("{expires}.{organization}.{}", hex::encode(signature))
+    /// A token for `path` of the organization, valid until `expires` (Unix s).
+    pub fn sign(&self, signer: &Signer<'_>, path: &str, expires: i64) -> String {
+        let signature = self.mac(signer, path, expires).finalize().into_bytes();
+        format!(
+            "{expires}.{}.{}",
+            signer.organization,
+            hex::encode(signature)
+        )
+    }
+
+    /// The organization a token names (to look up its signing generation
+    /// before [`UrlSigner::verify`]); nothing is checked yet.
+    pub fn organization_of(token: &str) -> Result<&str, TokenError> {
+        match token.split('.').nth(1) {
+            Some(organization) if !organization.is_empty() => Ok(organization),
+            _ => Err(TokenError::Malformed),
+        }
     }
 
     /// The organization a token for `path` was signed for and its expiry
-    /// (Unix s), if it is genuine and not expired at `now`.
-    pub fn verify(&self, token: &str, path: &str, now: i64) -> Result<(String, i64), TokenError> {
+    /// (Unix s), if it is genuine under the organization's key at
+    /// `generation` and not expired at `now`.
+    pub fn verify(
+        &self,
+        token: &str,
+        path: &str,
+        now: i64,
+        generation: u32,
+    ) -> Result<(String, i64), TokenError> {
         let mut parts = token.splitn(3, '.');
         let (Some(expires), Some(organization), Some(signature)) =
             (parts.next(), parts.next(), parts.next())
@@ -111,7 +157,11 @@ impl UrlSigner {
         if organization.is_empty() {
             return Err(TokenError::Malformed);
         }
-        self.mac(organization, path, expires)
+        let signer = Signer {
+            organization,
+            generation,
+        };
+        self.mac(&signer, path, expires)
             .verify_slice(&signature)
             .map_err(|_| TokenError::BadSignature)?;
         if now >= expires {
@@ -126,52 +176,89 @@ mod tests {
     use super::*;
 
     const PATH: &str = "/v1/streams/cam/thumbnail.jpg";
+    const ORG_A: Signer<'static> = Signer {
+        organization: "org_a",
+        generation: 0,
+    };
+
+    #[test]
+    fn a_new_generation_refuses_the_tokens_of_the_old_one_only() {
+        let signer = UrlSigner::with_key([7; KEY_BYTES]);
+        let old = signer.sign(&ORG_A, PATH, 1_000);
+        let next = Signer {
+            generation: 1,
+            ..ORG_A
+        };
+        let new = signer.sign(&next, PATH, 1_000);
+        assert_ne!(old, new);
+        assert_eq!(UrlSigner::organization_of(&old), Ok("org_a"));
+        assert_eq!(
+            signer.verify(&old, PATH, 0, 1),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(
+            signer.verify(&new, PATH, 0, 1),
+            Ok(("org_a".to_string(), 1_000))
+        );
+        // Another organization's key differs at every generation.
+        let org_b = Signer {
+            organization: "org_b",
+            generation: 0,
+        };
+        assert_ne!(
+            signer.organization_key("org_a", 0),
+            signer.organization_key(org_b.organization, 0)
+        );
+    }
 
     #[test]
     fn a_token_opens_its_path_until_it_expires() {
         let signer = UrlSigner::with_key([7; KEY_BYTES]);
-        let token = signer.sign("org_a", PATH, 1_000);
+        let token = signer.sign(&ORG_A, PATH, 1_000);
         assert_eq!(
-            signer.verify(&token, PATH, 999),
+            signer.verify(&token, PATH, 999, 0),
             Ok(("org_a".to_string(), 1_000))
         );
-        assert_eq!(signer.verify(&token, PATH, 1_000), Err(TokenError::Expired));
+        assert_eq!(
+            signer.verify(&token, PATH, 1_000, 0),
+            Err(TokenError::Expired)
+        );
     }
 
     #[test]
     fn any_change_breaks_it() {
         let signer = UrlSigner::with_key([7; KEY_BYTES]);
-        let token = signer.sign("org_a", PATH, 1_000);
+        let token = signer.sign(&ORG_A, PATH, 1_000);
         let other_path = "/v1/streams/cam2/thumbnail.jpg";
         assert_eq!(
-            signer.verify(&token, other_path, 0),
+            signer.verify(&token, other_path, 0, 0),
             Err(TokenError::BadSignature)
         );
         let other_org = token.replacen("org_a", "org_b", 1);
         assert_eq!(
-            signer.verify(&other_org, PATH, 0),
+            signer.verify(&other_org, PATH, 0, 0),
             Err(TokenError::BadSignature)
         );
         let later = token.replacen("1000", "9000", 1);
         assert_eq!(
-            signer.verify(&later, PATH, 0),
+            signer.verify(&later, PATH, 0, 0),
             Err(TokenError::BadSignature)
         );
         let mut flipped = token.clone();
         let last = flipped.pop().unwrap();
         flipped.push(if last == '0' { '1' } else { '0' });
         assert_eq!(
-            signer.verify(&flipped, PATH, 0),
+            signer.verify(&flipped, PATH, 0, 0),
             Err(TokenError::BadSignature)
         );
         let other_key = UrlSigner::with_key([8; KEY_BYTES]);
         assert_eq!(
-            other_key.verify(&token, PATH, 0),
+            other_key.verify(&token, PATH, 0, 0),
             Err(TokenError::BadSignature)
         );
         for garbage in ["", "abc", "1.org", "x.org.00", "1..00", "1.org.zz"] {
             assert_eq!(
-                signer.verify(garbage, PATH, 0),
+                signer.verify(garbage, PATH, 0, 0),
                 Err(TokenError::Malformed),
                 "{garbage:?}"
             );
@@ -183,10 +270,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("url-signing.key");
         let first = UrlSigner::load_or_create(&path).unwrap();
-        let token = first.sign("org_a", PATH, 1_000);
+        let token = first.sign(&ORG_A, PATH, 1_000);
         let again = UrlSigner::load_or_create(&path).unwrap();
         assert_eq!(
-            again.verify(&token, PATH, 0),
+            again.verify(&token, PATH, 0, 0),
             Ok(("org_a".to_string(), 1_000))
         );
         #[cfg(unix)]

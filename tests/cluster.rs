@@ -839,7 +839,8 @@ async fn failover_times_over_ten_kills() {
 
 /// Nodes serving TLS advertise `https://` URLs and call each other over
 /// TLS, checking certificates against `--tls-peer-ca`: a stream published
-/// to B is watched, and its thumbnails read, through A.
+/// to B is watched, and its thumbnails read, through A; its key rotated
+/// through A disconnects its publisher on B.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_serving_tls_forward_calls_to_each_other_over_it() {
     let database = postgres::shared().new_database().await;
@@ -878,6 +879,19 @@ async fn nodes_serving_tls_forward_calls_to_each_other_over_it() {
         .expect("a JPEG that decodes")
         .to_rgb8();
     assert!(spread(image.as_raw()) > 20.0, "the thumbnail looks blank");
+    // A stream key rotated through A disconnects the publisher on B.
+    a.live()
+        .await
+        .rotate_stream_key(authed(
+            pb::RotateStreamKeyRequest {
+                stream_id: "cam".into(),
+            },
+            key,
+        ))
+        .await
+        .unwrap();
+    let ended = on_b.until_state(StreamState::Error, 10).await;
+    assert!(ended.message.contains("rotated"), "{}", ended.message);
     let _ = publisher.kill();
     let _ = publisher.wait();
 }

@@ -348,6 +348,25 @@ impl LiveProcessing for LiveProcessingService {
         Ok(Response::new(pb::DeleteStreamResponse {}))
     }
 
+    async fn rotate_stream_key(
+        &self,
+        request: Request<pb::RotateStreamKeyRequest>,
+    ) -> Result<Response<pb::Stream>, Status> {
+        let org = self.organization(request.metadata()).await?;
+        let stream_id = &request.get_ref().stream_id;
+        validate::stream_id("stream_id", stream_id)?;
+        let record = self
+            .state
+            .registry
+            .rotate_stream_key(&org.id, stream_id)
+            .await?;
+        // This node's publisher goes now; another node's when the change
+        // reaches it (it follows the registry).
+        self.state.ingest.sync_stream(&record);
+        tracing::info!(stream = %StreamRef::new(&record.organization_id, &record.id), "stream key rotated");
+        Ok(Response::new(self.to_api(&record).await?))
+    }
+
     async fn update_processing(
         &self,
         request: Request<pb::UpdateProcessingRequest>,

@@ -48,15 +48,7 @@ impl Organizations for OrganizationsService {
         request: Request<pb::GetOrganizationRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
         let principal = self.state.auth.authenticate(request.metadata()).await?;
-        let mut id = request.into_inner().id;
-        match principal {
-            Principal::Admin => validate::id("id", &id)?,
-            Principal::Organization(own) if id.is_empty() || id == own => id = own,
-            Principal::Organization(_) => {
-                validate::id("id", &id)?;
-                return Err(Error::organization_not_found(&id).into());
-            }
-        }
+        let id = organization_asked(principal, "id", request.into_inner().id)?;
         let org = self
             .state
             .registry
@@ -104,6 +96,21 @@ impl Organizations for OrganizationsService {
         Ok(Response::new(convert::organization(&org, None)))
     }
 
+    async fn revoke_signed_urls(
+        &self,
+        request: Request<pb::RevokeSignedUrlsRequest>,
+    ) -> Result<Response<pb::Organization>, Status> {
+        let principal = self.state.auth.authenticate(request.metadata()).await?;
+        let id = organization_asked(
+            principal,
+            "organization_id",
+            request.into_inner().organization_id,
+        )?;
+        let org = self.state.registry.rotate_url_signing(&id).await?;
+        tracing::info!(organization = %org.id, "signed URLs revoked");
+        Ok(Response::new(convert::organization(&org, None)))
+    }
+
     async fn rotate_api_key(
         &self,
         request: Request<pb::RotateApiKeyRequest>,
@@ -118,5 +125,27 @@ impl Organizations for OrganizationsService {
             .await?;
         tracing::info!(organization = %org.id, "API key rotated");
         Ok(Response::new(convert::organization(&org, Some(key))))
+    }
+}
+
+/// The organization a call that an organization may make for itself is
+/// about: with the admin key, the one named in `field` (`id`); with an
+/// organization's key, its own (`id` empty or its own; another one is
+/// `NOT_FOUND`, as if it did not exist).
+fn organization_asked(
+    principal: Principal,
+    field: &str,
+    id: String,
+) -> crate::error::Result<String> {
+    match principal {
+        Principal::Admin => {
+            validate::id(field, &id)?;
+            Ok(id)
+        }
+        Principal::Organization(own) if id.is_empty() || id == own => Ok(own),
+        Principal::Organization(_) => {
+            validate::id(field, &id)?;
+            Err(Error::organization_not_found(&id))
+        }
     }
 }

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::media::now_millis;
 use crate::proto::v1 as pb;
 use crate::service::{clips, recordings};
+use crate::url_signing::Signer;
 use crate::validate;
 
 /// Used when the request leaves `ttl_seconds` at 0.
@@ -35,7 +36,17 @@ pub async fn sign(
     };
     check_resource(state, organization_id, &request.path).await?;
     let expires = now_millis() / 1000 + i64::from(ttl);
-    let token = state.signer.sign(organization_id, &request.path, expires);
+    let generation = state
+        .registry
+        .organization(organization_id)
+        .await?
+        .ok_or_else(|| Error::organization_not_found(organization_id))?
+        .url_signing_generation;
+    let signer = Signer {
+        organization: organization_id,
+        generation,
+    };
+    let token = state.signer.sign(&signer, &request.path, expires);
     Ok(pb::SignUrlResponse {
         url: format!("{}{}?token={token}", state.http_public_url, request.path),
         expire_time: Some(pbjson_types::Timestamp {

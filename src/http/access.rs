@@ -10,6 +10,7 @@ use super::error::{HttpError, HttpResult};
 use super::HttpState;
 use crate::auth::Principal;
 use crate::media::now_millis;
+use crate::url_signing::{Signer, TokenError, UrlSigner};
 
 /// How a request was allowed in (it decides whether a response may be
 /// cached publicly, and whether the URLs in a playlist need tokens).
@@ -17,8 +18,9 @@ use crate::media::now_millis;
 pub enum Credential {
     /// An API key in a header: URLs it reaches need the same header.
     ApiKey,
-    /// A signed URL valid until this Unix time (s).
-    Token { expires: i64 },
+    /// A signed URL valid until this Unix time (s), signed with the
+    /// organization's key of this generation.
+    Token { expires: i64, generation: u32 },
 }
 
 /// An organization allowed to read one path.
@@ -66,14 +68,27 @@ pub async fn check(
         };
     }
     if let Some(token) = token_of(query) {
+        // The organization's current key: a token signed before its last
+        // rotation no longer matches, nor one of an organization gone.
+        let organization = UrlSigner::organization_of(&token)?;
+        let generation = state
+            .services
+            .registry
+            .organization(organization)
+            .await?
+            .ok_or(TokenError::BadSignature)?
+            .url_signing_generation;
         let (organization_id, expires) =
             state
                 .services
                 .signer
-                .verify(&token, path, now_millis() / 1000)?;
+                .verify(&token, path, now_millis() / 1000, generation)?;
         return Ok(Access {
             organization_id,
-            credential: Credential::Token { expires },
+            credential: Credential::Token {
+                expires,
+                generation,
+            },
         });
     }
     Err(HttpError::new(
@@ -88,13 +103,19 @@ impl Access {
     pub fn link(&self, state: &HttpState, path: &str) -> String {
         match self.credential {
             Credential::ApiKey => path.to_string(),
-            Credential::Token { expires } => format!(
-                "{path}?token={}",
-                state
-                    .services
-                    .signer
-                    .sign(&self.organization_id, path, expires)
-            ),
+            Credential::Token {
+                expires,
+                generation,
+            } => {
+                let signer = Signer {
+                    organization: &self.organization_id,
+                    generation,
+                };
+                format!(
+                    "{path}?token={}",
+                    state.services.signer.sign(&signer, path, expires)
+                )
+            }
         }
     }
 

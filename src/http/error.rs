@@ -37,7 +37,7 @@ impl From<Error> for HttpError {
             | Error::TakenOver { .. }
             | Error::Fenced { .. } => StatusCode::CONFLICT,
             Error::UpgradeNeeded { .. } | Error::PermissionDenied(_) => StatusCode::FORBIDDEN,
-            Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Error::Unauthenticated | Error::KeyRotated { .. } => StatusCode::UNAUTHORIZED,
             Error::InvalidMedia { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             Error::StorageUnavailable(_) | Error::ShuttingDown | Error::NodeFull { .. } => {

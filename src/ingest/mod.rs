@@ -61,6 +61,9 @@ impl Ingest {
         let stream_ref = StreamRef::new(&record.organization_id, &record.id);
         self.engine.attach(&stream_ref);
         let (live, added) = self.hub.add(stream_ref, record.processing.clone());
+        if added {
+            live.set_publish_key(&record.stream_key);
+        }
         if let (true, Some(uri)) = (added, &record.source_uri) {
             self.start_pull(Arc::clone(&live), uri.clone());
         }
@@ -72,6 +75,9 @@ impl Ingest {
     pub fn sync_stream(&self, record: &StreamRecord) {
         let live = self.add_stream(record);
         live.set_processing(record.processing.clone());
+        if live.set_publish_key(&record.stream_key) {
+            tracing::info!(stream = %live.stream_ref, "publisher disconnected: the stream key was rotated");
+        }
     }
 
     /// Stops whatever runs for a deleted stream and forgets its outputs.

@@ -42,7 +42,7 @@ pub struct PublishSession {
     clocks: Vec<Clock>,
     pacer: Pacer,
     bytes_received: u64,
-    _publisher: PublisherGuard,
+    publisher: PublisherGuard,
     /// This node's hold on the session (given up when it ends).
     lease: SessionLease,
     /// Bytes received over this session's protocol (metrics).
@@ -75,7 +75,7 @@ impl PublishSession {
             clocks: Vec::new(),
             pacer: Pacer::default(),
             bytes_received: 0,
-            _publisher: publisher,
+            publisher,
             lease,
             bytes_in: crate::metrics::get().ingest_bytes(kind.label()),
         })
@@ -176,7 +176,7 @@ impl PublishSession {
     /// from a bounded broadcast. Only a gRPC push or RTMP waits (flow
     /// control per call or per TCP connection); an SRT session that
     /// stopped reading would lose its own payloads (its receive thread never waits for it, see the SRT
-    /// shard's tests and `a_bursting_srt_publisher_does_not_delay_the_others`),
+    /// shard's tests and `a_bursting_srtpublisher_does_not_delay_the_others`),
     /// and an SRT publisher cannot get far ahead ([`SRT_LEAD`]).
     async fn let_features_catch_up(&self) {
         if !self.kind.has_flow_control() {
@@ -220,6 +220,7 @@ impl PublishSession {
         tokio::select! {
             reason = self.pipeline.no_media() => Error::InvalidMedia { stream_id, reason },
             _ = self.lease.lost().cancelled() => Error::TakenOver { stream_id },
+            _ = self.publisher.revoked().cancelled() => Error::KeyRotated { stream_id },
         }
     }
 
@@ -236,7 +237,7 @@ impl PublishSession {
             pipeline,
             _features,
             bytes_received: bytes,
-            _publisher,
+            publisher,
             ..
         } = self;
         let (state, message, result) = match failure {
@@ -259,7 +260,7 @@ impl PublishSession {
             },
         };
         drop(_features);
-        drop(_publisher);
+        drop(publisher);
         // An ERROR already reported (no media in time) keeps its message.
         if !(state == StreamState::Error && stream.state() == StreamState::Error) {
             stream.set_state(state, message);

@@ -168,8 +168,11 @@ forward! {
     fn organization_for_api_key(&self, api_key: &str) -> Option<String>;
     fn list_organizations(&self, page_token: &str, page_size: usize) -> Page<OrganizationRecord>;
     fn set_live_processing(&self, id: &str, enabled: bool) -> OrganizationRecord;
-    /// Replaces the API key of an organization; the old one stops working.
+    /// Replaces the API key of an organization; the old one stops working,
+    /// and so do the URLs it signed.
     fn rotate_api_key(&self, id: &str) -> (OrganizationRecord, String);
+    /// Refuses every URL the organization signed until now.
+    fn rotate_url_signing(&self, id: &str) -> OrganizationRecord;
 
     /// Stores a new stream; `AlreadyExists` if the organization has one
     /// with the same id.
@@ -182,6 +185,8 @@ forward! {
     fn all_streams(&self) -> Vec<StreamRecord>;
     /// Deletes a stream; `NotFound` if the organization has none by that id.
     fn delete_stream(&self, org_id: &str, stream_id: &str) -> StreamRecord;
+    /// Gives a stream a new publish key; the old one stops at once.
+    fn rotate_stream_key(&self, org_id: &str, stream_id: &str) -> StreamRecord;
     /// Replaces the processing options of a stream, queuing `event` in
     /// the same transaction ([`webhooks`]).
     fn set_processing(&self, org_id: &str, stream_id: &str, processing: &Processing, event: Option<&WebhookEvent>) -> StreamRecord;

@@ -15,6 +15,10 @@ pub struct OrganizationRecord {
     /// SHA-256 (hex) of the current API key.
     pub api_key_hash: String,
     pub create_time_ms: i64,
+    /// Which of the organization's URL-signing keys is current: raised
+    /// by each rotation, which refuses every URL signed before it.
+    #[serde(default)]
+    pub url_signing_generation: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

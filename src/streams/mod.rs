@@ -95,7 +95,11 @@ pub struct LiveStream {
     status: Mutex<Status>,
     events: broadcast::Sender<pb::StreamEvent>,
     processing: watch::Sender<Processing>,
-    publisher: Mutex<Option<PublisherKind>>,
+    /// The current publisher (or pull) here, with what disconnects it.
+    publisher: Mutex<Option<(PublisherKind, CancellationToken)>>,
+    /// The publish key this node last saw in the registry: a new one
+    /// disconnects a publisher that came with the old.
+    publish_key: Mutex<Option<String>>,
     /// Stops the work of the stream (sessions, pulls): on delete, and first
     /// thing at shutdown.
     cancel: CancellationToken,
@@ -112,6 +116,14 @@ pub struct LiveStream {
 /// Holds the publisher slot of a stream; releasing it on drop.
 pub struct PublisherGuard {
     stream: Arc<LiveStream>,
+    revoked: CancellationToken,
+}
+
+impl PublisherGuard {
+    /// Cancelled when the publisher's key was rotated: it must go.
+    pub fn revoked(&self) -> &CancellationToken {
+        &self.revoked
+    }
 }
 
 impl Drop for PublisherGuard {
@@ -154,6 +166,7 @@ impl LiveStream {
             events,
             processing: processing_tx,
             publisher: Mutex::new(None),
+            publish_key: Mutex::new(None),
             cancel,
             watchers_end,
             deleted: AtomicBool::new(false),
@@ -256,7 +269,31 @@ impl LiveStream {
 
     /// How the current publisher sends, if there is one.
     pub fn publisher_kind(&self) -> Option<PublisherKind> {
-        *self.publisher.lock().expect("publisher lock")
+        self.publisher
+            .lock()
+            .expect("publisher lock")
+            .as_ref()
+            .map(|(kind, _)| *kind)
+    }
+
+    /// Takes the stream's publish key as the registry has it now. A key
+    /// other than the one seen before disconnects the publisher that came
+    /// with it (a pull has no key and goes on); says whether one was.
+    pub fn set_publish_key(&self, key: &str) -> bool {
+        let mut known = self.publish_key.lock().expect("publish key lock");
+        let rotated = known.as_deref().is_some_and(|old| old != key);
+        *known = Some(key.to_string());
+        drop(known);
+        if !rotated {
+            return false;
+        }
+        match &*self.publisher.lock().expect("publisher lock") {
+            Some((kind, revoked)) if *kind != PublisherKind::Pull => {
+                revoked.cancel();
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Takes the publisher slot, or fails if another publisher has it.
@@ -268,9 +305,11 @@ impl LiveStream {
                 node_id: None,
             });
         }
-        *slot = Some(kind);
+        let revoked = CancellationToken::new();
+        *slot = Some((kind, revoked.clone()));
         Ok(PublisherGuard {
             stream: Arc::clone(self),
+            revoked,
         })
     }
 

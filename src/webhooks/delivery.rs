@@ -34,7 +34,7 @@ use crate::registry::webhooks::{
     ATTEMPTS_KEPT_FOR_MS,
 };
 use crate::registry::{now_millis, Registry};
-use crate::url_signing::UrlSigner;
+use crate::url_signing::{Signer, UrlSigner};
 
 /// How often the outbox is read when nothing woke the task.
 const POLL: Duration = Duration::from_secs(1);
@@ -79,10 +79,11 @@ pub struct MediaUrls {
 
 impl MediaUrls {
     /// The signed URL of `path` for the event's organization, expiring a
-    /// fixed time after the event (so every attempt sends the same body).
-    fn of(&self, organization_id: &str, path: &str, event_time_ms: i64) -> String {
+    /// fixed time after the event (so every attempt sends the same body,
+    /// unless the organization's signed URLs were revoked in between).
+    fn of(&self, signer: &Signer<'_>, path: &str, event_time_ms: i64) -> String {
         let expires = (event_time_ms + MEDIA_URL_TTL_MS) / 1000;
-        let token = self.signer.sign(organization_id, path, expires);
+        let token = self.signer.sign(signer, path, expires);
         format!("{}{path}?token={token}", self.public_url)
     }
 }
@@ -296,10 +297,20 @@ impl Delivery {
             return (0, format!("the URL is refused: it {refused}"));
         }
         let event = &message.event;
-        let url = (!event.media_path.is_empty()).then(|| {
-            self.media
-                .of(&event.organization_id, &event.media_path, event.time_ms)
-        });
+        let url = if event.media_path.is_empty() {
+            None
+        } else {
+            // An organization gone since has no key: its URL would not open.
+            let generation = match self.registry.organization(&event.organization_id).await {
+                Ok(org) => org.map_or(0, |org| org.url_signing_generation),
+                Err(e) => return (0, format!("cannot sign the media URL: {e}")),
+            };
+            let signer = Signer {
+                organization: &event.organization_id,
+                generation,
+            };
+            Some(self.media.of(&signer, &event.media_path, event.time_ms))
+        };
         let body = events::body(event, url);
         let timestamp = now_ms / 1000;
         let signature = signature::sign(

@@ -259,7 +259,7 @@ func (x StreamEvent_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StreamEvent_Kind.Descriptor instead.
 func (StreamEvent_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{12, 0}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{13, 0}
 }
 
 type IngestInfo struct {
@@ -929,6 +929,50 @@ func (x *ListStreamsResponse) GetNextPageToken() string {
 	return ""
 }
 
+type RotateStreamKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StreamId      string                 `protobuf:"bytes,1,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateStreamKeyRequest) Reset() {
+	*x = RotateStreamKeyRequest{}
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateStreamKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateStreamKeyRequest) ProtoMessage() {}
+
+func (x *RotateStreamKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateStreamKeyRequest.ProtoReflect.Descriptor instead.
+func (*RotateStreamKeyRequest) Descriptor() ([]byte, []int) {
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RotateStreamKeyRequest) GetStreamId() string {
+	if x != nil {
+		return x.StreamId
+	}
+	return ""
+}
+
 type DeleteStreamRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	StreamId      string                 `protobuf:"bytes,1,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
@@ -938,7 +982,7 @@ type DeleteStreamRequest struct {
 
 func (x *DeleteStreamRequest) Reset() {
 	*x = DeleteStreamRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[8]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +994,7 @@ func (x *DeleteStreamRequest) String() string {
 func (*DeleteStreamRequest) ProtoMessage() {}
 
 func (x *DeleteStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[8]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1007,7 @@ func (x *DeleteStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStreamRequest.ProtoReflect.Descriptor instead.
 func (*DeleteStreamRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{8}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeleteStreamRequest) GetStreamId() string {
@@ -981,7 +1025,7 @@ type DeleteStreamResponse struct {
 
 func (x *DeleteStreamResponse) Reset() {
 	*x = DeleteStreamResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[9]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -993,7 +1037,7 @@ func (x *DeleteStreamResponse) String() string {
 func (*DeleteStreamResponse) ProtoMessage() {}
 
 func (x *DeleteStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[9]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1006,7 +1050,7 @@ func (x *DeleteStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStreamResponse.ProtoReflect.Descriptor instead.
 func (*DeleteStreamResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{9}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{10}
 }
 
 type UpdateProcessingRequest struct {
@@ -1019,7 +1063,7 @@ type UpdateProcessingRequest struct {
 
 func (x *UpdateProcessingRequest) Reset() {
 	*x = UpdateProcessingRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[10]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1075,7 @@ func (x *UpdateProcessingRequest) String() string {
 func (*UpdateProcessingRequest) ProtoMessage() {}
 
 func (x *UpdateProcessingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[10]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1088,7 @@ func (x *UpdateProcessingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateProcessingRequest.ProtoReflect.Descriptor instead.
 func (*UpdateProcessingRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{10}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpdateProcessingRequest) GetStreamId() string {
@@ -1070,7 +1114,7 @@ type WatchStreamRequest struct {
 
 func (x *WatchStreamRequest) Reset() {
 	*x = WatchStreamRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[11]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1082,7 +1126,7 @@ func (x *WatchStreamRequest) String() string {
 func (*WatchStreamRequest) ProtoMessage() {}
 
 func (x *WatchStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[11]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1095,7 +1139,7 @@ func (x *WatchStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchStreamRequest.ProtoReflect.Descriptor instead.
 func (*WatchStreamRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{11}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchStreamRequest) GetStreamId() string {
@@ -1120,7 +1164,7 @@ type StreamEvent struct {
 
 func (x *StreamEvent) Reset() {
 	*x = StreamEvent{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[12]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1176,7 @@ func (x *StreamEvent) String() string {
 func (*StreamEvent) ProtoMessage() {}
 
 func (x *StreamEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[12]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1189,7 @@ func (x *StreamEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEvent.ProtoReflect.Descriptor instead.
 func (*StreamEvent) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{12}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StreamEvent) GetSequence() uint64 {
@@ -1204,7 +1248,7 @@ type PushMediaRequest struct {
 
 func (x *PushMediaRequest) Reset() {
 	*x = PushMediaRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[13]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1216,7 +1260,7 @@ func (x *PushMediaRequest) String() string {
 func (*PushMediaRequest) ProtoMessage() {}
 
 func (x *PushMediaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[13]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1229,7 +1273,7 @@ func (x *PushMediaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushMediaRequest.ProtoReflect.Descriptor instead.
 func (*PushMediaRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{13}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PushMediaRequest) GetStreamId() string {
@@ -1262,7 +1306,7 @@ type PushMediaResponse struct {
 
 func (x *PushMediaResponse) Reset() {
 	*x = PushMediaResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[14]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1274,7 +1318,7 @@ func (x *PushMediaResponse) String() string {
 func (*PushMediaResponse) ProtoMessage() {}
 
 func (x *PushMediaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[14]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1287,7 +1331,7 @@ func (x *PushMediaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushMediaResponse.ProtoReflect.Descriptor instead.
 func (*PushMediaResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{14}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PushMediaResponse) GetBytesReceived() uint64 {
@@ -1308,7 +1352,7 @@ type SubscribeThumbnailsRequest struct {
 
 func (x *SubscribeThumbnailsRequest) Reset() {
 	*x = SubscribeThumbnailsRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[15]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1320,7 +1364,7 @@ func (x *SubscribeThumbnailsRequest) String() string {
 func (*SubscribeThumbnailsRequest) ProtoMessage() {}
 
 func (x *SubscribeThumbnailsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[15]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1333,7 +1377,7 @@ func (x *SubscribeThumbnailsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeThumbnailsRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeThumbnailsRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{15}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SubscribeThumbnailsRequest) GetStreamId() string {
@@ -1362,7 +1406,7 @@ type GetThumbnailRequest struct {
 
 func (x *GetThumbnailRequest) Reset() {
 	*x = GetThumbnailRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[16]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1374,7 +1418,7 @@ func (x *GetThumbnailRequest) String() string {
 func (*GetThumbnailRequest) ProtoMessage() {}
 
 func (x *GetThumbnailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[16]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1431,7 @@ func (x *GetThumbnailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetThumbnailRequest.ProtoReflect.Descriptor instead.
 func (*GetThumbnailRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{16}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetThumbnailRequest) GetStreamId() string {
@@ -1424,7 +1468,7 @@ type Thumbnail struct {
 
 func (x *Thumbnail) Reset() {
 	*x = Thumbnail{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[17]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1480,7 @@ func (x *Thumbnail) String() string {
 func (*Thumbnail) ProtoMessage() {}
 
 func (x *Thumbnail) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[17]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1493,7 @@ func (x *Thumbnail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Thumbnail.ProtoReflect.Descriptor instead.
 func (*Thumbnail) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{17}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Thumbnail) GetStreamId() string {
@@ -1519,7 +1563,7 @@ type SubscribeMotionClipsRequest struct {
 
 func (x *SubscribeMotionClipsRequest) Reset() {
 	*x = SubscribeMotionClipsRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[18]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1531,7 +1575,7 @@ func (x *SubscribeMotionClipsRequest) String() string {
 func (*SubscribeMotionClipsRequest) ProtoMessage() {}
 
 func (x *SubscribeMotionClipsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[18]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1544,7 +1588,7 @@ func (x *SubscribeMotionClipsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeMotionClipsRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeMotionClipsRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{18}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SubscribeMotionClipsRequest) GetStreamId() string {
@@ -1581,7 +1625,7 @@ type MotionClip struct {
 
 func (x *MotionClip) Reset() {
 	*x = MotionClip{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[19]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1637,7 @@ func (x *MotionClip) String() string {
 func (*MotionClip) ProtoMessage() {}
 
 func (x *MotionClip) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[19]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1650,7 @@ func (x *MotionClip) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MotionClip.ProtoReflect.Descriptor instead.
 func (*MotionClip) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{19}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *MotionClip) GetStreamId() string {
@@ -1688,7 +1732,7 @@ type ReplayStart struct {
 
 func (x *ReplayStart) Reset() {
 	*x = ReplayStart{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[20]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1700,7 +1744,7 @@ func (x *ReplayStart) String() string {
 func (*ReplayStart) ProtoMessage() {}
 
 func (x *ReplayStart) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[20]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1713,7 +1757,7 @@ func (x *ReplayStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayStart.ProtoReflect.Descriptor instead.
 func (*ReplayStart) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{20}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReplayStart) GetStart() isReplayStart_Start {
@@ -1802,7 +1846,7 @@ type SubscribeReplayRequest struct {
 
 func (x *SubscribeReplayRequest) Reset() {
 	*x = SubscribeReplayRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[21]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1814,7 +1858,7 @@ func (x *SubscribeReplayRequest) String() string {
 func (*SubscribeReplayRequest) ProtoMessage() {}
 
 func (x *SubscribeReplayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[21]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1827,7 +1871,7 @@ func (x *SubscribeReplayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeReplayRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeReplayRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{21}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SubscribeReplayRequest) GetStreamId() string {
@@ -1875,7 +1919,7 @@ type ReplaySegment struct {
 
 func (x *ReplaySegment) Reset() {
 	*x = ReplaySegment{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[22]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +1931,7 @@ func (x *ReplaySegment) String() string {
 func (*ReplaySegment) ProtoMessage() {}
 
 func (x *ReplaySegment) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[22]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +1944,7 @@ func (x *ReplaySegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplaySegment.ProtoReflect.Descriptor instead.
 func (*ReplaySegment) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{22}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReplaySegment) GetStreamId() string {
@@ -1982,7 +2026,7 @@ type CreateReplayClipRequest struct {
 
 func (x *CreateReplayClipRequest) Reset() {
 	*x = CreateReplayClipRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[23]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1994,7 +2038,7 @@ func (x *CreateReplayClipRequest) String() string {
 func (*CreateReplayClipRequest) ProtoMessage() {}
 
 func (x *CreateReplayClipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[23]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2007,7 +2051,7 @@ func (x *CreateReplayClipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateReplayClipRequest.ProtoReflect.Descriptor instead.
 func (*CreateReplayClipRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{23}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateReplayClipRequest) GetStreamId() string {
@@ -2089,7 +2133,7 @@ type ReplayClip struct {
 
 func (x *ReplayClip) Reset() {
 	*x = ReplayClip{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[24]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2101,7 +2145,7 @@ func (x *ReplayClip) String() string {
 func (*ReplayClip) ProtoMessage() {}
 
 func (x *ReplayClip) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[24]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2114,7 +2158,7 @@ func (x *ReplayClip) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayClip.ProtoReflect.Descriptor instead.
 func (*ReplayClip) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{24}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReplayClip) GetId() string {
@@ -2182,7 +2226,7 @@ type GetReplayClipRequest struct {
 
 func (x *GetReplayClipRequest) Reset() {
 	*x = GetReplayClipRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[25]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2194,7 +2238,7 @@ func (x *GetReplayClipRequest) String() string {
 func (*GetReplayClipRequest) ProtoMessage() {}
 
 func (x *GetReplayClipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[25]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2207,7 +2251,7 @@ func (x *GetReplayClipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReplayClipRequest.ProtoReflect.Descriptor instead.
 func (*GetReplayClipRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{25}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetReplayClipRequest) GetClipId() string {
@@ -2228,7 +2272,7 @@ type ListReplayClipsRequest struct {
 
 func (x *ListReplayClipsRequest) Reset() {
 	*x = ListReplayClipsRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[26]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2240,7 +2284,7 @@ func (x *ListReplayClipsRequest) String() string {
 func (*ListReplayClipsRequest) ProtoMessage() {}
 
 func (x *ListReplayClipsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[26]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2253,7 +2297,7 @@ func (x *ListReplayClipsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReplayClipsRequest.ProtoReflect.Descriptor instead.
 func (*ListReplayClipsRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{26}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListReplayClipsRequest) GetStreamId() string {
@@ -2287,7 +2331,7 @@ type ListReplayClipsResponse struct {
 
 func (x *ListReplayClipsResponse) Reset() {
 	*x = ListReplayClipsResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[27]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2299,7 +2343,7 @@ func (x *ListReplayClipsResponse) String() string {
 func (*ListReplayClipsResponse) ProtoMessage() {}
 
 func (x *ListReplayClipsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[27]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2312,7 +2356,7 @@ func (x *ListReplayClipsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReplayClipsResponse.ProtoReflect.Descriptor instead.
 func (*ListReplayClipsResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{27}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListReplayClipsResponse) GetClips() []*ReplayClip {
@@ -2340,7 +2384,7 @@ type DownloadReplayClipRequest struct {
 
 func (x *DownloadReplayClipRequest) Reset() {
 	*x = DownloadReplayClipRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[28]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2352,7 +2396,7 @@ func (x *DownloadReplayClipRequest) String() string {
 func (*DownloadReplayClipRequest) ProtoMessage() {}
 
 func (x *DownloadReplayClipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[28]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2365,7 +2409,7 @@ func (x *DownloadReplayClipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadReplayClipRequest.ProtoReflect.Descriptor instead.
 func (*DownloadReplayClipRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{28}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DownloadReplayClipRequest) GetClipId() string {
@@ -2391,7 +2435,7 @@ type DeleteReplayClipRequest struct {
 
 func (x *DeleteReplayClipRequest) Reset() {
 	*x = DeleteReplayClipRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[29]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2403,7 +2447,7 @@ func (x *DeleteReplayClipRequest) String() string {
 func (*DeleteReplayClipRequest) ProtoMessage() {}
 
 func (x *DeleteReplayClipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[29]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2416,7 +2460,7 @@ func (x *DeleteReplayClipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteReplayClipRequest.ProtoReflect.Descriptor instead.
 func (*DeleteReplayClipRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{29}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DeleteReplayClipRequest) GetClipId() string {
@@ -2434,7 +2478,7 @@ type DeleteReplayClipResponse struct {
 
 func (x *DeleteReplayClipResponse) Reset() {
 	*x = DeleteReplayClipResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[30]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2446,7 +2490,7 @@ func (x *DeleteReplayClipResponse) String() string {
 func (*DeleteReplayClipResponse) ProtoMessage() {}
 
 func (x *DeleteReplayClipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[30]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2459,7 +2503,7 @@ func (x *DeleteReplayClipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteReplayClipResponse.ProtoReflect.Descriptor instead.
 func (*DeleteReplayClipResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{30}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{31}
 }
 
 type DataChunk struct {
@@ -2472,7 +2516,7 @@ type DataChunk struct {
 
 func (x *DataChunk) Reset() {
 	*x = DataChunk{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[31]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2484,7 +2528,7 @@ func (x *DataChunk) String() string {
 func (*DataChunk) ProtoMessage() {}
 
 func (x *DataChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[31]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2497,7 +2541,7 @@ func (x *DataChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataChunk.ProtoReflect.Descriptor instead.
 func (*DataChunk) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{31}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DataChunk) GetOffset() uint64 {
@@ -2540,7 +2584,7 @@ type Recording struct {
 
 func (x *Recording) Reset() {
 	*x = Recording{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[32]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2552,7 +2596,7 @@ func (x *Recording) String() string {
 func (*Recording) ProtoMessage() {}
 
 func (x *Recording) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[32]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2565,7 +2609,7 @@ func (x *Recording) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recording.ProtoReflect.Descriptor instead.
 func (*Recording) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{32}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Recording) GetId() string {
@@ -2649,7 +2693,7 @@ type ListRecordingsRequest struct {
 
 func (x *ListRecordingsRequest) Reset() {
 	*x = ListRecordingsRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[33]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2661,7 +2705,7 @@ func (x *ListRecordingsRequest) String() string {
 func (*ListRecordingsRequest) ProtoMessage() {}
 
 func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[33]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2674,7 +2718,7 @@ func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsRequest.ProtoReflect.Descriptor instead.
 func (*ListRecordingsRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{33}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListRecordingsRequest) GetStreamId() string {
@@ -2708,7 +2752,7 @@ type ListRecordingsResponse struct {
 
 func (x *ListRecordingsResponse) Reset() {
 	*x = ListRecordingsResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[34]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2720,7 +2764,7 @@ func (x *ListRecordingsResponse) String() string {
 func (*ListRecordingsResponse) ProtoMessage() {}
 
 func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[34]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2733,7 +2777,7 @@ func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsResponse.ProtoReflect.Descriptor instead.
 func (*ListRecordingsResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{34}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListRecordingsResponse) GetRecordings() []*Recording {
@@ -2759,7 +2803,7 @@ type GetRecordingRequest struct {
 
 func (x *GetRecordingRequest) Reset() {
 	*x = GetRecordingRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[35]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2771,7 +2815,7 @@ func (x *GetRecordingRequest) String() string {
 func (*GetRecordingRequest) ProtoMessage() {}
 
 func (x *GetRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[35]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2784,7 +2828,7 @@ func (x *GetRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRecordingRequest.ProtoReflect.Descriptor instead.
 func (*GetRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{35}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetRecordingRequest) GetRecordingId() string {
@@ -2805,7 +2849,7 @@ type DownloadRecordingRequest struct {
 
 func (x *DownloadRecordingRequest) Reset() {
 	*x = DownloadRecordingRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[36]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2817,7 +2861,7 @@ func (x *DownloadRecordingRequest) String() string {
 func (*DownloadRecordingRequest) ProtoMessage() {}
 
 func (x *DownloadRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[36]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2830,7 +2874,7 @@ func (x *DownloadRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadRecordingRequest.ProtoReflect.Descriptor instead.
 func (*DownloadRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{36}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DownloadRecordingRequest) GetRecordingId() string {
@@ -2856,7 +2900,7 @@ type DeleteRecordingRequest struct {
 
 func (x *DeleteRecordingRequest) Reset() {
 	*x = DeleteRecordingRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[37]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2868,7 +2912,7 @@ func (x *DeleteRecordingRequest) String() string {
 func (*DeleteRecordingRequest) ProtoMessage() {}
 
 func (x *DeleteRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[37]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2881,7 +2925,7 @@ func (x *DeleteRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRecordingRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{37}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DeleteRecordingRequest) GetRecordingId() string {
@@ -2899,7 +2943,7 @@ type DeleteRecordingResponse struct {
 
 func (x *DeleteRecordingResponse) Reset() {
 	*x = DeleteRecordingResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[38]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2911,7 +2955,7 @@ func (x *DeleteRecordingResponse) String() string {
 func (*DeleteRecordingResponse) ProtoMessage() {}
 
 func (x *DeleteRecordingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[38]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2924,7 +2968,7 @@ func (x *DeleteRecordingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRecordingResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRecordingResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{38}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{39}
 }
 
 type SignUrlRequest struct {
@@ -2943,7 +2987,7 @@ type SignUrlRequest struct {
 
 func (x *SignUrlRequest) Reset() {
 	*x = SignUrlRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[39]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2955,7 +2999,7 @@ func (x *SignUrlRequest) String() string {
 func (*SignUrlRequest) ProtoMessage() {}
 
 func (x *SignUrlRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[39]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2968,7 +3012,7 @@ func (x *SignUrlRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignUrlRequest.ProtoReflect.Descriptor instead.
 func (*SignUrlRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{39}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SignUrlRequest) GetPath() string {
@@ -2996,7 +3040,7 @@ type SignUrlResponse struct {
 
 func (x *SignUrlResponse) Reset() {
 	*x = SignUrlResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[40]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3008,7 +3052,7 @@ func (x *SignUrlResponse) String() string {
 func (*SignUrlResponse) ProtoMessage() {}
 
 func (x *SignUrlResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[40]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3021,7 +3065,7 @@ func (x *SignUrlResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignUrlResponse.ProtoReflect.Descriptor instead.
 func (*SignUrlResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{40}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SignUrlResponse) GetUrl() string {
@@ -3110,7 +3154,9 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"l\n" +
 	"\x13ListStreamsResponse\x12-\n" +
 	"\astreams\x18\x01 \x03(\v2\x13.liveproc.v1.StreamR\astreams\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"2\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"5\n" +
+	"\x16RotateStreamKeyRequest\x12\x1b\n" +
+	"\tstream_id\x18\x01 \x01(\tR\bstreamId\"2\n" +
 	"\x13DeleteStreamRequest\x12\x1b\n" +
 	"\tstream_id\x18\x01 \x01(\tR\bstreamId\"\x16\n" +
 	"\x14DeleteStreamResponse\"v\n" +
@@ -3295,12 +3341,13 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\bCOMPLETE\x10\x02\x12\r\n" +
 	"\tRECOVERED\x10\x03\x12\n" +
 	"\n" +
-	"\x06FAILED\x10\x042\xd5\r\n" +
+	"\x06FAILED\x10\x042\xa2\x0e\n" +
 	"\x0eLiveProcessing\x12E\n" +
 	"\fCreateStream\x12 .liveproc.v1.CreateStreamRequest\x1a\x13.liveproc.v1.Stream\x12?\n" +
 	"\tGetStream\x12\x1d.liveproc.v1.GetStreamRequest\x1a\x13.liveproc.v1.Stream\x12P\n" +
 	"\vListStreams\x12\x1f.liveproc.v1.ListStreamsRequest\x1a .liveproc.v1.ListStreamsResponse\x12S\n" +
-	"\fDeleteStream\x12 .liveproc.v1.DeleteStreamRequest\x1a!.liveproc.v1.DeleteStreamResponse\x12M\n" +
+	"\fDeleteStream\x12 .liveproc.v1.DeleteStreamRequest\x1a!.liveproc.v1.DeleteStreamResponse\x12K\n" +
+	"\x0fRotateStreamKey\x12#.liveproc.v1.RotateStreamKeyRequest\x1a\x13.liveproc.v1.Stream\x12M\n" +
 	"\x10UpdateProcessing\x12$.liveproc.v1.UpdateProcessingRequest\x1a\x13.liveproc.v1.Stream\x12J\n" +
 	"\vWatchStream\x12\x1f.liveproc.v1.WatchStreamRequest\x1a\x18.liveproc.v1.StreamEvent0\x01\x12L\n" +
 	"\tPushMedia\x12\x1d.liveproc.v1.PushMediaRequest\x1a\x1e.liveproc.v1.PushMediaResponse(\x01\x12X\n" +
@@ -3332,7 +3379,7 @@ func file_liveproc_v1_live_processing_proto_rawDescGZIP() []byte {
 }
 
 var file_liveproc_v1_live_processing_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_liveproc_v1_live_processing_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_liveproc_v1_live_processing_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_liveproc_v1_live_processing_proto_goTypes = []any{
 	(StreamState)(0),                    // 0: liveproc.v1.StreamState
 	(SegmentFormat)(0),                  // 1: liveproc.v1.SegmentFormat
@@ -3346,134 +3393,137 @@ var file_liveproc_v1_live_processing_proto_goTypes = []any{
 	(*GetStreamRequest)(nil),            // 9: liveproc.v1.GetStreamRequest
 	(*ListStreamsRequest)(nil),          // 10: liveproc.v1.ListStreamsRequest
 	(*ListStreamsResponse)(nil),         // 11: liveproc.v1.ListStreamsResponse
-	(*DeleteStreamRequest)(nil),         // 12: liveproc.v1.DeleteStreamRequest
-	(*DeleteStreamResponse)(nil),        // 13: liveproc.v1.DeleteStreamResponse
-	(*UpdateProcessingRequest)(nil),     // 14: liveproc.v1.UpdateProcessingRequest
-	(*WatchStreamRequest)(nil),          // 15: liveproc.v1.WatchStreamRequest
-	(*StreamEvent)(nil),                 // 16: liveproc.v1.StreamEvent
-	(*PushMediaRequest)(nil),            // 17: liveproc.v1.PushMediaRequest
-	(*PushMediaResponse)(nil),           // 18: liveproc.v1.PushMediaResponse
-	(*SubscribeThumbnailsRequest)(nil),  // 19: liveproc.v1.SubscribeThumbnailsRequest
-	(*GetThumbnailRequest)(nil),         // 20: liveproc.v1.GetThumbnailRequest
-	(*Thumbnail)(nil),                   // 21: liveproc.v1.Thumbnail
-	(*SubscribeMotionClipsRequest)(nil), // 22: liveproc.v1.SubscribeMotionClipsRequest
-	(*MotionClip)(nil),                  // 23: liveproc.v1.MotionClip
-	(*ReplayStart)(nil),                 // 24: liveproc.v1.ReplayStart
-	(*SubscribeReplayRequest)(nil),      // 25: liveproc.v1.SubscribeReplayRequest
-	(*ReplaySegment)(nil),               // 26: liveproc.v1.ReplaySegment
-	(*CreateReplayClipRequest)(nil),     // 27: liveproc.v1.CreateReplayClipRequest
-	(*ReplayClip)(nil),                  // 28: liveproc.v1.ReplayClip
-	(*GetReplayClipRequest)(nil),        // 29: liveproc.v1.GetReplayClipRequest
-	(*ListReplayClipsRequest)(nil),      // 30: liveproc.v1.ListReplayClipsRequest
-	(*ListReplayClipsResponse)(nil),     // 31: liveproc.v1.ListReplayClipsResponse
-	(*DownloadReplayClipRequest)(nil),   // 32: liveproc.v1.DownloadReplayClipRequest
-	(*DeleteReplayClipRequest)(nil),     // 33: liveproc.v1.DeleteReplayClipRequest
-	(*DeleteReplayClipResponse)(nil),    // 34: liveproc.v1.DeleteReplayClipResponse
-	(*DataChunk)(nil),                   // 35: liveproc.v1.DataChunk
-	(*Recording)(nil),                   // 36: liveproc.v1.Recording
-	(*ListRecordingsRequest)(nil),       // 37: liveproc.v1.ListRecordingsRequest
-	(*ListRecordingsResponse)(nil),      // 38: liveproc.v1.ListRecordingsResponse
-	(*GetRecordingRequest)(nil),         // 39: liveproc.v1.GetRecordingRequest
-	(*DownloadRecordingRequest)(nil),    // 40: liveproc.v1.DownloadRecordingRequest
-	(*DeleteRecordingRequest)(nil),      // 41: liveproc.v1.DeleteRecordingRequest
-	(*DeleteRecordingResponse)(nil),     // 42: liveproc.v1.DeleteRecordingResponse
-	(*SignUrlRequest)(nil),              // 43: liveproc.v1.SignUrlRequest
-	(*SignUrlResponse)(nil),             // 44: liveproc.v1.SignUrlResponse
-	(*ProcessingOptions)(nil),           // 45: liveproc.v1.ProcessingOptions
-	(*timestamppb.Timestamp)(nil),       // 46: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 47: google.protobuf.Duration
-	(ImageFormat)(0),                    // 48: liveproc.v1.ImageFormat
-	(ClipFormat)(0),                     // 49: liveproc.v1.ClipFormat
+	(*RotateStreamKeyRequest)(nil),      // 12: liveproc.v1.RotateStreamKeyRequest
+	(*DeleteStreamRequest)(nil),         // 13: liveproc.v1.DeleteStreamRequest
+	(*DeleteStreamResponse)(nil),        // 14: liveproc.v1.DeleteStreamResponse
+	(*UpdateProcessingRequest)(nil),     // 15: liveproc.v1.UpdateProcessingRequest
+	(*WatchStreamRequest)(nil),          // 16: liveproc.v1.WatchStreamRequest
+	(*StreamEvent)(nil),                 // 17: liveproc.v1.StreamEvent
+	(*PushMediaRequest)(nil),            // 18: liveproc.v1.PushMediaRequest
+	(*PushMediaResponse)(nil),           // 19: liveproc.v1.PushMediaResponse
+	(*SubscribeThumbnailsRequest)(nil),  // 20: liveproc.v1.SubscribeThumbnailsRequest
+	(*GetThumbnailRequest)(nil),         // 21: liveproc.v1.GetThumbnailRequest
+	(*Thumbnail)(nil),                   // 22: liveproc.v1.Thumbnail
+	(*SubscribeMotionClipsRequest)(nil), // 23: liveproc.v1.SubscribeMotionClipsRequest
+	(*MotionClip)(nil),                  // 24: liveproc.v1.MotionClip
+	(*ReplayStart)(nil),                 // 25: liveproc.v1.ReplayStart
+	(*SubscribeReplayRequest)(nil),      // 26: liveproc.v1.SubscribeReplayRequest
+	(*ReplaySegment)(nil),               // 27: liveproc.v1.ReplaySegment
+	(*CreateReplayClipRequest)(nil),     // 28: liveproc.v1.CreateReplayClipRequest
+	(*ReplayClip)(nil),                  // 29: liveproc.v1.ReplayClip
+	(*GetReplayClipRequest)(nil),        // 30: liveproc.v1.GetReplayClipRequest
+	(*ListReplayClipsRequest)(nil),      // 31: liveproc.v1.ListReplayClipsRequest
+	(*ListReplayClipsResponse)(nil),     // 32: liveproc.v1.ListReplayClipsResponse
+	(*DownloadReplayClipRequest)(nil),   // 33: liveproc.v1.DownloadReplayClipRequest
+	(*DeleteReplayClipRequest)(nil),     // 34: liveproc.v1.DeleteReplayClipRequest
+	(*DeleteReplayClipResponse)(nil),    // 35: liveproc.v1.DeleteReplayClipResponse
+	(*DataChunk)(nil),                   // 36: liveproc.v1.DataChunk
+	(*Recording)(nil),                   // 37: liveproc.v1.Recording
+	(*ListRecordingsRequest)(nil),       // 38: liveproc.v1.ListRecordingsRequest
+	(*ListRecordingsResponse)(nil),      // 39: liveproc.v1.ListRecordingsResponse
+	(*GetRecordingRequest)(nil),         // 40: liveproc.v1.GetRecordingRequest
+	(*DownloadRecordingRequest)(nil),    // 41: liveproc.v1.DownloadRecordingRequest
+	(*DeleteRecordingRequest)(nil),      // 42: liveproc.v1.DeleteRecordingRequest
+	(*DeleteRecordingResponse)(nil),     // 43: liveproc.v1.DeleteRecordingResponse
+	(*SignUrlRequest)(nil),              // 44: liveproc.v1.SignUrlRequest
+	(*SignUrlResponse)(nil),             // 45: liveproc.v1.SignUrlResponse
+	(*ProcessingOptions)(nil),           // 46: liveproc.v1.ProcessingOptions
+	(*timestamppb.Timestamp)(nil),       // 47: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 48: google.protobuf.Duration
+	(ImageFormat)(0),                    // 49: liveproc.v1.ImageFormat
+	(ClipFormat)(0),                     // 50: liveproc.v1.ClipFormat
 }
 var file_liveproc_v1_live_processing_proto_depIdxs = []int32{
 	0,  // 0: liveproc.v1.Stream.state:type_name -> liveproc.v1.StreamState
-	45, // 1: liveproc.v1.Stream.processing:type_name -> liveproc.v1.ProcessingOptions
+	46, // 1: liveproc.v1.Stream.processing:type_name -> liveproc.v1.ProcessingOptions
 	4,  // 2: liveproc.v1.Stream.ingest:type_name -> liveproc.v1.IngestInfo
-	46, // 3: liveproc.v1.Stream.create_time:type_name -> google.protobuf.Timestamp
+	47, // 3: liveproc.v1.Stream.create_time:type_name -> google.protobuf.Timestamp
 	7,  // 4: liveproc.v1.Stream.ingest_stats:type_name -> liveproc.v1.IngestStats
 	6,  // 5: liveproc.v1.Stream.replay_window:type_name -> liveproc.v1.ReplayWindow
-	46, // 6: liveproc.v1.ReplayWindow.earliest_time:type_name -> google.protobuf.Timestamp
-	47, // 7: liveproc.v1.ReplayWindow.duration:type_name -> google.protobuf.Duration
-	46, // 8: liveproc.v1.IngestStats.session_start_time:type_name -> google.protobuf.Timestamp
-	45, // 9: liveproc.v1.CreateStreamRequest.processing:type_name -> liveproc.v1.ProcessingOptions
+	47, // 6: liveproc.v1.ReplayWindow.earliest_time:type_name -> google.protobuf.Timestamp
+	48, // 7: liveproc.v1.ReplayWindow.duration:type_name -> google.protobuf.Duration
+	47, // 8: liveproc.v1.IngestStats.session_start_time:type_name -> google.protobuf.Timestamp
+	46, // 9: liveproc.v1.CreateStreamRequest.processing:type_name -> liveproc.v1.ProcessingOptions
 	5,  // 10: liveproc.v1.ListStreamsResponse.streams:type_name -> liveproc.v1.Stream
-	45, // 11: liveproc.v1.UpdateProcessingRequest.processing:type_name -> liveproc.v1.ProcessingOptions
-	46, // 12: liveproc.v1.StreamEvent.time:type_name -> google.protobuf.Timestamp
+	46, // 11: liveproc.v1.UpdateProcessingRequest.processing:type_name -> liveproc.v1.ProcessingOptions
+	47, // 12: liveproc.v1.StreamEvent.time:type_name -> google.protobuf.Timestamp
 	0,  // 13: liveproc.v1.StreamEvent.state:type_name -> liveproc.v1.StreamState
-	45, // 14: liveproc.v1.StreamEvent.processing:type_name -> liveproc.v1.ProcessingOptions
+	46, // 14: liveproc.v1.StreamEvent.processing:type_name -> liveproc.v1.ProcessingOptions
 	3,  // 15: liveproc.v1.StreamEvent.kind:type_name -> liveproc.v1.StreamEvent.Kind
-	46, // 16: liveproc.v1.GetThumbnailRequest.at:type_name -> google.protobuf.Timestamp
-	47, // 17: liveproc.v1.Thumbnail.pts:type_name -> google.protobuf.Duration
-	46, // 18: liveproc.v1.Thumbnail.capture_time:type_name -> google.protobuf.Timestamp
-	48, // 19: liveproc.v1.Thumbnail.format:type_name -> liveproc.v1.ImageFormat
-	47, // 20: liveproc.v1.MotionClip.start_pts:type_name -> google.protobuf.Duration
-	47, // 21: liveproc.v1.MotionClip.duration:type_name -> google.protobuf.Duration
-	49, // 22: liveproc.v1.MotionClip.format:type_name -> liveproc.v1.ClipFormat
-	46, // 23: liveproc.v1.MotionClip.start_time:type_name -> google.protobuf.Timestamp
-	46, // 24: liveproc.v1.ReplayStart.time:type_name -> google.protobuf.Timestamp
-	24, // 25: liveproc.v1.SubscribeReplayRequest.start:type_name -> liveproc.v1.ReplayStart
+	47, // 16: liveproc.v1.GetThumbnailRequest.at:type_name -> google.protobuf.Timestamp
+	48, // 17: liveproc.v1.Thumbnail.pts:type_name -> google.protobuf.Duration
+	47, // 18: liveproc.v1.Thumbnail.capture_time:type_name -> google.protobuf.Timestamp
+	49, // 19: liveproc.v1.Thumbnail.format:type_name -> liveproc.v1.ImageFormat
+	48, // 20: liveproc.v1.MotionClip.start_pts:type_name -> google.protobuf.Duration
+	48, // 21: liveproc.v1.MotionClip.duration:type_name -> google.protobuf.Duration
+	50, // 22: liveproc.v1.MotionClip.format:type_name -> liveproc.v1.ClipFormat
+	47, // 23: liveproc.v1.MotionClip.start_time:type_name -> google.protobuf.Timestamp
+	47, // 24: liveproc.v1.ReplayStart.time:type_name -> google.protobuf.Timestamp
+	25, // 25: liveproc.v1.SubscribeReplayRequest.start:type_name -> liveproc.v1.ReplayStart
 	1,  // 26: liveproc.v1.SubscribeReplayRequest.format:type_name -> liveproc.v1.SegmentFormat
-	47, // 27: liveproc.v1.ReplaySegment.start_pts:type_name -> google.protobuf.Duration
-	46, // 28: liveproc.v1.ReplaySegment.start_time:type_name -> google.protobuf.Timestamp
-	47, // 29: liveproc.v1.ReplaySegment.duration:type_name -> google.protobuf.Duration
+	48, // 27: liveproc.v1.ReplaySegment.start_pts:type_name -> google.protobuf.Duration
+	47, // 28: liveproc.v1.ReplaySegment.start_time:type_name -> google.protobuf.Timestamp
+	48, // 29: liveproc.v1.ReplaySegment.duration:type_name -> google.protobuf.Duration
 	1,  // 30: liveproc.v1.ReplaySegment.format:type_name -> liveproc.v1.SegmentFormat
-	46, // 31: liveproc.v1.CreateReplayClipRequest.start_time:type_name -> google.protobuf.Timestamp
-	46, // 32: liveproc.v1.ReplayClip.start_time:type_name -> google.protobuf.Timestamp
-	47, // 33: liveproc.v1.ReplayClip.duration:type_name -> google.protobuf.Duration
-	46, // 34: liveproc.v1.ReplayClip.create_time:type_name -> google.protobuf.Timestamp
-	47, // 35: liveproc.v1.ReplayClip.start_pts:type_name -> google.protobuf.Duration
-	28, // 36: liveproc.v1.ListReplayClipsResponse.clips:type_name -> liveproc.v1.ReplayClip
-	46, // 37: liveproc.v1.Recording.start_time:type_name -> google.protobuf.Timestamp
-	46, // 38: liveproc.v1.Recording.end_time:type_name -> google.protobuf.Timestamp
-	47, // 39: liveproc.v1.Recording.duration:type_name -> google.protobuf.Duration
+	47, // 31: liveproc.v1.CreateReplayClipRequest.start_time:type_name -> google.protobuf.Timestamp
+	47, // 32: liveproc.v1.ReplayClip.start_time:type_name -> google.protobuf.Timestamp
+	48, // 33: liveproc.v1.ReplayClip.duration:type_name -> google.protobuf.Duration
+	47, // 34: liveproc.v1.ReplayClip.create_time:type_name -> google.protobuf.Timestamp
+	48, // 35: liveproc.v1.ReplayClip.start_pts:type_name -> google.protobuf.Duration
+	29, // 36: liveproc.v1.ListReplayClipsResponse.clips:type_name -> liveproc.v1.ReplayClip
+	47, // 37: liveproc.v1.Recording.start_time:type_name -> google.protobuf.Timestamp
+	47, // 38: liveproc.v1.Recording.end_time:type_name -> google.protobuf.Timestamp
+	48, // 39: liveproc.v1.Recording.duration:type_name -> google.protobuf.Duration
 	2,  // 40: liveproc.v1.Recording.state:type_name -> liveproc.v1.RecordingState
-	47, // 41: liveproc.v1.Recording.start_pts:type_name -> google.protobuf.Duration
-	36, // 42: liveproc.v1.ListRecordingsResponse.recordings:type_name -> liveproc.v1.Recording
-	46, // 43: liveproc.v1.SignUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
+	48, // 41: liveproc.v1.Recording.start_pts:type_name -> google.protobuf.Duration
+	37, // 42: liveproc.v1.ListRecordingsResponse.recordings:type_name -> liveproc.v1.Recording
+	47, // 43: liveproc.v1.SignUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
 	8,  // 44: liveproc.v1.LiveProcessing.CreateStream:input_type -> liveproc.v1.CreateStreamRequest
 	9,  // 45: liveproc.v1.LiveProcessing.GetStream:input_type -> liveproc.v1.GetStreamRequest
 	10, // 46: liveproc.v1.LiveProcessing.ListStreams:input_type -> liveproc.v1.ListStreamsRequest
-	12, // 47: liveproc.v1.LiveProcessing.DeleteStream:input_type -> liveproc.v1.DeleteStreamRequest
-	14, // 48: liveproc.v1.LiveProcessing.UpdateProcessing:input_type -> liveproc.v1.UpdateProcessingRequest
-	15, // 49: liveproc.v1.LiveProcessing.WatchStream:input_type -> liveproc.v1.WatchStreamRequest
-	17, // 50: liveproc.v1.LiveProcessing.PushMedia:input_type -> liveproc.v1.PushMediaRequest
-	19, // 51: liveproc.v1.LiveProcessing.SubscribeThumbnails:input_type -> liveproc.v1.SubscribeThumbnailsRequest
-	20, // 52: liveproc.v1.LiveProcessing.GetThumbnail:input_type -> liveproc.v1.GetThumbnailRequest
-	22, // 53: liveproc.v1.LiveProcessing.SubscribeMotionClips:input_type -> liveproc.v1.SubscribeMotionClipsRequest
-	25, // 54: liveproc.v1.LiveProcessing.SubscribeReplay:input_type -> liveproc.v1.SubscribeReplayRequest
-	27, // 55: liveproc.v1.LiveProcessing.CreateReplayClip:input_type -> liveproc.v1.CreateReplayClipRequest
-	29, // 56: liveproc.v1.LiveProcessing.GetReplayClip:input_type -> liveproc.v1.GetReplayClipRequest
-	30, // 57: liveproc.v1.LiveProcessing.ListReplayClips:input_type -> liveproc.v1.ListReplayClipsRequest
-	32, // 58: liveproc.v1.LiveProcessing.DownloadReplayClip:input_type -> liveproc.v1.DownloadReplayClipRequest
-	33, // 59: liveproc.v1.LiveProcessing.DeleteReplayClip:input_type -> liveproc.v1.DeleteReplayClipRequest
-	37, // 60: liveproc.v1.LiveProcessing.ListRecordings:input_type -> liveproc.v1.ListRecordingsRequest
-	39, // 61: liveproc.v1.LiveProcessing.GetRecording:input_type -> liveproc.v1.GetRecordingRequest
-	40, // 62: liveproc.v1.LiveProcessing.DownloadRecording:input_type -> liveproc.v1.DownloadRecordingRequest
-	41, // 63: liveproc.v1.LiveProcessing.DeleteRecording:input_type -> liveproc.v1.DeleteRecordingRequest
-	43, // 64: liveproc.v1.LiveProcessing.SignUrl:input_type -> liveproc.v1.SignUrlRequest
-	5,  // 65: liveproc.v1.LiveProcessing.CreateStream:output_type -> liveproc.v1.Stream
-	5,  // 66: liveproc.v1.LiveProcessing.GetStream:output_type -> liveproc.v1.Stream
-	11, // 67: liveproc.v1.LiveProcessing.ListStreams:output_type -> liveproc.v1.ListStreamsResponse
-	13, // 68: liveproc.v1.LiveProcessing.DeleteStream:output_type -> liveproc.v1.DeleteStreamResponse
-	5,  // 69: liveproc.v1.LiveProcessing.UpdateProcessing:output_type -> liveproc.v1.Stream
-	16, // 70: liveproc.v1.LiveProcessing.WatchStream:output_type -> liveproc.v1.StreamEvent
-	18, // 71: liveproc.v1.LiveProcessing.PushMedia:output_type -> liveproc.v1.PushMediaResponse
-	21, // 72: liveproc.v1.LiveProcessing.SubscribeThumbnails:output_type -> liveproc.v1.Thumbnail
-	21, // 73: liveproc.v1.LiveProcessing.GetThumbnail:output_type -> liveproc.v1.Thumbnail
-	23, // 74: liveproc.v1.LiveProcessing.SubscribeMotionClips:output_type -> liveproc.v1.MotionClip
-	26, // 75: liveproc.v1.LiveProcessing.SubscribeReplay:output_type -> liveproc.v1.ReplaySegment
-	28, // 76: liveproc.v1.LiveProcessing.CreateReplayClip:output_type -> liveproc.v1.ReplayClip
-	28, // 77: liveproc.v1.LiveProcessing.GetReplayClip:output_type -> liveproc.v1.ReplayClip
-	31, // 78: liveproc.v1.LiveProcessing.ListReplayClips:output_type -> liveproc.v1.ListReplayClipsResponse
-	35, // 79: liveproc.v1.LiveProcessing.DownloadReplayClip:output_type -> liveproc.v1.DataChunk
-	34, // 80: liveproc.v1.LiveProcessing.DeleteReplayClip:output_type -> liveproc.v1.DeleteReplayClipResponse
-	38, // 81: liveproc.v1.LiveProcessing.ListRecordings:output_type -> liveproc.v1.ListRecordingsResponse
-	36, // 82: liveproc.v1.LiveProcessing.GetRecording:output_type -> liveproc.v1.Recording
-	35, // 83: liveproc.v1.LiveProcessing.DownloadRecording:output_type -> liveproc.v1.DataChunk
-	42, // 84: liveproc.v1.LiveProcessing.DeleteRecording:output_type -> liveproc.v1.DeleteRecordingResponse
-	44, // 85: liveproc.v1.LiveProcessing.SignUrl:output_type -> liveproc.v1.SignUrlResponse
-	65, // [65:86] is the sub-list for method output_type
-	44, // [44:65] is the sub-list for method input_type
+	13, // 47: liveproc.v1.LiveProcessing.DeleteStream:input_type -> liveproc.v1.DeleteStreamRequest
+	12, // 48: liveproc.v1.LiveProcessing.RotateStreamKey:input_type -> liveproc.v1.RotateStreamKeyRequest
+	15, // 49: liveproc.v1.LiveProcessing.UpdateProcessing:input_type -> liveproc.v1.UpdateProcessingRequest
+	16, // 50: liveproc.v1.LiveProcessing.WatchStream:input_type -> liveproc.v1.WatchStreamRequest
+	18, // 51: liveproc.v1.LiveProcessing.PushMedia:input_type -> liveproc.v1.PushMediaRequest
+	20, // 52: liveproc.v1.LiveProcessing.SubscribeThumbnails:input_type -> liveproc.v1.SubscribeThumbnailsRequest
+	21, // 53: liveproc.v1.LiveProcessing.GetThumbnail:input_type -> liveproc.v1.GetThumbnailRequest
+	23, // 54: liveproc.v1.LiveProcessing.SubscribeMotionClips:input_type -> liveproc.v1.SubscribeMotionClipsRequest
+	26, // 55: liveproc.v1.LiveProcessing.SubscribeReplay:input_type -> liveproc.v1.SubscribeReplayRequest
+	28, // 56: liveproc.v1.LiveProcessing.CreateReplayClip:input_type -> liveproc.v1.CreateReplayClipRequest
+	30, // 57: liveproc.v1.LiveProcessing.GetReplayClip:input_type -> liveproc.v1.GetReplayClipRequest
+	31, // 58: liveproc.v1.LiveProcessing.ListReplayClips:input_type -> liveproc.v1.ListReplayClipsRequest
+	33, // 59: liveproc.v1.LiveProcessing.DownloadReplayClip:input_type -> liveproc.v1.DownloadReplayClipRequest
+	34, // 60: liveproc.v1.LiveProcessing.DeleteReplayClip:input_type -> liveproc.v1.DeleteReplayClipRequest
+	38, // 61: liveproc.v1.LiveProcessing.ListRecordings:input_type -> liveproc.v1.ListRecordingsRequest
+	40, // 62: liveproc.v1.LiveProcessing.GetRecording:input_type -> liveproc.v1.GetRecordingRequest
+	41, // 63: liveproc.v1.LiveProcessing.DownloadRecording:input_type -> liveproc.v1.DownloadRecordingRequest
+	42, // 64: liveproc.v1.LiveProcessing.DeleteRecording:input_type -> liveproc.v1.DeleteRecordingRequest
+	44, // 65: liveproc.v1.LiveProcessing.SignUrl:input_type -> liveproc.v1.SignUrlRequest
+	5,  // 66: liveproc.v1.LiveProcessing.CreateStream:output_type -> liveproc.v1.Stream
+	5,  // 67: liveproc.v1.LiveProcessing.GetStream:output_type -> liveproc.v1.Stream
+	11, // 68: liveproc.v1.LiveProcessing.ListStreams:output_type -> liveproc.v1.ListStreamsResponse
+	14, // 69: liveproc.v1.LiveProcessing.DeleteStream:output_type -> liveproc.v1.DeleteStreamResponse
+	5,  // 70: liveproc.v1.LiveProcessing.RotateStreamKey:output_type -> liveproc.v1.Stream
+	5,  // 71: liveproc.v1.LiveProcessing.UpdateProcessing:output_type -> liveproc.v1.Stream
+	17, // 72: liveproc.v1.LiveProcessing.WatchStream:output_type -> liveproc.v1.StreamEvent
+	19, // 73: liveproc.v1.LiveProcessing.PushMedia:output_type -> liveproc.v1.PushMediaResponse
+	22, // 74: liveproc.v1.LiveProcessing.SubscribeThumbnails:output_type -> liveproc.v1.Thumbnail
+	22, // 75: liveproc.v1.LiveProcessing.GetThumbnail:output_type -> liveproc.v1.Thumbnail
+	24, // 76: liveproc.v1.LiveProcessing.SubscribeMotionClips:output_type -> liveproc.v1.MotionClip
+	27, // 77: liveproc.v1.LiveProcessing.SubscribeReplay:output_type -> liveproc.v1.ReplaySegment
+	29, // 78: liveproc.v1.LiveProcessing.CreateReplayClip:output_type -> liveproc.v1.ReplayClip
+	29, // 79: liveproc.v1.LiveProcessing.GetReplayClip:output_type -> liveproc.v1.ReplayClip
+	32, // 80: liveproc.v1.LiveProcessing.ListReplayClips:output_type -> liveproc.v1.ListReplayClipsResponse
+	36, // 81: liveproc.v1.LiveProcessing.DownloadReplayClip:output_type -> liveproc.v1.DataChunk
+	35, // 82: liveproc.v1.LiveProcessing.DeleteReplayClip:output_type -> liveproc.v1.DeleteReplayClipResponse
+	39, // 83: liveproc.v1.LiveProcessing.ListRecordings:output_type -> liveproc.v1.ListRecordingsResponse
+	37, // 84: liveproc.v1.LiveProcessing.GetRecording:output_type -> liveproc.v1.Recording
+	36, // 85: liveproc.v1.LiveProcessing.DownloadRecording:output_type -> liveproc.v1.DataChunk
+	43, // 86: liveproc.v1.LiveProcessing.DeleteRecording:output_type -> liveproc.v1.DeleteRecordingResponse
+	45, // 87: liveproc.v1.LiveProcessing.SignUrl:output_type -> liveproc.v1.SignUrlResponse
+	66, // [66:88] is the sub-list for method output_type
+	44, // [44:66] is the sub-list for method input_type
 	44, // [44:44] is the sub-list for extension type_name
 	44, // [44:44] is the sub-list for extension extendee
 	0,  // [0:44] is the sub-list for field type_name
@@ -3485,13 +3535,13 @@ func file_liveproc_v1_live_processing_proto_init() {
 		return
 	}
 	file_liveproc_v1_processing_proto_init()
-	file_liveproc_v1_live_processing_proto_msgTypes[20].OneofWrappers = []any{
+	file_liveproc_v1_live_processing_proto_msgTypes[21].OneofWrappers = []any{
 		(*ReplayStart_Earliest)(nil),
 		(*ReplayStart_LiveEdge)(nil),
 		(*ReplayStart_SecondsBeforeLive)(nil),
 		(*ReplayStart_Time)(nil),
 	}
-	file_liveproc_v1_live_processing_proto_msgTypes[23].OneofWrappers = []any{
+	file_liveproc_v1_live_processing_proto_msgTypes[24].OneofWrappers = []any{
 		(*CreateReplayClipRequest_StartTime)(nil),
 		(*CreateReplayClipRequest_SecondsBeforeLive)(nil),
 	}
@@ -3501,7 +3551,7 @@ func file_liveproc_v1_live_processing_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_liveproc_v1_live_processing_proto_rawDesc), len(file_liveproc_v1_live_processing_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   41,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,7 @@ const (
 	LiveProcessing_GetStream_FullMethodName            = "/liveproc.v1.LiveProcessing/GetStream"
 	LiveProcessing_ListStreams_FullMethodName          = "/liveproc.v1.LiveProcessing/ListStreams"
 	LiveProcessing_DeleteStream_FullMethodName         = "/liveproc.v1.LiveProcessing/DeleteStream"
+	LiveProcessing_RotateStreamKey_FullMethodName      = "/liveproc.v1.LiveProcessing/RotateStreamKey"
 	LiveProcessing_UpdateProcessing_FullMethodName     = "/liveproc.v1.LiveProcessing/UpdateProcessing"
 	LiveProcessing_WatchStream_FullMethodName          = "/liveproc.v1.LiveProcessing/WatchStream"
 	LiveProcessing_PushMedia_FullMethodName            = "/liveproc.v1.LiveProcessing/PushMedia"
@@ -54,6 +55,13 @@ type LiveProcessingClient interface {
 	GetStream(ctx context.Context, in *GetStreamRequest, opts ...grpc.CallOption) (*Stream, error)
 	ListStreams(ctx context.Context, in *ListStreamsRequest, opts ...grpc.CallOption) (*ListStreamsResponse, error)
 	DeleteStream(ctx context.Context, in *DeleteStreamRequest, opts ...grpc.CallOption) (*DeleteStreamResponse, error)
+	// Gives the stream a new publish key (`ingest.stream_key`, and the SRT
+	// and RTMP URLs made of it). The old key is refused at once, on every
+	// node; a publisher live with it (SRT, RTMP, PushMedia) is disconnected,
+	// and the stream goes to ERROR with "stream key rotated" until one
+	// publishes with the new key. A pulled stream goes on. API keys and
+	// signed URLs are not changed.
+	RotateStreamKey(ctx context.Context, in *RotateStreamKeyRequest, opts ...grpc.CallOption) (*Stream, error)
 	// Changes the processing of a stream; applied to a live stream in place,
 	// without re-ingest.
 	UpdateProcessing(ctx context.Context, in *UpdateProcessingRequest, opts ...grpc.CallOption) (*Stream, error)
@@ -127,6 +135,16 @@ func (c *liveProcessingClient) DeleteStream(ctx context.Context, in *DeleteStrea
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DeleteStreamResponse)
 	err := c.cc.Invoke(ctx, LiveProcessing_DeleteStream_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *liveProcessingClient) RotateStreamKey(ctx context.Context, in *RotateStreamKeyRequest, opts ...grpc.CallOption) (*Stream, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Stream)
+	err := c.cc.Invoke(ctx, LiveProcessing_RotateStreamKey_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -372,6 +390,13 @@ type LiveProcessingServer interface {
 	GetStream(context.Context, *GetStreamRequest) (*Stream, error)
 	ListStreams(context.Context, *ListStreamsRequest) (*ListStreamsResponse, error)
 	DeleteStream(context.Context, *DeleteStreamRequest) (*DeleteStreamResponse, error)
+	// Gives the stream a new publish key (`ingest.stream_key`, and the SRT
+	// and RTMP URLs made of it). The old key is refused at once, on every
+	// node; a publisher live with it (SRT, RTMP, PushMedia) is disconnected,
+	// and the stream goes to ERROR with "stream key rotated" until one
+	// publishes with the new key. A pulled stream goes on. API keys and
+	// signed URLs are not changed.
+	RotateStreamKey(context.Context, *RotateStreamKeyRequest) (*Stream, error)
 	// Changes the processing of a stream; applied to a live stream in place,
 	// without re-ingest.
 	UpdateProcessing(context.Context, *UpdateProcessingRequest) (*Stream, error)
@@ -422,6 +447,9 @@ func (UnimplementedLiveProcessingServer) ListStreams(context.Context, *ListStrea
 }
 func (UnimplementedLiveProcessingServer) DeleteStream(context.Context, *DeleteStreamRequest) (*DeleteStreamResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteStream not implemented")
+}
+func (UnimplementedLiveProcessingServer) RotateStreamKey(context.Context, *RotateStreamKeyRequest) (*Stream, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateStreamKey not implemented")
 }
 func (UnimplementedLiveProcessingServer) UpdateProcessing(context.Context, *UpdateProcessingRequest) (*Stream, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateProcessing not implemented")
@@ -563,6 +591,24 @@ func _LiveProcessing_DeleteStream_Handler(srv interface{}, ctx context.Context, 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(LiveProcessingServer).DeleteStream(ctx, req.(*DeleteStreamRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LiveProcessing_RotateStreamKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateStreamKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LiveProcessingServer).RotateStreamKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LiveProcessing_RotateStreamKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LiveProcessingServer).RotateStreamKey(ctx, req.(*RotateStreamKeyRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -842,6 +888,10 @@ var LiveProcessing_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteStream",
 			Handler:    _LiveProcessing_DeleteStream_Handler,
+		},
+		{
+			MethodName: "RotateStreamKey",
+			Handler:    _LiveProcessing_RotateStreamKey_Handler,
 		},
 		{
 			MethodName: "UpdateProcessing",

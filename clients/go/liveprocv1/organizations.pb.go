@@ -492,6 +492,50 @@ func (x *RotateApiKeyRequest) GetOrganizationId() string {
 	return ""
 }
 
+type RevokeSignedUrlsRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RevokeSignedUrlsRequest) Reset() {
+	*x = RevokeSignedUrlsRequest{}
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeSignedUrlsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeSignedUrlsRequest) ProtoMessage() {}
+
+func (x *RevokeSignedUrlsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeSignedUrlsRequest.ProtoReflect.Descriptor instead.
+func (*RevokeSignedUrlsRequest) Descriptor() ([]byte, []int) {
+	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RevokeSignedUrlsRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
 var File_liveproc_v1_organizations_proto protoreflect.FileDescriptor
 
 const file_liveproc_v1_organizations_proto_rawDesc = "" +
@@ -522,17 +566,20 @@ const file_liveproc_v1_organizations_proto_rawDesc = "" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12'\n" +
 	"\x0flive_processing\x18\x02 \x01(\bR\x0eliveProcessing\">\n" +
 	"\x13RotateApiKeyRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"B\n" +
+	"\x17RevokeSignedUrlsRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId*N\n" +
 	"\fPackageState\x12\x1d\n" +
 	"\x19PACKAGE_STATE_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aENABLED\x10\x01\x12\x12\n" +
-	"\x0eUPGRADE_NEEDED\x10\x022\xb7\x03\n" +
+	"\x0eUPGRADE_NEEDED\x10\x022\x8c\x04\n" +
 	"\rOrganizations\x12W\n" +
 	"\x12CreateOrganization\x12&.liveproc.v1.CreateOrganizationRequest\x1a\x19.liveproc.v1.Organization\x12Q\n" +
 	"\x0fGetOrganization\x12#.liveproc.v1.GetOrganizationRequest\x1a\x19.liveproc.v1.Organization\x12b\n" +
 	"\x11ListOrganizations\x12%.liveproc.v1.ListOrganizationsRequest\x1a&.liveproc.v1.ListOrganizationsResponse\x12I\n" +
 	"\vSetPackages\x12\x1f.liveproc.v1.SetPackagesRequest\x1a\x19.liveproc.v1.Organization\x12K\n" +
-	"\fRotateApiKey\x12 .liveproc.v1.RotateApiKeyRequest\x1a\x19.liveproc.v1.OrganizationB?Z=github.com/liveproc/liveproc/clients/go/liveprocv1;liveprocv1b\x06proto3"
+	"\fRotateApiKey\x12 .liveproc.v1.RotateApiKeyRequest\x1a\x19.liveproc.v1.Organization\x12S\n" +
+	"\x10RevokeSignedUrls\x12$.liveproc.v1.RevokeSignedUrlsRequest\x1a\x19.liveproc.v1.OrganizationB?Z=github.com/liveproc/liveproc/clients/go/liveprocv1;liveprocv1b\x06proto3"
 
 var (
 	file_liveproc_v1_organizations_proto_rawDescOnce sync.Once
@@ -547,7 +594,7 @@ func file_liveproc_v1_organizations_proto_rawDescGZIP() []byte {
 }
 
 var file_liveproc_v1_organizations_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_liveproc_v1_organizations_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_liveproc_v1_organizations_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_liveproc_v1_organizations_proto_goTypes = []any{
 	(PackageState)(0),                 // 0: liveproc.v1.PackageState
 	(*Packages)(nil),                  // 1: liveproc.v1.Packages
@@ -558,28 +605,31 @@ var file_liveproc_v1_organizations_proto_goTypes = []any{
 	(*ListOrganizationsResponse)(nil), // 6: liveproc.v1.ListOrganizationsResponse
 	(*SetPackagesRequest)(nil),        // 7: liveproc.v1.SetPackagesRequest
 	(*RotateApiKeyRequest)(nil),       // 8: liveproc.v1.RotateApiKeyRequest
-	(*timestamppb.Timestamp)(nil),     // 9: google.protobuf.Timestamp
+	(*RevokeSignedUrlsRequest)(nil),   // 9: liveproc.v1.RevokeSignedUrlsRequest
+	(*timestamppb.Timestamp)(nil),     // 10: google.protobuf.Timestamp
 }
 var file_liveproc_v1_organizations_proto_depIdxs = []int32{
-	0, // 0: liveproc.v1.Packages.live_processing:type_name -> liveproc.v1.PackageState
-	1, // 1: liveproc.v1.Organization.packages:type_name -> liveproc.v1.Packages
-	9, // 2: liveproc.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
-	2, // 3: liveproc.v1.ListOrganizationsResponse.organizations:type_name -> liveproc.v1.Organization
-	3, // 4: liveproc.v1.Organizations.CreateOrganization:input_type -> liveproc.v1.CreateOrganizationRequest
-	4, // 5: liveproc.v1.Organizations.GetOrganization:input_type -> liveproc.v1.GetOrganizationRequest
-	5, // 6: liveproc.v1.Organizations.ListOrganizations:input_type -> liveproc.v1.ListOrganizationsRequest
-	7, // 7: liveproc.v1.Organizations.SetPackages:input_type -> liveproc.v1.SetPackagesRequest
-	8, // 8: liveproc.v1.Organizations.RotateApiKey:input_type -> liveproc.v1.RotateApiKeyRequest
-	2, // 9: liveproc.v1.Organizations.CreateOrganization:output_type -> liveproc.v1.Organization
-	2, // 10: liveproc.v1.Organizations.GetOrganization:output_type -> liveproc.v1.Organization
-	6, // 11: liveproc.v1.Organizations.ListOrganizations:output_type -> liveproc.v1.ListOrganizationsResponse
-	2, // 12: liveproc.v1.Organizations.SetPackages:output_type -> liveproc.v1.Organization
-	2, // 13: liveproc.v1.Organizations.RotateApiKey:output_type -> liveproc.v1.Organization
-	9, // [9:14] is the sub-list for method output_type
-	4, // [4:9] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	0,  // 0: liveproc.v1.Packages.live_processing:type_name -> liveproc.v1.PackageState
+	1,  // 1: liveproc.v1.Organization.packages:type_name -> liveproc.v1.Packages
+	10, // 2: liveproc.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
+	2,  // 3: liveproc.v1.ListOrganizationsResponse.organizations:type_name -> liveproc.v1.Organization
+	3,  // 4: liveproc.v1.Organizations.CreateOrganization:input_type -> liveproc.v1.CreateOrganizationRequest
+	4,  // 5: liveproc.v1.Organizations.GetOrganization:input_type -> liveproc.v1.GetOrganizationRequest
+	5,  // 6: liveproc.v1.Organizations.ListOrganizations:input_type -> liveproc.v1.ListOrganizationsRequest
+	7,  // 7: liveproc.v1.Organizations.SetPackages:input_type -> liveproc.v1.SetPackagesRequest
+	8,  // 8: liveproc.v1.Organizations.RotateApiKey:input_type -> liveproc.v1.RotateApiKeyRequest
+	9,  // 9: liveproc.v1.Organizations.RevokeSignedUrls:input_type -> liveproc.v1.RevokeSignedUrlsRequest
+	2,  // 10: liveproc.v1.Organizations.CreateOrganization:output_type -> liveproc.v1.Organization
+	2,  // 11: liveproc.v1.Organizations.GetOrganization:output_type -> liveproc.v1.Organization
+	6,  // 12: liveproc.v1.Organizations.ListOrganizations:output_type -> liveproc.v1.ListOrganizationsResponse
+	2,  // 13: liveproc.v1.Organizations.SetPackages:output_type -> liveproc.v1.Organization
+	2,  // 14: liveproc.v1.Organizations.RotateApiKey:output_type -> liveproc.v1.Organization
+	2,  // 15: liveproc.v1.Organizations.RevokeSignedUrls:output_type -> liveproc.v1.Organization
+	10, // [10:16] is the sub-list for method output_type
+	4,  // [4:10] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_liveproc_v1_organizations_proto_init() }
@@ -593,7 +643,7 @@ func file_liveproc_v1_organizations_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_liveproc_v1_organizations_proto_rawDesc), len(file_liveproc_v1_organizations_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const (
 	Organizations_ListOrganizations_FullMethodName  = "/liveproc.v1.Organizations/ListOrganizations"
 	Organizations_SetPackages_FullMethodName        = "/liveproc.v1.Organizations/SetPackages"
 	Organizations_RotateApiKey_FullMethodName       = "/liveproc.v1.Organizations/RotateApiKey"
+	Organizations_RevokeSignedUrls_FullMethodName   = "/liveproc.v1.Organizations/RevokeSignedUrls"
 )
 
 // OrganizationsClient is the client API for Organizations service.
@@ -32,7 +33,8 @@ const (
 //
 // Administration of organizations, their packages and API keys.
 // Every method needs the server's admin key (`authorization: Bearer <key>`),
-// but GetOrganization, which an organization's key may call for itself.
+// but GetOrganization and RevokeSignedUrls, which an organization's key
+// may call for itself.
 type OrganizationsClient interface {
 	CreateOrganization(ctx context.Context, in *CreateOrganizationRequest, opts ...grpc.CallOption) (*Organization, error)
 	// With the admin key: any organization, by id. With an organization's
@@ -42,7 +44,18 @@ type OrganizationsClient interface {
 	ListOrganizations(ctx context.Context, in *ListOrganizationsRequest, opts ...grpc.CallOption) (*ListOrganizationsResponse, error)
 	SetPackages(ctx context.Context, in *SetPackagesRequest, opts ...grpc.CallOption) (*Organization, error)
 	// Replaces the organization's API key; the old key stops working at once.
+	// Every URL the organization signed before (SignUrl, webhook media
+	// links) is refused from then on too: its URL-signing key is rotated
+	// with it. Calls already running with the old key go on to their end;
+	// publish (stream) keys are not changed (see RotateStreamKey).
 	RotateApiKey(ctx context.Context, in *RotateApiKeyRequest, opts ...grpc.CallOption) (*Organization, error)
+	// Rotates the organization's URL-signing key alone: every URL it signed
+	// before is refused from then on (403) on every node, downloads and
+	// HLS players already running included at their next request; links
+	// signed afterwards work. API keys and stream keys are not changed.
+	// With the admin key: any organization, by id. With an organization's
+	// key: its own (id empty or its own id).
+	RevokeSignedUrls(ctx context.Context, in *RevokeSignedUrlsRequest, opts ...grpc.CallOption) (*Organization, error)
 }
 
 type organizationsClient struct {
@@ -103,13 +116,24 @@ func (c *organizationsClient) RotateApiKey(ctx context.Context, in *RotateApiKey
 	return out, nil
 }
 
+func (c *organizationsClient) RevokeSignedUrls(ctx context.Context, in *RevokeSignedUrlsRequest, opts ...grpc.CallOption) (*Organization, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Organization)
+	err := c.cc.Invoke(ctx, Organizations_RevokeSignedUrls_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OrganizationsServer is the server API for Organizations service.
 // All implementations must embed UnimplementedOrganizationsServer
 // for forward compatibility.
 //
 // Administration of organizations, their packages and API keys.
 // Every method needs the server's admin key (`authorization: Bearer <key>`),
-// but GetOrganization, which an organization's key may call for itself.
+// but GetOrganization and RevokeSignedUrls, which an organization's key
+// may call for itself.
 type OrganizationsServer interface {
 	CreateOrganization(context.Context, *CreateOrganizationRequest) (*Organization, error)
 	// With the admin key: any organization, by id. With an organization's
@@ -119,7 +143,18 @@ type OrganizationsServer interface {
 	ListOrganizations(context.Context, *ListOrganizationsRequest) (*ListOrganizationsResponse, error)
 	SetPackages(context.Context, *SetPackagesRequest) (*Organization, error)
 	// Replaces the organization's API key; the old key stops working at once.
+	// Every URL the organization signed before (SignUrl, webhook media
+	// links) is refused from then on too: its URL-signing key is rotated
+	// with it. Calls already running with the old key go on to their end;
+	// publish (stream) keys are not changed (see RotateStreamKey).
 	RotateApiKey(context.Context, *RotateApiKeyRequest) (*Organization, error)
+	// Rotates the organization's URL-signing key alone: every URL it signed
+	// before is refused from then on (403) on every node, downloads and
+	// HLS players already running included at their next request; links
+	// signed afterwards work. API keys and stream keys are not changed.
+	// With the admin key: any organization, by id. With an organization's
+	// key: its own (id empty or its own id).
+	RevokeSignedUrls(context.Context, *RevokeSignedUrlsRequest) (*Organization, error)
 	mustEmbedUnimplementedOrganizationsServer()
 }
 
@@ -144,6 +179,9 @@ func (UnimplementedOrganizationsServer) SetPackages(context.Context, *SetPackage
 }
 func (UnimplementedOrganizationsServer) RotateApiKey(context.Context, *RotateApiKeyRequest) (*Organization, error) {
 	return nil, status.Error(codes.Unimplemented, "method RotateApiKey not implemented")
+}
+func (UnimplementedOrganizationsServer) RevokeSignedUrls(context.Context, *RevokeSignedUrlsRequest) (*Organization, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeSignedUrls not implemented")
 }
 func (UnimplementedOrganizationsServer) mustEmbedUnimplementedOrganizationsServer() {}
 func (UnimplementedOrganizationsServer) testEmbeddedByValue()                       {}
@@ -256,6 +294,24 @@ func _Organizations_RotateApiKey_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Organizations_RevokeSignedUrls_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeSignedUrlsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrganizationsServer).RevokeSignedUrls(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Organizations_RevokeSignedUrls_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrganizationsServer).RevokeSignedUrls(ctx, req.(*RevokeSignedUrlsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Organizations_ServiceDesc is the grpc.ServiceDesc for Organizations service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -282,6 +338,10 @@ var Organizations_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RotateApiKey",
 			Handler:    _Organizations_RotateApiKey_Handler,
+		},
+		{
+			MethodName: "RevokeSignedUrls",
+			Handler:    _Organizations_RevokeSignedUrls_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

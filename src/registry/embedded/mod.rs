@@ -253,6 +253,7 @@ impl EmbeddedRegistry {
             live_processing,
             api_key_hash: secrets::hash_key(&api_key),
             create_time_ms: now_millis(),
+            url_signing_generation: 0,
         };
         let txn = self.begin_write()?;
         {
@@ -299,14 +300,25 @@ impl EmbeddedRegistry {
         .map(|(org, _)| org)
     }
 
-    /// Replaces the API key of an organization; the old one stops working.
+    /// Replaces the API key of an organization; the old one stops working,
+    /// and so do the URLs signed before.
     pub fn rotate_api_key(&self, id: &str) -> Result<(OrganizationRecord, String)> {
         let api_key = secrets::new_api_key();
         let (org, _) = self.update_organization(id, |org| {
+            org.url_signing_generation += 1;
             let old = std::mem::replace(&mut org.api_key_hash, secrets::hash_key(&api_key));
             Ok(Some(old))
         })?;
         Ok((org, api_key))
+    }
+
+    /// Refuses every URL the organization signed until now.
+    pub fn rotate_url_signing(&self, id: &str) -> Result<OrganizationRecord> {
+        self.update_organization(id, |org| {
+            org.url_signing_generation += 1;
+            Ok(None)
+        })
+        .map(|(org, _)| org)
     }
 
     /// Read-modify-write of one organization in one transaction. `change`
@@ -425,6 +437,27 @@ impl EmbeddedRegistry {
     }
 
     /// Replaces the processing options of a stream, queuing `event`.
+    /// Gives a stream a new publish key; the old one stops at once.
+    pub fn rotate_stream_key(&self, org_id: &str, stream_id: &str) -> Result<StreamRecord> {
+        let key = stream_key(org_id, stream_id);
+        let txn = self.begin_write()?;
+        let record = {
+            let mut streams = txn.open_table(STREAMS)?;
+            let mut record: StreamRecord = match streams.get(key.as_str())? {
+                Some(v) => serde_json::from_slice(v.value())?,
+                None => return Err(Error::stream_not_found(stream_id)),
+            };
+            let old = std::mem::replace(&mut record.stream_key, secrets::new_stream_key());
+            streams.insert(key.as_str(), serde_json::to_vec(&record)?.as_slice())?;
+            let mut keys = txn.open_table(STREAM_KEYS)?;
+            keys.remove(old.as_str())?;
+            keys.insert(record.stream_key.as_str(), key.as_str())?;
+            record
+        };
+        self.commit(txn)?;
+        Ok(record)
+    }
+
     pub fn set_processing(
         &self,
         org_id: &str,

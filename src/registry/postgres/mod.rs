@@ -120,6 +120,7 @@ fn organization_from(row: &PgRow) -> sqlx::Result<OrganizationRecord> {
         live_processing: row.try_get("live_processing")?,
         api_key_hash: row.try_get("api_key_hash")?,
         create_time_ms: row.try_get("create_time_ms")?,
+        url_signing_generation: row.try_get::<i32, _>("url_signing_generation")? as u32,
     })
 }
 
@@ -296,6 +297,7 @@ impl PgRegistry {
             live_processing,
             api_key_hash: secrets::hash_key(&api_key),
             create_time_ms: now_millis(),
+            url_signing_generation: 0,
         };
         sqlx::query(
             "INSERT INTO organizations (id, name, live_processing, api_key_hash, create_time_ms)
@@ -314,14 +316,15 @@ impl PgRegistry {
 
     pub async fn import_organization(&self, record: &OrganizationRecord) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO organizations (id, name, live_processing, api_key_hash, create_time_ms)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO organizations (id, name, live_processing, api_key_hash, create_time_ms, url_signing_generation)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&record.id)
         .bind(&record.name)
         .bind(record.live_processing)
         .bind(&record.api_key_hash)
         .bind(record.create_time_ms)
+        .bind(record.url_signing_generation as i32)
         .execute(&self.pool)
         .await
         .map_err(storage_error)?;
@@ -382,7 +385,7 @@ impl PgRegistry {
     pub async fn rotate_api_key(&self, id: &str) -> Result<(OrganizationRecord, String)> {
         let api_key = secrets::new_api_key();
         let row =
-            sqlx::query("UPDATE organizations SET api_key_hash = $2 WHERE id = $1 RETURNING *")
+            sqlx::query("UPDATE organizations SET api_key_hash = $2, url_signing_generation = url_signing_generation + 1 WHERE id = $1 RETURNING *")
                 .bind(id)
                 .bind(secrets::hash_key(&api_key))
                 .fetch_optional(&self.pool)
@@ -392,7 +395,34 @@ impl PgRegistry {
         Ok((organization_from(&row).map_err(storage_error)?, api_key))
     }
 
+    pub async fn rotate_url_signing(&self, id: &str) -> Result<OrganizationRecord> {
+        let row = sqlx::query(
+            "UPDATE organizations SET url_signing_generation = url_signing_generation + 1 \
+             WHERE id = $1 RETURNING *",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage_error)?
+        .ok_or_else(|| Error::organization_not_found(id))?;
+        organization_from(&row).map_err(storage_error)
+    }
+
     // ----- streams ---------------------------------------------------------
+
+    pub async fn rotate_stream_key(&self, org_id: &str, stream_id: &str) -> Result<StreamRecord> {
+        let row = sqlx::query(
+            "UPDATE streams SET stream_key = $3 WHERE organization_id = $1 AND id = $2 RETURNING *",
+        )
+        .bind(org_id)
+        .bind(stream_id)
+        .bind(secrets::new_stream_key())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage_error)?
+        .ok_or_else(|| Error::stream_not_found(stream_id))?;
+        stream_from(&row).map_err(storage_error)
+    }
 
     pub async fn create_stream(&self, record: &StreamRecord) -> Result<()> {
         let inserted = sqlx::query(

@@ -57,6 +57,11 @@ class LiveProcessingStub:
                 request_serializer=liveproc_dot_v1_dot_live__processing__pb2.DeleteStreamRequest.SerializeToString,
                 response_deserializer=liveproc_dot_v1_dot_live__processing__pb2.DeleteStreamResponse.FromString,
                 _registered_method=True)
+        self.RotateStreamKey = channel.unary_unary(
+                '/liveproc.v1.LiveProcessing/RotateStreamKey',
+                request_serializer=liveproc_dot_v1_dot_live__processing__pb2.RotateStreamKeyRequest.SerializeToString,
+                response_deserializer=liveproc_dot_v1_dot_live__processing__pb2.Stream.FromString,
+                _registered_method=True)
         self.UpdateProcessing = channel.unary_unary(
                 '/liveproc.v1.LiveProcessing/UpdateProcessing',
                 request_serializer=liveproc_dot_v1_dot_live__processing__pb2.UpdateProcessingRequest.SerializeToString,
@@ -170,6 +175,18 @@ class LiveProcessingServicer:
 
     def DeleteStream(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateStreamKey(self, request, context):
+        """Gives the stream a new publish key (`ingest.stream_key`, and the SRT
+        and RTMP URLs made of it). The old key is refused at once, on every
+        node; a publisher live with it (SRT, RTMP, PushMedia) is disconnected,
+        and the stream goes to ERROR with "stream key rotated" until one
+        publishes with the new key. A pulled stream goes on. API keys and
+        signed URLs are not changed.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -310,6 +327,11 @@ def add_LiveProcessingServicer_to_server(servicer, server):
                     servicer.DeleteStream,
                     request_deserializer=liveproc_dot_v1_dot_live__processing__pb2.DeleteStreamRequest.FromString,
                     response_serializer=liveproc_dot_v1_dot_live__processing__pb2.DeleteStreamResponse.SerializeToString,
+            ),
+            'RotateStreamKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateStreamKey,
+                    request_deserializer=liveproc_dot_v1_dot_live__processing__pb2.RotateStreamKeyRequest.FromString,
+                    response_serializer=liveproc_dot_v1_dot_live__processing__pb2.Stream.SerializeToString,
             ),
             'UpdateProcessing': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateProcessing,
@@ -508,6 +530,33 @@ class LiveProcessing:
             '/liveproc.v1.LiveProcessing/DeleteStream',
             liveproc_dot_v1_dot_live__processing__pb2.DeleteStreamRequest.SerializeToString,
             liveproc_dot_v1_dot_live__processing__pb2.DeleteStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateStreamKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liveproc.v1.LiveProcessing/RotateStreamKey',
+            liveproc_dot_v1_dot_live__processing__pb2.RotateStreamKeyRequest.SerializeToString,
+            liveproc_dot_v1_dot_live__processing__pb2.Stream.FromString,
             options,
             channel_credentials,
             insecure,

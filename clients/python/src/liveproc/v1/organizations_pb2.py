@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fliveproc/v1/organizations.proto\x12\x0bliveproc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\x08Packages\x12\x32\n\x0flive_processing\x18\x01 \x01(\x0e\x32\x19.liveproc.v1.PackageState\"\x93\x01\n\x0cOrganization\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\'\n\x08packages\x18\x03 \x01(\x0b\x32\x15.liveproc.v1.Packages\x12\x0f\n\x07\x61pi_key\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"B\n\x19\x43reateOrganizationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0flive_processing\x18\x02 \x01(\x08\"$\n\x16GetOrganizationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"A\n\x18ListOrganizationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"f\n\x19ListOrganizationsResponse\x12\x30\n\rorganizations\x18\x01 \x03(\x0b\x32\x19.liveproc.v1.Organization\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"F\n\x12SetPackagesRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x17\n\x0flive_processing\x18\x02 \x01(\x08\".\n\x13RotateApiKeyRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t*N\n\x0cPackageState\x12\x1d\n\x19PACKAGE_STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x45NABLED\x10\x01\x12\x12\n\x0eUPGRADE_NEEDED\x10\x02\x32\xb7\x03\n\rOrganizations\x12W\n\x12\x43reateOrganization\x12&.liveproc.v1.CreateOrganizationRequest\x1a\x19.liveproc.v1.Organization\x12Q\n\x0fGetOrganization\x12#.liveproc.v1.GetOrganizationRequest\x1a\x19.liveproc.v1.Organization\x12\x62\n\x11ListOrganizations\x12%.liveproc.v1.ListOrganizationsRequest\x1a&.liveproc.v1.ListOrganizationsResponse\x12I\n\x0bSetPackages\x12\x1f.liveproc.v1.SetPackagesRequest\x1a\x19.liveproc.v1.Organization\x12K\n\x0cRotateApiKey\x12 .liveproc.v1.RotateApiKeyRequest\x1a\x19.liveproc.v1.OrganizationB?Z=github.com/liveproc/liveproc/clients/go/liveprocv1;liveprocv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fliveproc/v1/organizations.proto\x12\x0bliveproc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\x08Packages\x12\x32\n\x0flive_processing\x18\x01 \x01(\x0e\x32\x19.liveproc.v1.PackageState\"\x93\x01\n\x0cOrganization\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\'\n\x08packages\x18\x03 \x01(\x0b\x32\x15.liveproc.v1.Packages\x12\x0f\n\x07\x61pi_key\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"B\n\x19\x43reateOrganizationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0flive_processing\x18\x02 \x01(\x08\"$\n\x16GetOrganizationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"A\n\x18ListOrganizationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"f\n\x19ListOrganizationsResponse\x12\x30\n\rorganizations\x18\x01 \x03(\x0b\x32\x19.liveproc.v1.Organization\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"F\n\x12SetPackagesRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x17\n\x0flive_processing\x18\x02 \x01(\x08\".\n\x13RotateApiKeyRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\"2\n\x17RevokeSignedUrlsRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t*N\n\x0cPackageState\x12\x1d\n\x19PACKAGE_STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x45NABLED\x10\x01\x12\x12\n\x0eUPGRADE_NEEDED\x10\x02\x32\x8c\x04\n\rOrganizations\x12W\n\x12\x43reateOrganization\x12&.liveproc.v1.CreateOrganizationRequest\x1a\x19.liveproc.v1.Organization\x12Q\n\x0fGetOrganization\x12#.liveproc.v1.GetOrganizationRequest\x1a\x19.liveproc.v1.Organization\x12\x62\n\x11ListOrganizations\x12%.liveproc.v1.ListOrganizationsRequest\x1a&.liveproc.v1.ListOrganizationsResponse\x12I\n\x0bSetPackages\x12\x1f.liveproc.v1.SetPackagesRequest\x1a\x19.liveproc.v1.Organization\x12K\n\x0cRotateApiKey\x12 .liveproc.v1.RotateApiKeyRequest\x1a\x19.liveproc.v1.Organization\x12S\n\x10RevokeSignedUrls\x12$.liveproc.v1.RevokeSignedUrlsRequest\x1a\x19.liveproc.v1.OrganizationB?Z=github.com/liveproc/liveproc/clients/go/liveprocv1;liveprocv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,8 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'liveproc.v1.organizations_p
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z=github.com/liveproc/liveproc/clients/go/liveprocv1;liveprocv1'
-  _globals['_PACKAGESTATE']._serialized_start=692
-  _globals['_PACKAGESTATE']._serialized_end=770
+  _globals['_PACKAGESTATE']._serialized_start=744
+  _globals['_PACKAGESTATE']._serialized_end=822
   _globals['_PACKAGES']._serialized_start=81
   _globals['_PACKAGES']._serialized_end=143
   _globals['_ORGANIZATION']._serialized_start=146
@@ -51,6 +51,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SETPACKAGESREQUEST']._serialized_end=642
   _globals['_ROTATEAPIKEYREQUEST']._serialized_start=644
   _globals['_ROTATEAPIKEYREQUEST']._serialized_end=690
-  _globals['_ORGANIZATIONS']._serialized_start=773
-  _globals['_ORGANIZATIONS']._serialized_end=1212
+  _globals['_REVOKESIGNEDURLSREQUEST']._serialized_start=692
+  _globals['_REVOKESIGNEDURLSREQUEST']._serialized_end=742
+  _globals['_ORGANIZATIONS']._serialized_start=825
+  _globals['_ORGANIZATIONS']._serialized_end=1349
 # @@protoc_insertion_point(module_scope)

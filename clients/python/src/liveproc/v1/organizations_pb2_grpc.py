@@ -28,7 +28,8 @@ if _version_not_supported:
 class OrganizationsStub:
     """Administration of organizations, their packages and API keys.
     Every method needs the server's admin key (`authorization: Bearer <key>`),
-    but GetOrganization, which an organization's key may call for itself.
+    but GetOrganization and RevokeSignedUrls, which an organization's key
+    may call for itself.
     """
 
     def __init__(self, channel):
@@ -62,12 +63,18 @@ class OrganizationsStub:
                 request_serializer=liveproc_dot_v1_dot_organizations__pb2.RotateApiKeyRequest.SerializeToString,
                 response_deserializer=liveproc_dot_v1_dot_organizations__pb2.Organization.FromString,
                 _registered_method=True)
+        self.RevokeSignedUrls = channel.unary_unary(
+                '/liveproc.v1.Organizations/RevokeSignedUrls',
+                request_serializer=liveproc_dot_v1_dot_organizations__pb2.RevokeSignedUrlsRequest.SerializeToString,
+                response_deserializer=liveproc_dot_v1_dot_organizations__pb2.Organization.FromString,
+                _registered_method=True)
 
 
 class OrganizationsServicer:
     """Administration of organizations, their packages and API keys.
     Every method needs the server's admin key (`authorization: Bearer <key>`),
-    but GetOrganization, which an organization's key may call for itself.
+    but GetOrganization and RevokeSignedUrls, which an organization's key
+    may call for itself.
     """
 
     def CreateOrganization(self, request, context):
@@ -99,6 +106,22 @@ class OrganizationsServicer:
 
     def RotateApiKey(self, request, context):
         """Replaces the organization's API key; the old key stops working at once.
+        Every URL the organization signed before (SignUrl, webhook media
+        links) is refused from then on too: its URL-signing key is rotated
+        with it. Calls already running with the old key go on to their end;
+        publish (stream) keys are not changed (see RotateStreamKey).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeSignedUrls(self, request, context):
+        """Rotates the organization's URL-signing key alone: every URL it signed
+        before is refused from then on (403) on every node, downloads and
+        HLS players already running included at their next request; links
+        signed afterwards work. API keys and stream keys are not changed.
+        With the admin key: any organization, by id. With an organization's
+        key: its own (id empty or its own id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -132,6 +155,11 @@ def add_OrganizationsServicer_to_server(servicer, server):
                     request_deserializer=liveproc_dot_v1_dot_organizations__pb2.RotateApiKeyRequest.FromString,
                     response_serializer=liveproc_dot_v1_dot_organizations__pb2.Organization.SerializeToString,
             ),
+            'RevokeSignedUrls': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeSignedUrls,
+                    request_deserializer=liveproc_dot_v1_dot_organizations__pb2.RevokeSignedUrlsRequest.FromString,
+                    response_serializer=liveproc_dot_v1_dot_organizations__pb2.Organization.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'liveproc.v1.Organizations', rpc_method_handlers)
@@ -143,7 +171,8 @@ def add_OrganizationsServicer_to_server(servicer, server):
 class Organizations:
     """Administration of organizations, their packages and API keys.
     Every method needs the server's admin key (`authorization: Bearer <key>`),
-    but GetOrganization, which an organization's key may call for itself.
+    but GetOrganization and RevokeSignedUrls, which an organization's key
+    may call for itself.
     """
 
     @staticmethod
@@ -270,6 +299,33 @@ class Organizations:
             target,
             '/liveproc.v1.Organizations/RotateApiKey',
             liveproc_dot_v1_dot_organizations__pb2.RotateApiKeyRequest.SerializeToString,
+            liveproc_dot_v1_dot_organizations__pb2.Organization.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeSignedUrls(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liveproc.v1.Organizations/RevokeSignedUrls',
+            liveproc_dot_v1_dot_organizations__pb2.RevokeSignedUrlsRequest.SerializeToString,
             liveproc_dot_v1_dot_organizations__pb2.Organization.FromString,
             options,
             channel_credentials,

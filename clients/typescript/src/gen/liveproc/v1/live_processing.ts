@@ -321,6 +321,10 @@ export interface ListStreamsResponse {
   nextPageToken: string;
 }
 
+export interface RotateStreamKeyRequest {
+  streamId: string;
+}
+
 export interface DeleteStreamRequest {
   streamId: string;
 }
@@ -1937,6 +1941,79 @@ export const ListStreamsResponse: MessageFns<ListStreamsResponse> = {
     const message = createBaseListStreamsResponse();
     message.streams = object.streams?.map((e) => Stream.fromPartial(e)) || [];
     message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseRotateStreamKeyRequest(): RotateStreamKeyRequest {
+  return { streamId: "" };
+}
+
+export const RotateStreamKeyRequest: MessageFns<RotateStreamKeyRequest> = {
+  encode(message: RotateStreamKeyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.streamId !== "") {
+      writer.uint32(10).string(message.streamId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotateStreamKeyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotateStreamKeyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.streamId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RotateStreamKeyRequest {
+    return {
+      streamId: isSet(object.streamId)
+        ? globalThis.String(object.streamId)
+        : isSet(object.stream_id)
+        ? globalThis.String(object.stream_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RotateStreamKeyRequest): unknown {
+    const obj: any = {};
+    if (message.streamId !== "") {
+      obj.streamId = message.streamId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RotateStreamKeyRequest>, I>>(base?: I): RotateStreamKeyRequest {
+    return RotateStreamKeyRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RotateStreamKeyRequest>, I>>(object: I): RotateStreamKeyRequest {
+    const message = createBaseRotateStreamKeyRequest();
+    message.streamId = object.streamId ?? "";
     return message;
   },
 };
@@ -5635,6 +5712,24 @@ export const LiveProcessingService = {
     responseDeserialize: (value: Buffer): DeleteStreamResponse => DeleteStreamResponse.decode(value),
   },
   /**
+   * Gives the stream a new publish key (`ingest.stream_key`, and the SRT
+   * and RTMP URLs made of it). The old key is refused at once, on every
+   * node; a publisher live with it (SRT, RTMP, PushMedia) is disconnected,
+   * and the stream goes to ERROR with "stream key rotated" until one
+   * publishes with the new key. A pulled stream goes on. API keys and
+   * signed URLs are not changed.
+   */
+  rotateStreamKey: {
+    path: "/liveproc.v1.LiveProcessing/RotateStreamKey" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RotateStreamKeyRequest): Buffer =>
+      Buffer.from(RotateStreamKeyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RotateStreamKeyRequest => RotateStreamKeyRequest.decode(value),
+    responseSerialize: (value: Stream): Buffer => Buffer.from(Stream.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Stream => Stream.decode(value),
+  },
+  /**
    * Changes the processing of a stream; applied to a live stream in place,
    * without re-ingest.
    */
@@ -5830,6 +5925,15 @@ export interface LiveProcessingServer extends UntypedServiceImplementation {
   listStreams: handleUnaryCall<ListStreamsRequest, ListStreamsResponse>;
   deleteStream: handleUnaryCall<DeleteStreamRequest, DeleteStreamResponse>;
   /**
+   * Gives the stream a new publish key (`ingest.stream_key`, and the SRT
+   * and RTMP URLs made of it). The old key is refused at once, on every
+   * node; a publisher live with it (SRT, RTMP, PushMedia) is disconnected,
+   * and the stream goes to ERROR with "stream key rotated" until one
+   * publishes with the new key. A pulled stream goes on. API keys and
+   * signed URLs are not changed.
+   */
+  rotateStreamKey: handleUnaryCall<RotateStreamKeyRequest, Stream>;
+  /**
    * Changes the processing of a stream; applied to a live stream in place,
    * without re-ingest.
    */
@@ -5928,6 +6032,29 @@ export interface LiveProcessingClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteStreamResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Gives the stream a new publish key (`ingest.stream_key`, and the SRT
+   * and RTMP URLs made of it). The old key is refused at once, on every
+   * node; a publisher live with it (SRT, RTMP, PushMedia) is disconnected,
+   * and the stream goes to ERROR with "stream key rotated" until one
+   * publishes with the new key. A pulled stream goes on. API keys and
+   * signed URLs are not changed.
+   */
+  rotateStreamKey(
+    request: RotateStreamKeyRequest,
+    callback: (error: ServiceError | null, response: Stream) => void,
+  ): ClientUnaryCall;
+  rotateStreamKey(
+    request: RotateStreamKeyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Stream) => void,
+  ): ClientUnaryCall;
+  rotateStreamKey(
+    request: RotateStreamKeyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Stream) => void,
   ): ClientUnaryCall;
   /**
    * Changes the processing of a stream; applied to a live stream in place,

@@ -110,6 +110,10 @@ export interface RotateApiKeyRequest {
   organizationId: string;
 }
 
+export interface RevokeSignedUrlsRequest {
+  organizationId: string;
+}
+
 function createBasePackages(): Packages {
   return { liveProcessing: 0 };
 }
@@ -834,10 +838,84 @@ export const RotateApiKeyRequest: MessageFns<RotateApiKeyRequest> = {
   },
 };
 
+function createBaseRevokeSignedUrlsRequest(): RevokeSignedUrlsRequest {
+  return { organizationId: "" };
+}
+
+export const RevokeSignedUrlsRequest: MessageFns<RevokeSignedUrlsRequest> = {
+  encode(message: RevokeSignedUrlsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.organizationId !== "") {
+      writer.uint32(10).string(message.organizationId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeSignedUrlsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeSignedUrlsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.organizationId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeSignedUrlsRequest {
+    return {
+      organizationId: isSet(object.organizationId)
+        ? globalThis.String(object.organizationId)
+        : isSet(object.organization_id)
+        ? globalThis.String(object.organization_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RevokeSignedUrlsRequest): unknown {
+    const obj: any = {};
+    if (message.organizationId !== "") {
+      obj.organizationId = message.organizationId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RevokeSignedUrlsRequest>, I>>(base?: I): RevokeSignedUrlsRequest {
+    return RevokeSignedUrlsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RevokeSignedUrlsRequest>, I>>(object: I): RevokeSignedUrlsRequest {
+    const message = createBaseRevokeSignedUrlsRequest();
+    message.organizationId = object.organizationId ?? "";
+    return message;
+  },
+};
+
 /**
  * Administration of organizations, their packages and API keys.
  * Every method needs the server's admin key (`authorization: Bearer <key>`),
- * but GetOrganization, which an organization's key may call for itself.
+ * but GetOrganization and RevokeSignedUrls, which an organization's key
+ * may call for itself.
  */
 export type OrganizationsService = typeof OrganizationsService;
 export const OrganizationsService = {
@@ -886,13 +964,37 @@ export const OrganizationsService = {
     responseSerialize: (value: Organization): Buffer => Buffer.from(Organization.encode(value).finish()),
     responseDeserialize: (value: Buffer): Organization => Organization.decode(value),
   },
-  /** Replaces the organization's API key; the old key stops working at once. */
+  /**
+   * Replaces the organization's API key; the old key stops working at once.
+   * Every URL the organization signed before (SignUrl, webhook media
+   * links) is refused from then on too: its URL-signing key is rotated
+   * with it. Calls already running with the old key go on to their end;
+   * publish (stream) keys are not changed (see RotateStreamKey).
+   */
   rotateApiKey: {
     path: "/liveproc.v1.Organizations/RotateApiKey" as const,
     requestStream: false as const,
     responseStream: false as const,
     requestSerialize: (value: RotateApiKeyRequest): Buffer => Buffer.from(RotateApiKeyRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): RotateApiKeyRequest => RotateApiKeyRequest.decode(value),
+    responseSerialize: (value: Organization): Buffer => Buffer.from(Organization.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Organization => Organization.decode(value),
+  },
+  /**
+   * Rotates the organization's URL-signing key alone: every URL it signed
+   * before is refused from then on (403) on every node, downloads and
+   * HLS players already running included at their next request; links
+   * signed afterwards work. API keys and stream keys are not changed.
+   * With the admin key: any organization, by id. With an organization's
+   * key: its own (id empty or its own id).
+   */
+  revokeSignedUrls: {
+    path: "/liveproc.v1.Organizations/RevokeSignedUrls" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RevokeSignedUrlsRequest): Buffer =>
+      Buffer.from(RevokeSignedUrlsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RevokeSignedUrlsRequest => RevokeSignedUrlsRequest.decode(value),
     responseSerialize: (value: Organization): Buffer => Buffer.from(Organization.encode(value).finish()),
     responseDeserialize: (value: Buffer): Organization => Organization.decode(value),
   },
@@ -908,8 +1010,23 @@ export interface OrganizationsServer extends UntypedServiceImplementation {
   getOrganization: handleUnaryCall<GetOrganizationRequest, Organization>;
   listOrganizations: handleUnaryCall<ListOrganizationsRequest, ListOrganizationsResponse>;
   setPackages: handleUnaryCall<SetPackagesRequest, Organization>;
-  /** Replaces the organization's API key; the old key stops working at once. */
+  /**
+   * Replaces the organization's API key; the old key stops working at once.
+   * Every URL the organization signed before (SignUrl, webhook media
+   * links) is refused from then on too: its URL-signing key is rotated
+   * with it. Calls already running with the old key go on to their end;
+   * publish (stream) keys are not changed (see RotateStreamKey).
+   */
   rotateApiKey: handleUnaryCall<RotateApiKeyRequest, Organization>;
+  /**
+   * Rotates the organization's URL-signing key alone: every URL it signed
+   * before is refused from then on (403) on every node, downloads and
+   * HLS players already running included at their next request; links
+   * signed afterwards work. API keys and stream keys are not changed.
+   * With the admin key: any organization, by id. With an organization's
+   * key: its own (id empty or its own id).
+   */
+  revokeSignedUrls: handleUnaryCall<RevokeSignedUrlsRequest, Organization>;
 }
 
 export interface OrganizationsClient extends Client {
@@ -978,7 +1095,13 @@ export interface OrganizationsClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Organization) => void,
   ): ClientUnaryCall;
-  /** Replaces the organization's API key; the old key stops working at once. */
+  /**
+   * Replaces the organization's API key; the old key stops working at once.
+   * Every URL the organization signed before (SignUrl, webhook media
+   * links) is refused from then on too: its URL-signing key is rotated
+   * with it. Calls already running with the old key go on to their end;
+   * publish (stream) keys are not changed (see RotateStreamKey).
+   */
   rotateApiKey(
     request: RotateApiKeyRequest,
     callback: (error: ServiceError | null, response: Organization) => void,
@@ -990,6 +1113,29 @@ export interface OrganizationsClient extends Client {
   ): ClientUnaryCall;
   rotateApiKey(
     request: RotateApiKeyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Organization) => void,
+  ): ClientUnaryCall;
+  /**
+   * Rotates the organization's URL-signing key alone: every URL it signed
+   * before is refused from then on (403) on every node, downloads and
+   * HLS players already running included at their next request; links
+   * signed afterwards work. API keys and stream keys are not changed.
+   * With the admin key: any organization, by id. With an organization's
+   * key: its own (id empty or its own id).
+   */
+  revokeSignedUrls(
+    request: RevokeSignedUrlsRequest,
+    callback: (error: ServiceError | null, response: Organization) => void,
+  ): ClientUnaryCall;
+  revokeSignedUrls(
+    request: RevokeSignedUrlsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Organization) => void,
+  ): ClientUnaryCall;
+  revokeSignedUrls(
+    request: RevokeSignedUrlsRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Organization) => void,

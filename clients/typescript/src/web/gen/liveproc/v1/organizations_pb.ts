@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file liveproc/v1/organizations.proto.
  */
 export const file_liveproc_v1_organizations: GenFile = /*@__PURE__*/
-  fileDesc("Ch9saXZlcHJvYy92MS9vcmdhbml6YXRpb25zLnByb3RvEgtsaXZlcHJvYy52MSI+CghQYWNrYWdlcxIyCg9saXZlX3Byb2Nlc3NpbmcYASABKA4yGS5saXZlcHJvYy52MS5QYWNrYWdlU3RhdGUikwEKDE9yZ2FuaXphdGlvbhIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEicKCHBhY2thZ2VzGAMgASgLMhUubGl2ZXByb2MudjEuUGFja2FnZXMSDwoHYXBpX2tleRgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQgoZQ3JlYXRlT3JnYW5pemF0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEhcKD2xpdmVfcHJvY2Vzc2luZxgCIAEoCCIkChZHZXRPcmdhbml6YXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIkEKGExpc3RPcmdhbml6YXRpb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCSJmChlMaXN0T3JnYW5pemF0aW9uc1Jlc3BvbnNlEjAKDW9yZ2FuaXphdGlvbnMYASADKAsyGS5saXZlcHJvYy52MS5Pcmdhbml6YXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkYKElNldFBhY2thZ2VzUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSFwoPbGl2ZV9wcm9jZXNzaW5nGAIgASgIIi4KE1JvdGF0ZUFwaUtleVJlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJKk4KDFBhY2thZ2VTdGF0ZRIdChlQQUNLQUdFX1NUQVRFX1VOU1BFQ0lGSUVEEAASCwoHRU5BQkxFRBABEhIKDlVQR1JBREVfTkVFREVEEAIytwMKDU9yZ2FuaXphdGlvbnMSVwoSQ3JlYXRlT3JnYW5pemF0aW9uEiYubGl2ZXByb2MudjEuQ3JlYXRlT3JnYW5pemF0aW9uUmVxdWVzdBoZLmxpdmVwcm9jLnYxLk9yZ2FuaXphdGlvbhJRCg9HZXRPcmdhbml6YXRpb24SIy5saXZlcHJvYy52MS5HZXRPcmdhbml6YXRpb25SZXF1ZXN0GhkubGl2ZXByb2MudjEuT3JnYW5pemF0aW9uEmIKEUxpc3RPcmdhbml6YXRpb25zEiUubGl2ZXByb2MudjEuTGlzdE9yZ2FuaXphdGlvbnNSZXF1ZXN0GiYubGl2ZXByb2MudjEuTGlzdE9yZ2FuaXphdGlvbnNSZXNwb25zZRJJCgtTZXRQYWNrYWdlcxIfLmxpdmVwcm9jLnYxLlNldFBhY2thZ2VzUmVxdWVzdBoZLmxpdmVwcm9jLnYxLk9yZ2FuaXphdGlvbhJLCgxSb3RhdGVBcGlLZXkSIC5saXZlcHJvYy52MS5Sb3RhdGVBcGlLZXlSZXF1ZXN0GhkubGl2ZXByb2MudjEuT3JnYW5pemF0aW9uQj9aPWdpdGh1Yi5jb20vbGl2ZXByb2MvbGl2ZXByb2MvY2xpZW50cy9nby9saXZlcHJvY3YxO2xpdmVwcm9jdjFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Ch9saXZlcHJvYy92MS9vcmdhbml6YXRpb25zLnByb3RvEgtsaXZlcHJvYy52MSI+CghQYWNrYWdlcxIyCg9saXZlX3Byb2Nlc3NpbmcYASABKA4yGS5saXZlcHJvYy52MS5QYWNrYWdlU3RhdGUikwEKDE9yZ2FuaXphdGlvbhIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEicKCHBhY2thZ2VzGAMgASgLMhUubGl2ZXByb2MudjEuUGFja2FnZXMSDwoHYXBpX2tleRgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQgoZQ3JlYXRlT3JnYW5pemF0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEhcKD2xpdmVfcHJvY2Vzc2luZxgCIAEoCCIkChZHZXRPcmdhbml6YXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIkEKGExpc3RPcmdhbml6YXRpb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCSJmChlMaXN0T3JnYW5pemF0aW9uc1Jlc3BvbnNlEjAKDW9yZ2FuaXphdGlvbnMYASADKAsyGS5saXZlcHJvYy52MS5Pcmdhbml6YXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkYKElNldFBhY2thZ2VzUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSFwoPbGl2ZV9wcm9jZXNzaW5nGAIgASgIIi4KE1JvdGF0ZUFwaUtleVJlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJIjIKF1Jldm9rZVNpZ25lZFVybHNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCSpOCgxQYWNrYWdlU3RhdGUSHQoZUEFDS0FHRV9TVEFURV9VTlNQRUNJRklFRBAAEgsKB0VOQUJMRUQQARISCg5VUEdSQURFX05FRURFRBACMowECg1Pcmdhbml6YXRpb25zElcKEkNyZWF0ZU9yZ2FuaXphdGlvbhImLmxpdmVwcm9jLnYxLkNyZWF0ZU9yZ2FuaXphdGlvblJlcXVlc3QaGS5saXZlcHJvYy52MS5Pcmdhbml6YXRpb24SUQoPR2V0T3JnYW5pemF0aW9uEiMubGl2ZXByb2MudjEuR2V0T3JnYW5pemF0aW9uUmVxdWVzdBoZLmxpdmVwcm9jLnYxLk9yZ2FuaXphdGlvbhJiChFMaXN0T3JnYW5pemF0aW9ucxIlLmxpdmVwcm9jLnYxLkxpc3RPcmdhbml6YXRpb25zUmVxdWVzdBomLmxpdmVwcm9jLnYxLkxpc3RPcmdhbml6YXRpb25zUmVzcG9uc2USSQoLU2V0UGFja2FnZXMSHy5saXZlcHJvYy52MS5TZXRQYWNrYWdlc1JlcXVlc3QaGS5saXZlcHJvYy52MS5Pcmdhbml6YXRpb24SSwoMUm90YXRlQXBpS2V5EiAubGl2ZXByb2MudjEuUm90YXRlQXBpS2V5UmVxdWVzdBoZLmxpdmVwcm9jLnYxLk9yZ2FuaXphdGlvbhJTChBSZXZva2VTaWduZWRVcmxzEiQubGl2ZXByb2MudjEuUmV2b2tlU2lnbmVkVXJsc1JlcXVlc3QaGS5saXZlcHJvYy52MS5Pcmdhbml6YXRpb25CP1o9Z2l0aHViLmNvbS9saXZlcHJvYy9saXZlcHJvYy9jbGllbnRzL2dvL2xpdmVwcm9jdjE7bGl2ZXByb2N2MWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message liveproc.v1.Packages
@@ -197,6 +197,23 @@ export const RotateApiKeyRequestSchema: GenMessage<RotateApiKeyRequest> = /*@__P
   messageDesc(file_liveproc_v1_organizations, 7);
 
 /**
+ * @generated from message liveproc.v1.RevokeSignedUrlsRequest
+ */
+export type RevokeSignedUrlsRequest = Message<"liveproc.v1.RevokeSignedUrlsRequest"> & {
+  /**
+   * @generated from field: string organization_id = 1;
+   */
+  organizationId: string;
+};
+
+/**
+ * Describes the message liveproc.v1.RevokeSignedUrlsRequest.
+ * Use `create(RevokeSignedUrlsRequestSchema)` to create a new message.
+ */
+export const RevokeSignedUrlsRequestSchema: GenMessage<RevokeSignedUrlsRequest> = /*@__PURE__*/
+  messageDesc(file_liveproc_v1_organizations, 8);
+
+/**
  * @generated from enum liveproc.v1.PackageState
  */
 export enum PackageState {
@@ -229,7 +246,8 @@ export const PackageStateSchema: GenEnum<PackageState> = /*@__PURE__*/
 /**
  * Administration of organizations, their packages and API keys.
  * Every method needs the server's admin key (`authorization: Bearer <key>`),
- * but GetOrganization, which an organization's key may call for itself.
+ * but GetOrganization and RevokeSignedUrls, which an organization's key
+ * may call for itself.
  *
  * @generated from service liveproc.v1.Organizations
  */
@@ -272,12 +290,31 @@ export const Organizations: GenService<{
   },
   /**
    * Replaces the organization's API key; the old key stops working at once.
+   * Every URL the organization signed before (SignUrl, webhook media
+   * links) is refused from then on too: its URL-signing key is rotated
+   * with it. Calls already running with the old key go on to their end;
+   * publish (stream) keys are not changed (see RotateStreamKey).
    *
    * @generated from rpc liveproc.v1.Organizations.RotateApiKey
    */
   rotateApiKey: {
     methodKind: "unary";
     input: typeof RotateApiKeyRequestSchema;
+    output: typeof OrganizationSchema;
+  },
+  /**
+   * Rotates the organization's URL-signing key alone: every URL it signed
+   * before is refused from then on (403) on every node, downloads and
+   * HLS players already running included at their next request; links
+   * signed afterwards work. API keys and stream keys are not changed.
+   * With the admin key: any organization, by id. With an organization's
+   * key: its own (id empty or its own id).
+   *
+   * @generated from rpc liveproc.v1.Organizations.RevokeSignedUrls
+   */
+  revokeSignedUrls: {
+    methodKind: "unary";
+    input: typeof RevokeSignedUrlsRequestSchema;
     output: typeof OrganizationSchema;
   },
 }> = /*@__PURE__*/
