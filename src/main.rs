@@ -28,8 +28,13 @@ enum Command {
 /// stream and organization of a session's lines) for log shippers.
 fn init_logs(format: LogFormat) {
     let filter = EnvFilter::try_from_env("LIVEPROC_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // A line that cannot be written (stderr on a full disk) is lost, and
+    // nothing else: tracing-subscriber's fallback would report it with
+    // `eprintln!`, which panics on the same full disk, in whatever thread
+    // logged (one holding the registry's lock poisoned it for good).
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .log_internal_errors(false)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => logs

@@ -86,9 +86,18 @@ async fn health_until(server: &Server, status: ServingStatus, secs: u64) {
     if reached.is_err() {
         // What the registry said meanwhile, for a failure to be read.
         let log = server.log();
-        let lines: Vec<&str> = log
-            .lines()
-            .filter(|l| l.contains("registry") || l.contains("ERROR") || l.contains("WARN"))
+        let all: Vec<&str> = log.lines().collect();
+        let lines: Vec<&str> = all
+            .iter()
+            .enumerate()
+            .filter(|(i, l)| {
+                l.contains("registry")
+                    || l.contains("ERROR")
+                    || l.contains("WARN")
+                    || l.contains("panicked")
+                    || (*i > 0 && all[i - 1].contains("panicked"))
+            })
+            .map(|(_, l)| *l)
             .collect();
         panic!(
             "timed out after {secs} s waiting for health {status:?}; server log:\n{}",
@@ -101,9 +110,11 @@ async fn health_until(server: &Server, status: ServingStatus, secs: u64) {
 async fn a_full_disk_degrades_and_recovers_without_a_restart() {
     let Some(disk) = Tmpfs::mount(24) else { return };
     let data = disk.path.join("data");
-    // No floor here: the disk really fills.
+    // No floor here: the disk really fills, and so can the log on it (a
+    // log line that cannot be written must cost nothing but itself).
     let server = Server::builder()
         .data_dir(&data)
+        .log_dir(&disk.path)
         .flags(&["--min-free-disk-mb", "0"])
         .start();
     let org = server.create_org("acme", true).await;

@@ -66,6 +66,7 @@ pub struct ServerBuilder {
     /// The `AWS_*` variables of a private S3 server.
     object_env: Option<Vec<(String, String)>>,
     tls_ca: Option<String>,
+    log_dir: Option<PathBuf>,
 }
 
 impl ServerBuilder {
@@ -126,6 +127,14 @@ impl ServerBuilder {
         self
     }
 
+    /// Writes the server's log (its stderr) in `dir` instead of the
+    /// system's temp dir: on the disk under test, as a server whose log
+    /// shares its data's disk does.
+    pub fn log_dir(mut self, dir: &Path) -> Self {
+        self.log_dir = Some(dir.to_path_buf());
+        self
+    }
+
     pub fn start(self) -> Server {
         let (tmp, data_dir) = match self.data_dir {
             Some(dir) => (None, dir),
@@ -156,6 +165,7 @@ impl ServerBuilder {
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
         let mut server = Server::start_full(
             &data_dir,
+            self.log_dir.as_deref(),
             self.admin_key.as_deref(),
             &flags,
             &env,
@@ -222,18 +232,24 @@ impl Server {
             object_store: None,
             object_env: None,
             tls_ca: None,
+            log_dir: None,
         }
     }
 
     fn start_full(
         data_dir: &Path,
+        log_dir: Option<&Path>,
         admin_key: Option<&str>,
         flags: &[&str],
         env: &[(String, String)],
         log_filter: &str,
     ) -> Server {
         std::fs::create_dir_all(data_dir).unwrap();
-        let log = data_dir.with_extension(format!("log.{}", rand_suffix()));
+        // Beside the data dir would be on the disk under test (a full
+        // tmpfs loses the very lines that tell why).
+        let log = log_dir
+            .map_or_else(std::env::temp_dir, Path::to_path_buf)
+            .join(format!("liveproc-test-{}.log", rand_suffix()));
         let stderr = std::fs::File::create(&log).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_liveproc"));
         command

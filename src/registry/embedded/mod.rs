@@ -139,8 +139,9 @@ impl EmbeddedRegistry {
             return Ok(Arc::clone(db));
         }
         let db = Arc::new(Self::open_db(&self.path)?);
-        tracing::info!(path = %self.path.display(), "registry reopened after a storage error");
         *slot = Some(Arc::clone(&db));
+        drop(slot);
+        tracing::info!(path = %self.path.display(), "registry reopened after a storage error");
         Ok(db)
     }
 
