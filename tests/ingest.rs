@@ -335,6 +335,44 @@ async fn srt_caller_with_wrong_key_is_rejected() {
     assert_eq!(now.state(), StreamState::Idle);
 }
 
+/// A caller that encrypts (ffmpeg's `passphrase=`) to a stream that takes
+/// no passphrase is refused with SRT's reason, and the SRT listener goes
+/// on serving: srt-protocol's handshake used to panic on it, which ended
+/// the receive thread of every publisher on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypting_srt_caller_is_refused_and_the_listener_goes_on() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let stream = create_stream(&server, &org.api_key, "cam", None)
+        .await
+        .unwrap();
+    let encrypted = format!(
+        "{}&passphrase=0123456789abcdef&pbkeylen=16",
+        server.srt_url(&stream)
+    );
+    let refused = srt_publish(&encrypted, test_ts());
+    let exit = within(
+        30,
+        "the encrypting caller to be refused",
+        wait_child(refused),
+    )
+    .await;
+    assert!(!exit.success(), "an encrypting caller was taken");
+    let said = server
+        .until_log(&["SRT caller rejected", "the caller encrypts"], 5)
+        .await;
+    assert!(
+        !said.contains("0123456789abcdef"),
+        "the passphrase was logged: {said}"
+    );
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+    // The same port still takes a plain publisher.
+    let mut watch = Watcher::start(&server, &org.api_key, "cam").await;
+    let publisher = srt_publish(&server.srt_url(&stream), test_ts());
+    watch.until_state(StreamState::Live, 20).await;
+    let _ = within(30, "the publisher to end", wait_child(publisher)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_srt_publisher_is_rejected_and_the_first_goes_on() {
     let server = Server::start();

@@ -18,7 +18,7 @@ mod shard;
 use std::net::SocketAddr;
 
 use srt_protocol::options::SocketOptions;
-use srt_protocol::packet::ServerRejectReason;
+use srt_protocol::packet::{CoreRejectReason, RejectReason, ServerRejectReason};
 use srt_protocol::settings::ConnInitSettings;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -145,13 +145,21 @@ async fn accept(
 /// Authorizes a caller and starts its session, or says why not.
 async fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
     let remote = request.remote;
-    let reject = |reason, why: &str| {
+    let reject = |reason: RejectReason, why: &str| {
         tracing::info!(%remote, why, "SRT caller rejected");
         Verdict::Reject(reason)
     };
+    if request.encrypted {
+        // No stream takes a passphrase yet; an encrypted caller is told
+        // so (SRT's "password required or unexpected").
+        return reject(
+            CoreRejectReason::Unsecure.into(),
+            "the caller encrypts (passphrase), the stream does not",
+        );
+    }
     let Some(publish) = request.stream_id.as_deref().and_then(parse_stream_id) else {
         return reject(
-            ServerRejectReason::BadRequest,
+            ServerRejectReason::BadRequest.into(),
             "streamid is not publish:<stream_id>:<stream_key>",
         );
     };
@@ -162,9 +170,14 @@ async fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
         Ok(stream) => stream,
         Err(Error::Storage(e) | Error::StorageUnavailable(e) | Error::StorageFull(e)) => {
             tracing::error!(error = %e, "registry unavailable");
-            return reject(ServerRejectReason::InternalServerError, "registry");
+            return reject(ServerRejectReason::InternalServerError.into(), "registry");
         }
-        Err(_) => return reject(ServerRejectReason::Forbidden, "unknown stream or wrong key"),
+        Err(_) => {
+            return reject(
+                ServerRejectReason::Forbidden.into(),
+                "unknown stream or wrong key",
+            )
+        }
     };
     let span = tracing::info_span!("stream", organization = %stream.stream_ref.organization_id, stream = %stream.stream_ref.stream_id, ingest = "srt", %remote);
     let session = match ingest
@@ -175,7 +188,7 @@ async fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
         Ok(session) => session,
         Err(Error::PublisherActive { node_id: None, .. }) => {
             return reject(
-                ServerRejectReason::Conflict,
+                ServerRejectReason::Conflict.into(),
                 "stream already has a publisher",
             )
         }
@@ -184,19 +197,19 @@ async fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
             ..
         }) => {
             tracing::info!(%remote, %node, "SRT caller rejected: the stream is live on another node");
-            return Verdict::Reject(ServerRejectReason::Conflict);
+            return Verdict::Reject(ServerRejectReason::Conflict.into());
         }
         Err(e @ Error::NodeFull { .. }) => {
             tracing::warn!(%remote, reason = %e, "SRT caller rejected");
-            return Verdict::Reject(ServerRejectReason::Overload);
+            return Verdict::Reject(ServerRejectReason::Overload.into());
         }
         Err(Error::Storage(e) | Error::StorageUnavailable(e)) => {
             tracing::error!(error = %e, "registry unavailable");
-            return reject(ServerRejectReason::InternalServerError, "registry");
+            return reject(ServerRejectReason::InternalServerError.into(), "registry");
         }
         Err(e) => {
             tracing::error!(stream = %stream.stream_ref, error = %e, "cannot start session");
-            return reject(ServerRejectReason::InternalServerError, "pipeline");
+            return reject(ServerRejectReason::InternalServerError.into(), "pipeline");
         }
     };
     tracing::info!(stream = %stream.stream_ref, %remote, "SRT publisher authorized");

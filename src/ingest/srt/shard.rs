@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,7 @@ use srt_protocol::connection::{Connection, DuplexConnection};
 use srt_protocol::listener::{
     AccessControlResponse, Action, Input, MultiplexListener, NextInputContext, ResultOf, SessionId,
 };
+use srt_protocol::options::KeySize;
 use srt_protocol::packet::{Packet, RejectReason, ServerRejectReason};
 use srt_protocol::settings::ConnInitSettings;
 use tokio::sync::mpsc;
@@ -52,6 +54,8 @@ pub(super) type Payloads = Vec<Bytes>;
 pub(super) struct AccessRequest {
     pub remote: SocketAddr,
     pub stream_id: Option<String>,
+    /// The caller encrypts (it has a passphrase and a key length).
+    pub encrypted: bool,
     pub reply: std_mpsc::Sender<AccessDecision>,
 }
 
@@ -66,7 +70,7 @@ pub(super) enum Verdict {
         media: mpsc::Sender<Payloads>,
         stream: String,
     },
-    Reject(ServerRejectReason),
+    Reject(RejectReason),
 }
 
 /// An accepted connection.
@@ -232,7 +236,19 @@ impl Shard {
             }
         };
         if let Some(publisher) = self.publishers.get_mut(&from) {
-            publisher.srt.handle_packet_input(now, Ok((packet, from)));
+            let handled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                publisher.srt.handle_packet_input(now, Ok((packet, from)));
+            }));
+            if handled.is_err() {
+                // The protocol library panicked on this caller's packet:
+                // it alone is let go (its session ends with its input).
+                tracing::warn!(stream = %publisher.stream, remote = %from, "SRT connection dropped: a packet broke the protocol library");
+                self.publishers.remove(&from);
+                self.drive_listener(
+                    now,
+                    Input::Success(ResultOf::DropConnection(SessionId(from))),
+                );
+            }
             return;
         }
         if !self.handshakes.contains_key(&from) {
@@ -247,8 +263,36 @@ impl Shard {
     /// Feeds the listener one input and carries out what it asks until
     /// it waits for the next one.
     fn drive_listener(&mut self, now: Instant, mut input: Input) {
+        let caller = match &input {
+            Input::Packet(Ok((_, from))) => Some(*from),
+            Input::AccessResponse(Some((SessionId(remote), _))) => Some(*remote),
+            _ => None,
+        };
         loop {
-            let action = self.listener.handle_input(now, input);
+            // srt-protocol answers some handshakes it does not expect
+            // with a panic (`unimplemented!`): one caller must not stop
+            // the thread every other publisher on it is received by.
+            let listener = &mut self.listener;
+            let handled =
+                std::panic::catch_unwind(AssertUnwindSafe(|| listener.handle_input(now, input)));
+            let action = match handled {
+                Ok(action) => action,
+                Err(_) => {
+                    if let Some(remote) = caller {
+                        tracing::warn!(%remote, "SRT handshake dropped: it broke the protocol library");
+                        self.handshakes.remove(&remote);
+                        self.accepted.remove(&remote);
+                        let listener = &mut self.listener;
+                        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                            listener.handle_input(
+                                now,
+                                Input::Success(ResultOf::DropConnection(SessionId(remote))),
+                            );
+                        }));
+                    }
+                    return;
+                }
+            };
             let next = NextInputContext::for_action(&action);
             let done: Result<(), ()> = match action {
                 Action::SendPacket(packet) => {
@@ -257,7 +301,8 @@ impl Shard {
                 }
                 Action::RequestAccess(SessionId(remote), request) => {
                     let stream_id = request.stream_id.map(|id| id.to_string());
-                    self.request_access(remote, stream_id)
+                    let encrypted = request.key_size != KeySize::Unspecified;
+                    self.request_access(remote, stream_id, encrypted)
                 }
                 Action::RejectConnection(SessionId(remote), packet) => {
                     self.handshakes.remove(&remote);
@@ -295,17 +340,23 @@ impl Shard {
         }
     }
 
-    fn request_access(&mut self, remote: SocketAddr, stream_id: Option<String>) -> Result<(), ()> {
+    fn request_access(
+        &mut self,
+        remote: SocketAddr,
+        stream_id: Option<String>,
+        encrypted: bool,
+    ) -> Result<(), ()> {
         let request = AccessRequest {
             remote,
             stream_id,
+            encrypted,
             reply: self.reply.clone(),
         };
         if self.requests.try_send(request).is_err() {
             // The acceptor is saturated (or stopping): refuse now.
             let _ = self.reply.send(AccessDecision {
                 remote,
-                verdict: Verdict::Reject(ServerRejectReason::Overload),
+                verdict: Verdict::Reject(ServerRejectReason::Overload.into()),
             });
         }
         Ok(())
@@ -318,9 +369,7 @@ impl Shard {
                     self.accepted.insert(remote, (media, stream));
                     AccessControlResponse::Accepted(None)
                 }
-                Verdict::Reject(reason) => {
-                    AccessControlResponse::Rejected(RejectReason::Server(reason))
-                }
+                Verdict::Reject(reason) => AccessControlResponse::Rejected(reason),
             };
             self.drive_listener(
                 now,
