@@ -12,7 +12,8 @@
 //!
 //! RTMPS is the same over TLS, on a port of its own with the server's
 //! certificate (`rtmps://<host>:<port>/live/<stream key>`); the TLS
-//! handshake runs in the connection's task, within the setup time.
+//! handshake runs in the connection's task and must end within
+//! [`connection::SETUP_TIMEOUT`], before the RTMP setup's own.
 //!
 //! Connections are bounded: at most [`MAX_CONNECTIONS`] at once per
 //! listener, and one that has not published within

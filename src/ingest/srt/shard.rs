@@ -243,11 +243,7 @@ impl Shard {
                 // The protocol library panicked on this caller's packet:
                 // it alone is let go (its session ends with its input).
                 tracing::warn!(stream = %publisher.stream, remote = %from, "SRT connection dropped: a packet broke the protocol library");
-                self.publishers.remove(&from);
-                self.drive_listener(
-                    now,
-                    Input::Success(ResultOf::DropConnection(SessionId(from))),
-                );
+                self.forget(now, from);
             }
             return;
         }
@@ -280,15 +276,7 @@ impl Shard {
                 Err(_) => {
                     if let Some(remote) = caller {
                         tracing::warn!(%remote, "SRT handshake dropped: it broke the protocol library");
-                        self.handshakes.remove(&remote);
-                        self.accepted.remove(&remote);
-                        let listener = &mut self.listener;
-                        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                            listener.handle_input(
-                                now,
-                                Input::Success(ResultOf::DropConnection(SessionId(remote))),
-                            );
-                        }));
+                        self.forget(now, remote);
                     }
                     return;
                 }
@@ -433,15 +421,23 @@ impl Shard {
                     "SRT connection closed"
                 );
             }
-            self.drive_listener(
-                now,
-                Input::Success(ResultOf::DropConnection(SessionId(remote))),
-            );
+            self.forget(now, remote);
         }
     }
 
-    /// Forgets handshakes that never finished (the listener keeps them
-    /// until told).
+    /// Forgets everything of `remote` here, and tells the listener to
+    /// forget its session (it keeps one until told).
+    fn forget(&mut self, now: Instant, remote: SocketAddr) {
+        self.handshakes.remove(&remote);
+        self.accepted.remove(&remote);
+        self.publishers.remove(&remote);
+        self.drive_listener(
+            now,
+            Input::Success(ResultOf::DropConnection(SessionId(remote))),
+        );
+    }
+
+    /// Forgets handshakes that never finished.
     fn forget_stale_handshakes(&mut self, now: Instant) {
         let stale: Vec<SocketAddr> = self
             .handshakes
@@ -450,12 +446,7 @@ impl Shard {
             .map(|(remote, _)| *remote)
             .collect();
         for remote in stale {
-            self.handshakes.remove(&remote);
-            self.accepted.remove(&remote);
-            self.drive_listener(
-                now,
-                Input::Success(ResultOf::DropConnection(SessionId(remote))),
-            );
+            self.forget(now, remote);
         }
     }
 }
