@@ -11,6 +11,7 @@ use crate::options::{
     DEFAULT_PREVIEW_WIDTH,
 };
 use crate::proto::v1 as pb;
+use crate::registry::SrtEncryption;
 
 pub const THUMBNAIL_INTERVAL: RangeInclusive<u32> = 10..=3600;
 pub const MOTION_CLIP_DURATION: RangeInclusive<u32> = 1..=60;
@@ -268,6 +269,55 @@ pub fn name(field: &str, name: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// SRT's passphrase length (the SRT specification's).
+pub const SRT_PASSPHRASE_LEN: RangeInclusive<usize> = 10..=79;
+
+/// A stream's SRT encryption: a passphrase of 10–79 URL-safe characters
+/// (empty: the caller of this makes one) and a key length of
+/// 0, 16, 24 or 32 bytes. Both fields are reported together.
+pub fn srt_encryption(
+    field: &str,
+    encryption: Option<&pb::SrtEncryption>,
+) -> Result<Option<SrtEncryption>> {
+    let Some(encryption) = encryption else {
+        return Ok(None);
+    };
+    let mut violations = Vec::new();
+    let passphrase = &encryption.passphrase;
+    // URL-safe, so that the passphrase reads the same in every encoder's
+    // URL: ffmpeg takes `passphrase=` without percent-decoding it.
+    let url_safe = passphrase
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    if !passphrase.is_empty() && (!SRT_PASSPHRASE_LEN.contains(&passphrase.len()) || !url_safe) {
+        violations.push(Violation::new(
+            format!("{field}.passphrase"),
+            format!(
+                "must be {}–{} characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (or empty for one made by the server)",
+                SRT_PASSPHRASE_LEN.start(),
+                SRT_PASSPHRASE_LEN.end()
+            ),
+        ));
+    }
+    let key_length = match encryption.key_length {
+        length @ (0 | 16 | 24 | 32) => length as u8,
+        _ => {
+            violations.push(Violation::new(
+                format!("{field}.key_length"),
+                "must be 16, 24 or 32 (AES-128, -192, -256), or 0 for the caller's",
+            ));
+            0
+        }
+    };
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument(violations));
+    }
+    Ok(Some(SrtEncryption {
+        passphrase: passphrase.clone(),
+        key_length,
+    }))
 }
 
 /// Page size of a List call: 0 means the default.

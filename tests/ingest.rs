@@ -373,6 +373,174 @@ async fn an_encrypting_srt_caller_is_refused_and_the_listener_goes_on() {
     let _ = within(30, "the publisher to end", wait_child(publisher)).await;
 }
 
+/// `CreateStream` of a stream whose SRT publishers must encrypt.
+async fn create_encrypted_stream(
+    server: &Server,
+    api_key: &str,
+    stream_id: &str,
+    passphrase: &str,
+    key_length: u32,
+    source_uri: &str,
+) -> Result<pb::Stream, tonic::Status> {
+    server
+        .live()
+        .await
+        .create_stream(authed(
+            pb::CreateStreamRequest {
+                stream_id: stream_id.into(),
+                source_uri: source_uri.into(),
+                srt_encryption: Some(pb::SrtEncryption {
+                    passphrase: passphrase.into(),
+                    key_length,
+                }),
+                ..Default::default()
+            },
+            api_key,
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// Streams that require SRT's AES encryption take callers with their
+/// passphrase at AES-128, -192 and -256 (the media decrypted: every frame
+/// counted), and refuse, each with its reason and before any session
+/// starts, a caller without a passphrase, a wrong passphrase and a key
+/// shorter than the stream requires. No passphrase reaches the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_srt_streams_take_their_passphrase_and_refuse_the_rest() {
+    const FIXED: &str = "correct-horse-battery-staple";
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = &org.api_key;
+    // The server makes a passphrase when none is given; the URL carries
+    // it, and the key length when one is required.
+    let aes128 = create_encrypted_stream(&server, key, "aes128", "", 16, "")
+        .await
+        .unwrap();
+    let any = create_encrypted_stream(&server, key, "any", "", 0, "")
+        .await
+        .unwrap();
+    let aes256 = create_encrypted_stream(&server, key, "aes256", FIXED, 32, "")
+        .await
+        .unwrap();
+    let ingest = |stream: &pb::Stream| stream.ingest.clone().unwrap();
+    let made = ingest(&any).srt_encryption.unwrap().passphrase;
+    assert_eq!(made.len(), 32, "a made passphrase: {made}");
+    assert_ne!(made, ingest(&aes128).srt_encryption.unwrap().passphrase);
+    assert!(ingest(&any)
+        .srt_url
+        .ends_with(&format!("&passphrase={made}")));
+    assert!(ingest(&aes128).srt_url.ends_with("&pbkeylen=16"));
+    assert!(
+        ingest(&aes256)
+            .srt_url
+            .ends_with("&passphrase=correct-horse-battery-staple&pbkeylen=32"),
+        "{}",
+        ingest(&aes256).srt_url
+    );
+    let got = get_stream(&server, key, "aes256").await.unwrap();
+    assert_eq!(ingest(&got).srt_encryption, ingest(&aes256).srt_encryption);
+
+    // Refused: no passphrase, a wrong one, a key too short.
+    let plain = srt_publish(&server.srt_url(&any), test_ts());
+    let wrong = srt_publish(
+        &format!("{}&passphrase=not-the-passphrase", server.srt_url(&aes128)),
+        test_ts(),
+    );
+    let short = srt_publish(
+        &format!(
+            "{}&passphrase=correct-horse-battery-staple&pbkeylen=16",
+            server.srt_url(&aes256)
+        ),
+        test_ts(),
+    );
+    for (refused, what) in [(plain, "plain"), (wrong, "wrong"), (short, "short")] {
+        let exit = within(30, "a caller to be refused", wait_child(refused)).await;
+        assert!(!exit.success(), "the {what} caller was taken");
+    }
+    for why in [
+        "the caller has no passphrase",
+        "wrong SRT passphrase",
+        "the caller encrypts with a 16-byte key, the stream requires 32",
+    ] {
+        server.until_log(&["SRT caller rejected", why], 5).await;
+    }
+    for id in ["aes128", "any", "aes256"] {
+        let stream = get_stream(&server, key, id).await.unwrap();
+        assert_eq!(
+            stream.state(),
+            StreamState::Idle,
+            "{id}: no session started"
+        );
+    }
+
+    // Taken: AES-128, -192 (the caller's choice) and -256, at once.
+    let mut watchers = Vec::new();
+    for id in ["aes128", "any", "aes256"] {
+        watchers.push(Watcher::start(&server, key, id).await);
+    }
+    let publishers = [
+        srt_publish(&ingest(&aes128).srt_url, test_ts()),
+        srt_publish(&format!("{}&pbkeylen=24", ingest(&any).srt_url), test_ts()),
+        srt_publish(&ingest(&aes256).srt_url, test_ts()),
+    ];
+    for publisher in publishers {
+        let exit = within(40, "an encrypted publisher", wait_child(publisher)).await;
+        assert!(exit.success(), "an encrypted publisher failed");
+    }
+    for (watch, id) in watchers.iter_mut().zip(["aes128", "any", "aes256"]) {
+        watch.until_state(StreamState::Ended, 20).await;
+        assert_eq!(
+            watch.states(),
+            [StreamState::Idle, StreamState::Live, StreamState::Ended],
+            "{id}: {:?}",
+            watch.seen
+        );
+        let stats = get_stats(&server, key, id).await;
+        assert_eq!(stats.video_frames, 300, "{id}: {stats:?}");
+        assert_eq!(stats.audio_codec, "AAC", "{id}: {stats:?}");
+    }
+    let log = server.log();
+    for secret in [FIXED, made.as_str(), "not-the-passphrase"] {
+        assert!(!log.contains(secret), "a passphrase was logged: {secret}");
+    }
+}
+
+/// Out-of-range SRT encryption is `INVALID_ARGUMENT` naming each field;
+/// a pulled stream takes none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srt_encryption_out_of_range_names_its_fields() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let status = create_encrypted_stream(
+        &server,
+        &org.api_key,
+        "cam",
+        "spaces are not url-safe",
+        20,
+        "",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let fields: Vec<String> = status
+        .get_details_bad_request()
+        .unwrap()
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect();
+    assert_eq!(
+        fields,
+        ["srt_encryption.passphrase", "srt_encryption.key_length"]
+    );
+    let status = create_encrypted_stream(&server, &org.api_key, "pulled", "", 0, "test://pattern")
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("srt_encryption"), "{status:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_srt_publisher_is_rejected_and_the_first_goes_on() {
     let server = Server::start();
@@ -438,6 +606,7 @@ async fn pull_retries_until_the_source_exists_then_plays_it() {
                 name: "pulled file".into(),
                 processing: None,
                 source_uri: uri.clone(),
+                srt_encryption: None,
             },
             &org.api_key,
         ))
@@ -471,6 +640,7 @@ async fn test_pattern_source_goes_live_and_stops_on_delete() {
             name: "test pattern".into(),
             processing: None,
             source_uri: "test://pattern".into(),
+            srt_encryption: None,
         },
         &org.api_key,
     ))

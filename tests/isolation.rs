@@ -308,6 +308,7 @@ async fn create_pulled(
                 name: String::new(),
                 processing: None,
                 source_uri: uri.into(),
+                srt_encryption: None,
             },
             key,
         ))

@@ -186,6 +186,7 @@ async fn thumbnail_options_change_on_a_live_stream() {
                 name: String::new(),
                 processing: Some(thumbnails(3600, pb::ImageFormat::Jpeg, 0, 0)),
                 source_uri: "test://pattern".into(),
+                srt_encryption: None,
             },
             key,
         ))

@@ -244,6 +244,7 @@ async fn recording_follows_option_changes_on_a_live_stream() {
                 name: String::new(),
                 processing: None,
                 source_uri: "test://pattern".into(),
+                srt_encryption: None,
             },
             key,
         ))

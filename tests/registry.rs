@@ -19,7 +19,8 @@ use liveproc::registry::webhooks::{
     WebhookMessage,
 };
 use liveproc::registry::{
-    setting, ClipRecord, RecordingPart, RecordingRecord, RecordingState, Registry, StreamRecord,
+    setting, ClipRecord, RecordingPart, RecordingRecord, RecordingState, Registry, SrtEncryption,
+    StreamRecord,
 };
 
 /// Runs `case` on a new embedded registry and on a new PostgreSQL one.
@@ -49,6 +50,12 @@ fn stream(org: &str, id: &str) -> StreamRecord {
         stream_key: format!("sk_{org}_{id}"),
         source_uri: (id == "pulled").then(|| "srt://203.0.113.7:9000?mode=caller".into()),
         create_time_ms: 1_700_000_000_123,
+        // The plain stream of each organization also asks its SRT
+        // publishers to encrypt; every read must give that back.
+        srt_encryption: (id == "cam").then(|| SrtEncryption {
+            passphrase: format!("pp-{org}-{id}-0123456789"),
+            key_length: 32,
+        }),
     }
 }
 
@@ -181,6 +188,7 @@ async fn streams_are_scoped_by_organization() {
             .await
             .unwrap();
         assert_eq!(json(&updated.processing), json(&changed));
+        assert_eq!(updated.srt_encryption, cam.srt_encryption);
         let missing = registry
             .set_processing(&b.id, "pulled", &changed, None)
             .await;

@@ -283,6 +283,18 @@ impl LiveProcessing for LiveProcessingService {
                 .check(uri)
                 .map_err(|refused| Error::invalid("source_uri", refused.to_string()))?;
         }
+        let mut srt_encryption =
+            validate::srt_encryption("srt_encryption", req.srt_encryption.as_ref())?;
+        if srt_encryption.is_some() && source_uri.is_some() {
+            return Err(Error::invalid(
+                "srt_encryption",
+                "a pulled stream (source_uri) takes no SRT publisher",
+            )
+            .into());
+        }
+        if let Some(encryption) = srt_encryption.as_mut().filter(|e| e.passphrase.is_empty()) {
+            encryption.passphrase = secrets::new_srt_passphrase();
+        }
         org.check_packages(&processing)?;
 
         let record = StreamRecord {
@@ -293,6 +305,7 @@ impl LiveProcessing for LiveProcessingService {
             stream_key: secrets::new_stream_key(),
             source_uri,
             create_time_ms: now_millis(),
+            srt_encryption,
         };
         self.state.registry.create_stream(&record).await?;
         let live = self.state.ingest.add_stream(&record);

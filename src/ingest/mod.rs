@@ -116,13 +116,18 @@ impl Ingest {
         stream_id: &str,
         stream_key: &str,
     ) -> Result<Arc<LiveStream>> {
-        let record = self
-            .registry
+        let record = self.publish_record(stream_id, stream_key).await?;
+        Ok(self.live(&record))
+    }
+
+    /// The record of the stream `stream_id` if `stream_key` is its
+    /// publish key (SRT checks the stream's encryption with it).
+    pub async fn publish_record(&self, stream_id: &str, stream_key: &str) -> Result<StreamRecord> {
+        self.registry
             .stream_for_publish_key(stream_key)
             .await?
             .filter(|r| r.id == stream_id)
-            .ok_or(Error::Unauthenticated)?;
-        Ok(self.live(&record))
+            .ok_or(Error::Unauthenticated)
     }
 
     /// The stream whose publish key is `stream_key` (RTMP names the

@@ -31,7 +31,7 @@ pub use embedded::EmbeddedRegistry;
 pub use postgres::{PgRegistry, PgStreamChanges};
 pub use records::{
     now_millis, ClipRecord, OrganizationRecord, RecordingPart, RecordingRecord, RecordingState,
-    StreamRecord,
+    SrtEncryption, StreamRecord,
 };
 
 use crate::error::Result;

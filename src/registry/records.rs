@@ -32,6 +32,19 @@ pub struct StreamRecord {
     /// Pulled from this URI instead of being pushed, when set.
     pub source_uri: Option<String>,
     pub create_time_ms: i64,
+    /// SRT's own encryption, which every SRT publisher must then use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srt_encryption: Option<SrtEncryption>,
+}
+
+/// The AES encryption a stream asks of its SRT publishers (SRT's
+/// `passphrase` and `pbkeylen`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SrtEncryption {
+    /// 10–79 URL-safe characters (shown to the organization).
+    pub passphrase: String,
+    /// AES key length in bytes (16, 24 or 32); 0 takes the caller's.
+    pub key_length: u8,
 }
 
 impl OrganizationRecord {

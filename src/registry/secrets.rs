@@ -1,5 +1,5 @@
 //! Generation and hashing of secrets: organization API keys, the admin key
-//! and stream keys (ids are in [`crate::ids`]). API keys are stored only as SHA-256 hashes; they carry
+//! stream keys and SRT passphrases (ids are in [`crate::ids`]). API keys are stored only as SHA-256 hashes; they carry
 //! 256 bits of randomness, so a fast hash is enough to make a stolen store
 //! useless for authentication.
 
@@ -25,6 +25,12 @@ pub fn new_admin_key() -> String {
 /// A new stream (publish) key.
 pub fn new_stream_key() -> String {
     format!("sk_{}", random_hex(16))
+}
+
+/// A new SRT passphrase: 32 hex digits (128 bits), within SRT's 10–79
+/// characters and safe in a URL.
+pub fn new_srt_passphrase() -> String {
+    random_hex(16)
 }
 
 /// The stored form of a key.

@@ -72,6 +72,7 @@ pub async fn ensure(data: &DataDir, state: &Services, grpc_addr: SocketAddr) -> 
             stream_key: secrets::new_stream_key(),
             source_uri: Some("test://pattern".to_string()),
             create_time_ms: now_millis(),
+            srt_encryption: None,
         };
         state.registry.create_stream(&record).await?;
         state.ingest.add_stream(&record);

@@ -33,12 +33,20 @@ pub struct IngestAddrs {
     pub rtmps: Option<String>,
 }
 
-/// The SRT URL an encoder publishes `record` to.
+/// The SRT URL an encoder publishes `record` to, with the passphrase
+/// (URL-safe as validated) and key length its SRT encryption asks for.
 pub fn srt_url(srt_public_addr: &str, record: &StreamRecord) -> String {
-    format!(
+    let mut url = format!(
         "srt://{srt_public_addr}?streamid=publish:{}:{}&mode=caller",
         record.id, record.stream_key
-    )
+    );
+    if let Some(encryption) = &record.srt_encryption {
+        url.push_str(&format!("&passphrase={}", encryption.passphrase));
+        if encryption.key_length != 0 {
+            url.push_str(&format!("&pbkeylen={}", encryption.key_length));
+        }
+    }
+    url
 }
 
 /// How an encoder reaches `record` over SRT, RTMP and RTMPS.
@@ -69,6 +77,13 @@ pub fn ingest_info(addrs: &IngestAddrs, record: &StreamRecord) -> pb::IngestInfo
         },
         rtmp_server,
         rtmps_server,
+        srt_encryption: record
+            .srt_encryption
+            .as_ref()
+            .map(|encryption| pb::SrtEncryption {
+                passphrase: encryption.passphrase.clone(),
+                key_length: u32::from(encryption.key_length),
+            }),
     }
 }
 

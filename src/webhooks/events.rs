@@ -202,11 +202,16 @@ mod tests {
                 rtmp_stream_key: "sk_secret".into(),
                 rtmps_url: "rtmps://x/live/sk_secret".into(),
                 rtmps_server: "rtmps://x/live".into(),
+                srt_encryption: Some(pb::SrtEncryption {
+                    passphrase: "pp_secret_words".into(),
+                    key_length: 32,
+                }),
             }),
             ..Default::default()
         };
         let event = stream(types::STREAM_ERROR, &stream_pb, "bad media");
         assert!(!event.data.contains("sk_secret"));
+        assert!(!event.data.contains("pp_secret"));
         let body: serde_json::Value = serde_json::from_slice(&body(&event, None)).unwrap();
         assert_eq!(body["data"]["message"], "bad media");
         assert_eq!(body["data"]["id"], "cam");

@@ -343,6 +343,7 @@ async fn create_stream_from(
                 name: format!("stream {stream_id}"),
                 processing,
                 source_uri: source_uri.into(),
+                srt_encryption: None,
             },
             api_key,
         ))

@@ -259,7 +259,7 @@ func (x StreamEvent_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StreamEvent_Kind.Descriptor instead.
 func (StreamEvent_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{13, 0}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{14, 0}
 }
 
 type IngestInfo struct {
@@ -281,7 +281,10 @@ type IngestInfo struct {
 	// `--rtmps-listen`).
 	RtmpsUrl string `protobuf:"bytes,6,opt,name=rtmps_url,json=rtmpsUrl,proto3" json:"rtmps_url,omitempty"`
 	// The same as OBS's "Server"; its "Stream Key" is `rtmp_stream_key`.
-	RtmpsServer   string `protobuf:"bytes,7,opt,name=rtmps_server,json=rtmpsServer,proto3" json:"rtmps_server,omitempty"`
+	RtmpsServer string `protobuf:"bytes,7,opt,name=rtmps_server,json=rtmpsServer,proto3" json:"rtmps_server,omitempty"`
+	// Set when SRT publishers must encrypt; `srt_url` then carries the
+	// passphrase (and `pbkeylen` when the key length is fixed).
+	SrtEncryption *SrtEncryption `protobuf:"bytes,8,opt,name=srt_encryption,json=srtEncryption,proto3" json:"srt_encryption,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -363,6 +366,13 @@ func (x *IngestInfo) GetRtmpsServer() string {
 		return x.RtmpsServer
 	}
 	return ""
+}
+
+func (x *IngestInfo) GetSrtEncryption() *SrtEncryption {
+	if x != nil {
+		return x.SrtEncryption
+	}
+	return nil
 }
 
 type Stream struct {
@@ -717,7 +727,12 @@ type CreateStreamRequest struct {
 	// from, as the operator's pull policy allows. srt:// takes only the query
 	// parameters mode=caller, streamid, passphrase, pbkeylen and latency: the
 	// server never listens for a pulled source.
-	SourceUri     string `protobuf:"bytes,4,opt,name=source_uri,json=sourceUri,proto3" json:"source_uri,omitempty"`
+	SourceUri string `protobuf:"bytes,4,opt,name=source_uri,json=sourceUri,proto3" json:"source_uri,omitempty"`
+	// Optional: SRT publishers must then encrypt (SRT's AES, `passphrase`
+	// and `pbkeylen`); unencrypted callers, a wrong passphrase or another
+	// key length are refused. Not for a pulled stream. RTMP(S) and
+	// PushMedia publishers are authorized by the stream key as before.
+	SrtEncryption *SrtEncryption `protobuf:"bytes,5,opt,name=srt_encryption,json=srtEncryption,proto3" json:"srt_encryption,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -780,6 +795,71 @@ func (x *CreateStreamRequest) GetSourceUri() string {
 	return ""
 }
 
+func (x *CreateStreamRequest) GetSrtEncryption() *SrtEncryption {
+	if x != nil {
+		return x.SrtEncryption
+	}
+	return nil
+}
+
+// SRT's own AES encryption of a stream's SRT ingest.
+type SrtEncryption struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 10–79 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (URL-safe:
+	// encoders such as ffmpeg take it from the URL as it is); the server
+	// makes one (32 characters) when empty.
+	Passphrase string `protobuf:"bytes,1,opt,name=passphrase,proto3" json:"passphrase,omitempty"`
+	// AES key length in bytes: 16, 24 or 32 (`pbkeylen`); 0 takes what the
+	// caller uses.
+	KeyLength     uint32 `protobuf:"varint,2,opt,name=key_length,json=keyLength,proto3" json:"key_length,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SrtEncryption) Reset() {
+	*x = SrtEncryption{}
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SrtEncryption) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SrtEncryption) ProtoMessage() {}
+
+func (x *SrtEncryption) ProtoReflect() protoreflect.Message {
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SrtEncryption.ProtoReflect.Descriptor instead.
+func (*SrtEncryption) Descriptor() ([]byte, []int) {
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SrtEncryption) GetPassphrase() string {
+	if x != nil {
+		return x.Passphrase
+	}
+	return ""
+}
+
+func (x *SrtEncryption) GetKeyLength() uint32 {
+	if x != nil {
+		return x.KeyLength
+	}
+	return 0
+}
+
 type GetStreamRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	StreamId      string                 `protobuf:"bytes,1,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
@@ -789,7 +869,7 @@ type GetStreamRequest struct {
 
 func (x *GetStreamRequest) Reset() {
 	*x = GetStreamRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[5]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -801,7 +881,7 @@ func (x *GetStreamRequest) String() string {
 func (*GetStreamRequest) ProtoMessage() {}
 
 func (x *GetStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[5]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -814,7 +894,7 @@ func (x *GetStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStreamRequest.ProtoReflect.Descriptor instead.
 func (*GetStreamRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{5}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetStreamRequest) GetStreamId() string {
@@ -835,7 +915,7 @@ type ListStreamsRequest struct {
 
 func (x *ListStreamsRequest) Reset() {
 	*x = ListStreamsRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[6]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +927,7 @@ func (x *ListStreamsRequest) String() string {
 func (*ListStreamsRequest) ProtoMessage() {}
 
 func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[6]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +940,7 @@ func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsRequest.ProtoReflect.Descriptor instead.
 func (*ListStreamsRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{6}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListStreamsRequest) GetPageSize() uint32 {
@@ -887,7 +967,7 @@ type ListStreamsResponse struct {
 
 func (x *ListStreamsResponse) Reset() {
 	*x = ListStreamsResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[7]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -899,7 +979,7 @@ func (x *ListStreamsResponse) String() string {
 func (*ListStreamsResponse) ProtoMessage() {}
 
 func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[7]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -912,7 +992,7 @@ func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsResponse.ProtoReflect.Descriptor instead.
 func (*ListStreamsResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{7}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListStreamsResponse) GetStreams() []*Stream {
@@ -938,7 +1018,7 @@ type RotateStreamKeyRequest struct {
 
 func (x *RotateStreamKeyRequest) Reset() {
 	*x = RotateStreamKeyRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[8]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1030,7 @@ func (x *RotateStreamKeyRequest) String() string {
 func (*RotateStreamKeyRequest) ProtoMessage() {}
 
 func (x *RotateStreamKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[8]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1043,7 @@ func (x *RotateStreamKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateStreamKeyRequest.ProtoReflect.Descriptor instead.
 func (*RotateStreamKeyRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{8}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RotateStreamKeyRequest) GetStreamId() string {
@@ -982,7 +1062,7 @@ type DeleteStreamRequest struct {
 
 func (x *DeleteStreamRequest) Reset() {
 	*x = DeleteStreamRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[9]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -994,7 +1074,7 @@ func (x *DeleteStreamRequest) String() string {
 func (*DeleteStreamRequest) ProtoMessage() {}
 
 func (x *DeleteStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[9]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1007,7 +1087,7 @@ func (x *DeleteStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStreamRequest.ProtoReflect.Descriptor instead.
 func (*DeleteStreamRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{9}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeleteStreamRequest) GetStreamId() string {
@@ -1025,7 +1105,7 @@ type DeleteStreamResponse struct {
 
 func (x *DeleteStreamResponse) Reset() {
 	*x = DeleteStreamResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[10]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1037,7 +1117,7 @@ func (x *DeleteStreamResponse) String() string {
 func (*DeleteStreamResponse) ProtoMessage() {}
 
 func (x *DeleteStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[10]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1050,7 +1130,7 @@ func (x *DeleteStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStreamResponse.ProtoReflect.Descriptor instead.
 func (*DeleteStreamResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{10}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{11}
 }
 
 type UpdateProcessingRequest struct {
@@ -1063,7 +1143,7 @@ type UpdateProcessingRequest struct {
 
 func (x *UpdateProcessingRequest) Reset() {
 	*x = UpdateProcessingRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[11]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1155,7 @@ func (x *UpdateProcessingRequest) String() string {
 func (*UpdateProcessingRequest) ProtoMessage() {}
 
 func (x *UpdateProcessingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[11]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1168,7 @@ func (x *UpdateProcessingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateProcessingRequest.ProtoReflect.Descriptor instead.
 func (*UpdateProcessingRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{11}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UpdateProcessingRequest) GetStreamId() string {
@@ -1114,7 +1194,7 @@ type WatchStreamRequest struct {
 
 func (x *WatchStreamRequest) Reset() {
 	*x = WatchStreamRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[12]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1126,7 +1206,7 @@ func (x *WatchStreamRequest) String() string {
 func (*WatchStreamRequest) ProtoMessage() {}
 
 func (x *WatchStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[12]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1139,7 +1219,7 @@ func (x *WatchStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchStreamRequest.ProtoReflect.Descriptor instead.
 func (*WatchStreamRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{12}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WatchStreamRequest) GetStreamId() string {
@@ -1164,7 +1244,7 @@ type StreamEvent struct {
 
 func (x *StreamEvent) Reset() {
 	*x = StreamEvent{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[13]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1256,7 @@ func (x *StreamEvent) String() string {
 func (*StreamEvent) ProtoMessage() {}
 
 func (x *StreamEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[13]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1269,7 @@ func (x *StreamEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEvent.ProtoReflect.Descriptor instead.
 func (*StreamEvent) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{13}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StreamEvent) GetSequence() uint64 {
@@ -1248,7 +1328,7 @@ type PushMediaRequest struct {
 
 func (x *PushMediaRequest) Reset() {
 	*x = PushMediaRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[14]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1260,7 +1340,7 @@ func (x *PushMediaRequest) String() string {
 func (*PushMediaRequest) ProtoMessage() {}
 
 func (x *PushMediaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[14]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1273,7 +1353,7 @@ func (x *PushMediaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushMediaRequest.ProtoReflect.Descriptor instead.
 func (*PushMediaRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{14}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PushMediaRequest) GetStreamId() string {
@@ -1306,7 +1386,7 @@ type PushMediaResponse struct {
 
 func (x *PushMediaResponse) Reset() {
 	*x = PushMediaResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[15]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1318,7 +1398,7 @@ func (x *PushMediaResponse) String() string {
 func (*PushMediaResponse) ProtoMessage() {}
 
 func (x *PushMediaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[15]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1331,7 +1411,7 @@ func (x *PushMediaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushMediaResponse.ProtoReflect.Descriptor instead.
 func (*PushMediaResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{15}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PushMediaResponse) GetBytesReceived() uint64 {
@@ -1352,7 +1432,7 @@ type SubscribeThumbnailsRequest struct {
 
 func (x *SubscribeThumbnailsRequest) Reset() {
 	*x = SubscribeThumbnailsRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[16]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1364,7 +1444,7 @@ func (x *SubscribeThumbnailsRequest) String() string {
 func (*SubscribeThumbnailsRequest) ProtoMessage() {}
 
 func (x *SubscribeThumbnailsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[16]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1377,7 +1457,7 @@ func (x *SubscribeThumbnailsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeThumbnailsRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeThumbnailsRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{16}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SubscribeThumbnailsRequest) GetStreamId() string {
@@ -1406,7 +1486,7 @@ type GetThumbnailRequest struct {
 
 func (x *GetThumbnailRequest) Reset() {
 	*x = GetThumbnailRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[17]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1418,7 +1498,7 @@ func (x *GetThumbnailRequest) String() string {
 func (*GetThumbnailRequest) ProtoMessage() {}
 
 func (x *GetThumbnailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[17]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1431,7 +1511,7 @@ func (x *GetThumbnailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetThumbnailRequest.ProtoReflect.Descriptor instead.
 func (*GetThumbnailRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{17}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetThumbnailRequest) GetStreamId() string {
@@ -1468,7 +1548,7 @@ type Thumbnail struct {
 
 func (x *Thumbnail) Reset() {
 	*x = Thumbnail{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[18]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1480,7 +1560,7 @@ func (x *Thumbnail) String() string {
 func (*Thumbnail) ProtoMessage() {}
 
 func (x *Thumbnail) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[18]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1493,7 +1573,7 @@ func (x *Thumbnail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Thumbnail.ProtoReflect.Descriptor instead.
 func (*Thumbnail) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{18}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Thumbnail) GetStreamId() string {
@@ -1563,7 +1643,7 @@ type SubscribeMotionClipsRequest struct {
 
 func (x *SubscribeMotionClipsRequest) Reset() {
 	*x = SubscribeMotionClipsRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[19]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1575,7 +1655,7 @@ func (x *SubscribeMotionClipsRequest) String() string {
 func (*SubscribeMotionClipsRequest) ProtoMessage() {}
 
 func (x *SubscribeMotionClipsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[19]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1588,7 +1668,7 @@ func (x *SubscribeMotionClipsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeMotionClipsRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeMotionClipsRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{19}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SubscribeMotionClipsRequest) GetStreamId() string {
@@ -1625,7 +1705,7 @@ type MotionClip struct {
 
 func (x *MotionClip) Reset() {
 	*x = MotionClip{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[20]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1637,7 +1717,7 @@ func (x *MotionClip) String() string {
 func (*MotionClip) ProtoMessage() {}
 
 func (x *MotionClip) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[20]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1650,7 +1730,7 @@ func (x *MotionClip) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MotionClip.ProtoReflect.Descriptor instead.
 func (*MotionClip) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{20}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MotionClip) GetStreamId() string {
@@ -1732,7 +1812,7 @@ type ReplayStart struct {
 
 func (x *ReplayStart) Reset() {
 	*x = ReplayStart{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[21]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1744,7 +1824,7 @@ func (x *ReplayStart) String() string {
 func (*ReplayStart) ProtoMessage() {}
 
 func (x *ReplayStart) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[21]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1757,7 +1837,7 @@ func (x *ReplayStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayStart.ProtoReflect.Descriptor instead.
 func (*ReplayStart) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{21}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReplayStart) GetStart() isReplayStart_Start {
@@ -1846,7 +1926,7 @@ type SubscribeReplayRequest struct {
 
 func (x *SubscribeReplayRequest) Reset() {
 	*x = SubscribeReplayRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[22]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1858,7 +1938,7 @@ func (x *SubscribeReplayRequest) String() string {
 func (*SubscribeReplayRequest) ProtoMessage() {}
 
 func (x *SubscribeReplayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[22]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1871,7 +1951,7 @@ func (x *SubscribeReplayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeReplayRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeReplayRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{22}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SubscribeReplayRequest) GetStreamId() string {
@@ -1919,7 +1999,7 @@ type ReplaySegment struct {
 
 func (x *ReplaySegment) Reset() {
 	*x = ReplaySegment{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[23]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1931,7 +2011,7 @@ func (x *ReplaySegment) String() string {
 func (*ReplaySegment) ProtoMessage() {}
 
 func (x *ReplaySegment) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[23]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1944,7 +2024,7 @@ func (x *ReplaySegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplaySegment.ProtoReflect.Descriptor instead.
 func (*ReplaySegment) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{23}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReplaySegment) GetStreamId() string {
@@ -2026,7 +2106,7 @@ type CreateReplayClipRequest struct {
 
 func (x *CreateReplayClipRequest) Reset() {
 	*x = CreateReplayClipRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[24]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2038,7 +2118,7 @@ func (x *CreateReplayClipRequest) String() string {
 func (*CreateReplayClipRequest) ProtoMessage() {}
 
 func (x *CreateReplayClipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[24]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2051,7 +2131,7 @@ func (x *CreateReplayClipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateReplayClipRequest.ProtoReflect.Descriptor instead.
 func (*CreateReplayClipRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{24}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateReplayClipRequest) GetStreamId() string {
@@ -2133,7 +2213,7 @@ type ReplayClip struct {
 
 func (x *ReplayClip) Reset() {
 	*x = ReplayClip{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[25]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2145,7 +2225,7 @@ func (x *ReplayClip) String() string {
 func (*ReplayClip) ProtoMessage() {}
 
 func (x *ReplayClip) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[25]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2158,7 +2238,7 @@ func (x *ReplayClip) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayClip.ProtoReflect.Descriptor instead.
 func (*ReplayClip) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{25}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReplayClip) GetId() string {
@@ -2226,7 +2306,7 @@ type GetReplayClipRequest struct {
 
 func (x *GetReplayClipRequest) Reset() {
 	*x = GetReplayClipRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[26]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2238,7 +2318,7 @@ func (x *GetReplayClipRequest) String() string {
 func (*GetReplayClipRequest) ProtoMessage() {}
 
 func (x *GetReplayClipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[26]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2251,7 +2331,7 @@ func (x *GetReplayClipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReplayClipRequest.ProtoReflect.Descriptor instead.
 func (*GetReplayClipRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{26}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetReplayClipRequest) GetClipId() string {
@@ -2272,7 +2352,7 @@ type ListReplayClipsRequest struct {
 
 func (x *ListReplayClipsRequest) Reset() {
 	*x = ListReplayClipsRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[27]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2284,7 +2364,7 @@ func (x *ListReplayClipsRequest) String() string {
 func (*ListReplayClipsRequest) ProtoMessage() {}
 
 func (x *ListReplayClipsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[27]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2297,7 +2377,7 @@ func (x *ListReplayClipsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReplayClipsRequest.ProtoReflect.Descriptor instead.
 func (*ListReplayClipsRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{27}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListReplayClipsRequest) GetStreamId() string {
@@ -2331,7 +2411,7 @@ type ListReplayClipsResponse struct {
 
 func (x *ListReplayClipsResponse) Reset() {
 	*x = ListReplayClipsResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[28]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2343,7 +2423,7 @@ func (x *ListReplayClipsResponse) String() string {
 func (*ListReplayClipsResponse) ProtoMessage() {}
 
 func (x *ListReplayClipsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[28]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2356,7 +2436,7 @@ func (x *ListReplayClipsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReplayClipsResponse.ProtoReflect.Descriptor instead.
 func (*ListReplayClipsResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{28}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListReplayClipsResponse) GetClips() []*ReplayClip {
@@ -2384,7 +2464,7 @@ type DownloadReplayClipRequest struct {
 
 func (x *DownloadReplayClipRequest) Reset() {
 	*x = DownloadReplayClipRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[29]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2396,7 +2476,7 @@ func (x *DownloadReplayClipRequest) String() string {
 func (*DownloadReplayClipRequest) ProtoMessage() {}
 
 func (x *DownloadReplayClipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[29]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2409,7 +2489,7 @@ func (x *DownloadReplayClipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadReplayClipRequest.ProtoReflect.Descriptor instead.
 func (*DownloadReplayClipRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{29}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DownloadReplayClipRequest) GetClipId() string {
@@ -2435,7 +2515,7 @@ type DeleteReplayClipRequest struct {
 
 func (x *DeleteReplayClipRequest) Reset() {
 	*x = DeleteReplayClipRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[30]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2447,7 +2527,7 @@ func (x *DeleteReplayClipRequest) String() string {
 func (*DeleteReplayClipRequest) ProtoMessage() {}
 
 func (x *DeleteReplayClipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[30]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2460,7 +2540,7 @@ func (x *DeleteReplayClipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteReplayClipRequest.ProtoReflect.Descriptor instead.
 func (*DeleteReplayClipRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{30}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DeleteReplayClipRequest) GetClipId() string {
@@ -2478,7 +2558,7 @@ type DeleteReplayClipResponse struct {
 
 func (x *DeleteReplayClipResponse) Reset() {
 	*x = DeleteReplayClipResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[31]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2490,7 +2570,7 @@ func (x *DeleteReplayClipResponse) String() string {
 func (*DeleteReplayClipResponse) ProtoMessage() {}
 
 func (x *DeleteReplayClipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[31]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2503,7 +2583,7 @@ func (x *DeleteReplayClipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteReplayClipResponse.ProtoReflect.Descriptor instead.
 func (*DeleteReplayClipResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{31}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{32}
 }
 
 type DataChunk struct {
@@ -2516,7 +2596,7 @@ type DataChunk struct {
 
 func (x *DataChunk) Reset() {
 	*x = DataChunk{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[32]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2528,7 +2608,7 @@ func (x *DataChunk) String() string {
 func (*DataChunk) ProtoMessage() {}
 
 func (x *DataChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[32]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2541,7 +2621,7 @@ func (x *DataChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataChunk.ProtoReflect.Descriptor instead.
 func (*DataChunk) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{32}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DataChunk) GetOffset() uint64 {
@@ -2584,7 +2664,7 @@ type Recording struct {
 
 func (x *Recording) Reset() {
 	*x = Recording{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[33]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2596,7 +2676,7 @@ func (x *Recording) String() string {
 func (*Recording) ProtoMessage() {}
 
 func (x *Recording) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[33]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2609,7 +2689,7 @@ func (x *Recording) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recording.ProtoReflect.Descriptor instead.
 func (*Recording) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{33}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Recording) GetId() string {
@@ -2693,7 +2773,7 @@ type ListRecordingsRequest struct {
 
 func (x *ListRecordingsRequest) Reset() {
 	*x = ListRecordingsRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[34]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2705,7 +2785,7 @@ func (x *ListRecordingsRequest) String() string {
 func (*ListRecordingsRequest) ProtoMessage() {}
 
 func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[34]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2718,7 +2798,7 @@ func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsRequest.ProtoReflect.Descriptor instead.
 func (*ListRecordingsRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{34}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListRecordingsRequest) GetStreamId() string {
@@ -2752,7 +2832,7 @@ type ListRecordingsResponse struct {
 
 func (x *ListRecordingsResponse) Reset() {
 	*x = ListRecordingsResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[35]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2764,7 +2844,7 @@ func (x *ListRecordingsResponse) String() string {
 func (*ListRecordingsResponse) ProtoMessage() {}
 
 func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[35]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2777,7 +2857,7 @@ func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsResponse.ProtoReflect.Descriptor instead.
 func (*ListRecordingsResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{35}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListRecordingsResponse) GetRecordings() []*Recording {
@@ -2803,7 +2883,7 @@ type GetRecordingRequest struct {
 
 func (x *GetRecordingRequest) Reset() {
 	*x = GetRecordingRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[36]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2815,7 +2895,7 @@ func (x *GetRecordingRequest) String() string {
 func (*GetRecordingRequest) ProtoMessage() {}
 
 func (x *GetRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[36]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2828,7 +2908,7 @@ func (x *GetRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRecordingRequest.ProtoReflect.Descriptor instead.
 func (*GetRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{36}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetRecordingRequest) GetRecordingId() string {
@@ -2849,7 +2929,7 @@ type DownloadRecordingRequest struct {
 
 func (x *DownloadRecordingRequest) Reset() {
 	*x = DownloadRecordingRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[37]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2861,7 +2941,7 @@ func (x *DownloadRecordingRequest) String() string {
 func (*DownloadRecordingRequest) ProtoMessage() {}
 
 func (x *DownloadRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[37]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2874,7 +2954,7 @@ func (x *DownloadRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadRecordingRequest.ProtoReflect.Descriptor instead.
 func (*DownloadRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{37}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DownloadRecordingRequest) GetRecordingId() string {
@@ -2900,7 +2980,7 @@ type DeleteRecordingRequest struct {
 
 func (x *DeleteRecordingRequest) Reset() {
 	*x = DeleteRecordingRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[38]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2912,7 +2992,7 @@ func (x *DeleteRecordingRequest) String() string {
 func (*DeleteRecordingRequest) ProtoMessage() {}
 
 func (x *DeleteRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[38]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2925,7 +3005,7 @@ func (x *DeleteRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRecordingRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{38}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DeleteRecordingRequest) GetRecordingId() string {
@@ -2943,7 +3023,7 @@ type DeleteRecordingResponse struct {
 
 func (x *DeleteRecordingResponse) Reset() {
 	*x = DeleteRecordingResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[39]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2955,7 +3035,7 @@ func (x *DeleteRecordingResponse) String() string {
 func (*DeleteRecordingResponse) ProtoMessage() {}
 
 func (x *DeleteRecordingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[39]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2968,7 +3048,7 @@ func (x *DeleteRecordingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRecordingResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRecordingResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{39}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{40}
 }
 
 type SignUrlRequest struct {
@@ -2987,7 +3067,7 @@ type SignUrlRequest struct {
 
 func (x *SignUrlRequest) Reset() {
 	*x = SignUrlRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[40]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2999,7 +3079,7 @@ func (x *SignUrlRequest) String() string {
 func (*SignUrlRequest) ProtoMessage() {}
 
 func (x *SignUrlRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[40]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3012,7 +3092,7 @@ func (x *SignUrlRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignUrlRequest.ProtoReflect.Descriptor instead.
 func (*SignUrlRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{40}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SignUrlRequest) GetPath() string {
@@ -3040,7 +3120,7 @@ type SignUrlResponse struct {
 
 func (x *SignUrlResponse) Reset() {
 	*x = SignUrlResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[41]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3052,7 +3132,7 @@ func (x *SignUrlResponse) String() string {
 func (*SignUrlResponse) ProtoMessage() {}
 
 func (x *SignUrlResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[41]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3065,7 +3145,7 @@ func (x *SignUrlResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignUrlResponse.ProtoReflect.Descriptor instead.
 func (*SignUrlResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{41}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SignUrlResponse) GetUrl() string {
@@ -3086,7 +3166,7 @@ var File_liveproc_v1_live_processing_proto protoreflect.FileDescriptor
 
 const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\n" +
-	"!liveproc/v1/live_processing.proto\x12\vliveproc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cliveproc/v1/processing.proto\"\xe8\x01\n" +
+	"!liveproc/v1/live_processing.proto\x12\vliveproc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cliveproc/v1/processing.proto\"\xab\x02\n" +
 	"\n" +
 	"IngestInfo\x12\x17\n" +
 	"\asrt_url\x18\x01 \x01(\tR\x06srtUrl\x12\x1d\n" +
@@ -3097,7 +3177,8 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"rtmpServer\x12&\n" +
 	"\x0frtmp_stream_key\x18\x05 \x01(\tR\rrtmpStreamKey\x12\x1b\n" +
 	"\trtmps_url\x18\x06 \x01(\tR\brtmpsUrl\x12!\n" +
-	"\frtmps_server\x18\a \x01(\tR\vrtmpsServer\"\xe8\x03\n" +
+	"\frtmps_server\x18\a \x01(\tR\vrtmpsServer\x12A\n" +
+	"\x0esrt_encryption\x18\b \x01(\v2\x1a.liveproc.v1.SrtEncryptionR\rsrtEncryption\"\xe8\x03\n" +
 	"\x06Stream\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +
@@ -3137,7 +3218,7 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\x18thumbnail_frames_decoded\x18\n" +
 	" \x01(\x04R\x16thumbnailFramesDecoded\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\v \x01(\tR\tsessionId\"\xa5\x01\n" +
+	"session_id\x18\v \x01(\tR\tsessionId\"\xe8\x01\n" +
 	"\x13CreateStreamRequest\x12\x1b\n" +
 	"\tstream_id\x18\x01 \x01(\tR\bstreamId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12>\n" +
@@ -3145,7 +3226,14 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"processing\x18\x03 \x01(\v2\x1e.liveproc.v1.ProcessingOptionsR\n" +
 	"processing\x12\x1d\n" +
 	"\n" +
-	"source_uri\x18\x04 \x01(\tR\tsourceUri\"/\n" +
+	"source_uri\x18\x04 \x01(\tR\tsourceUri\x12A\n" +
+	"\x0esrt_encryption\x18\x05 \x01(\v2\x1a.liveproc.v1.SrtEncryptionR\rsrtEncryption\"N\n" +
+	"\rSrtEncryption\x12\x1e\n" +
+	"\n" +
+	"passphrase\x18\x01 \x01(\tR\n" +
+	"passphrase\x12\x1d\n" +
+	"\n" +
+	"key_length\x18\x02 \x01(\rR\tkeyLength\"/\n" +
 	"\x10GetStreamRequest\x12\x1b\n" +
 	"\tstream_id\x18\x01 \x01(\tR\bstreamId\"P\n" +
 	"\x12ListStreamsRequest\x12\x1b\n" +
@@ -3379,7 +3467,7 @@ func file_liveproc_v1_live_processing_proto_rawDescGZIP() []byte {
 }
 
 var file_liveproc_v1_live_processing_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_liveproc_v1_live_processing_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_liveproc_v1_live_processing_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_liveproc_v1_live_processing_proto_goTypes = []any{
 	(StreamState)(0),                    // 0: liveproc.v1.StreamState
 	(SegmentFormat)(0),                  // 1: liveproc.v1.SegmentFormat
@@ -3390,143 +3478,146 @@ var file_liveproc_v1_live_processing_proto_goTypes = []any{
 	(*ReplayWindow)(nil),                // 6: liveproc.v1.ReplayWindow
 	(*IngestStats)(nil),                 // 7: liveproc.v1.IngestStats
 	(*CreateStreamRequest)(nil),         // 8: liveproc.v1.CreateStreamRequest
-	(*GetStreamRequest)(nil),            // 9: liveproc.v1.GetStreamRequest
-	(*ListStreamsRequest)(nil),          // 10: liveproc.v1.ListStreamsRequest
-	(*ListStreamsResponse)(nil),         // 11: liveproc.v1.ListStreamsResponse
-	(*RotateStreamKeyRequest)(nil),      // 12: liveproc.v1.RotateStreamKeyRequest
-	(*DeleteStreamRequest)(nil),         // 13: liveproc.v1.DeleteStreamRequest
-	(*DeleteStreamResponse)(nil),        // 14: liveproc.v1.DeleteStreamResponse
-	(*UpdateProcessingRequest)(nil),     // 15: liveproc.v1.UpdateProcessingRequest
-	(*WatchStreamRequest)(nil),          // 16: liveproc.v1.WatchStreamRequest
-	(*StreamEvent)(nil),                 // 17: liveproc.v1.StreamEvent
-	(*PushMediaRequest)(nil),            // 18: liveproc.v1.PushMediaRequest
-	(*PushMediaResponse)(nil),           // 19: liveproc.v1.PushMediaResponse
-	(*SubscribeThumbnailsRequest)(nil),  // 20: liveproc.v1.SubscribeThumbnailsRequest
-	(*GetThumbnailRequest)(nil),         // 21: liveproc.v1.GetThumbnailRequest
-	(*Thumbnail)(nil),                   // 22: liveproc.v1.Thumbnail
-	(*SubscribeMotionClipsRequest)(nil), // 23: liveproc.v1.SubscribeMotionClipsRequest
-	(*MotionClip)(nil),                  // 24: liveproc.v1.MotionClip
-	(*ReplayStart)(nil),                 // 25: liveproc.v1.ReplayStart
-	(*SubscribeReplayRequest)(nil),      // 26: liveproc.v1.SubscribeReplayRequest
-	(*ReplaySegment)(nil),               // 27: liveproc.v1.ReplaySegment
-	(*CreateReplayClipRequest)(nil),     // 28: liveproc.v1.CreateReplayClipRequest
-	(*ReplayClip)(nil),                  // 29: liveproc.v1.ReplayClip
-	(*GetReplayClipRequest)(nil),        // 30: liveproc.v1.GetReplayClipRequest
-	(*ListReplayClipsRequest)(nil),      // 31: liveproc.v1.ListReplayClipsRequest
-	(*ListReplayClipsResponse)(nil),     // 32: liveproc.v1.ListReplayClipsResponse
-	(*DownloadReplayClipRequest)(nil),   // 33: liveproc.v1.DownloadReplayClipRequest
-	(*DeleteReplayClipRequest)(nil),     // 34: liveproc.v1.DeleteReplayClipRequest
-	(*DeleteReplayClipResponse)(nil),    // 35: liveproc.v1.DeleteReplayClipResponse
-	(*DataChunk)(nil),                   // 36: liveproc.v1.DataChunk
-	(*Recording)(nil),                   // 37: liveproc.v1.Recording
-	(*ListRecordingsRequest)(nil),       // 38: liveproc.v1.ListRecordingsRequest
-	(*ListRecordingsResponse)(nil),      // 39: liveproc.v1.ListRecordingsResponse
-	(*GetRecordingRequest)(nil),         // 40: liveproc.v1.GetRecordingRequest
-	(*DownloadRecordingRequest)(nil),    // 41: liveproc.v1.DownloadRecordingRequest
-	(*DeleteRecordingRequest)(nil),      // 42: liveproc.v1.DeleteRecordingRequest
-	(*DeleteRecordingResponse)(nil),     // 43: liveproc.v1.DeleteRecordingResponse
-	(*SignUrlRequest)(nil),              // 44: liveproc.v1.SignUrlRequest
-	(*SignUrlResponse)(nil),             // 45: liveproc.v1.SignUrlResponse
-	(*ProcessingOptions)(nil),           // 46: liveproc.v1.ProcessingOptions
-	(*timestamppb.Timestamp)(nil),       // 47: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 48: google.protobuf.Duration
-	(ImageFormat)(0),                    // 49: liveproc.v1.ImageFormat
-	(ClipFormat)(0),                     // 50: liveproc.v1.ClipFormat
+	(*SrtEncryption)(nil),               // 9: liveproc.v1.SrtEncryption
+	(*GetStreamRequest)(nil),            // 10: liveproc.v1.GetStreamRequest
+	(*ListStreamsRequest)(nil),          // 11: liveproc.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),         // 12: liveproc.v1.ListStreamsResponse
+	(*RotateStreamKeyRequest)(nil),      // 13: liveproc.v1.RotateStreamKeyRequest
+	(*DeleteStreamRequest)(nil),         // 14: liveproc.v1.DeleteStreamRequest
+	(*DeleteStreamResponse)(nil),        // 15: liveproc.v1.DeleteStreamResponse
+	(*UpdateProcessingRequest)(nil),     // 16: liveproc.v1.UpdateProcessingRequest
+	(*WatchStreamRequest)(nil),          // 17: liveproc.v1.WatchStreamRequest
+	(*StreamEvent)(nil),                 // 18: liveproc.v1.StreamEvent
+	(*PushMediaRequest)(nil),            // 19: liveproc.v1.PushMediaRequest
+	(*PushMediaResponse)(nil),           // 20: liveproc.v1.PushMediaResponse
+	(*SubscribeThumbnailsRequest)(nil),  // 21: liveproc.v1.SubscribeThumbnailsRequest
+	(*GetThumbnailRequest)(nil),         // 22: liveproc.v1.GetThumbnailRequest
+	(*Thumbnail)(nil),                   // 23: liveproc.v1.Thumbnail
+	(*SubscribeMotionClipsRequest)(nil), // 24: liveproc.v1.SubscribeMotionClipsRequest
+	(*MotionClip)(nil),                  // 25: liveproc.v1.MotionClip
+	(*ReplayStart)(nil),                 // 26: liveproc.v1.ReplayStart
+	(*SubscribeReplayRequest)(nil),      // 27: liveproc.v1.SubscribeReplayRequest
+	(*ReplaySegment)(nil),               // 28: liveproc.v1.ReplaySegment
+	(*CreateReplayClipRequest)(nil),     // 29: liveproc.v1.CreateReplayClipRequest
+	(*ReplayClip)(nil),                  // 30: liveproc.v1.ReplayClip
+	(*GetReplayClipRequest)(nil),        // 31: liveproc.v1.GetReplayClipRequest
+	(*ListReplayClipsRequest)(nil),      // 32: liveproc.v1.ListReplayClipsRequest
+	(*ListReplayClipsResponse)(nil),     // 33: liveproc.v1.ListReplayClipsResponse
+	(*DownloadReplayClipRequest)(nil),   // 34: liveproc.v1.DownloadReplayClipRequest
+	(*DeleteReplayClipRequest)(nil),     // 35: liveproc.v1.DeleteReplayClipRequest
+	(*DeleteReplayClipResponse)(nil),    // 36: liveproc.v1.DeleteReplayClipResponse
+	(*DataChunk)(nil),                   // 37: liveproc.v1.DataChunk
+	(*Recording)(nil),                   // 38: liveproc.v1.Recording
+	(*ListRecordingsRequest)(nil),       // 39: liveproc.v1.ListRecordingsRequest
+	(*ListRecordingsResponse)(nil),      // 40: liveproc.v1.ListRecordingsResponse
+	(*GetRecordingRequest)(nil),         // 41: liveproc.v1.GetRecordingRequest
+	(*DownloadRecordingRequest)(nil),    // 42: liveproc.v1.DownloadRecordingRequest
+	(*DeleteRecordingRequest)(nil),      // 43: liveproc.v1.DeleteRecordingRequest
+	(*DeleteRecordingResponse)(nil),     // 44: liveproc.v1.DeleteRecordingResponse
+	(*SignUrlRequest)(nil),              // 45: liveproc.v1.SignUrlRequest
+	(*SignUrlResponse)(nil),             // 46: liveproc.v1.SignUrlResponse
+	(*ProcessingOptions)(nil),           // 47: liveproc.v1.ProcessingOptions
+	(*timestamppb.Timestamp)(nil),       // 48: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 49: google.protobuf.Duration
+	(ImageFormat)(0),                    // 50: liveproc.v1.ImageFormat
+	(ClipFormat)(0),                     // 51: liveproc.v1.ClipFormat
 }
 var file_liveproc_v1_live_processing_proto_depIdxs = []int32{
-	0,  // 0: liveproc.v1.Stream.state:type_name -> liveproc.v1.StreamState
-	46, // 1: liveproc.v1.Stream.processing:type_name -> liveproc.v1.ProcessingOptions
-	4,  // 2: liveproc.v1.Stream.ingest:type_name -> liveproc.v1.IngestInfo
-	47, // 3: liveproc.v1.Stream.create_time:type_name -> google.protobuf.Timestamp
-	7,  // 4: liveproc.v1.Stream.ingest_stats:type_name -> liveproc.v1.IngestStats
-	6,  // 5: liveproc.v1.Stream.replay_window:type_name -> liveproc.v1.ReplayWindow
-	47, // 6: liveproc.v1.ReplayWindow.earliest_time:type_name -> google.protobuf.Timestamp
-	48, // 7: liveproc.v1.ReplayWindow.duration:type_name -> google.protobuf.Duration
-	47, // 8: liveproc.v1.IngestStats.session_start_time:type_name -> google.protobuf.Timestamp
-	46, // 9: liveproc.v1.CreateStreamRequest.processing:type_name -> liveproc.v1.ProcessingOptions
-	5,  // 10: liveproc.v1.ListStreamsResponse.streams:type_name -> liveproc.v1.Stream
-	46, // 11: liveproc.v1.UpdateProcessingRequest.processing:type_name -> liveproc.v1.ProcessingOptions
-	47, // 12: liveproc.v1.StreamEvent.time:type_name -> google.protobuf.Timestamp
-	0,  // 13: liveproc.v1.StreamEvent.state:type_name -> liveproc.v1.StreamState
-	46, // 14: liveproc.v1.StreamEvent.processing:type_name -> liveproc.v1.ProcessingOptions
-	3,  // 15: liveproc.v1.StreamEvent.kind:type_name -> liveproc.v1.StreamEvent.Kind
-	47, // 16: liveproc.v1.GetThumbnailRequest.at:type_name -> google.protobuf.Timestamp
-	48, // 17: liveproc.v1.Thumbnail.pts:type_name -> google.protobuf.Duration
-	47, // 18: liveproc.v1.Thumbnail.capture_time:type_name -> google.protobuf.Timestamp
-	49, // 19: liveproc.v1.Thumbnail.format:type_name -> liveproc.v1.ImageFormat
-	48, // 20: liveproc.v1.MotionClip.start_pts:type_name -> google.protobuf.Duration
-	48, // 21: liveproc.v1.MotionClip.duration:type_name -> google.protobuf.Duration
-	50, // 22: liveproc.v1.MotionClip.format:type_name -> liveproc.v1.ClipFormat
-	47, // 23: liveproc.v1.MotionClip.start_time:type_name -> google.protobuf.Timestamp
-	47, // 24: liveproc.v1.ReplayStart.time:type_name -> google.protobuf.Timestamp
-	25, // 25: liveproc.v1.SubscribeReplayRequest.start:type_name -> liveproc.v1.ReplayStart
-	1,  // 26: liveproc.v1.SubscribeReplayRequest.format:type_name -> liveproc.v1.SegmentFormat
-	48, // 27: liveproc.v1.ReplaySegment.start_pts:type_name -> google.protobuf.Duration
-	47, // 28: liveproc.v1.ReplaySegment.start_time:type_name -> google.protobuf.Timestamp
-	48, // 29: liveproc.v1.ReplaySegment.duration:type_name -> google.protobuf.Duration
-	1,  // 30: liveproc.v1.ReplaySegment.format:type_name -> liveproc.v1.SegmentFormat
-	47, // 31: liveproc.v1.CreateReplayClipRequest.start_time:type_name -> google.protobuf.Timestamp
-	47, // 32: liveproc.v1.ReplayClip.start_time:type_name -> google.protobuf.Timestamp
-	48, // 33: liveproc.v1.ReplayClip.duration:type_name -> google.protobuf.Duration
-	47, // 34: liveproc.v1.ReplayClip.create_time:type_name -> google.protobuf.Timestamp
-	48, // 35: liveproc.v1.ReplayClip.start_pts:type_name -> google.protobuf.Duration
-	29, // 36: liveproc.v1.ListReplayClipsResponse.clips:type_name -> liveproc.v1.ReplayClip
-	47, // 37: liveproc.v1.Recording.start_time:type_name -> google.protobuf.Timestamp
-	47, // 38: liveproc.v1.Recording.end_time:type_name -> google.protobuf.Timestamp
-	48, // 39: liveproc.v1.Recording.duration:type_name -> google.protobuf.Duration
-	2,  // 40: liveproc.v1.Recording.state:type_name -> liveproc.v1.RecordingState
-	48, // 41: liveproc.v1.Recording.start_pts:type_name -> google.protobuf.Duration
-	37, // 42: liveproc.v1.ListRecordingsResponse.recordings:type_name -> liveproc.v1.Recording
-	47, // 43: liveproc.v1.SignUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
-	8,  // 44: liveproc.v1.LiveProcessing.CreateStream:input_type -> liveproc.v1.CreateStreamRequest
-	9,  // 45: liveproc.v1.LiveProcessing.GetStream:input_type -> liveproc.v1.GetStreamRequest
-	10, // 46: liveproc.v1.LiveProcessing.ListStreams:input_type -> liveproc.v1.ListStreamsRequest
-	13, // 47: liveproc.v1.LiveProcessing.DeleteStream:input_type -> liveproc.v1.DeleteStreamRequest
-	12, // 48: liveproc.v1.LiveProcessing.RotateStreamKey:input_type -> liveproc.v1.RotateStreamKeyRequest
-	15, // 49: liveproc.v1.LiveProcessing.UpdateProcessing:input_type -> liveproc.v1.UpdateProcessingRequest
-	16, // 50: liveproc.v1.LiveProcessing.WatchStream:input_type -> liveproc.v1.WatchStreamRequest
-	18, // 51: liveproc.v1.LiveProcessing.PushMedia:input_type -> liveproc.v1.PushMediaRequest
-	20, // 52: liveproc.v1.LiveProcessing.SubscribeThumbnails:input_type -> liveproc.v1.SubscribeThumbnailsRequest
-	21, // 53: liveproc.v1.LiveProcessing.GetThumbnail:input_type -> liveproc.v1.GetThumbnailRequest
-	23, // 54: liveproc.v1.LiveProcessing.SubscribeMotionClips:input_type -> liveproc.v1.SubscribeMotionClipsRequest
-	26, // 55: liveproc.v1.LiveProcessing.SubscribeReplay:input_type -> liveproc.v1.SubscribeReplayRequest
-	28, // 56: liveproc.v1.LiveProcessing.CreateReplayClip:input_type -> liveproc.v1.CreateReplayClipRequest
-	30, // 57: liveproc.v1.LiveProcessing.GetReplayClip:input_type -> liveproc.v1.GetReplayClipRequest
-	31, // 58: liveproc.v1.LiveProcessing.ListReplayClips:input_type -> liveproc.v1.ListReplayClipsRequest
-	33, // 59: liveproc.v1.LiveProcessing.DownloadReplayClip:input_type -> liveproc.v1.DownloadReplayClipRequest
-	34, // 60: liveproc.v1.LiveProcessing.DeleteReplayClip:input_type -> liveproc.v1.DeleteReplayClipRequest
-	38, // 61: liveproc.v1.LiveProcessing.ListRecordings:input_type -> liveproc.v1.ListRecordingsRequest
-	40, // 62: liveproc.v1.LiveProcessing.GetRecording:input_type -> liveproc.v1.GetRecordingRequest
-	41, // 63: liveproc.v1.LiveProcessing.DownloadRecording:input_type -> liveproc.v1.DownloadRecordingRequest
-	42, // 64: liveproc.v1.LiveProcessing.DeleteRecording:input_type -> liveproc.v1.DeleteRecordingRequest
-	44, // 65: liveproc.v1.LiveProcessing.SignUrl:input_type -> liveproc.v1.SignUrlRequest
-	5,  // 66: liveproc.v1.LiveProcessing.CreateStream:output_type -> liveproc.v1.Stream
-	5,  // 67: liveproc.v1.LiveProcessing.GetStream:output_type -> liveproc.v1.Stream
-	11, // 68: liveproc.v1.LiveProcessing.ListStreams:output_type -> liveproc.v1.ListStreamsResponse
-	14, // 69: liveproc.v1.LiveProcessing.DeleteStream:output_type -> liveproc.v1.DeleteStreamResponse
-	5,  // 70: liveproc.v1.LiveProcessing.RotateStreamKey:output_type -> liveproc.v1.Stream
-	5,  // 71: liveproc.v1.LiveProcessing.UpdateProcessing:output_type -> liveproc.v1.Stream
-	17, // 72: liveproc.v1.LiveProcessing.WatchStream:output_type -> liveproc.v1.StreamEvent
-	19, // 73: liveproc.v1.LiveProcessing.PushMedia:output_type -> liveproc.v1.PushMediaResponse
-	22, // 74: liveproc.v1.LiveProcessing.SubscribeThumbnails:output_type -> liveproc.v1.Thumbnail
-	22, // 75: liveproc.v1.LiveProcessing.GetThumbnail:output_type -> liveproc.v1.Thumbnail
-	24, // 76: liveproc.v1.LiveProcessing.SubscribeMotionClips:output_type -> liveproc.v1.MotionClip
-	27, // 77: liveproc.v1.LiveProcessing.SubscribeReplay:output_type -> liveproc.v1.ReplaySegment
-	29, // 78: liveproc.v1.LiveProcessing.CreateReplayClip:output_type -> liveproc.v1.ReplayClip
-	29, // 79: liveproc.v1.LiveProcessing.GetReplayClip:output_type -> liveproc.v1.ReplayClip
-	32, // 80: liveproc.v1.LiveProcessing.ListReplayClips:output_type -> liveproc.v1.ListReplayClipsResponse
-	36, // 81: liveproc.v1.LiveProcessing.DownloadReplayClip:output_type -> liveproc.v1.DataChunk
-	35, // 82: liveproc.v1.LiveProcessing.DeleteReplayClip:output_type -> liveproc.v1.DeleteReplayClipResponse
-	39, // 83: liveproc.v1.LiveProcessing.ListRecordings:output_type -> liveproc.v1.ListRecordingsResponse
-	37, // 84: liveproc.v1.LiveProcessing.GetRecording:output_type -> liveproc.v1.Recording
-	36, // 85: liveproc.v1.LiveProcessing.DownloadRecording:output_type -> liveproc.v1.DataChunk
-	43, // 86: liveproc.v1.LiveProcessing.DeleteRecording:output_type -> liveproc.v1.DeleteRecordingResponse
-	45, // 87: liveproc.v1.LiveProcessing.SignUrl:output_type -> liveproc.v1.SignUrlResponse
-	66, // [66:88] is the sub-list for method output_type
-	44, // [44:66] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	9,  // 0: liveproc.v1.IngestInfo.srt_encryption:type_name -> liveproc.v1.SrtEncryption
+	0,  // 1: liveproc.v1.Stream.state:type_name -> liveproc.v1.StreamState
+	47, // 2: liveproc.v1.Stream.processing:type_name -> liveproc.v1.ProcessingOptions
+	4,  // 3: liveproc.v1.Stream.ingest:type_name -> liveproc.v1.IngestInfo
+	48, // 4: liveproc.v1.Stream.create_time:type_name -> google.protobuf.Timestamp
+	7,  // 5: liveproc.v1.Stream.ingest_stats:type_name -> liveproc.v1.IngestStats
+	6,  // 6: liveproc.v1.Stream.replay_window:type_name -> liveproc.v1.ReplayWindow
+	48, // 7: liveproc.v1.ReplayWindow.earliest_time:type_name -> google.protobuf.Timestamp
+	49, // 8: liveproc.v1.ReplayWindow.duration:type_name -> google.protobuf.Duration
+	48, // 9: liveproc.v1.IngestStats.session_start_time:type_name -> google.protobuf.Timestamp
+	47, // 10: liveproc.v1.CreateStreamRequest.processing:type_name -> liveproc.v1.ProcessingOptions
+	9,  // 11: liveproc.v1.CreateStreamRequest.srt_encryption:type_name -> liveproc.v1.SrtEncryption
+	5,  // 12: liveproc.v1.ListStreamsResponse.streams:type_name -> liveproc.v1.Stream
+	47, // 13: liveproc.v1.UpdateProcessingRequest.processing:type_name -> liveproc.v1.ProcessingOptions
+	48, // 14: liveproc.v1.StreamEvent.time:type_name -> google.protobuf.Timestamp
+	0,  // 15: liveproc.v1.StreamEvent.state:type_name -> liveproc.v1.StreamState
+	47, // 16: liveproc.v1.StreamEvent.processing:type_name -> liveproc.v1.ProcessingOptions
+	3,  // 17: liveproc.v1.StreamEvent.kind:type_name -> liveproc.v1.StreamEvent.Kind
+	48, // 18: liveproc.v1.GetThumbnailRequest.at:type_name -> google.protobuf.Timestamp
+	49, // 19: liveproc.v1.Thumbnail.pts:type_name -> google.protobuf.Duration
+	48, // 20: liveproc.v1.Thumbnail.capture_time:type_name -> google.protobuf.Timestamp
+	50, // 21: liveproc.v1.Thumbnail.format:type_name -> liveproc.v1.ImageFormat
+	49, // 22: liveproc.v1.MotionClip.start_pts:type_name -> google.protobuf.Duration
+	49, // 23: liveproc.v1.MotionClip.duration:type_name -> google.protobuf.Duration
+	51, // 24: liveproc.v1.MotionClip.format:type_name -> liveproc.v1.ClipFormat
+	48, // 25: liveproc.v1.MotionClip.start_time:type_name -> google.protobuf.Timestamp
+	48, // 26: liveproc.v1.ReplayStart.time:type_name -> google.protobuf.Timestamp
+	26, // 27: liveproc.v1.SubscribeReplayRequest.start:type_name -> liveproc.v1.ReplayStart
+	1,  // 28: liveproc.v1.SubscribeReplayRequest.format:type_name -> liveproc.v1.SegmentFormat
+	49, // 29: liveproc.v1.ReplaySegment.start_pts:type_name -> google.protobuf.Duration
+	48, // 30: liveproc.v1.ReplaySegment.start_time:type_name -> google.protobuf.Timestamp
+	49, // 31: liveproc.v1.ReplaySegment.duration:type_name -> google.protobuf.Duration
+	1,  // 32: liveproc.v1.ReplaySegment.format:type_name -> liveproc.v1.SegmentFormat
+	48, // 33: liveproc.v1.CreateReplayClipRequest.start_time:type_name -> google.protobuf.Timestamp
+	48, // 34: liveproc.v1.ReplayClip.start_time:type_name -> google.protobuf.Timestamp
+	49, // 35: liveproc.v1.ReplayClip.duration:type_name -> google.protobuf.Duration
+	48, // 36: liveproc.v1.ReplayClip.create_time:type_name -> google.protobuf.Timestamp
+	49, // 37: liveproc.v1.ReplayClip.start_pts:type_name -> google.protobuf.Duration
+	30, // 38: liveproc.v1.ListReplayClipsResponse.clips:type_name -> liveproc.v1.ReplayClip
+	48, // 39: liveproc.v1.Recording.start_time:type_name -> google.protobuf.Timestamp
+	48, // 40: liveproc.v1.Recording.end_time:type_name -> google.protobuf.Timestamp
+	49, // 41: liveproc.v1.Recording.duration:type_name -> google.protobuf.Duration
+	2,  // 42: liveproc.v1.Recording.state:type_name -> liveproc.v1.RecordingState
+	49, // 43: liveproc.v1.Recording.start_pts:type_name -> google.protobuf.Duration
+	38, // 44: liveproc.v1.ListRecordingsResponse.recordings:type_name -> liveproc.v1.Recording
+	48, // 45: liveproc.v1.SignUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
+	8,  // 46: liveproc.v1.LiveProcessing.CreateStream:input_type -> liveproc.v1.CreateStreamRequest
+	10, // 47: liveproc.v1.LiveProcessing.GetStream:input_type -> liveproc.v1.GetStreamRequest
+	11, // 48: liveproc.v1.LiveProcessing.ListStreams:input_type -> liveproc.v1.ListStreamsRequest
+	14, // 49: liveproc.v1.LiveProcessing.DeleteStream:input_type -> liveproc.v1.DeleteStreamRequest
+	13, // 50: liveproc.v1.LiveProcessing.RotateStreamKey:input_type -> liveproc.v1.RotateStreamKeyRequest
+	16, // 51: liveproc.v1.LiveProcessing.UpdateProcessing:input_type -> liveproc.v1.UpdateProcessingRequest
+	17, // 52: liveproc.v1.LiveProcessing.WatchStream:input_type -> liveproc.v1.WatchStreamRequest
+	19, // 53: liveproc.v1.LiveProcessing.PushMedia:input_type -> liveproc.v1.PushMediaRequest
+	21, // 54: liveproc.v1.LiveProcessing.SubscribeThumbnails:input_type -> liveproc.v1.SubscribeThumbnailsRequest
+	22, // 55: liveproc.v1.LiveProcessing.GetThumbnail:input_type -> liveproc.v1.GetThumbnailRequest
+	24, // 56: liveproc.v1.LiveProcessing.SubscribeMotionClips:input_type -> liveproc.v1.SubscribeMotionClipsRequest
+	27, // 57: liveproc.v1.LiveProcessing.SubscribeReplay:input_type -> liveproc.v1.SubscribeReplayRequest
+	29, // 58: liveproc.v1.LiveProcessing.CreateReplayClip:input_type -> liveproc.v1.CreateReplayClipRequest
+	31, // 59: liveproc.v1.LiveProcessing.GetReplayClip:input_type -> liveproc.v1.GetReplayClipRequest
+	32, // 60: liveproc.v1.LiveProcessing.ListReplayClips:input_type -> liveproc.v1.ListReplayClipsRequest
+	34, // 61: liveproc.v1.LiveProcessing.DownloadReplayClip:input_type -> liveproc.v1.DownloadReplayClipRequest
+	35, // 62: liveproc.v1.LiveProcessing.DeleteReplayClip:input_type -> liveproc.v1.DeleteReplayClipRequest
+	39, // 63: liveproc.v1.LiveProcessing.ListRecordings:input_type -> liveproc.v1.ListRecordingsRequest
+	41, // 64: liveproc.v1.LiveProcessing.GetRecording:input_type -> liveproc.v1.GetRecordingRequest
+	42, // 65: liveproc.v1.LiveProcessing.DownloadRecording:input_type -> liveproc.v1.DownloadRecordingRequest
+	43, // 66: liveproc.v1.LiveProcessing.DeleteRecording:input_type -> liveproc.v1.DeleteRecordingRequest
+	45, // 67: liveproc.v1.LiveProcessing.SignUrl:input_type -> liveproc.v1.SignUrlRequest
+	5,  // 68: liveproc.v1.LiveProcessing.CreateStream:output_type -> liveproc.v1.Stream
+	5,  // 69: liveproc.v1.LiveProcessing.GetStream:output_type -> liveproc.v1.Stream
+	12, // 70: liveproc.v1.LiveProcessing.ListStreams:output_type -> liveproc.v1.ListStreamsResponse
+	15, // 71: liveproc.v1.LiveProcessing.DeleteStream:output_type -> liveproc.v1.DeleteStreamResponse
+	5,  // 72: liveproc.v1.LiveProcessing.RotateStreamKey:output_type -> liveproc.v1.Stream
+	5,  // 73: liveproc.v1.LiveProcessing.UpdateProcessing:output_type -> liveproc.v1.Stream
+	18, // 74: liveproc.v1.LiveProcessing.WatchStream:output_type -> liveproc.v1.StreamEvent
+	20, // 75: liveproc.v1.LiveProcessing.PushMedia:output_type -> liveproc.v1.PushMediaResponse
+	23, // 76: liveproc.v1.LiveProcessing.SubscribeThumbnails:output_type -> liveproc.v1.Thumbnail
+	23, // 77: liveproc.v1.LiveProcessing.GetThumbnail:output_type -> liveproc.v1.Thumbnail
+	25, // 78: liveproc.v1.LiveProcessing.SubscribeMotionClips:output_type -> liveproc.v1.MotionClip
+	28, // 79: liveproc.v1.LiveProcessing.SubscribeReplay:output_type -> liveproc.v1.ReplaySegment
+	30, // 80: liveproc.v1.LiveProcessing.CreateReplayClip:output_type -> liveproc.v1.ReplayClip
+	30, // 81: liveproc.v1.LiveProcessing.GetReplayClip:output_type -> liveproc.v1.ReplayClip
+	33, // 82: liveproc.v1.LiveProcessing.ListReplayClips:output_type -> liveproc.v1.ListReplayClipsResponse
+	37, // 83: liveproc.v1.LiveProcessing.DownloadReplayClip:output_type -> liveproc.v1.DataChunk
+	36, // 84: liveproc.v1.LiveProcessing.DeleteReplayClip:output_type -> liveproc.v1.DeleteReplayClipResponse
+	40, // 85: liveproc.v1.LiveProcessing.ListRecordings:output_type -> liveproc.v1.ListRecordingsResponse
+	38, // 86: liveproc.v1.LiveProcessing.GetRecording:output_type -> liveproc.v1.Recording
+	37, // 87: liveproc.v1.LiveProcessing.DownloadRecording:output_type -> liveproc.v1.DataChunk
+	44, // 88: liveproc.v1.LiveProcessing.DeleteRecording:output_type -> liveproc.v1.DeleteRecordingResponse
+	46, // 89: liveproc.v1.LiveProcessing.SignUrl:output_type -> liveproc.v1.SignUrlResponse
+	68, // [68:90] is the sub-list for method output_type
+	46, // [46:68] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_liveproc_v1_live_processing_proto_init() }
@@ -3535,13 +3626,13 @@ func file_liveproc_v1_live_processing_proto_init() {
 		return
 	}
 	file_liveproc_v1_processing_proto_init()
-	file_liveproc_v1_live_processing_proto_msgTypes[21].OneofWrappers = []any{
+	file_liveproc_v1_live_processing_proto_msgTypes[22].OneofWrappers = []any{
 		(*ReplayStart_Earliest)(nil),
 		(*ReplayStart_LiveEdge)(nil),
 		(*ReplayStart_SecondsBeforeLive)(nil),
 		(*ReplayStart_Time)(nil),
 	}
-	file_liveproc_v1_live_processing_proto_msgTypes[24].OneofWrappers = []any{
+	file_liveproc_v1_live_processing_proto_msgTypes[25].OneofWrappers = []any{
 		(*CreateReplayClipRequest_StartTime)(nil),
 		(*CreateReplayClipRequest_SecondsBeforeLive)(nil),
 	}
@@ -3551,7 +3642,7 @@ func file_liveproc_v1_live_processing_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_liveproc_v1_live_processing_proto_rawDesc), len(file_liveproc_v1_live_processing_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   42,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

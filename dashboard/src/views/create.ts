@@ -1,5 +1,5 @@
 /**
- * Creating a stream in steps: its name and id, then live processing
+ * Creating a stream in steps: its name, id and SRT encryption, then live processing
  * (each feature with its setting and range). Without the package, the
  * second step says "Upgrade needed" instead of offering the features.
  * Errors from the server appear next to the field they name.
@@ -23,6 +23,16 @@ export function createStream(ctx: Context): View {
     placeholder: "generated when empty",
     maxLength: 64,
   });
+  // SRT's own encryption: the server makes the passphrase.
+  const srtEncryption = h(
+    "select",
+    { name: "srt_encryption", "data-field": "srt_encryption" },
+    h("option", { value: "" }, "none"),
+    h("option", { value: "0" }, "required, key length of the encoder's choice"),
+    h("option", { value: "16" }, "required, AES-128"),
+    h("option", { value: "24" }, "required, AES-192"),
+    h("option", { value: "32" }, "required, AES-256"),
+  );
   const nameError = h("small.error", { "data-error-for": "name", role: "alert" });
   const idError = h("small.error", { "data-error-for": "stream_id", role: "alert" });
   const form = processingForm();
@@ -39,6 +49,13 @@ export function createStream(ctx: Context): View {
       {},
       h("label", {}, h("span", {}, "Name"), name, nameError),
       h("label", {}, h("span", {}, "Stream id"), id, h("small.hint", {}, "letters, digits, _ and -, up to 64"), idError),
+      h(
+        "label",
+        {},
+        h("span", {}, "SRT encryption"),
+        srtEncryption,
+        h("small.hint", {}, "SRT publishers must then use the stream's passphrase (shown once created)"),
+      ),
       h("div.actions", {}, h("a.button", { href: "#/" }, "Cancel"), next),
     );
     page.addEventListener("submit", (event) => {
@@ -72,7 +89,12 @@ export function createStream(ctx: Context): View {
       if (!options) return;
       submit.disabled = true;
       try {
-        const stream = await ctx.client.createStream({ name: name.value.trim(), streamId: id.value.trim(), processing: options });
+        const stream = await ctx.client.createStream({
+          name: name.value.trim(),
+          streamId: id.value.trim(),
+          processing: options,
+          srtEncryption: srtEncryption.value === "" ? undefined : { passphrase: "", keyLength: Number(srtEncryption.value) },
+        });
         location.hash = `#/streams/${encodeURIComponent(stream.id)}`;
       } catch (error) {
         const violations = fieldViolations(error);

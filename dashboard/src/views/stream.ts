@@ -303,7 +303,8 @@ function recordingRow(client: LiveProcessingClient, r: api.Recording, viewer: HT
   );
 }
 
-/** Where an encoder publishes: the SRT URL, RTMP and RTMPS as one URL
+/** Where an encoder publishes: the SRT URL (and its encryption, when the
+ * stream requires it), RTMP and RTMPS as one URL
  * each, and as OBS asks for it (Server and Stream Key; RTMPS when the
  * server offers it, as it is encrypted), each with a copy button. */
 function ingestDetails(info: api.IngestInfo | undefined): HTMLElement | null {
@@ -322,6 +323,10 @@ function ingestDetails(info: api.IngestInfo | undefined): HTMLElement | null {
     "div.ingest-details",
     {},
     row("SRT", info.srtUrl),
+    info.srtEncryption ? row("SRT passphrase", info.srtEncryption.passphrase, true) : null,
+    info.srtEncryption
+      ? row("SRT key length", info.srtEncryption.keyLength ? `AES-${info.srtEncryption.keyLength * 8}` : "the encoder's choice")
+      : null,
     info.rtmpUrl ? row("RTMP", info.rtmpUrl) : null,
     info.rtmpsUrl ? row("RTMPS", info.rtmpsUrl) : null,
     obsServer ? row("OBS Server", obsServer) : null,

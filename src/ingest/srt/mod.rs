@@ -6,6 +6,10 @@
 //! - `#!::r=<stream_id>,s=<stream_key>,m=publish` (the SRT access-control
 //!   convention used by many encoders).
 //!
+//! A stream may require SRT's own AES encryption ([`encryption`]): its
+//! callers must then encrypt with its passphrase (and key length, when
+//! fixed), checked in the same decision.
+//!
 //! SRT itself runs on a few receive threads ([`shard`]), each with its own
 //! socket of the port ([`datagrams`]); the acceptor here decides who may
 //! publish, and an accepted connection feeds a [`PublishSession`] task with
@@ -13,12 +17,13 @@
 //! leaves.
 
 mod datagrams;
+mod encryption;
 mod shard;
 
 use std::net::SocketAddr;
 
 use srt_protocol::options::SocketOptions;
-use srt_protocol::packet::{CoreRejectReason, RejectReason, ServerRejectReason};
+use srt_protocol::packet::{RejectReason, ServerRejectReason};
 use srt_protocol::settings::ConnInitSettings;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -149,25 +154,17 @@ async fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
         tracing::info!(%remote, why, "SRT caller rejected");
         Verdict::Reject(reason)
     };
-    if request.encrypted {
-        // No stream takes a passphrase yet; an encrypted caller is told
-        // so (SRT's "password required or unexpected").
-        return reject(
-            CoreRejectReason::Unsecure.into(),
-            "the caller encrypts (passphrase), the stream does not",
-        );
-    }
     let Some(publish) = request.stream_id.as_deref().and_then(parse_stream_id) else {
         return reject(
             ServerRejectReason::BadRequest.into(),
             "streamid is not publish:<stream_id>:<stream_key>",
         );
     };
-    let stream = match ingest
-        .authorize_publish(&publish.stream_id, &publish.stream_key)
+    let record = match ingest
+        .publish_record(&publish.stream_id, &publish.stream_key)
         .await
     {
-        Ok(stream) => stream,
+        Ok(record) => record,
         Err(Error::Storage(e) | Error::StorageUnavailable(e) | Error::StorageFull(e)) => {
             tracing::error!(error = %e, "registry unavailable");
             return reject(ServerRejectReason::InternalServerError.into(), "registry");
@@ -179,6 +176,11 @@ async fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
             )
         }
     };
+    let key = match encryption::check(record.srt_encryption.as_ref(), &request.key) {
+        Ok(key) => key,
+        Err(refusal) => return reject(refusal.reason, &refusal.why),
+    };
+    let stream = ingest.live(&record);
     let span = tracing::info_span!("stream", organization = %stream.stream_ref.organization_id, stream = %stream.stream_ref.stream_id, ingest = "srt", %remote);
     let session = match ingest
         .start_session(stream.clone(), PublisherKind::Srt)
@@ -220,6 +222,7 @@ async fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
     Verdict::Accept {
         media,
         stream: stream.stream_ref.to_string(),
+        key,
     }
 }
 

@@ -25,13 +25,16 @@ use srt_protocol::connection::{Connection, DuplexConnection};
 use srt_protocol::listener::{
     AccessControlResponse, Action, Input, MultiplexListener, NextInputContext, ResultOf, SessionId,
 };
-use srt_protocol::options::KeySize;
-use srt_protocol::packet::{Packet, RejectReason, ServerRejectReason};
-use srt_protocol::settings::ConnInitSettings;
+use srt_protocol::packet::{
+    ControlTypes, HandshakeVsInfo, Packet, RejectReason, ServerRejectReason, ShakeType,
+    SrtControlPacket,
+};
+use srt_protocol::settings::{ConnInitSettings, KeySettings};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::datagrams::{Datagram, Datagrams, BATCH};
+use super::encryption::CallerKey;
 
 /// How often the thread wakes.
 const TICK: Duration = Duration::from_millis(5);
@@ -54,8 +57,8 @@ pub(super) type Payloads = Vec<Bytes>;
 pub(super) struct AccessRequest {
     pub remote: SocketAddr,
     pub stream_id: Option<String>,
-    /// The caller encrypts (it has a passphrase and a key length).
-    pub encrypted: bool,
+    /// What the caller offers for SRT's encryption.
+    pub key: CallerKey,
     pub reply: std_mpsc::Sender<AccessDecision>,
 }
 
@@ -65,10 +68,12 @@ pub(super) struct AccessDecision {
 }
 
 pub(super) enum Verdict {
-    /// The session's input, and the stream's name for the logs.
+    /// The session's input, the stream's name for the logs, and the
+    /// encryption the connection takes.
     Accept {
         media: mpsc::Sender<Payloads>,
         stream: String,
+        key: Option<KeySettings>,
     },
     Reject(RejectReason),
 }
@@ -119,13 +124,43 @@ impl Publisher {
     }
 }
 
+/// A caller in its handshake.
+struct Handshake {
+    /// When it was first heard.
+    since: Instant,
+    /// The keying material (KMREQ) of its conclusion handshake, for the
+    /// acceptor to check its passphrase with.
+    key_material: Option<srt_protocol::packet::KeyingMaterialMessage>,
+}
+
+impl Handshake {
+    /// Keeps what the acceptor needs of a handshake packet.
+    fn note(&mut self, packet: &Packet) {
+        let Packet::Control(control) = packet else {
+            return;
+        };
+        let ControlTypes::Handshake(shake) = &control.control_type else {
+            return;
+        };
+        if shake.shake_type != ShakeType::Conclusion {
+            return;
+        }
+        if let HandshakeVsInfo::V5(info) = &shake.info {
+            self.key_material = match &info.ext_km {
+                Some(SrtControlPacket::KeyRefreshRequest(km)) => Some(km.clone()),
+                _ => None,
+            };
+        }
+    }
+}
+
 pub(super) struct Shard {
     io: Datagrams,
     ipv6: bool,
     listener: MultiplexListener,
     publishers: HashMap<SocketAddr, Publisher>,
-    /// Callers in a handshake, with when they were first heard.
-    handshakes: HashMap<SocketAddr, Instant>,
+    /// Callers in a handshake.
+    handshakes: HashMap<SocketAddr, Handshake>,
     /// Accepted by the acceptor, waiting for the handshake to finish.
     accepted: HashMap<SocketAddr, (mpsc::Sender<Payloads>, String)>,
     requests: mpsc::Sender<AccessRequest>,
@@ -247,12 +282,16 @@ impl Shard {
             }
             return;
         }
-        if !self.handshakes.contains_key(&from) {
-            if self.handshakes.len() >= MAX_HANDSHAKES {
-                return;
-            }
-            self.handshakes.insert(from, now);
+        if !self.handshakes.contains_key(&from) && self.handshakes.len() >= MAX_HANDSHAKES {
+            return;
         }
+        self.handshakes
+            .entry(from)
+            .or_insert(Handshake {
+                since: now,
+                key_material: None,
+            })
+            .note(&packet);
         self.drive_listener(now, Input::Packet(Ok((packet, from))));
     }
 
@@ -289,8 +328,14 @@ impl Shard {
                 }
                 Action::RequestAccess(SessionId(remote), request) => {
                     let stream_id = request.stream_id.map(|id| id.to_string());
-                    let encrypted = request.key_size != KeySize::Unspecified;
-                    self.request_access(remote, stream_id, encrypted)
+                    let key = CallerKey {
+                        key_size: request.key_size,
+                        material: self
+                            .handshakes
+                            .get(&remote)
+                            .and_then(|h| h.key_material.clone()),
+                    };
+                    self.request_access(remote, stream_id, key)
                 }
                 Action::RejectConnection(SessionId(remote), packet) => {
                     self.handshakes.remove(&remote);
@@ -332,12 +377,12 @@ impl Shard {
         &mut self,
         remote: SocketAddr,
         stream_id: Option<String>,
-        encrypted: bool,
+        key: CallerKey,
     ) -> Result<(), ()> {
         let request = AccessRequest {
             remote,
             stream_id,
-            encrypted,
+            key,
             reply: self.reply.clone(),
         };
         if self.requests.try_send(request).is_err() {
@@ -353,9 +398,9 @@ impl Shard {
     fn take_decisions(&mut self, now: Instant) {
         while let Ok(AccessDecision { remote, verdict }) = self.decisions.try_recv() {
             let response = match verdict {
-                Verdict::Accept { media, stream } => {
+                Verdict::Accept { media, stream, key } => {
                     self.accepted.insert(remote, (media, stream));
-                    AccessControlResponse::Accepted(None)
+                    AccessControlResponse::Accepted(key)
                 }
                 Verdict::Reject(reason) => AccessControlResponse::Rejected(reason),
             };
@@ -442,7 +487,7 @@ impl Shard {
         let stale: Vec<SocketAddr> = self
             .handshakes
             .iter()
-            .filter(|(_, since)| now - **since > HANDSHAKE_TIMEOUT)
+            .filter(|(_, handshake)| now - handshake.since > HANDSHAKE_TIMEOUT)
             .map(|(remote, _)| *remote)
             .collect();
         for remote in stale {

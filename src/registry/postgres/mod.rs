@@ -26,7 +26,7 @@ use super::records::{
     now_millis, OrganizationRecord, RecordingPart, RecordingRecord, RecordingState,
 };
 use super::webhooks::WebhookEvent;
-use super::{secrets, ClipRecord, Page, StreamRecord};
+use super::{secrets, ClipRecord, Page, SrtEncryption, StreamRecord};
 use crate::error::{Error, Result};
 use crate::options::Processing;
 
@@ -134,6 +134,9 @@ fn stream_from(row: &PgRow) -> sqlx::Result<StreamRecord> {
         stream_key: row.try_get("stream_key")?,
         source_uri: row.try_get("source_uri")?,
         create_time_ms: row.try_get("create_time_ms")?,
+        srt_encryption: row
+            .try_get::<Option<Json<SrtEncryption>>, _>("srt_encryption")?
+            .map(|Json(encryption)| encryption),
     })
 }
 
@@ -426,8 +429,8 @@ impl PgRegistry {
 
     pub async fn create_stream(&self, record: &StreamRecord) -> Result<()> {
         let inserted = sqlx::query(
-            "INSERT INTO streams (organization_id, id, name, processing, stream_key, source_uri, create_time_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO streams (organization_id, id, name, processing, stream_key, source_uri, create_time_ms, srt_encryption)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&record.organization_id)
         .bind(&record.id)
@@ -436,6 +439,7 @@ impl PgRegistry {
         .bind(&record.stream_key)
         .bind(&record.source_uri)
         .bind(record.create_time_ms)
+        .bind(record.srt_encryption.as_ref().map(Json))
         .execute(&self.pool)
         .await;
         match inserted {

@@ -154,6 +154,7 @@ async fn a_session_that_falls_behind_loses_only_its_own_payloads() {
                 verdict: Verdict::Accept {
                     media,
                     stream: request.stream_id.unwrap_or_default(),
+                    key: None,
                 },
             });
         }

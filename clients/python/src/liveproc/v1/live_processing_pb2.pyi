@@ -48,7 +48,7 @@ RECOVERED: RecordingState
 FAILED: RecordingState
 
 class IngestInfo(_message.Message):
-    __slots__ = ("srt_url", "stream_key", "rtmp_url", "rtmp_server", "rtmp_stream_key", "rtmps_url", "rtmps_server")
+    __slots__ = ("srt_url", "stream_key", "rtmp_url", "rtmp_server", "rtmp_stream_key", "rtmps_url", "rtmps_server", "srt_encryption")
     SRT_URL_FIELD_NUMBER: _ClassVar[int]
     STREAM_KEY_FIELD_NUMBER: _ClassVar[int]
     RTMP_URL_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +56,7 @@ class IngestInfo(_message.Message):
     RTMP_STREAM_KEY_FIELD_NUMBER: _ClassVar[int]
     RTMPS_URL_FIELD_NUMBER: _ClassVar[int]
     RTMPS_SERVER_FIELD_NUMBER: _ClassVar[int]
+    SRT_ENCRYPTION_FIELD_NUMBER: _ClassVar[int]
     srt_url: str
     stream_key: str
     rtmp_url: str
@@ -63,7 +64,8 @@ class IngestInfo(_message.Message):
     rtmp_stream_key: str
     rtmps_url: str
     rtmps_server: str
-    def __init__(self, srt_url: _Optional[str] = ..., stream_key: _Optional[str] = ..., rtmp_url: _Optional[str] = ..., rtmp_server: _Optional[str] = ..., rtmp_stream_key: _Optional[str] = ..., rtmps_url: _Optional[str] = ..., rtmps_server: _Optional[str] = ...) -> None: ...
+    srt_encryption: SrtEncryption
+    def __init__(self, srt_url: _Optional[str] = ..., stream_key: _Optional[str] = ..., rtmp_url: _Optional[str] = ..., rtmp_server: _Optional[str] = ..., rtmp_stream_key: _Optional[str] = ..., rtmps_url: _Optional[str] = ..., rtmps_server: _Optional[str] = ..., srt_encryption: _Optional[_Union[SrtEncryption, _Mapping]] = ...) -> None: ...
 
 class Stream(_message.Message):
     __slots__ = ("id", "name", "organization_id", "state", "processing", "ingest", "create_time", "source_uri", "ingest_stats", "replay_window", "node_id")
@@ -132,16 +134,26 @@ class IngestStats(_message.Message):
     def __init__(self, session_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., video_codec: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., audio_codec: _Optional[str] = ..., video_frames: _Optional[int] = ..., video_keyframes: _Optional[int] = ..., audio_frames: _Optional[int] = ..., bytes_received: _Optional[int] = ..., thumbnail_frames_decoded: _Optional[int] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class CreateStreamRequest(_message.Message):
-    __slots__ = ("stream_id", "name", "processing", "source_uri")
+    __slots__ = ("stream_id", "name", "processing", "source_uri", "srt_encryption")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PROCESSING_FIELD_NUMBER: _ClassVar[int]
     SOURCE_URI_FIELD_NUMBER: _ClassVar[int]
+    SRT_ENCRYPTION_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     name: str
     processing: _processing_pb2.ProcessingOptions
     source_uri: str
-    def __init__(self, stream_id: _Optional[str] = ..., name: _Optional[str] = ..., processing: _Optional[_Union[_processing_pb2.ProcessingOptions, _Mapping]] = ..., source_uri: _Optional[str] = ...) -> None: ...
+    srt_encryption: SrtEncryption
+    def __init__(self, stream_id: _Optional[str] = ..., name: _Optional[str] = ..., processing: _Optional[_Union[_processing_pb2.ProcessingOptions, _Mapping]] = ..., source_uri: _Optional[str] = ..., srt_encryption: _Optional[_Union[SrtEncryption, _Mapping]] = ...) -> None: ...
+
+class SrtEncryption(_message.Message):
+    __slots__ = ("passphrase", "key_length")
+    PASSPHRASE_FIELD_NUMBER: _ClassVar[int]
+    KEY_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    passphrase: str
+    key_length: int
+    def __init__(self, passphrase: _Optional[str] = ..., key_length: _Optional[int] = ...) -> None: ...
 
 class GetStreamRequest(_message.Message):
     __slots__ = ("stream_id",)

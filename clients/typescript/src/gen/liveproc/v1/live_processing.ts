@@ -216,6 +216,11 @@ export interface IngestInfo {
   rtmpsUrl: string;
   /** The same as OBS's "Server"; its "Stream Key" is `rtmp_stream_key`. */
   rtmpsServer: string;
+  /**
+   * Set when SRT publishers must encrypt; `srt_url` then carries the
+   * passphrase (and `pbkeylen` when the key length is fixed).
+   */
+  srtEncryption: SrtEncryption | undefined;
 }
 
 export interface Stream {
@@ -304,6 +309,28 @@ export interface CreateStreamRequest {
    * server never listens for a pulled source.
    */
   sourceUri: string;
+  /**
+   * Optional: SRT publishers must then encrypt (SRT's AES, `passphrase`
+   * and `pbkeylen`); unencrypted callers, a wrong passphrase or another
+   * key length are refused. Not for a pulled stream. RTMP(S) and
+   * PushMedia publishers are authorized by the stream key as before.
+   */
+  srtEncryption: SrtEncryption | undefined;
+}
+
+/** SRT's own AES encryption of a stream's SRT ingest. */
+export interface SrtEncryption {
+  /**
+   * 10–79 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (URL-safe:
+   * encoders such as ffmpeg take it from the URL as it is); the server
+   * makes one (32 characters) when empty.
+   */
+  passphrase: string;
+  /**
+   * AES key length in bytes: 16, 24 or 32 (`pbkeylen`); 0 takes what the
+   * caller uses.
+   */
+  keyLength: number;
 }
 
 export interface GetStreamRequest {
@@ -672,7 +699,16 @@ export interface SignUrlResponse {
 }
 
 function createBaseIngestInfo(): IngestInfo {
-  return { srtUrl: "", streamKey: "", rtmpUrl: "", rtmpServer: "", rtmpStreamKey: "", rtmpsUrl: "", rtmpsServer: "" };
+  return {
+    srtUrl: "",
+    streamKey: "",
+    rtmpUrl: "",
+    rtmpServer: "",
+    rtmpStreamKey: "",
+    rtmpsUrl: "",
+    rtmpsServer: "",
+    srtEncryption: undefined,
+  };
 }
 
 export const IngestInfo: MessageFns<IngestInfo> = {
@@ -697,6 +733,9 @@ export const IngestInfo: MessageFns<IngestInfo> = {
     }
     if (message.rtmpsServer !== "") {
       writer.uint32(58).string(message.rtmpsServer);
+    }
+    if (message.srtEncryption !== undefined) {
+      SrtEncryption.encode(message.srtEncryption, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -770,6 +809,14 @@ export const IngestInfo: MessageFns<IngestInfo> = {
             message.rtmpsServer = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.srtEncryption = SrtEncryption.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -819,6 +866,11 @@ export const IngestInfo: MessageFns<IngestInfo> = {
         : isSet(object.rtmps_server)
         ? globalThis.String(object.rtmps_server)
         : "",
+      srtEncryption: isSet(object.srtEncryption)
+        ? SrtEncryption.fromJSON(object.srtEncryption)
+        : isSet(object.srt_encryption)
+        ? SrtEncryption.fromJSON(object.srt_encryption)
+        : undefined,
     };
   },
 
@@ -845,6 +897,9 @@ export const IngestInfo: MessageFns<IngestInfo> = {
     if (message.rtmpsServer !== "") {
       obj.rtmpsServer = message.rtmpsServer;
     }
+    if (message.srtEncryption !== undefined) {
+      obj.srtEncryption = SrtEncryption.toJSON(message.srtEncryption);
+    }
     return obj;
   },
 
@@ -860,6 +915,9 @@ export const IngestInfo: MessageFns<IngestInfo> = {
     message.rtmpStreamKey = object.rtmpStreamKey ?? "";
     message.rtmpsUrl = object.rtmpsUrl ?? "";
     message.rtmpsServer = object.rtmpsServer ?? "";
+    message.srtEncryption = (object.srtEncryption !== undefined && object.srtEncryption !== null)
+      ? SrtEncryption.fromPartial(object.srtEncryption)
+      : undefined;
     return message;
   },
 };
@@ -1564,7 +1622,7 @@ export const IngestStats: MessageFns<IngestStats> = {
 };
 
 function createBaseCreateStreamRequest(): CreateStreamRequest {
-  return { streamId: "", name: "", processing: undefined, sourceUri: "" };
+  return { streamId: "", name: "", processing: undefined, sourceUri: "", srtEncryption: undefined };
 }
 
 export const CreateStreamRequest: MessageFns<CreateStreamRequest> = {
@@ -1580,6 +1638,9 @@ export const CreateStreamRequest: MessageFns<CreateStreamRequest> = {
     }
     if (message.sourceUri !== "") {
       writer.uint32(34).string(message.sourceUri);
+    }
+    if (message.srtEncryption !== undefined) {
+      SrtEncryption.encode(message.srtEncryption, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -1629,6 +1690,14 @@ export const CreateStreamRequest: MessageFns<CreateStreamRequest> = {
             message.sourceUri = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.srtEncryption = SrtEncryption.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1655,6 +1724,11 @@ export const CreateStreamRequest: MessageFns<CreateStreamRequest> = {
         : isSet(object.source_uri)
         ? globalThis.String(object.source_uri)
         : "",
+      srtEncryption: isSet(object.srtEncryption)
+        ? SrtEncryption.fromJSON(object.srtEncryption)
+        : isSet(object.srt_encryption)
+        ? SrtEncryption.fromJSON(object.srt_encryption)
+        : undefined,
     };
   },
 
@@ -1672,6 +1746,9 @@ export const CreateStreamRequest: MessageFns<CreateStreamRequest> = {
     if (message.sourceUri !== "") {
       obj.sourceUri = message.sourceUri;
     }
+    if (message.srtEncryption !== undefined) {
+      obj.srtEncryption = SrtEncryption.toJSON(message.srtEncryption);
+    }
     return obj;
   },
 
@@ -1686,6 +1763,98 @@ export const CreateStreamRequest: MessageFns<CreateStreamRequest> = {
       ? ProcessingOptions.fromPartial(object.processing)
       : undefined;
     message.sourceUri = object.sourceUri ?? "";
+    message.srtEncryption = (object.srtEncryption !== undefined && object.srtEncryption !== null)
+      ? SrtEncryption.fromPartial(object.srtEncryption)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSrtEncryption(): SrtEncryption {
+  return { passphrase: "", keyLength: 0 };
+}
+
+export const SrtEncryption: MessageFns<SrtEncryption> = {
+  encode(message: SrtEncryption, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.passphrase !== "") {
+      writer.uint32(10).string(message.passphrase);
+    }
+    if (message.keyLength !== 0) {
+      writer.uint32(16).uint32(message.keyLength);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SrtEncryption {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSrtEncryption();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.passphrase = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.keyLength = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SrtEncryption {
+    return {
+      passphrase: isSet(object.passphrase) ? globalThis.String(object.passphrase) : "",
+      keyLength: isSet(object.keyLength)
+        ? globalThis.Number(object.keyLength)
+        : isSet(object.key_length)
+        ? globalThis.Number(object.key_length)
+        : 0,
+    };
+  },
+
+  toJSON(message: SrtEncryption): unknown {
+    const obj: any = {};
+    if (message.passphrase !== "") {
+      obj.passphrase = message.passphrase;
+    }
+    if (message.keyLength !== 0) {
+      obj.keyLength = Math.round(message.keyLength);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SrtEncryption>, I>>(base?: I): SrtEncryption {
+    return SrtEncryption.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SrtEncryption>, I>>(object: I): SrtEncryption {
+    const message = createBaseSrtEncryption();
+    message.passphrase = object.passphrase ?? "";
+    message.keyLength = object.keyLength ?? 0;
     return message;
   },
 };

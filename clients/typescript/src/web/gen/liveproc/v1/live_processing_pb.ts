@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file liveproc/v1/live_processing.proto.
  */
 export const file_liveproc_v1_live_processing: GenFile = /*@__PURE__*/
-  fileDesc("CiFsaXZlcHJvYy92MS9saXZlX3Byb2Nlc3NpbmcucHJvdG8SC2xpdmVwcm9jLnYxIpoBCgpJbmdlc3RJbmZvEg8KB3NydF91cmwYASABKAkSEgoKc3RyZWFtX2tleRgCIAEoCRIQCghydG1wX3VybBgDIAEoCRITCgtydG1wX3NlcnZlchgEIAEoCRIXCg9ydG1wX3N0cmVhbV9rZXkYBSABKAkSEQoJcnRtcHNfdXJsGAYgASgJEhQKDHJ0bXBzX3NlcnZlchgHIAEoCSL5AgoGU3RyZWFtEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSFwoPb3JnYW5pemF0aW9uX2lkGAMgASgJEicKBXN0YXRlGAQgASgOMhgubGl2ZXByb2MudjEuU3RyZWFtU3RhdGUSMgoKcHJvY2Vzc2luZxgFIAEoCzIeLmxpdmVwcm9jLnYxLlByb2Nlc3NpbmdPcHRpb25zEicKBmluZ2VzdBgGIAEoCzIXLmxpdmVwcm9jLnYxLkluZ2VzdEluZm8SLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnNvdXJjZV91cmkYCCABKAkSLgoMaW5nZXN0X3N0YXRzGAkgASgLMhgubGl2ZXByb2MudjEuSW5nZXN0U3RhdHMSMAoNcmVwbGF5X3dpbmRvdxgKIAEoCzIZLmxpdmVwcm9jLnYxLlJlcGxheVdpbmRvdxIPCgdub2RlX2lkGAsgASgJIp8BCgxSZXBsYXlXaW5kb3cSMQoNZWFybGllc3RfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoIZHVyYXRpb24YAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDAoEZ29wcxgDIAEoDRINCgVieXRlcxgEIAEoBBISCgpkaXNrX2J5dGVzGAUgASgEIqECCgtJbmdlc3RTdGF0cxI2ChJzZXNzaW9uX3N0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3ZpZGVvX2NvZGVjGAIgASgJEg0KBXdpZHRoGAMgASgNEg4KBmhlaWdodBgEIAEoDRITCgthdWRpb19jb2RlYxgFIAEoCRIUCgx2aWRlb19mcmFtZXMYBiABKAQSFwoPdmlkZW9fa2V5ZnJhbWVzGAcgASgEEhQKDGF1ZGlvX2ZyYW1lcxgIIAEoBBIWCg5ieXRlc19yZWNlaXZlZBgJIAEoBBIgChh0aHVtYm5haWxfZnJhbWVzX2RlY29kZWQYCiABKAQSEgoKc2Vzc2lvbl9pZBgLIAEoCSJ+ChNDcmVhdGVTdHJlYW1SZXF1ZXN0EhEKCXN0cmVhbV9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEjIKCnByb2Nlc3NpbmcYAyABKAsyHi5saXZlcHJvYy52MS5Qcm9jZXNzaW5nT3B0aW9ucxISCgpzb3VyY2VfdXJpGAQgASgJIiUKEEdldFN0cmVhbVJlcXVlc3QSEQoJc3RyZWFtX2lkGAEgASgJIjsKEkxpc3RTdHJlYW1zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCSJUChNMaXN0U3RyZWFtc1Jlc3BvbnNlEiQKB3N0cmVhbXMYASADKAsyEy5saXZlcHJvYy52MS5TdHJlYW0SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIisKFlJvdGF0ZVN0cmVhbUtleVJlcXVlc3QSEQoJc3RyZWFtX2lkGAEgASgJIigKE0RlbGV0ZVN0cmVhbVJlcXVlc3QSEQoJc3RyZWFtX2lkGAEgASgJIhYKFERlbGV0ZVN0cmVhbVJlc3BvbnNlImAKF1VwZGF0ZVByb2Nlc3NpbmdSZXF1ZXN0EhEKCXN0cmVhbV9pZBgBIAEoCRIyCgpwcm9jZXNzaW5nGAIgASgLMh4ubGl2ZXByb2MudjEuUHJvY2Vzc2luZ09wdGlvbnMiJwoSV2F0Y2hTdHJlYW1SZXF1ZXN0EhEKCXN0cmVhbV9pZBgBIAEoCSL/AgoLU3RyZWFtRXZlbnQSEAoIc2VxdWVuY2UYASABKAQSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJwoFc3RhdGUYAyABKA4yGC5saXZlcHJvYy52MS5TdHJlYW1TdGF0ZRIPCgdtZXNzYWdlGAQgASgJEjIKCnByb2Nlc3NpbmcYBSABKAsyHi5saXZlcHJvYy52MS5Qcm9jZXNzaW5nT3B0aW9ucxIrCgRraW5kGAYgASgOMh0ubGl2ZXByb2MudjEuU3RyZWFtRXZlbnQuS2luZCKYAQoES2luZBIUChBLSU5EX1VOU1BFQ0lGSUVEEAASDAoIU05BUFNIT1QQARIRCg1TVEFURV9DSEFOR0VEEAISFgoSUFJPQ0VTU0lOR19DSEFOR0VEEAMSEgoORVZFTlRTX1NLSVBQRUQQBBIRCg1GRUFUVVJFX0VSUk9SEAUSGgoWVElNRUxJTkVfRElTQ09OVElOVUlUWRAGIkcKEFB1c2hNZWRpYVJlcXVlc3QSEQoJc3RyZWFtX2lkGAEgASgJEhIKCnN0cmVhbV9rZXkYAiABKAkSDAoEZGF0YRgDIAEoDCIrChFQdXNoTWVkaWFSZXNwb25zZRIWCg5ieXRlc19yZWNlaXZlZBgBIAEoBCJEChpTdWJzY3JpYmVUaHVtYm5haWxzUmVxdWVzdBIRCglzdHJlYW1faWQYASABKAkSEwoLc2VuZF9sYXRlc3QYAiABKAgiUAoTR2V0VGh1bWJuYWlsUmVxdWVzdBIRCglzdHJlYW1faWQYASABKAkSJgoCYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuEBCglUaHVtYm5haWwSEQoJc3RyZWFtX2lkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEEiYKA3B0cxgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCgxjYXB0dXJlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXdpZHRoGAUgASgNEg4KBmhlaWdodBgGIAEoDRIoCgZmb3JtYXQYByABKA4yGC5saXZlcHJvYy52MS5JbWFnZUZvcm1hdBIMCgRkYXRhGAggASgMIkUKG1N1YnNjcmliZU1vdGlvbkNsaXBzUmVxdWVzdBIRCglzdHJlYW1faWQYASABKAkSEwoLc2VuZF9sYXRlc3QYAiABKAgikgIKCk1vdGlvbkNsaXASEQoJc3RyZWFtX2lkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEEiwKCXN0YXJ0X3B0cxgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIrCghkdXJhdGlvbhgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhInCgZmb3JtYXQYBSABKA4yFy5saXZlcHJvYy52MS5DbGlwRm9ybWF0Eg0KBXdpZHRoGAYgASgNEg4KBmhlaWdodBgHIAEoDRIMCgRkYXRhGAggASgMEi4KCnN0YXJ0X3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIooBCgtSZXBsYXlTdGFydBISCghlYXJsaWVzdBgBIAEoCEgAEhMKCWxpdmVfZWRnZRgCIAEoCEgAEh0KE3NlY29uZHNfYmVmb3JlX2xpdmUYAyABKA1IABIqCgR0aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAQgcKBXN0YXJ0IoABChZTdWJzY3JpYmVSZXBsYXlSZXF1ZXN0EhEKCXN0cmVhbV9pZBgBIAEoCRInCgVzdGFydBgCIAEoCzIYLmxpdmVwcm9jLnYxLlJlcGxheVN0YXJ0EioKBmZvcm1hdBgDIAEoDjIaLmxpdmVwcm9jLnYxLlNlZ21lbnRGb3JtYXQioQIKDVJlcGxheVNlZ21lbnQSEQoJc3RyZWFtX2lkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEEiwKCXN0YXJ0X3B0cxgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgpzdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCghkdXJhdGlvbhgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIqCgZmb3JtYXQYBiABKA4yGi5saXZlcHJvYy52MS5TZWdtZW50Rm9ybWF0EgwKBGRhdGEYByABKAwSDwoHc2tpcHBlZBgIIAEoBBIVCg1kaXNjb250aW51aXR5GAkgASgIIq8BChdDcmVhdGVSZXBsYXlDbGlwUmVxdWVzdBIRCglzdHJlYW1faWQYASABKAkSMAoKc3RhcnRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABIdChNzZWNvbmRzX2JlZm9yZV9saXZlGAMgASgNSAASGAoQZHVyYXRpb25fc2Vjb25kcxgEIAEoDRINCgV0aXRsZRgFIAEoCUIHCgVzdGFydCKKAgoKUmVwbGF5Q2xpcBIKCgJpZBgBIAEoCRIRCglzdHJlYW1faWQYAiABKAkSLgoKc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoIZHVyYXRpb24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKc2l6ZV9ieXRlcxgFIAEoBBIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFdGl0bGUYByABKAkSLAoJc3RhcnRfcHRzGAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIicKFEdldFJlcGxheUNsaXBSZXF1ZXN0Eg8KB2NsaXBfaWQYASABKAkiUgoWTGlzdFJlcGxheUNsaXBzUmVxdWVzdBIRCglzdHJlYW1faWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiWgoXTGlzdFJlcGxheUNsaXBzUmVzcG9uc2USJgoFY2xpcHMYASADKAsyFy5saXZlcHJvYy52MS5SZXBsYXlDbGlwEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI8ChlEb3dubG9hZFJlcGxheUNsaXBSZXF1ZXN0Eg8KB2NsaXBfaWQYASABKAkSDgoGb2Zmc2V0GAIgASgEIioKF0RlbGV0ZVJlcGxheUNsaXBSZXF1ZXN0Eg8KB2NsaXBfaWQYASABKAkiGgoYRGVsZXRlUmVwbGF5Q2xpcFJlc3BvbnNlIikKCURhdGFDaHVuaxIOCgZvZmZzZXQYASABKAQSDAoEZGF0YRgCIAEoDCLHAgoJUmVjb3JkaW5nEgoKAmlkGAEgASgJEhEKCXN0cmVhbV9pZBgCIAEoCRIuCgpzdGFydF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoIZHVyYXRpb24YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKc2l6ZV9ieXRlcxgGIAEoBBIqCgVzdGF0ZRgHIAEoDjIbLmxpdmVwcm9jLnYxLlJlY29yZGluZ1N0YXRlEg4KBmZvcm1hdBgIIAEoCRIsCglzdGFydF9wdHMYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKc2Vzc2lvbl9pZBgKIAEoCSJRChVMaXN0UmVjb3JkaW5nc1JlcXVlc3QSEQoJc3RyZWFtX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJIl0KFkxpc3RSZWNvcmRpbmdzUmVzcG9uc2USKgoKcmVjb3JkaW5ncxgBIAMoCzIWLmxpdmVwcm9jLnYxLlJlY29yZGluZxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKwoTR2V0UmVjb3JkaW5nUmVxdWVzdBIUCgxyZWNvcmRpbmdfaWQYASABKAkiQAoYRG93bmxvYWRSZWNvcmRpbmdSZXF1ZXN0EhQKDHJlY29yZGluZ19pZBgBIAEoCRIOCgZvZmZzZXQYAiABKAQiLgoWRGVsZXRlUmVjb3JkaW5nUmVxdWVzdBIUCgxyZWNvcmRpbmdfaWQYASABKAkiGQoXRGVsZXRlUmVjb3JkaW5nUmVzcG9uc2UiMwoOU2lnblVybFJlcXVlc3QSDAoEcGF0aBgBIAEoCRITCgt0dGxfc2Vjb25kcxgCIAEoDSJPCg9TaWduVXJsUmVzcG9uc2USCwoDdXJsGAEgASgJEi8KC2V4cGlyZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpVCgtTdHJlYW1TdGF0ZRIcChhTVFJFQU1fU1RBVEVfVU5TUEVDSUZJRUQQABIICgRJRExFEAESCAoETElWRRACEgkKBUVSUk9SEAMSCQoFRU5ERUQQBCpGCg1TZWdtZW50Rm9ybWF0Eh4KGlNFR01FTlRfRk9STUFUX1VOU1BFQ0lGSUVEEAASCwoHTVBFR19UUxABEggKBEZNUDQQAippCg5SZWNvcmRpbmdTdGF0ZRIfChtSRUNPUkRJTkdfU1RBVEVfVU5TUEVDSUZJRUQQABINCglSRUNPUkRJTkcQARIMCghDT01QTEVURRACEg0KCVJFQ09WRVJFRBADEgoKBkZBSUxFRBAEMqIOCg5MaXZlUHJvY2Vzc2luZxJFCgxDcmVhdGVTdHJlYW0SIC5saXZlcHJvYy52MS5DcmVhdGVTdHJlYW1SZXF1ZXN0GhMubGl2ZXByb2MudjEuU3RyZWFtEj8KCUdldFN0cmVhbRIdLmxpdmVwcm9jLnYxLkdldFN0cmVhbVJlcXVlc3QaEy5saXZlcHJvYy52MS5TdHJlYW0SUAoLTGlzdFN0cmVhbXMSHy5saXZlcHJvYy52MS5MaXN0U3RyZWFtc1JlcXVlc3QaIC5saXZlcHJvYy52MS5MaXN0U3RyZWFtc1Jlc3BvbnNlElMKDERlbGV0ZVN0cmVhbRIgLmxpdmVwcm9jLnYxLkRlbGV0ZVN0cmVhbVJlcXVlc3QaIS5saXZlcHJvYy52MS5EZWxldGVTdHJlYW1SZXNwb25zZRJLCg9Sb3RhdGVTdHJlYW1LZXkSIy5saXZlcHJvYy52MS5Sb3RhdGVTdHJlYW1LZXlSZXF1ZXN0GhMubGl2ZXByb2MudjEuU3RyZWFtEk0KEFVwZGF0ZVByb2Nlc3NpbmcSJC5saXZlcHJvYy52MS5VcGRhdGVQcm9jZXNzaW5nUmVxdWVzdBoTLmxpdmVwcm9jLnYxLlN0cmVhbRJKCgtXYXRjaFN0cmVhbRIfLmxpdmVwcm9jLnYxLldhdGNoU3RyZWFtUmVxdWVzdBoYLmxpdmVwcm9jLnYxLlN0cmVhbUV2ZW50MAESTAoJUHVzaE1lZGlhEh0ubGl2ZXByb2MudjEuUHVzaE1lZGlhUmVxdWVzdBoeLmxpdmVwcm9jLnYxLlB1c2hNZWRpYVJlc3BvbnNlKAESWAoTU3Vic2NyaWJlVGh1bWJuYWlscxInLmxpdmVwcm9jLnYxLlN1YnNjcmliZVRodW1ibmFpbHNSZXF1ZXN0GhYubGl2ZXByb2MudjEuVGh1bWJuYWlsMAESSAoMR2V0VGh1bWJuYWlsEiAubGl2ZXByb2MudjEuR2V0VGh1bWJuYWlsUmVxdWVzdBoWLmxpdmVwcm9jLnYxLlRodW1ibmFpbBJbChRTdWJzY3JpYmVNb3Rpb25DbGlwcxIoLmxpdmVwcm9jLnYxLlN1YnNjcmliZU1vdGlvbkNsaXBzUmVxdWVzdBoXLmxpdmVwcm9jLnYxLk1vdGlvbkNsaXAwARJUCg9TdWJzY3JpYmVSZXBsYXkSIy5saXZlcHJvYy52MS5TdWJzY3JpYmVSZXBsYXlSZXF1ZXN0GhoubGl2ZXByb2MudjEuUmVwbGF5U2VnbWVudDABElEKEENyZWF0ZVJlcGxheUNsaXASJC5saXZlcHJvYy52MS5DcmVhdGVSZXBsYXlDbGlwUmVxdWVzdBoXLmxpdmVwcm9jLnYxLlJlcGxheUNsaXASSwoNR2V0UmVwbGF5Q2xpcBIhLmxpdmVwcm9jLnYxLkdldFJlcGxheUNsaXBSZXF1ZXN0GhcubGl2ZXByb2MudjEuUmVwbGF5Q2xpcBJcCg9MaXN0UmVwbGF5Q2xpcHMSIy5saXZlcHJvYy52MS5MaXN0UmVwbGF5Q2xpcHNSZXF1ZXN0GiQubGl2ZXByb2MudjEuTGlzdFJlcGxheUNsaXBzUmVzcG9uc2USVgoSRG93bmxvYWRSZXBsYXlDbGlwEiYubGl2ZXByb2MudjEuRG93bmxvYWRSZXBsYXlDbGlwUmVxdWVzdBoWLmxpdmVwcm9jLnYxLkRhdGFDaHVuazABEl8KEERlbGV0ZVJlcGxheUNsaXASJC5saXZlcHJvYy52MS5EZWxldGVSZXBsYXlDbGlwUmVxdWVzdBolLmxpdmVwcm9jLnYxLkRlbGV0ZVJlcGxheUNsaXBSZXNwb25zZRJZCg5MaXN0UmVjb3JkaW5ncxIiLmxpdmVwcm9jLnYxLkxpc3RSZWNvcmRpbmdzUmVxdWVzdBojLmxpdmVwcm9jLnYxLkxpc3RSZWNvcmRpbmdzUmVzcG9uc2USSAoMR2V0UmVjb3JkaW5nEiAubGl2ZXByb2MudjEuR2V0UmVjb3JkaW5nUmVxdWVzdBoWLmxpdmVwcm9jLnYxLlJlY29yZGluZxJUChFEb3dubG9hZFJlY29yZGluZxIlLmxpdmVwcm9jLnYxLkRvd25sb2FkUmVjb3JkaW5nUmVxdWVzdBoWLmxpdmVwcm9jLnYxLkRhdGFDaHVuazABElwKD0RlbGV0ZVJlY29yZGluZxIjLmxpdmVwcm9jLnYxLkRlbGV0ZVJlY29yZGluZ1JlcXVlc3QaJC5saXZlcHJvYy52MS5EZWxldGVSZWNvcmRpbmdSZXNwb25zZRJECgdTaWduVXJsEhsubGl2ZXByb2MudjEuU2lnblVybFJlcXVlc3QaHC5saXZlcHJvYy52MS5TaWduVXJsUmVzcG9uc2VCP1o9Z2l0aHViLmNvbS9saXZlcHJvYy9saXZlcHJvYy9jbGllbnRzL2dvL2xpdmVwcm9jdjE7bGl2ZXByb2N2MWIGcHJvdG8z", [file_google_protobuf_timestamp, file_google_protobuf_duration, file_liveproc_v1_processing]);
+  fileDesc("CiFsaXZlcHJvYy92MS9saXZlX3Byb2Nlc3NpbmcucHJvdG8SC2xpdmVwcm9jLnYxIs4BCgpJbmdlc3RJbmZvEg8KB3NydF91cmwYASABKAkSEgoKc3RyZWFtX2tleRgCIAEoCRIQCghydG1wX3VybBgDIAEoCRITCgtydG1wX3NlcnZlchgEIAEoCRIXCg9ydG1wX3N0cmVhbV9rZXkYBSABKAkSEQoJcnRtcHNfdXJsGAYgASgJEhQKDHJ0bXBzX3NlcnZlchgHIAEoCRIyCg5zcnRfZW5jcnlwdGlvbhgIIAEoCzIaLmxpdmVwcm9jLnYxLlNydEVuY3J5cHRpb24i+QIKBlN0cmVhbRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgDIAEoCRInCgVzdGF0ZRgEIAEoDjIYLmxpdmVwcm9jLnYxLlN0cmVhbVN0YXRlEjIKCnByb2Nlc3NpbmcYBSABKAsyHi5saXZlcHJvYy52MS5Qcm9jZXNzaW5nT3B0aW9ucxInCgZpbmdlc3QYBiABKAsyFy5saXZlcHJvYy52MS5Jbmdlc3RJbmZvEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpzb3VyY2VfdXJpGAggASgJEi4KDGluZ2VzdF9zdGF0cxgJIAEoCzIYLmxpdmVwcm9jLnYxLkluZ2VzdFN0YXRzEjAKDXJlcGxheV93aW5kb3cYCiABKAsyGS5saXZlcHJvYy52MS5SZXBsYXlXaW5kb3cSDwoHbm9kZV9pZBgLIAEoCSKfAQoMUmVwbGF5V2luZG93EjEKDWVhcmxpZXN0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKCGR1cmF0aW9uGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEgwKBGdvcHMYAyABKA0SDQoFYnl0ZXMYBCABKAQSEgoKZGlza19ieXRlcxgFIAEoBCKhAgoLSW5nZXN0U3RhdHMSNgoSc2Vzc2lvbl9zdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgt2aWRlb19jb2RlYxgCIAEoCRINCgV3aWR0aBgDIAEoDRIOCgZoZWlnaHQYBCABKA0SEwoLYXVkaW9fY29kZWMYBSABKAkSFAoMdmlkZW9fZnJhbWVzGAYgASgEEhcKD3ZpZGVvX2tleWZyYW1lcxgHIAEoBBIUCgxhdWRpb19mcmFtZXMYCCABKAQSFgoOYnl0ZXNfcmVjZWl2ZWQYCSABKAQSIAoYdGh1bWJuYWlsX2ZyYW1lc19kZWNvZGVkGAogASgEEhIKCnNlc3Npb25faWQYCyABKAkisgEKE0NyZWF0ZVN0cmVhbVJlcXVlc3QSEQoJc3RyZWFtX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSMgoKcHJvY2Vzc2luZxgDIAEoCzIeLmxpdmVwcm9jLnYxLlByb2Nlc3NpbmdPcHRpb25zEhIKCnNvdXJjZV91cmkYBCABKAkSMgoOc3J0X2VuY3J5cHRpb24YBSABKAsyGi5saXZlcHJvYy52MS5TcnRFbmNyeXB0aW9uIjcKDVNydEVuY3J5cHRpb24SEgoKcGFzc3BocmFzZRgBIAEoCRISCgprZXlfbGVuZ3RoGAIgASgNIiUKEEdldFN0cmVhbVJlcXVlc3QSEQoJc3RyZWFtX2lkGAEgASgJIjsKEkxpc3RTdHJlYW1zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCSJUChNMaXN0U3RyZWFtc1Jlc3BvbnNlEiQKB3N0cmVhbXMYASADKAsyEy5saXZlcHJvYy52MS5TdHJlYW0SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIisKFlJvdGF0ZVN0cmVhbUtleVJlcXVlc3QSEQoJc3RyZWFtX2lkGAEgASgJIigKE0RlbGV0ZVN0cmVhbVJlcXVlc3QSEQoJc3RyZWFtX2lkGAEgASgJIhYKFERlbGV0ZVN0cmVhbVJlc3BvbnNlImAKF1VwZGF0ZVByb2Nlc3NpbmdSZXF1ZXN0EhEKCXN0cmVhbV9pZBgBIAEoCRIyCgpwcm9jZXNzaW5nGAIgASgLMh4ubGl2ZXByb2MudjEuUHJvY2Vzc2luZ09wdGlvbnMiJwoSV2F0Y2hTdHJlYW1SZXF1ZXN0EhEKCXN0cmVhbV9pZBgBIAEoCSL/AgoLU3RyZWFtRXZlbnQSEAoIc2VxdWVuY2UYASABKAQSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJwoFc3RhdGUYAyABKA4yGC5saXZlcHJvYy52MS5TdHJlYW1TdGF0ZRIPCgdtZXNzYWdlGAQgASgJEjIKCnByb2Nlc3NpbmcYBSABKAsyHi5saXZlcHJvYy52MS5Qcm9jZXNzaW5nT3B0aW9ucxIrCgRraW5kGAYgASgOMh0ubGl2ZXByb2MudjEuU3RyZWFtRXZlbnQuS2luZCKYAQoES2luZBIUChBLSU5EX1VOU1BFQ0lGSUVEEAASDAoIU05BUFNIT1QQARIRCg1TVEFURV9DSEFOR0VEEAISFgoSUFJPQ0VTU0lOR19DSEFOR0VEEAMSEgoORVZFTlRTX1NLSVBQRUQQBBIRCg1GRUFUVVJFX0VSUk9SEAUSGgoWVElNRUxJTkVfRElTQ09OVElOVUlUWRAGIkcKEFB1c2hNZWRpYVJlcXVlc3QSEQoJc3RyZWFtX2lkGAEgASgJEhIKCnN0cmVhbV9rZXkYAiABKAkSDAoEZGF0YRgDIAEoDCIrChFQdXNoTWVkaWFSZXNwb25zZRIWCg5ieXRlc19yZWNlaXZlZBgBIAEoBCJEChpTdWJzY3JpYmVUaHVtYm5haWxzUmVxdWVzdBIRCglzdHJlYW1faWQYASABKAkSEwoLc2VuZF9sYXRlc3QYAiABKAgiUAoTR2V0VGh1bWJuYWlsUmVxdWVzdBIRCglzdHJlYW1faWQYASABKAkSJgoCYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuEBCglUaHVtYm5haWwSEQoJc3RyZWFtX2lkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEEiYKA3B0cxgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCgxjYXB0dXJlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXdpZHRoGAUgASgNEg4KBmhlaWdodBgGIAEoDRIoCgZmb3JtYXQYByABKA4yGC5saXZlcHJvYy52MS5JbWFnZUZvcm1hdBIMCgRkYXRhGAggASgMIkUKG1N1YnNjcmliZU1vdGlvbkNsaXBzUmVxdWVzdBIRCglzdHJlYW1faWQYASABKAkSEwoLc2VuZF9sYXRlc3QYAiABKAgikgIKCk1vdGlvbkNsaXASEQoJc3RyZWFtX2lkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEEiwKCXN0YXJ0X3B0cxgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIrCghkdXJhdGlvbhgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhInCgZmb3JtYXQYBSABKA4yFy5saXZlcHJvYy52MS5DbGlwRm9ybWF0Eg0KBXdpZHRoGAYgASgNEg4KBmhlaWdodBgHIAEoDRIMCgRkYXRhGAggASgMEi4KCnN0YXJ0X3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIooBCgtSZXBsYXlTdGFydBISCghlYXJsaWVzdBgBIAEoCEgAEhMKCWxpdmVfZWRnZRgCIAEoCEgAEh0KE3NlY29uZHNfYmVmb3JlX2xpdmUYAyABKA1IABIqCgR0aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAQgcKBXN0YXJ0IoABChZTdWJzY3JpYmVSZXBsYXlSZXF1ZXN0EhEKCXN0cmVhbV9pZBgBIAEoCRInCgVzdGFydBgCIAEoCzIYLmxpdmVwcm9jLnYxLlJlcGxheVN0YXJ0EioKBmZvcm1hdBgDIAEoDjIaLmxpdmVwcm9jLnYxLlNlZ21lbnRGb3JtYXQioQIKDVJlcGxheVNlZ21lbnQSEQoJc3RyZWFtX2lkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEEiwKCXN0YXJ0X3B0cxgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgpzdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCghkdXJhdGlvbhgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIqCgZmb3JtYXQYBiABKA4yGi5saXZlcHJvYy52MS5TZWdtZW50Rm9ybWF0EgwKBGRhdGEYByABKAwSDwoHc2tpcHBlZBgIIAEoBBIVCg1kaXNjb250aW51aXR5GAkgASgIIq8BChdDcmVhdGVSZXBsYXlDbGlwUmVxdWVzdBIRCglzdHJlYW1faWQYASABKAkSMAoKc3RhcnRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABIdChNzZWNvbmRzX2JlZm9yZV9saXZlGAMgASgNSAASGAoQZHVyYXRpb25fc2Vjb25kcxgEIAEoDRINCgV0aXRsZRgFIAEoCUIHCgVzdGFydCKKAgoKUmVwbGF5Q2xpcBIKCgJpZBgBIAEoCRIRCglzdHJlYW1faWQYAiABKAkSLgoKc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoIZHVyYXRpb24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKc2l6ZV9ieXRlcxgFIAEoBBIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFdGl0bGUYByABKAkSLAoJc3RhcnRfcHRzGAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIicKFEdldFJlcGxheUNsaXBSZXF1ZXN0Eg8KB2NsaXBfaWQYASABKAkiUgoWTGlzdFJlcGxheUNsaXBzUmVxdWVzdBIRCglzdHJlYW1faWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiWgoXTGlzdFJlcGxheUNsaXBzUmVzcG9uc2USJgoFY2xpcHMYASADKAsyFy5saXZlcHJvYy52MS5SZXBsYXlDbGlwEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI8ChlEb3dubG9hZFJlcGxheUNsaXBSZXF1ZXN0Eg8KB2NsaXBfaWQYASABKAkSDgoGb2Zmc2V0GAIgASgEIioKF0RlbGV0ZVJlcGxheUNsaXBSZXF1ZXN0Eg8KB2NsaXBfaWQYASABKAkiGgoYRGVsZXRlUmVwbGF5Q2xpcFJlc3BvbnNlIikKCURhdGFDaHVuaxIOCgZvZmZzZXQYASABKAQSDAoEZGF0YRgCIAEoDCLHAgoJUmVjb3JkaW5nEgoKAmlkGAEgASgJEhEKCXN0cmVhbV9pZBgCIAEoCRIuCgpzdGFydF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoIZHVyYXRpb24YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKc2l6ZV9ieXRlcxgGIAEoBBIqCgVzdGF0ZRgHIAEoDjIbLmxpdmVwcm9jLnYxLlJlY29yZGluZ1N0YXRlEg4KBmZvcm1hdBgIIAEoCRIsCglzdGFydF9wdHMYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKc2Vzc2lvbl9pZBgKIAEoCSJRChVMaXN0UmVjb3JkaW5nc1JlcXVlc3QSEQoJc3RyZWFtX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJIl0KFkxpc3RSZWNvcmRpbmdzUmVzcG9uc2USKgoKcmVjb3JkaW5ncxgBIAMoCzIWLmxpdmVwcm9jLnYxLlJlY29yZGluZxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKwoTR2V0UmVjb3JkaW5nUmVxdWVzdBIUCgxyZWNvcmRpbmdfaWQYASABKAkiQAoYRG93bmxvYWRSZWNvcmRpbmdSZXF1ZXN0EhQKDHJlY29yZGluZ19pZBgBIAEoCRIOCgZvZmZzZXQYAiABKAQiLgoWRGVsZXRlUmVjb3JkaW5nUmVxdWVzdBIUCgxyZWNvcmRpbmdfaWQYASABKAkiGQoXRGVsZXRlUmVjb3JkaW5nUmVzcG9uc2UiMwoOU2lnblVybFJlcXVlc3QSDAoEcGF0aBgBIAEoCRITCgt0dGxfc2Vjb25kcxgCIAEoDSJPCg9TaWduVXJsUmVzcG9uc2USCwoDdXJsGAEgASgJEi8KC2V4cGlyZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpVCgtTdHJlYW1TdGF0ZRIcChhTVFJFQU1fU1RBVEVfVU5TUEVDSUZJRUQQABIICgRJRExFEAESCAoETElWRRACEgkKBUVSUk9SEAMSCQoFRU5ERUQQBCpGCg1TZWdtZW50Rm9ybWF0Eh4KGlNFR01FTlRfRk9STUFUX1VOU1BFQ0lGSUVEEAASCwoHTVBFR19UUxABEggKBEZNUDQQAippCg5SZWNvcmRpbmdTdGF0ZRIfChtSRUNPUkRJTkdfU1RBVEVfVU5TUEVDSUZJRUQQABINCglSRUNPUkRJTkcQARIMCghDT01QTEVURRACEg0KCVJFQ09WRVJFRBADEgoKBkZBSUxFRBAEMqIOCg5MaXZlUHJvY2Vzc2luZxJFCgxDcmVhdGVTdHJlYW0SIC5saXZlcHJvYy52MS5DcmVhdGVTdHJlYW1SZXF1ZXN0GhMubGl2ZXByb2MudjEuU3RyZWFtEj8KCUdldFN0cmVhbRIdLmxpdmVwcm9jLnYxLkdldFN0cmVhbVJlcXVlc3QaEy5saXZlcHJvYy52MS5TdHJlYW0SUAoLTGlzdFN0cmVhbXMSHy5saXZlcHJvYy52MS5MaXN0U3RyZWFtc1JlcXVlc3QaIC5saXZlcHJvYy52MS5MaXN0U3RyZWFtc1Jlc3BvbnNlElMKDERlbGV0ZVN0cmVhbRIgLmxpdmVwcm9jLnYxLkRlbGV0ZVN0cmVhbVJlcXVlc3QaIS5saXZlcHJvYy52MS5EZWxldGVTdHJlYW1SZXNwb25zZRJLCg9Sb3RhdGVTdHJlYW1LZXkSIy5saXZlcHJvYy52MS5Sb3RhdGVTdHJlYW1LZXlSZXF1ZXN0GhMubGl2ZXByb2MudjEuU3RyZWFtEk0KEFVwZGF0ZVByb2Nlc3NpbmcSJC5saXZlcHJvYy52MS5VcGRhdGVQcm9jZXNzaW5nUmVxdWVzdBoTLmxpdmVwcm9jLnYxLlN0cmVhbRJKCgtXYXRjaFN0cmVhbRIfLmxpdmVwcm9jLnYxLldhdGNoU3RyZWFtUmVxdWVzdBoYLmxpdmVwcm9jLnYxLlN0cmVhbUV2ZW50MAESTAoJUHVzaE1lZGlhEh0ubGl2ZXByb2MudjEuUHVzaE1lZGlhUmVxdWVzdBoeLmxpdmVwcm9jLnYxLlB1c2hNZWRpYVJlc3BvbnNlKAESWAoTU3Vic2NyaWJlVGh1bWJuYWlscxInLmxpdmVwcm9jLnYxLlN1YnNjcmliZVRodW1ibmFpbHNSZXF1ZXN0GhYubGl2ZXByb2MudjEuVGh1bWJuYWlsMAESSAoMR2V0VGh1bWJuYWlsEiAubGl2ZXByb2MudjEuR2V0VGh1bWJuYWlsUmVxdWVzdBoWLmxpdmVwcm9jLnYxLlRodW1ibmFpbBJbChRTdWJzY3JpYmVNb3Rpb25DbGlwcxIoLmxpdmVwcm9jLnYxLlN1YnNjcmliZU1vdGlvbkNsaXBzUmVxdWVzdBoXLmxpdmVwcm9jLnYxLk1vdGlvbkNsaXAwARJUCg9TdWJzY3JpYmVSZXBsYXkSIy5saXZlcHJvYy52MS5TdWJzY3JpYmVSZXBsYXlSZXF1ZXN0GhoubGl2ZXByb2MudjEuUmVwbGF5U2VnbWVudDABElEKEENyZWF0ZVJlcGxheUNsaXASJC5saXZlcHJvYy52MS5DcmVhdGVSZXBsYXlDbGlwUmVxdWVzdBoXLmxpdmVwcm9jLnYxLlJlcGxheUNsaXASSwoNR2V0UmVwbGF5Q2xpcBIhLmxpdmVwcm9jLnYxLkdldFJlcGxheUNsaXBSZXF1ZXN0GhcubGl2ZXByb2MudjEuUmVwbGF5Q2xpcBJcCg9MaXN0UmVwbGF5Q2xpcHMSIy5saXZlcHJvYy52MS5MaXN0UmVwbGF5Q2xpcHNSZXF1ZXN0GiQubGl2ZXByb2MudjEuTGlzdFJlcGxheUNsaXBzUmVzcG9uc2USVgoSRG93bmxvYWRSZXBsYXlDbGlwEiYubGl2ZXByb2MudjEuRG93bmxvYWRSZXBsYXlDbGlwUmVxdWVzdBoWLmxpdmVwcm9jLnYxLkRhdGFDaHVuazABEl8KEERlbGV0ZVJlcGxheUNsaXASJC5saXZlcHJvYy52MS5EZWxldGVSZXBsYXlDbGlwUmVxdWVzdBolLmxpdmVwcm9jLnYxLkRlbGV0ZVJlcGxheUNsaXBSZXNwb25zZRJZCg5MaXN0UmVjb3JkaW5ncxIiLmxpdmVwcm9jLnYxLkxpc3RSZWNvcmRpbmdzUmVxdWVzdBojLmxpdmVwcm9jLnYxLkxpc3RSZWNvcmRpbmdzUmVzcG9uc2USSAoMR2V0UmVjb3JkaW5nEiAubGl2ZXByb2MudjEuR2V0UmVjb3JkaW5nUmVxdWVzdBoWLmxpdmVwcm9jLnYxLlJlY29yZGluZxJUChFEb3dubG9hZFJlY29yZGluZxIlLmxpdmVwcm9jLnYxLkRvd25sb2FkUmVjb3JkaW5nUmVxdWVzdBoWLmxpdmVwcm9jLnYxLkRhdGFDaHVuazABElwKD0RlbGV0ZVJlY29yZGluZxIjLmxpdmVwcm9jLnYxLkRlbGV0ZVJlY29yZGluZ1JlcXVlc3QaJC5saXZlcHJvYy52MS5EZWxldGVSZWNvcmRpbmdSZXNwb25zZRJECgdTaWduVXJsEhsubGl2ZXByb2MudjEuU2lnblVybFJlcXVlc3QaHC5saXZlcHJvYy52MS5TaWduVXJsUmVzcG9uc2VCP1o9Z2l0aHViLmNvbS9saXZlcHJvYy9saXZlcHJvYy9jbGllbnRzL2dvL2xpdmVwcm9jdjE7bGl2ZXByb2N2MWIGcHJvdG8z", [file_google_protobuf_timestamp, file_google_protobuf_duration, file_liveproc_v1_processing]);
 
 /**
  * @generated from message liveproc.v1.IngestInfo
@@ -72,6 +72,14 @@ export type IngestInfo = Message<"liveproc.v1.IngestInfo"> & {
    * @generated from field: string rtmps_server = 7;
    */
   rtmpsServer: string;
+
+  /**
+   * Set when SRT publishers must encrypt; `srt_url` then carries the
+   * passphrase (and `pbkeylen` when the key length is fixed).
+   *
+   * @generated from field: liveproc.v1.SrtEncryption srt_encryption = 8;
+   */
+  srtEncryption?: SrtEncryption | undefined;
 };
 
 /**
@@ -312,6 +320,16 @@ export type CreateStreamRequest = Message<"liveproc.v1.CreateStreamRequest"> & {
    * @generated from field: string source_uri = 4;
    */
   sourceUri: string;
+
+  /**
+   * Optional: SRT publishers must then encrypt (SRT's AES, `passphrase`
+   * and `pbkeylen`); unencrypted callers, a wrong passphrase or another
+   * key length are refused. Not for a pulled stream. RTMP(S) and
+   * PushMedia publishers are authorized by the stream key as before.
+   *
+   * @generated from field: liveproc.v1.SrtEncryption srt_encryption = 5;
+   */
+  srtEncryption?: SrtEncryption | undefined;
 };
 
 /**
@@ -320,6 +338,37 @@ export type CreateStreamRequest = Message<"liveproc.v1.CreateStreamRequest"> & {
  */
 export const CreateStreamRequestSchema: GenMessage<CreateStreamRequest> = /*@__PURE__*/
   messageDesc(file_liveproc_v1_live_processing, 4);
+
+/**
+ * SRT's own AES encryption of a stream's SRT ingest.
+ *
+ * @generated from message liveproc.v1.SrtEncryption
+ */
+export type SrtEncryption = Message<"liveproc.v1.SrtEncryption"> & {
+  /**
+   * 10–79 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (URL-safe:
+   * encoders such as ffmpeg take it from the URL as it is); the server
+   * makes one (32 characters) when empty.
+   *
+   * @generated from field: string passphrase = 1;
+   */
+  passphrase: string;
+
+  /**
+   * AES key length in bytes: 16, 24 or 32 (`pbkeylen`); 0 takes what the
+   * caller uses.
+   *
+   * @generated from field: uint32 key_length = 2;
+   */
+  keyLength: number;
+};
+
+/**
+ * Describes the message liveproc.v1.SrtEncryption.
+ * Use `create(SrtEncryptionSchema)` to create a new message.
+ */
+export const SrtEncryptionSchema: GenMessage<SrtEncryption> = /*@__PURE__*/
+  messageDesc(file_liveproc_v1_live_processing, 5);
 
 /**
  * @generated from message liveproc.v1.GetStreamRequest
@@ -336,7 +385,7 @@ export type GetStreamRequest = Message<"liveproc.v1.GetStreamRequest"> & {
  * Use `create(GetStreamRequestSchema)` to create a new message.
  */
 export const GetStreamRequestSchema: GenMessage<GetStreamRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 5);
+  messageDesc(file_liveproc_v1_live_processing, 6);
 
 /**
  * @generated from message liveproc.v1.ListStreamsRequest
@@ -360,7 +409,7 @@ export type ListStreamsRequest = Message<"liveproc.v1.ListStreamsRequest"> & {
  * Use `create(ListStreamsRequestSchema)` to create a new message.
  */
 export const ListStreamsRequestSchema: GenMessage<ListStreamsRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 6);
+  messageDesc(file_liveproc_v1_live_processing, 7);
 
 /**
  * @generated from message liveproc.v1.ListStreamsResponse
@@ -382,7 +431,7 @@ export type ListStreamsResponse = Message<"liveproc.v1.ListStreamsResponse"> & {
  * Use `create(ListStreamsResponseSchema)` to create a new message.
  */
 export const ListStreamsResponseSchema: GenMessage<ListStreamsResponse> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 7);
+  messageDesc(file_liveproc_v1_live_processing, 8);
 
 /**
  * @generated from message liveproc.v1.RotateStreamKeyRequest
@@ -399,7 +448,7 @@ export type RotateStreamKeyRequest = Message<"liveproc.v1.RotateStreamKeyRequest
  * Use `create(RotateStreamKeyRequestSchema)` to create a new message.
  */
 export const RotateStreamKeyRequestSchema: GenMessage<RotateStreamKeyRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 8);
+  messageDesc(file_liveproc_v1_live_processing, 9);
 
 /**
  * @generated from message liveproc.v1.DeleteStreamRequest
@@ -416,7 +465,7 @@ export type DeleteStreamRequest = Message<"liveproc.v1.DeleteStreamRequest"> & {
  * Use `create(DeleteStreamRequestSchema)` to create a new message.
  */
 export const DeleteStreamRequestSchema: GenMessage<DeleteStreamRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 9);
+  messageDesc(file_liveproc_v1_live_processing, 10);
 
 /**
  * @generated from message liveproc.v1.DeleteStreamResponse
@@ -429,7 +478,7 @@ export type DeleteStreamResponse = Message<"liveproc.v1.DeleteStreamResponse"> &
  * Use `create(DeleteStreamResponseSchema)` to create a new message.
  */
 export const DeleteStreamResponseSchema: GenMessage<DeleteStreamResponse> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 10);
+  messageDesc(file_liveproc_v1_live_processing, 11);
 
 /**
  * @generated from message liveproc.v1.UpdateProcessingRequest
@@ -451,7 +500,7 @@ export type UpdateProcessingRequest = Message<"liveproc.v1.UpdateProcessingReque
  * Use `create(UpdateProcessingRequestSchema)` to create a new message.
  */
 export const UpdateProcessingRequestSchema: GenMessage<UpdateProcessingRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 11);
+  messageDesc(file_liveproc_v1_live_processing, 12);
 
 /**
  * @generated from message liveproc.v1.WatchStreamRequest
@@ -468,7 +517,7 @@ export type WatchStreamRequest = Message<"liveproc.v1.WatchStreamRequest"> & {
  * Use `create(WatchStreamRequestSchema)` to create a new message.
  */
 export const WatchStreamRequestSchema: GenMessage<WatchStreamRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 12);
+  messageDesc(file_liveproc_v1_live_processing, 13);
 
 /**
  * @generated from message liveproc.v1.StreamEvent
@@ -512,7 +561,7 @@ export type StreamEvent = Message<"liveproc.v1.StreamEvent"> & {
  * Use `create(StreamEventSchema)` to create a new message.
  */
 export const StreamEventSchema: GenMessage<StreamEvent> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 13);
+  messageDesc(file_liveproc_v1_live_processing, 14);
 
 /**
  * @generated from enum liveproc.v1.StreamEvent.Kind
@@ -571,7 +620,7 @@ export enum StreamEvent_Kind {
  * Describes the enum liveproc.v1.StreamEvent.Kind.
  */
 export const StreamEvent_KindSchema: GenEnum<StreamEvent_Kind> = /*@__PURE__*/
-  enumDesc(file_liveproc_v1_live_processing, 13, 0);
+  enumDesc(file_liveproc_v1_live_processing, 14, 0);
 
 /**
  * @generated from message liveproc.v1.PushMediaRequest
@@ -604,7 +653,7 @@ export type PushMediaRequest = Message<"liveproc.v1.PushMediaRequest"> & {
  * Use `create(PushMediaRequestSchema)` to create a new message.
  */
 export const PushMediaRequestSchema: GenMessage<PushMediaRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 14);
+  messageDesc(file_liveproc_v1_live_processing, 15);
 
 /**
  * @generated from message liveproc.v1.PushMediaResponse
@@ -621,7 +670,7 @@ export type PushMediaResponse = Message<"liveproc.v1.PushMediaResponse"> & {
  * Use `create(PushMediaResponseSchema)` to create a new message.
  */
 export const PushMediaResponseSchema: GenMessage<PushMediaResponse> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 15);
+  messageDesc(file_liveproc_v1_live_processing, 16);
 
 /**
  * @generated from message liveproc.v1.SubscribeThumbnailsRequest
@@ -645,7 +694,7 @@ export type SubscribeThumbnailsRequest = Message<"liveproc.v1.SubscribeThumbnail
  * Use `create(SubscribeThumbnailsRequestSchema)` to create a new message.
  */
 export const SubscribeThumbnailsRequestSchema: GenMessage<SubscribeThumbnailsRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 16);
+  messageDesc(file_liveproc_v1_live_processing, 17);
 
 /**
  * @generated from message liveproc.v1.GetThumbnailRequest
@@ -670,7 +719,7 @@ export type GetThumbnailRequest = Message<"liveproc.v1.GetThumbnailRequest"> & {
  * Use `create(GetThumbnailRequestSchema)` to create a new message.
  */
 export const GetThumbnailRequestSchema: GenMessage<GetThumbnailRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 17);
+  messageDesc(file_liveproc_v1_live_processing, 18);
 
 /**
  * @generated from message liveproc.v1.Thumbnail
@@ -729,7 +778,7 @@ export type Thumbnail = Message<"liveproc.v1.Thumbnail"> & {
  * Use `create(ThumbnailSchema)` to create a new message.
  */
 export const ThumbnailSchema: GenMessage<Thumbnail> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 18);
+  messageDesc(file_liveproc_v1_live_processing, 19);
 
 /**
  * @generated from message liveproc.v1.SubscribeMotionClipsRequest
@@ -753,7 +802,7 @@ export type SubscribeMotionClipsRequest = Message<"liveproc.v1.SubscribeMotionCl
  * Use `create(SubscribeMotionClipsRequestSchema)` to create a new message.
  */
 export const SubscribeMotionClipsRequestSchema: GenMessage<SubscribeMotionClipsRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 19);
+  messageDesc(file_liveproc_v1_live_processing, 20);
 
 /**
  * @generated from message liveproc.v1.MotionClip
@@ -816,7 +865,7 @@ export type MotionClip = Message<"liveproc.v1.MotionClip"> & {
  * Use `create(MotionClipSchema)` to create a new message.
  */
 export const MotionClipSchema: GenMessage<MotionClip> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 20);
+  messageDesc(file_liveproc_v1_live_processing, 21);
 
 /**
  * Where a replay subscription starts; unset means the live edge.
@@ -867,7 +916,7 @@ export type ReplayStart = Message<"liveproc.v1.ReplayStart"> & {
  * Use `create(ReplayStartSchema)` to create a new message.
  */
 export const ReplayStartSchema: GenMessage<ReplayStart> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 21);
+  messageDesc(file_liveproc_v1_live_processing, 22);
 
 /**
  * @generated from message liveproc.v1.SubscribeReplayRequest
@@ -894,7 +943,7 @@ export type SubscribeReplayRequest = Message<"liveproc.v1.SubscribeReplayRequest
  * Use `create(SubscribeReplayRequestSchema)` to create a new message.
  */
 export const SubscribeReplayRequestSchema: GenMessage<SubscribeReplayRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 22);
+  messageDesc(file_liveproc_v1_live_processing, 23);
 
 /**
  * One GOP: starts at a keyframe, decodes alone.
@@ -962,7 +1011,7 @@ export type ReplaySegment = Message<"liveproc.v1.ReplaySegment"> & {
  * Use `create(ReplaySegmentSchema)` to create a new message.
  */
 export const ReplaySegmentSchema: GenMessage<ReplaySegment> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 23);
+  messageDesc(file_liveproc_v1_live_processing, 24);
 
 /**
  * @generated from message liveproc.v1.CreateReplayClipRequest
@@ -1006,7 +1055,7 @@ export type CreateReplayClipRequest = Message<"liveproc.v1.CreateReplayClipReque
  * Use `create(CreateReplayClipRequestSchema)` to create a new message.
  */
 export const CreateReplayClipRequestSchema: GenMessage<CreateReplayClipRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 24);
+  messageDesc(file_liveproc_v1_live_processing, 25);
 
 /**
  * @generated from message liveproc.v1.ReplayClip
@@ -1060,7 +1109,7 @@ export type ReplayClip = Message<"liveproc.v1.ReplayClip"> & {
  * Use `create(ReplayClipSchema)` to create a new message.
  */
 export const ReplayClipSchema: GenMessage<ReplayClip> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 25);
+  messageDesc(file_liveproc_v1_live_processing, 26);
 
 /**
  * @generated from message liveproc.v1.GetReplayClipRequest
@@ -1077,7 +1126,7 @@ export type GetReplayClipRequest = Message<"liveproc.v1.GetReplayClipRequest"> &
  * Use `create(GetReplayClipRequestSchema)` to create a new message.
  */
 export const GetReplayClipRequestSchema: GenMessage<GetReplayClipRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 26);
+  messageDesc(file_liveproc_v1_live_processing, 27);
 
 /**
  * @generated from message liveproc.v1.ListReplayClipsRequest
@@ -1104,7 +1153,7 @@ export type ListReplayClipsRequest = Message<"liveproc.v1.ListReplayClipsRequest
  * Use `create(ListReplayClipsRequestSchema)` to create a new message.
  */
 export const ListReplayClipsRequestSchema: GenMessage<ListReplayClipsRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 27);
+  messageDesc(file_liveproc_v1_live_processing, 28);
 
 /**
  * @generated from message liveproc.v1.ListReplayClipsResponse
@@ -1126,7 +1175,7 @@ export type ListReplayClipsResponse = Message<"liveproc.v1.ListReplayClipsRespon
  * Use `create(ListReplayClipsResponseSchema)` to create a new message.
  */
 export const ListReplayClipsResponseSchema: GenMessage<ListReplayClipsResponse> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 28);
+  messageDesc(file_liveproc_v1_live_processing, 29);
 
 /**
  * @generated from message liveproc.v1.DownloadReplayClipRequest
@@ -1150,7 +1199,7 @@ export type DownloadReplayClipRequest = Message<"liveproc.v1.DownloadReplayClipR
  * Use `create(DownloadReplayClipRequestSchema)` to create a new message.
  */
 export const DownloadReplayClipRequestSchema: GenMessage<DownloadReplayClipRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 29);
+  messageDesc(file_liveproc_v1_live_processing, 30);
 
 /**
  * @generated from message liveproc.v1.DeleteReplayClipRequest
@@ -1167,7 +1216,7 @@ export type DeleteReplayClipRequest = Message<"liveproc.v1.DeleteReplayClipReque
  * Use `create(DeleteReplayClipRequestSchema)` to create a new message.
  */
 export const DeleteReplayClipRequestSchema: GenMessage<DeleteReplayClipRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 30);
+  messageDesc(file_liveproc_v1_live_processing, 31);
 
 /**
  * @generated from message liveproc.v1.DeleteReplayClipResponse
@@ -1180,7 +1229,7 @@ export type DeleteReplayClipResponse = Message<"liveproc.v1.DeleteReplayClipResp
  * Use `create(DeleteReplayClipResponseSchema)` to create a new message.
  */
 export const DeleteReplayClipResponseSchema: GenMessage<DeleteReplayClipResponse> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 31);
+  messageDesc(file_liveproc_v1_live_processing, 32);
 
 /**
  * @generated from message liveproc.v1.DataChunk
@@ -1202,7 +1251,7 @@ export type DataChunk = Message<"liveproc.v1.DataChunk"> & {
  * Use `create(DataChunkSchema)` to create a new message.
  */
 export const DataChunkSchema: GenMessage<DataChunk> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 32);
+  messageDesc(file_liveproc_v1_live_processing, 33);
 
 /**
  * One VOD file of a stream: a segment, or the whole session.
@@ -1276,7 +1325,7 @@ export type Recording = Message<"liveproc.v1.Recording"> & {
  * Use `create(RecordingSchema)` to create a new message.
  */
 export const RecordingSchema: GenMessage<Recording> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 33);
+  messageDesc(file_liveproc_v1_live_processing, 34);
 
 /**
  * @generated from message liveproc.v1.ListRecordingsRequest
@@ -1303,7 +1352,7 @@ export type ListRecordingsRequest = Message<"liveproc.v1.ListRecordingsRequest">
  * Use `create(ListRecordingsRequestSchema)` to create a new message.
  */
 export const ListRecordingsRequestSchema: GenMessage<ListRecordingsRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 34);
+  messageDesc(file_liveproc_v1_live_processing, 35);
 
 /**
  * @generated from message liveproc.v1.ListRecordingsResponse
@@ -1325,7 +1374,7 @@ export type ListRecordingsResponse = Message<"liveproc.v1.ListRecordingsResponse
  * Use `create(ListRecordingsResponseSchema)` to create a new message.
  */
 export const ListRecordingsResponseSchema: GenMessage<ListRecordingsResponse> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 35);
+  messageDesc(file_liveproc_v1_live_processing, 36);
 
 /**
  * @generated from message liveproc.v1.GetRecordingRequest
@@ -1342,7 +1391,7 @@ export type GetRecordingRequest = Message<"liveproc.v1.GetRecordingRequest"> & {
  * Use `create(GetRecordingRequestSchema)` to create a new message.
  */
 export const GetRecordingRequestSchema: GenMessage<GetRecordingRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 36);
+  messageDesc(file_liveproc_v1_live_processing, 37);
 
 /**
  * @generated from message liveproc.v1.DownloadRecordingRequest
@@ -1366,7 +1415,7 @@ export type DownloadRecordingRequest = Message<"liveproc.v1.DownloadRecordingReq
  * Use `create(DownloadRecordingRequestSchema)` to create a new message.
  */
 export const DownloadRecordingRequestSchema: GenMessage<DownloadRecordingRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 37);
+  messageDesc(file_liveproc_v1_live_processing, 38);
 
 /**
  * @generated from message liveproc.v1.DeleteRecordingRequest
@@ -1383,7 +1432,7 @@ export type DeleteRecordingRequest = Message<"liveproc.v1.DeleteRecordingRequest
  * Use `create(DeleteRecordingRequestSchema)` to create a new message.
  */
 export const DeleteRecordingRequestSchema: GenMessage<DeleteRecordingRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 38);
+  messageDesc(file_liveproc_v1_live_processing, 39);
 
 /**
  * @generated from message liveproc.v1.DeleteRecordingResponse
@@ -1396,7 +1445,7 @@ export type DeleteRecordingResponse = Message<"liveproc.v1.DeleteRecordingRespon
  * Use `create(DeleteRecordingResponseSchema)` to create a new message.
  */
 export const DeleteRecordingResponseSchema: GenMessage<DeleteRecordingResponse> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 39);
+  messageDesc(file_liveproc_v1_live_processing, 40);
 
 /**
  * @generated from message liveproc.v1.SignUrlRequest
@@ -1426,7 +1475,7 @@ export type SignUrlRequest = Message<"liveproc.v1.SignUrlRequest"> & {
  * Use `create(SignUrlRequestSchema)` to create a new message.
  */
 export const SignUrlRequestSchema: GenMessage<SignUrlRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 40);
+  messageDesc(file_liveproc_v1_live_processing, 41);
 
 /**
  * @generated from message liveproc.v1.SignUrlResponse
@@ -1450,7 +1499,7 @@ export type SignUrlResponse = Message<"liveproc.v1.SignUrlResponse"> & {
  * Use `create(SignUrlResponseSchema)` to create a new message.
  */
 export const SignUrlResponseSchema: GenMessage<SignUrlResponse> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_live_processing, 41);
+  messageDesc(file_liveproc_v1_live_processing, 42);
 
 /**
  * @generated from enum liveproc.v1.StreamState
