@@ -22,6 +22,9 @@ pub const REASON_PUBLISHER_ACTIVE: &str = "PUBLISHER_ACTIVE";
 pub const REASON_STREAM_NOT_LIVE: &str = "STREAM_NOT_LIVE";
 /// `ErrorInfo.reason` when ingested bytes are not usable media.
 pub const REASON_INVALID_MEDIA: &str = "INVALID_MEDIA";
+/// `ErrorInfo.reason` when an organization is at one of its quotas
+/// (with a `QuotaFailure` naming it).
+pub const REASON_QUOTA_EXCEEDED: &str = "QUOTA_EXCEEDED";
 
 /// " (live on node X)" when another node holds the session.
 fn on_node(node_id: &Option<String>) -> String {
@@ -103,6 +106,15 @@ pub enum Error {
 
     #[error("shutting down")]
     ShuttingDown,
+
+    #[error("organization {organization_id} is at its {quota} quota ({used} of {limit}); ask the operator for more")]
+    QuotaExceeded {
+        organization_id: String,
+        /// The quota's name ([`crate::registry::Quota::name`]).
+        quota: &'static str,
+        limit: u64,
+        used: u64,
+    },
 
     #[error("node {node_id} is at its limit of {max_streams} live streams")]
     NodeFull { node_id: String, max_streams: u32 },
@@ -287,6 +299,27 @@ impl From<Error> for tonic::Status {
             Error::StorageFull(_) => tonic::Status::resource_exhausted(message),
             Error::StorageUnavailable(_) => tonic::Status::unavailable(message),
             Error::ShuttingDown => tonic::Status::unavailable(message),
+            Error::QuotaExceeded {
+                organization_id,
+                quota,
+                limit,
+                used,
+            } => {
+                let mut details = ErrorDetails::with_quota_failure_violation(
+                    format!("organizations/{organization_id}/quotas/{quota}"),
+                    format!("{used} of {limit} used"),
+                );
+                details.set_error_info(
+                    REASON_QUOTA_EXCEEDED,
+                    ERROR_DOMAIN,
+                    HashMap::from([
+                        ("organization_id".to_string(), organization_id),
+                        ("quota".to_string(), quota.to_string()),
+                        ("limit".to_string(), limit.to_string()),
+                    ]),
+                );
+                tonic::Status::with_error_details(Code::ResourceExhausted, message, details)
+            }
             Error::NodeFull { .. } => tonic::Status::resource_exhausted(message),
             Error::TakenOver { .. } | Error::Fenced { .. } => tonic::Status::aborted(message),
             Error::KeyRotated { .. } => tonic::Status::unauthenticated(message),

@@ -133,7 +133,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<Report> {
         })
         .await?;
         for stream in &streams {
-            match target.create_stream(stream).await {
+            match target.create_stream(stream, None).await {
                 Ok(()) | Err(crate::error::Error::AlreadyExists { .. }) => {}
                 Err(e) => return Err(e.into()),
             }

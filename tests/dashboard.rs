@@ -93,10 +93,29 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
     assert_eq!(browser.text(package).await, "Enabled");
 
     // Creating a stream: an out-of-range interval shows the field's error.
+    server
+        .admin()
+        .await
+        .set_quotas(authed(
+            pb::SetQuotasRequest {
+                organization_id: acme.id.clone(),
+                quotas: Some(pb::Quotas {
+                    streams: 5,
+                    ..Default::default()
+                }),
+            },
+            ADMIN_KEY,
+        ))
+        .await
+        .unwrap();
     sign_in(&browser, &server, &acme.api_key).await;
     browser.click("a[href='#/new']").await;
     browser.fill("input[name=name]", "Lot cam").await;
     browser.fill("input[name=stream_id]", "cam").await;
+    // Its SRT publishers must encrypt, with AES-256.
+    browser
+        .eval("(() => { const s = document.querySelector('select[name=srt_encryption]'); s.value = '32'; return s.value; })()")
+        .await;
     let next = ".create form button.primary";
     browser.click(next).await;
     let interval = "input[name='processing.thumbnail.interval_seconds']";
@@ -126,12 +145,30 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
     let processing = stream.processing.unwrap();
     assert_eq!(processing.thumbnail.unwrap().interval_seconds, 10);
     assert!(processing.replay.unwrap().enabled);
+    let encryption = stream
+        .ingest
+        .as_ref()
+        .unwrap()
+        .srt_encryption
+        .clone()
+        .unwrap();
+    assert_eq!(encryption.key_length, 32);
+    let shown = browser.text("[data-ingest='SRT key length'] code").await;
+    assert_eq!(shown, "AES-256");
     browser.client.goto(&page(&server, "#/")).await.unwrap();
     browser.find("article[data-stream=cam]").await;
+    // The organization's usage of its quotas.
+    let streams = browser
+        .until(
+            "the streams quota",
+            "document.querySelector('[data-quota=streams]')?.textContent",
+        )
+        .await;
+    assert_eq!(streams.as_str().unwrap(), "Streams1of 5", "{streams}");
 
     // Live: the list's thumbnail appears, then updates.
     let mut watch = Watcher::start(&server, &acme.api_key, "cam").await;
-    let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_45s());
+    let ffmpeg = srt_publish(&stream.ingest.as_ref().unwrap().srt_url, test_ts_45s());
     let card = "document.querySelector('article[data-stream=cam] img.thumb')";
     let first = browser
         .until(

@@ -19,8 +19,8 @@ use liveproc::registry::webhooks::{
     WebhookMessage,
 };
 use liveproc::registry::{
-    setting, ClipRecord, RecordingPart, RecordingRecord, RecordingState, Registry, SrtEncryption,
-    StreamRecord,
+    setting, ClipRecord, Quotas, RecordingPart, RecordingRecord, RecordingState, Registry,
+    SrtEncryption, StreamRecord,
 };
 
 /// Runs `case` on a new embedded registry and on a new PostgreSQL one.
@@ -154,17 +154,20 @@ async fn streams_are_scoped_by_organization() {
         let (a, _) = registry.create_organization("a", true).await.unwrap();
         let (b, _) = registry.create_organization("b", true).await.unwrap();
         let cam = stream(&a.id, "cam");
-        registry.create_stream(&cam).await.unwrap();
-        let again = registry.create_stream(&cam).await;
+        registry.create_stream(&cam, None).await.unwrap();
+        let again = registry.create_stream(&cam, None).await;
         assert!(
             matches!(again, Err(Error::AlreadyExists { .. })),
             "{again:?}"
         );
         // The same client-chosen id in another organization is another
         // stream.
-        registry.create_stream(&stream(&b.id, "cam")).await.unwrap();
         registry
-            .create_stream(&stream(&a.id, "pulled"))
+            .create_stream(&stream(&b.id, "cam"), None)
+            .await
+            .unwrap();
+        registry
+            .create_stream(&stream(&a.id, "pulled"), None)
             .await
             .unwrap();
 
@@ -212,6 +215,60 @@ async fn streams_are_scoped_by_organization() {
     .await;
 }
 
+/// Creations racing for the last places of a streams quota: exactly the
+/// quota's number are stored, the others refused with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streams_quota_holds_under_concurrent_creations() {
+    on_both(|registry| async move {
+        let (org, _) = registry.create_organization("a", true).await.unwrap();
+        let org = registry
+            .set_quotas(
+                &org.id,
+                &Quotas {
+                    streams: 3,
+                    ..Quotas::default()
+                },
+            )
+            .await
+            .unwrap();
+        let registry = std::sync::Arc::new(registry);
+        let creations = (0..12).map(|i| {
+            let (registry, org) = (std::sync::Arc::clone(&registry), org.clone());
+            tokio::spawn(async move {
+                registry
+                    .create_stream(&stream(&org.id, &format!("s{i}")), Some(&org))
+                    .await
+            })
+        });
+        let results = futures::future::join_all(creations).await;
+        let stored = results
+            .iter()
+            .filter(|r| r.as_ref().unwrap().is_ok())
+            .count();
+        assert_eq!(stored, 3);
+        for result in results {
+            if let Err(e) = result.unwrap() {
+                assert!(
+                    matches!(
+                        e,
+                        Error::QuotaExceeded {
+                            quota: "streams",
+                            limit: 3,
+                            used: 3,
+                            ..
+                        }
+                    ),
+                    "{e:?}"
+                );
+            }
+        }
+        assert_eq!(registry.stream_count(&org.id).await.unwrap(), 3);
+        let record = registry.organization(&org.id).await.unwrap().unwrap();
+        assert_eq!(record.quotas.streams, 3);
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listings_page_in_byte_order_on_both() {
     on_both(|registry| async move {
@@ -220,7 +277,7 @@ async fn listings_page_in_byte_order_on_both() {
         let names = ["B", "a", "A-1", "a_2", "Z", "b", "0"];
         for name in names {
             registry
-                .create_stream(&stream(&org.id, name))
+                .create_stream(&stream(&org.id, name), None)
                 .await
                 .unwrap();
         }
@@ -701,8 +758,10 @@ async fn two_nodes_on_one_database_see_each_others_writes() {
         b.organization_for_api_key(&key).await.unwrap(),
         Some(org.id.clone())
     );
-    b.create_stream(&stream(&org.id, "cam")).await.unwrap();
-    let taken = a.create_stream(&stream(&org.id, "cam")).await;
+    b.create_stream(&stream(&org.id, "cam"), None)
+        .await
+        .unwrap();
+    let taken = a.create_stream(&stream(&org.id, "cam"), None).await;
     assert!(
         matches!(taken, Err(Error::AlreadyExists { .. })),
         "{taken:?}"

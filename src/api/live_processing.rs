@@ -296,6 +296,9 @@ impl LiveProcessing for LiveProcessingService {
             encryption.passphrase = secrets::new_srt_passphrase();
         }
         org.check_packages(&processing)?;
+        if processing.replay.is_some() {
+            self.state.features.usage().of(&org.id).check_replay()?;
+        }
 
         let record = StreamRecord {
             id,
@@ -307,7 +310,10 @@ impl LiveProcessing for LiveProcessingService {
             create_time_ms: now_millis(),
             srt_encryption,
         };
-        self.state.registry.create_stream(&record).await?;
+        self.state
+            .registry
+            .create_stream(&record, Some(&org))
+            .await?;
         let live = self.state.ingest.add_stream(&record);
         tracing::info!(stream = %live.stream_ref, source = ?record.source_uri.as_deref().map(crate::redact::uri), "stream created");
         Ok(Response::new(self.to_api(&record).await?))
@@ -389,6 +395,9 @@ impl LiveProcessing for LiveProcessingService {
         let before = self.stream_record(&org.id, &req.stream_id).await?;
         let processing: Processing = validate::processing("processing", req.processing.as_ref())?;
         org.check_packages(&processing)?;
+        if processing.replay.is_some() && before.processing.replay.is_none() {
+            self.state.features.usage().of(&org.id).check_replay()?;
+        }
         let changed = StreamRecord {
             processing: processing.clone(),
             ..before

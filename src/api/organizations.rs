@@ -9,7 +9,8 @@ use crate::auth::Principal;
 use crate::error::Error;
 use crate::proto::v1 as pb;
 use crate::proto::v1::organizations_server::Organizations;
-use crate::service::convert;
+use crate::registry::OrganizationRecord;
+use crate::service::{convert, quotas};
 use crate::validate;
 
 pub struct OrganizationsService {
@@ -19,6 +20,17 @@ pub struct OrganizationsService {
 impl OrganizationsService {
     pub fn new(state: Services) -> Self {
         Self { state }
+    }
+}
+
+impl OrganizationsService {
+    /// The organization `id`; `NOT_FOUND` when there is none.
+    async fn organization_record(&self, id: &str) -> crate::error::Result<OrganizationRecord> {
+        self.state
+            .registry
+            .organization(id)
+            .await?
+            .ok_or_else(|| Error::organization_not_found(id))
     }
 }
 
@@ -49,12 +61,7 @@ impl Organizations for OrganizationsService {
     ) -> Result<Response<pb::Organization>, Status> {
         let principal = self.state.auth.authenticate(request.metadata()).await?;
         let id = organization_asked(principal, "id", request.into_inner().id)?;
-        let org = self
-            .state
-            .registry
-            .organization(&id)
-            .await?
-            .ok_or_else(|| Error::organization_not_found(&id))?;
+        let org = self.organization_record(&id).await?;
         Ok(Response::new(convert::organization(&org, None)))
     }
 
@@ -125,6 +132,40 @@ impl Organizations for OrganizationsService {
             .await?;
         tracing::info!(organization = %org.id, "API key rotated");
         Ok(Response::new(convert::organization(&org, Some(key))))
+    }
+
+    async fn set_quotas(
+        &self,
+        request: Request<pb::SetQuotasRequest>,
+    ) -> Result<Response<pb::Organization>, Status> {
+        self.state.auth.require_admin(request.metadata()).await?;
+        let req = request.into_inner();
+        validate::id("organization_id", &req.organization_id)?;
+        let quotas = quotas::from_api(&req.quotas.unwrap_or_default());
+        let org = self
+            .state
+            .registry
+            .set_quotas(&req.organization_id, &quotas)
+            .await?;
+        // At once here; other nodes at their next refresh.
+        quotas::refresh(&self.state.registry, self.state.features.usage(), &org).await?;
+        tracing::info!(organization = %org.id, ?quotas, "quotas set");
+        Ok(Response::new(convert::organization(&org, None)))
+    }
+
+    async fn get_usage(
+        &self,
+        request: Request<pb::GetUsageRequest>,
+    ) -> Result<Response<pb::OrganizationUsage>, Status> {
+        let principal = self.state.auth.authenticate(request.metadata()).await?;
+        let id = organization_asked(
+            principal,
+            "organization_id",
+            request.into_inner().organization_id,
+        )?;
+        let org = self.organization_record(&id).await?;
+        let usage = quotas::usage(&self.state.registry, self.state.features.usage(), &org).await?;
+        Ok(Response::new(usage))
     }
 }
 

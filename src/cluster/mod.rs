@@ -37,7 +37,7 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::ids::StreamRef;
 use crate::registry::cluster::{Fence, LeaseGrant};
-use crate::registry::Registry;
+use crate::registry::{Quota, Registry};
 use crate::streams::{LiveStream, PublisherGuard, PublisherKind, StreamHub};
 use lease::SessionLease;
 
@@ -170,6 +170,26 @@ impl Cluster {
         &self.node
     }
 
+    /// Refuses a session past its organization's quota of live sessions
+    /// (counted over every node by their leases). Two sessions starting
+    /// at once on two nodes may both pass the last place; the quota is
+    /// then over by one until one ends.
+    async fn check_live_sessions_quota(&self, stream: &LiveStream) -> Result<()> {
+        let org_id = &stream.stream_ref.organization_id;
+        let Some(org) = self.registry.organization(org_id).await? else {
+            return Ok(());
+        };
+        if org.quotas.live_sessions == 0 {
+            return Ok(());
+        }
+        // Its own lease (a new session of the same stream) is not another.
+        let live = self
+            .registry
+            .live_sessions(org_id, &stream.stream_ref.stream_id)
+            .await?;
+        org.check_quota(Quota::LiveSessions, live)
+    }
+
     /// Takes `stream`'s live session for this node: refused while another
     /// node holds it, or when this node runs `--max-streams` sessions
     /// (`sessions`, this one not counted).
@@ -181,6 +201,7 @@ impl Cluster {
                 max_streams: max,
             });
         }
+        self.check_live_sessions_quota(stream).await?;
         let take_lapsed = self.reachability.steady_for(LEASE_TTL);
         let grant = self
             .registry

@@ -33,6 +33,7 @@ mod still_makers;
 pub(crate) mod test_media;
 pub(crate) mod thumbnail;
 mod thumbnail_store;
+pub mod usage;
 pub(crate) mod video_required;
 
 use std::sync::Arc;
@@ -194,6 +195,11 @@ impl FeatureEngine {
         &self.events
     }
 
+    /// What each organization stores and holds in replay memory here.
+    pub fn usage(&self) -> &Arc<usage::UsageLedger> {
+        &self.recordings.usage
+    }
+
     pub fn recordings(&self) -> &Arc<RecordingStore> {
         &self.recordings
     }
@@ -237,7 +243,8 @@ impl FeatureEngine {
                 self.replay_budget.bytes,
                 self.replay_budget.memory_horizon,
                 stream.to_string(),
-            ),
+            )
+            .counted_in(self.recordings.usage.of(&stream.organization_id)),
         });
         if let Some(latest) = self.thumbnail_store.load(stream) {
             outputs.thumbnails.restore(latest.sequence, latest);

@@ -40,6 +40,7 @@ impl From<Error> for HttpError {
             Error::Unauthenticated | Error::KeyRotated { .. } => StatusCode::UNAUTHORIZED,
             Error::InvalidMedia { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
+            Error::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::StorageUnavailable(_) | Error::ShuttingDown | Error::NodeFull { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -184,6 +184,20 @@ impl LocalLeases {
         }
     }
 
+    /// Sessions of `org_id`'s streams held now, by any node, but
+    /// `except_stream`'s.
+    pub fn held_by_organization(&self, org_id: &str, except_stream: &str) -> u64 {
+        let held = self.held.lock().expect("leases lock");
+        let now = Instant::now();
+        held.iter()
+            .filter(|(stream, h)| {
+                stream.organization_id == org_id
+                    && stream.stream_id != except_stream
+                    && h.expires > now
+            })
+            .count() as u64
+    }
+
     pub fn holder(&self, stream: &StreamRef) -> Option<LeaseHolder> {
         let held = self.held.lock().expect("leases lock");
         held.get(stream)

@@ -30,8 +30,8 @@ use std::path::Path;
 pub use embedded::EmbeddedRegistry;
 pub use postgres::{PgRegistry, PgStreamChanges};
 pub use records::{
-    now_millis, ClipRecord, OrganizationRecord, RecordingPart, RecordingRecord, RecordingState,
-    SrtEncryption, StreamRecord,
+    now_millis, ClipRecord, OrganizationRecord, Quota, Quotas, RecordingPart, RecordingRecord,
+    RecordingState, SrtEncryption, StreamRecord,
 };
 
 use crate::error::Result;
@@ -173,10 +173,18 @@ forward! {
     fn rotate_api_key(&self, id: &str) -> (OrganizationRecord, String);
     /// Refuses every URL the organization signed until now.
     fn rotate_url_signing(&self, id: &str) -> OrganizationRecord;
+    fn set_quotas(&self, id: &str, quotas: &Quotas) -> OrganizationRecord;
+    /// Bytes of the organization's recordings and clips, as catalogued.
+    fn stored_bytes(&self, org_id: &str) -> u64;
+    /// Sessions of the organization's streams live now, on any node,
+    /// but `except_stream`'s (empty: all).
+    fn live_sessions(&self, org_id: &str, except_stream: &str) -> u64;
 
     /// Stores a new stream; `AlreadyExists` if the organization has one
-    /// with the same id.
-    fn create_stream(&self, record: &StreamRecord) -> ();
+    /// with the same id, `QuotaExceeded` if `quota` (the organization)
+    /// has its quota of streams.
+    fn create_stream(&self, record: &StreamRecord, quota: Option<&OrganizationRecord>) -> ();
+    fn stream_count(&self, org_id: &str) -> u64;
     fn stream(&self, org_id: &str, stream_id: &str) -> Option<StreamRecord>;
     /// The stream a publish key belongs to.
     fn stream_for_publish_key(&self, publish_key: &str) -> Option<StreamRecord>;

@@ -19,6 +19,75 @@ pub struct OrganizationRecord {
     /// by each rotation, which refuses every URL signed before it.
     #[serde(default)]
     pub url_signing_generation: u32,
+    /// Limits the operator set.
+    #[serde(default)]
+    pub quotas: Quotas,
+}
+
+/// Limits the operator sets on an organization; 0 is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Quotas {
+    /// Streams registered.
+    pub streams: u64,
+    /// Streams live at once, on every node together.
+    pub live_sessions: u64,
+    /// Bytes of recordings and replay clips kept.
+    pub stored_bytes: u64,
+    /// Bytes of media its replay buffers hold in memory, on each node.
+    pub replay_memory_bytes: u64,
+}
+
+/// One of the [`Quotas`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quota {
+    Streams,
+    LiveSessions,
+    StoredBytes,
+    ReplayMemoryBytes,
+}
+
+impl Quota {
+    /// Its name in the API (`Quotas` fields, `QuotaFailure` subjects).
+    pub fn name(self) -> &'static str {
+        match self {
+            Quota::Streams => "streams",
+            Quota::LiveSessions => "live_sessions",
+            Quota::StoredBytes => "stored_bytes",
+            Quota::ReplayMemoryBytes => "replay_memory_bytes",
+        }
+    }
+
+    /// Refuses one more when `used` has reached `limit` (0: no limit).
+    pub fn check(self, organization_id: &str, limit: u64, used: u64) -> Result<()> {
+        if limit > 0 && used >= limit {
+            return Err(Error::QuotaExceeded {
+                organization_id: organization_id.to_string(),
+                quota: self.name(),
+                limit,
+                used,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Quotas {
+    pub fn limit(&self, quota: Quota) -> u64 {
+        match quota {
+            Quota::Streams => self.streams,
+            Quota::LiveSessions => self.live_sessions,
+            Quota::StoredBytes => self.stored_bytes,
+            Quota::ReplayMemoryBytes => self.replay_memory_bytes,
+        }
+    }
+}
+
+impl OrganizationRecord {
+    /// Refuses one more of `quota` when `used` has reached its limit.
+    pub fn check_quota(&self, quota: Quota, used: u64) -> Result<()> {
+        quota.check(&self.id, self.quotas.limit(quota), used)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -74,7 +74,7 @@ pub async fn ensure(data: &DataDir, state: &Services, grpc_addr: SocketAddr) -> 
             create_time_ms: now_millis(),
             srt_encryption: None,
         };
-        state.registry.create_stream(&record).await?;
+        state.registry.create_stream(&record, None).await?;
         state.ingest.add_stream(&record);
     }
 

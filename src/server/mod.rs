@@ -293,6 +293,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         webhooks_stop.clone(),
     ));
 
+    tokio::spawn(crate::service::quotas::run(
+        Arc::clone(&registry),
+        Arc::clone(state.features.usage()),
+        webhooks_stop.clone(),
+    ));
+
     if config.demo {
         demo::ensure(&data, &state, grpc_addr).await?;
     }

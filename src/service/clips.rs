@@ -62,6 +62,11 @@ pub async fn create(
     title: String,
 ) -> Result<ClipRecord> {
     validate::name("title", &title)?;
+    let usage = services
+        .features
+        .usage()
+        .of(&live.stream_ref.organization_id);
+    usage.check_stored()?;
     let started = std::time::Instant::now();
     let record = clips::create(
         &services.features,
@@ -71,6 +76,8 @@ pub async fn create(
         title,
     )
     .await?;
+    // Counted at once: the next refresh counts it from the catalogue.
+    usage.add_catalogued(record.size_bytes);
     let mut record = record;
     if let Some(objects) = &services.objects {
         let path = file(services, &record);

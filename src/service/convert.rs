@@ -19,6 +19,7 @@ pub fn organization(record: &OrganizationRecord, api_key: Option<String>) -> pb:
         }),
         api_key: api_key.unwrap_or_default(),
         create_time: Some(timestamp_from_millis(record.create_time_ms)),
+        quotas: Some(super::quotas::to_api(&record.quotas)),
     }
 }
 

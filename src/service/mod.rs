@@ -13,6 +13,7 @@ pub mod clips;
 pub mod convert;
 pub mod media;
 pub mod peers;
+pub mod quotas;
 pub mod recordings;
 pub mod rescue;
 pub mod segments;

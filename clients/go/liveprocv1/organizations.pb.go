@@ -125,6 +125,7 @@ type Organization struct {
 	// Only set in the responses of CreateOrganization and RotateApiKey.
 	ApiKey        string                 `protobuf:"bytes,4,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
 	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	Quotas        *Quotas                `protobuf:"bytes,6,opt,name=quotas,proto3" json:"quotas,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -194,6 +195,317 @@ func (x *Organization) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Organization) GetQuotas() *Quotas {
+	if x != nil {
+		return x.Quotas
+	}
+	return nil
+}
+
+// Limits the operator sets on an organization; 0 is no limit.
+type Quotas struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Streams registered.
+	Streams uint64 `protobuf:"varint,1,opt,name=streams,proto3" json:"streams,omitempty"`
+	// Streams live at once, on every node together.
+	LiveSessions uint64 `protobuf:"varint,2,opt,name=live_sessions,json=liveSessions,proto3" json:"live_sessions,omitempty"`
+	// Bytes of recordings and replay clips kept.
+	StoredBytes uint64 `protobuf:"varint,3,opt,name=stored_bytes,json=storedBytes,proto3" json:"stored_bytes,omitempty"`
+	// Bytes of media the organization's replay buffers hold in memory, on
+	// each node.
+	ReplayMemoryBytes uint64 `protobuf:"varint,4,opt,name=replay_memory_bytes,json=replayMemoryBytes,proto3" json:"replay_memory_bytes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Quotas) Reset() {
+	*x = Quotas{}
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Quotas) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Quotas) ProtoMessage() {}
+
+func (x *Quotas) ProtoReflect() protoreflect.Message {
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Quotas.ProtoReflect.Descriptor instead.
+func (*Quotas) Descriptor() ([]byte, []int) {
+	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Quotas) GetStreams() uint64 {
+	if x != nil {
+		return x.Streams
+	}
+	return 0
+}
+
+func (x *Quotas) GetLiveSessions() uint64 {
+	if x != nil {
+		return x.LiveSessions
+	}
+	return 0
+}
+
+func (x *Quotas) GetStoredBytes() uint64 {
+	if x != nil {
+		return x.StoredBytes
+	}
+	return 0
+}
+
+func (x *Quotas) GetReplayMemoryBytes() uint64 {
+	if x != nil {
+		return x.ReplayMemoryBytes
+	}
+	return 0
+}
+
+// What an organization uses of each quota.
+type Usage struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Streams uint64                 `protobuf:"varint,1,opt,name=streams,proto3" json:"streams,omitempty"`
+	// On every node.
+	LiveSessions uint64 `protobuf:"varint,2,opt,name=live_sessions,json=liveSessions,proto3" json:"live_sessions,omitempty"`
+	// Catalogued recordings and clips, and recording files being written
+	// on the node that answers.
+	StoredBytes uint64 `protobuf:"varint,3,opt,name=stored_bytes,json=storedBytes,proto3" json:"stored_bytes,omitempty"`
+	// On the node that answers.
+	ReplayMemoryBytes uint64 `protobuf:"varint,4,opt,name=replay_memory_bytes,json=replayMemoryBytes,proto3" json:"replay_memory_bytes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Usage) Reset() {
+	*x = Usage{}
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Usage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Usage) ProtoMessage() {}
+
+func (x *Usage) ProtoReflect() protoreflect.Message {
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Usage.ProtoReflect.Descriptor instead.
+func (*Usage) Descriptor() ([]byte, []int) {
+	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Usage) GetStreams() uint64 {
+	if x != nil {
+		return x.Streams
+	}
+	return 0
+}
+
+func (x *Usage) GetLiveSessions() uint64 {
+	if x != nil {
+		return x.LiveSessions
+	}
+	return 0
+}
+
+func (x *Usage) GetStoredBytes() uint64 {
+	if x != nil {
+		return x.StoredBytes
+	}
+	return 0
+}
+
+func (x *Usage) GetReplayMemoryBytes() uint64 {
+	if x != nil {
+		return x.ReplayMemoryBytes
+	}
+	return 0
+}
+
+type OrganizationUsage struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	Quotas         *Quotas                `protobuf:"bytes,2,opt,name=quotas,proto3" json:"quotas,omitempty"`
+	Usage          *Usage                 `protobuf:"bytes,3,opt,name=usage,proto3" json:"usage,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *OrganizationUsage) Reset() {
+	*x = OrganizationUsage{}
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrganizationUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrganizationUsage) ProtoMessage() {}
+
+func (x *OrganizationUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrganizationUsage.ProtoReflect.Descriptor instead.
+func (*OrganizationUsage) Descriptor() ([]byte, []int) {
+	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *OrganizationUsage) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *OrganizationUsage) GetQuotas() *Quotas {
+	if x != nil {
+		return x.Quotas
+	}
+	return nil
+}
+
+func (x *OrganizationUsage) GetUsage() *Usage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+type SetQuotasRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// Replaces every quota.
+	Quotas        *Quotas `protobuf:"bytes,2,opt,name=quotas,proto3" json:"quotas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetQuotasRequest) Reset() {
+	*x = SetQuotasRequest{}
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetQuotasRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetQuotasRequest) ProtoMessage() {}
+
+func (x *SetQuotasRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetQuotasRequest.ProtoReflect.Descriptor instead.
+func (*SetQuotasRequest) Descriptor() ([]byte, []int) {
+	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SetQuotasRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *SetQuotasRequest) GetQuotas() *Quotas {
+	if x != nil {
+		return x.Quotas
+	}
+	return nil
+}
+
+type GetUsageRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetUsageRequest) Reset() {
+	*x = GetUsageRequest{}
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageRequest) ProtoMessage() {}
+
+func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
+func (*GetUsageRequest) Descriptor() ([]byte, []int) {
+	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GetUsageRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
 type CreateOrganizationRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -205,7 +517,7 @@ type CreateOrganizationRequest struct {
 
 func (x *CreateOrganizationRequest) Reset() {
 	*x = CreateOrganizationRequest{}
-	mi := &file_liveproc_v1_organizations_proto_msgTypes[2]
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -217,7 +529,7 @@ func (x *CreateOrganizationRequest) String() string {
 func (*CreateOrganizationRequest) ProtoMessage() {}
 
 func (x *CreateOrganizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_organizations_proto_msgTypes[2]
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -230,7 +542,7 @@ func (x *CreateOrganizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrganizationRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrganizationRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{2}
+	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateOrganizationRequest) GetName() string {
@@ -256,7 +568,7 @@ type GetOrganizationRequest struct {
 
 func (x *GetOrganizationRequest) Reset() {
 	*x = GetOrganizationRequest{}
-	mi := &file_liveproc_v1_organizations_proto_msgTypes[3]
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -268,7 +580,7 @@ func (x *GetOrganizationRequest) String() string {
 func (*GetOrganizationRequest) ProtoMessage() {}
 
 func (x *GetOrganizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_organizations_proto_msgTypes[3]
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -281,7 +593,7 @@ func (x *GetOrganizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrganizationRequest.ProtoReflect.Descriptor instead.
 func (*GetOrganizationRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{3}
+	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetOrganizationRequest) GetId() string {
@@ -302,7 +614,7 @@ type ListOrganizationsRequest struct {
 
 func (x *ListOrganizationsRequest) Reset() {
 	*x = ListOrganizationsRequest{}
-	mi := &file_liveproc_v1_organizations_proto_msgTypes[4]
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -314,7 +626,7 @@ func (x *ListOrganizationsRequest) String() string {
 func (*ListOrganizationsRequest) ProtoMessage() {}
 
 func (x *ListOrganizationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_organizations_proto_msgTypes[4]
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -327,7 +639,7 @@ func (x *ListOrganizationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrganizationsRequest.ProtoReflect.Descriptor instead.
 func (*ListOrganizationsRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{4}
+	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListOrganizationsRequest) GetPageSize() uint32 {
@@ -354,7 +666,7 @@ type ListOrganizationsResponse struct {
 
 func (x *ListOrganizationsResponse) Reset() {
 	*x = ListOrganizationsResponse{}
-	mi := &file_liveproc_v1_organizations_proto_msgTypes[5]
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -366,7 +678,7 @@ func (x *ListOrganizationsResponse) String() string {
 func (*ListOrganizationsResponse) ProtoMessage() {}
 
 func (x *ListOrganizationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_organizations_proto_msgTypes[5]
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -379,7 +691,7 @@ func (x *ListOrganizationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrganizationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOrganizationsResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{5}
+	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListOrganizationsResponse) GetOrganizations() []*Organization {
@@ -406,7 +718,7 @@ type SetPackagesRequest struct {
 
 func (x *SetPackagesRequest) Reset() {
 	*x = SetPackagesRequest{}
-	mi := &file_liveproc_v1_organizations_proto_msgTypes[6]
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -418,7 +730,7 @@ func (x *SetPackagesRequest) String() string {
 func (*SetPackagesRequest) ProtoMessage() {}
 
 func (x *SetPackagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_organizations_proto_msgTypes[6]
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -431,7 +743,7 @@ func (x *SetPackagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPackagesRequest.ProtoReflect.Descriptor instead.
 func (*SetPackagesRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{6}
+	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SetPackagesRequest) GetOrganizationId() string {
@@ -457,7 +769,7 @@ type RotateApiKeyRequest struct {
 
 func (x *RotateApiKeyRequest) Reset() {
 	*x = RotateApiKeyRequest{}
-	mi := &file_liveproc_v1_organizations_proto_msgTypes[7]
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +781,7 @@ func (x *RotateApiKeyRequest) String() string {
 func (*RotateApiKeyRequest) ProtoMessage() {}
 
 func (x *RotateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_organizations_proto_msgTypes[7]
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +794,7 @@ func (x *RotateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RotateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{7}
+	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RotateApiKeyRequest) GetOrganizationId() string {
@@ -501,7 +813,7 @@ type RevokeSignedUrlsRequest struct {
 
 func (x *RevokeSignedUrlsRequest) Reset() {
 	*x = RevokeSignedUrlsRequest{}
-	mi := &file_liveproc_v1_organizations_proto_msgTypes[8]
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -513,7 +825,7 @@ func (x *RevokeSignedUrlsRequest) String() string {
 func (*RevokeSignedUrlsRequest) ProtoMessage() {}
 
 func (x *RevokeSignedUrlsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_organizations_proto_msgTypes[8]
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -526,7 +838,7 @@ func (x *RevokeSignedUrlsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSignedUrlsRequest.ProtoReflect.Descriptor instead.
 func (*RevokeSignedUrlsRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{8}
+	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RevokeSignedUrlsRequest) GetOrganizationId() string {
@@ -542,14 +854,34 @@ const file_liveproc_v1_organizations_proto_rawDesc = "" +
 	"\n" +
 	"\x1fliveproc/v1/organizations.proto\x12\vliveproc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"N\n" +
 	"\bPackages\x12B\n" +
-	"\x0flive_processing\x18\x01 \x01(\x0e2\x19.liveproc.v1.PackageStateR\x0eliveProcessing\"\xbb\x01\n" +
+	"\x0flive_processing\x18\x01 \x01(\x0e2\x19.liveproc.v1.PackageStateR\x0eliveProcessing\"\xe8\x01\n" +
 	"\fOrganization\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x121\n" +
 	"\bpackages\x18\x03 \x01(\v2\x15.liveproc.v1.PackagesR\bpackages\x12\x17\n" +
 	"\aapi_key\x18\x04 \x01(\tR\x06apiKey\x12;\n" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"X\n" +
+	"createTime\x12+\n" +
+	"\x06quotas\x18\x06 \x01(\v2\x13.liveproc.v1.QuotasR\x06quotas\"\x9a\x01\n" +
+	"\x06Quotas\x12\x18\n" +
+	"\astreams\x18\x01 \x01(\x04R\astreams\x12#\n" +
+	"\rlive_sessions\x18\x02 \x01(\x04R\fliveSessions\x12!\n" +
+	"\fstored_bytes\x18\x03 \x01(\x04R\vstoredBytes\x12.\n" +
+	"\x13replay_memory_bytes\x18\x04 \x01(\x04R\x11replayMemoryBytes\"\x99\x01\n" +
+	"\x05Usage\x12\x18\n" +
+	"\astreams\x18\x01 \x01(\x04R\astreams\x12#\n" +
+	"\rlive_sessions\x18\x02 \x01(\x04R\fliveSessions\x12!\n" +
+	"\fstored_bytes\x18\x03 \x01(\x04R\vstoredBytes\x12.\n" +
+	"\x13replay_memory_bytes\x18\x04 \x01(\x04R\x11replayMemoryBytes\"\x93\x01\n" +
+	"\x11OrganizationUsage\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12+\n" +
+	"\x06quotas\x18\x02 \x01(\v2\x13.liveproc.v1.QuotasR\x06quotas\x12(\n" +
+	"\x05usage\x18\x03 \x01(\v2\x12.liveproc.v1.UsageR\x05usage\"h\n" +
+	"\x10SetQuotasRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12+\n" +
+	"\x06quotas\x18\x02 \x01(\v2\x13.liveproc.v1.QuotasR\x06quotas\":\n" +
+	"\x0fGetUsageRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"X\n" +
 	"\x19CreateOrganizationRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
 	"\x0flive_processing\x18\x02 \x01(\bR\x0eliveProcessing\"(\n" +
@@ -572,14 +904,16 @@ const file_liveproc_v1_organizations_proto_rawDesc = "" +
 	"\fPackageState\x12\x1d\n" +
 	"\x19PACKAGE_STATE_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aENABLED\x10\x01\x12\x12\n" +
-	"\x0eUPGRADE_NEEDED\x10\x022\x8c\x04\n" +
+	"\x0eUPGRADE_NEEDED\x10\x022\x9d\x05\n" +
 	"\rOrganizations\x12W\n" +
 	"\x12CreateOrganization\x12&.liveproc.v1.CreateOrganizationRequest\x1a\x19.liveproc.v1.Organization\x12Q\n" +
 	"\x0fGetOrganization\x12#.liveproc.v1.GetOrganizationRequest\x1a\x19.liveproc.v1.Organization\x12b\n" +
 	"\x11ListOrganizations\x12%.liveproc.v1.ListOrganizationsRequest\x1a&.liveproc.v1.ListOrganizationsResponse\x12I\n" +
 	"\vSetPackages\x12\x1f.liveproc.v1.SetPackagesRequest\x1a\x19.liveproc.v1.Organization\x12K\n" +
 	"\fRotateApiKey\x12 .liveproc.v1.RotateApiKeyRequest\x1a\x19.liveproc.v1.Organization\x12S\n" +
-	"\x10RevokeSignedUrls\x12$.liveproc.v1.RevokeSignedUrlsRequest\x1a\x19.liveproc.v1.OrganizationB?Z=github.com/liveproc/liveproc/clients/go/liveprocv1;liveprocv1b\x06proto3"
+	"\x10RevokeSignedUrls\x12$.liveproc.v1.RevokeSignedUrlsRequest\x1a\x19.liveproc.v1.Organization\x12E\n" +
+	"\tSetQuotas\x12\x1d.liveproc.v1.SetQuotasRequest\x1a\x19.liveproc.v1.Organization\x12H\n" +
+	"\bGetUsage\x12\x1c.liveproc.v1.GetUsageRequest\x1a\x1e.liveproc.v1.OrganizationUsageB?Z=github.com/liveproc/liveproc/clients/go/liveprocv1;liveprocv1b\x06proto3"
 
 var (
 	file_liveproc_v1_organizations_proto_rawDescOnce sync.Once
@@ -594,42 +928,55 @@ func file_liveproc_v1_organizations_proto_rawDescGZIP() []byte {
 }
 
 var file_liveproc_v1_organizations_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_liveproc_v1_organizations_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_liveproc_v1_organizations_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_liveproc_v1_organizations_proto_goTypes = []any{
 	(PackageState)(0),                 // 0: liveproc.v1.PackageState
 	(*Packages)(nil),                  // 1: liveproc.v1.Packages
 	(*Organization)(nil),              // 2: liveproc.v1.Organization
-	(*CreateOrganizationRequest)(nil), // 3: liveproc.v1.CreateOrganizationRequest
-	(*GetOrganizationRequest)(nil),    // 4: liveproc.v1.GetOrganizationRequest
-	(*ListOrganizationsRequest)(nil),  // 5: liveproc.v1.ListOrganizationsRequest
-	(*ListOrganizationsResponse)(nil), // 6: liveproc.v1.ListOrganizationsResponse
-	(*SetPackagesRequest)(nil),        // 7: liveproc.v1.SetPackagesRequest
-	(*RotateApiKeyRequest)(nil),       // 8: liveproc.v1.RotateApiKeyRequest
-	(*RevokeSignedUrlsRequest)(nil),   // 9: liveproc.v1.RevokeSignedUrlsRequest
-	(*timestamppb.Timestamp)(nil),     // 10: google.protobuf.Timestamp
+	(*Quotas)(nil),                    // 3: liveproc.v1.Quotas
+	(*Usage)(nil),                     // 4: liveproc.v1.Usage
+	(*OrganizationUsage)(nil),         // 5: liveproc.v1.OrganizationUsage
+	(*SetQuotasRequest)(nil),          // 6: liveproc.v1.SetQuotasRequest
+	(*GetUsageRequest)(nil),           // 7: liveproc.v1.GetUsageRequest
+	(*CreateOrganizationRequest)(nil), // 8: liveproc.v1.CreateOrganizationRequest
+	(*GetOrganizationRequest)(nil),    // 9: liveproc.v1.GetOrganizationRequest
+	(*ListOrganizationsRequest)(nil),  // 10: liveproc.v1.ListOrganizationsRequest
+	(*ListOrganizationsResponse)(nil), // 11: liveproc.v1.ListOrganizationsResponse
+	(*SetPackagesRequest)(nil),        // 12: liveproc.v1.SetPackagesRequest
+	(*RotateApiKeyRequest)(nil),       // 13: liveproc.v1.RotateApiKeyRequest
+	(*RevokeSignedUrlsRequest)(nil),   // 14: liveproc.v1.RevokeSignedUrlsRequest
+	(*timestamppb.Timestamp)(nil),     // 15: google.protobuf.Timestamp
 }
 var file_liveproc_v1_organizations_proto_depIdxs = []int32{
 	0,  // 0: liveproc.v1.Packages.live_processing:type_name -> liveproc.v1.PackageState
 	1,  // 1: liveproc.v1.Organization.packages:type_name -> liveproc.v1.Packages
-	10, // 2: liveproc.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
-	2,  // 3: liveproc.v1.ListOrganizationsResponse.organizations:type_name -> liveproc.v1.Organization
-	3,  // 4: liveproc.v1.Organizations.CreateOrganization:input_type -> liveproc.v1.CreateOrganizationRequest
-	4,  // 5: liveproc.v1.Organizations.GetOrganization:input_type -> liveproc.v1.GetOrganizationRequest
-	5,  // 6: liveproc.v1.Organizations.ListOrganizations:input_type -> liveproc.v1.ListOrganizationsRequest
-	7,  // 7: liveproc.v1.Organizations.SetPackages:input_type -> liveproc.v1.SetPackagesRequest
-	8,  // 8: liveproc.v1.Organizations.RotateApiKey:input_type -> liveproc.v1.RotateApiKeyRequest
-	9,  // 9: liveproc.v1.Organizations.RevokeSignedUrls:input_type -> liveproc.v1.RevokeSignedUrlsRequest
-	2,  // 10: liveproc.v1.Organizations.CreateOrganization:output_type -> liveproc.v1.Organization
-	2,  // 11: liveproc.v1.Organizations.GetOrganization:output_type -> liveproc.v1.Organization
-	6,  // 12: liveproc.v1.Organizations.ListOrganizations:output_type -> liveproc.v1.ListOrganizationsResponse
-	2,  // 13: liveproc.v1.Organizations.SetPackages:output_type -> liveproc.v1.Organization
-	2,  // 14: liveproc.v1.Organizations.RotateApiKey:output_type -> liveproc.v1.Organization
-	2,  // 15: liveproc.v1.Organizations.RevokeSignedUrls:output_type -> liveproc.v1.Organization
-	10, // [10:16] is the sub-list for method output_type
-	4,  // [4:10] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	15, // 2: liveproc.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
+	3,  // 3: liveproc.v1.Organization.quotas:type_name -> liveproc.v1.Quotas
+	3,  // 4: liveproc.v1.OrganizationUsage.quotas:type_name -> liveproc.v1.Quotas
+	4,  // 5: liveproc.v1.OrganizationUsage.usage:type_name -> liveproc.v1.Usage
+	3,  // 6: liveproc.v1.SetQuotasRequest.quotas:type_name -> liveproc.v1.Quotas
+	2,  // 7: liveproc.v1.ListOrganizationsResponse.organizations:type_name -> liveproc.v1.Organization
+	8,  // 8: liveproc.v1.Organizations.CreateOrganization:input_type -> liveproc.v1.CreateOrganizationRequest
+	9,  // 9: liveproc.v1.Organizations.GetOrganization:input_type -> liveproc.v1.GetOrganizationRequest
+	10, // 10: liveproc.v1.Organizations.ListOrganizations:input_type -> liveproc.v1.ListOrganizationsRequest
+	12, // 11: liveproc.v1.Organizations.SetPackages:input_type -> liveproc.v1.SetPackagesRequest
+	13, // 12: liveproc.v1.Organizations.RotateApiKey:input_type -> liveproc.v1.RotateApiKeyRequest
+	14, // 13: liveproc.v1.Organizations.RevokeSignedUrls:input_type -> liveproc.v1.RevokeSignedUrlsRequest
+	6,  // 14: liveproc.v1.Organizations.SetQuotas:input_type -> liveproc.v1.SetQuotasRequest
+	7,  // 15: liveproc.v1.Organizations.GetUsage:input_type -> liveproc.v1.GetUsageRequest
+	2,  // 16: liveproc.v1.Organizations.CreateOrganization:output_type -> liveproc.v1.Organization
+	2,  // 17: liveproc.v1.Organizations.GetOrganization:output_type -> liveproc.v1.Organization
+	11, // 18: liveproc.v1.Organizations.ListOrganizations:output_type -> liveproc.v1.ListOrganizationsResponse
+	2,  // 19: liveproc.v1.Organizations.SetPackages:output_type -> liveproc.v1.Organization
+	2,  // 20: liveproc.v1.Organizations.RotateApiKey:output_type -> liveproc.v1.Organization
+	2,  // 21: liveproc.v1.Organizations.RevokeSignedUrls:output_type -> liveproc.v1.Organization
+	2,  // 22: liveproc.v1.Organizations.SetQuotas:output_type -> liveproc.v1.Organization
+	5,  // 23: liveproc.v1.Organizations.GetUsage:output_type -> liveproc.v1.OrganizationUsage
+	16, // [16:24] is the sub-list for method output_type
+	8,  // [8:16] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_liveproc_v1_organizations_proto_init() }
@@ -643,7 +990,7 @@ func file_liveproc_v1_organizations_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_liveproc_v1_organizations_proto_rawDesc), len(file_liveproc_v1_organizations_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,8 @@ const (
 	Organizations_SetPackages_FullMethodName        = "/liveproc.v1.Organizations/SetPackages"
 	Organizations_RotateApiKey_FullMethodName       = "/liveproc.v1.Organizations/RotateApiKey"
 	Organizations_RevokeSignedUrls_FullMethodName   = "/liveproc.v1.Organizations/RevokeSignedUrls"
+	Organizations_SetQuotas_FullMethodName          = "/liveproc.v1.Organizations/SetQuotas"
+	Organizations_GetUsage_FullMethodName           = "/liveproc.v1.Organizations/GetUsage"
 )
 
 // OrganizationsClient is the client API for Organizations service.
@@ -56,6 +58,22 @@ type OrganizationsClient interface {
 	// With the admin key: any organization, by id. With an organization's
 	// key: its own (id empty or its own id).
 	RevokeSignedUrls(ctx context.Context, in *RevokeSignedUrlsRequest, opts ...grpc.CallOption) (*Organization, error)
+	// Sets the organization's quotas (admin key). Past a quota, what would
+	// go over it is refused with RESOURCE_EXHAUSTED, a QuotaFailure naming
+	// the quota (`organizations/{id}/quotas/{name}`) and an ErrorInfo
+	// (reason QUOTA_EXCEEDED): CreateStream past `streams`; a publisher
+	// (SRT `Overload`, RTMP error, PushMedia status) or a pull past
+	// `live_sessions`; CreateReplayClip and new recording files past
+	// `stored_bytes` (a recording going on stops, with the stream's error
+	// saying why, and starts again once space is freed). Replay buffers
+	// keep within `replay_memory_bytes` by letting their oldest media go,
+	// and turning replay on when it is reached is refused. Nothing already
+	// there is deleted. Applied at once on the node that answers, within
+	// 5 s on the others.
+	SetQuotas(ctx context.Context, in *SetQuotasRequest, opts ...grpc.CallOption) (*Organization, error)
+	// The organization's quotas and what it uses of each. With the admin
+	// key: any organization, by id. With an organization's key: its own.
+	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*OrganizationUsage, error)
 }
 
 type organizationsClient struct {
@@ -126,6 +144,26 @@ func (c *organizationsClient) RevokeSignedUrls(ctx context.Context, in *RevokeSi
 	return out, nil
 }
 
+func (c *organizationsClient) SetQuotas(ctx context.Context, in *SetQuotasRequest, opts ...grpc.CallOption) (*Organization, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Organization)
+	err := c.cc.Invoke(ctx, Organizations_SetQuotas_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *organizationsClient) GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*OrganizationUsage, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OrganizationUsage)
+	err := c.cc.Invoke(ctx, Organizations_GetUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OrganizationsServer is the server API for Organizations service.
 // All implementations must embed UnimplementedOrganizationsServer
 // for forward compatibility.
@@ -155,6 +193,22 @@ type OrganizationsServer interface {
 	// With the admin key: any organization, by id. With an organization's
 	// key: its own (id empty or its own id).
 	RevokeSignedUrls(context.Context, *RevokeSignedUrlsRequest) (*Organization, error)
+	// Sets the organization's quotas (admin key). Past a quota, what would
+	// go over it is refused with RESOURCE_EXHAUSTED, a QuotaFailure naming
+	// the quota (`organizations/{id}/quotas/{name}`) and an ErrorInfo
+	// (reason QUOTA_EXCEEDED): CreateStream past `streams`; a publisher
+	// (SRT `Overload`, RTMP error, PushMedia status) or a pull past
+	// `live_sessions`; CreateReplayClip and new recording files past
+	// `stored_bytes` (a recording going on stops, with the stream's error
+	// saying why, and starts again once space is freed). Replay buffers
+	// keep within `replay_memory_bytes` by letting their oldest media go,
+	// and turning replay on when it is reached is refused. Nothing already
+	// there is deleted. Applied at once on the node that answers, within
+	// 5 s on the others.
+	SetQuotas(context.Context, *SetQuotasRequest) (*Organization, error)
+	// The organization's quotas and what it uses of each. With the admin
+	// key: any organization, by id. With an organization's key: its own.
+	GetUsage(context.Context, *GetUsageRequest) (*OrganizationUsage, error)
 	mustEmbedUnimplementedOrganizationsServer()
 }
 
@@ -182,6 +236,12 @@ func (UnimplementedOrganizationsServer) RotateApiKey(context.Context, *RotateApi
 }
 func (UnimplementedOrganizationsServer) RevokeSignedUrls(context.Context, *RevokeSignedUrlsRequest) (*Organization, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeSignedUrls not implemented")
+}
+func (UnimplementedOrganizationsServer) SetQuotas(context.Context, *SetQuotasRequest) (*Organization, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetQuotas not implemented")
+}
+func (UnimplementedOrganizationsServer) GetUsage(context.Context, *GetUsageRequest) (*OrganizationUsage, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
 }
 func (UnimplementedOrganizationsServer) mustEmbedUnimplementedOrganizationsServer() {}
 func (UnimplementedOrganizationsServer) testEmbeddedByValue()                       {}
@@ -312,6 +372,42 @@ func _Organizations_RevokeSignedUrls_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Organizations_SetQuotas_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetQuotasRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrganizationsServer).SetQuotas(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Organizations_SetQuotas_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrganizationsServer).SetQuotas(ctx, req.(*SetQuotasRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Organizations_GetUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrganizationsServer).GetUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Organizations_GetUsage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrganizationsServer).GetUsage(ctx, req.(*GetUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Organizations_ServiceDesc is the grpc.ServiceDesc for Organizations service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -342,6 +438,14 @@ var Organizations_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeSignedUrls",
 			Handler:    _Organizations_RevokeSignedUrls_Handler,
+		},
+		{
+			MethodName: "SetQuotas",
+			Handler:    _Organizations_SetQuotas_Handler,
+		},
+		{
+			MethodName: "GetUsage",
+			Handler:    _Organizations_GetUsage_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,11 +1,12 @@
 /**
- * An organization's home: its name, id and Enabled Packages, then its
+ * An organization's home: its name, id, Enabled Packages and usage of
+ * its quotas, then its
  * streams (paged) with their state (asked again every few seconds), a
  * live thumbnail ([`liveImage`]), and where to publish (SRT URL with a
  * copy button).
  */
-import { api, signed } from "../api";
-import { copyButton, h, replace } from "../dom";
+import { api, organizations, organizationsService, signed } from "../api";
+import { copyButton, formatBytes, h, replace } from "../dom";
 import { liveImage } from "../live_image";
 import { hasLiveProcessing, packageBadge, pager, stateBadge } from "./badges";
 import type { Context, View } from "./context";
@@ -32,6 +33,7 @@ export function overview(ctx: Context): View {
       h("h3", {}, "Enabled Packages"),
       h("div.package-row", {}, h("span", {}, "Live processing"), packageBadge(org, ctx.config.operatorContact)),
     ),
+    quotaPanel(ctx),
   );
 
   const list = h("div.grid", { "data-testid": "streams" });
@@ -73,6 +75,41 @@ export function overview(ctx: Context): View {
     ),
   );
   return { element, dispose: () => disposers.forEach((d) => d()) };
+}
+
+/** The organization's quotas and what it uses of each (GetUsage). */
+function quotaPanel(ctx: Context): HTMLElement {
+  const table = h("table.quotas", { "data-testid": "quotas" });
+  const panel = h("div.usage", {}, h("h3", {}, "Usage and quotas"), table);
+  const count = (n: bigint) => String(n);
+  const bytes = (n: bigint) => formatBytes(Number(n));
+  void organizationsService(location.origin, ctx.identity.key)
+    .getUsage({})
+    .then(({ quotas, usage }) => {
+      const rows: [string, keyof organizations.Usage & keyof organizations.Quotas, (n: bigint) => string][] = [
+        ["Streams", "streams", count],
+        ["Live sessions", "liveSessions", count],
+        ["Stored (recordings, clips)", "storedBytes", bytes],
+        ["Replay memory", "replayMemoryBytes", bytes],
+      ];
+      replace(
+        table,
+        ...rows.map(([label, field, show]) => {
+          const used = (usage?.[field] as bigint | undefined) ?? 0n;
+          const limit = (quotas?.[field] as bigint | undefined) ?? 0n;
+          const full = limit > 0n && used >= limit;
+          return h(
+            full ? "tr.full" : "tr",
+            { "data-quota": field },
+            h("th", {}, label),
+            h("td", {}, show(used)),
+            h("td.muted", {}, limit > 0n ? `of ${show(limit)}` : "no limit"),
+          );
+        }),
+      );
+    })
+    .catch(() => replace(table, h("tr", {}, h("td.muted", {}, "usage unavailable"))));
+  return panel;
 }
 
 function streamCard(ctx: Context, stream: api.Stream, disposers: (() => void)[]): HTMLElement {

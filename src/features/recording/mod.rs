@@ -27,6 +27,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::features::driver::Feature;
 use crate::features::handover::{late_audio, EarlyAudio, LateAudio};
+use crate::features::usage::{OrgUsage, UsageLedger};
 use crate::features::video_required::VideoRequired;
 use crate::ids::{self, StreamRef};
 use crate::media::{now_millis, AccessUnit, MediaError, MediaResult, TrackFormat};
@@ -62,6 +63,9 @@ pub struct RecordingStore {
     /// object storage, where it is ready once uploaded (the uploader
     /// reports it), and where nothing is to be reported (a migration).
     ready_on_close: bool,
+    /// What each organization stores (its `stored_bytes` quota), and
+    /// holds in replay memory.
+    pub usage: Arc<UsageLedger>,
 }
 
 impl RecordingStore {
@@ -80,6 +84,7 @@ impl RecordingStore {
             min_free,
             closing: TaskTracker::new(),
             ready_on_close,
+            usage: Arc::default(),
         }
     }
 
@@ -130,6 +135,8 @@ struct Open {
     video_format: Option<Arc<TrackFormat>>,
     /// Whether the file has an audio track.
     has_audio: bool,
+    /// Its bytes counted in the organization's stored bytes so far.
+    counted: u64,
 }
 
 pub struct Recorder {
@@ -156,10 +163,13 @@ pub struct Recorder {
     /// audio is lost waiting for the next one.
     deferred: Vec<AccessUnit>,
     video_required: VideoRequired,
+    /// The organization's use, against its `stored_bytes` quota.
+    usage: Arc<OrgUsage>,
 }
 
 impl Recorder {
     pub fn new(store: Arc<RecordingStore>, stream: Arc<LiveStream>, settings: Settings) -> Self {
+        let usage = store.usage.of(&stream.stream_ref.organization_id);
         Self {
             store,
             stream,
@@ -173,6 +183,7 @@ impl Recorder {
             early: EarlyAudio::default(),
             deferred: Vec::new(),
             video_required: VideoRequired::new("recording"),
+            usage,
         }
     }
 
@@ -209,6 +220,7 @@ impl Recorder {
             record,
             video_format: keyframe.format.clone(),
             has_audio: self.audio_sample.is_some(),
+            counted: 0,
         });
         self.retry_at = None;
     }
@@ -223,6 +235,9 @@ impl Recorder {
         let dir = self.store.dir(&self.stream.stream_ref);
         let id = ids::new_recording_id(now_millis());
         let file_name = format!("{id}.mp4");
+        self.usage
+            .check_stored()
+            .map_err(|e| ("refuses a new file", e))?;
         std::fs::create_dir_all(&dir)
             .map_err(|e| ("cannot create its folder", MediaError::from(e).into()))?;
         self.store
@@ -307,8 +322,15 @@ impl Recorder {
 
     fn close(&self, open: Open, last_time_ms: i64) {
         let Open {
-            writer, mut record, ..
+            writer,
+            mut record,
+            counted,
+            ..
         } = open;
+        // Catalogued with its size once closed: counted as such until the
+        // next refresh counts the catalogue.
+        self.usage.add_recording(-(counted as i64));
+        self.usage.add_catalogued(counted);
         let store = Arc::clone(&self.store);
         let stream = Arc::clone(&self.stream);
         record.duration_ns = writer
@@ -395,6 +417,16 @@ impl Recorder {
             if changed {
                 let size = unit.picture_size();
                 tracing::info!(stream = %self.stream.stream_ref, codec = ?unit.codec, ?size, "video format changed: new recording file");
+            }
+            if keyframe {
+                let written = open.writer.written();
+                self.usage.add_recording((written - open.counted) as i64);
+                open.counted = written;
+                if let Err(e) = self.usage.check_stored() {
+                    self.close_file(unit.received_ms);
+                    self.fail("stopped", e, pts);
+                    return;
+                }
             }
             if keyframe && (due || self.split || changed) {
                 self.split = false;

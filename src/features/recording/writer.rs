@@ -13,7 +13,11 @@ use crate::container::fmp4::{self, Fmp4Writer};
 use crate::media::{AccessUnit, MediaError, MediaResult};
 
 /// A recording file being written.
-pub struct SegmentWriter(Box<Fmp4Writer<File>>);
+pub struct SegmentWriter {
+    mp4: Box<Fmp4Writer<File>>,
+    /// Media bytes written.
+    written: u64,
+}
 
 impl SegmentWriter {
     /// Creates `path` and starts writing; `keyframe` is the first video
@@ -29,33 +33,41 @@ impl SegmentWriter {
             ));
         }
         let file = File::create(path).map_err(MediaError::io("creating the file"))?;
-        Ok(Self(Box::new(Fmp4Writer::create(file, keyframe, audio)?)))
+        Ok(Self {
+            mp4: Box::new(Fmp4Writer::create(file, keyframe, audio)?),
+            written: 0,
+        })
     }
 
     /// PTS of the first frame.
     pub fn start_pts(&self) -> Duration {
-        self.0.start_pts()
+        self.mp4.start_pts()
     }
 
     /// PTS just past the last video frame written.
     pub fn end_pts(&self) -> Duration {
-        self.0.end_pts()
+        self.mp4.end_pts()
     }
 
     /// Writes one unit (audio before the first frame, or without an audio
     /// track in the file, is skipped).
     pub fn write(&mut self, unit: &AccessUnit) -> MediaResult<()> {
-        self.0.push(unit).map_err(MediaError::io("writing"))?;
-        crate::metrics::get()
-            .recording_bytes
-            .inc_by(unit.data.len() as u64);
+        self.mp4.push(unit).map_err(MediaError::io("writing"))?;
+        let bytes = unit.data.len() as u64;
+        self.written += bytes;
+        crate::metrics::get().recording_bytes.inc_by(bytes);
         Ok(())
+    }
+
+    /// Media bytes written so far (the file's size, but for its headers).
+    pub fn written(&self) -> u64 {
+        self.written
     }
 
     /// Ends the file: the last fragment, the duration, and the data on
     /// disk. Blocking.
     pub fn close(self) -> MediaResult<()> {
-        let file = self.0.finish().map_err(MediaError::io("closing"))?;
+        let file = self.mp4.finish().map_err(MediaError::io("closing"))?;
         file.sync_data().map_err(MediaError::io("closing"))
     }
 }

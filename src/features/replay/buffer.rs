@@ -21,7 +21,15 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::spill_store::SpilledAt;
+use crate::features::usage::OrgUsage;
 use crate::media::{AccessUnit, TrackFormat};
+
+impl Drop for ReplayBuffer {
+    fn drop(&mut self) {
+        let held = self.inner.get_mut().map_or(0, |inner| inner.bytes);
+        self.count(-(held as i64));
+    }
+}
 
 /// One group of pictures.
 #[derive(Debug)]
@@ -182,6 +190,10 @@ pub struct ReplayBuffer {
     inner: Mutex<Inner>,
     newest: watch::Sender<u64>,
     label: String,
+    /// The organization's replay memory, this buffer's media counted in
+    /// it: past its quota, the buffer keeps within it like within its
+    /// own budget.
+    usage: Option<Arc<OrgUsage>>,
 }
 
 impl ReplayBuffer {
@@ -204,7 +216,27 @@ impl ReplayBuffer {
             }),
             newest: watch::channel(0).0,
             label,
+            usage: None,
         }
+    }
+
+    /// Counts the buffer's media in its organization's replay memory
+    /// (until it is dropped).
+    pub fn counted_in(mut self, usage: Arc<OrgUsage>) -> Self {
+        self.usage = Some(usage);
+        self
+    }
+
+    /// Media bytes taken into (or let go of) memory.
+    fn count(&self, bytes: i64) {
+        if let Some(usage) = &self.usage {
+            usage.add_replay(bytes);
+        }
+    }
+
+    /// Whether the organization holds more than its replay quota.
+    fn over_quota(&self) -> bool {
+        self.usage.as_ref().is_some_and(|u| u.replay_over())
     }
 
     /// Sets the window (`None`: the whole session, within the budget) and
@@ -219,6 +251,7 @@ impl ReplayBuffer {
     pub fn clear(&self) {
         let mut inner = self.inner.lock().expect("replay lock");
         inner.gops.clear();
+        self.count(-(inner.bytes as i64));
         inner.bytes = 0;
         inner.disk_bytes = 0;
     }
@@ -253,6 +286,7 @@ impl ReplayBuffer {
             cached: AtomicUsize::new(0),
         };
         inner.bytes += gop.bytes;
+        self.count(gop.bytes as i64);
         inner.session_ended = false;
         inner.gops.push_back(Arc::new(gop));
         self.evict(&mut inner);
@@ -274,7 +308,7 @@ impl ReplayBuffer {
         let candidates = inner.gops.len().saturating_sub(1);
         for gop in inner.gops.iter().take(candidates).skip(inner.spilling) {
             let old = newest_end.saturating_sub(gop.end_pts) >= inner.memory_horizon;
-            if !(old || memory > inner.budget) {
+            if !(old || memory > inner.budget || self.over_quota()) {
                 break;
             }
             if gop.in_memory() && gop.spilled.get().is_none() {
@@ -297,6 +331,7 @@ impl ReplayBuffer {
         inner.spill_failing = false;
         if inner.gops.iter().any(|g| g.sequence == gop.sequence) {
             inner.bytes = inner.bytes.saturating_sub(gop.bytes);
+            self.count(-(gop.bytes as i64));
             inner.disk_bytes += gop.bytes;
         }
     }
@@ -329,7 +364,7 @@ impl ReplayBuffer {
             // spilling fails).
             let too_big = (inner.window.is_some() || inner.spill_failing)
                 && inner.gops.len() > 1
-                && Self::memory(inner) > inner.budget;
+                && (Self::memory(inner) > inner.budget || self.over_quota());
             if !too_old && !too_big {
                 break;
             }
@@ -341,6 +376,7 @@ impl ReplayBuffer {
             let gone = inner.gops.pop_front().expect("front");
             if gone.in_memory() {
                 inner.bytes -= gone.bytes;
+                self.count(-(gone.bytes as i64));
             } else {
                 inner.disk_bytes = inner.disk_bytes.saturating_sub(gone.bytes);
             }

@@ -333,7 +333,11 @@ impl Connection {
                 tracing::info!(stream = %stream.stream_ref, remote = %self.remote, "RTMP publisher authorized");
                 Ok(session)
             }
-            Err(e @ (Error::PublisherActive { .. } | Error::NodeFull { .. })) => Err(e.to_string()),
+            Err(
+                e @ (Error::PublisherActive { .. }
+                | Error::NodeFull { .. }
+                | Error::QuotaExceeded { .. }),
+            ) => Err(e.to_string()),
             Err(e) => {
                 tracing::error!(stream = %stream.stream_ref, error = %e, "cannot start session");
                 Err("the server cannot start the session now: try again".into())

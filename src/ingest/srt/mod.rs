@@ -201,7 +201,8 @@ async fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
             tracing::info!(%remote, %node, "SRT caller rejected: the stream is live on another node");
             return Verdict::Reject(ServerRejectReason::Conflict.into());
         }
-        Err(e @ Error::NodeFull { .. }) => {
+        // SRT's "overloaded, or you have exceeded credits".
+        Err(e @ (Error::NodeFull { .. } | Error::QuotaExceeded { .. })) => {
             tracing::warn!(%remote, reason = %e, "SRT caller rejected");
             return Verdict::Reject(ServerRejectReason::Overload.into());
         }

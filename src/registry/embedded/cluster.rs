@@ -45,6 +45,10 @@ impl EmbeddedRegistry {
         Ok(())
     }
 
+    pub fn live_sessions(&self, org_id: &str, except_stream: &str) -> Result<u64> {
+        Ok(self.leases.held_by_organization(org_id, except_stream))
+    }
+
     pub fn lease_holder(&self, stream: &StreamRef) -> Result<Option<LeaseHolder>> {
         Ok(self.leases.holder(stream))
     }

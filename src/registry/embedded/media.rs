@@ -49,6 +49,8 @@ pub(super) trait Item: Serialize + DeserializeOwned {
     fn id(&self) -> &str;
     fn organization_id(&self) -> &str;
     fn stream_id(&self) -> &str;
+    /// Bytes of its file.
+    fn size_bytes(&self) -> u64;
     /// The publishing session it belongs to, if it is indexed by one.
     fn session_id(&self) -> Option<&str> {
         None
@@ -88,6 +90,9 @@ macro_rules! item {
             }
             fn stream_id(&self) -> &str {
                 &self.stream_id
+            }
+            fn size_bytes(&self) -> u64 {
+                self.size_bytes
             }
             $(
                 fn session_id(&self) -> Option<&str> {
@@ -180,6 +185,30 @@ impl EmbeddedRegistry {
     ) -> Result<Page<T>> {
         let prefix = format!("{org_id}/{stream_id}/");
         self.list_under(catalogue.items, &prefix, page_token, page_size)
+    }
+
+    /// The bytes of every item of the organization's in a catalogue.
+    fn bytes_of<T: Item>(&self, catalogue: &Catalogue, org_id: &str) -> Result<u64> {
+        let prefix = format!("{org_id}/");
+        let txn = self.begin_read()?;
+        let items = txn.open_table(catalogue.items)?;
+        let mut total = 0;
+        for entry in items.range(prefix.as_str()..)? {
+            let (key, value) = entry?;
+            if !key.value().starts_with(&prefix) {
+                break;
+            }
+            let item: T = serde_json::from_slice(value.value())?;
+            total += item.size_bytes();
+        }
+        Ok(total)
+    }
+
+    /// Bytes of the organization's recordings and clips, as catalogued
+    /// (a recording counts once its file is closed).
+    pub fn stored_bytes(&self, org_id: &str) -> Result<u64> {
+        Ok(self.bytes_of::<RecordingRecord>(&RECORDINGS, org_id)?
+            + self.bytes_of::<ClipRecord>(&CLIPS, org_id)?)
     }
 
     fn delete_item<T: Item>(&self, catalogue: &Catalogue, item: &T) -> Result<()> {

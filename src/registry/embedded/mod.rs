@@ -18,7 +18,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 
 use super::cluster::{LocalLeases, NodeRecord};
-use super::records::{now_millis, OrganizationRecord, RecordingRecord, StreamRecord};
+use super::records::{
+    now_millis, OrganizationRecord, Quota, Quotas, RecordingRecord, StreamRecord,
+};
 use super::webhooks::WebhookEvent;
 use super::{secrets, Page};
 
@@ -59,6 +61,22 @@ pub struct EmbeddedRegistry {
 
 fn stream_key(org_id: &str, stream_id: &str) -> String {
     format!("{org_id}/{stream_id}")
+}
+
+/// How many keys of `table` start with `prefix`.
+fn count_under(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    prefix: &str,
+) -> Result<u64> {
+    let mut count = 0;
+    for entry in table.range(prefix..)? {
+        let (key, _) = entry?;
+        if !key.value().starts_with(prefix) {
+            break;
+        }
+        count += 1;
+    }
+    Ok(count)
 }
 
 impl EmbeddedRegistry {
@@ -255,6 +273,7 @@ impl EmbeddedRegistry {
             api_key_hash: secrets::hash_key(&api_key),
             create_time_ms: now_millis(),
             url_signing_generation: 0,
+            quotas: Quotas::default(),
         };
         let txn = self.begin_write()?;
         {
@@ -313,6 +332,14 @@ impl EmbeddedRegistry {
         Ok((org, api_key))
     }
 
+    pub fn set_quotas(&self, id: &str, quotas: &Quotas) -> Result<OrganizationRecord> {
+        self.update_organization(id, |org| {
+            org.quotas = *quotas;
+            Ok(None)
+        })
+        .map(|(org, _)| org)
+    }
+
     /// Refuses every URL the organization signed until now.
     pub fn rotate_url_signing(&self, id: &str) -> Result<OrganizationRecord> {
         self.update_organization(id, |org| {
@@ -353,8 +380,14 @@ impl EmbeddedRegistry {
 
     /// Stores a new stream; `AlreadyExists` if the organization has one with
     /// the same id.
-    pub fn create_stream(&self, record: &StreamRecord) -> Result<()> {
+    pub fn create_stream(
+        &self,
+        record: &StreamRecord,
+        quota: Option<&OrganizationRecord>,
+    ) -> Result<()> {
         let key = stream_key(&record.organization_id, &record.id);
+        // Writes are serialized: counting in the write transaction makes
+        // the quota exact under concurrent creations.
         let txn = self.begin_write()?;
         {
             let mut streams = txn.open_table(STREAMS)?;
@@ -364,12 +397,24 @@ impl EmbeddedRegistry {
                     name: record.id.clone(),
                 });
             }
+            if let Some(org) = quota {
+                let prefix = format!("{}/", record.organization_id);
+                let count = count_under(&streams, &prefix)?;
+                org.check_quota(Quota::Streams, count)?;
+            }
             streams.insert(key.as_str(), serde_json::to_vec(record)?.as_slice())?;
             txn.open_table(STREAM_KEYS)?
                 .insert(record.stream_key.as_str(), key.as_str())?;
         }
         self.commit(txn)?;
         Ok(())
+    }
+
+    /// How many streams the organization has.
+    pub fn stream_count(&self, org_id: &str) -> Result<u64> {
+        let txn = self.begin_read()?;
+        let table = txn.open_table(STREAMS)?;
+        count_under(&table, &format!("{org_id}/"))
     }
 
     pub fn stream(&self, org_id: &str, stream_id: &str) -> Result<Option<StreamRecord>> {

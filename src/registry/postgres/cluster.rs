@@ -185,6 +185,20 @@ impl PgRegistry {
         Ok(())
     }
 
+    /// Sessions of the organization's streams held now, by any node.
+    pub async fn live_sessions(&self, org_id: &str, except_stream: &str) -> Result<u64> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM stream_leases
+             WHERE organization_id = $1 AND stream_id <> $2 AND expires_at > now()",
+        )
+        .bind(org_id)
+        .bind(except_stream)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
     /// The node holding `stream`'s session now, if any.
     pub async fn lease_holder(&self, stream: &StreamRef) -> Result<Option<LeaseHolder>> {
         let row = sqlx::query(

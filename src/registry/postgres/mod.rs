@@ -23,7 +23,7 @@ use sqlx::Row;
 
 use super::cluster::Fence;
 use super::records::{
-    now_millis, OrganizationRecord, RecordingPart, RecordingRecord, RecordingState,
+    now_millis, OrganizationRecord, Quota, Quotas, RecordingPart, RecordingRecord, RecordingState,
 };
 use super::webhooks::WebhookEvent;
 use super::{secrets, ClipRecord, Page, SrtEncryption, StreamRecord};
@@ -121,6 +121,7 @@ fn organization_from(row: &PgRow) -> sqlx::Result<OrganizationRecord> {
         api_key_hash: row.try_get("api_key_hash")?,
         create_time_ms: row.try_get("create_time_ms")?,
         url_signing_generation: row.try_get::<i32, _>("url_signing_generation")? as u32,
+        quotas: row.try_get::<Json<Quotas>, _>("quotas")?.0,
     })
 }
 
@@ -301,6 +302,7 @@ impl PgRegistry {
             api_key_hash: secrets::hash_key(&api_key),
             create_time_ms: now_millis(),
             url_signing_generation: 0,
+            quotas: Quotas::default(),
         };
         sqlx::query(
             "INSERT INTO organizations (id, name, live_processing, api_key_hash, create_time_ms)
@@ -319,8 +321,8 @@ impl PgRegistry {
 
     pub async fn import_organization(&self, record: &OrganizationRecord) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO organizations (id, name, live_processing, api_key_hash, create_time_ms, url_signing_generation)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO organizations (id, name, live_processing, api_key_hash, create_time_ms, url_signing_generation, quotas)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&record.id)
         .bind(&record.name)
@@ -328,6 +330,7 @@ impl PgRegistry {
         .bind(&record.api_key_hash)
         .bind(record.create_time_ms)
         .bind(record.url_signing_generation as i32)
+        .bind(Json(&record.quotas))
         .execute(&self.pool)
         .await
         .map_err(storage_error)?;
@@ -385,6 +388,17 @@ impl PgRegistry {
         organization_from(&row).map_err(storage_error)
     }
 
+    pub async fn set_quotas(&self, id: &str, quotas: &Quotas) -> Result<OrganizationRecord> {
+        let row = sqlx::query("UPDATE organizations SET quotas = $2 WHERE id = $1 RETURNING *")
+            .bind(id)
+            .bind(Json(quotas))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage_error)?
+            .ok_or_else(|| Error::organization_not_found(id))?;
+        organization_from(&row).map_err(storage_error)
+    }
+
     pub async fn rotate_api_key(&self, id: &str) -> Result<(OrganizationRecord, String)> {
         let api_key = secrets::new_api_key();
         let row =
@@ -413,6 +427,29 @@ impl PgRegistry {
 
     // ----- streams ---------------------------------------------------------
 
+    pub async fn stream_count(&self, org_id: &str) -> Result<u64> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM streams WHERE organization_id = $1")
+                .bind(org_id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(storage_error)?;
+        Ok(from_db(count))
+    }
+
+    /// Bytes of the organization's recordings and clips, as catalogued.
+    pub async fn stored_bytes(&self, org_id: &str) -> Result<u64> {
+        let total: i64 = sqlx::query_scalar(
+            "SELECT (SELECT coalesce(sum(size_bytes), 0) FROM recordings WHERE organization_id = $1)::bigint
+                  + (SELECT coalesce(sum(size_bytes), 0) FROM clips WHERE organization_id = $1)::bigint",
+        )
+        .bind(org_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        Ok(from_db(total))
+    }
+
     pub async fn rotate_stream_key(&self, org_id: &str, stream_id: &str) -> Result<StreamRecord> {
         let row = sqlx::query(
             "UPDATE streams SET stream_key = $3 WHERE organization_id = $1 AND id = $2 RETURNING *",
@@ -427,7 +464,30 @@ impl PgRegistry {
         stream_from(&row).map_err(storage_error)
     }
 
-    pub async fn create_stream(&self, record: &StreamRecord) -> Result<()> {
+    /// Stores a new stream; with `quota`, refuses it when the
+    /// organization has its quota of streams. Creations of one
+    /// organization are serialized by a transaction lock, so that two
+    /// nodes creating at once cannot both take the last one.
+    pub async fn create_stream(
+        &self,
+        record: &StreamRecord,
+        quota: Option<&OrganizationRecord>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(storage_error)?;
+        if let Some(org) = quota {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('streams of ' || $1, 0))")
+                .bind(&record.organization_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(storage_error)?;
+            let count: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM streams WHERE organization_id = $1")
+                    .bind(&record.organization_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(storage_error)?;
+            org.check_quota(Quota::Streams, from_db(count))?;
+        }
         let inserted = sqlx::query(
             "INSERT INTO streams (organization_id, id, name, processing, stream_key, source_uri, create_time_ms, srt_encryption)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -440,10 +500,10 @@ impl PgRegistry {
         .bind(&record.source_uri)
         .bind(record.create_time_ms)
         .bind(record.srt_encryption.as_ref().map(Json))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await;
         match inserted {
-            Ok(_) => Ok(()),
+            Ok(_) => tx.commit().await.map_err(storage_error),
             Err(e) if is_unique_violation(&e) => Err(Error::AlreadyExists {
                 kind: "stream",
                 name: record.id.clone(),

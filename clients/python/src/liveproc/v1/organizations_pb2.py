@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fliveproc/v1/organizations.proto\x12\x0bliveproc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\x08Packages\x12\x32\n\x0flive_processing\x18\x01 \x01(\x0e\x32\x19.liveproc.v1.PackageState\"\x93\x01\n\x0cOrganization\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\'\n\x08packages\x18\x03 \x01(\x0b\x32\x15.liveproc.v1.Packages\x12\x0f\n\x07\x61pi_key\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"B\n\x19\x43reateOrganizationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0flive_processing\x18\x02 \x01(\x08\"$\n\x16GetOrganizationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"A\n\x18ListOrganizationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"f\n\x19ListOrganizationsResponse\x12\x30\n\rorganizations\x18\x01 \x03(\x0b\x32\x19.liveproc.v1.Organization\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"F\n\x12SetPackagesRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x17\n\x0flive_processing\x18\x02 \x01(\x08\".\n\x13RotateApiKeyRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\"2\n\x17RevokeSignedUrlsRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t*N\n\x0cPackageState\x12\x1d\n\x19PACKAGE_STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x45NABLED\x10\x01\x12\x12\n\x0eUPGRADE_NEEDED\x10\x02\x32\x8c\x04\n\rOrganizations\x12W\n\x12\x43reateOrganization\x12&.liveproc.v1.CreateOrganizationRequest\x1a\x19.liveproc.v1.Organization\x12Q\n\x0fGetOrganization\x12#.liveproc.v1.GetOrganizationRequest\x1a\x19.liveproc.v1.Organization\x12\x62\n\x11ListOrganizations\x12%.liveproc.v1.ListOrganizationsRequest\x1a&.liveproc.v1.ListOrganizationsResponse\x12I\n\x0bSetPackages\x12\x1f.liveproc.v1.SetPackagesRequest\x1a\x19.liveproc.v1.Organization\x12K\n\x0cRotateApiKey\x12 .liveproc.v1.RotateApiKeyRequest\x1a\x19.liveproc.v1.Organization\x12S\n\x10RevokeSignedUrls\x12$.liveproc.v1.RevokeSignedUrlsRequest\x1a\x19.liveproc.v1.OrganizationB?Z=github.com/liveproc/liveproc/clients/go/liveprocv1;liveprocv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fliveproc/v1/organizations.proto\x12\x0bliveproc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\x08Packages\x12\x32\n\x0flive_processing\x18\x01 \x01(\x0e\x32\x19.liveproc.v1.PackageState\"\xb8\x01\n\x0cOrganization\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\'\n\x08packages\x18\x03 \x01(\x0b\x32\x15.liveproc.v1.Packages\x12\x0f\n\x07\x61pi_key\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x06quotas\x18\x06 \x01(\x0b\x32\x13.liveproc.v1.Quotas\"c\n\x06Quotas\x12\x0f\n\x07streams\x18\x01 \x01(\x04\x12\x15\n\rlive_sessions\x18\x02 \x01(\x04\x12\x14\n\x0cstored_bytes\x18\x03 \x01(\x04\x12\x1b\n\x13replay_memory_bytes\x18\x04 \x01(\x04\"b\n\x05Usage\x12\x0f\n\x07streams\x18\x01 \x01(\x04\x12\x15\n\rlive_sessions\x18\x02 \x01(\x04\x12\x14\n\x0cstored_bytes\x18\x03 \x01(\x04\x12\x1b\n\x13replay_memory_bytes\x18\x04 \x01(\x04\"t\n\x11OrganizationUsage\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12#\n\x06quotas\x18\x02 \x01(\x0b\x32\x13.liveproc.v1.Quotas\x12!\n\x05usage\x18\x03 \x01(\x0b\x32\x12.liveproc.v1.Usage\"P\n\x10SetQuotasRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12#\n\x06quotas\x18\x02 \x01(\x0b\x32\x13.liveproc.v1.Quotas\"*\n\x0fGetUsageRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\"B\n\x19\x43reateOrganizationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0flive_processing\x18\x02 \x01(\x08\"$\n\x16GetOrganizationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"A\n\x18ListOrganizationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"f\n\x19ListOrganizationsResponse\x12\x30\n\rorganizations\x18\x01 \x03(\x0b\x32\x19.liveproc.v1.Organization\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"F\n\x12SetPackagesRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x17\n\x0flive_processing\x18\x02 \x01(\x08\".\n\x13RotateApiKeyRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\"2\n\x17RevokeSignedUrlsRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t*N\n\x0cPackageState\x12\x1d\n\x19PACKAGE_STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x45NABLED\x10\x01\x12\x12\n\x0eUPGRADE_NEEDED\x10\x02\x32\x9d\x05\n\rOrganizations\x12W\n\x12\x43reateOrganization\x12&.liveproc.v1.CreateOrganizationRequest\x1a\x19.liveproc.v1.Organization\x12Q\n\x0fGetOrganization\x12#.liveproc.v1.GetOrganizationRequest\x1a\x19.liveproc.v1.Organization\x12\x62\n\x11ListOrganizations\x12%.liveproc.v1.ListOrganizationsRequest\x1a&.liveproc.v1.ListOrganizationsResponse\x12I\n\x0bSetPackages\x12\x1f.liveproc.v1.SetPackagesRequest\x1a\x19.liveproc.v1.Organization\x12K\n\x0cRotateApiKey\x12 .liveproc.v1.RotateApiKeyRequest\x1a\x19.liveproc.v1.Organization\x12S\n\x10RevokeSignedUrls\x12$.liveproc.v1.RevokeSignedUrlsRequest\x1a\x19.liveproc.v1.Organization\x12\x45\n\tSetQuotas\x12\x1d.liveproc.v1.SetQuotasRequest\x1a\x19.liveproc.v1.Organization\x12H\n\x08GetUsage\x12\x1c.liveproc.v1.GetUsageRequest\x1a\x1e.liveproc.v1.OrganizationUsageB?Z=github.com/liveproc/liveproc/clients/go/liveprocv1;liveprocv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,26 +33,36 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'liveproc.v1.organizations_p
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z=github.com/liveproc/liveproc/clients/go/liveprocv1;liveprocv1'
-  _globals['_PACKAGESTATE']._serialized_start=744
-  _globals['_PACKAGESTATE']._serialized_end=822
+  _globals['_PACKAGESTATE']._serialized_start=1226
+  _globals['_PACKAGESTATE']._serialized_end=1304
   _globals['_PACKAGES']._serialized_start=81
   _globals['_PACKAGES']._serialized_end=143
   _globals['_ORGANIZATION']._serialized_start=146
-  _globals['_ORGANIZATION']._serialized_end=293
-  _globals['_CREATEORGANIZATIONREQUEST']._serialized_start=295
-  _globals['_CREATEORGANIZATIONREQUEST']._serialized_end=361
-  _globals['_GETORGANIZATIONREQUEST']._serialized_start=363
-  _globals['_GETORGANIZATIONREQUEST']._serialized_end=399
-  _globals['_LISTORGANIZATIONSREQUEST']._serialized_start=401
-  _globals['_LISTORGANIZATIONSREQUEST']._serialized_end=466
-  _globals['_LISTORGANIZATIONSRESPONSE']._serialized_start=468
-  _globals['_LISTORGANIZATIONSRESPONSE']._serialized_end=570
-  _globals['_SETPACKAGESREQUEST']._serialized_start=572
-  _globals['_SETPACKAGESREQUEST']._serialized_end=642
-  _globals['_ROTATEAPIKEYREQUEST']._serialized_start=644
-  _globals['_ROTATEAPIKEYREQUEST']._serialized_end=690
-  _globals['_REVOKESIGNEDURLSREQUEST']._serialized_start=692
-  _globals['_REVOKESIGNEDURLSREQUEST']._serialized_end=742
-  _globals['_ORGANIZATIONS']._serialized_start=825
-  _globals['_ORGANIZATIONS']._serialized_end=1349
+  _globals['_ORGANIZATION']._serialized_end=330
+  _globals['_QUOTAS']._serialized_start=332
+  _globals['_QUOTAS']._serialized_end=431
+  _globals['_USAGE']._serialized_start=433
+  _globals['_USAGE']._serialized_end=531
+  _globals['_ORGANIZATIONUSAGE']._serialized_start=533
+  _globals['_ORGANIZATIONUSAGE']._serialized_end=649
+  _globals['_SETQUOTASREQUEST']._serialized_start=651
+  _globals['_SETQUOTASREQUEST']._serialized_end=731
+  _globals['_GETUSAGEREQUEST']._serialized_start=733
+  _globals['_GETUSAGEREQUEST']._serialized_end=775
+  _globals['_CREATEORGANIZATIONREQUEST']._serialized_start=777
+  _globals['_CREATEORGANIZATIONREQUEST']._serialized_end=843
+  _globals['_GETORGANIZATIONREQUEST']._serialized_start=845
+  _globals['_GETORGANIZATIONREQUEST']._serialized_end=881
+  _globals['_LISTORGANIZATIONSREQUEST']._serialized_start=883
+  _globals['_LISTORGANIZATIONSREQUEST']._serialized_end=948
+  _globals['_LISTORGANIZATIONSRESPONSE']._serialized_start=950
+  _globals['_LISTORGANIZATIONSRESPONSE']._serialized_end=1052
+  _globals['_SETPACKAGESREQUEST']._serialized_start=1054
+  _globals['_SETPACKAGESREQUEST']._serialized_end=1124
+  _globals['_ROTATEAPIKEYREQUEST']._serialized_start=1126
+  _globals['_ROTATEAPIKEYREQUEST']._serialized_end=1172
+  _globals['_REVOKESIGNEDURLSREQUEST']._serialized_start=1174
+  _globals['_REVOKESIGNEDURLSREQUEST']._serialized_end=1224
+  _globals['_ORGANIZATIONS']._serialized_start=1307
+  _globals['_ORGANIZATIONS']._serialized_end=1976
 # @@protoc_insertion_point(module_scope)

@@ -26,18 +26,68 @@ class Packages(_message.Message):
     def __init__(self, live_processing: _Optional[_Union[PackageState, str]] = ...) -> None: ...
 
 class Organization(_message.Message):
-    __slots__ = ("id", "name", "packages", "api_key", "create_time")
+    __slots__ = ("id", "name", "packages", "api_key", "create_time", "quotas")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PACKAGES_FIELD_NUMBER: _ClassVar[int]
     API_KEY_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    QUOTAS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     packages: Packages
     api_key: str
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., packages: _Optional[_Union[Packages, _Mapping]] = ..., api_key: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    quotas: Quotas
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., packages: _Optional[_Union[Packages, _Mapping]] = ..., api_key: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., quotas: _Optional[_Union[Quotas, _Mapping]] = ...) -> None: ...
+
+class Quotas(_message.Message):
+    __slots__ = ("streams", "live_sessions", "stored_bytes", "replay_memory_bytes")
+    STREAMS_FIELD_NUMBER: _ClassVar[int]
+    LIVE_SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    STORED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    REPLAY_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    streams: int
+    live_sessions: int
+    stored_bytes: int
+    replay_memory_bytes: int
+    def __init__(self, streams: _Optional[int] = ..., live_sessions: _Optional[int] = ..., stored_bytes: _Optional[int] = ..., replay_memory_bytes: _Optional[int] = ...) -> None: ...
+
+class Usage(_message.Message):
+    __slots__ = ("streams", "live_sessions", "stored_bytes", "replay_memory_bytes")
+    STREAMS_FIELD_NUMBER: _ClassVar[int]
+    LIVE_SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    STORED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    REPLAY_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    streams: int
+    live_sessions: int
+    stored_bytes: int
+    replay_memory_bytes: int
+    def __init__(self, streams: _Optional[int] = ..., live_sessions: _Optional[int] = ..., stored_bytes: _Optional[int] = ..., replay_memory_bytes: _Optional[int] = ...) -> None: ...
+
+class OrganizationUsage(_message.Message):
+    __slots__ = ("organization_id", "quotas", "usage")
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    QUOTAS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    organization_id: str
+    quotas: Quotas
+    usage: Usage
+    def __init__(self, organization_id: _Optional[str] = ..., quotas: _Optional[_Union[Quotas, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ...) -> None: ...
+
+class SetQuotasRequest(_message.Message):
+    __slots__ = ("organization_id", "quotas")
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    QUOTAS_FIELD_NUMBER: _ClassVar[int]
+    organization_id: str
+    quotas: Quotas
+    def __init__(self, organization_id: _Optional[str] = ..., quotas: _Optional[_Union[Quotas, _Mapping]] = ...) -> None: ...
+
+class GetUsageRequest(_message.Message):
+    __slots__ = ("organization_id",)
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    organization_id: str
+    def __init__(self, organization_id: _Optional[str] = ...) -> None: ...
 
 class CreateOrganizationRequest(_message.Message):
     __slots__ = ("name", "live_processing")

@@ -68,6 +68,16 @@ class OrganizationsStub:
                 request_serializer=liveproc_dot_v1_dot_organizations__pb2.RevokeSignedUrlsRequest.SerializeToString,
                 response_deserializer=liveproc_dot_v1_dot_organizations__pb2.Organization.FromString,
                 _registered_method=True)
+        self.SetQuotas = channel.unary_unary(
+                '/liveproc.v1.Organizations/SetQuotas',
+                request_serializer=liveproc_dot_v1_dot_organizations__pb2.SetQuotasRequest.SerializeToString,
+                response_deserializer=liveproc_dot_v1_dot_organizations__pb2.Organization.FromString,
+                _registered_method=True)
+        self.GetUsage = channel.unary_unary(
+                '/liveproc.v1.Organizations/GetUsage',
+                request_serializer=liveproc_dot_v1_dot_organizations__pb2.GetUsageRequest.SerializeToString,
+                response_deserializer=liveproc_dot_v1_dot_organizations__pb2.OrganizationUsage.FromString,
+                _registered_method=True)
 
 
 class OrganizationsServicer:
@@ -127,6 +137,32 @@ class OrganizationsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetQuotas(self, request, context):
+        """Sets the organization's quotas (admin key). Past a quota, what would
+        go over it is refused with RESOURCE_EXHAUSTED, a QuotaFailure naming
+        the quota (`organizations/{id}/quotas/{name}`) and an ErrorInfo
+        (reason QUOTA_EXCEEDED): CreateStream past `streams`; a publisher
+        (SRT `Overload`, RTMP error, PushMedia status) or a pull past
+        `live_sessions`; CreateReplayClip and new recording files past
+        `stored_bytes` (a recording going on stops, with the stream's error
+        saying why, and starts again once space is freed). Replay buffers
+        keep within `replay_memory_bytes` by letting their oldest media go,
+        and turning replay on when it is reached is refused. Nothing already
+        there is deleted. Applied at once on the node that answers, within
+        5 s on the others.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUsage(self, request, context):
+        """The organization's quotas and what it uses of each. With the admin
+        key: any organization, by id. With an organization's key: its own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrganizationsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -159,6 +195,16 @@ def add_OrganizationsServicer_to_server(servicer, server):
                     servicer.RevokeSignedUrls,
                     request_deserializer=liveproc_dot_v1_dot_organizations__pb2.RevokeSignedUrlsRequest.FromString,
                     response_serializer=liveproc_dot_v1_dot_organizations__pb2.Organization.SerializeToString,
+            ),
+            'SetQuotas': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetQuotas,
+                    request_deserializer=liveproc_dot_v1_dot_organizations__pb2.SetQuotasRequest.FromString,
+                    response_serializer=liveproc_dot_v1_dot_organizations__pb2.Organization.SerializeToString,
+            ),
+            'GetUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsage,
+                    request_deserializer=liveproc_dot_v1_dot_organizations__pb2.GetUsageRequest.FromString,
+                    response_serializer=liveproc_dot_v1_dot_organizations__pb2.OrganizationUsage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -327,6 +373,60 @@ class Organizations:
             '/liveproc.v1.Organizations/RevokeSignedUrls',
             liveproc_dot_v1_dot_organizations__pb2.RevokeSignedUrlsRequest.SerializeToString,
             liveproc_dot_v1_dot_organizations__pb2.Organization.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetQuotas(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liveproc.v1.Organizations/SetQuotas',
+            liveproc_dot_v1_dot_organizations__pb2.SetQuotasRequest.SerializeToString,
+            liveproc_dot_v1_dot_organizations__pb2.Organization.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liveproc.v1.Organizations/GetUsage',
+            liveproc_dot_v1_dot_organizations__pb2.GetUsageRequest.SerializeToString,
+            liveproc_dot_v1_dot_organizations__pb2.OrganizationUsage.FromString,
             options,
             channel_credentials,
             insecure,

@@ -78,6 +78,52 @@ export interface Organization {
   /** Only set in the responses of CreateOrganization and RotateApiKey. */
   apiKey: string;
   createTime: Timestamp | undefined;
+  quotas: Quotas | undefined;
+}
+
+/** Limits the operator sets on an organization; 0 is no limit. */
+export interface Quotas {
+  /** Streams registered. */
+  streams: number;
+  /** Streams live at once, on every node together. */
+  liveSessions: number;
+  /** Bytes of recordings and replay clips kept. */
+  storedBytes: number;
+  /**
+   * Bytes of media the organization's replay buffers hold in memory, on
+   * each node.
+   */
+  replayMemoryBytes: number;
+}
+
+/** What an organization uses of each quota. */
+export interface Usage {
+  streams: number;
+  /** On every node. */
+  liveSessions: number;
+  /**
+   * Catalogued recordings and clips, and recording files being written
+   * on the node that answers.
+   */
+  storedBytes: number;
+  /** On the node that answers. */
+  replayMemoryBytes: number;
+}
+
+export interface OrganizationUsage {
+  organizationId: string;
+  quotas: Quotas | undefined;
+  usage: Usage | undefined;
+}
+
+export interface SetQuotasRequest {
+  organizationId: string;
+  /** Replaces every quota. */
+  quotas: Quotas | undefined;
+}
+
+export interface GetUsageRequest {
+  organizationId: string;
 }
 
 export interface CreateOrganizationRequest {
@@ -188,7 +234,7 @@ export const Packages: MessageFns<Packages> = {
 };
 
 function createBaseOrganization(): Organization {
-  return { id: "", name: "", packages: undefined, apiKey: "", createTime: undefined };
+  return { id: "", name: "", packages: undefined, apiKey: "", createTime: undefined, quotas: undefined };
 }
 
 export const Organization: MessageFns<Organization> = {
@@ -207,6 +253,9 @@ export const Organization: MessageFns<Organization> = {
     }
     if (message.createTime !== undefined) {
       Timestamp.encode(message.createTime, writer.uint32(42).fork()).join();
+    }
+    if (message.quotas !== undefined) {
+      Quotas.encode(message.quotas, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -264,6 +313,14 @@ export const Organization: MessageFns<Organization> = {
             message.createTime = Timestamp.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.quotas = Quotas.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -291,6 +348,7 @@ export const Organization: MessageFns<Organization> = {
         : isSet(object.create_time)
         ? fromJsonTimestamp(object.create_time)
         : undefined,
+      quotas: isSet(object.quotas) ? Quotas.fromJSON(object.quotas) : undefined,
     };
   },
 
@@ -311,6 +369,9 @@ export const Organization: MessageFns<Organization> = {
     if (message.createTime !== undefined) {
       obj.createTime = fromTimestamp(message.createTime).toISOString();
     }
+    if (message.quotas !== undefined) {
+      obj.quotas = Quotas.toJSON(message.quotas);
+    }
     return obj;
   },
 
@@ -328,6 +389,538 @@ export const Organization: MessageFns<Organization> = {
     message.createTime = (object.createTime !== undefined && object.createTime !== null)
       ? Timestamp.fromPartial(object.createTime)
       : undefined;
+    message.quotas = (object.quotas !== undefined && object.quotas !== null)
+      ? Quotas.fromPartial(object.quotas)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseQuotas(): Quotas {
+  return { streams: 0, liveSessions: 0, storedBytes: 0, replayMemoryBytes: 0 };
+}
+
+export const Quotas: MessageFns<Quotas> = {
+  encode(message: Quotas, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.streams !== 0) {
+      writer.uint32(8).uint64(message.streams);
+    }
+    if (message.liveSessions !== 0) {
+      writer.uint32(16).uint64(message.liveSessions);
+    }
+    if (message.storedBytes !== 0) {
+      writer.uint32(24).uint64(message.storedBytes);
+    }
+    if (message.replayMemoryBytes !== 0) {
+      writer.uint32(32).uint64(message.replayMemoryBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Quotas {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQuotas();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.streams = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.liveSessions = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.storedBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.replayMemoryBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Quotas {
+    return {
+      streams: isSet(object.streams) ? globalThis.Number(object.streams) : 0,
+      liveSessions: isSet(object.liveSessions)
+        ? globalThis.Number(object.liveSessions)
+        : isSet(object.live_sessions)
+        ? globalThis.Number(object.live_sessions)
+        : 0,
+      storedBytes: isSet(object.storedBytes)
+        ? globalThis.Number(object.storedBytes)
+        : isSet(object.stored_bytes)
+        ? globalThis.Number(object.stored_bytes)
+        : 0,
+      replayMemoryBytes: isSet(object.replayMemoryBytes)
+        ? globalThis.Number(object.replayMemoryBytes)
+        : isSet(object.replay_memory_bytes)
+        ? globalThis.Number(object.replay_memory_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: Quotas): unknown {
+    const obj: any = {};
+    if (message.streams !== 0) {
+      obj.streams = Math.round(message.streams);
+    }
+    if (message.liveSessions !== 0) {
+      obj.liveSessions = Math.round(message.liveSessions);
+    }
+    if (message.storedBytes !== 0) {
+      obj.storedBytes = Math.round(message.storedBytes);
+    }
+    if (message.replayMemoryBytes !== 0) {
+      obj.replayMemoryBytes = Math.round(message.replayMemoryBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Quotas>, I>>(base?: I): Quotas {
+    return Quotas.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Quotas>, I>>(object: I): Quotas {
+    const message = createBaseQuotas();
+    message.streams = object.streams ?? 0;
+    message.liveSessions = object.liveSessions ?? 0;
+    message.storedBytes = object.storedBytes ?? 0;
+    message.replayMemoryBytes = object.replayMemoryBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseUsage(): Usage {
+  return { streams: 0, liveSessions: 0, storedBytes: 0, replayMemoryBytes: 0 };
+}
+
+export const Usage: MessageFns<Usage> = {
+  encode(message: Usage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.streams !== 0) {
+      writer.uint32(8).uint64(message.streams);
+    }
+    if (message.liveSessions !== 0) {
+      writer.uint32(16).uint64(message.liveSessions);
+    }
+    if (message.storedBytes !== 0) {
+      writer.uint32(24).uint64(message.storedBytes);
+    }
+    if (message.replayMemoryBytes !== 0) {
+      writer.uint32(32).uint64(message.replayMemoryBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Usage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUsage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.streams = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.liveSessions = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.storedBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.replayMemoryBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Usage {
+    return {
+      streams: isSet(object.streams) ? globalThis.Number(object.streams) : 0,
+      liveSessions: isSet(object.liveSessions)
+        ? globalThis.Number(object.liveSessions)
+        : isSet(object.live_sessions)
+        ? globalThis.Number(object.live_sessions)
+        : 0,
+      storedBytes: isSet(object.storedBytes)
+        ? globalThis.Number(object.storedBytes)
+        : isSet(object.stored_bytes)
+        ? globalThis.Number(object.stored_bytes)
+        : 0,
+      replayMemoryBytes: isSet(object.replayMemoryBytes)
+        ? globalThis.Number(object.replayMemoryBytes)
+        : isSet(object.replay_memory_bytes)
+        ? globalThis.Number(object.replay_memory_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: Usage): unknown {
+    const obj: any = {};
+    if (message.streams !== 0) {
+      obj.streams = Math.round(message.streams);
+    }
+    if (message.liveSessions !== 0) {
+      obj.liveSessions = Math.round(message.liveSessions);
+    }
+    if (message.storedBytes !== 0) {
+      obj.storedBytes = Math.round(message.storedBytes);
+    }
+    if (message.replayMemoryBytes !== 0) {
+      obj.replayMemoryBytes = Math.round(message.replayMemoryBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Usage>, I>>(base?: I): Usage {
+    return Usage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Usage>, I>>(object: I): Usage {
+    const message = createBaseUsage();
+    message.streams = object.streams ?? 0;
+    message.liveSessions = object.liveSessions ?? 0;
+    message.storedBytes = object.storedBytes ?? 0;
+    message.replayMemoryBytes = object.replayMemoryBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseOrganizationUsage(): OrganizationUsage {
+  return { organizationId: "", quotas: undefined, usage: undefined };
+}
+
+export const OrganizationUsage: MessageFns<OrganizationUsage> = {
+  encode(message: OrganizationUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.organizationId !== "") {
+      writer.uint32(10).string(message.organizationId);
+    }
+    if (message.quotas !== undefined) {
+      Quotas.encode(message.quotas, writer.uint32(18).fork()).join();
+    }
+    if (message.usage !== undefined) {
+      Usage.encode(message.usage, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OrganizationUsage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOrganizationUsage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.organizationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.quotas = Quotas.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.usage = Usage.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OrganizationUsage {
+    return {
+      organizationId: isSet(object.organizationId)
+        ? globalThis.String(object.organizationId)
+        : isSet(object.organization_id)
+        ? globalThis.String(object.organization_id)
+        : "",
+      quotas: isSet(object.quotas) ? Quotas.fromJSON(object.quotas) : undefined,
+      usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined,
+    };
+  },
+
+  toJSON(message: OrganizationUsage): unknown {
+    const obj: any = {};
+    if (message.organizationId !== "") {
+      obj.organizationId = message.organizationId;
+    }
+    if (message.quotas !== undefined) {
+      obj.quotas = Quotas.toJSON(message.quotas);
+    }
+    if (message.usage !== undefined) {
+      obj.usage = Usage.toJSON(message.usage);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OrganizationUsage>, I>>(base?: I): OrganizationUsage {
+    return OrganizationUsage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OrganizationUsage>, I>>(object: I): OrganizationUsage {
+    const message = createBaseOrganizationUsage();
+    message.organizationId = object.organizationId ?? "";
+    message.quotas = (object.quotas !== undefined && object.quotas !== null)
+      ? Quotas.fromPartial(object.quotas)
+      : undefined;
+    message.usage = (object.usage !== undefined && object.usage !== null) ? Usage.fromPartial(object.usage) : undefined;
+    return message;
+  },
+};
+
+function createBaseSetQuotasRequest(): SetQuotasRequest {
+  return { organizationId: "", quotas: undefined };
+}
+
+export const SetQuotasRequest: MessageFns<SetQuotasRequest> = {
+  encode(message: SetQuotasRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.organizationId !== "") {
+      writer.uint32(10).string(message.organizationId);
+    }
+    if (message.quotas !== undefined) {
+      Quotas.encode(message.quotas, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetQuotasRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetQuotasRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.organizationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.quotas = Quotas.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetQuotasRequest {
+    return {
+      organizationId: isSet(object.organizationId)
+        ? globalThis.String(object.organizationId)
+        : isSet(object.organization_id)
+        ? globalThis.String(object.organization_id)
+        : "",
+      quotas: isSet(object.quotas) ? Quotas.fromJSON(object.quotas) : undefined,
+    };
+  },
+
+  toJSON(message: SetQuotasRequest): unknown {
+    const obj: any = {};
+    if (message.organizationId !== "") {
+      obj.organizationId = message.organizationId;
+    }
+    if (message.quotas !== undefined) {
+      obj.quotas = Quotas.toJSON(message.quotas);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetQuotasRequest>, I>>(base?: I): SetQuotasRequest {
+    return SetQuotasRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetQuotasRequest>, I>>(object: I): SetQuotasRequest {
+    const message = createBaseSetQuotasRequest();
+    message.organizationId = object.organizationId ?? "";
+    message.quotas = (object.quotas !== undefined && object.quotas !== null)
+      ? Quotas.fromPartial(object.quotas)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetUsageRequest(): GetUsageRequest {
+  return { organizationId: "" };
+}
+
+export const GetUsageRequest: MessageFns<GetUsageRequest> = {
+  encode(message: GetUsageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.organizationId !== "") {
+      writer.uint32(10).string(message.organizationId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetUsageRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetUsageRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.organizationId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetUsageRequest {
+    return {
+      organizationId: isSet(object.organizationId)
+        ? globalThis.String(object.organizationId)
+        : isSet(object.organization_id)
+        ? globalThis.String(object.organization_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetUsageRequest): unknown {
+    const obj: any = {};
+    if (message.organizationId !== "") {
+      obj.organizationId = message.organizationId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetUsageRequest>, I>>(base?: I): GetUsageRequest {
+    return GetUsageRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetUsageRequest>, I>>(object: I): GetUsageRequest {
+    const message = createBaseGetUsageRequest();
+    message.organizationId = object.organizationId ?? "";
     return message;
   },
 };
@@ -998,6 +1591,42 @@ export const OrganizationsService = {
     responseSerialize: (value: Organization): Buffer => Buffer.from(Organization.encode(value).finish()),
     responseDeserialize: (value: Buffer): Organization => Organization.decode(value),
   },
+  /**
+   * Sets the organization's quotas (admin key). Past a quota, what would
+   * go over it is refused with RESOURCE_EXHAUSTED, a QuotaFailure naming
+   * the quota (`organizations/{id}/quotas/{name}`) and an ErrorInfo
+   * (reason QUOTA_EXCEEDED): CreateStream past `streams`; a publisher
+   * (SRT `Overload`, RTMP error, PushMedia status) or a pull past
+   * `live_sessions`; CreateReplayClip and new recording files past
+   * `stored_bytes` (a recording going on stops, with the stream's error
+   * saying why, and starts again once space is freed). Replay buffers
+   * keep within `replay_memory_bytes` by letting their oldest media go,
+   * and turning replay on when it is reached is refused. Nothing already
+   * there is deleted. Applied at once on the node that answers, within
+   * 5 s on the others.
+   */
+  setQuotas: {
+    path: "/liveproc.v1.Organizations/SetQuotas" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetQuotasRequest): Buffer => Buffer.from(SetQuotasRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetQuotasRequest => SetQuotasRequest.decode(value),
+    responseSerialize: (value: Organization): Buffer => Buffer.from(Organization.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Organization => Organization.decode(value),
+  },
+  /**
+   * The organization's quotas and what it uses of each. With the admin
+   * key: any organization, by id. With an organization's key: its own.
+   */
+  getUsage: {
+    path: "/liveproc.v1.Organizations/GetUsage" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetUsageRequest): Buffer => Buffer.from(GetUsageRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetUsageRequest => GetUsageRequest.decode(value),
+    responseSerialize: (value: OrganizationUsage): Buffer => Buffer.from(OrganizationUsage.encode(value).finish()),
+    responseDeserialize: (value: Buffer): OrganizationUsage => OrganizationUsage.decode(value),
+  },
 } as const;
 
 export interface OrganizationsServer extends UntypedServiceImplementation {
@@ -1027,6 +1656,26 @@ export interface OrganizationsServer extends UntypedServiceImplementation {
    * key: its own (id empty or its own id).
    */
   revokeSignedUrls: handleUnaryCall<RevokeSignedUrlsRequest, Organization>;
+  /**
+   * Sets the organization's quotas (admin key). Past a quota, what would
+   * go over it is refused with RESOURCE_EXHAUSTED, a QuotaFailure naming
+   * the quota (`organizations/{id}/quotas/{name}`) and an ErrorInfo
+   * (reason QUOTA_EXCEEDED): CreateStream past `streams`; a publisher
+   * (SRT `Overload`, RTMP error, PushMedia status) or a pull past
+   * `live_sessions`; CreateReplayClip and new recording files past
+   * `stored_bytes` (a recording going on stops, with the stream's error
+   * saying why, and starts again once space is freed). Replay buffers
+   * keep within `replay_memory_bytes` by letting their oldest media go,
+   * and turning replay on when it is reached is refused. Nothing already
+   * there is deleted. Applied at once on the node that answers, within
+   * 5 s on the others.
+   */
+  setQuotas: handleUnaryCall<SetQuotasRequest, Organization>;
+  /**
+   * The organization's quotas and what it uses of each. With the admin
+   * key: any organization, by id. With an organization's key: its own.
+   */
+  getUsage: handleUnaryCall<GetUsageRequest, OrganizationUsage>;
 }
 
 export interface OrganizationsClient extends Client {
@@ -1140,6 +1789,54 @@ export interface OrganizationsClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Organization) => void,
   ): ClientUnaryCall;
+  /**
+   * Sets the organization's quotas (admin key). Past a quota, what would
+   * go over it is refused with RESOURCE_EXHAUSTED, a QuotaFailure naming
+   * the quota (`organizations/{id}/quotas/{name}`) and an ErrorInfo
+   * (reason QUOTA_EXCEEDED): CreateStream past `streams`; a publisher
+   * (SRT `Overload`, RTMP error, PushMedia status) or a pull past
+   * `live_sessions`; CreateReplayClip and new recording files past
+   * `stored_bytes` (a recording going on stops, with the stream's error
+   * saying why, and starts again once space is freed). Replay buffers
+   * keep within `replay_memory_bytes` by letting their oldest media go,
+   * and turning replay on when it is reached is refused. Nothing already
+   * there is deleted. Applied at once on the node that answers, within
+   * 5 s on the others.
+   */
+  setQuotas(
+    request: SetQuotasRequest,
+    callback: (error: ServiceError | null, response: Organization) => void,
+  ): ClientUnaryCall;
+  setQuotas(
+    request: SetQuotasRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Organization) => void,
+  ): ClientUnaryCall;
+  setQuotas(
+    request: SetQuotasRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Organization) => void,
+  ): ClientUnaryCall;
+  /**
+   * The organization's quotas and what it uses of each. With the admin
+   * key: any organization, by id. With an organization's key: its own.
+   */
+  getUsage(
+    request: GetUsageRequest,
+    callback: (error: ServiceError | null, response: OrganizationUsage) => void,
+  ): ClientUnaryCall;
+  getUsage(
+    request: GetUsageRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: OrganizationUsage) => void,
+  ): ClientUnaryCall;
+  getUsage(
+    request: GetUsageRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: OrganizationUsage) => void,
+  ): ClientUnaryCall;
 }
 
 export const OrganizationsClient = makeGenericClientConstructor(
@@ -1194,6 +1891,17 @@ function fromJsonTimestamp(o: any): Timestamp {
   } else {
     return Timestamp.fromJSON(o);
   }
+}
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
 }
 
 function isSet(value: any): boolean {

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file liveproc/v1/organizations.proto.
  */
 export const file_liveproc_v1_organizations: GenFile = /*@__PURE__*/
-  fileDesc("Ch9saXZlcHJvYy92MS9vcmdhbml6YXRpb25zLnByb3RvEgtsaXZlcHJvYy52MSI+CghQYWNrYWdlcxIyCg9saXZlX3Byb2Nlc3NpbmcYASABKA4yGS5saXZlcHJvYy52MS5QYWNrYWdlU3RhdGUikwEKDE9yZ2FuaXphdGlvbhIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEicKCHBhY2thZ2VzGAMgASgLMhUubGl2ZXByb2MudjEuUGFja2FnZXMSDwoHYXBpX2tleRgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQgoZQ3JlYXRlT3JnYW5pemF0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEhcKD2xpdmVfcHJvY2Vzc2luZxgCIAEoCCIkChZHZXRPcmdhbml6YXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIkEKGExpc3RPcmdhbml6YXRpb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCSJmChlMaXN0T3JnYW5pemF0aW9uc1Jlc3BvbnNlEjAKDW9yZ2FuaXphdGlvbnMYASADKAsyGS5saXZlcHJvYy52MS5Pcmdhbml6YXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkYKElNldFBhY2thZ2VzUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSFwoPbGl2ZV9wcm9jZXNzaW5nGAIgASgIIi4KE1JvdGF0ZUFwaUtleVJlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJIjIKF1Jldm9rZVNpZ25lZFVybHNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCSpOCgxQYWNrYWdlU3RhdGUSHQoZUEFDS0FHRV9TVEFURV9VTlNQRUNJRklFRBAAEgsKB0VOQUJMRUQQARISCg5VUEdSQURFX05FRURFRBACMowECg1Pcmdhbml6YXRpb25zElcKEkNyZWF0ZU9yZ2FuaXphdGlvbhImLmxpdmVwcm9jLnYxLkNyZWF0ZU9yZ2FuaXphdGlvblJlcXVlc3QaGS5saXZlcHJvYy52MS5Pcmdhbml6YXRpb24SUQoPR2V0T3JnYW5pemF0aW9uEiMubGl2ZXByb2MudjEuR2V0T3JnYW5pemF0aW9uUmVxdWVzdBoZLmxpdmVwcm9jLnYxLk9yZ2FuaXphdGlvbhJiChFMaXN0T3JnYW5pemF0aW9ucxIlLmxpdmVwcm9jLnYxLkxpc3RPcmdhbml6YXRpb25zUmVxdWVzdBomLmxpdmVwcm9jLnYxLkxpc3RPcmdhbml6YXRpb25zUmVzcG9uc2USSQoLU2V0UGFja2FnZXMSHy5saXZlcHJvYy52MS5TZXRQYWNrYWdlc1JlcXVlc3QaGS5saXZlcHJvYy52MS5Pcmdhbml6YXRpb24SSwoMUm90YXRlQXBpS2V5EiAubGl2ZXByb2MudjEuUm90YXRlQXBpS2V5UmVxdWVzdBoZLmxpdmVwcm9jLnYxLk9yZ2FuaXphdGlvbhJTChBSZXZva2VTaWduZWRVcmxzEiQubGl2ZXByb2MudjEuUmV2b2tlU2lnbmVkVXJsc1JlcXVlc3QaGS5saXZlcHJvYy52MS5Pcmdhbml6YXRpb25CP1o9Z2l0aHViLmNvbS9saXZlcHJvYy9saXZlcHJvYy9jbGllbnRzL2dvL2xpdmVwcm9jdjE7bGl2ZXByb2N2MWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Ch9saXZlcHJvYy92MS9vcmdhbml6YXRpb25zLnByb3RvEgtsaXZlcHJvYy52MSI+CghQYWNrYWdlcxIyCg9saXZlX3Byb2Nlc3NpbmcYASABKA4yGS5saXZlcHJvYy52MS5QYWNrYWdlU3RhdGUiuAEKDE9yZ2FuaXphdGlvbhIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEicKCHBhY2thZ2VzGAMgASgLMhUubGl2ZXByb2MudjEuUGFja2FnZXMSDwoHYXBpX2tleRgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIwoGcXVvdGFzGAYgASgLMhMubGl2ZXByb2MudjEuUXVvdGFzImMKBlF1b3RhcxIPCgdzdHJlYW1zGAEgASgEEhUKDWxpdmVfc2Vzc2lvbnMYAiABKAQSFAoMc3RvcmVkX2J5dGVzGAMgASgEEhsKE3JlcGxheV9tZW1vcnlfYnl0ZXMYBCABKAQiYgoFVXNhZ2USDwoHc3RyZWFtcxgBIAEoBBIVCg1saXZlX3Nlc3Npb25zGAIgASgEEhQKDHN0b3JlZF9ieXRlcxgDIAEoBBIbChNyZXBsYXlfbWVtb3J5X2J5dGVzGAQgASgEInQKEU9yZ2FuaXphdGlvblVzYWdlEhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIjCgZxdW90YXMYAiABKAsyEy5saXZlcHJvYy52MS5RdW90YXMSIQoFdXNhZ2UYAyABKAsyEi5saXZlcHJvYy52MS5Vc2FnZSJQChBTZXRRdW90YXNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIjCgZxdW90YXMYAiABKAsyEy5saXZlcHJvYy52MS5RdW90YXMiKgoPR2V0VXNhZ2VSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCSJCChlDcmVhdGVPcmdhbml6YXRpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSFwoPbGl2ZV9wcm9jZXNzaW5nGAIgASgIIiQKFkdldE9yZ2FuaXphdGlvblJlcXVlc3QSCgoCaWQYASABKAkiQQoYTGlzdE9yZ2FuaXphdGlvbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoDRISCgpwYWdlX3Rva2VuGAIgASgJImYKGUxpc3RPcmdhbml6YXRpb25zUmVzcG9uc2USMAoNb3JnYW5pemF0aW9ucxgBIAMoCzIZLmxpdmVwcm9jLnYxLk9yZ2FuaXphdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiRgoSU2V0UGFja2FnZXNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIXCg9saXZlX3Byb2Nlc3NpbmcYAiABKAgiLgoTUm90YXRlQXBpS2V5UmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkiMgoXUmV2b2tlU2lnbmVkVXJsc1JlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJKk4KDFBhY2thZ2VTdGF0ZRIdChlQQUNLQUdFX1NUQVRFX1VOU1BFQ0lGSUVEEAASCwoHRU5BQkxFRBABEhIKDlVQR1JBREVfTkVFREVEEAIynQUKDU9yZ2FuaXphdGlvbnMSVwoSQ3JlYXRlT3JnYW5pemF0aW9uEiYubGl2ZXByb2MudjEuQ3JlYXRlT3JnYW5pemF0aW9uUmVxdWVzdBoZLmxpdmVwcm9jLnYxLk9yZ2FuaXphdGlvbhJRCg9HZXRPcmdhbml6YXRpb24SIy5saXZlcHJvYy52MS5HZXRPcmdhbml6YXRpb25SZXF1ZXN0GhkubGl2ZXByb2MudjEuT3JnYW5pemF0aW9uEmIKEUxpc3RPcmdhbml6YXRpb25zEiUubGl2ZXByb2MudjEuTGlzdE9yZ2FuaXphdGlvbnNSZXF1ZXN0GiYubGl2ZXByb2MudjEuTGlzdE9yZ2FuaXphdGlvbnNSZXNwb25zZRJJCgtTZXRQYWNrYWdlcxIfLmxpdmVwcm9jLnYxLlNldFBhY2thZ2VzUmVxdWVzdBoZLmxpdmVwcm9jLnYxLk9yZ2FuaXphdGlvbhJLCgxSb3RhdGVBcGlLZXkSIC5saXZlcHJvYy52MS5Sb3RhdGVBcGlLZXlSZXF1ZXN0GhkubGl2ZXByb2MudjEuT3JnYW5pemF0aW9uElMKEFJldm9rZVNpZ25lZFVybHMSJC5saXZlcHJvYy52MS5SZXZva2VTaWduZWRVcmxzUmVxdWVzdBoZLmxpdmVwcm9jLnYxLk9yZ2FuaXphdGlvbhJFCglTZXRRdW90YXMSHS5saXZlcHJvYy52MS5TZXRRdW90YXNSZXF1ZXN0GhkubGl2ZXByb2MudjEuT3JnYW5pemF0aW9uEkgKCEdldFVzYWdlEhwubGl2ZXByb2MudjEuR2V0VXNhZ2VSZXF1ZXN0Gh4ubGl2ZXByb2MudjEuT3JnYW5pemF0aW9uVXNhZ2VCP1o9Z2l0aHViLmNvbS9saXZlcHJvYy9saXZlcHJvYy9jbGllbnRzL2dvL2xpdmVwcm9jdjE7bGl2ZXByb2N2MWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message liveproc.v1.Packages
@@ -61,6 +61,11 @@ export type Organization = Message<"liveproc.v1.Organization"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 5;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: liveproc.v1.Quotas quotas = 6;
+   */
+  quotas?: Quotas | undefined;
 };
 
 /**
@@ -69,6 +74,158 @@ export type Organization = Message<"liveproc.v1.Organization"> & {
  */
 export const OrganizationSchema: GenMessage<Organization> = /*@__PURE__*/
   messageDesc(file_liveproc_v1_organizations, 1);
+
+/**
+ * Limits the operator sets on an organization; 0 is no limit.
+ *
+ * @generated from message liveproc.v1.Quotas
+ */
+export type Quotas = Message<"liveproc.v1.Quotas"> & {
+  /**
+   * Streams registered.
+   *
+   * @generated from field: uint64 streams = 1;
+   */
+  streams: bigint;
+
+  /**
+   * Streams live at once, on every node together.
+   *
+   * @generated from field: uint64 live_sessions = 2;
+   */
+  liveSessions: bigint;
+
+  /**
+   * Bytes of recordings and replay clips kept.
+   *
+   * @generated from field: uint64 stored_bytes = 3;
+   */
+  storedBytes: bigint;
+
+  /**
+   * Bytes of media the organization's replay buffers hold in memory, on
+   * each node.
+   *
+   * @generated from field: uint64 replay_memory_bytes = 4;
+   */
+  replayMemoryBytes: bigint;
+};
+
+/**
+ * Describes the message liveproc.v1.Quotas.
+ * Use `create(QuotasSchema)` to create a new message.
+ */
+export const QuotasSchema: GenMessage<Quotas> = /*@__PURE__*/
+  messageDesc(file_liveproc_v1_organizations, 2);
+
+/**
+ * What an organization uses of each quota.
+ *
+ * @generated from message liveproc.v1.Usage
+ */
+export type Usage = Message<"liveproc.v1.Usage"> & {
+  /**
+   * @generated from field: uint64 streams = 1;
+   */
+  streams: bigint;
+
+  /**
+   * On every node.
+   *
+   * @generated from field: uint64 live_sessions = 2;
+   */
+  liveSessions: bigint;
+
+  /**
+   * Catalogued recordings and clips, and recording files being written
+   * on the node that answers.
+   *
+   * @generated from field: uint64 stored_bytes = 3;
+   */
+  storedBytes: bigint;
+
+  /**
+   * On the node that answers.
+   *
+   * @generated from field: uint64 replay_memory_bytes = 4;
+   */
+  replayMemoryBytes: bigint;
+};
+
+/**
+ * Describes the message liveproc.v1.Usage.
+ * Use `create(UsageSchema)` to create a new message.
+ */
+export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
+  messageDesc(file_liveproc_v1_organizations, 3);
+
+/**
+ * @generated from message liveproc.v1.OrganizationUsage
+ */
+export type OrganizationUsage = Message<"liveproc.v1.OrganizationUsage"> & {
+  /**
+   * @generated from field: string organization_id = 1;
+   */
+  organizationId: string;
+
+  /**
+   * @generated from field: liveproc.v1.Quotas quotas = 2;
+   */
+  quotas?: Quotas | undefined;
+
+  /**
+   * @generated from field: liveproc.v1.Usage usage = 3;
+   */
+  usage?: Usage | undefined;
+};
+
+/**
+ * Describes the message liveproc.v1.OrganizationUsage.
+ * Use `create(OrganizationUsageSchema)` to create a new message.
+ */
+export const OrganizationUsageSchema: GenMessage<OrganizationUsage> = /*@__PURE__*/
+  messageDesc(file_liveproc_v1_organizations, 4);
+
+/**
+ * @generated from message liveproc.v1.SetQuotasRequest
+ */
+export type SetQuotasRequest = Message<"liveproc.v1.SetQuotasRequest"> & {
+  /**
+   * @generated from field: string organization_id = 1;
+   */
+  organizationId: string;
+
+  /**
+   * Replaces every quota.
+   *
+   * @generated from field: liveproc.v1.Quotas quotas = 2;
+   */
+  quotas?: Quotas | undefined;
+};
+
+/**
+ * Describes the message liveproc.v1.SetQuotasRequest.
+ * Use `create(SetQuotasRequestSchema)` to create a new message.
+ */
+export const SetQuotasRequestSchema: GenMessage<SetQuotasRequest> = /*@__PURE__*/
+  messageDesc(file_liveproc_v1_organizations, 5);
+
+/**
+ * @generated from message liveproc.v1.GetUsageRequest
+ */
+export type GetUsageRequest = Message<"liveproc.v1.GetUsageRequest"> & {
+  /**
+   * @generated from field: string organization_id = 1;
+   */
+  organizationId: string;
+};
+
+/**
+ * Describes the message liveproc.v1.GetUsageRequest.
+ * Use `create(GetUsageRequestSchema)` to create a new message.
+ */
+export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
+  messageDesc(file_liveproc_v1_organizations, 6);
 
 /**
  * @generated from message liveproc.v1.CreateOrganizationRequest
@@ -92,7 +249,7 @@ export type CreateOrganizationRequest = Message<"liveproc.v1.CreateOrganizationR
  * Use `create(CreateOrganizationRequestSchema)` to create a new message.
  */
 export const CreateOrganizationRequestSchema: GenMessage<CreateOrganizationRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_organizations, 2);
+  messageDesc(file_liveproc_v1_organizations, 7);
 
 /**
  * @generated from message liveproc.v1.GetOrganizationRequest
@@ -109,7 +266,7 @@ export type GetOrganizationRequest = Message<"liveproc.v1.GetOrganizationRequest
  * Use `create(GetOrganizationRequestSchema)` to create a new message.
  */
 export const GetOrganizationRequestSchema: GenMessage<GetOrganizationRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_organizations, 3);
+  messageDesc(file_liveproc_v1_organizations, 8);
 
 /**
  * @generated from message liveproc.v1.ListOrganizationsRequest
@@ -133,7 +290,7 @@ export type ListOrganizationsRequest = Message<"liveproc.v1.ListOrganizationsReq
  * Use `create(ListOrganizationsRequestSchema)` to create a new message.
  */
 export const ListOrganizationsRequestSchema: GenMessage<ListOrganizationsRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_organizations, 4);
+  messageDesc(file_liveproc_v1_organizations, 9);
 
 /**
  * @generated from message liveproc.v1.ListOrganizationsResponse
@@ -155,7 +312,7 @@ export type ListOrganizationsResponse = Message<"liveproc.v1.ListOrganizationsRe
  * Use `create(ListOrganizationsResponseSchema)` to create a new message.
  */
 export const ListOrganizationsResponseSchema: GenMessage<ListOrganizationsResponse> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_organizations, 5);
+  messageDesc(file_liveproc_v1_organizations, 10);
 
 /**
  * @generated from message liveproc.v1.SetPackagesRequest
@@ -177,7 +334,7 @@ export type SetPackagesRequest = Message<"liveproc.v1.SetPackagesRequest"> & {
  * Use `create(SetPackagesRequestSchema)` to create a new message.
  */
 export const SetPackagesRequestSchema: GenMessage<SetPackagesRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_organizations, 6);
+  messageDesc(file_liveproc_v1_organizations, 11);
 
 /**
  * @generated from message liveproc.v1.RotateApiKeyRequest
@@ -194,7 +351,7 @@ export type RotateApiKeyRequest = Message<"liveproc.v1.RotateApiKeyRequest"> & {
  * Use `create(RotateApiKeyRequestSchema)` to create a new message.
  */
 export const RotateApiKeyRequestSchema: GenMessage<RotateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_organizations, 7);
+  messageDesc(file_liveproc_v1_organizations, 12);
 
 /**
  * @generated from message liveproc.v1.RevokeSignedUrlsRequest
@@ -211,7 +368,7 @@ export type RevokeSignedUrlsRequest = Message<"liveproc.v1.RevokeSignedUrlsReque
  * Use `create(RevokeSignedUrlsRequestSchema)` to create a new message.
  */
 export const RevokeSignedUrlsRequestSchema: GenMessage<RevokeSignedUrlsRequest> = /*@__PURE__*/
-  messageDesc(file_liveproc_v1_organizations, 8);
+  messageDesc(file_liveproc_v1_organizations, 13);
 
 /**
  * @generated from enum liveproc.v1.PackageState
@@ -316,6 +473,38 @@ export const Organizations: GenService<{
     methodKind: "unary";
     input: typeof RevokeSignedUrlsRequestSchema;
     output: typeof OrganizationSchema;
+  },
+  /**
+   * Sets the organization's quotas (admin key). Past a quota, what would
+   * go over it is refused with RESOURCE_EXHAUSTED, a QuotaFailure naming
+   * the quota (`organizations/{id}/quotas/{name}`) and an ErrorInfo
+   * (reason QUOTA_EXCEEDED): CreateStream past `streams`; a publisher
+   * (SRT `Overload`, RTMP error, PushMedia status) or a pull past
+   * `live_sessions`; CreateReplayClip and new recording files past
+   * `stored_bytes` (a recording going on stops, with the stream's error
+   * saying why, and starts again once space is freed). Replay buffers
+   * keep within `replay_memory_bytes` by letting their oldest media go,
+   * and turning replay on when it is reached is refused. Nothing already
+   * there is deleted. Applied at once on the node that answers, within
+   * 5 s on the others.
+   *
+   * @generated from rpc liveproc.v1.Organizations.SetQuotas
+   */
+  setQuotas: {
+    methodKind: "unary";
+    input: typeof SetQuotasRequestSchema;
+    output: typeof OrganizationSchema;
+  },
+  /**
+   * The organization's quotas and what it uses of each. With the admin
+   * key: any organization, by id. With an organization's key: its own.
+   *
+   * @generated from rpc liveproc.v1.Organizations.GetUsage
+   */
+  getUsage: {
+    methodKind: "unary";
+    input: typeof GetUsageRequestSchema;
+    output: typeof OrganizationUsageSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_liveproc_v1_organizations, 0);
