@@ -49,7 +49,7 @@ lint:
 # the registry in PostgreSQL and the media in S3 (SeaweedFS), servers the
 # test binaries start themselves (tests/common/postgres.rs, s3.rs);
 # tests/registry.rs and tests/storage.rs use both in the first run.
-STORAGE_TESTS := api durability recording http webhooks revocation quotas
+STORAGE_TESTS := api audit durability recording http webhooks revocation quotas
 unit-and-integration: test-tools
 	$(CARGO) test --release --locked --all-targets
 	LIVEPROC_TEST_REGISTRY=postgres LIVEPROC_TEST_OBJECTS=s3 \

@@ -52,6 +52,15 @@ pub fn new_recording_id(now_ms: i64) -> String {
     format!("rec_{now_ms:012x}{}", &random_hex(3))
 }
 
+/// A new audit event id: `aud_`, the time in ms (12 hex digits), a
+/// sequence number of this process (6 hex digits: events of the same
+/// millisecond keep their order), then 4 random hex digits (nodes).
+pub fn new_audit_id(now_ms: i64) -> String {
+    static SEQUENCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xff_ffff;
+    format!("aud_{now_ms:012x}{sequence:06x}{}", &random_hex(2))
+}
+
 /// A new publishing session id: `ses_`, the start time in ms (12 hex
 /// digits), then 6 random hex digits.
 pub fn new_session_id(now_ms: i64) -> String {

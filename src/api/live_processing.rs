@@ -30,11 +30,13 @@ use crate::proto::v1::live_processing_client::LiveProcessingClient;
 use crate::proto::v1::live_processing_server::LiveProcessing;
 use crate::proto::v1::StreamState;
 use crate::registry::{secrets, OrganizationRecord, StreamRecord};
+use crate::service::audit::{self, action, Actor};
 use crate::service::convert;
 use crate::service::peers::{self, LiveAt};
 use crate::streams::{LiveStream, PublisherKind};
 use crate::validate;
 use crate::webhooks::{event_types, events};
+use serde_json::json;
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -118,6 +120,26 @@ impl LiveProcessingService {
     }
 
     /// The calling organization (org API key required).
+    /// Records a change to the stream `record`.
+    async fn audit(
+        &self,
+        actor: &Actor,
+        record: &StreamRecord,
+        action: &str,
+        details: serde_json::Value,
+    ) {
+        let resource = format!("streams/{}", record.id);
+        audit::record(
+            &self.state.registry,
+            actor,
+            &record.organization_id,
+            action,
+            resource,
+            details,
+        )
+        .await;
+    }
+
     async fn organization(
         &self,
         metadata: &tonic::metadata::MetadataMap,
@@ -266,6 +288,7 @@ impl LiveProcessing for LiveProcessingService {
         request: Request<pb::CreateStreamRequest>,
     ) -> Result<Response<pb::Stream>, Status> {
         let org = self.organization(request.metadata()).await?;
+        let actor = Actor::organization(&org.id, request.remote_addr());
         let req = request.into_inner();
         let id = if req.stream_id.is_empty() {
             ids::new_stream_id()
@@ -316,6 +339,13 @@ impl LiveProcessing for LiveProcessingService {
             .await?;
         let live = self.state.ingest.add_stream(&record);
         tracing::info!(stream = %live.stream_ref, source = ?record.source_uri.as_deref().map(crate::redact::uri), "stream created");
+        let details = json!({
+            "source_uri": record.source_uri.as_deref().map(crate::redact::uri),
+            "srt_encryption": record.srt_encryption.as_ref().map(|e| e.key_length),
+            "features": record.processing.enabled_features().collect::<Vec<_>>(),
+        });
+        self.audit(&actor, &record, action::STREAM_CREATE, details)
+            .await;
         Ok(Response::new(self.to_api(&record).await?))
     }
 
@@ -354,6 +384,7 @@ impl LiveProcessing for LiveProcessingService {
         request: Request<pb::DeleteStreamRequest>,
     ) -> Result<Response<pb::DeleteStreamResponse>, Status> {
         let org = self.organization(request.metadata()).await?;
+        let actor = Actor::organization(&org.id, request.remote_addr());
         let stream_id = &request.get_ref().stream_id;
         validate::stream_id("stream_id", stream_id)?;
         let record = self
@@ -364,6 +395,13 @@ impl LiveProcessing for LiveProcessingService {
         let stream_ref = StreamRef::new(&record.organization_id, &record.id);
         self.state.ingest.remove_stream(&stream_ref);
         tracing::info!(stream = %stream_ref, "stream deleted");
+        self.audit(
+            &actor,
+            &record,
+            action::STREAM_DELETE,
+            serde_json::Value::Null,
+        )
+        .await;
         Ok(Response::new(pb::DeleteStreamResponse {}))
     }
 
@@ -372,6 +410,7 @@ impl LiveProcessing for LiveProcessingService {
         request: Request<pb::RotateStreamKeyRequest>,
     ) -> Result<Response<pb::Stream>, Status> {
         let org = self.organization(request.metadata()).await?;
+        let actor = Actor::organization(&org.id, request.remote_addr());
         let stream_id = &request.get_ref().stream_id;
         validate::stream_id("stream_id", stream_id)?;
         let record = self
@@ -383,6 +422,13 @@ impl LiveProcessing for LiveProcessingService {
         // reaches it (it follows the registry).
         self.state.ingest.sync_stream(&record);
         tracing::info!(stream = %StreamRef::new(&record.organization_id, &record.id), "stream key rotated");
+        self.audit(
+            &actor,
+            &record,
+            action::STREAM_KEY_ROTATE,
+            serde_json::Value::Null,
+        )
+        .await;
         Ok(Response::new(self.to_api(&record).await?))
     }
 
@@ -391,6 +437,7 @@ impl LiveProcessing for LiveProcessingService {
         request: Request<pb::UpdateProcessingRequest>,
     ) -> Result<Response<pb::Stream>, Status> {
         let org = self.organization(request.metadata()).await?;
+        let actor = Actor::organization(&org.id, request.remote_addr());
         let req = request.into_inner();
         let before = self.stream_record(&org.id, &req.stream_id).await?;
         let processing: Processing = validate::processing("processing", req.processing.as_ref())?;
@@ -417,6 +464,9 @@ impl LiveProcessing for LiveProcessingService {
             live.set_processing(record.processing.clone());
         }
         tracing::info!(stream = %stream_ref, features = ?processing.enabled_features().collect::<Vec<_>>(), "processing updated");
+        let details = json!({"features": processing.enabled_features().collect::<Vec<_>>()});
+        self.audit(&actor, &record, action::PROCESSING_UPDATE, details)
+            .await;
         Ok(Response::new(self.to_api(&record).await?))
     }
 
@@ -612,7 +662,19 @@ impl LiveProcessing for LiveProcessingService {
         request: Request<pb::DeleteReplayClipRequest>,
     ) -> Result<Response<pb::DeleteReplayClipResponse>, Status> {
         let org = self.organization(request.metadata()).await?;
-        crate::service::clips::delete(&self.state, &org.id, &request.get_ref().clip_id).await?;
+        let actor = Actor::organization(&org.id, request.remote_addr());
+        let id = &request.get_ref().clip_id;
+        crate::service::clips::delete(&self.state, &org.id, id).await?;
+        let resource = format!("clips/{id}");
+        audit::record(
+            &self.state.registry,
+            &actor,
+            &org.id,
+            action::CLIP_DELETE,
+            resource,
+            serde_json::Value::Null,
+        )
+        .await;
         Ok(Response::new(pb::DeleteReplayClipResponse {}))
     }
 
@@ -655,8 +717,19 @@ impl LiveProcessing for LiveProcessingService {
         request: Request<pb::DeleteRecordingRequest>,
     ) -> Result<Response<pb::DeleteRecordingResponse>, Status> {
         let org = self.organization(request.metadata()).await?;
-        crate::service::recordings::delete(&self.state, &org.id, &request.get_ref().recording_id)
-            .await?;
+        let actor = Actor::organization(&org.id, request.remote_addr());
+        let id = &request.get_ref().recording_id;
+        crate::service::recordings::delete(&self.state, &org.id, id).await?;
+        let resource = format!("recordings/{id}");
+        audit::record(
+            &self.state.registry,
+            &actor,
+            &org.id,
+            action::RECORDING_DELETE,
+            resource,
+            serde_json::Value::Null,
+        )
+        .await;
         Ok(Response::new(pb::DeleteRecordingResponse {}))
     }
 

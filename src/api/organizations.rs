@@ -10,14 +10,30 @@ use crate::error::Error;
 use crate::proto::v1 as pb;
 use crate::proto::v1::organizations_server::Organizations;
 use crate::registry::OrganizationRecord;
+use crate::service::audit::{self, action, Actor};
 use crate::service::{convert, quotas};
 use crate::validate;
+use serde_json::json;
 
 pub struct OrganizationsService {
     state: Services,
 }
 
 impl OrganizationsService {
+    /// Records a change to the organization `org_id` itself.
+    async fn audit(&self, actor: &Actor, org_id: &str, action: &str, details: serde_json::Value) {
+        let resource = format!("organizations/{org_id}");
+        audit::record(
+            &self.state.registry,
+            actor,
+            org_id,
+            action,
+            resource,
+            details,
+        )
+        .await;
+    }
+
     pub fn new(state: Services) -> Self {
         Self { state }
     }
@@ -41,6 +57,7 @@ impl Organizations for OrganizationsService {
         request: Request<pb::CreateOrganizationRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
         self.state.auth.require_admin(request.metadata()).await?;
+        let actor = Actor::new(&Principal::Admin, request.remote_addr());
         let req = request.into_inner();
         validate::required("name", req.name.trim())?;
         validate::name("name", &req.name)?;
@@ -50,6 +67,13 @@ impl Organizations for OrganizationsService {
             .create_organization(req.name.trim(), req.live_processing)
             .await?;
         tracing::info!(organization = %org.id, live_processing = org.live_processing, "organization created");
+        self.audit(
+            &actor,
+            &org.id,
+            action::ORGANIZATION_CREATE,
+            json!({"name": org.name, "live_processing": org.live_processing}),
+        )
+        .await;
         Ok(Response::new(convert::organization(&org, Some(key))))
     }
 
@@ -92,6 +116,7 @@ impl Organizations for OrganizationsService {
         request: Request<pb::SetPackagesRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
         self.state.auth.require_admin(request.metadata()).await?;
+        let actor = Actor::new(&Principal::Admin, request.remote_addr());
         let req = request.into_inner();
         validate::id("organization_id", &req.organization_id)?;
         let org = self
@@ -100,6 +125,13 @@ impl Organizations for OrganizationsService {
             .set_live_processing(&req.organization_id, req.live_processing)
             .await?;
         tracing::info!(organization = %org.id, live_processing = org.live_processing, "packages set");
+        self.audit(
+            &actor,
+            &org.id,
+            action::PACKAGES_SET,
+            json!({"live_processing": org.live_processing}),
+        )
+        .await;
         Ok(Response::new(convert::organization(&org, None)))
     }
 
@@ -108,6 +140,7 @@ impl Organizations for OrganizationsService {
         request: Request<pb::RevokeSignedUrlsRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
         let principal = self.state.auth.authenticate(request.metadata()).await?;
+        let actor = Actor::new(&principal, request.remote_addr());
         let id = organization_asked(
             principal,
             "organization_id",
@@ -115,6 +148,13 @@ impl Organizations for OrganizationsService {
         )?;
         let org = self.state.registry.rotate_url_signing(&id).await?;
         tracing::info!(organization = %org.id, "signed URLs revoked");
+        self.audit(
+            &actor,
+            &org.id,
+            action::SIGNED_URLS_REVOKE,
+            json!({"url_signing_generation": org.url_signing_generation}),
+        )
+        .await;
         Ok(Response::new(convert::organization(&org, None)))
     }
 
@@ -123,6 +163,7 @@ impl Organizations for OrganizationsService {
         request: Request<pb::RotateApiKeyRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
         self.state.auth.require_admin(request.metadata()).await?;
+        let actor = Actor::new(&Principal::Admin, request.remote_addr());
         let req = request.into_inner();
         validate::id("organization_id", &req.organization_id)?;
         let (org, key) = self
@@ -131,6 +172,13 @@ impl Organizations for OrganizationsService {
             .rotate_api_key(&req.organization_id)
             .await?;
         tracing::info!(organization = %org.id, "API key rotated");
+        self.audit(
+            &actor,
+            &org.id,
+            action::API_KEY_ROTATE,
+            serde_json::Value::Null,
+        )
+        .await;
         Ok(Response::new(convert::organization(&org, Some(key))))
     }
 
@@ -139,6 +187,7 @@ impl Organizations for OrganizationsService {
         request: Request<pb::SetQuotasRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
         self.state.auth.require_admin(request.metadata()).await?;
+        let actor = Actor::new(&Principal::Admin, request.remote_addr());
         let req = request.into_inner();
         validate::id("organization_id", &req.organization_id)?;
         let quotas = quotas::from_api(&req.quotas.unwrap_or_default());
@@ -150,6 +199,8 @@ impl Organizations for OrganizationsService {
         // At once here; other nodes at their next refresh.
         quotas::refresh(&self.state.registry, self.state.features.usage(), &org).await?;
         tracing::info!(organization = %org.id, ?quotas, "quotas set");
+        self.audit(&actor, &org.id, action::QUOTAS_SET, json!(quotas))
+            .await;
         Ok(Response::new(convert::organization(&org, None)))
     }
 
@@ -166,6 +217,35 @@ impl Organizations for OrganizationsService {
         let org = self.organization_record(&id).await?;
         let usage = quotas::usage(&self.state.registry, self.state.features.usage(), &org).await?;
         Ok(Response::new(usage))
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        let principal = self.state.auth.authenticate(request.metadata()).await?;
+        let req = request.into_inner();
+        let page_size = validate::page_size("page_size", req.page_size)?;
+        if !req.page_token.is_empty() {
+            validate::id("page_token", &req.page_token)?;
+        }
+        let organization = match principal {
+            Principal::Admin if req.organization_id.is_empty() => None,
+            principal => Some(organization_asked(
+                principal,
+                "organization_id",
+                req.organization_id,
+            )?),
+        };
+        let page = self
+            .state
+            .registry
+            .list_audit_events(organization.as_deref(), &req.page_token, page_size)
+            .await?;
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            events: page.items.iter().map(audit::to_api).collect(),
+            next_page_token: page.next_page_token,
+        }))
     }
 }
 

@@ -3,6 +3,7 @@
 //! Another organization's endpoint is "not found", exactly like a missing
 //! one.
 
+use crate::service::audit::{self, action, Actor};
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -69,6 +70,26 @@ impl WebhooksService {
                 ),
             )
         })
+    }
+
+    /// Records a change to an endpoint, with its settings (never its
+    /// secret; its URL redacted).
+    async fn audit(&self, actor: &Actor, record: &WebhookEndpointRecord, action: &str) {
+        let details = serde_json::json!({
+            "url": crate::redact::uri(&record.url),
+            "event_types": record.event_types,
+            "enabled": record.enabled,
+        });
+        let resource = format!("webhook_endpoints/{}", record.id);
+        audit::record(
+            &self.state.registry,
+            actor,
+            &record.organization_id,
+            action,
+            resource,
+            details,
+        )
+        .await;
     }
 
     async fn update(&self, record: &WebhookEndpointRecord) -> Result<()> {
@@ -249,6 +270,7 @@ impl Webhooks for WebhooksService {
             .auth
             .require_organization(request.metadata())
             .await?;
+        let actor = Actor::organization(&org, request.remote_addr());
         let req = request.into_inner();
         validate::required("url", &req.url)?;
         let url = self
@@ -281,6 +303,8 @@ impl Webhooks for WebhooksService {
         self.state.registry.create_webhook_endpoint(&record).await?;
         self.state.events.subscriptions_changed(&org);
         tracing::info!(organization = %org, endpoint = %record.id, types = ?record.event_types, "webhook endpoint created");
+        self.audit(&actor, &record, action::WEBHOOK_ENDPOINT_CREATE)
+            .await;
         Ok(Response::new(self.to_api(&record, true).await?))
     }
 
@@ -324,6 +348,7 @@ impl Webhooks for WebhooksService {
             .auth
             .require_organization(request.metadata())
             .await?;
+        let actor = Actor::organization(&org, request.remote_addr());
         let req = request.into_inner();
         let mut record = self.endpoint(&org, &req.endpoint_id).await?;
         if !req.event_types.is_empty() {
@@ -347,6 +372,8 @@ impl Webhooks for WebhooksService {
         }
         self.update(&record).await?;
         tracing::info!(organization = %org, endpoint = %record.id, enabled = record.enabled, types = ?record.event_types, "webhook endpoint updated");
+        self.audit(&actor, &record, action::WEBHOOK_ENDPOINT_UPDATE)
+            .await;
         Ok(Response::new(self.to_api(&record, false).await?))
     }
 
@@ -359,6 +386,7 @@ impl Webhooks for WebhooksService {
             .auth
             .require_organization(request.metadata())
             .await?;
+        let actor = Actor::organization(&org, request.remote_addr());
         let id = &request.get_ref().endpoint_id;
         validate::id("endpoint_id", id)?;
         if !self
@@ -371,6 +399,16 @@ impl Webhooks for WebhooksService {
         }
         self.state.events.subscriptions_changed(&org);
         tracing::info!(organization = %org, endpoint = %id, "webhook endpoint deleted");
+        let resource = format!("webhook_endpoints/{id}");
+        audit::record(
+            &self.state.registry,
+            &actor,
+            &org,
+            action::WEBHOOK_ENDPOINT_DELETE,
+            resource,
+            serde_json::Value::Null,
+        )
+        .await;
         Ok(Response::new(pb::DeleteWebhookEndpointResponse {}))
     }
 
@@ -383,6 +421,7 @@ impl Webhooks for WebhooksService {
             .auth
             .require_organization(request.metadata())
             .await?;
+        let actor = Actor::organization(&org, request.remote_addr());
         let req = request.into_inner();
         let mut record = self.endpoint(&org, &req.endpoint_id).await?;
         let keep = match &req.keep_previous_for {
@@ -400,6 +439,8 @@ impl Webhooks for WebhooksService {
         record.previous_secret_until_ms = now_millis() + keep.as_millis() as i64;
         self.update(&record).await?;
         tracing::info!(organization = %org, endpoint = %record.id, keep_previous_s = keep.as_secs(), "webhook secret rotated");
+        self.audit(&actor, &record, action::WEBHOOK_SECRET_ROTATE)
+            .await;
         Ok(Response::new(self.to_api(&record, true).await?))
     }
 

@@ -30,8 +30,8 @@ use std::path::Path;
 pub use embedded::EmbeddedRegistry;
 pub use postgres::{PgRegistry, PgStreamChanges};
 pub use records::{
-    now_millis, ClipRecord, OrganizationRecord, Quota, Quotas, RecordingPart, RecordingRecord,
-    RecordingState, SrtEncryption, StreamRecord,
+    now_millis, AuditEvent, ClipRecord, OrganizationRecord, Quota, Quotas, RecordingPart,
+    RecordingRecord, RecordingState, SrtEncryption, StreamRecord,
 };
 
 use crate::error::Result;
@@ -247,6 +247,12 @@ forward! {
     fn release_lease(&self, lease: &Lease) -> ();
     /// The node holding a stream's live session now.
     fn lease_holder(&self, stream: &StreamRef) -> Option<LeaseHolder>;
+
+    /// Appends an event to the audit log.
+    fn record_audit(&self, event: &AuditEvent) -> ();
+    /// The audit log, newest first: every organization's (`None`) or
+    /// one's; the page token is the last id of the page before.
+    fn list_audit_events(&self, org_id: Option<&str>, page_token: &str, page_size: usize) -> Page<AuditEvent>;
 
     fn create_webhook_endpoint(&self, record: &WebhookEndpointRecord) -> ();
     /// An organization's endpoints, in id order.

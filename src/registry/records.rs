@@ -205,3 +205,24 @@ pub fn now_millis() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
 }
+
+/// A change an operator or an organization made, as the audit log keeps
+/// it. Never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Sorts by time ([`crate::ids::new_audit_id`]).
+    pub id: String,
+    pub time_ms: i64,
+    /// Whose key made the change: `admin`, or the organization's id.
+    pub actor: String,
+    /// The organization whose resource changed.
+    pub organization_id: String,
+    /// What was done, e.g. `stream.create`.
+    pub action: String,
+    /// What it was done to, e.g. `streams/cam1`.
+    pub resource: String,
+    /// A JSON object of what changed, or empty.
+    pub details: String,
+    /// The client address the call came from, when known.
+    pub peer: String,
+}

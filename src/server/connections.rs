@@ -190,14 +190,23 @@ impl Connection {
         let service = {
             let first_request = Arc::clone(&first_request);
             let app = self.app;
-            tower::service_fn(move |request: axum::http::Request<hyper::body::Incoming>| {
-                first_request.store(true, Ordering::Relaxed);
-                let app = app.clone();
-                async move {
-                    use tower::ServiceExt;
-                    app.oneshot(request.map(axum::body::Body::new)).await
-                }
-            })
+            // As tonic's own server does: `Request::remote_addr()` (the
+            // audit log's peer) reads it.
+            let connection = tonic::transport::server::TcpConnectInfo {
+                local_addr: None,
+                remote_addr: Some(self.peer),
+            };
+            tower::service_fn(
+                move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                    first_request.store(true, Ordering::Relaxed);
+                    request.extensions_mut().insert(connection.clone());
+                    let app = app.clone();
+                    async move {
+                        use tower::ServiceExt;
+                        app.oneshot(request.map(axum::body::Body::new)).await
+                    }
+                },
+            )
         };
         let connection = self
             .builder

@@ -9,6 +9,7 @@
 //! there as they are written). Every muxing or decoding job runs
 //! on the job lanes ([`FeatureEngine::run_job`]), off the async workers.
 
+pub mod audit;
 pub mod clips;
 pub mod convert;
 pub mod media;

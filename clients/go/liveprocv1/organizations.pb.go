@@ -848,6 +848,235 @@ func (x *RevokeSignedUrlsRequest) GetOrganizationId() string {
 	return ""
 }
 
+// One change in the audit log. Never holds a secret.
+type AuditEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sorts by time.
+	Id   string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Time *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	// Whose key made the change: "admin", or the organization's id.
+	Actor string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	// The organization whose resource changed.
+	OrganizationId string `protobuf:"bytes,4,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// What was done: "organization.create", "organization.packages.set",
+	// "organization.api_key.rotate", "organization.signed_urls.revoke",
+	// "organization.quotas.set", "stream.create", "stream.delete",
+	// "stream.key.rotate", "stream.processing.update", "recording.delete",
+	// "clip.delete", "webhook_endpoint.create", "webhook_endpoint.update",
+	// "webhook_endpoint.delete", "webhook_endpoint.secret.rotate".
+	Action string `protobuf:"bytes,5,opt,name=action,proto3" json:"action,omitempty"`
+	// What it was done to: "organizations/{id}", "streams/{id}",
+	// "recordings/{id}", "clips/{id}", "webhook_endpoints/{id}".
+	Resource string `protobuf:"bytes,6,opt,name=resource,proto3" json:"resource,omitempty"`
+	// A JSON object of what changed, or empty.
+	Details string `protobuf:"bytes,7,opt,name=details,proto3" json:"details,omitempty"`
+	// The client's IP address, when known.
+	Peer          string `protobuf:"bytes,8,opt,name=peer,proto3" json:"peer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEvent) Reset() {
+	*x = AuditEvent{}
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEvent) ProtoMessage() {}
+
+func (x *AuditEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
+func (*AuditEvent) Descriptor() ([]byte, []int) {
+	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *AuditEvent) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *AuditEvent) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetResource() string {
+	if x != nil {
+		return x.Resource
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetDetails() string {
+	if x != nil {
+		return x.Details
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+type ListAuditEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// With the admin key: one organization's (empty: all). With an
+	// organization's key: empty or its own id.
+	OrganizationId string `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	// At most 1000; 0 means 100.
+	PageSize      uint32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsRequest) Reset() {
+	*x = ListAuditEventsRequest{}
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsRequest) ProtoMessage() {}
+
+func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
+	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListAuditEventsRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAuditEventsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListAuditEventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*AuditEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsResponse) Reset() {
+	*x = ListAuditEventsResponse{}
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsResponse) ProtoMessage() {}
+
+func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_liveproc_v1_organizations_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
+	return file_liveproc_v1_organizations_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListAuditEventsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_liveproc_v1_organizations_proto protoreflect.FileDescriptor
 
 const file_liveproc_v1_organizations_proto_rawDesc = "" +
@@ -900,11 +1129,29 @@ const file_liveproc_v1_organizations_proto_rawDesc = "" +
 	"\x13RotateApiKeyRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"B\n" +
 	"\x17RevokeSignedUrlsRequest\x12'\n" +
-	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId*N\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"\xed\x01\n" +
+	"\n" +
+	"AuditEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x12'\n" +
+	"\x0forganization_id\x18\x04 \x01(\tR\x0eorganizationId\x12\x16\n" +
+	"\x06action\x18\x05 \x01(\tR\x06action\x12\x1a\n" +
+	"\bresource\x18\x06 \x01(\tR\bresource\x12\x18\n" +
+	"\adetails\x18\a \x01(\tR\adetails\x12\x12\n" +
+	"\x04peer\x18\b \x01(\tR\x04peer\"}\n" +
+	"\x16ListAuditEventsRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"r\n" +
+	"\x17ListAuditEventsResponse\x12/\n" +
+	"\x06events\x18\x01 \x03(\v2\x17.liveproc.v1.AuditEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*N\n" +
 	"\fPackageState\x12\x1d\n" +
 	"\x19PACKAGE_STATE_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aENABLED\x10\x01\x12\x12\n" +
-	"\x0eUPGRADE_NEEDED\x10\x022\x9d\x05\n" +
+	"\x0eUPGRADE_NEEDED\x10\x022\xfb\x05\n" +
 	"\rOrganizations\x12W\n" +
 	"\x12CreateOrganization\x12&.liveproc.v1.CreateOrganizationRequest\x1a\x19.liveproc.v1.Organization\x12Q\n" +
 	"\x0fGetOrganization\x12#.liveproc.v1.GetOrganizationRequest\x1a\x19.liveproc.v1.Organization\x12b\n" +
@@ -913,7 +1160,8 @@ const file_liveproc_v1_organizations_proto_rawDesc = "" +
 	"\fRotateApiKey\x12 .liveproc.v1.RotateApiKeyRequest\x1a\x19.liveproc.v1.Organization\x12S\n" +
 	"\x10RevokeSignedUrls\x12$.liveproc.v1.RevokeSignedUrlsRequest\x1a\x19.liveproc.v1.Organization\x12E\n" +
 	"\tSetQuotas\x12\x1d.liveproc.v1.SetQuotasRequest\x1a\x19.liveproc.v1.Organization\x12H\n" +
-	"\bGetUsage\x12\x1c.liveproc.v1.GetUsageRequest\x1a\x1e.liveproc.v1.OrganizationUsageB?Z=github.com/liveproc/liveproc/clients/go/liveprocv1;liveprocv1b\x06proto3"
+	"\bGetUsage\x12\x1c.liveproc.v1.GetUsageRequest\x1a\x1e.liveproc.v1.OrganizationUsage\x12\\\n" +
+	"\x0fListAuditEvents\x12#.liveproc.v1.ListAuditEventsRequest\x1a$.liveproc.v1.ListAuditEventsResponseB?Z=github.com/liveproc/liveproc/clients/go/liveprocv1;liveprocv1b\x06proto3"
 
 var (
 	file_liveproc_v1_organizations_proto_rawDescOnce sync.Once
@@ -928,7 +1176,7 @@ func file_liveproc_v1_organizations_proto_rawDescGZIP() []byte {
 }
 
 var file_liveproc_v1_organizations_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_liveproc_v1_organizations_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_liveproc_v1_organizations_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_liveproc_v1_organizations_proto_goTypes = []any{
 	(PackageState)(0),                 // 0: liveproc.v1.PackageState
 	(*Packages)(nil),                  // 1: liveproc.v1.Packages
@@ -945,38 +1193,45 @@ var file_liveproc_v1_organizations_proto_goTypes = []any{
 	(*SetPackagesRequest)(nil),        // 12: liveproc.v1.SetPackagesRequest
 	(*RotateApiKeyRequest)(nil),       // 13: liveproc.v1.RotateApiKeyRequest
 	(*RevokeSignedUrlsRequest)(nil),   // 14: liveproc.v1.RevokeSignedUrlsRequest
-	(*timestamppb.Timestamp)(nil),     // 15: google.protobuf.Timestamp
+	(*AuditEvent)(nil),                // 15: liveproc.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),    // 16: liveproc.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),   // 17: liveproc.v1.ListAuditEventsResponse
+	(*timestamppb.Timestamp)(nil),     // 18: google.protobuf.Timestamp
 }
 var file_liveproc_v1_organizations_proto_depIdxs = []int32{
 	0,  // 0: liveproc.v1.Packages.live_processing:type_name -> liveproc.v1.PackageState
 	1,  // 1: liveproc.v1.Organization.packages:type_name -> liveproc.v1.Packages
-	15, // 2: liveproc.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
+	18, // 2: liveproc.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
 	3,  // 3: liveproc.v1.Organization.quotas:type_name -> liveproc.v1.Quotas
 	3,  // 4: liveproc.v1.OrganizationUsage.quotas:type_name -> liveproc.v1.Quotas
 	4,  // 5: liveproc.v1.OrganizationUsage.usage:type_name -> liveproc.v1.Usage
 	3,  // 6: liveproc.v1.SetQuotasRequest.quotas:type_name -> liveproc.v1.Quotas
 	2,  // 7: liveproc.v1.ListOrganizationsResponse.organizations:type_name -> liveproc.v1.Organization
-	8,  // 8: liveproc.v1.Organizations.CreateOrganization:input_type -> liveproc.v1.CreateOrganizationRequest
-	9,  // 9: liveproc.v1.Organizations.GetOrganization:input_type -> liveproc.v1.GetOrganizationRequest
-	10, // 10: liveproc.v1.Organizations.ListOrganizations:input_type -> liveproc.v1.ListOrganizationsRequest
-	12, // 11: liveproc.v1.Organizations.SetPackages:input_type -> liveproc.v1.SetPackagesRequest
-	13, // 12: liveproc.v1.Organizations.RotateApiKey:input_type -> liveproc.v1.RotateApiKeyRequest
-	14, // 13: liveproc.v1.Organizations.RevokeSignedUrls:input_type -> liveproc.v1.RevokeSignedUrlsRequest
-	6,  // 14: liveproc.v1.Organizations.SetQuotas:input_type -> liveproc.v1.SetQuotasRequest
-	7,  // 15: liveproc.v1.Organizations.GetUsage:input_type -> liveproc.v1.GetUsageRequest
-	2,  // 16: liveproc.v1.Organizations.CreateOrganization:output_type -> liveproc.v1.Organization
-	2,  // 17: liveproc.v1.Organizations.GetOrganization:output_type -> liveproc.v1.Organization
-	11, // 18: liveproc.v1.Organizations.ListOrganizations:output_type -> liveproc.v1.ListOrganizationsResponse
-	2,  // 19: liveproc.v1.Organizations.SetPackages:output_type -> liveproc.v1.Organization
-	2,  // 20: liveproc.v1.Organizations.RotateApiKey:output_type -> liveproc.v1.Organization
-	2,  // 21: liveproc.v1.Organizations.RevokeSignedUrls:output_type -> liveproc.v1.Organization
-	2,  // 22: liveproc.v1.Organizations.SetQuotas:output_type -> liveproc.v1.Organization
-	5,  // 23: liveproc.v1.Organizations.GetUsage:output_type -> liveproc.v1.OrganizationUsage
-	16, // [16:24] is the sub-list for method output_type
-	8,  // [8:16] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	18, // 8: liveproc.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	15, // 9: liveproc.v1.ListAuditEventsResponse.events:type_name -> liveproc.v1.AuditEvent
+	8,  // 10: liveproc.v1.Organizations.CreateOrganization:input_type -> liveproc.v1.CreateOrganizationRequest
+	9,  // 11: liveproc.v1.Organizations.GetOrganization:input_type -> liveproc.v1.GetOrganizationRequest
+	10, // 12: liveproc.v1.Organizations.ListOrganizations:input_type -> liveproc.v1.ListOrganizationsRequest
+	12, // 13: liveproc.v1.Organizations.SetPackages:input_type -> liveproc.v1.SetPackagesRequest
+	13, // 14: liveproc.v1.Organizations.RotateApiKey:input_type -> liveproc.v1.RotateApiKeyRequest
+	14, // 15: liveproc.v1.Organizations.RevokeSignedUrls:input_type -> liveproc.v1.RevokeSignedUrlsRequest
+	6,  // 16: liveproc.v1.Organizations.SetQuotas:input_type -> liveproc.v1.SetQuotasRequest
+	7,  // 17: liveproc.v1.Organizations.GetUsage:input_type -> liveproc.v1.GetUsageRequest
+	16, // 18: liveproc.v1.Organizations.ListAuditEvents:input_type -> liveproc.v1.ListAuditEventsRequest
+	2,  // 19: liveproc.v1.Organizations.CreateOrganization:output_type -> liveproc.v1.Organization
+	2,  // 20: liveproc.v1.Organizations.GetOrganization:output_type -> liveproc.v1.Organization
+	11, // 21: liveproc.v1.Organizations.ListOrganizations:output_type -> liveproc.v1.ListOrganizationsResponse
+	2,  // 22: liveproc.v1.Organizations.SetPackages:output_type -> liveproc.v1.Organization
+	2,  // 23: liveproc.v1.Organizations.RotateApiKey:output_type -> liveproc.v1.Organization
+	2,  // 24: liveproc.v1.Organizations.RevokeSignedUrls:output_type -> liveproc.v1.Organization
+	2,  // 25: liveproc.v1.Organizations.SetQuotas:output_type -> liveproc.v1.Organization
+	5,  // 26: liveproc.v1.Organizations.GetUsage:output_type -> liveproc.v1.OrganizationUsage
+	17, // 27: liveproc.v1.Organizations.ListAuditEvents:output_type -> liveproc.v1.ListAuditEventsResponse
+	19, // [19:28] is the sub-list for method output_type
+	10, // [10:19] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_liveproc_v1_organizations_proto_init() }
@@ -990,7 +1245,7 @@ func file_liveproc_v1_organizations_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_liveproc_v1_organizations_proto_rawDesc), len(file_liveproc_v1_organizations_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,7 @@ const (
 	Organizations_RevokeSignedUrls_FullMethodName   = "/liveproc.v1.Organizations/RevokeSignedUrls"
 	Organizations_SetQuotas_FullMethodName          = "/liveproc.v1.Organizations/SetQuotas"
 	Organizations_GetUsage_FullMethodName           = "/liveproc.v1.Organizations/GetUsage"
+	Organizations_ListAuditEvents_FullMethodName    = "/liveproc.v1.Organizations/ListAuditEvents"
 )
 
 // OrganizationsClient is the client API for Organizations service.
@@ -74,6 +75,13 @@ type OrganizationsClient interface {
 	// The organization's quotas and what it uses of each. With the admin
 	// key: any organization, by id. With an organization's key: its own.
 	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*OrganizationUsage, error)
+	// The audit log, newest first: what the operator and organizations
+	// changed (organizations, packages, API keys, quotas, signed-URL
+	// revocations, streams and their keys and processing, deletions of
+	// recordings and clips, webhook endpoints), by whom, when and from
+	// where. With the admin key: every organization's, or one's
+	// (`organization_id`). With an organization's key: its own.
+	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
 }
 
 type organizationsClient struct {
@@ -164,6 +172,16 @@ func (c *organizationsClient) GetUsage(ctx context.Context, in *GetUsageRequest,
 	return out, nil
 }
 
+func (c *organizationsClient) ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAuditEventsResponse)
+	err := c.cc.Invoke(ctx, Organizations_ListAuditEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OrganizationsServer is the server API for Organizations service.
 // All implementations must embed UnimplementedOrganizationsServer
 // for forward compatibility.
@@ -209,6 +227,13 @@ type OrganizationsServer interface {
 	// The organization's quotas and what it uses of each. With the admin
 	// key: any organization, by id. With an organization's key: its own.
 	GetUsage(context.Context, *GetUsageRequest) (*OrganizationUsage, error)
+	// The audit log, newest first: what the operator and organizations
+	// changed (organizations, packages, API keys, quotas, signed-URL
+	// revocations, streams and their keys and processing, deletions of
+	// recordings and clips, webhook endpoints), by whom, when and from
+	// where. With the admin key: every organization's, or one's
+	// (`organization_id`). With an organization's key: its own.
+	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
 	mustEmbedUnimplementedOrganizationsServer()
 }
 
@@ -242,6 +267,9 @@ func (UnimplementedOrganizationsServer) SetQuotas(context.Context, *SetQuotasReq
 }
 func (UnimplementedOrganizationsServer) GetUsage(context.Context, *GetUsageRequest) (*OrganizationUsage, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
+}
+func (UnimplementedOrganizationsServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
 }
 func (UnimplementedOrganizationsServer) mustEmbedUnimplementedOrganizationsServer() {}
 func (UnimplementedOrganizationsServer) testEmbeddedByValue()                       {}
@@ -408,6 +436,24 @@ func _Organizations_GetUsage_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Organizations_ListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuditEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrganizationsServer).ListAuditEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Organizations_ListAuditEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrganizationsServer).ListAuditEvents(ctx, req.(*ListAuditEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Organizations_ServiceDesc is the grpc.ServiceDesc for Organizations service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -446,6 +492,10 @@ var Organizations_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetUsage",
 			Handler:    _Organizations_GetUsage_Handler,
+		},
+		{
+			MethodName: "ListAuditEvents",
+			Handler:    _Organizations_ListAuditEvents_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

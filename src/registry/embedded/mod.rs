@@ -7,6 +7,7 @@
 //! two organizations may use the same client-chosen stream id and neither
 //! can learn that the other's exists.
 
+mod audit;
 mod cluster;
 mod media;
 mod webhooks;

@@ -9,6 +9,7 @@
 //! (`UNAVAILABLE`) after [`ACQUIRE_TIMEOUT`], and work again once it is
 //! back, with nothing to restart.
 
+mod audit;
 mod cluster;
 mod listen;
 mod webhooks;

@@ -78,6 +78,11 @@ class OrganizationsStub:
                 request_serializer=liveproc_dot_v1_dot_organizations__pb2.GetUsageRequest.SerializeToString,
                 response_deserializer=liveproc_dot_v1_dot_organizations__pb2.OrganizationUsage.FromString,
                 _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/liveproc.v1.Organizations/ListAuditEvents',
+                request_serializer=liveproc_dot_v1_dot_organizations__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=liveproc_dot_v1_dot_organizations__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
 
 
 class OrganizationsServicer:
@@ -163,6 +168,18 @@ class OrganizationsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """The audit log, newest first: what the operator and organizations
+        changed (organizations, packages, API keys, quotas, signed-URL
+        revocations, streams and their keys and processing, deletions of
+        recordings and clips, webhook endpoints), by whom, when and from
+        where. With the admin key: every organization's, or one's
+        (`organization_id`). With an organization's key: its own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrganizationsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -205,6 +222,11 @@ def add_OrganizationsServicer_to_server(servicer, server):
                     servicer.GetUsage,
                     request_deserializer=liveproc_dot_v1_dot_organizations__pb2.GetUsageRequest.FromString,
                     response_serializer=liveproc_dot_v1_dot_organizations__pb2.OrganizationUsage.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=liveproc_dot_v1_dot_organizations__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=liveproc_dot_v1_dot_organizations__pb2.ListAuditEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -427,6 +449,33 @@ class Organizations:
             '/liveproc.v1.Organizations/GetUsage',
             liveproc_dot_v1_dot_organizations__pb2.GetUsageRequest.SerializeToString,
             liveproc_dot_v1_dot_organizations__pb2.OrganizationUsage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liveproc.v1.Organizations/ListAuditEvents',
+            liveproc_dot_v1_dot_organizations__pb2.ListAuditEventsRequest.SerializeToString,
+            liveproc_dot_v1_dot_organizations__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file liveproc/v1/organizations.proto.
  */
 export const file_liveproc_v1_organizations: GenFile = /*@__PURE__*/
-  fileDesc("Ch9saXZlcHJvYy92MS9vcmdhbml6YXRpb25zLnByb3RvEgtsaXZlcHJvYy52MSI+CghQYWNrYWdlcxIyCg9saXZlX3Byb2Nlc3NpbmcYASABKA4yGS5saXZlcHJvYy52MS5QYWNrYWdlU3RhdGUiuAEKDE9yZ2FuaXphdGlvbhIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEicKCHBhY2thZ2VzGAMgASgLMhUubGl2ZXByb2MudjEuUGFja2FnZXMSDwoHYXBpX2tleRgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIwoGcXVvdGFzGAYgASgLMhMubGl2ZXByb2MudjEuUXVvdGFzImMKBlF1b3RhcxIPCgdzdHJlYW1zGAEgASgEEhUKDWxpdmVfc2Vzc2lvbnMYAiABKAQSFAoMc3RvcmVkX2J5dGVzGAMgASgEEhsKE3JlcGxheV9tZW1vcnlfYnl0ZXMYBCABKAQiYgoFVXNhZ2USDwoHc3RyZWFtcxgBIAEoBBIVCg1saXZlX3Nlc3Npb25zGAIgASgEEhQKDHN0b3JlZF9ieXRlcxgDIAEoBBIbChNyZXBsYXlfbWVtb3J5X2J5dGVzGAQgASgEInQKEU9yZ2FuaXphdGlvblVzYWdlEhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIjCgZxdW90YXMYAiABKAsyEy5saXZlcHJvYy52MS5RdW90YXMSIQoFdXNhZ2UYAyABKAsyEi5saXZlcHJvYy52MS5Vc2FnZSJQChBTZXRRdW90YXNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIjCgZxdW90YXMYAiABKAsyEy5saXZlcHJvYy52MS5RdW90YXMiKgoPR2V0VXNhZ2VSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCSJCChlDcmVhdGVPcmdhbml6YXRpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSFwoPbGl2ZV9wcm9jZXNzaW5nGAIgASgIIiQKFkdldE9yZ2FuaXphdGlvblJlcXVlc3QSCgoCaWQYASABKAkiQQoYTGlzdE9yZ2FuaXphdGlvbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoDRISCgpwYWdlX3Rva2VuGAIgASgJImYKGUxpc3RPcmdhbml6YXRpb25zUmVzcG9uc2USMAoNb3JnYW5pemF0aW9ucxgBIAMoCzIZLmxpdmVwcm9jLnYxLk9yZ2FuaXphdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiRgoSU2V0UGFja2FnZXNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIXCg9saXZlX3Byb2Nlc3NpbmcYAiABKAgiLgoTUm90YXRlQXBpS2V5UmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkiMgoXUmV2b2tlU2lnbmVkVXJsc1JlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJKk4KDFBhY2thZ2VTdGF0ZRIdChlQQUNLQUdFX1NUQVRFX1VOU1BFQ0lGSUVEEAASCwoHRU5BQkxFRBABEhIKDlVQR1JBREVfTkVFREVEEAIynQUKDU9yZ2FuaXphdGlvbnMSVwoSQ3JlYXRlT3JnYW5pemF0aW9uEiYubGl2ZXByb2MudjEuQ3JlYXRlT3JnYW5pemF0aW9uUmVxdWVzdBoZLmxpdmVwcm9jLnYxLk9yZ2FuaXphdGlvbhJRCg9HZXRPcmdhbml6YXRpb24SIy5saXZlcHJvYy52MS5HZXRPcmdhbml6YXRpb25SZXF1ZXN0GhkubGl2ZXByb2MudjEuT3JnYW5pemF0aW9uEmIKEUxpc3RPcmdhbml6YXRpb25zEiUubGl2ZXByb2MudjEuTGlzdE9yZ2FuaXphdGlvbnNSZXF1ZXN0GiYubGl2ZXByb2MudjEuTGlzdE9yZ2FuaXphdGlvbnNSZXNwb25zZRJJCgtTZXRQYWNrYWdlcxIfLmxpdmVwcm9jLnYxLlNldFBhY2thZ2VzUmVxdWVzdBoZLmxpdmVwcm9jLnYxLk9yZ2FuaXphdGlvbhJLCgxSb3RhdGVBcGlLZXkSIC5saXZlcHJvYy52MS5Sb3RhdGVBcGlLZXlSZXF1ZXN0GhkubGl2ZXByb2MudjEuT3JnYW5pemF0aW9uElMKEFJldm9rZVNpZ25lZFVybHMSJC5saXZlcHJvYy52MS5SZXZva2VTaWduZWRVcmxzUmVxdWVzdBoZLmxpdmVwcm9jLnYxLk9yZ2FuaXphdGlvbhJFCglTZXRRdW90YXMSHS5saXZlcHJvYy52MS5TZXRRdW90YXNSZXF1ZXN0GhkubGl2ZXByb2MudjEuT3JnYW5pemF0aW9uEkgKCEdldFVzYWdlEhwubGl2ZXByb2MudjEuR2V0VXNhZ2VSZXF1ZXN0Gh4ubGl2ZXByb2MudjEuT3JnYW5pemF0aW9uVXNhZ2VCP1o9Z2l0aHViLmNvbS9saXZlcHJvYy9saXZlcHJvYy9jbGllbnRzL2dvL2xpdmVwcm9jdjE7bGl2ZXByb2N2MWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Ch9saXZlcHJvYy92MS9vcmdhbml6YXRpb25zLnByb3RvEgtsaXZlcHJvYy52MSI+CghQYWNrYWdlcxIyCg9saXZlX3Byb2Nlc3NpbmcYASABKA4yGS5saXZlcHJvYy52MS5QYWNrYWdlU3RhdGUiuAEKDE9yZ2FuaXphdGlvbhIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEicKCHBhY2thZ2VzGAMgASgLMhUubGl2ZXByb2MudjEuUGFja2FnZXMSDwoHYXBpX2tleRgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIwoGcXVvdGFzGAYgASgLMhMubGl2ZXByb2MudjEuUXVvdGFzImMKBlF1b3RhcxIPCgdzdHJlYW1zGAEgASgEEhUKDWxpdmVfc2Vzc2lvbnMYAiABKAQSFAoMc3RvcmVkX2J5dGVzGAMgASgEEhsKE3JlcGxheV9tZW1vcnlfYnl0ZXMYBCABKAQiYgoFVXNhZ2USDwoHc3RyZWFtcxgBIAEoBBIVCg1saXZlX3Nlc3Npb25zGAIgASgEEhQKDHN0b3JlZF9ieXRlcxgDIAEoBBIbChNyZXBsYXlfbWVtb3J5X2J5dGVzGAQgASgEInQKEU9yZ2FuaXphdGlvblVzYWdlEhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIjCgZxdW90YXMYAiABKAsyEy5saXZlcHJvYy52MS5RdW90YXMSIQoFdXNhZ2UYAyABKAsyEi5saXZlcHJvYy52MS5Vc2FnZSJQChBTZXRRdW90YXNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIjCgZxdW90YXMYAiABKAsyEy5saXZlcHJvYy52MS5RdW90YXMiKgoPR2V0VXNhZ2VSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCSJCChlDcmVhdGVPcmdhbml6YXRpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSFwoPbGl2ZV9wcm9jZXNzaW5nGAIgASgIIiQKFkdldE9yZ2FuaXphdGlvblJlcXVlc3QSCgoCaWQYASABKAkiQQoYTGlzdE9yZ2FuaXphdGlvbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoDRISCgpwYWdlX3Rva2VuGAIgASgJImYKGUxpc3RPcmdhbml6YXRpb25zUmVzcG9uc2USMAoNb3JnYW5pemF0aW9ucxgBIAMoCzIZLmxpdmVwcm9jLnYxLk9yZ2FuaXphdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiRgoSU2V0UGFja2FnZXNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIXCg9saXZlX3Byb2Nlc3NpbmcYAiABKAgiLgoTUm90YXRlQXBpS2V5UmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkiMgoXUmV2b2tlU2lnbmVkVXJsc1JlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJIqsBCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWFjdG9yGAMgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgEIAEoCRIOCgZhY3Rpb24YBSABKAkSEAoIcmVzb3VyY2UYBiABKAkSDwoHZGV0YWlscxgHIAEoCRIMCgRwZWVyGAggASgJIlgKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJIlsKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEicKBmV2ZW50cxgBIAMoCzIXLmxpdmVwcm9jLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKk4KDFBhY2thZ2VTdGF0ZRIdChlQQUNLQUdFX1NUQVRFX1VOU1BFQ0lGSUVEEAASCwoHRU5BQkxFRBABEhIKDlVQR1JBREVfTkVFREVEEAIy+wUKDU9yZ2FuaXphdGlvbnMSVwoSQ3JlYXRlT3JnYW5pemF0aW9uEiYubGl2ZXByb2MudjEuQ3JlYXRlT3JnYW5pemF0aW9uUmVxdWVzdBoZLmxpdmVwcm9jLnYxLk9yZ2FuaXphdGlvbhJRCg9HZXRPcmdhbml6YXRpb24SIy5saXZlcHJvYy52MS5HZXRPcmdhbml6YXRpb25SZXF1ZXN0GhkubGl2ZXByb2MudjEuT3JnYW5pemF0aW9uEmIKEUxpc3RPcmdhbml6YXRpb25zEiUubGl2ZXByb2MudjEuTGlzdE9yZ2FuaXphdGlvbnNSZXF1ZXN0GiYubGl2ZXByb2MudjEuTGlzdE9yZ2FuaXphdGlvbnNSZXNwb25zZRJJCgtTZXRQYWNrYWdlcxIfLmxpdmVwcm9jLnYxLlNldFBhY2thZ2VzUmVxdWVzdBoZLmxpdmVwcm9jLnYxLk9yZ2FuaXphdGlvbhJLCgxSb3RhdGVBcGlLZXkSIC5saXZlcHJvYy52MS5Sb3RhdGVBcGlLZXlSZXF1ZXN0GhkubGl2ZXByb2MudjEuT3JnYW5pemF0aW9uElMKEFJldm9rZVNpZ25lZFVybHMSJC5saXZlcHJvYy52MS5SZXZva2VTaWduZWRVcmxzUmVxdWVzdBoZLmxpdmVwcm9jLnYxLk9yZ2FuaXphdGlvbhJFCglTZXRRdW90YXMSHS5saXZlcHJvYy52MS5TZXRRdW90YXNSZXF1ZXN0GhkubGl2ZXByb2MudjEuT3JnYW5pemF0aW9uEkgKCEdldFVzYWdlEhwubGl2ZXByb2MudjEuR2V0VXNhZ2VSZXF1ZXN0Gh4ubGl2ZXByb2MudjEuT3JnYW5pemF0aW9uVXNhZ2USXAoPTGlzdEF1ZGl0RXZlbnRzEiMubGl2ZXByb2MudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBokLmxpdmVwcm9jLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlQj9aPWdpdGh1Yi5jb20vbGl2ZXByb2MvbGl2ZXByb2MvY2xpZW50cy9nby9saXZlcHJvY3YxO2xpdmVwcm9jdjFiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message liveproc.v1.Packages
@@ -371,6 +371,134 @@ export const RevokeSignedUrlsRequestSchema: GenMessage<RevokeSignedUrlsRequest> 
   messageDesc(file_liveproc_v1_organizations, 13);
 
 /**
+ * One change in the audit log. Never holds a secret.
+ *
+ * @generated from message liveproc.v1.AuditEvent
+ */
+export type AuditEvent = Message<"liveproc.v1.AuditEvent"> & {
+  /**
+   * Sorts by time.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp time = 2;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * Whose key made the change: "admin", or the organization's id.
+   *
+   * @generated from field: string actor = 3;
+   */
+  actor: string;
+
+  /**
+   * The organization whose resource changed.
+   *
+   * @generated from field: string organization_id = 4;
+   */
+  organizationId: string;
+
+  /**
+   * What was done: "organization.create", "organization.packages.set",
+   * "organization.api_key.rotate", "organization.signed_urls.revoke",
+   * "organization.quotas.set", "stream.create", "stream.delete",
+   * "stream.key.rotate", "stream.processing.update", "recording.delete",
+   * "clip.delete", "webhook_endpoint.create", "webhook_endpoint.update",
+   * "webhook_endpoint.delete", "webhook_endpoint.secret.rotate".
+   *
+   * @generated from field: string action = 5;
+   */
+  action: string;
+
+  /**
+   * What it was done to: "organizations/{id}", "streams/{id}",
+   * "recordings/{id}", "clips/{id}", "webhook_endpoints/{id}".
+   *
+   * @generated from field: string resource = 6;
+   */
+  resource: string;
+
+  /**
+   * A JSON object of what changed, or empty.
+   *
+   * @generated from field: string details = 7;
+   */
+  details: string;
+
+  /**
+   * The client's IP address, when known.
+   *
+   * @generated from field: string peer = 8;
+   */
+  peer: string;
+};
+
+/**
+ * Describes the message liveproc.v1.AuditEvent.
+ * Use `create(AuditEventSchema)` to create a new message.
+ */
+export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
+  messageDesc(file_liveproc_v1_organizations, 14);
+
+/**
+ * @generated from message liveproc.v1.ListAuditEventsRequest
+ */
+export type ListAuditEventsRequest = Message<"liveproc.v1.ListAuditEventsRequest"> & {
+  /**
+   * With the admin key: one organization's (empty: all). With an
+   * organization's key: empty or its own id.
+   *
+   * @generated from field: string organization_id = 1;
+   */
+  organizationId: string;
+
+  /**
+   * At most 1000; 0 means 100.
+   *
+   * @generated from field: uint32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message liveproc.v1.ListAuditEventsRequest.
+ * Use `create(ListAuditEventsRequestSchema)` to create a new message.
+ */
+export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
+  messageDesc(file_liveproc_v1_organizations, 15);
+
+/**
+ * @generated from message liveproc.v1.ListAuditEventsResponse
+ */
+export type ListAuditEventsResponse = Message<"liveproc.v1.ListAuditEventsResponse"> & {
+  /**
+   * @generated from field: repeated liveproc.v1.AuditEvent events = 1;
+   */
+  events: AuditEvent[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message liveproc.v1.ListAuditEventsResponse.
+ * Use `create(ListAuditEventsResponseSchema)` to create a new message.
+ */
+export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
+  messageDesc(file_liveproc_v1_organizations, 16);
+
+/**
  * @generated from enum liveproc.v1.PackageState
  */
 export enum PackageState {
@@ -505,6 +633,21 @@ export const Organizations: GenService<{
     methodKind: "unary";
     input: typeof GetUsageRequestSchema;
     output: typeof OrganizationUsageSchema;
+  },
+  /**
+   * The audit log, newest first: what the operator and organizations
+   * changed (organizations, packages, API keys, quotas, signed-URL
+   * revocations, streams and their keys and processing, deletions of
+   * recordings and clips, webhook endpoints), by whom, when and from
+   * where. With the admin key: every organization's, or one's
+   * (`organization_id`). With an organization's key: its own.
+   *
+   * @generated from rpc liveproc.v1.Organizations.ListAuditEvents
+   */
+  listAuditEvents: {
+    methodKind: "unary";
+    input: typeof ListAuditEventsRequestSchema;
+    output: typeof ListAuditEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_liveproc_v1_organizations, 0);
