@@ -155,6 +155,21 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
     assert_eq!(encryption.key_length, 32);
     let shown = browser.text("[data-ingest='SRT key length'] code").await;
     assert_eq!(shown, "AES-256");
+    // A new stream key from the stream page: the page shows it.
+    let old_key = stream.ingest.as_ref().unwrap().stream_key.clone();
+    browser.eval("(window.confirm = () => true) && true").await;
+    browser.click("[data-testid=rotate-stream-key]").await;
+    let srt = "document.querySelector(\"[data-ingest='SRT'] code\").textContent";
+    browser
+        .until(
+            "the new stream key on the page",
+            &format!("!{srt}.includes('{old_key}') && {srt}.includes('sk_')"),
+        )
+        .await;
+    let stream = get_stream(&server, &acme.api_key, "cam").await.unwrap();
+    assert_ne!(stream.ingest.as_ref().unwrap().stream_key, old_key);
+    let shown = browser.text("[data-ingest='SRT'] code").await;
+    assert_eq!(shown, stream.ingest.as_ref().unwrap().srt_url);
     browser.client.goto(&page(&server, "#/")).await.unwrap();
     browser.find("article[data-stream=cam]").await;
     // The organization's usage of its quotas.

@@ -89,6 +89,37 @@ def test_wrong_key_and_other_organizations(server):
     assert [s.id for s in a.list_streams()] == ["cam"]
 
 
+def test_quotas_usage_and_the_audit_log(server):
+    org = organization(server)
+    with AdminClient(server.grpc, ADMIN_KEY) as admin:
+        admin.set_quotas(org.id, streams=1)
+    client = Client(server.grpc, org.api_key)
+    stream = client.create_stream(
+        "cam", srt_encryption=pb.SrtEncryption(key_length=32)
+    )
+    assert "&pbkeylen=32" in stream.ingest.srt_url
+    assert len(stream.ingest.srt_encryption.passphrase) == 32
+    with pytest.raises(LiveprocError) as raised:
+        client.create_stream("cam2")
+    error = raised.value
+    assert error.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert error.reason == "QUOTA_EXCEEDED"
+    assert [v.subject for v in error.quota_violations] == [
+        f"organizations/{org.id}/quotas/streams"
+    ]
+    usage = client.get_usage()
+    assert (usage.quotas.streams, usage.usage.streams) == (1, 1)
+    rotated = client.rotate_stream_key("cam")
+    assert rotated.ingest.stream_key != stream.ingest.stream_key
+    actions = [e.action for e in client.list_audit_events(page_size=2)]
+    assert actions == [
+        "stream.key.rotate",
+        "stream.create",
+        "organization.quotas.set",
+        "organization.create",
+    ]
+
+
 def test_a_tls_server_is_reached_with_a_ca_file(tls_server):
     with AdminClient(tls_server.grpc, ADMIN_KEY, ca_file=tls_server.ca_file) as admin:
         org = admin.create_organization("tls", live_processing=True)

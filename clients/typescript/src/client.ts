@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 
 import { ChannelCredentials, Metadata, ServiceError, credentials, status } from "@grpc/grpc-js";
 
-import { BadRequest, ErrorInfo, Status } from "./gen/google/rpc/status";
+import { BadRequest, ErrorInfo, QuotaFailure, Status } from "./gen/google/rpc/status";
 import {
   CreateStreamRequest,
   LiveProcessingClient,
@@ -16,11 +16,24 @@ import {
   Thumbnail,
   MotionClip,
 } from "./gen/liveproc/v1/live_processing";
-import { Organization, OrganizationsClient } from "./gen/liveproc/v1/organizations";
+import {
+  AuditEvent,
+  ListAuditEventsResponse,
+  Organization,
+  OrganizationUsage,
+  OrganizationsClient,
+  Quotas,
+} from "./gen/liveproc/v1/organizations";
 import { ProcessingOptions } from "./gen/liveproc/v1/processing";
 
 export interface FieldViolation {
   field: string;
+  description: string;
+}
+
+/** A quota reached: `organizations/{id}/quotas/{name}`, "2 of 2 used". */
+export interface QuotaViolation {
+  subject: string;
   description: string;
 }
 
@@ -32,6 +45,7 @@ export class LiveprocError extends Error {
     readonly fieldViolations: FieldViolation[] = [],
     readonly reason?: string,
     readonly errorMetadata: Record<string, string> = {},
+    readonly quotaViolations: QuotaViolation[] = [],
   ) {
     super(`${status[code]}: ${details}`);
     this.name = "LiveprocError";
@@ -41,6 +55,7 @@ export class LiveprocError extends Error {
     const violations: FieldViolation[] = [];
     let reason: string | undefined;
     let metadata: Record<string, string> = {};
+    const quotas: QuotaViolation[] = [];
     const raw = error.metadata?.get("grpc-status-details-bin")?.[0];
     if (raw instanceof Buffer) {
       for (const detail of Status.decode(raw).details) {
@@ -52,10 +67,14 @@ export class LiveprocError extends Error {
           const info = ErrorInfo.decode(detail.value);
           reason = info.reason;
           metadata = info.metadata;
+        } else if (detail.typeUrl.endsWith("google.rpc.QuotaFailure")) {
+          for (const v of QuotaFailure.decode(detail.value).violations) {
+            quotas.push({ subject: v.subject, description: v.description });
+          }
         }
       }
     }
-    return new LiveprocError(error.code, error.details, violations, reason, metadata);
+    return new LiveprocError(error.code, error.details, violations, reason, metadata, quotas);
   }
 }
 
@@ -111,19 +130,65 @@ export class AdminClient {
     return unary(this.stub.setPackages.bind(this.stub), { organizationId, liveProcessing }, this.md);
   }
 
+  /** Replaces every quota of the organization (0 or absent: no limit). */
+  setQuotas(organizationId: string, quotas: Partial<Quotas>): Promise<Organization> {
+    const request = { organizationId, quotas: Quotas.fromPartial(quotas) };
+    return unary(this.stub.setQuotas.bind(this.stub), request, this.md);
+  }
+
+  getUsage(organizationId: string): Promise<OrganizationUsage> {
+    return unary(this.stub.getUsage.bind(this.stub), { organizationId }, this.md);
+  }
+
+  /** The audit log, newest first: every organization's, or one's. */
+  listAuditEvents(organizationId = ""): AsyncGenerator<AuditEvent> {
+    return auditEvents(this.stub, this.md, organizationId);
+  }
+
   close(): void {
     this.stub.close();
   }
 }
 
+async function* auditEvents(
+  stub: OrganizationsClient,
+  md: Metadata,
+  organizationId: string,
+): AsyncGenerator<AuditEvent> {
+  let pageToken = "";
+  do {
+    const request = { organizationId, pageSize: 100, pageToken };
+    const page: ListAuditEventsResponse = await unary(stub.listAuditEvents.bind(stub), request, md);
+    yield* page.events;
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+}
+
 /** An organization's client: streams, processing and their outputs. */
 export class Client {
   private readonly stub: LiveProcessingClient;
+  private readonly organizations: OrganizationsClient;
   private readonly md: Metadata;
 
   constructor(target: string, apiKey: string, creds: ChannelCredentials = credentials.createInsecure()) {
     this.stub = new LiveProcessingClient(target, creds);
+    this.organizations = new OrganizationsClient(target, creds);
     this.md = auth(apiKey);
+  }
+
+  /** A new publish key; the old one and its live publisher stop. */
+  rotateStreamKey(streamId: string): Promise<Stream> {
+    return unary(this.stub.rotateStreamKey.bind(this.stub), { streamId }, this.md);
+  }
+
+  /** The organization's quotas and what it uses of each. */
+  getUsage(): Promise<OrganizationUsage> {
+    return unary(this.organizations.getUsage.bind(this.organizations), { organizationId: "" }, this.md);
+  }
+
+  /** The organization's audit log, newest first. */
+  listAuditEvents(): AsyncGenerator<AuditEvent> {
+    return auditEvents(this.organizations, this.md, "");
   }
 
   createStream(request: Partial<CreateStreamRequest>): Promise<Stream> {
@@ -162,6 +227,7 @@ export class Client {
 
   close(): void {
     this.stub.close();
+    this.organizations.close();
   }
 }
 

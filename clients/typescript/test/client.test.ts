@@ -93,3 +93,29 @@ test("a package not enabled raises UPGRADE_NEEDED", async () => {
   );
   client.close();
 });
+
+test("a quota reached raises RESOURCE_EXHAUSTED with its QuotaFailure", async () => {
+  const admin = new AdminClient(grpcAddr, ADMIN_KEY);
+  const org = await admin.createOrganization("quota", true);
+  await admin.setQuotas(org.id, { streams: 1 });
+  const client = new Client(grpcAddr, org.apiKey);
+  await client.createStream({ streamId: "cam" });
+  await assert.rejects(client.createStream({ streamId: "cam2" }), (error: unknown) => {
+    assert.ok(error instanceof LiveprocError);
+    assert.equal(error.code, status.RESOURCE_EXHAUSTED);
+    assert.equal(error.reason, "QUOTA_EXCEEDED");
+    assert.deepEqual(
+      error.quotaViolations.map((v) => v.subject),
+      [`organizations/${org.id}/quotas/streams`],
+    );
+    return true;
+  });
+  const usage = await client.getUsage();
+  assert.equal(usage.usage?.streams, 1);
+  await client.rotateStreamKey("cam");
+  const actions: string[] = [];
+  for await (const event of client.listAuditEvents()) actions.push(event.action);
+  assert.deepEqual(actions, ["stream.key.rotate", "stream.create", "organization.quotas.set", "organization.create"]);
+  client.close();
+  admin.close();
+});

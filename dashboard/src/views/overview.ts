@@ -34,6 +34,7 @@ export function overview(ctx: Context): View {
       h("div.package-row", {}, h("span", {}, "Live processing"), packageBadge(org, ctx.config.operatorContact)),
     ),
     quotaPanel(ctx),
+    revokeLinks(ctx),
   );
 
   const list = h("div.grid", { "data-testid": "streams" });
@@ -75,6 +76,24 @@ export function overview(ctx: Context): View {
     ),
   );
   return { element, dispose: () => disposers.forEach((d) => d()) };
+}
+
+/** Revokes every link the organization signed until now (thumbnails,
+ * players, share links): they are refused from then on. */
+function revokeLinks(ctx: Context): HTMLElement {
+  const done = h("small.muted", { role: "status" });
+  const button = h("button", { type: "button", "data-testid": "revoke-signed-urls" }, "Revoke shared links");
+  button.addEventListener("click", async () => {
+    if (!confirm("Every link shared until now (players, thumbnails, clips) stops working.")) return;
+    button.disabled = true;
+    try {
+      await organizationsService(location.origin, ctx.identity.key).revokeSignedUrls({});
+      done.textContent = " Links signed before now are refused.";
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h("div.actions", {}, button, done);
 }
 
 /** The organization's quotas and what it uses of each (GetUsage). */

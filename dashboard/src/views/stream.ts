@@ -90,10 +90,29 @@ export function streamPage(ctx: Context, streamId: string): View {
     replace(replay, player.element);
   };
 
+  // Where to publish, and a new stream key (the old one and a publisher
+  // live with it stop at once).
+  const showIngest = (s: api.Stream) => {
+    const details = ingestDetails(s.ingest);
+    if (!details || s.sourceUri) return replace(ingest, details);
+    const rotate = h("button", { type: "button", "data-testid": "rotate-stream-key" }, "New stream key");
+    rotate.addEventListener("click", async () => {
+      if (!confirm("The current stream key stops at once, and a publisher live with it is disconnected.")) return;
+      rotate.disabled = true;
+      try {
+        stream = await client.rotateStreamKey({ streamId });
+        showIngest(stream);
+      } finally {
+        rotate.disabled = false;
+      }
+    });
+    replace(ingest, details, h("div.actions", {}, rotate));
+  };
+
   const load = async () => {
     stream = await client.getStream({ streamId }, { signal: abort.signal });
     title.textContent = stream.name || stream.id;
-    replace(ingest, ingestDetails(stream.ingest));
+    showIngest(stream);
     renderProcessing(stream);
     renderClip(stream);
     showState(stream.state);

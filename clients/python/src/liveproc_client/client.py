@@ -17,6 +17,15 @@ from liveproc.v1 import processing_pb2 as processing_pb
 
 
 @dataclasses.dataclass(frozen=True)
+class QuotaViolation:
+    """A quota reached: its subject (`organizations/{id}/quotas/{name}`)
+    and its use (`"2 of 2 used"`)."""
+
+    subject: str
+    description: str
+
+
+@dataclasses.dataclass(frozen=True)
 class FieldViolation:
     """One invalid field of a request: its path and what is allowed."""
 
@@ -34,6 +43,7 @@ class LiveprocError(Exception):
         field_violations: Optional[list] = None,
         reason: Optional[str] = None,
         metadata: Optional[dict] = None,
+        quota_violations: Optional[list] = None,
     ):
         super().__init__(f"{code.name}: {message}")
         self.code = code
@@ -41,10 +51,11 @@ class LiveprocError(Exception):
         self.field_violations = field_violations or []
         self.reason = reason
         self.metadata = metadata or {}
+        self.quota_violations = quota_violations or []
 
     @classmethod
     def from_rpc_error(cls, error: grpc.RpcError) -> "LiveprocError":
-        violations, reason, metadata = [], None, {}
+        violations, reason, metadata, quotas = [], None, {}, []
         status = rpc_status.from_call(error)
         if status is not None:
             for detail in status.details:
@@ -58,7 +69,11 @@ class LiveprocError(Exception):
                     info = error_details_pb2.ErrorInfo()
                     detail.Unpack(info)
                     reason, metadata = info.reason, dict(info.metadata)
-        return cls(error.code(), error.details() or "", violations, reason, metadata)
+                elif detail.Is(error_details_pb2.QuotaFailure.DESCRIPTOR):
+                    failure = error_details_pb2.QuotaFailure()
+                    detail.Unpack(failure)
+                    quotas += [QuotaViolation(v.subject, v.description) for v in failure.violations]
+        return cls(error.code(), error.details() or "", violations, reason, metadata, quotas)
 
 
 def _unary(method, request, metadata):
@@ -152,6 +167,41 @@ class AdminClient(_Base):
         request = org_pb.RotateApiKeyRequest(organization_id=organization_id)
         return _unary(self._stub.RotateApiKey, request, self._metadata)
 
+    def revoke_signed_urls(self, organization_id: str) -> org_pb.Organization:
+        request = org_pb.RevokeSignedUrlsRequest(organization_id=organization_id)
+        return _unary(self._stub.RevokeSignedUrls, request, self._metadata)
+
+    def set_quotas(self, organization_id: str, **quotas: int) -> org_pb.Organization:
+        """Replaces every quota (`streams`, `live_sessions`, `stored_bytes`,
+        `replay_memory_bytes`; one not given, or 0, is no limit)."""
+        request = org_pb.SetQuotasRequest(
+            organization_id=organization_id, quotas=org_pb.Quotas(**quotas)
+        )
+        return _unary(self._stub.SetQuotas, request, self._metadata)
+
+    def get_usage(self, organization_id: str) -> org_pb.OrganizationUsage:
+        request = org_pb.GetUsageRequest(organization_id=organization_id)
+        return _unary(self._stub.GetUsage, request, self._metadata)
+
+    def list_audit_events(
+        self, organization_id: str = "", page_size: int = 100
+    ) -> Iterator[org_pb.AuditEvent]:
+        """The audit log, newest first: every organization's, or one's."""
+        yield from _audit_events(self._stub, self._metadata, organization_id, page_size)
+
+
+def _audit_events(stub, metadata, organization_id: str, page_size: int) -> Iterator:
+    token = ""
+    while True:
+        request = org_pb.ListAuditEventsRequest(
+            organization_id=organization_id, page_size=page_size, page_token=token
+        )
+        page = _unary(stub.ListAuditEvents, request, metadata)
+        yield from page.events
+        if not page.next_page_token:
+            return
+        token = page.next_page_token
+
 
 class Client(_Base):
     """An organization's client: streams, processing, outputs."""
@@ -165,6 +215,7 @@ class Client(_Base):
     ):
         super().__init__(target, api_key, channel, ca_file)
         self._stub = pb_grpc.LiveProcessingStub(self._channel)
+        self._organizations = org_grpc.OrganizationsStub(self._channel)
 
     # ----- streams -----------------------------------------------------------
 
@@ -174,11 +225,37 @@ class Client(_Base):
         name: str = "",
         processing: Optional[processing_pb.ProcessingOptions] = None,
         source_uri: str = "",
+        srt_encryption: Optional[pb.SrtEncryption] = None,
     ) -> pb.Stream:
+        """`srt_encryption`: SRT publishers must then encrypt (an empty
+        passphrase is made by the server; key_length 16, 24, 32 or 0)."""
         request = pb.CreateStreamRequest(
-            stream_id=stream_id, name=name, processing=processing, source_uri=source_uri
+            stream_id=stream_id,
+            name=name,
+            processing=processing,
+            source_uri=source_uri,
+            srt_encryption=srt_encryption,
         )
         return _unary(self._stub.CreateStream, request, self._metadata)
+
+    def rotate_stream_key(self, stream_id: str) -> pb.Stream:
+        """A new publish key; the old one and its live publisher stop."""
+        request = pb.RotateStreamKeyRequest(stream_id=stream_id)
+        return _unary(self._stub.RotateStreamKey, request, self._metadata)
+
+    # ----- the organization itself -------------------------------------------
+
+    def revoke_signed_urls(self) -> org_pb.Organization:
+        request = org_pb.RevokeSignedUrlsRequest()
+        return _unary(self._organizations.RevokeSignedUrls, request, self._metadata)
+
+    def get_usage(self) -> org_pb.OrganizationUsage:
+        """The organization's quotas and what it uses of each."""
+        return _unary(self._organizations.GetUsage, org_pb.GetUsageRequest(), self._metadata)
+
+    def list_audit_events(self, page_size: int = 100) -> Iterator[org_pb.AuditEvent]:
+        """The organization's audit log, newest first."""
+        yield from _audit_events(self._organizations, self._metadata, "", page_size)
 
     def get_stream(self, stream_id: str) -> pb.Stream:
         return _unary(self._stub.GetStream, pb.GetStreamRequest(stream_id=stream_id), self._metadata)
