@@ -517,7 +517,7 @@ impl LiveProcessing for LiveProcessingService {
         let session = self
             .state
             .ingest
-            .start_session(stream, PublisherKind::GrpcPush)
+            .start_session(stream, PublisherKind::GrpcPush, &first.stream_key)
             .instrument(span.clone())
             .await?;
         let rest = messages.map(|m| m.map(|m| m.data));

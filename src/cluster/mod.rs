@@ -158,8 +158,9 @@ impl Cluster {
         &self,
         stream: &Arc<LiveStream>,
         kind: PublisherKind,
+        key: Option<&str>,
     ) -> Result<(PublisherGuard, SessionLease)> {
-        let publisher = stream.claim_publisher(kind)?;
+        let publisher = stream.claim_publisher(kind, key)?;
         // This one is counted already.
         let others = self.hub.sessions().saturating_sub(1);
         let lease = self.hold(stream, others).await?;

@@ -98,14 +98,16 @@ impl Ingest {
         );
     }
 
-    /// Starts a pushed session (SRT, RTMP or gRPC) on `stream`: refused while
-    /// it has a publisher here or on another node, or this node is full.
+    /// Starts a pushed session (SRT, RTMP or gRPC) on `stream`, authorized
+    /// with `stream_key`: refused while it has a publisher here or on
+    /// another node, this node is full, or the key was rotated since.
     pub async fn start_session(
         &self,
         stream: Arc<LiveStream>,
         kind: PublisherKind,
+        stream_key: &str,
     ) -> Result<session::PublishSession> {
-        let (publisher, lease) = self.cluster.claim(&stream, kind).await?;
+        let (publisher, lease) = self.cluster.claim(&stream, kind, Some(stream_key)).await?;
         session::PublishSession::start(&self.engine, stream, kind, publisher, lease)
     }
 

@@ -89,7 +89,7 @@ async fn run(
                 }
                 continue;
             }
-            let held = cluster.claim(&stream, PublisherKind::Pull).await;
+            let held = cluster.claim(&stream, PublisherKind::Pull, None).await;
             if !matches!(held, Err(Error::NodeFull { .. })) {
                 unheld_since = None;
             }

@@ -297,8 +297,23 @@ impl LiveStream {
     }
 
     /// Takes the publisher slot, or fails if another publisher has it.
-    pub fn claim_publisher(self: &Arc<Self>, kind: PublisherKind) -> Result<PublisherGuard> {
+    pub fn claim_publisher(
+        self: &Arc<Self>,
+        kind: PublisherKind,
+        key: Option<&str>,
+    ) -> Result<PublisherGuard> {
         let mut slot = self.publisher.lock().expect("publisher lock");
+        // The key it was authorized with must still be the stream's: a
+        // rotation between its authorization and now refuses it here (a
+        // rotation after now finds it in the slot and disconnects it).
+        let known = self.publish_key.lock().expect("publish key lock").clone();
+        if let (Some(key), Some(known)) = (key, known) {
+            if key != known {
+                return Err(Error::KeyRotated {
+                    stream_id: self.stream_ref.stream_id.clone(),
+                });
+            }
+        }
         if slot.is_some() {
             return Err(Error::PublisherActive {
                 stream_id: self.stream_ref.stream_id.clone(),
@@ -416,5 +431,27 @@ impl StreamHub {
         stream.cancel.cancel();
         stream.watchers_end.cancel();
         Some(stream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A publisher authorized with a key that is rotated before it takes
+    /// the slot is refused there; one with the new key is not.
+    #[test]
+    fn a_key_rotated_before_the_claim_is_refused() {
+        let hub = StreamHub::default();
+        let (stream, _) = hub.add(StreamRef::new("org", "cam"), Processing::default());
+        stream.set_publish_key("sk_old");
+        assert!(!stream.set_publish_key("sk_new"), "no publisher to let go");
+        let refused = stream.claim_publisher(PublisherKind::Srt, Some("sk_old"));
+        assert!(matches!(refused, Err(Error::KeyRotated { .. })));
+        let taken = stream.claim_publisher(PublisherKind::Srt, Some("sk_new"));
+        assert!(taken.is_ok());
+        // A pull has no key.
+        drop(taken);
+        assert!(stream.claim_publisher(PublisherKind::Pull, None).is_ok());
     }
 }

@@ -325,7 +325,7 @@ impl Connection {
         };
         let span = tracing::info_span!("stream", organization = %stream.stream_ref.organization_id, stream = %stream.stream_ref.stream_id, ingest = "rtmp", remote = %self.remote);
         match ingest
-            .start_session(stream.clone(), PublisherKind::Rtmp)
+            .start_session(stream.clone(), PublisherKind::Rtmp, key)
             .instrument(span)
             .await
         {
@@ -338,6 +338,7 @@ impl Connection {
                 | Error::NodeFull { .. }
                 | Error::QuotaExceeded { .. }),
             ) => Err(e.to_string()),
+            Err(Error::KeyRotated { .. }) => Err("unknown stream key".into()),
             Err(e) => {
                 tracing::error!(stream = %stream.stream_ref, error = %e, "cannot start session");
                 Err("the server cannot start the session now: try again".into())

@@ -183,7 +183,7 @@ async fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
     let stream = ingest.live(&record);
     let span = tracing::info_span!("stream", organization = %stream.stream_ref.organization_id, stream = %stream.stream_ref.stream_id, ingest = "srt", %remote);
     let session = match ingest
-        .start_session(stream.clone(), PublisherKind::Srt)
+        .start_session(stream.clone(), PublisherKind::Srt, &record.stream_key)
         .instrument(span.clone())
         .await
     {
@@ -209,6 +209,12 @@ async fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
         Err(Error::Storage(e) | Error::StorageUnavailable(e)) => {
             tracing::error!(error = %e, "registry unavailable");
             return reject(ServerRejectReason::InternalServerError.into(), "registry");
+        }
+        Err(Error::KeyRotated { .. }) => {
+            return reject(
+                ServerRejectReason::Forbidden.into(),
+                "the stream key was rotated as the caller came",
+            )
         }
         Err(e) => {
             tracing::error!(stream = %stream.stream_ref, error = %e, "cannot start session");
