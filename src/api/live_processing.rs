@@ -119,7 +119,6 @@ impl LiveProcessingService {
         Self { state }
     }
 
-    /// The calling organization (org API key required).
     /// Records a change to the stream `record`.
     async fn audit(
         &self,
@@ -140,6 +139,7 @@ impl LiveProcessingService {
         .await;
     }
 
+    /// The calling organization (org API key required).
     async fn organization(
         &self,
         metadata: &tonic::metadata::MetadataMap,

@@ -20,6 +20,19 @@ pub struct OrganizationsService {
 }
 
 impl OrganizationsService {
+    pub fn new(state: Services) -> Self {
+        Self { state }
+    }
+
+    /// The organization `id`; `NOT_FOUND` when there is none.
+    async fn organization_record(&self, id: &str) -> crate::error::Result<OrganizationRecord> {
+        self.state
+            .registry
+            .organization(id)
+            .await?
+            .ok_or_else(|| Error::organization_not_found(id))
+    }
+
     /// Records a change to the organization `org_id` itself.
     async fn audit(&self, actor: &Actor, org_id: &str, action: &str, details: serde_json::Value) {
         let resource = format!("organizations/{org_id}");
@@ -32,21 +45,6 @@ impl OrganizationsService {
             details,
         )
         .await;
-    }
-
-    pub fn new(state: Services) -> Self {
-        Self { state }
-    }
-}
-
-impl OrganizationsService {
-    /// The organization `id`; `NOT_FOUND` when there is none.
-    async fn organization_record(&self, id: &str) -> crate::error::Result<OrganizationRecord> {
-        self.state
-            .registry
-            .organization(id)
-            .await?
-            .ok_or_else(|| Error::organization_not_found(id))
     }
 }
 

@@ -83,13 +83,6 @@ impl Quotas {
     }
 }
 
-impl OrganizationRecord {
-    /// Refuses one more of `quota` when `used` has reached its limit.
-    pub fn check_quota(&self, quota: Quota, used: u64) -> Result<()> {
-        quota.check(&self.id, self.quotas.limit(quota), used)
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StreamRecord {
     pub id: String,
@@ -117,6 +110,11 @@ pub struct SrtEncryption {
 }
 
 impl OrganizationRecord {
+    /// Refuses one more of `quota` when `used` has reached its limit.
+    pub fn check_quota(&self, quota: Quota, used: u64) -> Result<()> {
+        quota.check(&self.id, self.quotas.limit(quota), used)
+    }
+
     /// Refuses processing the organization's packages do not include. A
     /// stream without processing is always allowed.
     pub fn check_packages(&self, processing: &Processing) -> Result<()> {

@@ -1,6 +1,7 @@
-//! Generation and hashing of secrets: organization API keys, the admin key
-//! stream keys and SRT passphrases (ids are in [`crate::ids`]). API keys are stored only as SHA-256 hashes; they carry
-//! 256 bits of randomness, so a fast hash is enough to make a stolen store
+//! Generation and hashing of secrets: organization API keys, the admin
+//! key, stream keys and SRT passphrases (ids are in [`crate::ids`]). API
+//! keys are stored only as SHA-256 hashes; they carry 256 bits of
+//! randomness, so a fast hash is enough to make a stolen store
 //! useless for authentication.
 
 use rand::RngCore;

@@ -26,8 +26,8 @@ use srt_protocol::listener::{
     AccessControlResponse, Action, Input, MultiplexListener, NextInputContext, ResultOf, SessionId,
 };
 use srt_protocol::packet::{
-    ControlTypes, HandshakeVsInfo, Packet, RejectReason, ServerRejectReason, ShakeType,
-    SrtControlPacket,
+    ControlTypes, HandshakeVsInfo, KeyingMaterialMessage, Packet, RejectReason, ServerRejectReason,
+    ShakeType, SrtControlPacket,
 };
 use srt_protocol::settings::{ConnInitSettings, KeySettings};
 use tokio::sync::mpsc;
@@ -130,7 +130,7 @@ struct Handshake {
     since: Instant,
     /// The keying material (KMREQ) of its conclusion handshake, for the
     /// acceptor to check its passphrase with.
-    key_material: Option<srt_protocol::packet::KeyingMaterialMessage>,
+    key_material: Option<KeyingMaterialMessage>,
 }
 
 impl Handshake {

@@ -212,6 +212,16 @@ fn page<T>(
     })
 }
 
+/// How many streams the organization has (in a transaction or not).
+async fn count_streams<'e>(executor: impl sqlx::PgExecutor<'e>, org_id: &str) -> Result<u64> {
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM streams WHERE organization_id = $1")
+        .bind(org_id)
+        .fetch_one(executor)
+        .await
+        .map_err(storage_error)?;
+    Ok(from_db(count))
+}
+
 /// `LIMIT` for a page: one more row than asked, to see if there is more.
 fn limit(page_size: usize) -> i64 {
     i64::try_from(page_size.saturating_add(1)).unwrap_or(i64::MAX)
@@ -429,13 +439,7 @@ impl PgRegistry {
     // ----- streams ---------------------------------------------------------
 
     pub async fn stream_count(&self, org_id: &str) -> Result<u64> {
-        let count: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM streams WHERE organization_id = $1")
-                .bind(org_id)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(storage_error)?;
-        Ok(from_db(count))
+        count_streams(&self.pool, org_id).await
     }
 
     /// Bytes of the organization's recordings and clips, as catalogued.
@@ -481,13 +485,8 @@ impl PgRegistry {
                 .execute(&mut *tx)
                 .await
                 .map_err(storage_error)?;
-            let count: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM streams WHERE organization_id = $1")
-                    .bind(&record.organization_id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(storage_error)?;
-            org.check_quota(Quota::Streams, from_db(count))?;
+            let count = count_streams(&mut *tx, &record.organization_id).await?;
+            org.check_quota(Quota::Streams, count)?;
         }
         let inserted = sqlx::query(
             "INSERT INTO streams (organization_id, id, name, processing, stream_key, source_uri, create_time_ms, srt_encryption)
