@@ -22,7 +22,20 @@ export function hlsPlayer(url: string, live: boolean): Player {
   let hls: Hls | null = null;
 
   if (Hls.isSupported()) {
-    hls = new Hls({ liveDurationInfinity: true, backBufferLength: 90 });
+    hls = new Hls({
+      liveDurationInfinity: true,
+      backBufferLength: 90,
+      // A session that has just begun answers 503 until its first GOP is
+      // complete: keep asking, once a second, for half a minute.
+      manifestLoadPolicy: {
+        default: {
+          maxTimeToFirstByteMs: 10_000,
+          maxLoadTimeMs: 20_000,
+          timeoutRetry: { maxNumRetry: 2, retryDelayMs: 0, maxRetryDelayMs: 0 },
+          errorRetry: { maxNumRetry: 30, retryDelayMs: 1000, maxRetryDelayMs: 1000, backoff: "linear" },
+        },
+      },
+    });
     hls.loadSource(url);
     hls.attachMedia(video);
   } else {

@@ -78,6 +78,12 @@ impl IntoResponse for HttpError {
                 HeaderValue::from_static("Bearer realm=\"liveproc\""),
             );
         }
+        // Every 503 is "not now": players (hls.js) and clients retry it.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         response
     }
 }

@@ -36,10 +36,20 @@ pub fn playlist(
     let replay = &outputs.replay;
     let gops = replay.range(Duration::ZERO, Duration::MAX);
     if gops.is_empty() {
-        return Err(HttpError::new(
-            StatusCode::NOT_FOUND,
-            "the replay window is empty (is replay enabled and the stream live?)",
-        ));
+        // A session that has just begun has no complete GOP yet: "not
+        // yet" (503, which players retry), not "no such thing".
+        let starting = live.has_publisher() && live.processing().borrow().replay.is_some();
+        return Err(if starting {
+            HttpError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the replay window has no complete GOP yet; retry in a second",
+            )
+        } else {
+            HttpError::new(
+                StatusCode::NOT_FOUND,
+                "the replay window is empty (is replay enabled and the stream live?)",
+            )
+        });
     }
     let base = format!("/v1/streams/{}/replay", live.stream_ref.stream_id);
     let body = render(&gops, replay.session_ended(), |sequence| {

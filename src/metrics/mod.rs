@@ -100,6 +100,7 @@ pub struct Metrics {
     pub grpc_requests: Family<GrpcLabels, Counter>,
     pub http_connections: Family<ConnectionLabels, Counter>,
     pub http_connections_open: Gauge,
+    pub http_connections_unused: Counter,
     pub http_connections_refused: Family<ReasonLabel, Counter>,
     pub process: process::ProcessMetrics,
 }
@@ -125,6 +126,7 @@ impl Metrics {
             grpc_requests: Family::default(),
             http_connections: Family::default(),
             http_connections_open: Gauge::default(),
+            http_connections_unused: Counter::default(),
             http_connections_refused: Family::default(),
             process: process::ProcessMetrics::default(),
             registry: Registry::default(),
@@ -208,6 +210,11 @@ impl Metrics {
             "http_connections_open",
             "Connections open on the gRPC/HTTP address",
             m.http_connections_open.clone(),
+        );
+        registry.register(
+            "http_connections_unused",
+            "Connections that closed without a request (browser preconnects, scanners, clients too slow to send one)",
+            m.http_connections_unused.clone(),
         );
         registry.register(
             "http_connections_refused",

@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -186,9 +186,9 @@ impl Connection {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let first_request = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(AtomicU64::new(0));
         let service = {
-            let first_request = Arc::clone(&first_request);
+            let requests = Arc::clone(&requests);
             let app = self.app;
             // As tonic's own server does: `Request::remote_addr()` (the
             // audit log's peer) reads it.
@@ -198,7 +198,7 @@ impl Connection {
             };
             tower::service_fn(
                 move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                    first_request.store(true, Ordering::Relaxed);
+                    requests.fetch_add(1, Ordering::Relaxed);
                     request.extensions_mut().insert(connection.clone());
                     let app = app.clone();
                     async move {
@@ -213,7 +213,12 @@ impl Connection {
             .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service))
             .into_owned();
         let connection = self.watcher.watch(connection);
-        close_if_silent(connection, first_request, self.header_timeout, self.peer).await;
+        close_if_silent(connection, &requests, self.header_timeout, self.peer).await;
+        let requests = requests.load(Ordering::Relaxed);
+        if requests == 0 {
+            metrics::get().http_connections_unused.inc();
+        }
+        tracing::debug!(peer = %self.peer, requests, "connection closed");
     }
 }
 
@@ -278,7 +283,7 @@ impl Drop for AddressSlot {
 /// trickles an HTTP/2 preface, holds no socket for long).
 async fn close_if_silent<C, E>(
     connection: C,
-    first_request: Arc<AtomicBool>,
+    requests: &AtomicU64,
     timeout: Duration,
     peer: std::net::SocketAddr,
 ) where
@@ -287,7 +292,7 @@ async fn close_if_silent<C, E>(
 {
     let deadline = async {
         tokio::time::sleep(timeout).await;
-        if first_request.load(Ordering::Relaxed) {
+        if requests.load(Ordering::Relaxed) > 0 {
             std::future::pending::<()>().await;
         }
     };

@@ -156,7 +156,8 @@ impl Browser {
             }
             if tokio::time::Instant::now() > deadline {
                 self.screenshot("timed-out").await;
-                panic!("timed out waiting for {what} ({script})");
+                let state = self.client.execute(PAGE_STATE, vec![]).await;
+                panic!("timed out waiting for {what} ({script}); the page: {state:?}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -194,6 +195,18 @@ impl Browser {
         let _ = self.client.clone().close().await;
     }
 }
+
+/// What a timed-out wait prints of the page: its address, its videos'
+/// states and the last requests it made.
+const PAGE_STATE: &str = "return {
+  url: location.href,
+  videos: [...document.querySelectorAll('video')].map(v => ({
+    readyState: v.readyState, networkState: v.networkState, currentTime: v.currentTime,
+    paused: v.paused, error: v.error && v.error.message,
+    buffered: v.buffered.length ? [v.buffered.start(0), v.buffered.end(v.buffered.length - 1)] : null })),
+  requests: performance.getEntriesByType('resource').slice(-15)
+    .map(e => [e.name.replace(/^https?:\\/\\/[^/]+/, ''), e.responseStatus, Math.round(e.startTime), Math.round(e.duration)]),
+};";
 
 impl Drop for Browser {
     fn drop(&mut self) {
