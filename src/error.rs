@@ -119,6 +119,21 @@ pub enum Error {
     #[error("node {node_id} is at its limit of {max_streams} live streams")]
     NodeFull { node_id: String, max_streams: u32 },
 
+    /// The node is not keeping up with the sessions it has (admission
+    /// control, [`crate::headroom`]).
+    #[error(
+        "node {node_id} is overloaded ({reason}) and takes no new session now; try again later"
+    )]
+    NodeOverloaded { node_id: String, reason: String },
+
+    /// A session let go to keep the node's other sessions whole.
+    #[error("stream {stream_id:?}: the session was ended because node {node_id} is overloaded ({reason}); publish again later")]
+    Shed {
+        stream_id: String,
+        node_id: String,
+        reason: String,
+    },
+
     #[error("stream {stream_id:?}: another node took over its live session")]
     TakenOver { stream_id: String },
 
@@ -320,7 +335,10 @@ impl From<Error> for tonic::Status {
                 );
                 tonic::Status::with_error_details(Code::ResourceExhausted, message, details)
             }
-            Error::NodeFull { .. } => tonic::Status::resource_exhausted(message),
+            Error::NodeFull { .. } | Error::NodeOverloaded { .. } => {
+                tonic::Status::resource_exhausted(message)
+            }
+            Error::Shed { .. } => tonic::Status::unavailable(message),
             Error::TakenOver { .. } | Error::Fenced { .. } => tonic::Status::aborted(message),
             Error::KeyRotated { .. } => tonic::Status::unauthenticated(message),
         }

@@ -21,6 +21,8 @@
 //!   signed and delivered by its own task.
 //! - [`cluster`]: this node among the nodes on one registry: its
 //!   heartbeat, and the lease by which it holds each session it runs.
+//! - [`headroom`]: whether this node keeps up with its media: admission
+//!   of new sessions and shedding of the newest when it does not.
 //! - [`features`]: thumbnails, motion clips, recording and replay, driven
 //!   by each session's access units.
 //! - [`streams`]: the runtime side of each stream (state, events,
@@ -52,6 +54,7 @@ pub mod error;
 pub(crate) mod features;
 pub(crate) mod gst_format;
 pub(crate) mod gst_util;
+pub(crate) mod headroom;
 pub(crate) mod http;
 pub mod ids;
 pub(crate) mod ingest;

@@ -34,13 +34,7 @@ async fn a_bursting_srt_publisher_does_not_delay_the_others() {
         .unwrap();
     let frames = |id: String| {
         let server = &server;
-        async move {
-            get_stream(server, key, &id)
-                .await
-                .unwrap()
-                .ingest_stats
-                .map_or(0, |s| s.video_frames)
-        }
+        async move { video_frames(server, key, &id).await }
     };
     // Let the steady streams settle, then burst.
     within(30, "the steady streams to go live", async {

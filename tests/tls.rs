@@ -44,19 +44,6 @@ fn grpcurl() -> Command {
 }
 
 /// The value of the sample `name{labels}` in a scrape of `/metrics`.
-async fn metric(server: &Server, sample: &str) -> f64 {
-    let addr = server.metrics.expect("started with --metrics-listen");
-    let text = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 const TLS_H2: &str = r#"liveproc_http_connections_total{transport="tls",alpn="h2"}"#;
 const TLS_H1: &str = r#"liveproc_http_connections_total{transport="tls",alpn="http/1.1"}"#;
 const OPEN: &str = "liveproc_http_connections_open ";

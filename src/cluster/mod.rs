@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
+use crate::headroom::Headroom;
 use crate::ids::StreamRef;
 use crate::registry::cluster::{Fence, LeaseGrant};
 use crate::registry::{Quota, Registry};
@@ -108,6 +109,8 @@ pub struct Cluster {
     takeovers: mpsc::UnboundedSender<Takeover>,
     placement: placement::Placement,
     directory: Arc<directory::Directory>,
+    /// Whether this node keeps up with what it has.
+    headroom: Arc<Headroom>,
 }
 
 impl Cluster {
@@ -117,6 +120,7 @@ impl Cluster {
         registry: Arc<Registry>,
         node: Node,
         hub: Arc<StreamHub>,
+        headroom: Arc<Headroom>,
     ) -> (Self, mpsc::UnboundedReceiver<Takeover>) {
         let (takeovers, taken) = mpsc::unbounded_channel();
         let directory = Arc::new(directory::Directory::new(Arc::clone(&registry)));
@@ -132,6 +136,7 @@ impl Cluster {
             hub,
             reachability: Arc::new(Reachability::new()),
             takeovers,
+            headroom,
         };
         (cluster, taken)
     }
@@ -167,6 +172,11 @@ impl Cluster {
         Ok((publisher, lease))
     }
 
+    /// Whether this node keeps up with its sessions.
+    pub fn headroom(&self) -> &Arc<Headroom> {
+        &self.headroom
+    }
+
     pub fn node(&self) -> &Node {
         &self.node
     }
@@ -192,14 +202,22 @@ impl Cluster {
     }
 
     /// Takes `stream`'s live session for this node: refused while another
-    /// node holds it, or when this node runs `--max-streams` sessions
-    /// (`sessions`, this one not counted).
+    /// node holds it, when this node runs `--max-streams` sessions
+    /// (`sessions`, this one not counted), or is overloaded.
     async fn hold(&self, stream: &LiveStream, sessions: usize) -> Result<SessionLease> {
         let max = self.node.max_streams;
         if max > 0 && sessions >= max as usize {
+            refused("node_full");
             return Err(Error::NodeFull {
                 node_id: self.node.id.clone(),
                 max_streams: max,
+            });
+        }
+        if let Err(reason) = self.headroom.admit() {
+            refused("overloaded");
+            return Err(Error::NodeOverloaded {
+                node_id: self.node.id.clone(),
+                reason,
             });
         }
         self.check_live_sessions_quota(stream).await?;
@@ -233,4 +251,11 @@ impl Cluster {
             }),
         }
     }
+}
+
+fn refused(reason: &'static str) {
+    crate::metrics::get()
+        .sessions_refused
+        .get_or_create(&crate::metrics::ReasonLabel { reason })
+        .inc();
 }

@@ -41,9 +41,11 @@ impl From<Error> for HttpError {
             Error::InvalidMedia { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             Error::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::StorageUnavailable(_) | Error::ShuttingDown | Error::NodeFull { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Error::StorageUnavailable(_)
+            | Error::ShuttingDown
+            | Error::NodeFull { .. }
+            | Error::NodeOverloaded { .. }
+            | Error::Shed { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Storage(_) | Error::Media(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {

@@ -25,7 +25,7 @@ use crate::features::FeatureEngine;
 use crate::pipeline::{Outcome, Source};
 use crate::proto::v1::StreamState;
 use crate::pull_policy::PullPolicy;
-use crate::streams::{LiveStream, PublisherKind};
+use crate::streams::{LetGo, LiveStream, PublisherKind};
 
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -90,7 +90,10 @@ async fn run(
                 continue;
             }
             let held = cluster.claim(&stream, PublisherKind::Pull, None).await;
-            if !matches!(held, Err(Error::NodeFull { .. })) {
+            if !matches!(
+                held,
+                Err(Error::NodeFull { .. } | Error::NodeOverloaded { .. })
+            ) {
                 unheld_since = None;
             }
             match held {
@@ -109,7 +112,7 @@ async fn run(
                 Err(e) => {
                     tracing::warn!(stream = %stream.stream_ref, error = %e, "pull waiting for publisher slot");
                 }
-                Ok((_publisher, lease)) => {
+                Ok((publisher, lease)) => {
                     match super::start_pipeline(
                         &stream,
                         &source,
@@ -127,12 +130,34 @@ async fn run(
                                 Err(_) => break,
                             };
                             tracing::info!(stream = %stream.stream_ref, source = %shown, "pulling");
+                            let mut shed = None;
                             let outcome = tokio::select! {
                                 outcome = pipeline.ended() => Some(outcome),
                                 _ = cancelled.cancelled() => None,
                                 _ = lease.lost().cancelled() => Some(Outcome::Failed("taken over".into())),
+                                let_go = publisher.let_go() => {
+                                    shed = Some(let_go);
+                                    Some(Outcome::Failed("let go".into()))
+                                }
                             };
                             match outcome {
+                                // The node is overloaded: the pull waits
+                                // until it takes sessions again (or another
+                                // node takes the stream).
+                                Some(Outcome::Failed(_)) if shed.is_some() => {
+                                    pipeline.finish(DRAIN_TIMEOUT).await;
+                                    let reason = match shed {
+                                        Some(LetGo::Shed(reason)) => reason,
+                                        _ => "let go".to_string(),
+                                    };
+                                    let shed = Error::Shed {
+                                        stream_id: stream.stream_ref.stream_id.clone(),
+                                        node_id: lease.fence().node_id.clone(),
+                                        reason,
+                                    };
+                                    tracing::warn!(stream = %stream.stream_ref, source = %shown, reason = %shed, "pull shed");
+                                    stream.set_state(StreamState::Error, shed.to_string());
+                                }
                                 None => {
                                     pipeline.finish(DRAIN_TIMEOUT).await;
                                     stream.set_state(StreamState::Ended, "stream stopped");

@@ -20,7 +20,7 @@ use crate::pipeline::elementary::Elementary;
 use crate::pipeline::pushed::PushedPipeline;
 use crate::pipeline::Outcome;
 use crate::proto::v1::StreamState;
-use crate::streams::{LiveStream, PublisherGuard, PublisherKind};
+use crate::streams::{LetGo, LiveStream, PublisherGuard, PublisherKind};
 
 /// Pushed messages larger than this are taken in pieces of this size.
 const PIECE_BYTES: usize = 64 * 1024;
@@ -213,14 +213,21 @@ impl PublishSession {
     }
 
     /// Resolves when the session has failed by itself (no supported
-    /// media in time), or this node lost its hold on it: the publisher
-    /// should then be let go.
+    /// media in time), this node lost its hold on it, or lets it go (a
+    /// rotated key, an overloaded node): the publisher should then go.
     pub async fn failed(&self) -> Error {
         let stream_id = self.stream.stream_ref.stream_id.clone();
         tokio::select! {
             reason = self.pipeline.no_media() => Error::InvalidMedia { stream_id, reason },
             _ = self.lease.lost().cancelled() => Error::TakenOver { stream_id },
-            _ = self.publisher.revoked().cancelled() => Error::KeyRotated { stream_id },
+            let_go = self.publisher.let_go() => match let_go {
+                LetGo::KeyRotated => Error::KeyRotated { stream_id },
+                LetGo::Shed(reason) => Error::Shed {
+                    stream_id,
+                    node_id: self.lease.fence().node_id.clone(),
+                    reason,
+                },
+            },
         }
     }
 

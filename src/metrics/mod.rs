@@ -58,6 +58,11 @@ pub struct ConnectionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    pub source: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
     pub reason: &'static str,
 }
@@ -102,6 +107,11 @@ pub struct Metrics {
     pub http_connections_open: Gauge,
     pub http_connections_unused: Counter,
     pub http_connections_refused: Family<ReasonLabel, Counter>,
+    pub headroom_lag: Family<SourceLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub srt_dropped_datagrams: Counter,
+    pub admission_refusing: Gauge,
+    pub sessions_refused: Family<ReasonLabel, Counter>,
+    pub sessions_shed: Counter,
     pub process: process::ProcessMetrics,
 }
 
@@ -128,6 +138,11 @@ impl Metrics {
             http_connections_open: Gauge::default(),
             http_connections_unused: Counter::default(),
             http_connections_refused: Family::default(),
+            headroom_lag: Family::default(),
+            srt_dropped_datagrams: Counter::default(),
+            admission_refusing: Gauge::default(),
+            sessions_refused: Family::default(),
+            sessions_shed: Counter::default(),
             process: process::ProcessMetrics::default(),
             registry: Registry::default(),
         };
@@ -215,6 +230,31 @@ impl Metrics {
             "http_connections_unused",
             "Connections that closed without a request (browser preconnects, scanners, clients too slow to send one)",
             m.http_connections_unused.clone(),
+        );
+        registry.register(
+            "headroom_lag_seconds",
+            "Lateness that lasted the last quarter second: of SRT datagrams taken from their socket (srt), of SRT payloads waiting for their session (srt_sessions), of tasks woken (runtime)",
+            m.headroom_lag.clone(),
+        );
+        registry.register(
+            "srt_dropped_datagrams",
+            "SRT datagrams the kernel dropped because a socket's receive buffer was full",
+            m.srt_dropped_datagrams.clone(),
+        );
+        registry.register(
+            "admission_refusing",
+            "1 while this node refuses new sessions because it is behind",
+            m.admission_refusing.clone(),
+        );
+        registry.register(
+            "sessions_refused",
+            "New sessions refused by this node, by reason",
+            m.sessions_refused.clone(),
+        );
+        registry.register(
+            "sessions_shed",
+            "Sessions this node ended to keep its others whole when it was overloaded",
+            m.sessions_shed.clone(),
         );
         registry.register(
             "http_connections_refused",

@@ -29,6 +29,7 @@ use crate::cluster::{Cluster, Node};
 use crate::config::Config;
 use crate::features::replay::spill_store::SpillStore;
 use crate::features::{FeatureEngine, ReplayBudget};
+use crate::headroom::{monitor, Headroom};
 use crate::http::HttpState;
 use crate::ingest::{rtmp, srt, Ingest};
 use crate::objects::ObjectStorage;
@@ -102,6 +103,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let admin_key_hash = admin_key::resolve(&registry, &config, &data).await?;
 
     let hub = Arc::new(StreamHub::default());
+    let headroom = Arc::new(Headroom::default());
     let events = EventSink::start(Arc::clone(&registry));
     let (cluster, takeovers) = Cluster::new(
         Arc::clone(&registry),
@@ -111,6 +113,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             max_streams: config.max_streams,
         },
         Arc::clone(&hub),
+        Arc::clone(&headroom),
     );
     let ingest = Ingest {
         registry: Arc::clone(&registry),
@@ -183,10 +186,22 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     tracing::info!(streams = restored.len(), "registry loaded");
 
+    let shedding = Arc::clone(&hub);
+    monitor::start(
+        Arc::clone(&headroom),
+        move |reason| shedding.shed_newest(reason).map(|s| s.to_string()),
+        shutdown.clone(),
+    )
+    .context("starting the headroom monitor")?;
+    tokio::spawn(monitor::probe_runtime(
+        Arc::clone(&headroom),
+        shutdown.clone(),
+    ));
     let (srt_addr, srt_loop) = srt::bind(
         config.srt_listen,
         config.srt_receive_threads,
         ingest.clone(),
+        Arc::clone(&headroom),
         shutdown.clone(),
     )
     .await

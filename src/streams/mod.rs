@@ -11,7 +11,8 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 use dashmap::DashMap;
 use tokio::sync::{broadcast, watch};
@@ -81,6 +82,38 @@ impl fmt::Display for PublisherKind {
     }
 }
 
+/// Why this node lets a publisher (or a pull) go before it leaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LetGo {
+    /// Its stream key was rotated.
+    KeyRotated,
+    /// The node is behind: the newest session goes so that the others
+    /// keep what they need (the reason says how far behind).
+    Shed(String),
+}
+
+/// The holder of a stream's publisher slot.
+struct Holder {
+    kind: PublisherKind,
+    /// When it took the slot (the newest session is shed first).
+    since: Instant,
+    let_go: Arc<LetGoSignal>,
+}
+
+/// Told once, the first reason wins.
+#[derive(Default)]
+struct LetGoSignal {
+    reason: OnceLock<LetGo>,
+    told: CancellationToken,
+}
+
+impl LetGoSignal {
+    fn tell(&self, reason: LetGo) {
+        let _ = self.reason.set(reason);
+        self.told.cancel();
+    }
+}
+
 struct Status {
     sequence: u64,
     state: pb::StreamState,
@@ -96,7 +129,7 @@ pub struct LiveStream {
     events: broadcast::Sender<pb::StreamEvent>,
     processing: watch::Sender<Processing>,
     /// The current publisher (or pull) here, with what disconnects it.
-    publisher: Mutex<Option<(PublisherKind, CancellationToken)>>,
+    publisher: Mutex<Option<Holder>>,
     /// The publish key this node last saw in the registry: a new one
     /// disconnects a publisher that came with the old.
     publish_key: Mutex<Option<String>>,
@@ -116,13 +149,19 @@ pub struct LiveStream {
 /// Holds the publisher slot of a stream; releasing it on drop.
 pub struct PublisherGuard {
     stream: Arc<LiveStream>,
-    revoked: CancellationToken,
+    let_go: Arc<LetGoSignal>,
 }
 
 impl PublisherGuard {
-    /// Cancelled when the publisher's key was rotated: it must go.
-    pub fn revoked(&self) -> &CancellationToken {
-        &self.revoked
+    /// Resolves when this node lets the publisher go ([`LetGo`]): it
+    /// must then end its session.
+    pub async fn let_go(&self) -> LetGo {
+        self.let_go.told.cancelled().await;
+        self.let_go
+            .reason
+            .get()
+            .cloned()
+            .expect("a reason is set before it is told")
     }
 }
 
@@ -273,7 +312,7 @@ impl LiveStream {
             .lock()
             .expect("publisher lock")
             .as_ref()
-            .map(|(kind, _)| *kind)
+            .map(|holder| holder.kind)
     }
 
     /// Takes the stream's publish key as the registry has it now. A key
@@ -288,8 +327,8 @@ impl LiveStream {
             return false;
         }
         match &*self.publisher.lock().expect("publisher lock") {
-            Some((kind, revoked)) if *kind != PublisherKind::Pull => {
-                revoked.cancel();
+            Some(holder) if holder.kind != PublisherKind::Pull => {
+                holder.let_go.tell(LetGo::KeyRotated);
                 true
             }
             _ => false,
@@ -320,11 +359,15 @@ impl LiveStream {
                 node_id: None,
             });
         }
-        let revoked = CancellationToken::new();
-        *slot = Some((kind, revoked.clone()));
+        let let_go = Arc::new(LetGoSignal::default());
+        *slot = Some(Holder {
+            kind,
+            since: Instant::now(),
+            let_go: Arc::clone(&let_go),
+        });
         Ok(PublisherGuard {
             stream: Arc::clone(self),
-            revoked,
+            let_go,
         })
     }
 
@@ -424,6 +467,32 @@ impl StreamHub {
         self.streams.iter().filter(|s| s.has_publisher()).count()
     }
 
+    /// Lets the newest session on this node go for `reason` (the node is
+    /// behind); returns its stream, or `None` when there is no session
+    /// left that was not let go already.
+    pub fn shed_newest(&self, reason: &str) -> Option<StreamRef> {
+        let mut newest: Option<(Instant, StreamRef, Arc<LetGoSignal>)> = None;
+        for stream in self.streams.iter() {
+            let slot = stream.publisher.lock().expect("publisher lock");
+            let Some(holder) = slot.as_ref().filter(|h| !h.let_go.told.is_cancelled()) else {
+                continue;
+            };
+            if newest
+                .as_ref()
+                .is_none_or(|(since, ..)| holder.since > *since)
+            {
+                newest = Some((
+                    holder.since,
+                    stream.stream_ref.clone(),
+                    Arc::clone(&holder.let_go),
+                ));
+            }
+        }
+        let (_, stream_ref, let_go) = newest?;
+        let_go.tell(LetGo::Shed(reason.to_string()));
+        Some(stream_ref)
+    }
+
     /// Removes a deleted stream and stops whatever runs for it.
     pub fn remove(&self, stream_ref: &StreamRef) -> Option<Arc<LiveStream>> {
         let (_, stream) = self.streams.remove(stream_ref)?;
@@ -453,5 +522,30 @@ mod tests {
         // A pull has no key.
         drop(taken);
         assert!(stream.claim_publisher(PublisherKind::Pull, None).is_ok());
+    }
+
+    /// Shedding lets the newest session go, once, and tells it why.
+    #[tokio::test]
+    async fn the_newest_session_is_shed_with_its_reason() {
+        let hub = StreamHub::default();
+        let (old, _) = hub.add(StreamRef::new("org", "old"), Processing::default());
+        let (new, _) = hub.add(StreamRef::new("org", "new"), Processing::default());
+        assert_eq!(hub.shed_newest("behind"), None, "no session yet");
+        let old = old.claim_publisher(PublisherKind::Srt, None).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let new = new.claim_publisher(PublisherKind::Pull, None).unwrap();
+        assert_eq!(
+            hub.shed_newest("ingest 300 ms behind"),
+            Some(StreamRef::new("org", "new"))
+        );
+        assert_eq!(
+            new.let_go().await,
+            LetGo::Shed("ingest 300 ms behind".into())
+        );
+        // One already going is not shed twice: the next newest is.
+        assert_eq!(hub.shed_newest("again"), Some(StreamRef::new("org", "old")));
+        assert_eq!(old.let_go().await, LetGo::Shed("again".into()));
+        assert_eq!(hub.shed_newest("more"), None, "every session is going");
+        drop(new);
     }
 }

@@ -385,6 +385,15 @@ pub async fn get_stream(
         .map(|r| r.into_inner())
 }
 
+/// Video frames the stream's current (or last) session received.
+pub async fn video_frames(server: &Server, api_key: &str, stream_id: &str) -> u64 {
+    get_stream(server, api_key, stream_id)
+        .await
+        .unwrap()
+        .ingest_stats
+        .map_or(0, |s| s.video_frames)
+}
+
 /// Pushes a whole file through gRPC as fast as the server takes it.
 pub async fn push_file(server: &Server, stream: &pb::Stream, file: &Path) -> pb::PushMediaResponse {
     push_media(server, stream, &std::fs::read(file).unwrap()).await

@@ -1,11 +1,27 @@
-//! HTTP as the tests call it: GET with an API key, signed URLs, and
-//! ffmpeg decoding an HLS playlist.
+//! HTTP as the tests call it: GET with an API key, signed URLs, ffmpeg
+//! decoding an HLS playlist, and one sample of `/metrics`.
 
 use std::process::Command;
 
 use liveproc::proto::v1 as pb;
 
 use super::{authed, Server};
+
+/// The value of the metric sample that starts with `sample` (name and
+/// labels) on the server's `/metrics` (started with `--metrics-listen`);
+/// 0 when it is not there yet.
+pub async fn metric(server: &Server, sample: &str) -> f64 {
+    let addr = server.metrics.expect("started with --metrics-listen");
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
 
 /// The server's HTTP base URL.
 pub fn base(server: &Server) -> String {

@@ -6,7 +6,8 @@
 //! PostgreSQL server for the registry's second backend), [`s3`] (a
 //! private S3 server for object storage), [`rtmp`] (RTMP publishers: ffmpeg,
 //! GStreamer, and a raw client for what they would not send), [`tls`] (a
-//! CA and certificates made at test time, clients that trust them).
+//! CA and certificates made at test time, clients that trust them),
+//! [`cgroup`] (a CPU limit on the server).
 //!
 //! Each test binary uses a part of them.
 #![allow(dead_code)]
@@ -14,6 +15,7 @@
 use std::time::Duration;
 
 mod av;
+pub mod cgroup;
 mod grpc;
 mod http;
 mod images;

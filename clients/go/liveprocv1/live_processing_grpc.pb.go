@@ -68,7 +68,10 @@ type LiveProcessingClient interface {
 	// The stream's current state, then every change of state or options.
 	WatchStream(ctx context.Context, in *WatchStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamEvent], error)
 	// Publishes MPEG-TS bytes into a stream (server to server). The first
-	// message names the stream and carries its stream key.
+	// message names the stream and carries its stream key. A node that is
+	// behind its media refuses a new session with RESOURCE_EXHAUSTED ("node
+	// … is overloaded (…)"), and may end its newest sessions with
+	// UNAVAILABLE and the reason: publish again later, or to another node.
 	PushMedia(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PushMediaRequest, PushMediaResponse], error)
 	SubscribeThumbnails(ctx context.Context, in *SubscribeThumbnailsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Thumbnail], error)
 	GetThumbnail(ctx context.Context, in *GetThumbnailRequest, opts ...grpc.CallOption) (*Thumbnail, error)
@@ -403,7 +406,10 @@ type LiveProcessingServer interface {
 	// The stream's current state, then every change of state or options.
 	WatchStream(*WatchStreamRequest, grpc.ServerStreamingServer[StreamEvent]) error
 	// Publishes MPEG-TS bytes into a stream (server to server). The first
-	// message names the stream and carries its stream key.
+	// message names the stream and carries its stream key. A node that is
+	// behind its media refuses a new session with RESOURCE_EXHAUSTED ("node
+	// … is overloaded (…)"), and may end its newest sessions with
+	// UNAVAILABLE and the reason: publish again later, or to another node.
 	PushMedia(grpc.ClientStreamingServer[PushMediaRequest, PushMediaResponse]) error
 	SubscribeThumbnails(*SubscribeThumbnailsRequest, grpc.ServerStreamingServer[Thumbnail]) error
 	GetThumbnail(context.Context, *GetThumbnailRequest) (*Thumbnail, error)

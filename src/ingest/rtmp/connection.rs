@@ -336,6 +336,7 @@ impl Connection {
             Err(
                 e @ (Error::PublisherActive { .. }
                 | Error::NodeFull { .. }
+                | Error::NodeOverloaded { .. }
                 | Error::QuotaExceeded { .. }),
             ) => Err(e.to_string()),
             Err(Error::KeyRotated { .. }) => Err("unknown stream key".into()),

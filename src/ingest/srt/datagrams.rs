@@ -6,18 +6,26 @@
 //! port are bound with `SO_REUSEPORT`, so the kernel spreads callers over
 //! the receive threads by address and always gives one caller to the
 //! same thread.
+//!
+//! Each socket asks the kernel for every datagram's arrival time
+//! (`SO_TIMESTAMPNS`) and for its count of datagrams dropped for want of
+//! buffer (`SO_RXQ_OVFL`): the age of the first datagram a round takes
+//! is how far the thread is behind its socket ([`Datagrams::behind`]).
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
+use nix::cmsg_space;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
-    recvmmsg, sendmmsg, setsockopt, sockopt, MsgFlags, MultiHeaders, SockaddrStorage,
+    recvmmsg, sendmmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, MultiHeaders, RecvMsg,
+    SockaddrStorage,
 };
+use nix::sys::time::TimeSpec;
 use socket2::{Domain, Protocol, Socket, Type};
 use srt_protocol::packet::Packet;
 
@@ -81,18 +89,43 @@ pub(super) struct Datagrams {
     out_packets: Vec<(usize, SocketAddr)>,
     /// A receive buffer no datagram was taken into yet.
     spare: Option<BytesMut>,
+    /// When the first datagram of the last [`Datagrams::receive`] that
+    /// took any arrived.
+    first_arrival: Option<SystemTime>,
+    /// The kernel's count of datagrams it dropped on this socket, as of
+    /// the last datagram taken.
+    dropped: u32,
 }
 
 impl Datagrams {
-    pub fn new(socket: UdpSocket) -> Self {
-        Self {
+    /// Takes a bound socket; asks the kernel for arrival times and drop
+    /// counts on it.
+    pub fn new(socket: UdpSocket) -> io::Result<Self> {
+        setsockopt(&socket, sockopt::ReceiveTimestampns, &true)?;
+        setsockopt(&socket, sockopt::RxqOvfl, &1)?;
+        Ok(Self {
             socket,
-            received: MultiHeaders::preallocate(BATCH, None),
+            received: MultiHeaders::preallocate(BATCH, Some(cmsg_space!(TimeSpec, u32))),
             sent: MultiHeaders::preallocate(BATCH, None),
             out: BytesMut::new(),
             out_packets: Vec::new(),
             spare: None,
-        }
+            first_arrival: None,
+            dropped: 0,
+        })
+    }
+
+    /// How long the first datagram of the last receive that took any
+    /// had waited in the socket (at `now`); taking it forgets it.
+    pub fn behind(&mut self, now: SystemTime) -> Option<Duration> {
+        let arrived = self.first_arrival.take()?;
+        Some(now.duration_since(arrived).unwrap_or_default())
+    }
+
+    /// Datagrams the kernel dropped on this socket since it was bound
+    /// (as of the last one taken).
+    pub fn dropped(&self) -> u32 {
+        self.dropped
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -117,6 +150,7 @@ impl Datagrams {
             .take()
             .unwrap_or_else(|| BytesMut::zeroed(BATCH * SLOT));
         let mut got = [(0usize, None::<SocketAddr>); BATCH];
+        let (mut first_arrival, mut dropped) = (None, None);
         let received = {
             let mut slices: Vec<[IoSliceMut<'_>; 1]> = buffer
                 .chunks_mut(SLOT)
@@ -133,6 +167,13 @@ impl Datagrams {
                 let mut count = 0;
                 for (slot, message) in results.enumerate() {
                     count = slot + 1;
+                    // The first datagram is the oldest; the drop count
+                    // is read from the last.
+                    let (arrival, drops) = control(&message);
+                    if slot == 0 {
+                        first_arrival = arrival;
+                    }
+                    dropped = drops.or(dropped);
                     if !message.flags.contains(MsgFlags::MSG_TRUNC) {
                         got[slot] = (message.bytes, message.address.and_then(socket_addr));
                     }
@@ -150,6 +191,12 @@ impl Datagrams {
                 };
             }
         };
+        if count > 0 {
+            self.first_arrival = self.first_arrival.or(first_arrival);
+        }
+        if let Some(dropped) = dropped {
+            self.dropped = dropped;
+        }
         let buffer = buffer.freeze();
         for (slot, (len, from)) in got.iter().take(count).enumerate() {
             if let Some(from) = from {
@@ -216,6 +263,29 @@ impl Datagrams {
             self.out = reusable;
         }
     }
+}
+
+/// A datagram's arrival time and the socket's drop count, from its
+/// control messages (the drop count comes only once there were drops).
+fn control(message: &RecvMsg<'_, '_, SockaddrStorage>) -> (Option<SystemTime>, Option<u32>) {
+    let (mut arrival, mut dropped) = (None, None);
+    let Ok(messages) = message.cmsgs() else {
+        return (arrival, dropped);
+    };
+    for control in messages {
+        match control {
+            ControlMessageOwned::ScmTimestampns(at) => {
+                let since_epoch = Duration::new(
+                    u64::try_from(at.tv_sec()).unwrap_or(0),
+                    u32::try_from(at.tv_nsec()).unwrap_or(0),
+                );
+                arrival = SystemTime::UNIX_EPOCH.checked_add(since_epoch);
+            }
+            ControlMessageOwned::RxqOvfl(count) => dropped = Some(count),
+            _ => {}
+        }
+    }
+    (arrival, dropped)
 }
 
 fn socket_addr(address: SockaddrStorage) -> Option<SocketAddr> {

@@ -21,6 +21,8 @@ mod encryption;
 mod shard;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
 
 use srt_protocol::options::SocketOptions;
 use srt_protocol::packet::{RejectReason, ServerRejectReason};
@@ -34,6 +36,7 @@ use self::shard::{AccessDecision, AccessRequest, Payloads, Shard, Verdict};
 use super::session::PublishSession;
 use super::Ingest;
 use crate::error::Error;
+use crate::headroom::{Headroom, Persistent};
 use crate::streams::PublisherKind;
 
 /// Access requests waiting for the acceptor; past this, callers are
@@ -79,12 +82,14 @@ pub fn parse_stream_id(raw: &str) -> Option<PublishRequest> {
 }
 
 /// Binds the SRT port with `receive_threads` sockets and starts their
-/// threads; returns the bound address and the acceptor, to run until
-/// `shutdown` (it returns once every receive thread has stopped).
+/// threads, which tell `headroom` how far behind their sockets they are;
+/// returns the bound address and the acceptor, to run until `shutdown`
+/// (it returns once every receive thread has stopped).
 pub async fn bind(
     listen: SocketAddr,
     receive_threads: usize,
     ingest: Ingest,
+    headroom: Arc<Headroom>,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()>)> {
     let sockets = datagrams::bind_group(listen, receive_threads.max(1))?;
@@ -94,10 +99,14 @@ pub async fn bind(
     let mut threads = Vec::new();
     for (index, socket) in sockets.into_iter().enumerate() {
         let (settings, requests, shutdown) = (settings.clone(), requests.clone(), shutdown.clone());
-        let receive = move || match Shard::new(Datagrams::new(socket), settings, requests, shutdown)
-        {
-            Ok(shard) => shard.run(),
-            Err(e) => tracing::error!(error = %e, "SRT receive thread cannot start"),
+        let headroom = Arc::clone(&headroom);
+        let receive = move || {
+            let shard = Datagrams::new(socket)
+                .and_then(|io| Shard::new(io, settings, requests, headroom, shutdown));
+            match shard {
+                Ok(shard) => shard.run(),
+                Err(e) => tracing::error!(error = %e, "SRT receive thread cannot start"),
+            }
         };
         threads.push(
             std::thread::Builder::new()
@@ -202,7 +211,11 @@ async fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
             return Verdict::Reject(ServerRejectReason::Conflict.into());
         }
         // SRT's "overloaded, or you have exceeded credits".
-        Err(e @ (Error::NodeFull { .. } | Error::QuotaExceeded { .. })) => {
+        Err(
+            e @ (Error::NodeFull { .. }
+            | Error::NodeOverloaded { .. }
+            | Error::QuotaExceeded { .. }),
+        ) => {
             tracing::warn!(%remote, reason = %e, "SRT caller rejected");
             return Verdict::Reject(ServerRejectReason::Overload.into());
         }
@@ -223,9 +236,10 @@ async fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
     };
     tracing::info!(stream = %stream.stream_ref, %remote, "SRT publisher authorized");
     let (media, input) = mpsc::channel(SESSION_QUEUE);
+    let headroom = Arc::clone(ingest.cluster.headroom());
     ingest
         .sessions
-        .spawn(run_publisher(session, input).instrument(span));
+        .spawn(run_publisher(session, input, headroom).instrument(span));
     Verdict::Accept {
         media,
         stream: stream.stream_ref.to_string(),
@@ -235,10 +249,16 @@ async fn decide(ingest: &Ingest, request: &AccessRequest) -> Verdict {
 
 /// Runs an accepted SRT publisher's session to its end: the caller left
 /// (its receive thread closed `input`), the stream was stopped, or its
-/// media was refused (then the connection is closed).
-async fn run_publisher(mut session: PublishSession, mut input: mpsc::Receiver<Payloads>) {
+/// media was refused (then the connection is closed). Tells `headroom`
+/// how long its payloads wait in `input`.
+async fn run_publisher(
+    mut session: PublishSession,
+    mut input: mpsc::Receiver<Payloads>,
+    headroom: Arc<Headroom>,
+) {
     let cancelled = session.stream().cancelled().clone();
     let mut failure = None;
+    let mut queued = Persistent::new(Instant::now());
     'session: loop {
         tokio::select! {
             _ = cancelled.cancelled() => break,
@@ -248,7 +268,11 @@ async fn run_publisher(mut session: PublishSession, mut input: mpsc::Receiver<Pa
             }
             payloads = input.recv() => match payloads {
                 Some(payloads) => {
-                    for payload in payloads {
+                    let now = Instant::now();
+                    if let Some(least) = queued.note(now - payloads.sent, now) {
+                        headroom.note_sessions_lag(least);
+                    }
+                    for payload in payloads.data {
                         if let Err(e) = session.push(payload).await {
                             failure = Some(e);
                             break 'session;

@@ -2,8 +2,9 @@
 //! (srt-protocol's `MultiplexListener`) and every connection it accepted
 //! (srt-protocol's `DuplexConnection`, the SRT state machine without I/O).
 //!
-//! The thread wakes every [`TICK`], not per datagram: it takes every
-//! queued datagram in batches, runs the connections' timers (ACK, NAK,
+//! The thread wakes every [`TICK`], not per datagram: it takes the
+//! queued datagrams in batches (for at most [`RECEIVE_BUDGET`], then it
+//! goes round again without sleeping), runs the connections' timers (ACK, NAK,
 //! TSBPD release, peer idle), sends the answers in one batch and, every
 //! [`DELIVERY`], hands each connection's released payloads to its session
 //! in one message (one wake-up of the session, not one per packet). SRT's
@@ -18,7 +19,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc as std_mpsc;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use srt_protocol::connection::{Connection, DuplexConnection};
@@ -35,9 +37,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::datagrams::{Datagram, Datagrams, BATCH};
 use super::encryption::CallerKey;
+use crate::headroom::{Headroom, Persistent};
 
 /// How often the thread wakes.
 const TICK: Duration = Duration::from_millis(5);
+/// Longest a round takes datagrams before it runs the connections'
+/// timers: a socket with seconds of datagrams queued must not hold back
+/// the ACKs (callers give up on a receiver they hear nothing from for
+/// 5 s, all of them at once).
+const RECEIVE_BUDGET: Duration = Duration::from_millis(5);
 /// How often released payloads go to the sessions.
 const DELIVERY: Duration = Duration::from_millis(20);
 /// Idle wait when the thread has no connection and no handshake.
@@ -49,9 +57,17 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HANDSHAKES: usize = 1024;
 /// Longest the thread keeps closing connections at shutdown.
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
+/// Nice value the thread asks for (granted with CAP_SYS_NICE): when the
+/// machine is saturated, taking datagrams from the socket comes before
+/// the work done with them.
+const RECEIVE_NICE: i32 = -5;
 
 /// Payloads (MPEG-TS, in order) released for one session at once.
-pub(super) type Payloads = Vec<Bytes>;
+pub(super) struct Payloads {
+    /// When they were handed over (the session measures its queue).
+    pub sent: Instant,
+    pub data: Vec<Bytes>,
+}
 
 /// A caller asking to publish, for the acceptor to decide.
 pub(super) struct AccessRequest {
@@ -83,7 +99,7 @@ struct Publisher {
     srt: DuplexConnection,
     /// `None` once the session has gone: the connection is closing.
     media: Option<mpsc::Sender<Payloads>>,
-    released: Payloads,
+    released: Vec<Bytes>,
     stream: String,
     dropped: u64,
 }
@@ -103,13 +119,17 @@ impl Publisher {
         if self.released.is_empty() {
             return;
         }
-        match media.try_send(std::mem::take(&mut self.released)) {
+        let payloads = Payloads {
+            sent: now,
+            data: std::mem::take(&mut self.released),
+        };
+        match media.try_send(payloads) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(lost)) => {
                 if self.dropped == 0 {
                     tracing::warn!(stream = %self.stream, "session behind its SRT input: dropping payloads");
                 }
-                self.dropped += lost.len() as u64;
+                self.dropped += lost.data.len() as u64;
             }
             Err(mpsc::error::TrySendError::Closed(_)) => self.close(now),
         }
@@ -167,6 +187,11 @@ pub(super) struct Shard {
     decisions: std_mpsc::Receiver<AccessDecision>,
     reply: std_mpsc::Sender<AccessDecision>,
     received: Vec<Datagram>,
+    /// Told how far behind its socket the thread is.
+    headroom: Arc<Headroom>,
+    input_lag: Persistent,
+    /// The socket's drop count already told.
+    dropped: u32,
     shutdown: CancellationToken,
 }
 
@@ -175,6 +200,7 @@ impl Shard {
         io: Datagrams,
         settings: ConnInitSettings,
         requests: mpsc::Sender<AccessRequest>,
+        headroom: Arc<Headroom>,
         shutdown: CancellationToken,
     ) -> std::io::Result<Self> {
         let local = io.local_addr()?;
@@ -190,12 +216,16 @@ impl Shard {
             decisions,
             reply,
             received: Vec::with_capacity(BATCH),
+            headroom,
+            input_lag: Persistent::new(Instant::now()),
+            dropped: 0,
             shutdown,
         })
     }
 
     /// Runs until shutdown, then closes every connection.
     pub fn run(mut self) {
+        raise_priority();
         let mut next_delivery = Instant::now();
         let mut next_sweep = Instant::now();
         let mut stopping_since = None;
@@ -206,7 +236,8 @@ impl Shard {
                     tracing::error!(error = %e, "SRT socket");
                 }
             }
-            self.receive_all();
+            let more_queued = self.receive_round();
+            self.tell_headroom();
             let now = Instant::now();
             self.take_decisions(now);
             let deliver = now >= next_delivery;
@@ -232,15 +263,20 @@ impl Shard {
             }
             self.io.send();
             let spent = started.elapsed();
-            if spent < TICK && !(self.publishers.is_empty() && self.handshakes.is_empty()) {
+            if !more_queued
+                && spent < TICK
+                && !(self.publishers.is_empty() && self.handshakes.is_empty())
+            {
                 std::thread::sleep(TICK - spent);
             }
         }
         tracing::debug!("SRT receive thread stopped");
     }
 
-    /// Takes and handles every queued datagram.
-    fn receive_all(&mut self) {
+    /// Takes and handles the queued datagrams, for at most
+    /// [`RECEIVE_BUDGET`]; says whether some were left queued.
+    fn receive_round(&mut self) -> bool {
+        let started = Instant::now();
         loop {
             let mut received = std::mem::take(&mut self.received);
             let count = match self.io.receive(&mut received) {
@@ -256,8 +292,28 @@ impl Shard {
             }
             self.received = received;
             if count < BATCH {
-                return;
+                return false;
             }
+            if now.duration_since(started) >= RECEIVE_BUDGET {
+                return true;
+            }
+        }
+    }
+
+    /// Notes how long the oldest datagram of this round waited in the
+    /// socket (none: the thread had caught up), and tells the node at
+    /// the end of each period; tells it what the kernel dropped since
+    /// the last round.
+    fn tell_headroom(&mut self) {
+        let lag = self.io.behind(SystemTime::now()).unwrap_or_default();
+        if let Some(least) = self.input_lag.note(lag, Instant::now()) {
+            self.headroom.note_srt_lag(least);
+        }
+        let dropped = self.io.dropped();
+        if dropped != self.dropped {
+            self.headroom
+                .note_srt_dropped(u64::from(dropped.wrapping_sub(self.dropped)));
+            self.dropped = dropped;
         }
     }
 
@@ -493,6 +549,16 @@ impl Shard {
         for remote in stale {
             self.forget(now, remote);
         }
+    }
+}
+
+/// This thread at [`RECEIVE_NICE`] where the server may raise
+/// priorities; as it is otherwise.
+fn raise_priority() {
+    let thread = rustix::thread::gettid();
+    match rustix::process::setpriority_process(Some(thread), RECEIVE_NICE) {
+        Ok(()) => tracing::debug!(nice = RECEIVE_NICE, "SRT receive thread priority raised"),
+        Err(e) => tracing::debug!(error = %e, "SRT receive thread at the default priority"),
     }
 }
 

@@ -30,9 +30,10 @@ fn shard() -> (
     let (requests, incoming) = mpsc::channel(16);
     let shutdown = CancellationToken::new();
     let shard = Shard::new(
-        Datagrams::new(socket),
+        Datagrams::new(socket).unwrap(),
         ConnInitSettings::from(SocketOptions::default()),
         requests,
+        Default::default(),
         shutdown.clone(),
     )
     .unwrap();
@@ -135,9 +136,15 @@ async fn a_session_that_falls_behind_loses_only_its_own_payloads() {
     let stop = shutdown.clone();
     let thread = std::thread::spawn(move || {
         let settings = ConnInitSettings::from(SocketOptions::default());
-        Shard::new(Datagrams::new(socket), settings, requests, stop)
-            .unwrap()
-            .run()
+        Shard::new(
+            Datagrams::new(socket).unwrap(),
+            settings,
+            requests,
+            Default::default(),
+            stop,
+        )
+        .unwrap()
+        .run()
     });
     // The acceptor: "slow" gets a queue of one delivery that nobody
     // reads; "fast" a roomy one that is read.
@@ -168,7 +175,7 @@ async fn a_session_that_falls_behind_loses_only_its_own_payloads() {
             .await
             .unwrap_or_else(|_| panic!("{} of {SENT} payloads came", received.len()))
             .expect("the fast session's input is open");
-        received.extend(batch);
+        received.extend(batch.data);
     }
     for (n, payload) in received.iter().enumerate() {
         let number = u32::from_be_bytes(payload[1..5].try_into().unwrap());
@@ -176,7 +183,7 @@ async fn a_session_that_falls_behind_loses_only_its_own_payloads() {
     }
     // The slow session did fall behind: it holds one delivery, a small
     // part of what its caller sent.
-    let held = slow_rx.try_recv().map_or(0, |batch| batch.len());
+    let held = slow_rx.try_recv().map_or(0, |batch| batch.data.len());
     assert!(held < SENT as usize / 10, "the slow session held {held}");
     shutdown.cancel();
     tokio::task::spawn_blocking(move || thread.join().unwrap())

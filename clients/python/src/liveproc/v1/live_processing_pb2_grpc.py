@@ -208,7 +208,10 @@ class LiveProcessingServicer:
 
     def PushMedia(self, request_iterator, context):
         """Publishes MPEG-TS bytes into a stream (server to server). The first
-        message names the stream and carries its stream key.
+        message names the stream and carries its stream key. A node that is
+        behind its media refuses a new session with RESOURCE_EXHAUSTED ("node
+        … is overloaded (…)"), and may end its newest sessions with
+        UNAVAILABLE and the reason: publish again later, or to another node.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

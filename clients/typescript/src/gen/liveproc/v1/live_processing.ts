@@ -5924,7 +5924,10 @@ export const LiveProcessingService = {
   },
   /**
    * Publishes MPEG-TS bytes into a stream (server to server). The first
-   * message names the stream and carries its stream key.
+   * message names the stream and carries its stream key. A node that is
+   * behind its media refuses a new session with RESOURCE_EXHAUSTED ("node
+   * … is overloaded (…)"), and may end its newest sessions with
+   * UNAVAILABLE and the reason: publish again later, or to another node.
    */
   pushMedia: {
     path: "/liveproc.v1.LiveProcessing/PushMedia" as const,
@@ -6111,7 +6114,10 @@ export interface LiveProcessingServer extends UntypedServiceImplementation {
   watchStream: handleServerStreamingCall<WatchStreamRequest, StreamEvent>;
   /**
    * Publishes MPEG-TS bytes into a stream (server to server). The first
-   * message names the stream and carries its stream key.
+   * message names the stream and carries its stream key. A node that is
+   * behind its media refuses a new session with RESOURCE_EXHAUSTED ("node
+   * … is overloaded (…)"), and may end its newest sessions with
+   * UNAVAILABLE and the reason: publish again later, or to another node.
    */
   pushMedia: handleClientStreamingCall<PushMediaRequest, PushMediaResponse>;
   subscribeThumbnails: handleServerStreamingCall<SubscribeThumbnailsRequest, Thumbnail>;
@@ -6253,7 +6259,10 @@ export interface LiveProcessingClient extends Client {
   ): ClientReadableStream<StreamEvent>;
   /**
    * Publishes MPEG-TS bytes into a stream (server to server). The first
-   * message names the stream and carries its stream key.
+   * message names the stream and carries its stream key. A node that is
+   * behind its media refuses a new session with RESOURCE_EXHAUSTED ("node
+   * … is overloaded (…)"), and may end its newest sessions with
+   * UNAVAILABLE and the reason: publish again later, or to another node.
    */
   pushMedia(
     callback: (error: ServiceError | null, response: PushMediaResponse) => void,

@@ -1695,7 +1695,10 @@ export const LiveProcessing: GenService<{
   },
   /**
    * Publishes MPEG-TS bytes into a stream (server to server). The first
-   * message names the stream and carries its stream key.
+   * message names the stream and carries its stream key. A node that is
+   * behind its media refuses a new session with RESOURCE_EXHAUSTED ("node
+   * … is overloaded (…)"), and may end its newest sessions with
+   * UNAVAILABLE and the reason: publish again later, or to another node.
    *
    * @generated from rpc liveproc.v1.LiveProcessing.PushMedia
    */
