@@ -8,7 +8,8 @@
 //! Modules: [`media`] makes and indexes the input; [`load`] publishes it in
 //! real time (SRT and gRPC push); [`watch`] subscribes to the outputs;
 //! [`analysis`] turns both into latencies and gaps; [`liveproc_step`] and
-//! [`baseline_step`] run one step of N streams; [`memory`] measures idle
+//! [`baseline_step`] run one step of N streams; [`overload_step`] runs
+//! liveproc past its measured capacity; [`memory`] measures idle
 //! streams, the replay buffer and clip export; [`proc_stats`] reads CPU and
 //! RSS from /proc; [`report`] prints, writes and plots the results.
 
@@ -21,6 +22,7 @@ mod liveproc_step;
 mod load;
 mod media;
 mod memory;
+mod overload_step;
 mod proc_stats;
 mod report;
 mod watch;
@@ -70,6 +72,10 @@ struct Args {
     /// Skip the liveproc capacity steps.
     #[arg(long)]
     skip_liveproc: bool,
+    /// Run the overload step from this capacity (SRT streams) rather than
+    /// the one the SRT steps measured.
+    #[arg(long)]
+    overload_capacity: Option<usize>,
     /// Start from the results.json already in the output folder and
     /// replace only the parts this run measures (to re-run one part).
     #[arg(long)]
@@ -105,6 +111,7 @@ struct Plan {
     skip_memory: bool,
     skip_baseline: bool,
     skip_liveproc: bool,
+    overload_capacity: Option<usize>,
     update: bool,
 }
 
@@ -139,6 +146,7 @@ impl Plan {
                 skip_memory: args.skip_memory,
                 skip_baseline: args.skip_baseline,
                 skip_liveproc: args.skip_liveproc,
+                overload_capacity: args.overload_capacity,
                 update: args.update,
             }
         } else {
@@ -168,6 +176,7 @@ impl Plan {
                 skip_memory: args.skip_memory,
                 skip_baseline: args.skip_baseline,
                 skip_liveproc: args.skip_liveproc,
+                overload_capacity: args.overload_capacity,
                 update: args.update,
             }
         };
@@ -305,6 +314,7 @@ async fn run(plan: &Plan) -> anyhow::Result<Results> {
         results.idle_streams = previous.idle_streams;
         results.replay_memory_one = previous.replay_memory_one;
         results.replay_memory_n = previous.replay_memory_n;
+        results.overload = previous.overload;
         results.summarize();
     }
 
@@ -360,6 +370,32 @@ async fn run(plan: &Plan) -> anyhow::Result<Results> {
         }
     }
     results.summarize();
+
+    // The smoke run's steps are too small to overload anything.
+    let measured = !plan.skip_liveproc && plan.mode == "full";
+    let capacity = plan
+        .overload_capacity
+        .or(measured.then_some(results.summary.liveproc_max_streams_srt))
+        .filter(|n| *n > 0);
+    if let Some(capacity) = capacity {
+        eprintln!(
+            "liveproc overloaded: {capacity} streams held, so {:.1}× that",
+            overload_step::OVERLOAD_FACTOR
+        );
+        let result = overload_step::run(
+            &media,
+            capacity,
+            plan.hold,
+            plan.stagger,
+            plan.replay_seconds,
+        )
+        .await?;
+        eprintln!(
+            "  held={} kept {} refused {} shed {} lost {:?}, kernel drops {}",
+            result.held, result.kept, result.refused, result.shed, result.lost, result.kernel_drops
+        );
+        results.overload = Some(result);
+    }
 
     if !plan.skip_memory {
         let n = results.summary.liveproc_max_streams_srt.max(1);

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::baseline_step::BaselineResult;
 use crate::liveproc_step::StepResult;
 use crate::memory::{IdleResult, ReplayMemoryResult};
+use crate::overload_step::OverloadResult;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Machine {
@@ -75,6 +76,9 @@ pub struct Results {
     pub idle_streams: Option<IdleResult>,
     pub replay_memory_one: Option<ReplayMemoryResult>,
     pub replay_memory_n: Option<ReplayMemoryResult>,
+    /// liveproc over SRT past its measured capacity.
+    #[serde(default)]
+    pub overload: Option<OverloadResult>,
 }
 
 impl Results {
@@ -211,6 +215,21 @@ impl Results {
             for reason in s.fell_behind.iter().take(5) {
                 println!("        behind: {reason}");
             }
+        }
+        if let Some(o) = &self.overload {
+            println!(
+                "overloaded: {} SRT streams ({} held): {} kept, {} refused, {} shed, {} lost; \
+                 kernel drops {}, cpu {:.0} %, held: {}",
+                o.streams,
+                o.capacity,
+                o.kept,
+                o.refused,
+                o.shed,
+                o.lost.len(),
+                o.kernel_drops,
+                o.server_cpu_percent,
+                if o.held { "yes" } else { "no" }
+            );
         }
         println!();
         println!("baseline, one ffmpeg per stream (thumbnail, copy recording)");
