@@ -74,6 +74,9 @@ impl Headroom {
     /// buffer was full).
     pub fn note_srt_dropped(&self, datagrams: u64) {
         self.srt_dropped.fetch_add(datagrams, Ordering::Relaxed);
+        crate::metrics::get()
+            .srt_dropped_datagrams
+            .inc_by(datagrams);
     }
 
     /// An SRT session's payloads waited at least `lag` for it over a

@@ -33,12 +33,10 @@ pub fn start(
 fn run(headroom: &Headroom, shed: &dyn Fn(&str) -> Option<String>, shutdown: &CancellationToken) {
     let mut pressure = Pressure::default();
     let mut refusing = false;
-    let mut dropped = headroom.take().srt_dropped;
     while !shutdown.is_cancelled() {
         std::thread::sleep(SAMPLE);
         let signals = headroom.take();
-        report(&signals, signals.srt_dropped - dropped);
-        dropped = signals.srt_dropped;
+        report(&signals);
         let verdict = pressure.observe(Instant::now(), signals);
         match (&verdict.refuse, refusing) {
             (Some(reason), false) => {
@@ -59,7 +57,7 @@ fn run(headroom: &Headroom, shed: &dyn Fn(&str) -> Option<String>, shutdown: &Ca
     }
 }
 
-fn report(signals: &Signals, dropped: u64) {
+fn report(signals: &Signals) {
     let m = metrics::get();
     for (source, lag) in [
         ("srt", signals.srt_lag),
@@ -70,7 +68,6 @@ fn report(signals: &Signals, dropped: u64) {
             .get_or_create(&SourceLabel { source })
             .set(lag.as_secs_f64());
     }
-    m.srt_dropped_datagrams.inc_by(dropped);
 }
 
 /// Measures, until `shutdown`, how late the runtime wakes a task that

@@ -76,10 +76,11 @@ impl Pressure {
         let far_behind = lagging(SHED_LAG) >= 3 || dropping >= 2;
 
         // What the window says: drops now, or its worst lag.
+        let worst = self.samples.iter().max_by_key(|s| s.lag);
+        let worst_lag = worst.map(|s| s.lag).unwrap_or_default();
         let reason = if sample.dropped > 0 {
             sample.reason.clone()
         } else {
-            let worst = self.samples.iter().max_by_key(|s| s.lag);
             worst.map(|s| s.reason.clone()).unwrap_or_default()
         };
         if behind {
@@ -92,17 +93,16 @@ impl Pressure {
         {
             self.refusing = None;
         }
-        let worst = self.samples.iter().map(|s| s.lag).max().unwrap_or_default();
         let shed = far_behind
             && match self.last_shed {
                 None => true,
                 Some((at, lag_then)) => {
                     now.duration_since(at) >= SHED_SETTLE
-                        && (worst * 4 > lag_then * 3 || sample.dropped > 0)
+                        && (worst_lag * 4 > lag_then * 3 || sample.dropped > 0)
                 }
             };
         if shed {
-            self.last_shed = Some((now, worst));
+            self.last_shed = Some((now, worst_lag));
         }
         Verdict {
             refuse: self.refusing.as_ref().map(|(_, reason)| reason.clone()),
