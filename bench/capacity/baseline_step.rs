@@ -8,6 +8,10 @@
 //! its thumbnails, and they did not drift behind (a thumbnail every 10 s
 //! of stream time must also come every 10 s of wall time: `-progress`
 //! follows the copy output, which keeps up even when decoding does not).
+//! Progress is the copy output's frame count, not `out_time`: ffmpeg
+//! reports as `out_time` the furthest end of any output stream, and a
+//! thumbnail made every 10 s ends 10 s after its own time, so `out_time`
+//! ran up to 10 s ahead of the media and then stood still for seconds.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -67,7 +71,8 @@ pub struct BaselineResult {
     pub max_thumbnail_drift_seconds: f64,
 }
 
-/// A running ffmpeg and the output times it reported (`-progress`).
+/// A running ffmpeg and the output times it reported (`-progress`): the
+/// recording's video frames so far, in seconds of media.
 struct Ffmpeg {
     child: Child,
     dir: tempfile::TempDir,
@@ -75,7 +80,7 @@ struct Ffmpeg {
 }
 
 impl Ffmpeg {
-    fn start(port: u16, decode: Decode) -> anyhow::Result<Ffmpeg> {
+    fn start(port: u16, decode: Decode, fps: u32) -> anyhow::Result<Ffmpeg> {
         let dir = tempfile::tempdir()?;
         let url = format!(
             "srt://127.0.0.1:{port}?mode=listener&latency={}",
@@ -89,12 +94,13 @@ impl Ffmpeg {
                 Decode::Every => &[][..],
             })
             .args(["-i", &url])
+            // The copy output comes first: `frame=` counts its video.
+            .args(["-map", "0", "-c", "copy", "-f", "mpegts"])
+            .arg(dir.path().join("recording.ts"))
             .args(["-map", "0:v:0", "-vf"])
             .arg(format!("fps=1/{THUMBNAIL_INTERVAL}"))
             .args(["-q:v", "3", "-f", "image2"])
             .arg(dir.path().join("thumb-%05d.jpg"))
-            .args(["-map", "0", "-c", "copy", "-f", "mpegts"])
-            .arg(dir.path().join("recording.ts"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()?;
@@ -104,11 +110,12 @@ impl Ffmpeg {
             let progress = progress.clone();
             move || {
                 for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    let Some(us) = line.strip_prefix("out_time_us=") else {
+                    let Some(frames) = line.strip_prefix("frame=") else {
                         continue;
                     };
-                    if let Ok(us) = us.trim().parse::<f64>() {
-                        progress.lock().unwrap().push((Instant::now(), us / 1e6));
+                    if let Ok(frames) = frames.trim().parse::<f64>() {
+                        let seconds = frames / f64::from(fps);
+                        progress.lock().unwrap().push((Instant::now(), seconds));
                     }
                 }
             }
@@ -208,7 +215,7 @@ pub async fn run(
     let mut publishers = vec![];
     let t0 = tokio::time::Instant::now();
     for (i, port) in listener_ports(streams)?.into_iter().enumerate() {
-        ffmpegs.push(Ffmpeg::start(port, decode)?);
+        ffmpegs.push(Ffmpeg::start(port, decode, media.spec.fps)?);
         let target = Target::Srt {
             addr: ([127, 0, 0, 1], port).into(),
             stream_id: None,
