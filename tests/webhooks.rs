@@ -557,6 +557,11 @@ async fn a_slow_receiver_delays_no_other_organization() {
             webhook_lines.join("\n")
         );
     }
+    // Concurrent deliveries to one endpoint record their attempts one
+    // after the other, never in a deadlock that the registry breaks.
+    let log = server.log();
+    let deadlocks: Vec<&str> = log.lines().filter(|l| l.contains("deadlock")).collect();
+    assert!(deadlocks.is_empty(), "deadlocks: {deadlocks:#?}");
     server.stop();
 }
 

@@ -285,25 +285,35 @@ impl PgRegistry {
     ) -> Result<Disabled> {
         let attempt = &result.attempt;
         let mut tx = self.pool.begin().await.map_err(storage_error)?;
-        sqlx::query(
-            "INSERT INTO webhook_attempts (endpoint_id, event_id, event_type, attempt, time_ms,
-                 status, error, duration_ms, outcome, next_attempt_ms)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
-             WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $1)",
-        )
-        .bind(&message.endpoint_id)
-        .bind(&attempt.event_id)
-        .bind(&attempt.event_type)
-        .bind(attempt.attempt as i32)
-        .bind(attempt.time_ms)
-        .bind(i32::from(attempt.status))
-        .bind(&attempt.error)
-        .bind(attempt.duration_ms)
-        .bind(outcome_name(attempt.outcome))
-        .bind(attempt.next_attempt_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(storage_error)?;
+        // The endpoint's row is locked first: the attempt's insert takes a
+        // key-share lock on it (the foreign key), and two deliveries that
+        // each held that lock and then asked for the row itself deadlocked
+        // one another, again at every retry.
+        let row = sqlx::query("SELECT * FROM webhook_endpoints WHERE id = $1 FOR UPDATE")
+            .bind(&message.endpoint_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(storage_error)?;
+        if row.is_some() {
+            sqlx::query(
+                "INSERT INTO webhook_attempts (endpoint_id, event_id, event_type, attempt,
+                     time_ms, status, error, duration_ms, outcome, next_attempt_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&message.endpoint_id)
+            .bind(&attempt.event_id)
+            .bind(&attempt.event_type)
+            .bind(attempt.attempt as i32)
+            .bind(attempt.time_ms)
+            .bind(i32::from(attempt.status))
+            .bind(&attempt.error)
+            .bind(attempt.duration_ms)
+            .bind(outcome_name(attempt.outcome))
+            .bind(attempt.next_attempt_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(storage_error)?;
+        }
         let query = match attempt.outcome {
             AttemptOutcome::Retrying => sqlx::query(
                 "UPDATE webhook_messages SET attempts = $2, next_attempt_ms = $3,
@@ -317,11 +327,6 @@ impl PgRegistry {
             }
         };
         query.execute(&mut *tx).await.map_err(storage_error)?;
-        let row = sqlx::query("SELECT * FROM webhook_endpoints WHERE id = $1 FOR UPDATE")
-            .bind(&message.endpoint_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(storage_error)?;
         let mut disabled = false;
         if let Some(row) = row {
             let mut endpoint = endpoint_from(&row).map_err(storage_error)?;
