@@ -23,6 +23,7 @@
 //!   heartbeat, and the lease by which it holds each session it runs.
 //! - [`headroom`]: whether this node keeps up with its media: admission
 //!   of new sessions and shedding of the newest when it does not.
+//! - [`heap`]: the heap's free memory given back to the system (a leaf).
 //! - [`features`]: thumbnails, motion clips, recording and replay, driven
 //!   by each session's access units.
 //! - [`streams`]: the runtime side of each stream (state, events,
@@ -55,6 +56,7 @@ pub(crate) mod features;
 pub(crate) mod gst_format;
 pub(crate) mod gst_util;
 pub(crate) mod headroom;
+pub(crate) mod heap;
 pub(crate) mod http;
 pub mod ids;
 pub(crate) mod ingest;

@@ -112,6 +112,9 @@ pub struct Metrics {
     pub admission_refusing: Gauge,
     pub sessions_refused: Family<ReasonLabel, Counter>,
     pub sessions_shed: Counter,
+    /// Anonymous memory resident beyond what malloc has in use.
+    pub heap_idle_bytes: Gauge,
+    pub heap_returned_bytes: Counter,
     pub process: process::ProcessMetrics,
 }
 
@@ -143,6 +146,8 @@ impl Metrics {
             admission_refusing: Gauge::default(),
             sessions_refused: Family::default(),
             sessions_shed: Counter::default(),
+            heap_idle_bytes: Gauge::default(),
+            heap_returned_bytes: Counter::default(),
             process: process::ProcessMetrics::default(),
             registry: Registry::default(),
         };
@@ -255,6 +260,16 @@ impl Metrics {
             "sessions_shed",
             "Sessions this node ended to keep its others whole when it was overloaded",
             m.sessions_shed.clone(),
+        );
+        registry.register(
+            "heap_idle_bytes",
+            "Anonymous memory resident beyond what the allocator has in use, at its last look",
+            m.heap_idle_bytes.clone(),
+        );
+        registry.register(
+            "heap_returned_bytes",
+            "Free heap memory given back to the system",
+            m.heap_returned_bytes.clone(),
         );
         registry.register(
             "http_connections_refused",

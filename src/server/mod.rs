@@ -193,6 +193,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         shutdown.clone(),
     )
     .context("starting the headroom monitor")?;
+    crate::heap::start(shutdown.clone()).context("starting the heap trimmer")?;
     tokio::spawn(monitor::probe_runtime(
         Arc::clone(&headroom),
         shutdown.clone(),

@@ -1,0 +1,141 @@
+//! Gives the heap's free memory back to the system.
+//!
+//! glibc's malloc keeps what is freed in its arenas for reuse and returns
+//! pages to the system only from the top of a heap. Media churns through
+//! the heap in small pieces (access units, replay GOPs, segments), so once
+//! streams end most freed memory sits below live allocations and stays
+//! resident: after 20 streams of 1080p with every feature were published
+//! for a minute and deleted, the server held 1.4 GB of anonymous memory,
+//! and `malloc_trim` brought it to 41 MB (the same experiment with
+//! jemalloc kept 134 MB; with fixed mmap/trim thresholds and two arenas,
+//! 82 MB).
+//!
+//! A thread looks every [`LOOK_EVERY`]: when the anonymous memory resident
+//! exceeds what malloc has in use by more than [`TRIM_ABOVE`] and by more
+//! than a quarter of it, it trims; free pages go back to the system
+//! (`MADV_DONTNEED`) and the chunks stay usable. In a steady state the
+//! ring buffers reuse what they free: releasing pages that are about to
+//! be reused only costs page faults, so trims come at most once a minute
+//! unless more is idle than in use (streams ended, the heap shrank).
+
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics;
+
+/// How often the thread looks at the heap.
+pub const LOOK_EVERY: Duration = Duration::from_secs(10);
+/// Free resident memory below this is left alone.
+const TRIM_ABOVE: u64 = 16 * 1024 * 1024;
+/// Least time between two trims while less is idle than in use.
+const MIN_BETWEEN: Duration = Duration::from_secs(60);
+
+/// Starts the thread that trims the heap until `shutdown`.
+pub fn start(shutdown: CancellationToken) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("liveproc-heap".into())
+        .spawn(move || {
+            let mut last_trim: Option<Instant> = None;
+            while !shutdown.is_cancelled() {
+                std::thread::sleep(LOOK_EVERY);
+                if look(last_trim) {
+                    last_trim = Some(Instant::now());
+                }
+            }
+        })
+}
+
+/// Trims when the resident memory malloc does not use is worth it; whether
+/// it did.
+fn look(last_trim: Option<Instant>) -> bool {
+    let Some(resident) = resident_anonymous_bytes() else {
+        return false;
+    };
+    let in_use = allocator::in_use_bytes();
+    let idle = resident.saturating_sub(in_use);
+    metrics::get().heap_idle_bytes.set(idle as i64);
+    let recently = last_trim.is_some_and(|t| t.elapsed() < MIN_BETWEEN);
+    if idle < TRIM_ABOVE || idle < in_use / 4 || (recently && idle < in_use) {
+        return false;
+    }
+    let started = Instant::now();
+    allocator::trim();
+    let after = resident_anonymous_bytes().unwrap_or(resident);
+    let returned = resident.saturating_sub(after);
+    metrics::get().heap_returned_bytes.inc_by(returned);
+    tracing::debug!(
+        returned_mib = returned / (1024 * 1024),
+        in_use_mib = in_use / (1024 * 1024),
+        took_ms = started.elapsed().as_millis() as u64,
+        "returned free heap memory to the system"
+    );
+    true
+}
+
+/// `RssAnon` of this process, bytes.
+fn resident_anonymous_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("RssAnon:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod allocator {
+    /// Bytes malloc has handed out and not had back (its arenas and its
+    /// own mappings).
+    pub fn in_use_bytes() -> u64 {
+        // SAFETY: mallinfo2 takes no arguments, only reads the allocator's
+        // state under its own locks, and returns a plain struct by value.
+        let info = unsafe { libc::mallinfo2() };
+        (info.uordblks + info.hblkhd) as u64
+    }
+
+    /// Returns every free page of every arena to the system.
+    pub fn trim() {
+        // SAFETY: malloc_trim takes the pad to keep (0: none), locks each
+        // arena while it works, and only releases pages of free chunks.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+}
+
+/// Other allocators return memory by themselves.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+mod allocator {
+    pub fn in_use_bytes() -> u64 {
+        u64::MAX
+    }
+
+    pub fn trim() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trim_returns_what_was_freed() {
+        // Many small blocks, the way media lands in the heap, and one more
+        // kept after them so that the heap cannot shrink from its top.
+        let blocks: Vec<Vec<u8>> = (0..100_000).map(|i| vec![i as u8; 1500]).collect();
+        let keep = std::hint::black_box(vec![1u8; 1500]);
+        drop(blocks);
+        let freed = resident_anonymous_bytes().unwrap();
+        allocator::trim();
+        let trimmed = resident_anonymous_bytes().unwrap();
+        assert!(
+            freed.saturating_sub(trimmed) > 100 * 1024 * 1024,
+            "trim returned {} bytes of the 150 MB freed",
+            freed.saturating_sub(trimmed)
+        );
+        drop(keep);
+    }
+}
