@@ -1,9 +1,10 @@
 # liveproc — build, run and test.
 #   make run    install what is missing, build, start a demo server
 #   make cluster  the same with PostgreSQL, SeaweedFS and three nodes
-#   make test   fmt check, clippy, unit and integration tests (with a smoke
-#               run of the capacity benchmark), client tests
+#   make test   fmt check, clippy, unit and integration tests (with smoke
+#               runs of the capacity and soak benchmarks), client tests
 #   make bench  the capacity benchmark (about 45 min): bench/results.json + .png
+#   make soak   two hours of churn: bench/soak.json + .png
 
 CARGO ?= cargo
 DATA_DIR ?= ./data
@@ -14,7 +15,7 @@ RTMP_LISTEN ?= 127.0.0.1:1935
 # The dashboard (dashboard/, TypeScript bundled by esbuild) is built into
 # dashboard/dist before the server, which embeds it.
 
-.PHONY: all deps dashboard build run cluster test fmt lint test-tools unit-and-integration clients client-tests bench clean
+.PHONY: all deps dashboard build run cluster test fmt lint test-tools unit-and-integration clients client-tests bench soak clean
 
 all: build
 
@@ -86,6 +87,13 @@ test: deps dashboard fmt lint unit-and-integration client-tests
 # writes bench/results.json and bench/results.png.
 bench: deps dashboard
 	$(CARGO) bench --locked --bench capacity
+
+# Two hours of churn against one server: cycles of 200 streams created,
+# 20 published with subscribers coming and going and options changed,
+# everything deleted, then idle. Prints RSS, open files and threads after
+# each cycle; writes bench/soak.json and bench/soak.png (a point a minute).
+soak: deps
+	$(CARGO) bench --locked --bench soak
 
 clean:
 	$(CARGO) clean

@@ -11,7 +11,8 @@
 //! [`baseline_step`] run one step of N streams; [`overload_step`] runs
 //! liveproc past its measured capacity; [`memory`] measures idle
 //! streams, the replay buffer and clip export; [`proc_stats`] reads CPU and
-//! RSS from /proc; [`report`] prints, writes and plots the results.
+//! RSS from /proc; [`report`] prints, writes and plots the results, with
+//! the font [`plot_font`] registers.
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
@@ -23,6 +24,9 @@ mod load;
 mod media;
 mod memory;
 mod overload_step;
+mod plot_font;
+// Shared with the soak, which also reads open files and threads.
+#[allow(dead_code)]
 mod proc_stats;
 mod report;
 mod watch;
@@ -121,14 +125,7 @@ impl Plan {
         let mut plan = if args.bench {
             Plan {
                 mode: "full",
-                media: MediaSpec {
-                    width: 1920,
-                    height: 1080,
-                    fps: 30,
-                    seconds: 100,
-                    video_kbps: 4000,
-                    gop_seconds: 2,
-                },
+                media: MediaSpec::full(),
                 media_dir: root.join("bench/work"),
                 // 8 and 50 are the fixed N both sides are compared at.
                 steps: vec![8, 50, 100, 150, 200],
@@ -152,14 +149,7 @@ impl Plan {
         } else {
             Plan {
                 mode: "smoke",
-                media: MediaSpec {
-                    width: 640,
-                    height: 360,
-                    fps: 30,
-                    seconds: 40,
-                    video_kbps: 1000,
-                    gop_seconds: 1,
-                },
+                media: MediaSpec::smoke(),
                 media_dir: root.join("target/bench-smoke"),
                 steps: vec![1, 2],
                 push_steps: vec![1],

@@ -24,6 +24,30 @@ pub struct MediaSpec {
 }
 
 impl MediaSpec {
+    /// The full runs' input: 1080p30 H.264 at 4 Mbit/s, GOP 2 s, 100 s.
+    pub fn full() -> MediaSpec {
+        MediaSpec {
+            width: 1920,
+            height: 1080,
+            fps: 30,
+            seconds: 100,
+            video_kbps: 4000,
+            gop_seconds: 2,
+        }
+    }
+
+    /// The smoke runs' input: 360p30 at 1 Mbit/s, GOP 1 s, 40 s.
+    pub fn smoke() -> MediaSpec {
+        MediaSpec {
+            width: 640,
+            height: 360,
+            fps: 30,
+            seconds: 40,
+            video_kbps: 1000,
+            gop_seconds: 1,
+        }
+    }
+
     fn file_name(&self) -> String {
         format!(
             "{}p{}_{}k_gop{}_{}s.ts",

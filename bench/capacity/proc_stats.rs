@@ -1,4 +1,5 @@
-//! CPU time and resident memory of processes, read from `/proc`.
+//! CPU time, resident memory, open files and threads of processes, read
+//! from `/proc`.
 
 use std::time::Instant;
 
@@ -24,8 +25,9 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     ticks / TICKS_PER_SECOND
 }
 
-/// A `/proc/<pid>/status` value in KiB (`VmRSS`, `VmHWM`).
-fn status_kib(pid: u32, field: &str) -> u64 {
+/// A `/proc/<pid>/status` value: KiB for `VmRSS` or `RssAnon`, a count
+/// for `Threads`.
+fn status_value(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
@@ -39,7 +41,25 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 
 /// Resident memory of a process, MiB.
 pub fn rss_mib(pid: u32) -> f64 {
-    status_kib(pid, "VmRSS") as f64 / 1024.0
+    status_value(pid, "VmRSS") as f64 / 1024.0
+}
+
+/// Anonymous resident memory of a process (the heap and stacks, without
+/// mapped files such as its libraries), MiB.
+pub fn rss_anon_mib(pid: u32) -> f64 {
+    status_value(pid, "RssAnon") as f64 / 1024.0
+}
+
+/// Threads of a process.
+pub fn threads(pid: u32) -> u64 {
+    status_value(pid, "Threads")
+}
+
+/// File descriptors a process has open (sockets included).
+pub fn open_fds(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| entries.count() as u64)
+        .unwrap_or_default()
 }
 
 /// CPU use of a set of processes over a window, as % of one core.

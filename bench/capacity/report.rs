@@ -10,6 +10,7 @@ use crate::baseline_step::BaselineResult;
 use crate::liveproc_step::StepResult;
 use crate::memory::{IdleResult, ReplayMemoryResult};
 use crate::overload_step::OverloadResult;
+use crate::plot_font::register_font;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Machine {
@@ -461,19 +462,5 @@ where
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()?;
-    Ok(())
-}
-
-/// Plot text needs a font: DejaVu Sans from Debian's fonts-dejavu-core.
-fn register_font() -> anyhow::Result<()> {
-    const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
-    let bytes = std::fs::read(FONT)
-        .map_err(|e| anyhow::anyhow!("{FONT}: {e} (apt-get install fonts-dejavu-core)"))?;
-    plotters::style::register_font(
-        "sans-serif",
-        FontStyle::Normal,
-        Box::leak(bytes.into_boxed_slice()),
-    )
-    .map_err(|_| anyhow::anyhow!("{FONT} is not a font"))?;
     Ok(())
 }
