@@ -240,6 +240,10 @@ pub struct ServeArgs {
     /// 86400: 24 hours).
     #[arg(long, env = "LIVEPROC_WEBHOOK_RETRY_FOR_SECONDS", value_parser = clap::value_parser!(u64).range(10..=604800))]
     pub webhook_retry_for_seconds: Option<u64>,
+    /// Days audit events are kept; older ones are deleted (0: kept
+    /// forever; default 90).
+    #[arg(long, env = "LIVEPROC_AUDIT_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(0..=36500))]
+    pub audit_retention_days: Option<u32>,
 }
 
 /// The config file: every key optional.
@@ -281,6 +285,7 @@ struct FileConfig {
     webhook_timeout_seconds: Option<u64>,
     webhook_first_retry_seconds: Option<u64>,
     webhook_retry_for_seconds: Option<u64>,
+    audit_retention_days: Option<u32>,
 }
 
 /// Resolved settings of a server.
@@ -344,6 +349,8 @@ pub struct Config {
     pub webhook_allow: Vec<PullAllow>,
     /// How webhooks are delivered and retried.
     pub webhooks: crate::webhooks::delivery::Settings,
+    /// How long audit events are kept; `None`: forever.
+    pub audit_retention: Option<std::time::Duration>,
     /// From `LIVEPROC_ADMIN_KEY`.
     pub admin_key: Option<String>,
 }
@@ -354,6 +361,9 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
 }
+
+/// Default of `audit_retention_days`: a quarter of a year.
+const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 90;
 
 /// Default of `http_max_connections_per_address`: far more than browsers
 /// (6 per origin over HTTP/1.1, 1 over HTTP/2) or gRPC clients open, few
@@ -580,6 +590,14 @@ impl Config {
             pull_allow_http: args.pull_allow_http || file.pull_allow_http.unwrap_or(false),
             webhook_allow,
             webhooks,
+            audit_retention: match args
+                .audit_retention_days
+                .or(file.audit_retention_days)
+                .unwrap_or(DEFAULT_AUDIT_RETENTION_DAYS)
+            {
+                0 => None,
+                days => Some(std::time::Duration::from_secs(u64::from(days) * 86400)),
+            },
             metrics_listen: args.metrics_listen.or(file.metrics_listen),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             cors_origins: if args.cors_origins.is_empty() {
@@ -648,6 +666,33 @@ mod tests {
         assert_eq!(config.listen.port(), 8000);
         assert_eq!(config.srt_listen.port(), 7001);
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(
+            config.audit_retention,
+            Some(std::time::Duration::from_secs(90 * 86400))
+        );
+    }
+
+    #[test]
+    fn audit_retention_zero_keeps_events_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.toml");
+        std::fs::write(&path, "audit_retention_days = 7\n").unwrap();
+        let from_file = Config::resolve(ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            from_file.audit_retention,
+            Some(std::time::Duration::from_secs(7 * 86400))
+        );
+        let forever = Config::resolve(ServeArgs {
+            config: Some(path),
+            audit_retention_days: Some(0),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(forever.audit_retention, None);
     }
 
     #[test]

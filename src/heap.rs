@@ -16,7 +16,8 @@
 //! (`MADV_DONTNEED`) and the chunks stay usable. In a steady state the
 //! ring buffers reuse what they free: releasing pages that are about to
 //! be reused only costs page faults, so trims come at most once a minute
-//! unless more is idle than in use (streams ended, the heap shrank).
+//! unless the heap shrank since the last one (streams ended: what they
+//! held is not coming back).
 
 use std::time::{Duration, Instant};
 
@@ -28,36 +29,43 @@ use crate::metrics;
 pub const LOOK_EVERY: Duration = Duration::from_secs(10);
 /// Free resident memory below this is left alone.
 const TRIM_ABOVE: u64 = 16 * 1024 * 1024;
-/// Least time between two trims while less is idle than in use.
+/// Least time between two trims while the heap has not shrunk.
 const MIN_BETWEEN: Duration = Duration::from_secs(60);
+
+/// The last trim: when, and what malloc had in use then.
+#[derive(Clone, Copy)]
+struct LastTrim {
+    at: Instant,
+    in_use: u64,
+}
 
 /// Starts the thread that trims the heap until `shutdown`.
 pub fn start(shutdown: CancellationToken) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("liveproc-heap".into())
         .spawn(move || {
-            let mut last_trim: Option<Instant> = None;
+            let mut last_trim: Option<LastTrim> = None;
             while !shutdown.is_cancelled() {
                 std::thread::sleep(LOOK_EVERY);
-                if look(last_trim) {
-                    last_trim = Some(Instant::now());
+                if let Some(trim) = look(last_trim) {
+                    last_trim = Some(trim);
                 }
             }
         })
 }
 
-/// Trims when the resident memory malloc does not use is worth it; whether
-/// it did.
-fn look(last_trim: Option<Instant>) -> bool {
-    let Some(resident) = resident_anonymous_bytes() else {
-        return false;
-    };
+/// Trims when the resident memory malloc does not use is worth it; the
+/// trim, if it did.
+fn look(last_trim: Option<LastTrim>) -> Option<LastTrim> {
+    let resident = resident_anonymous_bytes()?;
     let in_use = allocator::in_use_bytes();
     let idle = resident.saturating_sub(in_use);
     metrics::get().heap_idle_bytes.set(idle as i64);
-    let recently = last_trim.is_some_and(|t| t.elapsed() < MIN_BETWEEN);
-    if idle < TRIM_ABOVE || idle < in_use / 4 || (recently && idle < in_use) {
-        return false;
+    if in_use != u64::MAX {
+        metrics::get().heap_in_use_bytes.set(in_use as i64);
+    }
+    if !worth_trimming(idle, in_use, last_trim.map(|t| (t.at.elapsed(), t.in_use))) {
+        return None;
     }
     let started = Instant::now();
     allocator::trim();
@@ -70,7 +78,25 @@ fn look(last_trim: Option<Instant>) -> bool {
         took_ms = started.elapsed().as_millis() as u64,
         "returned free heap memory to the system"
     );
-    true
+    Some(LastTrim {
+        at: started,
+        in_use,
+    })
+}
+
+/// Whether `idle` resident bytes beside `in_use` ones are worth a trim,
+/// given how long ago the last one was and what was in use then.
+fn worth_trimming(idle: u64, in_use: u64, last: Option<(Duration, u64)>) -> bool {
+    if idle < TRIM_ABOVE || idle < in_use / 4 {
+        return false;
+    }
+    match last {
+        None => true,
+        Some((ago, _)) if ago >= MIN_BETWEEN => true,
+        // Recently: only if the heap shrank by more than is left alone
+        // (work ended), or more is idle than in use.
+        Some((_, in_use_then)) => in_use + TRIM_ABOVE < in_use_then || idle >= in_use,
+    }
 }
 
 /// `RssAnon` of this process, bytes.
@@ -120,6 +146,43 @@ mod allocator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trims_when_worth_it_and_not_again_in_a_steady_state() {
+        const MIB: u64 = 1024 * 1024;
+        let recently = Duration::from_secs(20);
+        // Too little idle, absolutely or beside what is in use.
+        assert!(!worth_trimming(15 * MIB, 10 * MIB, None));
+        assert!(!worth_trimming(100 * MIB, 500 * MIB, None));
+        assert!(worth_trimming(130 * MIB, 500 * MIB, None));
+        // A steady heap trimmed 20 s ago: not again for a minute.
+        assert!(!worth_trimming(
+            130 * MIB,
+            500 * MIB,
+            Some((recently, 500 * MIB))
+        ));
+        assert!(worth_trimming(
+            130 * MIB,
+            500 * MIB,
+            Some((MIN_BETWEEN, 500 * MIB))
+        ));
+        // Streams ended since: the heap shrank, or more is idle than used.
+        assert!(worth_trimming(
+            30 * MIB,
+            42 * MIB,
+            Some((recently, 90 * MIB))
+        ));
+        assert!(!worth_trimming(
+            30 * MIB,
+            42 * MIB,
+            Some((recently, 50 * MIB))
+        ));
+        assert!(worth_trimming(
+            50 * MIB,
+            42 * MIB,
+            Some((recently, 42 * MIB))
+        ));
+    }
 
     #[test]
     fn a_trim_returns_what_was_freed() {

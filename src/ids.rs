@@ -61,6 +61,12 @@ pub fn new_audit_id(now_ms: i64) -> String {
     format!("aud_{now_ms:012x}{sequence:06x}{}", &random_hex(2))
 }
 
+/// The least audit id of an event recorded at `time_ms` or later: every
+/// id of an earlier event sorts before it.
+pub fn audit_id_floor(time_ms: i64) -> String {
+    format!("aud_{:012x}", time_ms.max(0))
+}
+
 /// A new publishing session id: `ses_`, the start time in ms (12 hex
 /// digits), then 6 random hex digits.
 pub fn new_session_id(now_ms: i64) -> String {

@@ -19,8 +19,8 @@ use liveproc::registry::webhooks::{
     WebhookMessage,
 };
 use liveproc::registry::{
-    setting, ClipRecord, Quotas, RecordingPart, RecordingRecord, RecordingState, Registry,
-    SrtEncryption, StreamRecord,
+    setting, AuditEvent, ClipRecord, Quotas, RecordingPart, RecordingRecord, RecordingState,
+    Registry, SrtEncryption, StreamRecord,
 };
 
 /// Runs `case` on a new embedded registry and on a new PostgreSQL one.
@@ -429,6 +429,58 @@ async fn settings_are_set_once_unless_replaced() {
             .unwrap();
         assert_eq!((first.as_str(), second.as_str()), ("k1", "k1"));
         registry.probe_write().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn audit_events_past_the_retention_are_deleted_oldest_first() {
+    on_both(|registry| async move {
+        let day = 86_400_000;
+        let now = 1_800_000_000_000;
+        // Two organizations, events 10, 9, ... 1 days old.
+        for age in (1..=10).rev() {
+            for org in ["org_a", "org_b"] {
+                let time_ms = now - age * day;
+                let event = AuditEvent {
+                    id: liveproc::ids::new_audit_id(time_ms),
+                    time_ms,
+                    actor: org.into(),
+                    organization_id: org.into(),
+                    action: "stream.create".into(),
+                    resource: format!("streams/s{age}"),
+                    details: String::new(),
+                    peer: String::new(),
+                };
+                registry.record_audit(&event).await.unwrap();
+            }
+        }
+        let ages = |page: Vec<AuditEvent>| -> Vec<i64> {
+            page.iter().map(|e| (now - e.time_ms) / day).collect()
+        };
+        // Older than 5 days: 6..=10 of each, 10 events; at most 4 at once,
+        // the oldest first.
+        let before = now - 5 * day - 1;
+        assert_eq!(registry.prune_audit_events(before, 4).await.unwrap(), 4);
+        let all = registry.list_audit_events(None, "", 100).await.unwrap();
+        assert_eq!(all.items.len(), 16);
+        assert_eq!(ages(all.items)[14..], [8, 8]);
+        assert_eq!(registry.prune_audit_events(before, 100).await.unwrap(), 6);
+        assert_eq!(registry.prune_audit_events(before, 100).await.unwrap(), 0);
+        // What is left, through both listings (the index went too).
+        for org in [None, Some("org_a"), Some("org_b")] {
+            let page = registry.list_audit_events(org, "", 100).await.unwrap();
+            let want: Vec<i64> = (1..=5)
+                .flat_map(|age| {
+                    if org.is_none() {
+                        vec![age, age]
+                    } else {
+                        vec![age]
+                    }
+                })
+                .collect();
+            assert_eq!(ages(page.items), want, "{org:?}");
+        }
     })
     .await;
 }

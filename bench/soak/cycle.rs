@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{authed, get, Server};
+use crate::common::{authed, get, metric, Server};
 use crate::load::{Publisher, Target};
 use crate::media::Media;
 use crate::samples::{Sample, Sampler};
@@ -41,6 +41,11 @@ pub struct CycleResult {
     pub peak_rss_mib: f64,
     /// After everything was deleted and the server idled.
     pub after: Sample,
+    /// What the server's allocator had handed out then (its own look,
+    /// at most 10 s old): growth here is kept state, growth of the
+    /// resident memory alone is free memory the allocator holds.
+    #[serde(default)]
+    pub heap_in_use_mib: f64,
     pub thumbnails: usize,
     pub motion_clips: usize,
     pub replay_segments: usize,
@@ -54,7 +59,7 @@ pub struct CycleResult {
 impl CycleResult {
     pub fn line(&self) -> String {
         format!(
-            "cycle {:>3} at {:>6.1} min: RSS {:.0} -> peak {:.0} -> {:.0} MiB (anon {:.0}), \
+            "cycle {:>3} at {:>6.1} min: RSS {:.0} -> peak {:.0} -> {:.0} MiB (anon {:.0}, heap {:.1}), \
              fds {} threads {}, data {:.0} MiB; thumbnails {} clips {} segments {} hls {} \
              replay clips {} recordings {}{}",
             self.cycle,
@@ -63,6 +68,7 @@ impl CycleResult {
             self.peak_rss_mib,
             self.after.rss_mib,
             self.after.rss_anon_mib,
+            self.heap_in_use_mib,
             self.after.fds,
             self.after.threads,
             self.after.data_mib,
@@ -234,6 +240,7 @@ pub async fn run(
     result.peak_rss_mib = sampler.take_peak_rss_mib();
     tokio::time::sleep(plan.idle).await;
     result.after = sampler.now();
+    result.heap_in_use_mib = metric(server, "liveproc_heap_in_use_bytes").await / (1024.0 * 1024.0);
     Ok(result)
 }
 

@@ -164,7 +164,10 @@ async fn main() -> anyhow::Result<()> {
         plan.cycle.idle
     );
 
-    let server = Server::builder().log_filter("info").start();
+    let server = Server::builder()
+        .log_filter("info")
+        .flags(&["--metrics-listen", "127.0.0.1:0"])
+        .start();
     let org = server.create_org("soak", true).await;
     let sampler = Sampler::start(server.pid(), server.data_dir.clone(), plan.sample_every);
     let started = sampler.now();

@@ -114,6 +114,8 @@ pub struct Metrics {
     pub sessions_shed: Counter,
     /// Anonymous memory resident beyond what malloc has in use.
     pub heap_idle_bytes: Gauge,
+    /// Bytes the allocator has handed out and not had back.
+    pub heap_in_use_bytes: Gauge,
     pub heap_returned_bytes: Counter,
     pub process: process::ProcessMetrics,
 }
@@ -147,6 +149,7 @@ impl Metrics {
             sessions_refused: Family::default(),
             sessions_shed: Counter::default(),
             heap_idle_bytes: Gauge::default(),
+            heap_in_use_bytes: Gauge::default(),
             heap_returned_bytes: Counter::default(),
             process: process::ProcessMetrics::default(),
             registry: Registry::default(),
@@ -265,6 +268,11 @@ impl Metrics {
             "heap_idle_bytes",
             "Anonymous memory resident beyond what the allocator has in use, at its last look",
             m.heap_idle_bytes.clone(),
+        );
+        registry.register(
+            "heap_in_use_bytes",
+            "Heap memory the allocator has handed out and not had back, at its last look",
+            m.heap_in_use_bytes.clone(),
         );
         registry.register(
             "heap_returned_bytes",

@@ -253,6 +253,9 @@ forward! {
     /// The audit log, newest first: every organization's (`None`) or
     /// one's; the page token is the last id of the page before.
     fn list_audit_events(&self, org_id: Option<&str>, page_token: &str, page_size: usize) -> Page<AuditEvent>;
+    /// Deletes up to `limit` of the events recorded before `before_ms`,
+    /// oldest first; returns how many.
+    fn prune_audit_events(&self, before_ms: i64, limit: usize) -> u64;
 
     fn create_webhook_endpoint(&self, record: &WebhookEndpointRecord) -> ();
     /// An organization's endpoints, in id order.

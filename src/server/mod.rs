@@ -309,6 +309,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         webhooks_stop.clone(),
     ));
 
+    if let Some(retention) = config.audit_retention {
+        tokio::spawn(crate::service::audit::prune(
+            Arc::clone(&registry),
+            retention,
+            webhooks_stop.clone(),
+        ));
+    }
+
     tokio::spawn(crate::service::quotas::run(
         Arc::clone(&registry),
         Arc::clone(state.features.usage()),

@@ -6,8 +6,15 @@
 //! The event is written right after the change, not in its transaction:
 //! a registry that fails between the two loses the event (logged as an
 //! error with the event), not the change.
+//!
+//! Events older than the retention (`--audit-retention-days`) are deleted
+//! by [`prune`], so the log does not grow without end.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::Principal;
 use crate::ids;
@@ -96,5 +103,47 @@ pub fn to_api(event: &AuditEvent) -> pb::AuditEvent {
         resource: event.resource.clone(),
         details: event.details.clone(),
         peer: event.peer.clone(),
+    }
+}
+
+/// How often events past the retention are looked for.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Events deleted in one transaction.
+const PRUNE_BATCH: usize = 5000;
+
+/// Deletes the events older than `retention`, now and every
+/// [`PRUNE_EVERY`], until `shutdown`. With several nodes each prunes; the
+/// deletes are the same and either's are enough.
+pub async fn prune(registry: Arc<Registry>, retention: Duration, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(PRUNE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let before = now_millis() - retention.as_millis() as i64;
+        let mut pruned = 0;
+        loop {
+            match registry.prune_audit_events(before, PRUNE_BATCH).await {
+                Ok(n) => {
+                    pruned += n;
+                    if n < PRUNE_BATCH as u64 || shutdown.is_cancelled() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot delete old audit events");
+                    break;
+                }
+            }
+        }
+        if pruned > 0 {
+            tracing::info!(
+                pruned,
+                retention_days = retention.as_secs() / 86400,
+                "deleted audit events past their retention"
+            );
+        }
     }
 }

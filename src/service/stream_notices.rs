@@ -36,6 +36,10 @@ fn event_type_of(event: &pb::StreamEvent, last: pb::StreamState) -> Option<&'sta
     }
 }
 
+/// Streams remembered before the ones deleted are forgotten (then twice
+/// as many as the node has).
+const PRUNE_AT: usize = 1024;
+
 /// Runs until `shutdown`.
 pub async fn run(
     hub: Arc<StreamHub>,
@@ -62,8 +66,14 @@ pub async fn run(
             .get(&stream_ref)
             .copied()
             .unwrap_or(pb::StreamState::Idle);
-        if event.kind() == pb::stream_event::Kind::StateChanged {
-            last_states.insert(stream_ref.clone(), event.state());
+        if event.kind() == pb::stream_event::Kind::StateChanged
+            && last_states
+                .insert(stream_ref.clone(), event.state())
+                .is_none()
+            && last_states.len() >= PRUNE_AT.max(2 * hub.stream_count())
+        {
+            // Deleted streams send nothing more: forget them.
+            last_states.retain(|stream_ref, _| hub.get(stream_ref).is_some());
         }
         let Some(event_type) = event_type_of(&event, last) else {
             continue;

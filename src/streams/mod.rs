@@ -458,6 +458,11 @@ impl StreamHub {
         self.streams.iter().map(|s| Arc::clone(s.value())).collect()
     }
 
+    /// How many streams this node knows.
+    pub fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
     pub fn get(&self, stream_ref: &StreamRef) -> Option<Arc<LiveStream>> {
         self.streams.get(stream_ref).map(|s| Arc::clone(&s))
     }

@@ -2,7 +2,7 @@
 //! (which sorts by time), with an index `org_id/event_id` to list one
 //! organization's. Listed newest first.
 
-use redb::TableDefinition;
+use redb::{ReadableTable, TableDefinition};
 
 use super::EmbeddedRegistry;
 use crate::error::Result;
@@ -25,6 +25,36 @@ impl EmbeddedRegistry {
                 .insert(key.as_str(), event.id.as_str())?;
         }
         self.commit(txn)
+    }
+
+    /// Deletes up to `limit` of the events recorded before `before_ms`,
+    /// oldest first (ids sort by time); returns how many.
+    pub fn prune_audit_events(&self, before_ms: i64, limit: usize) -> Result<u64> {
+        let cutoff = crate::ids::audit_id_floor(before_ms);
+        let txn = self.begin_write()?;
+        let mut pruned = 0;
+        {
+            let mut events = txn.open_table(EVENTS)?;
+            let mut index = txn.open_table(BY_ORGANIZATION)?;
+            let old: Vec<(String, String)> = events
+                .range(..cutoff.as_str())?
+                .take(limit)
+                .map(|entry| {
+                    let (id, value) = entry?;
+                    let org = serde_json::from_slice::<AuditEvent>(value.value())
+                        .map(|e| e.organization_id)
+                        .unwrap_or_default();
+                    Ok((id.value().to_string(), org))
+                })
+                .collect::<Result<_>>()?;
+            for (id, org) in &old {
+                events.remove(id.as_str())?;
+                index.remove(format!("{org}/{id}").as_str())?;
+                pruned += 1;
+            }
+        }
+        self.commit(txn)?;
+        Ok(pruned)
     }
 
     pub fn list_audit_events(

@@ -80,6 +80,10 @@ fn count_under(
     Ok(count)
 }
 
+/// Pages of the file redb keeps in memory (its default, 1 GiB, would let
+/// a registry that only grows, such as its audit log, take that much).
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 impl EmbeddedRegistry {
     /// Opens (or creates) the registry database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
@@ -118,7 +122,9 @@ impl EmbeddedRegistry {
     }
 
     fn open_db(path: &Path) -> Result<Database> {
-        let db = Database::create(path)?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)?;
         let txn = db.begin_write()?;
         {
             txn.open_table(ORGANIZATIONS)?;

@@ -40,6 +40,21 @@ impl PgRegistry {
         Ok(())
     }
 
+    /// Deletes up to `limit` of the events recorded before `before_ms`,
+    /// oldest first; returns how many.
+    pub async fn prune_audit_events(&self, before_ms: i64, limit: usize) -> Result<u64> {
+        let pruned = sqlx::query(
+            "DELETE FROM audit_events WHERE id IN
+             (SELECT id FROM audit_events WHERE id < $1 ORDER BY id LIMIT $2)",
+        )
+        .bind(crate::ids::audit_id_floor(before_ms))
+        .bind(limit as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        Ok(pruned.rows_affected())
+    }
+
     pub async fn list_audit_events(
         &self,
         org_id: Option<&str>,
