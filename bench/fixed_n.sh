@@ -20,7 +20,9 @@
 # LIVEPROC_BIN picks another server binary (to compare two builds);
 # LIVEPROC_SERVE_FLAGS adds flags to `liveproc serve` (e.g. the
 # PostgreSQL registry and object storage); FIXED_N_SERVER_LOG keeps the
-# server's log there.
+# server's log there; FIXED_N_PERF=file records a perf profile (call
+# graphs, 499 Hz) of the SRT server over the window (perf's own cost then
+# counts in that row).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-8}
@@ -107,6 +109,10 @@ local format=mpegts
 if [ "$protocol" = rtmp ]; then format=flv; fi
 publishers=$(publish "$format" "${urls[@]}" | tr '\n' ' ')
 pids+=($publishers)
+if [ -n "${FIXED_N_PERF:-}" ] && [ "$protocol" = srt ]; then
+  (sleep "$warmup"; perf record -q -F 499 -g -p "$server" -o "$FIXED_N_PERF" -- sleep "$window" \
+    > /dev/null 2>&1) &
+fi
 read -r cpu rss pub < <(measure "$server")
 live=$(for i in $(seq "$n"); do call "$key" "{\"stream_id\":\"s$i\"}" LiveProcessing/GetStream |
   python3 -c 'import json,sys; print(json.load(sys.stdin).get("state",""))'; done | grep -c LIVE || true)

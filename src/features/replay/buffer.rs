@@ -11,9 +11,15 @@
 //! read back on demand.
 //! Readers take `Arc<Gop>` clones under a short lock and never block the
 //! writer; they learn of new GOPs through a `watch` of the newest sequence.
+//!
+//! The segments made from a GOP for readers (MPEG-TS, fMP4) are kept only
+//! while it is among the [`CACHED_GOPS`] newest, where live viewers ask
+//! for the same ones: a replay subscriber from the live edge asks for
+//! every GOP, and keeping all of them held the window twice. Older GOPs
+//! are muxed again for each reader that rewinds to them.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -23,6 +29,9 @@ use tokio::sync::watch;
 use super::spill_store::SpilledAt;
 use crate::features::usage::OrgUsage;
 use crate::media::{AccessUnit, TrackFormat};
+
+/// The newest GOPs whose segments are kept once made.
+pub const CACHED_GOPS: usize = 4;
 
 impl Drop for ReplayBuffer {
     fn drop(&mut self) {
@@ -58,6 +67,9 @@ pub struct Gop {
     /// Bytes of the cached segments above: they count against the
     /// buffer's memory budget like the media.
     cached: AtomicUsize,
+    /// Whether segments made now are kept: cleared (and the cache
+    /// dropped) once the GOP is no longer among the newest, or spilled.
+    cacheable: AtomicBool,
 }
 
 impl Gop {
@@ -85,7 +97,7 @@ impl Gop {
 
     /// The MPEG-TS segment, made by `make` on first use and kept.
     pub fn mpeg_ts<E>(&self, make: impl FnOnce() -> Result<Bytes, E>) -> Result<Bytes, E> {
-        cached(&self.mpeg_ts, &self.cached, make, |ts| ts.len())
+        self.cached(&self.mpeg_ts, make, |ts| ts.len())
     }
 
     /// The MPEG-TS segment, if it was made already.
@@ -103,7 +115,34 @@ impl Gop {
         &self,
         make: impl FnOnce() -> Result<(Bytes, Bytes), E>,
     ) -> Result<(Bytes, Bytes), E> {
-        cached(&self.fmp4, &self.cached, make, |(i, f)| i.len() + f.len())
+        self.cached(&self.fmp4, make, |(i, f)| i.len() + f.len())
+    }
+
+    /// The value in `slot`, or made by `make` and kept there (its size
+    /// counted) while the GOP is cacheable.
+    fn cached<T: Clone, E>(
+        &self,
+        slot: &Mutex<Option<T>>,
+        make: impl FnOnce() -> Result<T, E>,
+        size: impl Fn(&T) -> usize,
+    ) -> Result<T, E> {
+        if let Some(value) = slot.lock().expect("gop cache lock").as_ref() {
+            return Ok(value.clone());
+        }
+        // Made outside the lock: a second maker at the same moment only
+        // wastes its work.
+        let value = make()?;
+        let mut held = slot.lock().expect("gop cache lock");
+        if let Some(value) = held.as_ref() {
+            return Ok(value.clone());
+        }
+        // Read under the slot's lock, which `drop_cache` takes after
+        // clearing the flag: a value is never kept after the drop.
+        if self.cacheable.load(Ordering::SeqCst) {
+            self.cached.fetch_add(size(&value), Ordering::Relaxed);
+            *held = Some(value.clone());
+        }
+        Ok(value)
     }
 
     /// Memory held for this GOP: media (while not spilled) and cached
@@ -113,34 +152,13 @@ impl Gop {
         media + self.cached.load(Ordering::Relaxed)
     }
 
-    /// Drops the cached segments.
+    /// Drops the cached segments, and keeps no more.
     fn drop_cache(&self) {
+        self.cacheable.store(false, Ordering::SeqCst);
         *self.mpeg_ts.lock().expect("gop cache lock") = None;
         *self.fmp4.lock().expect("gop cache lock") = None;
         self.cached.store(0, Ordering::Relaxed);
     }
-}
-
-/// A value kept in `slot` once made, its size added to `total`.
-fn cached<T: Clone, E>(
-    slot: &Mutex<Option<T>>,
-    total: &AtomicUsize,
-    make: impl FnOnce() -> Result<T, E>,
-    size: impl Fn(&T) -> usize,
-) -> Result<T, E> {
-    if let Some(value) = slot.lock().expect("gop cache lock").as_ref() {
-        return Ok(value.clone());
-    }
-    // Made outside the lock: a second maker at the same moment only
-    // wastes its work.
-    let value = make()?;
-    let mut held = slot.lock().expect("gop cache lock");
-    if let Some(value) = held.as_ref() {
-        return Ok(value.clone());
-    }
-    total.fetch_add(size(&value), Ordering::Relaxed);
-    *held = Some(value.clone());
-    Ok(value)
 }
 
 /// Where a reader stands relative to the buffer.
@@ -284,11 +302,20 @@ impl ReplayBuffer {
             mpeg_ts: Mutex::new(None),
             fmp4: Mutex::new(None),
             cached: AtomicUsize::new(0),
+            cacheable: AtomicBool::new(true),
         };
         inner.bytes += gop.bytes;
         self.count(gop.bytes as i64);
         inner.session_ended = false;
         inner.gops.push_back(Arc::new(gop));
+        if let Some(aged) = inner
+            .gops
+            .len()
+            .checked_sub(CACHED_GOPS + 1)
+            .and_then(|i| inner.gops.get(i))
+        {
+            aged.drop_cache();
+        }
         self.evict(&mut inner);
         let spill = self.to_spill(&mut inner);
         drop(inner);
@@ -627,6 +654,37 @@ mod tests {
             41_000,
         );
         assert!(!spill.is_empty());
+    }
+
+    #[test]
+    fn only_the_newest_gops_keep_their_segments() {
+        let buffer = ReplayBuffer::new(1 << 20, Duration::from_secs(60), "t".into());
+        let push = |s: u64| {
+            buffer.push(
+                vec![unit(s * 1000, true, 100)],
+                Duration::from_secs(s + 1),
+                (s as i64 + 1) * 1000,
+            )
+        };
+        let ts = || Ok::<_, ()>(Bytes::from(vec![0u8; 50]));
+        let (sequence, _) = push(0);
+        let Lookup::Found(first) = buffer.get(sequence) else {
+            panic!()
+        };
+        first.mpeg_ts(ts).unwrap();
+        assert_eq!(buffer.held().bytes, 150);
+        for s in 1..CACHED_GOPS as u64 {
+            push(s);
+        }
+        assert_eq!(first.made_mpeg_ts().map(|b| b.len()), Some(50));
+        // One more: the first is no longer among the newest.
+        push(CACHED_GOPS as u64);
+        assert_eq!(first.made_mpeg_ts(), None);
+        assert_eq!(buffer.held().bytes, 100 * (CACHED_GOPS + 1));
+        // Asked again (a viewer rewinding), it is made, not kept.
+        assert_eq!(first.mpeg_ts(ts).unwrap().len(), 50);
+        assert_eq!(first.made_mpeg_ts(), None);
+        assert_eq!(buffer.held().bytes, 100 * (CACHED_GOPS + 1));
     }
 
     #[test]
