@@ -21,7 +21,7 @@
 # LIVEPROC_SERVE_FLAGS adds flags to `liveproc serve` (e.g. the
 # PostgreSQL registry and object storage); FIXED_N_SERVER_LOG keeps the
 # server's log there; FIXED_N_PERF=file records a perf profile (call
-# graphs, 499 Hz) of the SRT server over the window (perf's own cost then
+# graphs, 999 Hz) of the SRT server over the window (perf's own cost then
 # counts in that row).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,7 +110,7 @@ if [ "$protocol" = rtmp ]; then format=flv; fi
 publishers=$(publish "$format" "${urls[@]}" | tr '\n' ' ')
 pids+=($publishers)
 if [ -n "${FIXED_N_PERF:-}" ] && [ "$protocol" = srt ]; then
-  (sleep "$warmup"; perf record -q -F 499 -g -p "$server" -o "$FIXED_N_PERF" -- sleep "$window" \
+  (sleep "$warmup"; perf record -q -F 999 -g -p "$server" -o "$FIXED_N_PERF" -- sleep "$window" \
     > /dev/null 2>&1) &
 fi
 read -r cpu rss pub < <(measure "$server")

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::cgroup::CpuLimit;
+use common::fate::{tally, Fate};
 use common::*;
 use liveproc::proto::v1 as pb;
 
@@ -44,19 +45,6 @@ fn publish_forever(url: &str) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("start ffmpeg")
-}
-
-/// What became of one publisher.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Fate {
-    /// Live to the end.
-    Kept,
-    /// Never admitted.
-    Refused,
-    /// Admitted, then ended by the node with its reason.
-    Shed,
-    /// Anything else: a session that ended by itself.
-    Lost(String),
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,21 +92,11 @@ async fn an_overloaded_node_refuses_and_sheds_the_newest_and_keeps_the_rest() {
 
     let mut fates = BTreeMap::new();
     for (id, publisher) in &mut publishers {
-        // A watch starts with the stream's state now, and why.
-        let now = Watcher::start(&server, key, id).await.next().await;
-        let running = publisher.try_wait().unwrap().is_none();
-        let state = now.state();
-        let fate = match state {
-            pb::StreamState::Live if running => Fate::Kept,
-            pb::StreamState::Idle if !running => Fate::Refused,
-            pb::StreamState::Error if now.message.contains("overloaded") => Fate::Shed,
-            _ => Fate::Lost(format!(
-                "{state:?} {:?}, publisher {}",
-                now.message,
-                if running { "running" } else { "gone" }
-            )),
-        };
-        fates.insert(id.clone(), fate);
+        let gone = publisher
+            .try_wait()
+            .unwrap()
+            .map(|status| format!("gone ({status})"));
+        fates.insert(id.clone(), Fate::of(&server, key, id, gone).await);
     }
     // Frames a second each kept stream received since then (a server
     // held to 5 % of a core answers slowly: each stream's own interval).
@@ -142,17 +120,12 @@ async fn an_overloaded_node_refuses_and_sheds_the_newest_and_keeps_the_rest() {
         let _ = publisher.kill();
         let _ = publisher.wait();
     }
-    let count = |want: Fate| fates.values().filter(|f| **f == want).count();
-    let (kept, refused, shed) = (count(Fate::Kept), count(Fate::Refused), count(Fate::Shed));
+    let (kept, refused, shed, lost) = tally(fates.values());
     eprintln!(
         "{PUBLISHERS} publishers at {QUOTA_PERCENT} % of a core: {kept} kept, {refused} refused, \
          {shed} shed; kernel drops {dropped}; frames a second of the kept: {kept_rate:?}"
     );
 
-    let lost: Vec<_> = fates
-        .iter()
-        .filter(|(_, f)| matches!(f, Fate::Lost(_)))
-        .collect();
     assert!(
         lost.is_empty(),
         "sessions that ended by themselves: {lost:?}"

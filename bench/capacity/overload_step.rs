@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::common::{metric, Server, Watcher};
+use crate::common::fate::{tally, Fate};
+use crate::common::{metric, Server};
 use crate::liveproc_step::{all_features, create_streams, start_publishers, Protocol};
 use crate::media::Media;
 use crate::proc_stats::CpuWindow;
-use liveproc::proto::v1 as pb;
 
 /// Streams of the step, against the measured capacity.
 pub const OVERLOAD_FACTOR: f64 = 1.3;
@@ -65,20 +65,15 @@ pub async fn run(
         kernel_drops: metric(&server, "liveproc_srt_dropped_datagrams_total ").await,
         ..Default::default()
     };
+    let mut fates = vec![];
     for (stream, publisher) in registered.iter().zip(&publishers) {
-        // A watch starts with the stream's state now, and why.
-        let now = Watcher::start(&server, &key, &stream.id).await.next().await;
         let failed = publisher.stats.error.lock().unwrap().clone();
-        match (now.state(), &failed) {
-            (pb::StreamState::Live, None) => result.kept += 1,
-            (pb::StreamState::Idle, Some(_)) => result.refused += 1,
-            (pb::StreamState::Error, _) if now.message.contains("overloaded") => result.shed += 1,
-            (state, _) => result.lost.push(format!(
-                "{}: {state:?} {:?}, publisher {failed:?}",
-                stream.id, now.message
-            )),
+        match Fate::of(&server, &key, &stream.id, failed).await {
+            Fate::Lost(what) => fates.push(Fate::Lost(format!("{}: {what}", stream.id))),
+            fate => fates.push(fate),
         }
     }
+    (result.kept, result.refused, result.shed, result.lost) = tally(&fates);
     for publisher in publishers {
         publisher.stop().await;
     }

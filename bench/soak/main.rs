@@ -67,6 +67,9 @@ struct Args {
     /// Seconds the server idles after each cycle (full: 60).
     #[arg(long)]
     idle: Option<u64>,
+    /// Thumbnail subscribers per cycle that vanish (full: 50).
+    #[arg(long)]
+    vanishing_subscribers: Option<usize>,
     /// Where soak.json and soak.png go.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -134,6 +137,9 @@ impl Plan {
         if let Some(live) = args.live {
             plan.cycle.live = live.min(plan.cycle.streams);
         }
+        if let Some(count) = args.vanishing_subscribers {
+            plan.cycle.vanishing_subscribers = count;
+        }
         if let Some(idle) = args.idle {
             plan.cycle.idle = Duration::from_secs(idle);
         }
@@ -164,9 +170,21 @@ async fn main() -> anyhow::Result<()> {
         plan.cycle.idle
     );
 
+    // The subscribers all come from one address: past the default limit
+    // of connections per address, lift it.
+    let per_address = if plan.cycle.vanishing_subscribers > 200 {
+        "0"
+    } else {
+        "256"
+    };
     let server = Server::builder()
         .log_filter("info")
-        .flags(&["--metrics-listen", "127.0.0.1:0"])
+        .flags(&[
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--http-max-connections-per-address",
+            per_address,
+        ])
         .start();
     let org = server.create_org("soak", true).await;
     let sampler = Sampler::start(server.pid(), server.data_dir.clone(), plan.sample_every);

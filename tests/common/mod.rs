@@ -16,6 +16,7 @@ use std::time::Duration;
 
 mod av;
 pub mod cgroup;
+pub mod fate;
 mod grpc;
 mod http;
 mod images;
