@@ -59,6 +59,14 @@ publish() {
   done
 }
 
+# CPU ticks of each thread of process $1, as "name ticks" lines (the
+# number of a thread's name dropped: srt-receive-0 counts as srt-receive).
+thread_ticks() {
+  for t in /proc/"$1"/task/*; do
+    echo "$(sed 's/[-0-9]*$//' "$t/comm" 2>/dev/null) $(awk '{print $14 + $15}' "$t/stat" 2>/dev/null || echo 0)"
+  done
+}
+
 # Measures the receivers ($@) and publishers ($publishers) over the window;
 # prints "receiver_percent_per_stream receiver_rss_mib publisher_percent".
 measure() {
@@ -109,11 +117,18 @@ local format=mpegts
 if [ "$protocol" = rtmp ]; then format=flv; fi
 publishers=$(publish "$format" "${urls[@]}" | tr '\n' ' ')
 pids+=($publishers)
+if [ "$protocol" = srt ]; then
+  # Where the server's CPU goes, by thread kind, over the same window.
+  (sleep "$warmup"; thread_ticks "$server" > "$tmp/threads-before"; sleep "$window"
+   thread_ticks "$server" > "$tmp/threads-after") &
+  sampler=$!
+fi
 if [ -n "${FIXED_N_PERF:-}" ] && [ "$protocol" = srt ]; then
   (sleep "$warmup"; perf record -q -F 999 -g -p "$server" -o "$FIXED_N_PERF" -- sleep "$window" \
     > /dev/null 2>&1) &
 fi
 read -r cpu rss pub < <(measure "$server")
+if [ "$protocol" = srt ]; then wait "$sampler" || true; fi
 live=$(for i in $(seq "$n"); do call "$key" "{\"stream_id\":\"s$i\"}" LiveProcessing/GetStream |
   python3 -c 'import json,sys; print(json.load(sys.stdin).get("state",""))'; done | grep -c LIVE || true)
 kill $publishers "$server" 2>/dev/null || true
@@ -154,8 +169,17 @@ read -r kf_cpu kf_rss kf_pub < <(baseline "-skip_frame nokey")
 read -r fd_cpu fd_rss fd_pub < <(baseline "")
 
 python3 - <<PY | tee "${FIXED_N_OUT:-bench/fixed_n.json}"
-import json
+import collections, json
 lp, rt, kf, fd = $lp_cpu, $rt_cpu, $kf_cpu, $fd_cpu
+def ticks(path):
+    out = collections.Counter()
+    for line in open(path):
+        name, _, value = line.rstrip().rpartition(" ")
+        out[name] += int(value or 0)
+    return out
+before, after = ticks("$tmp/threads-before"), ticks("$tmp/threads-after")
+threads = {name: round(100 * (after[name] - before[name]) / $hz / $window / $n, 3)
+           for name in sorted(after) if after[name] > before[name]}
 print(json.dumps({
     "streams": $n,
     "window_seconds": $window,
@@ -168,6 +192,7 @@ print(json.dumps({
         "ffmpeg_keyframe_only": kf,
         "ffmpeg_full_decode": fd,
     },
+    "liveproc_core_percent_per_stream_by_thread": threads,
     "receiver_rss_mib": {"liveproc": $lp_rss, "liveproc_rtmp": $rt_rss, "ffmpeg_keyframe_only": $kf_rss, "ffmpeg_full_decode": $fd_rss},
     "publishers_core_percent": {"liveproc": $lp_pub, "liveproc_rtmp": $rt_pub, "ffmpeg_keyframe_only": $kf_pub, "ffmpeg_full_decode": $fd_pub},
     "cpu_per_stream_ratio_vs_keyframe_baseline": round(kf / lp, 2) if lp else None,

@@ -90,6 +90,9 @@ async fn an_overloaded_node_refuses_and_sheds_the_newest_and_keeps_the_rest() {
     }
     tokio::time::sleep(Duration::from_secs(10)).await;
 
+    // The node may shed one more while the fates are read: its count
+    // before and after brackets what they say.
+    let shed_before = metric(&server, "liveproc_sessions_shed_total ").await;
     let mut fates = BTreeMap::new();
     for (id, publisher) in &mut publishers {
         let gone = publisher
@@ -150,7 +153,10 @@ async fn an_overloaded_node_refuses_and_sheds_the_newest_and_keeps_the_rest() {
         .lines()
         .filter(|l| l.contains("ended its newest session"))
         .collect();
-    assert_eq!(shed_metric, shed as f64, "{shed_lines:#?} {fates:?}");
+    assert!(
+        (shed_before..=shed_metric).contains(&(shed as f64)),
+        "{shed} shed, {shed_before}..{shed_metric} by the metric: {shed_lines:#?} {fates:?}"
+    );
     for (id, fate) in &fates {
         if *fate == Fate::Shed {
             assert!(
