@@ -47,9 +47,7 @@ pub fn start(shutdown: CancellationToken) -> std::io::Result<std::thread::JoinHa
             let mut last_trim: Option<LastTrim> = None;
             while !shutdown.is_cancelled() {
                 std::thread::sleep(LOOK_EVERY);
-                if let Some(trim) = look(last_trim) {
-                    last_trim = Some(trim);
-                }
+                last_trim = look(last_trim).or(last_trim);
             }
         })
 }

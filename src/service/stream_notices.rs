@@ -66,14 +66,14 @@ pub async fn run(
             .get(&stream_ref)
             .copied()
             .unwrap_or(pb::StreamState::Idle);
-        if event.kind() == pb::stream_event::Kind::StateChanged
-            && last_states
+        if event.kind() == pb::stream_event::Kind::StateChanged {
+            let new_stream = last_states
                 .insert(stream_ref.clone(), event.state())
-                .is_none()
-            && last_states.len() >= PRUNE_AT.max(2 * hub.stream_count())
-        {
-            // Deleted streams send nothing more: forget them.
-            last_states.retain(|stream_ref, _| hub.get(stream_ref).is_some());
+                .is_none();
+            if new_stream && last_states.len() >= PRUNE_AT.max(2 * hub.stream_count()) {
+                // Deleted streams send nothing more: forget them.
+                last_states.retain(|stream_ref, _| hub.get(stream_ref).is_some());
+            }
         }
         let Some(event_type) = event_type_of(&event, last) else {
             continue;
