@@ -149,6 +149,12 @@ pub struct ServeArgs {
     /// one per two CPU cores.
     #[arg(long, env = "LIVEPROC_SRT_RECEIVE_THREADS", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub srt_receive_threads: Option<u16>,
+    /// Most malloc arenas (glibc). Fewer arenas keep the memory that
+    /// churn frees together, where it can be given back to the system;
+    /// each arena is a lock the threads allocating in it share. Default:
+    /// one per eight CPU cores, at least 2; 0: glibc's own (8 per core).
+    #[arg(long, env = "LIVEPROC_MALLOC_ARENAS", value_parser = clap::value_parser!(u16).range(0..=1024))]
+    pub malloc_arenas: Option<u16>,
     /// TOML config file with any of the settings above (snake_case keys).
     #[arg(long, env = "LIVEPROC_CONFIG")]
     pub config: Option<PathBuf>,
@@ -260,6 +266,7 @@ struct FileConfig {
     srt_listen: Option<SocketAddr>,
     srt_public_addr: Option<String>,
     srt_receive_threads: Option<u16>,
+    malloc_arenas: Option<u16>,
     rtmp_listen: Option<SocketAddr>,
     rtmp_public_addr: Option<String>,
     rtmps_listen: Option<SocketAddr>,
@@ -307,6 +314,8 @@ pub struct Config {
     pub srt_public_addr: Option<String>,
     /// Threads (and sockets) receiving SRT.
     pub srt_receive_threads: usize,
+    /// Most malloc arenas; 0: the allocator's default.
+    pub malloc_arenas: usize,
     /// The RTMP listener, if any.
     pub rtmp_listen: Option<SocketAddr>,
     pub rtmp_public_addr: Option<String>,
@@ -399,6 +408,16 @@ fn default_srt_receive_threads() -> usize {
         .map(|n| n.get().div_ceil(2))
         .unwrap_or(1)
         .min(8)
+}
+
+/// One malloc arena per eight cores, at least 2: on 2 cores, two arenas
+/// cost no measurable CPU and hold the RSS left after churn flat, where
+/// glibc's default (16 on 2 cores) let it creep (`bench/soak.json`).
+fn default_malloc_arenas() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().div_ceil(8))
+        .unwrap_or(1)
+        .max(2)
 }
 
 /// A node id: 1–63 letters, digits, `.`, `_` or `-` (it names folders
@@ -572,6 +591,11 @@ impl Config {
                 .or(file.srt_receive_threads)
                 .map(|n| usize::from(n.clamp(1, 64)))
                 .unwrap_or_else(default_srt_receive_threads),
+            malloc_arenas: args
+                .malloc_arenas
+                .or(file.malloc_arenas)
+                .map(usize::from)
+                .unwrap_or_else(default_malloc_arenas),
             replay_memory_mb: args
                 .replay_memory_mb
                 .or(file.replay_memory_mb)
@@ -670,6 +694,27 @@ mod tests {
             config.audit_retention,
             Some(std::time::Duration::from_secs(90 * 86400))
         );
+        assert!(config.malloc_arenas >= 2, "{}", config.malloc_arenas);
+    }
+
+    #[test]
+    fn malloc_arenas_come_from_the_file_and_zero_means_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("arenas.toml");
+        std::fs::write(&path, "malloc_arenas = 4\n").unwrap();
+        let from_file = Config::resolve(ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(from_file.malloc_arenas, 4);
+        let glibc_default = Config::resolve(ServeArgs {
+            config: Some(path),
+            malloc_arenas: Some(0),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(glibc_default.malloc_arenas, 0);
     }
 
     #[test]

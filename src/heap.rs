@@ -18,6 +18,14 @@
 //! be reused only costs page faults, so trims come at most once a minute
 //! unless the heap shrank since the last one (streams ended: what they
 //! held is not coming back).
+//!
+//! Trimming returns only whole free pages. glibc gives each thread that
+//! meets a locked arena a new one, up to 8 per core, and memory freed in
+//! many arenas is scattered among live chunks; [`limit_arenas`] (set at
+//! start, `--malloc-arenas`) keeps it in a few. At 8 streams on 2 cores two
+//! arenas cost no CPU (0.47 % of a core per stream against 0.53-0.60 with
+//! glibc's default) and held a smoke soak's RSS flat (+0.07 MB a cycle
+//! against +0.21).
 
 use std::time::{Duration, Instant};
 
@@ -37,6 +45,14 @@ const MIN_BETWEEN: Duration = Duration::from_secs(60);
 struct LastTrim {
     at: Instant,
     in_use: u64,
+}
+
+/// Lets malloc make at most `arenas` arenas (0: leave its default). Call
+/// before other threads start: an arena, once made, stays.
+pub fn limit_arenas(arenas: usize) {
+    if arenas > 0 {
+        allocator::limit_arenas(arenas);
+    }
 }
 
 /// Starts the thread that trims the heap until `shutdown`.
@@ -121,6 +137,16 @@ mod allocator {
         (info.uordblks + info.hblkhd) as u64
     }
 
+    /// Makes malloc share at most `arenas` arenas among all threads.
+    pub fn limit_arenas(arenas: usize) {
+        let arenas = libc::c_int::try_from(arenas).unwrap_or(libc::c_int::MAX);
+        // SAFETY: mallopt only sets a parameter of the allocator under its
+        // lock; M_ARENA_MAX takes any positive count.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
+        }
+    }
+
     /// Returns every free page of every arena to the system.
     pub fn trim() {
         // SAFETY: malloc_trim takes the pad to keep (0: none), locks each
@@ -139,6 +165,8 @@ mod allocator {
     }
 
     pub fn trim() {}
+
+    pub fn limit_arenas(_arenas: usize) {}
 }
 
 #[cfg(test)]

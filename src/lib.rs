@@ -56,7 +56,7 @@ pub(crate) mod features;
 pub(crate) mod gst_format;
 pub(crate) mod gst_util;
 pub(crate) mod headroom;
-pub(crate) mod heap;
+pub mod heap;
 pub(crate) mod http;
 pub mod ids;
 pub(crate) mod ingest;

@@ -55,6 +55,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = Config::resolve(*args)?;
             init_logs(config.log_format);
+            liveproc::heap::limit_arenas(config.malloc_arenas);
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let shutdown = CancellationToken::new();
