@@ -385,7 +385,7 @@ fn gif_frames(data: &[u8]) -> (usize, f64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_thumbnail_yet_is_not_found_and_at_needs_replay() {
+async fn no_thumbnail_yet_and_no_media_at_that_time_are_not_found() {
     let server = Server::start();
     let org = server.create_org("acme", true).await;
     create_stream(&server, &org.api_key, "cam", None)
@@ -413,5 +413,5 @@ async fn no_thumbnail_yet_is_not_found_and_at_needs_replay() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
 }

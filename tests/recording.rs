@@ -19,25 +19,31 @@ fn probe_duration(probe: &serde_json::Value) -> f64 {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn segments_cover_the_session_and_download_exactly() {
-    let server = Server::start();
-    let org = server.create_org("acme", true).await;
-    let key = org.api_key.as_str();
+/// Publishes 25 s to "cam" recorded in 10 s files; the three files once
+/// complete.
+async fn record_25s_in_10s_files(server: &Server, key: &str) -> Vec<pb::Recording> {
     publish_session(
-        &server,
+        server,
         key,
         "cam",
         Some(recording_options(10)),
         test_ts_25s(),
     )
     .await;
-
-    let recordings = recordings_until(&server, key, "cam", |r| {
+    let recordings = recordings_until(server, key, "cam", |r| {
         !r.is_empty() && r.iter().all(|r| r.state() == pb::RecordingState::Complete)
     })
     .await;
     assert_eq!(recordings.len(), 3, "{recordings:?}");
+    recordings
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_cover_the_session_and_download_exactly() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let recordings = record_25s_in_10s_files(&server, key).await;
     let durations: Vec<f64> = recordings.iter().map(|r| secs(&r.duration)).collect();
     for (d, want) in durations.iter().zip([10.0, 10.0, 5.0]) {
         assert!((d - want).abs() <= 1.0, "segment durations {durations:?}");
@@ -448,4 +454,81 @@ async fn broken_timelines_lose_nothing_and_list_true_durations() {
         "{audio} AAC frames of {:.0}",
         5.0 * SOURCE_AAC_FPS
     );
+}
+
+/// `ts` moved by `seconds`.
+fn later(ts: &pbjson_types::Timestamp, seconds: f64) -> pbjson_types::Timestamp {
+    let nanos = ts.seconds as i128 * 1_000_000_000 + ts.nanos as i128 + (seconds * 1e9) as i128;
+    pbjson_types::Timestamp {
+        seconds: (nanos / 1_000_000_000) as i64,
+        nanos: (nanos % 1_000_000_000) as i32,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thumbnail_at_any_time_of_a_recording_is_its_keyframe() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let recordings = record_25s_in_10s_files(&server, key).await;
+    if server.object_store.is_some() {
+        // Read from the objects: wait until the local spool is gone.
+        let spool = server.data_dir.join("recordings").join(&org.id).join("cam");
+        within(60, "the recordings to be uploaded", async {
+            while std::fs::read_dir(&spool).is_ok_and(|mut d| d.next().is_some()) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+    }
+    let first = &recordings[0];
+    let start = first.start_time.unwrap();
+    // The stream is not live: every time comes from the recordings. 12.5 s
+    // in is in the second file, between keyframes (GOP 1 s, 30 fps): the
+    // keyframe shown there is source frame 360.
+    let thumbnail_at = |seconds: f64| {
+        let server = &server;
+        async move {
+            server
+                .live()
+                .await
+                .get_thumbnail(authed(
+                    pb::GetThumbnailRequest {
+                        stream_id: "cam".into(),
+                        at: Some(later(&start, seconds)),
+                    },
+                    key,
+                ))
+                .await
+        }
+    };
+    for (seconds, frame) in [(12.5, 360), (0.2, 0), (24.9, 720)] {
+        let still = thumbnail_at(seconds).await.unwrap().into_inner();
+        let shown = ((secs(&still.pts) - secs(&first.start_pts)) * 30.0).round() as u32;
+        assert_eq!(shown, frame, "the keyframe shown {seconds} s in");
+        let image = image::load_from_memory(&still.data).unwrap().to_rgb8();
+        assert_eq!((image.width(), image.height()), (640, 360));
+        let db = psnr(image.as_raw(), &source_frame_rgb(test_ts_25s(), frame));
+        assert!(
+            db >= 30.0,
+            "{seconds} s in vs source frame {frame}: {db:.1} dB"
+        );
+    }
+    // The same over HTTP, by RFC 3339 time.
+    let at = liveproc::proto::timestamp_to_rfc3339(&later(&start, 12.5));
+    let response = get(
+        &server,
+        &format!("/v1/streams/cam/thumbnail.jpg?at={at}"),
+        Some(key),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let image = image::load_from_memory(&response.bytes().await.unwrap())
+        .unwrap()
+        .to_rgb8();
+    let db = psnr(image.as_raw(), &source_frame_rgb(test_ts_25s(), 360));
+    assert!(db >= 30.0, "over HTTP vs source frame 360: {db:.1} dB");
+    // Before the first recording there is nothing to show.
+    let status = thumbnail_at(-60.0).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
 }

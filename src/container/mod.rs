@@ -8,6 +8,7 @@
 
 pub(crate) mod boxes;
 pub(crate) mod fmp4;
+pub(crate) mod fmp4_read;
 pub(crate) mod mp4;
 pub(crate) mod sample_entry;
 pub(crate) mod ts;

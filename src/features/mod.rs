@@ -28,7 +28,7 @@ mod periodic;
 pub(crate) mod recording;
 pub(crate) mod replay;
 pub(crate) mod still;
-mod still_makers;
+pub(crate) mod still_makers;
 #[cfg(test)]
 pub(crate) mod test_media;
 pub(crate) mod thumbnail;

@@ -1,5 +1,6 @@
 //! A stream's latest images over HTTP: `thumbnail.{jpg,png,webp}` (or the
-//! frame at `?at=<RFC 3339>` from the replay window) and `motion.{mp4,gif}`.
+//! frame at `?at=<RFC 3339>`, from the replay window or a recording) and
+//! `motion.{mp4,gif}`.
 //! Each answer carries an `ETag` (the item's sequence) and a short
 //! `Cache-Control`, so pages polling a thumbnail mostly get 304s.
 //!

@@ -3,7 +3,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET /v1/streams/{id}/thumbnail.{jpg,png,webp}` | the latest thumbnail; `?at=<RFC 3339>` a frame of the replay window ([`images`]) |
+//! | `GET /v1/streams/{id}/thumbnail.{jpg,png,webp}` | the latest thumbnail; `?at=<RFC 3339>` a frame of the replay window, or a recording's keyframe ([`images`]) |
 //! | `GET /v1/streams/{id}/motion.{mp4,gif}` | the latest motion clip ([`images`]) |
 //! | `GET /v1/streams/{id}/replay.m3u8`, `replay/{n}.ts` | HLS over the replay window ([`hls`]) |
 //! | `GET /v1/streams/{id}/sessions/{session}/recordings.m3u8` | HLS over one session's recordings ([`vod`]) |

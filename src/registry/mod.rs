@@ -213,6 +213,10 @@ forward! {
     fn list_recordings(&self, org_id: &str, stream_id: &str, page_token: &str, page_size: usize) -> Page<RecordingRecord>;
     /// The recordings of one publishing session of a stream, oldest first.
     fn session_recordings(&self, org_id: &str, stream_id: &str, session_id: &str) -> Vec<RecordingRecord>;
+    /// The stream's recording that holds the wall-clock time `at_ms`: the
+    /// newest that started at or before it, if it had not ended before it
+    /// (one being recorded holds everything since its start).
+    fn recording_at(&self, org_id: &str, stream_id: &str, at_ms: i64) -> Option<RecordingRecord>;
     fn delete_recording(&self, record: &RecordingRecord) -> ();
     /// Every recording still marked as being written (after a crash).
     fn unfinished_recordings(&self) -> Vec<RecordingRecord>;

@@ -166,6 +166,13 @@ pub struct RecordingRecord {
     pub writer: Fence,
 }
 
+/// `record`, if it holds the wall-clock time `at_ms` (it started at or
+/// before it): it ended at or after it, or is still being recorded.
+pub fn holds(record: RecordingRecord, at_ms: i64) -> Option<RecordingRecord> {
+    let open = record.state == RecordingState::Recording;
+    (record.start_time_ms <= at_ms && (open || at_ms <= record.end_time_ms)).then_some(record)
+}
+
 /// A piece of a recording in object storage: the init segment (`seq` 0)
 /// or a fragment (1, 2, ...). Joined in order they are the recording's
 /// MP4 file.

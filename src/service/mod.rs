@@ -15,6 +15,7 @@ pub mod convert;
 pub mod media;
 pub mod peers;
 pub mod quotas;
+pub mod recording_frames;
 pub mod recordings;
 pub mod rescue;
 pub mod segments;

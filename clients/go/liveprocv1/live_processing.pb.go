@@ -1477,8 +1477,9 @@ func (x *SubscribeThumbnailsRequest) GetSendLatest() bool {
 type GetThumbnailRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	StreamId string                 `protobuf:"bytes,1,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
-	// Unset: the latest thumbnail. Set: a frame inside the replay window,
-	// decoded on demand (needs replay).
+	// Unset: the latest thumbnail. Set: the frame at that time, decoded on
+	// demand: from the replay window, or else the keyframe at or before it
+	// in the stream's recording that holds it (NOT_FOUND when neither does).
 	At            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

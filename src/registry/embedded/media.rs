@@ -334,6 +334,30 @@ impl EmbeddedRegistry {
         Ok(out)
     }
 
+    /// [`crate::registry::Registry::recording_at`]: the stream's
+    /// recordings newest first (ids follow time) until one started at or
+    /// before `at_ms`.
+    pub fn recording_at(
+        &self,
+        org_id: &str,
+        stream_id: &str,
+        at_ms: i64,
+    ) -> Result<Option<RecordingRecord>> {
+        let prefix = format!("{org_id}/{stream_id}/");
+        // '0' follows '/': the end of the stream's keys.
+        let end = format!("{org_id}/{stream_id}0");
+        let txn = self.begin_read()?;
+        let items = txn.open_table(RECORDINGS.items)?;
+        for entry in items.range(prefix.as_str()..end.as_str())?.rev() {
+            let (_, value) = entry?;
+            let record: RecordingRecord = serde_json::from_slice(value.value())?;
+            if record.start_time_ms <= at_ms {
+                return Ok(crate::registry::records::holds(record, at_ms));
+            }
+        }
+        Ok(None)
+    }
+
     pub fn delete_recording(&self, record: &RecordingRecord) -> Result<()> {
         self.delete_item(&RECORDINGS, record)
     }

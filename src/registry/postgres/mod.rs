@@ -751,6 +751,27 @@ impl PgRegistry {
         rows.iter().map(recording_from).collect()
     }
 
+    pub async fn recording_at(
+        &self,
+        org_id: &str,
+        stream_id: &str,
+        at_ms: i64,
+    ) -> Result<Option<RecordingRecord>> {
+        let row = sqlx::query(
+            "SELECT * FROM recordings
+             WHERE organization_id = $1 AND stream_id = $2 AND start_time_ms <= $3
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(org_id)
+        .bind(stream_id)
+        .bind(at_ms)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        let record = row.as_ref().map(recording_from).transpose()?;
+        Ok(record.and_then(|r| crate::registry::records::holds(r, at_ms)))
+    }
+
     pub async fn delete_recording(&self, record: &RecordingRecord) -> Result<()> {
         sqlx::query("DELETE FROM recordings WHERE id = $1 AND organization_id = $2")
             .bind(&record.id)

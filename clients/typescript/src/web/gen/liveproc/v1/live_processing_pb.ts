@@ -706,8 +706,9 @@ export type GetThumbnailRequest = Message<"liveproc.v1.GetThumbnailRequest"> & {
   streamId: string;
 
   /**
-   * Unset: the latest thumbnail. Set: a frame inside the replay window,
-   * decoded on demand (needs replay).
+   * Unset: the latest thumbnail. Set: the frame at that time, decoded on
+   * demand: from the replay window, or else the keyframe at or before it
+   * in the stream's recording that holds it (NOT_FOUND when neither does).
    *
    * @generated from field: google.protobuf.Timestamp at = 2;
    */
