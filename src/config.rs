@@ -166,6 +166,10 @@ pub struct ServeArgs {
     /// memory; older GOPs are spilled to disk.
     #[arg(long, env = "LIVEPROC_REPLAY_MEMORY_SECONDS")]
     pub replay_memory_seconds: Option<u64>,
+    /// Seconds between the tiles of a storyboard (hover previews of the
+    /// replay window): at most one tile per this much time.
+    #[arg(long, env = "LIVEPROC_STORYBOARD_INTERVAL_SECONDS", value_parser = clap::value_parser!(u16).range(1..=60))]
+    pub storyboard_interval_seconds: Option<u16>,
     /// Create a demo organization and a demo stream fed by the built-in
     /// test pattern, and print how to use them.
     #[arg(long, env = "LIVEPROC_DEMO")]
@@ -278,6 +282,7 @@ struct FileConfig {
     http_max_connections_per_address: Option<u32>,
     replay_memory_mb: Option<u64>,
     replay_memory_seconds: Option<u64>,
+    storyboard_interval_seconds: Option<u16>,
     demo: Option<bool>,
     pull_allow_file_dirs: Option<Vec<PathBuf>>,
     pull_allow: Option<Vec<String>>,
@@ -323,6 +328,8 @@ pub struct Config {
     pub http_public_url: Option<String>,
     pub replay_memory_mb: u64,
     pub replay_memory_seconds: u64,
+    /// Time per storyboard tile.
+    pub storyboard_interval: std::time::Duration,
     pub demo: bool,
     /// Folders `file://` sources may be under.
     pub pull_allow_file_dirs: Vec<PathBuf>,
@@ -604,6 +611,12 @@ impl Config {
                 .replay_memory_seconds
                 .or(file.replay_memory_seconds)
                 .unwrap_or(DEFAULT_REPLAY_MEMORY_SECONDS),
+            storyboard_interval: std::time::Duration::from_secs(u64::from(
+                args.storyboard_interval_seconds
+                    .or(file.storyboard_interval_seconds)
+                    .unwrap_or(5)
+                    .clamp(1, 60),
+            )),
             demo: args.demo || file.demo.unwrap_or(false),
             pull_allow_file_dirs,
             pull_allow,

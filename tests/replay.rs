@@ -607,3 +607,93 @@ async fn h265_replay_segments_and_recording_play() {
     probe.assert_audio_and_video("H.265 recording", 5.0, 1.0);
     assert_eq!(probe.video.as_ref().unwrap().codec, "hevc");
 }
+
+/// A WebVTT cue: start and end (s) and its text.
+fn vtt_cues(vtt: &str) -> Vec<(f64, f64, String)> {
+    let time = |t: &str| -> f64 {
+        let parts: Vec<f64> = t.split(':').map(|p| p.parse().unwrap()).collect();
+        parts[0] * 3600.0 + parts[1] * 60.0 + parts[2]
+    };
+    vtt.split("\n\n")
+        .filter_map(|block| {
+            let (timing, text) = block.split_once('\n')?;
+            let (start, end) = timing.split_once(" --> ")?;
+            Some((time(start), time(end), text.to_string()))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_storyboard_covers_the_window_with_tiles_of_its_keyframes() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    publish_session(&server, key, "cam", Some(replay_options(60)), test_ts_25s()).await;
+    let window = held_window(&server, key).await;
+
+    let response = get(&server, "/v1/streams/cam/storyboard.vtt", Some(key)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/vtt; charset=utf-8"
+    );
+    let vtt = response.text().await.unwrap();
+    assert!(vtt.starts_with("WEBVTT\n"), "{vtt}");
+    let cues = vtt_cues(&vtt);
+    // A tile every 5 s of a 25 s window (GOP 1 s): 5 or 6 as the slots
+    // fall; without gaps, over the whole window.
+    assert!((5..=6).contains(&cues.len()), "{vtt}");
+    for pair in cues.windows(2) {
+        assert_eq!(pair[0].1, pair[1].0, "a gap or overlap:\n{vtt}");
+        let step = pair[1].0 - pair[0].0;
+        assert!((1.0..=6.5).contains(&step), "tiles {step} s apart:\n{vtt}");
+    }
+    // Cues are timed by the wall clock of arrival (as the playlist's
+    // program dates are), which spreads the 25 s of media a little.
+    let covered = cues.last().unwrap().1 - cues[0].0;
+    assert!(
+        (covered - secs(&window.duration)).abs() < 1.0,
+        "cues cover {covered} s of a {} s window",
+        secs(&window.duration)
+    );
+
+    // Each cue's tile is the keyframe at its start: the source frame of
+    // that second (30 fps, the first cue is the session's first frame).
+    let mut sheets = std::collections::HashMap::new();
+    for (start, _, text) in &cues {
+        let (url, xywh) = text.split_once("#xywh=").unwrap();
+        if !sheets.contains_key(url) {
+            let sheet = get(&server, url, Some(key)).await;
+            assert_eq!(sheet.status(), 200, "{url}");
+            let bytes = sheet.bytes().await.unwrap();
+            sheets.insert(
+                url.to_string(),
+                image::load_from_memory(&bytes).unwrap().to_rgb8(),
+            );
+        }
+        let sheet = &sheets[url];
+        let [x, y, w, h]: [u32; 4] = xywh
+            .split(',')
+            .map(|v| v.parse().unwrap())
+            .collect::<Vec<_>>()
+            .try_into()
+            .unwrap();
+        assert_eq!((w, h), (160, 90));
+        let tile = image::imageops::crop_imm(sheet, x, y, w, h).to_image();
+        let second = (start - cues[0].0).round() as u32;
+        let source = |frame: u32| {
+            let rgb = source_frame_rgb(test_ts_25s(), frame);
+            let full = image::RgbImage::from_raw(640, 360, rgb).unwrap();
+            image::imageops::resize(&full, 160, 90, image::imageops::FilterType::Triangle)
+        };
+        let right = psnr(tile.as_raw(), source(second * 30).as_raw());
+        let wrong = psnr(tile.as_raw(), source(second * 30 + 45).as_raw());
+        assert!(
+            // JPEG's halved chroma at 160 px costs the test pattern's
+            // saturated bars a few dB; the frame 1.5 s away is far worse.
+            right >= 20.0 && right > wrong + 4.0,
+            "tile at {start} s vs source frame {}: {right:.1} dB (1.5 s later: {wrong:.1} dB)",
+            second * 30
+        );
+    }
+}

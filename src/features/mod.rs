@@ -29,6 +29,7 @@ pub(crate) mod recording;
 pub(crate) mod replay;
 pub(crate) mod still;
 pub(crate) mod still_makers;
+pub(crate) mod storyboard;
 #[cfg(test)]
 pub(crate) mod test_media;
 pub(crate) mod thumbnail;
@@ -91,6 +92,8 @@ pub struct StreamOutputs {
     pub replay: ReplayBuffer,
     /// Thumbnails re-encoded in another format on request (HTTP).
     pub conversions: Conversions,
+    /// Tiles of the replay window for hover previews, made on request.
+    pub storyboard: storyboard::Storyboard,
 }
 
 /// The few most recent image conversions of a stream, by a key naming the
@@ -134,6 +137,8 @@ pub struct FeatureEngine {
     replay_budget: ReplayBudget,
     /// Where replay buffers spill their older media.
     replay_spill: SpillStore,
+    /// How each stream's storyboard is cut ([`Self::with_storyboard`]).
+    storyboard: storyboard::Layout,
     outputs: DashMap<StreamRef, Arc<StreamOutputs>>,
     /// Where thumbnails and motion clips are reported (webhooks).
     events: Arc<EventSink>,
@@ -184,10 +189,17 @@ impl FeatureEngine {
             data,
             replay_budget,
             replay_spill,
+            storyboard: storyboard::Layout::DEFAULT,
             outputs: DashMap::new(),
             events,
             tasks: TaskTracker::new(),
         }
+    }
+
+    /// Cuts storyboards as `layout` says (default [`storyboard::Layout::DEFAULT`]).
+    pub fn with_storyboard(mut self, layout: storyboard::Layout) -> Self {
+        self.storyboard = layout;
+        self
     }
 
     /// Where events the features make are reported.
@@ -239,6 +251,7 @@ impl FeatureEngine {
             thumbnails: Feed::default(),
             motion_clips: Feed::default(),
             conversions: Conversions::default(),
+            storyboard: storyboard::Storyboard::new(self.storyboard),
             replay: ReplayBuffer::new(
                 self.replay_budget.bytes,
                 self.replay_budget.memory_horizon,

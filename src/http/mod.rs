@@ -6,6 +6,7 @@
 //! | `GET /v1/streams/{id}/thumbnail.{jpg,png,webp}` | the latest thumbnail; `?at=<RFC 3339>` a frame of the replay window, or a recording's keyframe ([`images`]) |
 //! | `GET /v1/streams/{id}/motion.{mp4,gif}` | the latest motion clip ([`images`]) |
 //! | `GET /v1/streams/{id}/replay.m3u8`, `replay/{n}.ts` | HLS over the replay window ([`hls`]) |
+//! | `GET /v1/streams/{id}/storyboard.vtt`, `storyboard/{n}.jpg` | hover previews of the replay window: WebVTT cues into sprite sheets ([`storyboard`]) |
 //! | `GET /v1/streams/{id}/sessions/{session}/recordings.m3u8` | HLS over one session's recordings ([`vod`]) |
 //! | `GET /v1/recordings/{id}.mp4` | a recording, with byte ranges ([`files`]) |
 //! | `GET /v1/clips/{id}.mp4` | a replay clip: its share link ([`files`]) |
@@ -16,7 +17,7 @@
 //! or clip of another organization is answered exactly like a missing one.
 //!
 //! The live routes of a stream whose session runs on another node
-//! (thumbnails, motion clips, HLS over the replay window) redirect there
+//! (thumbnails, motion clips, HLS and storyboards of the replay window) redirect there
 //! (`307`, the same path and query: a signed URL is valid on every node).
 
 pub mod access;
@@ -25,6 +26,7 @@ mod error;
 mod files;
 mod hls;
 mod images;
+mod storyboard;
 mod vod;
 
 use std::sync::Arc;
@@ -64,8 +66,8 @@ pub fn router(state: HttpState) -> Router {
         .merge(dashboard)
         .route("/v1/streams/{stream_id}/{file}", get(stream_file))
         .route(
-            "/v1/streams/{stream_id}/replay/{segment}",
-            get(replay_segment),
+            "/v1/streams/{stream_id}/{folder}/{file}",
+            get(stream_folder_file),
         )
         .route(
             "/v1/streams/{stream_id}/sessions/{session_id}/recordings.m3u8",
@@ -162,13 +164,15 @@ async fn stream_file(
             images::motion_clip(&state, &access, &live, extension, headers)
         }
         Some(("replay", "m3u8")) => hls::playlist(&state, &access, &live),
+        Some(("storyboard", "vtt")) => storyboard::vtt(&state, &access, &live).await,
         _ => Err(not_found().await),
     }
 }
 
-async fn replay_segment(
+/// `replay/{n}.ts` and `storyboard/{n}.jpg`.
+async fn stream_folder_file(
     State(state): State<HttpState>,
-    Path((stream_id, segment)): Path<(String, String)>,
+    Path((stream_id, folder, file)): Path<(String, String, String)>,
     request: Request,
 ) -> HttpResult<Response> {
     let access = access(&state, request.headers(), request.uri()).await?;
@@ -176,11 +180,17 @@ async fn replay_segment(
         return Ok(redirect);
     }
     let live = stream(&state, &access, &stream_id)?;
-    let sequence = segment
-        .strip_suffix(".ts")
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| HttpError::not_found(format!("replay segment {segment:?}")))?;
-    hls::segment(&state, &access, &live, sequence).await
+    match folder.as_str() {
+        "replay" => {
+            let sequence = file
+                .strip_suffix(".ts")
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| HttpError::not_found(format!("replay segment {file:?}")))?;
+            hls::segment(&state, &access, &live, sequence).await
+        }
+        "storyboard" => storyboard::sheet(&state, &access, &live, &file).await,
+        _ => Err(not_found().await),
+    }
 }
 
 async fn session_recordings(

@@ -59,6 +59,11 @@ impl SessionStats {
         }
     }
 
+    /// When the session started (ms since the epoch).
+    pub fn start_ms(&self) -> i64 {
+        self.start_ms.load(Ordering::Relaxed)
+    }
+
     pub fn id(&self) -> &str {
         &self.id
     }

@@ -119,23 +119,29 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         registry: Arc::clone(&registry),
         hub: Arc::clone(&hub),
         sessions: TaskTracker::new(),
-        engine: Arc::new(FeatureEngine::new(
-            data.clone(),
-            Arc::clone(&registry),
-            config.min_free_disk_mb * 1024 * 1024,
-            ReplayBudget {
-                bytes: (config.replay_memory_mb * 1024 * 1024) as usize,
-                memory_horizon: Duration::from_secs(config.replay_memory_seconds),
-            },
-            match &objects {
-                Some(objects) => {
-                    SpillStore::with_objects(data.clone(), objects.clone(), &config.node_id)
-                }
-                None => SpillStore::local(data.clone()),
-            },
-            Arc::clone(&events),
-            objects.is_none(),
-        )),
+        engine: Arc::new(
+            FeatureEngine::new(
+                data.clone(),
+                Arc::clone(&registry),
+                config.min_free_disk_mb * 1024 * 1024,
+                ReplayBudget {
+                    bytes: (config.replay_memory_mb * 1024 * 1024) as usize,
+                    memory_horizon: Duration::from_secs(config.replay_memory_seconds),
+                },
+                match &objects {
+                    Some(objects) => {
+                        SpillStore::with_objects(data.clone(), objects.clone(), &config.node_id)
+                    }
+                    None => SpillStore::local(data.clone()),
+                },
+                Arc::clone(&events),
+                objects.is_none(),
+            )
+            .with_storyboard(crate::features::storyboard::Layout {
+                interval: config.storyboard_interval,
+                ..crate::features::storyboard::Layout::DEFAULT
+            }),
+        ),
         pull_policy: Arc::new(
             PullPolicy::new(
                 &config.data_dir,

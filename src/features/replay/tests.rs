@@ -35,6 +35,9 @@ fn rig(window: Span, budget: usize, memory: Duration) -> Rig {
         thumbnails: Default::default(),
         motion_clips: Default::default(),
         conversions: Conversions::default(),
+        storyboard: crate::features::storyboard::Storyboard::new(
+            crate::features::storyboard::Layout::DEFAULT,
+        ),
         replay: ReplayBuffer::new(budget, memory, "org/cam".into()),
     });
     let spills = TaskTracker::new();
