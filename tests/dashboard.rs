@@ -248,6 +248,51 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
         assert_eq!(&shown, want, "{row}");
     }
     assert!(info.rtmp_url.starts_with("rtmp://"));
+    // ... shows the picture under the pointer on the rewind bar (the
+    // storyboard loads on the first hover) ...
+    let hover = |fraction: f64| {
+        format!(
+            "(() => {{ const r = document.querySelector('.rewind'); \
+             const b = r.getBoundingClientRect(); \
+             const at = {{ clientX: b.left + b.width * {fraction}, clientY: b.top + b.height / 2 }}; \
+             r.dispatchEvent(new PointerEvent('pointerenter', at)); \
+             r.dispatchEvent(new PointerEvent('pointermove', at)); return true; }})()"
+        )
+    };
+    let preview = "document.querySelector('[data-testid=storyboard-preview]')";
+    let shown = format!("!{preview}.hidden && {preview}.dataset.time");
+    let earliest = browser
+        .until(
+            "a storyboard tile at the bar's start",
+            &format!("{} && {shown}", hover(0.02)),
+        )
+        .await;
+    browser
+        .until(
+            "a later tile at the bar's end",
+            &format!(
+                "{} && {shown} && Date.parse({preview}.dataset.time) > Date.parse({earliest}) && {shown}",
+                hover(0.98)
+            ),
+        )
+        .await;
+    browser
+        .eval(&format!(
+            "(() => {{ window.sheet = new Image(); \
+             window.sheet.src = {preview}.style.backgroundImage.slice(5, -2); return true; }})()"
+        ))
+        .await;
+    browser
+        .until(
+            "the tile's sprite sheet loaded",
+            "window.sheet.complete && window.sheet.naturalWidth >= 160",
+        )
+        .await;
+    browser
+        .eval("(() => { document.querySelector('.rewind').scrollIntoView({ block: 'center' }); return true; })()")
+        .await;
+    browser.eval(&hover(0.3)).await;
+    browser.screenshot("storyboard-hover").await;
     // ... seeks back to the start of the window: an earlier moment...
     browser
         .eval(

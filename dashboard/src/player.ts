@@ -2,11 +2,17 @@
  * The replay player: hls.js (or the browser's own HLS, in Safari) on a
  * stream's `replay.m3u8`, with a rewind bar over the replay window, the
  * wall-clock time of the frame shown (from `EXT-X-PROGRAM-DATE-TIME`),
- * and "Back to live". Also plays a session's recordings (a VOD playlist).
+ * and "Back to live"; with a storyboard, the rewind bar shows the
+ * picture under the pointer. Also plays a session's recordings (a VOD
+ * playlist).
  */
 import Hls from "hls.js/light";
 
 import { h } from "./dom";
+import { parseStoryboard, type Storyboard } from "./storyboard";
+
+/** How often the storyboard is asked for again while it is used. */
+const STORYBOARD_REFRESH_MS = 5000;
 
 export interface Player {
   element: HTMLElement;
@@ -14,7 +20,7 @@ export interface Player {
   destroy(): void;
 }
 
-export function hlsPlayer(url: string, live: boolean): Player {
+export function hlsPlayer(url: string, live: boolean, storyboardUrl?: string): Player {
   const video = h("video", { controls: true, muted: true, autoplay: true, playsInline: true });
   const rewind = h("input.rewind", { type: "range", min: 0, max: 1000, value: 1000, step: 1, "aria-label": "Position in the replay window" });
   const clock = h("output.clock", { "data-testid": "program-date" });
@@ -67,6 +73,45 @@ export function hlsPlayer(url: string, live: boolean): Player {
     const w = window();
     if (w) video.currentTime = w.start + (Number(rewind.value) / 1000) * (w.end - w.start);
   });
+  const preview = h("div.storyboard-preview", { "data-testid": "storyboard-preview", hidden: true });
+  let storyboard: Storyboard | null = null;
+  let storyboardAsked = 0;
+  const loadStoryboard = async () => {
+    if (!storyboardUrl || Date.now() - storyboardAsked < STORYBOARD_REFRESH_MS) return;
+    storyboardAsked = Date.now();
+    const response = await fetch(storyboardUrl, { cache: "no-cache" });
+    if (response.ok) storyboard = parseStoryboard(await response.text(), storyboardUrl);
+  };
+  // The wall-clock time at a place of the bar: the window's position
+  // there, from the date of the frame playing now.
+  const showPreview = (event: PointerEvent) => {
+    const w = window();
+    const date = playingDate();
+    const box = rewind.getBoundingClientRect();
+    if (!w || !date || !storyboard || box.width === 0) return void (preview.hidden = true);
+    const fraction = Math.min(1, Math.max(0, (event.clientX - box.left) / box.width));
+    const position = w.start + fraction * (w.end - w.start);
+    const time = date.getTime() + (position - video.currentTime) * 1000;
+    const tile = storyboard.at(time);
+    if (!tile) return void (preview.hidden = true);
+    Object.assign(preview.style, {
+      width: `${tile.w}px`,
+      height: `${tile.h}px`,
+      backgroundImage: `url("${tile.sheet}")`,
+      backgroundPosition: `-${tile.x}px -${tile.y}px`,
+      left: `${Math.min(Math.max(0, event.clientX - box.left - tile.w / 2), box.width - tile.w)}px`,
+    });
+    preview.dataset.time = new Date(tile.from).toISOString();
+    preview.hidden = false;
+  };
+  if (storyboardUrl) {
+    rewind.addEventListener("pointerenter", () => void loadStoryboard());
+    rewind.addEventListener("pointermove", (event) => {
+      void loadStoryboard();
+      showPreview(event);
+    });
+    rewind.addEventListener("pointerleave", () => (preview.hidden = true));
+  }
   toLive.addEventListener("click", () => {
     const w = window();
     const edge = hls?.liveSyncPosition ?? w?.end;
@@ -78,7 +123,13 @@ export function hlsPlayer(url: string, live: boolean): Player {
     "div.player",
     {},
     video,
-    h("div.player-bar", {}, live ? rewind : null, clock, live ? toLive : null),
+    h(
+      "div.player-bar",
+      {},
+      live ? h("div.rewind-track", {}, rewind, preview) : null,
+      clock,
+      live ? toLive : null,
+    ),
   );
   return {
     element,

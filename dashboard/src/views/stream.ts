@@ -85,8 +85,10 @@ export function streamPage(ctx: Context, streamId: string): View {
 
   const startReplay = async () => {
     const url = await signed(client, `/v1/streams/${streamId}/replay.m3u8`);
+    // Hover previews are a nicety: the player plays without them.
+    const storyboard = await signed(client, `/v1/streams/${streamId}/storyboard.vtt`).catch(() => undefined);
     if (abort.signal.aborted || player) return;
-    player = hlsPlayer(url, true);
+    player = hlsPlayer(url, true, storyboard);
     replace(replay, player.element);
   };
 
