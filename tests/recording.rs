@@ -456,6 +456,21 @@ async fn broken_timelines_lose_nothing_and_list_true_durations() {
     );
 }
 
+/// With object storage, waits until the local spool of "cam" is gone, so
+/// that what follows reads the objects.
+async fn until_uploaded(server: &Server, org_id: &str) {
+    if server.object_store.is_none() {
+        return;
+    }
+    let spool = server.data_dir.join("recordings").join(org_id).join("cam");
+    within(60, "the recordings to be uploaded", async {
+        while std::fs::read_dir(&spool).is_ok_and(|mut d| d.next().is_some()) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+}
+
 /// `ts` moved by `seconds`.
 fn later(ts: &pbjson_types::Timestamp, seconds: f64) -> pbjson_types::Timestamp {
     let nanos = ts.seconds as i128 * 1_000_000_000 + ts.nanos as i128 + (seconds * 1e9) as i128;
@@ -471,16 +486,7 @@ async fn a_thumbnail_at_any_time_of_a_recording_is_its_keyframe() {
     let org = server.create_org("acme", true).await;
     let key = org.api_key.as_str();
     let recordings = record_25s_in_10s_files(&server, key).await;
-    if server.object_store.is_some() {
-        // Read from the objects: wait until the local spool is gone.
-        let spool = server.data_dir.join("recordings").join(&org.id).join("cam");
-        within(60, "the recordings to be uploaded", async {
-            while std::fs::read_dir(&spool).is_ok_and(|mut d| d.next().is_some()) {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-        .await;
-    }
+    until_uploaded(&server, &org.id).await;
     let first = &recordings[0];
     let start = first.start_time.unwrap();
     // The stream is not live: every time comes from the recordings. 12.5 s
@@ -531,4 +537,61 @@ async fn a_thumbnail_at_any_time_of_a_recording_is_its_keyframe() {
     // Before the first recording there is nothing to show.
     let status = thumbnail_at(-60.0).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_storyboard_covers_its_playlist_with_its_keyframes() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let recordings = record_25s_in_10s_files(&server, key).await;
+    until_uploaded(&server, &org.id).await;
+    let base = format!("/v1/streams/cam/sessions/{}", recordings[0].session_id);
+
+    let response = get(&server, &format!("{base}/storyboard.vtt"), Some(key)).await;
+    assert_eq!(response.status(), 200);
+    let vtt = response.text().await.unwrap();
+    let cues: Vec<(&str, &str)> = vtt
+        .split("\n\n")
+        .filter_map(|block| block.split_once('\n'))
+        .filter(|(timing, _)| timing.contains(" --> "))
+        .collect();
+    // A cue every 5 s of the playlist's 25 s, without gaps.
+    let timings: Vec<&str> = cues.iter().map(|(t, _)| *t).collect();
+    assert_eq!(
+        timings[..4],
+        [
+            "00:00:00.000 --> 00:00:05.000",
+            "00:00:05.000 --> 00:00:10.000",
+            "00:00:10.000 --> 00:00:15.000",
+            "00:00:15.000 --> 00:00:20.000",
+        ],
+        "{vtt}"
+    );
+    assert_eq!(cues.len(), 5, "{vtt}");
+    assert!(timings[4].starts_with("00:00:20.000 --> 00:00:2"), "{vtt}");
+
+    // Sheet 0 holds the five tiles: the keyframe at each cue's start.
+    let sheet_url = cues[0].1.split_once('#').unwrap().0;
+    assert!(cues.iter().all(|(_, text)| text.starts_with(sheet_url)));
+    let sheet = get(&server, sheet_url, Some(key)).await;
+    assert_eq!(sheet.status(), 200);
+    let sheet = image::load_from_memory(&sheet.bytes().await.unwrap())
+        .unwrap()
+        .to_rgb8();
+    assert_eq!((sheet.width(), sheet.height()), (800, 450));
+    for (i, (_, text)) in cues.iter().enumerate() {
+        let xywh: Vec<u32> = text
+            .split_once("#xywh=")
+            .unwrap()
+            .1
+            .split(',')
+            .map(|v| v.parse().unwrap())
+            .collect();
+        assert_eq!(xywh, vec![(i as u32 % 5) * 160, 0, 160, 90]);
+        let tile = image::imageops::crop_imm(&sheet, xywh[0], xywh[1], 160, 90).to_image();
+        assert_tile_is_frame(&tile, test_ts_25s(), i as u32 * 150, &format!("tile {i}"));
+    }
+    let missing = get(&server, &format!("{base}/storyboard/1.jpg"), Some(key)).await;
+    assert_eq!(missing.status(), 404);
 }

@@ -640,13 +640,19 @@ async fn the_storyboard_covers_the_window_with_tiles_of_its_keyframes() {
     let vtt = response.text().await.unwrap();
     assert!(vtt.starts_with("WEBVTT\n"), "{vtt}");
     let cues = vtt_cues(&vtt);
-    // A tile every 5 s of a 25 s window (GOP 1 s): 5 or 6 as the slots
+    // A tile every 5 s of a 25 s window (GOP 1 s): 5 to 7 as the slots
     // fall; without gaps, over the whole window.
-    assert!((5..=6).contains(&cues.len()), "{vtt}");
-    for pair in cues.windows(2) {
+    assert!((5..=7).contains(&cues.len()), "{vtt}");
+    for (i, pair) in cues.windows(2).enumerate() {
         assert_eq!(pair[0].1, pair[1].0, "a gap or overlap:\n{vtt}");
+        // Slots are 5 s of the wall clock from the epoch: the window's
+        // first one may hold only its last GOP.
         let step = pair[1].0 - pair[0].0;
-        assert!((1.0..=6.5).contains(&step), "tiles {step} s apart:\n{vtt}");
+        let least = if i == 0 { 0.5 } else { 4.0 };
+        assert!(
+            (least..=6.5).contains(&step),
+            "tiles {step} s apart:\n{vtt}"
+        );
     }
     // Cues are timed by the wall clock of arrival (as the playlist's
     // program dates are), which spreads the 25 s of media a little.
@@ -681,19 +687,11 @@ async fn the_storyboard_covers_the_window_with_tiles_of_its_keyframes() {
         assert_eq!((w, h), (160, 90));
         let tile = image::imageops::crop_imm(sheet, x, y, w, h).to_image();
         let second = (start - cues[0].0).round() as u32;
-        let source = |frame: u32| {
-            let rgb = source_frame_rgb(test_ts_25s(), frame);
-            let full = image::RgbImage::from_raw(640, 360, rgb).unwrap();
-            image::imageops::resize(&full, 160, 90, image::imageops::FilterType::Triangle)
-        };
-        let right = psnr(tile.as_raw(), source(second * 30).as_raw());
-        let wrong = psnr(tile.as_raw(), source(second * 30 + 45).as_raw());
-        assert!(
-            // JPEG's halved chroma at 160 px costs the test pattern's
-            // saturated bars a few dB; the frame 1.5 s away is far worse.
-            right >= 20.0 && right > wrong + 4.0,
-            "tile at {start} s vs source frame {}: {right:.1} dB (1.5 s later: {wrong:.1} dB)",
-            second * 30
+        assert_tile_is_frame(
+            &tile,
+            test_ts_25s(),
+            second * 30,
+            &format!("tile at {start} s"),
         );
     }
 }

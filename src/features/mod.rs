@@ -20,7 +20,7 @@ mod cadence;
 pub(crate) mod clip;
 pub(crate) mod driver;
 pub(crate) mod feed;
-mod geometry;
+pub(crate) mod geometry;
 pub(crate) mod handover;
 mod job_threads;
 pub(crate) mod motion_clip;
@@ -94,6 +94,8 @@ pub struct StreamOutputs {
     pub conversions: Conversions,
     /// Tiles of the replay window for hover previews, made on request.
     pub storyboard: storyboard::Storyboard,
+    /// Sheets of the storyboards of its finished sessions.
+    pub session_sheets: storyboard::SessionSheets,
 }
 
 /// The few most recent image conversions of a stream, by a key naming the
@@ -196,6 +198,11 @@ impl FeatureEngine {
         }
     }
 
+    /// How storyboards are cut.
+    pub fn storyboard_layout(&self) -> storyboard::Layout {
+        self.storyboard
+    }
+
     /// Cuts storyboards as `layout` says (default [`storyboard::Layout::DEFAULT`]).
     pub fn with_storyboard(mut self, layout: storyboard::Layout) -> Self {
         self.storyboard = layout;
@@ -252,6 +259,7 @@ impl FeatureEngine {
             motion_clips: Feed::default(),
             conversions: Conversions::default(),
             storyboard: storyboard::Storyboard::new(self.storyboard),
+            session_sheets: Default::default(),
             replay: ReplayBuffer::new(
                 self.replay_budget.bytes,
                 self.replay_budget.memory_horizon,

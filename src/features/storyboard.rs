@@ -98,6 +98,30 @@ pub struct Storyboard {
     pub making: tokio::sync::Mutex<()>,
 }
 
+/// Sheets of finished sessions' storyboards, the most recently made
+/// [`SessionSheets::KEPT`] (a finished session's sheet never changes).
+#[derive(Default)]
+pub struct SessionSheets(Mutex<std::collections::VecDeque<((String, i64), Bytes)>>);
+
+impl SessionSheets {
+    const KEPT: usize = 16;
+
+    pub fn get(&self, session: &str, n: i64) -> Option<Bytes> {
+        let kept = self.0.lock().expect("session sheets lock");
+        kept.iter()
+            .find(|((s, m), _)| s == session && *m == n)
+            .map(|(_, jpeg)| jpeg.clone())
+    }
+
+    pub fn put(&self, session: &str, n: i64, jpeg: Bytes) {
+        let mut kept = self.0.lock().expect("session sheets lock");
+        if kept.len() == Self::KEPT {
+            kept.pop_front();
+        }
+        kept.push_back(((session.to_string(), n), jpeg));
+    }
+}
+
 /// A GOP whose slot has no tile yet.
 pub struct Wanted {
     pub slot: i64,
@@ -221,26 +245,8 @@ impl Storyboard {
             }
         }
         let cell = self.cell(n, &tiles);
-        let size = (cell.0 * self.layout.columns, cell.1 * self.layout.rows);
-        let mut canvas = vec![0u8; size.0 as usize * size.1 as usize * 3];
-        for (slot, tile) in &tiles {
-            let (_, column, row) = self.layout.place(*slot);
-            let picture = image::load_from_memory_with_format(&tile.jpeg, image::ImageFormat::Jpeg)
-                .map_err(|e| MediaError::Malformed(format!("a storyboard tile: {e}")))?
-                .to_rgb8();
-            blit(
-                &mut canvas,
-                size.0,
-                &picture,
-                (column * cell.0, row * cell.1),
-                cell,
-            );
-        }
-        let mut jpeg = Vec::with_capacity(canvas.len() / 10);
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 75)
-            .encode(&canvas, size.0, size.1, image::ExtendedColorType::Rgb8)
-            .map_err(|e| MediaError::Pipeline(format!("encoding a storyboard sheet: {e}")))?;
-        let jpeg = Bytes::from(jpeg);
+        let placed: Vec<(i64, &Bytes)> = tiles.iter().map(|(slot, t)| (*slot, &t.jpeg)).collect();
+        let jpeg = compose(&self.layout, cell, &placed)?;
         self.sheets.lock().expect("storyboard lock").insert(
             n,
             Arc::new(Sheet {
@@ -250,6 +256,31 @@ impl Storyboard {
         );
         Ok(Some(jpeg))
     }
+}
+
+/// A sheet of `layout` with cells of `cell`, each tile (a JPEG) at its
+/// slot's place; places without a tile stay black. Blocking.
+pub fn compose(layout: &Layout, cell: (u32, u32), tiles: &[(i64, &Bytes)]) -> MediaResult<Bytes> {
+    let size = (cell.0 * layout.columns, cell.1 * layout.rows);
+    let mut canvas = vec![0u8; size.0 as usize * size.1 as usize * 3];
+    for (slot, tile) in tiles {
+        let (_, column, row) = layout.place(*slot);
+        let picture = image::load_from_memory_with_format(tile, image::ImageFormat::Jpeg)
+            .map_err(|e| MediaError::Malformed(format!("a storyboard tile: {e}")))?
+            .to_rgb8();
+        blit(
+            &mut canvas,
+            size.0,
+            &picture,
+            (column * cell.0, row * cell.1),
+            cell,
+        );
+    }
+    let mut jpeg = Vec::with_capacity(canvas.len() / 10);
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 75)
+        .encode(&canvas, size.0, size.1, image::ExtendedColorType::Rgb8)
+        .map_err(|e| MediaError::Pipeline(format!("encoding a storyboard sheet: {e}")))?;
+    Ok(Bytes::from(jpeg))
 }
 
 /// Copies `picture` into the RGB `canvas` (`width` pixels a row) at `at`,
@@ -271,7 +302,7 @@ fn blit(
 }
 
 /// `hh:mm:ss.mmm` of `ms` (never negative).
-fn vtt_time(ms: i64) -> String {
+pub fn vtt_time(ms: i64) -> String {
     let ms = ms.max(0);
     format!(
         "{:02}:{:02}:{:02}.{:03}",

@@ -8,6 +8,7 @@
 //! | `GET /v1/streams/{id}/replay.m3u8`, `replay/{n}.ts` | HLS over the replay window ([`hls`]) |
 //! | `GET /v1/streams/{id}/storyboard.vtt`, `storyboard/{n}.jpg` | hover previews of the replay window: WebVTT cues into sprite sheets ([`storyboard`]) |
 //! | `GET /v1/streams/{id}/sessions/{session}/recordings.m3u8` | HLS over one session's recordings ([`vod`]) |
+//! | `GET /v1/streams/{id}/sessions/{session}/storyboard.vtt`, `storyboard/{n}.jpg` | hover previews of that playlist ([`storyboard`]) |
 //! | `GET /v1/recordings/{id}.mp4` | a recording, with byte ranges ([`files`]) |
 //! | `GET /v1/clips/{id}.mp4` | a replay clip: its share link ([`files`]) |
 //! | `GET /` | the dashboard ([`dashboard`]) |
@@ -70,8 +71,12 @@ pub fn router(state: HttpState) -> Router {
             get(stream_folder_file),
         )
         .route(
-            "/v1/streams/{stream_id}/sessions/{session_id}/recordings.m3u8",
-            get(session_recordings),
+            "/v1/streams/{stream_id}/sessions/{session_id}/{file}",
+            get(session_file),
+        )
+        .route(
+            "/v1/streams/{stream_id}/sessions/{session_id}/storyboard/{file}",
+            get(session_storyboard_sheet),
         )
         .route("/v1/{kind}/{file}", get(file))
         .route_layer(axum::middleware::from_fn(
@@ -193,13 +198,32 @@ async fn stream_folder_file(
     }
 }
 
-async fn session_recordings(
+/// `recordings.m3u8` and `storyboard.vtt` of a session.
+async fn session_file(
     State(state): State<HttpState>,
-    Path((stream_id, session_id)): Path<(String, String)>,
+    Path((stream_id, session_id, file)): Path<(String, String, String)>,
     request: Request,
 ) -> HttpResult<Response> {
     let access = access(&state, request.headers(), request.uri()).await?;
-    vod::playlist(&state, &access, &stream_id, &session_id).await
+    match file.as_str() {
+        "recordings.m3u8" => vod::playlist(&state, &access, &stream_id, &session_id).await,
+        "storyboard.vtt" => {
+            let live = stream(&state, &access, &stream_id)?;
+            storyboard::session_vtt(&state, &access, &live, &session_id).await
+        }
+        _ => Err(not_found().await),
+    }
+}
+
+/// `storyboard/{n}.jpg` of a session.
+async fn session_storyboard_sheet(
+    State(state): State<HttpState>,
+    Path((stream_id, session_id, file)): Path<(String, String, String)>,
+    request: Request,
+) -> HttpResult<Response> {
+    let access = access(&state, request.headers(), request.uri()).await?;
+    let live = stream(&state, &access, &stream_id)?;
+    storyboard::session_sheet(&state, &access, &live, &session_id, &file).await
 }
 
 /// `/v1/recordings/<id>.mp4` or `/v1/clips/<id>.mp4`.

@@ -68,6 +68,11 @@ impl RecordingFrames {
         Ok(frames)
     }
 
+    /// The video's picture size.
+    pub fn picture_size(&self) -> Option<(u32, u32)> {
+        self.tracks.video.format.picture_size()
+    }
+
     /// The keyframe shown at `offset` from the recording's first frame,
     /// timed from that frame: the last one presented at or before it (the first one, before the
     /// recording's start; the last one, past its end).

@@ -48,6 +48,24 @@ pub fn source_frame_rgb(file: &Path, index: u32) -> Vec<u8> {
     out.stdout
 }
 
+/// Checks a storyboard tile against frame `index` of a 640×360 source
+/// scaled to 160×90: close to it, and clearly closer than to the frame
+/// 1.5 s before it (after it, at the start; JPEG's halved chroma at 160 px costs the test pattern's
+/// saturated bars a few dB, so a fixed threshold alone would be loose).
+pub fn assert_tile_is_frame(tile: &image::RgbImage, file: &Path, index: u32, what: &str) {
+    let scaled = |frame: u32| {
+        let full = image::RgbImage::from_raw(640, 360, source_frame_rgb(file, frame)).unwrap();
+        image::imageops::resize(&full, 160, 90, image::imageops::FilterType::Triangle)
+    };
+    let right = psnr(tile.as_raw(), scaled(index).as_raw());
+    let other = if index >= 45 { index - 45 } else { index + 45 };
+    let wrong = psnr(tile.as_raw(), scaled(other).as_raw());
+    assert!(
+        right >= 20.0 && right > wrong + 4.0,
+        "{what} vs source frame {index}: {right:.1} dB (frame {other}: {wrong:.1} dB)"
+    );
+}
+
 /// Peak signal-to-noise ratio of two RGB24 images of the same size, dB.
 pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
     assert_eq!(a.len(), b.len(), "images differ in size");

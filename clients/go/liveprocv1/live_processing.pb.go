@@ -3059,6 +3059,8 @@ type SignUrlRequest struct {
 	// /v1/streams/{stream_id}/motion.mp4 (.gif),
 	// /v1/streams/{stream_id}/replay.m3u8,
 	// /v1/streams/{stream_id}/storyboard.vtt,
+	// /v1/streams/{stream_id}/sessions/{session_id}/recordings.m3u8
+	// (storyboard.vtt),
 	// /v1/recordings/{recording_id}.mp4 or /v1/clips/{clip_id}.mp4.
 	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
 	// How long the URL works: 1–604800 (7 days); 0 means 3600.

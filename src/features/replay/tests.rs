@@ -38,6 +38,7 @@ fn rig(window: Span, budget: usize, memory: Duration) -> Rig {
         storyboard: crate::features::storyboard::Storyboard::new(
             crate::features::storyboard::Layout::DEFAULT,
         ),
+        session_sheets: Default::default(),
         replay: ReplayBuffer::new(budget, memory, "org/cam".into()),
     });
     let spills = TaskTracker::new();

@@ -687,6 +687,8 @@ export interface SignUrlRequest {
    * /v1/streams/{stream_id}/motion.mp4 (.gif),
    * /v1/streams/{stream_id}/replay.m3u8,
    * /v1/streams/{stream_id}/storyboard.vtt,
+   * /v1/streams/{stream_id}/sessions/{session_id}/recordings.m3u8
+   * (storyboard.vtt),
    * /v1/recordings/{recording_id}.mp4 or /v1/clips/{clip_id}.mp4.
    */
   path: string;

@@ -1458,6 +1458,8 @@ export type SignUrlRequest = Message<"liveproc.v1.SignUrlRequest"> & {
    * /v1/streams/{stream_id}/motion.mp4 (.gif),
    * /v1/streams/{stream_id}/replay.m3u8,
    * /v1/streams/{stream_id}/storyboard.vtt,
+   * /v1/streams/{stream_id}/sessions/{session_id}/recordings.m3u8
+   * (storyboard.vtt),
    * /v1/recordings/{recording_id}.mp4 or /v1/clips/{clip_id}.mp4.
    *
    * @generated from field: string path = 1;
