@@ -18,6 +18,11 @@
 //!
 //! Timestamps keep the units' decode times (90 kHz for video, the sample
 //! rate for audio); the edit lists start each track where the clip starts.
+//! [`write_span`] cuts to the frame: the file holds whole GOPs from the
+//! keyframe before the span, and the edit lists present exactly the span
+//! (the movie time scale is 90 kHz, so a frame's edge is exact); every
+//! frame up to the last one shown, in decode order, is kept, since the
+//! last frames shown may be B-frames that need a later reference.
 //! Audio that is not on the video's timeline (further from the video than
 //! [`crate::media::max_skew`]) is left out, so no edit list
 //! ever points past a track's media.
@@ -32,7 +37,7 @@ use crate::media::{max_skew, MediaError, MediaResult};
 use crate::media::{ticks, AccessUnit, Codec};
 
 const VIDEO_TIMESCALE: u32 = 90_000;
-const MOVIE_TIMESCALE: u32 = 1000;
+const MOVIE_TIMESCALE: u32 = 90_000;
 
 /// Whether [`write`] handles these tracks (H.264 or H.265 video, AAC audio).
 pub fn supported(video: &[&AccessUnit], audio: &[&AccessUnit]) -> bool {
@@ -81,6 +86,14 @@ fn same_format<'a, 'b>(video: &'b [&'a AccessUnit]) -> (&'b [&'a AccessUnit], Op
     }
 }
 
+/// What a file presents of its media: `from` (a presentation time at or
+/// after its first keyframe's) until just before `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub from: Duration,
+    pub to: Duration,
+}
+
 /// The MP4 file of `video` (decode order, first a keyframe) and `audio`.
 /// `out` receives the bytes in order.
 pub fn write(
@@ -88,6 +101,27 @@ pub fn write(
     audio: &[&AccessUnit],
     out: &mut impl std::io::Write,
 ) -> MediaResult<u64> {
+    write_span(video, audio, None, out)
+}
+
+/// [`write`], presenting only `span` (to the frame) when given.
+pub fn write_span(
+    video: &[&AccessUnit],
+    audio: &[&AccessUnit],
+    span: Option<Span>,
+    out: &mut impl std::io::Write,
+) -> MediaResult<u64> {
+    // Frames after the last one shown, in decode order, are not needed.
+    let video = match span {
+        Some(span) => {
+            let last = video
+                .iter()
+                .rposition(|u| u.pts.is_some_and(|p| p < span.to))
+                .ok_or_else(|| MediaError::Unsupported("no frame shown in the span".into()))?;
+            &video[..=last]
+        }
+        None => video,
+    };
     // One file describes one format: a clip that runs into a format change
     // (new size, codec or profile) ends there.
     let (video, cut) = same_format(video);
@@ -99,10 +133,31 @@ pub fn write(
             .collect(),
         None => audio.to_vec(),
     };
-    let audio = audio_on_video_timeline(video, &audio);
-    let video_track = VideoTrack::new(video)?;
-    let audio_track = AudioTrack::new(&audio)?;
-    let start = video_track.start_pts;
+    let mut audio = audio_on_video_timeline(video, &audio);
+    if let Some(span) = span {
+        audio.retain(|u| {
+            let length = u.duration.unwrap_or(LONGEST_AAC_FRAME);
+            u.pts.is_none_or(|p| p < span.to && p + length > span.from)
+        });
+    }
+    let mut video_track = VideoTrack::new(video)?;
+    let mut audio_track = AudioTrack::new(&audio)?;
+    let start = match span {
+        Some(span) => {
+            let start = span.from.max(video_track.start_pts);
+            let end = video_track.start_pts + ticks_to_duration(video_track.duration);
+            let skip = ticks(start - video_track.start_pts, VIDEO_TIMESCALE);
+            video_track.shown = (
+                u64::from(video_track.lead) + skip,
+                ticks(span.to.min(end).saturating_sub(start), VIDEO_TIMESCALE),
+            );
+            if let Some(audio) = audio_track.as_mut() {
+                audio.limit = Some(to_movie(video_track.shown.1, VIDEO_TIMESCALE));
+            }
+            start
+        }
+        None => video_track.start_pts,
+    };
     let mut head = Boxes::default();
     ftyp(&mut head, b"isom", &[b"isom", b"iso2", b"avc1", b"mp41"]);
     let ftyp = head.0;
@@ -151,6 +206,17 @@ struct VideoTrack {
     /// First PTS minus first DTS, in the track's timescale.
     lead: u32,
     duration: u64,
+    /// What the edit list presents: from this media time, this long
+    /// (both 90 kHz); all of it unless a span is cut.
+    shown: (u64, u64),
+}
+
+/// An AAC frame at the lowest rate (1024 samples at 8 kHz): how long a
+/// frame of unknown duration may last.
+const LONGEST_AAC_FRAME: Duration = Duration::from_millis(128);
+
+fn ticks_to_duration(t: u64) -> Duration {
+    Duration::from_nanos((u128::from(t) * 1_000_000_000 / u128::from(VIDEO_TIMESCALE)) as u64)
 }
 
 impl VideoTrack {
@@ -178,13 +244,15 @@ impl VideoTrack {
             bytes += u64::from(size);
         }
         let duration = samples.iter().map(|s| s.1 as u64).sum();
+        let lead = (pts(first).saturating_sub(dts(first))) as u32;
         Ok(VideoTrack {
             config,
             samples,
             bytes,
             start_pts: first.pts.unwrap_or_default(),
-            lead: (pts(first).saturating_sub(dts(first))) as u32,
+            lead,
             duration,
+            shown: (u64::from(lead), duration),
         })
     }
 }
@@ -194,6 +262,9 @@ struct AudioTrack {
     sizes: Vec<u32>,
     bytes: u64,
     start_pts: Duration,
+    /// With a span: the most the track presents from the clip's start
+    /// (movie ticks), so that it ends with the video.
+    limit: Option<u64>,
 }
 
 impl AudioTrack {
@@ -211,6 +282,7 @@ impl AudioTrack {
             bytes: sizes.iter().map(|&s| s as u64).sum(),
             sizes,
             start_pts: first.pts.unwrap_or_default(),
+            limit: None,
         }))
     }
 
@@ -229,14 +301,17 @@ fn moov(
     start: Duration,
     offsets: [u64; 2],
 ) -> Vec<u8> {
-    let video_duration = to_movie(video.duration, VIDEO_TIMESCALE);
+    let video_duration = to_movie(video.shown.1, VIDEO_TIMESCALE);
     // Audio that starts after the video waits in an empty edit, never
     // longer than the clip.
     let audio_delay = audio.map_or(0, |a| {
         ticks(a.start_pts.saturating_sub(start), MOVIE_TIMESCALE).min(video_duration)
     });
     let audio_duration = audio.map_or(0, |a| audio_delay + to_movie(a.duration(), a.config.rate));
-    let duration = video_duration.max(audio_duration);
+    let duration = match audio.and_then(|a| a.limit) {
+        Some(_) => video_duration,
+        None => video_duration.max(audio_duration),
+    };
     let mut b = Boxes::default();
     b.bx(b"moov", |b| {
         mvhd(
@@ -306,7 +381,7 @@ fn runs(values: impl Iterator<Item = u32>) -> Vec<(u32, u32)> {
 }
 
 fn video_trak(b: &mut Boxes, t: &VideoTrack, offset: u64) {
-    let movie_duration = to_movie(t.duration, VIDEO_TIMESCALE);
+    let movie_duration = to_movie(t.shown.1, VIDEO_TIMESCALE);
     b.bx(b"trak", |b| {
         tkhd(
             b,
@@ -315,7 +390,7 @@ fn video_trak(b: &mut Boxes, t: &VideoTrack, offset: u64) {
             false,
             (t.config.width, t.config.height),
         );
-        edts(b, 0, u64::from(t.lead), movie_duration);
+        edts(b, 0, t.shown.0, movie_duration);
         b.bx(b"mdia", |b| {
             mdhd_hdlr(b, VIDEO_TIMESCALE, t.duration, b"vide", "liveproc video");
             b.bx(b"minf", |b| {
@@ -367,14 +442,18 @@ fn audio_trak(b: &mut Boxes, t: &AudioTrack, start: Duration, delay: u64, offset
     // Audio that starts before the video is skipped by the edit list, never
     // past the end of the track's media.
     let skip = ticks(start.saturating_sub(t.start_pts), rate).min(media_duration);
+    let shown = movie_duration.saturating_sub(to_movie(skip, rate));
+    // A span's audio ends with its video.
+    let (shown, track_duration) = match t.limit {
+        Some(limit) => {
+            let shown = shown.min(limit.saturating_sub(delay));
+            (shown, delay + shown)
+        }
+        None => (shown, delay + movie_duration),
+    };
     b.bx(b"trak", |b| {
-        tkhd(b, 2, delay + movie_duration, true, (0, 0));
-        edts(
-            b,
-            delay,
-            skip,
-            movie_duration.saturating_sub(to_movie(skip, rate)),
-        );
+        tkhd(b, 2, track_duration, true, (0, 0));
+        edts(b, delay, skip, shown);
         b.bx(b"mdia", |b| {
             mdhd_hdlr(b, rate, media_duration, b"soun", "liveproc audio");
             b.bx(b"minf", |b| {

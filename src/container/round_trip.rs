@@ -204,8 +204,54 @@ fn mp4_samples_read_back_exactly() {
     }
     assert_eq!(
         hash(&out),
-        "f1aec2297b92d02db334db7420b3354ab65457a365ec5733d49cb5167dfb7003",
+        "38c63772a56aa045c54f6a16e31bfca384fd7ba259d46e2a5f97013d80d259b1",
         "mp4 bytes changed: if on purpose, update the hash"
+    );
+}
+
+#[test]
+fn an_mp4_span_presents_exactly_its_frames() {
+    let units = units();
+    let (video, audio) = split(&units);
+    // Frames 35 to 44 of 60 shown (presentation order); the file holds
+    // frames from the keyframe 0 to 44 in decode order.
+    let pts = |i: u64| ticks_to_duration(START + i * FRAME + REORDER, 90_000);
+    let span = mp4::Span {
+        from: pts(35),
+        to: pts(45),
+    };
+    let mut out = Vec::new();
+    mp4::write_span(&video, &audio, Some(span), &mut out).unwrap();
+
+    let reader = ::mp4::Mp4Reader::read_header(Cursor::new(&out), out.len() as u64).unwrap();
+    let track = |kind: ::mp4::TrackType| {
+        reader
+            .tracks()
+            .values()
+            .find(|t| t.track_type().unwrap() == kind)
+            .unwrap()
+    };
+    let edit = |t: &::mp4::Mp4Track| {
+        let entries = &t.trak.edts.as_ref().unwrap().elst.as_ref().unwrap().entries;
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        (entries[0].media_time, entries[0].segment_duration)
+    };
+    let video_track = track(::mp4::TrackType::Video);
+    assert_eq!(video_track.sample_count(), 45);
+    // From frame 35's presentation (the composition offset included), for
+    // ten frames, in a 90 kHz movie time scale.
+    assert_eq!(edit(video_track), (REORDER + 35 * FRAME, 10 * FRAME));
+    assert_eq!(reader.moov.mvhd.timescale, 90_000);
+    assert_eq!(reader.moov.mvhd.duration, 10 * FRAME);
+    // Audio from the frame around the span's start, cut to its length.
+    let audio_track = track(::mp4::TrackType::Audio);
+    let (skip, shown) = edit(audio_track);
+    assert!(skip < 1024, "audio skips {skip} samples of its first frame");
+    assert_eq!(shown, 10 * FRAME, "audio shown for {shown} movie ticks");
+    let samples = u64::from(audio_track.sample_count()) * 1024;
+    assert!(
+        samples >= skip + 10 * FRAME * 48_000 / 90_000,
+        "{samples} audio samples do not cover the span"
     );
 }
 
