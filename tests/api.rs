@@ -551,6 +551,7 @@ async fn replay_requests_on_a_stream_without_media() {
                 start: Some(pb::create_replay_clip_request::Start::SecondsBeforeLive(30)),
                 duration_seconds,
                 title: "goal".into(),
+                end_time: None,
             },
             &org.api_key,
         )

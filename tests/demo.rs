@@ -87,6 +87,7 @@ async fn the_demo_streams_outputs_keep_their_audio() {
                 start: Some(pb::create_replay_clip_request::Start::SecondsBeforeLive(6)),
                 duration_seconds: 6,
                 title: "demo".into(),
+                end_time: None,
             },
             &key,
         ))

@@ -83,6 +83,7 @@ async fn another_organizations_media_is_not_found() {
                 start: Some(pb::create_replay_clip_request::Start::SecondsBeforeLive(3)),
                 duration_seconds: 3,
                 title: String::new(),
+                end_time: None,
             },
             &a.api_key,
         ))
@@ -243,6 +244,7 @@ async fn another_organizations_media_is_not_found() {
                     start: Some(pb::create_replay_clip_request::Start::SecondsBeforeLive(3)),
                     duration_seconds: 3,
                     title: String::new(),
+                    end_time: None,
                 },
                 key,
             ))

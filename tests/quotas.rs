@@ -226,6 +226,7 @@ async fn recording_and_clips_stop_at_the_stored_bytes_quota() {
                 start: Some(pb::create_replay_clip_request::Start::SecondsBeforeLive(2)),
                 duration_seconds: 2,
                 title: "over".into(),
+                end_time: None,
             },
             key,
         ))

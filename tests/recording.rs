@@ -471,15 +471,6 @@ async fn until_uploaded(server: &Server, org_id: &str) {
     .await;
 }
 
-/// `ts` moved by `seconds`.
-fn later(ts: &pbjson_types::Timestamp, seconds: f64) -> pbjson_types::Timestamp {
-    let nanos = ts.seconds as i128 * 1_000_000_000 + ts.nanos as i128 + (seconds * 1e9) as i128;
-    pbjson_types::Timestamp {
-        seconds: (nanos / 1_000_000_000) as i64,
-        nanos: (nanos % 1_000_000_000) as i32,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thumbnail_at_any_time_of_a_recording_is_its_keyframe() {
     let server = Server::start();
@@ -501,7 +492,7 @@ async fn a_thumbnail_at_any_time_of_a_recording_is_its_keyframe() {
                 .get_thumbnail(authed(
                     pb::GetThumbnailRequest {
                         stream_id: "cam".into(),
-                        at: Some(later(&start, seconds)),
+                        at: Some(timestamp_plus(&start, seconds)),
                     },
                     key,
                 ))
@@ -521,7 +512,7 @@ async fn a_thumbnail_at_any_time_of_a_recording_is_its_keyframe() {
         );
     }
     // The same over HTTP, by RFC 3339 time.
-    let at = liveproc::proto::timestamp_to_rfc3339(&later(&start, 12.5));
+    let at = liveproc::proto::timestamp_to_rfc3339(&timestamp_plus(&start, 12.5));
     let response = get(
         &server,
         &format!("/v1/streams/cam/thumbnail.jpg?at={at}"),

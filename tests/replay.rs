@@ -340,6 +340,7 @@ async fn the_last_seconds_become_a_clip_that_outlives_a_restart() {
                 start: Some(pb::create_replay_clip_request::Start::SecondsBeforeLive(10)),
                 duration_seconds: 10,
                 title: "the goal".into(),
+                end_time: None,
             },
             &key,
         ))
@@ -450,6 +451,7 @@ async fn the_last_seconds_become_a_clip_that_outlives_a_restart() {
                     start: Some(start),
                     duration_seconds: 5,
                     title: String::new(),
+                    end_time: None,
                 },
                 &key,
             ))
@@ -694,4 +696,150 @@ async fn the_storyboard_covers_the_window_with_tiles_of_its_keyframes() {
             &format!("tile at {start} s"),
         );
     }
+}
+
+/// Every video frame of an MP4 as ffmpeg presents it (edit lists
+/// honoured), as RGB24 frames of `width` × `height`.
+fn mp4_frames_rgb(mp4: &[u8], width: usize, height: usize) -> Vec<Vec<u8>> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clip.mp4");
+    std::fs::write(&path, mp4).unwrap();
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&path)
+        .args(["-map", "0:v:0", "-fps_mode", "passthrough"])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .chunks(width * height * 3)
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clip_from_start_to_end_time_presents_exactly_those_frames() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let stream = create_stream(&server, key, "cam", Some(replay_options(60)))
+        .await
+        .unwrap();
+    let source = test_ts_25s();
+    let ffmpeg = srt_publish(&server.srt_url(&stream), source);
+    until_frames(&server, key, 12 * 30).await;
+    let mut sub = subscribe(&server, key, Start::Earliest(true)).await;
+    let first = next(&mut sub).await;
+    let session_start = secs(&first.start_pts);
+    // 2.5 s to 4.5 s into the session, by the wall clock of the first
+    // GOP: between keyframes (GOP 1 s) at both ends.
+    let at = |seconds: f64| timestamp_plus(&first.start_time.unwrap(), seconds);
+    let started = Instant::now();
+    let clip = server
+        .live()
+        .await
+        .create_replay_clip(authed(
+            pb::CreateReplayClipRequest {
+                stream_id: "cam".into(),
+                start: Some(pb::create_replay_clip_request::Start::StartTime(at(2.5))),
+                duration_seconds: 0,
+                title: String::new(),
+                end_time: Some(at(4.5)),
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    eprintln!("a 2 s frame-accurate clip made in {:?}", started.elapsed());
+    let first_frame = ((secs(&clip.start_pts) - session_start) * 30.0).round() as u32;
+    let frames = (secs(&clip.duration) * 30.0).round() as u32;
+    // Wall-clock times map to stream times by each GOP's arrival, which
+    // SRT's delivery spreads by a few frames; what the clip says it holds
+    // is then exact, to the frame.
+    assert!(
+        (69..=81).contains(&first_frame),
+        "starts at frame {first_frame}"
+    );
+    assert!((54..=66).contains(&frames), "{frames} frames");
+
+    let bytes = download_clip(&server, key, &clip.id).await;
+    // The file holds whole GOPs; it plays for the span, both tracks.
+    let probe = ffprobe(&bytes);
+    let played: f64 = probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (played - secs(&clip.duration)).abs() < 0.02,
+        "plays {played} s of {:?}",
+        clip.duration
+    );
+    let codecs: Vec<&str> = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(codecs, ["h264", "aac"]);
+    let shown = mp4_frames_rgb(&bytes, 640, 360);
+    assert_eq!(shown.len() as u32, frames, "frames ffmpeg presents");
+    for (index, frame) in [
+        (0, first_frame),
+        (shown.len() - 1, first_frame + frames - 1),
+    ] {
+        let db = psnr(&shown[index], &source_frame_rgb(source, frame));
+        assert!(
+            db >= 35.0,
+            "clip frame {index} vs source frame {frame}: {db:.1} dB"
+        );
+        let off = psnr(&shown[index], &source_frame_rgb(source, frame + 1));
+        assert!(
+            db > off,
+            "clip frame {index} is closer to frame {} ({off:.1} dB)",
+            frame + 1
+        );
+    }
+
+    // end_time needs start_time, and comes after it.
+    let mut live = server.live().await;
+    for (start, end, field) in [
+        (
+            Some(pb::create_replay_clip_request::Start::SecondsBeforeLive(5)),
+            at(4.5),
+            "end_time",
+        ),
+        (
+            Some(pb::create_replay_clip_request::Start::StartTime(at(4.5))),
+            at(2.5),
+            "end_time",
+        ),
+    ] {
+        let status = live
+            .create_replay_clip(authed(
+                pb::CreateReplayClipRequest {
+                    stream_id: "cam".into(),
+                    start,
+                    duration_seconds: 0,
+                    title: String::new(),
+                    end_time: Some(end),
+                },
+                key,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        let details = status.get_error_details();
+        assert_eq!(
+            details.bad_request().unwrap().field_violations[0].field,
+            field
+        );
+    }
+    assert!(within(40, "ffmpeg", wait_child(ffmpeg)).await.success());
 }

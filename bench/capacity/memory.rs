@@ -173,6 +173,7 @@ async fn export_clips(
             )),
             duration_seconds: seconds,
             title: format!("bench clip {i}"),
+            end_time: None,
         };
         let began = Instant::now();
         let clip = live

@@ -192,6 +192,7 @@ pub async fn run(
             start: Some(pb::create_replay_clip_request::Start::SecondsBeforeLive(5)),
             duration_seconds: 5,
             title: format!("soak {number}"),
+            end_time: None,
         };
         match live_client.create_replay_clip(authed(request, key)).await {
             Ok(clip) => clips.push(clip.into_inner().id),

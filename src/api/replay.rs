@@ -11,7 +11,7 @@ use super::subscriber::Subscriber;
 use super::{files, Services};
 use crate::error::{Error, Result};
 use crate::features::replay::buffer::{Cursor, Gop, ReplayBuffer};
-use crate::features::replay::clips::ClipStart;
+use crate::features::replay::clips::{ClipLength, ClipStart};
 use crate::media::TrackFormat;
 use crate::proto::v1 as pb;
 use crate::proto::{timestamp_from_millis, timestamp_to_millis, to_duration};
@@ -171,7 +171,18 @@ pub async fn create_clip(
             ))
         }
     };
-    let record = clips::create(state, live, start, req.duration_seconds, req.title.clone()).await?;
+    let length = match (&req.end_time, &req.start, req.duration_seconds) {
+        (None, _, seconds) => ClipLength::Seconds(seconds),
+        (Some(end), Some(Start::StartTime(_)), 0) => ClipLength::Until(timestamp_to_millis(end)),
+        (Some(_), Some(Start::StartTime(_)), _) => {
+            return Err(Error::invalid(
+                "duration_seconds",
+                "must be 0 when end_time is set",
+            ))
+        }
+        (Some(_), _, _) => return Err(Error::invalid("end_time", "needs start_time")),
+    };
+    let record = clips::create(state, live, start, length, req.title.clone()).await?;
     Ok(clips::to_proto(&record))
 }
 

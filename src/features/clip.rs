@@ -119,12 +119,16 @@ fn check_supported(video: &[&AccessUnit], audio: &[&AccessUnit]) -> MediaResult<
 /// at `path` with its index at the front: the muxer reserves room for the
 /// index when it starts and fills it in at the end, so the file is written
 /// once, with no faststart copy. Blocking; returns the file size.
-pub fn write_mp4(units: &[AccessUnit], path: &std::path::Path) -> MediaResult<u64> {
+pub fn write_mp4(
+    units: &[AccessUnit],
+    span: Option<mp4::Span>,
+    path: &std::path::Path,
+) -> MediaResult<u64> {
     let (video, audio) = split_tracks(units);
     check_supported(&video, &audio)?;
     let file = std::fs::File::create(path)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let size = mp4::write(&video, &audio, &mut out)?;
+    let size = mp4::write_span(&video, &audio, span, &mut out)?;
     let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     Ok(size)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::media::Media;
 use super::Services;
 use crate::error::{Error, Result};
-use crate::features::replay::clips::{self, ClipStart};
+use crate::features::replay::clips::{self, ClipLength, ClipStart};
 use crate::ids::StreamRef;
 use crate::proto::v1 as pb;
 use crate::proto::{timestamp_from_millis, to_duration};
@@ -58,7 +58,7 @@ pub async fn create(
     services: &Services,
     live: &Arc<LiveStream>,
     start: ClipStart,
-    duration_seconds: u32,
+    length: ClipLength,
     title: String,
 ) -> Result<ClipRecord> {
     validate::name("title", &title)?;
@@ -68,14 +68,7 @@ pub async fn create(
         .of(&live.stream_ref.organization_id);
     usage.check_stored()?;
     let started = std::time::Instant::now();
-    let record = clips::create(
-        &services.features,
-        &live.stream_ref,
-        start,
-        duration_seconds,
-        title,
-    )
-    .await?;
+    let record = clips::create(&services.features, &live.stream_ref, start, length, title).await?;
     // Counted at once: the next refresh counts it from the catalogue.
     usage.add_catalogued(record.size_bytes);
     let mut record = record;

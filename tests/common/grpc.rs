@@ -245,6 +245,7 @@ pub async fn create_clip(
                 )),
                 duration_seconds: seconds,
                 title: title.into(),
+                end_time: None,
             },
             key,
         ))
@@ -599,5 +600,14 @@ pub async fn assert_recordings_at_sizes(
             secs(&recording.duration),
             1.0,
         );
+    }
+}
+
+/// `ts` moved by `seconds`.
+pub fn timestamp_plus(ts: &pbjson_types::Timestamp, seconds: f64) -> pbjson_types::Timestamp {
+    let nanos = ts.seconds as i128 * 1_000_000_000 + ts.nanos as i128 + (seconds * 1e9) as i128;
+    pbjson_types::Timestamp {
+        seconds: (nanos / 1_000_000_000) as i64,
+        nanos: (nanos % 1_000_000_000) as i32,
     }
 }

@@ -2098,11 +2098,17 @@ type CreateReplayClipRequest struct {
 	//
 	//	*CreateReplayClipRequest_StartTime
 	//	*CreateReplayClipRequest_SecondsBeforeLive
-	Start           isCreateReplayClipRequest_Start `protobuf_oneof:"start"`
-	DurationSeconds uint32                          `protobuf:"varint,4,opt,name=duration_seconds,json=durationSeconds,proto3" json:"duration_seconds,omitempty"`
-	Title           string                          `protobuf:"bytes,5,opt,name=title,proto3" json:"title,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	Start isCreateReplayClipRequest_Start `protobuf_oneof:"start"`
+	// Whole seconds from the keyframe at or before the start (the clip
+	// starts on that keyframe). Leave at 0 when end_time is set.
+	DurationSeconds uint32 `protobuf:"varint,4,opt,name=duration_seconds,json=durationSeconds,proto3" json:"duration_seconds,omitempty"`
+	Title           string `protobuf:"bytes,5,opt,name=title,proto3" json:"title,omitempty"`
+	// With start_time: the clip presents exactly the frames shown from
+	// start_time until just before end_time (an MP4 edit list over whole
+	// GOPs; audio cut to match), instead of whole GOPs.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateReplayClipRequest) Reset() {
@@ -2179,6 +2185,13 @@ func (x *CreateReplayClipRequest) GetTitle() string {
 		return x.Title
 	}
 	return ""
+}
+
+func (x *CreateReplayClipRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
 }
 
 type isCreateReplayClipRequest_Start interface {
@@ -3335,14 +3348,15 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\x06format\x18\x06 \x01(\x0e2\x1a.liveproc.v1.SegmentFormatR\x06format\x12\x12\n" +
 	"\x04data\x18\a \x01(\fR\x04data\x12\x18\n" +
 	"\askipped\x18\b \x01(\x04R\askipped\x12$\n" +
-	"\rdiscontinuity\x18\t \x01(\bR\rdiscontinuity\"\xef\x01\n" +
+	"\rdiscontinuity\x18\t \x01(\bR\rdiscontinuity\"\xa6\x02\n" +
 	"\x17CreateReplayClipRequest\x12\x1b\n" +
 	"\tstream_id\x18\x01 \x01(\tR\bstreamId\x12;\n" +
 	"\n" +
 	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\tstartTime\x120\n" +
 	"\x13seconds_before_live\x18\x03 \x01(\rH\x00R\x11secondsBeforeLive\x12)\n" +
 	"\x10duration_seconds\x18\x04 \x01(\rR\x0fdurationSeconds\x12\x14\n" +
-	"\x05title\x18\x05 \x01(\tR\x05titleB\a\n" +
+	"\x05title\x18\x05 \x01(\tR\x05title\x125\n" +
+	"\bend_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendTimeB\a\n" +
 	"\x05start\"\xd5\x02\n" +
 	"\n" +
 	"ReplayClip\x12\x0e\n" +
@@ -3561,67 +3575,68 @@ var file_liveproc_v1_live_processing_proto_depIdxs = []int32{
 	49, // 31: liveproc.v1.ReplaySegment.duration:type_name -> google.protobuf.Duration
 	1,  // 32: liveproc.v1.ReplaySegment.format:type_name -> liveproc.v1.SegmentFormat
 	48, // 33: liveproc.v1.CreateReplayClipRequest.start_time:type_name -> google.protobuf.Timestamp
-	48, // 34: liveproc.v1.ReplayClip.start_time:type_name -> google.protobuf.Timestamp
-	49, // 35: liveproc.v1.ReplayClip.duration:type_name -> google.protobuf.Duration
-	48, // 36: liveproc.v1.ReplayClip.create_time:type_name -> google.protobuf.Timestamp
-	49, // 37: liveproc.v1.ReplayClip.start_pts:type_name -> google.protobuf.Duration
-	30, // 38: liveproc.v1.ListReplayClipsResponse.clips:type_name -> liveproc.v1.ReplayClip
-	48, // 39: liveproc.v1.Recording.start_time:type_name -> google.protobuf.Timestamp
-	48, // 40: liveproc.v1.Recording.end_time:type_name -> google.protobuf.Timestamp
-	49, // 41: liveproc.v1.Recording.duration:type_name -> google.protobuf.Duration
-	2,  // 42: liveproc.v1.Recording.state:type_name -> liveproc.v1.RecordingState
-	49, // 43: liveproc.v1.Recording.start_pts:type_name -> google.protobuf.Duration
-	38, // 44: liveproc.v1.ListRecordingsResponse.recordings:type_name -> liveproc.v1.Recording
-	48, // 45: liveproc.v1.SignUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
-	8,  // 46: liveproc.v1.LiveProcessing.CreateStream:input_type -> liveproc.v1.CreateStreamRequest
-	10, // 47: liveproc.v1.LiveProcessing.GetStream:input_type -> liveproc.v1.GetStreamRequest
-	11, // 48: liveproc.v1.LiveProcessing.ListStreams:input_type -> liveproc.v1.ListStreamsRequest
-	14, // 49: liveproc.v1.LiveProcessing.DeleteStream:input_type -> liveproc.v1.DeleteStreamRequest
-	13, // 50: liveproc.v1.LiveProcessing.RotateStreamKey:input_type -> liveproc.v1.RotateStreamKeyRequest
-	16, // 51: liveproc.v1.LiveProcessing.UpdateProcessing:input_type -> liveproc.v1.UpdateProcessingRequest
-	17, // 52: liveproc.v1.LiveProcessing.WatchStream:input_type -> liveproc.v1.WatchStreamRequest
-	19, // 53: liveproc.v1.LiveProcessing.PushMedia:input_type -> liveproc.v1.PushMediaRequest
-	21, // 54: liveproc.v1.LiveProcessing.SubscribeThumbnails:input_type -> liveproc.v1.SubscribeThumbnailsRequest
-	22, // 55: liveproc.v1.LiveProcessing.GetThumbnail:input_type -> liveproc.v1.GetThumbnailRequest
-	24, // 56: liveproc.v1.LiveProcessing.SubscribeMotionClips:input_type -> liveproc.v1.SubscribeMotionClipsRequest
-	27, // 57: liveproc.v1.LiveProcessing.SubscribeReplay:input_type -> liveproc.v1.SubscribeReplayRequest
-	29, // 58: liveproc.v1.LiveProcessing.CreateReplayClip:input_type -> liveproc.v1.CreateReplayClipRequest
-	31, // 59: liveproc.v1.LiveProcessing.GetReplayClip:input_type -> liveproc.v1.GetReplayClipRequest
-	32, // 60: liveproc.v1.LiveProcessing.ListReplayClips:input_type -> liveproc.v1.ListReplayClipsRequest
-	34, // 61: liveproc.v1.LiveProcessing.DownloadReplayClip:input_type -> liveproc.v1.DownloadReplayClipRequest
-	35, // 62: liveproc.v1.LiveProcessing.DeleteReplayClip:input_type -> liveproc.v1.DeleteReplayClipRequest
-	39, // 63: liveproc.v1.LiveProcessing.ListRecordings:input_type -> liveproc.v1.ListRecordingsRequest
-	41, // 64: liveproc.v1.LiveProcessing.GetRecording:input_type -> liveproc.v1.GetRecordingRequest
-	42, // 65: liveproc.v1.LiveProcessing.DownloadRecording:input_type -> liveproc.v1.DownloadRecordingRequest
-	43, // 66: liveproc.v1.LiveProcessing.DeleteRecording:input_type -> liveproc.v1.DeleteRecordingRequest
-	45, // 67: liveproc.v1.LiveProcessing.SignUrl:input_type -> liveproc.v1.SignUrlRequest
-	5,  // 68: liveproc.v1.LiveProcessing.CreateStream:output_type -> liveproc.v1.Stream
-	5,  // 69: liveproc.v1.LiveProcessing.GetStream:output_type -> liveproc.v1.Stream
-	12, // 70: liveproc.v1.LiveProcessing.ListStreams:output_type -> liveproc.v1.ListStreamsResponse
-	15, // 71: liveproc.v1.LiveProcessing.DeleteStream:output_type -> liveproc.v1.DeleteStreamResponse
-	5,  // 72: liveproc.v1.LiveProcessing.RotateStreamKey:output_type -> liveproc.v1.Stream
-	5,  // 73: liveproc.v1.LiveProcessing.UpdateProcessing:output_type -> liveproc.v1.Stream
-	18, // 74: liveproc.v1.LiveProcessing.WatchStream:output_type -> liveproc.v1.StreamEvent
-	20, // 75: liveproc.v1.LiveProcessing.PushMedia:output_type -> liveproc.v1.PushMediaResponse
-	23, // 76: liveproc.v1.LiveProcessing.SubscribeThumbnails:output_type -> liveproc.v1.Thumbnail
-	23, // 77: liveproc.v1.LiveProcessing.GetThumbnail:output_type -> liveproc.v1.Thumbnail
-	25, // 78: liveproc.v1.LiveProcessing.SubscribeMotionClips:output_type -> liveproc.v1.MotionClip
-	28, // 79: liveproc.v1.LiveProcessing.SubscribeReplay:output_type -> liveproc.v1.ReplaySegment
-	30, // 80: liveproc.v1.LiveProcessing.CreateReplayClip:output_type -> liveproc.v1.ReplayClip
-	30, // 81: liveproc.v1.LiveProcessing.GetReplayClip:output_type -> liveproc.v1.ReplayClip
-	33, // 82: liveproc.v1.LiveProcessing.ListReplayClips:output_type -> liveproc.v1.ListReplayClipsResponse
-	37, // 83: liveproc.v1.LiveProcessing.DownloadReplayClip:output_type -> liveproc.v1.DataChunk
-	36, // 84: liveproc.v1.LiveProcessing.DeleteReplayClip:output_type -> liveproc.v1.DeleteReplayClipResponse
-	40, // 85: liveproc.v1.LiveProcessing.ListRecordings:output_type -> liveproc.v1.ListRecordingsResponse
-	38, // 86: liveproc.v1.LiveProcessing.GetRecording:output_type -> liveproc.v1.Recording
-	37, // 87: liveproc.v1.LiveProcessing.DownloadRecording:output_type -> liveproc.v1.DataChunk
-	44, // 88: liveproc.v1.LiveProcessing.DeleteRecording:output_type -> liveproc.v1.DeleteRecordingResponse
-	46, // 89: liveproc.v1.LiveProcessing.SignUrl:output_type -> liveproc.v1.SignUrlResponse
-	68, // [68:90] is the sub-list for method output_type
-	46, // [46:68] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	48, // 34: liveproc.v1.CreateReplayClipRequest.end_time:type_name -> google.protobuf.Timestamp
+	48, // 35: liveproc.v1.ReplayClip.start_time:type_name -> google.protobuf.Timestamp
+	49, // 36: liveproc.v1.ReplayClip.duration:type_name -> google.protobuf.Duration
+	48, // 37: liveproc.v1.ReplayClip.create_time:type_name -> google.protobuf.Timestamp
+	49, // 38: liveproc.v1.ReplayClip.start_pts:type_name -> google.protobuf.Duration
+	30, // 39: liveproc.v1.ListReplayClipsResponse.clips:type_name -> liveproc.v1.ReplayClip
+	48, // 40: liveproc.v1.Recording.start_time:type_name -> google.protobuf.Timestamp
+	48, // 41: liveproc.v1.Recording.end_time:type_name -> google.protobuf.Timestamp
+	49, // 42: liveproc.v1.Recording.duration:type_name -> google.protobuf.Duration
+	2,  // 43: liveproc.v1.Recording.state:type_name -> liveproc.v1.RecordingState
+	49, // 44: liveproc.v1.Recording.start_pts:type_name -> google.protobuf.Duration
+	38, // 45: liveproc.v1.ListRecordingsResponse.recordings:type_name -> liveproc.v1.Recording
+	48, // 46: liveproc.v1.SignUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
+	8,  // 47: liveproc.v1.LiveProcessing.CreateStream:input_type -> liveproc.v1.CreateStreamRequest
+	10, // 48: liveproc.v1.LiveProcessing.GetStream:input_type -> liveproc.v1.GetStreamRequest
+	11, // 49: liveproc.v1.LiveProcessing.ListStreams:input_type -> liveproc.v1.ListStreamsRequest
+	14, // 50: liveproc.v1.LiveProcessing.DeleteStream:input_type -> liveproc.v1.DeleteStreamRequest
+	13, // 51: liveproc.v1.LiveProcessing.RotateStreamKey:input_type -> liveproc.v1.RotateStreamKeyRequest
+	16, // 52: liveproc.v1.LiveProcessing.UpdateProcessing:input_type -> liveproc.v1.UpdateProcessingRequest
+	17, // 53: liveproc.v1.LiveProcessing.WatchStream:input_type -> liveproc.v1.WatchStreamRequest
+	19, // 54: liveproc.v1.LiveProcessing.PushMedia:input_type -> liveproc.v1.PushMediaRequest
+	21, // 55: liveproc.v1.LiveProcessing.SubscribeThumbnails:input_type -> liveproc.v1.SubscribeThumbnailsRequest
+	22, // 56: liveproc.v1.LiveProcessing.GetThumbnail:input_type -> liveproc.v1.GetThumbnailRequest
+	24, // 57: liveproc.v1.LiveProcessing.SubscribeMotionClips:input_type -> liveproc.v1.SubscribeMotionClipsRequest
+	27, // 58: liveproc.v1.LiveProcessing.SubscribeReplay:input_type -> liveproc.v1.SubscribeReplayRequest
+	29, // 59: liveproc.v1.LiveProcessing.CreateReplayClip:input_type -> liveproc.v1.CreateReplayClipRequest
+	31, // 60: liveproc.v1.LiveProcessing.GetReplayClip:input_type -> liveproc.v1.GetReplayClipRequest
+	32, // 61: liveproc.v1.LiveProcessing.ListReplayClips:input_type -> liveproc.v1.ListReplayClipsRequest
+	34, // 62: liveproc.v1.LiveProcessing.DownloadReplayClip:input_type -> liveproc.v1.DownloadReplayClipRequest
+	35, // 63: liveproc.v1.LiveProcessing.DeleteReplayClip:input_type -> liveproc.v1.DeleteReplayClipRequest
+	39, // 64: liveproc.v1.LiveProcessing.ListRecordings:input_type -> liveproc.v1.ListRecordingsRequest
+	41, // 65: liveproc.v1.LiveProcessing.GetRecording:input_type -> liveproc.v1.GetRecordingRequest
+	42, // 66: liveproc.v1.LiveProcessing.DownloadRecording:input_type -> liveproc.v1.DownloadRecordingRequest
+	43, // 67: liveproc.v1.LiveProcessing.DeleteRecording:input_type -> liveproc.v1.DeleteRecordingRequest
+	45, // 68: liveproc.v1.LiveProcessing.SignUrl:input_type -> liveproc.v1.SignUrlRequest
+	5,  // 69: liveproc.v1.LiveProcessing.CreateStream:output_type -> liveproc.v1.Stream
+	5,  // 70: liveproc.v1.LiveProcessing.GetStream:output_type -> liveproc.v1.Stream
+	12, // 71: liveproc.v1.LiveProcessing.ListStreams:output_type -> liveproc.v1.ListStreamsResponse
+	15, // 72: liveproc.v1.LiveProcessing.DeleteStream:output_type -> liveproc.v1.DeleteStreamResponse
+	5,  // 73: liveproc.v1.LiveProcessing.RotateStreamKey:output_type -> liveproc.v1.Stream
+	5,  // 74: liveproc.v1.LiveProcessing.UpdateProcessing:output_type -> liveproc.v1.Stream
+	18, // 75: liveproc.v1.LiveProcessing.WatchStream:output_type -> liveproc.v1.StreamEvent
+	20, // 76: liveproc.v1.LiveProcessing.PushMedia:output_type -> liveproc.v1.PushMediaResponse
+	23, // 77: liveproc.v1.LiveProcessing.SubscribeThumbnails:output_type -> liveproc.v1.Thumbnail
+	23, // 78: liveproc.v1.LiveProcessing.GetThumbnail:output_type -> liveproc.v1.Thumbnail
+	25, // 79: liveproc.v1.LiveProcessing.SubscribeMotionClips:output_type -> liveproc.v1.MotionClip
+	28, // 80: liveproc.v1.LiveProcessing.SubscribeReplay:output_type -> liveproc.v1.ReplaySegment
+	30, // 81: liveproc.v1.LiveProcessing.CreateReplayClip:output_type -> liveproc.v1.ReplayClip
+	30, // 82: liveproc.v1.LiveProcessing.GetReplayClip:output_type -> liveproc.v1.ReplayClip
+	33, // 83: liveproc.v1.LiveProcessing.ListReplayClips:output_type -> liveproc.v1.ListReplayClipsResponse
+	37, // 84: liveproc.v1.LiveProcessing.DownloadReplayClip:output_type -> liveproc.v1.DataChunk
+	36, // 85: liveproc.v1.LiveProcessing.DeleteReplayClip:output_type -> liveproc.v1.DeleteReplayClipResponse
+	40, // 86: liveproc.v1.LiveProcessing.ListRecordings:output_type -> liveproc.v1.ListRecordingsResponse
+	38, // 87: liveproc.v1.LiveProcessing.GetRecording:output_type -> liveproc.v1.Recording
+	37, // 88: liveproc.v1.LiveProcessing.DownloadRecording:output_type -> liveproc.v1.DataChunk
+	44, // 89: liveproc.v1.LiveProcessing.DeleteRecording:output_type -> liveproc.v1.DeleteRecordingResponse
+	46, // 90: liveproc.v1.LiveProcessing.SignUrl:output_type -> liveproc.v1.SignUrlResponse
+	69, // [69:91] is the sub-list for method output_type
+	47, // [47:69] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_liveproc_v1_live_processing_proto_init() }

@@ -21,15 +21,25 @@ pub enum ClipStart {
     BeforeLive(u32),
 }
 
+/// How long a clip runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClipLength {
+    /// Whole seconds from the keyframe at or before the start.
+    Seconds(u32),
+    /// To the frame, until this wall-clock time (ms since the epoch),
+    /// from exactly the start.
+    Until(i64),
+}
+
 /// Cuts, remuxes, saves and catalogues a clip.
 pub async fn create(
     engine: &FeatureEngine,
     stream: &StreamRef,
     start: ClipStart,
-    duration_seconds: u32,
+    length: ClipLength,
     title: String,
 ) -> Result<ClipRecord> {
-    if duration_seconds == 0 {
+    if length == ClipLength::Seconds(0) {
         return Err(Error::invalid("duration_seconds", "must be at least 1"));
     }
     let outputs = engine.outputs(stream)?;
@@ -57,26 +67,18 @@ pub async fn create(
             }
             last_pts.saturating_sub(back)
         }
-        ClipStart::Time(ms) => {
-            if ms < first_ms {
-                return Err(Error::invalid(
-                    "start_time",
-                    "is before the oldest media in the replay buffer",
-                ));
+        ClipStart::Time(ms) => stream_time(&outputs.replay, "start_time", ms, (first_ms, last_ms))?,
+    };
+    let to = match length {
+        ClipLength::Seconds(seconds) => from + Duration::from_secs(seconds.into()),
+        ClipLength::Until(ms) => {
+            let to = stream_time(&outputs.replay, "end_time", ms, (first_ms, last_ms))?;
+            if to <= from {
+                return Err(Error::invalid("end_time", "must be after start_time"));
             }
-            if ms > last_ms {
-                return Err(Error::invalid("start_time", "is in the future"));
-            }
-            let gop = outputs
-                .replay
-                .find(|g| g.end_ms > ms)
-                .ok_or_else(|| Error::invalid("start_time", "is outside the replay buffer"))?;
-            // Within the GOP, interpolate wall clock to stream time.
-            let into = Duration::from_millis((ms - gop.start_ms).max(0) as u64);
-            gop.start_pts + into.min(gop.duration())
+            to
         }
     };
-    let to = from + Duration::from_secs(duration_seconds.into());
     let mut gops = outputs.replay.range(from, to);
     let Some(first) = gops.first().cloned() else {
         return Err(Error::invalid(
@@ -89,10 +91,22 @@ pub async fn create(
     if let Some(change) = gops.iter().position(|g| g.format != first.format) {
         gops.truncate(change);
     }
-    let (start_pts, start_ms) = (first.start_pts, first.start_ms);
+    let exact = matches!(length, ClipLength::Until(_));
+    let (mut start_pts, mut start_ms) = (first.start_pts, first.start_ms);
     let end_pts = gops.last().map_or(start_pts, |g| g.end_pts);
-    // Whole GOPs from the keyframe at or before `from`, cut at `to`.
+    // Whole GOPs from the keyframe at or before `from`, cut at `to`; or,
+    // to the frame, exactly from the frame shown at `from`.
     let clip_end = end_pts.min(to);
+    let mut span = None;
+    if exact {
+        let shown = frame_shown_at(&gops, from)?;
+        start_ms = first.start_ms + shown.saturating_sub(first.start_pts).as_millis() as i64;
+        start_pts = shown;
+        span = Some(crate::container::mp4::Span {
+            from: shown,
+            to: clip_end,
+        });
+    }
     let id = ids::new_clip_id(now_millis());
     let file_name = format!("{id}.mp4");
     let folder = engine.data().clips_dir(stream);
@@ -102,16 +116,18 @@ pub async fn create(
             let mut units = Vec::new();
             for gop in &gops {
                 let held = gop.units().map_err(MediaError::io("reading replay"))?;
+                // A span keeps the frames after it that frames in it
+                // reference; the edit list hides them.
                 units.extend(
                     held.iter()
-                        .filter(|u| u.pts.is_some_and(|p| p < to))
+                        .filter(|u| span.is_some() || u.pts.is_some_and(|p| p < to))
                         .cloned(),
                 );
             }
             std::fs::create_dir_all(&folder).map_err(MediaError::io("clip folder"))?;
             // Written beside, then renamed: a crash leaves no partial clip.
             let tmp = path.with_extension("part");
-            let size = clip::write_mp4(&units, &tmp)?;
+            let size = clip::write_mp4(&units, span, &tmp)?;
             std::fs::rename(&tmp, &path).map_err(MediaError::io("saving the clip"))?;
             Ok(size)
         })
@@ -131,4 +147,43 @@ pub async fn create(
         uploaded: false,
     };
     Ok(record)
+}
+
+/// The stream time of wall-clock `ms` (inside the buffer's `edges`),
+/// interpolated within the GOP that holds it; errors name `field`.
+fn stream_time(
+    replay: &super::buffer::ReplayBuffer,
+    field: &'static str,
+    ms: i64,
+    (first_ms, last_ms): (i64, i64),
+) -> Result<Duration> {
+    if ms < first_ms {
+        return Err(Error::invalid(
+            field,
+            "is before the oldest media in the replay buffer",
+        ));
+    }
+    if ms > last_ms {
+        return Err(Error::invalid(field, "is in the future"));
+    }
+    let gop = replay
+        .find(|g| g.end_ms > ms)
+        .ok_or_else(|| Error::invalid(field, "is outside the replay buffer"))?;
+    let into = Duration::from_millis((ms - gop.start_ms).max(0) as u64);
+    Ok(gop.start_pts + into.min(gop.duration()))
+}
+
+/// The presentation time of the video frame shown at `at`: the latest
+/// at or before it.
+fn frame_shown_at(gops: &[std::sync::Arc<super::buffer::Gop>], at: Duration) -> Result<Duration> {
+    let mut shown = None;
+    for gop in gops {
+        let units = gop.units().map_err(MediaError::io("reading replay"))?;
+        for unit in units.iter().filter(|u| u.codec.is_video()) {
+            if let Some(pts) = unit.pts.filter(|&p| p <= at) {
+                shown = Some(shown.map_or(pts, |s: Duration| s.max(pts)));
+            }
+        }
+    }
+    shown.ok_or_else(|| Error::invalid("start_time", "no frame is shown there"))
 }

@@ -366,18 +366,20 @@ class ReplaySegment(_message.Message):
     def __init__(self, stream_id: _Optional[str] = ..., sequence: _Optional[int] = ..., start_pts: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., format: _Optional[_Union[SegmentFormat, str]] = ..., data: _Optional[bytes] = ..., skipped: _Optional[int] = ..., discontinuity: _Optional[bool] = ...) -> None: ...
 
 class CreateReplayClipRequest(_message.Message):
-    __slots__ = ("stream_id", "start_time", "seconds_before_live", "duration_seconds", "title")
+    __slots__ = ("stream_id", "start_time", "seconds_before_live", "duration_seconds", "title", "end_time")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     SECONDS_BEFORE_LIVE_FIELD_NUMBER: _ClassVar[int]
     DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     start_time: _timestamp_pb2.Timestamp
     seconds_before_live: int
     duration_seconds: int
     title: str
-    def __init__(self, stream_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds_before_live: _Optional[int] = ..., duration_seconds: _Optional[int] = ..., title: _Optional[str] = ...) -> None: ...
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, stream_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds_before_live: _Optional[int] = ..., duration_seconds: _Optional[int] = ..., title: _Optional[str] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ReplayClip(_message.Message):
     __slots__ = ("id", "stream_id", "start_time", "duration", "size_bytes", "create_time", "title", "start_pts")

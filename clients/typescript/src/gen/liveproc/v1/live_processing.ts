@@ -575,9 +575,21 @@ export interface ReplaySegment {
 export interface CreateReplayClipRequest {
   streamId: string;
   startTime?: Timestamp | undefined;
-  secondsBeforeLive?: number | undefined;
+  secondsBeforeLive?:
+    | number
+    | undefined;
+  /**
+   * Whole seconds from the keyframe at or before the start (the clip
+   * starts on that keyframe). Leave at 0 when end_time is set.
+   */
   durationSeconds: number;
   title: string;
+  /**
+   * With start_time: the clip presents exactly the frames shown from
+   * start_time until just before end_time (an MP4 edit list over whole
+   * GOPs; audio cut to match), instead of whole GOPs.
+   */
+  endTime: Timestamp | undefined;
 }
 
 export interface ReplayClip {
@@ -3971,7 +3983,14 @@ export const ReplaySegment: MessageFns<ReplaySegment> = {
 };
 
 function createBaseCreateReplayClipRequest(): CreateReplayClipRequest {
-  return { streamId: "", startTime: undefined, secondsBeforeLive: undefined, durationSeconds: 0, title: "" };
+  return {
+    streamId: "",
+    startTime: undefined,
+    secondsBeforeLive: undefined,
+    durationSeconds: 0,
+    title: "",
+    endTime: undefined,
+  };
 }
 
 export const CreateReplayClipRequest: MessageFns<CreateReplayClipRequest> = {
@@ -3990,6 +4009,9 @@ export const CreateReplayClipRequest: MessageFns<CreateReplayClipRequest> = {
     }
     if (message.title !== "") {
       writer.uint32(42).string(message.title);
+    }
+    if (message.endTime !== undefined) {
+      Timestamp.encode(message.endTime, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -4047,6 +4069,14 @@ export const CreateReplayClipRequest: MessageFns<CreateReplayClipRequest> = {
             message.title = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.endTime = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4082,6 +4112,11 @@ export const CreateReplayClipRequest: MessageFns<CreateReplayClipRequest> = {
         ? globalThis.Number(object.duration_seconds)
         : 0,
       title: isSet(object.title) ? globalThis.String(object.title) : "",
+      endTime: isSet(object.endTime)
+        ? fromJsonTimestamp(object.endTime)
+        : isSet(object.end_time)
+        ? fromJsonTimestamp(object.end_time)
+        : undefined,
     };
   },
 
@@ -4102,6 +4137,9 @@ export const CreateReplayClipRequest: MessageFns<CreateReplayClipRequest> = {
     if (message.title !== "") {
       obj.title = message.title;
     }
+    if (message.endTime !== undefined) {
+      obj.endTime = fromTimestamp(message.endTime).toISOString();
+    }
     return obj;
   },
 
@@ -4117,6 +4155,9 @@ export const CreateReplayClipRequest: MessageFns<CreateReplayClipRequest> = {
     message.secondsBeforeLive = object.secondsBeforeLive ?? undefined;
     message.durationSeconds = object.durationSeconds ?? 0;
     message.title = object.title ?? "";
+    message.endTime = (object.endTime !== undefined && object.endTime !== null)
+      ? Timestamp.fromPartial(object.endTime)
+      : undefined;
     return message;
   },
 };
