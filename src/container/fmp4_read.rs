@@ -18,7 +18,7 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::boxes::{child, children, read_u32, read_u64, BoxRef};
-use crate::media::{AccessUnit, Codec, MediaError, MediaResult, TrackFormat};
+use crate::media::{ticks_to_duration, AccessUnit, Codec, MediaError, MediaResult, TrackFormat};
 
 /// A track of the file.
 #[derive(Debug, Clone)]
@@ -127,11 +127,6 @@ impl Tracks {
             discontinuity: false,
         })
     }
-}
-
-/// `ticks` of 1/`scale` s.
-pub fn ticks_to_duration(ticks: u64, scale: u32) -> Duration {
-    Duration::from_nanos((u128::from(ticks) * 1_000_000_000 / u128::from(scale.max(1))) as u64)
 }
 
 /// A `trak`: its id, time scale and format; `None` for a track of

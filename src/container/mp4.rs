@@ -34,7 +34,7 @@ use super::sample_entry::{
     raw_aac, video_sample_size, write_video_sample, AudioConfig, VideoConfig, AAC_FRAME_SAMPLES,
 };
 use crate::media::{max_skew, MediaError, MediaResult};
-use crate::media::{ticks, AccessUnit, Codec};
+use crate::media::{ticks, ticks_to_duration, AccessUnit, Codec};
 
 const VIDEO_TIMESCALE: u32 = 90_000;
 const MOVIE_TIMESCALE: u32 = 90_000;
@@ -145,7 +145,8 @@ pub fn write_span(
     let start = match span {
         Some(span) => {
             let start = span.from.max(video_track.start_pts);
-            let end = video_track.start_pts + ticks_to_duration(video_track.duration);
+            let end =
+                video_track.start_pts + ticks_to_duration(video_track.duration, VIDEO_TIMESCALE);
             let skip = ticks(start - video_track.start_pts, VIDEO_TIMESCALE);
             video_track.shown = (
                 u64::from(video_track.lead) + skip,
@@ -214,10 +215,6 @@ struct VideoTrack {
 /// An AAC frame at the lowest rate (1024 samples at 8 kHz): how long a
 /// frame of unknown duration may last.
 const LONGEST_AAC_FRAME: Duration = Duration::from_millis(128);
-
-fn ticks_to_duration(t: u64) -> Duration {
-    Duration::from_nanos((u128::from(t) * 1_000_000_000 / u128::from(VIDEO_TIMESCALE)) as u64)
-}
 
 impl VideoTrack {
     fn new(video: &[&AccessUnit]) -> MediaResult<VideoTrack> {

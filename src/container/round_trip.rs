@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::fmp4::{Fmp4Writer, Layout};
 use super::sample_entry::AudioConfig;
 use super::{mp4, ts};
-use crate::media::{AccessUnit, Codec, TrackFormat};
+use crate::media::{ticks_to_duration, AccessUnit, Codec, TrackFormat};
 
 /// An SPS and PPS of a 640×360 High-profile stream (x264).
 const SPS: &[u8] = &[
@@ -34,10 +34,6 @@ const FRAMES: u64 = 60;
 const GOP: u64 = 30;
 /// AAC frames of 1024 samples at 48 kHz over the same two seconds.
 const AUDIO_FRAMES: u64 = 94;
-
-fn ticks_to_duration(t: u64, scale: u64) -> Duration {
-    Duration::from_nanos((u128::from(t) * 1_000_000_000 / u128::from(scale)) as u64)
-}
 
 /// The slice data of frame `i`: its bytes differ from every other frame's.
 fn slice(i: u64) -> Vec<u8> {

@@ -85,6 +85,11 @@ pub fn ticks(d: Duration, scale: u32) -> u64 {
     ((d.as_nanos() * u128::from(scale) + 500_000_000) / 1_000_000_000) as u64
 }
 
+/// `ticks` of 1/`scale` s as a duration (the inverse of [`ticks`]).
+pub fn ticks_to_duration(ticks: u64, scale: u32) -> Duration {
+    Duration::from_nanos((u128::from(ticks) * 1_000_000_000 / u128::from(scale.max(1))) as u64)
+}
+
 /// Wall-clock time in milliseconds since the Unix epoch.
 pub fn now_millis() -> i64 {
     SystemTime::now()

@@ -13,9 +13,9 @@ use bytes::{Bytes, BytesMut};
 use futures::TryStreamExt;
 
 use super::media::Media;
-use crate::container::fmp4_read::{box_size, fragment_start, ticks_to_duration, Fragment, Tracks};
+use crate::container::fmp4_read::{box_size, fragment_start, Fragment, Tracks};
 use crate::error::{Error, Result};
-use crate::media::{AccessUnit, MediaError};
+use crate::media::{ticks_to_duration, AccessUnit, MediaError};
 
 /// Bytes read at a time while looking for the next fragment.
 const PROBE: u64 = 128 * 1024;
