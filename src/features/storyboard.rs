@@ -187,30 +187,16 @@ impl Storyboard {
     /// cue times from `origin_ms`; `sheet_url` names a sheet.
     pub fn vtt(&self, end_ms: i64, origin_ms: i64, sheet_url: impl Fn(i64) -> String) -> String {
         let tiles = self.tiles();
-        let mut out = String::from("WEBVTT\n\n");
-        let _ = writeln!(
-            out,
-            "NOTE 00:00:00.000 is {} (the session's start)\n",
-            crate::proto::timestamp_to_rfc3339(&crate::proto::timestamp_from_millis(origin_ms))
-        );
+        let mut out = vtt_header(origin_ms);
         for (i, (slot, tile)) in tiles.iter().enumerate() {
             let end = tiles.get(i + 1).map_or(end_ms, |(_, next)| next.start_ms);
             if end <= tile.start_ms {
                 continue;
             }
-            let (sheet, column, row) = self.layout.place(*slot);
+            let sheet = self.layout.place(*slot).0;
+            let cue = (tile.start_ms - origin_ms, end - origin_ms);
             let cell = self.cell(sheet, &tiles);
-            let _ = writeln!(
-                out,
-                "{} --> {}\n{}#xywh={},{},{},{}\n",
-                vtt_time(tile.start_ms - origin_ms),
-                vtt_time(end - origin_ms),
-                sheet_url(sheet),
-                column * cell.0,
-                row * cell.1,
-                cell.0,
-                cell.1
-            );
+            write_cue(&mut out, &self.layout, *slot, cue, &sheet_url(sheet), cell);
         }
         out
     }
@@ -301,8 +287,43 @@ fn blit(
     }
 }
 
+/// The start of a storyboard's WebVTT: its cue times count from
+/// `origin_ms`, which a `NOTE` names.
+pub fn vtt_header(origin_ms: i64) -> String {
+    let mut out = String::from("WEBVTT\n\n");
+    let _ = writeln!(
+        out,
+        "NOTE 00:00:00.000 is {} (the session's start)\n",
+        crate::proto::timestamp_to_rfc3339(&crate::proto::timestamp_from_millis(origin_ms))
+    );
+    out
+}
+
+/// Appends the cue of `slot`, shown over `cue` (ms from the origin), at
+/// its place in the sheet at `sheet_url`, whose cells are `cell`.
+pub fn write_cue(
+    out: &mut String,
+    layout: &Layout,
+    slot: i64,
+    cue: (i64, i64),
+    sheet_url: &str,
+    cell: (u32, u32),
+) {
+    let (_, column, row) = layout.place(slot);
+    let _ = writeln!(
+        out,
+        "{} --> {}\n{sheet_url}#xywh={},{},{},{}\n",
+        vtt_time(cue.0),
+        vtt_time(cue.1),
+        column * cell.0,
+        row * cell.1,
+        cell.0,
+        cell.1
+    );
+}
+
 /// `hh:mm:ss.mmm` of `ms` (never negative).
-pub fn vtt_time(ms: i64) -> String {
+fn vtt_time(ms: i64) -> String {
     let ms = ms.max(0);
     format!(
         "{:02}:{:02}:{:02}.{:03}",

@@ -8,7 +8,6 @@
 //! as many at once as it has slots), and a finished session's sheets are
 //! kept, the most recent few.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,7 +15,7 @@ use bytes::Bytes;
 use super::recording_frames::RecordingFrames;
 use super::Services;
 use crate::error::{Error, Result};
-use crate::features::storyboard::{compose, vtt_time, Layout};
+use crate::features::storyboard::{compose, vtt_header, write_cue, Layout};
 use crate::features::JobLane;
 use crate::ids::StreamRef;
 use crate::options::ImageFormat;
@@ -110,27 +109,11 @@ pub async fn vtt(
     let cell = cell(services, &timeline, &layout).await?;
     let interval = layout.interval.as_millis() as i64;
     let total = timeline.total.as_millis() as i64;
-    let mut out = String::from("WEBVTT\n\n");
-    let _ = writeln!(
-        out,
-        "NOTE 00:00:00.000 is {} (the session's start)\n",
-        crate::proto::timestamp_to_rfc3339(&crate::proto::timestamp_from_millis(
-            timeline.origin_ms
-        ))
-    );
+    let mut out = vtt_header(timeline.origin_ms);
     for slot in 0..timeline.slots(&layout) {
-        let (sheet, column, row) = layout.place(slot);
-        let _ = writeln!(
-            out,
-            "{} --> {}\n{}#xywh={},{},{},{}\n",
-            vtt_time(slot * interval),
-            vtt_time(((slot + 1) * interval).min(total)),
-            sheet_url(sheet),
-            column * cell.0,
-            row * cell.1,
-            cell.0,
-            cell.1
-        );
+        let cue = (slot * interval, ((slot + 1) * interval).min(total));
+        let url = sheet_url(layout.place(slot).0);
+        write_cue(&mut out, &layout, slot, cue, &url, cell);
     }
     Ok(out)
 }
