@@ -5,11 +5,12 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use liveproc::proto::v1 as pb;
 use pb::StreamState;
+use tonic_types::StatusExt;
 
 fn probe_duration(probe: &serde_json::Value) -> f64 {
     probe["format"]["duration"]
@@ -585,4 +586,132 @@ async fn a_session_storyboard_covers_its_playlist_with_its_keyframes() {
     }
     let missing = get(&server, &format!("{base}/storyboard/1.jpg"), Some(key)).await;
     assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_clip_presents_exactly_its_frames_across_files() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let recordings = record_25s_in_10s_files(&server, key).await;
+    until_uploaded(&server, &org.id).await;
+    let (first, second) = (&recordings[0], &recordings[1]);
+    let session = first.session_id.clone();
+    let start = first.start_time.unwrap();
+    // 7.51 s to 12.21 s of the session: between keyframes (GOP 1 s) at
+    // both ends, across the first file's end. A time maps into the file
+    // that holds it from that file's start, so the end is at 12.21 s of
+    // the session by the second file's start time.
+    let (from, to) = (timestamp_plus(&start, 7.51), timestamp_plus(&start, 12.21));
+    let into_second = (liveproc::proto::timestamp_to_millis(&to)
+        - liveproc::proto::timestamp_to_millis(&second.start_time.unwrap()))
+        as f64
+        / 1000.0;
+    let end = secs(&second.start_pts) - secs(&first.start_pts) + into_second;
+    let last_frame = (end * 30.0).ceil() as u32 - 1;
+    let started = Instant::now();
+    let clip = server
+        .live()
+        .await
+        .create_session_clip(authed(
+            pb::CreateSessionClipRequest {
+                stream_id: "cam".into(),
+                session_id: session.clone(),
+                start_time: Some(from),
+                end_time: Some(to),
+                title: "the goal".into(),
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    eprintln!("a 4.7 s session clip made in {:?}", started.elapsed());
+    let first_frame = ((secs(&clip.start_pts) - secs(&first.start_pts)) * 30.0).round() as u32;
+    assert_eq!(first_frame, 225, "the frame shown 7.51 s in");
+    assert_eq!(clip.title, "the goal");
+    let bytes = download_clip(&server, key, &clip.id).await;
+    let played = assert_clip_is_frames(&bytes, test_ts_25s(), 225, last_frame - 225 + 1);
+    assert!(
+        (played - secs(&clip.duration)).abs() < 0.02,
+        "plays {played} s of {:?}",
+        clip.duration
+    );
+    // It is a clip of the stream like the replay's.
+    let listed = server
+        .live()
+        .await
+        .list_replay_clips(authed(
+            pb::ListReplayClipsRequest {
+                stream_id: "cam".into(),
+                ..Default::default()
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.clips.len(), 1);
+
+    // The same range as a URL, cut when asked for; byte ranges work.
+    let rfc = liveproc::proto::timestamp_to_rfc3339;
+    let url = format!(
+        "/v1/streams/cam/sessions/{session}/clip.mp4?start={}&end={}",
+        rfc(&from),
+        rfc(&to)
+    );
+    let response = get(&server, &url, Some(key)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.bytes().await.unwrap(), bytes, "the URL's cut");
+    let part = reqwest::Client::new()
+        .get(format!("{}{url}", base(&server)))
+        .bearer_auth(key)
+        .header("Range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap(), bytes[100..200]);
+
+    // Times outside the session's files, and a session that is not there.
+    let mut live = server.live().await;
+    for (start_time, end_time, field) in [
+        (timestamp_plus(&start, -5.0), to, "start_time"),
+        (from, timestamp_plus(&start, 60.0), "end_time"),
+        (to, from, "end_time"),
+    ] {
+        let status = live
+            .create_session_clip(authed(
+                pb::CreateSessionClipRequest {
+                    stream_id: "cam".into(),
+                    session_id: session.clone(),
+                    start_time: Some(start_time),
+                    end_time: Some(end_time),
+                    title: String::new(),
+                },
+                key,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+        let details = status.get_error_details();
+        assert_eq!(
+            details.bad_request().unwrap().field_violations[0].field,
+            field
+        );
+    }
+    let status = live
+        .create_session_clip(authed(
+            pb::CreateSessionClipRequest {
+                stream_id: "cam".into(),
+                session_id: "s_nothere".into(),
+                start_time: Some(from),
+                end_time: Some(to),
+                title: String::new(),
+            },
+            key,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
 }

@@ -624,6 +624,18 @@ impl LiveProcessing for LiveProcessingService {
         ))
     }
 
+    async fn create_session_clip(
+        &self,
+        request: Request<pb::CreateSessionClipRequest>,
+    ) -> Result<Response<pb::ReplayClip>, Status> {
+        let org = self.organization(request.metadata()).await?;
+        let req = request.get_ref();
+        self.stream_record(&org.id, &req.stream_id).await?;
+        Ok(Response::new(
+            replay::create_session_clip(&self.state, &org.id, req).await?,
+        ))
+    }
+
     async fn get_replay_clip(
         &self,
         request: Request<pb::GetReplayClipRequest>,

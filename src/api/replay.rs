@@ -186,6 +186,32 @@ pub async fn create_clip(
     Ok(clips::to_proto(&record))
 }
 
+pub async fn create_session_clip(
+    state: &Services,
+    org_id: &str,
+    req: &pb::CreateSessionClipRequest,
+) -> Result<pb::ReplayClip> {
+    let time = |field: &'static str, ts: &Option<pbjson_types::Timestamp>| {
+        ts.as_ref()
+            .map(timestamp_to_millis)
+            .ok_or_else(|| Error::invalid(field, "is required"))
+    };
+    let range = (
+        time("start_time", &req.start_time)?,
+        time("end_time", &req.end_time)?,
+    );
+    let stream = crate::ids::StreamRef::new(org_id, &req.stream_id);
+    let record = crate::service::session_clips::create(
+        state,
+        &stream,
+        &req.session_id,
+        range,
+        req.title.clone(),
+    )
+    .await?;
+    Ok(clips::to_proto(&record))
+}
+
 pub async fn list_clips(
     state: &Services,
     org_id: &str,

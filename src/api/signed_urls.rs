@@ -16,8 +16,8 @@ const MAX_TTL_SECONDS: u32 = 7 * 24 * 3600;
 
 const ROUTES: &str = "/v1/streams/{stream_id}/thumbnail.jpg (.png, .webp), \
 /v1/streams/{stream_id}/motion.mp4 (.gif), /v1/streams/{stream_id}/replay.m3u8, \
-/v1/streams/{stream_id}/storyboard.vtt, \
-/v1/streams/{stream_id}/sessions/{session_id}/recordings.m3u8 (storyboard.vtt), /v1/recordings/{recording_id}.mp4 or /v1/clips/{clip_id}.mp4";
+/v1/streams/{stream_id}/storyboard.vtt (clip.mp4), \
+/v1/streams/{stream_id}/sessions/{session_id}/recordings.m3u8 (storyboard.vtt, clip.mp4), /v1/recordings/{recording_id}.mp4 or /v1/clips/{clip_id}.mp4";
 
 pub async fn sign(
     state: &Services,
@@ -72,6 +72,7 @@ async fn check_resource(state: &Services, organization_id: &str, path: &str) -> 
                     | "motion.gif"
                     | "replay.m3u8"
                     | "storyboard.vtt"
+                    | "clip.mp4"
             ) =>
         {
             state
@@ -81,7 +82,7 @@ async fn check_resource(state: &Services, organization_id: &str, path: &str) -> 
                 .map(|_| ())
                 .ok_or_else(|| Error::stream_not_found(*stream_id))
         }
-        ["", "v1", "streams", stream_id, "sessions", session_id, "recordings.m3u8" | "storyboard.vtt"] => {
+        ["", "v1", "streams", stream_id, "sessions", session_id, "recordings.m3u8" | "storyboard.vtt" | "clip.mp4"] => {
             recordings::of_session(state, organization_id, stream_id, session_id)
                 .await
                 .map(|_| ())

@@ -124,14 +124,29 @@ pub fn write_mp4(
     span: Option<mp4::Span>,
     path: &std::path::Path,
 ) -> MediaResult<u64> {
-    let (video, audio) = split_tracks(units);
-    check_supported(&video, &audio)?;
     let file = std::fs::File::create(path)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let size = mp4::write_span(&video, &audio, span, &mut out)?;
+    let size = write_span(units, span, &mut out)?;
     let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     Ok(size)
+}
+
+/// [`write_mp4`] into memory.
+pub fn mp4_bytes(units: &[AccessUnit], span: Option<mp4::Span>) -> MediaResult<Bytes> {
+    let mut out = Vec::new();
+    write_span(units, span, &mut out)?;
+    Ok(Bytes::from(out))
+}
+
+fn write_span(
+    units: &[AccessUnit],
+    span: Option<mp4::Span>,
+    out: &mut impl std::io::Write,
+) -> MediaResult<u64> {
+    let (video, audio) = split_tracks(units);
+    check_supported(&video, &audio)?;
+    mp4::write_span(&video, &audio, span, out)
 }
 
 /// `appsrc ! parse ! decode ! videorate? ! scale ! <tail>`, fed with the

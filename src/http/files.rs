@@ -67,8 +67,9 @@ pub async fn serve(
     }
 }
 
-/// A file in object storage: `GET` or `HEAD`, whole or one byte range.
-async fn send_media(
+/// A file in object storage or memory: `GET` or `HEAD`, whole or one
+/// byte range; `id` names its content (with its length, the `ETag`).
+pub(super) async fn send_media(
     media: Media,
     id: &str,
     access: &Access,

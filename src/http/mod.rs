@@ -7,7 +7,9 @@
 //! | `GET /v1/streams/{id}/motion.{mp4,gif}` | the latest motion clip ([`images`]) |
 //! | `GET /v1/streams/{id}/replay.m3u8`, `replay/{n}.ts` | HLS over the replay window ([`hls`]) |
 //! | `GET /v1/streams/{id}/storyboard.vtt`, `storyboard/{n}.jpg` | hover previews of the replay window: WebVTT cues into sprite sheets ([`storyboard`]) |
+//! | `GET /v1/streams/{id}/clip.mp4?start=&end=` | the frames from one RFC 3339 time to another, cut from the replay window when asked for ([`clip_urls`]) |
 //! | `GET /v1/streams/{id}/sessions/{session}/recordings.m3u8` | HLS over one session's recordings ([`vod`]) |
+//! | `GET /v1/streams/{id}/sessions/{session}/clip.mp4?start=&end=` | the same, cut from the session's recordings ([`clip_urls`]) |
 //! | `GET /v1/streams/{id}/sessions/{session}/storyboard.vtt`, `storyboard/{n}.jpg` | hover previews of that playlist ([`storyboard`]) |
 //! | `GET /v1/recordings/{id}.mp4` | a recording, with byte ranges ([`files`]) |
 //! | `GET /v1/clips/{id}.mp4` | a replay clip: its share link ([`files`]) |
@@ -22,6 +24,7 @@
 //! (`307`, the same path and query: a signed URL is valid on every node).
 
 pub mod access;
+mod clip_urls;
 mod dashboard;
 mod error;
 mod files;
@@ -170,6 +173,9 @@ async fn stream_file(
         }
         Some(("replay", "m3u8")) => hls::playlist(&state, &access, &live),
         Some(("storyboard", "vtt")) => storyboard::vtt(&state, &access, &live).await,
+        Some(("clip", "mp4")) => {
+            clip_urls::serve(&state, &access, clip_urls::Source::Replay(&live), request).await
+        }
         _ => Err(not_found().await),
     }
 }
@@ -198,7 +204,7 @@ async fn stream_folder_file(
     }
 }
 
-/// `recordings.m3u8` and `storyboard.vtt` of a session.
+/// `recordings.m3u8`, `storyboard.vtt` and `clip.mp4` of a session.
 async fn session_file(
     State(state): State<HttpState>,
     Path((stream_id, session_id, file)): Path<(String, String, String)>,
@@ -210,6 +216,11 @@ async fn session_file(
         "storyboard.vtt" => {
             let live = stream(&state, &access, &stream_id)?;
             storyboard::session_vtt(&state, &access, &live, &session_id).await
+        }
+        "clip.mp4" => {
+            let live = stream(&state, &access, &stream_id)?;
+            let source = clip_urls::Source::Session(&live, &session_id);
+            clip_urls::serve(&state, &access, source, request).await
         }
         _ => Err(not_found().await),
     }

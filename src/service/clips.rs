@@ -7,15 +7,21 @@ use std::sync::Arc;
 use super::media::Media;
 use super::Services;
 use crate::error::{Error, Result};
-use crate::features::replay::clips::{self, ClipLength, ClipStart};
+use bytes::Bytes;
+
+use crate::features::replay::clips::{self, ClipLength, ClipStart, Cut};
 use crate::ids::StreamRef;
 use crate::proto::v1 as pb;
 use crate::proto::{timestamp_from_millis, to_duration};
+use crate::registry::cluster::Fence;
 use crate::registry::ClipRecord;
 use crate::streams::LiveStream;
 use crate::validate;
 use crate::webhooks::events;
 use std::time::Duration;
+
+/// The longest clip made in memory for a URL.
+pub const LONGEST_IN_MEMORY: Duration = Duration::from_secs(600);
 
 /// A replay clip of the organization's.
 pub async fn find(services: &Services, org_id: &str, clip_id: &str) -> Result<ClipRecord> {
@@ -51,9 +57,8 @@ pub async fn media(services: &Services, clip: &ClipRecord) -> Result<Media> {
 }
 
 /// Cuts a clip of `duration_seconds` from `start` out of the stream's
-/// replay buffer (at keyframes, remuxed) and catalogues it; with object
-/// storage the file goes there before the clip is listed (if the store
-/// cannot take it now, the clip is served from this node's disk).
+/// replay buffer (at keyframes, remuxed; or to the frame until an end
+/// time) and catalogues it.
 pub async fn create(
     services: &Services,
     live: &Arc<LiveStream>,
@@ -62,16 +67,61 @@ pub async fn create(
     title: String,
 ) -> Result<ClipRecord> {
     validate::name("title", &title)?;
-    let usage = services
-        .features
-        .usage()
-        .of(&live.stream_ref.organization_id);
+    let cut = clips::cut(&services.features, &live.stream_ref, start, length)?;
+    // Cut from this node's buffer: fenced by the session that filled it.
+    let writer = live.session_stats().map(|s| s.fence().clone());
+    catalogue(services, &live.stream_ref, cut, title, writer).await
+}
+
+/// The MP4 of the replay window from `start_ms` until just before
+/// `end_ms` (wall-clock), to the frame, made in memory and not kept.
+pub async fn replay_bytes(
+    services: &Services,
+    live: &Arc<LiveStream>,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Bytes> {
+    check_in_memory_length(start_ms, end_ms)?;
+    let cut = clips::cut(
+        &services.features,
+        &live.stream_ref,
+        ClipStart::Time(start_ms),
+        ClipLength::Until(end_ms),
+    )?;
+    clips::bytes(&services.features, cut).await
+}
+
+/// A clip made in memory runs at most [`LONGEST_IN_MEMORY`].
+pub(super) fn check_in_memory_length(start_ms: i64, end_ms: i64) -> Result<()> {
+    if end_ms.saturating_sub(start_ms) > LONGEST_IN_MEMORY.as_millis() as i64 {
+        return Err(Error::invalid(
+            "end",
+            format!(
+                "a clip URL runs at most {} s (CreateReplayClip and CreateSessionClip make longer ones)",
+                LONGEST_IN_MEMORY.as_secs()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Writes `cut` as a clip of `stream`, puts the file in object storage
+/// (before the clip is listed; if the store cannot take it now, the clip
+/// is served from this node's disk) and catalogues it; `writer` fences
+/// the catalogue write.
+pub(super) async fn catalogue(
+    services: &Services,
+    stream: &StreamRef,
+    cut: Cut,
+    title: String,
+    writer: Option<Fence>,
+) -> Result<ClipRecord> {
+    let usage = services.features.usage().of(&stream.organization_id);
     usage.check_stored()?;
     let started = std::time::Instant::now();
-    let record = clips::create(&services.features, &live.stream_ref, start, length, title).await?;
+    let mut record = clips::save(&services.features, stream, cut, title).await?;
     // Counted at once: the next refresh counts it from the catalogue.
     usage.add_catalogued(record.size_bytes);
-    let mut record = record;
     if let Some(objects) = &services.objects {
         let path = file(services, &record);
         match objects.upload_file(&objects.clip(&record), &path).await {
@@ -84,8 +134,6 @@ pub async fn create(
             }
         }
     }
-    // Cut from this node's buffer: fenced by the session that filled it.
-    let writer = live.session_stats().map(|s| s.fence().clone());
     let event = events::replay_clip_ready(&record.organization_id, &to_proto(&record));
     if let Err(e) = services
         .registry
@@ -99,7 +147,7 @@ pub async fn create(
         return Err(e);
     }
     tracing::info!(
-        stream = %live.stream_ref,
+        stream = %stream,
         clip = %record.id,
         bytes = record.size_bytes,
         media_ms = record.duration_ns / 1_000_000,

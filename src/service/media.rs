@@ -2,7 +2,8 @@
 //! (being written, or without object storage), or objects in the store
 //! (a recording's init segment and fragments joined in order, or a clip's
 //! one object). Both read any byte range as a stream of chunks, so a file
-//! is never held whole in memory.
+//! is never held whole in memory. A file made for one request (a clip
+//! URL's cut) is served from memory the same way.
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ enum Source {
         storage: ObjectStorage,
         pieces: Vec<(object_store::path::Path, u64)>,
     },
+    Memory(Bytes),
 }
 
 impl Media {
@@ -74,11 +76,19 @@ impl Media {
         }
     }
 
+    /// Bytes in memory.
+    pub fn memory(bytes: Bytes) -> Self {
+        Self {
+            len: bytes.len() as u64,
+            source: Source::Memory(bytes),
+        }
+    }
+
     /// The local file, when the bytes are in one.
     pub fn local_path(&self) -> Option<&std::path::Path> {
         match &self.source {
             Source::File(path) => Some(path),
-            Source::Objects { .. } => None,
+            Source::Objects { .. } | Source::Memory(_) => None,
         }
     }
 
@@ -102,6 +112,14 @@ impl Media {
                 Ok(ReaderStream::with_capacity(limited, FILE_CHUNK)
                     .map_err(|e| Error::Storage(format!("reading: {e}")))
                     .boxed())
+            }
+            Source::Memory(bytes) => {
+                let range = range.start as usize..range.end as usize;
+                let chunks: Vec<Result<Bytes>> = (range.start..range.end)
+                    .step_by(FILE_CHUNK)
+                    .map(|at| Ok(bytes.slice(at..(at + FILE_CHUNK).min(range.end))))
+                    .collect();
+                Ok(futures::stream::iter(chunks).boxed())
             }
             Source::Objects { storage, pieces } => {
                 // The pieces the range touches, each with its own range.

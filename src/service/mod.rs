@@ -19,6 +19,7 @@ pub mod recording_frames;
 pub mod recordings;
 pub mod rescue;
 pub mod segments;
+pub mod session_clips;
 pub mod session_storyboards;
 pub mod storyboards;
 pub mod stream_notices;

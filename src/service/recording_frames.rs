@@ -13,7 +13,7 @@ use bytes::{Bytes, BytesMut};
 use futures::TryStreamExt;
 
 use super::media::Media;
-use crate::container::fmp4_read::{box_size, fragment_start, Fragment, Tracks};
+use crate::container::fmp4_read::{box_size, fragment_start, Fragment, Sample, Track, Tracks};
 use crate::error::{Error, Result};
 use crate::media::{ticks_to_duration, AccessUnit, MediaError};
 
@@ -78,6 +78,86 @@ impl RecordingFrames {
     /// recording's start; the last one, past its end).
     pub async fn keyframe_at(&self, offset: Duration) -> Result<AccessUnit> {
         let video = &self.tracks.video;
+        let (at, fragment, sample) = self.keyframe_fragment(offset).await?;
+        let start = at + sample.offset;
+        let data = read(&self.media, start..start + u64::from(sample.size)).await?;
+        let _ = fragment;
+        self.unit(video, &sample, data, Duration::ZERO)
+    }
+
+    /// Every access unit (video and audio, each in decode order) from the
+    /// keyframe shown at `from` through the fragment that holds `to`
+    /// (offsets from the recording's first frame), timed from `origin`:
+    /// the recording's first frame is at `origin`. Read in one range.
+    pub async fn units_between(
+        &self,
+        from: Duration,
+        to: Duration,
+        origin: Duration,
+    ) -> Result<Vec<AccessUnit>> {
+        let (start, _, keyframe) = self.keyframe_fragment(from).await?;
+        let target = self.first_presentation + crate::media::ticks(to, self.tracks.video.timescale);
+        let (last, moof) = self.fragment_holding(target).await?;
+        let last = last.max(start);
+        let mdat = read(
+            &self.media,
+            last + moof.len() as u64..(last + moof.len() as u64 + 8).min(self.media.len),
+        )
+        .await?;
+        let end = (last + moof.len() as u64 + box_size(&mdat).unwrap_or(0)).min(self.media.len);
+        let bytes = read(&self.media, start..end).await?;
+        let mut units = Vec::new();
+        let mut at = 0usize;
+        while at < bytes.len() {
+            let Some(size) = box_size(&bytes[at..]).map(|s| s as usize) else {
+                break;
+            };
+            let end = (at + size).min(bytes.len());
+            if bytes.get(at + 4..at + 8) == Some(b"moof") {
+                let fragment = Fragment::parse(&bytes[at..end], &self.tracks)?;
+                let video = fragment
+                    .video
+                    .iter()
+                    .filter(|s| s.decode >= keyframe.decode)
+                    .map(|s| (&self.tracks.video, s));
+                let audio = self
+                    .tracks
+                    .audio
+                    .iter()
+                    .flat_map(|track| fragment.audio.iter().map(move |s| (track, s)));
+                for (track, sample) in video.chain(audio) {
+                    let from = at + sample.offset as usize;
+                    let data = bytes
+                        .get(from..from + sample.size as usize)
+                        .ok_or_else(|| malformed("a sample runs past its fragment"))?;
+                    units.push(self.unit(track, sample, bytes.slice_ref(data), origin)?);
+                }
+            }
+            at += size;
+        }
+        Ok(units)
+    }
+
+    /// The access unit of `sample`, timed from the recording's first
+    /// frame at `origin`.
+    fn unit(
+        &self,
+        track: &Track,
+        sample: &Sample,
+        data: Bytes,
+        origin: Duration,
+    ) -> Result<AccessUnit> {
+        let mut unit = self.tracks.access_unit(track, sample, data, origin)?;
+        let start = ticks_to_duration(self.first_presentation, self.tracks.video.timescale);
+        unit.pts = unit.pts.map(|t| t.saturating_sub(start));
+        unit.dts = unit.dts.map(|t| t.saturating_sub(start));
+        Ok(unit)
+    }
+
+    /// The keyframe shown at `offset` from the recording's first frame:
+    /// where its fragment is, the fragment, and its sample.
+    async fn keyframe_fragment(&self, offset: Duration) -> Result<(u64, Fragment, Sample)> {
+        let video = &self.tracks.video;
         let target = self.first_presentation + crate::media::ticks(offset, video.timescale);
         let mut before = target;
         for _ in 0..MOST_FRAGMENTS_BACK {
@@ -92,18 +172,10 @@ impl RecordingFrames {
                     (at == self.first_fragment)
                         .then(|| fragment.video.iter().find(|s| s.sync))
                         .flatten()
-                });
+                })
+                .copied();
             if let Some(sample) = keyframe {
-                let start = at + sample.offset;
-                let data = read(&self.media, start..start + u64::from(sample.size)).await?;
-                // Times from the recording's first frame.
-                let mut unit = self
-                    .tracks
-                    .access_unit(video, sample, data, Duration::ZERO)?;
-                let start = ticks_to_duration(self.first_presentation, video.timescale);
-                unit.pts = unit.pts.map(|t| t.saturating_sub(start));
-                unit.dts = unit.dts.map(|t| t.saturating_sub(start));
-                return Ok(unit);
+                return Ok((at, fragment, sample));
             }
             match fragment.video.first() {
                 Some(first) if first.decode > 0 && at > self.first_fragment => {

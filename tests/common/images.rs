@@ -5,6 +5,64 @@
 use std::path::Path;
 use std::process::Command;
 
+/// Every video frame ffmpeg presents of the MP4 `mp4`, as RGB.
+pub fn mp4_frames_rgb(mp4: &[u8], width: usize, height: usize) -> Vec<Vec<u8>> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clip.mp4");
+    std::fs::write(&path, mp4).unwrap();
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&path)
+        .args(["-map", "0:v:0", "-fps_mode", "passthrough"])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .chunks(width * height * 3)
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// Asserts that the MP4 `clip` (640 × 360, H.264 and AAC) presents
+/// exactly `frames` frames in ffmpeg, the first being frame `first` of
+/// `source` and the last `first + frames - 1` (≥ 35 dB, and closer than
+/// the frame after each); returns how long it plays, in seconds.
+pub fn assert_clip_is_frames(clip: &[u8], source: &Path, first: u32, frames: u32) -> f64 {
+    let probe = ffprobe(clip);
+    let codecs: Vec<&str> = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(codecs, ["h264", "aac"]);
+    let shown = mp4_frames_rgb(clip, 640, 360);
+    assert_eq!(shown.len() as u32, frames, "frames ffmpeg presents");
+    for (index, frame) in [(0, first), (shown.len() - 1, first + frames - 1)] {
+        let db = psnr(&shown[index], &source_frame_rgb(source, frame));
+        assert!(
+            db >= 35.0,
+            "clip frame {index} vs source frame {frame}: {db:.1} dB"
+        );
+        let off = psnr(&shown[index], &source_frame_rgb(source, frame + 1));
+        assert!(
+            db > off,
+            "clip frame {index} is closer to frame {} ({off:.1} dB)",
+            frame + 1
+        );
+    }
+    probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// `ffprobe` of a media file (or bytes written to a temp file) as JSON.
 pub fn ffprobe(data: &[u8]) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();

@@ -2210,6 +2210,86 @@ func (*CreateReplayClipRequest_StartTime) isCreateReplayClipRequest_Start() {}
 
 func (*CreateReplayClipRequest_SecondsBeforeLive) isCreateReplayClipRequest_Start() {}
 
+type CreateSessionClipRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	StreamId string                 `protobuf:"bytes,1,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	// Recording.session_id.
+	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The clip presents exactly the frames shown from start_time until
+	// just before end_time (wall-clock times within the session's finished
+	// recordings; across files; at most 30 minutes), audio cut to match.
+	StartTime     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	Title         string                 `protobuf:"bytes,5,opt,name=title,proto3" json:"title,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSessionClipRequest) Reset() {
+	*x = CreateSessionClipRequest{}
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSessionClipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSessionClipRequest) ProtoMessage() {}
+
+func (x *CreateSessionClipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSessionClipRequest.ProtoReflect.Descriptor instead.
+func (*CreateSessionClipRequest) Descriptor() ([]byte, []int) {
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *CreateSessionClipRequest) GetStreamId() string {
+	if x != nil {
+		return x.StreamId
+	}
+	return ""
+}
+
+func (x *CreateSessionClipRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *CreateSessionClipRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *CreateSessionClipRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *CreateSessionClipRequest) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
 type ReplayClip struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -2227,7 +2307,7 @@ type ReplayClip struct {
 
 func (x *ReplayClip) Reset() {
 	*x = ReplayClip{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[26]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2239,7 +2319,7 @@ func (x *ReplayClip) String() string {
 func (*ReplayClip) ProtoMessage() {}
 
 func (x *ReplayClip) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[26]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2252,7 +2332,7 @@ func (x *ReplayClip) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayClip.ProtoReflect.Descriptor instead.
 func (*ReplayClip) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{26}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ReplayClip) GetId() string {
@@ -2320,7 +2400,7 @@ type GetReplayClipRequest struct {
 
 func (x *GetReplayClipRequest) Reset() {
 	*x = GetReplayClipRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[27]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2332,7 +2412,7 @@ func (x *GetReplayClipRequest) String() string {
 func (*GetReplayClipRequest) ProtoMessage() {}
 
 func (x *GetReplayClipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[27]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2345,7 +2425,7 @@ func (x *GetReplayClipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReplayClipRequest.ProtoReflect.Descriptor instead.
 func (*GetReplayClipRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{27}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetReplayClipRequest) GetClipId() string {
@@ -2366,7 +2446,7 @@ type ListReplayClipsRequest struct {
 
 func (x *ListReplayClipsRequest) Reset() {
 	*x = ListReplayClipsRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[28]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2378,7 +2458,7 @@ func (x *ListReplayClipsRequest) String() string {
 func (*ListReplayClipsRequest) ProtoMessage() {}
 
 func (x *ListReplayClipsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[28]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2391,7 +2471,7 @@ func (x *ListReplayClipsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReplayClipsRequest.ProtoReflect.Descriptor instead.
 func (*ListReplayClipsRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{28}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListReplayClipsRequest) GetStreamId() string {
@@ -2425,7 +2505,7 @@ type ListReplayClipsResponse struct {
 
 func (x *ListReplayClipsResponse) Reset() {
 	*x = ListReplayClipsResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[29]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2437,7 +2517,7 @@ func (x *ListReplayClipsResponse) String() string {
 func (*ListReplayClipsResponse) ProtoMessage() {}
 
 func (x *ListReplayClipsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[29]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2450,7 +2530,7 @@ func (x *ListReplayClipsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReplayClipsResponse.ProtoReflect.Descriptor instead.
 func (*ListReplayClipsResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{29}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListReplayClipsResponse) GetClips() []*ReplayClip {
@@ -2478,7 +2558,7 @@ type DownloadReplayClipRequest struct {
 
 func (x *DownloadReplayClipRequest) Reset() {
 	*x = DownloadReplayClipRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[30]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2490,7 +2570,7 @@ func (x *DownloadReplayClipRequest) String() string {
 func (*DownloadReplayClipRequest) ProtoMessage() {}
 
 func (x *DownloadReplayClipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[30]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2503,7 +2583,7 @@ func (x *DownloadReplayClipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadReplayClipRequest.ProtoReflect.Descriptor instead.
 func (*DownloadReplayClipRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{30}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DownloadReplayClipRequest) GetClipId() string {
@@ -2529,7 +2609,7 @@ type DeleteReplayClipRequest struct {
 
 func (x *DeleteReplayClipRequest) Reset() {
 	*x = DeleteReplayClipRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[31]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2541,7 +2621,7 @@ func (x *DeleteReplayClipRequest) String() string {
 func (*DeleteReplayClipRequest) ProtoMessage() {}
 
 func (x *DeleteReplayClipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[31]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2554,7 +2634,7 @@ func (x *DeleteReplayClipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteReplayClipRequest.ProtoReflect.Descriptor instead.
 func (*DeleteReplayClipRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{31}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeleteReplayClipRequest) GetClipId() string {
@@ -2572,7 +2652,7 @@ type DeleteReplayClipResponse struct {
 
 func (x *DeleteReplayClipResponse) Reset() {
 	*x = DeleteReplayClipResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[32]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2584,7 +2664,7 @@ func (x *DeleteReplayClipResponse) String() string {
 func (*DeleteReplayClipResponse) ProtoMessage() {}
 
 func (x *DeleteReplayClipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[32]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2597,7 +2677,7 @@ func (x *DeleteReplayClipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteReplayClipResponse.ProtoReflect.Descriptor instead.
 func (*DeleteReplayClipResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{32}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{33}
 }
 
 type DataChunk struct {
@@ -2610,7 +2690,7 @@ type DataChunk struct {
 
 func (x *DataChunk) Reset() {
 	*x = DataChunk{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[33]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2622,7 +2702,7 @@ func (x *DataChunk) String() string {
 func (*DataChunk) ProtoMessage() {}
 
 func (x *DataChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[33]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2635,7 +2715,7 @@ func (x *DataChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataChunk.ProtoReflect.Descriptor instead.
 func (*DataChunk) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{33}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DataChunk) GetOffset() uint64 {
@@ -2678,7 +2758,7 @@ type Recording struct {
 
 func (x *Recording) Reset() {
 	*x = Recording{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[34]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2690,7 +2770,7 @@ func (x *Recording) String() string {
 func (*Recording) ProtoMessage() {}
 
 func (x *Recording) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[34]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2703,7 +2783,7 @@ func (x *Recording) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recording.ProtoReflect.Descriptor instead.
 func (*Recording) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{34}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Recording) GetId() string {
@@ -2787,7 +2867,7 @@ type ListRecordingsRequest struct {
 
 func (x *ListRecordingsRequest) Reset() {
 	*x = ListRecordingsRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[35]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2799,7 +2879,7 @@ func (x *ListRecordingsRequest) String() string {
 func (*ListRecordingsRequest) ProtoMessage() {}
 
 func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[35]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2812,7 +2892,7 @@ func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsRequest.ProtoReflect.Descriptor instead.
 func (*ListRecordingsRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{35}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListRecordingsRequest) GetStreamId() string {
@@ -2846,7 +2926,7 @@ type ListRecordingsResponse struct {
 
 func (x *ListRecordingsResponse) Reset() {
 	*x = ListRecordingsResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[36]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2858,7 +2938,7 @@ func (x *ListRecordingsResponse) String() string {
 func (*ListRecordingsResponse) ProtoMessage() {}
 
 func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[36]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2871,7 +2951,7 @@ func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsResponse.ProtoReflect.Descriptor instead.
 func (*ListRecordingsResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{36}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListRecordingsResponse) GetRecordings() []*Recording {
@@ -2897,7 +2977,7 @@ type GetRecordingRequest struct {
 
 func (x *GetRecordingRequest) Reset() {
 	*x = GetRecordingRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[37]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2909,7 +2989,7 @@ func (x *GetRecordingRequest) String() string {
 func (*GetRecordingRequest) ProtoMessage() {}
 
 func (x *GetRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[37]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2922,7 +3002,7 @@ func (x *GetRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRecordingRequest.ProtoReflect.Descriptor instead.
 func (*GetRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{37}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetRecordingRequest) GetRecordingId() string {
@@ -2943,7 +3023,7 @@ type DownloadRecordingRequest struct {
 
 func (x *DownloadRecordingRequest) Reset() {
 	*x = DownloadRecordingRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[38]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2955,7 +3035,7 @@ func (x *DownloadRecordingRequest) String() string {
 func (*DownloadRecordingRequest) ProtoMessage() {}
 
 func (x *DownloadRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[38]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2968,7 +3048,7 @@ func (x *DownloadRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadRecordingRequest.ProtoReflect.Descriptor instead.
 func (*DownloadRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{38}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DownloadRecordingRequest) GetRecordingId() string {
@@ -2994,7 +3074,7 @@ type DeleteRecordingRequest struct {
 
 func (x *DeleteRecordingRequest) Reset() {
 	*x = DeleteRecordingRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[39]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3006,7 +3086,7 @@ func (x *DeleteRecordingRequest) String() string {
 func (*DeleteRecordingRequest) ProtoMessage() {}
 
 func (x *DeleteRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[39]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3019,7 +3099,7 @@ func (x *DeleteRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRecordingRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{39}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeleteRecordingRequest) GetRecordingId() string {
@@ -3037,7 +3117,7 @@ type DeleteRecordingResponse struct {
 
 func (x *DeleteRecordingResponse) Reset() {
 	*x = DeleteRecordingResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[40]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3049,7 +3129,7 @@ func (x *DeleteRecordingResponse) String() string {
 func (*DeleteRecordingResponse) ProtoMessage() {}
 
 func (x *DeleteRecordingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[40]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3062,7 +3142,7 @@ func (x *DeleteRecordingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRecordingResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRecordingResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{40}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{41}
 }
 
 type SignUrlRequest struct {
@@ -3084,7 +3164,7 @@ type SignUrlRequest struct {
 
 func (x *SignUrlRequest) Reset() {
 	*x = SignUrlRequest{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[41]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3096,7 +3176,7 @@ func (x *SignUrlRequest) String() string {
 func (*SignUrlRequest) ProtoMessage() {}
 
 func (x *SignUrlRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[41]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3109,7 +3189,7 @@ func (x *SignUrlRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignUrlRequest.ProtoReflect.Descriptor instead.
 func (*SignUrlRequest) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{41}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SignUrlRequest) GetPath() string {
@@ -3137,7 +3217,7 @@ type SignUrlResponse struct {
 
 func (x *SignUrlResponse) Reset() {
 	*x = SignUrlResponse{}
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[42]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3149,7 +3229,7 @@ func (x *SignUrlResponse) String() string {
 func (*SignUrlResponse) ProtoMessage() {}
 
 func (x *SignUrlResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_liveproc_v1_live_processing_proto_msgTypes[42]
+	mi := &file_liveproc_v1_live_processing_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3162,7 +3242,7 @@ func (x *SignUrlResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignUrlResponse.ProtoReflect.Descriptor instead.
 func (*SignUrlResponse) Descriptor() ([]byte, []int) {
-	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{42}
+	return file_liveproc_v1_live_processing_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SignUrlResponse) GetUrl() string {
@@ -3357,7 +3437,15 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\x10duration_seconds\x18\x04 \x01(\rR\x0fdurationSeconds\x12\x14\n" +
 	"\x05title\x18\x05 \x01(\tR\x05title\x125\n" +
 	"\bend_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendTimeB\a\n" +
-	"\x05start\"\xd5\x02\n" +
+	"\x05start\"\xde\x01\n" +
+	"\x18CreateSessionClipRequest\x12\x1b\n" +
+	"\tstream_id\x18\x01 \x01(\tR\bstreamId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x129\n" +
+	"\n" +
+	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x14\n" +
+	"\x05title\x18\x05 \x01(\tR\x05title\"\xd5\x02\n" +
 	"\n" +
 	"ReplayClip\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
@@ -3447,7 +3535,7 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\bCOMPLETE\x10\x02\x12\r\n" +
 	"\tRECOVERED\x10\x03\x12\n" +
 	"\n" +
-	"\x06FAILED\x10\x042\xa2\x0e\n" +
+	"\x06FAILED\x10\x042\xf7\x0e\n" +
 	"\x0eLiveProcessing\x12E\n" +
 	"\fCreateStream\x12 .liveproc.v1.CreateStreamRequest\x1a\x13.liveproc.v1.Stream\x12?\n" +
 	"\tGetStream\x12\x1d.liveproc.v1.GetStreamRequest\x1a\x13.liveproc.v1.Stream\x12P\n" +
@@ -3461,7 +3549,8 @@ const file_liveproc_v1_live_processing_proto_rawDesc = "" +
 	"\fGetThumbnail\x12 .liveproc.v1.GetThumbnailRequest\x1a\x16.liveproc.v1.Thumbnail\x12[\n" +
 	"\x14SubscribeMotionClips\x12(.liveproc.v1.SubscribeMotionClipsRequest\x1a\x17.liveproc.v1.MotionClip0\x01\x12T\n" +
 	"\x0fSubscribeReplay\x12#.liveproc.v1.SubscribeReplayRequest\x1a\x1a.liveproc.v1.ReplaySegment0\x01\x12Q\n" +
-	"\x10CreateReplayClip\x12$.liveproc.v1.CreateReplayClipRequest\x1a\x17.liveproc.v1.ReplayClip\x12K\n" +
+	"\x10CreateReplayClip\x12$.liveproc.v1.CreateReplayClipRequest\x1a\x17.liveproc.v1.ReplayClip\x12S\n" +
+	"\x11CreateSessionClip\x12%.liveproc.v1.CreateSessionClipRequest\x1a\x17.liveproc.v1.ReplayClip\x12K\n" +
 	"\rGetReplayClip\x12!.liveproc.v1.GetReplayClipRequest\x1a\x17.liveproc.v1.ReplayClip\x12\\\n" +
 	"\x0fListReplayClips\x12#.liveproc.v1.ListReplayClipsRequest\x1a$.liveproc.v1.ListReplayClipsResponse\x12V\n" +
 	"\x12DownloadReplayClip\x12&.liveproc.v1.DownloadReplayClipRequest\x1a\x16.liveproc.v1.DataChunk0\x01\x12_\n" +
@@ -3485,7 +3574,7 @@ func file_liveproc_v1_live_processing_proto_rawDescGZIP() []byte {
 }
 
 var file_liveproc_v1_live_processing_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_liveproc_v1_live_processing_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_liveproc_v1_live_processing_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_liveproc_v1_live_processing_proto_goTypes = []any{
 	(StreamState)(0),                    // 0: liveproc.v1.StreamState
 	(SegmentFormat)(0),                  // 1: liveproc.v1.SegmentFormat
@@ -3517,126 +3606,131 @@ var file_liveproc_v1_live_processing_proto_goTypes = []any{
 	(*SubscribeReplayRequest)(nil),      // 27: liveproc.v1.SubscribeReplayRequest
 	(*ReplaySegment)(nil),               // 28: liveproc.v1.ReplaySegment
 	(*CreateReplayClipRequest)(nil),     // 29: liveproc.v1.CreateReplayClipRequest
-	(*ReplayClip)(nil),                  // 30: liveproc.v1.ReplayClip
-	(*GetReplayClipRequest)(nil),        // 31: liveproc.v1.GetReplayClipRequest
-	(*ListReplayClipsRequest)(nil),      // 32: liveproc.v1.ListReplayClipsRequest
-	(*ListReplayClipsResponse)(nil),     // 33: liveproc.v1.ListReplayClipsResponse
-	(*DownloadReplayClipRequest)(nil),   // 34: liveproc.v1.DownloadReplayClipRequest
-	(*DeleteReplayClipRequest)(nil),     // 35: liveproc.v1.DeleteReplayClipRequest
-	(*DeleteReplayClipResponse)(nil),    // 36: liveproc.v1.DeleteReplayClipResponse
-	(*DataChunk)(nil),                   // 37: liveproc.v1.DataChunk
-	(*Recording)(nil),                   // 38: liveproc.v1.Recording
-	(*ListRecordingsRequest)(nil),       // 39: liveproc.v1.ListRecordingsRequest
-	(*ListRecordingsResponse)(nil),      // 40: liveproc.v1.ListRecordingsResponse
-	(*GetRecordingRequest)(nil),         // 41: liveproc.v1.GetRecordingRequest
-	(*DownloadRecordingRequest)(nil),    // 42: liveproc.v1.DownloadRecordingRequest
-	(*DeleteRecordingRequest)(nil),      // 43: liveproc.v1.DeleteRecordingRequest
-	(*DeleteRecordingResponse)(nil),     // 44: liveproc.v1.DeleteRecordingResponse
-	(*SignUrlRequest)(nil),              // 45: liveproc.v1.SignUrlRequest
-	(*SignUrlResponse)(nil),             // 46: liveproc.v1.SignUrlResponse
-	(*ProcessingOptions)(nil),           // 47: liveproc.v1.ProcessingOptions
-	(*timestamppb.Timestamp)(nil),       // 48: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 49: google.protobuf.Duration
-	(ImageFormat)(0),                    // 50: liveproc.v1.ImageFormat
-	(ClipFormat)(0),                     // 51: liveproc.v1.ClipFormat
+	(*CreateSessionClipRequest)(nil),    // 30: liveproc.v1.CreateSessionClipRequest
+	(*ReplayClip)(nil),                  // 31: liveproc.v1.ReplayClip
+	(*GetReplayClipRequest)(nil),        // 32: liveproc.v1.GetReplayClipRequest
+	(*ListReplayClipsRequest)(nil),      // 33: liveproc.v1.ListReplayClipsRequest
+	(*ListReplayClipsResponse)(nil),     // 34: liveproc.v1.ListReplayClipsResponse
+	(*DownloadReplayClipRequest)(nil),   // 35: liveproc.v1.DownloadReplayClipRequest
+	(*DeleteReplayClipRequest)(nil),     // 36: liveproc.v1.DeleteReplayClipRequest
+	(*DeleteReplayClipResponse)(nil),    // 37: liveproc.v1.DeleteReplayClipResponse
+	(*DataChunk)(nil),                   // 38: liveproc.v1.DataChunk
+	(*Recording)(nil),                   // 39: liveproc.v1.Recording
+	(*ListRecordingsRequest)(nil),       // 40: liveproc.v1.ListRecordingsRequest
+	(*ListRecordingsResponse)(nil),      // 41: liveproc.v1.ListRecordingsResponse
+	(*GetRecordingRequest)(nil),         // 42: liveproc.v1.GetRecordingRequest
+	(*DownloadRecordingRequest)(nil),    // 43: liveproc.v1.DownloadRecordingRequest
+	(*DeleteRecordingRequest)(nil),      // 44: liveproc.v1.DeleteRecordingRequest
+	(*DeleteRecordingResponse)(nil),     // 45: liveproc.v1.DeleteRecordingResponse
+	(*SignUrlRequest)(nil),              // 46: liveproc.v1.SignUrlRequest
+	(*SignUrlResponse)(nil),             // 47: liveproc.v1.SignUrlResponse
+	(*ProcessingOptions)(nil),           // 48: liveproc.v1.ProcessingOptions
+	(*timestamppb.Timestamp)(nil),       // 49: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 50: google.protobuf.Duration
+	(ImageFormat)(0),                    // 51: liveproc.v1.ImageFormat
+	(ClipFormat)(0),                     // 52: liveproc.v1.ClipFormat
 }
 var file_liveproc_v1_live_processing_proto_depIdxs = []int32{
 	9,  // 0: liveproc.v1.IngestInfo.srt_encryption:type_name -> liveproc.v1.SrtEncryption
 	0,  // 1: liveproc.v1.Stream.state:type_name -> liveproc.v1.StreamState
-	47, // 2: liveproc.v1.Stream.processing:type_name -> liveproc.v1.ProcessingOptions
+	48, // 2: liveproc.v1.Stream.processing:type_name -> liveproc.v1.ProcessingOptions
 	4,  // 3: liveproc.v1.Stream.ingest:type_name -> liveproc.v1.IngestInfo
-	48, // 4: liveproc.v1.Stream.create_time:type_name -> google.protobuf.Timestamp
+	49, // 4: liveproc.v1.Stream.create_time:type_name -> google.protobuf.Timestamp
 	7,  // 5: liveproc.v1.Stream.ingest_stats:type_name -> liveproc.v1.IngestStats
 	6,  // 6: liveproc.v1.Stream.replay_window:type_name -> liveproc.v1.ReplayWindow
-	48, // 7: liveproc.v1.ReplayWindow.earliest_time:type_name -> google.protobuf.Timestamp
-	49, // 8: liveproc.v1.ReplayWindow.duration:type_name -> google.protobuf.Duration
-	48, // 9: liveproc.v1.IngestStats.session_start_time:type_name -> google.protobuf.Timestamp
-	47, // 10: liveproc.v1.CreateStreamRequest.processing:type_name -> liveproc.v1.ProcessingOptions
+	49, // 7: liveproc.v1.ReplayWindow.earliest_time:type_name -> google.protobuf.Timestamp
+	50, // 8: liveproc.v1.ReplayWindow.duration:type_name -> google.protobuf.Duration
+	49, // 9: liveproc.v1.IngestStats.session_start_time:type_name -> google.protobuf.Timestamp
+	48, // 10: liveproc.v1.CreateStreamRequest.processing:type_name -> liveproc.v1.ProcessingOptions
 	9,  // 11: liveproc.v1.CreateStreamRequest.srt_encryption:type_name -> liveproc.v1.SrtEncryption
 	5,  // 12: liveproc.v1.ListStreamsResponse.streams:type_name -> liveproc.v1.Stream
-	47, // 13: liveproc.v1.UpdateProcessingRequest.processing:type_name -> liveproc.v1.ProcessingOptions
-	48, // 14: liveproc.v1.StreamEvent.time:type_name -> google.protobuf.Timestamp
+	48, // 13: liveproc.v1.UpdateProcessingRequest.processing:type_name -> liveproc.v1.ProcessingOptions
+	49, // 14: liveproc.v1.StreamEvent.time:type_name -> google.protobuf.Timestamp
 	0,  // 15: liveproc.v1.StreamEvent.state:type_name -> liveproc.v1.StreamState
-	47, // 16: liveproc.v1.StreamEvent.processing:type_name -> liveproc.v1.ProcessingOptions
+	48, // 16: liveproc.v1.StreamEvent.processing:type_name -> liveproc.v1.ProcessingOptions
 	3,  // 17: liveproc.v1.StreamEvent.kind:type_name -> liveproc.v1.StreamEvent.Kind
-	48, // 18: liveproc.v1.GetThumbnailRequest.at:type_name -> google.protobuf.Timestamp
-	49, // 19: liveproc.v1.Thumbnail.pts:type_name -> google.protobuf.Duration
-	48, // 20: liveproc.v1.Thumbnail.capture_time:type_name -> google.protobuf.Timestamp
-	50, // 21: liveproc.v1.Thumbnail.format:type_name -> liveproc.v1.ImageFormat
-	49, // 22: liveproc.v1.MotionClip.start_pts:type_name -> google.protobuf.Duration
-	49, // 23: liveproc.v1.MotionClip.duration:type_name -> google.protobuf.Duration
-	51, // 24: liveproc.v1.MotionClip.format:type_name -> liveproc.v1.ClipFormat
-	48, // 25: liveproc.v1.MotionClip.start_time:type_name -> google.protobuf.Timestamp
-	48, // 26: liveproc.v1.ReplayStart.time:type_name -> google.protobuf.Timestamp
+	49, // 18: liveproc.v1.GetThumbnailRequest.at:type_name -> google.protobuf.Timestamp
+	50, // 19: liveproc.v1.Thumbnail.pts:type_name -> google.protobuf.Duration
+	49, // 20: liveproc.v1.Thumbnail.capture_time:type_name -> google.protobuf.Timestamp
+	51, // 21: liveproc.v1.Thumbnail.format:type_name -> liveproc.v1.ImageFormat
+	50, // 22: liveproc.v1.MotionClip.start_pts:type_name -> google.protobuf.Duration
+	50, // 23: liveproc.v1.MotionClip.duration:type_name -> google.protobuf.Duration
+	52, // 24: liveproc.v1.MotionClip.format:type_name -> liveproc.v1.ClipFormat
+	49, // 25: liveproc.v1.MotionClip.start_time:type_name -> google.protobuf.Timestamp
+	49, // 26: liveproc.v1.ReplayStart.time:type_name -> google.protobuf.Timestamp
 	26, // 27: liveproc.v1.SubscribeReplayRequest.start:type_name -> liveproc.v1.ReplayStart
 	1,  // 28: liveproc.v1.SubscribeReplayRequest.format:type_name -> liveproc.v1.SegmentFormat
-	49, // 29: liveproc.v1.ReplaySegment.start_pts:type_name -> google.protobuf.Duration
-	48, // 30: liveproc.v1.ReplaySegment.start_time:type_name -> google.protobuf.Timestamp
-	49, // 31: liveproc.v1.ReplaySegment.duration:type_name -> google.protobuf.Duration
+	50, // 29: liveproc.v1.ReplaySegment.start_pts:type_name -> google.protobuf.Duration
+	49, // 30: liveproc.v1.ReplaySegment.start_time:type_name -> google.protobuf.Timestamp
+	50, // 31: liveproc.v1.ReplaySegment.duration:type_name -> google.protobuf.Duration
 	1,  // 32: liveproc.v1.ReplaySegment.format:type_name -> liveproc.v1.SegmentFormat
-	48, // 33: liveproc.v1.CreateReplayClipRequest.start_time:type_name -> google.protobuf.Timestamp
-	48, // 34: liveproc.v1.CreateReplayClipRequest.end_time:type_name -> google.protobuf.Timestamp
-	48, // 35: liveproc.v1.ReplayClip.start_time:type_name -> google.protobuf.Timestamp
-	49, // 36: liveproc.v1.ReplayClip.duration:type_name -> google.protobuf.Duration
-	48, // 37: liveproc.v1.ReplayClip.create_time:type_name -> google.protobuf.Timestamp
-	49, // 38: liveproc.v1.ReplayClip.start_pts:type_name -> google.protobuf.Duration
-	30, // 39: liveproc.v1.ListReplayClipsResponse.clips:type_name -> liveproc.v1.ReplayClip
-	48, // 40: liveproc.v1.Recording.start_time:type_name -> google.protobuf.Timestamp
-	48, // 41: liveproc.v1.Recording.end_time:type_name -> google.protobuf.Timestamp
-	49, // 42: liveproc.v1.Recording.duration:type_name -> google.protobuf.Duration
-	2,  // 43: liveproc.v1.Recording.state:type_name -> liveproc.v1.RecordingState
-	49, // 44: liveproc.v1.Recording.start_pts:type_name -> google.protobuf.Duration
-	38, // 45: liveproc.v1.ListRecordingsResponse.recordings:type_name -> liveproc.v1.Recording
-	48, // 46: liveproc.v1.SignUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
-	8,  // 47: liveproc.v1.LiveProcessing.CreateStream:input_type -> liveproc.v1.CreateStreamRequest
-	10, // 48: liveproc.v1.LiveProcessing.GetStream:input_type -> liveproc.v1.GetStreamRequest
-	11, // 49: liveproc.v1.LiveProcessing.ListStreams:input_type -> liveproc.v1.ListStreamsRequest
-	14, // 50: liveproc.v1.LiveProcessing.DeleteStream:input_type -> liveproc.v1.DeleteStreamRequest
-	13, // 51: liveproc.v1.LiveProcessing.RotateStreamKey:input_type -> liveproc.v1.RotateStreamKeyRequest
-	16, // 52: liveproc.v1.LiveProcessing.UpdateProcessing:input_type -> liveproc.v1.UpdateProcessingRequest
-	17, // 53: liveproc.v1.LiveProcessing.WatchStream:input_type -> liveproc.v1.WatchStreamRequest
-	19, // 54: liveproc.v1.LiveProcessing.PushMedia:input_type -> liveproc.v1.PushMediaRequest
-	21, // 55: liveproc.v1.LiveProcessing.SubscribeThumbnails:input_type -> liveproc.v1.SubscribeThumbnailsRequest
-	22, // 56: liveproc.v1.LiveProcessing.GetThumbnail:input_type -> liveproc.v1.GetThumbnailRequest
-	24, // 57: liveproc.v1.LiveProcessing.SubscribeMotionClips:input_type -> liveproc.v1.SubscribeMotionClipsRequest
-	27, // 58: liveproc.v1.LiveProcessing.SubscribeReplay:input_type -> liveproc.v1.SubscribeReplayRequest
-	29, // 59: liveproc.v1.LiveProcessing.CreateReplayClip:input_type -> liveproc.v1.CreateReplayClipRequest
-	31, // 60: liveproc.v1.LiveProcessing.GetReplayClip:input_type -> liveproc.v1.GetReplayClipRequest
-	32, // 61: liveproc.v1.LiveProcessing.ListReplayClips:input_type -> liveproc.v1.ListReplayClipsRequest
-	34, // 62: liveproc.v1.LiveProcessing.DownloadReplayClip:input_type -> liveproc.v1.DownloadReplayClipRequest
-	35, // 63: liveproc.v1.LiveProcessing.DeleteReplayClip:input_type -> liveproc.v1.DeleteReplayClipRequest
-	39, // 64: liveproc.v1.LiveProcessing.ListRecordings:input_type -> liveproc.v1.ListRecordingsRequest
-	41, // 65: liveproc.v1.LiveProcessing.GetRecording:input_type -> liveproc.v1.GetRecordingRequest
-	42, // 66: liveproc.v1.LiveProcessing.DownloadRecording:input_type -> liveproc.v1.DownloadRecordingRequest
-	43, // 67: liveproc.v1.LiveProcessing.DeleteRecording:input_type -> liveproc.v1.DeleteRecordingRequest
-	45, // 68: liveproc.v1.LiveProcessing.SignUrl:input_type -> liveproc.v1.SignUrlRequest
-	5,  // 69: liveproc.v1.LiveProcessing.CreateStream:output_type -> liveproc.v1.Stream
-	5,  // 70: liveproc.v1.LiveProcessing.GetStream:output_type -> liveproc.v1.Stream
-	12, // 71: liveproc.v1.LiveProcessing.ListStreams:output_type -> liveproc.v1.ListStreamsResponse
-	15, // 72: liveproc.v1.LiveProcessing.DeleteStream:output_type -> liveproc.v1.DeleteStreamResponse
-	5,  // 73: liveproc.v1.LiveProcessing.RotateStreamKey:output_type -> liveproc.v1.Stream
-	5,  // 74: liveproc.v1.LiveProcessing.UpdateProcessing:output_type -> liveproc.v1.Stream
-	18, // 75: liveproc.v1.LiveProcessing.WatchStream:output_type -> liveproc.v1.StreamEvent
-	20, // 76: liveproc.v1.LiveProcessing.PushMedia:output_type -> liveproc.v1.PushMediaResponse
-	23, // 77: liveproc.v1.LiveProcessing.SubscribeThumbnails:output_type -> liveproc.v1.Thumbnail
-	23, // 78: liveproc.v1.LiveProcessing.GetThumbnail:output_type -> liveproc.v1.Thumbnail
-	25, // 79: liveproc.v1.LiveProcessing.SubscribeMotionClips:output_type -> liveproc.v1.MotionClip
-	28, // 80: liveproc.v1.LiveProcessing.SubscribeReplay:output_type -> liveproc.v1.ReplaySegment
-	30, // 81: liveproc.v1.LiveProcessing.CreateReplayClip:output_type -> liveproc.v1.ReplayClip
-	30, // 82: liveproc.v1.LiveProcessing.GetReplayClip:output_type -> liveproc.v1.ReplayClip
-	33, // 83: liveproc.v1.LiveProcessing.ListReplayClips:output_type -> liveproc.v1.ListReplayClipsResponse
-	37, // 84: liveproc.v1.LiveProcessing.DownloadReplayClip:output_type -> liveproc.v1.DataChunk
-	36, // 85: liveproc.v1.LiveProcessing.DeleteReplayClip:output_type -> liveproc.v1.DeleteReplayClipResponse
-	40, // 86: liveproc.v1.LiveProcessing.ListRecordings:output_type -> liveproc.v1.ListRecordingsResponse
-	38, // 87: liveproc.v1.LiveProcessing.GetRecording:output_type -> liveproc.v1.Recording
-	37, // 88: liveproc.v1.LiveProcessing.DownloadRecording:output_type -> liveproc.v1.DataChunk
-	44, // 89: liveproc.v1.LiveProcessing.DeleteRecording:output_type -> liveproc.v1.DeleteRecordingResponse
-	46, // 90: liveproc.v1.LiveProcessing.SignUrl:output_type -> liveproc.v1.SignUrlResponse
-	69, // [69:91] is the sub-list for method output_type
-	47, // [47:69] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	49, // 33: liveproc.v1.CreateReplayClipRequest.start_time:type_name -> google.protobuf.Timestamp
+	49, // 34: liveproc.v1.CreateReplayClipRequest.end_time:type_name -> google.protobuf.Timestamp
+	49, // 35: liveproc.v1.CreateSessionClipRequest.start_time:type_name -> google.protobuf.Timestamp
+	49, // 36: liveproc.v1.CreateSessionClipRequest.end_time:type_name -> google.protobuf.Timestamp
+	49, // 37: liveproc.v1.ReplayClip.start_time:type_name -> google.protobuf.Timestamp
+	50, // 38: liveproc.v1.ReplayClip.duration:type_name -> google.protobuf.Duration
+	49, // 39: liveproc.v1.ReplayClip.create_time:type_name -> google.protobuf.Timestamp
+	50, // 40: liveproc.v1.ReplayClip.start_pts:type_name -> google.protobuf.Duration
+	31, // 41: liveproc.v1.ListReplayClipsResponse.clips:type_name -> liveproc.v1.ReplayClip
+	49, // 42: liveproc.v1.Recording.start_time:type_name -> google.protobuf.Timestamp
+	49, // 43: liveproc.v1.Recording.end_time:type_name -> google.protobuf.Timestamp
+	50, // 44: liveproc.v1.Recording.duration:type_name -> google.protobuf.Duration
+	2,  // 45: liveproc.v1.Recording.state:type_name -> liveproc.v1.RecordingState
+	50, // 46: liveproc.v1.Recording.start_pts:type_name -> google.protobuf.Duration
+	39, // 47: liveproc.v1.ListRecordingsResponse.recordings:type_name -> liveproc.v1.Recording
+	49, // 48: liveproc.v1.SignUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
+	8,  // 49: liveproc.v1.LiveProcessing.CreateStream:input_type -> liveproc.v1.CreateStreamRequest
+	10, // 50: liveproc.v1.LiveProcessing.GetStream:input_type -> liveproc.v1.GetStreamRequest
+	11, // 51: liveproc.v1.LiveProcessing.ListStreams:input_type -> liveproc.v1.ListStreamsRequest
+	14, // 52: liveproc.v1.LiveProcessing.DeleteStream:input_type -> liveproc.v1.DeleteStreamRequest
+	13, // 53: liveproc.v1.LiveProcessing.RotateStreamKey:input_type -> liveproc.v1.RotateStreamKeyRequest
+	16, // 54: liveproc.v1.LiveProcessing.UpdateProcessing:input_type -> liveproc.v1.UpdateProcessingRequest
+	17, // 55: liveproc.v1.LiveProcessing.WatchStream:input_type -> liveproc.v1.WatchStreamRequest
+	19, // 56: liveproc.v1.LiveProcessing.PushMedia:input_type -> liveproc.v1.PushMediaRequest
+	21, // 57: liveproc.v1.LiveProcessing.SubscribeThumbnails:input_type -> liveproc.v1.SubscribeThumbnailsRequest
+	22, // 58: liveproc.v1.LiveProcessing.GetThumbnail:input_type -> liveproc.v1.GetThumbnailRequest
+	24, // 59: liveproc.v1.LiveProcessing.SubscribeMotionClips:input_type -> liveproc.v1.SubscribeMotionClipsRequest
+	27, // 60: liveproc.v1.LiveProcessing.SubscribeReplay:input_type -> liveproc.v1.SubscribeReplayRequest
+	29, // 61: liveproc.v1.LiveProcessing.CreateReplayClip:input_type -> liveproc.v1.CreateReplayClipRequest
+	30, // 62: liveproc.v1.LiveProcessing.CreateSessionClip:input_type -> liveproc.v1.CreateSessionClipRequest
+	32, // 63: liveproc.v1.LiveProcessing.GetReplayClip:input_type -> liveproc.v1.GetReplayClipRequest
+	33, // 64: liveproc.v1.LiveProcessing.ListReplayClips:input_type -> liveproc.v1.ListReplayClipsRequest
+	35, // 65: liveproc.v1.LiveProcessing.DownloadReplayClip:input_type -> liveproc.v1.DownloadReplayClipRequest
+	36, // 66: liveproc.v1.LiveProcessing.DeleteReplayClip:input_type -> liveproc.v1.DeleteReplayClipRequest
+	40, // 67: liveproc.v1.LiveProcessing.ListRecordings:input_type -> liveproc.v1.ListRecordingsRequest
+	42, // 68: liveproc.v1.LiveProcessing.GetRecording:input_type -> liveproc.v1.GetRecordingRequest
+	43, // 69: liveproc.v1.LiveProcessing.DownloadRecording:input_type -> liveproc.v1.DownloadRecordingRequest
+	44, // 70: liveproc.v1.LiveProcessing.DeleteRecording:input_type -> liveproc.v1.DeleteRecordingRequest
+	46, // 71: liveproc.v1.LiveProcessing.SignUrl:input_type -> liveproc.v1.SignUrlRequest
+	5,  // 72: liveproc.v1.LiveProcessing.CreateStream:output_type -> liveproc.v1.Stream
+	5,  // 73: liveproc.v1.LiveProcessing.GetStream:output_type -> liveproc.v1.Stream
+	12, // 74: liveproc.v1.LiveProcessing.ListStreams:output_type -> liveproc.v1.ListStreamsResponse
+	15, // 75: liveproc.v1.LiveProcessing.DeleteStream:output_type -> liveproc.v1.DeleteStreamResponse
+	5,  // 76: liveproc.v1.LiveProcessing.RotateStreamKey:output_type -> liveproc.v1.Stream
+	5,  // 77: liveproc.v1.LiveProcessing.UpdateProcessing:output_type -> liveproc.v1.Stream
+	18, // 78: liveproc.v1.LiveProcessing.WatchStream:output_type -> liveproc.v1.StreamEvent
+	20, // 79: liveproc.v1.LiveProcessing.PushMedia:output_type -> liveproc.v1.PushMediaResponse
+	23, // 80: liveproc.v1.LiveProcessing.SubscribeThumbnails:output_type -> liveproc.v1.Thumbnail
+	23, // 81: liveproc.v1.LiveProcessing.GetThumbnail:output_type -> liveproc.v1.Thumbnail
+	25, // 82: liveproc.v1.LiveProcessing.SubscribeMotionClips:output_type -> liveproc.v1.MotionClip
+	28, // 83: liveproc.v1.LiveProcessing.SubscribeReplay:output_type -> liveproc.v1.ReplaySegment
+	31, // 84: liveproc.v1.LiveProcessing.CreateReplayClip:output_type -> liveproc.v1.ReplayClip
+	31, // 85: liveproc.v1.LiveProcessing.CreateSessionClip:output_type -> liveproc.v1.ReplayClip
+	31, // 86: liveproc.v1.LiveProcessing.GetReplayClip:output_type -> liveproc.v1.ReplayClip
+	34, // 87: liveproc.v1.LiveProcessing.ListReplayClips:output_type -> liveproc.v1.ListReplayClipsResponse
+	38, // 88: liveproc.v1.LiveProcessing.DownloadReplayClip:output_type -> liveproc.v1.DataChunk
+	37, // 89: liveproc.v1.LiveProcessing.DeleteReplayClip:output_type -> liveproc.v1.DeleteReplayClipResponse
+	41, // 90: liveproc.v1.LiveProcessing.ListRecordings:output_type -> liveproc.v1.ListRecordingsResponse
+	39, // 91: liveproc.v1.LiveProcessing.GetRecording:output_type -> liveproc.v1.Recording
+	38, // 92: liveproc.v1.LiveProcessing.DownloadRecording:output_type -> liveproc.v1.DataChunk
+	45, // 93: liveproc.v1.LiveProcessing.DeleteRecording:output_type -> liveproc.v1.DeleteRecordingResponse
+	47, // 94: liveproc.v1.LiveProcessing.SignUrl:output_type -> liveproc.v1.SignUrlResponse
+	72, // [72:95] is the sub-list for method output_type
+	49, // [49:72] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_liveproc_v1_live_processing_proto_init() }
@@ -3661,7 +3755,7 @@ func file_liveproc_v1_live_processing_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_liveproc_v1_live_processing_proto_rawDesc), len(file_liveproc_v1_live_processing_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   43,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,7 @@ const (
 	LiveProcessing_SubscribeMotionClips_FullMethodName = "/liveproc.v1.LiveProcessing/SubscribeMotionClips"
 	LiveProcessing_SubscribeReplay_FullMethodName      = "/liveproc.v1.LiveProcessing/SubscribeReplay"
 	LiveProcessing_CreateReplayClip_FullMethodName     = "/liveproc.v1.LiveProcessing/CreateReplayClip"
+	LiveProcessing_CreateSessionClip_FullMethodName    = "/liveproc.v1.LiveProcessing/CreateSessionClip"
 	LiveProcessing_GetReplayClip_FullMethodName        = "/liveproc.v1.LiveProcessing/GetReplayClip"
 	LiveProcessing_ListReplayClips_FullMethodName      = "/liveproc.v1.LiveProcessing/ListReplayClips"
 	LiveProcessing_DownloadReplayClip_FullMethodName   = "/liveproc.v1.LiveProcessing/DownloadReplayClip"
@@ -81,6 +82,10 @@ type LiveProcessingClient interface {
 	// every buffered segment has been sent, the call ends with OK.
 	SubscribeReplay(ctx context.Context, in *SubscribeReplayRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReplaySegment], error)
 	CreateReplayClip(ctx context.Context, in *CreateReplayClipRequest, opts ...grpc.CallOption) (*ReplayClip, error)
+	// A clip of a publishing session's recordings, to the frame (as
+	// CreateReplayClipRequest.end_time does in the replay window), listed
+	// and served with the replay clips. Works after the session has ended.
+	CreateSessionClip(ctx context.Context, in *CreateSessionClipRequest, opts ...grpc.CallOption) (*ReplayClip, error)
 	GetReplayClip(ctx context.Context, in *GetReplayClipRequest, opts ...grpc.CallOption) (*ReplayClip, error)
 	ListReplayClips(ctx context.Context, in *ListReplayClipsRequest, opts ...grpc.CallOption) (*ListReplayClipsResponse, error)
 	DownloadReplayClip(ctx context.Context, in *DownloadReplayClipRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DataChunk], error)
@@ -273,6 +278,16 @@ func (c *liveProcessingClient) CreateReplayClip(ctx context.Context, in *CreateR
 	return out, nil
 }
 
+func (c *liveProcessingClient) CreateSessionClip(ctx context.Context, in *CreateSessionClipRequest, opts ...grpc.CallOption) (*ReplayClip, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReplayClip)
+	err := c.cc.Invoke(ctx, LiveProcessing_CreateSessionClip_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *liveProcessingClient) GetReplayClip(ctx context.Context, in *GetReplayClipRequest, opts ...grpc.CallOption) (*ReplayClip, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReplayClip)
@@ -419,6 +434,10 @@ type LiveProcessingServer interface {
 	// every buffered segment has been sent, the call ends with OK.
 	SubscribeReplay(*SubscribeReplayRequest, grpc.ServerStreamingServer[ReplaySegment]) error
 	CreateReplayClip(context.Context, *CreateReplayClipRequest) (*ReplayClip, error)
+	// A clip of a publishing session's recordings, to the frame (as
+	// CreateReplayClipRequest.end_time does in the replay window), listed
+	// and served with the replay clips. Works after the session has ended.
+	CreateSessionClip(context.Context, *CreateSessionClipRequest) (*ReplayClip, error)
 	GetReplayClip(context.Context, *GetReplayClipRequest) (*ReplayClip, error)
 	ListReplayClips(context.Context, *ListReplayClipsRequest) (*ListReplayClipsResponse, error)
 	DownloadReplayClip(*DownloadReplayClipRequest, grpc.ServerStreamingServer[DataChunk]) error
@@ -480,6 +499,9 @@ func (UnimplementedLiveProcessingServer) SubscribeReplay(*SubscribeReplayRequest
 }
 func (UnimplementedLiveProcessingServer) CreateReplayClip(context.Context, *CreateReplayClipRequest) (*ReplayClip, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateReplayClip not implemented")
+}
+func (UnimplementedLiveProcessingServer) CreateSessionClip(context.Context, *CreateSessionClipRequest) (*ReplayClip, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateSessionClip not implemented")
 }
 func (UnimplementedLiveProcessingServer) GetReplayClip(context.Context, *GetReplayClipRequest) (*ReplayClip, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetReplayClip not implemented")
@@ -724,6 +746,24 @@ func _LiveProcessing_CreateReplayClip_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LiveProcessing_CreateSessionClip_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateSessionClipRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LiveProcessingServer).CreateSessionClip(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LiveProcessing_CreateSessionClip_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LiveProcessingServer).CreateSessionClip(ctx, req.(*CreateSessionClipRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _LiveProcessing_GetReplayClip_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetReplayClipRequest)
 	if err := dec(in); err != nil {
@@ -910,6 +950,10 @@ var LiveProcessing_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateReplayClip",
 			Handler:    _LiveProcessing_CreateReplayClip_Handler,
+		},
+		{
+			MethodName: "CreateSessionClip",
+			Handler:    _LiveProcessing_CreateSessionClip_Handler,
 		},
 		{
 			MethodName: "GetReplayClip",

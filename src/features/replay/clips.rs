@@ -1,15 +1,24 @@
-//! Replay clips: a moment of a stream cut from the replay buffer on
-//! keyframes (the clip starts at the keyframe at or before the requested
-//! start) and remuxed to a faststart MP4 without re-encoding, saved in the
-//! data dir and catalogued, so it outlives the buffer, the session and
-//! restarts. "The last 30 seconds" is one call (`seconds_before_live`).
+//! Replay clips: a moment of a stream cut from the replay buffer
+//! ([`cut`]) on keyframes (the clip starts at the keyframe at or before
+//! the requested start), or to the frame (whole GOPs under an MP4 edit
+//! list that presents exactly the frames asked for), and remuxed to a
+//! faststart MP4 without re-encoding: saved in the data dir to be
+//! catalogued ([`save`]), so it outlives the buffer, the session and
+//! restarts, or made in memory for a URL ([`bytes`]). "The last 30
+//! seconds" is one call (`seconds_before_live`). A [`Cut`] can also be
+//! made of units read elsewhere (a session's recordings).
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
+use super::buffer::Gop;
+use crate::container::mp4::Span;
 use crate::error::{Error, Result};
 use crate::features::{clip, FeatureEngine, JobLane};
 use crate::ids::{self, StreamRef};
-use crate::media::{now_millis, MediaError};
+use crate::media::{now_millis, AccessUnit, MediaError};
 use crate::registry::ClipRecord;
 
 /// Where a clip starts.
@@ -31,14 +40,94 @@ pub enum ClipLength {
     Until(i64),
 }
 
-/// Cuts, remuxes, saves and catalogues a clip.
-pub async fn create(
+/// A clip's media, ready to be written.
+pub struct Cut {
+    units: CutUnits,
+    /// What the file presents, to the frame; `None`: all of its GOPs.
+    span: Option<Span>,
+    /// Wall-clock time of the first frame presented, ms since the epoch.
+    start_ms: i64,
+    /// Stream time of the first frame presented, and of the clip's end.
+    start_pts: Duration,
+    end_pts: Duration,
+}
+
+enum CutUnits {
+    /// GOPs of the replay buffer (read in the job: they may be spilled),
+    /// their units before `to` (all of them under a span).
+    Gops {
+        gops: Vec<Arc<Gop>>,
+        to: Duration,
+    },
+    Read(Vec<AccessUnit>),
+}
+
+impl Cut {
+    /// A cut to the frame of `units` (each track in decode order, the
+    /// video starting at a keyframe), presenting `from` until just before
+    /// `to` (stream times; `start_ms` is `from`'s wall-clock time).
+    pub fn exact(
+        units: Vec<AccessUnit>,
+        from: Duration,
+        to: Duration,
+        start_ms: i64,
+    ) -> Result<Cut> {
+        let video = units.iter().filter(|u| u.codec.is_video());
+        let shown = shown_at(video, from)?;
+        let end_pts = units
+            .iter()
+            .filter(|u| u.codec.is_video())
+            .filter_map(|u| u.pts.zip(u.duration).map(|(p, d)| p + d))
+            .max()
+            .unwrap_or(shown)
+            .min(to);
+        Ok(Cut {
+            units: CutUnits::Read(units),
+            span: Some(Span {
+                from: shown,
+                to: end_pts,
+            }),
+            start_ms: start_ms - from.saturating_sub(shown).as_millis() as i64,
+            start_pts: shown,
+            end_pts,
+        })
+    }
+
+    /// How long the clip presents.
+    pub fn duration(&self) -> Duration {
+        self.end_pts.saturating_sub(self.start_pts)
+    }
+
+    /// The units to write (blocking: spilled GOPs are read from disk).
+    fn units(self) -> crate::media::MediaResult<(Vec<AccessUnit>, Option<Span>)> {
+        let units = match self.units {
+            CutUnits::Read(units) => units,
+            CutUnits::Gops { gops, to } => {
+                let mut units = Vec::new();
+                for gop in &gops {
+                    let held = gop.units().map_err(MediaError::io("reading replay"))?;
+                    // A span keeps the frames after it that frames in it
+                    // reference; the edit list hides them.
+                    units.extend(
+                        held.iter()
+                            .filter(|u| self.span.is_some() || u.pts.is_some_and(|p| p < to))
+                            .cloned(),
+                    );
+                }
+                units
+            }
+        };
+        Ok((units, self.span))
+    }
+}
+
+/// Cuts a clip out of the stream's replay buffer.
+pub fn cut(
     engine: &FeatureEngine,
     stream: &StreamRef,
     start: ClipStart,
     length: ClipLength,
-    title: String,
-) -> Result<ClipRecord> {
+) -> Result<Cut> {
     if length == ClipLength::Seconds(0) {
         return Err(Error::invalid("duration_seconds", "must be at least 1"));
     }
@@ -91,39 +180,46 @@ pub async fn create(
     if let Some(change) = gops.iter().position(|g| g.format != first.format) {
         gops.truncate(change);
     }
-    let exact = matches!(length, ClipLength::Until(_));
     let (mut start_pts, mut start_ms) = (first.start_pts, first.start_ms);
     let end_pts = gops.last().map_or(start_pts, |g| g.end_pts);
     // Whole GOPs from the keyframe at or before `from`, cut at `to`; or,
     // to the frame, exactly from the frame shown at `from`.
     let clip_end = end_pts.min(to);
     let mut span = None;
-    if exact {
+    if matches!(length, ClipLength::Until(_)) {
         let shown = frame_shown_at(&gops, from)?;
         start_ms = first.start_ms + shown.saturating_sub(first.start_pts).as_millis() as i64;
         start_pts = shown;
-        span = Some(crate::container::mp4::Span {
+        span = Some(Span {
             from: shown,
             to: clip_end,
         });
     }
+    Ok(Cut {
+        units: CutUnits::Gops { gops, to },
+        span,
+        start_ms,
+        start_pts,
+        end_pts: clip_end,
+    })
+}
+
+/// Writes `cut` as a clip file of `stream`'s and returns its record, to
+/// be catalogued.
+pub async fn save(
+    engine: &FeatureEngine,
+    stream: &StreamRef,
+    cut: Cut,
+    title: String,
+) -> Result<ClipRecord> {
     let id = ids::new_clip_id(now_millis());
     let file_name = format!("{id}.mp4");
     let folder = engine.data().clips_dir(stream);
     let path = folder.join(&file_name);
+    let (start_ms, start_pts, duration) = (cut.start_ms, cut.start_pts, cut.duration());
     let size = engine
         .run_job(JobLane::Bulk, move || {
-            let mut units = Vec::new();
-            for gop in &gops {
-                let held = gop.units().map_err(MediaError::io("reading replay"))?;
-                // A span keeps the frames after it that frames in it
-                // reference; the edit list hides them.
-                units.extend(
-                    held.iter()
-                        .filter(|u| span.is_some() || u.pts.is_some_and(|p| p < to))
-                        .cloned(),
-                );
-            }
+            let (units, span) = cut.units()?;
             std::fs::create_dir_all(&folder).map_err(MediaError::io("clip folder"))?;
             // Written beside, then renamed: a crash leaves no partial clip.
             let tmp = path.with_extension("part");
@@ -132,8 +228,7 @@ pub async fn create(
             Ok(size)
         })
         .await?;
-
-    let record = ClipRecord {
+    Ok(ClipRecord {
         id,
         organization_id: stream.organization_id.clone(),
         stream_id: stream.stream_id.clone(),
@@ -141,12 +236,21 @@ pub async fn create(
         title,
         start_time_ms: start_ms,
         start_pts_ns: start_pts.as_nanos() as u64,
-        duration_ns: clip_end.saturating_sub(start_pts).as_nanos() as u64,
+        duration_ns: duration.as_nanos() as u64,
         size_bytes: size,
         create_time_ms: now_millis(),
         uploaded: false,
-    };
-    Ok(record)
+    })
+}
+
+/// `cut` as MP4 bytes, in memory.
+pub async fn bytes(engine: &FeatureEngine, cut: Cut) -> Result<Bytes> {
+    engine
+        .run_job(JobLane::Bulk, move || {
+            let (units, span) = cut.units()?;
+            clip::mp4_bytes(&units, span)
+        })
+        .await
 }
 
 /// The stream time of wall-clock `ms` (inside the buffer's `edges`),
@@ -173,17 +277,25 @@ fn stream_time(
     Ok(gop.start_pts + into.min(gop.duration()))
 }
 
-/// The presentation time of the video frame shown at `at`: the latest
-/// at or before it.
-fn frame_shown_at(gops: &[std::sync::Arc<super::buffer::Gop>], at: Duration) -> Result<Duration> {
-    let mut shown = None;
+/// The presentation time of the video frame of `gops` shown at `at`.
+fn frame_shown_at(gops: &[Arc<Gop>], at: Duration) -> Result<Duration> {
+    let mut held = Vec::with_capacity(gops.len());
     for gop in gops {
-        let units = gop.units().map_err(MediaError::io("reading replay"))?;
-        for unit in units.iter().filter(|u| u.codec.is_video()) {
-            if let Some(pts) = unit.pts.filter(|&p| p <= at) {
-                shown = Some(shown.map_or(pts, |s: Duration| s.max(pts)));
-            }
-        }
+        held.push(gop.units().map_err(MediaError::io("reading replay"))?);
     }
-    shown.ok_or_else(|| Error::invalid("start_time", "no frame is shown there"))
+    shown_at(
+        held.iter()
+            .flat_map(|u| u.iter())
+            .filter(|u| u.codec.is_video()),
+        at,
+    )
+}
+
+/// The presentation time of the frame of `video` shown at `at`: the
+/// latest at or before it.
+fn shown_at<'a>(video: impl Iterator<Item = &'a AccessUnit>, at: Duration) -> Result<Duration> {
+    video
+        .filter_map(|u| u.pts.filter(|&p| p <= at))
+        .max()
+        .ok_or_else(|| Error::invalid("start_time", "no frame is shown there"))
 }

@@ -381,6 +381,20 @@ class CreateReplayClipRequest(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     def __init__(self, stream_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds_before_live: _Optional[int] = ..., duration_seconds: _Optional[int] = ..., title: _Optional[str] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class CreateSessionClipRequest(_message.Message):
+    __slots__ = ("stream_id", "session_id", "start_time", "end_time", "title")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    session_id: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    title: str
+    def __init__(self, stream_id: _Optional[str] = ..., session_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., title: _Optional[str] = ...) -> None: ...
+
 class ReplayClip(_message.Message):
     __slots__ = ("id", "stream_id", "start_time", "duration", "size_bytes", "create_time", "title", "start_pts")
     ID_FIELD_NUMBER: _ClassVar[int]

@@ -102,6 +102,11 @@ class LiveProcessingStub:
                 request_serializer=liveproc_dot_v1_dot_live__processing__pb2.CreateReplayClipRequest.SerializeToString,
                 response_deserializer=liveproc_dot_v1_dot_live__processing__pb2.ReplayClip.FromString,
                 _registered_method=True)
+        self.CreateSessionClip = channel.unary_unary(
+                '/liveproc.v1.LiveProcessing/CreateSessionClip',
+                request_serializer=liveproc_dot_v1_dot_live__processing__pb2.CreateSessionClipRequest.SerializeToString,
+                response_deserializer=liveproc_dot_v1_dot_live__processing__pb2.ReplayClip.FromString,
+                _registered_method=True)
         self.GetReplayClip = channel.unary_unary(
                 '/liveproc.v1.LiveProcessing/GetReplayClip',
                 request_serializer=liveproc_dot_v1_dot_live__processing__pb2.GetReplayClipRequest.SerializeToString,
@@ -250,6 +255,15 @@ class LiveProcessingServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSessionClip(self, request, context):
+        """A clip of a publishing session's recordings, to the frame (as
+        CreateReplayClipRequest.end_time does in the replay window), listed
+        and served with the replay clips. Works after the session has ended.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetReplayClip(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -374,6 +388,11 @@ def add_LiveProcessingServicer_to_server(servicer, server):
             'CreateReplayClip': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateReplayClip,
                     request_deserializer=liveproc_dot_v1_dot_live__processing__pb2.CreateReplayClipRequest.FromString,
+                    response_serializer=liveproc_dot_v1_dot_live__processing__pb2.ReplayClip.SerializeToString,
+            ),
+            'CreateSessionClip': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSessionClip,
+                    request_deserializer=liveproc_dot_v1_dot_live__processing__pb2.CreateSessionClipRequest.FromString,
                     response_serializer=liveproc_dot_v1_dot_live__processing__pb2.ReplayClip.SerializeToString,
             ),
             'GetReplayClip': grpc.unary_unary_rpc_method_handler(
@@ -775,6 +794,33 @@ class LiveProcessing:
             target,
             '/liveproc.v1.LiveProcessing/CreateReplayClip',
             liveproc_dot_v1_dot_live__processing__pb2.CreateReplayClipRequest.SerializeToString,
+            liveproc_dot_v1_dot_live__processing__pb2.ReplayClip.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSessionClip(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liveproc.v1.LiveProcessing/CreateSessionClip',
+            liveproc_dot_v1_dot_live__processing__pb2.CreateSessionClipRequest.SerializeToString,
             liveproc_dot_v1_dot_live__processing__pb2.ReplayClip.FromString,
             options,
             channel_credentials,

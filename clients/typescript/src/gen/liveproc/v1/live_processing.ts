@@ -592,6 +592,20 @@ export interface CreateReplayClipRequest {
   endTime: Timestamp | undefined;
 }
 
+export interface CreateSessionClipRequest {
+  streamId: string;
+  /** Recording.session_id. */
+  sessionId: string;
+  /**
+   * The clip presents exactly the frames shown from start_time until
+   * just before end_time (wall-clock times within the session's finished
+   * recordings; across files; at most 30 minutes), audio cut to match.
+   */
+  startTime: Timestamp | undefined;
+  endTime: Timestamp | undefined;
+  title: string;
+}
+
 export interface ReplayClip {
   id: string;
   streamId: string;
@@ -4162,6 +4176,159 @@ export const CreateReplayClipRequest: MessageFns<CreateReplayClipRequest> = {
   },
 };
 
+function createBaseCreateSessionClipRequest(): CreateSessionClipRequest {
+  return { streamId: "", sessionId: "", startTime: undefined, endTime: undefined, title: "" };
+}
+
+export const CreateSessionClipRequest: MessageFns<CreateSessionClipRequest> = {
+  encode(message: CreateSessionClipRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.streamId !== "") {
+      writer.uint32(10).string(message.streamId);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(18).string(message.sessionId);
+    }
+    if (message.startTime !== undefined) {
+      Timestamp.encode(message.startTime, writer.uint32(26).fork()).join();
+    }
+    if (message.endTime !== undefined) {
+      Timestamp.encode(message.endTime, writer.uint32(34).fork()).join();
+    }
+    if (message.title !== "") {
+      writer.uint32(42).string(message.title);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateSessionClipRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateSessionClipRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.streamId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.startTime = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.endTime = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.title = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateSessionClipRequest {
+    return {
+      streamId: isSet(object.streamId)
+        ? globalThis.String(object.streamId)
+        : isSet(object.stream_id)
+        ? globalThis.String(object.stream_id)
+        : "",
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      startTime: isSet(object.startTime)
+        ? fromJsonTimestamp(object.startTime)
+        : isSet(object.start_time)
+        ? fromJsonTimestamp(object.start_time)
+        : undefined,
+      endTime: isSet(object.endTime)
+        ? fromJsonTimestamp(object.endTime)
+        : isSet(object.end_time)
+        ? fromJsonTimestamp(object.end_time)
+        : undefined,
+      title: isSet(object.title) ? globalThis.String(object.title) : "",
+    };
+  },
+
+  toJSON(message: CreateSessionClipRequest): unknown {
+    const obj: any = {};
+    if (message.streamId !== "") {
+      obj.streamId = message.streamId;
+    }
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.startTime !== undefined) {
+      obj.startTime = fromTimestamp(message.startTime).toISOString();
+    }
+    if (message.endTime !== undefined) {
+      obj.endTime = fromTimestamp(message.endTime).toISOString();
+    }
+    if (message.title !== "") {
+      obj.title = message.title;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateSessionClipRequest>, I>>(base?: I): CreateSessionClipRequest {
+    return CreateSessionClipRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateSessionClipRequest>, I>>(object: I): CreateSessionClipRequest {
+    const message = createBaseCreateSessionClipRequest();
+    message.streamId = object.streamId ?? "";
+    message.sessionId = object.sessionId ?? "";
+    message.startTime = (object.startTime !== undefined && object.startTime !== null)
+      ? Timestamp.fromPartial(object.startTime)
+      : undefined;
+    message.endTime = (object.endTime !== undefined && object.endTime !== null)
+      ? Timestamp.fromPartial(object.endTime)
+      : undefined;
+    message.title = object.title ?? "";
+    return message;
+  },
+};
+
 function createBaseReplayClip(): ReplayClip {
   return {
     id: "",
@@ -6037,6 +6204,21 @@ export const LiveProcessingService = {
     responseSerialize: (value: ReplayClip): Buffer => Buffer.from(ReplayClip.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReplayClip => ReplayClip.decode(value),
   },
+  /**
+   * A clip of a publishing session's recordings, to the frame (as
+   * CreateReplayClipRequest.end_time does in the replay window), listed
+   * and served with the replay clips. Works after the session has ended.
+   */
+  createSessionClip: {
+    path: "/liveproc.v1.LiveProcessing/CreateSessionClip" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateSessionClipRequest): Buffer =>
+      Buffer.from(CreateSessionClipRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateSessionClipRequest => CreateSessionClipRequest.decode(value),
+    responseSerialize: (value: ReplayClip): Buffer => Buffer.from(ReplayClip.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReplayClip => ReplayClip.decode(value),
+  },
   getReplayClip: {
     path: "/liveproc.v1.LiveProcessing/GetReplayClip" as const,
     requestStream: false as const,
@@ -6175,6 +6357,12 @@ export interface LiveProcessingServer extends UntypedServiceImplementation {
    */
   subscribeReplay: handleServerStreamingCall<SubscribeReplayRequest, ReplaySegment>;
   createReplayClip: handleUnaryCall<CreateReplayClipRequest, ReplayClip>;
+  /**
+   * A clip of a publishing session's recordings, to the frame (as
+   * CreateReplayClipRequest.end_time does in the replay window), listed
+   * and served with the replay clips. Works after the session has ended.
+   */
+  createSessionClip: handleUnaryCall<CreateSessionClipRequest, ReplayClip>;
   getReplayClip: handleUnaryCall<GetReplayClipRequest, ReplayClip>;
   listReplayClips: handleUnaryCall<ListReplayClipsRequest, ListReplayClipsResponse>;
   downloadReplayClip: handleServerStreamingCall<DownloadReplayClipRequest, DataChunk>;
@@ -6380,6 +6568,26 @@ export interface LiveProcessingClient extends Client {
   ): ClientUnaryCall;
   createReplayClip(
     request: CreateReplayClipRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReplayClip) => void,
+  ): ClientUnaryCall;
+  /**
+   * A clip of a publishing session's recordings, to the frame (as
+   * CreateReplayClipRequest.end_time does in the replay window), listed
+   * and served with the replay clips. Works after the session has ended.
+   */
+  createSessionClip(
+    request: CreateSessionClipRequest,
+    callback: (error: ServiceError | null, response: ReplayClip) => void,
+  ): ClientUnaryCall;
+  createSessionClip(
+    request: CreateSessionClipRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReplayClip) => void,
+  ): ClientUnaryCall;
+  createSessionClip(
+    request: CreateSessionClipRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReplayClip) => void,
