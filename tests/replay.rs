@@ -4,10 +4,12 @@
 //! told, see the unit tests of `replay::buffer`);
 //! clips cut on keyframes match the request, play, and outlive a restart.
 
+mod browser;
 mod common;
 
 use std::time::{Duration, Instant};
 
+use browser::Browser;
 use common::*;
 use liveproc::proto::v1 as pb;
 use pb::replay_start::Start;
@@ -698,6 +700,78 @@ async fn the_storyboard_covers_the_window_with_tiles_of_its_keyframes() {
     }
 }
 
+/// What Chromium's `<video>` shows of a clip: how long it says the clip
+/// is, and its picture at 0 and at the last of its `frames` (30 fps), as
+/// RGB.
+struct InChromium {
+    duration: f64,
+    first: Vec<u8>,
+    last: Vec<u8>,
+}
+
+/// Plays the clip `id` in a `<video>` on a page of the server's own
+/// origin (so its pictures can be read from a canvas), seeking to its
+/// first and last frames.
+async fn frames_in_chromium(server: &Server, key: &str, id: &str, frames: u32) -> InChromium {
+    let url = sign(server, key, &format!("/v1/clips/{id}.mp4"), 600)
+        .await
+        .url;
+    let browser = Browser::start(800, 600).await;
+    browser.open_fresh(&format!("{}/", base(server))).await;
+    let last_at = (f64::from(frames) - 1.0) / 30.0 + 0.002;
+    browser
+        .eval(&format!(
+            r#"(() => {{
+                const v = document.createElement('video');
+                const seen = window.seen = {{}};
+                const grab = () => {{
+                    const c = document.createElement('canvas');
+                    c.width = v.videoWidth;
+                    c.height = v.videoHeight;
+                    c.getContext('2d').drawImage(v, 0, 0);
+                    return c.toDataURL('image/png');
+                }};
+                v.muted = true;
+                v.preload = 'auto';
+                v.onerror = () => {{ seen.error = String(v.error && v.error.message); }};
+                v.addEventListener('loadeddata', () => {{
+                    seen.duration = v.duration;
+                    v.addEventListener('seeked', () => {{
+                        seen.first = grab();
+                        v.addEventListener('seeked', () => {{ seen.last = grab(); }}, {{ once: true }});
+                        v.currentTime = {last_at};
+                    }}, {{ once: true }});
+                    v.currentTime = 0.001;
+                }}, {{ once: true }});
+                v.src = {url:?};
+                document.body.appendChild(v);
+                return true;
+            }})()"#
+        ))
+        .await;
+    browser
+        .until("both frames", "window.seen.last || window.seen.error")
+        .await;
+    let seen = browser.eval("window.seen").await;
+    browser.close().await;
+    assert!(seen["error"].is_null(), "Chromium: {seen}");
+    let picture = |name: &str| {
+        use base64::Engine as _;
+        let url = seen[name].as_str().unwrap();
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(url.split_once(',').unwrap().1)
+            .unwrap();
+        let image = image::load_from_memory(&png).unwrap().to_rgb8();
+        assert_eq!((image.width(), image.height()), (640, 360));
+        image.into_raw()
+    };
+    InChromium {
+        duration: seen["duration"].as_f64().unwrap(),
+        first: picture("first"),
+        last: picture("last"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clip_from_start_to_end_time_presents_exactly_those_frames() {
     let server = Server::start();
@@ -752,6 +826,30 @@ async fn a_clip_from_start_to_end_time_presents_exactly_those_frames() {
         "plays {played} s of {:?}",
         clip.duration
     );
+
+    // Chromium's <video> honours the edit list too: at 0 it shows the
+    // first frame asked for, at the last frame's time the last one.
+    let shown = frames_in_chromium(&server, key, &clip.id, frames).await;
+    assert!(
+        (shown.duration - secs(&clip.duration)).abs() < 0.02,
+        "Chromium plays {} s of {:?}",
+        shown.duration,
+        clip.duration
+    );
+    for (picture, frame, which) in [
+        (&shown.first, first_frame, "first"),
+        (&shown.last, first_frame + frames - 1, "last"),
+    ] {
+        let db = psnr(picture, &source_frame_rgb(source, frame));
+        let before = psnr(picture, &source_frame_rgb(source, frame - 1));
+        let after = psnr(picture, &source_frame_rgb(source, frame + 1));
+        eprintln!("Chromium's {which} frame: {db:.1} dB against frame {frame}, {before:.1} and {after:.1} its neighbours");
+        assert!(
+            db >= 30.0 && db > before && db > after,
+            "Chromium's {which} frame vs source frame {frame}: {db:.1} dB \
+             (the one before {before:.1}, after {after:.1})"
+        );
+    }
 
     // The same range as a URL: the same cut, made when asked for.
     let rfc = |seconds: f64| liveproc::proto::timestamp_to_rfc3339(&at(seconds));
