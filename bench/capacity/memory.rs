@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use liveproc::proto::v1 as pb;
+use pb::live_processing_client::LiveProcessingClient;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::percentile;
@@ -70,6 +71,15 @@ pub struct ClipExport {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub mib_per_second_p50: f64,
+    /// Clips to the frame (`end_time`) of nearly the whole window, each
+    /// starting and ending between frames: how long they present, and how
+    /// long making one took.
+    #[serde(default)]
+    pub exact_seconds: f64,
+    #[serde(default)]
+    pub exact_p50_ms: f64,
+    #[serde(default)]
+    pub exact_p99_ms: f64,
 }
 
 async fn replay_bytes(server: &Server, key: &str, streams: &[pb::Stream]) -> anyhow::Result<u64> {
@@ -184,15 +194,72 @@ async fn export_clips(
         sizes.push(clip.size_bytes as f64 / (1024.0 * 1024.0));
     }
     let mean_size = sizes.iter().sum::<f64>() / sizes.len() as f64;
-    let mut sorted = times.clone();
-    sorted.sort_by(f64::total_cmp);
-    let p50 = percentile(&sorted, 50.0);
+    times.sort_by(f64::total_cmp);
+    let p50 = percentile(&times, 50.0);
+    let (mut exact, exact_seconds) = exact_clips(&mut live, key, stream, seconds, clips).await?;
+    exact.sort_by(f64::total_cmp);
     Ok(ClipExport {
         clips,
         clip_seconds: seconds,
         mean_size_mib: mean_size,
         p50_ms: p50,
-        p99_ms: percentile(&sorted, 99.0),
+        p99_ms: percentile(&times, 99.0),
         mib_per_second_p50: mean_size / (p50 / 1e3).max(1e-6),
+        exact_seconds,
+        exact_p50_ms: percentile(&exact, 50.0),
+        exact_p99_ms: percentile(&exact, 99.0),
     })
+}
+
+/// Makes `clips` clips to the frame of up to `seconds` of the window,
+/// from 0.517 s after its oldest media (between frames) to 1 s before
+/// its newest; returns how long each took (ms) and how long the last
+/// presents (s).
+async fn exact_clips(
+    live: &mut LiveProcessingClient<tonic::transport::Channel>,
+    key: &str,
+    stream: &pb::Stream,
+    seconds: u32,
+    clips: usize,
+) -> anyhow::Result<(Vec<f64>, f64)> {
+    let (mut times, mut presents) = (vec![], 0.0);
+    for i in 0..clips {
+        let window = live
+            .get_stream(authed(
+                pb::GetStreamRequest {
+                    stream_id: stream.id.clone(),
+                },
+                key,
+            ))
+            .await?
+            .into_inner()
+            .replay_window
+            .ok_or_else(|| anyhow::anyhow!("no replay window"))?;
+        let earliest = window.earliest_time.unwrap_or_default();
+        let held = window
+            .duration
+            .map_or(0.0, |d| d.seconds as f64 + d.nanos as f64 / 1e9);
+        let length = (held - 1.517).min(f64::from(seconds));
+        let at = |offset: f64| {
+            let ms = liveproc::proto::timestamp_to_millis(&earliest) + (offset * 1e3) as i64;
+            liveproc::proto::timestamp_from_millis(ms)
+        };
+        let request = pb::CreateReplayClipRequest {
+            stream_id: stream.id.clone(),
+            start: Some(pb::create_replay_clip_request::Start::StartTime(at(0.517))),
+            duration_seconds: 0,
+            title: format!("bench clip to the frame {i}"),
+            end_time: Some(at(0.517 + length)),
+        };
+        let began = Instant::now();
+        let clip = live
+            .create_replay_clip(authed(request, key))
+            .await?
+            .into_inner();
+        times.push(began.elapsed().as_secs_f64() * 1e3);
+        presents = clip
+            .duration
+            .map_or(0.0, |d| d.seconds as f64 + d.nanos as f64 / 1e9);
+    }
+    Ok((times, presents))
 }

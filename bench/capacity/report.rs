@@ -309,6 +309,10 @@ impl Results {
                     clip.p99_ms,
                     clip.mib_per_second_p50
                 );
+                println!(
+                    "clip to the frame: {:.1} s p50 {:.0} ms p99 {:.0} ms",
+                    clip.exact_seconds, clip.exact_p50_ms, clip.exact_p99_ms
+                );
             }
         }
     }
