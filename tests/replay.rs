@@ -927,3 +927,225 @@ async fn a_clip_from_start_to_end_time_presents_exactly_those_frames() {
     }
     assert!(within(40, "ffmpeg", wait_child(ffmpeg)).await.success());
 }
+
+/// Every video frame ffmpeg decodes of an fMP4 (init segment and
+/// fragments), as raw RGB.
+fn decoded_fmp4(init: &[u8], fragments: &[&[u8]]) -> Vec<u8> {
+    let mut file = init.to_vec();
+    for fragment in fragments {
+        file.extend_from_slice(fragment);
+    }
+    mp4_frames_rgb(&file, 640, 360).concat()
+}
+
+/// The value of `attribute` in a playlist tag's attribute list.
+fn attribute<'a>(line: &'a str, attribute: &str) -> Option<&'a str> {
+    let list = line.split_once(':')?.1;
+    list.split(',').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        (name == attribute).then(|| value.trim_matches('"'))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_latency_hls_lists_parts_blocks_and_skips() {
+    let server = Server::start();
+    let org = server.create_org("acme", true).await;
+    let key = org.api_key.as_str();
+    let stream = create_stream(&server, key, "cam", Some(replay_options(60)))
+        .await
+        .unwrap();
+    let ffmpeg = srt_publish(&server.srt_url(&stream), test_ts_25s());
+    until_frames(&server, key, 12 * 30).await;
+    let playlist = |query: String| {
+        let server = &server;
+        async move {
+            let started = Instant::now();
+            let response = get(
+                server,
+                &format!("/v1/streams/cam/ll.m3u8{query}"),
+                Some(key),
+            )
+            .await;
+            assert_eq!(response.status(), 200, "ll.m3u8{query}");
+            (response.text().await.unwrap(), started.elapsed())
+        }
+    };
+    let (text, _) = playlist(String::new()).await;
+    let lines: Vec<&str> = text.lines().collect();
+    for tag in [
+        "#EXT-X-VERSION:9",
+        "#EXT-X-PART-INF:PART-TARGET=0.300",
+        "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.900,CAN-SKIP-UNTIL=6",
+    ] {
+        assert!(lines.contains(&tag), "{tag} in {text}");
+    }
+    assert!(
+        lines[lines.len() - 1].starts_with("#EXT-X-PRELOAD-HINT:TYPE=PART,URI="),
+        "{text}"
+    );
+    // The window as whole segments, the newest ones also as parts: at
+    // 30 fps, 8 frames (0.267 s) each, the GOP's last shorter, the first
+    // of each GOP independent.
+    let segments = lines
+        .iter()
+        .filter(|l| l.ends_with(".m4s") && !l.starts_with('#'))
+        .count();
+    assert!(segments >= 10, "{segments} segments: {text}");
+    let parts: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("#EXT-X-PART:"))
+        .collect();
+    assert!(parts.len() >= 12, "{text}");
+    for part in &parts {
+        let duration: f64 = attribute(part, "DURATION").unwrap().parse().unwrap();
+        let uri = attribute(part, "URI").unwrap();
+        let index: usize = uri
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .split('.')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(part.ends_with(",INDEPENDENT=YES"), index == 0, "{part}");
+        assert!(duration > 0.0 && duration <= 0.3, "{part}");
+        if index < 3 {
+            assert!((duration - 0.267).abs() < 0.002, "{part}");
+        }
+    }
+
+    // A complete GOP listed as parts: its parts decode to exactly the
+    // frames of its segment, both with the init segment.
+    let extinf = lines.iter().position(|l| l.starts_with("#EXTINF")).unwrap();
+    let parted_segment = lines
+        .iter()
+        .enumerate()
+        .skip(extinf)
+        .find(|(i, l)| l.starts_with("#EXTINF") && lines[i - 1].starts_with("#EXT-X-PART:"))
+        .map(|(i, _)| i)
+        .expect("a complete GOP with parts");
+    let segment_uri = lines[parted_segment + 1];
+    let sequence = segment_uri
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .trim_end_matches(".m4s");
+    let part_uris: Vec<&str> = parts
+        .iter()
+        .map(|p| attribute(p, "URI").unwrap())
+        .filter(|u| {
+            u.rsplit('/')
+                .next()
+                .unwrap()
+                .starts_with(&format!("{sequence}."))
+        })
+        .collect();
+    let listed: f64 = lines[parted_segment]["#EXTINF:".len()..]
+        .trim_end_matches(',')
+        .parse()
+        .unwrap();
+    let sum: f64 = parts
+        .iter()
+        .filter(|p| part_uris.contains(&attribute(p, "URI").unwrap()))
+        .map(|p| attribute(p, "DURATION").unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!(
+        (listed - sum).abs() < 0.005,
+        "parts {sum} s, segment {listed} s"
+    );
+    let fetch = |uri: String| {
+        let server = &server;
+        async move {
+            let response = get(server, &uri, Some(key)).await;
+            assert_eq!(response.status(), 200, "{uri}");
+            response.bytes().await.unwrap()
+        }
+    };
+    let map = lines.iter().find(|l| l.starts_with("#EXT-X-MAP:")).unwrap();
+    let init = fetch(attribute(map, "URI").unwrap().to_string()).await;
+    let whole = fetch(segment_uri.to_string()).await;
+    let mut fragments = vec![];
+    for uri in &part_uris {
+        fragments.push(fetch(uri.to_string()).await);
+    }
+    let from_parts = decoded_fmp4(&init, &fragments.iter().map(|f| &f[..]).collect::<Vec<_>>());
+    let from_segment = decoded_fmp4(&init, &[&whole]);
+    assert_eq!(from_parts.len(), 30 * 640 * 360 * 3, "a GOP of 30 frames");
+    assert!(from_parts == from_segment, "parts and segment decode alike");
+    let mut file = init.to_vec();
+    fragments.iter().for_each(|f| file.extend_from_slice(f));
+    let codecs: Vec<String> = ffprobe(&file)["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(codecs, ["h264", "aac"]);
+
+    // Blocking reload: the hinted part's request waits for it; asking
+    // for the playlist with the part after it waits for that one, then
+    // lists both.
+    let (fresh, _) = playlist(String::new()).await;
+    let hint = attribute(fresh.lines().last().unwrap(), "URI")
+        .unwrap()
+        .to_string();
+    let (msn, part) = {
+        let name = hint.rsplit('/').next().unwrap();
+        let numbers: Vec<usize> = name
+            .split('.')
+            .take(2)
+            .map(|n| n.parse().unwrap())
+            .collect();
+        (numbers[0], numbers[1])
+    };
+    let hinted = tokio::spawn({
+        let uri = format!("{}{hint}", base(&server));
+        let key = key.to_string();
+        async move {
+            let response = reqwest::Client::new()
+                .get(uri)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.bytes().await.unwrap())
+        }
+    });
+    let (blocked, waited) = playlist(format!("?_HLS_msn={msn}&_HLS_part={}", part + 1)).await;
+    eprintln!("a blocking reload for the part after the hint waited {waited:?}");
+    assert!(
+        waited > Duration::from_millis(100) && waited < Duration::from_millis(1500),
+        "waited {waited:?}"
+    );
+    assert!(blocked.contains(&format!("URI=\"{hint}\"")), "{blocked}");
+    let (status, bytes) = hinted.await.unwrap();
+    assert_eq!(status, 200);
+    assert!(bytes.windows(4).any(|w| w == b"moof"));
+
+    // A delta update leaves out what is older than 6 s.
+    let (delta, _) = playlist("?_HLS_skip=YES".into()).await;
+    let skipped: usize = delta
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-SKIP:SKIPPED-SEGMENTS="))
+        .expect("EXT-X-SKIP")
+        .parse()
+        .unwrap();
+    let kept = delta.lines().filter(|l| l.starts_with("#EXTINF")).count();
+    assert!(
+        skipped >= 4 && (6..=8).contains(&kept),
+        "skipped {skipped}, kept {kept}: {delta}"
+    );
+
+    // Too far ahead is refused at once.
+    let response = get(
+        &server,
+        &format!("/v1/streams/cam/ll.m3u8?_HLS_msn={}", 1_000_000),
+        Some(key),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    assert!(within(40, "ffmpeg", wait_child(ffmpeg)).await.success());
+}

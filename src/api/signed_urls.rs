@@ -15,7 +15,7 @@ const DEFAULT_TTL_SECONDS: u32 = 3600;
 const MAX_TTL_SECONDS: u32 = 7 * 24 * 3600;
 
 const ROUTES: &str = "/v1/streams/{stream_id}/thumbnail.jpg (.png, .webp), \
-/v1/streams/{stream_id}/motion.mp4 (.gif), /v1/streams/{stream_id}/replay.m3u8, \
+/v1/streams/{stream_id}/motion.mp4 (.gif), /v1/streams/{stream_id}/replay.m3u8 (ll.m3u8), \
 /v1/streams/{stream_id}/storyboard.vtt (clip.mp4), \
 /v1/streams/{stream_id}/sessions/{session_id}/recordings.m3u8 (storyboard.vtt, clip.mp4), /v1/recordings/{recording_id}.mp4 or /v1/clips/{clip_id}.mp4";
 
@@ -71,6 +71,7 @@ async fn check_resource(state: &Services, organization_id: &str, path: &str) -> 
                     | "motion.mp4"
                     | "motion.gif"
                     | "replay.m3u8"
+                    | "ll.m3u8"
                     | "storyboard.vtt"
                     | "clip.mp4"
             ) =>

@@ -96,6 +96,8 @@ pub struct StreamOutputs {
     pub storyboard: storyboard::Storyboard,
     /// Sheets of the storyboards of its finished sessions.
     pub session_sheets: storyboard::SessionSheets,
+    /// Low-latency HLS parts of the newest GOPs of the replay window.
+    pub parts: replay::parts::LiveParts,
 }
 
 /// The few most recent image conversions of a stream, by a key naming the
@@ -260,6 +262,7 @@ impl FeatureEngine {
             conversions: Conversions::default(),
             storyboard: storyboard::Storyboard::new(self.storyboard),
             session_sheets: Default::default(),
+            parts: Default::default(),
             replay: ReplayBuffer::new(
                 self.replay_budget.bytes,
                 self.replay_budget.memory_horizon,

@@ -36,20 +36,7 @@ pub fn playlist(
     let replay = &outputs.replay;
     let gops = replay.range(Duration::ZERO, Duration::MAX);
     if gops.is_empty() {
-        // A session that has just begun has no complete GOP yet: "not
-        // yet" (503, which players retry), not "no such thing".
-        let starting = live.has_publisher() && live.processing().borrow().replay.is_some();
-        return Err(if starting {
-            HttpError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the replay window has no complete GOP yet; retry in a second",
-            )
-        } else {
-            HttpError::new(
-                StatusCode::NOT_FOUND,
-                "the replay window is empty (is replay enabled and the stream live?)",
-            )
-        });
+        return Err(empty_window(live));
     }
     let base = format!("/v1/streams/{}/replay", live.stream_ref.stream_id);
     let body = render(&gops, replay.session_ended(), |sequence| {
@@ -63,6 +50,24 @@ pub fn playlist(
         body,
     )
         .into_response())
+}
+
+/// Why a playlist of `live`'s window has nothing to list: a session that
+/// has just begun has no complete GOP yet, "not yet" (503, which players
+/// retry), not "no such thing".
+pub(super) fn empty_window(live: &LiveStream) -> HttpError {
+    let starting = live.has_publisher() && live.processing().borrow().replay.is_some();
+    if starting {
+        HttpError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the replay window has no complete GOP yet; retry in a second",
+        )
+    } else {
+        HttpError::new(
+            StatusCode::NOT_FOUND,
+            "the replay window is empty (is replay enabled and the stream live?)",
+        )
+    }
 }
 
 /// The playlist text for `gops`; `url` names a segment.

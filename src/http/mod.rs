@@ -6,6 +6,7 @@
 //! | `GET /v1/streams/{id}/thumbnail.{jpg,png,webp}` | the latest thumbnail; `?at=<RFC 3339>` a frame of the replay window, or a recording's keyframe ([`images`]) |
 //! | `GET /v1/streams/{id}/motion.{mp4,gif}` | the latest motion clip ([`images`]) |
 //! | `GET /v1/streams/{id}/replay.m3u8`, `replay/{n}.ts` | HLS over the replay window ([`hls`]) |
+//! | `GET /v1/streams/{id}/ll.m3u8`, `ll/{file}` | low-latency HLS over the same window: fMP4 segments and parts, blocking reload, delta playlists ([`ll_hls`]) |
 //! | `GET /v1/streams/{id}/storyboard.vtt`, `storyboard/{n}.jpg` | hover previews of the replay window: WebVTT cues into sprite sheets ([`storyboard`]) |
 //! | `GET /v1/streams/{id}/clip.mp4?start=&end=` | the frames from one RFC 3339 time to another, cut from the replay window when asked for ([`clip_urls`]) |
 //! | `GET /v1/streams/{id}/sessions/{session}/recordings.m3u8` | HLS over one session's recordings ([`vod`]) |
@@ -30,6 +31,7 @@ mod error;
 mod files;
 mod hls;
 mod images;
+mod ll_hls;
 mod storyboard;
 mod vod;
 
@@ -172,6 +174,10 @@ async fn stream_file(
             images::motion_clip(&state, &access, &live, extension, headers)
         }
         Some(("replay", "m3u8")) => hls::playlist(&state, &access, &live),
+        Some(("ll", "m3u8")) => {
+            let asked = ll_hls::Request::parse(request.uri().query())?;
+            ll_hls::playlist(&state, &access, &live, asked).await
+        }
         Some(("storyboard", "vtt")) => storyboard::vtt(&state, &access, &live).await,
         Some(("clip", "mp4")) => {
             clip_urls::serve(&state, &access, clip_urls::Source::Replay(&live), request).await
@@ -180,7 +186,7 @@ async fn stream_file(
     }
 }
 
-/// `replay/{n}.ts` and `storyboard/{n}.jpg`.
+/// `replay/{n}.ts`, `ll/{file}` and `storyboard/{n}.jpg`.
 async fn stream_folder_file(
     State(state): State<HttpState>,
     Path((stream_id, folder, file)): Path<(String, String, String)>,
@@ -200,6 +206,7 @@ async fn stream_folder_file(
             hls::segment(&state, &access, &live, sequence).await
         }
         "storyboard" => storyboard::sheet(&state, &access, &live, &file).await,
+        "ll" => ll_hls::file(&state, &access, &live, &file).await,
         _ => Err(not_found().await),
     }
 }

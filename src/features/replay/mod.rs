@@ -1,11 +1,13 @@
 //! Replay: an in-memory ring buffer of the newest GOPs of each stream
 //! ([`buffer`]), filled by a feature that groups the session's access
 //! units into GOPs; segments served to rewinding subscribers as MPEG-TS
-//! ([`segment`]); and replay clips cut from it on keyframes and remuxed to
-//! MP4 ([`clips`]).
+//! ([`segment`]); low-latency HLS parts of the newest GOPs, handed over
+//! as the GOP is gathered ([`parts`]); and replay clips cut from it on
+//! keyframes and remuxed to MP4 ([`clips`]).
 
 pub(crate) mod buffer;
 pub(crate) mod clips;
+pub(crate) mod parts;
 pub(crate) mod segment;
 mod spill;
 pub(crate) mod spill_store;
@@ -36,6 +38,8 @@ struct Closing {
     units: Vec<AccessUnit>,
     end_pts: Duration,
     end_ms: i64,
+    /// Where its last part starts in `units`, and how long it is.
+    last_part: (usize, Duration),
 }
 
 /// The window a setting asks for (`None`: the whole session).
@@ -57,6 +61,11 @@ pub struct ReplayFeature {
     /// the audio stamped before that keyframe (tracks are interleaved a
     /// little apart): published once audio passes it.
     closing: Option<Closing>,
+    /// Where the open part starts in `current`, and its first video
+    /// frame's decode time.
+    part: (usize, Duration),
+    /// Parts of the open GOP cut while the GOP before was still closing.
+    waiting_parts: Vec<(Vec<AccessUnit>, Duration)>,
     /// Audio ahead of the newest video ([`crate::features::handover`]).
     early: EarlyAudio,
     video_required: VideoRequired,
@@ -75,12 +84,15 @@ impl ReplayFeature {
     ) -> Self {
         // A new session (or replay just turned on): a new timeline.
         outputs.replay.clear();
+        outputs.parts.clear();
         outputs.replay.set_window(window(&settings));
         Self {
             stream,
             outputs,
             current: Vec::new(),
             closing: None,
+            part: (0, Duration::ZERO),
+            waiting_parts: Vec::new(),
             early: EarlyAudio::default(),
             video_required: VideoRequired::new("replay"),
             spill,
@@ -90,9 +102,13 @@ impl ReplayFeature {
 
     /// Closes the current GOP at `end_pts`: published now when it has no
     /// audio, else once the audio passes `end_pts`.
-    fn close_gop(&mut self, end_pts: Duration, end_ms: i64) {
+    /// `end_dts` is where its last part ends (the next keyframe's decode
+    /// time).
+    fn close_gop(&mut self, end_pts: Duration, end_dts: Duration, end_ms: i64) {
         self.publish_closing();
         let units = std::mem::take(&mut self.current);
+        let (from, start) = std::mem::replace(&mut self.part, (0, Duration::ZERO));
+        let last_part = (from, end_dts.saturating_sub(start));
         if units.first().is_none_or(|u| !u.codec.is_video()) {
             return;
         }
@@ -100,11 +116,38 @@ impl ReplayFeature {
             units,
             end_pts,
             end_ms,
+            last_part,
         };
         if closing.units.iter().any(|u| !u.codec.is_video()) {
             self.closing = Some(closing);
         } else {
             self.publish(closing);
+        }
+    }
+
+    /// Hands over the open part when a video frame decoded at `dts`
+    /// comes [`parts::PART_MIN`] or more after its start: the units from
+    /// the part's start up to that frame.
+    fn cut_part(&mut self, dts: Duration) {
+        let (from, start) = self.part;
+        if dts.saturating_sub(start) < parts::PART_MIN {
+            return;
+        }
+        let part = (self.current[from..].to_vec(), dts.saturating_sub(start));
+        self.part = (self.current.len(), dts);
+        // The GOP before goes first, with its last part: until its late
+        // audio is in, this GOP's parts wait.
+        self.waiting_parts.push(part);
+        if self.closing.is_none() {
+            self.hand_over_parts();
+        }
+    }
+
+    /// Hands the open GOP's waiting parts to the part store.
+    fn hand_over_parts(&mut self) {
+        let sequence = self.outputs.replay.next_sequence();
+        for (units, duration) in self.waiting_parts.drain(..) {
+            self.outputs.parts.push(sequence, units, duration, false);
         }
     }
 
@@ -140,8 +183,14 @@ impl ReplayFeature {
             units,
             end_pts,
             end_ms,
+            last_part: (from, duration),
         } = closing;
+        // The GOP's last part, under the sequence the buffer gives it next.
+        let sequence = self.outputs.replay.next_sequence();
+        let last = units.get(from..).unwrap_or_default().to_vec();
+        self.outputs.parts.push(sequence, last, duration, true);
         let (_, spill) = self.outputs.replay.push(units, end_pts, end_ms);
+        self.hand_over_parts();
         if spill.is_empty() {
             return;
         }
@@ -208,7 +257,9 @@ impl Feature for ReplayFeature {
                 // it closes; the rest starts the new one.
                 let before = self.early.take(Some(pts));
                 self.current.extend(before);
-                self.close_gop(pts, unit.received_ms);
+                let dts = unit.decode_time().unwrap_or(pts);
+                self.close_gop(pts, dts, unit.received_ms);
+                self.part = (0, dts);
                 self.current.push(unit);
                 self.current.extend(
                     prerolled
@@ -218,6 +269,7 @@ impl Feature for ReplayFeature {
                 self.current.extend(self.early.take(None));
             } else {
                 if self.current.first().is_some_and(|u| u.codec.is_video()) {
+                    self.cut_part(unit.decode_time().unwrap_or(pts));
                     self.current.push(unit);
                 }
                 let passed = self.early.take(Some(pts + Duration::from_nanos(1)));
@@ -237,6 +289,9 @@ impl Feature for ReplayFeature {
         tracing::warn!(stream = %self.stream.stream_ref, skipped, "replay fell behind; dropping a GOP");
         self.publish_closing();
         self.current.clear();
+        self.part = (0, Duration::ZERO);
+        self.waiting_parts.clear();
+        self.outputs.parts.abandon_open();
         self.early.take(None);
     }
 
@@ -252,7 +307,7 @@ impl Feature for ReplayFeature {
             .filter_map(|u| u.pts.map(|p| p + u.duration.unwrap_or_default()))
             .max();
         if let Some(end) = end {
-            self.close_gop(end, now_millis());
+            self.close_gop(end, end, now_millis());
             self.publish_closing();
         }
         self.outputs.replay.end_session();

@@ -8,6 +8,7 @@
 use bytes::Bytes;
 
 use super::buffer::Gop;
+use super::parts::{Part, PartedGop};
 use crate::container::boxes::children;
 use crate::container::fmp4::{self, Fmp4Writer, Layout};
 use crate::container::ts;
@@ -35,6 +36,35 @@ fn fmp4_parts(gop: &Gop) -> MediaResult<(Bytes, Bytes)> {
             "an fMP4 segment needs H.264 or H.265 video (and AAC audio)".into(),
         )),
     }
+}
+
+/// A low-latency part of `gop` as one fMP4 fragment on the stream's
+/// timeline (numbered after its GOP and place), made once.
+pub fn part_fmp4(gop: &PartedGop, part: &Part, index: usize) -> MediaResult<Bytes> {
+    part.fmp4(|units| {
+        let sequence = (gop.sequence as u32)
+            .wrapping_mul(64)
+            .wrapping_add(index as u32);
+        let (_, fragment) = direct_fmp4(units, &gop.keyframe, gop.audio.as_ref(), sequence)?;
+        Ok(fragment)
+    })
+}
+
+/// The init segment (`ftyp` + `moov`) of the tracks of `keyframe` and
+/// `audio`.
+pub fn init_fmp4(keyframe: &AccessUnit, audio: Option<&AccessUnit>) -> MediaResult<Bytes> {
+    if !fmp4::supported(keyframe, audio) {
+        return Err(MediaError::Unsupported(
+            "an fMP4 segment needs H.264 or H.265 video (and AAC audio)".into(),
+        ));
+    }
+    let out = std::io::Cursor::new(Vec::new());
+    let writer = Fmp4Writer::with_layout(out, keyframe, audio, Layout::segment(1))?;
+    let init = writer
+        .finish()
+        .map_err(MediaError::io("writing fMP4"))?
+        .into_inner();
+    Ok(Bytes::from(init))
 }
 
 /// Written directly, on the stream's timeline.

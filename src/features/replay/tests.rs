@@ -39,6 +39,7 @@ fn rig(window: Span, budget: usize, memory: Duration) -> Rig {
             crate::features::storyboard::Layout::DEFAULT,
         ),
         session_sheets: Default::default(),
+        parts: Default::default(),
         replay: ReplayBuffer::new(budget, memory, "org/cam".into()),
     });
     let spills = TaskTracker::new();
@@ -97,6 +98,47 @@ fn gops_start_at_keyframes_and_hold_the_audio_that_plays_in_them() {
             }
         }
         assert_eq!(audio, sent_audio, "lead {lead_ms} ms: audio frames held");
+    }
+}
+
+#[test]
+fn the_newest_gops_are_parted_exactly_into_runs_of_a_quarter_second() {
+    for lead_ms in [400, -400] {
+        let mut rig = rig(Span::Seconds(60), 1 << 30, Duration::from_secs(600));
+        for unit in media(6, 1000, lead_ms, true) {
+            rig.feature.on_unit(unit);
+        }
+        rig.feature.end();
+        let parted = rig.outputs.parts.gops();
+        assert_eq!(parted.len(), 4, "lead {lead_ms} ms: the newest GOPs");
+        for gop in &parted {
+            assert!(gop.complete);
+            let held = match rig.outputs.replay.get(gop.sequence) {
+                Lookup::Found(held) => held.units().unwrap(),
+                other => panic!("GOP {} is {other:?}", gop.sequence),
+            };
+            // The parts, one after the other, are the GOP: the late audio
+            // the GOP waited for is in its last part.
+            let joined: Vec<_> = gop.parts.iter().flat_map(|p| p.units().to_vec()).collect();
+            assert_eq!(joined.len(), held.len(), "lead {lead_ms} ms");
+            assert!(joined
+                .iter()
+                .zip(held.iter())
+                .all(|(a, b)| a.data == b.data && a.pts == b.pts));
+            // At 25 fps 7 frames a part (0.28 s), the last the rest;
+            // only the first is independent.
+            let frames: Vec<usize> = gop
+                .parts
+                .iter()
+                .map(|p| p.units().iter().filter(|u| u.codec.is_video()).count())
+                .collect();
+            assert_eq!(FPS, 25);
+            assert_eq!(frames, [7, 7, 7, 4], "lead {lead_ms} ms");
+            let independent: Vec<bool> = gop.parts.iter().map(|p| p.independent).collect();
+            assert_eq!(independent, [true, false, false, false]);
+            let total: Duration = gop.parts.iter().map(|p| p.duration).sum();
+            assert_eq!(total, Duration::from_secs(1), "lead {lead_ms} ms");
+        }
     }
 }
 
