@@ -12,6 +12,8 @@
 mod browser;
 mod common;
 
+use std::time::Duration;
+
 use browser::Browser;
 use common::*;
 use liveproc::proto::v1 as pb;
@@ -231,6 +233,23 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
             &format!("{video}.currentTime > {played} + 1"),
         )
         .await;
+    // ... over low-latency HLS, close behind the media's arrival at the
+    // server (program dates are arrival times): sampled as the clock
+    // updates, a quarter second apart, for five seconds.
+    let mut behind = vec![];
+    for _ in 0..20 {
+        let ms = browser
+            .eval(&format!("Number({clock}.dataset.behindMs)"))
+            .await;
+        behind.push(ms.as_f64().unwrap());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    behind.sort_by(f64::total_cmp);
+    eprintln!(
+        "hls.js in Chromium behind arrival: median {:.0} ms, max {:.0} ms ({behind:?})",
+        behind[10], behind[19]
+    );
+    assert!(behind[19] <= 2000.0, "behind live by {behind:?} ms");
     browser.screenshot("stream-page").await;
     // ... where to publish, over SRT and RTMP (as OBS asks for it) ...
     let info = get_stream(&server, &acme.api_key, "cam")

@@ -1,7 +1,8 @@
 /**
  * The replay player: hls.js (or the browser's own HLS, in Safari) on a
- * stream's `replay.m3u8`, with a rewind bar over the replay window, the
- * wall-clock time of the frame shown (from `EXT-X-PROGRAM-DATE-TIME`),
+ * stream's low-latency `ll.m3u8` (parts near the live edge), with a
+ * rewind bar over the replay window, the wall-clock time of the frame
+ * shown (from `EXT-X-PROGRAM-DATE-TIME`) and how far behind live it is,
  * and "Back to live"; with a storyboard, the rewind bar shows the
  * picture under the pointer. Also plays a session's recordings (a VOD
  * playlist).
@@ -29,6 +30,7 @@ export function hlsPlayer(url: string, live: boolean, storyboardUrl?: string): P
 
   if (Hls.isSupported()) {
     hls = new Hls({
+      lowLatencyMode: true,
       liveDurationInfinity: true,
       backBufferLength: 90,
       // A session that has just begun answers 503 until its first GOP is
@@ -64,8 +66,12 @@ export function hlsPlayer(url: string, live: boolean, storyboardUrl?: string): P
     }
     const date = playingDate();
     if (date) {
-      clock.value = date.toLocaleTimeString();
+      // Program dates are arrival times at the server: how far the frame
+      // shown is behind the media reaching it.
+      const behind = Math.max(0, Date.now() - date.getTime());
+      clock.value = live ? `${date.toLocaleTimeString()} · ${(behind / 1000).toFixed(1)} s behind` : date.toLocaleTimeString();
       clock.dataset.programDate = date.toISOString();
+      clock.dataset.behindMs = String(behind);
     }
   };
   video.addEventListener("timeupdate", update);

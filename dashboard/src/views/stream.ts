@@ -84,7 +84,7 @@ export function streamPage(ctx: Context, streamId: string): View {
   };
 
   const startReplay = async () => {
-    const url = await signed(client, `/v1/streams/${streamId}/replay.m3u8`);
+    const url = await signed(client, `/v1/streams/${streamId}/ll.m3u8`);
     // Hover previews are a nicety: the player plays without them.
     const storyboard = await signed(client, `/v1/streams/${streamId}/storyboard.vtt`).catch(() => undefined);
     if (abort.signal.aborted || player) return;
