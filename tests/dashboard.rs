@@ -411,6 +411,22 @@ async fn organizations_and_the_operator_use_the_dashboard_in_a_browser() {
             &format!("{viewer}.currentTime > 11.5"),
         )
         .await;
+    // Its bar shows the session storyboard's tiles under the pointer.
+    let session_earliest = browser
+        .until(
+            "a session storyboard tile at the bar's start",
+            &format!("{} && {shown}", hover(0.02)),
+        )
+        .await;
+    browser
+        .until(
+            "a later session tile at the bar's end",
+            &format!(
+                "{} && {shown} && Date.parse({preview}.dataset.time) > Date.parse({session_earliest}) + 20000",
+                hover(0.98)
+            ),
+        )
+        .await;
     browser.screenshot("recordings").await;
 
     // On a phone-sized window the overview still reads.

@@ -5,7 +5,7 @@
  * shown (from `EXT-X-PROGRAM-DATE-TIME`) and how far behind live it is,
  * and "Back to live"; with a storyboard, the rewind bar shows the
  * picture under the pointer. Also plays a session's recordings (a VOD
- * playlist).
+ * playlist), with a position bar and its storyboard when given one.
  */
 import Hls from "hls.js/light";
 
@@ -94,10 +94,12 @@ export function hlsPlayer(url: string, live: boolean, storyboardUrl?: string): P
     const w = window();
     const date = playingDate();
     const box = rewind.getBoundingClientRect();
-    if (!w || !date || !storyboard || box.width === 0) return void (preview.hidden = true);
+    if (!w || (live && !date) || !storyboard || box.width === 0) return void (preview.hidden = true);
     const fraction = Math.min(1, Math.max(0, (event.clientX - box.left) / box.width));
     const position = w.start + fraction * (w.end - w.start);
-    const time = date.getTime() + (position - video.currentTime) * 1000;
+    // Live, through the date of the frame playing; a session's playlist
+    // is the storyboard's own timeline, from its origin.
+    const time = live && date ? date.getTime() + (position - video.currentTime) * 1000 : storyboard.origin + position * 1000;
     const tile = storyboard.at(time);
     if (!tile) return void (preview.hidden = true);
     Object.assign(preview.style, {
@@ -132,7 +134,7 @@ export function hlsPlayer(url: string, live: boolean, storyboardUrl?: string): P
     h(
       "div.player-bar",
       {},
-      live ? h("div.rewind-track", {}, rewind, preview) : null,
+      live || storyboardUrl ? h("div.rewind-track", {}, rewind, preview) : null,
       clock,
       live ? toLive : null,
     ),

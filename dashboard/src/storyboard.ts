@@ -17,6 +17,8 @@ export interface Tile {
 }
 
 export interface Storyboard {
+  /** Wall-clock time of 0 s on its timeline (its `NOTE`), ms. */
+  origin: number;
   tiles: Tile[];
   /** The tile shown at a wall-clock time, if the storyboard covers it. */
   at(time: number): Tile | null;
@@ -46,6 +48,7 @@ export function parseStoryboard(vtt: string, url: string): Storyboard {
     }
   }
   return {
+    origin,
     tiles,
     at(time) {
       return tiles.find((t) => t.from <= time && time < t.to) ?? null;

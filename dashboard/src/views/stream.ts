@@ -309,8 +309,10 @@ function recordingRow(client: LiveProcessingClient, r: api.Recording, viewer: HT
     link.remove();
   });
   session.addEventListener("click", async () => {
-    const url = await signed(client, `/v1/streams/${r.streamId}/sessions/${r.sessionId}/recordings.m3u8`);
-    const player = hlsPlayer(url, false);
+    const base = `/v1/streams/${r.streamId}/sessions/${r.sessionId}`;
+    const url = await signed(client, `${base}/recordings.m3u8`);
+    const storyboard = await signed(client, `${base}/storyboard.vtt`).catch(() => undefined);
+    const player = hlsPlayer(url, false, storyboard);
     replace(viewer, player.element);
   });
   return h(
