@@ -277,10 +277,12 @@ fn stream_time(
     Ok(gop.start_pts + into.min(gop.duration()))
 }
 
-/// The presentation time of the video frame of `gops` shown at `at`.
+/// The presentation time of the video frame of `gops` shown at `at`
+/// (the first GOP holds `at`: the frame is in it, or among the next one's
+/// leading B-frames of an open GOP; later GOPs are not read).
 fn frame_shown_at(gops: &[Arc<Gop>], at: Duration) -> Result<Duration> {
-    let mut held = Vec::with_capacity(gops.len());
-    for gop in gops {
+    let mut held = Vec::with_capacity(2);
+    for gop in gops.iter().take(2) {
         held.push(gop.units().map_err(MediaError::io("reading replay"))?);
     }
     shown_at(
