@@ -188,6 +188,9 @@ impl Storyboard {
     pub fn vtt(&self, end_ms: i64, origin_ms: i64, sheet_url: impl Fn(i64) -> String) -> String {
         let tiles = self.tiles();
         let mut out = vtt_header(origin_ms);
+        // Tiles come in slot order, a sheet's together: its cell is
+        // found once, at its first tile.
+        let mut sheet_cell = None;
         for (i, (slot, tile)) in tiles.iter().enumerate() {
             let end = tiles.get(i + 1).map_or(end_ms, |(_, next)| next.start_ms);
             if end <= tile.start_ms {
@@ -195,7 +198,14 @@ impl Storyboard {
             }
             let sheet = self.layout.place(*slot).0;
             let cue = (tile.start_ms - origin_ms, end - origin_ms);
-            let cell = self.cell(sheet, &tiles);
+            let cell = match sheet_cell {
+                Some((of, cell)) if of == sheet => cell,
+                _ => {
+                    let cell = self.cell(sheet, &tiles[i..]);
+                    sheet_cell = Some((sheet, cell));
+                    cell
+                }
+            };
             write_cue(&mut out, &self.layout, *slot, cue, &sheet_url(sheet), cell);
         }
         out
