@@ -739,7 +739,7 @@ async fn frames_in_chromium(server: &Server, key: &str, id: &str, frames: u32) -
                     v.addEventListener('seeked', () => {{
                         seen.first = grab();
                         v.addEventListener('seeked', () => {{ seen.last = grab(); }}, {{ once: true }});
-                        v.currentTime = {last_at};
+                        v.currentTime = Math.min({last_at}, v.duration - 0.0005);
                     }}, {{ once: true }});
                     v.currentTime = 0.001;
                 }}, {{ once: true }});
@@ -808,7 +808,10 @@ async fn a_clip_from_start_to_end_time_presents_exactly_those_frames() {
         .into_inner();
     eprintln!("a 2 s frame-accurate clip made in {:?}", started.elapsed());
     let first_frame = ((secs(&clip.start_pts) - session_start) * 30.0).round() as u32;
-    let frames = (secs(&clip.duration) * 30.0).round() as u32;
+    // Every frame that starts before the end is shown (the last perhaps
+    // only for a millisecond): the span starts on a frame, so it holds
+    // the frames that start within its duration.
+    let frames = (secs(&clip.duration) * 30.0 - 0.001).ceil() as u32;
     // Wall-clock times map to stream times by each GOP's arrival, which
     // SRT's delivery spreads by a few frames; what the clip says it holds
     // is then exact, to the frame.
