@@ -13,6 +13,7 @@ use bytes::{Bytes, BytesMut};
 use futures::TryStreamExt;
 
 use super::media::Media;
+use crate::container::fmp4::whole_fragments;
 use crate::container::fmp4_read::{box_size, fragment_start, Fragment, Sample, Track, Tracks};
 use crate::error::{Error, Result};
 use crate::media::{ticks_to_duration, AccessUnit, MediaError};
@@ -78,10 +79,9 @@ impl RecordingFrames {
     /// recording's start; the last one, past its end).
     pub async fn keyframe_at(&self, offset: Duration) -> Result<AccessUnit> {
         let video = &self.tracks.video;
-        let (at, fragment, sample) = self.keyframe_fragment(offset).await?;
+        let (at, sample) = self.keyframe_fragment(offset).await?;
         let start = at + sample.offset;
         let data = read(&self.media, start..start + u64::from(sample.size)).await?;
-        let _ = fragment;
         self.unit(video, &sample, data, Duration::ZERO)
     }
 
@@ -95,7 +95,7 @@ impl RecordingFrames {
         to: Duration,
         origin: Duration,
     ) -> Result<Vec<AccessUnit>> {
-        let (start, _, keyframe) = self.keyframe_fragment(from).await?;
+        let (start, keyframe) = self.keyframe_fragment(from).await?;
         let target = self.first_presentation + crate::media::ticks(to, self.tracks.video.timescale);
         let (last, moof) = self.fragment_holding(target).await?;
         let last = last.max(start);
@@ -107,33 +107,26 @@ impl RecordingFrames {
         let end = (last + moof.len() as u64 + box_size(&mdat).unwrap_or(0)).min(self.media.len);
         let bytes = read(&self.media, start..end).await?;
         let mut units = Vec::new();
-        let mut at = 0usize;
-        while at < bytes.len() {
-            let Some(size) = box_size(&bytes[at..]).map(|s| s as usize) else {
-                break;
-            };
-            let end = (at + size).min(bytes.len());
-            if bytes.get(at + 4..at + 8) == Some(b"moof") {
-                let fragment = Fragment::parse(&bytes[at..end], &self.tracks)?;
-                let video = fragment
-                    .video
-                    .iter()
-                    .filter(|s| s.decode >= keyframe.decode)
-                    .map(|s| (&self.tracks.video, s));
-                let audio = self
-                    .tracks
-                    .audio
-                    .iter()
-                    .flat_map(|track| fragment.audio.iter().map(move |s| (track, s)));
-                for (track, sample) in video.chain(audio) {
-                    let from = at + sample.offset as usize;
-                    let data = bytes
-                        .get(from..from + sample.size as usize)
-                        .ok_or_else(|| malformed("a sample runs past its fragment"))?;
-                    units.push(self.unit(track, sample, bytes.slice_ref(data), origin)?);
-                }
+        for fragment_range in whole_fragments(&bytes) {
+            let at = fragment_range.start;
+            let fragment = Fragment::parse(&bytes[fragment_range], &self.tracks)?;
+            let video = fragment
+                .video
+                .iter()
+                .filter(|s| s.decode >= keyframe.decode)
+                .map(|s| (&self.tracks.video, s));
+            let audio = self
+                .tracks
+                .audio
+                .iter()
+                .flat_map(|track| fragment.audio.iter().map(move |s| (track, s)));
+            for (track, sample) in video.chain(audio) {
+                let from = at + sample.offset as usize;
+                let data = bytes
+                    .get(from..from + sample.size as usize)
+                    .ok_or_else(|| malformed("a sample runs past its fragment"))?;
+                units.push(self.unit(track, sample, bytes.slice_ref(data), origin)?);
             }
-            at += size;
         }
         Ok(units)
     }
@@ -155,8 +148,8 @@ impl RecordingFrames {
     }
 
     /// The keyframe shown at `offset` from the recording's first frame:
-    /// where its fragment is, the fragment, and its sample.
-    async fn keyframe_fragment(&self, offset: Duration) -> Result<(u64, Fragment, Sample)> {
+    /// where its fragment is, and its sample.
+    async fn keyframe_fragment(&self, offset: Duration) -> Result<(u64, Sample)> {
         let video = &self.tracks.video;
         let target = self.first_presentation + crate::media::ticks(offset, video.timescale);
         let mut before = target;
@@ -175,7 +168,7 @@ impl RecordingFrames {
                 })
                 .copied();
             if let Some(sample) = keyframe {
-                return Ok((at, fragment, sample));
+                return Ok((at, sample));
             }
             match fragment.video.first() {
                 Some(first) if first.decode > 0 && at > self.first_fragment => {
