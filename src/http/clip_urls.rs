@@ -51,20 +51,12 @@ pub async fn serve(
 
 /// The query parameter `name`, an RFC 3339 time, in ms since the epoch.
 fn time(request: &Request, name: &str) -> HttpResult<i64> {
-    let value = request
-        .uri()
-        .query()
-        .and_then(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.into_owned())
-        })
-        .ok_or_else(|| {
-            HttpError::new(
-                StatusCode::BAD_REQUEST,
-                format!("{name}: an RFC 3339 time is required"),
-            )
-        })?;
+    let value = super::query_value(request, name).ok_or_else(|| {
+        HttpError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{name}: an RFC 3339 time is required"),
+        )
+    })?;
     crate::proto::timestamp_from_rfc3339(&value)
         .map(|ts| crate::proto::timestamp_to_millis(&ts))
         .ok_or_else(|| {

@@ -147,10 +147,10 @@ async fn to_holder(
     Ok(Some(response))
 }
 
-/// The `at` query parameter.
-fn at_of(request: &Request) -> Option<String> {
+/// The query parameter `name`.
+fn query_value(request: &Request, name: &str) -> Option<String> {
     url::form_urlencoded::parse(request.uri().query()?.as_bytes())
-        .find(|(name, _)| name == "at")
+        .find(|(n, _)| n == name)
         .map(|(_, value)| value.into_owned())
 }
 
@@ -167,7 +167,7 @@ async fn stream_file(
     let headers = request.headers();
     match file.split_once('.') {
         Some(("thumbnail", extension @ ("jpg" | "png" | "webp"))) => {
-            let at = at_of(&request);
+            let at = query_value(&request, "at");
             images::thumbnail(&state, &access, &live, extension, at.as_deref(), headers).await
         }
         Some(("motion", extension @ ("mp4" | "gif"))) => {
