@@ -22,6 +22,7 @@ pub(crate) mod driver;
 pub(crate) mod feed;
 pub(crate) mod geometry;
 pub(crate) mod handover;
+mod jfif;
 mod job_threads;
 pub(crate) mod motion_clip;
 mod periodic;

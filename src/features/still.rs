@@ -56,12 +56,18 @@ pub(super) fn caps_and_size(
     Ok((caps, fit(source_size, width, height)))
 }
 
-/// RGB (at `size`, square pixels; any size when `None`): what every
-/// encoder is fed. Each does its own (full-range) conversion, so colours
-/// match the source (limited-range YUV fed to jpegenc would come out
+/// The raw pictures a `format` encoder is fed (at `size`, square pixels;
+/// any size when `None`). JPEG takes 4:2:0 planes, their colours mapped to
+/// JFIF's on the way in ([`super::jfif`]); the others RGB, each encoder
+/// doing its own (full-range) conversion. Either way colours match the
+/// source (limited-range YUV given to an encoder as it is comes out
 /// washed out).
-pub(super) fn rgb_caps(size: Option<(u32, u32)>) -> gst::Caps {
-    let caps = gst::Caps::builder("video/x-raw").field("format", "RGB");
+pub(super) fn raw_caps(format: ImageFormat, size: Option<(u32, u32)>) -> gst::Caps {
+    let pixels = match format {
+        ImageFormat::Jpeg => "I420",
+        ImageFormat::Png | ImageFormat::Webp => "RGB",
+    };
+    let caps = gst::Caps::builder("video/x-raw").field("format", pixels);
     match size {
         Some((width, height)) => caps
             .field("width", width as i32)
@@ -72,7 +78,7 @@ pub(super) fn rgb_caps(size: Option<(u32, u32)>) -> gst::Caps {
     }
 }
 
-/// What follows a decoder: `videoscale ! videoconvert ! capsfilter (RGB
+/// What follows a decoder: `videoscale ! videoconvert ! capsfilter (raw
 /// at size) ! <format> encoder`; the capsfilter also alone, to change the
 /// size later.
 pub(super) fn picture_chain(
@@ -80,13 +86,17 @@ pub(super) fn picture_chain(
     size: Option<(u32, u32)>,
 ) -> MediaResult<(Vec<gst::Element>, gst::Element)> {
     let filter = gst::ElementFactory::make("capsfilter")
-        .property("caps", rgb_caps(size))
+        .property("caps", raw_caps(format, size))
         .build()?;
+    let encoder = encoder(format)?;
+    if format == ImageFormat::Jpeg {
+        super::jfif::convert_before(&encoder)?;
+    }
     let chain = vec![
         element("videoscale")?,
         element("videoconvert")?,
         filter.clone(),
-        encoder(format)?,
+        encoder,
     ];
     Ok((chain, filter))
 }

@@ -6,7 +6,7 @@
 //!
 //! A maker has no source element and no thread of its own: the job's
 //! thread pushes into the parser through a pad of ours, so the whole
-//! chain (`parse ! decode ! scale ! convert ! RGB ! encode ! appsink`)
+//! chain (`parse ! decode ! scale ! convert ! raw ! encode ! appsink`)
 //! runs in the job's thread. Each thumbnail is one keyframe, then
 //! end-of-stream, which drains the decoder (it may hold a frame back to
 //! reorder); a flush then clears end-of-stream for the next one. A maker
@@ -19,7 +19,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::still::{caps_and_size, picture_chain, rgb_caps, Still};
+use super::still::{caps_and_size, picture_chain, raw_caps, Still};
 use crate::gst_util;
 use crate::media::{AccessUnit, Codec, MediaError, MediaResult};
 use crate::options::ImageFormat;
@@ -70,7 +70,7 @@ struct Maker {
     pipeline: gst::Pipeline,
     /// Our pad into the parser.
     feed: gst::Pad,
-    /// The output size (`video/x-raw, RGB, width, height`).
+    /// The output size (`video/x-raw, <format>, width, height`).
     size: gst::Element,
     /// The first picture the sink got for the thumbnail being made.
     picture: Arc<Mutex<Option<gst::Sample>>>,
@@ -148,7 +148,8 @@ impl Maker {
         size: (u32, u32),
     ) -> MediaResult<bytes::Bytes> {
         self.decoded.store(0, Ordering::Relaxed);
-        self.size.set_property("caps", rgb_caps(Some(size)));
+        self.size
+            .set_property("caps", raw_caps(self.key.1, Some(size)));
         if self.caps.as_ref() != Some(caps) {
             self.feed.push_event(gst::event::Caps::new(caps));
             self.caps = Some(caps.clone());
@@ -203,16 +204,33 @@ mod tests {
     /// with `codec` (B-frames on: the decoder holds pictures back), as
     /// the framer makes it.
     fn keyframe(dir: &Path, codec: Codec, size: (u32, u32)) -> AccessUnit {
+        keyframe_of(dir, codec, size, "testsrc2=rate=30", &[])
+    }
+
+    /// The same of a lavfi `source` (e.g. `color=c=red:rate=30`), with more
+    /// ffmpeg output arguments.
+    fn keyframe_of(
+        dir: &Path,
+        codec: Codec,
+        size: (u32, u32),
+        source: &str,
+        arguments: &[&str],
+    ) -> AccessUnit {
         gst::init().unwrap();
         let (encoder, format) = match codec {
             Codec::H265 => ("libx265", "hevc"),
             _ => ("libx264", "h264"),
         };
-        let path = dir.join(format!("{format}-{}x{}.raw", size.0, size.1));
+        let path = dir.join(format!(
+            "{format}-{}x{}-{}.raw",
+            size.0,
+            size.1,
+            source.replace(['=', ':'], "-")
+        ));
         let mut ffmpeg = std::process::Command::new("ffmpeg");
         ffmpeg
             .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-            .arg(format!("testsrc2=size={}x{}:rate=30", size.0, size.1))
+            .arg(format!("{source}:size={}x{}", size.0, size.1))
             .args([
                 "-frames:v",
                 "1",
@@ -226,6 +244,7 @@ mod tests {
         if codec == Codec::H265 {
             ffmpeg.args(["-x265-params", "log-level=error"]);
         }
+        ffmpeg.args(arguments);
         let status = ffmpeg
             .args(["-f", format])
             .arg(&path)
@@ -275,6 +294,52 @@ mod tests {
                     kept.data == fresh.data,
                     "round {round}: {format:?} of {:?} at {width:?} differs",
                     unit.picture_size()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn jpeg_thumbnails_keep_the_source_colours() {
+        let dir = tempfile::tempdir().unwrap();
+        let colour = [200u8, 100, 50];
+        let source = "color=c=0xC86432:rate=30";
+        // Untagged SD: BT.601 limited range, as ffmpeg wrote it and
+        // GStreamer reads it; HD tagged BT.709, written so.
+        let sd = keyframe_of(dir.path(), Codec::H264, (640, 360), source, &[]);
+        let hd = keyframe_of(
+            dir.path(),
+            Codec::H264,
+            (1280, 720),
+            source,
+            &[
+                "-vf",
+                "scale=out_color_matrix=bt709:out_range=tv",
+                "-colorspace",
+                "bt709",
+                "-color_primaries",
+                "bt709",
+                "-color_trc",
+                "bt709",
+                "-color_range",
+                "tv",
+            ],
+        );
+        for (name, unit) in [("SD", &sd), ("HD BT.709", &hd)] {
+            for width in [None, Some(320)] {
+                let still = encode(unit, width, None, ImageFormat::Jpeg).unwrap();
+                let image = image::load_from_memory(&still.data).unwrap().to_rgb8();
+                assert_eq!(image.dimensions(), (still.width, still.height));
+                let centre = image.get_pixel(still.width / 2, still.height / 2).0;
+                let off = centre
+                    .iter()
+                    .zip(colour)
+                    .map(|(&a, b)| (i32::from(a) - i32::from(b)).abs())
+                    .max()
+                    .unwrap();
+                assert!(
+                    off <= 4,
+                    "{name} at {width:?}: {centre:?} where the source is {colour:?}"
                 );
             }
         }
