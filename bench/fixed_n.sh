@@ -23,6 +23,7 @@
 # server's log there; FIXED_N_PERF=file records a perf profile (call
 # graphs, 999 Hz) of the SRT server over the window (perf's own cost then
 # counts in that row).
+# FIXED_N_LIVEPROC_ONLY=1 runs the SRT row alone and prints it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-8}
@@ -137,6 +138,14 @@ if [ -n "${FIXED_N_SERVER_LOG:-}" ]; then cp "$data/err" "$FIXED_N_SERVER_LOG.$p
 echo "$cpu $rss $pub $live"
 }
 read -r lp_cpu lp_rss lp_pub live < <(run_liveproc srt)
+if [ -n "${FIXED_N_LIVEPROC_ONLY:-}" ]; then
+  # The SRT row alone (to compare builds quickly): no JSON written.
+  echo "liveproc srt: $lp_cpu % of a core per stream, $live live, rss $lp_rss MiB"
+  awk 'NR == FNR {b[$1] += $2; next} {a[$1] += $2}
+       END {for (k in a) if (a[k] > b[k]) printf "  %s %.3f\n", k, 100 * (a[k] - b[k]) / '"$hz"' / '"$window"' / '"$n"'}' \
+    "$tmp/threads-before" "$tmp/threads-after"
+  exit 0
+fi
 read -r rt_cpu rt_rss rt_pub rt_live < <(run_liveproc rtmp)
 
 # --- ffmpeg per stream ------------------------------------------------
