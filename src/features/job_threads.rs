@@ -4,10 +4,13 @@
 //! the server: when the machine is saturated, the kernel gives the CPU to
 //! ingest first (the SRT receive threads, demux, recording and replay),
 //! and it is the outputs that come late, not the media that is lost.
+//! A thread that has waited [`QUIET`] for a job runs the housekeeping it
+//! was given (dropping what the jobs kept for reuse and no longer use).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -16,6 +19,8 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Nice value of job threads: CFS gives a nice-10 thread about a tenth of
 /// the CPU of a nice-0 one when both want it.
 const JOB_NICE: i32 = 10;
+/// How long a thread waits for a job before it does the housekeeping.
+const QUIET: Duration = Duration::from_secs(10);
 
 /// Why a job gave no result.
 #[derive(Debug)]
@@ -31,8 +36,9 @@ pub struct JobThreads {
 }
 
 impl JobThreads {
-    /// Starts `threads` job threads.
-    pub fn start(threads: usize) -> std::io::Result<Self> {
+    /// Starts `threads` job threads; `housekeeping` runs on one of them
+    /// after [`QUIET`] without a job, and again after each [`QUIET`].
+    pub fn start(threads: usize, housekeeping: fn()) -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::channel::<Job>();
         let jobs = Arc::new(Mutex::new(jobs));
         for i in 0..threads {
@@ -42,10 +48,11 @@ impl JobThreads {
                 .spawn(move || {
                     lower_priority();
                     loop {
-                        let job = jobs.lock().expect("job queue lock").recv();
+                        let job = jobs.lock().expect("job queue lock").recv_timeout(QUIET);
                         match job {
                             Ok(job) => job(),
-                            Err(_) => return,
+                            Err(mpsc::RecvTimeoutError::Timeout) => housekeeping(),
+                            Err(mpsc::RecvTimeoutError::Disconnected) => return,
                         }
                     }
                 })?;
@@ -93,7 +100,7 @@ mod tests {
 
     #[tokio::test]
     async fn jobs_run_at_a_lower_priority_and_survive_panics() {
-        let threads = JobThreads::start(2).unwrap();
+        let threads = JobThreads::start(2, || {}).unwrap();
         let nice = threads
             .run(|| rustix::process::getpriority_process(Some(rustix::thread::gettid())))
             .await

@@ -183,7 +183,8 @@ impl FeatureEngine {
         Self {
             still_jobs: Semaphore::new(cpus),
             bulk_jobs: Semaphore::new(cpus),
-            job_threads: JobThreads::start(2 * cpus).expect("starting the job threads"),
+            job_threads: JobThreads::start(2 * cpus, still_makers::drop_unused)
+                .expect("starting the job threads"),
             thumbnail_store: ThumbnailStore::new(data.clone()),
             recordings: Arc::new(RecordingStore::new(
                 data.clone(),
