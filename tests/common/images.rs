@@ -142,6 +142,49 @@ pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
     10.0 * (255.0 * 255.0 / mse).log10()
 }
 
+/// PSNR of the luma (BT.601 weights) of two RGB24 images, dB: what a
+/// picture shows, whatever its format did to chroma. A JPEG thumbnail is
+/// YCbCr 4:2:0, like its source, and decoders upsample chroma each their
+/// own way (the image crate smooths it, ffmpeg's reference repeats it):
+/// at the test pattern's saturated edges that alone costs the RGB
+/// channels ~8 dB.
+pub fn luma_psnr(a: &[u8], b: &[u8]) -> f64 {
+    let luma = |rgb: &[u8]| -> Vec<u8> {
+        rgb.chunks_exact(3)
+            .map(|p| {
+                (0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64).round() as u8
+            })
+            .collect()
+    };
+    let (a, b) = (luma(a), luma(b));
+    let mse = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    if mse == 0.0 {
+        return f64::INFINITY;
+    }
+    10.0 * (255.0 * 255.0 / mse).log10()
+}
+
+/// Checks that `picture` (RGB24, a still image's decode) shows frame
+/// `frame` of `source`: its luma within 35 dB of that frame's and closer
+/// to it than to the frames just before and after it.
+pub fn assert_picture_is_frame(picture: &[u8], source: &Path, frame: u32, what: &str) {
+    let db = luma_psnr(picture, &source_frame_rgb(source, frame));
+    let neighbours: Vec<(u32, f64)> = [frame.checked_sub(1), Some(frame + 1)]
+        .into_iter()
+        .flatten()
+        .map(|other| (other, luma_psnr(picture, &source_frame_rgb(source, other))))
+        .collect();
+    assert!(
+        db >= 35.0 && neighbours.iter().all(|&(_, other)| db > other),
+        "{what} vs source frame {frame}: {db:.1} dB luma (neighbours: {neighbours:?})"
+    );
+}
+
 /// Standard deviation of the bytes of an image: near 0 for a blank one.
 pub fn spread(pixels: &[u8]) -> f64 {
     let n = pixels.len() as f64;
