@@ -22,21 +22,14 @@ use crate::media::Codec;
 
 pub const PACKET: usize = 188;
 const PAT_PID: u16 = 0;
-/// Video PES are gathered into shared chunks: consecutive frames share one
-/// allocation (each frame a `Bytes` slice of it), and they leave memory
-/// together (a replay buffer evicts whole GOPs, oldest first). A new chunk
-/// is started when less than the tail ([`ChunkSize`]) is left in the
-/// current one; what is left is the only waste. A frame bigger than what
-/// is left moves to an allocation of its own (only what it had so far is
-/// copied), whose rest the next frames fill.
-const VIDEO_CHUNK_LEAST: usize = 1024 * 1024;
-/// The tail: twice the stream's average frame, so that most frames fit
-/// what is left; at least this much.
-const VIDEO_CHUNK_TAIL_LEAST: usize = 8 * 1024;
-/// Chunks hold at least this many tails: the waste stays under 1/32 of
-/// the memory whatever the bitrate. (A fixed 64 KiB tail in 1 MiB chunks
-/// wasted 5-6 % of a 4 Mbit/s replay buffer; 64 KiB chunks a fifth.)
-const TAILS_PER_CHUNK: usize = 32;
+/// Video PES are gathered into chunks of this size: consecutive frames
+/// share one allocation (each frame a `Bytes` slice of it), and they leave
+/// memory together (a replay buffer evicts whole GOPs, oldest first).
+const VIDEO_CHUNK: usize = 1024 * 1024;
+/// A new chunk is started when less than this is left in the current one;
+/// the rest of the old one is the only waste (at most 6 %: with 64 KiB
+/// chunks it was a fifth of the replay buffer's memory).
+const VIDEO_CHUNK_TAIL: usize = 64 * 1024;
 /// Bytes a PES of unknown length may grow to before it is given up (a
 /// 4K keyframe is well under this).
 const MAX_PES: usize = 16 << 20;
@@ -95,39 +88,11 @@ pub fn stream_type(kind: u8) -> StreamType {
     }
 }
 
-/// How big video chunks are, after the stream's frame sizes.
-#[derive(Debug, Clone, Copy, Default)]
-struct ChunkSize {
-    /// Moving average of the stream's frame sizes (bytes; 0 until one).
-    average: usize,
-}
-
-impl ChunkSize {
-    fn saw_frame(&mut self, bytes: usize) {
-        self.average = if self.average == 0 {
-            bytes
-        } else {
-            (self.average * 15 + bytes) / 16
-        };
-    }
-
-    /// Below this much room a frame starts a new chunk.
-    fn tail(&self) -> usize {
-        (2 * self.average).max(VIDEO_CHUNK_TAIL_LEAST)
-    }
-
-    fn chunk(&self) -> usize {
-        (TAILS_PER_CHUNK * self.tail()).max(VIDEO_CHUNK_LEAST)
-    }
-}
-
 /// A PES being gathered.
 struct Assembler {
     pid: u16,
     codec: Codec,
     buf: BytesMut,
-    /// Video: the chunks `buf` is cut from.
-    chunks: ChunkSize,
     /// Payload bytes the PES says it has (0: until the next start).
     expected: usize,
     pts: Option<u64>,
@@ -143,7 +108,6 @@ impl Assembler {
             pid,
             codec,
             buf: BytesMut::new(),
-            chunks: ChunkSize::default(),
             expected: 0,
             pts: None,
             dts: None,
@@ -156,9 +120,6 @@ impl Assembler {
     fn take(&mut self) -> Option<Pes> {
         let whole = self.intact && !self.buf.is_empty();
         self.intact = false;
-        if whole && self.codec.is_video() {
-            self.chunks.saw_frame(self.buf.len());
-        }
         let data = self.buf.split().freeze();
         whole.then(|| Pes {
             codec: self.codec,
@@ -179,8 +140,8 @@ impl Assembler {
         self.dts = header.dts.or(header.pts);
         self.expected = header.payload_len;
         self.intact = true;
-        if self.codec.is_video() && self.buf.capacity() < self.chunks.tail() {
-            self.buf.reserve(self.chunks.chunk());
+        if self.codec.is_video() && self.buf.capacity() < VIDEO_CHUNK_TAIL {
+            self.buf.reserve(VIDEO_CHUNK);
         }
         self.buf.extend_from_slice(&payload[header.header_len..]);
     }
@@ -518,64 +479,6 @@ mod tests {
         p.extend(header);
         p.extend_from_slice(data);
         p
-    }
-
-    /// The share of video memory left unused in chunks (their abandoned
-    /// tails) for a stream of `bitrate` bits a second at 30 fps, GOP 2 s,
-    /// keyframes `key_ratio` times an average frame: each frame's PES
-    /// payload arrives as TS payloads do (184 bytes at a time).
-    fn chunk_waste(bitrate: usize, key_ratio: usize) -> f64 {
-        let average = bitrate / 8 / 30;
-        let predicted = average * 60 / (60 + key_ratio - 1);
-        let mut rng = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
-        let mut track = Assembler::new(0x100, Codec::H264);
-        let (mut media, mut waste, mut kept) = (0usize, 0usize, vec![]);
-        let mut expected_at: Option<*const u8> = None;
-        for i in 0..3000u64 {
-            let size = if i % 60 == 0 {
-                predicted * key_ratio
-            } else {
-                predicted / 2 + (next() as usize % predicted)
-            };
-            let frame = vec![i as u8; size];
-            let header = pes(0xe0, i * 3000, None, &[], false);
-            let left = track.buf.capacity();
-            let mut first = header.clone();
-            first.extend_from_slice(&frame[..184 - header.len()]);
-            track.start(&first);
-            for piece in frame[184 - header.len()..].chunks(184) {
-                track.buf.extend_from_slice(piece);
-            }
-            let pes = track.take().unwrap();
-            assert_eq!(pes.data.len(), size);
-            if expected_at.is_some_and(|at| at != pes.data.as_ptr()) {
-                waste += left;
-            }
-            expected_at = Some(pes.data.as_ptr().wrapping_add(size));
-            media += size;
-            kept.push(pes.data);
-        }
-        waste as f64 / media as f64
-    }
-
-    #[test]
-    fn video_chunks_waste_little_at_any_bitrate() {
-        for bitrate in [500_000, 1_000_000, 4_000_000, 8_000_000, 20_000_000] {
-            for key_ratio in [3, 8] {
-                let waste = chunk_waste(bitrate, key_ratio);
-                assert!(
-                    waste < 0.035,
-                    "{bitrate} bit/s, keyframes {key_ratio}x: {:.1} % wasted",
-                    100.0 * waste
-                );
-            }
-        }
     }
 
     fn stream() -> Vec<u8> {
