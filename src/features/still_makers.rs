@@ -82,14 +82,19 @@ pub fn encode(
 
 /// Drops the makers nobody used for [`UNUSED_FOR`].
 pub fn drop_unused() {
-    let unused: Vec<Maker> = {
+    // Runs after every picture: nothing is allocated unless one expired.
+    let mut unused = Vec::new();
+    {
         let mut idle = IDLE.lock().expect("makers lock");
-        let (unused, kept) = std::mem::take(&mut *idle)
-            .into_iter()
-            .partition(|m| m.idle_since.elapsed() >= UNUSED_FOR);
-        *idle = kept;
-        unused
-    };
+        let mut i = 0;
+        while i < idle.len() {
+            if idle[i].idle_since.elapsed() >= UNUSED_FOR {
+                unused.push(idle.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+    }
     if !unused.is_empty() {
         tracing::debug!(
             makers = unused.len(),
