@@ -156,17 +156,7 @@ pub fn luma_psnr(a: &[u8], b: &[u8]) -> f64 {
             })
             .collect()
     };
-    let (a, b) = (luma(a), luma(b));
-    let mse = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
-        .sum::<f64>()
-        / a.len() as f64;
-    if mse == 0.0 {
-        return f64::INFINITY;
-    }
-    10.0 * (255.0 * 255.0 / mse).log10()
+    psnr(&luma(a), &luma(b))
 }
 
 /// Checks that `picture` (RGB24, a still image's decode) shows frame
