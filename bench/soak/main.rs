@@ -187,7 +187,12 @@ async fn main() -> anyhow::Result<()> {
         ])
         .start();
     let org = server.create_org("soak", true).await;
-    let sampler = Sampler::start(server.pid(), server.data_dir.clone(), plan.sample_every);
+    let sampler = Sampler::start(
+        server.pid(),
+        server.data_dir.clone(),
+        server.metrics.expect("started with --metrics-listen"),
+        plan.sample_every,
+    );
     let started = sampler.now();
     let began = Instant::now();
     let mut cycles = vec![];

@@ -240,6 +240,7 @@ impl Soak {
                     &ends(|s| s.rss_anon_mib),
                     CYAN,
                 ),
+                ("heap in use", &line(|s| s.heap_in_use_mib), &[], MAGENTA),
             ],
         )?;
         chart(

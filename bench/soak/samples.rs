@@ -2,6 +2,7 @@
 //! read every second: a point on the curves every `every`, and the peak
 //! since a cycle asked for it.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,6 +24,10 @@ pub struct Sample {
     pub threads: u64,
     /// Bytes under the server's data directory.
     pub data_mib: f64,
+    /// What the allocator has handed out and not had back, from the
+    /// server's own gauge (on the curve's points only).
+    #[serde(default)]
+    pub heap_in_use_mib: f64,
 }
 
 struct State {
@@ -41,7 +46,9 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    pub fn start(pid: u32, data_dir: PathBuf, every: Duration) -> Sampler {
+    /// Reads process `pid`, the files under `data_dir`, and the heap gauge
+    /// of the server's metrics listener at `metrics`.
+    pub fn start(pid: u32, data_dir: PathBuf, metrics: SocketAddr, every: Duration) -> Sampler {
         let began = Instant::now();
         let state = Arc::new(Mutex::new(State {
             curve: vec![],
@@ -58,12 +65,16 @@ impl Sampler {
                         _ = stop.cancelled() => return,
                         _ = tick.tick() => {}
                     }
-                    let sample = read(pid, &data_dir, began);
+                    let mut sample = read(pid, &data_dir, began);
+                    let point = Instant::now() >= next_point;
+                    if point {
+                        sample.heap_in_use_mib = heap_in_use_mib(metrics).await;
+                        next_point += every;
+                    }
                     let mut state = state.lock().unwrap();
                     state.peak_rss_mib = state.peak_rss_mib.max(sample.rss_mib);
-                    if Instant::now() >= next_point {
+                    if point {
                         state.curve.push(sample);
-                        next_point += every;
                     }
                 }
             }
@@ -98,6 +109,24 @@ impl Sampler {
     }
 }
 
+/// The server's `liveproc_heap_in_use_bytes` in MiB; 0 when it cannot be
+/// read (a point of the curve is not worth failing the soak for).
+async fn heap_in_use_mib(metrics: SocketAddr) -> f64 {
+    let Ok(response) = reqwest::get(format!("http://{metrics}/metrics")).await else {
+        return 0.0;
+    };
+    let text = response.text().await.unwrap_or_default();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("liveproc_heap_in_use_bytes")?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map(|bytes| bytes / (1024.0 * 1024.0))
+        .unwrap_or_default()
+}
+
 fn read(pid: u32, data_dir: &Path, began: Instant) -> Sample {
     Sample {
         minute: began.elapsed().as_secs_f64() / 60.0,
@@ -106,6 +135,7 @@ fn read(pid: u32, data_dir: &Path, began: Instant) -> Sample {
         fds: open_fds(pid),
         threads: threads(pid),
         data_mib: dir_bytes(data_dir) as f64 / (1024.0 * 1024.0),
+        heap_in_use_mib: 0.0,
     }
 }
 
