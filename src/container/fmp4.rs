@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use super::boxes::{child, children, dinf, ftyp, mdhd_hdlr, mvhd, read_u32, read_u64, tkhd, Boxes};
 use super::sample_entry::{
-    raw_aac, video_sample_size, write_video_sample, AudioConfig, VideoConfig, AAC_FRAME_SAMPLES,
+    raw_aac, write_video_sample, AudioConfig, VideoConfig, AAC_FRAME_SAMPLES,
 };
 use crate::media::{ticks, AccessUnit, Codec};
 use crate::media::{MediaError, MediaResult};
@@ -247,7 +247,8 @@ impl<W: Write + Seek> Fmp4Writer<W> {
             let pts = unit.pts.map_or(dts[i], |p| at(p, VIDEO_TIMESCALE));
             samples.push(VideoSample {
                 duration: duration as u32,
-                size: video_sample_size(unit),
+                // Known once written below: one walk of the NAL units.
+                size: 0,
                 flags: if unit.keyframe { SYNC } else { NON_SYNC },
                 composition_offset: pts.saturating_sub(dts[i]) as u32,
             });
@@ -261,26 +262,33 @@ impl<W: Write + Seek> Fmp4Writer<W> {
             .first()
             .and_then(|u| u.pts.or(u.dts))
             .map_or(0, |t| at(t, self.audio_rate));
+        // The moof's size depends on the sample counts alone: the media
+        // is written after room for it, then the moof with the sizes.
+        let moof_len = moof(self.sequence, (0, &samples), (0, &audio_sizes)).len();
+        let mut fragment = std::mem::take(&mut self.scratch);
+        fragment.clear();
+        let media_len: usize = video.iter().map(|u| u.data.len()).sum::<usize>()
+            + audio_sizes.iter().map(|&s| s as usize).sum::<usize>();
+        fragment.reserve(moof_len + 8 + media_len);
+        fragment.resize(moof_len + 8, 0);
+        for (unit, sample) in video.iter().zip(&mut samples) {
+            let before = fragment.len();
+            write_video_sample(unit, &mut fragment)?;
+            sample.size = (fragment.len() - before) as u32;
+        }
+        for unit in &audio {
+            fragment.extend_from_slice(raw_aac(&unit.data));
+        }
         let moof = moof(
             self.sequence,
             (video_start, &samples),
             (audio_start, &audio_sizes),
         );
-        let video_bytes: u64 = samples.iter().map(|s| u64::from(s.size)).sum();
-        let audio_bytes: u64 = audio_sizes.iter().map(|&s| u64::from(s)).sum();
-        let mdat_len = 8 + video_bytes + audio_bytes;
-        let mut fragment = std::mem::take(&mut self.scratch);
-        fragment.clear();
-        fragment.reserve(moof.len() + mdat_len as usize);
-        fragment.extend_from_slice(&moof);
-        fragment.extend_from_slice(&(mdat_len as u32).to_be_bytes());
-        fragment.extend_from_slice(b"mdat");
-        for unit in &video {
-            write_video_sample(unit, &mut fragment)?;
-        }
-        for unit in &audio {
-            fragment.extend_from_slice(raw_aac(&unit.data));
-        }
+        debug_assert_eq!(moof.len(), moof_len);
+        let mdat_len = (fragment.len() - moof_len) as u32;
+        fragment[..moof_len].copy_from_slice(&moof);
+        fragment[moof_len..moof_len + 4].copy_from_slice(&mdat_len.to_be_bytes());
+        fragment[moof_len + 4..moof_len + 8].copy_from_slice(b"mdat");
         self.out.write_all(&fragment)?;
         self.position += fragment.len() as u64;
         self.scratch = fragment;

@@ -4,30 +4,54 @@
 use super::Codec;
 
 /// The NAL units of an Annex-B access unit (start codes removed). Start
-/// codes are found with a vectorised search: a slice is most of a frame
-/// and holds none.
-pub fn nals(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let starts: Vec<usize> = memchr::memmem::find_iter(data, &[0, 0, 1])
-        .map(|at| at + 3)
-        .collect();
-    let ends: Vec<usize> = starts
-        .iter()
-        .skip(1)
-        .map(|&s| {
-            // The next start code, with its optional leading zero byte.
-            let mut end = s - 3;
-            while end > 0 && data[end - 1] == 0 {
-                end -= 1;
+/// codes are found with a vectorised search (a slice is most of a frame
+/// and holds none), lazily and without allocating: every MP4 sample and
+/// every parsed unit walks its NAL units.
+pub fn nals(data: &[u8]) -> Nals<'_> {
+    let mut starts = memchr::memmem::find_iter(data, &[0, 0, 1]);
+    let next_start = starts.next().map(|at| at + 3);
+    Nals {
+        data,
+        starts,
+        next_start,
+    }
+}
+
+/// The iterator of [`nals`].
+pub struct Nals<'a> {
+    data: &'a [u8],
+    starts: memchr::memmem::FindIter<'a, 'static>,
+    /// Where the next NAL unit begins, after its start code.
+    next_start: Option<usize>,
+}
+
+impl<'a> Iterator for Nals<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        loop {
+            let start = self.next_start?;
+            let end = match self.starts.next() {
+                Some(code) => {
+                    self.next_start = Some(code + 3);
+                    // The next start code, with its optional leading zero
+                    // byte (zeros before it belong to no NAL unit).
+                    let mut end = code;
+                    while end > start && self.data[end - 1] == 0 {
+                        end -= 1;
+                    }
+                    end
+                }
+                None => {
+                    self.next_start = None;
+                    self.data.len()
+                }
+            };
+            if end > start {
+                return Some(&self.data[start..end]);
             }
-            end
-        })
-        .chain(std::iter::once(data.len()))
-        .collect();
-    starts
-        .into_iter()
-        .zip(ends)
-        .filter(|(s, e)| e > s)
-        .map(move |(s, e)| &data[s..e])
+        }
+    }
 }
 
 /// The type of an H.264 NAL unit.
