@@ -278,10 +278,13 @@ impl ReplayBuffer {
     /// window, the GOPs that should now be spilled to disk.
     pub fn push(
         &self,
-        units: Vec<AccessUnit>,
+        mut units: Vec<AccessUnit>,
         end_pts: Duration,
         end_ms: i64,
     ) -> (u64, Vec<Arc<Gop>>) {
+        // Gathered by pushing, the list has room for up to twice its
+        // units; held for the whole window, that room is not free.
+        units.shrink_to_fit();
         let first = &units[0];
         let start_pts = first.pts.unwrap_or_default();
         let format = first.format.clone();
