@@ -1,6 +1,7 @@
 //! The load: publishers that push the media file in real time, paced by its
-//! PCR, over SRT (srt-tokio, one 1316-byte message per chunk) or gRPC
-//! `PushMedia` (one message per tick, a zero-copy slice of the file). Each
+//! PCR, over SRT (one 1316-byte message per chunk, all publishers on one
+//! thread: [`crate::srt_load`]) or gRPC `PushMedia` (one message per tick,
+//! a zero-copy slice of the file). Each
 //! publisher records when every keyframe was fully sent, how many bytes it
 //! sent and how late its sends ran against the schedule.
 
@@ -9,16 +10,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use futures::SinkExt;
 use liveproc::proto::v1 as pb;
 use liveproc::proto::v1::live_processing_client::LiveProcessingClient;
-use srt_tokio::SrtSocket;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::media::Media;
+use crate::srt_load::{self, SrtPublish};
 
 /// How often a publisher wakes to send what is due.
 const TICK: Duration = Duration::from_millis(5);
@@ -88,14 +88,41 @@ impl Publisher {
             ..Default::default()
         });
         let stop = CancellationToken::new();
-        let task = tokio::spawn({
-            let (target, stats, stop) = (target.clone(), stats.clone(), stop.clone());
-            async move {
-                if let Err(e) = publish(&media, &target, &stats, start, &stop).await {
-                    *stats.error.lock().unwrap() = Some(format!("{e:#}"));
-                }
+        let task = match &target {
+            Target::Srt { addr, stream_id } => {
+                let finished = srt_load::start(SrtPublish {
+                    media,
+                    addr: *addr,
+                    stream_id: stream_id.clone(),
+                    stats: stats.clone(),
+                    start: start.into_std(),
+                    stop: stop.clone(),
+                });
+                let stats = stats.clone();
+                tokio::spawn(async move {
+                    let result = finished
+                        .await
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("the load's SRT thread ended")));
+                    if let Err(e) = result {
+                        *stats.error.lock().unwrap() = Some(format!("{e:#}"));
+                    }
+                })
             }
-        });
+            Target::Push {
+                grpc,
+                stream_id,
+                stream_key,
+            } => tokio::spawn({
+                let (grpc, stream_id, stream_key) = (*grpc, stream_id.clone(), stream_key.clone());
+                let (stats, stop) = (stats.clone(), stop.clone());
+                async move {
+                    let call = (grpc, stream_id.as_str(), stream_key.as_str());
+                    if let Err(e) = push(&media, call, &stats, start, &stop).await {
+                        *stats.error.lock().unwrap() = Some(format!("{e:#}"));
+                    }
+                }
+            }),
+        };
         Publisher {
             target,
             stats,
@@ -112,96 +139,50 @@ impl Publisher {
     }
 }
 
-/// A connected sender of chunks.
-enum Sender {
-    Srt(Box<SrtSocket>),
-    Push {
-        tx: mpsc::Sender<pb::PushMediaRequest>,
-        call:
-            tokio::task::JoinHandle<Result<tonic::Response<pb::PushMediaResponse>, tonic::Status>>,
-    },
+/// A `PushMedia` call under way.
+struct PushSender {
+    tx: mpsc::Sender<pb::PushMediaRequest>,
+    call: tokio::task::JoinHandle<Result<tonic::Response<pb::PushMediaResponse>, tonic::Status>>,
 }
 
-impl Sender {
-    async fn connect(target: &Target) -> anyhow::Result<Sender> {
-        match target {
-            Target::Srt { addr, stream_id } => {
-                let mut last_error = None;
-                // A listener that is still starting (ffmpeg) refuses at first.
-                for _ in 0..50 {
-                    match SrtSocket::builder()
-                        .latency(SRT_LATENCY)
-                        .call(*addr, stream_id.as_deref())
-                        .await
-                    {
-                        Ok(socket) => return Ok(Sender::Srt(Box::new(socket))),
-                        Err(e) => last_error = Some(e),
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(anyhow::anyhow!("SRT connect to {addr}: {last_error:?}"))
-            }
-            Target::Push {
-                grpc,
-                stream_id,
-                stream_key,
-            } => {
-                let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))?
-                    .connect()
-                    .await?;
-                let (tx, rx) = mpsc::channel(16);
-                tx.send(pb::PushMediaRequest {
-                    stream_id: stream_id.clone(),
-                    stream_key: stream_key.clone(),
-                    data: Default::default(),
-                })
-                .await?;
-                let mut client = LiveProcessingClient::new(channel);
-                let call =
-                    tokio::spawn(async move { client.push_media(ReceiverStream::new(rx)).await });
-                Ok(Sender::Push { tx, call })
-            }
-        }
+impl PushSender {
+    async fn connect(grpc: SocketAddr, stream_id: &str, stream_key: &str) -> anyhow::Result<Self> {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))?
+            .connect()
+            .await?;
+        let (tx, rx) = mpsc::channel(16);
+        tx.send(pb::PushMediaRequest {
+            stream_id: stream_id.to_string(),
+            stream_key: stream_key.to_string(),
+            data: Default::default(),
+        })
+        .await?;
+        let mut client = LiveProcessingClient::new(channel);
+        let call = tokio::spawn(async move { client.push_media(ReceiverStream::new(rx)).await });
+        Ok(PushSender { tx, call })
     }
 
     async fn send(&mut self, media: &Media, from: usize, to: usize) -> anyhow::Result<()> {
-        match self {
-            Sender::Srt(socket) => {
-                for chunk in from..to {
-                    socket
-                        .feed((std::time::Instant::now(), media.chunk_bytes(chunk)))
-                        .await?;
-                }
-                socket.flush().await?;
-            }
-            Sender::Push { tx, .. } => {
-                let data = media.span(from, to);
-                tx.send(pb::PushMediaRequest {
-                    data,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|_| anyhow::anyhow!("the server ended the push"))?;
-            }
-        }
-        Ok(())
+        self.tx
+            .send(pb::PushMediaRequest {
+                data: media.span(from, to),
+                ..Default::default()
+            })
+            .await
+            .map_err(|_| anyhow::anyhow!("the server ended the push"))
     }
 
     async fn close(self) -> anyhow::Result<()> {
-        match self {
-            Sender::Srt(mut socket) => socket.close().await?,
-            Sender::Push { tx, call } => {
-                drop(tx);
-                call.await??;
-            }
-        }
+        drop(self.tx);
+        self.call.await??;
         Ok(())
     }
 }
 
-async fn publish(
+/// Pushes `media` over gRPC, paced by its PCR.
+async fn push(
     media: &Media,
-    target: &Target,
+    (grpc, stream_id, stream_key): (SocketAddr, &str, &str),
     stats: &PublisherStats,
     start: Instant,
     stop: &CancellationToken,
@@ -210,7 +191,7 @@ async fn publish(
         _ = tokio::time::sleep_until(start) => {}
         _ = stop.cancelled() => return Ok(()),
     }
-    let mut sender = Sender::connect(target).await?;
+    let mut sender = PushSender::connect(grpc, stream_id, stream_key).await?;
     // Time runs from the first send, whenever the connection was made.
     let origin = Instant::now();
     let mut ticker = tokio::time::interval_at(origin, TICK);

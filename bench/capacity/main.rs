@@ -29,6 +29,7 @@ mod plot_font;
 #[allow(dead_code)]
 mod proc_stats;
 mod report;
+mod srt_load;
 mod watch;
 
 use std::future::Future;
