@@ -240,7 +240,7 @@ fn starts_keyframe(payload: &[u8]) -> bool {
 
 /// Paced chunks and keyframes of a TS file.
 fn index(bytes: &[u8]) -> anyhow::Result<(Vec<Chunk>, Vec<Keyframe>)> {
-    anyhow::ensure!(bytes.len() % PACKET == 0, "not whole TS packets");
+    anyhow::ensure!(bytes.len().is_multiple_of(PACKET), "not whole TS packets");
     let count = bytes.len() / PACKET;
     let mut pcr_points: Vec<(usize, u64)> = vec![];
     let mut pcr_pid = None;

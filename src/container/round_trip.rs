@@ -37,7 +37,7 @@ const AUDIO_FRAMES: u64 = 94;
 
 /// The slice data of frame `i`: its bytes differ from every other frame's.
 fn slice(i: u64) -> Vec<u8> {
-    let nal_type = if i % GOP == 0 { 0x65 } else { 0x41 };
+    let nal_type = if i.is_multiple_of(GOP) { 0x65 } else { 0x41 };
     let mut nal = vec![nal_type];
     nal.extend((0..(100 + i * 7)).map(|b| (b * 31 + i) as u8 | 1));
     nal
@@ -345,7 +345,7 @@ fn check_fragmented(data: &[u8], video_base: u64, audio_base: u64) {
             assert_eq!(*duration, FRAME as u32, "video sample {i} duration");
         }
         assert_eq!(*offset, REORDER as i32, "video sample {i} offset");
-        assert_eq!(*sync, i % GOP == 0, "video sample {i} sync");
+        assert_eq!(*sync, i.is_multiple_of(GOP), "video sample {i} sync");
     }
     let audio = &samples[&2];
     assert_eq!(audio.len(), AUDIO_FRAMES as usize);

@@ -34,7 +34,7 @@ fn annex_b(nals: &[&[u8]]) -> Bytes {
 
 /// Video frame `n` (25 fps, a keyframe every `gop` frames) at `base_ms`.
 pub fn video(n: u64, gop: u64, base_ms: u64, pps: &[u8]) -> AccessUnit {
-    let keyframe = n % gop == 0;
+    let keyframe = n.is_multiple_of(gop);
     let data = if keyframe {
         annex_b(&[SPS, pps, &[0x65, 0x88, n as u8]])
     } else {
