@@ -29,6 +29,8 @@ mod plot_font;
 #[allow(dead_code)]
 #[path = "../capacity/proc_stats.rs"]
 mod proc_stats;
+#[path = "../capacity/srt_load.rs"]
+mod srt_load;
 #[allow(dead_code)]
 #[path = "../capacity/watch.rs"]
 mod watch;
