@@ -126,6 +126,32 @@ async fn next(rx: &mut Option<broadcast::Receiver<AccessUnit>>) -> Result<Access
     }
 }
 
+/// Hands `unit` to every feature; a keyframe's lag since it was received
+/// goes to the ingest lag histogram.
+fn on_unit(slots: &mut [Box<dyn Slot>], unit: &AccessUnit) {
+    if unit.keyframe {
+        let lag_ms = crate::media::now_millis() - unit.received_ms;
+        crate::metrics::get()
+            .ingest_lag
+            .observe(lag_ms.max(0) as f64 / 1000.0);
+    }
+    slots.iter_mut().for_each(|s| s.on_unit(unit));
+}
+
+/// Hands every feature the units queued in `rx` now.
+fn take_queued(rx: &mut Option<broadcast::Receiver<AccessUnit>>, slots: &mut [Box<dyn Slot>]) {
+    let Some(receiver) = rx.as_mut() else {
+        return;
+    };
+    loop {
+        match receiver.try_recv() {
+            Ok(unit) => on_unit(slots, &unit),
+            Err(TryRecvError::Lagged(n)) => slots.iter_mut().for_each(|s| s.on_gap(n)),
+            Err(_) => return,
+        }
+    }
+}
+
 /// Drives a session's features (already following the options they were
 /// started with, see [`first_subscription`]) until the session ends.
 pub async fn drive(
@@ -142,11 +168,10 @@ pub async fn drive(
             biased;
             unit = next(&mut rx) => match unit {
                 Ok(unit) => {
-                    if unit.keyframe {
-                        let lag_ms = crate::media::now_millis() - unit.received_ms;
-                        crate::metrics::get().ingest_lag.observe(lag_ms.max(0) as f64 / 1000.0);
-                    }
-                    slots.iter_mut().for_each(|s| s.on_unit(&unit));
+                    on_unit(&mut slots, &unit);
+                    // The units sent with it, without going back to the
+                    // select (a wake-up brings a delivery's several units).
+                    take_queued(&mut rx, &mut slots);
                 }
                 Err(RecvError::Lagged(n)) => slots.iter_mut().for_each(|s| s.on_gap(n)),
                 Err(RecvError::Closed) => break,
@@ -167,13 +192,7 @@ pub async fn drive(
             }
             _ = ended.cancelled() => {
                 // All the session's units were sent before it ended.
-                while let Some(receiver) = rx.as_mut() {
-                    match receiver.try_recv() {
-                        Ok(unit) => slots.iter_mut().for_each(|s| s.on_unit(&unit)),
-                        Err(TryRecvError::Lagged(n)) => slots.iter_mut().for_each(|s| s.on_gap(n)),
-                        Err(_) => break,
-                    }
-                }
+                take_queued(&mut rx, &mut slots);
                 break;
             }
         }
