@@ -71,6 +71,8 @@ pub struct StepPlan {
     pub replay_seconds: u32,
     /// Where the server's log of a step that did not hold is kept.
     pub log_dir: PathBuf,
+    /// Extra flags for the server.
+    pub serve_flags: Vec<String>,
 }
 
 /// What a step measured.
@@ -259,7 +261,8 @@ pub async fn wait_for(limit: Duration, mut ready: impl FnMut() -> bool) -> bool 
 }
 
 pub async fn run(media: &Arc<Media>, plan: &StepPlan) -> anyhow::Result<StepResult> {
-    let server = Server::builder().log_filter("info").start();
+    let flags: Vec<&str> = plan.serve_flags.iter().map(String::as_str).collect();
+    let server = Server::builder().log_filter("info").flags(&flags).start();
     let org = server.create_org("bench", true).await;
     let key = org.api_key.clone();
     let streams = create_streams(

@@ -88,6 +88,10 @@ struct Args {
     /// Where results.json and results.png go.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// A flag for the server of the liveproc steps (repeat for more), to
+    /// measure a setting: `--serve-flag=--srt-receive-threads=2`.
+    #[arg(long, allow_hyphen_values = true)]
+    serve_flag: Vec<String>,
     /// Test-name filters `cargo test` may pass along; the smoke run only
     /// runs when none is given or one matches "capacity".
     filters: Vec<String>,
@@ -118,6 +122,7 @@ struct Plan {
     skip_liveproc: bool,
     overload_capacity: Option<usize>,
     update: bool,
+    serve_flags: Vec<String>,
 }
 
 impl Plan {
@@ -146,6 +151,7 @@ impl Plan {
                 skip_liveproc: args.skip_liveproc,
                 overload_capacity: args.overload_capacity,
                 update: args.update,
+                serve_flags: args.serve_flag.clone(),
             }
         } else {
             Plan {
@@ -169,6 +175,7 @@ impl Plan {
                 skip_liveproc: args.skip_liveproc,
                 overload_capacity: args.overload_capacity,
                 update: args.update,
+                serve_flags: args.serve_flag.clone(),
             }
         };
         if let Some(steps) = &args.steps {
@@ -332,6 +339,7 @@ async fn run(plan: &Plan) -> anyhow::Result<Results> {
                 sampled: plan.sampled,
                 replay_seconds: plan.replay_seconds,
                 log_dir: plan.out.clone(),
+                serve_flags: plan.serve_flags.clone(),
             };
             let ran = step_through(steps, plan.stop_at_first_miss, |n| {
                 let (media, step) = (
