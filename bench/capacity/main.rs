@@ -50,7 +50,8 @@ struct Args {
     /// Set by `cargo bench`: the full run. Without it, the smoke run.
     #[arg(long)]
     bench: bool,
-    /// Stream counts to try with liveproc over SRT, smallest first.
+    /// Stream counts to try with liveproc over SRT, smallest first (each
+    /// of these lists: 0 for none).
     #[arg(long, value_delimiter = ',')]
     steps: Option<Vec<usize>>,
     /// Stream counts to try with liveproc over gRPC push.
@@ -95,6 +96,12 @@ struct Args {
     /// Test-name filters `cargo test` may pass along; the smoke run only
     /// runs when none is given or one matches "capacity".
     filters: Vec<String>,
+}
+
+/// Stream counts given on the command line; 0 is none (`--push-steps 0`
+/// skips that kind of step).
+fn given(steps: &[usize]) -> Vec<usize> {
+    steps.iter().copied().filter(|&n| n > 0).collect()
 }
 
 /// Everything a run needs, full or smoke.
@@ -179,16 +186,16 @@ impl Plan {
             }
         };
         if let Some(steps) = &args.steps {
-            plan.steps = steps.clone();
+            plan.steps = given(steps);
         }
         if let Some(steps) = &args.push_steps {
-            plan.push_steps = steps.clone();
+            plan.push_steps = given(steps);
         }
         if let Some(steps) = &args.baseline_steps {
-            plan.baseline_steps = steps.clone();
+            plan.baseline_steps = given(steps);
         }
         if let Some(steps) = &args.full_decode_steps {
-            plan.full_decode_steps = steps.clone();
+            plan.full_decode_steps = given(steps);
         }
         if let Some(hold) = args.hold {
             plan.hold = Duration::from_secs(hold);

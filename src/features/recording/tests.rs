@@ -218,7 +218,10 @@ async fn a_file_cut_short_by_a_crash_is_repaired_to_its_whole_fragments() {
     let data = std::fs::read(&path).unwrap();
     let samples = fragmented_samples(&data);
     let video = samples.get(&1).map_or(0, Vec::len) as u64;
-    assert!(video > 0 && video.is_multiple_of(FPS), "{video} video frames kept");
+    assert!(
+        video > 0 && video.is_multiple_of(FPS),
+        "{video} video frames kept"
+    );
     assert_eq!(duration, Duration::from_millis(video * FRAME_MS));
     assert!(samples.get(&2).is_some_and(|a| !a.is_empty()), "audio kept");
 }
