@@ -130,6 +130,14 @@ fn run(new_callers: mpsc::Receiver<Caller>) {
     let mut out = Outbox::default();
     let mut next_tick = Instant::now();
     loop {
+        if callers.is_empty() {
+            // Nothing to drive: sleep until a publisher comes.
+            match new_callers.recv() {
+                Ok(caller) => callers.push(caller),
+                Err(_) => return,
+            }
+            next_tick = Instant::now();
+        }
         loop {
             match new_callers.try_recv() {
                 Ok(caller) => callers.push(caller),
