@@ -413,10 +413,20 @@ fn flush(socket: &UdpSocket, now: Instant, srt: &mut DuplexConnection, out: &mut
 }
 
 /// Serialises packets and sends them, [`BATCH`] per system call.
-#[derive(Default)]
 struct Outbox {
     bytes: BytesMut,
     lengths: Vec<usize>,
+    headers: MultiHeaders<SockaddrStorage>,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Outbox {
+            bytes: BytesMut::new(),
+            lengths: vec![],
+            headers: MultiHeaders::preallocate(BATCH, None),
+        }
+    }
 }
 
 impl Outbox {
@@ -430,7 +440,6 @@ impl Outbox {
             return;
         }
         let bytes: Bytes = self.bytes.split().freeze();
-        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
         let mut at = 0;
         for lengths in self.lengths.chunks(BATCH) {
             let slices: Vec<[IoSlice; 1]> = lengths
@@ -446,7 +455,7 @@ impl Outbox {
             while sent < slices.len() {
                 match sendmmsg(
                     socket.as_raw_fd(),
-                    &mut headers,
+                    &mut self.headers,
                     &slices[sent..],
                     &addresses[sent..],
                     [],
