@@ -8,8 +8,8 @@ use super::Codec;
 /// and holds none), lazily and without allocating: every MP4 sample and
 /// every parsed unit walks its NAL units.
 pub fn nals(data: &[u8]) -> Nals<'_> {
-    let mut starts = memchr::memmem::find_iter(data, &[0, 0, 1]);
-    let next_start = starts.next().map(|at| at + 3);
+    let mut starts = nal_starts(data);
+    let next_start = starts.next();
     Nals {
         data,
         starts,
@@ -17,10 +17,37 @@ pub fn nals(data: &[u8]) -> Nals<'_> {
     }
 }
 
+/// Where each NAL unit of an Annex-B access unit begins (just past its
+/// start code), found as they are asked for: a caller that stops early
+/// does not search the rest.
+pub fn nal_starts(data: &[u8]) -> NalStarts<'_> {
+    fn past_start_code(at: usize) -> usize {
+        at + 3
+    }
+    memchr::memmem::find_iter(data, &[0, 0, 1]).map(past_start_code as fn(usize) -> usize)
+}
+
+/// The iterator of [`nal_starts`].
+pub type NalStarts<'a> = std::iter::Map<memchr::memmem::FindIter<'a, 'static>, fn(usize) -> usize>;
+
+/// The NAL unit that begins at `start` and ends where the start code of
+/// the one beginning at `next` does (with its optional leading zero
+/// byte; zeros before a start code belong to no NAL unit), or at the end.
+pub fn nal_at(data: &[u8], start: usize, next: Option<usize>) -> &[u8] {
+    let Some(next) = next else {
+        return &data[start..];
+    };
+    let mut end = next - 3;
+    while end > start && data[end - 1] == 0 {
+        end -= 1;
+    }
+    &data[start..end]
+}
+
 /// The iterator of [`nals`].
 pub struct Nals<'a> {
     data: &'a [u8],
-    starts: memchr::memmem::FindIter<'a, 'static>,
+    starts: NalStarts<'a>,
     /// Where the next NAL unit begins, after its start code.
     next_start: Option<usize>,
 }
@@ -31,24 +58,10 @@ impl<'a> Iterator for Nals<'a> {
     fn next(&mut self) -> Option<&'a [u8]> {
         loop {
             let start = self.next_start?;
-            let end = match self.starts.next() {
-                Some(code) => {
-                    self.next_start = Some(code + 3);
-                    // The next start code, with its optional leading zero
-                    // byte (zeros before it belong to no NAL unit).
-                    let mut end = code;
-                    while end > start && self.data[end - 1] == 0 {
-                        end -= 1;
-                    }
-                    end
-                }
-                None => {
-                    self.next_start = None;
-                    self.data.len()
-                }
-            };
-            if end > start {
-                return Some(&self.data[start..end]);
+            self.next_start = self.starts.next();
+            let nal = nal_at(self.data, start, self.next_start);
+            if !nal.is_empty() {
+                return Some(nal);
             }
         }
     }

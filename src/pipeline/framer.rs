@@ -24,7 +24,8 @@ use super::clock::{Jump, SessionClock};
 use super::ts_demux::Pes;
 use crate::media::aac::AdtsHeader;
 use crate::media::nal::{
-    h264_nal_type, h265_nal_type, len_without_trailing_zeros, nals, H265_PPS, H265_SPS, H265_VPS,
+    h264_nal_type, h265_nal_type, len_without_trailing_zeros, nal_at, nal_starts, H265_PPS,
+    H265_SPS, H265_VPS,
 };
 use crate::media::sps::PictureFormat;
 use crate::media::{now_millis, AccessUnit, Codec, TrackFormat};
@@ -173,30 +174,42 @@ impl Framer {
         let mut data = pes.data.slice(..end);
         let mut keyframe = false;
         let mut has = (false, false, false); // vps, sps, pps
-        for nal in nals(&data) {
-            let (is_key, set) = match codec {
+                                             // Parameter sets come before the picture's first slice, whose type
+                                             // says whether it is a keyframe: the slices, most of the bytes,
+                                             // are not searched for start codes.
+        let mut starts = nal_starts(&data).peekable();
+        while let Some(start) = starts.next() {
+            let head = &data[start..];
+            let (is_slice, is_key, set) = match codec {
                 Codec::H265 => {
-                    let kind = h265_nal_type(nal);
+                    let kind = h265_nal_type(head);
                     let set = match kind {
                         H265_VPS => Some(0),
                         H265_SPS => Some(1),
                         H265_PPS => Some(2),
                         _ => None,
                     };
-                    ((16..=23).contains(&kind), set)
+                    // A slice's second header byte has temporal_id_plus1,
+                    // never 0 (zeros here are an empty NAL unit).
+                    let slice = kind < 32 && head.get(1).is_some_and(|b| b & 0x07 != 0);
+                    (slice, (16..=23).contains(&kind), set)
                 }
                 _ => {
-                    let kind = h264_nal_type(nal);
+                    let kind = h264_nal_type(head);
                     let set = match kind {
                         7 => Some(1),
                         8 => Some(2),
                         _ => None,
                     };
-                    (kind == 5, set)
+                    ((1..=5).contains(&kind), kind == 5, set)
                 }
             };
-            keyframe |= is_key;
+            if is_slice {
+                keyframe = is_key;
+                break;
+            }
             if let Some(set) = set {
+                let nal = nal_at(&data, start, starts.peek().copied());
                 let slot = match set {
                     0 => {
                         has.0 = true;
@@ -347,6 +360,7 @@ fn with_parameter_sets(params: &ParameterSets, codec: Codec, data: &[u8]) -> Byt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::nal::nals;
 
     const SPS: &[u8] = &[
         0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x00, 0xa0, 0x2f, 0xf9, 0x70, 0x11, 0x00, 0x00, 0x03, 0x00,
@@ -390,6 +404,45 @@ mod tests {
         // Times count from a second before the first one that went out.
         assert_eq!(first.pts, Some(Duration::from_secs(1)));
         assert_eq!(second.pts, Some(Duration::from_nanos(1_066_666_666)));
+    }
+
+    #[test]
+    fn the_first_slice_says_whether_a_unit_is_a_keyframe() {
+        let mut framer = Framer::default();
+        framer.programme(Some(Codec::H264));
+        let (aud, sei, pps): (&[u8], &[u8], &[u8]) =
+            (&[0x09, 0xf0], &[0x06, 5, 1, 0x80], &[0x68, 0xce]);
+        // Delimiter, SEI and parameter sets before an IDR picture of two
+        // slices: a keyframe, its sets taken.
+        let key = framer
+            .video(pes(
+                Codec::H264,
+                3000,
+                &[aud, sei, SPS, pps, &[0x65, 1], &[0x65, 2]],
+            ))
+            .unwrap();
+        assert!(key.keyframe);
+        assert_eq!(key.picture_size(), Some((640, 360)));
+        assert_eq!(nals(&key.data).count(), 6, "the unit is left whole");
+        // A delta picture after an SEI: not a keyframe.
+        let delta = framer
+            .video(pes(Codec::H264, 6000, &[aud, sei, &[0x41, 3]]))
+            .unwrap();
+        assert!(!delta.keyframe);
+    }
+
+    #[test]
+    fn an_empty_nal_unit_is_not_an_h265_slice() {
+        let mut framer = Framer::default();
+        framer.programme(Some(Codec::H265));
+        // Only the sets' types matter here. An empty NAL unit (two start
+        // codes in a row) reads as type 0, a slice type, unless its header
+        // is checked: the sets after it would not be looked at.
+        let (vps, sps, pps): (&[u8], &[u8], &[u8]) =
+            (&[0x40, 1, 0xaa], &[0x42, 1, 0xbb], &[0x44, 1, 0xcc]);
+        let unit = pes(Codec::H265, 3000, &[&[], vps, sps, pps, &[0x26, 1, 0xdd]]);
+        let _ = framer.video(unit);
+        assert!(framer.video.params.vps.is_some() && framer.video.params.pps.is_some());
     }
 
     #[test]
