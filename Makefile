@@ -91,7 +91,7 @@ bench: deps dashboard
 # Two hours of churn against one server: cycles of 200 streams created,
 # 20 published with subscribers coming and going and options changed,
 # everything deleted, then idle. Prints RSS, open files and threads after
-# each cycle; writes bench/soak.json and bench/soak.png (a point a minute).
+# each cycle; writes bench/soak.json and bench/soak.png (a point every 10 s).
 soak: deps
 	$(CARGO) bench --locked --bench soak
 

@@ -101,7 +101,11 @@ impl Plan {
                 media: MediaSpec::full(),
                 media_dir: root.join("bench/work"),
                 duration: Duration::from_secs(120 * 60),
-                sample_every: Duration::from_secs(60),
+                // Not a minute: cycles last a little over two, so a
+                // point a minute drifts slowly through their phases and
+                // drew a slow wave of live-phase peaks (and of threads)
+                // that was only the sampling beating against the cycle.
+                sample_every: Duration::from_secs(10),
                 cycle: CyclePlan {
                     streams: 200,
                     live: 20,

@@ -68,7 +68,7 @@ pub struct Soak {
     pub started: Sample,
     pub summary: Summary,
     pub cycles: Vec<CycleResult>,
-    /// A point every minute (smoke: every few seconds).
+    /// A point every 10 s (smoke: every 5 s).
     pub curve: Vec<Sample>,
 }
 
