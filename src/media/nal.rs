@@ -5,8 +5,8 @@ use super::Codec;
 
 /// The NAL units of an Annex-B access unit (start codes removed). Start
 /// codes are found with a vectorised search (a slice is most of a frame
-/// and holds none), lazily and without allocating: every MP4 sample and
-/// every parsed unit walks its NAL units.
+/// and holds none), lazily and without allocating: every MP4 sample
+/// walks its NAL units.
 pub fn nals(data: &[u8]) -> Nals<'_> {
     let mut starts = nal_starts(data);
     let next_start = starts.next();
