@@ -62,6 +62,33 @@ pub struct PublisherStats {
 }
 
 impl PublisherStats {
+    /// Notes that chunks `sent` went out `elapsed` after the first: how
+    /// late, how far into the media, how many bytes, and when each
+    /// keyframe they complete (from `next_keyframe` on) went.
+    pub fn note_sent(
+        &self,
+        media: &Media,
+        sent: std::ops::Range<usize>,
+        elapsed: Duration,
+        next_keyframe: &mut usize,
+    ) {
+        let (first, last) = (&media.chunks[sent.start], &media.chunks[sent.end - 1]);
+        let late = elapsed.saturating_sub(first.at).as_micros() as u64;
+        self.max_lateness_us.fetch_max(late, Ordering::Relaxed);
+        self.media_sent_us
+            .store(last.at.as_micros() as u64, Ordering::Relaxed);
+        self.bytes_sent
+            .fetch_add((last.end - first.start) as u64, Ordering::Relaxed);
+        let now = SystemTime::now();
+        let mut keyframe_sent = self.keyframe_sent.lock().unwrap();
+        while *next_keyframe < media.keyframes.len()
+            && media.keyframes[*next_keyframe].last_chunk < sent.end
+        {
+            keyframe_sent[*next_keyframe] = Some(now);
+            *next_keyframe += 1;
+        }
+    }
+
     pub fn keyframe_sent_at(&self, index: usize) -> Option<SystemTime> {
         self.keyframe_sent
             .lock()
@@ -211,25 +238,8 @@ async fn push(
         if from == next {
             continue;
         }
-        let late = elapsed.saturating_sub(media.chunks[from].at).as_micros() as u64;
-        stats.max_lateness_us.fetch_max(late, Ordering::Relaxed);
         sender.send(media, from, next).await?;
-        stats.media_sent_us.store(
-            media.chunks[next - 1].at.as_micros() as u64,
-            Ordering::Relaxed,
-        );
-        stats.bytes_sent.fetch_add(
-            (media.chunks[next - 1].end - media.chunks[from].start) as u64,
-            Ordering::Relaxed,
-        );
-        let now = SystemTime::now();
-        let mut sent = stats.keyframe_sent.lock().unwrap();
-        while next_keyframe < media.keyframes.len()
-            && media.keyframes[next_keyframe].last_chunk < next
-        {
-            sent[next_keyframe] = Some(now);
-            next_keyframe += 1;
-        }
+        stats.note_sent(media, from..next, elapsed, &mut next_keyframe);
     }
     sender.close().await
 }

@@ -14,9 +14,8 @@
 use std::io::{ErrorKind, IoSlice};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use nix::errno::Errno;
@@ -327,24 +326,7 @@ impl Caller {
         if from == next {
             return;
         }
-        let late = elapsed.saturating_sub(media.chunks[from].at).as_micros() as u64;
-        stats.max_lateness_us.fetch_max(late, Ordering::Relaxed);
-        stats.media_sent_us.store(
-            media.chunks[next - 1].at.as_micros() as u64,
-            Ordering::Relaxed,
-        );
-        stats.bytes_sent.fetch_add(
-            (media.chunks[next - 1].end - media.chunks[from].start) as u64,
-            Ordering::Relaxed,
-        );
-        let wall = SystemTime::now();
-        let mut sent = stats.keyframe_sent.lock().unwrap();
-        while self.pace.next_keyframe < media.keyframes.len()
-            && media.keyframes[self.pace.next_keyframe].last_chunk < next
-        {
-            sent[self.pace.next_keyframe] = Some(wall);
-            self.pace.next_keyframe += 1;
-        }
+        stats.note_sent(media, from..next, elapsed, &mut self.pace.next_keyframe);
     }
 
     fn finish(&mut self, result: anyhow::Result<()>) -> State {
